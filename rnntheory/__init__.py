@@ -1,0 +1,36 @@
+"""rnntheory: the theory of vanishing and exploding gradients in RNNs, checked.
+
+Importing the package compiles nothing and imports neither SymPy nor
+matplotlib; submodules with heavy dependencies (``strategies`` needs
+Hypothesis) load on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .activations import Activation, get_activation
+from .cells import ElmanGrads, ElmanRNN, Trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "ElmanGrads",
+    "ElmanRNN",
+    "Trace",
+    "__version__",
+    "bounds",
+    "get_activation",
+    "jacobians",
+    "strategies",
+]
+
+_LAZY = {"bounds", "jacobians", "strategies", "verification", "cli"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'rnntheory' has no attribute {name!r}")

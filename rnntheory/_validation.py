@@ -1,0 +1,117 @@
+"""Argument validation shared by every public function.
+
+Every message names the argument, shows the offending value (or its shape or
+dtype) and says what was expected, in the form
+``ValueError("`W_hh` must be square, got shape (3, 4)")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def as_float_array(
+    name: str,
+    value: Any,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    dtype: np.dtype | None = None,
+    finite: bool = True,
+) -> np.ndarray:
+    """Return ``value`` as a C-contiguous float32/float64 array, or raise.
+
+    Integer and boolean inputs are rejected rather than silently promoted when no
+    ``dtype`` is imposed, because the parameters' dtype sets the compute dtype.
+    """
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:  # pragma: no cover - numpy raises many types
+            raise TypeError(f"`{name}` must be array-like, got {_show(value)}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise TypeError(
+            f"`{name}` must be a real floating-point array, got dtype {arr.dtype}"
+        )
+    if dtype is None:
+        if arr.dtype not in FLOAT_DTYPES:
+            raise TypeError(
+                f"`{name}` must have dtype float32 or float64, got dtype {arr.dtype}"
+            )
+    else:
+        if np.issubdtype(arr.dtype, np.floating) and arr.dtype not in FLOAT_DTYPES:
+            raise TypeError(
+                f"`{name}` must have dtype float32 or float64, got dtype {arr.dtype}"
+            )
+        arr = arr.astype(dtype, copy=False)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            want = " or ".join(str(d) for d in allowed)
+            raise ValueError(
+                f"`{name}` must have {want} dimension(s), got shape {arr.shape}"
+            )
+    if finite and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"`{name}` must be finite, got {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}")
+    return np.ascontiguousarray(arr)
+
+
+def check_shape(name: str, arr: np.ndarray, shape: tuple[int | None, ...]) -> None:
+    """Raise unless ``arr.shape`` matches ``shape`` (``None`` matches any size)."""
+    ok = arr.ndim == len(shape) and all(
+        want is None or want == got for want, got in zip(shape, arr.shape, strict=True)
+    )
+    if not ok:
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"`{name}` must have shape {want}, got shape {arr.shape}")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """Raise unless ``value`` is one of the string ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}, got {_show(value)}")
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """Raise unless ``value`` is an integer (not a bool) at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"`{name}` must be an integer, got {_show(value)}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Raise unless ``value`` is a finite real number in the given interval."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"`{name}` must be a real number, got {_show(value)}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"`{name}` must be finite, got {v}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"`{name}` must be {'>' if low_open else '>='} {low}, got {v}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"`{name}` must be {'<' if high_open else '<='} {high}, got {v}")
+    return v

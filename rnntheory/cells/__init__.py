@@ -1,0 +1,5 @@
+"""Recurrent cells: the Elman RNN (standard, Pascanu and leaky forms)."""
+
+from .elman import ElmanGrads, ElmanRNN, Trace
+
+__all__ = ["ElmanGrads", "ElmanRNN", "Trace"]

@@ -1,0 +1,564 @@
+"""The Elman RNN (Eqs. 1–4 and 14 of the article) with Numba forward and BPTT.
+
+Three forms of the recurrence, all with an optional leaky integration:
+
+* ``form="standard"`` (Eq. 2b): ``a_t = W_hh h_{t−1} + W_hx x_t + b_h``,
+  ``h_t = f(a_t)``.
+* ``form="pascanu"``: ``h_t = W_hh f(h_{t−1}) + W_hx x_t + b_h`` (the form whose
+  step Jacobian is ``W_hh diag(f′(h_{t−1}))``, the shape Eq. 9 writes).
+* ``alpha`` (Eq. 14, the retention coefficient, scalar or per unit):
+  ``h_t = α ⊙ h_{t−1} + (1 − α) ⊙ g_t`` with ``g_t`` the update of the chosen form.
+
+The readout (Eq. 3) is ``y_t = W_yh h_t + b_y``, followed by a softmax and the
+cross-entropy (``loss="xent"``), or used as it is with the squared error
+``½‖y_t − target_t‖²`` (``loss="mse"``). The loss is summed over steps (Eq. 4)
+and over sequences of a batch, with an optional mask of per-step weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from .._validation import (
+    as_float_array,
+    check_choice,
+    check_int,
+    check_real,
+    check_shape,
+)
+from ..activations import Activation, get_activation
+from . import _elman_kernels as K
+
+__all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
+
+FORMS = ("standard", "pascanu")
+LOSSES = ("xent", "mse")
+SCHEMES = ("sigmoid", "basic_tanh", "smart_tanh", "gaussian", "orthogonal")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What a forward pass leaves behind.
+
+    Attributes
+    ----------
+    h : ndarray, shape ``(T+1, n)`` or ``(T+1, B, n)``
+        Hidden states; ``h[0]`` is ``h_0`` and ``h[t]`` is ``h_t``.
+    a : ndarray, shape ``(T, n)`` or ``(T, B, n)``
+        ``a[t-1]`` is the argument of ``f`` at step ``t``: the pre-activation
+        ``a_t`` (standard form) or ``h_{t−1}`` (Pascanu's form).
+    y : ndarray or None, shape ``(T, n_out)`` or ``(T, B, n_out)``
+        Readout ``W_yh h_t + b_y`` (the logits when the loss is a softmax);
+        ``None`` when the model has no readout.
+    """
+
+    h: np.ndarray
+    a: np.ndarray
+    y: np.ndarray | None
+
+    @property
+    def batched(self) -> bool:
+        """Whether the trace holds a batch (``h`` has three axes)."""
+        return self.h.ndim == 3
+
+    @property
+    def T(self) -> int:
+        """Number of steps."""
+        return int(self.a.shape[0])
+
+    def sequence(self, b: int) -> Trace:
+        """The trace of sequence ``b`` of a batch, as a single-sequence trace."""
+        if not self.batched:
+            raise ValueError("`sequence` needs a batched trace, got a single sequence")
+        B = self.h.shape[1]
+        b = check_int("b", b, minimum=0)
+        if b >= B:
+            raise ValueError(f"`b` must be < batch size {B}, got {b}")
+        return Trace(
+            h=self.h[:, b], a=self.a[:, b], y=None if self.y is None else self.y[:, b]
+        )
+
+
+@dataclass(frozen=True)
+class ElmanGrads:
+    """Gradients of the loss, one field per parameter, plus the gradient flow.
+
+    Attributes
+    ----------
+    W_hh, W_hx, b_h : ndarray
+        ``∂E/∂W_hh`` etc., shaped as the parameters.
+    W_yh, b_y : ndarray or None
+        Readout gradients (``None`` for a model without readout).
+    flow : ndarray, shape ``(T+1, n)`` or ``(T+1, B, n)``
+        ``flow[k] = ∂E/∂h_k``, the total derivative of the loss with respect to
+        the hidden state at step k (k = 0..T), through every later step: the
+        gradient flow whose vanishing or explosion the article studies.
+    """
+
+    W_hh: np.ndarray
+    W_hx: np.ndarray
+    b_h: np.ndarray
+    W_yh: np.ndarray | None
+    b_y: np.ndarray | None
+    flow: np.ndarray = field(repr=False)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameter gradients as a dict (``None`` entries left out)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "flow" and getattr(self, f.name) is not None
+        }
+
+
+class ElmanRNN:
+    """An Elman recurrent network with optional readout and leaky units.
+
+    Parameters
+    ----------
+    W_hh : array, shape ``(n, n)``
+        Recurrent weights. Its dtype (float32 or float64) sets the compute dtype;
+        every other parameter must have the same dtype.
+    W_hx : array, shape ``(n, n_in)``
+        Input weights.
+    b_h : array, shape ``(n,)``
+        Hidden bias.
+    W_yh : array, shape ``(n_out, n)``, optional
+        Readout weights (Eq. 3). Without a readout the loss applies to ``h_t``
+        directly (as if ``W_yh = I``, ``b_y = 0``).
+    b_y : array, shape ``(n_out,)``, optional
+        Readout bias; zeros when ``W_yh`` is given and ``b_y`` is not.
+    activation : {"tanh", "sigmoid", "identity", "relu"}
+        The hidden nonlinearity ``f``.
+    form : {"standard", "pascanu"}
+        Where ``f`` is applied (see the module docstring).
+    alpha : float or array of shape ``(n,)``, optional
+        Retention coefficient of Eq. 14, in ``[0, 1]``; ``None`` for no leak.
+
+    Raises
+    ------
+    ValueError
+        On a non-square ``W_hh``, mismatched shapes, non-finite weights, an
+        unknown activation or form, or ``alpha`` outside ``[0, 1]``.
+    TypeError
+        On non-float weights or weights of different dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN
+    >>> model = ElmanRNN.init(2, 8, 3, scheme="smart_tanh", seed=0)
+    >>> x = np.zeros((5, 2))
+    >>> model.forward(x).h.shape
+    (6, 8)
+
+    Eqs. 1–4 and 14 of the article; Pascanu et al. 2013, §2.
+    """
+
+    def __init__(
+        self,
+        W_hh: Any,
+        W_hx: Any,
+        b_h: Any,
+        W_yh: Any = None,
+        b_y: Any = None,
+        *,
+        activation: str | Activation = "tanh",
+        form: str = "standard",
+        alpha: Any = None,
+    ) -> None:
+        W_hh = as_float_array("W_hh", W_hh, ndim=2)
+        if W_hh.shape[0] != W_hh.shape[1]:
+            raise ValueError(f"`W_hh` must be square, got shape {W_hh.shape}")
+        n = W_hh.shape[0]
+        if n == 0:
+            raise ValueError("`W_hh` must have at least one hidden unit, got shape (0, 0)")
+        dtype = W_hh.dtype
+        W_hx = self._same_dtype("W_hx", as_float_array("W_hx", W_hx, ndim=2), dtype)
+        if W_hx.shape[0] != n:
+            raise ValueError(f"`W_hx` must have shape ({n}, n_in), got shape {W_hx.shape}")
+        b_h = self._same_dtype("b_h", as_float_array("b_h", b_h, ndim=1), dtype)
+        check_shape("b_h", b_h, (n,))
+        if W_yh is None:
+            if b_y is not None:
+                raise ValueError("`b_y` was given without `W_yh`; pass both or neither")
+        else:
+            W_yh = self._same_dtype("W_yh", as_float_array("W_yh", W_yh, ndim=2), dtype)
+            if W_yh.shape[1] != n:
+                raise ValueError(
+                    f"`W_yh` must have shape (n_out, {n}), got shape {W_yh.shape}"
+                )
+            if b_y is None:
+                b_y = np.zeros(W_yh.shape[0], dtype=dtype)
+            b_y = self._same_dtype("b_y", as_float_array("b_y", b_y, ndim=1), dtype)
+            check_shape("b_y", b_y, (W_yh.shape[0],))
+        self.activation: Activation = get_activation(activation)
+        self.form: str = check_choice("form", form, FORMS)
+        if alpha is None:
+            self.alpha: np.ndarray | None = None
+        else:
+            if np.ndim(alpha) == 0:
+                a = check_real("alpha", alpha, low=0.0, high=1.0)
+                alpha_arr = np.full(n, a, dtype=dtype)
+            else:
+                alpha_arr = as_float_array("alpha", alpha, ndim=1, dtype=dtype)
+                check_shape("alpha", alpha_arr, (n,))
+                bad = (alpha_arr < 0) | (alpha_arr > 1)
+                if bad.any():
+                    raise ValueError(
+                        f"`alpha` must lie in [0, 1], got {alpha_arr[bad][0]!r} "
+                        f"at unit {int(np.argmax(bad))}"
+                    )
+            self.alpha = alpha_arr
+        self.W_hh, self.W_hx, self.b_h, self.W_yh, self.b_y = W_hh, W_hx, b_h, W_yh, b_y
+        self.dtype: np.dtype = dtype
+        self._W_hhT = np.ascontiguousarray(W_hh.T)
+        self._W_hxT = np.ascontiguousarray(W_hx.T)
+
+    @staticmethod
+    def _same_dtype(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        if arr.dtype != dtype:
+            raise TypeError(
+                f"`{name}` must have the dtype of `W_hh` ({dtype}), got dtype {arr.dtype}"
+            )
+        return arr
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden units ``n``."""
+        return int(self.W_hh.shape[0])
+
+    @property
+    def n_in(self) -> int:
+        """Input size."""
+        return int(self.W_hx.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        """Readout size (``n_hidden`` without a readout)."""
+        return self.n_hidden if self.W_yh is None else int(self.W_yh.shape[0])
+
+    @property
+    def leaky(self) -> bool:
+        """Whether the model has leaky integration (``alpha`` given)."""
+        return self.alpha is not None
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters by name (readout left out when absent)."""
+        out = {"W_hh": self.W_hh, "W_hx": self.W_hx, "b_h": self.b_h}
+        if self.W_yh is not None:
+            out["W_yh"] = self.W_yh
+            assert self.b_y is not None
+            out["b_y"] = self.b_y
+        return out
+
+    def replace(self, **params: Any) -> ElmanRNN:
+        """A copy with some parameters (or ``activation``/``form``/``alpha``) replaced."""
+        kw: dict[str, Any] = dict(self.params())
+        kw.setdefault("W_yh", None)
+        kw.setdefault("b_y", None)
+        opts: dict[str, Any] = {
+            "activation": self.activation,
+            "form": self.form,
+            "alpha": self.alpha,
+        }
+        for key, value in params.items():
+            if key in opts:
+                opts[key] = value
+            elif key in ("W_hh", "W_hx", "b_h", "W_yh", "b_y"):
+                kw[key] = value
+            else:
+                raise ValueError(f"`{key}` is not a parameter or option of ElmanRNN")
+        return ElmanRNN(**kw, **opts)
+
+    def __repr__(self) -> str:
+        leak = "" if self.alpha is None else ", leaky"
+        return (
+            f"ElmanRNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+            f"activation={self.activation.name!r}, form={self.form!r}{leak}, "
+            f"dtype={self.dtype})"
+        )
+
+    # ------------------------------------------------------------- init
+    @classmethod
+    def init(
+        cls,
+        n_in: int,
+        n_hidden: int,
+        n_out: int | None,
+        *,
+        activation: str | None = None,
+        scheme: str = "smart_tanh",
+        seed: int | None = 0,
+        dtype: Any = np.float64,
+        scale: float = 1.0,
+        form: str = "standard",
+        alpha: Any = None,
+    ) -> ElmanRNN:
+        """Draw a model with one of the initialisations of Pascanu et al. 2013.
+
+        Parameters
+        ----------
+        n_in, n_hidden : int
+            Input and hidden sizes.
+        n_out : int or None
+            Readout size; ``None`` for no readout.
+        activation : str, optional
+            Defaults to ``"sigmoid"`` for ``scheme="sigmoid"``, else ``"tanh"``.
+        scheme : str
+            ``"sigmoid"``: every weight ``N(0, 0.01²)``; ``"basic_tanh"``: every
+            weight ``N(0, 0.1²)``; ``"smart_tanh"``: input and output weights
+            ``N(0, 0.01²)``, ``W_hh`` sparse with 15 nonzero ``N(0, 1)`` entries per
+            row (dense when ``n ≤ 15``) rescaled to spectral radius 0.95;
+            ``"gaussian"``: ``W_hh`` entries ``N(0, scale²/n)`` (spectral radius
+            near ``scale``), input ``N(0, 1/n_in)``, readout ``N(0, 1/n)``;
+            ``"orthogonal"``: ``W_hh`` Haar-random orthogonal times ``scale``,
+            other weights as in ``"gaussian"``. Biases are zero throughout.
+        seed : int or None
+            Seed of NumPy's PCG64 generator.
+        dtype : float32 or float64
+            Dtype of every parameter (and so of the computation).
+        scale : float
+            Scale for ``"gaussian"`` and ``"orthogonal"``.
+        form, alpha
+            Passed to the constructor.
+
+        Returns
+        -------
+        ElmanRNN
+
+        Pascanu et al. 2013, §4 (initialisations of the pathological tasks).
+        """
+        n_in = check_int("n_in", n_in, minimum=1)
+        n = check_int("n_hidden", n_hidden, minimum=1)
+        if n_out is not None:
+            n_out = check_int("n_out", n_out, minimum=1)
+        scheme = check_choice("scheme", scheme, SCHEMES)
+        scale = check_real("scale", scale, low=0.0)
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
+        if activation is None:
+            activation = "sigmoid" if scheme == "sigmoid" else "tanh"
+        rng = np.random.default_rng(seed)
+        n_o = n_out if n_out is not None else 0
+        if scheme in ("sigmoid", "basic_tanh"):
+            s = 0.01 if scheme == "sigmoid" else 0.1
+            W_hh = rng.normal(0.0, s, (n, n))
+            W_hx = rng.normal(0.0, s, (n, n_in))
+            W_yh = rng.normal(0.0, s, (n_o, n))
+        elif scheme == "smart_tanh":
+            W_hh = np.zeros((n, n))
+            nnz = min(15, n)
+            for i in range(n):
+                cols = rng.choice(n, size=nnz, replace=False)
+                W_hh[i, cols] = rng.normal(0.0, 1.0, nnz)
+            rho = float(np.max(np.abs(np.linalg.eigvals(W_hh))))
+            if rho > 0:
+                W_hh *= 0.95 / rho
+            W_hx = rng.normal(0.0, 0.01, (n, n_in))
+            W_yh = rng.normal(0.0, 0.01, (n_o, n))
+        else:
+            if scheme == "gaussian":
+                W_hh = rng.normal(0.0, scale / np.sqrt(n), (n, n))
+            else:
+                q, r = np.linalg.qr(rng.normal(size=(n, n)))
+                W_hh = scale * q * np.where(np.diag(r) < 0, -1.0, 1.0)
+            W_hx = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n, n_in))
+            W_yh = rng.normal(0.0, 1.0 / np.sqrt(n), (n_o, n))
+        return cls(
+            W_hh.astype(dt),
+            W_hx.astype(dt),
+            np.zeros(n, dt),
+            None if n_out is None else W_yh.astype(dt),
+            None if n_out is None else np.zeros(n_o, dt),
+            activation=activation,
+            form=form,
+            alpha=alpha,
+        )
+
+    # ------------------------------------------------------------- forward
+    def _inputs(self, x: Any, h0: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        x = as_float_array("x", x, ndim=(2, 3))
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        if x.shape[0] == 0:
+            raise ValueError(f"`x` must have at least one time step (T >= 1), got shape {x.shape}")
+        if x.shape[-1] != self.n_in:
+            raise ValueError(
+                f"`x` must have {self.n_in} input features in its last axis, got shape {x.shape}"
+            )
+        batched = x.ndim == 3
+        x3 = x if batched else x[:, None, :]
+        B = x3.shape[1]
+        if B == 0:
+            raise ValueError(f"`x` must hold at least one sequence, got shape {x.shape}")
+        if h0 is None:
+            h = np.zeros((B, self.n_hidden), dtype=self.dtype)
+        else:
+            h = as_float_array("h0", h0, ndim=(1, 2))
+            want = (B, self.n_hidden) if batched else (self.n_hidden,)
+            if h.shape != want:
+                raise ValueError(f"`h0` must have shape {want}, got shape {h.shape}")
+            h = np.ascontiguousarray(h.reshape(B, self.n_hidden).astype(self.dtype))
+        return np.ascontiguousarray(x3), h, batched
+
+    def _alpha_arg(self) -> np.ndarray:
+        return self.alpha if self.alpha is not None else np.zeros(1, dtype=self.dtype)
+
+    def _forward3(self, x3: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        T, B, _ = x3.shape
+        n = self.n_hidden
+        H = np.empty((T + 1, B, n), dtype=self.dtype)
+        A = np.empty((T, B, n), dtype=self.dtype)
+        K.elman_forward(
+            self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
+            FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A,
+        )
+        Y = None
+        if self.W_yh is not None:
+            Y = (H[1:].reshape(T * B, n) @ self.W_yh.T + self.b_y).reshape(T, B, -1)
+        return H, A, Y
+
+    def forward(self, x: Any, h0: Any = None) -> Trace:
+        """Run the network over ``x``.
+
+        Parameters
+        ----------
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
+            Inputs, time-major; ``x[0]`` is ``x_1``.
+        h0 : array, shape ``(n,)`` or ``(B, n)``, optional
+            Initial state ``h_0`` (zeros by default).
+
+        Returns
+        -------
+        Trace
+            Hidden states ``h (T+1, …)``, arguments of ``f`` ``a (T, …)`` and
+            readouts ``y (T, …)``.
+        """
+        x3, h, batched = self._inputs(x, h0)
+        H, A, Y = self._forward3(x3, h)
+        if batched:
+            return Trace(H, A, Y)
+        return Trace(H[:, 0], A[:, 0], None if Y is None else Y[:, 0])
+
+    # ------------------------------------------------------------- gradients
+    def _targets(self, y: Any, loss: str, T: int, B: int, batched: bool) -> np.ndarray:
+        if loss == "xent":
+            arr = np.asarray(y)
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(
+                    f"`y` must hold integer class indices for loss='xent', got dtype {arr.dtype}"
+                )
+            want: tuple[int, ...] = (T, B) if batched else (T,)
+            if arr.shape != want:
+                raise ValueError(f"`y` must have shape {want} for loss='xent', got shape {arr.shape}")
+            return np.ascontiguousarray(arr.reshape(T, B).astype(np.int64))
+        arr = as_float_array("y", y, ndim=(2, 3))
+        want = (T, B, self.n_out) if batched else (T, self.n_out)
+        if arr.shape != want:
+            raise ValueError(f"`y` must have shape {want} for loss='mse', got shape {arr.shape}")
+        return np.ascontiguousarray(arr.reshape(T, B, self.n_out).astype(self.dtype))
+
+    def _mask(self, mask: Any, T: int, B: int, batched: bool) -> np.ndarray:
+        if mask is None:
+            return np.ones((T, B), dtype=self.dtype)
+        m = np.asarray(mask)
+        if m.dtype == bool:
+            m = m.astype(self.dtype)
+        m = as_float_array("mask", m, ndim=(1, 2), dtype=self.dtype)
+        want = (T, B) if batched else (T,)
+        if m.shape != want:
+            raise ValueError(f"`mask` must have shape {want}, got shape {m.shape}")
+        if (m < 0).any():
+            raise ValueError("`mask` must be non-negative (per-step loss weights)")
+        return np.ascontiguousarray(m.reshape(T, B))
+
+    def value_and_grad(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+    ) -> tuple[float, ElmanGrads]:
+        """Loss (Eq. 4) and its gradient with respect to every parameter (BPTT).
+
+        Parameters
+        ----------
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
+            Inputs.
+        y : array
+            Targets: integer classes ``(T,)``/``(T, B)`` for ``loss="xent"``;
+            floats ``(T, n_out)``/``(T, B, n_out)`` for ``loss="mse"``.
+        loss : {"xent", "mse"}
+            Softmax cross-entropy or squared error ``½‖y_t − target_t‖²``.
+        mask : array, shape ``(T,)`` or ``(T, B)``, optional
+            Non-negative per-step weights (booleans allowed); targets at steps
+            of weight 0 are ignored (and may be any integer, e.g. ``-1``).
+        h0 : array, optional
+            Initial state.
+
+        Returns
+        -------
+        loss : float
+            ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64.
+        grads : ElmanGrads
+            Gradients of ``E`` and the flow ``∂E/∂h_k`` for ``k = 0..T``.
+
+        Eqs. 4–8 of the article (BPTT).
+        """
+        loss = check_choice("loss", loss, LOSSES)
+        x3, h, batched = self._inputs(x, h0)
+        T, B, n_in = x3.shape
+        n = self.n_hidden
+        tgt = self._targets(y, loss, T, B, batched)
+        m = self._mask(mask, T, B, batched)
+        if loss == "xent":
+            valid = m != 0
+            if valid.any():
+                t_valid = tgt[valid]
+                if t_valid.min() < 0 or t_valid.max() >= self.n_out:
+                    raise ValueError(
+                        f"`y` class indices must lie in [0, {self.n_out}) where the mask is "
+                        f"nonzero, got range [{t_valid.min()}, {t_valid.max()}]"
+                    )
+        H, A, Y = self._forward3(x3, h)
+        Z = Y if Y is not None else np.ascontiguousarray(H[1:])
+        dZ = np.empty_like(Z)
+        if loss == "xent":
+            value = K.xent_loss_grad(Z, tgt, m, dZ)
+        else:
+            value = K.mse_loss_grad(Z, tgt, m, dZ)
+        dZ2 = dZ.reshape(T * B, -1)
+        if self.W_yh is not None:
+            dH_out = (dZ2 @ self.W_yh).reshape(T, B, n)
+        else:
+            dH_out = dZ
+        flow = np.empty((T + 1, B, n), dtype=self.dtype)
+        D = np.empty((T, B, n), dtype=self.dtype)
+        K.elman_backward(
+            self.W_hh, x3, H, A, np.ascontiguousarray(dH_out), self.activation.code,
+            FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
+        )
+        D2 = D.reshape(T * B, n)
+        if self.form == "standard":
+            prev = H[:-1].reshape(T * B, n)
+        else:
+            prev = K.activate_array(self.activation.code, np.ascontiguousarray(H[:-1].reshape(T * B, n)))
+        g_hh = D2.T @ prev
+        g_hx = D2.T @ x3.reshape(T * B, n_in)
+        g_bh = D2.sum(axis=0)
+        g_yh = g_by = None
+        if self.W_yh is not None:
+            g_yh = dZ2.T @ H[1:].reshape(T * B, n)
+            g_by = dZ2.sum(axis=0)
+        if not batched:
+            flow = flow[:, 0]
+        grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow)
+        return float(value), grads
