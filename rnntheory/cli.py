@@ -1,0 +1,151 @@
+"""Command line: ``rnntheory verify`` and ``rnntheory bounds WEIGHTS.npz``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _fmt(v: float) -> str:
+    if v is None or not np.isfinite(v):
+        return str(v)
+    return f"{v: .3e}"
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .verification import VerifyConfig, run_checks
+
+    cfg = VerifyConfig(T=args.T, seed=args.seed)
+    rows = []
+    for r in run_checks(cfg, progress=None if not args.json else False):
+        rows.append(r)
+    failed = [r for r in rows if not r.passed]
+    if args.json:
+        json.dump(
+            {"config": {"T": cfg.T, "n_hidden": cfg.n_hidden, "seed": cfg.seed},
+             "checks": [r.as_dict() for r in rows],
+             "passed": not failed},
+            sys.stdout, indent=2, ensure_ascii=False,
+        )
+        sys.stdout.write("\n")
+    else:
+        head = f"{'check':<17} {'models':>6} {'pairs':>9} {'worst':>11}  {'verdict':<7} claim"
+        print(head)
+        print("-" * len(head))
+        for r in rows:
+            print(
+                f"{r.check:<17} {r.models:>6} {r.pairs:>9} {_fmt(r.worst):>11}  "
+                f"{'pass' if r.passed else 'FAIL':<7} {r.claim}"
+            )
+        print()
+        print(
+            f"{len(rows) - len(failed)}/{len(rows)} checks passed "
+            f"(T = {cfg.T}, n = {cfg.n_hidden}, seed = {cfg.seed}). "
+            "'worst' is max ln(observed/bound) for bounds (<= 0 holds), "
+            "the largest relative error for identities."
+        )
+    return 1 if failed else 0
+
+
+def _load_weights(path: str, key: str | None) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise SystemExit(f"rnntheory bounds: `WEIGHTS` file not found: {path}")
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    with np.load(p, allow_pickle=False) as data:
+        names = list(data.keys())
+        if key is None:
+            for cand in ("W_hh", "weight_hh_l0", "W", "recurrent"):
+                if cand in names:
+                    key = cand
+                    break
+            else:
+                if len(names) == 1:
+                    key = names[0]
+                else:
+                    raise SystemExit(
+                        f"rnntheory bounds: cannot tell which array is W_hh among {names}; "
+                        "pass --key NAME"
+                    )
+        if key not in names:
+            raise SystemExit(f"rnntheory bounds: `--key` {key!r} not in the file, which has {names}")
+        return np.asarray(data[key])
+
+
+def _cmd_bounds(args: argparse.Namespace) -> int:
+    from . import bounds as bd
+
+    W = _load_weights(args.weights, args.key)
+    try:
+        W = np.asarray(W, dtype=np.float64) if np.issubdtype(W.dtype, np.floating) else W
+        out: dict[str, Any] = {
+            "shape": list(W.shape),
+            "activation": args.activation,
+            "gamma_w": bd.gamma_w(W),
+            "gamma_h": bd.gamma_h(args.activation),
+            "spectral_radius": bd.spectral_radius(W),
+        }
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"rnntheory bounds: {exc}") from exc
+    van = bd.vanishing_guaranteed(W, args.activation)
+    exp = bd.explosion_possible(W, args.activation)
+    out["rate"] = out["gamma_w"] * out["gamma_h"]
+    out["vanishing_guaranteed"] = van.holds
+    out["explosion_possible"] = exp.holds
+    out["steps_to_1e-8"] = bd.steps_to_vanish(W, args.activation, 1e-8)
+    if args.json:
+        json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    print(f"W_hh {tuple(W.shape)}, activation {args.activation}")
+    print(f"  γ_W = σ_max(W_hh)       {out['gamma_w']:.6g}")
+    print(f"  γ_h = sup|f′|           {out['gamma_h']:.6g}")
+    print(f"  ρ(W_hh)                 {out['spectral_radius']:.6g}   (does not bound gradients)")
+    print(f"  γ_W γ_h (Eq. 12 rate)   {out['rate']:.6g}")
+    print(f"  vanishing guaranteed    {van.holds}   [sufficient] {van.statement}")
+    print(f"  explosion possible      {exp.holds}   [necessary]  {exp.statement}")
+    if out["steps_to_1e-8"] is not None:
+        print(f"  Eq. 12 guarantees ‖∂h_t/∂h_k‖ ≤ 1e-8 once t − k ≥ {out['steps_to_1e-8']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``rnntheory`` command."""
+    p = argparse.ArgumentParser(
+        prog="rnntheory",
+        description="Check the theory of vanishing and exploding gradients in RNNs.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="run the numeric checks on the embedded default models")
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
+    v.add_argument("--seed", type=int, default=2013, help="seed of the default models")
+    v.set_defaults(func=_cmd_verify)
+    b = sub.add_parser("bounds", help="γ_W, γ_h, ρ and Pascanu's conditions for your W_hh")
+    b.add_argument("weights", help=".npz (or .npy) file holding W_hh (loaded with allow_pickle=False)")
+    b.add_argument("--key", default=None, help="name of W_hh in the .npz")
+    b.add_argument("--activation", default="tanh", choices=["tanh", "sigmoid", "identity", "relu"])
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.set_defaults(func=_cmd_bounds)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rnntheory`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "T", 1) < 1:
+        raise SystemExit(f"rnntheory verify: `--T` must be >= 1, got {args.T}")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Step Jacobians, their products and norms in log space (Eqs. 7–9, 12).
+
+Conventions: numerator layout, ``J[a, b] = ∂h_t[a]/∂h_k[b]``; products are
+ordered ``J_t J_{t−1} ⋯ J_{k+1}`` and ``∂h_t/∂h_t = I``. Entry ``i−1`` of
+:func:`step_jacobians` is ``J_i = ∂h_i/∂h_{i−1}``:
+
+* standard form: ``J_i = diag(f′(a_i)) W_hh``;
+* Pascanu's form: ``J_i = W_hh diag(f′(h_{i−1}))``;
+* leaky (Eq. 14): ``J_i = diag(α) + diag(1 − α) J̃_i`` with ``J̃_i`` the
+  Jacobian of the non-leaky update above.
+
+Everything is computed in float64, whatever the model's dtype: the Jacobian
+is that of the recorded trajectory, evaluated exactly from its stored values.
+Natural logs throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _jacobian_kernels as JK
+from ._validation import check_int
+from .cells.elman import ElmanRNN, Trace
+
+__all__ = [
+    "ScaledMatrix",
+    "log_norm_profile",
+    "log_norms",
+    "log_norms_from_jacobians",
+    "lyapunov_spectrum",
+    "product",
+    "step_jacobians",
+]
+
+# Largest (T+1)² matrix log_norms will allocate (8 bytes an entry: 400 MB).
+_MAX_PAIRS = 50_000_000
+
+
+def _single(trace: Trace, func: str) -> Trace:
+    if not isinstance(trace, Trace):
+        raise TypeError(f"`trace` must be a Trace from model.forward, got {type(trace).__name__}")
+    if trace.batched:
+        raise ValueError(
+            f"`{func}` needs a single-sequence trace, got a batch of {trace.h.shape[1]}; "
+            "select one with trace.sequence(b)"
+        )
+    return trace
+
+
+def _check_model(model: ElmanRNN, trace: Trace) -> None:
+    if not isinstance(model, ElmanRNN):
+        raise TypeError(f"`model` must be an ElmanRNN, got {type(model).__name__}")
+    if trace.h.shape[-1] != model.n_hidden:
+        raise ValueError(
+            f"`trace` has {trace.h.shape[-1]} hidden units but `model` has {model.n_hidden}"
+        )
+
+
+def step_jacobians(model: ElmanRNN, trace: Trace) -> np.ndarray:
+    """All step Jacobians of a trajectory.
+
+    Parameters
+    ----------
+    model : ElmanRNN
+        The model that produced ``trace``.
+    trace : Trace
+        A single-sequence trace from ``model.forward``.
+
+    Returns
+    -------
+    ndarray, shape ``(T, n, n)``, float64
+        Entry ``i−1`` is ``∂h_i/∂h_{i−1}`` (numerator layout).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN, jacobians
+    >>> m = ElmanRNN.init(1, 3, None, scheme="gaussian", seed=1)
+    >>> tr = m.forward(np.zeros((4, 1)))
+    >>> jacobians.step_jacobians(m, tr).shape
+    (4, 3, 3)
+
+    Eq. 9 of the article (with the corrected evaluation point and order).
+    """
+    trace = _single(trace, "step_jacobians")
+    _check_model(model, trace)
+    W = np.asarray(model.W_hh, dtype=np.float64)
+    fp = model.activation.fprime(np.asarray(trace.a, dtype=np.float64))  # (T, n)
+    if model.form == "standard":
+        J = fp[:, :, None] * W[None, :, :]
+    else:
+        J = W[None, :, :] * fp[:, None, :]
+    if model.alpha is not None:
+        alpha = np.asarray(model.alpha, dtype=np.float64)
+        J = (1.0 - alpha)[None, :, None] * J
+        idx = np.arange(model.n_hidden)
+        J[:, idx, idx] += alpha[None, :]
+    return np.ascontiguousarray(J)
+
+
+@dataclass(frozen=True)
+class ScaledMatrix:
+    """A matrix kept as ``exp(log_scale) · matrix`` so it neither overflows nor underflows.
+
+    Attributes
+    ----------
+    matrix : ndarray
+        The rescaled matrix (largest absolute entry 1, or all zeros).
+    log_scale : float
+        Natural log of the scale (``−inf`` for the zero matrix).
+    """
+
+    matrix: np.ndarray
+    log_scale: float
+
+    def value(self) -> np.ndarray:
+        """The matrix itself, ``exp(log_scale) · matrix`` (may overflow to inf)."""
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            if self.log_scale == -np.inf:
+                return np.zeros_like(self.matrix)
+            return np.exp(self.log_scale) * self.matrix
+
+    def log_norm(self) -> float:
+        """Natural log of the spectral norm."""
+        if self.log_scale == -np.inf:
+            return -np.inf
+        return float(self.log_scale + np.log(np.linalg.norm(self.matrix, 2)))
+
+
+def product(
+    model: ElmanRNN, trace: Trace, t: int, k: int, *, scaled: bool = False
+) -> np.ndarray | ScaledMatrix:
+    """``∂h_t/∂h_k = J_t J_{t−1} ⋯ J_{k+1}`` (Eqs. 7–8); the identity when ``t == k``.
+
+    Parameters
+    ----------
+    model, trace
+        As in :func:`step_jacobians`.
+    t, k : int
+        Steps with ``0 ≤ k ≤ t ≤ T``.
+    scaled : bool
+        Return a :class:`ScaledMatrix` (safe for any ``t − k``) instead of the
+        plain matrix (which may overflow to inf or underflow to 0).
+
+    Returns
+    -------
+    ndarray, shape ``(n, n)``, or ScaledMatrix
+    """
+    trace = _single(trace, "product")
+    T = trace.T
+    t = check_int("t", t, minimum=0)
+    k = check_int("k", k, minimum=0)
+    if t > T:
+        raise ValueError(f"`t` must be <= T = {T}, got {t}")
+    if k > t:
+        raise ValueError(f"`k` must be <= t = {t}, got {k}")
+    P, s = JK.scaled_product(step_jacobians(model, trace), t, k)
+    res = ScaledMatrix(P, float(s))
+    return res if scaled else res.value()
+
+
+def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
+    """:func:`log_norms` for a given stack of step Jacobians ``(T, n, n)``."""
+    J = np.ascontiguousarray(J, dtype=np.float64)
+    if J.ndim != 3 or J.shape[1] != J.shape[2]:
+        raise ValueError(f"`J` must have shape (T, n, n), got shape {J.shape}")
+    pairs = (J.shape[0] + 1) ** 2
+    if pairs > _MAX_PAIRS:
+        raise ValueError(
+            f"`log_norms` would allocate {pairs} entries for T = {J.shape[0]}; "
+            "use log_norm_profile(model, trace, k) for long sequences"
+        )
+    return JK.log_norms(J)
+
+
+def log_norms(model: ElmanRNN, trace: Trace) -> np.ndarray:
+    """``ln ‖∂h_t/∂h_k‖₂`` for every pair ``k ≤ t``.
+
+    Returns
+    -------
+    ndarray, shape ``(T+1, T+1)``
+        ``[t, k]`` is the natural log of the spectral norm of ``∂h_t/∂h_k`` for
+        ``k ≤ t`` (0 on the diagonal), ``−inf`` above the diagonal. Products are
+        accumulated with rescaling, so the logs are finite for any ``T`` and any
+        growth rate (they are ``−inf`` only for an exactly zero product and NaN
+        only where the trace itself is not finite).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN, jacobians
+    >>> W = 0.5 * np.eye(2)
+    >>> m = ElmanRNN(W, np.zeros((2, 1)), np.zeros(2), activation="identity")
+    >>> L = jacobians.log_norms(m, m.forward(np.zeros((3, 1))))
+    >>> bool(np.isclose(L[3, 0], 3 * np.log(0.5)))
+    True
+
+    Eq. 12 of the article (the left-hand side, for every pair).
+    """
+    trace = _single(trace, "log_norms")
+    return log_norms_from_jacobians(step_jacobians(model, trace))
+
+
+def log_norm_profile(model: ElmanRNN, trace: Trace, k: int = 0) -> np.ndarray:
+    """``ln ‖∂h_t/∂h_k‖₂`` for one source step ``k`` and every ``t`` (long sequences).
+
+    Memory and time are linear in ``T`` (one column of :func:`log_norms`),
+    so ``T = 10⁵`` is fine.
+
+    Returns
+    -------
+    ndarray, shape ``(T+1,)``
+        ``−inf`` for ``t < k``.
+    """
+    trace = _single(trace, "log_norm_profile")
+    k = check_int("k", k, minimum=0)
+    if k > trace.T:
+        raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
+    return JK.log_norm_profile(step_jacobians(model, trace), k)
+
+
+def lyapunov_spectrum(model: ElmanRNN, trace: Trace, k: int | None = None) -> np.ndarray:
+    """Finite-time Lyapunov exponents of the trajectory, by QR re-orthonormalisation.
+
+    ``λ_j = (1/T) Σ_i ln |R_i[j, j]|`` where ``J_i Q_{i−1} = Q_i R_i``. The
+    largest exponent is the asymptotic growth rate of ``ln ‖∂h_t/∂h_0‖ / t``,
+    which Eq. 12's ``ln(γ_W γ_h)`` only bounds from above.
+
+    Parameters
+    ----------
+    k : int, optional
+        Number of leading exponents (all ``n`` by default).
+
+    Returns
+    -------
+    ndarray, shape ``(k,)``
+        Exponents per step (natural log), in decreasing order.
+    """
+    trace = _single(trace, "lyapunov_spectrum")
+    n = model.n_hidden
+    kk = n if k is None else check_int("k", k, minimum=1)
+    if kk > n:
+        raise ValueError(f"`k` must be <= n_hidden = {n}, got {kk}")
+    sums = JK.lyapunov(step_jacobians(model, trace), kk)
+    return np.sort(sums / trace.T)[::-1]

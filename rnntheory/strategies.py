@@ -1,0 +1,229 @@
+"""Hypothesis strategies for recurrent weights, models and sequences.
+
+Public so that users can property-test their own claims about RNN gradients
+with the same generators the library's tests use. Every matrix strategy draws
+its entries with Hypothesis (so failures shrink) and then rescales them to the
+prescribed norm or radius exactly.
+
+Examples
+--------
+>>> from hypothesis import given, settings
+>>> from rnntheory import strategies as rst
+>>> from rnntheory.bounds import gamma_w
+>>> @settings(max_examples=5)
+... @given(rst.matrices_with_spectral_norm(3, 0.9))
+... def check(W):
+...     assert abs(gamma_w(W) - 0.9) < 1e-12
+>>> check()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ._validation import check_int, check_real
+from .cells.elman import FORMS, ElmanRNN
+
+__all__ = [
+    "elman_models",
+    "input_sequences",
+    "matrices_with_spectral_norm",
+    "matrices_with_spectral_radius",
+    "non_normal_matrices",
+    "orthogonal_matrices",
+    "sizes",
+]
+
+_ENTRY = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
+
+
+def _as_strategy(value: Any) -> st.SearchStrategy[Any]:
+    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+
+
+def sizes(min_value: int = 1, max_value: int = 6) -> st.SearchStrategy[int]:
+    """Small integer sizes (hidden units, inputs, steps)."""
+    return st.integers(min_value, max_value)
+
+
+def _square(n: int) -> st.SearchStrategy[np.ndarray]:
+    return hnp.arrays(np.float64, (n, n), elements=_ENTRY)
+
+
+def matrices_with_spectral_norm(
+    n: int | st.SearchStrategy[int], norm: float | st.SearchStrategy[float]
+) -> st.SearchStrategy[np.ndarray]:
+    """Square float64 matrices with ``σ_max = norm`` (to rounding).
+
+    Parameters
+    ----------
+    n : int or strategy
+        Size.
+    norm : float or strategy
+        Target spectral norm, ``> 0``.
+    """
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        size = check_int("n", draw(_as_strategy(n)), minimum=1)
+        target = check_real("norm", draw(_as_strategy(norm)), low=0.0, low_open=True)
+        M = draw(_square(size).filter(lambda A: np.linalg.norm(A, 2) > 1e-3))
+        return M * (target / np.linalg.norm(M, 2))
+
+    return build()
+
+
+def matrices_with_spectral_radius(
+    n: int | st.SearchStrategy[int], radius: float | st.SearchStrategy[float]
+) -> st.SearchStrategy[np.ndarray]:
+    """Square float64 matrices with spectral radius ``ρ = radius`` (to rounding)."""
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        size = check_int("n", draw(_as_strategy(n)), minimum=1)
+        target = check_real("radius", draw(_as_strategy(radius)), low=0.0, low_open=True)
+        M = draw(
+            _square(size).filter(lambda A: np.max(np.abs(np.linalg.eigvals(A))) > 1e-3)
+        )
+        return M * (target / np.max(np.abs(np.linalg.eigvals(M))))
+
+    return build()
+
+
+def orthogonal_matrices(n: int | st.SearchStrategy[int]) -> st.SearchStrategy[np.ndarray]:
+    """Orthogonal matrices: QR of a drawn matrix with ``Q ← Q · sign(diag R)``.
+
+    (Haar-distributed when the entries are Gaussian; here the entries are drawn
+    by Hypothesis, so the law is not Haar but every draw is exactly orthogonal
+    to rounding.)
+    """
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        size = check_int("n", draw(_as_strategy(n)), minimum=1)
+        M = draw(_square(size).filter(lambda A: abs(np.linalg.det(A)) > 1e-3))
+        q, r = np.linalg.qr(M)
+        return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+    return build()
+
+
+def non_normal_matrices(
+    n: int | st.SearchStrategy[int],
+    *,
+    radius: float = 0.9,
+    min_norm: float = 1.5,
+) -> st.SearchStrategy[np.ndarray]:
+    """Non-normal matrices with ``ρ(W) ≤ radius`` but ``σ_max(W) ≥ min_norm``.
+
+    Built as ``Q (D + N) Qᵀ`` with ``Q`` orthogonal, ``D`` diagonal with entries
+    in ``[−radius, radius]`` (the eigenvalues) and ``N`` strictly upper
+    triangular, scaled so that the spectral norm reaches ``min_norm``: the
+    counterexamples to reading Eq. 12 with eigenvalues. Needs ``n ≥ 2``.
+    """
+    radius = check_real("radius", radius, low=0.0)
+    min_norm = check_real("min_norm", min_norm, low=0.0, low_open=True)
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        size = check_int("n", draw(_as_strategy(n)), minimum=2)
+        d = draw(hnp.arrays(np.float64, size, elements=_ENTRY)) * radius
+        U = draw(
+            hnp.arrays(np.float64, (size, size), elements=_ENTRY).filter(
+                lambda A: np.linalg.norm(np.triu(A, 1)) > 1e-2
+            )
+        )
+        N = np.triu(U, 1)
+        D = np.diag(d)
+        # σ_max(D + sN) is continuous and grows without bound in s: find s by bisection.
+        lo, hi = 0.0, 1.0
+        while np.linalg.norm(D + hi * N, 2) < min_norm:
+            hi *= 2.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if np.linalg.norm(D + mid * N, 2) < min_norm:
+                lo = mid
+            else:
+                hi = mid
+        Q = draw(orthogonal_matrices(size))
+        return Q @ (D + hi * N) @ Q.T
+
+    return build()
+
+
+def elman_models(
+    n_in: int | st.SearchStrategy[int] = sizes(1, 3),
+    n_hidden: int | st.SearchStrategy[int] = sizes(1, 5),
+    n_out: int | st.SearchStrategy[int | None] | None = None,
+    *,
+    activation: str | st.SearchStrategy[str] = st.sampled_from(["tanh", "sigmoid"]),
+    form: str | st.SearchStrategy[str] = st.sampled_from(list(FORMS)),
+    leaky: bool | st.SearchStrategy[bool] = False,
+    weight_norm: float | st.SearchStrategy[float] = st.floats(0.1, 3.0),
+    input_scale: float = 1.0,
+    dtype: Any = np.float64,
+) -> st.SearchStrategy[ElmanRNN]:
+    """Elman models with ``σ_max(W_hh) = weight_norm`` and drawn input weights and biases.
+
+    Parameters
+    ----------
+    n_in, n_hidden, n_out : int, None or strategy
+        Sizes; ``n_out=None`` for no readout.
+    activation, form : str or strategy
+    leaky : bool or strategy
+        Draw a per-unit retention ``α ∈ [0, 1]``.
+    weight_norm : float or strategy
+        Spectral norm of ``W_hh``.
+    input_scale : float
+        Bound on the entries of ``W_hx`` and ``b_h``.
+    dtype : float32 or float64
+    """
+
+    @st.composite
+    def build(draw: Any) -> ElmanRNN:
+        ni = draw(_as_strategy(n_in))
+        nh = draw(_as_strategy(n_hidden))
+        no = draw(_as_strategy(n_out))
+        W = draw(matrices_with_spectral_norm(nh, draw(_as_strategy(weight_norm))))
+        U = draw(hnp.arrays(np.float64, (nh, ni), elements=_ENTRY)) * input_scale
+        b = draw(hnp.arrays(np.float64, nh, elements=_ENTRY)) * input_scale
+        V = c = None
+        if no is not None:
+            V = draw(hnp.arrays(np.float64, (no, nh), elements=_ENTRY))
+            c = draw(hnp.arrays(np.float64, no, elements=_ENTRY))
+        alpha = None
+        if draw(_as_strategy(leaky)):
+            alpha = draw(hnp.arrays(np.float64, nh, elements=st.floats(0.0, 1.0)))
+        dt = np.dtype(dtype)
+        cast = (lambda a: None if a is None else np.asarray(a, dtype=dt))
+        return ElmanRNN(
+            cast(W), cast(U), cast(b), cast(V), cast(c),
+            activation=draw(_as_strategy(activation)),
+            form=draw(_as_strategy(form)),
+            alpha=cast(alpha),
+        )
+
+    return build()
+
+
+def input_sequences(
+    T: int | st.SearchStrategy[int],
+    n_in: int,
+    *,
+    batch: int | None = None,
+    scale: float = 2.0,
+) -> st.SearchStrategy[np.ndarray]:
+    """Input sequences ``(T, n_in)`` (or ``(T, batch, n_in)``) with entries in ``[−scale, scale]``."""
+    scale = check_real("scale", scale, low=0.0)
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        steps = check_int("T", draw(_as_strategy(T)), minimum=1)
+        shape = (steps, n_in) if batch is None else (steps, batch, n_in)
+        return draw(hnp.arrays(np.float64, shape, elements=_ENTRY)) * scale
+
+    return build()

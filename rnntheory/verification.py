@@ -1,0 +1,338 @@
+"""The numeric checks behind ``rnntheory verify``.
+
+Each check runs over an embedded default set of models (random Gaussian
+weights at several scales and Pascanu et al.'s initialisations, tanh and
+sigmoid, standard and Pascanu forms, with and without leak; T = 100) and
+returns a :class:`CheckResult`. Oracles are independent of the kernels they
+check: central finite differences of a NumPy re-implementation of one step,
+and SVDs of explicit products.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import bounds as bd
+from . import jacobians as jac
+from .cells.elman import ElmanRNN
+
+__all__ = ["CheckResult", "VerifyConfig", "default_models", "run_checks"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One row of the ``verify`` table.
+
+    Attributes
+    ----------
+    check : str
+        Short name.
+    claim : str
+        What is checked, with its equation.
+    models : int
+        Models tried.
+    pairs : int
+        Pairs ``(t, k)`` (or entries) checked.
+    worst : float
+        Worst value of the check's statistic: ``max ln(observed/bound)`` for
+        bounds (≤ 0 means it holds; its magnitude is the slack), the largest
+        relative error for identities, the largest ``ln(observed/ρ-bound)`` for
+        the counterexample check (> 0 means the counterexample was found).
+    passed : bool
+    detail : str
+    seconds : float
+    """
+
+    check: str
+    claim: str
+    models: int
+    pairs: int
+    worst: float
+    passed: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        d = asdict(self)
+        d["worst"] = None if not np.isfinite(self.worst) else self.worst
+        d["verdict"] = "pass" if self.passed else "FAIL"
+        return d
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Sizes of the embedded default run."""
+
+    T: int = 100
+    n_hidden: int = 12
+    n_in: int = 3
+    seed: int = 2013
+    scales: tuple[float, ...] = (0.5, 0.9, 1.5, 3.0)
+    fd_models: int = 4
+    fd_hidden: int = 5
+    fd_T: int = 12
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_models(cfg: VerifyConfig) -> list[tuple[str, ElmanRNN, np.ndarray]]:
+    """The embedded model set: ``(label, model, inputs)`` triples."""
+    out = []
+    rng = np.random.default_rng(cfg.seed)
+    n, ni, T = cfg.n_hidden, cfg.n_in, cfg.T
+    seed = cfg.seed
+    for act in ("tanh", "sigmoid"):
+        schemes = [("smart_tanh", None), ("basic_tanh", None)] if act == "tanh" else [("sigmoid", None)]
+        schemes += [("gaussian", s) for s in cfg.scales]
+        for scheme, scale in schemes:
+            for form in ("standard", "pascanu"):
+                for alpha in (None, "range"):
+                    seed += 1
+                    a = None if alpha is None else rng.uniform(0.02, 0.2, n)
+                    m = ElmanRNN.init(
+                        ni, n, None, activation=act, scheme=scheme, seed=seed,
+                        scale=1.0 if scale is None else scale, form=form, alpha=a,
+                    )
+                    m = m.replace(b_h=rng.normal(0.0, 0.5, n))
+                    x = rng.normal(0.0, 1.0, (T, ni))
+                    label = f"{act}/{scheme}{'' if scale is None else f'({scale})'}/{form}"
+                    label += "" if a is None else "/leaky"
+                    out.append((label, m, x))
+    return out
+
+
+# ----------------------------------------------------------------------------- oracles
+def _step_numpy(model: ElmanRNN, h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """One step written from the definitions, in float64 (the FD oracle's model)."""
+    W = np.asarray(model.W_hh, np.float64)
+    U = np.asarray(model.W_hx, np.float64)
+    b = np.asarray(model.b_h, np.float64)
+    f = model.activation.f
+    g = f(W @ h + U @ x + b) if model.form == "standard" else W @ f(h) + U @ x + b
+    if model.alpha is None:
+        return g
+    a = np.asarray(model.alpha, np.float64)
+    return a * h + (1.0 - a) * g
+
+
+def _fd_jacobian(fun: Callable[[np.ndarray], np.ndarray], h: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    n = h.size
+    cols = []
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = eps * max(1.0, abs(h[j]))
+        cols.append((fun(h + e) - fun(h - e)) / (2 * e[j]))
+    return np.stack(cols, axis=1)
+
+
+def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    scale = max(1.0, float(np.max(np.abs(b))))
+    return float(np.max(np.abs(a - b)) / scale)
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_step_jacobian(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResult:
+    worst, count = 0.0, 0
+    for _, m, x in models:
+        tr = m.forward(x)
+        J = jac.step_jacobians(m, tr)
+        for i in range(1, tr.T + 1, 7):
+            fd = _fd_jacobian(lambda h, i=i: _step_numpy(m, h, x[i - 1]), tr.h[i - 1])
+            worst = max(worst, _rel_err(J[i - 1], fd))
+            count += 1
+    return CheckResult(
+        "step-jacobian", "Eq. 9: ∂h_i/∂h_{i−1} (each form) equals finite differences",
+        len(models), count, worst, worst < 1e-6, "relative error, central differences",
+    )
+
+
+def _check_chain_rule(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResult:
+    worst, count = 0.0, 0
+    for _, m, x in models:
+        tr = m.forward(x)
+        for t, k in ((5, 0), (12, 4), (30, 21), (tr.T, tr.T - 6)):
+            def roll(h: np.ndarray, t: int = t, k: int = k) -> np.ndarray:
+                for i in range(k + 1, t + 1):
+                    h = _step_numpy(m, h, x[i - 1])
+                return h
+
+            fd = _fd_jacobian(roll, tr.h[k])
+            P = jac.product(m, tr, t, k)
+            assert isinstance(P, np.ndarray)
+            worst = max(worst, _rel_err(P, fd))
+            count += 1
+    return CheckResult(
+        "chain-rule", "Eqs. 7–8: ∂h_t/∂h_k = J_t⋯J_{k+1} equals finite differences of h_t(h_k)",
+        len(models), count, worst, worst < 1e-5, "relative error, central differences",
+    )
+
+
+def _check_log_norms(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResult:
+    worst, count = 0.0, 0
+    for _, m, x in models[::4]:
+        tr = m.forward(x[:40])
+        L = jac.log_norms(m, tr)
+        J = jac.step_jacobians(m, tr)
+        for t in range(0, tr.T + 1, 3):
+            P = np.eye(m.n_hidden)
+            for k in range(t, -1, -1):
+                if k < t:
+                    P = P @ J[k]
+                s = np.linalg.svd(P, compute_uv=False)[0]
+                if s > 0:
+                    worst = max(worst, abs(L[t, k] - np.log(s)) / max(1.0, abs(np.log(s))))
+                count += 1
+    return CheckResult(
+        "log-norms", "log_norms equals ln σ_max of the explicit product (SVD)",
+        len(models[::4]), count, worst, worst < 1e-9, "relative error of the log",
+    )
+
+
+def _check_bptt(cfg: VerifyConfig) -> CheckResult:
+    rng = np.random.default_rng(cfg.seed + 1)
+    worst, count, tried = 0.0, 0, 0
+    for i in range(cfg.fd_models):
+        form = ("standard", "pascanu")[i % 2]
+        act = ("tanh", "sigmoid")[(i // 2) % 2]
+        alpha = None if i % 3 else rng.uniform(0.1, 0.9, cfg.fd_hidden)
+        m = ElmanRNN.init(2, cfg.fd_hidden, 3, activation=act, scheme="gaussian", scale=1.3,
+                          seed=cfg.seed + i, form=form, alpha=alpha)
+        m = m.replace(b_h=rng.normal(0, 0.5, cfg.fd_hidden), b_y=rng.normal(0, 0.5, 3))
+        x = rng.normal(size=(cfg.fd_T, 2))
+        y = rng.integers(0, 3, cfg.fd_T)
+        _, g = m.value_and_grad(x, y)
+        tried += 1
+        for name, grad in g.params().items():
+            P = m.params()[name]
+            fd = np.zeros_like(P)
+            for idx in np.ndindex(P.shape):
+                eps = 1e-6
+                Pp, Pm = P.copy(), P.copy()
+                Pp[idx] += eps
+                Pm[idx] -= eps
+                lp, _ = m.replace(**{name: Pp}).value_and_grad(x, y)
+                lm, _ = m.replace(**{name: Pm}).value_and_grad(x, y)
+                fd[idx] = (lp - lm) / (2 * eps)
+                count += 1
+            worst = max(worst, _rel_err(grad, fd))
+    return CheckResult(
+        "bptt", "Eqs. 5–8: BPTT gradient of every parameter equals finite differences",
+        tried, count, worst, worst < 1e-6, "relative error, central differences",
+    )
+
+
+def _check_bound(models: list[tuple[str, ElmanRNN, np.ndarray]], name: str, leaky: bool) -> CheckResult:
+    worst, count, tried, failed = -np.inf, 0, 0, []
+    for label, m, x in models:
+        if m.leaky != leaky:
+            continue
+        c = bd.certify(m, m.forward(x), bounds=(name,))[name]
+        tried += 1
+        count += c.pairs_checked
+        worst = max(worst, c.max_log_ratio) if not np.isnan(c.max_log_ratio) else np.nan
+        if not c.holds:
+            failed.append(label)
+    title = {
+        "eq12": "Eq. 12: ‖∂h_t/∂h_k‖ ≤ (γ_W γ_h)^(t−k), γ_W = σ_max",
+        "activation": "‖∂h_t/∂h_k‖ ≤ Π γ_W max|f′(a_i)| on every pair",
+        "step_norm": "‖∂h_t/∂h_k‖ ≤ Π ‖J_i‖ on every pair",
+    }[name]
+    if leaky:
+        title = "Eq. 14: leaky bound (max α + max(1−α) γ_W γ_h)^(t−k)" if name == "eq12" else title + " (leaky)"
+    return CheckResult(
+        f"{name}{'-leaky' if leaky else ''}", title, tried, count, float(worst), not failed,
+        "max ln(observed/bound) over pairs" + (f"; failed: {', '.join(failed)}" if failed else ""),
+    )
+
+
+def _check_vanishing(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResult:
+    worst, count, tried, failed = -np.inf, 0, 0, []
+    for label, m, x in models:
+        if m.leaky or not bd.vanishing_guaranteed(m.W_hh, m.activation):
+            continue
+        tried += 1
+        L = jac.log_norms(m, m.forward(x))
+        rate = np.log(bd.decay_rate(m.W_hh, m.activation))
+        t, k = np.tril_indices(L.shape[0], -1)
+        r = L[t, k] - (t - k) * rate
+        count += r.size
+        worst = max(worst, float(np.max(r)))
+        if np.max(r) > 1e-9 * (1 + np.max(t - k)):
+            failed.append(label)
+    return CheckResult(
+        "vanishing", "σ_max < 1/γ_h ⇒ ‖∂h_t/∂h_k‖ decays at least like (σ_max γ_h)^(t−k)",
+        tried, count, worst, tried > 0 and not failed,
+        "max ln(observed/bound); models meeting the condition only",
+    )
+
+
+def _check_eigen_reading(cfg: VerifyConfig) -> CheckResult:
+    """C12/C14/C18: a non-normal W with ρ < 1 < σ_max breaks the eigenvalue reading."""
+    rng = np.random.default_rng(cfg.seed + 7)
+    best, count, tried = -np.inf, 0, 0
+    for trial in range(4):
+        n = 4 + trial
+        Q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        Tm = np.diag(rng.uniform(-0.5, 0.5, n)) + np.triu(rng.normal(0, 2.0, (n, n)), 1)
+        W = Q @ Tm @ Q.T
+        for act in ("tanh", "identity"):
+            m = ElmanRNN(W, 0.1 * rng.normal(size=(n, 1)), np.zeros(n), activation=act)
+            tr = m.forward(0.1 * rng.normal(size=(30, 1)))
+            L = jac.log_norms(m, tr)
+            rho = bd.spectral_radius(W)
+            t, k = np.tril_indices(L.shape[0], -1)
+            excess = L[t, k] - (t - k) * np.log(rho * m.activation.gamma_h)
+            best = max(best, float(np.max(excess)))
+            count += excess.size
+            tried += 1
+    return CheckResult(
+        "rho-not-a-bound",
+        "C12/C14/C18: with ρ(W) < 1 < σ_max(W), (ρ γ_h)^(t−k) fails to bound some pair",
+        tried, count, best, best > 0,
+        "max ln(observed/(ρ γ_h)^(t−k)); > 0 means the eigenvalue reading is refuted",
+    )
+
+
+def _check_lyapunov(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResult:
+    worst, tried = -np.inf, 0
+    for _, m, x in models:
+        if m.leaky:
+            continue
+        lam = jac.lyapunov_spectrum(m, m.forward(x), k=1)[0]
+        worst = max(worst, lam - np.log(bd.decay_rate(m.W_hh, m.activation)))
+        tried += 1
+    return CheckResult(
+        "lyapunov", "largest Lyapunov exponent ≤ ln(γ_W γ_h) (the rate Eq. 12 bounds)",
+        tried, tried, float(worst), worst <= 1e-9, "max (λ₁ − ln γ_W γ_h) per step",
+    )
+
+
+def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None) -> Iterator[CheckResult]:
+    """Run every numeric check, yielding one :class:`CheckResult` at a time."""
+    from tqdm import tqdm
+
+    cfg = cfg or VerifyConfig()
+    models = default_models(cfg)
+    jobs: list[Callable[[], CheckResult]] = [
+        lambda: _check_step_jacobian(models),
+        lambda: _check_chain_rule(models),
+        lambda: _check_log_norms(models),
+        lambda: _check_bptt(cfg),
+        lambda: _check_bound(models, "eq12", False),
+        lambda: _check_bound(models, "activation", False),
+        lambda: _check_bound(models, "step_norm", False),
+        lambda: _check_bound(models, "eq12", True),
+        lambda: _check_vanishing(models),
+        lambda: _check_eigen_reading(cfg),
+        lambda: _check_lyapunov(models),
+    ]
+    bar = tqdm(jobs, desc="verify", unit="check", disable=(None if progress is None else not progress), leave=False)
+    for job in bar:
+        t0 = time.perf_counter()
+        r = job()
+        yield CheckResult(**{**asdict(r), "seconds": time.perf_counter() - t0})
