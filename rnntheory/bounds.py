@@ -113,7 +113,7 @@ def leaky_log_bound(W: Any, activation: str | Activation, alpha: Any, steps: Any
 
     For ``J = diag(α) + diag(1 − α) J̃`` with ``‖J̃‖ ≤ γ_W γ_h`` (either form).
     """
-    a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.float64))
+    a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64)))
     if (a < 0).any() or (a > 1).any():
         raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
     rate = _log(float(a.max() + (1.0 - a).max() * gamma_w(W) * gamma_h(activation)))

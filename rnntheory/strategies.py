@@ -199,7 +199,9 @@ def elman_models(
         if draw(_as_strategy(leaky)):
             alpha = draw(hnp.arrays(np.float64, nh, elements=st.floats(0.0, 1.0)))
         dt = np.dtype(dtype)
-        cast = (lambda a: None if a is None else np.asarray(a, dtype=dt))
+        def cast(a: Any) -> Any:
+            return None if a is None else np.asarray(a, dtype=dt)
+
         return ElmanRNN(
             cast(W), cast(U), cast(b), cast(V), cast(c),
             activation=draw(_as_strategy(activation)),

@@ -87,7 +87,9 @@ def default_models(cfg: VerifyConfig) -> list[tuple[str, ElmanRNN, np.ndarray]]:
     n, ni, T = cfg.n_hidden, cfg.n_in, cfg.T
     seed = cfg.seed
     for act in ("tanh", "sigmoid"):
-        schemes = [("smart_tanh", None), ("basic_tanh", None)] if act == "tanh" else [("sigmoid", None)]
+        schemes: list[tuple[str, float | None]] = (
+            [("smart_tanh", None), ("basic_tanh", None)] if act == "tanh" else [("sigmoid", None)]
+        )
         schemes += [("gaussian", s) for s in cfg.scales]
         for scheme, scale in schemes:
             for form in ("standard", "pascanu"):
@@ -142,7 +144,10 @@ def _check_step_jacobian(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> Chec
         tr = m.forward(x)
         J = jac.step_jacobians(m, tr)
         for i in range(1, tr.T + 1, 7):
-            fd = _fd_jacobian(lambda h, i=i: _step_numpy(m, h, x[i - 1]), tr.h[i - 1])
+            def one(h: np.ndarray, i: int = i, m: ElmanRNN = m, x: np.ndarray = x) -> np.ndarray:
+                return _step_numpy(m, h, x[i - 1])
+
+            fd = _fd_jacobian(one, tr.h[i - 1])
             worst = max(worst, _rel_err(J[i - 1], fd))
             count += 1
     return CheckResult(
@@ -156,7 +161,9 @@ def _check_chain_rule(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckRe
     for _, m, x in models:
         tr = m.forward(x)
         for t, k in ((5, 0), (12, 4), (30, 21), (tr.T, tr.T - 6)):
-            def roll(h: np.ndarray, t: int = t, k: int = k) -> np.ndarray:
+            def roll(
+                h: np.ndarray, t: int = t, k: int = k, m: ElmanRNN = m, x: np.ndarray = x
+            ) -> np.ndarray:
                 for i in range(k + 1, t + 1):
                     h = _step_numpy(m, h, x[i - 1])
                 return h

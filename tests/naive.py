@@ -98,7 +98,6 @@ def step_jacobian(model, h_prev, x_t):
     """``∂h_t/∂h_{t−1}`` (numerator layout) from the definitions."""
     W, U, b, _, _, alpha = params(model)
     name = model.activation.name
-    n = W.shape[0]
     if model.form == "standard":
         J = np.diag(act_prime(name, W @ h_prev + U @ x_t + b)) @ W
     else:
