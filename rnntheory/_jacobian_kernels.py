@@ -18,7 +18,7 @@ _POWER_TOL = 1e-14
 _POWER_MAXIT = 200
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def _norm2(v):
     s = 0.0
     for i in range(v.shape[0]):
@@ -26,7 +26,7 @@ def _norm2(v):
     return np.sqrt(s)
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def sigma_max(P, u, v, y):
     """Largest singular value of ``P``; ``u`` is the warm start, updated in place.
 
@@ -59,7 +59,7 @@ def sigma_max(P, u, v, y):
     return s[0]
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def _start_vector(n):
     u = np.empty(n)
     for i in range(n):
@@ -68,7 +68,7 @@ def _start_vector(n):
     return u
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def _rescale(P):
     """Divide ``P`` by its largest absolute entry; return the log of that entry."""
     s = 0.0
@@ -90,7 +90,7 @@ def _rescale(P):
     return np.log(s)
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def log_norms(J):
     """``L[t, k] = ln ‖J_t ⋯ J_{k+1}‖₂`` for ``k ≤ t`` (``J[i-1] = ∂h_i/∂h_{i−1}``).
 
@@ -125,7 +125,7 @@ def log_norms(J):
     return L
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def log_norm_profile(J, k):
     """``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂`` for ``t ≥ k`` (``−inf`` for ``t < k``).
 
@@ -154,7 +154,7 @@ def log_norm_profile(J, k):
     return out
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def scaled_product(J, t, k):
     """``(P, s)`` with ``J_t ⋯ J_{k+1} = e^s P`` (``P`` rescaled, largest entry 1)."""
     n = J.shape[1]
@@ -170,7 +170,7 @@ def scaled_product(J, t, k):
     return P, s
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def lyapunov(J, k):
     """Sum over steps of ``ln |diag R|`` from QR re-orthonormalisation (k directions)."""
     T, n, _ = J.shape

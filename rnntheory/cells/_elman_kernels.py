@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._vecmath import sigmoid_prime, tanh_sech2
+
 # Use BLAS for the per-step product once B·n·n reaches this many multiply-adds.
 _BLAS_MIN_WORK = 32 * 64 * 64
 
@@ -29,7 +31,7 @@ ACT_IDENTITY = 2
 ACT_RELU = 3
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def _rowmat(X, M, out):
     """``out = X @ M`` for ``X (B, k)``, ``M (k, m)``, all C-contiguous."""
     B, k = X.shape
@@ -48,21 +50,16 @@ def _rowmat(X, M, out):
                 o[j] += xi * row[j]
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def _activate(code, src, dst):
     """``dst = f(src)`` element-wise over 1-D arrays."""
     n = src.shape[0]
     if code == ACT_TANH:
         for i in range(n):
-            dst[i] = np.tanh(src[i])
+            dst[i] = tanh_sech2(src[i])[0]
     elif code == ACT_SIGMOID:
         for i in range(n):
-            v = src[i]
-            if v >= 0:
-                dst[i] = 1.0 / (1.0 + np.exp(-v))
-            else:
-                e = np.exp(v)
-                dst[i] = e / (1.0 + e)
+            dst[i] = sigmoid_prime(src[i])[0]
     elif code == ACT_IDENTITY:
         for i in range(n):
             dst[i] = src[i]
@@ -72,18 +69,16 @@ def _activate(code, src, dst):
             dst[i] = v if v > 0 else 0.0
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def _activate_prime(code, src, dst):
     """``dst = f′(src)`` element-wise over 1-D arrays, stable in saturation."""
     n = src.shape[0]
     if code == ACT_TANH:
         for i in range(n):
-            c = np.cosh(src[i])
-            dst[i] = 1.0 / (c * c)
+            dst[i] = tanh_sech2(src[i])[1]
     elif code == ACT_SIGMOID:
         for i in range(n):
-            e = np.exp(-abs(src[i]))
-            dst[i] = e / ((1.0 + e) * (1.0 + e))
+            dst[i] = sigmoid_prime(src[i])[1]
     elif code == ACT_IDENTITY:
         for i in range(n):
             dst[i] = 1.0
@@ -92,7 +87,7 @@ def _activate_prime(code, src, dst):
             dst[i] = 1.0 if src[i] > 0 else 0.0
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A):
     """Run the recurrence; fill ``H (T+1, B, n)`` and ``A (T, B, n)``.
 
@@ -131,7 +126,7 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A):
             H[t, :, :] = G
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def xent_loss_grad(Z, targets, mask, dZ):
     """Softmax cross-entropy summed over steps and batch (Eqs. 3–4).
 
@@ -167,7 +162,7 @@ def xent_loss_grad(Z, targets, mask, dZ):
     return total
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def mse_loss_grad(Z, Y, mask, dZ):
     """Squared error ``½‖z_t − y_t‖²`` summed over steps and batch.
 
@@ -189,7 +184,7 @@ def mse_loss_grad(Z, Y, mask, dZ):
     return total
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def elman_backward(W_hh, x, H, A, dH_out, act, form, leaky, alpha, flow, D):
     """Backpropagation through time for the Elman recurrence.
 
@@ -239,7 +234,7 @@ def elman_backward(W_hh, x, H, A, dH_out, act, form, leaky, alpha, flow, D):
                 out[b, i] = v
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def activate_array(act, src):
     """``f`` applied to every row of a 2-D array (a new array)."""
     out = np.empty_like(src)
@@ -248,7 +243,7 @@ def activate_array(act, src):
     return out
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy")
 def activate_prime_array(act, src):
     """``f′`` applied to every row of a 2-D array (a new array)."""
     out = np.empty_like(src)
