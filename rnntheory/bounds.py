@@ -61,7 +61,7 @@ def gamma_w(W: Any) -> float:
     >>> from rnntheory.bounds import gamma_w, spectral_radius
     >>> W = [[0.5, 4.0], [0.0, 0.5]]
     >>> round(gamma_w(W), 4), spectral_radius(W)
-    (4.0623, 0.5)
+    (4.0616, 0.5)
     """
     return float(np.linalg.norm(_matrix(W), 2))
 

@@ -84,8 +84,8 @@ def _load_weights(path: str, key: str | None) -> np.ndarray:
 def _cmd_bounds(args: argparse.Namespace) -> int:
     from . import bounds as bd
 
-    W = _load_weights(args.weights, args.key)
     try:
+        W = _load_weights(args.weights, args.key)
         W = np.asarray(W, dtype=np.float64) if np.issubdtype(W.dtype, np.floating) else W
         out: dict[str, Any] = {
             "shape": list(W.shape),

@@ -60,7 +60,9 @@ class CheckResult:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         d = asdict(self)
-        d["worst"] = None if not np.isfinite(self.worst) else self.worst
+        d["worst"] = float(self.worst) if np.isfinite(self.worst) else None
+        d["passed"] = bool(self.passed)
+        d["models"], d["pairs"] = int(self.models), int(self.pairs)
         d["verdict"] = "pass" if self.passed else "FAIL"
         return d
 
@@ -160,7 +162,9 @@ def _check_chain_rule(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckRe
     worst, count = 0.0, 0
     for _, m, x in models:
         tr = m.forward(x)
-        for t, k in ((5, 0), (12, 4), (30, 21), (tr.T, tr.T - 6)):
+        T = tr.T
+        pairs = {(min(5, T), 0), (T // 2, T // 4), (T, max(0, T - 6)), (T, T - 1)}
+        for t, k in sorted(pairs):
             def roll(
                 h: np.ndarray, t: int = t, k: int = k, m: ElmanRNN = m, x: np.ndarray = x
             ) -> np.ndarray:
@@ -342,4 +346,6 @@ def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None)
     for job in bar:
         t0 = time.perf_counter()
         r = job()
-        yield CheckResult(**{**asdict(r), "seconds": time.perf_counter() - t0})
+        fields = asdict(r)
+        fields.update(passed=bool(r.passed), worst=float(r.worst), seconds=time.perf_counter() - t0)
+        yield CheckResult(**fields)
