@@ -406,6 +406,16 @@ def certify(
     L = log_norms_from_jacobians(step_jacobians(model, trace))
     t_idx, k_idx = np.tril_indices(T + 1, -1)
     obs = L[t_idx, k_idx]
+    # A pair whose stretch of trajectory is not finite cannot be evaluated: its
+    # Jacobians may look harmless (tanh′(±inf) = 0, the identity's J = W) while
+    # the state has overflowed. Such pairs count as violations (obs = NaN).
+    h = np.asarray(trace.h, np.float64).reshape(T + 1, -1)
+    a = np.asarray(trace.a, np.float64).reshape(T, -1)
+    bad_step = ~np.isfinite(h).all(axis=1)
+    bad_step[1:] |= ~np.isfinite(a).all(axis=1)
+    bad_before = np.concatenate([[0], np.cumsum(bad_step)])  # bad steps in [0, i)
+    unevaluable = (bad_before[t_idx + 1] - bad_before[k_idx]) > 0
+    obs = np.where(unevaluable, np.nan, obs)
     tol = rtol * (1.0 + (t_idx - k_idx))
     checks = []
     for name in bounds:

@@ -221,7 +221,9 @@ def log_norm_profile(model: ElmanRNN, trace: Trace, k: int = 0) -> np.ndarray:
     return JK.log_norm_profile(step_jacobians(model, trace), k)
 
 
-def lyapunov_spectrum(model: ElmanRNN, trace: Trace, k: int | None = None) -> np.ndarray:
+def lyapunov_spectrum(
+    model: ElmanRNN, trace: Trace, k: int | None = None, *, seed: int = 0
+) -> np.ndarray:
     """Finite-time Lyapunov exponents of the trajectory, by QR re-orthonormalisation.
 
     ``λ_j = (1/T) Σ_i ln |R_i[j, j]|`` where ``J_i Q_{i−1} = Q_i R_i``. The
@@ -232,6 +234,11 @@ def lyapunov_spectrum(model: ElmanRNN, trace: Trace, k: int | None = None) -> np
     ----------
     k : int, optional
         Number of leading exponents (all ``n`` by default).
+    seed : int
+        Seed of the random orthonormal starting frame. A random frame has a
+        component along every Lyapunov direction with probability one; a fixed
+        frame such as the first ``k`` unit vectors can lie in an invariant
+        subspace and miss the leading exponent.
 
     Returns
     -------
@@ -243,5 +250,7 @@ def lyapunov_spectrum(model: ElmanRNN, trace: Trace, k: int | None = None) -> np
     kk = n if k is None else check_int("k", k, minimum=1)
     if kk > n:
         raise ValueError(f"`k` must be <= n_hidden = {n}, got {kk}")
-    sums = JK.lyapunov(step_jacobians(model, trace), kk)
+    rng = np.random.default_rng(seed)
+    Q0, _ = np.linalg.qr(rng.normal(size=(n, kk)))
+    sums = JK.lyapunov(step_jacobians(model, trace), np.ascontiguousarray(Q0))
     return np.sort(sums / trace.T)[::-1]

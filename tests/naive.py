@@ -186,3 +186,137 @@ def bptt(model, x, y, kind, mask=None, h0=None):
             carry = back + act_prime(name, hp) * (W.T @ gg)
     flow[0] = carry
     return {"W_hh": dW, "W_hx": dU, "b_h": db, "W_yh": dV, "b_y": dc, "flow": flow}
+
+
+# --------------------------------------------------------------------------
+# Batched helpers: one single-sequence reference per sequence of the batch.
+def forward_batch(model, x, h0=None):
+    """Hidden states ``(T+1, B, n)`` of ``x (T, B, n_in)``, one sequence at a time."""
+    x = np.asarray(x, float)
+    B = x.shape[1]
+    return np.stack(
+        [forward(model, x[:, b], None if h0 is None else np.asarray(h0, float)[b]) for b in range(B)],
+        axis=1,
+    )
+
+
+def bptt_batch(model, x, y, kind, mask=None, h0=None):
+    """Per-sequence :func:`bptt` results, as a list (one dict per sequence)."""
+    x = np.asarray(x, float)
+    out = []
+    for b in range(x.shape[1]):
+        out.append(
+            bptt(
+                model,
+                x[:, b],
+                y[:, b],
+                kind,
+                None if mask is None else np.asarray(mask)[:, b],
+                None if h0 is None else np.asarray(h0, float)[b],
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------
+# Complex-capable reference (for complex-step differentiation).
+#
+# The functions above cast to float on purpose; these take the parameters as
+# arguments and never cast, so a complex perturbation flows through. Only
+# analytic operations are used (no abs, max of complex, conj): tanh, the
+# logistic function written as 1/(1+exp(−x)), the identity.
+def act_c(name, x):
+    if name == "tanh":
+        return np.tanh(x)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-x))
+    if name == "identity":
+        return x
+    raise ValueError(f"{name} is not analytic; no complex-step reference")
+
+
+def loss_p(p, name, form, x, y, kind, mask=None, h0=None, k_start=0, h_k=None):
+    """Eq. 4 from a parameter dict ``p`` (W_hh, W_hx, b_h, W_yh, b_y, alpha), complex-safe.
+
+    With ``h_k`` given, the state at step ``k_start`` is replaced by ``h_k`` and
+    only the terms ``E_t`` for ``t ≥ max(k_start, 1)`` are summed: the part of
+    the loss that depends on ``h_{k_start}``.
+    """
+    W, U, b, V, c, alpha = p["W_hh"], p["W_hx"], p["b_h"], p["W_yh"], p["b_y"], p["alpha"]
+    T = x.shape[0]
+    if h_k is None:
+        h = np.zeros(W.shape[0]) if h0 is None else h0
+        hs = [h]
+        for t in range(T):
+            hs.append(_step_p(W, U, b, alpha, name, form, hs[-1], x[t]))
+        start = 1
+    else:
+        hs = [None] * k_start + [h_k]
+        for t in range(k_start, T):
+            hs.append(_step_p(W, U, b, alpha, name, form, hs[-1], x[t]))
+        start = max(k_start, 1)
+    total = 0.0
+    for t in range(start, T + 1):
+        w = 1.0 if mask is None else float(mask[t - 1])
+        if w == 0.0:
+            continue
+        z = V @ hs[t] + c
+        if kind == "xent":
+            shift = np.max(np.real(z))  # any constant shift is exact for log-sum-exp
+            lse = shift + np.log(np.sum(np.exp(z - shift)))
+            total = total + w * (lse - z[int(y[t - 1])])
+        else:
+            d = z - y[t - 1]
+            total = total + w * 0.5 * np.sum(d * d)
+    return total
+
+
+def _step_p(W, U, b, alpha, name, form, h_prev, x_t):
+    if form == "standard":
+        g = act_c(name, W @ h_prev + U @ x_t + b)
+    else:
+        g = W @ act_c(name, h_prev) + U @ x_t + b
+    if alpha is None:
+        return g
+    return alpha * h_prev + (1.0 - alpha) * g
+
+
+def param_dict(model):
+    """The parameters as float64 arrays in a dict for :func:`loss_p`."""
+    W, U, b, V, c, alpha = params(model)
+    return {"W_hh": W, "W_hx": U, "b_h": b, "W_yh": V, "b_y": c, "alpha": alpha}
+
+
+def step_c(model, h_prev, x_t):
+    """:func:`step` without casts (complex-safe; tanh, sigmoid, identity)."""
+    p = param_dict(model)
+    return _step_p(p["W_hh"], p["W_hx"], p["b_h"], p["alpha"], model.activation.name, model.form,
+                   h_prev, np.asarray(x_t, float))
+
+
+def log_norms_mp(Js, dps=30):
+    """``ln σ_max(J_t ⋯ J_{k+1})`` for every pair, in mpmath arithmetic.
+
+    mpmath numbers have an unbounded exponent range, so this oracle neither
+    underflows nor overflows where float64 explicit products would (a product
+    of norm e^-800 is 0 in float64); an exactly zero product gives ``-inf``.
+    The float64 Jacobians are converted exactly; σ_max is the square root of
+    the largest eigenvalue of PᵀP (mpmath ``eigsy``).
+    """
+    import mpmath
+
+    with mpmath.workdps(dps):
+        T, n, _ = Js.shape
+        mats = [mpmath.matrix(J.tolist()) for J in Js]
+        out = np.full((T + 1, T + 1), -np.inf)
+        for k in range(T + 1):
+            out[k, k] = 0.0
+            P = mpmath.eye(n)
+            for t in range(k + 1, T + 1):
+                P = mats[t - 1] * P
+                if all(P[i, j] == 0 for i in range(n) for j in range(n)):
+                    out[t:, k] = -np.inf
+                    break
+                ev = mpmath.eigsy(P.T * P, eigvals_only=True)
+                out[t, k] = float(mpmath.log(max(ev)) / 2)
+        return out

@@ -1,0 +1,307 @@
+"""Step Jacobians, their products, log norms, profiles and Lyapunov exponents.
+
+Oracles: central finite differences of the naive step and of the naive rollout
+``h_k ↦ h_t``, explicit matrix products (naive.product) and LAPACK SVDs
+(naive.log_norms_svd), and closed forms for diagonal and scaled permutation
+weights.
+"""
+
+from __future__ import annotations
+
+import naive
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnntheory import ElmanRNN, Trace
+from rnntheory import jacobians as jac
+from rnntheory import strategies as rst
+from rnntheory.bounds import gamma_h, gamma_w
+from rnntheory.jacobians import ScaledMatrix
+
+
+def rel_err(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def fd_jacobian(fun, h, eps=1e-6):
+    """Central-difference Jacobian, numerator layout: column j is ∂fun/∂h[j]."""
+    cols = []
+    for j in range(h.size):
+        e = np.zeros(h.size)
+        e[j] = eps * max(1.0, float(np.max(np.abs(h))))
+        cols.append((fun(h + e) - fun(h - e)) / (2 * e[j]))
+    return np.stack(cols, axis=1)
+
+
+BOOLS = st.booleans()
+TANH_SIG = st.sampled_from(["tanh", "sigmoid"])
+STEPS = rst.sizes(1, 12)
+
+
+@st.composite
+def model_and_inputs(draw, leaky=BOOLS, activation=TANH_SIG, T=STEPS):
+    m = draw(rst.elman_models(activation=activation, leaky=leaky))
+    x = draw(rst.input_sequences(T, m.n_in))
+    return m, x
+
+
+SMOOTH = st.sampled_from(["tanh", "sigmoid", "identity"])
+
+
+# ----------------------------------------------------------------------------- Eq. 9
+@given(model_and_inputs(activation=SMOOTH))
+def test_step_jacobians_equal_finite_differences(problem):
+    """Eq. 9: entry i−1 of step_jacobians is ∂h_i/∂h_{i−1} (numerator layout) —
+    central differences of one naive step at the recorded h_{i−1}, every form
+    (standard ``diag(f′(a_i)) W``, Pascanu ``W diag(f′(h_{i−1}))``, leaky
+    ``diag(α) + diag(1−α) J̃``)."""
+    m, x = problem
+    tr = m.forward(x)
+    J = jac.step_jacobians(m, tr)
+    assert J.shape == (x.shape[0], m.n_hidden, m.n_hidden)
+    for i in range(1, x.shape[0] + 1):
+        fd = fd_jacobian(lambda h, i=i: naive.step(m, h, x[i - 1]), tr.h[i - 1])
+        np.testing.assert_allclose(J[i - 1], fd, rtol=0, atol=1e-8 * max(1.0, np.abs(fd).max()))
+        # and the closed-form reference
+        np.testing.assert_allclose(J[i - 1], naive.step_jacobian(m, tr.h[i - 1], x[i - 1]),
+                                   rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+def test_step_jacobian_of_relu_is_masked_weights(form):
+    """ReLU: ``f′ ∈ {0, 1}``, so J_i is W_hh with rows (standard: units whose
+    pre-activation is ≤ 0) or columns (Pascanu: units with h_{i−1} ≤ 0) zeroed."""
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(4, 4))
+    m = ElmanRNN(W, rng.normal(size=(4, 2)), rng.normal(size=4), activation="relu", form=form)
+    x = rng.normal(size=(6, 2))
+    tr = m.forward(x)
+    J = jac.step_jacobians(m, tr)
+    for i in range(1, 7):
+        if form == "standard":
+            a = W @ tr.h[i - 1] + m.W_hx @ x[i - 1] + m.b_h
+            expect = (a > 0)[:, None] * W
+        else:
+            expect = W * (tr.h[i - 1] > 0)[None, :]
+        np.testing.assert_array_equal(J[i - 1], expect)
+
+
+# ----------------------------------------------------------------------------- Eqs. 7–8
+@given(model_and_inputs(activation=SMOOTH, T=rst.sizes(1, 8)), st.data())
+def test_product_equals_chain_rule_and_finite_differences(problem, data):
+    """Eqs. 7–8: ``∂h_t/∂h_k = J_t ⋯ J_{k+1}`` equals the finite-difference
+    Jacobian of the naive rollout ``h_k ↦ h_t`` and the explicit naive product;
+    the plain and scaled forms agree; ``∂h_t/∂h_t = I``."""
+    m, x = problem
+    tr = m.forward(x)
+    T = x.shape[0]
+    t = data.draw(st.integers(0, T), label="t")
+    k = data.draw(st.integers(0, t), label="k")
+
+    def roll(h):
+        for i in range(k + 1, t + 1):
+            h = naive.step(m, h, x[i - 1])
+        return h
+
+    def roll_c(h):
+        for i in range(k + 1, t + 1):
+            h = naive.step_c(m, h, x[i - 1])
+        return h
+
+    P = jac.product(m, tr, t, k)
+    # central differences: O(ε²) truncation amplified by the t − k steps, so 1e-5
+    fd = fd_jacobian(roll, tr.h[k])
+    np.testing.assert_allclose(P, fd, rtol=0, atol=1e-5 * max(1.0, np.abs(fd).max()))
+    # complex step (no cancellation): column j is Im h_t(h_k + iε e_j)/ε
+    cs = np.stack(
+        [np.imag(roll_c(tr.h[k] + 1j * 1e-30 * np.eye(m.n_hidden)[j])) / 1e-30
+         for j in range(m.n_hidden)],
+        axis=1,
+    )
+    np.testing.assert_allclose(P, cs, rtol=0, atol=1e-11 * max(1.0, np.abs(cs).max()))
+    Pn = naive.product(naive.jacobians(m, x), t, k)
+    np.testing.assert_allclose(P, Pn, rtol=0, atol=1e-12 * max(1.0, np.abs(Pn).max()))
+    S = jac.product(m, tr, t, k, scaled=True)
+    assert isinstance(S, ScaledMatrix)
+    np.testing.assert_allclose(S.value(), P, rtol=1e-12, atol=1e-300)
+    np.testing.assert_array_equal(jac.product(m, tr, t, t), np.eye(m.n_hidden))
+
+
+def test_product_identity_on_diagonal_every_t():
+    """``product(t, t) = I`` exactly, plain and scaled (log norm 0), for every t."""
+    m = ElmanRNN.init(2, 4, None, scheme="gaussian", scale=2.0, seed=4)
+    tr = m.forward(np.ones((5, 2)))
+    for t in range(6):
+        np.testing.assert_array_equal(jac.product(m, tr, t, t), np.eye(4))
+        assert jac.product(m, tr, t, t, scaled=True).log_norm() == 0.0
+
+
+# ----------------------------------------------------------------------------- log norms
+@given(model_and_inputs(leaky=st.booleans(), activation=st.sampled_from(
+    ["tanh", "sigmoid", "identity", "relu"])))
+def test_log_norms_equal_svd_of_explicit_products(problem):
+    """``log_norms[t, k] = ln σ_max(J_t ⋯ J_{k+1})`` for every pair ``k ≤ t``
+    (SVD of the explicit naive product) to 1e-9 relative; 0 on the diagonal,
+    −inf above it; each ``log_norm_profile(k)`` is column k."""
+    m, x = problem
+    tr = m.forward(x)
+    L = jac.log_norms(m, tr)
+    T = x.shape[0]
+    assert L.shape == (T + 1, T + 1)
+    # Oracle: explicit products in mpmath (unbounded exponent range), so pairs
+    # whose product is far below float64's range are checked too.
+    R = naive.log_norms_mp(naive.jacobians(m, x))
+    t_idx, k_idx = np.tril_indices(T + 1, -1)
+    fin = np.isfinite(R[t_idx, k_idx])
+    assert np.array_equal(np.isfinite(L[t_idx, k_idx]), fin)
+    r, l_ = R[t_idx, k_idx][fin], L[t_idx, k_idx][fin]
+    assert np.all(np.abs(l_ - r) <= 1e-9 * np.maximum(1.0, np.abs(r))), np.max(np.abs(l_ - r))
+    assert np.all(np.diag(L) == 0.0)
+    assert np.all(L[np.triu_indices(T + 1, 1)] == -np.inf)
+    for k in range(T + 1):
+        prof = jac.log_norm_profile(m, tr, k)
+        assert prof.shape == (T + 1,)
+        assert np.all(prof[:k] == -np.inf)
+        assert prof[k] == 0.0
+        # the profile is column k of log_norms (same quantity, another algorithm)
+        col = L[k:, k]
+        ok = np.isfinite(col)
+        assert np.array_equal(np.isfinite(prof[k:]), ok)
+        assert np.all(np.abs(prof[k:][ok] - col[ok]) <= 1e-9 * np.maximum(1.0, np.abs(col[ok])))
+
+
+def _switching_model():
+    """Diagonal W, tanh: step T saturates unit 2 (f′ ≈ 1e-6), step T−1 saturates
+    unit 1 much harder (f′ ≈ 8e-9), so the dominant singular direction of
+    ``J_T ⋯ J_{k+1}`` switches from e1 (k = T−1) to e2 (k = T−2)."""
+    m = ElmanRNN(0.1 * np.eye(2), np.eye(2), np.zeros(2), activation="tanh")
+    return m
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        [[0.0, 0.0], [10.0, 0.0], [0.0, 7.6]],
+        [[10.0, 0.0], [0.0, 7.6]],
+        [[0.0, 0.0], [0.0, 0.0], [12.0, 0.0], [0.0, 6.0], [0.0, 0.0]],
+    ],
+)
+def test_log_norms_when_the_dominant_direction_switches(x):
+    """Regression: the products are diagonal, so ``‖J_t ⋯ J_{k+1}‖`` is the
+    largest diagonal entry in closed form (checked with SVD too). A warm-started
+    power iteration that keeps the previous dominant direction reports the
+    smaller singular value instead."""
+    m = _switching_model()
+    x = np.asarray(x)
+    tr = m.forward(x)
+    J = naive.jacobians(m, x)
+    T = x.shape[0]
+    R = naive.log_norms_svd(J)
+    closed = np.full((T + 1, T + 1), -np.inf)
+    for t in range(T + 1):
+        for k in range(t + 1):
+            d = np.ones(2)
+            for i in range(k + 1, t + 1):
+                d = d * np.diag(J[i - 1])
+            closed[t, k] = np.log(np.max(np.abs(d)))
+    np.testing.assert_allclose(R, closed, rtol=1e-12)
+    L = jac.log_norms(m, tr)
+    np.testing.assert_allclose(L, closed, rtol=1e-9)
+    for k in range(T + 1):
+        np.testing.assert_allclose(jac.log_norm_profile(m, tr, k), closed[:, k], rtol=1e-9)
+
+
+def test_log_norm_profile_when_the_warm_start_is_a_singular_vector():
+    """Regression: ``W_hh = [[0, −1], [1/8, 0]]``, ``b_h = (1, 1)``, zero input,
+    tanh, T = 2. ``J_2 J_1`` is diagonal (``W² = −I/8``), and the dominant right
+    singular vector of ``J_1`` (e1 or e2) is an exact singular vector of
+    ``J_2 J_1`` — for the smaller singular value. Both log_norms and
+    log_norm_profile must still give ``ln σ_max`` (SVD of the explicit product)."""
+    m = ElmanRNN(np.array([[0.0, -1.0], [0.125, 0.0]]), np.zeros((2, 1)), np.ones(2),
+                 activation="tanh")
+    x = np.zeros((2, 1))
+    tr = m.forward(x)
+    R = naive.log_norms_svd(naive.jacobians(m, x))
+    np.testing.assert_allclose(jac.log_norms(m, tr), R, rtol=1e-9)
+    np.testing.assert_allclose(jac.log_norm_profile(m, tr, 0), R[:, 0], rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- long sequences
+@pytest.mark.parametrize("gain", [10.0, 0.1])
+def test_long_sequence_log_norms_are_exact(gain):
+    """T = 100 000, identity activation, ``W_hh = g·P`` (P a permutation): every
+    product is ``g^(t−k)`` times a permutation, so ``ln‖∂h_t/∂h_0‖ = t·ln g``
+    (finite even where ``g^t`` over/underflows) to 1e-9 relative; and
+    log_norms refuses the (T+1)² table with an error pointing at
+    log_norm_profile."""
+    T = 100_000
+    P = np.eye(3)[[2, 0, 1]]
+    m = ElmanRNN(gain * P, np.zeros((3, 1)), np.zeros(3), activation="identity")
+    tr = m.forward(np.zeros((T, 1)))
+    prof = jac.log_norm_profile(m, tr, 0)
+    expect = np.arange(T + 1) * np.log(gain)
+    assert np.all(np.isfinite(prof))
+    np.testing.assert_allclose(prof[1:], expect[1:], rtol=1e-9)
+    assert prof[0] == 0.0
+    for t, k in ((T, 0), (T, 12_345), (77_777, 1)):
+        S = jac.product(m, tr, t, k, scaled=True)
+        lv = S.log_norm()
+        assert np.isfinite(lv)
+        assert abs(lv - (t - k) * np.log(gain)) <= 1e-9 * abs((t - k) * np.log(gain))
+    with pytest.raises(ValueError, match="log_norm_profile"):
+        jac.log_norms(m, tr)
+
+
+# ----------------------------------------------------------------------------- Lyapunov
+@pytest.mark.parametrize("d", [[0.5, 2.0, -1.5], [3.0, -0.2, 0.7, 1.1], [-0.9]])
+def test_lyapunov_of_diagonal_linear_model(d):
+    """Identity activation, ``W_hh = diag(d)`` with distinct |d_i|: once the QR
+    frame has aligned with the coordinate axes (geometrically fast, at the
+    rate of the ratios |d_j/d_i|), every further step adds exactly ``ln|d_i|``
+    to the i-th sum. So ``T₂ λ(T₂) − T₁ λ(T₁) = (T₂ − T₁) · sort(ln|d|)``: the
+    exponents are ``ln|d_i|`` up to an O(1/T) start-up term."""
+    d = np.asarray(d)
+    m = ElmanRNN(np.diag(d), np.ones((d.size, 1)), np.zeros(d.size), activation="identity")
+    T1, T2 = 150, 400
+    tr = m.forward(np.zeros((T2, 1)))
+    lam2 = jac.lyapunov_spectrum(m, tr)
+    lam1 = jac.lyapunov_spectrum(m, Trace(tr.h[: T1 + 1], tr.a[:T1], None))
+    want = np.sort(np.log(np.abs(d)))[::-1]
+    np.testing.assert_allclose(T2 * lam2 - T1 * lam1, (T2 - T1) * want, rtol=1e-9, atol=1e-9)
+    assert np.all(np.abs(lam2 - want) <= 40.0 / T2)
+
+
+def test_lyapunov_leading_exponent_of_diagonal_model():
+    """``k=1`` asks for the leading exponent, which for ``W_hh = diag(0.5, 2)`` is
+    ``ln 2``, the growth rate of ``‖∂h_t/∂h_0‖ = 2^t`` (from log_norm_profile).
+    A frame started inside the invariant subspace of 0.5 would report ln 0.5."""
+    m = ElmanRNN(np.diag([0.5, 2.0]), np.ones((2, 1)), np.zeros(2), activation="identity")
+    tr = m.forward(np.zeros((300, 1)))
+    rate = jac.log_norm_profile(m, tr, 0)[-1] / 300
+    assert abs(rate - np.log(2.0)) <= 1e-12
+    lam300 = jac.lyapunov_spectrum(m, tr, k=1)
+    lam100 = jac.lyapunov_spectrum(m, Trace(tr.h[:101], tr.a[:100], None), k=1)
+    assert lam300.shape == (1,)
+    assert abs((300 * lam300[0] - 100 * lam100[0]) / 200 - np.log(2.0)) <= 1e-9
+
+
+@given(model_and_inputs(leaky=False, T=rst.sizes(1, 15)))
+def test_largest_lyapunov_exponent_below_eq12_rate(problem):
+    """``λ_1 ≤ ln(γ_W γ_h)``: each ``|R_i[0,0]| ≤ ‖J_i‖ ≤ σ_max(W) γ_h``; also the
+    exponents sum to ``(1/T) Σ ln|det J_i|`` (product of the diag R's), with
+    ``det J_i`` from numpy."""
+    m, x = problem
+    tr = m.forward(x)
+    lam = jac.lyapunov_spectrum(m, tr)
+    assert lam[0] <= np.log(gamma_w(m.W_hh) * gamma_h(m.activation)) + 1e-12
+    fin = lam[np.isfinite(lam)]
+    assert np.all(np.diff(fin) <= 0)
+    J = naive.jacobians(m, x)
+    if max(np.linalg.cond(Ji) for Ji in J) < 1e8:
+        logdet = np.mean([np.linalg.slogdet(Ji)[1] for Ji in J])
+        assert abs(lam.sum() - logdet) <= 1e-9 * max(1.0, abs(logdet))

@@ -1,0 +1,103 @@
+"""Every public entry point rejects bad arguments with a message naming the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnntheory import ElmanRNN
+from rnntheory import jacobians as jac
+
+RNG = np.random.default_rng(0)
+W = RNG.normal(size=(3, 3))
+U = RNG.normal(size=(3, 2))
+B = RNG.normal(size=3)
+V = RNG.normal(size=(4, 3))
+C = RNG.normal(size=4)
+X = RNG.normal(size=(5, 2))
+Y = np.array([0, 1, 2, 3, 0])
+
+
+def model(**kw):
+    return ElmanRNN(W, U, B, V, C, **kw)
+
+
+def with_nan(a, idx=(0, 0), value=np.nan):
+    a = a.copy()
+    a[idx] = value
+    return a
+
+
+M = model()
+TRACE_BATCH = M.forward(RNG.normal(size=(5, 2, 2)))
+TRACE = M.forward(X)
+
+CASES = [
+    ("non-square W_hh", lambda: ElmanRNN(RNG.normal(size=(3, 4)), U, B), ValueError, r"`W_hh` must be square"),
+    ("W_hh 1-d", lambda: ElmanRNN(B, U, B), ValueError, r"`W_hh` must have 2 dimension"),
+    ("W_hx rows", lambda: ElmanRNN(W, RNG.normal(size=(4, 2)), B), ValueError, r"`W_hx` must have shape"),
+    ("b_h length", lambda: ElmanRNN(W, U, np.zeros(4)), ValueError, r"`b_h` must have shape"),
+    ("W_yh columns", lambda: ElmanRNN(W, U, B, np.zeros((4, 2)), C), ValueError, r"`W_yh` must have shape"),
+    ("b_y length", lambda: ElmanRNN(W, U, B, V, np.zeros(3)), ValueError, r"`b_y` must have shape"),
+    ("b_y without W_yh", lambda: ElmanRNN(W, U, B, None, C), ValueError, r"`b_y`.*`W_yh`"),
+    ("NaN W_hh", lambda: ElmanRNN(with_nan(W), U, B), ValueError, r"`W_hh` must be finite"),
+    ("inf W_hx", lambda: ElmanRNN(W, with_nan(U, value=np.inf), B), ValueError, r"`W_hx` must be finite"),
+    ("NaN b_h", lambda: ElmanRNN(W, U, with_nan(B, (1,))), ValueError, r"`b_h` must be finite"),
+    ("inf W_yh", lambda: ElmanRNN(W, U, B, with_nan(V, value=-np.inf), C), ValueError, r"`W_yh` must be finite"),
+    ("NaN x", lambda: M.forward(with_nan(X)), ValueError, r"`x` must be finite"),
+    ("NaN h0", lambda: M.forward(X, h0=with_nan(B, (0,))), ValueError, r"`h0` must be finite"),
+    ("T = 0", lambda: M.forward(np.zeros((0, 2))), ValueError, r"`x` must have at least one time step"),
+    ("T = 0 grad", lambda: M.value_and_grad(np.zeros((0, 2)), np.zeros(0, int)), ValueError, r"`x` must have at least one time step"),
+    ("x features", lambda: M.forward(np.zeros((5, 3))), ValueError, r"`x` must have 2 input features"),
+    ("x 1-d", lambda: M.forward(np.zeros(5)), ValueError, r"`x` must have 2 or 3 dimension"),
+    ("h0 shape", lambda: M.forward(X, h0=np.zeros(4)), ValueError, r"`h0` must have shape"),
+    ("unknown activation", lambda: ElmanRNN(W, U, B, activation="softsign"), ValueError, r"`activation` must be one of"),
+    ("unknown form", lambda: ElmanRNN(W, U, B, form="lstm"), ValueError, r"`form` must be one of"),
+    ("alpha < 0", lambda: ElmanRNN(W, U, B, alpha=-0.1), ValueError, r"`alpha` must be >= 0"),
+    ("alpha > 1", lambda: ElmanRNN(W, U, B, alpha=1.5), ValueError, r"`alpha` must be <= 1"),
+    ("alpha vector < 0", lambda: ElmanRNN(W, U, B, alpha=np.array([0.5, -0.2, 0.1])), ValueError, r"`alpha` must lie in \[0, 1\]"),
+    ("alpha vector > 1", lambda: ElmanRNN(W, U, B, alpha=np.array([0.5, 0.2, 1.1])), ValueError, r"`alpha` must lie in \[0, 1\]"),
+    ("alpha vector length", lambda: ElmanRNN(W, U, B, alpha=np.array([0.5, 0.2])), ValueError, r"`alpha` must have shape"),
+    ("alpha NaN", lambda: ElmanRNN(W, U, B, alpha=float("nan")), ValueError, r"`alpha` must be finite"),
+    ("integer W_hh", lambda: ElmanRNN(np.ones((3, 3), dtype=int), U, B), TypeError, r"`W_hh` must have dtype float32 or float64"),
+    ("integer b_h", lambda: ElmanRNN(W, U, np.zeros(3, dtype=np.int64)), TypeError, r"`b_h` must have dtype float32 or float64"),
+    ("complex W_hh", lambda: ElmanRNN(W.astype(complex), U, B), TypeError, r"`W_hh` must be a real floating-point array"),
+    ("mixed float32/64 W_hx", lambda: ElmanRNN(W, U.astype(np.float32), B), TypeError, r"`W_hx` must have the dtype of `W_hh`"),
+    ("mixed float32/64 b_y", lambda: ElmanRNN(W.astype(np.float32), U.astype(np.float32), B.astype(np.float32), V.astype(np.float32), C), TypeError, r"`b_y` must have the dtype of `W_hh`"),
+    ("xent targets float", lambda: M.value_and_grad(X, Y.astype(float)), TypeError, r"`y` must hold integer class indices"),
+    ("xent targets shape", lambda: M.value_and_grad(X, Y[:4]), ValueError, r"`y` must have shape"),
+    ("class index too large", lambda: M.value_and_grad(X, np.array([0, 1, 4, 0, 0])), ValueError, r"`y` class indices must lie in \[0, 4\)"),
+    ("class index negative", lambda: M.value_and_grad(X, np.array([0, -1, 2, 0, 0])), ValueError, r"`y` class indices must lie in"),
+    ("negative class where unmasked", lambda: M.value_and_grad(X, np.array([0, -1, 2, 0, 0]), mask=np.array([1, 0.5, 1, 1, 1])), ValueError, r"`y` class indices"),
+    ("mse targets shape", lambda: M.value_and_grad(X, np.zeros((5, 3)), loss="mse"), ValueError, r"`y` must have shape"),
+    ("bad mask shape", lambda: M.value_and_grad(X, Y, mask=np.ones(4)), ValueError, r"`mask` must have shape"),
+    ("negative mask", lambda: M.value_and_grad(X, Y, mask=np.array([1.0, -0.5, 1, 1, 1])), ValueError, r"`mask` must be non-negative"),
+    ("NaN mask", lambda: M.value_and_grad(X, Y, mask=with_nan(np.ones(5), (2,))), ValueError, r"`mask` must be finite"),
+    ("unknown loss", lambda: M.value_and_grad(X, Y, loss="hinge"), ValueError, r"`loss` must be one of"),
+    ("log_norms on batch", lambda: jac.log_norms(M, TRACE_BATCH), ValueError, r"`log_norms` needs a single-sequence trace"),
+    ("step_jacobians on batch", lambda: jac.step_jacobians(M, TRACE_BATCH), ValueError, r"`step_jacobians` needs a single-sequence trace"),
+    ("product k > t", lambda: jac.product(M, TRACE, 2, 3), ValueError, r"`k` must be <= t"),
+    ("product t > T", lambda: jac.product(M, TRACE, 6, 0), ValueError, r"`t` must be <= T"),
+    ("product negative k", lambda: jac.product(M, TRACE, 2, -1), ValueError, r"`k` must be >= 0"),
+    ("profile k > T", lambda: jac.log_norm_profile(M, TRACE, 6), ValueError, r"`k` must be <= T"),
+    ("lyapunov k > n", lambda: jac.lyapunov_spectrum(M, TRACE, k=4), ValueError, r"`k` must be <= n_hidden"),
+    ("trace not a Trace", lambda: jac.log_norms(M, TRACE.h), TypeError, r"`trace` must be a Trace"),
+    ("unknown init scheme", lambda: ElmanRNN.init(2, 3, 4, scheme="xavier"), ValueError, r"`scheme` must be one of"),
+    ("init dtype", lambda: ElmanRNN.init(2, 3, 4, dtype=np.float16), TypeError, r"`dtype` must be float32 or float64"),
+    ("init n_hidden 0", lambda: ElmanRNN.init(2, 0, 4), ValueError, r"`n_hidden` must be >= 1"),
+    ("replace unknown", lambda: M.replace(V_hh=W), ValueError, r"`V_hh` is not a parameter"),
+    ("sequence of single", lambda: TRACE.sequence(0), ValueError, r"`sequence` needs a batched trace"),
+    ("sequence index", lambda: TRACE_BATCH.sequence(2), ValueError, r"`b` must be < batch size 2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [pytest.param(c, e, m, id=name) for name, c, e, m in CASES],
+)
+def test_bad_arguments_are_rejected(call, exc, match):
+    """Each bad argument raises the documented exception type, and the message
+    names the offending argument in backticks."""
+    assert "`" in match  # every message names its argument
+    with pytest.raises(exc, match=match):
+        call()
