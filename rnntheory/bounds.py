@@ -411,7 +411,7 @@ def certify(
     # the state has overflowed. Such pairs count as violations (obs = NaN).
     h = np.asarray(trace.h, np.float64).reshape(T + 1, -1)
     a = np.asarray(trace.a, np.float64).reshape(T, -1)
-    bad_step = ~np.isfinite(h).all(axis=1)
+    bad_step = np.asarray(~np.isfinite(h).all(axis=1))
     bad_step[1:] |= ~np.isfinite(a).all(axis=1)
     bad_before = np.concatenate([[0], np.cumsum(bad_step)])  # bad steps in [0, i)
     unevaluable = (bad_before[t_idx + 1] - bad_before[k_idx]) > 0
