@@ -20,8 +20,10 @@ the same run with the same weights, are
 Before a configuration is timed, our loss and ``∂E/∂W_hh`` are checked against
 torch's (rtol 1e-8 in float64, 1e-3 in float32), so a fast wrong kernel fails.
 Everyone runs on 2 threads (torch intra-op, BLAS/OpenMP through threadpoolctl).
-Times are medians of repeats (``time.perf_counter``), ours and the baseline
-interleaved so that background load hits both alike.
+Times are medians of repeats (``time.perf_counter``): each contender runs a
+block of consecutive calls after a short pause (so nobody pays for another's
+spinning OpenMP/OpenBLAS workers), and the blocks alternate so that background
+load hits everyone alike.
 """
 
 from __future__ import annotations
@@ -111,23 +113,30 @@ def load_average() -> str:
 
 # ------------------------------------------------------------------ timing
 _MINIMA: dict[str, float] = {}
+_PAUSE_S = 0.25  # let other contenders' spinning worker threads go to sleep
 
 
 def _interleaved_medians(
-    fns: dict[str, Callable[[], Any]], repeats: int, budget_s: float
+    fns: dict[str, Callable[[], Any]], repeats: int, budget_s: float, block: int = 3
 ) -> dict[str, float]:
-    """Median seconds of each callable; repeats interleaved; stop early past budget.
+    """Median seconds of each callable; blocks of calls interleaved; stop early past budget.
 
+    Each round runs every contender for ``block`` consecutive calls, after a
+    short pause: torch's OpenMP workers (and OpenBLAS's) keep spinning for a
+    while after a parallel region, and whoever ran right after them would pay
+    for it. Blocks still alternate, so background load hits everyone alike.
     At least 3 rounds run whatever the budget. The minima of the last call are
     left in ``_MINIMA`` (reported in the JSON: robust to background load).
     """
     times: dict[str, list[float]] = {k: [] for k in fns}
     start = time.perf_counter()
-    for r in range(repeats):
+    for r in range(max(1, repeats // block)):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            time.sleep(_PAUSE_S)
+            for _ in range(block):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
         if r >= 2 and time.perf_counter() - start > budget_s:
             break
     _MINIMA.clear()

@@ -33,21 +33,59 @@ ACT_RELU = 3
 
 @njit(cache=True, fastmath=False, error_model="numpy")
 def _rowmat(X, M, out):
-    """``out = X @ M`` for ``X (B, k)``, ``M (k, m)``, all C-contiguous."""
+    """``out = X @ M`` for ``X (B, k)``, ``M (k, m)``, all C-contiguous, no aliasing."""
     B, k = X.shape
     m = M.shape[1]
     if B * k * m >= _BLAS_MIN_WORK:
-        out[:, :] = np.dot(X, M)
+        np.dot(X, M, out)
         return
     for b in range(B):
+        out[b, :] = 0.0
+    _rowmat_acc(X, M, out)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _rowmat_acc(X, M, out):
+    """``out += X @ M`` by explicit loops; eight rows of ``M`` per pass over ``out``.
+
+    The inner loops are contiguous multiply-adds that LLVM vectorises without
+    reassociation (each output element is summed in a fixed order, so the
+    result does not depend on the vector width). Fewer passes mean fewer loads
+    and stores of ``out``.
+    """
+    B, k = X.shape
+    m = M.shape[1]
+    k8 = k - k % 8
+    for b in range(B):
         o = out[b]
-        for j in range(m):
-            o[j] = 0.0
-        for i in range(k):
-            xi = X[b, i]
-            row = M[i]
+        xb = X[b]
+        for i in range(0, k8, 8):
+            x0 = xb[i]
+            x1 = xb[i + 1]
+            x2 = xb[i + 2]
+            x3 = xb[i + 3]
+            x4 = xb[i + 4]
+            x5 = xb[i + 5]
+            x6 = xb[i + 6]
+            x7 = xb[i + 7]
+            r0 = M[i]
+            r1 = M[i + 1]
+            r2 = M[i + 2]
+            r3 = M[i + 3]
+            r4 = M[i + 4]
+            r5 = M[i + 5]
+            r6 = M[i + 6]
+            r7 = M[i + 7]
             for j in range(m):
-                o[j] += xi * row[j]
+                o[j] += (
+                    ((x0 * r0[j] + x1 * r1[j]) + (x2 * r2[j] + x3 * r3[j]))
+                     + ((x4 * r4[j] + x5 * r5[j]) + (x6 * r6[j] + x7 * r7[j]))
+                )
+        for i in range(k8, k):
+            xi = xb[i]
+            r = M[i]
+            for j in range(m):
+                o[j] += xi * r[j]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -88,42 +126,91 @@ def _activate_prime(code, src, dst):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A):
-    """Run the recurrence; fill ``H (T+1, B, n)`` and ``A (T, B, n)``.
+def _activate_both(code, src, dst, dstp):
+    """``dst = f(src)`` and ``dstp = f′(src)`` in one pass (one exponential each)."""
+    n = src.shape[0]
+    if code == ACT_TANH:
+        for i in range(n):
+            v, d = tanh_sech2(src[i])
+            dst[i] = v
+            dstp[i] = d
+    elif code == ACT_SIGMOID:
+        for i in range(n):
+            v, d = sigmoid_prime(src[i])
+            dst[i] = v
+            dstp[i] = d
+    else:
+        _activate(code, src, dst)
+        _activate_prime(code, src, dstp)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP):
+    """Run the recurrence; fill ``H (T+1, B, n)``, ``A (T, B, n)`` and ``FP``.
 
     ``A[t-1]`` holds the argument of ``f`` at step t: the pre-activation
-    ``a_t`` (standard form) or ``h_{t−1}`` (Pascanu's form).
+    ``a_t`` (standard form) or ``h_{t−1}`` (Pascanu's form). ``FP`` receives
+    ``f′`` of it (for the backward pass) when it has ``T`` rows; pass an empty
+    ``(0, B, n)`` array to skip it.
     ``W_hhT`` and ``W_hxT`` are the transposed weights, C-contiguous.
+    The input projection is done step by step (``n_in`` is small in practice),
+    so no ``(T, B, n)`` temporary is allocated.
     """
-    T, B, n_in = x.shape
+    T, B, _ = x.shape
     n = h0.shape[1]
-    U = np.dot(x.reshape(T * B, n_in), W_hxT).reshape(T, B, n)
+    keep = FP.shape[0] == T
     H[0, :, :] = h0
     G = np.empty((B, n), dtype=H.dtype)
     F = np.empty((B, n), dtype=H.dtype)
     for t in range(1, T + 1):
         hp = H[t - 1]
+        at = A[t - 1]
         if form == 0:
-            _rowmat(hp, W_hhT, G)
-            for b in range(B):
-                for i in range(n):
-                    G[b, i] += U[t - 1, b, i] + b_h[i]
-                A[t - 1, b, :] = G[b]
-                _activate(act, G[b], G[b])
+            if B * n * n >= _BLAS_MIN_WORK:
+                np.dot(hp, W_hhT, at)
+                for b in range(B):
+                    ab = at[b]
+                    for i in range(n):
+                        ab[i] += b_h[i]
+            else:
+                for b in range(B):
+                    at[b, :] = b_h
+                _rowmat_acc(hp, W_hhT, at)
+            _rowmat_acc(x[t - 1], W_hxT, at)
+            if keep:
+                for b in range(B):
+                    _activate_both(act, at[b], G[b] if leaky else H[t, b], FP[t - 1, b])
+            if leaky:
+                for b in range(B):
+                    if not keep:
+                        _activate(act, at[b], G[b])
+                    hb = H[t, b]
+                    pb = hp[b]
+                    gb = G[b]
+                    for i in range(n):
+                        hb[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * gb[i]
+            elif not keep:
+                for b in range(B):
+                    _activate(act, at[b], H[t, b])
         else:
+            at[:, :] = hp
             for b in range(B):
-                A[t - 1, b, :] = hp[b]
-                _activate(act, hp[b], F[b])
+                if keep:
+                    _activate_both(act, hp[b], F[b], FP[t - 1, b])
+                else:
+                    _activate(act, hp[b], F[b])
             _rowmat(F, W_hhT, G)
+            _rowmat_acc(x[t - 1], W_hxT, G)
             for b in range(B):
-                for i in range(n):
-                    G[b, i] += U[t - 1, b, i] + b_h[i]
-        if leaky:
-            for b in range(B):
-                for i in range(n):
-                    H[t, b, i] = alpha[i] * hp[b, i] + (1.0 - alpha[i]) * G[b, i]
-        else:
-            H[t, :, :] = G
+                hb = H[t, b]
+                gb = G[b]
+                if leaky:
+                    pb = hp[b]
+                    for i in range(n):
+                        hb[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * (gb[i] + b_h[i])
+                else:
+                    for i in range(n):
+                        hb[i] = gb[i] + b_h[i]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -185,53 +272,75 @@ def mse_loss_grad(Z, Y, mask, dZ):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def elman_backward(W_hh, x, H, A, dH_out, act, form, leaky, alpha, flow, D):
+def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D):
     """Backpropagation through time for the Elman recurrence.
 
-    ``dH_out (T, B, n)``: the immediate derivative ``∂E_t/∂h_t`` from the
-    readout at steps 1..T. Fills ``flow (T+1, B, n)`` with the total derivative
-    ``∂E/∂h_k`` for k = 0..T and ``D (T, B, n)`` with the derivative of the
-    loss with respect to the pre-activation of step t (standard form) or with
-    respect to ``g_t = W f(h_{t−1}) + U x_t + b`` (Pascanu's form). Weight
-    gradients follow from ``D`` by one matrix product each (done by the caller).
+    ``dZ (T, B, n_out)`` is ``∂E/∂y_t``; the immediate derivative
+    ``∂E_t/∂h_t = dZ_t W_yh`` is formed step by step (``W_yh (n_out, n)``, or
+    ``None`` for a model without readout, where it is ``dZ_t`` itself). Fills
+    ``flow (T+1, B, n)`` with the total derivative ``∂E/∂h_k`` for k = 0..T and
+    ``D (T, B, n)`` with the derivative of the loss with respect to the
+    pre-activation of step t (standard form) or with respect to
+    ``g_t = W f(h_{t−1}) + U x_t + b`` (Pascanu's form). Weight gradients follow
+    from ``D`` by one matrix product each (done by the caller).
+
+    ``FP (T, B, n)`` holds ``f′`` at the arguments of ``f`` (from the forward
+    pass). ``D`` may be the same array as ``FP``: ``FP[t-1]`` is read before
+    ``D[t-1]`` is written and never again.
     """
-    T, B, n = A.shape
-    fp = np.empty(n, dtype=H.dtype)
-    tmp = np.empty((B, n), dtype=H.dtype)
-    flow[T, :, :] = dH_out[T - 1]
+    T, B, n = FP.shape
+    fp = np.empty((B, n), dtype=flow.dtype)
+    tmp = np.empty((B, n), dtype=flow.dtype)
+    flow[T, :, :] = 0.0
     for t in range(T, 0, -1):
         g = flow[t]
+        if W_yh is None:
+            for b in range(B):
+                for i in range(n):
+                    g[b, i] += dZ[t - 1, b, i]
+        else:
+            _rowmat_acc(dZ[t - 1], W_yh, g)
+        fp[:, :] = FP[t - 1]
+        d = D[t - 1]
         if form == 0:
             for b in range(B):
-                _activate_prime(act, A[t - 1, b], fp)
+                db = d[b]
+                gb = g[b]
+                fb = fp[b]
                 if leaky:
                     for i in range(n):
-                        D[t - 1, b, i] = g[b, i] * (1.0 - alpha[i]) * fp[i]
+                        db[i] = gb[i] * (1.0 - alpha[i]) * fb[i]
                 else:
                     for i in range(n):
-                        D[t - 1, b, i] = g[b, i] * fp[i]
-            _rowmat(D[t - 1], W_hh, tmp)
+                        db[i] = gb[i] * fb[i]
+            _rowmat(d, W_hh, tmp)
         else:
             for b in range(B):
+                db = d[b]
+                gb = g[b]
                 if leaky:
                     for i in range(n):
-                        D[t - 1, b, i] = g[b, i] * (1.0 - alpha[i])
+                        db[i] = gb[i] * (1.0 - alpha[i])
                 else:
-                    D[t - 1, b, :] = g[b]
-            _rowmat(D[t - 1], W_hh, tmp)
+                    for i in range(n):
+                        db[i] = gb[i]
+            _rowmat(d, W_hh, tmp)
             for b in range(B):
-                _activate_prime(act, A[t - 1, b], fp)
+                tb = tmp[b]
+                fb = fp[b]
                 for i in range(n):
-                    tmp[b, i] *= fp[i]
+                    tb[i] *= fb[i]
         out = flow[t - 1]
         for b in range(B):
-            for i in range(n):
-                v = tmp[b, i]
-                if leaky:
-                    v += alpha[i] * g[b, i]
-                if t >= 2:
-                    v += dH_out[t - 2, b, i]
-                out[b, i] = v
+            ob = out[b]
+            tb = tmp[b]
+            gb = g[b]
+            if leaky:
+                for i in range(n):
+                    ob[i] = tb[i] + alpha[i] * gb[i]
+            else:
+                for i in range(n):
+                    ob[i] = tb[i]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -249,4 +358,36 @@ def activate_prime_array(act, src):
     out = np.empty_like(src)
     for r in range(src.shape[0]):
         _activate_prime(act, src[r], out[r])
+    return out
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def gemm_tn(X, Y):
+    """``Xᵀ Y`` for ``X (N, a)``, ``Y (N, b)`` C-contiguous: a weight gradient
+    summed over all ``N = T·B`` rows in one BLAS call.
+
+    Done here rather than with NumPy's ``@`` so that one BLAS library (the one
+    Numba links, SciPy's) serves the whole step: two OpenBLAS thread pools
+    busy-waiting on two cores slowed a step down by a third.
+    """
+    return np.dot(X.T, Y)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def readout(H1, W_yhT, b_y):
+    """``H1 @ W_yhᵀ + b_y`` for ``H1 (N, n)`` (all steps and sequences at once)."""
+    Y = np.dot(H1, W_yhT)
+    for r in range(Y.shape[0]):
+        for c in range(Y.shape[1]):
+            Y[r, c] += b_y[c]
+    return Y
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def column_sums(X):
+    """Sum of the rows of ``X (N, a)`` (a bias gradient), accumulated in order."""
+    out = np.zeros(X.shape[1], dtype=X.dtype)
+    for r in range(X.shape[0]):
+        for c in range(X.shape[1]):
+            out[c] += X[r, c]
     return out

@@ -217,6 +217,7 @@ class ElmanRNN:
         self.dtype: np.dtype = dtype
         self._W_hhT = np.ascontiguousarray(W_hh.T)
         self._W_hxT = np.ascontiguousarray(W_hx.T)
+        self._W_yhT = None if W_yh is None else np.ascontiguousarray(W_yh.T)
 
     @staticmethod
     def _same_dtype(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -410,19 +411,22 @@ class ElmanRNN:
     def _alpha_arg(self) -> np.ndarray:
         return self.alpha if self.alpha is not None else np.zeros(1, dtype=self.dtype)
 
-    def _forward3(self, x3: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _forward3(
+        self, x3: np.ndarray, h0: np.ndarray, keep_fprime: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         T, B, _ = x3.shape
         n = self.n_hidden
         H = np.empty((T + 1, B, n), dtype=self.dtype)
         A = np.empty((T, B, n), dtype=self.dtype)
+        FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
         K.elman_forward(
             self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
-            FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A,
+            FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP,
         )
         Y = None
         if self.W_yh is not None:
-            Y = (H[1:].reshape(T * B, n) @ self.W_yh.T + self.b_y).reshape(T, B, -1)
-        return H, A, Y
+            Y = K.readout(H[1:].reshape(T * B, n), self._W_yhT, self.b_y).reshape(T, B, -1)
+        return H, A, Y, FP
 
     def forward(self, x: Any, h0: Any = None) -> Trace:
         """Run the network over ``x``.
@@ -441,7 +445,7 @@ class ElmanRNN:
             readouts ``y (T, …)``.
         """
         x3, h, batched = self._inputs(x, h0)
-        H, A, Y = self._forward3(x3, h)
+        H, A, Y, _ = self._forward3(x3, h)
         if batched:
             return Trace(H, A, Y)
         return Trace(H[:, 0], A[:, 0], None if Y is None else Y[:, 0])
@@ -528,7 +532,7 @@ class ElmanRNN:
                         f"`y` class indices must lie in [0, {self.n_out}) where the mask is "
                         f"nonzero, got range [{t_valid.min()}, {t_valid.max()}]"
                     )
-        H, A, Y = self._forward3(x3, h)
+        H, _, Y, FP = self._forward3(x3, h, keep_fprime=True)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
         dZ = np.empty_like(Z)
         if loss == "xent":
@@ -536,14 +540,10 @@ class ElmanRNN:
         else:
             value = K.mse_loss_grad(Z, tgt, m, dZ)
         dZ2 = dZ.reshape(T * B, -1)
-        if self.W_yh is not None:
-            dH_out = (dZ2 @ self.W_yh).reshape(T, B, n)
-        else:
-            dH_out = dZ
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
-        D = np.empty((T, B, n), dtype=self.dtype)
+        D = FP  # the kernel overwrites f′ with D step by step (f′ is not needed after)
         K.elman_backward(
-            self.W_hh, x3, H, A, np.ascontiguousarray(dH_out), self.activation.code,
+            self.W_hh, self.W_yh, dZ, FP,
             FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
         )
         D2 = D.reshape(T * B, n)
@@ -551,13 +551,13 @@ class ElmanRNN:
             prev = H[:-1].reshape(T * B, n)
         else:
             prev = K.activate_array(self.activation.code, np.ascontiguousarray(H[:-1].reshape(T * B, n)))
-        g_hh = D2.T @ prev
-        g_hx = D2.T @ x3.reshape(T * B, n_in)
-        g_bh = D2.sum(axis=0)
+        g_hh = K.gemm_tn(D2, prev)
+        g_hx = K.gemm_tn(D2, x3.reshape(T * B, n_in))
+        g_bh = K.column_sums(D2)
         g_yh = g_by = None
         if self.W_yh is not None:
-            g_yh = dZ2.T @ H[1:].reshape(T * B, n)
-            g_by = dZ2.sum(axis=0)
+            g_yh = K.gemm_tn(dZ2, H[1:].reshape(T * B, n))
+            g_by = K.column_sums(dZ2)
         if not batched:
             flow = flow[:, 0]
         grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow)
