@@ -121,10 +121,12 @@ def _interleaved_medians(
 ) -> dict[str, float]:
     """Median seconds of each callable; blocks of calls interleaved; stop early past budget.
 
-    Each round runs every contender for ``block`` consecutive calls, after a
-    short pause: torch's OpenMP workers (and OpenBLAS's) keep spinning for a
-    while after a parallel region, and whoever ran right after them would pay
-    for it. Blocks still alternate, so background load hits everyone alike.
+    Each round runs every contender for ``block`` consecutive timed calls,
+    after a short pause and one untimed call: torch's OpenMP workers (and
+    OpenBLAS's) keep spinning for a while after a parallel region, and whoever
+    ran right after them would pay for it; after the pause, the untimed call
+    wakes the sleeping pools, so what is timed is the steady state of a
+    training loop, for every contender alike. Blocks still alternate, so background load hits everyone alike.
     At least 3 rounds run whatever the budget. The minima of the last call are
     left in ``_MINIMA`` (reported in the JSON: robust to background load).
     """
@@ -133,6 +135,7 @@ def _interleaved_medians(
     for r in range(max(1, repeats // block)):
         for name, fn in fns.items():
             time.sleep(_PAUSE_S)
+            fn()  # wakes the thread pools; steady-state calls are timed
             for _ in range(block):
                 t0 = time.perf_counter()
                 fn()

@@ -151,7 +151,8 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP):
     ``A[t-1]`` holds the argument of ``f`` at step t: the pre-activation
     ``a_t`` (standard form) or ``h_{t−1}`` (Pascanu's form). ``FP`` receives
     ``f′`` of it (for the backward pass) when it has ``T`` rows; pass an empty
-    ``(0, B, n)`` array to skip it.
+    ``(0, B, n)`` array to skip it (and likewise ``A``, which the backward pass
+    does not need).
     ``W_hhT`` and ``W_hxT`` are the transposed weights, C-contiguous.
     The input projection is done step by step (``n_in`` is small in practice),
     so no ``(T, B, n)`` temporary is allocated.
@@ -159,12 +160,14 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP):
     T, B, _ = x.shape
     n = h0.shape[1]
     keep = FP.shape[0] == T
+    store_a = A.shape[0] == T
+    scratch = np.empty((B, n), dtype=H.dtype)
     H[0, :, :] = h0
     G = np.empty((B, n), dtype=H.dtype)
     F = np.empty((B, n), dtype=H.dtype)
     for t in range(1, T + 1):
         hp = H[t - 1]
-        at = A[t - 1]
+        at = A[t - 1] if store_a else scratch
         if form == 0:
             if B * n * n >= _BLAS_MIN_WORK:
                 np.dot(hp, W_hhT, at)
@@ -193,7 +196,8 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP):
                 for b in range(B):
                     _activate(act, at[b], H[t, b])
         else:
-            at[:, :] = hp
+            if store_a:
+                at[:, :] = hp
             for b in range(B):
                 if keep:
                     _activate_both(act, hp[b], F[b], FP[t - 1, b])

@@ -417,7 +417,8 @@ class ElmanRNN:
         T, B, _ = x3.shape
         n = self.n_hidden
         H = np.empty((T + 1, B, n), dtype=self.dtype)
-        A = np.empty((T, B, n), dtype=self.dtype)
+        # value_and_grad needs f′ but not the arguments of f: skip them there.
+        A = np.empty((0 if keep_fprime else T, B, n), dtype=self.dtype)
         FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
         K.elman_forward(
             self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
