@@ -1,4 +1,4 @@
-"""Command line: ``rnntheory verify`` and ``rnntheory bounds WEIGHTS.npz``."""
+"""Command line: ``rnntheory verify``, ``rnntheory prove`` and ``rnntheory bounds WEIGHTS.npz``."""
 
 from __future__ import annotations
 
@@ -27,11 +27,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     rows = []
     for r in run_checks(cfg, progress=None if not args.json else False):
         rows.append(r)
-    failed = [r for r in rows if not r.passed]
+    claims: list[Any] = []
+    if not args.no_proofs:
+        from . import ledger
+
+        claims = list(ledger.run(progress=None if not args.json else False))
+    failed = [r for r in rows if not r.passed] + [c for c in claims if not c.verified]
     if args.json:
         json.dump(
             {"config": {"T": cfg.T, "n_hidden": cfg.n_hidden, "seed": cfg.seed},
              "checks": [r.as_dict() for r in rows],
+             "claims": [c.as_dict() for c in claims],
              "passed": not failed},
             sys.stdout, indent=2, ensure_ascii=False,
         )
@@ -46,12 +52,57 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 f"{'pass' if r.passed else 'FAIL':<7} {r.claim}"
             )
         print()
+        if claims:
+            print()
+            _print_ledger(claims)
+            print()
+        n_ok = sum(r.passed for r in rows)
+        n_claims = sum(c.verified for c in claims)
+        if claims:
+            print(f"{n_claims}/{len(claims)} claims re-verified (rnntheory prove for details).")
         print(
-            f"{len(rows) - len(failed)}/{len(rows)} checks passed "
+            f"{n_ok}/{len(rows)} checks passed "
             f"(T = {cfg.T}, n = {cfg.n_hidden}, seed = {cfg.seed}). "
             "'worst' is max ln(observed/bound) for bounds (<= 0 holds), "
             "the largest relative error for identities."
         )
+    return 1 if failed else 0
+
+
+def _print_ledger(results: list[Any]) -> None:
+    width = max(len(r.verdict) for r in results) if results else 7
+    print(f"{'ID':<4} {'verdict':<{width}}  {'ok':<3} claim")
+    print("-" * (width + 60))
+    for r in results:
+        print(f"{r.id:<4} {r.verdict:<{width}}  {'yes' if r.verified else 'NO':<3} {r.claim}")
+        if r.corrected and r.verdict != "holds":
+            print(f"{'':<4} {'':<{width}}      corrected: {r.corrected}")
+        for line in r.evidence:
+            print(f"{'':<4} {'':<{width}}      - {line}")
+        if r.error:
+            print(f"{'':<4} {'':<{width}}      ERROR: {r.error}")
+
+
+def _cmd_prove(args: argparse.Namespace) -> int:
+    from . import ledger
+
+    try:
+        results = list(ledger.run(args.claim, search=args.search, progress=None if not (args.json or args.markdown) else False))
+    except ValueError as exc:
+        raise SystemExit(f"rnntheory prove: {exc}") from exc
+    failed = [r for r in results if not r.verified]
+    if args.json:
+        json.dump({"claims": [r.as_dict() for r in results], "passed": not failed},
+                  sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif args.markdown:
+        sys.stdout.write(ledger.to_markdown(results))
+    else:
+        _print_ledger(results)
+        counts = {v: sum(r.verdict == v for r in results) for v in ledger.VERDICTS}
+        print()
+        print(f"{len(results)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+              + f"; {len(results) - len(failed)}/{len(results)} re-verified.")
     return 1 if failed else 0
 
 
@@ -129,7 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
     v.add_argument("--seed", type=int, default=2013, help="seed of the default models")
+    v.add_argument("--no-proofs", action="store_true", help="skip the claims ledger")
     v.set_defaults(func=_cmd_verify)
+    pr = sub.add_parser("prove", help="the claims ledger: a verdict and evidence for every claim")
+    pr.add_argument("--claim", action="append", default=None, metavar="ID",
+                    help="only this claim (repeatable), e.g. --claim C12")
+    out = pr.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine-readable output")
+    out.add_argument("--markdown", action="store_true", help="the ledger as a Markdown page")
+    pr.add_argument("--search", action="store_true",
+                    help="re-run the counterexample searches and store their results")
+    pr.set_defaults(func=_cmd_prove)
     b = sub.add_parser("bounds", help="γ_W, γ_h, ρ and Pascanu's conditions for your W_hh")
     b.add_argument("weights", help=".npz (or .npy) file holding W_hh (loaded with allow_pickle=False)")
     b.add_argument("--key", default=None, help="name of W_hh in the .npz")
