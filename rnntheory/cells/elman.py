@@ -31,11 +31,11 @@ from .._validation import (
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
+from ._base import SequenceModel, readout_params, same_dtype
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
 
 FORMS = ("standard", "pascanu")
-LOSSES = ("xent", "mse")
 SCHEMES = ("sigmoid", "basic_tanh", "smart_tanh", "gaussian", "orthogonal")
 
 
@@ -114,7 +114,7 @@ class ElmanGrads:
         }
 
 
-class ElmanRNN:
+class ElmanRNN(SequenceModel):
     """An Elman recurrent network with optional readout and leaky units.
 
     Parameters
@@ -177,24 +177,12 @@ class ElmanRNN:
         if n == 0:
             raise ValueError("`W_hh` must have at least one hidden unit, got shape (0, 0)")
         dtype = W_hh.dtype
-        W_hx = self._same_dtype("W_hx", as_float_array("W_hx", W_hx, ndim=2), dtype)
+        W_hx = same_dtype("W_hx", as_float_array("W_hx", W_hx, ndim=2), dtype, "W_hh")
         if W_hx.shape[0] != n:
             raise ValueError(f"`W_hx` must have shape ({n}, n_in), got shape {W_hx.shape}")
-        b_h = self._same_dtype("b_h", as_float_array("b_h", b_h, ndim=1), dtype)
+        b_h = same_dtype("b_h", as_float_array("b_h", b_h, ndim=1), dtype, "W_hh")
         check_shape("b_h", b_h, (n,))
-        if W_yh is None:
-            if b_y is not None:
-                raise ValueError("`b_y` was given without `W_yh`; pass both or neither")
-        else:
-            W_yh = self._same_dtype("W_yh", as_float_array("W_yh", W_yh, ndim=2), dtype)
-            if W_yh.shape[1] != n:
-                raise ValueError(
-                    f"`W_yh` must have shape (n_out, {n}), got shape {W_yh.shape}"
-                )
-            if b_y is None:
-                b_y = np.zeros(W_yh.shape[0], dtype=dtype)
-            b_y = self._same_dtype("b_y", as_float_array("b_y", b_y, ndim=1), dtype)
-            check_shape("b_y", b_y, (W_yh.shape[0],))
+        W_yh, b_y = readout_params(W_yh, b_y, n, dtype, "W_hh")
         self.activation: Activation = get_activation(activation)
         self.form: str = check_choice("form", form, FORMS)
         if alpha is None:
@@ -217,15 +205,6 @@ class ElmanRNN:
         self.dtype: np.dtype = dtype
         self._W_hhT = np.ascontiguousarray(W_hh.T)
         self._W_hxT = np.ascontiguousarray(W_hx.T)
-        self._W_yhT = None if W_yh is None else np.ascontiguousarray(W_yh.T)
-
-    @staticmethod
-    def _same_dtype(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        if arr.dtype != dtype:
-            raise TypeError(
-                f"`{name}` must have the dtype of `W_hh` ({dtype}), got dtype {arr.dtype}"
-            )
-        return arr
 
     # ------------------------------------------------------------------ shape
     @property
@@ -237,11 +216,6 @@ class ElmanRNN:
     def n_in(self) -> int:
         """Input size."""
         return int(self.W_hx.shape[1])
-
-    @property
-    def n_out(self) -> int:
-        """Readout size (``n_hidden`` without a readout)."""
-        return self.n_hidden if self.W_yh is None else int(self.W_yh.shape[0])
 
     @property
     def leaky(self) -> bool:
@@ -383,30 +357,9 @@ class ElmanRNN:
         )
 
     # ------------------------------------------------------------- forward
-    def _inputs(self, x: Any, h0: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-        x = as_float_array("x", x, ndim=(2, 3))
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
-        if x.shape[0] == 0:
-            raise ValueError(f"`x` must have at least one time step (T >= 1), got shape {x.shape}")
-        if x.shape[-1] != self.n_in:
-            raise ValueError(
-                f"`x` must have {self.n_in} input features in its last axis, got shape {x.shape}"
-            )
-        batched = x.ndim == 3
-        x3 = x if batched else x[:, None, :]
-        B = x3.shape[1]
-        if B == 0:
-            raise ValueError(f"`x` must hold at least one sequence, got shape {x.shape}")
-        if h0 is None:
-            h = np.zeros((B, self.n_hidden), dtype=self.dtype)
-        else:
-            h = as_float_array("h0", h0, ndim=(1, 2))
-            want = (B, self.n_hidden) if batched else (self.n_hidden,)
-            if h.shape != want:
-                raise ValueError(f"`h0` must have shape {want}, got shape {h.shape}")
-            h = np.ascontiguousarray(h.reshape(B, self.n_hidden).astype(self.dtype))
-        return np.ascontiguousarray(x3), h, batched
+    def _inputs_h0(self, x: Any, h0: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        x3, batched = self._inputs(x)
+        return x3, self._state("h0", h0, x3.shape[1], batched), batched
 
     def _alpha_arg(self) -> np.ndarray:
         return self.alpha if self.alpha is not None else np.zeros(1, dtype=self.dtype)
@@ -424,10 +377,7 @@ class ElmanRNN:
             self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
             FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP,
         )
-        Y = None
-        if self.W_yh is not None:
-            Y = K.readout(H[1:].reshape(T * B, n), self._W_yhT, self.b_y).reshape(T, B, -1)
-        return H, A, Y, FP
+        return H, A, self._readout(H), FP
 
     def forward(self, x: Any, h0: Any = None) -> Trace:
         """Run the network over ``x``.
@@ -445,44 +395,13 @@ class ElmanRNN:
             Hidden states ``h (T+1, …)``, arguments of ``f`` ``a (T, …)`` and
             readouts ``y (T, …)``.
         """
-        x3, h, batched = self._inputs(x, h0)
+        x3, h, batched = self._inputs_h0(x, h0)
         H, A, Y, _ = self._forward3(x3, h)
         if batched:
             return Trace(H, A, Y)
         return Trace(H[:, 0], A[:, 0], None if Y is None else Y[:, 0])
 
     # ------------------------------------------------------------- gradients
-    def _targets(self, y: Any, loss: str, T: int, B: int, batched: bool) -> np.ndarray:
-        if loss == "xent":
-            arr = np.asarray(y)
-            if not np.issubdtype(arr.dtype, np.integer):
-                raise TypeError(
-                    f"`y` must hold integer class indices for loss='xent', got dtype {arr.dtype}"
-                )
-            want: tuple[int, ...] = (T, B) if batched else (T,)
-            if arr.shape != want:
-                raise ValueError(f"`y` must have shape {want} for loss='xent', got shape {arr.shape}")
-            return np.ascontiguousarray(arr.reshape(T, B).astype(np.int64))
-        arr = as_float_array("y", y, ndim=(2, 3))
-        want = (T, B, self.n_out) if batched else (T, self.n_out)
-        if arr.shape != want:
-            raise ValueError(f"`y` must have shape {want} for loss='mse', got shape {arr.shape}")
-        return np.ascontiguousarray(arr.reshape(T, B, self.n_out).astype(self.dtype))
-
-    def _mask(self, mask: Any, T: int, B: int, batched: bool) -> np.ndarray:
-        if mask is None:
-            return np.ones((T, B), dtype=self.dtype)
-        m = np.asarray(mask)
-        if m.dtype == bool:
-            m = m.astype(self.dtype)
-        m = as_float_array("mask", m, ndim=(1, 2), dtype=self.dtype)
-        want = (T, B) if batched else (T,)
-        if m.shape != want:
-            raise ValueError(f"`mask` must have shape {want}, got shape {m.shape}")
-        if (m < 0).any():
-            raise ValueError("`mask` must be non-negative (per-step loss weights)")
-        return np.ascontiguousarray(m.reshape(T, B))
-
     def value_and_grad(
         self,
         x: Any,
@@ -518,29 +437,13 @@ class ElmanRNN:
 
         Eqs. 4–8 of the article (BPTT).
         """
-        loss = check_choice("loss", loss, LOSSES)
-        x3, h, batched = self._inputs(x, h0)
+        x3, h, batched = self._inputs_h0(x, h0)
         T, B, n_in = x3.shape
         n = self.n_hidden
-        tgt = self._targets(y, loss, T, B, batched)
-        m = self._mask(mask, T, B, batched)
-        if loss == "xent":
-            valid = m != 0
-            if valid.any():
-                t_valid = tgt[valid]
-                if t_valid.min() < 0 or t_valid.max() >= self.n_out:
-                    raise ValueError(
-                        f"`y` class indices must lie in [0, {self.n_out}) where the mask is "
-                        f"nonzero, got range [{t_valid.min()}, {t_valid.max()}]"
-                    )
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         H, _, Y, FP = self._forward3(x3, h, keep_fprime=True)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
-        dZ = np.empty_like(Z)
-        if loss == "xent":
-            value = K.xent_loss_grad(Z, tgt, m, dZ)
-        else:
-            value = K.mse_loss_grad(Z, tgt, m, dZ)
-        dZ2 = dZ.reshape(T * B, -1)
+        value, dZ = self._loss_grad(Z, loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
         D = FP  # the kernel overwrites f′ with D step by step (f′ is not needed after)
         K.elman_backward(
@@ -555,10 +458,7 @@ class ElmanRNN:
         g_hh = K.gemm_tn(D2, prev)
         g_hx = K.gemm_tn(D2, x3.reshape(T * B, n_in))
         g_bh = K.column_sums(D2)
-        g_yh = g_by = None
-        if self.W_yh is not None:
-            g_yh = K.gemm_tn(dZ2, H[1:].reshape(T * B, n))
-            g_by = K.column_sums(dZ2)
+        g_yh, g_by = self._readout_grads(dZ, H)
         if not batched:
             flow = flow[:, 0]
         grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow)

@@ -1,0 +1,170 @@
+"""What every recurrent model shares: input, state, target and mask handling,
+the readout (Eq. 3) and the loss (Eq. 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import as_float_array, check_choice, check_shape
+from . import _elman_kernels as K
+
+LOSSES = ("xent", "mse")
+
+
+def same_dtype(name: str, arr: np.ndarray, dtype: np.dtype, ref: str) -> np.ndarray:
+    """Raise unless ``arr`` has the compute dtype (that of the parameter ``ref``)."""
+    if arr.dtype != dtype:
+        raise TypeError(f"`{name}` must have the dtype of `{ref}` ({dtype}), got dtype {arr.dtype}")
+    return arr
+
+
+def readout_params(
+    W_yh: Any, b_y: Any, n: int, dtype: np.dtype, ref: str
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Validate the optional readout ``(W_yh (n_out, n), b_y (n_out,))``."""
+    if W_yh is None:
+        if b_y is not None:
+            raise ValueError("`b_y` was given without `W_yh`; pass both or neither")
+        return None, None
+    W_yh = same_dtype("W_yh", as_float_array("W_yh", W_yh, ndim=2), dtype, ref)
+    if W_yh.shape[1] != n:
+        raise ValueError(f"`W_yh` must have shape (n_out, {n}), got shape {W_yh.shape}")
+    if b_y is None:
+        b_y = np.zeros(W_yh.shape[0], dtype=dtype)
+    b_y = same_dtype("b_y", as_float_array("b_y", b_y, ndim=1), dtype, ref)
+    check_shape("b_y", b_y, (W_yh.shape[0],))
+    return W_yh, b_y
+
+
+class SequenceModel:
+    """Base of :class:`~rnntheory.ElmanRNN`, :class:`~rnntheory.LSTM` and
+    :class:`~rnntheory.GRU` (private machinery; not instantiated directly).
+
+    Subclasses set ``dtype``, ``W_yh``, ``b_y`` and define ``n_hidden`` and ``n_in``.
+    """
+
+    dtype: np.dtype
+    W_yh: np.ndarray | None
+    b_y: np.ndarray | None
+
+    @property
+    def n_hidden(self) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def n_in(self) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def n_out(self) -> int:
+        """Readout size (``n_hidden`` without a readout)."""
+        return self.n_hidden if self.W_yh is None else int(self.W_yh.shape[0])
+
+    # ------------------------------------------------------------------ inputs
+    def _inputs(self, x: Any) -> tuple[np.ndarray, bool]:
+        x = as_float_array("x", x, ndim=(2, 3))
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        if x.shape[0] == 0:
+            raise ValueError(f"`x` must have at least one time step (T >= 1), got shape {x.shape}")
+        if x.shape[-1] != self.n_in:
+            raise ValueError(
+                f"`x` must have {self.n_in} input features in its last axis, got shape {x.shape}"
+            )
+        batched = x.ndim == 3
+        x3 = x if batched else x[:, None, :]
+        if x3.shape[1] == 0:
+            raise ValueError(f"`x` must hold at least one sequence, got shape {x.shape}")
+        return np.ascontiguousarray(x3), batched
+
+    def _state(self, name: str, value: Any, B: int, batched: bool) -> np.ndarray:
+        """An initial state ``(B, n)``: zeros, or ``value`` validated."""
+        n = self.n_hidden
+        if value is None:
+            return np.zeros((B, n), dtype=self.dtype)
+        s = as_float_array(name, value, ndim=(1, 2))
+        want = (B, n) if batched else (n,)
+        if s.shape != want:
+            raise ValueError(f"`{name}` must have shape {want}, got shape {s.shape}")
+        return np.ascontiguousarray(s.reshape(B, n).astype(self.dtype))
+
+    # ------------------------------------------------------------------ readout
+    def _readout(self, H: np.ndarray) -> np.ndarray | None:
+        """``y_t = W_yh h_t + b_y`` for t = 1..T from states ``H (T+1, B, n)``."""
+        if self.W_yh is None:
+            return None
+        T, B, n = H.shape[0] - 1, H.shape[1], H.shape[2]
+        assert self.b_y is not None
+        W_yhT = np.ascontiguousarray(self.W_yh.T)
+        return K.readout(H[1:].reshape(T * B, n), W_yhT, self.b_y).reshape(T, B, -1)
+
+    def _readout_grads(
+        self, dZ: np.ndarray, H: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.W_yh is None:
+            return None, None
+        T, B, n = H.shape[0] - 1, H.shape[1], H.shape[2]
+        dZ2 = dZ.reshape(T * B, -1)
+        return K.gemm_tn(dZ2, H[1:].reshape(T * B, n)), K.column_sums(dZ2)
+
+    # ------------------------------------------------------------------ loss
+    def _targets(self, y: Any, loss: str, T: int, B: int, batched: bool) -> np.ndarray:
+        if loss == "xent":
+            arr = np.asarray(y)
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(
+                    f"`y` must hold integer class indices for loss='xent', got dtype {arr.dtype}"
+                )
+            want: tuple[int, ...] = (T, B) if batched else (T,)
+            if arr.shape != want:
+                raise ValueError(f"`y` must have shape {want} for loss='xent', got shape {arr.shape}")
+            return np.ascontiguousarray(arr.reshape(T, B).astype(np.int64))
+        arr = as_float_array("y", y, ndim=(2, 3))
+        want = (T, B, self.n_out) if batched else (T, self.n_out)
+        if arr.shape != want:
+            raise ValueError(f"`y` must have shape {want} for loss='mse', got shape {arr.shape}")
+        return np.ascontiguousarray(arr.reshape(T, B, self.n_out).astype(self.dtype))
+
+    def _mask(self, mask: Any, T: int, B: int, batched: bool) -> np.ndarray:
+        if mask is None:
+            return np.ones((T, B), dtype=self.dtype)
+        m = np.asarray(mask)
+        if m.dtype == bool:
+            m = m.astype(self.dtype)
+        m = as_float_array("mask", m, ndim=(1, 2), dtype=self.dtype)
+        want = (T, B) if batched else (T,)
+        if m.shape != want:
+            raise ValueError(f"`mask` must have shape {want}, got shape {m.shape}")
+        if (m < 0).any():
+            raise ValueError("`mask` must be non-negative (per-step loss weights)")
+        return np.ascontiguousarray(m.reshape(T, B))
+
+    def _loss_setup(
+        self, y: Any, loss: str, mask: Any, T: int, B: int, batched: bool
+    ) -> tuple[str, np.ndarray, np.ndarray]:
+        """Validate ``loss``, targets and mask before any computation."""
+        loss = check_choice("loss", loss, LOSSES)
+        tgt = self._targets(y, loss, T, B, batched)
+        m = self._mask(mask, T, B, batched)
+        if loss == "xent":
+            valid = m != 0
+            if valid.any():
+                t_valid = tgt[valid]
+                if t_valid.min() < 0 or t_valid.max() >= self.n_out:
+                    raise ValueError(
+                        f"`y` class indices must lie in [0, {self.n_out}) where the mask is "
+                        f"nonzero, got range [{t_valid.min()}, {t_valid.max()}]"
+                    )
+        return loss, tgt, m
+
+    @staticmethod
+    def _loss_grad(Z: np.ndarray, loss: str, tgt: np.ndarray, m: np.ndarray) -> tuple[float, np.ndarray]:
+        """Eq. 4 summed over steps and sequences, and ``∂E/∂y_t``."""
+        dZ = np.empty_like(Z)
+        if loss == "xent":
+            value = K.xent_loss_grad(Z, tgt, m, dZ)
+        else:
+            value = K.mse_loss_grad(Z, tgt, m, dZ)
+        return float(value), dZ
