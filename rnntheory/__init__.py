@@ -11,14 +11,19 @@ import importlib
 from typing import Any
 
 from .activations import Activation, get_activation
-from .cells import ElmanGrads, ElmanRNN, Trace
+from .cells import GRU, LSTM, ElmanGrads, ElmanRNN, GatedTrace, GRUGrads, LSTMGrads, Trace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
     "Activation",
     "ElmanGrads",
     "ElmanRNN",
+    "GRUGrads",
+    "GatedTrace",
+    "LSTMGrads",
     "Trace",
     "__version__",
     "bounds",

@@ -320,3 +320,63 @@ def log_norms_mp(Js, dps=30):
                 ev = mpmath.eigsy(P.T * P, eigvals_only=True)
                 out[t, k] = float(mpmath.log(max(ev)) / 2)
         return out
+
+
+# ----------------------------------------------------------------------------- gated cells
+def _sig(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def lstm_forward(m, x, h0=None, c0=None):
+    """LSTM (PyTorch LSTMCell conventions) over a single sequence, by the definition."""
+    n = m.n_hidden
+    Wi, Wh = np.asarray(m.weight_ih, float), np.asarray(m.weight_hh, float)
+    bi, bh = np.asarray(m.bias_ih, float), np.asarray(m.bias_hh, float)
+    h = np.zeros(n) if h0 is None else np.asarray(h0, float)
+    c = np.zeros(n) if c0 is None else np.asarray(c0, float)
+    hs, cs = [h], [c]
+    for xt in np.asarray(x, float):
+        a = Wi @ xt + bi + Wh @ h + bh
+        i, f, g, o = _sig(a[:n]), _sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), _sig(a[3 * n:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+def gru_forward(m, x, h0=None):
+    """GRU (PyTorch GRUCell conventions) over a single sequence, by the definition."""
+    n = m.n_hidden
+    Wi, Wh = np.asarray(m.weight_ih, float), np.asarray(m.weight_hh, float)
+    bi, bh = np.asarray(m.bias_ih, float), np.asarray(m.bias_hh, float)
+    h = np.zeros(n) if h0 is None else np.asarray(h0, float)
+    hs = [h]
+    for xt in np.asarray(x, float):
+        gi = Wi @ xt + bi
+        gh = Wh @ h + bh
+        r = _sig(gi[:n] + gh[:n])
+        z = _sig(gi[n:2 * n] + gh[n:2 * n])
+        nn = np.tanh(gi[2 * n:] + r * gh[2 * n:])
+        h = (1.0 - z) * nn + z * h
+        hs.append(h)
+    return np.array(hs)
+
+
+def gated_loss(m, x, y, kind, h0=None, c0=None):
+    """Eq. 4 for a gated cell with its readout (single sequence)."""
+    if m.NAME == "LSTM":
+        hs, _ = lstm_forward(m, x, h0, c0)
+    else:
+        hs = gru_forward(m, x, h0)
+    V = np.eye(m.n_hidden) if m.W_yh is None else np.asarray(m.W_yh, float)
+    c_ = np.zeros(V.shape[0]) if m.b_y is None else np.asarray(m.b_y, float)
+    total = 0.0
+    for t in range(1, hs.shape[0]):
+        z = V @ hs[t] + c_
+        if kind == "xent":
+            zm = z.max()
+            total += zm + np.log(np.sum(np.exp(z - zm))) - z[int(y[t - 1])]
+        else:
+            total += 0.5 * np.sum((z - y[t - 1]) ** 2)
+    return total

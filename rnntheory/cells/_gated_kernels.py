@@ -1,0 +1,217 @@
+"""Private Numba kernels of the LSTM and GRU cells (PyTorch's conventions).
+
+Arrays are time-major and batched: ``x (T, B, n_in)``, states ``(T+1, B, n)``
+with index 0 the initial state. Weights are passed transposed and
+C-contiguous (``W_ihT (n_in, G·n)``, ``W_hhT (n, G·n)``, G = 4 gates for the
+LSTM, 3 for the GRU) for the forward pass, as they are (``W_hh (G·n, n)``) for
+the backward pass. Every elementwise nonlinearity goes through the
+vectorisable functions of ``rnntheory._vecmath``; derivatives are taken from
+pre-activations (``σ′(a) = e^{−|a|}/(1+e^{−|a|})²``, ``tanh′ = sech²``), never
+as ``s(1 − s)`` or ``1 − tanh²``, which lose all digits in saturation.
+
+LSTM (``torch.nn.LSTMCell``): gates ``i, f, g, o`` from
+``W_ih x + b_ih + W_hh h + b_hh``; ``c′ = σ(f)⊙c + σ(i)⊙tanh(g)``,
+``h′ = σ(o)⊙tanh(c′)``.
+
+GRU (``torch.nn.GRUCell``): ``r, z`` from the sum of both projections,
+``n = tanh(W_in x + b_in + σ(r)⊙(W_hn h + b_hn))``, ``h′ = (1 − z)⊙n + z⊙h``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .._vecmath import sigmoid_prime, tanh_sech2
+from ._elman_kernels import _BLAS_MIN_WORK, _rowmat_acc
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _project(X, MT, bias1, bias2, out):
+    """``out = X @ MT + bias1 + bias2`` (biases may be empty: then skipped)."""
+    B = X.shape[0]
+    m = MT.shape[1]
+    if B * X.shape[1] * m >= _BLAS_MIN_WORK:
+        np.dot(X, MT, out)
+    else:
+        for b in range(B):
+            out[b, :] = 0.0
+        _rowmat_acc(X, MT, out)
+    for b in range(B):
+        o = out[b]
+        if bias1.shape[0] > 0:
+            for j in range(m):
+                o[j] += bias1[j]
+        if bias2.shape[0] > 0:
+            for j in range(m):
+                o[j] += bias2[j]
+
+
+# ----------------------------------------------------------------------------- LSTM
+@njit(cache=True, fastmath=False, error_model="numpy")
+def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P):
+    """Fill ``H, C (T+1, B, n)`` and the gate pre-activations ``P (T, B, 4n)``."""
+    T, B, _ = x.shape
+    n = h0.shape[1]
+    H[0, :, :] = h0
+    C[0, :, :] = c0
+    gh = np.empty((B, 4 * n), dtype=H.dtype)
+    for t in range(1, T + 1):
+        pt = P[t - 1]
+        _project(x[t - 1], W_ihT, b_ih, b_hh, pt)
+        _project(H[t - 1], W_hhT, b_ih[:0], b_hh[:0], gh)
+        for b in range(B):
+            pb = pt[b]
+            gb = gh[b]
+            cp = C[t - 1, b]
+            cb = C[t, b]
+            hb = H[t, b]
+            for j in range(4 * n):
+                pb[j] += gb[j]
+            for j in range(n):
+                ig = sigmoid_prime(pb[j])[0]
+                fg = sigmoid_prime(pb[n + j])[0]
+                gg = tanh_sech2(pb[2 * n + j])[0]
+                og = sigmoid_prime(pb[3 * n + j])[0]
+                c = fg * cp[j] + ig * gg
+                cb[j] = c
+                hb[j] = og * tanh_sech2(c)[0]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D):
+    """BPTT for the LSTM.
+
+    ``dZ (T, B, n_out)`` is ``∂E/∂y_t`` (``W_yh`` None: ``∂E/∂h_t`` itself).
+    Fills ``flow_h``, ``flow_c (T+1, B, n)`` with the total derivatives
+    ``∂E/∂h_k`` and ``∂E/∂c_k`` (k = 0..T) and ``D (T, B, 4n)`` with
+    ``∂E/∂(gate pre-activations)``, from which every weight gradient is one
+    matrix product (done by the caller).
+    """
+    T, B, n4 = P.shape
+    n = n4 // 4
+    flow_h[T, :, :] = 0.0
+    carry_c = np.zeros((B, n), dtype=flow_h.dtype)
+    tmp = np.empty((B, n), dtype=flow_h.dtype)
+    for t in range(T, 0, -1):
+        dh = flow_h[t]
+        if W_yh is None:
+            for b in range(B):
+                for j in range(n):
+                    dh[b, j] += dZ[t - 1, b, j]
+        else:
+            _rowmat_acc(dZ[t - 1], W_yh, dh)
+        d = D[t - 1]
+        for b in range(B):
+            pb = P[t - 1, b]
+            db = d[b]
+            cp = C[t - 1, b]
+            dcb = flow_c[t, b]
+            for j in range(n):
+                ig, dig = sigmoid_prime(pb[j])
+                fg, dfg = sigmoid_prime(pb[n + j])
+                gg, dgg = tanh_sech2(pb[2 * n + j])
+                og, dog = sigmoid_prime(pb[3 * n + j])
+                tc, dtc = tanh_sech2(C[t, b, j])
+                dhj = dh[b, j]
+                dc = carry_c[b, j] + dhj * og * dtc
+                dcb[j] = dc
+                db[j] = dc * gg * dig
+                db[n + j] = dc * cp[j] * dfg
+                db[2 * n + j] = dc * ig * dgg
+                db[3 * n + j] = dhj * tc * dog
+                carry_c[b, j] = dc * fg
+        # ∂E/∂h_{t−1} = D_t W_hh (the only path from h_{t−1} is through the gates)
+        if B * n4 * n >= _BLAS_MIN_WORK:
+            np.dot(d, W_hh, tmp)
+        else:
+            tmp[:, :] = 0.0
+            _rowmat_acc(d, W_hh, tmp)
+        flow_h[t - 1, :, :] = tmp
+    flow_c[0, :, :] = carry_c
+
+
+# ----------------------------------------------------------------------------- GRU
+@njit(cache=True, fastmath=False, error_model="numpy")
+def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P):
+    """Fill ``H (T+1, B, n)`` and ``P (T, B, 4n)``: pre-activations of r, z, n
+    and the hidden projection of the candidate ``W_hn h + b_hn``."""
+    T, B, _ = x.shape
+    n = h0.shape[1]
+    H[0, :, :] = h0
+    gi = np.empty((B, 3 * n), dtype=H.dtype)
+    gh = np.empty((B, 3 * n), dtype=H.dtype)
+    for t in range(1, T + 1):
+        _project(x[t - 1], W_ihT, b_ih, b_ih[:0], gi)
+        _project(H[t - 1], W_hhT, b_hh, b_hh[:0], gh)
+        for b in range(B):
+            pb = P[t - 1, b]
+            ib = gi[b]
+            hb_ = gh[b]
+            hp = H[t - 1, b]
+            hb = H[t, b]
+            for j in range(n):
+                ar = ib[j] + hb_[j]
+                az = ib[n + j] + hb_[n + j]
+                hn = hb_[2 * n + j]
+                r = sigmoid_prime(ar)[0]
+                z = sigmoid_prime(az)[0]
+                an = ib[2 * n + j] + r * hn
+                nn = tanh_sech2(an)[0]
+                pb[j] = ar
+                pb[n + j] = az
+                pb[2 * n + j] = an
+                pb[3 * n + j] = hn
+                hb[j] = (1.0 - z) * nn + z * hp[j]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in):
+    """BPTT for the GRU.
+
+    Fills ``flow (T+1, B, n)`` with ``∂E/∂h_k`` and the derivatives with
+    respect to the hidden-side pre-activations ``D_hid (T, B, 3n)``
+    (``r, z`` and ``W_hn h + b_hn``) and the input-side ones ``D_in`` (``r, z``
+    and ``W_in x + b_in``), from which the weight gradients follow.
+    """
+    T, B, n4 = P.shape
+    n = n4 // 4
+    flow[T, :, :] = 0.0
+    tmp = np.empty((B, n), dtype=flow.dtype)
+    for t in range(T, 0, -1):
+        dh = flow[t]
+        if W_yh is None:
+            for b in range(B):
+                for j in range(n):
+                    dh[b, j] += dZ[t - 1, b, j]
+        else:
+            _rowmat_acc(dZ[t - 1], W_yh, dh)
+        dhid = D_hid[t - 1]
+        din = D_in[t - 1]
+        for b in range(B):
+            pb = P[t - 1, b]
+            hp = H[t - 1, b]
+            for j in range(n):
+                r, dr_ = sigmoid_prime(pb[j])
+                z, dz_ = sigmoid_prime(pb[n + j])
+                nn, dn_ = tanh_sech2(pb[2 * n + j])
+                hn = pb[3 * n + j]
+                g = dh[b, j]
+                dan = g * (1.0 - z) * dn_
+                dar = dan * hn * dr_
+                daz = g * (hp[j] - nn) * dz_
+                dhid[b, j] = dar
+                dhid[b, n + j] = daz
+                dhid[b, 2 * n + j] = dan * r
+                din[b, j] = dar
+                din[b, n + j] = daz
+                din[b, 2 * n + j] = dan
+                tmp[b, j] = g * z  # the direct path z ⊙ ∂E/∂h_t
+        if B * 3 * n * n >= _BLAS_MIN_WORK:
+            flow[t - 1, :, :] = np.dot(dhid, W_hh)
+            for b in range(B):
+                for j in range(n):
+                    flow[t - 1, b, j] += tmp[b, j]
+        else:
+            _rowmat_acc(dhid, W_hh, tmp)
+            flow[t - 1, :, :] = tmp

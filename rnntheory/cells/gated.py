@@ -1,0 +1,405 @@
+"""LSTM and GRU cells in exactly the conventions of ``torch.nn.LSTMCell`` / ``GRUCell``.
+
+Parameters carry PyTorch's names and layouts, so weights load from a PyTorch
+module unchanged: ``weight_ih (G·n, n_in)``, ``weight_hh (G·n, n)``,
+``bias_ih (G·n,)``, ``bias_hh (G·n,)`` with the gate blocks stacked in
+PyTorch's order: ``(i, f, g, o)`` for the LSTM (G = 4), ``(r, z, n)`` for the
+GRU (G = 3, the reset gate applied after the hidden matmul:
+``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``, ``h′ = (1 − z) ⊙ n + z ⊙ h``).
+An optional linear readout ``y_t = W_yh h_t + b_y`` and the losses are those of
+:class:`~rnntheory.ElmanRNN`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
+from . import _elman_kernels as EK
+from . import _gated_kernels as GK
+from ._base import SequenceModel, readout_params, same_dtype
+
+__all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
+
+INIT_SCHEMES = ("pytorch", "orthogonal")
+
+
+@dataclass(frozen=True)
+class GatedTrace:
+    """What a forward pass of a gated cell leaves behind.
+
+    Attributes
+    ----------
+    h : ndarray, ``(T+1, n)`` or ``(T+1, B, n)``
+        Hidden states, ``h[0] = h_0``.
+    c : ndarray or None
+        LSTM cell states (same shape as ``h``), ``None`` for the GRU.
+    pre : ndarray, ``(T, 4n)`` or ``(T, B, 4n)``
+        Gate pre-activations of each step: LSTM ``(i, f, g, o)``; GRU
+        ``(r, z, n, W_hn h_{t−1} + b_hn)`` (the last block is what the reset
+        gate multiplies).
+    y : ndarray or None
+        Readouts.
+    """
+
+    h: np.ndarray
+    c: np.ndarray | None
+    pre: np.ndarray
+    y: np.ndarray | None
+
+    @property
+    def batched(self) -> bool:
+        """Whether the trace holds a batch."""
+        return self.h.ndim == 3
+
+    @property
+    def T(self) -> int:
+        """Number of steps."""
+        return int(self.pre.shape[0])
+
+    def sequence(self, b: int) -> GatedTrace:
+        """The trace of sequence ``b`` of a batch."""
+        if not self.batched:
+            raise ValueError("`sequence` needs a batched trace, got a single sequence")
+        b = check_int("b", b, minimum=0)
+        if b >= self.h.shape[1]:
+            raise ValueError(f"`b` must be < batch size {self.h.shape[1]}, got {b}")
+        return GatedTrace(
+            self.h[:, b],
+            None if self.c is None else self.c[:, b],
+            self.pre[:, b],
+            None if self.y is None else self.y[:, b],
+        )
+
+
+@dataclass(frozen=True)
+class _GatedGrads:
+    weight_ih: np.ndarray
+    weight_hh: np.ndarray
+    bias_ih: np.ndarray
+    bias_hh: np.ndarray
+    W_yh: np.ndarray | None
+    b_y: np.ndarray | None
+    flow: np.ndarray = field(repr=False)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameter gradients as a dict (``None`` entries left out)."""
+        skip = {"flow", "flow_c"}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in skip and getattr(self, f.name) is not None
+        }
+
+
+@dataclass(frozen=True)
+class LSTMGrads(_GatedGrads):
+    """Gradients of an :class:`LSTM`: one field per parameter, and the flows.
+
+    ``flow[k] = ∂E/∂h_k`` and ``flow_c[k] = ∂E/∂c_k`` (k = 0..T), total
+    derivatives through every later step.
+    """
+
+    flow_c: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+
+@dataclass(frozen=True)
+class GRUGrads(_GatedGrads):
+    """Gradients of a :class:`GRU`: one field per parameter, and ``flow[k] = ∂E/∂h_k``."""
+
+
+class _Gated(SequenceModel):
+    GATES: ClassVar[int] = 4
+    NAME: ClassVar[str] = "LSTM"
+
+    def __init__(
+        self,
+        weight_ih: Any,
+        weight_hh: Any,
+        bias_ih: Any = None,
+        bias_hh: Any = None,
+        W_yh: Any = None,
+        b_y: Any = None,
+    ) -> None:
+        G = self.GATES
+        weight_hh = as_float_array("weight_hh", weight_hh, ndim=2)
+        dtype = weight_hh.dtype
+        gn, n = weight_hh.shape
+        if n == 0 or gn != G * n:
+            raise ValueError(
+                f"`weight_hh` must have shape ({G}·n, n) with n ≥ 1 ({self.NAME} gates stacked), "
+                f"got shape {weight_hh.shape}"
+            )
+        weight_ih = same_dtype("weight_ih", as_float_array("weight_ih", weight_ih, ndim=2), dtype, "weight_hh")
+        if weight_ih.shape[0] != G * n:
+            raise ValueError(
+                f"`weight_ih` must have shape ({G * n}, n_in), got shape {weight_ih.shape}"
+            )
+        biases = []
+        for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+            if b is None:
+                b = np.zeros(G * n, dtype=dtype)
+            b = same_dtype(name, as_float_array(name, b, ndim=1), dtype, "weight_hh")
+            check_shape(name, b, (G * n,))
+            biases.append(b)
+        self.weight_ih, self.weight_hh = weight_ih, weight_hh
+        self.bias_ih, self.bias_hh = biases
+        self.W_yh, self.b_y = readout_params(W_yh, b_y, n, dtype, "weight_hh")
+        self.dtype = dtype
+        self._W_ihT = np.ascontiguousarray(weight_ih.T)
+        self._W_hhT = np.ascontiguousarray(weight_hh.T)
+
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden units ``n``."""
+        return int(self.weight_hh.shape[1])
+
+    @property
+    def n_in(self) -> int:
+        """Input size."""
+        return int(self.weight_ih.shape[1])
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters by name (readout left out when absent)."""
+        out = {
+            "weight_ih": self.weight_ih,
+            "weight_hh": self.weight_hh,
+            "bias_ih": self.bias_ih,
+            "bias_hh": self.bias_hh,
+        }
+        if self.W_yh is not None:
+            assert self.b_y is not None
+            out["W_yh"] = self.W_yh
+            out["b_y"] = self.b_y
+        return out
+
+    def replace(self, **params: Any) -> Any:
+        """A copy with some parameters replaced."""
+        kw: dict[str, Any] = {"W_yh": None, "b_y": None, **self.params()}
+        for key, value in params.items():
+            if key not in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "W_yh", "b_y"):
+                raise ValueError(f"`{key}` is not a parameter of {self.NAME}")
+            kw[key] = value
+        return type(self)(**kw)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.NAME}(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+            f"dtype={self.dtype})"
+        )
+
+    @classmethod
+    def init(
+        cls,
+        n_in: int,
+        n_hidden: int,
+        n_out: int | None,
+        *,
+        scheme: str = "pytorch",
+        seed: int | None = 0,
+        dtype: Any = np.float64,
+        forget_bias: float = 0.0,
+    ) -> Any:
+        """Draw a model.
+
+        Parameters
+        ----------
+        n_in, n_hidden : int
+        n_out : int or None
+            Readout size (``None``: no readout).
+        scheme : {"pytorch", "orthogonal"}
+            ``"pytorch"``: every weight and bias ``U(−1/√n, 1/√n)``, as
+            ``torch.nn.LSTMCell``/``GRUCell`` do; ``"orthogonal"``: each gate
+            block of ``weight_hh`` a Haar-random orthogonal ``n × n`` matrix
+            (QR of a Gaussian with ``Q ← Q·sign(diag R)``), input weights as in
+            ``"pytorch"``, biases zero.
+        seed : int or None
+        dtype : float32 or float64
+        forget_bias : float
+            LSTM only: added to the forget-gate block of ``bias_hh`` (1 is the
+            usual choice to start with open forget gates).
+        """
+        n_in = check_int("n_in", n_in, minimum=1)
+        n = check_int("n_hidden", n_hidden, minimum=1)
+        if n_out is not None:
+            n_out = check_int("n_out", n_out, minimum=1)
+        scheme = check_choice("scheme", scheme, INIT_SCHEMES)
+        forget_bias = check_real("forget_bias", forget_bias)
+        if forget_bias != 0.0 and cls.GATES != 4:
+            raise ValueError(f"`forget_bias` applies to the LSTM only, got {forget_bias} for a GRU")
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
+        rng = np.random.default_rng(seed)
+        G = cls.GATES
+        k = 1.0 / np.sqrt(n)
+        W_ih = rng.uniform(-k, k, (G * n, n_in))
+        if scheme == "pytorch":
+            W_hh = rng.uniform(-k, k, (G * n, n))
+            b_ih = rng.uniform(-k, k, G * n)
+            b_hh = rng.uniform(-k, k, G * n)
+        else:
+            blocks = []
+            for _ in range(G):
+                q, r = np.linalg.qr(rng.normal(size=(n, n)))
+                blocks.append(q * np.where(np.diag(r) < 0, -1.0, 1.0))
+            W_hh = np.concatenate(blocks, axis=0)
+            b_ih = np.zeros(G * n)
+            b_hh = np.zeros(G * n)
+        if G == 4:
+            b_hh[n : 2 * n] += forget_bias
+        W_yh = b_y = None
+        if n_out is not None:
+            W_yh = rng.uniform(-k, k, (n_out, n)).astype(dt)
+            b_y = np.zeros(n_out, dt)
+        return cls(W_ih.astype(dt), W_hh.astype(dt), b_ih.astype(dt), b_hh.astype(dt), W_yh, b_y)
+
+
+class LSTM(_Gated):
+    """A long short-term memory cell (``torch.nn.LSTMCell`` conventions) with readout.
+
+    Parameters
+    ----------
+    weight_ih : array ``(4n, n_in)``
+        Input weights of the gates ``(i, f, g, o)`` stacked; its dtype must match
+        ``weight_hh``'s, which sets the compute dtype.
+    weight_hh : array ``(4n, n)``
+    bias_ih, bias_hh : array ``(4n,)``, optional
+        Zeros when omitted.
+    W_yh, b_y : arrays, optional
+        Linear readout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import LSTM
+    >>> m = LSTM.init(3, 5, 2, seed=0)
+    >>> tr = m.forward(np.zeros((4, 3)))
+    >>> tr.h.shape, tr.c.shape
+    ((5, 5), (5, 5))
+
+    Hochreiter & Schmidhuber 1997; Gers et al. 2000 (forget gate); PyTorch's LSTMCell.
+    """
+
+    GATES = 4
+    NAME = "LSTM"
+
+    def _run(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, ...]:
+        T, B, _ = x3.shape
+        n = self.n_hidden
+        H = np.empty((T + 1, B, n), dtype=self.dtype)
+        C = np.empty((T + 1, B, n), dtype=self.dtype)
+        P = np.empty((T, B, 4 * n), dtype=self.dtype)
+        GK.lstm_forward(self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, c0, H, C, P)
+        return H, C, P
+
+    def forward(self, x: Any, h0: Any = None, c0: Any = None) -> GatedTrace:
+        """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero initial states by default."""
+        x3, batched = self._inputs(x)
+        B = x3.shape[1]
+        H, C, P = self._run(x3, self._state("h0", h0, B, batched), self._state("c0", c0, B, batched))
+        Y = self._readout(H)
+        if batched:
+            return GatedTrace(H, C, P, Y)
+        return GatedTrace(H[:, 0], C[:, 0], P[:, 0], None if Y is None else Y[:, 0])
+
+    def value_and_grad(
+        self, x: Any, y: Any, *, loss: str = "xent", mask: Any = None, h0: Any = None, c0: Any = None
+    ) -> tuple[float, LSTMGrads]:
+        """Loss (summed over steps and sequences) and its gradient by BPTT.
+
+        Arguments as in :meth:`rnntheory.ElmanRNN.value_and_grad`, plus ``c0``.
+        Returns ``(loss, LSTMGrads)`` with ``flow`` (``∂E/∂h_k``) and ``flow_c``
+        (``∂E/∂c_k``) for ``k = 0..T``.
+        """
+        x3, batched = self._inputs(x)
+        T, B, n_in = x3.shape
+        n = self.n_hidden
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        H, C, P = self._run(x3, self._state("h0", h0, B, batched), self._state("c0", c0, B, batched))
+        Y = self._readout(H)
+        value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
+        flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
+        flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
+        D = np.empty((T, B, 4 * n), dtype=self.dtype)
+        GK.lstm_backward(self.weight_hh, self.W_yh, dZ, C, P, flow_h, flow_c, D)
+        D2 = D.reshape(T * B, 4 * n)
+        g_ih = EK.gemm_tn(D2, x3.reshape(T * B, n_in))
+        g_hh = EK.gemm_tn(D2, H[:-1].reshape(T * B, n))
+        g_b = EK.column_sums(D2)
+        g_yh, g_by = self._readout_grads(dZ, H)
+        if not batched:
+            flow_h, flow_c = flow_h[:, 0], flow_c[:, 0]
+        return value, LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c)
+
+
+class GRU(_Gated):
+    """A gated recurrent unit (``torch.nn.GRUCell`` conventions) with readout.
+
+    Parameters
+    ----------
+    weight_ih : array ``(3n, n_in)``
+        Input weights of ``(r, z, n)`` stacked; its dtype must match ``weight_hh``'s.
+    weight_hh : array ``(3n, n)``
+    bias_ih, bias_hh : array ``(3n,)``, optional
+    W_yh, b_y : arrays, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import GRU
+    >>> m = GRU.init(2, 4, None, seed=0)
+    >>> m.forward(np.zeros((3, 2))).h.shape
+    (4, 4)
+
+    Cho et al. 2014; PyTorch's GRUCell (reset gate after the hidden matmul).
+    """
+
+    GATES = 3
+    NAME = "GRU"
+
+    def _run(self, x3: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        T, B, _ = x3.shape
+        n = self.n_hidden
+        H = np.empty((T + 1, B, n), dtype=self.dtype)
+        P = np.empty((T, B, 4 * n), dtype=self.dtype)
+        GK.gru_forward(self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, H, P)
+        return H, P
+
+    def forward(self, x: Any, h0: Any = None) -> GatedTrace:
+        """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero ``h_0`` by default."""
+        x3, batched = self._inputs(x)
+        H, P = self._run(x3, self._state("h0", h0, x3.shape[1], batched))
+        Y = self._readout(H)
+        if batched:
+            return GatedTrace(H, None, P, Y)
+        return GatedTrace(H[:, 0], None, P[:, 0], None if Y is None else Y[:, 0])
+
+    def value_and_grad(
+        self, x: Any, y: Any, *, loss: str = "xent", mask: Any = None, h0: Any = None
+    ) -> tuple[float, GRUGrads]:
+        """Loss and its gradient by BPTT (arguments as in :meth:`rnntheory.ElmanRNN.value_and_grad`)."""
+        x3, batched = self._inputs(x)
+        T, B, n_in = x3.shape
+        n = self.n_hidden
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        H, P = self._run(x3, self._state("h0", h0, B, batched))
+        Y = self._readout(H)
+        value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
+        flow = np.empty((T + 1, B, n), dtype=self.dtype)
+        D_hid = np.empty((T, B, 3 * n), dtype=self.dtype)
+        D_in = np.empty((T, B, 3 * n), dtype=self.dtype)
+        GK.gru_backward(self.weight_hh, self.W_yh, dZ, H, P, flow, D_hid, D_in)
+        Dh = D_hid.reshape(T * B, 3 * n)
+        Di = D_in.reshape(T * B, 3 * n)
+        g_ih = EK.gemm_tn(Di, x3.reshape(T * B, n_in))
+        g_hh = EK.gemm_tn(Dh, H[:-1].reshape(T * B, n))
+        g_yh, g_by = self._readout_grads(dZ, H)
+        if not batched:
+            flow = flow[:, 0]
+        return value, GRUGrads(
+            g_ih, g_hh, EK.column_sums(Di), EK.column_sums(Dh), g_yh, g_by, flow
+        )

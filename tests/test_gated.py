@@ -1,0 +1,214 @@
+"""LSTM and GRU kernels against loop references, finite differences and PyTorch."""
+
+from __future__ import annotations
+
+import os
+
+import naive
+import numpy as np
+import pytest
+
+from rnntheory import GRU, LSTM
+
+if os.environ.get("CI"):
+    import torch  # CI installs the oracle extra: a missing torch must fail there
+else:
+    torch = pytest.importorskip("torch")
+
+CELLS = [LSTM, GRU]
+
+
+def _model(cls, n_in=3, n=4, n_out=3, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed + 100)
+    m = cls.init(n_in, n, n_out, seed=seed, dtype=dtype)
+    return m.replace(
+        bias_ih=(rng.normal(size=m.bias_ih.shape) * 0.5).astype(dtype),
+        bias_hh=(rng.normal(size=m.bias_hh.shape) * 0.5).astype(dtype),
+        b_y=(rng.normal(size=m.b_y.shape) * 0.5).astype(dtype),
+    )
+
+
+def _states(cls, rng, n, B=None):
+    shape = (n,) if B is None else (B, n)
+    kw = {"h0": rng.normal(size=shape)}
+    if cls is LSTM:
+        kw["c0"] = rng.normal(size=shape)
+    return kw
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_forward_matches_the_definition(cls):
+    """h_t (and c_t) from the kernel equal the step-by-step definition of
+    torch's LSTMCell / GRUCell written as a loop in tests/naive.py."""
+    rng = np.random.default_rng(1)
+    m = _model(cls)
+    x = rng.normal(size=(9, 3)) * 2
+    kw = _states(cls, rng, 4)
+    tr = m.forward(x, **kw)
+    if cls is LSTM:
+        hs, cs = naive.lstm_forward(m, x, kw["h0"], kw["c0"])
+        np.testing.assert_allclose(tr.c, cs, rtol=1e-12, atol=1e-14)
+    else:
+        hs = naive.gru_forward(m, x, kw["h0"])
+    np.testing.assert_allclose(tr.h, hs, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+@pytest.mark.parametrize("loss", ["xent", "mse"])
+def test_gradients_equal_central_differences(cls, loss):
+    """Every entry of every parameter gradient and of ∂E/∂h_0 (and ∂E/∂c_0)
+    equals the central difference of the loop-reference loss (float64, ≤ 1e-7)."""
+    rng = np.random.default_rng(2)
+    m = _model(cls, seed=3)
+    T = 6
+    x = rng.normal(size=(T, 3))
+    y = rng.integers(0, 3, T) if loss == "xent" else rng.normal(size=(T, 3))
+    kw = _states(cls, rng, 4)
+    _, g = m.value_and_grad(x, y, loss=loss, **kw)
+    eps = 1e-6
+    for name, P in m.params().items():
+        fd = np.zeros_like(P)
+        for idx in np.ndindex(P.shape):
+            Pp, Pm = P.copy(), P.copy()
+            Pp[idx] += eps
+            Pm[idx] -= eps
+            fd[idx] = (
+                naive.gated_loss(m.replace(**{name: Pp}), x, y, loss, **kw)
+                - naive.gated_loss(m.replace(**{name: Pm}), x, y, loss, **kw)
+            ) / (2 * eps)
+        got = g.params()[name]
+        assert np.max(np.abs(got - fd)) <= 1e-7 * max(1.0, np.max(np.abs(fd))), name
+    flows = {"h0": g.flow[0], "c0": g.flow_c[0] if cls is LSTM else None}
+    for state in kw:
+        flow = flows[state]
+        fd = np.zeros(4)
+        for j in range(4):
+            kp = {k: v.copy() for k, v in kw.items()}
+            km = {k: v.copy() for k, v in kw.items()}
+            kp[state][j] += eps
+            km[state][j] -= eps
+            fd[j] = (naive.gated_loss(m, x, y, loss, **kp) - naive.gated_loss(m, x, y, loss, **km)) / (2 * eps)
+        assert np.max(np.abs(flow - fd)) <= 1e-7 * max(1.0, np.max(np.abs(fd))), state
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("cls", CELLS)
+@pytest.mark.parametrize("B", [1, 3])
+def test_against_torch_autograd(cls, B):
+    """Loss, every parameter gradient and the flows ∂E/∂h_k (∂E/∂c_k) equal
+    PyTorch autograd through nn.LSTMCell / nn.GRUCell in float64 (≤ 1e-10),
+    with a mask and nonzero initial states."""
+    rng = np.random.default_rng(4 + B)
+    n_in, n, n_out, T = 3, 5, 4, 7
+    m = _model(cls, n_in, n, n_out, seed=5)
+    x = rng.normal(size=(T, B, n_in))
+    y = rng.integers(0, n_out, (T, B))
+    mask = (rng.random((T, B)) > 0.3).astype(float)
+    kw = _states(cls, rng, n, B)
+    L, g = m.value_and_grad(x, y, loss="xent", mask=mask, **kw)
+    cell = (torch.nn.LSTMCell if cls is LSTM else torch.nn.GRUCell)(n_in, n, dtype=torch.float64)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(torch.tensor(getattr(m, name)))
+    Wy = torch.tensor(m.W_yh, requires_grad=True)
+    by = torch.tensor(m.b_y, requires_grad=True)
+    h = torch.tensor(kw["h0"], requires_grad=True)
+    hs = [h]
+    c = torch.tensor(kw["c0"], requires_grad=True) if cls is LSTM else None
+    cs = [c]
+    total = torch.zeros((), dtype=torch.float64)
+    for t in range(T):
+        if cls is LSTM:
+            h, c = cell(torch.tensor(x[t]), (h, c))
+            c.retain_grad()
+            cs.append(c)
+        else:
+            h = cell(torch.tensor(x[t]), h)
+        h.retain_grad()
+        hs.append(h)
+        lp = torch.log_softmax(h @ Wy.T + by, -1)
+        total = total - (lp[torch.arange(B), torch.tensor(y[t])] * torch.tensor(mask[t])).sum()
+    total.backward()
+
+    def close(a, b):
+        b = b.detach().numpy()
+        return np.max(np.abs(a - b)) <= 1e-10 * max(1.0, np.max(np.abs(b)))
+
+    assert abs(L - total.item()) <= 1e-10 * max(1.0, abs(total.item()))
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        assert close(getattr(g, name), getattr(cell, name).grad), name
+    assert close(g.W_yh, Wy.grad) and close(g.b_y, by.grad)
+    for k in range(T + 1):
+        assert close(g.flow[k], hs[k].grad), k
+        if cls is LSTM:
+            assert close(g.flow_c[k], cs[k].grad), k
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_batch_is_the_sum_of_its_sequences(cls):
+    """A batch's loss and gradients are the sums over its sequences (Eq. 4 summed
+    over the batch); each flow row is that sequence's own flow."""
+    rng = np.random.default_rng(6)
+    m = _model(cls, seed=7)
+    x = rng.normal(size=(5, 3, 3))
+    y = rng.integers(0, 3, (5, 3))
+    L, g = m.value_and_grad(x, y)
+    parts = [m.value_and_grad(x[:, b], y[:, b]) for b in range(3)]
+    assert abs(L - sum(p[0] for p in parts)) <= 1e-12 * max(1.0, abs(L))
+    for name, G in g.params().items():
+        np.testing.assert_allclose(G, sum(p[1].params()[name] for p in parts), rtol=1e-11, atol=1e-13)
+    for b in range(3):
+        np.testing.assert_allclose(g.flow[:, b], parts[b][1].flow, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_float32_tracks_float64(cls):
+    """The float32 computation stays within float32 rounding of the float64 one."""
+    rng = np.random.default_rng(8)
+    m64 = _model(cls, seed=9)
+    m32 = cls(**{k: v.astype(np.float32) for k, v in m64.params().items()})
+    x = rng.normal(size=(8, 2, 3))
+    y = rng.integers(0, 3, (8, 2))
+    L64, g64 = m64.value_and_grad(x, y)
+    L32, g32 = m32.value_and_grad(x, y)
+    assert g32.weight_hh.dtype == np.float32
+    assert abs(L32 - L64) <= 1e-4 * max(1.0, abs(L64))
+    for name, G in g64.params().items():
+        assert np.max(np.abs(g32.params()[name] - G)) <= 1e-4 * max(1.0, np.max(np.abs(G))), name
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda: LSTM(np.zeros((8, 2)), np.zeros((7, 2))), ValueError, "`weight_hh`"),
+        (lambda: LSTM(np.zeros((7, 2)), np.zeros((8, 2))), ValueError, "`weight_ih`"),
+        (lambda: GRU(np.zeros((6, 2)), np.zeros((6, 2)), np.zeros(5)), ValueError, "`bias_ih`"),
+        (lambda: GRU(np.zeros((6, 2), np.float32), np.zeros((6, 2))), TypeError, "`weight_ih`"),
+        (lambda: LSTM(np.zeros((8, 1)), np.full((8, 2), np.nan)), ValueError, "`weight_hh`"),
+        (lambda: LSTM.init(2, 3, None, scheme="xavier"), ValueError, "`scheme`"),
+        (lambda: GRU.init(2, 3, None, forget_bias=1.0), ValueError, "`forget_bias`"),
+        (lambda: LSTM.init(2, 3, None).forward(np.zeros((4, 3))), ValueError, "`x`"),
+        (lambda: LSTM.init(2, 3, None).forward(np.zeros((4, 2)), c0=np.zeros(4)), ValueError, "`c0`"),
+        (lambda: GRU.init(2, 3, 2).value_and_grad(np.zeros((4, 2)), np.full(4, 2)), ValueError, "`y`"),
+    ],
+)
+def test_bad_inputs(call, exc, match):
+    """Bad arguments raise the documented error, naming the argument."""
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_init_schemes():
+    """PyTorch's default init draws from U(−1/√n, 1/√n); the orthogonal scheme makes
+    each gate block of weight_hh orthogonal; forget_bias shifts the LSTM's f block."""
+    n = 6
+    m = LSTM.init(3, n, None, seed=1)
+    k = 1 / np.sqrt(n)
+    assert np.all(np.abs(m.weight_hh) <= k) and np.all(np.abs(m.bias_ih) <= k)
+    o = GRU.init(3, n, None, scheme="orthogonal", seed=2)
+    for gate in range(3):
+        Q = o.weight_hh[gate * n:(gate + 1) * n]
+        np.testing.assert_allclose(Q.T @ Q, np.eye(n), atol=1e-12)
+    fb = LSTM.init(3, n, None, scheme="orthogonal", forget_bias=1.0)
+    np.testing.assert_array_equal(fb.bias_hh[n:2 * n], 1.0)
+    assert np.all(fb.bias_hh[:n] == 0) and np.all(fb.bias_hh[2 * n:] == 0)
