@@ -21,7 +21,15 @@ import numpy as np
 from ._validation import as_float_array, check_int, check_real
 from .activations import Activation, get_activation
 from .cells.elman import ElmanRNN, Trace
-from .jacobians import _check_model, _single, log_norms_from_jacobians, step_jacobians
+from .cells.gated import GatedTrace
+from .jacobians import (
+    AnyTrace,
+    Model,
+    _check_model,
+    _single,
+    log_norms_from_jacobians,
+    step_jacobians,
+)
 
 __all__ = [
     "BoundCheck",
@@ -207,7 +215,7 @@ def explosion_possible(W: Any, activation: str | Activation) -> Condition:
     )
 
 
-def step_log_bounds(model: ElmanRNN, trace: Trace, bound: str) -> np.ndarray:
+def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
     """Per-step log bounds ``b_i ≥ ln ‖J_i‖``, ``i = 1..T`` (shape ``(T,)``).
 
     Parameters
@@ -221,6 +229,19 @@ def step_log_bounds(model: ElmanRNN, trace: Trace, bound: str) -> np.ndarray:
     """
     trace = _single(trace, "step_log_bounds")
     _check_model(model, trace)
+    if bound not in BOUND_NAMES:
+        raise ValueError(f"`bound` must be one of {BOUND_NAMES}, got {bound!r}")
+    if bound == "step_norm":
+        J = step_jacobians(model, trace)
+        with np.errstate(divide="ignore"):
+            return np.log(np.linalg.norm(J, 2, axis=(1, 2)))
+    if not isinstance(model, ElmanRNN):
+        raise ValueError(
+            f"`bound` {bound!r} is the Elman RNN's; the article's (γ_W γ_h)^(t−k) does not "
+            f"bound a {type(model).__name__} (the carry terms diag(f) / diag(z) are not of the "
+            "form diag(f′)W); use bound='step_norm'"
+        )
+    assert isinstance(trace, Trace)
     T = trace.T
     gw = gamma_w(model.W_hh)
     alpha = None if model.alpha is None else np.asarray(model.alpha, np.float64)
@@ -230,17 +251,13 @@ def step_log_bounds(model: ElmanRNN, trace: Trace, bound: str) -> np.ndarray:
             if alpha is not None:
                 g = alpha.max() + (1.0 - alpha).max() * g
             return np.full(T, _log(float(g)))
-        if bound == "activation":
-            fp = np.abs(model.activation.fprime(np.asarray(trace.a, np.float64)))
-            if alpha is None:
-                return np.log(gw * fp.max(axis=1))
-            if model.form == "standard":
-                return np.log(alpha.max() + ((1.0 - alpha)[None, :] * fp).max(axis=1) * gw)
-            return np.log(alpha.max() + (1.0 - alpha).max() * gw * fp.max(axis=1))
-        if bound == "step_norm":
-            J = step_jacobians(model, trace)
-            return np.log(np.linalg.norm(J, 2, axis=(1, 2)))
-    raise ValueError(f"`bound` must be one of {BOUND_NAMES}, got {bound!r}")
+        # bound == "activation"
+        fp = np.abs(model.activation.fprime(np.asarray(trace.a, np.float64)))
+        if alpha is None:
+            return np.log(gw * fp.max(axis=1))
+        if model.form == "standard":
+            return np.log(alpha.max() + ((1.0 - alpha)[None, :] * fp).max(axis=1) * gw)
+        return np.log(alpha.max() + (1.0 - alpha).max() * gw * fp.max(axis=1))
 
 
 def pair_log_bounds(step_logs: Any) -> np.ndarray:
@@ -343,7 +360,14 @@ class Certificate:
         return "\n".join(lines)
 
 
-def _assumptions(model: ElmanRNN, name: str) -> tuple[str, ...]:
+def _assumptions(model: Model, name: str) -> tuple[str, ...]:
+    if not isinstance(model, ElmanRNN):
+        state = "(h, c), 2n entries" if type(model).__name__ == "LSTM" else "h"
+        return (
+            f"{type(model).__name__} in torch's conventions; state {state}",
+            "spectral norms; Jacobians evaluated in float64 at the recorded trajectory",
+            "valid for this trajectory only",
+        )
     out = [
         f"form = {model.form!r}, activation = {model.activation.name!r}",
         "spectral norms; γ_W = σ_max(W_hh) = " + f"{gamma_w(model.W_hh):.6g}",
@@ -360,10 +384,10 @@ def _assumptions(model: ElmanRNN, name: str) -> tuple[str, ...]:
 
 
 def certify(
-    model: ElmanRNN,
-    trace: Trace,
+    model: Model,
+    trace: AnyTrace,
     *,
-    bounds: tuple[str, ...] = BOUND_NAMES,
+    bounds: tuple[str, ...] | None = None,
     rtol: float = 1e-9,
 ) -> Certificate:
     """Check each bound on every pair ``(t, k)`` of a trajectory.
@@ -375,11 +399,13 @@ def certify(
 
     Parameters
     ----------
-    model : ElmanRNN
-    trace : Trace
+    model : ElmanRNN, LSTM or GRU
+    trace : Trace or GatedTrace
         Single-sequence trace from ``model.forward``.
-    bounds : tuple of str
-        Any of ``"eq12"``, ``"activation"``, ``"step_norm"``.
+    bounds : tuple of str, optional
+        Any of ``"eq12"``, ``"activation"``, ``"step_norm"``; all three by
+        default for an Elman RNN, ``("step_norm",)`` for the gated cells (the
+        article's bound does not apply to them).
     rtol : float
         Relative tolerance per step, in log space.
 
@@ -399,6 +425,8 @@ def certify(
     trace = _single(trace, "certify")
     _check_model(model, trace)
     rtol = check_real("rtol", rtol, low=0.0)
+    if bounds is None:
+        bounds = BOUND_NAMES if isinstance(model, ElmanRNN) else ("step_norm",)
     for b in bounds:
         if b not in BOUND_NAMES:
             raise ValueError(f"`bounds` entries must be in {BOUND_NAMES}, got {b!r}")
@@ -410,7 +438,12 @@ def certify(
     # Jacobians may look harmless (tanh′(±inf) = 0, the identity's J = W) while
     # the state has overflowed. Such pairs count as violations (obs = NaN).
     h = np.asarray(trace.h, np.float64).reshape(T + 1, -1)
-    a = np.asarray(trace.a, np.float64).reshape(T, -1)
+    if isinstance(trace, GatedTrace):
+        a = np.asarray(trace.pre, np.float64).reshape(T, -1)
+        if trace.c is not None:
+            h = np.concatenate([h, np.asarray(trace.c, np.float64).reshape(T + 1, -1)], axis=1)
+    else:
+        a = np.asarray(trace.a, np.float64).reshape(T, -1)
     bad_step = np.asarray(~np.isfinite(h).all(axis=1))
     bad_step[1:] |= ~np.isfinite(a).all(axis=1)
     bad_before = np.concatenate([[0], np.cumsum(bad_step)])  # bad steps in [0, i)

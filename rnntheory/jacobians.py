@@ -20,9 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
 from ._validation import check_int
 from .cells.elman import ElmanRNN, Trace
+from .cells.gated import GRU, LSTM, GatedTrace
 
 __all__ = [
     "ScaledMatrix",
@@ -38,8 +40,12 @@ __all__ = [
 _MAX_PAIRS = 50_000_000
 
 
-def _single(trace: Trace, func: str) -> Trace:
-    if not isinstance(trace, Trace):
+Model = ElmanRNN | LSTM | GRU
+AnyTrace = Trace | GatedTrace
+
+
+def _single(trace: AnyTrace, func: str) -> AnyTrace:
+    if not isinstance(trace, Trace | GatedTrace):
         raise TypeError(f"`trace` must be a Trace from model.forward, got {type(trace).__name__}")
     if trace.batched:
         raise ValueError(
@@ -49,29 +55,37 @@ def _single(trace: Trace, func: str) -> Trace:
     return trace
 
 
-def _check_model(model: ElmanRNN, trace: Trace) -> None:
-    if not isinstance(model, ElmanRNN):
-        raise TypeError(f"`model` must be an ElmanRNN, got {type(model).__name__}")
+def _check_model(model: Model, trace: AnyTrace) -> None:
+    if not isinstance(model, ElmanRNN | LSTM | GRU):
+        raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {type(model).__name__}")
+    if isinstance(model, ElmanRNN) != isinstance(trace, Trace) or (
+        isinstance(model, LSTM) and trace.c is None  # type: ignore[union-attr]
+    ):
+        raise TypeError(f"`trace` ({type(trace).__name__}) was not made by a {type(model).__name__}")
     if trace.h.shape[-1] != model.n_hidden:
         raise ValueError(
             f"`trace` has {trace.h.shape[-1]} hidden units but `model` has {model.n_hidden}"
         )
 
 
-def step_jacobians(model: ElmanRNN, trace: Trace) -> np.ndarray:
+def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.ndarray:
     """All step Jacobians of a trajectory.
 
     Parameters
     ----------
-    model : ElmanRNN
+    model : ElmanRNN, LSTM or GRU
         The model that produced ``trace``.
-    trace : Trace
+    trace : Trace or GatedTrace
         A single-sequence trace from ``model.forward``.
+    block : {"full", "c"}
+        LSTM only: ``"full"`` gives the ``2n × 2n`` Jacobians of the whole state
+        ``(h, c)`` (``h`` first); ``"c"`` gives the ``n × n`` direct path
+        ``∂c_t/∂c_{t−1}|direct = diag(f_t)`` (the constant error carousel).
 
     Returns
     -------
-    ndarray, shape ``(T, n, n)``, float64
-        Entry ``i−1`` is ``∂h_i/∂h_{i−1}`` (numerator layout).
+    ndarray, shape ``(T, n, n)`` (``(T, 2n, 2n)`` for the full LSTM state), float64
+        Entry ``i−1`` is ``∂s_i/∂s_{i−1}`` (numerator layout).
 
     Examples
     --------
@@ -86,6 +100,15 @@ def step_jacobians(model: ElmanRNN, trace: Trace) -> np.ndarray:
     """
     trace = _single(trace, "step_jacobians")
     _check_model(model, trace)
+    if block not in ("full", "c") or (block == "c" and not isinstance(model, LSTM)):
+        raise ValueError(f"`block` must be 'full' (or 'c' for an LSTM), got {block!r}")
+    if isinstance(model, LSTM):
+        assert isinstance(trace, GatedTrace) and trace.c is not None
+        return GJ.lstm_step_jacobians(model.weight_hh, trace.c, trace.pre, block)
+    if isinstance(model, GRU):
+        assert isinstance(trace, GatedTrace)
+        return GJ.gru_step_jacobians(model.weight_hh, trace.h, trace.pre)
+    assert isinstance(trace, Trace)
     W = np.asarray(model.W_hh, dtype=np.float64)
     fp = model.activation.fprime(np.asarray(trace.a, dtype=np.float64))  # (T, n)
     if model.form == "standard":
@@ -130,7 +153,7 @@ class ScaledMatrix:
 
 
 def product(
-    model: ElmanRNN, trace: Trace, t: int, k: int, *, scaled: bool = False
+    model: Model, trace: AnyTrace, t: int, k: int, *, scaled: bool = False
 ) -> np.ndarray | ScaledMatrix:
     """``∂h_t/∂h_k = J_t J_{t−1} ⋯ J_{k+1}`` (Eqs. 7–8); the identity when ``t == k``.
 
@@ -175,7 +198,7 @@ def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
     return JK.log_norms(J)
 
 
-def log_norms(model: ElmanRNN, trace: Trace) -> np.ndarray:
+def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
     """``ln ‖∂h_t/∂h_k‖₂`` for every pair ``k ≤ t``.
 
     Returns
@@ -203,7 +226,7 @@ def log_norms(model: ElmanRNN, trace: Trace) -> np.ndarray:
     return log_norms_from_jacobians(step_jacobians(model, trace))
 
 
-def log_norm_profile(model: ElmanRNN, trace: Trace, k: int = 0) -> np.ndarray:
+def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     """``ln ‖∂h_t/∂h_k‖₂`` for one source step ``k`` and every ``t`` (long sequences).
 
     Memory and time are linear in ``T`` (one column of :func:`log_norms`),
@@ -222,7 +245,7 @@ def log_norm_profile(model: ElmanRNN, trace: Trace, k: int = 0) -> np.ndarray:
 
 
 def lyapunov_spectrum(
-    model: ElmanRNN, trace: Trace, k: int | None = None, *, seed: int = 0
+    model: Model, trace: AnyTrace, k: int | None = None, *, seed: int = 0
 ) -> np.ndarray:
     """Finite-time Lyapunov exponents of the trajectory, by QR re-orthonormalisation.
 
@@ -246,11 +269,12 @@ def lyapunov_spectrum(
         Exponents per step (natural log), in decreasing order.
     """
     trace = _single(trace, "lyapunov_spectrum")
-    n = model.n_hidden
+    J = step_jacobians(model, trace)
+    n = J.shape[1]  # the state size (2n for the LSTM's (h, c))
     kk = n if k is None else check_int("k", k, minimum=1)
     if kk > n:
-        raise ValueError(f"`k` must be <= n_hidden = {n}, got {kk}")
+        raise ValueError(f"`k` must be <= the state size {n}, got {kk}")
     rng = np.random.default_rng(seed)
     Q0, _ = np.linalg.qr(rng.normal(size=(n, kk)))
-    sums = JK.lyapunov(step_jacobians(model, trace), np.ascontiguousarray(Q0))
+    sums = JK.lyapunov(J, np.ascontiguousarray(Q0))
     return np.sort(sums / trace.T)[::-1]

@@ -212,3 +212,96 @@ def test_init_schemes():
     fb = LSTM.init(3, n, None, scheme="orthogonal", forget_bias=1.0)
     np.testing.assert_array_equal(fb.bias_hh[n:2 * n], 1.0)
     assert np.all(fb.bias_hh[:n] == 0) and np.all(fb.bias_hh[2 * n:] == 0)
+
+
+# ----------------------------------------------------------------------------- Jacobians
+def _fd_jacobian(fun, s, eps=1e-6):
+    cols = []
+    for j in range(s.size):
+        e = np.zeros(s.size)
+        e[j] = eps
+        cols.append((fun(s + e) - fun(s - e)) / (2 * eps))
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_step_jacobians_equal_finite_differences(cls):
+    """∂s_t/∂s_{t−1} (s = (h, c) for the LSTM, h for the GRU) equals central
+    differences of one step of the loop reference, at every step."""
+    from rnntheory import jacobians
+
+    rng = np.random.default_rng(10)
+    m = _model(cls, n=3, seed=11)
+    x = rng.normal(size=(6, 3))
+    tr = m.forward(x)
+    J = jacobians.step_jacobians(m, tr)
+    n = 3
+    for t in range(1, 7):
+        if cls is LSTM:
+            def step(s, t=t):
+                hs, cs = naive.lstm_forward(m, x[t - 1:t], s[:n], s[n:])
+                return np.concatenate([hs[1], cs[1]])
+
+            s0 = np.concatenate([tr.h[t - 1], tr.c[t - 1]])
+        else:
+            def step(s, t=t):
+                return naive.gru_forward(m, x[t - 1:t], s)[1]
+
+            s0 = tr.h[t - 1]
+        np.testing.assert_allclose(J[t - 1], _fd_jacobian(step, s0), atol=1e-8)
+
+
+def test_lstm_carousel_is_diag_f_and_the_identity_when_saturated():
+    """The direct path ∂c_t/∂c_{t−1}|direct is diag(f_t) exactly; with the forget
+    gate saturated open (σ(40) = 1 in float64) and the input gate closed, the
+    c → c block of ∂(h,c)_t/∂(h,c)_k is the identity to 1e-12 over 30 steps
+    (the constant error carousel)."""
+    from rnntheory import jacobians
+
+    rng = np.random.default_rng(12)
+    n = 3
+    m = LSTM.init(2, n, None, seed=13)
+    tr = m.forward(rng.normal(size=(5, 2)))
+    f = 1.0 / (1.0 + np.exp(-tr.pre[:, n:2 * n]))
+    np.testing.assert_allclose(
+        jacobians.step_jacobians(m, tr, block="c"), np.einsum("ti,ij->tij", f, np.eye(n)), rtol=1e-15
+    )
+    b = np.zeros(4 * n)
+    b[n:2 * n] = 40.0  # forget gate open
+    b[:n] = -40.0  # input gate closed
+    W = np.zeros((4 * n, n))
+    W[3 * n:] = rng.normal(size=(n, n))  # the output gate still reads h
+    sat = LSTM(rng.normal(size=(4 * n, 2)) * 0.1, W, b, np.zeros(4 * n))
+    tr = sat.forward(rng.normal(size=(30, 2)))
+    P = jacobians.product(sat, tr, 30, 0)
+    np.testing.assert_allclose(P[n:, n:], np.eye(n), atol=1e-12)
+    np.testing.assert_allclose(P[n:, :n], 0.0, atol=1e-12)
+
+
+def test_gru_update_gate_near_one_gives_the_identity():
+    """As z → 1 the GRU keeps its state: with z = σ(40) = 1 in float64,
+    ∂h_t/∂h_k = I to 1e-12 over 30 steps."""
+    from rnntheory import jacobians
+
+    rng = np.random.default_rng(14)
+    n = 3
+    b = np.zeros(3 * n)
+    b[n:2 * n] = 40.0
+    g = GRU(rng.normal(size=(3 * n, 2)), rng.normal(size=(3 * n, n)), b, np.zeros(3 * n))
+    tr = g.forward(rng.normal(size=(30, 2)))
+    np.testing.assert_allclose(jacobians.product(g, tr, 30, 0), np.eye(n), atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_certify_gated_uses_valid_bounds_only(cls):
+    """For gated cells the submultiplicative bound Π‖J_i‖ holds on every pair,
+    and the Elman bound (γ_W γ_h)^(t−k) is refused with an explanation."""
+    from rnntheory import bounds
+
+    rng = np.random.default_rng(15)
+    m = _model(cls, seed=16)
+    tr = m.forward(rng.normal(size=(12, 3)))
+    cert = bounds.certify(m, tr)
+    assert [c.name for c in cert.checks] == ["step_norm"] and cert.holds
+    with pytest.raises(ValueError, match="does not bound"):
+        bounds.certify(m, tr, bounds=("eq12",))

@@ -80,7 +80,7 @@ CASES = [
     ("product t > T", lambda: jac.product(M, TRACE, 6, 0), ValueError, r"`t` must be <= T"),
     ("product negative k", lambda: jac.product(M, TRACE, 2, -1), ValueError, r"`k` must be >= 0"),
     ("profile k > T", lambda: jac.log_norm_profile(M, TRACE, 6), ValueError, r"`k` must be <= T"),
-    ("lyapunov k > n", lambda: jac.lyapunov_spectrum(M, TRACE, k=4), ValueError, r"`k` must be <= n_hidden"),
+    ("lyapunov k > n", lambda: jac.lyapunov_spectrum(M, TRACE, k=4), ValueError, r"`k` must be <= the state size"),
     ("trace not a Trace", lambda: jac.log_norms(M, TRACE.h), TypeError, r"`trace` must be a Trace"),
     ("unknown init scheme", lambda: ElmanRNN.init(2, 3, 4, scheme="xavier"), ValueError, r"`scheme` must be one of"),
     ("init dtype", lambda: ElmanRNN.init(2, 3, 4, dtype=np.float16), TypeError, r"`dtype` must be float32 or float64"),
