@@ -27,15 +27,19 @@ __all__ = [
     "Trace",
     "__version__",
     "bounds",
+    "from_torch",
     "get_activation",
     "jacobians",
     "strategies",
+    "to_torch",
 ]
 
-_LAZY = {"bounds", "jacobians", "strategies", "verification", "cli"}
+_LAZY = {"bounds", "jacobians", "strategies", "verification", "cli", "ledger", "plotting"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("from_torch", "to_torch"):  # torch stays optional: imported on use
+        return getattr(importlib.import_module(".torch_bridge", __name__), name)
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rnntheory' has no attribute {name!r}")

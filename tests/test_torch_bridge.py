@@ -1,0 +1,124 @@
+"""from_torch / to_torch: the same function on both sides, and clear refusals."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+if os.environ.get("CI"):
+    import torch  # CI installs the oracle extra: a missing torch must fail there
+else:
+    torch = pytest.importorskip("torch")
+
+from rnntheory import GRU, LSTM, ElmanRNN, from_torch, to_torch
+
+pytestmark = pytest.mark.oracle
+
+
+def _run_torch(mod, x):
+    with torch.no_grad():
+        out, _ = mod(torch.tensor(x))
+    return out.numpy()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.nn.RNN(3, 4, dtype=torch.float64),
+        lambda: torch.nn.RNN(3, 4, nonlinearity="relu", dtype=torch.float64),
+        lambda: torch.nn.LSTM(3, 4, dtype=torch.float64),
+        lambda: torch.nn.GRU(3, 4, dtype=torch.float64),
+        lambda: torch.nn.GRU(3, 4, bias=False, dtype=torch.float64),
+    ],
+)
+def test_from_torch_computes_the_same_states(make):
+    """The loaded model's h_1..h_T equal the torch module's outputs (float64, 1e-12)."""
+    torch.manual_seed(0)
+    mod = make()
+    x = np.random.default_rng(0).normal(size=(7, 2, 3))
+    model = from_torch(mod)
+    np.testing.assert_allclose(model.forward(x).h[1:], _run_torch(mod, x), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("cell", "cls"),
+    [(torch.nn.RNNCell, ElmanRNN), (torch.nn.LSTMCell, LSTM), (torch.nn.GRUCell, GRU)],
+)
+def test_from_torch_cells(cell, cls):
+    """Cells load too; one step matches the cell's own step."""
+    torch.manual_seed(1)
+    c = cell(3, 4, dtype=torch.float64)
+    m = from_torch(c)
+    assert isinstance(m, cls)
+    x = np.random.default_rng(1).normal(size=(1, 2, 3))
+    with torch.no_grad():
+        out = c(torch.tensor(x[0]))
+    h = out[0] if isinstance(out, tuple) else out
+    np.testing.assert_allclose(m.forward(x).h[1], h.numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        ElmanRNN.init(3, 4, None, scheme="gaussian", seed=2),
+        LSTM.init(3, 4, None, seed=3),
+        GRU.init(3, 4, None, seed=4),
+    ],
+)
+def test_round_trip(model):
+    """to_torch then from_torch gives back the same function (and to_torch's
+    module computes the model's states)."""
+    x = np.random.default_rng(5).normal(size=(6, 3))
+    mod = to_torch(model)
+    np.testing.assert_allclose(_run_torch(mod, x[:, None, :])[:, 0], model.forward(x).h[1:], rtol=1e-12, atol=1e-13)
+    back = from_torch(mod)
+    np.testing.assert_allclose(back.forward(x).h, model.forward(x).h, rtol=1e-12, atol=1e-13)
+
+
+def test_float32_modules_stay_float32():
+    """A float32 torch module loads as a float32 model."""
+    m = from_torch(torch.nn.LSTM(2, 3))
+    assert m.dtype == np.float32
+
+
+def test_readout_attaches():
+    """A torch Linear readout becomes W_yh, b_y."""
+    lin = torch.nn.Linear(4, 2, dtype=torch.float64)
+    m = from_torch(torch.nn.GRU(3, 4, dtype=torch.float64), readout=lin)
+    np.testing.assert_array_equal(m.W_yh, lin.weight.detach().numpy())
+    np.testing.assert_array_equal(m.b_y, lin.bias.detach().numpy())
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda: from_torch(torch.nn.LSTM(2, 3, num_layers=2)), ValueError, "single layer"),
+        (lambda: from_torch(torch.nn.GRU(2, 3, bidirectional=True)), ValueError, "unidirectional"),
+        (lambda: from_torch(torch.nn.LSTM(2, 3, proj_size=2)), ValueError, "projection"),
+        (lambda: from_torch(torch.nn.Linear(2, 3)), TypeError, "`module`"),
+        (lambda: from_torch(torch.nn.GRU(2, 3), readout=torch.nn.ReLU()), TypeError, "`readout`"),
+        (lambda: to_torch(ElmanRNN.init(2, 3, None, form="pascanu")), ValueError, "`model`"),
+        (lambda: to_torch(ElmanRNN.init(2, 3, None, activation="sigmoid", scheme="sigmoid")), ValueError, "`model`"),
+        (lambda: to_torch("not a model"), TypeError, "`model`"),
+    ],
+)
+def test_refusals(call, exc, match):
+    """Unsupported modules and models are refused with the reason."""
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_gradient_flow_of_a_trained_torch_lstm():
+    """The issue's use case: take a torch LSTM, load it, get log_norms of its
+    (h, c) Jacobians and a certificate; the certificate's bound holds."""
+    from rnntheory import bounds, jacobians
+
+    torch.manual_seed(6)
+    lstm = torch.nn.LSTM(2, 5, dtype=torch.float64)
+    m = from_torch(lstm)
+    tr = m.forward(np.random.default_rng(7).normal(size=(20, 2)))
+    L = jacobians.log_norms(m, tr)
+    assert L.shape == (21, 21) and np.all(np.isfinite(np.tril(L)))
+    assert bounds.certify(m, tr).holds
