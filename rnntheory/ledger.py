@@ -240,7 +240,8 @@ def load_counterexample(id: str) -> dict[str, Any]:
     path = counterexample_path(id)
     if not path.exists():
         raise FileNotFoundError(
-            f"no stored counterexample for {id} at {path}; run `rnntheory prove --claim {id} --search`"
+            f"no stored counterexample for {id} (proofs/counterexamples/{path.name}); "
+            f"run `rnntheory prove --claim {id} --search`"
         )
     return json.loads(path.read_text())
 
@@ -307,7 +308,8 @@ def to_markdown(results: Iterable[ClaimResult]) -> str:
     ]
     for r in rows:
         flag = "" if r.verified else " (**not re-verified**)"
-        out.append(f"| [{r.id}](#{r.id.lower()}) | {r.where} | {r.claim} | {r.verdict}{flag} | {r.method} |")
+        cells = [f"[{r.id}](#{r.id.lower()})", r.where, r.claim, r.verdict + flag, r.method]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     out += ["", "Totals: " + ", ".join(f"{v}: {n}" for v, n in counts.items()) + ".", ""]
     for r in rows:
