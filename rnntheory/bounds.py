@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _gated_jacobians as GJ
 from ._validation import as_float_array, check_int, check_real
 from .activations import Activation, get_activation
 from .cells.elman import ElmanRNN, Trace
@@ -49,7 +50,9 @@ __all__ = [
     "vanishing_guaranteed",
 ]
 
-BOUND_NAMES = ("eq12", "activation", "step_norm")
+BOUND_NAMES = ("eq12", "activation", "step_norm", "gated")
+ELMAN_BOUNDS = ("eq12", "activation", "step_norm")
+GATED_BOUNDS = ("gated", "step_norm")
 
 
 def _matrix(W: Any) -> np.ndarray:
@@ -220,12 +223,13 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
 
     Parameters
     ----------
-    bound : {"eq12", "activation", "step_norm"}
+    bound : {"eq12", "activation", "step_norm", "gated"}
         ``"eq12"``: ``ln(γ_W γ_h)`` (leaky: ``ln(max α + max(1−α) γ_W γ_h)``);
         ``"activation"``: ``ln(γ_W max_j |f′_i|_j)`` with ``f′`` at the step's
         actual arguments (leaky: ``ln(max α + max_j((1−α_j)|f′_ij|) γ_W)`` in
         the standard form, ``ln(max α + max(1−α) γ_W max|f′_i|)`` in Pascanu's);
-        ``"step_norm"``: ``ln ‖J_i‖`` itself.
+        ``"step_norm"``: ``ln ‖J_i‖`` itself; ``"gated"`` (LSTM, GRU): the bound
+        from gate values and gate-block norms of ``rnntheory._gated_jacobians``.
     """
     trace = _single(trace, "step_log_bounds")
     _check_model(model, trace)
@@ -236,11 +240,19 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
         with np.errstate(divide="ignore"):
             return np.log(np.linalg.norm(J, 2, axis=(1, 2)))
     if not isinstance(model, ElmanRNN):
-        raise ValueError(
-            f"`bound` {bound!r} is the Elman RNN's; the article's (γ_W γ_h)^(t−k) does not "
-            f"bound a {type(model).__name__} (the carry terms diag(f) / diag(z) are not of the "
-            "form diag(f′)W); use bound='step_norm'"
-        )
+        if bound != "gated":
+            raise ValueError(
+                f"`bound` {bound!r} is the Elman RNN's; the article's (γ_W γ_h)^(t−k) does not "
+                f"bound a {type(model).__name__} (the carry terms diag(f) / diag(z) are not of "
+                "the form diag(f′)W); use bound='gated' or 'step_norm'"
+            )
+        assert isinstance(trace, GatedTrace)
+        with np.errstate(divide="ignore"):
+            if trace.c is not None:
+                return np.log(GJ.lstm_step_bounds(model.weight_hh, trace.c, trace.pre))
+            return np.log(GJ.gru_step_bounds(model.weight_hh, trace.h, trace.pre))
+    if bound == "gated":
+        raise ValueError("`bound` 'gated' is for LSTM and GRU models, got an ElmanRNN")
     assert isinstance(trace, Trace)
     T = trace.T
     gw = gamma_w(model.W_hh)
@@ -283,6 +295,7 @@ _STATEMENTS = {
     "eq12": "‖∂h_t/∂h_k‖ ≤ (γ_W γ_h)^(t−k), γ_W = σ_max(W_hh), γ_h = sup|f′| (Eq. 12)",
     "activation": "‖∂h_t/∂h_k‖ ≤ Π_i γ_W max_j |f′(a_i)_j| (data-dependent)",
     "step_norm": "‖∂h_t/∂h_k‖ ≤ Π_i ‖∂h_i/∂h_{i−1}‖ (submultiplicativity)",
+    "gated": "‖∂s_t/∂s_k‖ ≤ Π_i κ_i, κ_i from gate values and gate-block norms (LSTM, GRU)",
 }
 
 
@@ -404,8 +417,9 @@ def certify(
         Single-sequence trace from ``model.forward``.
     bounds : tuple of str, optional
         Any of ``"eq12"``, ``"activation"``, ``"step_norm"``; all three by
-        default for an Elman RNN, ``("step_norm",)`` for the gated cells (the
-        article's bound does not apply to them).
+        default for an Elman RNN; ``("gated", "step_norm")`` for the LSTM and
+        GRU (the article's bound does not apply to them; ``"gated"`` is the
+        step bound of ``lstm_step_bounds`` / ``gru_step_bounds``).
     rtol : float
         Relative tolerance per step, in log space.
 
@@ -426,7 +440,7 @@ def certify(
     _check_model(model, trace)
     rtol = check_real("rtol", rtol, low=0.0)
     if bounds is None:
-        bounds = BOUND_NAMES if isinstance(model, ElmanRNN) else ("step_norm",)
+        bounds = ELMAN_BOUNDS if isinstance(model, ElmanRNN) else GATED_BOUNDS
     for b in bounds:
         if b not in BOUND_NAMES:
             raise ValueError(f"`bounds` entries must be in {BOUND_NAMES}, got {b!r}")

@@ -27,9 +27,11 @@ from hypothesis.extra import numpy as hnp
 
 from ._validation import check_int, check_real
 from .cells.elman import FORMS, ElmanRNN
+from .cells.gated import GRU, LSTM
 
 __all__ = [
     "elman_models",
+    "gated_models",
     "input_sequences",
     "matrices_with_spectral_norm",
     "matrices_with_spectral_radius",
@@ -232,5 +234,51 @@ def input_sequences(
         steps = check_int("T", draw(_as_strategy(T)), minimum=1)
         shape = (steps, n_in) if batch is None else (steps, batch, n_in)
         return draw(hnp.arrays(np.float64, shape, elements=_ENTRY)) * scale
+
+    return build()
+
+
+def gated_models(
+    cell: str | st.SearchStrategy[str] = st.sampled_from(["lstm", "gru"]),
+    n_in: int | st.SearchStrategy[int] = sizes(1, 3),
+    n_hidden: int | st.SearchStrategy[int] = sizes(1, 4),
+    n_out: int | st.SearchStrategy[int | None] | None = None,
+    *,
+    weight_scale: float | st.SearchStrategy[float] = st.floats(0.1, 3.0),
+    bias_scale: float = 3.0,
+) -> st.SearchStrategy[LSTM | GRU]:
+    """LSTM or GRU models with entries drawn in ``[−1, 1]`` times ``weight_scale``
+    (``bias_scale`` for the biases, wide enough to saturate gates).
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru"} or strategy
+    n_in, n_hidden, n_out : int, None or strategy
+    weight_scale : float or strategy
+    bias_scale : float
+    """
+    bias_scale = check_real("bias_scale", bias_scale, low=0.0)
+
+    @st.composite
+    def build(draw: Any) -> LSTM | GRU:
+        kind = draw(_as_strategy(cell))
+        cls: type[LSTM] | type[GRU] = LSTM if kind == "lstm" else GRU
+        if kind not in ("lstm", "gru"):
+            raise ValueError(f"`cell` must be 'lstm' or 'gru', got {kind!r}")
+        ni = draw(_as_strategy(n_in))
+        nh = draw(_as_strategy(n_hidden))
+        no = draw(_as_strategy(n_out))
+        ws = draw(_as_strategy(weight_scale))
+        G = cls.GATES
+        def arr(shape: Any) -> np.ndarray:
+            return draw(hnp.arrays(np.float64, shape, elements=_ENTRY))
+
+        V = c = None
+        if no is not None:
+            V, c = arr((no, nh)), arr(no)
+        return cls(
+            arr((G * nh, ni)) * ws, arr((G * nh, nh)) * ws,
+            arr(G * nh) * bias_scale, arr(G * nh) * bias_scale, V, c,
+        )
 
     return build()

@@ -7,8 +7,11 @@ import os
 import naive
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rnntheory import GRU, LSTM
+from rnntheory import strategies as rst
 
 if os.environ.get("CI"):
     import torch  # CI installs the oracle extra: a missing torch must fail there
@@ -294,14 +297,49 @@ def test_gru_update_gate_near_one_gives_the_identity():
 
 @pytest.mark.parametrize("cls", CELLS)
 def test_certify_gated_uses_valid_bounds_only(cls):
-    """For gated cells the submultiplicative bound Π‖J_i‖ holds on every pair,
-    and the Elman bound (γ_W γ_h)^(t−k) is refused with an explanation."""
+    """For gated cells the gated bound and the submultiplicative bound Π‖J_i‖
+    hold on every pair, and the Elman bound (γ_W γ_h)^(t−k) is refused with an
+    explanation."""
     from rnntheory import bounds
 
     rng = np.random.default_rng(15)
     m = _model(cls, seed=16)
     tr = m.forward(rng.normal(size=(12, 3)))
     cert = bounds.certify(m, tr)
-    assert [c.name for c in cert.checks] == ["step_norm"] and cert.holds
+    assert [c.name for c in cert.checks] == ["gated", "step_norm"] and cert.holds
     with pytest.raises(ValueError, match="does not bound"):
         bounds.certify(m, tr, bounds=("eq12",))
+
+
+@given(rst.gated_models(), st.integers(1, 12), st.integers(0, 2**32 - 1))
+def test_gated_step_bound_holds_on_every_pair(model, T, seed):
+    """Property: for strategy-drawn LSTM/GRU cells (saturating biases included)
+    and random inputs, ‖∂s_t/∂s_k‖ ≤ Π_{i=k+1}^{t} κ_i on every pair (k < t),
+    with κ_i the gated step bound and the observed norm the SVD of the explicit
+    product of the step Jacobians (an oracle independent of log_norms)."""
+    from rnntheory import bounds, jacobians
+
+    x = np.random.default_rng(seed).normal(size=(T, model.n_in)) * 2
+    tr = model.forward(x)
+    J = jacobians.step_jacobians(model, tr)
+    kappa = np.exp(bounds.step_log_bounds(model, tr, "gated"))
+    assert np.all(np.linalg.norm(J, 2, axis=(1, 2)) <= kappa * (1 + 1e-12) + 1e-300)
+    for k in range(T):
+        P = np.eye(J.shape[1])
+        for t in range(k + 1, T + 1):
+            P = J[t - 1] @ P
+            assert np.linalg.norm(P, 2) <= np.prod(kappa[k:t]) * (1 + 1e-10) + 1e-300
+    assert bounds.certify(model, tr)["gated"].holds
+
+
+@given(rst.gated_models(cell="gru"), st.integers(2, 10))
+def test_gru_bound_is_at_least_the_carry(model, T):
+    """The GRU's step bound is at least max z (the carry term diag(z) alone), so
+    it can never certify vanishing while an update gate is open: unlike
+    (γ_W γ_h)^(t−k), it respects the identity path."""
+    from rnntheory import bounds
+
+    tr = model.forward(np.zeros((T, model.n_in)))
+    n = model.n_hidden
+    z = 1 / (1 + np.exp(-tr.pre[:, n:2 * n]))
+    assert np.all(np.exp(bounds.step_log_bounds(model, tr, "gated")) >= z.max(axis=1) * (1 - 1e-12))
