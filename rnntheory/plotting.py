@@ -1,0 +1,408 @@
+"""Figures: the derivatives of the activations and the flow of gradients in time.
+
+The article refers to plots of ``tanh′`` and ``σ′`` that it does not include;
+:func:`activation_derivatives` draws them from the library's own code
+(:meth:`rnntheory.activations.Activation.fprime`) and marks the maximum
+``γ_h = sup_x |f′(x)|`` of each. :func:`gradient_flow_heatmap` shows
+``ln ‖∂h_t/∂h_k‖`` over every pair ``(t, k)`` (the output of
+:func:`rnntheory.jacobians.log_norms`), optionally with the contours of a bound,
+and :func:`norm_vs_lag` its mean along each lag ``τ = t − k`` against Eq. 12's
+line ``τ · ln(γ_W γ_h)``.
+
+matplotlib is an optional dependency (the ``plot`` extra,
+``pip install "rnntheory[plot]"``) and is imported inside the functions, never
+by ``import rnntheory``. Figures are built as :class:`matplotlib.figure.Figure`
+objects on an Agg canvas, without ``pyplot``: nothing is registered with
+pyplot's figure manager, the process-wide backend is left as it is (an
+interactive session keeps its own), and the output does not depend on the
+user's ``matplotlibrc`` (the default style is used).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .activations import get_activation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["activation_derivatives", "gradient_flow_heatmap", "norm_vs_lag"]
+
+_DPI = 100
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    """A Figure on an Agg canvas, in matplotlib's default style (no pyplot)."""
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover - the plot extra is in dev
+        raise ImportError(
+            "rnntheory.plotting needs matplotlib: pip install 'rnntheory[plot]'"
+        ) from exc
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    del matplotlib
+    with _style():
+        fig = Figure(figsize=figsize, dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style() -> Any:
+    """matplotlib's default style (``backend`` and other process settings untouched)."""
+    import matplotlib.style
+
+    return matplotlib.style.context("default")
+
+
+def _save(fig: Figure, path: str | os.PathLike[str] | None, dpi: float) -> None:
+    if path is None:
+        return
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
+    with _style():
+        fig.savefig(os.fspath(path), dpi=dpi)
+
+
+def _check_dpi(dpi: Any) -> float:
+    if isinstance(dpi, bool) or not isinstance(dpi, int | float | np.integer | np.floating):
+        raise ValueError(f"`dpi` must be a positive number, got {dpi!r}")
+    if not (np.isfinite(dpi) and dpi > 0):
+        raise ValueError(f"`dpi` must be a positive number, got {dpi!r}")
+    return float(dpi)
+
+
+def _check_log_norms(log_norms: Any, name: str = "log_norms") -> np.ndarray:
+    """A square float array with no NaN and no +inf (``−inf`` allowed)."""
+    try:
+        L = np.asarray(log_norms)
+    except Exception as exc:  # pragma: no cover - numpy raises many types
+        raise ValueError(f"`{name}` must be array-like, got {type(log_norms).__name__}") from exc
+    if L.dtype == object or not (
+        np.issubdtype(L.dtype, np.floating) or np.issubdtype(L.dtype, np.integer)
+    ) or np.issubdtype(L.dtype, np.bool_):
+        raise ValueError(f"`{name}` must be a real array, got dtype {L.dtype}")
+    if L.ndim != 2 or L.shape[0] != L.shape[1] or L.shape[0] < 2:
+        raise ValueError(
+            f"`{name}` must be a square (T+1, T+1) array with T >= 1, got shape {L.shape}"
+        )
+    L = L.astype(np.float64)
+    if np.isnan(L).any() or np.isposinf(L).any():
+        bad = int(np.isnan(L).sum() + np.isposinf(L).sum())
+        raise ValueError(
+            f"`{name}` must not contain NaN or +inf (−inf marks k > t or a zero "
+            f"product), got {bad} such entr{'y' if bad == 1 else 'ies'}"
+        )
+    if not np.isfinite(L).any():
+        raise ValueError(f"`{name}` has no finite entry to plot")
+    return L
+
+
+def _fraction(v: float) -> str:
+    f = Fraction(v).limit_denominator(64)
+    return str(f) if float(f) == v else f"{v:.4g}"
+
+
+_TEX = {"tanh": r"\tanh", "sigmoid": r"\sigma", "identity": r"\mathrm{id}", "relu": r"\mathrm{relu}"}
+
+
+def activation_derivatives(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    activations: Sequence[str] = ("tanh", "sigmoid"),
+    x_max: float = 6.0,
+    dpi: float = _DPI,
+) -> Figure:
+    r"""Plot ``f′`` of each activation and mark its maximum ``γ_h``.
+
+    The curves are computed by the library itself,
+    ``rnntheory.activations.get_activation(name).fprime``, on a grid symmetric
+    about 0 (so it contains the maximiser ``x = 0`` of tanh′ and σ′ exactly).
+    Each maximum ``γ_h = sup_x |f′(x)|`` is drawn as a marker at
+    ``(argmax, γ_h)``, with a dotted level line and a label: ``γ_h = 1`` at
+    ``x = 0`` for tanh, ``γ_h = 1/4`` at ``x = 0`` for the sigmoid. These are
+    the figures the article refers to (the derivative of tanh and of the
+    sigmoid, Eqs. 10–11) without including them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        Where to save the figure; the format follows the suffix (``.png``, ``.svg``, …).
+    activations : sequence of str
+        Names accepted by :func:`rnntheory.activations.get_activation`.
+    x_max : float
+        The grid spans ``[−x_max, x_max]`` with spacing 0.01.
+    dpi : float
+        Resolution of the saved file (and of the figure), dots per inch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; the curve of activation ``name`` is the line with
+        ``get_gid() == name``, its maximum the line with gid ``name + "-max"``.
+
+    Raises
+    ------
+    ValueError
+        If ``activations`` is empty or names an unknown activation, or
+        ``x_max`` or ``dpi`` is not a positive finite number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory.plotting import activation_derivatives
+    >>> fig = activation_derivatives()
+    >>> lines = {ln.get_gid(): ln for ln in fig.axes[0].lines}
+    >>> float(np.max(lines["sigmoid"].get_ydata()))
+    0.25
+    >>> tuple(float(v[0]) for v in lines["tanh-max"].get_data())
+    (0.0, 1.0)
+    """
+    dpi = _check_dpi(dpi)
+    if isinstance(x_max, bool) or not isinstance(x_max, int | float | np.integer | np.floating):
+        raise ValueError(f"`x_max` must be a positive number, got {x_max!r}")
+    if not (np.isfinite(x_max) and 0 < x_max <= 1e3):
+        raise ValueError(f"`x_max` must be a positive number <= 1000, got {x_max!r}")
+    if isinstance(activations, str):
+        activations = (activations,)
+    acts = [get_activation(a) for a in activations]
+    if not acts:
+        raise ValueError("`activations` must name at least one activation, got an empty sequence")
+
+    half = np.linspace(0.0, float(x_max), round(float(x_max) * 100) + 1)
+    x = np.concatenate([-half[:0:-1], half])
+
+    fig = _new_figure((6.4, 3.8))
+    with _style():
+        fig.set_dpi(dpi)
+        ax = fig.add_subplot()
+        for i, act in enumerate(acts):
+            color = f"C{i}"
+            tex = _TEX.get(act.name, act.name)
+            y = np.asarray(act.fprime(x), dtype=np.float64)
+            ax.plot(x, y, color=color, lw=2, label=rf"${tex}'(x)$", gid=act.name)
+            g, x0 = act.gamma_h, act.argmax
+            ax.axhline(g, color=color, lw=0.8, ls=":", gid=f"{act.name}-level")
+            ax.plot([x0], [g], "o", color=color, ms=7, zorder=3, gid=f"{act.name}-max")
+            ax.annotate(
+                rf"$\gamma_h = \sup|{tex}'| = {_fraction(g)}$ at $x = {x0:g}$",
+                xy=(x0, g),
+                xytext=(12, -14 if i % 2 == 0 else 8),
+                textcoords="offset points",
+                color=color,
+                fontsize=10,
+                gid=f"{act.name}-label",
+            )
+        ax.set_xlim(x[0], x[-1])
+        ax.set_ylim(0.0, 1.12 * max(a.gamma_h for a in acts))
+        ax.set_xlabel("$x$")
+        ax.set_ylabel("$f'(x)$")
+        ax.set_title(r"Derivatives of the activations and their maxima $\gamma_h$")
+        ax.legend(loc="upper left", frameon=False)
+        ax.grid(alpha=0.3)
+    _save(fig, path, dpi)
+    return fig
+
+
+def gradient_flow_heatmap(
+    log_norms: Any,
+    path: str | os.PathLike[str] | None = None,
+    bound: Any = None,
+    *,
+    dpi: float = _DPI,
+) -> Figure:
+    r"""Heatmap of ``ln ‖∂h_t/∂h_k‖`` over every pair ``(t, k)``.
+
+    Rows are the target step ``t`` (vertical axis, growing upwards), columns
+    the source step ``k``; ``−inf`` entries (``k > t``, or an exactly zero
+    product) are masked and left blank. With ``bound``, the contours of a bound
+    matrix of the same shape (for example
+    ``rnntheory.bounds.log_bound(W, act, t − k)`` on the grid, or
+    :func:`rnntheory.bounds.pair_log_bounds`) are drawn over the heatmap, so
+    the pairs where the observed norm approaches the bound can be seen.
+
+    Parameters
+    ----------
+    log_norms : array, shape ``(T+1, T+1)``
+        ``[t, k] = ln ‖∂h_t/∂h_k‖``, as returned by
+        :func:`rnntheory.jacobians.log_norms`; ``−inf`` allowed, NaN and ``+inf`` not.
+    path : str or os.PathLike, optional
+        Where to save the figure.
+    bound : array, shape ``(T+1, T+1)``, optional
+        A log bound on every pair (``−inf`` masked), drawn as contour lines.
+    dpi : float
+        Resolution, dots per inch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The heatmap is ``fig.axes[0].images[0]`` (gid ``"log_norms"``), its
+        array the masked ``log_norms``; the contours (gid ``"bound"``) are
+        ``fig.axes[0].collections``.
+
+    Raises
+    ------
+    ValueError
+        If ``log_norms`` is not a real square array with ``T ≥ 1``, holds NaN or
+        ``+inf`` or no finite entry; if ``bound`` does not have the same shape
+        or holds NaN or ``+inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory.plotting import gradient_flow_heatmap
+    >>> t, k = np.indices((4, 4))
+    >>> L = np.where(k <= t, (t - k) * np.log(0.5), -np.inf)
+    >>> im = gradient_flow_heatmap(L).axes[0].images[0]
+    >>> bool(im.get_array().mask[0, 3]), float(im.get_array()[3, 0]) == float(3 * np.log(0.5))
+    (True, True)
+    """
+    dpi = _check_dpi(dpi)
+    L = _check_log_norms(log_norms)
+    B = None
+    if bound is not None:
+        B = _check_log_norms(bound, "bound")
+        if B.shape != L.shape:
+            raise ValueError(
+                f"`bound` must have the shape of `log_norms` {L.shape}, got shape {B.shape}"
+            )
+    n = L.shape[0]
+    data = np.ma.masked_where(np.isneginf(L), L)
+    fig = _new_figure((5.6, 4.6))
+    with _style():
+        fig.set_dpi(dpi)
+        ax = fig.add_subplot()
+        im = ax.imshow(
+            data, origin="lower", cmap="viridis", interpolation="nearest",
+            extent=(-0.5, n - 0.5, -0.5, n - 0.5), aspect="equal",
+        )
+        im.set_gid("log_norms")
+        fig.colorbar(im, ax=ax, label=r"$\ln\Vert\partial h_t/\partial h_k\Vert$")
+        if B is not None:
+            finite = B[np.isfinite(B)]
+            lo, hi = float(finite.min()), float(finite.max())
+            if hi > lo:
+                from matplotlib.ticker import MaxNLocator
+
+                levels = [v for v in MaxNLocator(nbins=8).tick_values(lo, hi) if lo <= v <= hi]
+            else:
+                levels = []
+            if len(levels) >= 1:
+                idx = np.arange(n)
+                cs = ax.contour(
+                    idx, idx, np.ma.masked_where(np.isneginf(B), B),
+                    levels=levels, colors="white", linewidths=0.8,
+                )
+                cs.set_gid("bound")
+                ax.clabel(cs, fontsize=7, fmt="%.3g")
+        ax.set_xlabel("source step $k$")
+        ax.set_ylabel("target step $t$")
+        ax.set_title(r"$\ln\Vert\partial h_t/\partial h_k\Vert$"
+                     + (" and the bound (contours)" if B is not None else ""))
+    _save(fig, path, dpi)
+    return fig
+
+
+def _lag_stats(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lags ``τ = 0..T`` and the mean, min and max of the finite ``L[k+τ, k]``."""
+    n = L.shape[0]
+    lags = np.arange(n)
+    mean = np.full(n, np.nan)
+    lo = np.full(n, np.nan)
+    hi = np.full(n, np.nan)
+    for tau in lags:
+        d = np.diagonal(L, offset=-int(tau))
+        d = d[np.isfinite(d)]
+        if d.size:
+            mean[tau], lo[tau], hi[tau] = d.mean(), d.min(), d.max()
+    return lags, mean, lo, hi
+
+
+def norm_vs_lag(
+    log_norms: Any,
+    path: str | os.PathLike[str] | None = None,
+    rate: float | None = None,
+    *,
+    dpi: float = _DPI,
+) -> Figure:
+    r"""Mean ``ln ‖∂h_{k+τ}/∂h_k‖`` against the lag ``τ``, with Eq. 12's line.
+
+    For each lag ``τ = 0 … T`` the finite entries ``L[k+τ, k]`` of the matrix
+    are averaged over ``k`` (a ``−inf``, an exactly zero product, is left out;
+    a lag with none left is not drawn), and their range is shaded. Eq. 12 of
+    the article bounds every one of them by ``τ · ln(γ_W γ_h)``; pass that rate
+    to draw the line.
+
+    Parameters
+    ----------
+    log_norms : array, shape ``(T+1, T+1)``
+        ``[t, k] = ln ‖∂h_t/∂h_k‖``, as returned by
+        :func:`rnntheory.jacobians.log_norms`.
+    path : str or os.PathLike, optional
+        Where to save the figure.
+    rate : float, optional
+        The log rate ``ln(γ_W γ_h)`` per step, e.g.
+        ``np.log(rnntheory.bounds.decay_rate(W, "tanh"))``; the line
+        ``τ · rate`` is drawn (gid ``"eq12"``).
+    dpi : float
+        Resolution, dots per inch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The mean is the line with gid ``"mean"`` (x: the lags, y: the means).
+
+    Raises
+    ------
+    ValueError
+        If ``log_norms`` is malformed (see :func:`gradient_flow_heatmap`) or
+        ``rate`` is not a finite real number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory.plotting import norm_vs_lag
+    >>> t, k = np.indices((5, 5))
+    >>> L = np.where(k <= t, (t - k) * np.log(0.5), -np.inf)
+    >>> fig = norm_vs_lag(L, rate=np.log(0.5))
+    >>> lines = {ln.get_gid(): ln for ln in fig.axes[0].lines}
+    >>> bool(np.allclose(lines["mean"].get_ydata(), lines["eq12"].get_ydata()))
+    True
+    """
+    dpi = _check_dpi(dpi)
+    L = _check_log_norms(log_norms)
+    r: float | None = None
+    if rate is not None:
+        if isinstance(rate, bool) or not isinstance(rate, int | float | np.integer | np.floating):
+            raise ValueError(f"`rate` must be a finite real number (ln(γ_W γ_h)), got {rate!r}")
+        r = float(rate)
+        if not np.isfinite(r):
+            raise ValueError(f"`rate` must be a finite real number (ln(γ_W γ_h)), got {rate!r}")
+    lags, mean, lo, hi = _lag_stats(L)
+    fig = _new_figure((6.0, 3.8))
+    with _style():
+        fig.set_dpi(dpi)
+        ax = fig.add_subplot()
+        ok = np.isfinite(mean)
+        ax.fill_between(lags[ok], lo[ok], hi[ok], color="C0", alpha=0.2, lw=0,
+                        label="range over $k$", gid="range")
+        ax.plot(lags[ok], mean[ok], color="C0", lw=2, marker="." if lags.size <= 60 else None,
+                label=r"mean over $k$ of $\ln\Vert\partial h_{k+\tau}/\partial h_k\Vert$",
+                gid="mean")
+        if r is not None:
+            ax.plot(lags, lags * r, color="C3", ls="--", lw=1.5,
+                    label=rf"Eq. 12: $\tau\,\ln(\gamma_W\gamma_h)$, rate {r:.3g}", gid="eq12")
+        ax.set_xlabel(r"lag $\tau = t - k$")
+        ax.set_ylabel(r"$\ln\Vert\partial h_{k+\tau}/\partial h_k\Vert$")
+        ax.set_title("Gradient norm against the lag")
+        ax.legend(frameon=False, fontsize=8)
+        ax.grid(alpha=0.3)
+    _save(fig, path, dpi)
+    return fig
