@@ -2,8 +2,8 @@
 
 Compiled code does no bounds checking; interpreted NumPy indexing does. A tiny
 script in a subprocess runs every kernel path (forms, activations, leak, batch,
-both losses, log norms, profiles, scaled products, Lyapunov exponents) with the
-JIT disabled and compares each result with tests/naive.py; it exits non-zero on
+both losses, log norms, profiles, scaled products, Lyapunov exponents, and the
+LSTM and GRU kernels) with the JIT disabled and compares each result with tests/naive.py; it exits non-zero on
 any mismatch or exception.
 """
 
@@ -92,6 +92,34 @@ SCRIPT = textwrap.dedent(
     lam40 = jac.lyapunov_spectrum(m, m.forward(np.zeros((40, 1))))
     if rel(60 * lam60 - 40 * lam40, 20 * np.sort(np.log(np.abs(d)))[::-1]) > 1e-6:
         fails.append(("lyapunov-diag",))
+    # Gated cells: forward against the loop references, gradients against
+    # central differences of the loop-reference loss (a few entries).
+    from rnntheory import GRU, LSTM
+    for cls in (LSTM, GRU):
+        m = cls.init(n_in, n, 2, seed=3)
+        x = rng.normal(size=(T, n_in))
+        tr = m.forward(x)
+        if cls is LSTM:
+            hs, cs = naive.lstm_forward(m, x)
+            if rel(tr.c, cs) > 1e-12:
+                fails.append(("gated-c", cls.NAME))
+        else:
+            hs = naive.gru_forward(m, x)
+        if rel(tr.h, hs) > 1e-12:
+            fails.append(("gated-h", cls.NAME))
+        y = rng.integers(0, 2, T)
+        _, g = m.value_and_grad(x, y)
+        for idx in ((0, 0), (n, 1), (2 * n, 0)):
+            P = m.weight_hh
+            Pp, Pm = P.copy(), P.copy()
+            Pp[idx] += 1e-6
+            Pm[idx] -= 1e-6
+            fd = (naive.gated_loss(m.replace(weight_hh=Pp), x, y, "xent")
+                  - naive.gated_loss(m.replace(weight_hh=Pm), x, y, "xent")) / 2e-6
+            if abs(g.weight_hh[idx] - fd) > 1e-6 * max(1.0, abs(fd)):
+                fails.append(("gated-grad", cls.NAME, idx))
+        if not np.all(np.isfinite(jac.log_norms(m, tr)[np.tril_indices(T + 1)])):
+            fails.append(("gated-log-norms", cls.NAME))
     if fails:
         print("MISMATCH", fails)
         sys.exit(1)
