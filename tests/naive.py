@@ -380,3 +380,45 @@ def gated_loss(m, x, y, kind, h0=None, c0=None):
         else:
             total += 0.5 * np.sum((z - y[t - 1]) ** 2)
     return total
+
+
+def bptt_windowed(model, x, y, kind, k2, h0=None):
+    """Truncated BPTT as the windowed double sum of Eq. 6, term by term.
+
+    ``∂E/∂θ = Σ_t Σ_{k: 0 ≤ t−k < k2} (∂E_t/∂h_t)(∂h_t/∂h_k)(∂⁺h_k/∂θ)`` with the
+    products ∂h_t/∂h_k formed explicitly from the step Jacobians and the
+    immediate derivatives ∂⁺h_k/∂θ from the cell's definition (single sequence).
+    Returns the recurrent-weight gradient ``W_hh`` and the truncated flow
+    ``flow[k] = Σ_{t: 0 ≤ t−k < k2} ∂E_t/∂h_t ∂h_t/∂h_k``.
+    """
+    W, U, b, V, c, alpha = params(model)
+    name = model.activation.name
+    x = np.asarray(x, float)
+    T = x.shape[0]
+    n = W.shape[0]
+    hs = forward(model, x, h0)
+    Js = jacobians(model, x, h0)
+    dW = np.zeros_like(W)
+    flow = np.zeros((T + 1, n))
+    for t in range(1, T + 1):
+        z = V @ hs[t] + c
+        if kind == "xent":
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            dz = p - np.eye(len(z))[int(y[t - 1])]
+        else:
+            dz = z - y[t - 1]
+        e_t = V.T @ dz  # ∂E_t/∂h_t
+        for k in range(max(0, t - k2 + 1), t + 1):
+            row = product(Js, t, k).T @ e_t  # (∂E_t/∂h_t)(∂h_t/∂h_k) as a vector
+            flow[k] += row
+            if k == 0:
+                continue
+            hp = hs[k - 1]
+            s = np.ones(n) if alpha is None else 1.0 - alpha
+            if model.form == "standard":
+                a = W @ hp + U @ x[k - 1] + b
+                dW += np.outer(row * s * act_prime(name, a), hp)
+            else:
+                dW += np.outer(row * s, act(name, hp))
+    return dW, flow

@@ -395,3 +395,56 @@ def column_sums(X):
         for c in range(X.shape[1]):
             out[c] += X[r, c]
     return out
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def elman_backward_truncated(W_hh, W_yh, dZ, FP, form, leaky, alpha, k2, flow, D):
+    """Truncated BPTT: each loss ``E_t`` is propagated back ``k2`` steps only.
+
+    Computes the windowed double sum of Eq. 6: the contribution of ``E_t``
+    through ``h_k`` is kept when ``t − k < k2`` and is exactly zero otherwise.
+    ``flow[k] = Σ_{t=k}^{k+k2−1} ∂E_t/∂h_t · ∂h_t/∂h_k`` and ``D[k−1]`` the
+    matching derivative with respect to step k's pre-activation (standard
+    form) or update ``g_k`` (Pascanu's form). Cost ``O(T · k2)`` steps; ``FP``
+    (``f′`` from the forward pass) is read only. Arguments otherwise as in
+    :func:`elman_backward`.
+    """
+    T, B, n = FP.shape
+    flow[:, :, :] = 0.0
+    D[:, :, :] = 0.0
+    g = np.empty((B, n), dtype=flow.dtype)
+    d = np.empty((B, n), dtype=flow.dtype)
+    tmp = np.empty((B, n), dtype=flow.dtype)
+    for t in range(T, 0, -1):
+        g[:, :] = 0.0
+        if W_yh is None:
+            for b in range(B):
+                for j in range(n):
+                    g[b, j] = dZ[t - 1, b, j]
+        else:
+            _rowmat_acc(dZ[t - 1], W_yh, g)
+        lo = t - k2  # h_k lies inside the window exactly when k > lo
+        for k in range(t, max(lo, 0), -1):
+            fl = flow[k]
+            fp = FP[k - 1]
+            for b in range(B):
+                for j in range(n):
+                    fl[b, j] += g[b, j]
+                    s = 1.0 - alpha[j] if leaky else 1.0
+                    d[b, j] = g[b, j] * s * (fp[b, j] if form == 0 else 1.0)
+                    D[k - 1, b, j] += d[b, j]
+            if k - 1 > lo:
+                # propagate to h_{k−1}, still inside the window
+                _rowmat(d, W_hh, tmp)
+                for b in range(B):
+                    for j in range(n):
+                        v = tmp[b, j]
+                        if form == 1:
+                            v *= fp[b, j]
+                        if leaky:
+                            v += alpha[j] * g[b, j]
+                        g[b, j] = v
+                if k - 1 == 0:
+                    for b in range(B):
+                        for j in range(n):
+                            flow[0, b, j] += g[b, j]

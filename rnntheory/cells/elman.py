@@ -410,6 +410,7 @@ class ElmanRNN(SequenceModel):
         loss: str = "xent",
         mask: Any = None,
         h0: Any = None,
+        truncate: int | None = None,
     ) -> tuple[float, ElmanGrads]:
         """Loss (Eq. 4) and its gradient with respect to every parameter (BPTT).
 
@@ -427,6 +428,13 @@ class ElmanRNN(SequenceModel):
             of weight 0 are ignored (and may be any integer, e.g. ``-1``).
         h0 : array, optional
             Initial state.
+        truncate : int, optional
+            Truncated BPTT with window ``k2 = truncate ≥ 1``: the contribution
+            of ``E_t`` through ``h_k`` is kept only when ``t − k < k2`` (the
+            windowed double sum of Eq. 6); the flow is truncated the same way.
+            ``None`` is full BPTT; so is any ``k2 ≥ T`` for the parameter
+            gradients (and ``k2 > T`` for the flow at ``h_0`` too). Costs ``O(T · min(k2, T))``
+            steps.
 
         Returns
         -------
@@ -440,16 +448,24 @@ class ElmanRNN(SequenceModel):
         x3, h, batched = self._inputs_h0(x, h0)
         T, B, n_in = x3.shape
         n = self.n_hidden
+        k2 = None if truncate is None else check_int("truncate", truncate, minimum=1)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         H, _, Y, FP = self._forward3(x3, h, keep_fprime=True)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
         value, dZ = self._loss_grad(Z, loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
-        D = FP  # the kernel overwrites f′ with D step by step (f′ is not needed after)
-        K.elman_backward(
-            self.W_hh, self.W_yh, dZ, FP,
-            FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
-        )
+        if k2 is not None and k2 <= T:  # k2 > T keeps every pair, flow at h_0 included
+            D = np.empty((T, B, n), dtype=self.dtype)
+            K.elman_backward_truncated(
+                self.W_hh, self.W_yh, dZ, FP, FORMS.index(self.form), self.leaky,
+                self._alpha_arg(), k2, flow, D,
+            )
+        else:
+            D = FP  # the kernel overwrites f′ with D step by step (f′ is not needed after)
+            K.elman_backward(
+                self.W_hh, self.W_yh, dZ, FP,
+                FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
+            )
         D2 = D.reshape(T * B, n)
         if self.form == "standard":
             prev = H[:-1].reshape(T * B, n)

@@ -1,0 +1,78 @@
+"""Truncated BPTT (``value_and_grad(truncate=k2)``) and its guarantees."""
+
+from __future__ import annotations
+
+import naive
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnntheory import ElmanRNN
+from rnntheory import strategies as rst
+
+
+@given(
+    rst.elman_models(n_out=st.just(3), leaky=st.booleans(), activation=st.sampled_from(["tanh", "sigmoid", "identity"])),
+    st.integers(1, 8),
+    st.integers(1, 10),
+    st.integers(0, 2**32 - 1),
+)
+def test_truncated_gradient_is_the_windowed_double_sum(model, T, k2, seed):
+    """∂E/∂W_hh with truncate=k2 equals Σ_t Σ_{0 ≤ t−k < k2} (∂E_t/∂h_t)(∂h_t/∂h_k)(∂⁺h_k/∂W_hh),
+    computed term by term from explicit Jacobian products (tests/naive.py), and
+    the truncated flow matches too: every contribution with t − k ≥ k2 is zero."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(T, model.n_in))
+    y = rng.integers(0, 3, T)
+    _, g = model.value_and_grad(x, y, truncate=k2)
+    dW, flow = naive.bptt_windowed(model, x, y, "xent", k2)
+    scale = max(1.0, np.max(np.abs(dW)))
+    assert np.max(np.abs(g.W_hh - dW)) <= 1e-10 * scale
+    assert np.max(np.abs(g.flow - flow)) <= 1e-10 * max(1.0, np.max(np.abs(flow)))
+
+
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+def test_window_at_least_T_is_full_bptt(form):
+    """With k2 ≥ T no parameter contribution is cut (t − k ≤ T − 1 for k ≥ 1): every
+    parameter gradient equals full BPTT, and with k2 > T the flow too; k2 = T − 1
+    differs (E_T no longer reaches the input weights of step 1)."""
+    rng = np.random.default_rng(1)
+    m = ElmanRNN.init(2, 4, 3, scheme="gaussian", scale=1.5, seed=2, form=form)
+    x = rng.normal(size=(9, 2))
+    y = rng.integers(0, 3, 9)
+    _, full = m.value_and_grad(x, y)
+    for k2 in (9, 10, 50):
+        _, tr = m.value_and_grad(x, y, truncate=k2)
+        for name, G in full.params().items():
+            np.testing.assert_allclose(tr.params()[name], G, rtol=1e-12, atol=1e-14)
+        if k2 > 9:
+            np.testing.assert_allclose(tr.flow, full.flow, rtol=1e-12, atol=1e-14)
+    _, cut = m.value_and_grad(x, y, truncate=8)
+    assert not np.allclose(cut.W_hx, full.W_hx, rtol=1e-9, atol=0)
+
+
+def test_window_one_keeps_only_immediate_terms():
+    """With k2 = 1 each E_t reaches only the parameters of its own step:
+    ∂E/∂W_hh = Σ_t (f′(a_t) ⊙ ∂E_t/∂h_t) h_{t−1}ᵀ, and a batch is the sum of its sequences."""
+    rng = np.random.default_rng(3)
+    m = ElmanRNN.init(2, 3, 2, scheme="gaussian", scale=2.0, seed=4)
+    x = rng.normal(size=(6, 2, 2))
+    y = rng.normal(size=(6, 2, 2))
+    _, g = m.value_and_grad(x, y, loss="mse", truncate=1)
+    expect = np.zeros((3, 3))
+    for b in range(2):
+        hs = naive.forward(m, x[:, b])
+        for t in range(1, 7):
+            e = m.W_yh.T @ (m.W_yh @ hs[t] + m.b_y - y[t - 1, b])
+            a = m.W_hh @ hs[t - 1] + m.W_hx @ x[t - 1, b] + m.b_h
+            expect += np.outer(e * naive.act_prime("tanh", a), hs[t - 1])
+    np.testing.assert_allclose(g.W_hh, expect, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_truncate_must_be_a_positive_integer(bad):
+    """A window that is not a positive integer is refused, naming `truncate`."""
+    m = ElmanRNN.init(1, 2, 2, seed=0)
+    with pytest.raises((ValueError, TypeError), match="`truncate`"):
+        m.value_and_grad(np.zeros((3, 1)), np.zeros(3, int), truncate=bad)
