@@ -92,6 +92,14 @@ SCRIPT = textwrap.dedent(
     lam40 = jac.lyapunov_spectrum(m, m.forward(np.zeros((40, 1))))
     if rel(60 * lam60 - 40 * lam40, 20 * np.sort(np.log(np.abs(d)))[::-1]) > 1e-6:
         fails.append(("lyapunov-diag",))
+    # Truncated BPTT against the windowed double sum
+    m = ElmanRNN.init(n_in, n, 2, scheme="gaussian", scale=1.3, seed=5)
+    x = rng.normal(size=(T, n_in))
+    y = rng.integers(0, 2, T)
+    _, g = m.value_and_grad(x, y, truncate=2)
+    dW, fl = naive.bptt_windowed(m, x, y, "xent", 2)
+    if rel(g.W_hh, dW) > 1e-10 or rel(g.flow, fl) > 1e-10:
+        fails.append(("truncated",))
     # Gated cells: forward against the loop references, gradients against
     # central differences of the loop-reference loss (a few entries).
     from rnntheory import GRU, LSTM
