@@ -34,7 +34,10 @@ __all__ = [
     "to_torch",
 ]
 
-_LAZY = {"bounds", "jacobians", "strategies", "verification", "cli", "ledger", "plotting"}
+_LAZY = {
+    "bounds", "jacobians", "strategies", "verification", "cli", "ledger", "plotting",
+    "tasks", "training", "remedies", "esn",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,8 @@ WITH_EXAMPLES = {
     "rnntheory.cells.gated",
     "rnntheory.plotting",
     "rnntheory.torch_bridge",
+    "rnntheory.tasks",
+    "rnntheory.esn",
 }
 
 # Every public module (no leading underscore anywhere in its dotted name).

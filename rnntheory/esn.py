@@ -1,0 +1,775 @@
+r"""Echo state networks: reservoirs, the echo-state certificate, ridge readouts.
+
+An echo state network (Jaeger 2001) is a fixed random recurrent *reservoir*
+whose only trained part is a linear readout. With leak rate ``a``, input
+``u``, output feedback ``y`` and bias ``b`` the state update is
+
+.. math::
+
+    x_{t+1} = (1 - a)\,x_t + a \tanh\!\big(W x_t + W_{in} u_{t+1}
+              + W_{fb}\, y_t + b\big),
+
+and the readout is ``y_{t+1} = W_out [x_{t+1}; u_{t+1}; 1]``. Arrays are
+time-major: ``inputs[t]`` is ``u_{t+1}``, ``teacher[t]`` is ``y_{t+1}`` and
+``states[t]`` is ``x_{t+1}``; ``x_0`` and ``y_0`` default to zero.
+
+* :func:`random_esn` samples a reservoir (dense or sparse) and scales it to a
+  requested spectral radius ``ρ(W)`` or spectral norm ``σ_max(W)``.
+* :func:`echo_state_certificate` checks the contraction condition
+  ``(1 − a) + a γ_h σ_max(W) < 1`` (sufficient for the echo state property).
+* :func:`fit` harvests teacher-forced states and solves the ridge regression
+  for ``W_out`` in closed form; :meth:`ESN.generate` runs freely, feeding its
+  own output back.
+* :func:`mackey_glass_protocol` is Jaeger's MG17 84-step prediction benchmark.
+
+Examples
+--------
+>>> import numpy as np
+>>> from rnntheory.esn import random_esn, echo_state_certificate, fit
+>>> esn = random_esn(50, n_in=1, n_out=1, spectral_radius=0.9, seed=0)
+>>> cert = echo_state_certificate(esn)
+>>> bool(abs(esn.spectral_radius - 0.9) < 1e-10)
+True
+>>> t = np.arange(400.0)
+>>> u, y = np.sin(t / 5)[:, None], np.sin((t + 1) / 5)[:, None]  # predict one step ahead
+>>> result = fit(esn, u, y, washout=100, ridge=1e-8)
+>>> bool(result.train_nrmse < 1e-2)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from ._validation import as_float_array, check_choice, check_int, check_real
+
+__all__ = [
+    "ESN",
+    "ESNFit",
+    "EchoStateCertificate",
+    "Generation",
+    "MG17Result",
+    "echo_state_certificate",
+    "fit",
+    "mackey_glass_protocol",
+    "random_esn",
+    "ridge_regression",
+    "scale_to_spectral_norm",
+    "scale_to_spectral_radius",
+]
+
+_F64 = np.dtype(np.float64)
+
+JAEGER_2001_NRMSE84 = 2.8e-4
+"""Jaeger (2001), 400 units, 3 000 training steps: NRMSE84 = 2.8·10⁻⁴."""
+
+
+def _rho(W: np.ndarray) -> float:
+    return float(np.max(np.abs(np.linalg.eigvals(W)))) if W.size else 0.0
+
+
+def _sigma(W: np.ndarray) -> float:
+    return float(np.linalg.norm(W, 2)) if W.size else 0.0
+
+
+def _square(name: str, W: Any) -> np.ndarray:
+    W = as_float_array(name, W, ndim=2, dtype=_F64)
+    if W.shape[0] != W.shape[1]:
+        raise ValueError(f"`{name}` must be square, got shape {W.shape}")
+    return W
+
+
+def _scale(W: np.ndarray, target: float, measure: Any, what: str) -> np.ndarray:
+    current = measure(W)
+    if current == 0.0:
+        if target == 0.0:
+            return W.copy()
+        raise ValueError(
+            f"`W` has {what} 0 and cannot be scaled to {target}"
+            " (a zero or nilpotent matrix; raise `connectivity`)"
+        )
+    W = W * (target / current)
+    # one refinement pass absorbs the rounding of the first measurement
+    return W * (target / measure(W)) if target > 0 else W
+
+
+def scale_to_spectral_radius(W: Any, rho: float) -> np.ndarray:
+    """Return ``W · rho / ρ(W)``, whose spectral radius is ``rho``.
+
+    Parameters
+    ----------
+    W : array_like, shape (n, n)
+    rho : float
+        The requested spectral radius, ``>= 0``.
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+
+    Raises
+    ------
+    ValueError
+        If ``ρ(W) = 0`` (nilpotent) and ``rho > 0``.
+
+    Examples
+    --------
+    >>> W = scale_to_spectral_radius([[0.0, 2.0], [1.0, 0.0]], 0.5)
+    >>> round(float(np.max(np.abs(np.linalg.eigvals(W)))), 12)
+    0.5
+    """
+    W = _square("W", W)
+    rho = check_real("rho", rho, low=0.0)
+    return _scale(W, rho, _rho, "spectral radius")
+
+
+def scale_to_spectral_norm(W: Any, sigma: float) -> np.ndarray:
+    """Return ``W · sigma / σ_max(W)``, whose spectral norm is ``sigma``.
+
+    Examples
+    --------
+    >>> W = scale_to_spectral_norm([[0.0, 2.0], [1.0, 0.0]], 0.5)
+    >>> round(float(np.linalg.norm(W, 2)), 12)
+    0.5
+    """
+    W = _square("W", W)
+    sigma = check_real("sigma", sigma, low=0.0)
+    return _scale(W, sigma, _sigma, "spectral norm")
+
+
+@dataclass(frozen=True, eq=False)
+class Generation:
+    """Free-running output of an ESN.
+
+    Attributes
+    ----------
+    outputs : ndarray, shape (n_steps, n_out)
+        ``outputs[t]`` is ``ŷ_{t+1}``, fed back to make ``x_{t+2}``.
+    states : ndarray, shape (n_steps, n)
+        ``states[t]`` is ``x_{t+1}``.
+    """
+
+    outputs: np.ndarray
+    states: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class ESN:
+    """An echo state network: reservoir, input, feedback, bias, leak, readout.
+
+    Attributes
+    ----------
+    W : ndarray, shape (n, n)
+        Reservoir matrix.
+    W_in : ndarray, shape (n, n_in)
+        Input weights (``n_in`` may be 0).
+    W_fb : ndarray, shape (n, n_out)
+        Output-feedback weights (all zero: no feedback).
+    b : ndarray, shape (n,)
+        Bias.
+    leak : float
+        Leak rate ``a ∈ (0, 1]`` (1: no leak).
+    W_out : ndarray, shape (n_out, n + n_in + 1), optional
+        Readout on ``[x; u; 1]``; None until trained (see :func:`fit`).
+    """
+
+    W: np.ndarray
+    W_in: np.ndarray
+    W_fb: np.ndarray
+    b: np.ndarray
+    leak: float = 1.0
+    W_out: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        W = _square("W", self.W)
+        n = W.shape[0]
+        W_in = as_float_array("W_in", self.W_in, ndim=2, dtype=_F64)
+        W_fb = as_float_array("W_fb", self.W_fb, ndim=2, dtype=_F64)
+        b = as_float_array("b", self.b, ndim=1, dtype=_F64)
+        for name, arr in (("W_in", W_in), ("W_fb", W_fb), ("b", b)):
+            if arr.shape[0] != n:
+                raise ValueError(
+                    f"`{name}` must have {n} rows (the reservoir size), got shape {arr.shape}"
+                )
+        leak = check_real("leak", self.leak, low=0.0, high=1.0, low_open=True)
+        object.__setattr__(self, "W", W)
+        object.__setattr__(self, "W_in", W_in)
+        object.__setattr__(self, "W_fb", W_fb)
+        object.__setattr__(self, "b", b)
+        object.__setattr__(self, "leak", leak)
+        if self.W_out is not None:
+            W_out = as_float_array("W_out", self.W_out, ndim=2, dtype=_F64)
+            want = (W_fb.shape[1], n + W_in.shape[1] + 1)
+            if W_out.shape != want:
+                raise ValueError(f"`W_out` must have shape {want}, got shape {W_out.shape}")
+            object.__setattr__(self, "W_out", W_out)
+
+    @property
+    def n_units(self) -> int:
+        """Reservoir size ``n``."""
+        return int(self.W.shape[0])
+
+    @property
+    def n_in(self) -> int:
+        """Input size (0: no external input)."""
+        return int(self.W_in.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        """Output size."""
+        return int(self.W_fb.shape[1])
+
+    @property
+    def has_feedback(self) -> bool:
+        """Whether any output-feedback weight is nonzero."""
+        return bool(np.any(self.W_fb != 0))
+
+    @property
+    def spectral_radius(self) -> float:
+        """``ρ(W)``, the largest eigenvalue modulus."""
+        return _rho(self.W)
+
+    @property
+    def spectral_norm(self) -> float:
+        """``σ_max(W)``, the largest singular value."""
+        return _sigma(self.W)
+
+    def __repr__(self) -> str:
+        return (
+            f"ESN(n_units={self.n_units}, n_in={self.n_in}, n_out={self.n_out}, "
+            f"leak={self.leak}, feedback={self.has_feedback}, trained={self.W_out is not None})"
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _inputs(self, inputs: Any, T: int | None) -> np.ndarray:
+        if inputs is None:
+            if self.n_in != 0:
+                raise ValueError(f"`inputs` is required: the ESN has n_in={self.n_in}")
+            if T is None:  # pragma: no cover - callers always know T
+                raise ValueError("`inputs` or a length is required")
+            return np.zeros((T, 0))
+        u = as_float_array("inputs", inputs, ndim=2, dtype=_F64)
+        if u.shape[1] != self.n_in or (T is not None and u.shape[0] != T):
+            want = f"({'T' if T is None else T}, {self.n_in})"
+            raise ValueError(f"`inputs` must have shape {want}, got shape {u.shape}")
+        return u
+
+    def _vec(self, name: str, value: Any, size: int) -> np.ndarray:
+        if value is None:
+            return np.zeros(size)
+        v = as_float_array(name, value, ndim=1, dtype=_F64)
+        if v.shape != (size,):
+            raise ValueError(f"`{name}` must have shape ({size},), got shape {v.shape}")
+        return v
+
+    def _step(self, x: np.ndarray, drive: np.ndarray) -> np.ndarray:
+        a = self.leak
+        new = np.tanh(self.W @ x + drive)
+        return new if a == 1.0 else (1.0 - a) * x + a * new
+
+    def features(self, states: Any, inputs: Any = None) -> np.ndarray:
+        """The readout's regressors ``[x_t; u_t; 1]``, shape ``(T, n + n_in + 1)``."""
+        X = as_float_array("states", states, ndim=2, dtype=_F64)
+        if X.shape[1] != self.n_units:
+            raise ValueError(f"`states` must have shape (T, {self.n_units}), got shape {X.shape}")
+        u = self._inputs(inputs, X.shape[0])
+        return np.hstack([X, u, np.ones((X.shape[0], 1))])
+
+    def readout(self, states: Any, inputs: Any = None) -> np.ndarray:
+        """``W_out [x_t; u_t; 1]`` for every step, shape ``(T, n_out)``."""
+        if self.W_out is None:
+            raise ValueError("`esn` has no readout yet: train it with `fit` first")
+        return self.features(states, inputs) @ self.W_out.T
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self, inputs: Any = None, teacher: Any = None, *, x0: Any = None, y0: Any = None,
+        n_steps: int | None = None, noise: float = 0.0, seed: Any = None,
+    ) -> np.ndarray:
+        """Drive the reservoir; with output feedback, teacher-forced.
+
+        Parameters
+        ----------
+        inputs : array_like, shape (T, n_in), optional
+            ``u_1 … u_T`` (omit when ``n_in == 0``; then ``T`` comes from
+            ``teacher`` or ``n_steps``).
+        teacher : array_like, shape (T, n_out), optional
+            ``y_1 … y_T``; ``x_{t+1}`` sees ``y_t`` (``y_0 = y0``). Required
+            when the ESN has output feedback.
+        x0 : array_like, shape (n,), optional
+            Initial state (zeros).
+        y0 : array_like, shape (n_out,), optional
+            Output fed back into ``x_1`` (zeros).
+        n_steps : int, optional
+            ``T`` when neither ``inputs`` nor ``teacher`` is given.
+        noise : float
+            Half-width ``s`` of i.i.d. ``U[−s, s]`` noise added to every state
+            after its update (Jaeger's stabiliser for feedback training; 0: none).
+        seed : int, Generator or None
+            Seed for the noise.
+
+        Returns
+        -------
+        ndarray, shape (T, n)
+            ``states[t] = x_{t+1}``.
+        """
+        T: int | None = None
+        if teacher is not None:
+            Y = as_float_array("teacher", teacher, ndim=2, dtype=_F64)
+            if Y.shape[1] != self.n_out:
+                raise ValueError(
+                    f"`teacher` must have shape (T, {self.n_out}), got shape {Y.shape}"
+                )
+            T = Y.shape[0]
+        elif self.has_feedback:
+            raise ValueError(
+                "`teacher` is required: the ESN has output feedback"
+                " (use `generate` to feed back its own outputs)"
+            )
+        if inputs is None and T is None:
+            if n_steps is None:
+                raise ValueError("`n_steps` is required when neither `inputs` nor `teacher` is given")
+            T = check_int("n_steps", n_steps, minimum=0)
+        u = self._inputs(inputs, T)
+        T = u.shape[0]
+        x = self._vec("x0", x0, self.n_units)
+        y_prev = self._vec("y0", y0, self.n_out)
+        drive = u @ self.W_in.T + self.b
+        if teacher is not None:
+            fb = np.vstack([y_prev[None, :], Y[:-1]]) @ self.W_fb.T
+            drive = drive + fb
+        noise = check_real("noise", noise, low=0.0)
+        states = np.empty((T, self.n_units))
+        if noise > 0:
+            rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+            nu = rng.uniform(-noise, noise, (T, self.n_units))
+            for t in range(T):
+                x = self._step(x, drive[t]) + nu[t]
+                states[t] = x
+        else:
+            for t in range(T):
+                x = self._step(x, drive[t])
+                states[t] = x
+        return states
+
+    def generate(
+        self, n_steps: int, *, x0: Any, y0: Any, inputs: Any = None
+    ) -> Generation:
+        """Run freely for ``n_steps``, feeding the readout's output back.
+
+        ``x_{t+1} = (1 − a) x_t + a tanh(W x_t + W_in u_{t+1} + W_fb ŷ_t + b)``,
+        ``ŷ_{t+1} = W_out [x_{t+1}; u_{t+1}; 1]``, from ``x_0 = x0`` and
+        ``ŷ_0 = y0`` (typically the last teacher-forced state and the last
+        teacher value, as :class:`ESNFit` records them).
+
+        Returns
+        -------
+        Generation
+        """
+        if self.W_out is None:
+            raise ValueError("`esn` has no readout yet: train it with `fit` first")
+        n_steps = check_int("n_steps", n_steps, minimum=0)
+        u = self._inputs(inputs, n_steps)
+        x = self._vec("x0", x0, self.n_units)
+        y = self._vec("y0", y0, self.n_out)
+        drive = u @ self.W_in.T + self.b
+        W_out_x = self.W_out[:, : self.n_units]
+        W_out_rest = self.W_out[:, self.n_units :]
+        rest = np.hstack([u, np.ones((n_steps, 1))]) @ W_out_rest.T
+        outputs = np.empty((n_steps, self.n_out))
+        states = np.empty((n_steps, self.n_units))
+        for t in range(n_steps):
+            x = self._step(x, drive[t] + self.W_fb @ y)
+            y = W_out_x @ x + rest[t]
+            states[t] = x
+            outputs[t] = y
+        return Generation(outputs, states)
+
+
+def random_esn(
+    n_units: int,
+    n_in: int = 0,
+    n_out: int = 1,
+    *,
+    spectral_radius: float | None = None,
+    spectral_norm: float | None = None,
+    connectivity: float = 1.0,
+    input_scaling: float = 1.0,
+    feedback_scaling: float = 0.0,
+    bias_scaling: float = 0.0,
+    leak: float = 1.0,
+    seed: int | np.random.Generator | None = None,
+) -> ESN:
+    """Sample a reservoir and scale it.
+
+    Every weight is uniform on ``[−1, 1]`` times its scaling: ``W`` keeps each
+    entry with probability ``connectivity`` (1: dense) and is then scaled to
+    exactly ``spectral_radius`` (``ρ(W)``) or ``spectral_norm``
+    (``σ_max(W)``), exactly one of which must be given; ``W_in`` uses
+    ``input_scaling``, ``W_fb`` ``feedback_scaling`` (0: no feedback), ``b``
+    ``bias_scaling``.
+
+    Parameters
+    ----------
+    n_units, n_in, n_out : int
+        Reservoir, input and output sizes.
+    spectral_radius, spectral_norm : float, optional
+        The scale of ``W`` (exactly one).
+    connectivity : float
+        Fraction of nonzero reservoir weights, in ``(0, 1]``.
+    input_scaling, feedback_scaling, bias_scaling : float
+        Half-widths of the uniform distributions.
+    leak : float
+        Leak rate ``a ∈ (0, 1]``.
+    seed : int, Generator or None
+        Seed.
+
+    Returns
+    -------
+    ESN
+
+    Examples
+    --------
+    >>> esn = random_esn(30, n_in=2, spectral_norm=0.5, connectivity=0.2, seed=1)
+    >>> esn.n_units, esn.n_in, esn.n_out, round(esn.spectral_norm, 12)
+    (30, 2, 1, 0.5)
+    """
+    n_units = check_int("n_units", n_units, minimum=1)
+    n_in = check_int("n_in", n_in, minimum=0)
+    n_out = check_int("n_out", n_out, minimum=1)
+    if (spectral_radius is None) == (spectral_norm is None):
+        raise ValueError(
+            "exactly one of `spectral_radius` and `spectral_norm` must be given,"
+            f" got spectral_radius={spectral_radius}, spectral_norm={spectral_norm}"
+        )
+    connectivity = check_real("connectivity", connectivity, low=0.0, high=1.0, low_open=True)
+    input_scaling = check_real("input_scaling", input_scaling, low=0.0)
+    feedback_scaling = check_real("feedback_scaling", feedback_scaling, low=0.0)
+    bias_scaling = check_real("bias_scaling", bias_scaling, low=0.0)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    W = rng.uniform(-1.0, 1.0, (n_units, n_units))
+    if connectivity < 1.0:
+        W *= rng.random((n_units, n_units)) < connectivity
+    if spectral_radius is not None:
+        W = scale_to_spectral_radius(W, check_real("spectral_radius", spectral_radius, low=0.0))
+    else:
+        assert spectral_norm is not None
+        W = scale_to_spectral_norm(W, check_real("spectral_norm", spectral_norm, low=0.0))
+    W_in = input_scaling * rng.uniform(-1.0, 1.0, (n_units, n_in))
+    W_fb = feedback_scaling * rng.uniform(-1.0, 1.0, (n_units, n_out))
+    b = bias_scaling * rng.uniform(-1.0, 1.0, n_units)
+    return ESN(W, W_in, W_fb, b, leak)
+
+
+@dataclass(frozen=True)
+class EchoStateCertificate:
+    r"""The contraction certificate for the echo state property.
+
+    ``rate = (1 − a) + a γ_h σ_max(W)`` bounds the Lipschitz constant of the
+    state map ``x ↦ (1 − a) x + a tanh(W x + c)`` in the Euclidean norm, for
+    every drive ``c`` (``tanh`` is ``γ_h = 1``-Lipschitz). ``holds`` is
+    ``rate < 1``: then two states driven by the same input sequence approach
+    each other at least as ``rate^t`` (the echo state property). With output
+    feedback this covers teacher forcing (the fed-back values are inputs);
+    free-running generation closes a loop through ``W_out`` it does not bound.
+    ``ρ(W) < 1`` is *not* sufficient (non-normal ``W`` can expand), and with
+    input it is not necessary either.
+
+    Attributes
+    ----------
+    rate : float
+        ``(1 − a) + a γ_h σ_max(W)``.
+    holds : bool
+        ``rate < 1``.
+    spectral_norm, spectral_radius : float
+        ``σ_max(W)`` and ``ρ(W)``.
+    leak, gamma_h : float
+        ``a`` and ``γ_h`` (1 for tanh).
+    """
+
+    rate: float
+    holds: bool
+    spectral_norm: float
+    spectral_radius: float
+    leak: float
+    gamma_h: float = 1.0
+
+
+def echo_state_certificate(esn: ESN) -> EchoStateCertificate:
+    """Certify the echo state property by contraction (REFERENCES §4).
+
+    Parameters
+    ----------
+    esn : ESN
+
+    Returns
+    -------
+    EchoStateCertificate
+
+    Examples
+    --------
+    >>> cert = echo_state_certificate(random_esn(40, spectral_norm=0.9, leak=0.5, seed=0))
+    >>> round(cert.rate, 12), cert.holds
+    (0.95, True)
+    >>> echo_state_certificate(random_esn(40, spectral_radius=0.9, seed=0)).holds
+    False
+    """
+    if not isinstance(esn, ESN):
+        raise TypeError(f"`esn` must be an ESN, got {type(esn).__name__}")
+    sigma = esn.spectral_norm
+    gamma_h = 1.0
+    rate = (1.0 - esn.leak) + esn.leak * gamma_h * sigma
+    return EchoStateCertificate(
+        rate=rate,
+        holds=bool(rate < 1.0),
+        spectral_norm=sigma,
+        spectral_radius=esn.spectral_radius,
+        leak=esn.leak,
+        gamma_h=gamma_h,
+    )
+
+
+def ridge_regression(
+    features: Any, targets: Any, ridge: float, *, solver: str = "lstsq"
+) -> np.ndarray:
+    r"""Ridge regression in closed form: ``W_outᵀ = (ZᵀZ + λI)⁻¹ ZᵀY``.
+
+    The regulariser ``λ‖W_out‖_F²`` applies to every column, the bias
+    column included. ``solver="normal"`` solves the normal equations with
+    :func:`scipy.linalg.solve` (``assume_a="pos"``); ``solver="lstsq"``
+    (default, better conditioned) solves the equivalent least-squares problem
+    ``[Z; √λ I] w ≈ [Y; 0]`` with :func:`scipy.linalg.lstsq`.
+
+    Parameters
+    ----------
+    features : array_like, shape (T, p)
+        ``Z``.
+    targets : array_like, shape (T, m)
+        ``Y``.
+    ridge : float
+        ``λ >= 0``.
+    solver : {"lstsq", "normal"}
+
+    Returns
+    -------
+    ndarray, shape (m, p)
+        ``W_out``.
+
+    Examples
+    --------
+    >>> Z = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> ridge_regression(Z, Z @ np.array([[2.0], [-1.0]]), 0.0).round(12)
+    array([[ 2., -1.]])
+    """
+    Z = as_float_array("features", features, ndim=2, dtype=_F64)
+    Y = as_float_array("targets", targets, ndim=2, dtype=_F64)
+    if Y.shape[0] != Z.shape[0]:
+        raise ValueError(
+            f"`targets` must have {Z.shape[0]} rows (one per feature row), got shape {Y.shape}"
+        )
+    lam = check_real("ridge", ridge, low=0.0)
+    check_choice("solver", solver, ("lstsq", "normal"))
+    p = Z.shape[1]
+    if solver == "normal":
+        A = Z.T @ Z + lam * np.eye(p)
+        w = scipy.linalg.solve(A, Z.T @ Y, assume_a="pos")
+    else:
+        Za = np.vstack([Z, np.sqrt(lam) * np.eye(p)]) if lam > 0 else Z
+        Ya = np.vstack([Y, np.zeros((p, Y.shape[1]))]) if lam > 0 else Y
+        w = scipy.linalg.lstsq(Za, Ya)[0]
+    return np.ascontiguousarray(np.asarray(w).T)
+
+
+@dataclass(frozen=True, eq=False)
+class ESNFit:
+    """The result of :func:`fit`.
+
+    Attributes
+    ----------
+    esn : ESN
+        The network with its trained ``W_out``.
+    states : ndarray, shape (T, n)
+        All teacher-forced states (washout included).
+    train_nrmse : float
+        ``sqrt(mean squared error / var(teacher))`` after the washout.
+    final_state : ndarray, shape (n,)
+        ``x_T``, where :meth:`ESN.generate` continues.
+    final_output : ndarray, shape (n_out,)
+        ``y_T``, the last teacher value (fed back into ``x_{T+1}``).
+    washout, ridge : int, float
+        The settings used.
+    """
+
+    esn: ESN
+    states: np.ndarray
+    train_nrmse: float
+    final_state: np.ndarray
+    final_output: np.ndarray
+    washout: int
+    ridge: float
+
+
+def fit(
+    esn: ESN,
+    inputs: Any,
+    teacher: Any,
+    *,
+    washout: int = 0,
+    ridge: float = 1e-8,
+    x0: Any = None,
+    y0: Any = None,
+    solver: str = "lstsq",
+    noise: float = 0.0,
+    seed: Any = None,
+) -> ESNFit:
+    """Teacher-forced training of the readout by ridge regression.
+
+    Runs :meth:`ESN.run` with the teacher fed back, drops the first
+    ``washout`` states, and solves ``W_out = ridge_regression([x; u; 1], y, λ)``.
+
+    Parameters
+    ----------
+    esn : ESN
+    inputs : array_like, shape (T, n_in) or None
+    teacher : array_like, shape (T, n_out)
+    washout : int
+        Initial steps excluded from the regression (``< T``).
+    ridge : float
+        ``λ``, see :func:`ridge_regression`.
+    x0, y0 : array_like, optional
+        Initial state and fed-back output (zeros).
+    solver : {"lstsq", "normal"}
+    noise : float
+        State noise during harvesting, see :meth:`ESN.run` (0: none).
+    seed : int, Generator or None
+        Seed for the noise.
+
+    Returns
+    -------
+    ESNFit
+    """
+    if not isinstance(esn, ESN):
+        raise TypeError(f"`esn` must be an ESN, got {type(esn).__name__}")
+    Y = as_float_array("teacher", teacher, ndim=2, dtype=_F64)
+    washout = check_int("washout", washout, minimum=0)
+    if washout >= Y.shape[0]:
+        raise ValueError(f"`washout` must be < the number of steps {Y.shape[0]}, got {washout}")
+    states = esn.run(inputs, Y, x0=x0, y0=y0, noise=noise, seed=seed)
+    u = esn._inputs(inputs, Y.shape[0])
+    Z = esn.features(states[washout:], u[washout:])
+    W_out = ridge_regression(Z, Y[washout:], ridge, solver=solver)
+    trained = replace(esn, W_out=W_out)
+    resid = Z @ W_out.T - Y[washout:]
+    nrmse = float(np.sqrt(np.mean(resid**2) / np.var(Y[washout:])))
+    return ESNFit(
+        esn=trained,
+        states=states,
+        train_nrmse=nrmse,
+        final_state=states[-1].copy(),
+        final_output=Y[-1].copy(),
+        washout=washout,
+        ridge=float(ridge),
+    )
+
+
+# ----------------------------------------------------------------------------- Mackey–Glass
+
+
+@dataclass(frozen=True, eq=False)
+class MG17Result:
+    """Result of :func:`mackey_glass_protocol`.
+
+    Attributes
+    ----------
+    nrmse84 : float
+        ``sqrt(mean_runs (y_true − y_pred)² at the horizon / var(signal))``.
+    squared_errors : ndarray, shape (runs,)
+        Per-run squared error at the horizon.
+    variance : float
+        The signal variance used (pooled over the runs' training segments).
+    train_nrmse : ndarray, shape (runs,)
+        Per-run teacher-forced training NRMSE (one step).
+    settings : dict
+        The protocol's and the reservoir's settings.
+    """
+
+    nrmse84: float
+    squared_errors: np.ndarray
+    variance: float
+    train_nrmse: np.ndarray
+    settings: dict[str, Any]
+
+
+def mackey_glass_protocol(
+    n_units: int = 400,
+    runs: int = 50,
+    *,
+    seed: int = 0,
+    washout: int = 1000,
+    train: int = 3000,
+    horizon: int = 84,
+    spectral_radius: float = 0.8,
+    connectivity: float = 0.05,
+    feedback_scaling: float = 1.0,
+    bias_scaling: float = 0.5,
+    leak: float = 1.0,
+    ridge: float = 1e-14,
+    noise: float = 0.0,
+) -> MG17Result:
+    """Jaeger's (2001) Mackey–Glass (τ = 17) 84-step prediction benchmark.
+
+    For each run ``r`` (seed ``seed + r``: a new reservoir and a new series
+    from a new random initial history, see
+    :func:`rnntheory.tasks.mackey_glass`): teacher-force an output-feedback
+    ESN (no external input; bias ``b``) on ``washout + train`` samples, fit
+    the readout on the last ``train``, then run freely for ``horizon`` steps
+    and record ``(y_true − y_pred)²`` at the horizon. ``NRMSE84 =
+    sqrt(mean_r err_r / σ²)`` with ``σ²`` the variance of the signal (pooled
+    over the runs' training segments). Jaeger (2001), 400 units, 3 000
+    training steps: 2.8·10⁻⁴.
+
+    Returns
+    -------
+    MG17Result
+
+    Examples
+    --------
+    >>> r = mackey_glass_protocol(200, runs=2, washout=300, train=1000, horizon=20,
+    ...                           spectral_radius=0.95)
+    >>> bool(r.nrmse84 < 0.05)
+    True
+    """
+    from .tasks import mackey_glass
+
+    n_units = check_int("n_units", n_units, minimum=1)
+    runs = check_int("runs", runs, minimum=1)
+    washout = check_int("washout", washout, minimum=0)
+    train = check_int("train", train, minimum=1)
+    horizon = check_int("horizon", horizon, minimum=1)
+    sq = np.empty(runs)
+    tr = np.empty(runs)
+    signals = []
+    for r in range(runs):
+        rng = np.random.default_rng([seed, r])
+        s = mackey_glass(washout + train + horizon, seed=rng)[:, None]
+        teach, future = s[: washout + train], s[washout + train :]
+        esn = random_esn(
+            n_units, 0, 1, spectral_radius=spectral_radius, connectivity=connectivity,
+            feedback_scaling=feedback_scaling, bias_scaling=bias_scaling, leak=leak, seed=rng,
+        )
+        result = fit(esn, None, teach, washout=washout, ridge=ridge, noise=noise, seed=rng)
+        gen = result.esn.generate(horizon, x0=result.final_state, y0=result.final_output)
+        sq[r] = float((gen.outputs[-1, 0] - future[-1, 0]) ** 2)
+        tr[r] = result.train_nrmse
+        signals.append(teach[washout:, 0])
+    var = float(np.var(np.concatenate(signals)))
+    settings = dict(
+        n_units=n_units, runs=runs, seed=seed, washout=washout, train=train, horizon=horizon,
+        spectral_radius=spectral_radius, connectivity=connectivity,
+        feedback_scaling=feedback_scaling, bias_scaling=bias_scaling, leak=leak, ridge=ridge,
+        noise=noise,
+    )
+    return MG17Result(float(np.sqrt(sq.mean() / var)), sq, var, tr, settings)
