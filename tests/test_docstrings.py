@@ -23,6 +23,8 @@ WITH_EXAMPLES = {
     "rnntheory.torch_bridge",
     "rnntheory.tasks",
     "rnntheory.esn",
+    "rnntheory.remedies.clipping",
+    "rnntheory.remedies.penalties",
 }
 
 # Every public module (no leading underscore anywhere in its dotted name).

@@ -1,0 +1,39 @@
+"""Remedies for exploding and vanishing gradients, as small pure functions.
+
+Gradient transforms take gradients and return ``(new_gradients, info)``;
+penalties take a model and return ``(value, gradients)``; the projection
+returns a new model. Nothing here modifies its arguments.
+
+- :mod:`~rnntheory.remedies.clipping` — :func:`clip_by_norm` (Eq. 13; Pascanu
+  et al. 2013, Alg. 1), :func:`clip_by_value` (Mikolov's element-wise
+  variant), :func:`global_norm`.
+- :mod:`~rnntheory.remedies.penalties` — :func:`l1_penalty`,
+  :func:`l2_penalty`, :func:`spectral_penalty` on the recurrent weights, and
+  :func:`project_spectral_norm`, the hard constraint ``σ_max(W_hh) ≤ c`` that no
+  penalty provides (claim C21).
+
+Examples
+--------
+>>> import numpy as np
+>>> from rnntheory.remedies import clip_by_norm
+>>> clipped, info = clip_by_norm({"W_hh": np.array([6.0, 8.0])}, threshold=1.0)
+>>> clipped["W_hh"], info.norm
+(array([0.6, 0.8]), 10.0)
+"""
+
+from __future__ import annotations
+
+from .clipping import ClipInfo, ValueClipInfo, clip_by_norm, clip_by_value, global_norm
+from .penalties import l1_penalty, l2_penalty, project_spectral_norm, spectral_penalty
+
+__all__ = [
+    "ClipInfo",
+    "ValueClipInfo",
+    "clip_by_norm",
+    "clip_by_value",
+    "global_norm",
+    "l1_penalty",
+    "l2_penalty",
+    "project_spectral_norm",
+    "spectral_penalty",
+]

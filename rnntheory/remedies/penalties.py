@@ -1,0 +1,294 @@
+"""Penalties on the recurrent weights, and the projection that actually bounds them.
+
+Each penalty returns ``(value, grads)``: the penalty's value (a float) and its
+gradient as a dict holding **only** the recurrent matrix's key (``"W_hh"`` for
+an :class:`~rnntheory.ElmanRNN`, ``"weight_hh"`` for an LSTM or GRU). A key
+that is absent means a zero gradient for that parameter; add the penalty's
+gradient to the loss gradient key by key::
+
+    loss, g = model.value_and_grad(x, y)
+    value, pg = l2_penalty(model, 1e-3)
+    total = {k: v + pg.get(k, 0) for k, v in g.params().items()}
+
+The gradient has the dtype of the model's weights; values are computed in float64.
+
+A penalty *lowers* the size of ``W_hh`` but *bounds nothing*: after any number
+of gradient steps on loss + penalty, ``σ_max(W_hh)`` can still exceed 1, and at
+a minimum of ``E + ½λ‖W‖²`` it can be as large as the loss pulls it. Claim C21
+of the article ("an L1/L2 penalty on W_hh ensures its spectral radius ≤ 1") is
+false; :func:`project_spectral_norm` is the hard constraint that does give
+``σ_max(W_hh) ≤ c`` and with it Eq. 12's ``‖∂h_t/∂h_k‖ ≤ (c γ_h)^(t−k)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import _show, check_real
+from ..cells.elman import ElmanRNN
+from ..cells.gated import GRU, LSTM
+
+__all__ = ["l1_penalty", "l2_penalty", "project_spectral_norm", "spectral_penalty"]
+
+
+def _recurrent(model: Any) -> tuple[str, np.ndarray]:
+    """The recurrent matrix's parameter name and value."""
+    if isinstance(model, ElmanRNN):
+        return "W_hh", model.W_hh
+    if isinstance(model, LSTM | GRU):
+        return "weight_hh", model.weight_hh
+    raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {_show(model)}")
+
+
+def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]:
+    """The L1 penalty ``λ Σ_ij |W_ij|`` on the recurrent weights, and its gradient.
+
+    .. math::
+
+        P(W) = \\lambda \\sum_{ij} \\lvert W_{ij}\\rvert,\\qquad
+        \\frac{\\partial P}{\\partial W} = \\lambda\\,\\operatorname{sign}(W)
+
+    At an entry ``W_ij = 0`` the penalty is not differentiable; the gradient
+    returned there is 0, the minimum-norm subgradient.
+
+    Parameters
+    ----------
+    model : ElmanRNN, LSTM or GRU
+        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is penalised.
+    weight : float
+        ``λ ≥ 0``.
+
+    Returns
+    -------
+    value : float
+        ``P(W)``.
+    grads : dict
+        ``{"W_hh": λ sign(W_hh)}`` (``"weight_hh"`` for LSTM/GRU) only: the
+        other parameters have zero gradient and are left out.
+
+    Raises
+    ------
+    ValueError
+        If ``weight`` is negative or not finite.
+    TypeError
+        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``weight`` not a real number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN
+    >>> from rnntheory.remedies import l1_penalty
+    >>> m = ElmanRNN([[1.0, -2.0], [0.0, 0.5]], np.zeros((2, 1)), np.zeros(2))
+    >>> value, g = l1_penalty(m, 0.1)
+    >>> round(value, 12), g["W_hh"]
+    (0.35, array([[ 0.1, -0.1],
+           [ 0. ,  0.1]]))
+
+    The L1 penalty of the article's "L1/L2 regularization" paragraph (claim C21).
+    """
+    lam = check_real("weight", weight, low=0.0)
+    name, W = _recurrent(model)
+    W64 = W.astype(np.float64, copy=False)
+    value = lam * float(np.sum(np.abs(W64)))
+    return value, {name: (lam * np.sign(W64)).astype(W.dtype, copy=False)}
+
+
+def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]:
+    """The L2 penalty ``½ λ ‖W‖_F²`` on the recurrent weights, and its gradient ``λ W``.
+
+    .. math::
+
+        P(W) = \\tfrac12 \\lambda \\lVert W\\rVert_F^2,\\qquad
+        \\frac{\\partial P}{\\partial W} = \\lambda W
+
+    The factor ½ is the weight-decay convention: a gradient step of size ``η``
+    on ``P`` alone multiplies ``W`` by ``1 − ηλ``, which shrinks ``σ_max(W)``
+    geometrically but never bounds it after finitely many steps, and with a
+    loss gradient in the step bounds nothing at all (claim C21).
+
+    Parameters
+    ----------
+    model : ElmanRNN, LSTM or GRU
+        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is penalised.
+    weight : float
+        ``λ ≥ 0``.
+
+    Returns
+    -------
+    value : float
+        ``P(W)``.
+    grads : dict
+        ``{"W_hh": λ W_hh}`` (``"weight_hh"`` for LSTM/GRU) only: the other
+        parameters have zero gradient and are left out.
+
+    Raises
+    ------
+    ValueError
+        If ``weight`` is negative or not finite.
+    TypeError
+        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``weight`` not a real number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN
+    >>> from rnntheory.remedies import l2_penalty
+    >>> m = ElmanRNN([[3.0, 0.0], [0.0, 4.0]], np.zeros((2, 1)), np.zeros(2))
+    >>> value, g = l2_penalty(m, 0.5)
+    >>> value, g["W_hh"]
+    (6.25, array([[1.5, 0. ],
+           [0. , 2. ]]))
+
+    The L2 penalty of the article's "L1/L2 regularization" paragraph (claim C21).
+    """
+    lam = check_real("weight", weight, low=0.0)
+    name, W = _recurrent(model)
+    W64 = W.astype(np.float64, copy=False)
+    value = 0.5 * lam * float(np.sum(W64 * W64))
+    return value, {name: (lam * W64).astype(W.dtype, copy=False)}
+
+
+def spectral_penalty(
+    model: Any, c: float, weight: float
+) -> tuple[float, dict[str, np.ndarray]]:
+    """The hinge penalty ``λ max(0, σ_max(W) − c)²`` on the recurrent weights, and its gradient.
+
+    .. math::
+
+        P(W) = \\lambda\\,\\max(0, \\sigma_1(W) - c)^2,\\qquad
+        \\frac{\\partial P}{\\partial W} = 2\\lambda\\,\\max(0, \\sigma_1 - c)\\,u_1 v_1^{\\top}
+
+    where ``W = Σ_i σ_i u_i v_iᵀ`` is the SVD: ``∂σ_1/∂W = u_1 v_1ᵀ`` when the
+    largest singular value is simple. ``P`` is continuously differentiable in
+    ``σ_1`` (zero gradient when ``σ_1 ≤ c``). When ``σ_1 > c`` is *repeated*
+    (``σ_1 = σ_2``), ``σ_1`` and so ``P`` are not differentiable at ``W``; the
+    value returned is then ``2λ(σ_1 − c) u vᵀ`` for the top singular pair LAPACK
+    returns, a subgradient (``P`` is convex: a convex non-decreasing function of
+    the convex ``σ_1``), not a gradient. Like every penalty, it bounds nothing:
+    use :func:`project_spectral_norm` for a hard ``σ_max ≤ c``.
+
+    Parameters
+    ----------
+    model : ElmanRNN, LSTM or GRU
+        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is penalised.
+    c : float
+        Target bound ``c ≥ 0`` on ``σ_max``.
+    weight : float
+        ``λ ≥ 0``.
+
+    Returns
+    -------
+    value : float
+        ``P(W)``.
+    grads : dict
+        ``{"W_hh": ∂P/∂W_hh}`` (``"weight_hh"`` for LSTM/GRU) only.
+
+    Raises
+    ------
+    ValueError
+        If ``c`` or ``weight`` is negative or not finite.
+    TypeError
+        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``c``/``weight`` not a real number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN
+    >>> from rnntheory.remedies import spectral_penalty
+    >>> m = ElmanRNN([[3.0, 0.0], [0.0, 0.5]], np.zeros((2, 1)), np.zeros(2))
+    >>> value, g = spectral_penalty(m, c=1.0, weight=0.25)
+    >>> round(value, 12), np.round(g["W_hh"], 12)    # 0.25·(3−1)², 2·0.25·2·e1e1ᵀ
+    (1.0, array([[1., 0.],
+           [0., 0.]]))
+
+    A soft version of the constraint ``σ_max(W_hh) ≤ c`` under which Eq. 12 gives
+    ``‖∂h_t/∂h_k‖ ≤ (c γ_h)^(t−k)``.
+    """
+    cc = check_real("c", c, low=0.0)
+    lam = check_real("weight", weight, low=0.0)
+    name, W = _recurrent(model)
+    U, s, Vt = np.linalg.svd(W.astype(np.float64, copy=False))
+    excess = max(0.0, float(s[0]) - cc)
+    value = lam * excess * excess
+    G = (2.0 * lam * excess) * np.outer(U[:, 0], Vt[0])
+    return value, {name: G.astype(W.dtype, copy=False)}
+
+
+def project_spectral_norm(model: Any, c: float) -> Any:
+    """A copy of the model whose recurrent matrix has ``σ_max ≤ c``.
+
+    The Euclidean (Frobenius) projection onto ``{W : σ_max(W) ≤ c}``: with the
+    SVD ``W = U diag(σ) Vᵀ``,
+
+    .. math:: \\Pi_c(W) = U\\,\\operatorname{diag}(\\min(\\sigma_i, c))\\,V^{\\top}
+
+    so singular values above ``c`` are set to ``c`` and the others (and the
+    singular vectors) are left alone. If ``σ_max(W) ≤ c`` already, ``W`` is kept
+    bitwise. Rounding in ``U diag(·) Vᵀ`` (and in the cast to float32) can
+    leave the computed ``σ_max`` an ulp above ``c``; the clipped singular values
+    are then lowered by a few ulp until ``bounds.gamma_w(W) ≤ c`` holds exactly
+    in floating point, which also makes the projection idempotent bitwise.
+
+    Unlike a penalty, this is a hard constraint: with ``c γ_h ≤ 1`` Eq. 12
+    gives ``‖∂h_t/∂h_k‖ ≤ 1`` for every input, so gradients cannot explode.
+    For an LSTM/GRU the stacked ``weight_hh`` ``(G·n, n)`` is projected as one
+    matrix (so each gate block also has ``σ_max ≤ c``).
+
+    Parameters
+    ----------
+    model : ElmanRNN, LSTM or GRU
+        The model (not modified).
+    c : float
+        The bound, ``c ≥ 0`` (``c = 0`` gives a zero recurrent matrix).
+
+    Returns
+    -------
+    ElmanRNN, LSTM or GRU
+        A new model of the same kind, every other parameter and option unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``c`` is negative or not finite.
+    TypeError
+        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``c`` not a real number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN, bounds
+    >>> from rnntheory.remedies import project_spectral_norm
+    >>> m = ElmanRNN.init(2, 6, None, scheme="gaussian", scale=3.0, seed=0)
+    >>> bounds.gamma_w(m.W_hh) > 1
+    True
+    >>> p = project_spectral_norm(m, 1.0)
+    >>> bounds.gamma_w(p.W_hh) <= 1.0
+    True
+    >>> project_spectral_norm(p, 1.0).W_hh is p.W_hh   # already inside: kept
+    True
+
+    The hard counterpart of the penalties of the article's "L1/L2 regularization"
+    paragraph; the constraint that makes claim C21's conclusion true.
+    """
+    cc = check_real("c", c, low=0.0)
+    name, W = _recurrent(model)
+    if _sigma_max(W) <= cc:
+        return model.replace(**{name: W})
+    U, s, Vt = np.linalg.svd(W.astype(np.float64, copy=False), full_matrices=False)
+    eps = float(np.finfo(W.dtype).eps)
+    cap = cc
+    # 2^k ulp below c for k = 0, 1, …; reaches cap = 0 (and Wp = 0) at the latest
+    # after 1/eps, so the loop always ends with σ_max(Wp) ≤ c.
+    for attempt in range(np.finfo(W.dtype).nmant + 2):
+        Wp = ((U * np.minimum(s, cap)) @ Vt).astype(W.dtype)
+        if _sigma_max(Wp) <= cc:
+            break
+        cap = cc * max(0.0, 1.0 - eps * 2.0**attempt)
+    return model.replace(**{name: Wp})
+
+
+def _sigma_max(W: np.ndarray) -> float:
+    """``σ_max(W)`` computed exactly as :func:`rnntheory.bounds.gamma_w` does."""
+    return float(np.linalg.norm(np.asarray(W, dtype=np.float64), 2))

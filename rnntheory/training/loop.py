@@ -1,0 +1,310 @@
+"""The training loop: a model, a task, an optimizer and a list of remedies.
+
+``train`` draws seeded batches from a :mod:`rnntheory.tasks` task, computes the
+loss and gradients (averaged over the sequences of the batch), applies the
+remedies in a fixed order, takes an optimizer step, and records a
+:class:`History`. The same seed gives a bitwise-identical history.
+
+Remedies (each a small frozen record):
+
+* :class:`TruncatedBPTT` (``k2``) is passed to the backward pass;
+* :class:`Penalty` (``"l1"``, ``"l2"`` or ``"spectral"``) adds its value and
+  gradient (on the recurrent matrix);
+* :class:`GradientClipping` rescales the gradient (Eq. 13, global norm) or clips
+  it element-wise;
+* :class:`SpectralProjection` projects ``W_hh`` onto ``σ_max ≤ c`` after each step.
+
+Divergence: a gradient whose global norm is not finite or exceeds
+``divergence_threshold`` (1e10, Pascanu et al.'s code) never reaches the
+parameters. With ``divergence="fallback"`` (Pascanu et al.'s remedy) the
+recurrent matrix is shrunk, ``W ← W − 0.02·lr·W``, and the step is skipped;
+with ``divergence="stop"`` the run stops and returns the last finite model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_choice, check_int, check_real
+from ..remedies import clipping as C
+from ..remedies import penalties as P
+from .optimizers import SGD, Optimizer, apply_updates
+
+__all__ = ["GradientClipping", "History", "Penalty", "SpectralProjection", "TruncatedBPTT", "train"]
+
+
+@dataclass(frozen=True)
+class GradientClipping:
+    """Clip the gradient: by global norm (Eq. 13) or element-wise by value."""
+
+    threshold: float
+    kind: str = "norm"
+
+    def __post_init__(self) -> None:
+        check_real("threshold", self.threshold, low=0.0, low_open=True)
+        check_choice("kind", self.kind, ("norm", "value"))
+
+
+@dataclass(frozen=True)
+class TruncatedBPTT:
+    """Backpropagate each loss ``k2`` steps only (``value_and_grad(truncate=k2)``)."""
+
+    k2: int
+
+    def __post_init__(self) -> None:
+        check_int("k2", self.k2, minimum=1)
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """A penalty on the recurrent matrix: ``"l1"``, ``"l2"`` or ``"spectral"`` (``max(0, σ_max − c)²``)."""
+
+    kind: str
+    weight: float
+    c: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, ("l1", "l2", "spectral"))
+        check_real("weight", self.weight, low=0.0)
+        check_real("c", self.c, low=0.0)
+
+
+@dataclass(frozen=True)
+class SpectralProjection:
+    """After each step, project the recurrent matrix onto ``σ_max ≤ c``."""
+
+    c: float
+
+    def __post_init__(self) -> None:
+        check_real("c", self.c, low=0.0, low_open=True)
+
+
+@dataclass
+class History:
+    """What a run recorded.
+
+    Attributes
+    ----------
+    loss : ndarray
+        Training loss of each step (mean over the batch's sequences; the value
+        before the step's update; penalties included).
+    grad_norm, grad_norm_clipped : ndarray
+        Global gradient norm before and after the remedies, per step.
+    gamma_w, rho : ndarray
+        ``σ_max`` and spectral radius of the recurrent matrix after each step.
+    eval_steps, eval_error, eval_loss : ndarray
+        The task's error and mean loss on a fixed evaluation batch.
+    events : list of (step, kind, detail)
+        ``"clip"``, ``"fallback"``, ``"stop"``.
+    model : the model after the last applied step (always finite).
+    stopped : str or None
+        Why the run stopped early (``None`` when it ran all its steps).
+    steps : int
+        Steps attempted.
+    """
+
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    grad_norm_clipped: np.ndarray
+    gamma_w: np.ndarray
+    rho: np.ndarray
+    eval_steps: np.ndarray
+    eval_error: np.ndarray
+    eval_loss: np.ndarray
+    events: list[tuple[int, str, str]] = field(default_factory=list)
+    model: Any = None
+    stopped: str | None = None
+    steps: int = 0
+
+    def count(self, kind: str) -> int:
+        """How many events of ``kind`` happened."""
+        return sum(1 for e in self.events if e[1] == kind)
+
+
+def _recurrent_name(model: Any) -> str:
+    return "W_hh" if "W_hh" in model.params() else "weight_hh"
+
+
+def _outputs(model: Any, x: np.ndarray) -> np.ndarray:
+    tr = model.forward(x)
+    return np.asarray(tr.y if tr.y is not None else tr.h[1:], dtype=np.float64)
+
+
+def _finite(params: dict[str, np.ndarray]) -> bool:
+    return all(bool(np.all(np.isfinite(p))) for p in params.values())
+
+
+def train(
+    model: Any,
+    task: Any,
+    *,
+    optimizer: Optimizer | None = None,
+    remedies: tuple[Any, ...] = (),
+    steps: int = 100,
+    batch_size: int = 20,
+    seed: int = 0,
+    eval_every: int = 50,
+    eval_size: int = 200,
+    divergence: str = "fallback",
+    divergence_threshold: float = 1e10,
+    progress: bool | None = False,
+) -> History:
+    """Train ``model`` on ``task``.
+
+    Parameters
+    ----------
+    model : ElmanRNN, LSTM or GRU
+        Its readout size must equal ``task.n_out`` and its input size ``task.n_in``.
+    task : rnntheory.tasks.Task
+    optimizer : Optimizer, optional
+        ``SGD(lr=0.01)`` by default (Pascanu et al. 2013).
+    remedies : tuple
+        Any of :class:`TruncatedBPTT`, :class:`Penalty`, :class:`GradientClipping`,
+        :class:`SpectralProjection` (at most one of each kind except penalties).
+    steps, batch_size : int
+    seed : int
+        Seeds the training batches (and, through ``seed + 1``, the evaluation batch).
+    eval_every, eval_size : int
+        Evaluate the task's error every ``eval_every`` steps (and at the end) on a
+        fixed batch of ``eval_size`` sequences.
+    divergence : {"fallback", "stop"}
+    divergence_threshold : float
+    progress : bool or None
+        Show a progress bar (``None``: only on a terminal).
+
+    Returns
+    -------
+    History
+    """
+    optimizer = optimizer if optimizer is not None else SGD(0.01)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"`optimizer` must be an rnntheory Optimizer, got {type(optimizer).__name__}")
+    steps = check_int("steps", steps, minimum=0)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    eval_every = check_int("eval_every", eval_every, minimum=1)
+    eval_size = check_int("eval_size", eval_size, minimum=1)
+    divergence = check_choice("divergence", divergence, ("fallback", "stop"))
+    divergence_threshold = check_real("divergence_threshold", divergence_threshold, low=0.0, low_open=True)
+    if model.n_in != task.n_in or model.n_out != task.n_out:
+        raise ValueError(
+            f"`model` has n_in={model.n_in}, n_out={model.n_out} but `task` needs "
+            f"n_in={task.n_in}, n_out={task.n_out}"
+        )
+    clip = trunc = proj = None
+    pens: list[Penalty] = []
+    for r in remedies:
+        if isinstance(r, GradientClipping):
+            clip = r
+        elif isinstance(r, TruncatedBPTT):
+            trunc = r
+        elif isinstance(r, SpectralProjection):
+            proj = r
+        elif isinstance(r, Penalty):
+            pens.append(r)
+        else:
+            raise TypeError(f"`remedies` entries must be remedy records, got {type(r).__name__}")
+
+    rec = _recurrent_name(model)
+    if trunc is not None and rec != "W_hh":
+        raise ValueError("`remedies`: TruncatedBPTT is implemented for the Elman RNN only so far")
+
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    eval_batch = task.sample(eval_size, seed + 1)
+    params = model.params()
+    state = optimizer.init(params)
+    cols: dict[str, list[float]] = {k: [] for k in ("loss", "gn", "gnc", "gw", "rho")}
+    ev_steps: list[int] = []
+    ev_err: list[float] = []
+    ev_loss: list[float] = []
+    events: list[tuple[int, str, str]] = []
+    stopped = None
+
+    def evaluate(step: int) -> None:
+        out = _outputs(model, eval_batch.x)
+        ev_steps.append(step)
+        ev_err.append(task.error(out, eval_batch))
+        ev_loss.append(task.loss_value(out, eval_batch))
+
+    done = 0
+    for step in tqdm(range(1, steps + 1), desc="train", disable=(None if progress is None else not progress), leave=False):
+        done = step
+        batch = task.sample(batch_size, rng)
+        kw = {} if trunc is None else {"truncate": trunc.k2}
+        with np.errstate(over="ignore", invalid="ignore"):
+            value, g = model.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, **kw)
+        B = batch.batch_size
+        grads = {k: v / B for k, v in g.params().items()}
+        value /= B
+        for pen in pens:
+            if pen.kind == "l1":
+                pv, pg = P.l1_penalty(model, pen.weight)
+            elif pen.kind == "l2":
+                pv, pg = P.l2_penalty(model, pen.weight)
+            else:
+                pv, pg = P.spectral_penalty(model, pen.c, pen.weight)
+            value += pv
+            for k, v in pg.items():
+                grads[k] = grads[k] + v
+        norm = C.global_norm(grads)
+        cols["loss"].append(float(value))
+        cols["gn"].append(norm)
+        if not (np.isfinite(norm) and norm <= divergence_threshold):
+            if divergence == "stop":
+                stopped = f"gradient norm {norm:.3g} at step {step} (threshold {divergence_threshold:g})"
+                events.append((step, "stop", stopped))
+                cols["gnc"].append(float("nan"))
+                cols["gw"].append(cols["gw"][-1] if cols["gw"] else float(np.linalg.norm(params[rec], 2)))
+                cols["rho"].append(cols["rho"][-1] if cols["rho"] else float(np.max(np.abs(np.linalg.eigvals(params[rec])))))
+                break
+            # Pascanu et al.'s fallback: shrink the recurrent matrix, skip the update.
+            lr = getattr(optimizer, "lr", 0.01)
+            params = dict(params)
+            params[rec] = params[rec] - 0.02 * lr * params[rec]
+            events.append((step, "fallback", f"gradient norm {norm:.3g}"))
+            grads_after = float("nan")
+        else:
+            if clip is not None:
+                if clip.kind == "norm":
+                    grads, info = C.clip_by_norm(grads, clip.threshold)
+                    if info.clipped:
+                        events.append((step, "clip", f"{info.norm:.3g} -> {clip.threshold:g}"))
+                else:
+                    grads, vinfo = C.clip_by_value(grads, clip.threshold)
+                    if vinfo.clipped:
+                        events.append((step, "clip", f"{vinfo.n_clipped} entries"))
+            grads_after = C.global_norm(grads)
+            updates, new_state = optimizer.update(grads, state)
+            new_params = apply_updates(params, updates)
+            if not _finite(new_params):  # an update that overflows is not applied
+                if divergence == "stop":
+                    stopped = f"non-finite parameters after the update of step {step}"
+                    events.append((step, "stop", stopped))
+                    cols["gnc"].append(grads_after)
+                    cols["gw"].append(float(np.linalg.norm(params[rec], 2)))
+                    cols["rho"].append(float(np.max(np.abs(np.linalg.eigvals(params[rec])))))
+                    break
+                events.append((step, "fallback", "non-finite update"))
+            else:
+                params, state = new_params, new_state
+        model = model.replace(**params)
+        if proj is not None:
+            model = P.project_spectral_norm(model, proj.c)
+            params = model.params()
+        cols["gnc"].append(grads_after)
+        W = params[rec]
+        cols["gw"].append(float(np.linalg.norm(W, 2)))
+        cols["rho"].append(float(np.max(np.abs(np.linalg.eigvals(W)))) if W.shape[0] == W.shape[1] else float("nan"))
+        if step % eval_every == 0:
+            evaluate(step)
+    if not ev_steps or ev_steps[-1] != done:
+        evaluate(done)
+    arr = np.asarray
+    return History(
+        arr(cols["loss"]), arr(cols["gn"]), arr(cols["gnc"]), arr(cols["gw"]), arr(cols["rho"]),
+        arr(ev_steps), arr(ev_err), arr(ev_loss), events, model, stopped, done,
+    )
