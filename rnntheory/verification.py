@@ -323,6 +323,91 @@ def _check_lyapunov(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResu
     )
 
 
+def _check_clipping(cfg: VerifyConfig) -> CheckResult:
+    """Eq. 13: the clipped global norm is min(‖g‖, τ) and the direction is kept."""
+    from .remedies import clip_by_norm, global_norm
+
+    rng = np.random.default_rng(cfg.seed + 11)
+    worst, count = 0.0, 0
+    for e in (-200, -5, 0, 5, 200):
+        for tau in (1e-3, 1.0, 1e3):
+            g = {"W_hh": rng.normal(size=(7, 7)) * 10.0**e, "b_h": rng.normal(size=7) * 10.0**e}
+            norm = float(np.sqrt(sum(np.sum((v / 10.0**e) ** 2) for v in g.values()))) * 10.0**e
+            out, _ = clip_by_norm(g, tau)
+            got = global_norm(out)
+            want = min(norm, tau)
+
+            def unit(d: dict[str, np.ndarray]) -> np.ndarray:
+                v = np.concatenate([a.ravel() for a in d.values()])
+                v = v / np.max(np.abs(v))  # rescale first: no under/overflow
+                return v / np.linalg.norm(v)
+
+            cos = float(unit(out) @ unit(g))
+            worst = max(worst, abs(got - want) / want, abs(cos - 1.0))
+            count += 1
+    return CheckResult(
+        "clipping", "Eq. 13: ‖clip(g)‖ = min(‖g‖, τ), same direction (norms from 1e-200 to 1e200)",
+        count, count, worst, worst < 1e-13, "relative error of the norm and of the cosine",
+    )
+
+
+def _check_truncation(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResult:
+    """Truncated BPTT equals the windowed double sum of Eq. 6 from explicit products."""
+    worst, count, tried = 0.0, 0, 0
+    rng = np.random.default_rng(5)
+    for _, m0, x in models[::6]:
+        m = m0.replace(W_yh=rng.normal(size=(3, m0.n_hidden)), b_y=np.zeros(3))
+        xs = x[:12]
+        y = np.asarray(rng.integers(0, 3, xs.shape[0]))
+        tr = m.forward(xs)
+        J = jac.step_jacobians(m, tr)
+        for k2 in (1, 3, 7):
+            _, g = m.value_and_grad(xs, y, truncate=k2)
+            V = np.asarray(m.W_yh, np.float64)
+            flow = np.zeros_like(tr.h)
+            for t in range(1, xs.shape[0] + 1):
+                z = V @ tr.h[t] + m.b_y
+                p = np.exp(z - z.max())
+                p /= p.sum()
+                p[y[t - 1]] -= 1.0
+                e = V.T @ p
+                P = np.eye(m.n_hidden)
+                for k in range(t, max(t - k2, -1), -1):
+                    if k < t:
+                        P = P @ J[k]
+                    flow[k] += P.T @ e
+            worst = max(worst, _rel_err(g.flow, flow))
+            count += 1
+        tried += 1
+    return CheckResult(
+        "truncation", "TBPTT(k2): the flow is the windowed double sum of Eq. 6 (t − k < k2)",
+        tried, count, worst, worst < 1e-10, "relative error against explicit Jacobian products",
+    )
+
+
+def _check_projection(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckResult:
+    """After projecting W_hh onto σ_max ≤ c, certify proves Eq. 12 with γ_W ≤ c."""
+    from .remedies import project_spectral_norm
+
+    worst, count, tried, failed = -np.inf, 0, 0, []
+    for label, m, x in models:
+        if m.leaky:
+            continue
+        for c in (0.5, 1.0):
+            mp = project_spectral_norm(m, c)
+            cert = bd.certify(mp, mp.forward(x), bounds=("eq12",))["eq12"]
+            ok = cert.holds and bd.gamma_w(mp.W_hh) <= c
+            worst = max(worst, cert.max_log_ratio)
+            count += cert.pairs_checked
+            tried += 1
+            if not ok:
+                failed.append(label)
+    return CheckResult(
+        "projection", "σ_max(W_hh) ≤ c after projection, and Eq. 12 holds with γ_W ≤ c",
+        tried, count, float(worst), not failed, "max ln(observed/bound)",
+    )
+
+
 def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None) -> Iterator[CheckResult]:
     """Run every numeric check, yielding one :class:`CheckResult` at a time."""
     from tqdm import tqdm
@@ -341,6 +426,9 @@ def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None)
         lambda: _check_vanishing(models),
         lambda: _check_eigen_reading(cfg),
         lambda: _check_lyapunov(models),
+        lambda: _check_clipping(cfg),
+        lambda: _check_truncation(models),
+        lambda: _check_projection(models),
     ]
     bar = tqdm(jobs, desc="verify", unit="check", disable=(None if progress is None else not progress), leave=False)
     for job in bar:
