@@ -1,0 +1,105 @@
+"""Gradient clipping by norm (Eq. 13 of the article; Pascanu et al. 2013, Alg. 1), symbolically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import sympy as sp
+
+from ._base import Identity, check_int_arg, is_zero_matrix
+
+__all__ = ["ClippingProof", "clip_by_norm", "prove_clipping"]
+
+
+def clip_by_norm(g: Any, tau: Any) -> sp.Matrix:
+    """Eq. 13 as a piecewise SymPy vector: ``τ g/‖g‖`` if ``‖g‖ ≥ τ``, else ``g``.
+
+    Parameters
+    ----------
+    g : sympy.Matrix, shape ``(n, 1)``
+        The gradient (any real entries).
+    tau : sympy expression
+        The threshold ``τ > 0``.
+
+    Returns
+    -------
+    sympy.Matrix
+        Entries are ``Piecewise`` expressions.
+
+    Raises
+    ------
+    ValueError
+        If ``g`` is not a column vector.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> clip_by_norm(sp.Matrix([3, 4]), 1).T
+    Matrix([[3/5, 4/5]])
+
+    Eq. 13 of the article.
+    """
+    g = sp.Matrix(g)
+    if g.shape[1] != 1:
+        raise ValueError(f"`g` must be a column vector, got shape {g.shape}")
+    norm = sp.sqrt(sum(gi**2 for gi in g))
+    return g.applyfunc(lambda gi: sp.Piecewise((tau * gi / norm, norm >= tau), (gi, True)))
+
+
+@dataclass(frozen=True)
+class ClippingProof:
+    """The four properties of Eq. 13 (each an :class:`~rnntheory.symbolic._base.Identity`).
+
+    Attributes
+    ----------
+    norm_is_tau, same_direction, idempotent, identity_below : Identity
+    """
+
+    norm_is_tau: Identity
+    same_direction: Identity
+    idempotent: Identity
+    identity_below: Identity
+
+    @property
+    def holds(self) -> bool:
+        """All four hold."""
+        return all((self.norm_is_tau, self.same_direction, self.idempotent, self.identity_below))
+
+
+@lru_cache(maxsize=8)
+def prove_clipping(n: int = 3) -> ClippingProof:
+    """Prove Eq. 13's properties for ``g`` a vector of ``n`` real symbols and ``τ > 0``.
+
+    With ``‖g‖ ≥ τ``: (1) ``‖τ g/‖g‖‖ = τ``; (2) the clipped vector is ``c g``
+    with ``c = τ/‖g‖ > 0`` (same direction); (3) clipping the clipped vector
+    changes nothing (its norm is ``τ ≥ τ``, and ``τ·(τ g/‖g‖)/τ = τ g/‖g‖``);
+    (4) below the threshold (here ``g = (τ/(2√n), …)``) the map is the identity.
+
+    Examples
+    --------
+    >>> prove_clipping(2).holds
+    True
+
+    Eq. 13 of the article; Pascanu et al. 2013, Alg. 1.
+    """
+    n = check_int_arg("n", n, 1, 8)
+    tau = sp.Symbol("tau", positive=True)
+    g = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"g_{i}", real=True))
+    norm = sp.sqrt(sum(gi**2 for gi in g))
+    clipped = tau * g / norm  # the branch ‖g‖ ≥ τ
+    cnorm = sp.simplify(sp.sqrt(sum(ci**2 for ci in clipped)))
+    p1 = Identity("‖τ g/‖g‖‖ = τ", sp.simplify(cnorm - tau) == 0, cnorm - tau)
+    r = sp.Symbol("r", positive=True)  # ‖g‖, positive since ‖g‖ ≥ τ > 0
+    c = tau / r
+    ok2, R2 = is_zero_matrix(clipped - (tau / norm) * g)
+    p2 = Identity("τ g/‖g‖ = c g with c = τ/‖g‖ > 0", ok2 and bool(c.is_positive), R2)
+    # Clip again: the norm of the clipped vector is τ, so the first branch applies.
+    again_branch = bool(sp.Ge(cnorm, tau))
+    ok3, R3 = is_zero_matrix(tau * clipped / cnorm - clipped)
+    p3 = Identity("clip(clip(g)) = clip(g)", ok3 and again_branch, R3)
+    small = sp.Matrix([tau / (2 * sp.sqrt(n))] * n)
+    ok4, R4 = is_zero_matrix(clip_by_norm(small, tau) - small)
+    p4 = Identity("clip(g) = g when ‖g‖ < τ", ok4, R4)
+    return ClippingProof(p1, p2, p3, p4)

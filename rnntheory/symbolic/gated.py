@@ -1,0 +1,325 @@
+"""LSTM and GRU single steps in PyTorch's conventions, and their step Jacobians.
+
+``torch.nn.LSTMCell``: ``gates = W_ih x + b_ih + W_hh h + b_hh`` split in the order
+``i, f, g, o``; ``i, f, o = σ(·)``, ``g = tanh(·)``; ``c′ = f ⊙ c + i ⊙ g``,
+``h′ = o ⊙ tanh(c′)``.
+
+``torch.nn.GRUCell``: rows of ``W_ih``/``W_hh`` in the order ``r, z, n``;
+``r = σ(W_ir x + b_ir + W_hr h + b_hr)``, ``z = σ(W_iz x + b_iz + W_hz h + b_hz)``,
+``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``, ``h′ = (1 − z) ⊙ n + z ⊙ h``.
+
+Parameters are named as PyTorch names them: ``weight_ih``, ``weight_hh``,
+``bias_ih``, ``bias_hh``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import sympy as sp
+
+from ._base import Identity, check_choice_arg, check_int_arg, is_zero_matrix
+
+__all__ = [
+    "GatedCell",
+    "GatedFunctions",
+    "gated_cell",
+    "gru_closed_form_jacobian",
+    "lambdify_cell",
+    "prove_gru_jacobian",
+    "prove_lstm_direct_path",
+    "sigmoid",
+    "step_jacobian",
+]
+
+KINDS = ("lstm", "gru")
+
+
+class sigmoid(sp.Function):
+    """The logistic function ``σ(x) = 1/(1 + e^{−x})`` with ``σ′ = σ (1 − σ)``.
+
+    Kept unevaluated so that Jacobians stay polynomial in the gate values
+    (fast to simplify); ``.rewrite(sp.exp)`` gives the explicit form.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x")
+    >>> sp.diff(sigmoid(x), x)
+    (1 - sigmoid(x))*sigmoid(x)
+    >>> sigmoid(x).rewrite(sp.exp)
+    1/(1 + exp(-x))
+    """
+
+    @classmethod
+    def eval(cls, arg: Any) -> Any:
+        if arg.is_zero:
+            return sp.Rational(1, 2)
+        return None
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return self * (1 - self)
+
+    def _eval_rewrite_as_exp(self, arg: Any, **kwargs: Any) -> Any:
+        return 1 / (1 + sp.exp(-arg))
+
+
+def _np_sigmoid(x: Any) -> Any:
+    import numpy as np
+
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+_MODULES = [{"sigmoid": _np_sigmoid}, "numpy"]
+_sigmoid = sigmoid
+
+
+@dataclass(frozen=True)
+class GatedCell:
+    """One symbolic step of an LSTM or GRU cell.
+
+    Attributes
+    ----------
+    kind : str
+        ``"lstm"`` or ``"gru"``.
+    n, n_in : int
+        Hidden and input sizes.
+    params : dict of sympy.Matrix
+        ``weight_ih`` ``(G n, n_in)``, ``weight_hh`` ``(G n, n)``, ``bias_ih``,
+        ``bias_hh`` ``(G n, 1)`` with ``G = 4`` (LSTM) or ``3`` (GRU).
+    x : sympy.Matrix
+        Input ``(n_in, 1)``.
+    state : sympy.Matrix
+        ``h`` (GRU) or ``(h; c)`` stacked (LSTM), the previous state.
+    new_state : sympy.Matrix
+        ``h′`` (GRU) or ``(h′; c′)`` (LSTM).
+    gates : dict of sympy.Matrix
+        ``i, f, g, o`` (LSTM) or ``r, z, n`` (GRU), as expressions.
+    """
+
+    kind: str
+    n: int
+    n_in: int
+    params: dict[str, sp.Matrix]
+    x: sp.Matrix
+    state: sp.Matrix
+    new_state: sp.Matrix
+    gates: dict[str, sp.Matrix]
+
+
+def gated_cell(kind: str, n: int = 1, n_in: int = 1) -> GatedCell:
+    """Build one step of ``torch.nn.LSTMCell`` or ``torch.nn.GRUCell`` symbolically.
+
+    Parameters
+    ----------
+    kind : {"lstm", "gru"}
+    n : int
+        Hidden units, 1 or 2.
+    n_in : int
+        Input size, 1 or 2.
+
+    Returns
+    -------
+    GatedCell
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``kind`` or sizes out of range.
+
+    Examples
+    --------
+    >>> cell = gated_cell("lstm")
+    >>> cell.new_state.shape
+    (2, 1)
+
+    Hochreiter & Schmidhuber 1997 (with the forget gate of Gers et al. 2000);
+    Cho et al. 2014; PyTorch's LSTMCell/GRUCell.
+    """
+    kind = check_choice_arg("kind", kind, KINDS)
+    n = check_int_arg("n", n, 1, 2)
+    n_in = check_int_arg("n_in", n_in, 1, 2)
+    G = 4 if kind == "lstm" else 3
+
+    def mat(name: str, r: int, c: int) -> sp.Matrix:
+        return sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}_{i}_{j}", real=True))
+
+    params = {
+        "weight_ih": mat("Wi", G * n, n_in),
+        "weight_hh": mat("Wh", G * n, n),
+        "bias_ih": mat("bi", G * n, 1),
+        "bias_hh": mat("bh", G * n, 1),
+    }
+    x = mat("x", n_in, 1)
+    h = mat("h", n, 1)
+    gi = params["weight_ih"] * x + params["bias_ih"]
+    gh = params["weight_hh"] * h + params["bias_hh"]
+
+    def blk(M: sp.Matrix, k: int) -> sp.Matrix:
+        return M[k * n : (k + 1) * n, :]
+
+    if kind == "lstm":
+        c = mat("c", n, 1)
+        pre = gi + gh
+        i, f, g, o = (blk(pre, k) for k in range(4))
+        i, f, o = (m.applyfunc(_sigmoid) for m in (i, f, o))
+        g = g.applyfunc(sp.tanh)
+        c_new = f.multiply_elementwise(c) + i.multiply_elementwise(g)
+        h_new = o.multiply_elementwise(c_new.applyfunc(sp.tanh))
+        gates = {"i": i, "f": f, "g": g, "o": o}
+        return GatedCell(kind, n, n_in, params, x, h.col_join(c), h_new.col_join(c_new), gates)
+    r = (blk(gi, 0) + blk(gh, 0)).applyfunc(_sigmoid)
+    z = (blk(gi, 1) + blk(gh, 1)).applyfunc(_sigmoid)
+    nn = (blk(gi, 2) + r.multiply_elementwise(blk(gh, 2))).applyfunc(sp.tanh)
+    h_new = (sp.ones(n, 1) - z).multiply_elementwise(nn) + z.multiply_elementwise(h)
+    return GatedCell(kind, n, n_in, params, x, h, h_new, {"r": r, "z": z, "n": nn})
+
+
+def step_jacobian(cell: GatedCell) -> sp.Matrix:
+    """``∂(new state)/∂(state)``: ``n × n`` (GRU) or ``2n × 2n`` for ``(h, c)`` (LSTM).
+
+    Examples
+    --------
+    >>> step_jacobian(gated_cell("gru")).shape
+    (1, 1)
+    """
+    return cell.new_state.jacobian(cell.state)
+
+
+@lru_cache(maxsize=4)
+def prove_lstm_direct_path(n: int = 1) -> Identity:
+    """Prove ``∂c_t/∂c_{t−1} = diag(f_t)`` (the c→c block of the LSTM step Jacobian).
+
+    With ``h_{t−1}`` held fixed the only path from ``c_{t−1}`` to ``c_t`` is
+    ``f ⊙ c``: PyTorch's cell has no peepholes, so the gates do not see ``c``.
+
+    Examples
+    --------
+    >>> prove_lstm_direct_path(1).holds
+    True
+
+    The constant error carousel of Hochreiter & Schmidhuber 1997.
+    """
+    cell = gated_cell("lstm", n)
+    J = step_jacobian(cell)
+    block = J[n:, n:]
+    ok, R = is_zero_matrix(block - sp.diag(*cell.gates["f"]))
+    return Identity(f"∂c_t/∂c_(t−1) (h_(t−1) fixed) = diag(f_t) (n = {n})", ok, R)
+
+
+def gru_closed_form_jacobian(cell: GatedCell) -> sp.Matrix:
+    """``diag(1 − z) ∂n/∂h + diag(z) + diag(h − n) diag(z ⊙ (1 − z)) W_hz``.
+
+    ``∂n/∂h = diag(1 − n²) [diag(W_hn h + b_hn) diag(r ⊙ (1 − r)) W_hr + diag(r) W_hn]``.
+
+    Raises
+    ------
+    ValueError
+        If ``cell`` is not a GRU cell.
+
+    Examples
+    --------
+    >>> gru_closed_form_jacobian(gated_cell("gru")).shape
+    (1, 1)
+    """
+    if cell.kind != "gru":
+        raise ValueError(f"`cell` must be a GRU cell, got kind {cell.kind!r}")
+    n = cell.n
+    Wh, bh = cell.params["weight_hh"], cell.params["bias_hh"]
+    W_hr, W_hz, W_hn = Wh[:n, :], Wh[n : 2 * n, :], Wh[2 * n :, :]
+    b_hn = bh[2 * n :, :]
+    r, z, nn = cell.gates["r"], cell.gates["z"], cell.gates["n"]
+    h = cell.state
+
+    def dg(v: sp.Matrix) -> sp.Matrix:
+        return sp.diag(*v)
+
+    one = sp.ones(n, 1)
+    dr = dg(r.multiply_elementwise(one - r)) * W_hr
+    dz = dg(z.multiply_elementwise(one - z)) * W_hz
+    dn = dg(one - nn.applyfunc(lambda e: e**2)) * (dg(W_hn * h + b_hn) * dr + dg(r) * W_hn)
+    return dg(one - z) * dn + dg(z) + dg(h - nn) * dz
+
+
+@lru_cache(maxsize=4)
+def prove_gru_jacobian(n: int = 1) -> Identity:
+    """Prove :func:`gru_closed_form_jacobian` equals SymPy's Jacobian.
+
+    Examples
+    --------
+    >>> prove_gru_jacobian(1).holds
+    True
+    """
+    cell = gated_cell("gru", n)
+    ok, R = is_zero_matrix(step_jacobian(cell) - gru_closed_form_jacobian(cell))
+    return Identity(f"GRU ∂h_t/∂h_(t−1) closed form (n = {n})", ok, R)
+
+
+@dataclass(frozen=True)
+class GatedFunctions:
+    """NumPy functions of one gated step (from :func:`lambdify_cell`).
+
+    Each takes ``(params, x, h)`` (GRU) or ``(params, x, h, c)`` (LSTM) with
+    ``params`` a dict of arrays in PyTorch's shapes (``weight_ih (G n, n_in)``,
+    ``weight_hh (G n, n)``, ``bias_ih (G n,)``, ``bias_hh (G n,)``).
+
+    Attributes
+    ----------
+    step : callable
+        Returns the new state: ``h′`` ``(n,)`` (GRU) or ``(h′, c′)`` (LSTM).
+    jacobian : callable
+        Returns the step Jacobian, ``(n, n)`` or ``(2n, 2n)``.
+    gates : callable
+        Returns a dict of the gate values.
+    """
+
+    step: Callable[..., Any]
+    jacobian: Callable[..., Any]
+    gates: Callable[..., Any]
+
+
+def lambdify_cell(cell: GatedCell) -> GatedFunctions:
+    """NumPy functions for ``cell``'s step, Jacobian and gates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fns = lambdify_cell(gated_cell("gru"))
+    >>> p = {k: np.zeros((3, 1)) if k.startswith("weight") else np.zeros(3)
+    ...      for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    >>> float(fns.step(p, np.zeros(1), np.ones(1))[0])  # z = n = 1/2 and 0: h′ = h/2
+    0.5
+    """
+    import numpy as np
+
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    syms = [s for k in names for s in cell.params[k]] + list(cell.x) + list(cell.state)
+    f_step = sp.lambdify(syms, cell.new_state, _MODULES)
+    f_jac = sp.lambdify(syms, step_jacobian(cell), _MODULES)
+    gate_names = tuple(cell.gates)
+    f_gates = sp.lambdify(syms, [cell.gates[g] for g in gate_names], _MODULES)
+    n = cell.n
+
+    def pack(params: dict[str, Any], x: Any, *state: Any) -> list[float]:
+        vals = [float(v) for k in names for v in np.asarray(params[k], float).ravel()]
+        vals += [float(v) for v in np.ravel(x)]
+        for s in state:
+            vals += [float(v) for v in np.ravel(s)]
+        return vals
+
+    def step(params: dict[str, Any], x: Any, *state: Any) -> Any:
+        out = np.asarray(f_step(*pack(params, x, *state)), float).ravel()
+        return (out[:n], out[n:]) if cell.kind == "lstm" else out
+
+    def jac(params: dict[str, Any], x: Any, *state: Any) -> Any:
+        return np.asarray(f_jac(*pack(params, x, *state)), float)
+
+    def gates(params: dict[str, Any], x: Any, *state: Any) -> dict[str, Any]:
+        vals = f_gates(*pack(params, x, *state))
+        return {g: np.asarray(v, float).ravel() for g, v in zip(gate_names, vals, strict=True)}
+
+    return GatedFunctions(step, jac, gates)

@@ -1,0 +1,124 @@
+"""The error ``ŷ − y`` at the output (before Eq. 4 of the article), symbolically.
+
+For softmax + cross-entropy, ``∂/∂z (−log softmax(z)_y) = softmax(z) − e_y``;
+for a linear output with ``½‖z − y‖²``, ``∂/∂z = z − y``. For other pairings
+(softmax + squared error) the gradient is not ``ŷ − y``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import sympy as sp
+
+from ._base import Identity, check_int_arg, is_zero_matrix
+
+__all__ = [
+    "logits",
+    "prove_mse_linear_gradient",
+    "prove_xent_gradient",
+    "softmax",
+    "softmax_mse_gradient",
+]
+
+
+def logits(C: int = 3) -> sp.Matrix:
+    """A column of ``C`` real logit symbols ``z_0 … z_{C−1}`` (``C`` from 2 to 8).
+
+    Examples
+    --------
+    >>> logits(2).T
+    Matrix([[z_0, z_1]])
+    """
+    C = check_int_arg("C", C, 2, 8)
+    return sp.Matrix(C, 1, lambda i, _: sp.Symbol(f"z_{i}", real=True))
+
+
+def softmax(z: sp.Matrix) -> sp.Matrix:
+    """``softmax(z)_i = e^{z_i}/Σ_j e^{z_j}`` (Eq. 3 of the article).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> softmax(sp.Matrix([0, 0])).T
+    Matrix([[1/2, 1/2]])
+    """
+    e = z.applyfunc(sp.exp)
+    return e / sum(e)
+
+
+@lru_cache(maxsize=8)
+def prove_xent_gradient(C: int = 3) -> Identity:
+    """Prove ``∂/∂z (−log softmax(z)_y) = softmax(z) − e_y`` for every class ``y``.
+
+    Examples
+    --------
+    >>> prove_xent_gradient(2).holds
+    True
+
+    Eqs. 3–4 of the article.
+    """
+    z = logits(C)
+    p = softmax(z)
+    res = []
+    for y in range(C):
+        loss = -sp.log(p[y])
+        grad = sp.Matrix([sp.diff(loss, zi) for zi in z])
+        res.append(grad - (p - sp.eye(C)[:, y]))
+    ok, R = is_zero_matrix(sp.Matrix.hstack(*res))
+    return Identity(f"∂(−log softmax(z)_y)/∂z = softmax(z) − e_y (C = {C}, every y)", ok, R)
+
+
+@lru_cache(maxsize=8)
+def prove_mse_linear_gradient(C: int = 3) -> Identity:
+    """Prove ``∂/∂z ½‖z − y‖² = z − y`` (linear output, squared error).
+
+    Examples
+    --------
+    >>> prove_mse_linear_gradient(2).holds
+    True
+    """
+    z = logits(C)
+    y = sp.Matrix(C, 1, lambda i, _: sp.Symbol(f"y_{i}", real=True))
+    loss = sum((z - y).applyfunc(lambda e: e**2)) / 2
+    ok, R = is_zero_matrix(sp.Matrix([sp.diff(loss, zi) for zi in z]) - (z - y))
+    return Identity(f"∂(½‖z − y‖²)/∂z = z − y (C = {C})", ok, R)
+
+
+def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
+    """Gradient of ``½‖softmax(z) − y‖²`` w.r.t. ``z``, next to ``ŷ − y``.
+
+    Parameters
+    ----------
+    z : sequence or sympy.Matrix
+        Logits (numbers or symbols), length ``C ≥ 2``.
+    y : sequence or sympy.Matrix
+        Target, same length.
+
+    Returns
+    -------
+    gradient, error : sympy.Matrix
+        The true gradient ``J_softmaxᵀ (ŷ − y)`` and the article's ``ŷ − y``.
+
+    Raises
+    ------
+    ValueError
+        If ``z`` and ``y`` have different lengths or fewer than 2 entries.
+
+    Examples
+    --------
+    >>> g, e = softmax_mse_gradient([0, 0], [1, 0])
+    >>> g.T, e.T
+    (Matrix([[-1/4, 1/4]]), Matrix([[-1/2, 1/2]]))
+    """
+    zm = sp.Matrix(z)
+    ym = sp.Matrix(y)
+    if zm.shape != ym.shape or zm.shape[0] < 2:
+        raise ValueError(f"`z` and `y` must be vectors of one length ≥ 2, got shapes {zm.shape} and {ym.shape}")
+    zs = logits(zm.shape[0])
+    p = softmax(zs)
+    loss = sum((p - ym).applyfunc(lambda e: e**2)) / 2
+    grad = sp.Matrix([sp.diff(loss, zi) for zi in zs])
+    rep = dict(zip(zs, zm, strict=True))
+    return grad.xreplace(rep).applyfunc(sp.simplify), (p - ym).xreplace(rep).applyfunc(sp.simplify)

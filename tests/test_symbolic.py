@@ -1,0 +1,285 @@
+"""rnntheory.symbolic: the identities hold, and agree with the numeric library (lambdify)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnntheory import ElmanRNN, jacobians
+from rnntheory.bounds import gamma_w
+from rnntheory.strategies import elman_models, input_sequences
+from rnntheory.symbolic import activation, chain, clipping, elman, gated, leaky, omega, softmax
+
+X = sp.Symbol("x", real=True)
+
+
+# ----------------------------------------------------------------------------- Elman
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("form", elman.FORMS)
+@pytest.mark.parametrize("leak", [False, True])
+def test_step_jacobian_closed_form(n: int, form: str, leak: bool) -> None:
+    assert elman.prove_step_jacobian(n, form, leak).holds
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "identity"])
+def test_step_jacobian_concrete_activations(act: str) -> None:
+    assert elman.prove_step_jacobian(2, "standard", False, act).holds
+
+
+def test_eq9_is_not_the_jacobian_of_eq2a() -> None:
+    d = elman.eq9_numbers()
+    assert not np.allclose(d["jacobian_eq2a"], d["article_eq9"])
+    # Same spectrum as the Pascanu-form Jacobian, different norm.
+    A, P = np.array(d["article_eq9"]), np.array(d["pascanu_form"])
+    assert np.allclose(np.sort_complex(np.linalg.eigvals(A)), np.sort_complex(np.linalg.eigvals(P)))
+    assert abs(np.linalg.norm(A, 2) - np.linalg.norm(P, 2)) > 0.1
+    assert elman.prove_eq9_row_reading(2).holds
+
+
+def _lambdified_jacobian(form: str, act: str, leak: bool, n: int):  # type: ignore[no-untyped-def]
+    cell = elman.elman_cell(n, form=form, act=act, leaky=leak, n_in=2)
+    syms = [*cell.W_hh, *cell.W_hx, *cell.b, *cell.h, *cell.x]
+    if cell.alpha is not None:
+        syms += list(cell.alpha)
+    return sp.lambdify(syms, elman.closed_form_jacobian(cell), "numpy")
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    elman_models(n_in=2, n_hidden=st.integers(1, 3), leaky=st.booleans()),
+    input_sequences(st.integers(1, 3), 2),
+)
+def test_symbolic_jacobian_matches_library(model: ElmanRNN, x: np.ndarray) -> None:
+    n = model.n_hidden
+    fn = _lambdified_jacobian(model.form, model.activation.name, model.leaky, n)
+    tr = model.forward(x)
+    J = jacobians.step_jacobians(model, tr)
+    for t in range(x.shape[0]):
+        args = [*model.W_hh.ravel(), *model.W_hx.ravel(), *model.b_h, *tr.h[t], *x[t]]
+        if model.alpha is not None:
+            args += list(model.alpha)
+        np.testing.assert_allclose(np.asarray(fn(*args), float), J[t], rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- chain
+@pytest.mark.parametrize("T", [1, 2, 3, 4])
+def test_eq7_8_ordered_product(T: int) -> None:
+    assert chain.prove_eq7_8(T, 2).holds
+
+
+def test_eq7_8_pascanu_and_leaky() -> None:
+    assert chain.prove_eq7_8(3, 2, "pascanu").holds
+    assert chain.prove_eq7_8(2, 2, "pascanu", True).holds
+
+
+@pytest.mark.parametrize("T", [2, 3])
+def test_eq6_double_sum(T: int) -> None:
+    assert chain.prove_eq6(T, 2).holds
+
+
+def test_eq6_single_index_readings_differ() -> None:
+    terms = chain.eq6_terms(2, 2)
+    for key in ("diagonal", "first"):
+        assert not (terms["true"] - terms[key]).applyfunc(sp.expand).is_zero_matrix
+
+
+# ----------------------------------------------------------------------------- activation
+@pytest.mark.parametrize(
+    ("expr", "value", "where"),
+    [(sp.tanh(X), 1, 0), (1 / (1 + sp.exp(-X)), sp.Rational(1, 4), 0), (X, 1, 0),
+     (sp.atan(X), 1, 0)],
+)
+def test_gamma_h_values(expr: sp.Expr, value: sp.Expr, where: sp.Expr) -> None:
+    r = activation.gamma_h(expr, X)
+    assert sp.simplify(r.value - value) == 0
+    assert r.argmax == where
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(-30, 30))
+def test_gamma_h_bounds_the_derivative(x0: float) -> None:
+    for expr in (sp.tanh(X), 1 / (1 + sp.exp(-X))):
+        r = _cached_gamma(expr)
+        assert abs(float(r.derivative.subs(X, x0))) <= float(r.value) + 1e-15
+
+
+_GAMMA: dict[sp.Expr, activation.GammaH] = {}
+
+
+def _cached_gamma(expr: sp.Expr) -> activation.GammaH:
+    if expr not in _GAMMA:
+        _GAMMA[expr] = activation.gamma_h(expr, X)
+    return _GAMMA[expr]
+
+
+# ----------------------------------------------------------------------------- bad inputs
+BAD = [
+    (lambda: activation.gamma_h(sp.log(1 + sp.exp(X)), X), ValueError, "not attained"),
+    (lambda: activation.gamma_h(X**2, X), ValueError, "not finite"),
+    (lambda: activation.gamma_h(sp.sin(X), X), ValueError, "`expr`"),
+    (lambda: activation.gamma_h(sp.Integer(3), X), ValueError, "`expr` must depend on `x`"),
+    (lambda: activation.gamma_h(sp.tanh(X), "x"), TypeError, "`x` must be a sympy Symbol"),
+    (lambda: activation.gamma_h("tanh(x)", X), TypeError, "`expr` must be a sympy expression"),
+    (lambda: elman.elman_cell(0), ValueError, "`n` must lie in"),
+    (lambda: elman.elman_cell(2, form="lstm"), ValueError, "`form` must be one of"),
+    (lambda: elman.elman_cell(2, act="relu"), ValueError, "`name` must be one of"),
+    (lambda: elman.elman_cell(2.0), TypeError, "`n` must be an int"),  # type: ignore[arg-type]
+    (lambda: elman.eq9_numbers(W=[[1, 2, 3]]), ValueError, "`W` must be 2×2"),
+    (lambda: elman.eq9_numbers(h=[1, 2, 3]), ValueError, "`h` must have length 2"),
+    (lambda: chain.unroll(elman.elman_cell(1), 0), ValueError, "`T` must lie in"),
+    (lambda: clipping.clip_by_norm(sp.Matrix([[1, 2]]), 1), ValueError, "`g` must be a column"),
+    (lambda: softmax.logits(1), ValueError, "`C` must lie in"),
+    (lambda: softmax.softmax_mse_gradient([1, 2], [1]), ValueError, "`z` and `y`"),
+    (lambda: leaky.leaky_step_bound([], 1, 1), ValueError, "`alpha` must hold"),
+    (lambda: leaky.leaky_step_bound([1.5], 1, 1), ValueError, "`alpha` must lie in"),
+    (lambda: omega.omega(1), ValueError, "`n` must lie in"),
+    (lambda: omega.omega(2, "leaky"), ValueError, "`form` must be one of"),
+    (lambda: gated.gated_cell("rnn"), ValueError, "`kind` must be one of"),
+    (lambda: gated.gated_cell("gru", 3), ValueError, "`n` must lie in"),
+    (lambda: gated.gru_closed_form_jacobian(gated.gated_cell("lstm")), ValueError, "`cell` must be a GRU"),
+]
+
+
+@pytest.mark.parametrize(("call", "exc", "match"), BAD)
+def test_bad_inputs(call, exc, match) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# ----------------------------------------------------------------------------- clipping
+def test_clipping_properties() -> None:
+    assert clipping.prove_clipping(3).holds
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-100, 100), min_size=2, max_size=2), st.floats(0.01, 50))
+def test_clip_by_norm_numeric(g: list[float], tau: float) -> None:
+    gs = sp.Matrix(2, 1, sp.symbols("a b", real=True))
+    ts = sp.Symbol("tau", positive=True)
+    fn = sp.lambdify([*gs, ts], clipping.clip_by_norm(gs, ts), "numpy")
+    with np.errstate(invalid="ignore", divide="ignore"):  # np.select evaluates both branches
+        c = np.asarray(fn(*g, tau), float).ravel()
+    if np.linalg.norm(g) >= tau:
+        assert abs(np.linalg.norm(c) - tau) <= 1e-12 * tau
+        assert float(c @ np.array(g)) > 0
+    else:
+        np.testing.assert_array_equal(c, g)
+
+
+# ----------------------------------------------------------------------------- softmax
+def test_softmax_gradients() -> None:
+    assert softmax.prove_xent_gradient(3).holds
+    assert softmax.prove_mse_linear_gradient(3).holds
+    grad, err = softmax.softmax_mse_gradient([1, 0, -1], [0, 1, 0])
+    assert grad != err
+
+
+@settings(max_examples=10, deadline=None)
+@given(elman_models(n_in=2, n_out=3), input_sequences(1, 2), st.integers(0, 2))
+def test_xent_gradient_matches_value_and_grad(model: ElmanRNN, x: np.ndarray, y: int) -> None:
+    z = softmax.logits(3)
+    grad = sp.lambdify(list(z), sp.Matrix([sp.diff(-sp.log(softmax.softmax(z)[y]), zi) for zi in z]))
+    logits_ = model.forward(x).y[0]
+    _, g = model.value_and_grad(x, np.array([y]))
+    np.testing.assert_allclose(np.asarray(grad(*logits_), float).ravel(), g.b_y, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- leaky
+def test_leaky_identities() -> None:
+    assert leaky.prove_leaky_jacobian(2, "standard").holds
+    assert leaky.prove_leaky_jacobian(2, "pascanu").holds
+    assert leaky.prove_diag_norm(3).holds
+
+
+@settings(max_examples=15, deadline=None)
+@given(elman_models(n_in=2, leaky=True), input_sequences(st.integers(1, 5), 2))
+def test_leaky_bound_holds(model: ElmanRNN, x: np.ndarray) -> None:
+    assert model.alpha is not None
+    bound = float(leaky.leaky_step_bound(list(model.alpha), gamma_w(model.W_hh), model.activation.gamma_h))
+    J = jacobians.step_jacobians(model, model.forward(x))
+    assert np.max(np.linalg.norm(J, 2, axis=(1, 2))) <= bound * (1 + 1e-12)
+
+
+# ----------------------------------------------------------------------------- omega
+@pytest.mark.parametrize(("form", "squared"), [("pascanu", False), ("pascanu", True), ("standard", False), ("standard", True)])
+def test_omega_gradient_closed_form(form: str, squared: bool) -> None:
+    assert omega.prove_omega_gradient(2, form, squared).holds
+
+
+@pytest.mark.parametrize("form", ["pascanu", "standard"])
+def test_omega_gradient_finite_differences(form: str) -> None:
+    val, grad = omega.omega_functions(2, form, act="tanh")
+    rng = np.random.default_rng(0)
+    W, h, c, v = rng.normal(size=(2, 2)), rng.normal(size=2), rng.normal(size=2), rng.normal(size=2)
+    F = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            E = np.zeros((2, 2))
+            E[i, j] = 1e-6
+            F[i, j] = (val(W + E, h, c, v) - val(W - E, h, c, v)) / 2e-6
+    np.testing.assert_allclose(np.asarray(grad(W, h, c, v), float), F, rtol=1e-6, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- gated
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_lstm(p: dict[str, np.ndarray], x: np.ndarray, h: np.ndarray, c: np.ndarray) -> np.ndarray:
+    n = h.shape[0]
+    g = p["weight_ih"] @ x + p["bias_ih"] + p["weight_hh"] @ h + p["bias_hh"]
+    i, f, gg, o = _np_sigmoid(g[:n]), _np_sigmoid(g[n:2 * n]), np.tanh(g[2 * n:3 * n]), _np_sigmoid(g[3 * n:])
+    c2 = f * c + i * gg
+    return np.concatenate([o * np.tanh(c2), c2])
+
+
+def _np_gru(p: dict[str, np.ndarray], x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    n = h.shape[0]
+    gi, gh = p["weight_ih"] @ x + p["bias_ih"], p["weight_hh"] @ h + p["bias_hh"]
+    r, z = _np_sigmoid(gi[:n] + gh[:n]), _np_sigmoid(gi[n:2 * n] + gh[n:2 * n])
+    nn = np.tanh(gi[2 * n:] + r * gh[2 * n:])
+    return (1 - z) * nn + z * h
+
+
+def _fd(fun, s: np.ndarray, eps: float = 1e-6) -> np.ndarray:  # type: ignore[no-untyped-def]
+    cols = []
+    for j in range(s.shape[0]):
+        e = np.zeros_like(s)
+        e[j] = eps
+        cols.append((fun(s + e) - fun(s - e)) / (2 * eps))
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_lstm_against_numpy(n: int) -> None:
+    fns = gated.lambdify_cell(gated.gated_cell("lstm", n))
+    rng = np.random.default_rng(n)
+    p = {"weight_ih": rng.normal(size=(4 * n, 1)), "weight_hh": rng.normal(size=(4 * n, n)),
+         "bias_ih": rng.normal(size=4 * n), "bias_hh": rng.normal(size=4 * n)}
+    x, h, c = rng.normal(size=1), rng.normal(size=n), rng.normal(size=n)
+    h2, c2 = fns.step(p, x, h, c)
+    np.testing.assert_allclose(np.concatenate([h2, c2]), _np_lstm(p, x, h, c), rtol=1e-12)
+    F = _fd(lambda s: _np_lstm(p, x, s[:n], s[n:]), np.concatenate([h, c]))
+    J = fns.jacobian(p, x, h, c)
+    np.testing.assert_allclose(J, F, atol=1e-8)
+    np.testing.assert_allclose(J[n:, n:], np.diag(fns.gates(p, x, h, c)["f"]), atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_gru_against_numpy(n: int) -> None:
+    assert gated.prove_gru_jacobian(n).holds
+    fns = gated.lambdify_cell(gated.gated_cell("gru", n))
+    rng = np.random.default_rng(10 + n)
+    p = {"weight_ih": rng.normal(size=(3 * n, 1)), "weight_hh": rng.normal(size=(3 * n, n)),
+         "bias_ih": rng.normal(size=3 * n), "bias_hh": rng.normal(size=3 * n)}
+    x, h = rng.normal(size=1), rng.normal(size=n)
+    np.testing.assert_allclose(fns.step(p, x, h), _np_gru(p, x, h), rtol=1e-12)
+    np.testing.assert_allclose(fns.jacobian(p, x, h), _fd(lambda s: _np_gru(p, x, s), h), atol=1e-8)
+
+
+def test_lstm_direct_path() -> None:
+    assert gated.prove_lstm_direct_path(1).holds
+    assert gated.prove_lstm_direct_path(2).holds
