@@ -343,3 +343,33 @@ def test_gru_bound_is_at_least_the_carry(model, T):
     n = model.n_hidden
     z = 1 / (1 + np.exp(-tr.pre[:, n:2 * n]))
     assert np.all(np.exp(bounds.step_log_bounds(model, tr, "gated")) >= z.max(axis=1) * (1 - 1e-12))
+
+
+@pytest.mark.parametrize("cls", CELLS)
+@pytest.mark.parametrize("n", [1, 2])
+def test_kernels_and_jacobians_match_the_symbolic_cell(cls, n):
+    """The Numba forward step and the analysis' step Jacobians equal SymPy's
+    LSTM/GRU cell (derived from torch's equations in rnntheory.symbolic.gated)
+    evaluated by lambdify, at every step of a trajectory."""
+    from rnntheory import jacobians
+    from rnntheory.symbolic import gated as sg
+
+    fns = sg.lambdify_cell(sg.gated_cell(cls.NAME.lower(), n))
+    rng = np.random.default_rng(20 + n)
+    m = cls.init(1, n, None, seed=21 + n)
+    m = m.replace(bias_ih=rng.normal(size=m.bias_ih.shape), bias_hh=rng.normal(size=m.bias_hh.shape))
+    p = {k: getattr(m, k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    x = rng.normal(size=(5, 1)) * 2
+    tr = m.forward(x)
+    J = jacobians.step_jacobians(m, tr)
+    for t in range(1, 6):
+        if cls is LSTM:
+            state = (tr.h[t - 1], tr.c[t - 1])
+            got = np.concatenate([tr.h[t], tr.c[t]])
+        else:
+            state = (tr.h[t - 1],)
+            got = tr.h[t]
+        out = fns.step(p, x[t - 1], *state)
+        out = np.concatenate(out) if cls is LSTM else out  # the LSTM returns (h′, c′)
+        np.testing.assert_allclose(out, got, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(J[t - 1], fns.jacobian(p, x[t - 1], *state), rtol=1e-11, atol=1e-13)
