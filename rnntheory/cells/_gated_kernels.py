@@ -47,6 +47,24 @@ def _project(X, MT, bias1, bias2, out):
                 o[j] += bias2[j]
 
 
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _sig_map(src, val, der):
+    """``val = σ(src)``, ``der = σ′(src)`` over 1-D arrays (a loop LLVM vectorises)."""
+    for j in range(src.shape[0]):
+        v, d = sigmoid_prime(src[j])
+        val[j] = v
+        der[j] = d
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _tanh_map(src, val, der):
+    """``val = tanh(src)``, ``der = sech²(src)`` over 1-D arrays."""
+    for j in range(src.shape[0]):
+        v, d = tanh_sech2(src[j])
+        val[j] = v
+        der[j] = d
+
+
 # ----------------------------------------------------------------------------- LSTM
 @njit(cache=True, fastmath=False, error_model="numpy")
 def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P):
@@ -56,6 +74,10 @@ def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P):
     H[0, :, :] = h0
     C[0, :, :] = c0
     gh = np.empty((B, 4 * n), dtype=H.dtype)
+    val = np.empty(4 * n, dtype=H.dtype)  # gate values i, f, g, o
+    der = np.empty(4 * n, dtype=H.dtype)  # (their derivatives, unused here)
+    tc = np.empty(n, dtype=H.dtype)
+    dtc = np.empty(n, dtype=H.dtype)
     for t in range(1, T + 1):
         pt = P[t - 1]
         _project(x[t - 1], W_ihT, b_ih, b_hh, pt)
@@ -68,14 +90,15 @@ def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P):
             hb = H[t, b]
             for j in range(4 * n):
                 pb[j] += gb[j]
+            # one simple map per nonlinearity: each loop vectorises
+            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
+            _tanh_map(pb[2 * n : 3 * n], val[2 * n : 3 * n], der[2 * n : 3 * n])
+            _sig_map(pb[3 * n :], val[3 * n :], der[3 * n :])
             for j in range(n):
-                ig = sigmoid_prime(pb[j])[0]
-                fg = sigmoid_prime(pb[n + j])[0]
-                gg = tanh_sech2(pb[2 * n + j])[0]
-                og = sigmoid_prime(pb[3 * n + j])[0]
-                c = fg * cp[j] + ig * gg
-                cb[j] = c
-                hb[j] = og * tanh_sech2(c)[0]
+                cb[j] = val[n + j] * cp[j] + val[j] * val[2 * n + j]
+            _tanh_map(cb, tc, dtc)
+            for j in range(n):
+                hb[j] = val[3 * n + j] * tc[j]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -93,6 +116,10 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D):
     flow_h[T, :, :] = 0.0
     carry_c = np.zeros((B, n), dtype=flow_h.dtype)
     tmp = np.empty((B, n), dtype=flow_h.dtype)
+    val = np.empty(4 * n, dtype=flow_h.dtype)
+    der = np.empty(4 * n, dtype=flow_h.dtype)
+    tc = np.empty(n, dtype=flow_h.dtype)
+    dtc = np.empty(n, dtype=flow_h.dtype)
     for t in range(T, 0, -1):
         dh = flow_h[t]
         if W_yh is None:
@@ -107,20 +134,21 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D):
             db = d[b]
             cp = C[t - 1, b]
             dcb = flow_c[t, b]
+            dhb = dh[b]
+            ccb = carry_c[b]
+            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
+            _tanh_map(pb[2 * n : 3 * n], val[2 * n : 3 * n], der[2 * n : 3 * n])
+            _sig_map(pb[3 * n :], val[3 * n :], der[3 * n :])
+            _tanh_map(C[t, b], tc, dtc)
             for j in range(n):
-                ig, dig = sigmoid_prime(pb[j])
-                fg, dfg = sigmoid_prime(pb[n + j])
-                gg, dgg = tanh_sech2(pb[2 * n + j])
-                og, dog = sigmoid_prime(pb[3 * n + j])
-                tc, dtc = tanh_sech2(C[t, b, j])
-                dhj = dh[b, j]
-                dc = carry_c[b, j] + dhj * og * dtc
+                dhj = dhb[j]
+                dc = ccb[j] + dhj * val[3 * n + j] * dtc[j]
                 dcb[j] = dc
-                db[j] = dc * gg * dig
-                db[n + j] = dc * cp[j] * dfg
-                db[2 * n + j] = dc * ig * dgg
-                db[3 * n + j] = dhj * tc * dog
-                carry_c[b, j] = dc * fg
+                db[j] = dc * val[2 * n + j] * der[j]
+                db[n + j] = dc * cp[j] * der[n + j]
+                db[2 * n + j] = dc * val[j] * der[2 * n + j]
+                db[3 * n + j] = dhj * tc[j] * der[3 * n + j]
+                ccb[j] = dc * val[n + j]
         # ∂E/∂h_{t−1} = D_t W_hh (the only path from h_{t−1} is through the gates)
         if B * n4 * n >= _BLAS_MIN_WORK:
             np.dot(d, W_hh, tmp)
@@ -141,6 +169,8 @@ def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P):
     H[0, :, :] = h0
     gi = np.empty((B, 3 * n), dtype=H.dtype)
     gh = np.empty((B, 3 * n), dtype=H.dtype)
+    val = np.empty(3 * n, dtype=H.dtype)
+    der = np.empty(3 * n, dtype=H.dtype)
     for t in range(1, T + 1):
         _project(x[t - 1], W_ihT, b_ih, b_ih[:0], gi)
         _project(H[t - 1], W_hhT, b_hh, b_hh[:0], gh)
@@ -150,19 +180,17 @@ def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P):
             hb_ = gh[b]
             hp = H[t - 1, b]
             hb = H[t, b]
+            for j in range(2 * n):
+                pb[j] = ib[j] + hb_[j]
+            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
             for j in range(n):
-                ar = ib[j] + hb_[j]
-                az = ib[n + j] + hb_[n + j]
                 hn = hb_[2 * n + j]
-                r = sigmoid_prime(ar)[0]
-                z = sigmoid_prime(az)[0]
-                an = ib[2 * n + j] + r * hn
-                nn = tanh_sech2(an)[0]
-                pb[j] = ar
-                pb[n + j] = az
-                pb[2 * n + j] = an
                 pb[3 * n + j] = hn
-                hb[j] = (1.0 - z) * nn + z * hp[j]
+                pb[2 * n + j] = ib[2 * n + j] + val[j] * hn
+            _tanh_map(pb[2 * n : 3 * n], val[2 * n :], der[2 * n :])
+            for j in range(n):
+                z = val[n + j]
+                hb[j] = (1.0 - z) * val[2 * n + j] + z * hp[j]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -178,6 +206,8 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in):
     n = n4 // 4
     flow[T, :, :] = 0.0
     tmp = np.empty((B, n), dtype=flow.dtype)
+    val = np.empty(3 * n, dtype=flow.dtype)
+    der = np.empty(3 * n, dtype=flow.dtype)
     for t in range(T, 0, -1):
         dh = flow[t]
         if W_yh is None:
@@ -191,10 +221,12 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in):
         for b in range(B):
             pb = P[t - 1, b]
             hp = H[t - 1, b]
+            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
+            _tanh_map(pb[2 * n : 3 * n], val[2 * n :], der[2 * n :])
             for j in range(n):
-                r, dr_ = sigmoid_prime(pb[j])
-                z, dz_ = sigmoid_prime(pb[n + j])
-                nn, dn_ = tanh_sech2(pb[2 * n + j])
+                r, dr_ = val[j], der[j]
+                z, dz_ = val[n + j], der[n + j]
+                nn, dn_ = val[2 * n + j], der[2 * n + j]
                 hn = pb[3 * n + j]
                 g = dh[b, j]
                 dan = g * (1.0 - z) * dn_
