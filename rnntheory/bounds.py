@@ -94,6 +94,16 @@ def _log(x: float) -> float:
     return float(np.log(x)) if x > 0 else -np.inf
 
 
+def _steps_times(rate: float, steps: Any) -> Any:
+    """``steps · rate`` for non-negative integer ``steps`` (0 where ``steps = 0``, even for ``−inf``)."""
+    s = np.asarray(steps)
+    if not np.issubdtype(s.dtype, np.integer) or (s < 0).any():
+        raise ValueError(f"`steps` must be non-negative integers, got {steps!r}")
+    with np.errstate(invalid="ignore"):
+        out = np.where(s == 0, 0.0, s * rate)
+    return float(out) if out.ndim == 0 else out
+
+
 def log_bound(W: Any, activation: str | Activation, steps: Any) -> Any:
     """Eq. 12 as a log: ``steps · ln(γ_W γ_h)``.
 
@@ -111,12 +121,7 @@ def log_bound(W: Any, activation: str | Activation, steps: Any) -> Any:
         ``ln`` of the bound on ``‖∂h_t/∂h_k‖`` (0 for ``steps = 0``).
     """
     rate = _log(gamma_w(W) * gamma_h(activation))
-    s = np.asarray(steps)
-    if not np.issubdtype(s.dtype, np.integer) or (s < 0).any():
-        raise ValueError(f"`steps` must be non-negative integers, got {steps!r}")
-    with np.errstate(invalid="ignore"):
-        out = np.where(s == 0, 0.0, s * rate)
-    return float(out) if out.ndim == 0 else out
+    return _steps_times(rate, steps)
 
 
 def leaky_log_bound(W: Any, activation: str | Activation, alpha: Any, steps: Any) -> Any:
@@ -128,12 +133,7 @@ def leaky_log_bound(W: Any, activation: str | Activation, alpha: Any, steps: Any
     if (a < 0).any() or (a > 1).any():
         raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
     rate = _log(float(a.max() + (1.0 - a).max() * gamma_w(W) * gamma_h(activation)))
-    s = np.asarray(steps)
-    if not np.issubdtype(s.dtype, np.integer) or (s < 0).any():
-        raise ValueError(f"`steps` must be non-negative integers, got {steps!r}")
-    with np.errstate(invalid="ignore"):
-        out = np.where(s == 0, 0.0, s * rate)
-    return float(out) if out.ndim == 0 else out
+    return _steps_times(rate, steps)
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,43 @@ the readout (Eq. 3) and the loss (Eq. 4)."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_choice, check_shape
+from .._validation import as_float_array, check_choice, check_int, check_shape
 from . import _elman_kernels as K
 
 LOSSES = ("xent", "mse")
+
+
+class TraceBase:
+    """What every trace shares (``h`` is ``(T+1, n)`` or ``(T+1, B, n)``;
+    every array field is time-major with the batch, if any, on axis 1)."""
+
+    h: np.ndarray
+
+    @property
+    def batched(self) -> bool:
+        """Whether the trace holds a batch (``h`` has three axes)."""
+        return self.h.ndim == 3
+
+    @property
+    def T(self) -> int:
+        """Number of steps."""
+        return int(self.h.shape[0] - 1)
+
+    def sequence(self, b: int) -> Any:
+        """The trace of sequence ``b`` of a batch, as a single-sequence trace."""
+        if not self.batched:
+            raise ValueError("`sequence` needs a batched trace, got a single sequence")
+        B = self.h.shape[1]
+        b = check_int("b", b, minimum=0)
+        if b >= B:
+            raise ValueError(f"`b` must be < batch size {B}, got {b}")
+        parts = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        return type(self)(**{k: None if v is None else v[:, b] for k, v in parts.items()})
 
 
 def same_dtype(name: str, arr: np.ndarray, dtype: np.dtype, ref: str) -> np.ndarray:

@@ -89,6 +89,19 @@ def _rowmat_acc(X, M, out):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
+def add_readout_grad(dZt, W_yh, g):
+    """``g += dZ_t W_yh``: the immediate ``∂E_t/∂h_t`` from the readout (``W_yh``
+    None: the loss applies to ``h_t`` itself and ``g += dZ_t``)."""
+    if W_yh is None:
+        B, n = g.shape
+        for b in range(B):
+            for i in range(n):
+                g[b, i] += dZt[b, i]
+    else:
+        _rowmat_acc(dZt, W_yh, g)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
 def _activate(code, src, dst):
     """``dst = f(src)`` element-wise over 1-D arrays."""
     n = src.shape[0]
@@ -298,12 +311,7 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D):
     flow[T, :, :] = 0.0
     for t in range(T, 0, -1):
         g = flow[t]
-        if W_yh is None:
-            for b in range(B):
-                for i in range(n):
-                    g[b, i] += dZ[t - 1, b, i]
-        else:
-            _rowmat_acc(dZ[t - 1], W_yh, g)
+        add_readout_grad(dZ[t - 1], W_yh, g)
         fp[:, :] = FP[t - 1]
         d = D[t - 1]
         if form == 0:
@@ -417,12 +425,7 @@ def elman_backward_truncated(W_hh, W_yh, dZ, FP, form, leaky, alpha, k2, flow, D
     tmp = np.empty((B, n), dtype=flow.dtype)
     for t in range(T, 0, -1):
         g[:, :] = 0.0
-        if W_yh is None:
-            for b in range(B):
-                for j in range(n):
-                    g[b, j] = dZ[t - 1, b, j]
-        else:
-            _rowmat_acc(dZ[t - 1], W_yh, g)
+        add_readout_grad(dZ[t - 1], W_yh, g)
         lo = t - k2  # h_k lies inside the window exactly when k > lo
         for k in range(t, max(lo, 0), -1):
             fl = flow[k]

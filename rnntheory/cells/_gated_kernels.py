@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from .._vecmath import sigmoid_prime, tanh_sech2
-from ._elman_kernels import _BLAS_MIN_WORK, _rowmat_acc
+from ._elman_kernels import _BLAS_MIN_WORK, _rowmat_acc, add_readout_grad
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -122,12 +122,7 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D):
     dtc = np.empty(n, dtype=flow_h.dtype)
     for t in range(T, 0, -1):
         dh = flow_h[t]
-        if W_yh is None:
-            for b in range(B):
-                for j in range(n):
-                    dh[b, j] += dZ[t - 1, b, j]
-        else:
-            _rowmat_acc(dZ[t - 1], W_yh, dh)
+        add_readout_grad(dZ[t - 1], W_yh, dh)
         d = D[t - 1]
         for b in range(B):
             pb = P[t - 1, b]
@@ -210,12 +205,7 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in):
     der = np.empty(3 * n, dtype=flow.dtype)
     for t in range(T, 0, -1):
         dh = flow[t]
-        if W_yh is None:
-            for b in range(B):
-                for j in range(n):
-                    dh[b, j] += dZ[t - 1, b, j]
-        else:
-            _rowmat_acc(dZ[t - 1], W_yh, dh)
+        add_readout_grad(dZ[t - 1], W_yh, dh)
         dhid = D_hid[t - 1]
         din = D_in[t - 1]
         for b in range(B):

@@ -31,7 +31,7 @@ from .._validation import (
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
-from ._base import SequenceModel, readout_params, same_dtype
+from ._base import SequenceModel, TraceBase, readout_params, same_dtype
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
 
@@ -40,7 +40,7 @@ SCHEMES = ("sigmoid", "basic_tanh", "smart_tanh", "gaussian", "orthogonal")
 
 
 @dataclass(frozen=True)
-class Trace:
+class Trace(TraceBase):
     """What a forward pass leaves behind.
 
     Attributes
@@ -58,28 +58,6 @@ class Trace:
     h: np.ndarray
     a: np.ndarray
     y: np.ndarray | None
-
-    @property
-    def batched(self) -> bool:
-        """Whether the trace holds a batch (``h`` has three axes)."""
-        return self.h.ndim == 3
-
-    @property
-    def T(self) -> int:
-        """Number of steps."""
-        return int(self.a.shape[0])
-
-    def sequence(self, b: int) -> Trace:
-        """The trace of sequence ``b`` of a batch, as a single-sequence trace."""
-        if not self.batched:
-            raise ValueError("`sequence` needs a batched trace, got a single sequence")
-        B = self.h.shape[1]
-        b = check_int("b", b, minimum=0)
-        if b >= B:
-            raise ValueError(f"`b` must be < batch size {B}, got {b}")
-        return Trace(
-            h=self.h[:, b], a=self.a[:, b], y=None if self.y is None else self.y[:, b]
-        )
 
 
 @dataclass(frozen=True)

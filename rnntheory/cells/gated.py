@@ -20,7 +20,7 @@ import numpy as np
 from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
 from . import _elman_kernels as EK
 from . import _gated_kernels as GK
-from ._base import SequenceModel, readout_params, same_dtype
+from ._base import SequenceModel, TraceBase, readout_params, same_dtype
 
 __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
 
@@ -28,7 +28,7 @@ INIT_SCHEMES = ("pytorch", "orthogonal")
 
 
 @dataclass(frozen=True)
-class GatedTrace:
+class GatedTrace(TraceBase):
     """What a forward pass of a gated cell leaves behind.
 
     Attributes
@@ -49,30 +49,6 @@ class GatedTrace:
     c: np.ndarray | None
     pre: np.ndarray
     y: np.ndarray | None
-
-    @property
-    def batched(self) -> bool:
-        """Whether the trace holds a batch."""
-        return self.h.ndim == 3
-
-    @property
-    def T(self) -> int:
-        """Number of steps."""
-        return int(self.pre.shape[0])
-
-    def sequence(self, b: int) -> GatedTrace:
-        """The trace of sequence ``b`` of a batch."""
-        if not self.batched:
-            raise ValueError("`sequence` needs a batched trace, got a single sequence")
-        b = check_int("b", b, minimum=0)
-        if b >= self.h.shape[1]:
-            raise ValueError(f"`b` must be < batch size {self.h.shape[1]}, got {b}")
-        return GatedTrace(
-            self.h[:, b],
-            None if self.c is None else self.c[:, b],
-            self.pre[:, b],
-            None if self.y is None else self.y[:, b],
-        )
 
 
 @dataclass(frozen=True)
