@@ -170,3 +170,16 @@ def test_counterexamples_round_trip_floats_exactly(store):
 def test_missing_counterexample_says_how_to_regenerate(store):
     with pytest.raises(FileNotFoundError, match=r"C78.*rnntheory prove --claim C78 --search"):
         ledger.load_counterexample("C78")
+
+
+@pytest.mark.parametrize("claim_id", ["C05", "C07", "C11", "C21", "C27", "C34"])
+def test_stored_counterexample_is_what_the_search_finds(claim_id: str) -> None:
+    """A stored counterexample is reproducible: re-running its claim's search
+    (derandomized Hypothesis) gives exactly the stored JSON data."""
+    spec = ledger.registry()[claim_id]
+    assert spec.search is not None
+    fresh = json.loads(json.dumps(ledger._jsonable(spec.search())))
+    assert fresh == ledger.load_counterexample(claim_id), (
+        f"{claim_id}: the stored counterexample is not what its search finds now; "
+        f"run `rnntheory prove --claim {claim_id} --search`"
+    )
