@@ -3,6 +3,7 @@ the readout (Eq. 3) and the loss (Eq. 4)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import fields
 from typing import Any
 
@@ -12,6 +13,24 @@ from .._validation import as_float_array, check_choice, check_int, check_shape
 from . import _elman_kernels as K
 
 LOSSES = ("xent", "mse")
+
+# Below this many multiply-adds the weight-gradient products run on one BLAS
+# thread: waking a sleeping OpenBLAS worker after a stretch of serial kernel
+# code took ~5 ms here, far more than the product itself (~0.1 ms).
+_SMALL_GEMM_WORK = 50_000_000
+_BLAS_SELECTION: list[Any] = []
+
+
+def blas_threads_for(work: int) -> contextlib.AbstractContextManager[Any]:
+    """A context running OpenBLAS on one thread when ``work`` multiply-adds is small."""
+    if work >= _SMALL_GEMM_WORK:
+        return contextlib.nullcontext()
+    if not _BLAS_SELECTION:
+        import scipy.linalg  # noqa: F401  (loads the BLAS that Numba's np.dot calls)
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_SELECTION.append(ThreadpoolController().select(internal_api="openblas"))
+    return _BLAS_SELECTION[0].limit(limits=1)
 
 
 class TraceBase:

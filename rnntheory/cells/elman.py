@@ -31,7 +31,7 @@ from .._validation import (
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
-from ._base import SequenceModel, TraceBase, readout_params, same_dtype
+from ._base import SequenceModel, TraceBase, blas_threads_for, readout_params, same_dtype
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
 
@@ -449,10 +449,11 @@ class ElmanRNN(SequenceModel):
             prev = H[:-1].reshape(T * B, n)
         else:
             prev = K.activate_array(self.activation.code, np.ascontiguousarray(H[:-1].reshape(T * B, n)))
-        g_hh = K.gemm_tn(D2, prev)
-        g_hx = K.gemm_tn(D2, x3.reshape(T * B, n_in))
-        g_bh = K.column_sums(D2)
-        g_yh, g_by = self._readout_grads(dZ, H)
+        with blas_threads_for(T * B * n * max(n, n_in, self.n_out)):
+            g_hh = K.gemm_tn(D2, prev)
+            g_hx = K.gemm_tn(D2, x3.reshape(T * B, n_in))
+            g_bh = K.column_sums(D2)
+            g_yh, g_by = self._readout_grads(dZ, H)
         if not batched:
             flow = flow[:, 0]
         grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow)

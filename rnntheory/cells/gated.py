@@ -20,7 +20,7 @@ import numpy as np
 from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
 from . import _elman_kernels as EK
 from . import _gated_kernels as GK
-from ._base import SequenceModel, TraceBase, readout_params, same_dtype
+from ._base import SequenceModel, TraceBase, blas_threads_for, readout_params, same_dtype
 
 __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
 
@@ -303,10 +303,11 @@ class LSTM(_Gated):
         D = np.empty((T, B, 4 * n), dtype=self.dtype)
         GK.lstm_backward(self.weight_hh, self.W_yh, dZ, C, P, flow_h, flow_c, D)
         D2 = D.reshape(T * B, 4 * n)
-        g_ih = EK.gemm_tn(D2, x3.reshape(T * B, n_in))
-        g_hh = EK.gemm_tn(D2, H[:-1].reshape(T * B, n))
-        g_b = EK.column_sums(D2)
-        g_yh, g_by = self._readout_grads(dZ, H)
+        with blas_threads_for(T * B * 4 * n * max(n, n_in, self.n_out)):
+            g_ih = EK.gemm_tn(D2, x3.reshape(T * B, n_in))
+            g_hh = EK.gemm_tn(D2, H[:-1].reshape(T * B, n))
+            g_b = EK.column_sums(D2)
+            g_yh, g_by = self._readout_grads(dZ, H)
         if not batched:
             flow_h, flow_c = flow_h[:, 0], flow_c[:, 0]
         return value, LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c)
@@ -371,9 +372,10 @@ class GRU(_Gated):
         GK.gru_backward(self.weight_hh, self.W_yh, dZ, H, P, flow, D_hid, D_in)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
-        g_ih = EK.gemm_tn(Di, x3.reshape(T * B, n_in))
-        g_hh = EK.gemm_tn(Dh, H[:-1].reshape(T * B, n))
-        g_yh, g_by = self._readout_grads(dZ, H)
+        with blas_threads_for(T * B * 3 * n * max(n, n_in, self.n_out)):
+            g_ih = EK.gemm_tn(Di, x3.reshape(T * B, n_in))
+            g_hh = EK.gemm_tn(Dh, H[:-1].reshape(T * B, n))
+            g_yh, g_by = self._readout_grads(dZ, H)
         if not batched:
             flow = flow[:, 0]
         return value, GRUGrads(

@@ -1,0 +1,596 @@
+"""Generator RNNs whose output feeds back as the next input: teacher forcing,
+free running and scheduled sampling (claim C23 of the article).
+
+The model is an Elman network in the standard form with an output-feedback
+matrix ``W_hy``::
+
+    a_t = W_hh h_{t−1} + W_hx x_t + W_hy o^fb_t + b_h,    h_t = f(a_t),
+    z_t = W_yh h_t + b_y,                                  o_t = s(z_t),
+
+where ``s`` is the softmax for ``loss="xent"`` (``o_t`` the predicted
+probabilities) and the identity for ``loss="mse"`` (``o_t = z_t``). The value fed
+into step ``t`` is ``o^fb_1 = o_0`` (a start value, zeros by default) and, for
+``t ≥ 2``, per ``mode``:
+
+* ``"teacher"`` (teacher forcing): the target ``y_{t−1}`` (one-hot for
+  ``"xent"``, the target vector for ``"mse"``). The fed-back value is a
+  constant: its Jacobian with respect to every parameter is zero, so the
+  gradient has no path through earlier outputs and equals the gradient of a
+  plain Elman network whose input is ``[x_t, y_{t−1}]``.
+* ``"free"`` (free running): the model's own previous output ``o_{t−1}``;
+  backpropagation through time follows the feedback path
+  ``o_{t−1} → a_t`` back into ``h_{t−1}``.
+* ``"scheduled"`` (scheduled sampling, Bengio et al. 2015): at each step
+  ``t ≥ 2`` and for each sequence, independently, the own output with
+  probability ``p`` and the target otherwise. The coin flips come from
+  ``numpy.random.default_rng(seed)`` (one array ``(T−1, B)`` of uniforms drawn
+  before the pass) and are constants of the gradient: the sampling choice
+  itself is not differentiated, but where the own output is fed the gradient
+  flows through it exactly as in free running. ``p = 0`` is teacher forcing and
+  ``p = 1`` free running, exactly.
+
+Losses are summed over steps and sequences (Eq. 4), with an optional mask of
+per-step weights, as for :class:`~rnntheory.ElmanRNN`. Only ``n_in ≥ 1`` is
+supported: a generator without external inputs is one whose inputs are zeros
+(what :meth:`GeneratorRNN.generate` feeds).
+
+Examples
+--------
+>>> import numpy as np
+>>> from rnntheory.cells.generator import GeneratorRNN
+>>> model = GeneratorRNN.init(1, 6, 3, seed=0)
+>>> x, y = np.zeros((5, 1)), np.array([0, 1, 2, 0, 1])
+>>> E_tf, g_tf = model.value_and_grad(x, y, loss="xent", mode="teacher")
+>>> E_fr, g_fr = model.value_and_grad(x, y, loss="xent", mode="free")
+>>> bool(np.allclose(g_tf.W_hh, g_fr.W_hh))   # the feedback path matters
+False
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
+from ..activations import Activation, get_activation
+from . import _elman_kernels as K
+from . import _generator_kernels as G
+from ._base import LOSSES, SequenceModel, TraceBase, same_dtype
+
+__all__ = ["MODES", "GeneratorGrads", "GeneratorRNN", "GeneratorTrace"]
+
+MODES = ("free", "teacher", "scheduled")
+
+
+@dataclass(frozen=True)
+class GeneratorTrace(TraceBase):
+    """What a forward pass of a :class:`GeneratorRNN` leaves behind.
+
+    Attributes
+    ----------
+    h : ndarray, shape ``(T+1, n)`` or ``(T+1, B, n)``
+        Hidden states; ``h[0]`` is ``h_0``.
+    a : ndarray, shape ``(T, n)`` or ``(T, B, n)``
+        Pre-activations; ``a[t-1]`` is ``a_t``.
+    y : ndarray, shape ``(T, m)`` or ``(T, B, m)``
+        Readouts ``z_t = W_yh h_t + b_y`` (the logits for ``"xent"``).
+    o : ndarray, shape ``(T, m)`` or ``(T, B, m)``
+        The model's own outputs ``o_t = s(z_t)`` (softmax probabilities for
+        ``"xent"``, ``z_t`` itself for ``"mse"``).
+    fed : ndarray, shape ``(T, m)`` or ``(T, B, m)``
+        ``fed[t-1]`` is the value fed into step ``t`` (``fed[0]`` the start value).
+    own : ndarray of bool, shape ``(T,)`` or ``(T, B)``
+        ``own[t-1]`` is whether ``fed[t-1]`` is the model's own output ``o_{t−1}``
+        (always ``False`` at ``t = 1``).
+    """
+
+    h: np.ndarray
+    a: np.ndarray
+    y: np.ndarray
+    o: np.ndarray
+    fed: np.ndarray
+    own: np.ndarray
+
+
+@dataclass(frozen=True)
+class GeneratorGrads:
+    """Gradients of the loss, one field per parameter, plus the gradient flow.
+
+    Attributes
+    ----------
+    W_hh, W_hx, W_hy, b_h, W_yh, b_y : ndarray
+        ``∂E/∂W_hh`` etc., shaped as the parameters (total derivatives, through
+        the feedback path where the own output was fed).
+    flow : ndarray, shape ``(T+1, n)`` or ``(T+1, B, n)``
+        ``flow[k] = ∂E/∂h_k`` for k = 0..T, through every later step (and through
+        the fed-back outputs in free running).
+    feedback : ndarray, shape ``(T, m)`` or ``(T, B, m)``
+        ``feedback[t-1] = ∂E/∂o^fb_t = W_hyᵀ δ_t``: the derivative of the loss with
+        respect to the value fed into step ``t``, holding it as an input. Under
+        teacher forcing it is generally nonzero, but it reaches no parameter: the
+        fed-back target does not depend on them.
+    """
+
+    W_hh: np.ndarray
+    W_hx: np.ndarray
+    W_hy: np.ndarray
+    b_h: np.ndarray
+    W_yh: np.ndarray
+    b_y: np.ndarray
+    flow: np.ndarray = field(repr=False)
+    feedback: np.ndarray = field(repr=False)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameter gradients as a dict keyed like :meth:`GeneratorRNN.params`."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("flow", "feedback")
+        }
+
+
+class GeneratorRNN(SequenceModel):
+    """An Elman RNN (standard form) whose output feeds back as the next input.
+
+    ``a_t = W_hh h_{t−1} + W_hx x_t + W_hy o^fb_t + b_h``, ``h_t = f(a_t)``,
+    ``z_t = W_yh h_t + b_y``; the fed-back value ``o^fb_t`` depends on the mode
+    (see the module docstring).
+
+    Parameters
+    ----------
+    W_hh : array, shape ``(n, n)``
+        Recurrent weights; their dtype (float32 or float64) is the compute dtype.
+    W_hx : array, shape ``(n, n_in)``, ``n_in ≥ 1``
+        Input weights.
+    W_hy : array, shape ``(n, m)``
+        Output-feedback weights.
+    b_h : array, shape ``(n,)``
+        Hidden bias.
+    W_yh : array, shape ``(m, n)``
+        Readout weights.
+    b_y : array, shape ``(m,)``
+        Readout bias.
+    activation : {"tanh", "sigmoid", "identity", "relu"}
+        The hidden nonlinearity ``f``.
+
+    Raises
+    ------
+    ValueError
+        On a non-square ``W_hh``, mismatched shapes, ``n_in = 0``, non-finite
+        weights or an unknown activation.
+    TypeError
+        On non-float weights or weights of different dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory.cells.generator import GeneratorRNN
+    >>> model = GeneratorRNN.init(2, 8, 3, seed=0)
+    >>> tr = model.forward(np.zeros((5, 2)), mode="free")
+    >>> tr.h.shape, tr.o.shape, bool(tr.own[1:].all())
+    ((6, 8), (5, 3), True)
+
+    Claim C23 of the article (teacher forcing); Williams & Zipser 1989.
+    """
+
+    def __init__(
+        self,
+        W_hh: Any,
+        W_hx: Any,
+        W_hy: Any,
+        b_h: Any,
+        W_yh: Any,
+        b_y: Any,
+        *,
+        activation: str | Activation = "tanh",
+    ) -> None:
+        W_hh = as_float_array("W_hh", W_hh, ndim=2)
+        if W_hh.shape[0] != W_hh.shape[1]:
+            raise ValueError(f"`W_hh` must be square, got shape {W_hh.shape}")
+        n = W_hh.shape[0]
+        if n == 0:
+            raise ValueError("`W_hh` must have at least one hidden unit, got shape (0, 0)")
+        dtype = W_hh.dtype
+        W_hx = same_dtype("W_hx", as_float_array("W_hx", W_hx, ndim=2), dtype, "W_hh")
+        if W_hx.shape[0] != n or W_hx.shape[1] == 0:
+            raise ValueError(
+                f"`W_hx` must have shape ({n}, n_in) with n_in >= 1, got shape {W_hx.shape}"
+            )
+        W_yh = same_dtype("W_yh", as_float_array("W_yh", W_yh, ndim=2), dtype, "W_hh")
+        if W_yh.shape[1] != n or W_yh.shape[0] == 0:
+            raise ValueError(
+                f"`W_yh` must have shape (m, {n}) with m >= 1, got shape {W_yh.shape}"
+            )
+        m = W_yh.shape[0]
+        W_hy = same_dtype("W_hy", as_float_array("W_hy", W_hy, ndim=2), dtype, "W_hh")
+        check_shape("W_hy", W_hy, (n, m))
+        b_h = same_dtype("b_h", as_float_array("b_h", b_h, ndim=1), dtype, "W_hh")
+        check_shape("b_h", b_h, (n,))
+        b_y = same_dtype("b_y", as_float_array("b_y", b_y, ndim=1), dtype, "W_hh")
+        check_shape("b_y", b_y, (m,))
+        self.activation: Activation = get_activation(activation)
+        self.W_hh, self.W_hx, self.W_hy, self.b_h = W_hh, W_hx, W_hy, b_h
+        self.W_yh: np.ndarray = W_yh
+        self.b_y: np.ndarray = b_y
+        self.dtype: np.dtype = dtype
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden units ``n``."""
+        return int(self.W_hh.shape[0])
+
+    @property
+    def n_in(self) -> int:
+        """Input size (at least 1)."""
+        return int(self.W_hx.shape[1])
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters by name, in constructor order."""
+        return {
+            "W_hh": self.W_hh,
+            "W_hx": self.W_hx,
+            "W_hy": self.W_hy,
+            "b_h": self.b_h,
+            "W_yh": self.W_yh,
+            "b_y": self.b_y,
+        }
+
+    def replace(self, **params: Any) -> GeneratorRNN:
+        """A copy with some parameters (or ``activation``) replaced."""
+        kw: dict[str, Any] = dict(self.params())
+        act: str | Activation = self.activation
+        for key, value in params.items():
+            if key == "activation":
+                act = value
+            elif key in kw:
+                kw[key] = value
+            else:
+                raise ValueError(f"`{key}` is not a parameter or option of GeneratorRNN")
+        return GeneratorRNN(**kw, activation=act)
+
+    def __repr__(self) -> str:
+        return (
+            f"GeneratorRNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+            f"activation={self.activation.name!r}, dtype={self.dtype})"
+        )
+
+    # ------------------------------------------------------------------ init
+    @classmethod
+    def init(
+        cls,
+        n_in: int,
+        n_hidden: int,
+        n_out: int,
+        *,
+        seed: int | None = 0,
+        scale: float = 1.0,
+        activation: str = "tanh",
+        dtype: Any = np.float64,
+    ) -> GeneratorRNN:
+        """Draw a model with Gaussian weights and zero biases.
+
+        ``W_hh`` has entries ``N(0, scale²/n)`` (spectral radius near ``scale``),
+        ``W_hx`` ``N(0, 1/n_in)``, ``W_hy`` ``N(0, 1/m)``, ``W_yh`` ``N(0, 1/n)``.
+
+        Parameters
+        ----------
+        n_in, n_hidden, n_out : int
+            Input (≥ 1), hidden and output sizes.
+        seed : int or None
+            Seed of NumPy's PCG64 generator.
+        scale : float
+            Scale of ``W_hh``.
+        activation : str
+            The hidden nonlinearity.
+        dtype : float32 or float64
+            Dtype of every parameter.
+
+        Returns
+        -------
+        GeneratorRNN
+
+        Examples
+        --------
+        >>> GeneratorRNN.init(1, 4, 2, seed=1)
+        GeneratorRNN(n_in=1, n_hidden=4, n_out=2, activation='tanh', dtype=float64)
+        """
+        n_in = check_int("n_in", n_in, minimum=1)
+        n = check_int("n_hidden", n_hidden, minimum=1)
+        m = check_int("n_out", n_out, minimum=1)
+        scale = check_real("scale", scale, low=0.0)
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
+        rng = np.random.default_rng(seed)
+        W_hh = rng.normal(0.0, scale / np.sqrt(n), (n, n))
+        W_hx = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n, n_in))
+        W_hy = rng.normal(0.0, 1.0 / np.sqrt(m), (n, m))
+        W_yh = rng.normal(0.0, 1.0 / np.sqrt(n), (m, n))
+        return cls(
+            W_hh.astype(dt), W_hx.astype(dt), W_hy.astype(dt), np.zeros(n, dt),
+            W_yh.astype(dt), np.zeros(m, dt), activation=activation,
+        )
+
+    # ------------------------------------------------------------------ setup
+    def _start(self, start: Any, B: int, batched: bool) -> np.ndarray:
+        m = self.n_out
+        if start is None:
+            return np.zeros((B, m), dtype=self.dtype)
+        s = as_float_array("start", start, ndim=(1, 2))
+        want = (B, m) if batched else (m,)
+        if s.shape != want:
+            raise ValueError(f"`start` must have shape {want}, got shape {s.shape}")
+        return np.ascontiguousarray(s.reshape(B, m).astype(self.dtype))
+
+    def _setup(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        mode: str,
+        loss: str,
+        mask: Any,
+        p: Any,
+        seed: int | None,
+        h0: Any,
+        start: Any,
+        need_loss: bool,
+    ) -> dict[str, Any]:
+        """Validate everything and build the teacher values and the choices."""
+        mode = check_choice("mode", mode, MODES)
+        loss = check_choice("loss", loss, LOSSES)
+        if mode == "scheduled":
+            if p is None:
+                raise ValueError("`p` is required for mode='scheduled' (a probability in [0, 1])")
+            p = check_real("p", p, low=0.0, high=1.0)
+        elif p is not None:
+            raise ValueError(f"`p` is only used with mode='scheduled', got p={p!r} with mode={mode!r}")
+        x3, batched = self._inputs(x)
+        T, B, _ = x3.shape
+        h = self._state("h0", h0, B, batched)
+        o0 = self._start(start, B, batched)
+        if y is None:
+            if need_loss or mode != "free":
+                raise ValueError(f"`y` (the targets) is required for mode={mode!r}")
+            tgt = m = None
+        else:
+            loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        mo = self.n_out
+        TF = np.zeros((T, B, mo), dtype=self.dtype)
+        TF[0] = o0
+        if mode != "free" and T > 1:
+            assert tgt is not None
+            if loss == "xent":
+                fed = tgt[:-1]
+                if fed.min() < 0 or fed.max() >= mo:
+                    raise ValueError(
+                        f"`y` class indices fed back in mode={mode!r} (steps 1..T-1) must lie in "
+                        f"[0, {mo}), got range [{fed.min()}, {fed.max()}]"
+                    )
+                tt, bb = np.meshgrid(np.arange(1, T), np.arange(B), indexing="ij")
+                TF[tt, bb, fed] = 1.0
+            else:
+                TF[1:] = tgt[:-1]
+        own = np.zeros((T, B), dtype=np.uint8)
+        if mode == "free":
+            own[1:] = 1
+        elif mode == "scheduled":
+            seed = None if seed is None else check_int("seed", seed, minimum=0)
+            u = np.random.default_rng(seed).random((T - 1, B))
+            own[1:] = u < p
+        return {
+            "x3": x3, "h": h, "TF": TF, "own": own, "batched": batched,
+            "loss": loss, "tgt": tgt, "m": m,
+        }
+
+    def _run(
+        self, x3: np.ndarray, h: np.ndarray, TF: np.ndarray, own: np.ndarray, loss: str
+    ) -> tuple[np.ndarray, ...]:
+        T, B, _ = x3.shape
+        n, mo = self.n_hidden, self.n_out
+        H = np.empty((T + 1, B, n), dtype=self.dtype)
+        A = np.empty((T, B, n), dtype=self.dtype)
+        FP = np.empty((T, B, n), dtype=self.dtype)
+        Z = np.empty((T, B, mo), dtype=self.dtype)
+        O = np.empty((T, B, mo), dtype=self.dtype)
+        FB = np.empty((T, B, mo), dtype=self.dtype)
+        kind = G.KIND_SOFTMAX if loss == "xent" else G.KIND_LINEAR
+        G.generator_forward(
+            np.ascontiguousarray(self.W_hh.T), np.ascontiguousarray(self.W_hx.T),
+            np.ascontiguousarray(self.W_hy.T), self.b_h, np.ascontiguousarray(self.W_yh.T),
+            self.b_y, x3, h, TF, own, self.activation.code, kind, H, A, FP, Z, O, FB,
+        )
+        return H, A, FP, Z, O, FB
+
+    @staticmethod
+    def _trace(
+        H: np.ndarray, A: np.ndarray, Z: np.ndarray, O: np.ndarray, FB: np.ndarray,
+        own: np.ndarray, batched: bool,
+    ) -> GeneratorTrace:
+        tr = GeneratorTrace(H, A, Z, O, FB, own.astype(bool))
+        return tr if batched else tr.sequence(0)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        mode: str = "free",
+        p: float | None = None,
+        seed: int | None = None,
+        loss: str = "xent",
+        h0: Any = None,
+        start: Any = None,
+    ) -> GeneratorTrace:
+        """Run the generator over ``x`` in one of the three modes.
+
+        Parameters
+        ----------
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
+            External inputs; ``x[0]`` is ``x_1``.
+        y : array, optional
+            Targets (integer classes ``(T,)``/``(T, B)`` for ``"xent"``, floats
+            ``(T, m)``/``(T, B, m)`` for ``"mse"``); required unless ``mode="free"``.
+            ``y[t-1]`` is fed into step ``t+1`` under teacher forcing.
+        mode : {"free", "teacher", "scheduled"}
+            What is fed back (see the module docstring).
+        p : float, optional
+            Probability in ``[0, 1]`` of feeding the own output, for
+            ``mode="scheduled"`` only.
+        seed : int, optional
+            Seed of the scheduled-sampling coin flips (``None``: fresh entropy).
+        loss : {"xent", "mse"}
+            Sets the output ``s``: softmax (and one-hot teacher values) or identity.
+        h0 : array, shape ``(n,)`` or ``(B, n)``, optional
+            Initial state (zeros by default).
+        start : array, shape ``(m,)`` or ``(B, m)``, optional
+            The start value ``o_0`` fed into step 1 (zeros by default).
+
+        Returns
+        -------
+        GeneratorTrace
+
+        Raises
+        ------
+        ValueError
+            On a bad mode, loss, ``p``, missing ``y`` or a shape mismatch.
+        """
+        s = self._setup(
+            x, y, mode=mode, loss=loss, mask=None, p=p, seed=seed, h0=h0, start=start,
+            need_loss=False,
+        )
+        H, A, _, Z, O, FB = self._run(s["x3"], s["h"], s["TF"], s["own"], s["loss"])
+        return self._trace(H, A, Z, O, FB, s["own"], s["batched"])
+
+    def generate(
+        self,
+        T: int,
+        x: Any = None,
+        h0: Any = None,
+        *,
+        loss: str = "xent",
+        start: Any = None,
+    ) -> GeneratorTrace:
+        """Free-running generation for ``T`` steps.
+
+        Equal to ``forward(x, mode="free")`` with ``x`` zeros when not given.
+
+        Parameters
+        ----------
+        T : int
+            Number of steps (≥ 1).
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``, optional
+            External inputs; zeros ``(T, n_in)`` by default, or ``(T, B, n_in)``
+            when ``h0`` is batched ``(B, n)``.
+        h0 : array, shape ``(n,)`` or ``(B, n)``, optional
+            Initial state.
+        loss : {"xent", "mse"}
+            Output ``s`` fed back: softmax probabilities or the linear output.
+        start : array, optional
+            The start value ``o_0``.
+
+        Returns
+        -------
+        GeneratorTrace
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = GeneratorRNN.init(1, 5, 2, seed=3)
+        >>> tr = model.generate(4)
+        >>> bool(np.allclose(tr.fed[1:], tr.o[:-1]))
+        True
+        """
+        T = check_int("T", T, minimum=1)
+        if x is None:
+            shape: tuple[int, ...] = (T, self.n_in)
+            if h0 is not None and np.ndim(h0) == 2:
+                shape = (T, np.shape(h0)[0], self.n_in)
+            x = np.zeros(shape, dtype=self.dtype)
+        elif np.shape(x)[:1] != (T,):
+            raise ValueError(f"`x` must have T = {T} steps in its first axis, got shape {np.shape(x)}")
+        return self.forward(x, mode="free", loss=loss, h0=h0, start=start)
+
+    # ------------------------------------------------------------------ gradients
+    def value_and_grad(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        mode: str,
+        loss: str = "xent",
+        mask: Any = None,
+        p: float | None = None,
+        seed: int | None = None,
+        h0: Any = None,
+        start: Any = None,
+    ) -> tuple[float, GeneratorGrads]:
+        """Loss (Eq. 4) and its gradient by BPTT, through the feedback where fed.
+
+        Parameters
+        ----------
+        x, y, mode, p, seed, loss, h0, start
+            As for :meth:`forward` (``y`` is required).
+        mask : array, shape ``(T,)`` or ``(T, B)``, optional
+            Non-negative per-step loss weights. Under teacher forcing the targets
+            fed back (steps 1..T−1) must be valid even where the weight is 0.
+
+        Returns
+        -------
+        loss : float
+            ``E = Σ_t Σ_b mask[t, b] · E_t`` (float64).
+        grads : GeneratorGrads
+            Every parameter gradient, the flow ``∂E/∂h_k`` and ``∂E/∂o^fb_t``.
+
+        Notes
+        -----
+        Backward, for ``t = T..1`` (row form, ``δ_t = ∂E/∂a_t``):
+        ``∂E/∂z_t = ∂E_t/∂z_t + [o_t fed] J_s(z_t)ᵀ W_hyᵀ δ_{t+1}``,
+        ``∂E/∂h_t = W_yhᵀ ∂E/∂z_t + W_hhᵀ δ_{t+1}``, ``δ_t = f′(a_t) ⊙ ∂E/∂h_t``.
+        Under teacher forcing ``[o_t fed] = 0``: the same recursion as a plain
+        Elman network with the fed-back targets as extra inputs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = GeneratorRNN.init(1, 4, 2, seed=0)
+        >>> x, y = np.zeros((6, 1)), np.array([0, 1, 0, 1, 0, 1])
+        >>> E0, g0 = model.value_and_grad(x, y, mode="scheduled", p=0.0, seed=1)
+        >>> E1, g1 = model.value_and_grad(x, y, mode="teacher")
+        >>> E0 == E1 and bool((g0.W_hh == g1.W_hh).all())
+        True
+        """
+        s = self._setup(
+            x, y, mode=mode, loss=loss, mask=mask, p=p, seed=seed, h0=h0, start=start,
+            need_loss=True,
+        )
+        x3, own, batched = s["x3"], s["own"], s["batched"]
+        T, B, n_in = x3.shape
+        n, mo = self.n_hidden, self.n_out
+        H, _, FP, Z, O, FB = self._run(x3, s["h"], s["TF"], own, s["loss"])
+        value, dZ = self._loss_grad(Z, s["loss"], s["tgt"], s["m"])
+        flow = np.empty((T + 1, B, n), dtype=self.dtype)
+        D = np.empty((T, B, n), dtype=self.dtype)
+        DZ = np.empty((T, B, mo), dtype=self.dtype)
+        DF = np.empty((T, B, mo), dtype=self.dtype)
+        kind = G.KIND_SOFTMAX if s["loss"] == "xent" else G.KIND_LINEAR
+        G.generator_backward(
+            self.W_hh, self.W_yh, self.W_hy, dZ, FP, O, own, kind, flow, D, DZ, DF
+        )
+        D2 = D.reshape(T * B, n)
+        DZ2 = DZ.reshape(T * B, mo)
+        grads = GeneratorGrads(
+            W_hh=K.gemm_tn(D2, H[:-1].reshape(T * B, n)),
+            W_hx=K.gemm_tn(D2, x3.reshape(T * B, n_in)),
+            W_hy=K.gemm_tn(D2, FB.reshape(T * B, mo)),
+            b_h=K.column_sums(D2),
+            W_yh=K.gemm_tn(DZ2, H[1:].reshape(T * B, n)),
+            b_y=K.column_sums(DZ2),
+            flow=flow if batched else flow[:, 0],
+            feedback=DF if batched else DF[:, 0],
+        )
+        return float(value), grads
