@@ -11,7 +11,19 @@ import importlib
 from typing import Any
 
 from .activations import Activation, get_activation
-from .cells import GRU, LSTM, ElmanGrads, ElmanRNN, GatedTrace, GRUGrads, LSTMGrads, Trace
+from .cells import (
+    GRU,
+    LSTM,
+    ElmanGrads,
+    ElmanRNN,
+    GatedTrace,
+    GeneratorGrads,
+    GeneratorRNN,
+    GeneratorTrace,
+    GRUGrads,
+    LSTMGrads,
+    Trace,
+)
 
 __version__ = "0.1.0"
 
@@ -23,6 +35,9 @@ __all__ = [
     "ElmanRNN",
     "GRUGrads",
     "GatedTrace",
+    "GeneratorGrads",
+    "GeneratorRNN",
+    "GeneratorTrace",
     "LSTMGrads",
     "Trace",
     "__version__",

@@ -19,6 +19,7 @@ WITH_EXAMPLES = {
     "rnntheory.bounds",
     "rnntheory.strategies",
     "rnntheory.cells.gated",
+    "rnntheory.cells.generator",
     "rnntheory.plotting",
     "rnntheory.torch_bridge",
     "rnntheory.tasks",

@@ -1,6 +1,20 @@
-"""Recurrent cells: the Elman RNN (standard, Pascanu and leaky forms), LSTM and GRU."""
+"""Recurrent cells: the Elman RNN (standard, Pascanu and leaky forms), LSTM, GRU, and a
+generator RNN whose output feeds back (teacher forcing, free running, scheduled sampling)."""
 
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
+from .generator import GeneratorGrads, GeneratorRNN, GeneratorTrace
 
-__all__ = ["GRU", "LSTM", "ElmanGrads", "ElmanRNN", "GRUGrads", "GatedTrace", "LSTMGrads", "Trace"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "ElmanGrads",
+    "ElmanRNN",
+    "GRUGrads",
+    "GatedTrace",
+    "GeneratorGrads",
+    "GeneratorRNN",
+    "GeneratorTrace",
+    "LSTMGrads",
+    "Trace",
+]
