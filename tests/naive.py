@@ -382,12 +382,14 @@ def gated_loss(m, x, y, kind, h0=None, c0=None):
     return total
 
 
-def bptt_windowed(model, x, y, kind, k2, h0=None):
+def bptt_windowed(model, x, y, kind, k2, h0=None, k1=1):
     """Truncated BPTT as the windowed double sum of Eq. 6, term by term.
 
     ``∂E/∂θ = Σ_t Σ_{k: 0 ≤ t−k < k2} (∂E_t/∂h_t)(∂h_t/∂h_k)(∂⁺h_k/∂θ)`` with the
     products ∂h_t/∂h_k formed explicitly from the step Jacobians and the
     immediate derivatives ∂⁺h_k/∂θ from the cell's definition (single sequence).
+    With ``k1 > 1`` (Williams & Peng's BPTT(k1, k2)) the window of ``E_t`` is
+    measured from the end ``e(t) = min(⌈t/k1⌉·k1, T)`` of its block of ``k1`` steps.
     Returns the recurrent-weight gradient ``W_hh`` and the truncated flow
     ``flow[k] = Σ_{t: 0 ≤ t−k < k2} ∂E_t/∂h_t ∂h_t/∂h_k``.
     """
@@ -409,7 +411,8 @@ def bptt_windowed(model, x, y, kind, k2, h0=None):
         else:
             dz = z - y[t - 1]
         e_t = V.T @ dz  # ∂E_t/∂h_t
-        for k in range(max(0, t - k2 + 1), t + 1):
+        end = min(-(-t // k1) * k1, T)
+        for k in range(max(0, end - k2 + 1), t + 1):
             row = product(Js, t, k).T @ e_t  # (∂E_t/∂h_t)(∂h_t/∂h_k) as a vector
             flow[k] += row
             if k == 0:

@@ -133,3 +133,20 @@ def test_mismatched_model_and_task():
     """A model whose sizes do not fit the task is refused, naming both."""
     with pytest.raises(ValueError, match=r"`model`.*`task`"):
         train(ElmanRNN.init(2, 4, 1, seed=0), TemporalOrder(10))
+
+
+def test_chunked_truncation_in_training():
+    """TruncatedBPTT(k2, k1) passes Williams & Peng's schedule through: the first
+    step's gradient norm equals the norm of value_and_grad(truncate=(k1, k2)) on
+    the same batch (mean over the batch)."""
+    from rnntheory.remedies import global_norm
+
+    task = TemporalOrder(12)
+    m = _model(task, seed=9)
+    h = train(m, task, steps=1, batch_size=4, seed=3, eval_every=1, eval_size=5,
+              remedies=(TruncatedBPTT(4, k1=4),))
+    batch = task.sample(4, np.random.default_rng(3))
+    _, g = m.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, truncate=(4, 4))
+    assert h.grad_norm[0] == pytest.approx(global_norm({k: v / 4 for k, v in g.params().items()}), rel=1e-12)
+    with pytest.raises(ValueError, match="`k2`"):
+        TruncatedBPTT(2, k1=3)

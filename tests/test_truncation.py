@@ -76,3 +76,54 @@ def test_truncate_must_be_a_positive_integer(bad):
     m = ElmanRNN.init(1, 2, 2, seed=0)
     with pytest.raises((ValueError, TypeError), match="`truncate`"):
         m.value_and_grad(np.zeros((3, 1)), np.zeros(3, int), truncate=bad)
+
+
+@given(
+    rst.elman_models(n_out=st.just(3), leaky=st.booleans()),
+    st.integers(1, 9),
+    st.integers(1, 4),
+    st.integers(0, 4),
+    st.integers(0, 2**32 - 1),
+)
+def test_williams_peng_schedule_is_the_block_windowed_sum(model, T, k1, extra, seed):
+    """BPTT(k1, k2) with k2 = k1 + extra: E_t reaches h_k exactly when
+    e(t) − k < k2, e(t) = min(⌈t/k1⌉ k1, T) the end of t's block; gradient and
+    flow equal that double sum built from explicit Jacobian products."""
+    k2 = k1 + extra
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(T, model.n_in))
+    y = rng.integers(0, 3, T)
+    _, g = model.value_and_grad(x, y, truncate=(k1, k2))
+    dW, flow = naive.bptt_windowed(model, x, y, "xent", k2, k1=k1)
+    assert np.max(np.abs(g.W_hh - dW)) <= 1e-10 * max(1.0, np.max(np.abs(dW)))
+    assert np.max(np.abs(g.flow - flow)) <= 1e-10 * max(1.0, np.max(np.abs(flow)))
+
+
+def test_k1_one_is_the_sliding_window_and_chunks_cut_between_blocks():
+    """(1, k2) equals truncate=k2; with k1 = k2 = 3 no gradient crosses a block
+    boundary: the loss of step 4 has no path to the input weights of step 3."""
+    rng = np.random.default_rng(7)
+    m = ElmanRNN.init(2, 4, 3, scheme="gaussian", scale=1.2, seed=8)
+    x = rng.normal(size=(9, 2))
+    y = rng.integers(0, 3, 9)
+    _, a = m.value_and_grad(x, y, truncate=4)
+    _, b = m.value_and_grad(x, y, truncate=(1, 4))
+    for name, G in a.params().items():
+        np.testing.assert_array_equal(b.params()[name], G)
+    mask = np.zeros(9)
+    mask[3] = 1.0  # only E_4 counts
+    xs = x.copy()
+    _, g0 = m.value_and_grad(xs, y, truncate=(3, 3), mask=mask)
+    xs[2] += 1.0  # change x_3 (the last input of the previous block)
+    _, g1 = m.value_and_grad(xs, y, truncate=(3, 3), mask=mask)
+    # E_4's gradient w.r.t. the bias still depends on x_3 through the forward state,
+    # but nothing flows back into step 3: flow[3] is exactly zero in both runs
+    assert np.all(g0.flow[3] == 0.0) and np.all(g1.flow[3] == 0.0)
+
+
+@pytest.mark.parametrize("bad", [(0, 2), (3, 2), (1, 2, 3), (1.5, 2)])
+def test_bad_schedules(bad):
+    """(k1, k2) must be positive integers with k2 ≥ k1, named `truncate`."""
+    m = ElmanRNN.init(1, 2, 2, seed=0)
+    with pytest.raises((ValueError, TypeError), match="`truncate`"):
+        m.value_and_grad(np.zeros((4, 1)), np.zeros(4, int), truncate=bad)

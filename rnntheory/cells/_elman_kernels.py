@@ -406,16 +406,18 @@ def column_sums(X):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def elman_backward_truncated(W_hh, W_yh, dZ, FP, form, leaky, alpha, k2, flow, D):
-    """Truncated BPTT: each loss ``E_t`` is propagated back ``k2`` steps only.
+def elman_backward_truncated(W_hh, W_yh, dZ, FP, form, leaky, alpha, k1, k2, flow, D):
+    """Truncated BPTT, BPTT(k1, k2) of Williams & Peng 1990.
 
-    Computes the windowed double sum of Eq. 6: the contribution of ``E_t``
-    through ``h_k`` is kept when ``t − k < k2`` and is exactly zero otherwise.
-    ``flow[k] = Σ_{t=k}^{k+k2−1} ∂E_t/∂h_t · ∂h_t/∂h_k`` and ``D[k−1]`` the
-    matching derivative with respect to step k's pre-activation (standard
-    form) or update ``g_k`` (Pascanu's form). Cost ``O(T · k2)`` steps; ``FP``
-    (``f′`` from the forward pass) is read only. Arguments otherwise as in
-    :func:`elman_backward`.
+    The sequence is cut into blocks of ``k1`` steps ending at ``e = k1, 2k1, …``
+    (the last one at ``T``); at each block end the losses of the block are
+    propagated back to ``h_{e−k2+1}``. So the contribution of ``E_t`` through
+    ``h_k`` is kept when ``e(t) − k < k2`` (``e(t)`` the end of ``t``'s block) and
+    is exactly zero otherwise. ``k1 = 1`` is the sliding window ``t − k < k2``
+    (the windowed double sum of Eq. 6, cost ``O(T·k2)``); ``k1 = k2`` is the usual
+    chunked truncation (cost ``O(T)``, like full BPTT). Needs ``k2 ≥ k1``.
+    ``flow[k]`` and ``D[k−1]`` are truncated the same way; ``FP`` is read only.
+    Arguments otherwise as in :func:`elman_backward`.
     """
     T, B, n = FP.shape
     flow[:, :, :] = 0.0
@@ -423,11 +425,15 @@ def elman_backward_truncated(W_hh, W_yh, dZ, FP, form, leaky, alpha, k2, flow, D
     g = np.empty((B, n), dtype=flow.dtype)
     d = np.empty((B, n), dtype=flow.dtype)
     tmp = np.empty((B, n), dtype=flow.dtype)
-    for t in range(T, 0, -1):
+    n_blocks = (T + k1 - 1) // k1
+    for blk in range(n_blocks, 0, -1):
+        t = min(blk * k1, T)  # the block's end
+        first = (blk - 1) * k1 + 1  # its first loss step
         g[:, :] = 0.0
-        add_readout_grad(dZ[t - 1], W_yh, g)
         lo = t - k2  # h_k lies inside the window exactly when k > lo
         for k in range(t, max(lo, 0), -1):
+            if k >= first:
+                add_readout_grad(dZ[k - 1], W_yh, g)  # the block's own losses enter here
             fl = flow[k]
             fp = FP[k - 1]
             for b in range(B):

@@ -388,7 +388,7 @@ class ElmanRNN(SequenceModel):
         loss: str = "xent",
         mask: Any = None,
         h0: Any = None,
-        truncate: int | None = None,
+        truncate: int | tuple[int, int] | None = None,
     ) -> tuple[float, ElmanGrads]:
         """Loss (Eq. 4) and its gradient with respect to every parameter (BPTT).
 
@@ -406,13 +406,15 @@ class ElmanRNN(SequenceModel):
             of weight 0 are ignored (and may be any integer, e.g. ``-1``).
         h0 : array, optional
             Initial state.
-        truncate : int, optional
-            Truncated BPTT with window ``k2 = truncate ≥ 1``: the contribution
-            of ``E_t`` through ``h_k`` is kept only when ``t − k < k2`` (the
-            windowed double sum of Eq. 6); the flow is truncated the same way.
-            ``None`` is full BPTT; so is any ``k2 ≥ T`` for the parameter
-            gradients (and ``k2 > T`` for the flow at ``h_0`` too). Costs ``O(T · min(k2, T))``
-            steps.
+        truncate : int or (int, int), optional
+            Truncated BPTT. ``k2``: the contribution of ``E_t`` through ``h_k``
+            is kept only when ``t − k < k2`` (the windowed double sum of Eq. 6,
+            cost ``O(T·k2)``). ``(k1, k2)`` with ``k2 ≥ k1``: Williams & Peng's
+            BPTT(k1, k2), blocks of ``k1`` losses backpropagated ``k2`` steps from
+            the block's end (``k1 = k2`` is the usual chunked truncation, cost
+            ``O(T)``). The flow is truncated the same way. ``None`` is full BPTT;
+            so is any ``k2 ≥ T`` for the parameter gradients (``k2 > T`` for the
+            flow at ``h_0`` too).
 
         Returns
         -------
@@ -426,7 +428,17 @@ class ElmanRNN(SequenceModel):
         x3, h, batched = self._inputs_h0(x, h0)
         T, B, n_in = x3.shape
         n = self.n_hidden
-        k2 = None if truncate is None else check_int("truncate", truncate, minimum=1)
+        k1, k2 = 1, None
+        if truncate is not None:
+            if isinstance(truncate, tuple):
+                if len(truncate) != 2:
+                    raise ValueError(f"`truncate` must be k2 or (k1, k2), got {truncate!r}")
+                k1 = check_int("truncate", truncate[0], minimum=1)
+                k2 = check_int("truncate", truncate[1], minimum=1)
+                if k2 < k1:
+                    raise ValueError(f"`truncate` (k1, k2) needs k2 >= k1, got {truncate!r}")
+            else:
+                k2 = check_int("truncate", truncate, minimum=1)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         H, _, Y, FP = self._forward3(x3, h, keep_fprime=True)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
@@ -436,7 +448,7 @@ class ElmanRNN(SequenceModel):
             D = np.empty((T, B, n), dtype=self.dtype)
             K.elman_backward_truncated(
                 self.W_hh, self.W_yh, dZ, FP, FORMS.index(self.form), self.leaky,
-                self._alpha_arg(), k2, flow, D,
+                self._alpha_arg(), k1, k2, flow, D,
             )
         else:
             D = FP  # the kernel overwrites f′ with D step by step (f′ is not needed after)

@@ -50,12 +50,24 @@ class GradientClipping:
 
 @dataclass(frozen=True)
 class TruncatedBPTT:
-    """Backpropagate each loss ``k2`` steps only (``value_and_grad(truncate=k2)``)."""
+    """Truncated BPTT: ``k1 = 1`` backpropagates each loss ``k2`` steps (a sliding
+    window); ``k1 > 1`` is Williams & Peng's BPTT(k1, k2), blocks of ``k1`` losses
+    backpropagated ``k2`` steps from the block's end (``k1 = k2``: chunks, O(T)).
+    See ``ElmanRNN.value_and_grad(truncate=...)``."""
 
     k2: int
+    k1: int = 1
 
     def __post_init__(self) -> None:
         check_int("k2", self.k2, minimum=1)
+        check_int("k1", self.k1, minimum=1)
+        if self.k2 < self.k1:
+            raise ValueError(f"`k2` must be >= `k1` = {self.k1}, got {self.k2}")
+
+    @property
+    def argument(self) -> int | tuple[int, int]:
+        """The value passed as ``truncate=``."""
+        return self.k2 if self.k1 == 1 else (self.k1, self.k2)
 
 
 @dataclass(frozen=True)
@@ -234,7 +246,7 @@ def train(
     for step in tqdm(range(1, steps + 1), desc="train", disable=(None if progress is None else not progress), leave=False):
         done = step
         batch = task.sample(batch_size, rng)
-        kw = {} if trunc is None else {"truncate": trunc.k2}
+        kw = {} if trunc is None else {"truncate": trunc.argument}
         with np.errstate(over="ignore", invalid="ignore"):
             value, g = model.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, **kw)
         B = batch.batch_size
