@@ -95,3 +95,55 @@ def sigmoid_prime(x):
     inv = 1.0 / (1.0 + e)
     s = inv if x >= 0 else e * inv
     return s, e * (inv * inv)
+
+
+# ----------------------------------------------------------------------------- float32
+# The same functions in single precision, for float32 models: every constant is
+# a float32, so the arithmetic stays in float32 (16 lanes of AVX-512 instead of
+# 8) and the polynomial needs degree 7 only (remainder below 1e-8 relative on
+# |r| ≤ ln2/2, under float32's ε = 6e-8). 2^k is built by selects as above;
+# e^y is 0 below y = −104 (the smallest float32 subnormal is 1.4e-45).
+_F = np.float32
+_INV_LN2_F = _F(1.4426950408889634)
+_LN2_HI_F = _F(0.693359375)  # exact in 10 bits: k·_LN2_HI_F is exact for |k| < 2^14
+_LN2_LO_F = _F(-2.12194440e-4)
+_ONE_F = _F(1.0)
+_HALF_F = _F(0.5)
+_C3_F, _C4_F, _C5_F, _C6_F, _C7_F = (_F(1 / 6), _F(1 / 24), _F(1 / 120), _F(1 / 720), _F(1 / 5040))
+_CLAMP_F = _F(-104.0)
+_FOUR_F = _F(4.0)
+_TWO_F = _F(2.0)
+_P2_F = tuple(_F(2.0 ** -(2**j)) for j in range(8))
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def exp_nonpos_f32(y):
+    """``(e^y, e^y − 1)`` for float32 ``y ≤ 0`` in float32 arithmetic (NaN propagates)."""
+    y = _CLAMP_F if y < _CLAMP_F else y
+    kf = np.floor(y * _INV_LN2_F + _HALF_F)
+    r = (y - kf * _LN2_HI_F) - kf * _LN2_LO_F
+    p = r * (_ONE_F + r * (_HALF_F + r * (_C3_F + r * (_C4_F + r * (_C5_F + r * (_C6_F + r * _C7_F))))))
+    m = np.int32(-kf)
+    a = (_P2_F[0] if m & 1 else _ONE_F) * (_P2_F[1] if m & 2 else _ONE_F)
+    b = (_P2_F[2] if m & 4 else _ONE_F) * (_P2_F[3] if m & 8 else _ONE_F)
+    c = (_P2_F[4] if m & 16 else _ONE_F) * (_P2_F[5] if m & 32 else _ONE_F)
+    d = (_P2_F[6] if m & 64 else _ONE_F) * (_P2_F[7] if m & 128 else _ONE_F)
+    s = (a * b) * (c * d)
+    return s * (_ONE_F + p), s * p + (s - _ONE_F)
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def tanh_sech2_f32(x):
+    """``(tanh x, sech² x)`` for float32 ``x`` in float32 arithmetic."""
+    e, em1 = exp_nonpos_f32(-_TWO_F * abs(x))
+    inv = _ONE_F / (_ONE_F + e)
+    return np.copysign(-em1 * inv, x), (_FOUR_F * e) * (inv * inv)
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def sigmoid_prime_f32(x):
+    """``(σ(x), σ′(x))`` for float32 ``x`` in float32 arithmetic."""
+    e = exp_nonpos_f32(-abs(x))[0]
+    inv = _ONE_F / (_ONE_F + e)
+    s = inv if x >= 0 else e * inv
+    return s, e * (inv * inv)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._vecmath import sigmoid_prime, tanh_sech2
+from .._vecmath import sigmoid_prime, sigmoid_prime_f32, tanh_sech2, tanh_sech2_f32
 
 # Use BLAS for the per-step product once B·n·n reaches this many multiply-adds.
 _BLAS_MIN_WORK = 32 * 64 * 64
@@ -105,12 +105,21 @@ def add_readout_grad(dZt, W_yh, g):
 def _activate(code, src, dst):
     """``dst = f(src)`` element-wise over 1-D arrays."""
     n = src.shape[0]
+    f32 = src.itemsize == 4  # float32 arrays: single-precision arithmetic throughout
     if code == ACT_TANH:
-        for i in range(n):
-            dst[i] = tanh_sech2(src[i])[0]
+        if f32:
+            for i in range(n):
+                dst[i] = tanh_sech2_f32(src[i])[0]
+        else:
+            for i in range(n):
+                dst[i] = tanh_sech2(src[i])[0]
     elif code == ACT_SIGMOID:
-        for i in range(n):
-            dst[i] = sigmoid_prime(src[i])[0]
+        if f32:
+            for i in range(n):
+                dst[i] = sigmoid_prime_f32(src[i])[0]
+        else:
+            for i in range(n):
+                dst[i] = sigmoid_prime(src[i])[0]
     elif code == ACT_IDENTITY:
         for i in range(n):
             dst[i] = src[i]
@@ -124,12 +133,21 @@ def _activate(code, src, dst):
 def _activate_prime(code, src, dst):
     """``dst = f′(src)`` element-wise over 1-D arrays, stable in saturation."""
     n = src.shape[0]
+    f32 = src.itemsize == 4
     if code == ACT_TANH:
-        for i in range(n):
-            dst[i] = tanh_sech2(src[i])[1]
+        if f32:
+            for i in range(n):
+                dst[i] = tanh_sech2_f32(src[i])[1]
+        else:
+            for i in range(n):
+                dst[i] = tanh_sech2(src[i])[1]
     elif code == ACT_SIGMOID:
-        for i in range(n):
-            dst[i] = sigmoid_prime(src[i])[1]
+        if f32:
+            for i in range(n):
+                dst[i] = sigmoid_prime_f32(src[i])[1]
+        else:
+            for i in range(n):
+                dst[i] = sigmoid_prime(src[i])[1]
     elif code == ACT_IDENTITY:
         for i in range(n):
             dst[i] = 1.0
@@ -142,16 +160,29 @@ def _activate_prime(code, src, dst):
 def _activate_both(code, src, dst, dstp):
     """``dst = f(src)`` and ``dstp = f′(src)`` in one pass (one exponential each)."""
     n = src.shape[0]
+    f32 = src.itemsize == 4
     if code == ACT_TANH:
-        for i in range(n):
-            v, d = tanh_sech2(src[i])
-            dst[i] = v
-            dstp[i] = d
+        if f32:
+            for i in range(n):
+                v, d = tanh_sech2_f32(src[i])
+                dst[i] = v
+                dstp[i] = d
+        else:
+            for i in range(n):
+                v, d = tanh_sech2(src[i])
+                dst[i] = v
+                dstp[i] = d
     elif code == ACT_SIGMOID:
-        for i in range(n):
-            v, d = sigmoid_prime(src[i])
-            dst[i] = v
-            dstp[i] = d
+        if f32:
+            for i in range(n):
+                v, d = sigmoid_prime_f32(src[i])
+                dst[i] = v
+                dstp[i] = d
+        else:
+            for i in range(n):
+                v, d = sigmoid_prime(src[i])
+                dst[i] = v
+                dstp[i] = d
     else:
         _activate(code, src, dst)
         _activate_prime(code, src, dstp)

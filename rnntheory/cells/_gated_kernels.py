@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._vecmath import sigmoid_prime, tanh_sech2
+from .._vecmath import sigmoid_prime, sigmoid_prime_f32, tanh_sech2, tanh_sech2_f32
 from ._elman_kernels import _BLAS_MIN_WORK, _rowmat_acc, add_readout_grad
 
 
@@ -49,20 +49,33 @@ def _project(X, MT, bias1, bias2, out):
 
 @njit(cache=True, fastmath=False, error_model="numpy")
 def _sig_map(src, val, der):
-    """``val = σ(src)``, ``der = σ′(src)`` over 1-D arrays (a loop LLVM vectorises)."""
-    for j in range(src.shape[0]):
-        v, d = sigmoid_prime(src[j])
-        val[j] = v
-        der[j] = d
+    """``val = σ(src)``, ``der = σ′(src)`` over 1-D arrays (a loop LLVM vectorises;
+    float32 arrays are computed in float32)."""
+    if src.itemsize == 4:
+        for j in range(src.shape[0]):
+            v, d = sigmoid_prime_f32(src[j])
+            val[j] = v
+            der[j] = d
+    else:
+        for j in range(src.shape[0]):
+            v, d = sigmoid_prime(src[j])
+            val[j] = v
+            der[j] = d
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
 def _tanh_map(src, val, der):
-    """``val = tanh(src)``, ``der = sech²(src)`` over 1-D arrays."""
-    for j in range(src.shape[0]):
-        v, d = tanh_sech2(src[j])
-        val[j] = v
-        der[j] = d
+    """``val = tanh(src)``, ``der = sech²(src)`` over 1-D arrays (float32 in float32)."""
+    if src.itemsize == 4:
+        for j in range(src.shape[0]):
+            v, d = tanh_sech2_f32(src[j])
+            val[j] = v
+            der[j] = d
+    else:
+        for j in range(src.shape[0]):
+            v, d = tanh_sech2(src[j])
+            val[j] = v
+            der[j] = d
 
 
 # ----------------------------------------------------------------------------- LSTM
