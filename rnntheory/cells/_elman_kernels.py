@@ -189,7 +189,7 @@ def _activate_both(code, src, dst, dstp):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP):
+def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U):
     """Run the recurrence; fill ``H (T+1, B, n)``, ``A (T, B, n)`` and ``FP``.
 
     ``A[t-1]`` holds the argument of ``f`` at step t: the pre-activation
@@ -198,8 +198,10 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP):
     ``(0, B, n)`` array to skip it (and likewise ``A``, which the backward pass
     does not need).
     ``W_hhT`` and ``W_hxT`` are the transposed weights, C-contiguous.
-    The input projection is done step by step (``n_in`` is small in practice),
-    so no ``(T, B, n)`` temporary is allocated.
+    ``U``: when it has ``T`` rows (standard form), the precomputed input
+    projection plus bias ``W_hx x_t + b_h`` of every step, which the caller
+    forms in one product for small problems; otherwise (an empty array) the
+    projection is done step by step, so no ``(T, B, n)`` temporary is needed.
     """
     T, B, _ = x.shape
     n = h0.shape[1]
@@ -213,17 +215,20 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP):
         hp = H[t - 1]
         at = A[t - 1] if store_a else scratch
         if form == 0:
+            pre = U.shape[0] == T
             if B * n * n >= _BLAS_MIN_WORK:
                 np.dot(hp, W_hhT, at)
                 for b in range(B):
                     ab = at[b]
+                    ub = U[t - 1, b] if pre else b_h
                     for i in range(n):
-                        ab[i] += b_h[i]
+                        ab[i] += ub[i]
             else:
                 for b in range(B):
-                    at[b, :] = b_h
+                    at[b, :] = U[t - 1, b] if pre else b_h
                 _rowmat_acc(hp, W_hhT, at)
-            _rowmat_acc(x[t - 1], W_hxT, at)
+            if not pre:
+                _rowmat_acc(x[t - 1], W_hxT, at)
             if keep:
                 for b in range(B):
                     _activate_both(act, at[b], G[b] if leaky else H[t, b], FP[t - 1, b])

@@ -36,6 +36,9 @@ from ._base import SequenceModel, TraceBase, blas_threads_for, readout_params, s
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
 
 FORMS = ("standard", "pascanu")
+# Up to this many state entries (T·B·n), per-step products that do not depend
+# on the recurrence are done for all steps at once (one product, 8 MB at most).
+_PRECOMPUTE_MAX = 1 << 20
 SCHEMES = ("sigmoid", "basic_tanh", "smart_tanh", "gaussian", "orthogonal")
 
 
@@ -351,9 +354,14 @@ class ElmanRNN(SequenceModel):
         # value_and_grad needs f′ but not the arguments of f: skip them there.
         A = np.empty((0 if keep_fprime else T, B, n), dtype=self.dtype)
         FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
+        if self.form == "standard" and T * B * n <= _PRECOMPUTE_MAX:
+            # small problem: the input projection of every step in one product
+            U = K.readout(x3.reshape(T * B, -1), self._W_hxT, self.b_h).reshape(T, B, n)
+        else:
+            U = np.empty((0, B, n), dtype=self.dtype)
         K.elman_forward(
             self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
-            FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP,
+            FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP, U,
         )
         return H, A, self._readout(H), FP
 
@@ -452,8 +460,13 @@ class ElmanRNN(SequenceModel):
             )
         else:
             D = FP  # the kernel overwrites f′ with D step by step (f′ is not needed after)
+            W_yh, dE = self.W_yh, dZ
+            if W_yh is not None and T * B * n <= _PRECOMPUTE_MAX:
+                # small problem: ∂E_t/∂h_t = dZ_t W_yh for every step in one product
+                dE = K.readout(dZ.reshape(T * B, -1), W_yh, np.zeros(n, self.dtype)).reshape(T, B, n)
+                W_yh = None
             K.elman_backward(
-                self.W_hh, self.W_yh, dZ, FP,
+                self.W_hh, W_yh, dE, FP,
                 FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
             )
         D2 = D.reshape(T * B, n)
