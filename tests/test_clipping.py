@@ -380,7 +380,8 @@ def test_torch_clip_grad_norm_divides_by_norm_plus_eps(norm, tau, torch_deficit)
     ours, info = clip_by_norm(g, tau)
     assert total == pytest.approx(info.norm, rel=1e-13)
     assert hypot_norm(theirs) == pytest.approx(tau * info.norm / (info.norm + 1e-6), rel=1e-12)
-    assert 1 - hypot_norm(theirs) / tau == pytest.approx(torch_deficit, rel=1e-6)
+    deficit = 1 - hypot_norm(theirs) / tau
+    assert deficit == pytest.approx(torch_deficit, rel=1e-6)
     assert hypot_norm(ours) == pytest.approx(min(info.norm, tau), rel=1e-14)
     for k in g:  # same direction: torch's output is a positive multiple of ours
         ratio = (theirs[k] / ours[k]).ravel()
