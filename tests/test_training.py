@@ -150,3 +150,18 @@ def test_chunked_truncation_in_training():
     assert h.grad_norm[0] == pytest.approx(global_norm({k: v / 4 for k, v in g.params().items()}), rel=1e-12)
     with pytest.raises(ValueError, match="`k2`"):
         TruncatedBPTT(2, k1=3)
+
+
+def test_gated_model_stops_cleanly_on_divergence():
+    """With divergence='stop' a gated model (whose recurrent matrix weight_hh is
+    4n × n, so has no spectral radius) stops at the first step whose gradient norm
+    exceeds the threshold, returns its initial (finite) parameters unchanged and
+    records ρ as NaN rather than failing."""
+    task = TemporalOrder(10)
+    m = LSTM.init(task.n_in, 4, task.n_out, seed=8)
+    h = train(m, task, steps=3, batch_size=2, seed=0, eval_every=3, eval_size=4,
+              divergence="stop", divergence_threshold=1e-12)
+    assert h.stopped is not None and h.steps == 1 and h.count("stop") == 1
+    for name, p in m.params().items():
+        np.testing.assert_array_equal(h.model.params()[name], p)
+    assert np.isnan(h.rho[0]) and h.gamma_w[0] == pytest.approx(np.linalg.norm(m.weight_hh, 2))

@@ -236,6 +236,14 @@ def train(
     events: list[tuple[int, str, str]] = []
     stopped = None
 
+    def record(grad_norm_after: float) -> None:
+        """The per-step columns that follow the update: clipped norm, σ_max, ρ."""
+        W = params[rec]
+        cols["gnc"].append(grad_norm_after)
+        cols["gw"].append(float(np.linalg.norm(W, 2)))
+        square = W.shape[0] == W.shape[1]  # gated cells stack their gate blocks
+        cols["rho"].append(float(np.max(np.abs(np.linalg.eigvals(W)))) if square else float("nan"))
+
     def evaluate(step: int) -> None:
         out = _outputs(model, eval_batch.x)
         ev_steps.append(step)
@@ -269,9 +277,7 @@ def train(
             if divergence == "stop":
                 stopped = f"gradient norm {norm:.3g} at step {step} (threshold {divergence_threshold:g})"
                 events.append((step, "stop", stopped))
-                cols["gnc"].append(float("nan"))
-                cols["gw"].append(cols["gw"][-1] if cols["gw"] else float(np.linalg.norm(params[rec], 2)))
-                cols["rho"].append(cols["rho"][-1] if cols["rho"] else float(np.max(np.abs(np.linalg.eigvals(params[rec])))))
+                record(float("nan"))
                 break
             # Pascanu et al.'s fallback: shrink the recurrent matrix, skip the update.
             lr = getattr(optimizer, "lr", 0.01)
@@ -296,9 +302,7 @@ def train(
                 if divergence == "stop":
                     stopped = f"non-finite parameters after the update of step {step}"
                     events.append((step, "stop", stopped))
-                    cols["gnc"].append(grads_after)
-                    cols["gw"].append(float(np.linalg.norm(params[rec], 2)))
-                    cols["rho"].append(float(np.max(np.abs(np.linalg.eigvals(params[rec])))))
+                    record(grads_after)
                     break
                 events.append((step, "fallback", "non-finite update"))
             else:
@@ -307,10 +311,7 @@ def train(
         if proj is not None:
             model = P.project_spectral_norm(model, proj.c)
             params = model.params()
-        cols["gnc"].append(grads_after)
-        W = params[rec]
-        cols["gw"].append(float(np.linalg.norm(W, 2)))
-        cols["rho"].append(float(np.max(np.abs(np.linalg.eigvals(W)))) if W.shape[0] == W.shape[1] else float("nan"))
+        record(grads_after)
         if step % eval_every == 0:
             evaluate(step)
     if not ev_steps or ev_steps[-1] != done:
