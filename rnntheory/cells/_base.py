@@ -86,6 +86,32 @@ def readout_params(
     return W_yh, b_y
 
 
+class GradsBase:
+    """What every gradient record shares: :meth:`params`, the parameter gradients
+    without the flows (``flow``, ``flow_c``) and the generator's ``feedback``."""
+
+    _NOT_PARAMS = ("flow", "flow_c", "feedback")
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameter gradients as a dict keyed like the model's ``params()``
+        (``None`` entries, such as an absent readout, left out)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.name not in self._NOT_PARAMS and getattr(self, f.name) is not None
+        }
+
+
+def recurrent_matrix(W_hh: Any) -> np.ndarray:
+    """Validate a square, non-empty recurrent matrix (its dtype sets the compute dtype)."""
+    W_hh = as_float_array("W_hh", W_hh, ndim=2)
+    if W_hh.shape[0] != W_hh.shape[1]:
+        raise ValueError(f"`W_hh` must be square, got shape {W_hh.shape}")
+    if W_hh.shape[0] == 0:
+        raise ValueError("`W_hh` must have at least one hidden unit, got shape (0, 0)")
+    return W_hh
+
+
 class SequenceModel:
     """Base of :class:`~rnntheory.ElmanRNN`, :class:`~rnntheory.LSTM` and
     :class:`~rnntheory.GRU` (private machinery; not instantiated directly).

@@ -401,15 +401,6 @@ def activate_array(act, src):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def activate_prime_array(act, src):
-    """``f′`` applied to every row of a 2-D array (a new array)."""
-    out = np.empty_like(src)
-    for r in range(src.shape[0]):
-        _activate_prime(act, src[r], out[r])
-    return out
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
 def gemm_tn(X, Y):
     """``Xᵀ Y`` for ``X (N, a)``, ``Y (N, b)`` C-contiguous: a weight gradient
     summed over all ``N = T·B`` rows in one BLAS call.

@@ -17,7 +17,7 @@ and over sequences of a batch, with an optional mask of per-step weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,15 @@ from .._validation import (
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
-from ._base import SequenceModel, TraceBase, blas_threads_for, readout_params, same_dtype
+from ._base import (
+    GradsBase,
+    SequenceModel,
+    TraceBase,
+    blas_threads_for,
+    readout_params,
+    recurrent_matrix,
+    same_dtype,
+)
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
 
@@ -64,7 +72,7 @@ class Trace(TraceBase):
 
 
 @dataclass(frozen=True)
-class ElmanGrads:
+class ElmanGrads(GradsBase):
     """Gradients of the loss, one field per parameter, plus the gradient flow.
 
     Attributes
@@ -85,14 +93,6 @@ class ElmanGrads:
     W_yh: np.ndarray | None
     b_y: np.ndarray | None
     flow: np.ndarray = field(repr=False)
-
-    def params(self) -> dict[str, np.ndarray]:
-        """The parameter gradients as a dict (``None`` entries left out)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name != "flow" and getattr(self, f.name) is not None
-        }
 
 
 class ElmanRNN(SequenceModel):
@@ -151,12 +151,8 @@ class ElmanRNN(SequenceModel):
         form: str = "standard",
         alpha: Any = None,
     ) -> None:
-        W_hh = as_float_array("W_hh", W_hh, ndim=2)
-        if W_hh.shape[0] != W_hh.shape[1]:
-            raise ValueError(f"`W_hh` must be square, got shape {W_hh.shape}")
+        W_hh = recurrent_matrix(W_hh)
         n = W_hh.shape[0]
-        if n == 0:
-            raise ValueError("`W_hh` must have at least one hidden unit, got shape (0, 0)")
         dtype = W_hh.dtype
         W_hx = same_dtype("W_hx", as_float_array("W_hx", W_hx, ndim=2), dtype, "W_hh")
         if W_hx.shape[0] != n:

@@ -12,7 +12,7 @@ An optional linear readout ``y_t = W_yh h_t + b_y`` and the losses are those of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
 from . import _elman_kernels as EK
 from . import _gated_kernels as GK
-from ._base import SequenceModel, TraceBase, blas_threads_for, readout_params, same_dtype
+from ._base import GradsBase, SequenceModel, TraceBase, blas_threads_for, readout_params, same_dtype
 
 __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
 
@@ -52,7 +52,7 @@ class GatedTrace(TraceBase):
 
 
 @dataclass(frozen=True)
-class _GatedGrads:
+class _GatedGrads(GradsBase):
     weight_ih: np.ndarray
     weight_hh: np.ndarray
     bias_ih: np.ndarray
@@ -60,15 +60,6 @@ class _GatedGrads:
     W_yh: np.ndarray | None
     b_y: np.ndarray | None
     flow: np.ndarray = field(repr=False)
-
-    def params(self) -> dict[str, np.ndarray]:
-        """The parameter gradients as a dict (``None`` entries left out)."""
-        skip = {"flow", "flow_c"}
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name not in skip and getattr(self, f.name) is not None
-        }
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ False
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ from .._validation import as_float_array, check_choice, check_int, check_real, c
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
 from . import _generator_kernels as G
-from ._base import LOSSES, SequenceModel, TraceBase, same_dtype
+from ._base import LOSSES, GradsBase, SequenceModel, TraceBase, recurrent_matrix, same_dtype
 
 __all__ = ["MODES", "GeneratorGrads", "GeneratorRNN", "GeneratorTrace"]
 
@@ -95,7 +95,7 @@ class GeneratorTrace(TraceBase):
 
 
 @dataclass(frozen=True)
-class GeneratorGrads:
+class GeneratorGrads(GradsBase):
     """Gradients of the loss, one field per parameter, plus the gradient flow.
 
     Attributes
@@ -121,14 +121,6 @@ class GeneratorGrads:
     b_y: np.ndarray
     flow: np.ndarray = field(repr=False)
     feedback: np.ndarray = field(repr=False)
-
-    def params(self) -> dict[str, np.ndarray]:
-        """The parameter gradients as a dict keyed like :meth:`GeneratorRNN.params`."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name not in ("flow", "feedback")
-        }
 
 
 class GeneratorRNN(SequenceModel):
@@ -186,12 +178,8 @@ class GeneratorRNN(SequenceModel):
         *,
         activation: str | Activation = "tanh",
     ) -> None:
-        W_hh = as_float_array("W_hh", W_hh, ndim=2)
-        if W_hh.shape[0] != W_hh.shape[1]:
-            raise ValueError(f"`W_hh` must be square, got shape {W_hh.shape}")
+        W_hh = recurrent_matrix(W_hh)
         n = W_hh.shape[0]
-        if n == 0:
-            raise ValueError("`W_hh` must have at least one hidden unit, got shape (0, 0)")
         dtype = W_hh.dtype
         W_hx = same_dtype("W_hx", as_float_array("W_hx", W_hx, ndim=2), dtype, "W_hh")
         if W_hx.shape[0] != n or W_hx.shape[1] == 0:
