@@ -5,7 +5,9 @@ The article's Eq. 12 reads ``‖∂h_t/∂h_k‖ ≤ (γ_W γ_h)^(t−k)``. It h
 largest eigenvalue"; see :func:`gamma_w`) and ``γ_h = sup|f′|``. Tighter bounds
 use the trajectory: ``Π_i ‖W_hh‖ max_j |f′(a_i)_j|`` and ``Π_i ‖J_i‖``
 (submultiplicativity). For leaky units (Eq. 14) the step bound is
-``max α + max(1 − α) γ_W γ_h``.
+``max α + max(1 − α) γ_W γ_h``, and ``min α − max(1 − α) γ_W γ_h``, where
+positive, bounds the smallest singular value from below
+(:func:`leaky_log_lower_bound`): such gradients cannot vanish faster.
 
 Every bound here is returned as a natural log, so products of any length are
 finite.
@@ -42,6 +44,7 @@ __all__ = [
     "gamma_h",
     "gamma_w",
     "leaky_log_bound",
+    "leaky_log_lower_bound",
     "log_bound",
     "pair_log_bounds",
     "spectral_radius",
@@ -134,6 +137,62 @@ def leaky_log_bound(W: Any, activation: str | Activation, alpha: Any, steps: Any
         raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
     rate = _log(float(a.max() + (1.0 - a).max() * gamma_w(W) * gamma_h(activation)))
     return _steps_times(rate, steps)
+
+
+def leaky_log_lower_bound(W: Any, activation: str | Activation, alpha: Any, steps: Any) -> Any:
+    r"""Eq. 14's lower bound on the smallest singular value, as a log.
+
+    For leaky units the step Jacobian is ``J = diag(α) + diag(1 − α) J̃`` with
+    ``‖J̃‖ ≤ γ_W γ_h`` (either form). Weyl's inequality for singular values,
+    ``σ_min(A + B) ≥ σ_min(A) − ‖B‖``, gives
+
+    .. math::
+
+        \sigma_{\min}(J) \ge \min_i \alpha_i - \max_i(1 - \alpha_i)\,\gamma_W\gamma_h =: r,
+
+    and ``σ_min(AB) ≥ σ_min(A) σ_min(B)`` gives
+    ``σ_min(∂h_t/∂h_k) ≥ r^(t−k)`` when ``r > 0``: the gradient flow cannot
+    vanish faster than ``r`` per step, whatever the inputs (for every vector
+    ``v``, ``‖(∂h_t/∂h_k)ᵀ v‖ ≥ r^(t−k) ‖v‖``). When ``r ≤ 0`` the bound is the
+    trivial ``σ_min ≥ 0`` (log ``−inf``).
+
+    Parameters
+    ----------
+    W : array, shape ``(n, n)``
+        Recurrent weights.
+    activation : str or Activation
+    alpha : float or array of shape ``(n,)``
+        Retention coefficients in ``[0, 1]``.
+    steps : int or array of int
+        ``t − k ≥ 0``.
+
+    Returns
+    -------
+    float or ndarray
+        ``steps · ln r`` (0 for ``steps = 0``, ``−inf`` for ``steps > 0`` when ``r ≤ 0``).
+
+    Raises
+    ------
+    ValueError
+        On ``alpha`` outside ``[0, 1]`` or negative ``steps``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory.bounds import leaky_log_lower_bound
+    >>> W = 0.5 * np.eye(2)
+    >>> round(float(np.exp(leaky_log_lower_bound(W, "tanh", [0.9, 0.8], 1))), 12)  # 0.8 − 0.2·0.5
+    0.7
+    >>> leaky_log_lower_bound(W, "tanh", 0.1, 3)  # 0.1 − 0.9·0.5 < 0: no bound
+    -inf
+
+    Eq. 14 of the article (the lower bound is the library's addition).
+    """
+    a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64)))
+    if (a < 0).any() or (a > 1).any():
+        raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
+    r = float(a.min() - (1.0 - a).max() * gamma_w(W) * gamma_h(activation))
+    return _steps_times(_log(r), steps)
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,64 @@ def test_bad_schedules(bad):
     m = ElmanRNN.init(1, 2, 2, seed=0)
     with pytest.raises((ValueError, TypeError), match="`truncate`"):
         m.value_and_grad(np.zeros((4, 1)), np.zeros(4, int), truncate=bad)
+
+
+def _blockwise(model, x, y, k, loss):
+    """Chunked truncation from its definition: run the model forward once, then,
+    block by block, differentiate the block's own losses with full BPTT from the
+    block's first state held constant (given as h0/c0), and add the gradients."""
+    tr = model.forward(x)
+    total: dict[str, np.ndarray] = {}
+    flow = np.zeros_like(tr.h)  # flow[s] of a block's first state: only the previous block's
+    for s in range(0, x.shape[0], k):
+        kw = {"h0": tr.h[s]}
+        if getattr(tr, "c", None) is not None:
+            kw["c0"] = tr.c[s]
+        _, g = model.value_and_grad(x[s : s + k], y[s : s + k], loss=loss, **kw)
+        for name, G in g.params().items():
+            total[name] = total.get(name, 0.0) + G
+        flow[s + 1 : s + k + 1] = g.flow[1:]
+    return total, flow
+
+
+@given(
+    st.sampled_from(["lstm", "gru", "elman"]),
+    st.sampled_from([(6, 1), (6, 2), (6, 3), (8, 4), (6, 6)]),
+    st.integers(1, 3),
+    st.integers(0, 2**32 - 1),
+)
+def test_chunked_truncation_is_blockwise_bptt_for_every_cell(cell, Tk, B, seed):
+    """truncate=(k, k) with k | T equals, for every parameter, the sum over blocks
+    of the full-BPTT gradient of the block's losses with the block's initial
+    state (h, and c for the LSTM) held constant, and the flow ∂E/∂h_k is the
+    blocks' flows put side by side: no gradient crosses a block boundary and
+    none is lost inside a block (Williams & Peng's BPTT(k, k))."""
+    from rnntheory import GRU, LSTM
+
+    T, k = Tk
+    rng = np.random.default_rng(seed)
+    if cell == "elman":
+        m = ElmanRNN.init(2, 5, 3, scheme="gaussian", scale=1.3, seed=seed % 1000)
+    else:
+        m = (LSTM if cell == "lstm" else GRU).init(2, 5, 3, seed=seed % 1000)
+    x = rng.normal(size=(T, B, 2))
+    y = rng.normal(size=(T, B, 3))
+    _, g = m.value_and_grad(x, y, loss="mse", truncate=(k, k))
+    want, flow = _blockwise(m, x, y, k, "mse")
+    for name, G in g.params().items():
+        scale = max(1.0, float(np.max(np.abs(want[name]))))
+        assert np.max(np.abs(G - want[name])) <= 1e-12 * scale, name
+    # ∂E/∂h_k: a block's first state sees only the previous block's losses (h_0 none)
+    assert np.max(np.abs(g.flow - flow)) <= 1e-12 * max(1.0, float(np.max(np.abs(flow))))
+    assert np.all(g.flow[0] == 0.0)
+
+
+@pytest.mark.parametrize("bad", [3, (2, 3), (4, 4)])
+def test_gated_truncation_refuses_other_schedules(bad):
+    """Gated cells implement chunked truncation only: a sliding window, k1 ≠ k2,
+    or a k that does not divide T is refused, naming `truncate` and T."""
+    from rnntheory import LSTM
+
+    m = LSTM.init(1, 2, 2, seed=0)
+    with pytest.raises(ValueError, match=r"`truncate` for gated cells .* T = 6"):
+        m.value_and_grad(np.zeros((6, 1)), np.zeros(6, int), truncate=bad)

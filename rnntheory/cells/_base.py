@@ -90,7 +90,7 @@ class GradsBase:
     """What every gradient record shares: :meth:`params`, the parameter gradients
     without the flows (``flow``, ``flow_c``) and the generator's ``feedback``."""
 
-    _NOT_PARAMS = ("flow", "flow_c", "feedback")
+    _NOT_PARAMS = ("flow", "flow_c", "feedback", "trace")
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameter gradients as a dict keyed like the model's ``params()``
@@ -242,3 +242,20 @@ class SequenceModel:
         else:
             value = K.mse_loss_grad(Z, tgt, m, dZ)
         return float(value), dZ
+
+
+def parse_truncate(truncate: Any) -> tuple[int, int | None]:
+    """``truncate`` of ``value_and_grad`` as ``(k1, k2)``: ``None`` → ``(1, None)``
+    (full BPTT), ``k2`` → ``(1, k2)`` (sliding window), ``(k1, k2)`` with
+    ``k2 ≥ k1`` (Williams & Peng's BPTT(k1, k2))."""
+    if truncate is None:
+        return 1, None
+    if isinstance(truncate, tuple):
+        if len(truncate) != 2:
+            raise ValueError(f"`truncate` must be k2 or (k1, k2), got {truncate!r}")
+        k1 = check_int("truncate", truncate[0], minimum=1)
+        k2 = check_int("truncate", truncate[1], minimum=1)
+        if k2 < k1:
+            raise ValueError(f"`truncate` (k1, k2) needs k2 >= k1, got {truncate!r}")
+        return k1, k2
+    return 1, check_int("truncate", truncate, minimum=1)

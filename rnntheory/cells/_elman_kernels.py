@@ -325,7 +325,7 @@ def mse_loss_grad(Z, Y, mask, dZ):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D):
+def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0):
     """Backpropagation through time for the Elman recurrence.
 
     ``dZ (T, B, n_out)`` is ``∂E/∂y_t``; the immediate derivative
@@ -340,6 +340,12 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D):
     ``FP (T, B, n)`` holds ``f′`` at the arguments of ``f`` (from the forward
     pass). ``D`` may be the same array as ``FP``: ``FP[t-1]`` is read before
     ``D[t-1]`` is written and never again.
+
+    ``chunk > 0`` (dividing T) is chunked truncated BPTT, BPTT(chunk, chunk):
+    nothing propagates from a step ``t`` with ``t − 1`` a multiple of ``chunk``
+    to ``h_{t−1}``, so each block of ``chunk`` losses reaches back only to the
+    block's first state. Same result as :func:`elman_backward_truncated` with
+    ``k1 = k2 = chunk`` when ``chunk`` divides T, at the cost of full BPTT.
     """
     T, B, n = FP.shape
     fp = np.empty((B, n), dtype=flow.dtype)
@@ -361,6 +367,9 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D):
                 else:
                     for i in range(n):
                         db[i] = gb[i] * fb[i]
+            if chunk > 0 and (t - 1) % chunk == 0:
+                flow[t - 1, :, :] = 0.0  # a block boundary: nothing crosses it
+                continue
             _rowmat(d, W_hh, tmp)
         else:
             for b in range(B):
@@ -372,6 +381,9 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D):
                 else:
                     for i in range(n):
                         db[i] = gb[i]
+            if chunk > 0 and (t - 1) % chunk == 0:
+                flow[t - 1, :, :] = 0.0
+                continue
             _rowmat(d, W_hh, tmp)
             for b in range(B):
                 tb = tmp[b]

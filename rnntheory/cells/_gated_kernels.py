@@ -115,7 +115,7 @@ def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D):
+def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0):
     """BPTT for the LSTM.
 
     ``dZ (T, B, n_out)`` is ``∂E/∂y_t`` (``W_yh`` None: ``∂E/∂h_t`` itself).
@@ -123,6 +123,10 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D):
     ``∂E/∂h_k`` and ``∂E/∂c_k`` (k = 0..T) and ``D (T, B, 4n)`` with
     ``∂E/∂(gate pre-activations)``, from which every weight gradient is one
     matrix product (done by the caller).
+
+    ``chunk > 0`` is chunked truncated BPTT, BPTT(chunk, chunk) of Williams &
+    Peng: nothing (through ``h`` or ``c``) propagates from a step ``t`` with
+    ``t − 1`` a multiple of ``chunk`` back to step ``t − 1``.
     """
     T, B, n4 = P.shape
     n = n4 // 4
@@ -157,6 +161,10 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D):
                 db[2 * n + j] = dc * val[j] * der[2 * n + j]
                 db[3 * n + j] = dhj * tc[j] * der[3 * n + j]
                 ccb[j] = dc * val[n + j]
+        if chunk > 0 and (t - 1) % chunk == 0:  # a block boundary: nothing crosses it
+            flow_h[t - 1, :, :] = 0.0
+            carry_c[:, :] = 0.0
+            continue
         # ∂E/∂h_{t−1} = D_t W_hh (the only path from h_{t−1} is through the gates)
         if B * n4 * n >= _BLAS_MIN_WORK:
             np.dot(d, W_hh, tmp)
@@ -202,13 +210,14 @@ def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in):
+def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0):
     """BPTT for the GRU.
 
     Fills ``flow (T+1, B, n)`` with ``∂E/∂h_k`` and the derivatives with
     respect to the hidden-side pre-activations ``D_hid (T, B, 3n)``
     (``r, z`` and ``W_hn h + b_hn``) and the input-side ones ``D_in`` (``r, z``
     and ``W_in x + b_in``), from which the weight gradients follow.
+    ``chunk`` as in :func:`lstm_backward`.
     """
     T, B, n4 = P.shape
     n = n4 // 4
@@ -242,6 +251,9 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in):
                 din[b, n + j] = daz
                 din[b, 2 * n + j] = dan
                 tmp[b, j] = g * z  # the direct path z ⊙ ∂E/∂h_t
+        if chunk > 0 and (t - 1) % chunk == 0:
+            flow[t - 1, :, :] = 0.0
+            continue
         if B * 3 * n * n >= _BLAS_MIN_WORK:
             flow[t - 1, :, :] = np.dot(dhid, W_hh)
             for b in range(B):

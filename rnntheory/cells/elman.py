@@ -8,6 +8,9 @@ Three forms of the recurrence, all with an optional leaky integration:
   step Jacobian is ``W_hh diag(f′(h_{t−1}))``, the shape Eq. 9 writes).
 * ``alpha`` (Eq. 14, the retention coefficient, scalar or per unit):
   ``h_t = α ⊙ h_{t−1} + (1 − α) ⊙ g_t`` with ``g_t`` the update of the chosen form.
+  With ``learn_alpha=True`` the per-unit ``α`` is a parameter: ``params()``
+  holds it, ``value_and_grad`` returns ``∂E/∂α = Σ_t ∂E/∂h_t ⊙ (h_{t−1} − g_t)``,
+  and :meth:`ElmanRNN.replace` projects it onto ``[0, 1]``.
 
 The readout (Eq. 3) is ``y_t = W_yh h_t + b_y``, followed by a softmax and the
 cross-entropy (``loss="xent"``), or used as it is with the squared error
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import init as _init
 from .._validation import (
     as_float_array,
     check_choice,
@@ -36,6 +40,7 @@ from ._base import (
     SequenceModel,
     TraceBase,
     blas_threads_for,
+    parse_truncate,
     readout_params,
     recurrent_matrix,
     same_dtype,
@@ -47,7 +52,7 @@ FORMS = ("standard", "pascanu")
 # Up to this many state entries (T·B·n), per-step products that do not depend
 # on the recurrence are done for all steps at once (one product, 8 MB at most).
 _PRECOMPUTE_MAX = 1 << 20
-SCHEMES = ("sigmoid", "basic_tanh", "smart_tanh", "gaussian", "orthogonal")
+SCHEMES = ("sigmoid", "basic_tanh", "smart_tanh", "gaussian", "orthogonal", "identity", "henaff")
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ class ElmanGrads(GradsBase):
         ``flow[k] = ∂E/∂h_k``, the total derivative of the loss with respect to
         the hidden state at step k (k = 0..T), through every later step: the
         gradient flow whose vanishing or explosion the article studies.
+    alpha : ndarray, shape ``(n,)``, or None
+        ``∂E/∂α`` for a model with ``learn_alpha=True`` (``None`` otherwise):
+        ``Σ_t flow[t] ⊙ (h_{t−1} − g_t)``, ``g_t`` the non-leaky update.
+    trace : Trace or None
+        The forward pass, when ``value_and_grad(keep_trace=True)`` asked for it.
     """
 
     W_hh: np.ndarray
@@ -93,6 +103,8 @@ class ElmanGrads(GradsBase):
     W_yh: np.ndarray | None
     b_y: np.ndarray | None
     flow: np.ndarray = field(repr=False)
+    alpha: np.ndarray | None = None
+    trace: Trace | None = field(default=None, repr=False)
 
 
 class ElmanRNN(SequenceModel):
@@ -118,12 +130,22 @@ class ElmanRNN(SequenceModel):
         Where ``f`` is applied (see the module docstring).
     alpha : float or array of shape ``(n,)``, optional
         Retention coefficient of Eq. 14, in ``[0, 1]``; ``None`` for no leak.
+        (A retention, not a leak rate: see :func:`rnntheory.init.leaky_alpha`
+        for the other convention.)
+    learn_alpha : bool
+        Make the per-unit ``α`` a trained parameter (needs ``alpha``): it
+        appears in ``params()`` as ``"alpha"`` (always an ``(n,)`` array),
+        ``value_and_grad`` returns ``∂E/∂α`` in ``grads.alpha``, and
+        ``replace(alpha=...)`` clips it to ``[0, 1]`` (so a gradient step taken
+        through ``replace``, as :func:`rnntheory.training.train` does, is a
+        projected gradient step).
 
     Raises
     ------
     ValueError
         On a non-square ``W_hh``, mismatched shapes, non-finite weights, an
-        unknown activation or form, or ``alpha`` outside ``[0, 1]``.
+        unknown activation or form, ``alpha`` outside ``[0, 1]``, or
+        ``learn_alpha`` without ``alpha``.
     TypeError
         On non-float weights or weights of different dtypes.
 
@@ -150,6 +172,7 @@ class ElmanRNN(SequenceModel):
         activation: str | Activation = "tanh",
         form: str = "standard",
         alpha: Any = None,
+        learn_alpha: bool = False,
     ) -> None:
         W_hh = recurrent_matrix(W_hh)
         n = W_hh.shape[0]
@@ -178,6 +201,13 @@ class ElmanRNN(SequenceModel):
                         f"at unit {int(np.argmax(bad))}"
                     )
             self.alpha = alpha_arr
+        if not isinstance(learn_alpha, bool | np.bool_):
+            raise TypeError(f"`learn_alpha` must be a bool, got {learn_alpha!r}")
+        if learn_alpha and self.alpha is None:
+            raise ValueError(
+                "`learn_alpha=True` needs an initial `alpha` (retention in [0, 1]), got alpha=None"
+            )
+        self.learn_alpha: bool = bool(learn_alpha)
         self.W_hh, self.W_hx, self.b_h, self.W_yh, self.b_y = W_hh, W_hx, b_h, W_yh, b_y
         self.dtype: np.dtype = dtype
         self._W_hhT = np.ascontiguousarray(W_hh.T)
@@ -200,23 +230,34 @@ class ElmanRNN(SequenceModel):
         return self.alpha is not None
 
     def params(self) -> dict[str, np.ndarray]:
-        """The parameters by name (readout left out when absent)."""
+        """The parameters by name (readout left out when absent; ``"alpha"``
+        last when it is learned)."""
         out = {"W_hh": self.W_hh, "W_hx": self.W_hx, "b_h": self.b_h}
         if self.W_yh is not None:
             out["W_yh"] = self.W_yh
             assert self.b_y is not None
             out["b_y"] = self.b_y
+        if self.learn_alpha:
+            assert self.alpha is not None
+            out["alpha"] = self.alpha
         return out
 
     def replace(self, **params: Any) -> ElmanRNN:
-        """A copy with some parameters (or ``activation``/``form``/``alpha``) replaced."""
-        kw: dict[str, Any] = dict(self.params())
+        """A copy with some parameters (or ``activation``/``form``/``alpha``/
+        ``learn_alpha``) replaced.
+
+        When the result learns ``α`` (``learn_alpha``), a finite ``alpha``
+        given here is clipped to ``[0, 1]``: the projection that keeps a learned
+        retention valid after a gradient step.
+        """
+        kw: dict[str, Any] = {k: v for k, v in self.params().items() if k != "alpha"}
         kw.setdefault("W_yh", None)
         kw.setdefault("b_y", None)
         opts: dict[str, Any] = {
             "activation": self.activation,
             "form": self.form,
             "alpha": self.alpha,
+            "learn_alpha": self.learn_alpha,
         }
         for key, value in params.items():
             if key in opts:
@@ -225,10 +266,13 @@ class ElmanRNN(SequenceModel):
                 kw[key] = value
             else:
                 raise ValueError(f"`{key}` is not a parameter or option of ElmanRNN")
+        if opts["learn_alpha"] is True and "alpha" in params and params["alpha"] is not None:
+            a = np.clip(as_float_array("alpha", params["alpha"], ndim=(0, 1), dtype=self.dtype), 0.0, 1.0)
+            opts["alpha"] = float(a[0]) if np.ndim(params["alpha"]) == 0 else a
         return ElmanRNN(**kw, **opts)
 
     def __repr__(self) -> str:
-        leak = "" if self.alpha is None else ", leaky"
+        leak = "" if self.alpha is None else (", leaky (α learned)" if self.learn_alpha else ", leaky")
         return (
             f"ElmanRNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
             f"activation={self.activation.name!r}, form={self.form!r}{leak}, "
@@ -250,8 +294,11 @@ class ElmanRNN(SequenceModel):
         scale: float = 1.0,
         form: str = "standard",
         alpha: Any = None,
+        alpha_kind: str | None = None,
+        learn_alpha: bool = False,
     ) -> ElmanRNN:
-        """Draw a model with one of the initialisations of Pascanu et al. 2013.
+        """Draw a model with one of the initialisations of Pascanu et al. 2013
+        or an orthogonal-family initialisation of :mod:`rnntheory.init`.
 
         Parameters
         ----------
@@ -260,7 +307,8 @@ class ElmanRNN(SequenceModel):
         n_out : int or None
             Readout size; ``None`` for no readout.
         activation : str, optional
-            Defaults to ``"sigmoid"`` for ``scheme="sigmoid"``, else ``"tanh"``.
+            Defaults to ``"sigmoid"`` for ``scheme="sigmoid"``, ``"relu"`` for
+            ``scheme="identity"`` (the IRNN), else ``"tanh"``.
         scheme : str
             ``"sigmoid"``: every weight ``N(0, 0.01²)``; ``"basic_tanh"``: every
             weight ``N(0, 0.1²)``; ``"smart_tanh"``: input and output weights
@@ -268,22 +316,55 @@ class ElmanRNN(SequenceModel):
             row (dense when ``n ≤ 15``) rescaled to spectral radius 0.95;
             ``"gaussian"``: ``W_hh`` entries ``N(0, scale²/n)`` (spectral radius
             near ``scale``), input ``N(0, 1/n_in)``, readout ``N(0, 1/n)``;
-            ``"orthogonal"``: ``W_hh`` Haar-random orthogonal times ``scale``,
+            ``"orthogonal"``: ``W_hh`` Haar-random orthogonal times ``scale``
+            (:func:`rnntheory.init.scaled_orthogonal`); ``"identity"``:
+            ``W_hh = scale · I`` (IRNN, Le et al. 2015); ``"henaff"``:
+            ``W_hh = scale · expm(A)``, ``A`` block-diagonal skew-symmetric
+            (:func:`rnntheory.init.henaff`, Henaff et al. 2016); for these three,
             other weights as in ``"gaussian"``. Biases are zero throughout.
         seed : int or None
             Seed of NumPy's PCG64 generator.
         dtype : float32 or float64
             Dtype of every parameter (and so of the computation).
         scale : float
-            Scale for ``"gaussian"`` and ``"orthogonal"``.
-        form, alpha
+            Scale for ``"gaussian"``, ``"orthogonal"``, ``"identity"`` and ``"henaff"``.
+        form : str
             Passed to the constructor.
+        alpha : float, array of shape ``(n,)``, tuple (low, high) or None
+            Leaky units (Eq. 14). A number or an array (or list) is used for
+            every unit or per unit; a tuple ``(low, high)`` draws one value per unit from
+            ``U[low, high]`` (:func:`rnntheory.init.leaky_alpha`, after every
+            weight, so the weights do not depend on it).
+        alpha_kind : {"retention", "leak"} or None
+            What the numbers in ``alpha`` are: retentions ``α`` (Eq. 14's
+            convention, the constructor's) or leak rates ``a = 1 − α``. ``None``
+            means ``"retention"`` for a number or array and is an error for a
+            range (the article's ``(0.02, 0.2)`` is ambiguous, claim C27: say
+            which you mean).
+        learn_alpha : bool
+            Train the per-unit ``α`` (see the constructor).
 
         Returns
         -------
         ElmanRNN
 
-        Pascanu et al. 2013, §4 (initialisations of the pathological tasks).
+        Raises
+        ------
+        ValueError
+            On a bad size, scheme, ``scale``, ``alpha`` or ``alpha_kind``.
+        TypeError
+            On a non-float ``dtype``.
+
+        Examples
+        --------
+        >>> from rnntheory import ElmanRNN
+        >>> m = ElmanRNN.init(6, 8, 4, scheme="henaff", alpha=(0.02, 0.2),
+        ...                   alpha_kind="leak", learn_alpha=True, seed=0)
+        >>> bool(m.alpha.min() >= 0.8), sorted(m.params())[0]
+        (True, 'W_hh')
+
+        Pascanu et al. 2013, §4 (initialisations of the pathological tasks);
+        Le et al. 2015 (identity); Henaff et al. 2016.
         """
         n_in = check_int("n_in", n_in, minimum=1)
         n = check_int("n_hidden", n_hidden, minimum=1)
@@ -295,7 +376,20 @@ class ElmanRNN(SequenceModel):
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
         if activation is None:
-            activation = "sigmoid" if scheme == "sigmoid" else "tanh"
+            activation = {"sigmoid": "sigmoid", "identity": "relu"}.get(scheme, "tanh")
+        if alpha_kind is not None:
+            alpha_kind = check_choice("alpha_kind", alpha_kind, _init.ALPHA_KINDS)
+        alpha_range = isinstance(alpha, tuple)
+        if alpha_range and len(alpha) != 2:
+            raise ValueError(
+                f"`alpha` as a tuple is a range (low, high), got {alpha!r} "
+                "(pass per-unit values as a list or array)"
+            )
+        if alpha_range and alpha_kind is None:
+            raise ValueError(
+                f"`alpha_kind` must be 'retention' or 'leak' when `alpha` is a range, got None "
+                f"with alpha={alpha!r} (claim C27: (0.02, 0.2) are leak rates in the literature)"
+            )
         rng = np.random.default_rng(seed)
         n_o = n_out if n_out is not None else 0
         if scheme in ("sigmoid", "basic_tanh"):
@@ -317,11 +411,22 @@ class ElmanRNN(SequenceModel):
         else:
             if scheme == "gaussian":
                 W_hh = rng.normal(0.0, scale / np.sqrt(n), (n, n))
+            elif scheme == "orthogonal":
+                W_hh = _init.scaled_orthogonal(n, scale, seed=rng)
+            elif scheme == "identity":
+                W_hh = _init.identity(n, scale)
             else:
-                q, r = np.linalg.qr(rng.normal(size=(n, n)))
-                W_hh = scale * q * np.where(np.diag(r) < 0, -1.0, 1.0)
+                W_hh = scale * _init.henaff(n, seed=rng)
             W_hx = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n, n_in))
             W_yh = rng.normal(0.0, 1.0 / np.sqrt(n), (n_o, n))
+        if alpha_range:
+            low, high = alpha
+            alpha = _init.leaky_alpha(n, low, high, kind=alpha_kind or "retention", seed=rng)
+        elif alpha is not None and alpha_kind == "leak":
+            a = as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64))
+            if (a < 0).any() or (a > 1).any():
+                raise ValueError(f"`alpha` leak rates must lie in [0, 1], got {alpha!r}")
+            alpha = float(1.0 - a[0]) if np.ndim(alpha) == 0 else 1.0 - a
         return cls(
             W_hh.astype(dt),
             W_hx.astype(dt),
@@ -331,6 +436,7 @@ class ElmanRNN(SequenceModel):
             activation=activation,
             form=form,
             alpha=alpha,
+            learn_alpha=learn_alpha,
         )
 
     # ------------------------------------------------------------- forward
@@ -342,13 +448,13 @@ class ElmanRNN(SequenceModel):
         return self.alpha if self.alpha is not None else np.zeros(1, dtype=self.dtype)
 
     def _forward3(
-        self, x3: np.ndarray, h0: np.ndarray, keep_fprime: bool = False
+        self, x3: np.ndarray, h0: np.ndarray, keep_fprime: bool = False, keep_a: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         T, B, _ = x3.shape
         n = self.n_hidden
         H = np.empty((T + 1, B, n), dtype=self.dtype)
         # value_and_grad needs f′ but not the arguments of f: skip them there.
-        A = np.empty((0 if keep_fprime else T, B, n), dtype=self.dtype)
+        A = np.empty((T if (keep_a or not keep_fprime) else 0, B, n), dtype=self.dtype)
         FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
         if self.form == "standard" and T * B * n <= _PRECOMPUTE_MAX:
             # small problem: the input projection of every step in one product
@@ -393,6 +499,7 @@ class ElmanRNN(SequenceModel):
         mask: Any = None,
         h0: Any = None,
         truncate: int | tuple[int, int] | None = None,
+        keep_trace: bool = False,
     ) -> tuple[float, ElmanGrads]:
         """Loss (Eq. 4) and its gradient with respect to every parameter (BPTT).
 
@@ -419,36 +526,34 @@ class ElmanRNN(SequenceModel):
             ``O(T)``). The flow is truncated the same way. ``None`` is full BPTT;
             so is any ``k2 ≥ T`` for the parameter gradients (``k2 > T`` for the
             flow at ``h_0`` too).
+        keep_trace : bool
+            Also return the forward pass's :class:`Trace` as ``grads.trace``
+            (what a regularizer of the flow, such as Ω, needs), without a
+            second forward pass.
 
         Returns
         -------
         loss : float
             ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64.
         grads : ElmanGrads
-            Gradients of ``E`` and the flow ``∂E/∂h_k`` for ``k = 0..T``.
+            Gradients of ``E`` and the flow ``∂E/∂h_k`` for ``k = 0..T``
+            (and ``trace`` with ``keep_trace=True``).
 
         Eqs. 4–8 of the article (BPTT).
         """
         x3, h, batched = self._inputs_h0(x, h0)
         T, B, n_in = x3.shape
         n = self.n_hidden
-        k1, k2 = 1, None
-        if truncate is not None:
-            if isinstance(truncate, tuple):
-                if len(truncate) != 2:
-                    raise ValueError(f"`truncate` must be k2 or (k1, k2), got {truncate!r}")
-                k1 = check_int("truncate", truncate[0], minimum=1)
-                k2 = check_int("truncate", truncate[1], minimum=1)
-                if k2 < k1:
-                    raise ValueError(f"`truncate` (k1, k2) needs k2 >= k1, got {truncate!r}")
-            else:
-                k2 = check_int("truncate", truncate, minimum=1)
+        k1, k2 = parse_truncate(truncate)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
-        H, _, Y, FP = self._forward3(x3, h, keep_fprime=True)
+        H, A, Y, FP = self._forward3(x3, h, keep_fprime=True, keep_a=keep_trace)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
         value, dZ = self._loss_grad(Z, loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
-        if k2 is not None and k2 <= T:  # k2 > T keeps every pair, flow at h_0 included
+        # k2 > T keeps every pair, flow at h_0 included. Aligned chunks (k1 = k2
+        # dividing T) are full BPTT with the flow cut at block starts: the fast path.
+        chunk = k1 if (k2 is not None and k2 == k1 and T % k1 == 0) else 0
+        if k2 is not None and k2 <= T and not chunk:
             D = np.empty((T, B, n), dtype=self.dtype)
             K.elman_backward_truncated(
                 self.W_hh, self.W_yh, dZ, FP, FORMS.index(self.form), self.leaky,
@@ -463,7 +568,7 @@ class ElmanRNN(SequenceModel):
                 W_yh = None
             K.elman_backward(
                 self.W_hh, W_yh, dE, FP,
-                FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
+                FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D, chunk,
             )
         D2 = D.reshape(T * B, n)
         if self.form == "standard":
@@ -475,7 +580,31 @@ class ElmanRNN(SequenceModel):
             g_hx = K.gemm_tn(D2, x3.reshape(T * B, n_in))
             g_bh = K.column_sums(D2)
             g_yh, g_by = self._readout_grads(dZ, H)
+        g_alpha = self._alpha_grad(H, x3, flow) if self.learn_alpha else None
+        trace = None
+        if keep_trace:
+            trace = Trace(H, A, Y) if batched else Trace(H[:, 0], A[:, 0], None if Y is None else Y[:, 0])
         if not batched:
             flow = flow[:, 0]
-        grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow)
+        grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow, g_alpha, trace)
         return float(value), grads
+
+    def _alpha_grad(self, H: np.ndarray, x3: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """``∂E/∂α = Σ_t Σ_b flow[t] ⊙ (h_{t−1} − g_t)`` (Eq. 14 differentiated in α
+        with ``h_{t−1}`` held fixed), ``g_t`` recomputed from the stored states.
+
+        Done in NumPy (two products over all steps) only for ``learn_alpha``
+        models, so the kernels are untouched.
+        """
+        T, B, _ = x3.shape
+        n = self.n_hidden
+        prev = H[:-1].reshape(T * B, n)
+        with blas_threads_for(T * B * n * max(n, self.n_in)):
+            if self.form == "standard":
+                g = self.activation.f(prev @ self._W_hhT + x3.reshape(T * B, -1) @ self._W_hxT + self.b_h)
+            else:
+                g = self.activation.f(prev) @ self._W_hhT + x3.reshape(T * B, -1) @ self._W_hxT + self.b_h
+        diff = prev - g
+        return np.asarray(
+            np.einsum("ij,ij->j", flow[1:].reshape(T * B, n), diff), dtype=self.dtype
+        )

@@ -17,10 +17,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import init as _init
 from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
 from . import _elman_kernels as EK
 from . import _gated_kernels as GK
-from ._base import GradsBase, SequenceModel, TraceBase, blas_threads_for, readout_params, same_dtype
+from ._base import (
+    GradsBase,
+    SequenceModel,
+    TraceBase,
+    blas_threads_for,
+    parse_truncate,
+    readout_params,
+    same_dtype,
+)
 
 __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
 
@@ -81,6 +90,19 @@ class GRUGrads(_GatedGrads):
 class _Gated(SequenceModel):
     GATES: ClassVar[int] = 4
     NAME: ClassVar[str] = "LSTM"
+
+    @staticmethod
+    def _chunk(truncate: Any, T: int) -> int:
+        """The block length of chunked truncation (0: full BPTT)."""
+        k1, k2 = parse_truncate(truncate)
+        if k2 is None:
+            return 0
+        if k1 != k2 or T % k1:
+            raise ValueError(
+                "`truncate` for gated cells must be (k, k) with k dividing the sequence "
+                f"length T = {T} (chunked truncation), got {truncate!r}"
+            )
+        return k1
 
     def __init__(
         self,
@@ -180,8 +202,9 @@ class _Gated(SequenceModel):
         scheme : {"pytorch", "orthogonal"}
             ``"pytorch"``: every weight and bias ``U(−1/√n, 1/√n)``, as
             ``torch.nn.LSTMCell``/``GRUCell`` do; ``"orthogonal"``: each gate
-            block of ``weight_hh`` a Haar-random orthogonal ``n × n`` matrix
-            (QR of a Gaussian with ``Q ← Q·sign(diag R)``), input weights as in
+            block of ``weight_hh`` an independent Haar-random orthogonal
+            ``n × n`` matrix (:func:`rnntheory.init.gate_blocks` with
+            :func:`rnntheory.init.haar_orthogonal`), input weights as in
             ``"pytorch"``, biases zero.
         seed : int or None
         dtype : float32 or float64
@@ -209,11 +232,7 @@ class _Gated(SequenceModel):
             b_ih = rng.uniform(-k, k, G * n)
             b_hh = rng.uniform(-k, k, G * n)
         else:
-            blocks = []
-            for _ in range(G):
-                q, r = np.linalg.qr(rng.normal(size=(n, n)))
-                blocks.append(q * np.where(np.diag(r) < 0, -1.0, 1.0))
-            W_hh = np.concatenate(blocks, axis=0)
+            W_hh = _init.gate_blocks(n, G, _init.haar_orthogonal, seed=rng)
             b_ih = np.zeros(G * n)
             b_hh = np.zeros(G * n)
         if G == 4:
@@ -274,17 +293,31 @@ class LSTM(_Gated):
         return GatedTrace(H[:, 0], C[:, 0], P[:, 0], None if Y is None else Y[:, 0])
 
     def value_and_grad(
-        self, x: Any, y: Any, *, loss: str = "xent", mask: Any = None, h0: Any = None, c0: Any = None
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        c0: Any = None,
+        truncate: tuple[int, int] | None = None,
     ) -> tuple[float, LSTMGrads]:
         """Loss (summed over steps and sequences) and its gradient by BPTT.
 
         Arguments as in :meth:`rnntheory.ElmanRNN.value_and_grad`, plus ``c0``.
+        ``truncate=(k, k)`` with ``k`` dividing T is chunked truncated BPTT
+        (Williams & Peng's BPTT(k, k)): the sequence is cut into blocks of ``k``
+        steps and no gradient crosses a block boundary, through ``h`` or ``c``
+        (as if the state were detached there). Other truncation schedules are
+        implemented for the Elman RNN only.
         Returns ``(loss, LSTMGrads)`` with ``flow`` (``∂E/∂h_k``) and ``flow_c``
         (``∂E/∂c_k``) for ``k = 0..T``.
         """
         x3, batched = self._inputs(x)
         T, B, n_in = x3.shape
         n = self.n_hidden
+        chunk = self._chunk(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         H, C, P = self._run(x3, self._state("h0", h0, B, batched), self._state("c0", c0, B, batched))
         Y = self._readout(H)
@@ -292,7 +325,7 @@ class LSTM(_Gated):
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
         flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
         D = np.empty((T, B, 4 * n), dtype=self.dtype)
-        GK.lstm_backward(self.weight_hh, self.W_yh, dZ, C, P, flow_h, flow_c, D)
+        GK.lstm_backward(self.weight_hh, self.W_yh, dZ, C, P, flow_h, flow_c, D, chunk)
         D2 = D.reshape(T * B, 4 * n)
         with blas_threads_for(T * B * 4 * n * max(n, n_in, self.n_out)):
             g_ih = EK.gemm_tn(D2, x3.reshape(T * B, n_in))
@@ -347,12 +380,21 @@ class GRU(_Gated):
         return GatedTrace(H[:, 0], None, P[:, 0], None if Y is None else Y[:, 0])
 
     def value_and_grad(
-        self, x: Any, y: Any, *, loss: str = "xent", mask: Any = None, h0: Any = None
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        truncate: tuple[int, int] | None = None,
     ) -> tuple[float, GRUGrads]:
-        """Loss and its gradient by BPTT (arguments as in :meth:`rnntheory.ElmanRNN.value_and_grad`)."""
+        """Loss and its gradient by BPTT (arguments as in :meth:`rnntheory.ElmanRNN.value_and_grad`;
+        ``truncate=(k, k)`` as in :meth:`LSTM.value_and_grad`)."""
         x3, batched = self._inputs(x)
         T, B, n_in = x3.shape
         n = self.n_hidden
+        chunk = self._chunk(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         H, P = self._run(x3, self._state("h0", h0, B, batched))
         Y = self._readout(H)
@@ -360,7 +402,7 @@ class GRU(_Gated):
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
         D_hid = np.empty((T, B, 3 * n), dtype=self.dtype)
         D_in = np.empty((T, B, 3 * n), dtype=self.dtype)
-        GK.gru_backward(self.weight_hh, self.W_yh, dZ, H, P, flow, D_hid, D_in)
+        GK.gru_backward(self.weight_hh, self.W_yh, dZ, H, P, flow, D_hid, D_in, chunk)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
         with blas_threads_for(T * B * 3 * n * max(n, n_in, self.n_out)):

@@ -138,26 +138,47 @@ def _max_abs(arrays: dict[str, np.ndarray]) -> float:
     return m
 
 
-def _scaled_norm(arrays: dict[str, np.ndarray]) -> tuple[float, int, float]:
-    """Return ``(s, e, m)`` with ``‖g‖ = s·2**e`` and ``m = max|g_i|``.
+def _sumsq(a: np.ndarray, e: int = 0) -> float:
+    """``Σ (a_i·2^−e)²`` in float64 (one BLAS dot; the scaling is exact)."""
+    v = a.astype(np.float64, copy=False).ravel()
+    if e:
+        v = np.ldexp(v, -e)
+    return float(np.dot(v, v))
 
-    Every entry is scaled by the power of two ``2**−e`` that brings the largest
-    one into ``[1/2, 1)``: the scaling is exact, nothing overflows (the sum of
-    squares is at most N) and nothing that matters underflows (an entry lost to
-    underflow is below ``2**−1074`` times the largest, far below rounding).
-    For ``g = 0`` it returns ``(0, 0, 0)``; for a non-finite entry ``s`` is
-    ``inf`` or ``nan``.
+
+# Below 2**-600 an entry's square may lose digits to underflow; above 2**1000 the
+# sum may overflow. Between, the unscaled sum is as accurate as the scaled one and
+# bit-identical to it (scaling by a power of two is exact), so it is used directly.
+_SAFE_LOW, _SAFE_HIGH = 2.0**-600, 2.0**1000
+
+
+def _scaled_norm(arrays: dict[str, np.ndarray]) -> tuple[float, int]:
+    """Return ``(s, e)`` with ``‖g‖ = s·2**e``.
+
+    When the plain sum of squares lies safely inside the float64 range it is
+    used as it is (``e = 0``). Otherwise every entry is scaled by the power of
+    two ``2**−e`` that brings the largest one into ``[1/2, 1)``: the scaling is
+    exact, nothing overflows (the sum of squares is at most N) and nothing that
+    matters underflows (an entry lost to underflow is below ``2**−1074`` times
+    the largest, far below rounding). For ``g = 0`` it returns ``(0, 0)``; for
+    a non-finite entry ``s`` is ``inf`` or ``nan``.
     """
+    total = 0.0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for a in arrays.values():
+            if a.size:
+                total += _sumsq(a)
+    if _SAFE_LOW < total < _SAFE_HIGH:
+        return math.sqrt(total), 0
     m = _max_abs(arrays)
     if m == 0.0 or not math.isfinite(m):
-        return m, 0, m
+        return m, 0
     e = math.frexp(m)[1]
     total = 0.0
     for a in arrays.values():
         if a.size:
-            x = np.ldexp(a.astype(np.float64, copy=False), -e)
-            total += float(np.sum(x * x))
-    return math.sqrt(total), e, m
+            total += _sumsq(a, e)
+    return math.sqrt(total), e
 
 
 def _ldexp(s: float, e: int) -> float:
@@ -205,7 +226,7 @@ def global_norm(grads: Any) -> float:
 
     The norm of Eq. 13 of the article; Pascanu et al. 2013, Alg. 1.
     """
-    s, e, _ = _scaled_norm(_as_grads(grads))
+    s, e = _scaled_norm(_as_grads(grads))
     return _ldexp(s, e) if math.isfinite(s) else s
 
 
@@ -273,7 +294,7 @@ def clip_by_norm(grads: Any, threshold: float) -> tuple[dict[str, np.ndarray], C
     """
     tau = check_real("threshold", threshold, low=0.0, low_open=True)
     arrays = _as_grads(grads)
-    s, e, _ = _scaled_norm(arrays)
+    s, e = _scaled_norm(arrays)
     if not math.isfinite(s):
         out = {k: a.copy() for k, a in arrays.items()}
         return out, ClipInfo(norm=s, threshold=tau, clipped=False, scale=1.0, finite=False)
@@ -290,10 +311,13 @@ def clip_by_norm(grads: Any, threshold: float) -> tuple[dict[str, np.ndarray], C
     # ulp until it is not, so that ‖clipped‖ ≤ τ exactly (as global_norm
     # measures it) and clipping twice gives the same arrays as clipping once.
     eps = max(float(np.finfo(a.dtype).eps) for a in arrays.values())
-    scaled = {k: np.ldexp(a.astype(np.float64, copy=False), -e) for k, a in arrays.items()}
+    scaled = {
+        k: np.ldexp(a.astype(np.float64, copy=False), -e) if e else a.astype(np.float64, copy=False)
+        for k, a in arrays.items()
+    }
     for attempt in range(8):
         out = {k: np.asarray(x * r, dtype=arrays[k].dtype) for k, x in scaled.items()}
-        s_out, e_out, _ = _scaled_norm(out)
+        s_out, e_out = _scaled_norm(out)
         if s_out <= _ldexp(tau, -e_out):
             break
         r *= 1.0 - eps * 2.0**attempt

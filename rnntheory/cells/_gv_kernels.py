@@ -1,0 +1,144 @@
+"""Private Numba kernels of the Gauss–Newton–vector product of the Elman RNN.
+
+The R-forward pass (Pearlmutter's R-operator ``R{·} = d(·)/dε`` along a
+parameter direction ``v``) runs along a trace that the caller stored once:
+``H (T+1, B, n)`` the hidden states and ``FP (T, B, n)`` the derivatives ``f′``
+at the arguments of ``f``. Arrays are time-major, batched and C-contiguous, as
+in :mod:`rnntheory.cells._elman_kernels`, whose per-step product ``_rowmat``
+(explicit loops for small problems, BLAS above) is reused here.
+
+The part of ``R{a_t}`` (standard form) or ``R{g_t}`` (Pascanu's form) that does
+not depend on the recurrence, ``ΔW_hh p_t + ΔW_hx x_t + Δb_h`` with ``p_t = h_{t−1}``
+or ``f(h_{t−1})``, is formed by the caller for all steps in one matrix product
+and passed as ``S (T, B, n)``; the kernel runs the recurrence only.
+
+Martens & Sutskever 2011, §3 (R-forward pass, Gauss–Newton products);
+Schraudolph 2002 (Gauss–Newton matrix of a matching loss).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._elman_kernels import _rowmat
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH):
+    """Fill ``RH (T+1, B, n)`` with ``R{h_t}`` for t = 0..T (``R{h_0} = 0``).
+
+    Standard form: ``R{a_t} = W_hh R{h_{t−1}} + S_t`` and
+    ``R{g_t} = f′(a_t) ⊙ R{a_t}``. Pascanu's form:
+    ``R{g_t} = W_hh (f′(h_{t−1}) ⊙ R{h_{t−1}}) + S_t``. Leaky (Eq. 14):
+    ``R{h_t} = α ⊙ R{h_{t−1}} + (1 − α) ⊙ R{g_t}``; otherwise ``R{h_t} = R{g_t}``.
+
+    ``W_hhT`` is ``W_hhᵀ`` (C-contiguous), ``S (T, B, n)`` the input-driven part,
+    ``FP (T, B, n)`` the stored ``f′``; ``form`` 0 = standard, 1 = Pascanu.
+    """
+    T, B, n = FP.shape
+    RH[0, :, :] = 0.0
+    tmp = np.empty((B, n), dtype=RH.dtype)
+    u = np.empty((B, n), dtype=RH.dtype)
+    for t in range(1, T + 1):
+        prev = RH[t - 1]
+        fp = FP[t - 1]
+        st = S[t - 1]
+        out = RH[t]
+        if form == 0:
+            _rowmat(prev, W_hhT, tmp)
+            for b in range(B):
+                tb = tmp[b]
+                sb = st[b]
+                fb = fp[b]
+                ob = out[b]
+                pb = prev[b]
+                if leaky:
+                    for i in range(n):
+                        ob[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * (fb[i] * (tb[i] + sb[i]))
+                else:
+                    for i in range(n):
+                        ob[i] = fb[i] * (tb[i] + sb[i])
+        else:
+            for b in range(B):
+                ub = u[b]
+                pb = prev[b]
+                fb = fp[b]
+                for i in range(n):
+                    ub[i] = fb[i] * pb[i]
+            _rowmat(u, W_hhT, tmp)
+            for b in range(B):
+                tb = tmp[b]
+                sb = st[b]
+                ob = out[b]
+                pb = prev[b]
+                if leaky:
+                    for i in range(n):
+                        ob[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * (tb[i] + sb[i])
+                else:
+                    for i in range(n):
+                        ob[i] = tb[i] + sb[i]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def softmax_rows(Z):
+    """Softmax of every row of ``Z (N, C)`` (max-shifted; a new array)."""
+    N, C = Z.shape
+    P = np.empty_like(Z)
+    for r in range(N):
+        z = Z[r]
+        m = z[0]
+        for c in range(1, C):
+            if z[c] > m:
+                m = z[c]
+        s = 0.0
+        for c in range(C):
+            e = np.exp(z[c] - m)
+            P[r, c] = e
+            s += e
+        for c in range(C):
+            P[r, c] = P[r, c] / s
+    return P
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def xent_hessian_apply(P, RZ, mask, Q):
+    """``Q_r = w_r (diag(p_r) − p_r p_rᵀ) RZ_r`` for every row r.
+
+    The Hessian of the softmax cross-entropy with respect to the logits, times
+    a vector, weighted by the per-step mask ``w (N,)``. ``P``, ``RZ``, ``Q`` are
+    ``(N, C)``.
+    """
+    N, C = P.shape
+    for r in range(N):
+        w = mask[r]
+        if w == 0.0:
+            for c in range(C):
+                Q[r, c] = 0.0
+            continue
+        p = P[r]
+        v = RZ[r]
+        s = 0.0
+        for c in range(C):
+            s += p[c] * v[c]
+        for c in range(C):
+            Q[r, c] = w * (p[c] * (v[c] - s))
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def mse_hessian_apply(RZ, mask, Q):
+    """``Q_r = w_r RZ_r``: the Hessian of ``½‖z − y‖²`` is the identity."""
+    N, C = RZ.shape
+    for r in range(N):
+        w = mask[r]
+        for c in range(C):
+            Q[r, c] = w * RZ[r, c]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def add_scaled(A, s, X):
+    """``A += s · X`` in place for 2-D ``A``, ``X`` of the same shape."""
+    N, C = A.shape
+    for r in range(N):
+        for c in range(C):
+            A[r, c] += s * X[r, c]
