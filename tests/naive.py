@@ -425,3 +425,49 @@ def bptt_windowed(model, x, y, kind, k2, h0=None, k1=1):
             else:
                 dW += np.outer(row * s, act(name, hp))
     return dW, flow
+
+
+# --------------------------------------------------------------------------
+# Pascanu's regularizer Ω (Eqs. 15–16), from explicit step Jacobians.
+def omega_terms(model, x, flow, h0=None, W=None, variant="squared"):
+    """Per-step ``(‖J_{k+1}ᵀ v‖/‖v‖)`` ratio terms of Ω for one sequence.
+
+    ``J_{k+1}`` is :func:`step_jacobian` at the states of ``model`` (forward pass
+    of ``model`` itself), but built with the recurrent matrix ``W`` when given
+    (``h_k``, the input and ``v = flow[k+1]`` held fixed): the function whose
+    derivative in ``W`` is the fixed-flow gradient. Returns
+    ``(values Ω_k, squared norms ‖v‖²)`` for ``k = 0..T−1``.
+    """
+    x = np.asarray(x, float)
+    hs = forward(model, x, h0)
+    m = model if W is None else model.replace(W_hh=np.asarray(W))
+    vals, nv2 = [], []
+    for k in range(x.shape[0]):
+        v = np.asarray(flow[k + 1], float)
+        J = step_jacobian(m, hs[k], x[k])
+        nv = float(v @ v)
+        nu = float(np.sum((J.T @ v) ** 2))
+        r = nu / nv if nv > 0 else 1.0
+        vals.append((r - 1.0) ** 2 if variant == "squared" else (np.sqrt(r) - 1.0) ** 2)
+        nv2.append(nv)
+    return np.array(vals), np.array(nv2)
+
+
+def omega(model, x, y, kind, mask=None, variant="squared", threshold=1e-20, W=None):
+    """Ω of a single sequence ``(T, n_in)`` or a batch ``(T, B, n_in)``: the mean
+    of ``Ω_k`` over every step and sequence with ``‖∂E/∂h_{k+1}‖² ≥ threshold``
+    (0 when none counts); the flow from :func:`bptt`."""
+    x = np.asarray(x, float)
+    if x.ndim == 2:
+        x = x[:, None]
+        y = np.asarray(y)[:, None]
+        mask = None if mask is None else np.asarray(mask)[:, None]
+    total, count = 0.0, 0
+    for b in range(x.shape[1]):
+        mb = None if mask is None else np.asarray(mask)[:, b]
+        flow = bptt(model, x[:, b], np.asarray(y)[:, b], kind, mb)["flow"]
+        vals, nv2 = omega_terms(model, x[:, b], flow, W=W, variant=variant)
+        keep = nv2 >= threshold
+        total += float(np.sum(vals[keep]))
+        count += int(np.sum(keep))
+    return total / count if count else 0.0

@@ -165,3 +165,24 @@ def test_gated_model_stops_cleanly_on_divergence():
     for name, p in m.params().items():
         np.testing.assert_array_equal(h.model.params()[name], p)
     assert np.isnan(h.rho[0]) and h.gamma_w[0] == pytest.approx(np.linalg.norm(m.weight_hh, 2))
+
+
+def test_gated_cells_train_with_chunked_truncation():
+    """An LSTM trained with TruncatedBPTT(k, k1=k) logs, on its first step, the
+    gradient norm of the chunked gradient of that batch (recomputed here with
+    value_and_grad(truncate=(k, k)) on the same batch), which differs from the
+    full-BPTT norm; a sliding window is refused for gated cells."""
+    from rnntheory.remedies import global_norm
+
+    task = TemporalOrder(10)
+    m = LSTM.init(task.n_in, 6, task.n_out, seed=3)
+    h = train(m, task, steps=1, batch_size=4, seed=9, eval_every=1, eval_size=5,
+              remedies=(TruncatedBPTT(5, k1=5),))
+    batch = task.sample(4, np.random.default_rng(9))
+    _, g = m.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, truncate=(5, 5))
+    _, full = m.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask)
+    want = global_norm({k: v / 4 for k, v in g.params().items()})
+    assert h.grad_norm[0] == pytest.approx(want, rel=1e-12)
+    assert abs(want - global_norm({k: v / 4 for k, v in full.params().items()})) > 1e-9 * want
+    with pytest.raises(ValueError, match="chunked truncation only"):
+        train(m, task, steps=1, remedies=(TruncatedBPTT(5),))

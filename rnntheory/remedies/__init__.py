@@ -11,6 +11,9 @@ returns a new model. Nothing here modifies its arguments.
   :func:`l2_penalty`, :func:`spectral_penalty` on the recurrent weights, and
   :func:`project_spectral_norm`, the hard constraint ``σ_max(W_hh) ≤ c`` that no
   penalty provides (claim C21).
+- :mod:`~rnntheory.remedies.omega` — :func:`omega`, Pascanu et al.'s
+  vanishing-gradient regularizer Ω (Eqs. 15–16) and its fixed-flow gradient,
+  and :func:`omega_full_gradient` for comparison.
 
 Examples
 --------
@@ -24,16 +27,20 @@ Examples
 from __future__ import annotations
 
 from .clipping import ClipInfo, ValueClipInfo, clip_by_norm, clip_by_value, global_norm
+from .omega import OmegaResult, omega, omega_full_gradient
 from .penalties import l1_penalty, l2_penalty, project_spectral_norm, spectral_penalty
 
 __all__ = [
     "ClipInfo",
+    "OmegaResult",
     "ValueClipInfo",
     "clip_by_norm",
     "clip_by_value",
     "global_norm",
     "l1_penalty",
     "l2_penalty",
+    "omega",
+    "omega_full_gradient",
     "project_spectral_norm",
     "spectral_penalty",
 ]

@@ -1,18 +1,43 @@
 """Training: the loop, small pure optimizers, and the remedy records it accepts."""
 
-from .loop import GradientClipping, History, Penalty, SpectralProjection, TruncatedBPTT, train
+from .hessian_free import (
+    CGResult,
+    GaussNewton,
+    HessianFree,
+    HFStepResult,
+    gauss_newton_product,
+    hf_step,
+    truncated_cg,
+)
+from .loop import (
+    GradientClipping,
+    History,
+    Omega,
+    Penalty,
+    SpectralProjection,
+    TruncatedBPTT,
+    train,
+)
 from .optimizers import SGD, Adam, Optimizer, RMSProp, apply_updates
 
 __all__ = [
     "SGD",
     "Adam",
+    "CGResult",
+    "GaussNewton",
     "GradientClipping",
+    "HFStepResult",
+    "HessianFree",
     "History",
+    "Omega",
     "Optimizer",
     "Penalty",
     "RMSProp",
     "SpectralProjection",
     "TruncatedBPTT",
     "apply_updates",
+    "gauss_newton_product",
+    "hf_step",
     "train",
+    "truncated_cg",
 ]

@@ -12,7 +12,9 @@ Remedies (each a small frozen record):
   gradient (on the recurrent matrix);
 * :class:`GradientClipping` rescales the gradient (Eq. 13, global norm) or clips
   it element-wise;
-* :class:`SpectralProjection` projects ``W_hh`` onto ``σ_max ≤ c`` after each step.
+* :class:`SpectralProjection` projects ``W_hh`` onto ``σ_max ≤ c`` after each step;
+* :class:`Omega` adds Pascanu et al.'s regularizer Ω (Eqs. 15–16) and its
+  fixed-flow gradient on ``W_hh`` (before clipping), and records Ω per step.
 
 Divergence: a gradient whose global norm is not finite or exceeds
 ``divergence_threshold`` (1e10, Pascanu et al.'s code) never reaches the
@@ -24,7 +26,7 @@ with ``divergence="stop"`` the run stops and returns the last finite model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,7 +35,10 @@ from ..remedies import clipping as C
 from ..remedies import penalties as P
 from .optimizers import SGD, Optimizer, apply_updates
 
-__all__ = ["GradientClipping", "History", "Penalty", "SpectralProjection", "TruncatedBPTT", "train"]
+if TYPE_CHECKING:
+    from .hessian_free import HessianFree
+
+__all__ = ["GradientClipping", "History", "Omega", "Penalty", "SpectralProjection", "TruncatedBPTT", "train"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,41 @@ class SpectralProjection:
         check_real("c", self.c, low=0.0, low_open=True)
 
 
+@dataclass(frozen=True)
+class Omega:
+    """Pascanu et al.'s vanishing-gradient regularizer: ``weight · Ω`` (Elman RNN only).
+
+    Each step computes Ω on the step's batch with
+    :func:`rnntheory.remedies.omega` (on the trace ``value_and_grad(keep_trace=True)`` keeps),
+    adds ``weight · Ω`` to the recorded loss and ``weight · ∂Ω/∂W_hh`` (flow
+    held fixed) to the gradient of ``W_hh`` before clipping. ``threshold``
+    applies to ``‖∂E/∂h_{k+1}‖²`` of the batch-mean loss, as in Pascanu et al.'s
+    code. Their MSGD-CR setting: ``SGD(lr=0.01)`` with ``GradientClipping(1.0)``
+    and ``Omega(weight=2.0)`` (their public code's default; see the Ω guide).
+
+    Attributes
+    ----------
+    weight : float
+        ``≥ 0``.
+    variant : {"squared", "norm"}
+    threshold : float
+    hold_fprime : bool
+        Hold ``f′`` fixed too (their code's gradient; see :func:`~rnntheory.remedies.omega`).
+    """
+
+    weight: float
+    variant: str = "squared"
+    threshold: float = 1e-20
+    hold_fprime: bool = False
+
+    def __post_init__(self) -> None:
+        check_real("weight", self.weight, low=0.0)
+        check_choice("variant", self.variant, ("squared", "norm"))
+        check_real("threshold", self.threshold, low=0.0)
+        if not isinstance(self.hold_fprime, bool):
+            raise TypeError(f"`hold_fprime` must be a bool, got {self.hold_fprime!r}")
+
+
 @dataclass
 class History:
     """What a run recorded.
@@ -102,7 +142,7 @@ class History:
     ----------
     loss : ndarray
         Training loss of each step (mean over the batch's sequences; the value
-        before the step's update; penalties included).
+        before the step's update; penalties and ``weight · Ω`` included).
     grad_norm, grad_norm_clipped : ndarray
         Global gradient norm before and after the remedies, per step.
     gamma_w, rho : ndarray
@@ -116,6 +156,10 @@ class History:
         Why the run stopped early (``None`` when it ran all its steps).
     steps : int
         Steps attempted.
+    omega : ndarray
+        Ω of each step's batch with the :class:`Omega` remedy (``nan`` on a
+        step whose flow is not finite, which takes the divergence path);
+        empty without it.
     """
 
     loss: np.ndarray
@@ -130,6 +174,7 @@ class History:
     model: Any = None
     stopped: str | None = None
     steps: int = 0
+    omega: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def count(self, kind: str) -> int:
         """How many events of ``kind`` happened."""
@@ -149,11 +194,31 @@ def _finite(params: dict[str, np.ndarray]) -> bool:
     return all(bool(np.all(np.isfinite(p))) for p in params.values())
 
 
+def _train_args(
+    model: Any, task: Any, steps: Any, batch_size: Any, eval_every: Any, eval_size: Any,
+    divergence: Any, divergence_threshold: Any,
+) -> tuple[int, int, int, int, str, float]:
+    """Validate the arguments every trainer shares (``train`` and Hessian-free)."""
+    if model.n_in != task.n_in or model.n_out != task.n_out:
+        raise ValueError(
+            f"`model` has n_in={model.n_in}, n_out={model.n_out} but `task` needs "
+            f"n_in={task.n_in}, n_out={task.n_out}"
+        )
+    return (
+        check_int("steps", steps, minimum=0),
+        check_int("batch_size", batch_size, minimum=1),
+        check_int("eval_every", eval_every, minimum=1),
+        check_int("eval_size", eval_size, minimum=1),
+        check_choice("divergence", divergence, ("fallback", "stop")),
+        check_real("divergence_threshold", divergence_threshold, low=0.0, low_open=True),
+    )
+
+
 def train(
     model: Any,
     task: Any,
     *,
-    optimizer: Optimizer | None = None,
+    optimizer: Optimizer | HessianFree | None = None,
     remedies: tuple[Any, ...] = (),
     steps: int = 100,
     batch_size: int = 20,
@@ -171,11 +236,15 @@ def train(
     model : ElmanRNN, LSTM or GRU
         Its readout size must equal ``task.n_out`` and its input size ``task.n_in``.
     task : rnntheory.tasks.Task
-    optimizer : Optimizer, optional
-        ``SGD(lr=0.01)`` by default (Pascanu et al. 2013).
+    optimizer : Optimizer or HessianFree, optional
+        ``SGD(lr=0.01)`` by default (Pascanu et al. 2013). A
+        :class:`~rnntheory.training.HessianFree` record runs Hessian-free
+        optimisation instead (one step = one outer iteration; no remedies; see
+        :mod:`rnntheory.training.hessian_free`).
     remedies : tuple
         Any of :class:`TruncatedBPTT`, :class:`Penalty`, :class:`GradientClipping`,
-        :class:`SpectralProjection` (at most one of each kind except penalties).
+        :class:`SpectralProjection`, :class:`Omega` (at most one of each kind
+        except penalties).
     steps, batch_size : int
     seed : int
         Seeds the training batches (and, through ``seed + 1``, the evaluation batch).
@@ -191,21 +260,21 @@ def train(
     -------
     History
     """
+    from .hessian_free import HessianFree, _train_hf
+
+    if isinstance(optimizer, HessianFree):  # a trainer of its own
+        return _train_hf(
+            model, task, optimizer, remedies=remedies, steps=steps, batch_size=batch_size,
+            seed=seed, eval_every=eval_every, eval_size=eval_size, divergence=divergence,
+            divergence_threshold=divergence_threshold, progress=progress,
+        )
     optimizer = optimizer if optimizer is not None else SGD(0.01)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"`optimizer` must be an rnntheory Optimizer, got {type(optimizer).__name__}")
-    steps = check_int("steps", steps, minimum=0)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    eval_every = check_int("eval_every", eval_every, minimum=1)
-    eval_size = check_int("eval_size", eval_size, minimum=1)
-    divergence = check_choice("divergence", divergence, ("fallback", "stop"))
-    divergence_threshold = check_real("divergence_threshold", divergence_threshold, low=0.0, low_open=True)
-    if model.n_in != task.n_in or model.n_out != task.n_out:
-        raise ValueError(
-            f"`model` has n_in={model.n_in}, n_out={model.n_out} but `task` needs "
-            f"n_in={task.n_in}, n_out={task.n_out}"
-        )
-    clip = trunc = proj = None
+    steps, batch_size, eval_every, eval_size, divergence, divergence_threshold = _train_args(
+        model, task, steps, batch_size, eval_every, eval_size, divergence, divergence_threshold
+    )
+    clip = trunc = proj = om = None
     pens: list[Penalty] = []
     for r in remedies:
         if isinstance(r, GradientClipping):
@@ -216,12 +285,19 @@ def train(
             proj = r
         elif isinstance(r, Penalty):
             pens.append(r)
+        elif isinstance(r, Omega):
+            om = r
         else:
             raise TypeError(f"`remedies` entries must be remedy records, got {type(r).__name__}")
 
     rec = _recurrent_name(model)
-    if trunc is not None and rec != "W_hh":
-        raise ValueError("`remedies`: TruncatedBPTT is implemented for the Elman RNN only so far")
+    if trunc is not None and rec != "W_hh" and trunc.k1 != trunc.k2:
+        raise ValueError(
+            "`remedies`: gated cells support chunked truncation only, "
+            f"TruncatedBPTT(k2=k, k1=k); got k1={trunc.k1}, k2={trunc.k2}"
+        )
+    if om is not None and rec != "W_hh":
+        raise ValueError("`remedies`: Omega is implemented for the Elman RNN only")
 
     from tqdm import tqdm
 
@@ -229,7 +305,7 @@ def train(
     eval_batch = task.sample(eval_size, seed + 1)
     params = model.params()
     state = optimizer.init(params)
-    cols: dict[str, list[float]] = {k: [] for k in ("loss", "gn", "gnc", "gw", "rho")}
+    cols: dict[str, list[float]] = {k: [] for k in ("loss", "gn", "gnc", "gw", "rho", "omega")}
     ev_steps: list[int] = []
     ev_err: list[float] = []
     ev_loss: list[float] = []
@@ -254,7 +330,9 @@ def train(
     for step in tqdm(range(1, steps + 1), desc="train", disable=(None if progress is None else not progress), leave=False):
         done = step
         batch = task.sample(batch_size, rng)
-        kw = {} if trunc is None else {"truncate": trunc.argument}
+        kw: dict[str, Any] = {} if trunc is None else {"truncate": trunc.argument}
+        if om is not None:
+            kw["keep_trace"] = True  # Ω needs the forward pass: no second one
         with np.errstate(over="ignore", invalid="ignore"):
             value, g = model.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, **kw)
         B = batch.batch_size
@@ -270,6 +348,17 @@ def train(
             value += pv
             for k, v in pg.items():
                 grads[k] = grads[k] + v
+        if om is not None:
+            om_value = float("nan")
+            if np.all(np.isfinite(g.flow)):  # else the gradient is not finite: divergence path
+                from ..remedies.omega import omega as _omega
+
+                res = _omega(model, g.trace, g.flow, variant=om.variant,
+                             threshold=om.threshold * B * B, hold_fprime=om.hold_fprime)
+                om_value = res.value
+                value += om.weight * om_value
+                grads["W_hh"] = grads["W_hh"] + om.weight * res.W_hh
+            cols["omega"].append(om_value)
         norm = C.global_norm(grads)
         cols["loss"].append(float(value))
         cols["gn"].append(norm)
@@ -320,4 +409,5 @@ def train(
     return History(
         arr(cols["loss"]), arr(cols["gn"]), arr(cols["gnc"]), arr(cols["gw"]), arr(cols["rho"]),
         arr(ev_steps), arr(ev_err), arr(ev_loss), events, model, stopped, done,
+        omega=arr(cols["omega"]),
     )

@@ -1,0 +1,218 @@
+"""Private Numba kernel of Pascanu's regularizer Ω (Eqs. 15–16 of the article).
+
+One kernel, :func:`omega_kernel`, takes the ``N = T·B`` terms of a trajectory as
+rows of C-contiguous ``(N, n)`` arrays and computes the value of Ω and (on
+request) its gradient with respect to ``W_hh`` with the flow held fixed.
+``rnntheory.remedies.omega`` validates, reshapes and allocates.
+
+Per row ``r`` (one pair ``(k, b)``): ``v = ∂E/∂h_{k+1}`` and ``u = J_{k+1}ᵀ v``
+(the row vector ``v J_{k+1}``), written with ``β = 1 − α`` (``β = 1``, ``α = 0``
+without leak) and ``d = f′`` at the argument of ``f``:
+
+* standard form: ``u = α ⊙ v + Wᵀ p`` with ``p = β ⊙ d ⊙ v``;
+* Pascanu's form: ``u = α ⊙ v + d ⊙ (Wᵀ p)`` with ``p = β ⊙ v``.
+
+Stacking the rows, ``Wᵀ p`` for every term is one matrix product ``P W`` and
+the gradient is one or two more (``Pᵀ G_u``, and ``Qᵀ H`` for the ``f″`` term
+of the standard form, with ``Q = β ⊙ v ⊙ f″(a) ⊙ (G_u Wᵀ)``), so the cost is
+two to four ``(N × n) · (n × n)`` products plus element-wise passes.
+
+Norms and the value are accumulated in float64 whatever the dtype of the arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .._vecmath import sigmoid_prime, tanh_sech2
+
+ACT_TANH = 0
+ACT_SIGMOID = 1
+ACT_IDENTITY = 2
+ACT_RELU = 3
+
+GRAD_NONE = 0
+GRAD_FIXED_FLOW = 1  # v held fixed; f′(a_{k+1}) follows W_hh (the f″ term)
+GRAD_FIXED_FPRIME = 2  # v and f′ held fixed (Pascanu et al.'s Theano code)
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _derivs_row(act, a, d, e, second):
+    """``d = f′(a)`` and, when ``second``, ``e = f″(a)`` over one row; one loop per
+    activation with no branch inside, so that LLVM can vectorise it."""
+    n = a.shape[0]
+    if act == ACT_TANH:
+        if second:
+            for i in range(n):
+                t, s = tanh_sech2(np.float64(a[i]))
+                d[i] = s
+                e[i] = -2.0 * t * s
+        else:
+            for i in range(n):
+                d[i] = tanh_sech2(np.float64(a[i]))[1]
+    elif act == ACT_SIGMOID:
+        if second:
+            for i in range(n):
+                s, q = sigmoid_prime(np.float64(a[i]))
+                d[i] = q
+                e[i] = q * (1.0 - 2.0 * s)
+        else:
+            for i in range(n):
+                d[i] = sigmoid_prime(np.float64(a[i]))[1]
+    elif act == ACT_IDENTITY:
+        for i in range(n):
+            d[i] = 1.0
+    else:
+        for i in range(n):
+            d[i] = 1.0 if a[i] > 0 else 0.0
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def omega_kernel(W, WT, V, AR, HK, alpha, act, form, leaky, squared, grad_mode, threshold,
+                 mask, given_mask, R, G):
+    """Value of Ω and, when ``grad_mode > 0``, ``∂Ω/∂W_hh`` into ``G``.
+
+    The rows are processed in blocks of about 16 384 entries, so the
+    intermediates of a block stay in cache; the normalisation by the number of
+    counted terms is applied at the end (Ω and its gradient are linear in it).
+
+    Parameters (all arrays C-contiguous, one dtype)
+    ----------
+    W, WT : (n, n)
+        ``W_hh`` and its transpose.
+    V : (N, n)
+        ``v`` for every term (rows of ``flow[1:]``).
+    AR : (N, n)
+        The argument of ``f`` of step ``k+1`` (``trace.a``).
+    HK : (N, n) or (0, n)
+        ``h_k`` (standard form with ``grad_mode == 1`` only).
+    alpha : (n,) or (1,)
+        Retention coefficients (read only when ``leaky``).
+    act, form : int
+        Activation code; 0 standard, 1 Pascanu's form.
+    leaky, squared : bool
+    grad_mode : int
+        0 value only, 1 flow fixed, 2 flow and ``f′`` fixed.
+    threshold : float
+        A term counts when ``‖v‖² ≥ threshold`` and ``v ≠ 0``.
+    mask : (N,) uint8
+        Written with the counted terms, or read when ``given_mask``.
+    R : (N,) float64
+        Receives ``‖u‖/‖v‖`` (1 for a term that does not count).
+    G : (n, n)
+        Receives the gradient (untouched when ``grad_mode == 0``).
+
+    Returns
+    -------
+    (value, count) : (float, int)
+    """
+    N, n = V.shape
+    dt = V.dtype
+    f2 = form == 0 and grad_mode == GRAD_FIXED_FLOW and act != ACT_IDENTITY and act != ACT_RELU
+    rows = max(1, min(N, 16384 // max(n, 1)))
+    P = np.empty((rows, n), dtype=dt)
+    U = np.empty((rows, n), dtype=dt)
+    D = np.empty((rows if form == 1 else 0, n), dtype=dt)
+    E = np.empty((rows if f2 else 0, n), dtype=dt)  # β ⊙ v ⊙ f″(a)
+    Y = np.empty((rows if f2 else 0, n), dtype=dt)
+    NV = np.empty(rows, dtype=np.float64)
+    if grad_mode > 0:
+        G[:, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(0, N, rows):
+        m = min(rows, N - r0)
+        Pb = P[:m]
+        Ub = U[:m]
+        # pass 1: ‖v‖², the counted terms, p = β ⊙ d ⊙ v (standard) or β ⊙ v
+        for j in range(m):
+            r = r0 + j
+            v = V[r]
+            a = AR[r]
+            p = P[j]
+            nv2 = 0.0
+            for i in range(n):
+                vi = np.float64(v[i])
+                nv2 += vi * vi
+            NV[j] = nv2
+            if not given_mask:
+                mask[r] = 1 if nv2 >= threshold and nv2 > 0.0 else 0
+            if mask[r] != 0:
+                count += 1
+            if form == 0:
+                er = E[j] if f2 else E[0:0].reshape(0)
+                _derivs_row(act, a, p, er, f2)
+                if leaky:
+                    for i in range(n):
+                        p[i] *= (1.0 - alpha[i]) * v[i]
+                    if f2:
+                        for i in range(n):
+                            er[i] *= (1.0 - alpha[i]) * v[i]
+                else:
+                    for i in range(n):
+                        p[i] *= v[i]
+                    if f2:
+                        for i in range(n):
+                            er[i] *= v[i]
+            else:
+                _derivs_row(act, a, D[j], D[j], False)
+                if leaky:
+                    for i in range(n):
+                        p[i] = (1.0 - alpha[i]) * v[i]
+                else:
+                    for i in range(n):
+                        p[i] = v[i]
+        np.dot(Pb, W, Ub)  # row j: (Wᵀ p_j)ᵀ
+        # pass 2: u, the ratio, the term, and ∂Ω_k/∂(Wᵀp) (unnormalised) into U
+        for j in range(m):
+            r = r0 + j
+            u = U[j]
+            v = V[r]
+            nu2 = 0.0
+            for i in range(n):
+                ui = np.float64(u[i])
+                if form == 1:
+                    ui *= D[j, i]
+                if leaky:
+                    ui += alpha[i] * np.float64(v[i])
+                u[i] = ui
+                nu2 += ui * ui
+            if mask[r] == 0:
+                R[r] = 1.0
+                if grad_mode > 0:
+                    u[:] = 0.0
+                continue
+            s = nu2 / NV[j]
+            rat = np.sqrt(s)
+            R[r] = rat
+            if squared:
+                total += (s - 1.0) * (s - 1.0)
+                coef = 2.0 * (s - 1.0) / NV[j]  # dΩ_k/d‖u‖²
+            else:
+                total += (rat - 1.0) * (rat - 1.0)
+                # dΩ_k/d‖u‖² = (r − 1)/(‖u‖‖v‖); 0 at u = 0, where Ω_k is not differentiable
+                coef = (rat - 1.0) / (np.sqrt(nu2) * np.sqrt(NV[j])) if nu2 > 0.0 else 0.0
+            if grad_mode > 0:
+                c2 = 2.0 * coef  # ∂Ω_k/∂u = 2 coef u
+                if form == 1:
+                    for i in range(n):
+                        u[i] = c2 * np.float64(u[i]) * D[j, i]
+                else:
+                    for i in range(n):
+                        u[i] = c2 * np.float64(u[i])
+        if grad_mode > 0:
+            G += np.dot(Pb.T, Ub)
+            if f2:
+                Yb = Y[:m]
+                np.dot(Ub, WT, Yb)  # row j: (W g_u)ᵀ
+                for j in range(m):
+                    y = Y[j]
+                    er = E[j]
+                    for i in range(n):
+                        y[i] = er[i] * y[i]
+                G += np.dot(Yb.T, HK[r0:r0 + m])
+    scale = 1.0 / count if count > 0 else 0.0
+    if grad_mode > 0:
+        G *= scale
+    return total * scale, count

@@ -1,0 +1,426 @@
+r"""Pascanu's vanishing-gradient regularizer Ω (Eqs. 15–16 of the article).
+
+Pascanu, Mikolov & Bengio (2013, Eqs. 9–10) ask the back-propagated error to
+keep its norm from one step to the next. With ``v_{k+1} = ∂E/∂h_{k+1}`` (a row
+vector) and the step Jacobian ``J_{k+1} = ∂h_{k+1}/∂h_k`` (numerator layout),
+
+.. math::
+
+    \Omega = \frac{1}{|K|}\sum_{(k, b)\in K} \Omega_{k},\qquad
+    \Omega_k = \left(\frac{\lVert v_{k+1} J_{k+1}\rVert^2}{\lVert v_{k+1}\rVert^2} - 1\right)^2
+    \quad\text{("squared")}\quad\text{or}\quad
+    \Omega_k = \left(\frac{\lVert v_{k+1} J_{k+1}\rVert}{\lVert v_{k+1}\rVert} - 1\right)^2
+    \quad\text{("norm")},
+
+for ``k = 0..T−1`` and every sequence ``b`` of a batch. In the library's column
+conventions the row vector ``v J`` is ``u = J_{k+1}ᵀ flow[k+1]``, with
+
+* standard form: ``J_{k+1} = diag(f′(a_{k+1})) W_hh``;
+* Pascanu's form: ``J_{k+1} = W_hh diag(f′(h_k))``;
+* leaky units (Eq. 14): ``J_{k+1} = diag(α) + diag(1 − α) J^{(form)}_{k+1}``.
+
+These are the definitions of :mod:`rnntheory.symbolic.omega` (``squared=True``
+is the "squared" variant), so the numeric and the symbolic Ω agree term by term.
+
+Normalisation (as in Pascanu et al.'s public code)
+---------------------------------------------------
+A term counts when ``‖v_{k+1}‖² ≥ threshold`` (their ``bound``, ``1e-20`` by
+default, on the *squared* norm); terms whose error signal is negligible (steps
+after the last target, where the flow is exactly 0) are left out, and Ω is the
+*mean* of the counted terms over all steps and all sequences of the batch,
+``|K|`` being their number. With no counted term Ω = 0 (their code would give
+0/0). The ratio is invariant to rescaling ``v``, so the mean-over-the-batch loss
+of their code and the summed loss of :meth:`ElmanRNN.value_and_grad` give the
+same Ω up to the threshold (``train`` rescales the threshold by ``B²``).
+
+The gradient
+------------
+:func:`omega` returns ``∂Ω/∂W_hh`` with ``v_{k+1}`` **held fixed**, and ``h_k``
+and the input term ``W_hx x_{k+1} + b_h`` held fixed too (Pascanu et al.'s
+"immediate" derivative: Ω seen as a function of the ``W_hh`` that appears in
+``J_{k+1}``). For the standard form, ``f′(a_{k+1})`` with ``a_{k+1} = W_hh h_k + …``
+still depends on ``W_hh``, which adds an ``f″`` term (see
+:mod:`rnntheory.symbolic.omega`); ``hold_fprime=True`` drops it, as their
+Theano code does (it differentiates ``(v ⊙ f′) W_hhᵀ`` with ``f′`` computed
+from ``h`` as a constant). :func:`omega_full_gradient` gives the *full*
+derivative of Ω through the forward pass and BPTT, by central differences,
+for comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._validation import _show, as_float_array, check_choice, check_real
+from ..cells._base import blas_threads_for
+from ..cells.elman import ElmanRNN
+from . import _omega_kernels as K
+
+__all__ = ["OmegaResult", "omega", "omega_full_gradient"]
+
+VARIANTS = ("squared", "norm")
+DEFAULT_THRESHOLD = 1e-20  # Pascanu et al.'s `bound` on ‖∂E/∂h_{k+1}‖²
+
+
+@dataclass(frozen=True)
+class OmegaResult:
+    """The value of Ω and its gradient with respect to ``W_hh``.
+
+    Attributes
+    ----------
+    value : float
+        Ω, the mean of the counted terms ``Ω_k`` (float64).
+    W_hh : ndarray, shape ``(n, n)``
+        ``∂Ω/∂W_hh`` in the model's dtype: with the flow held fixed
+        (:func:`omega`) or the full derivative (:func:`omega_full_gradient`).
+    ratio : ndarray, shape ``(T,)`` or ``(T, B)``
+        ``‖v_{k+1} J_{k+1}‖/‖v_{k+1}‖`` of each term, row ``k`` for ``k = 0..T−1``
+        (1.0 where the term does not count), float64.
+    counted : ndarray of bool, shape ``(T,)`` or ``(T, B)``
+        Which terms count (``‖v_{k+1}‖² ≥ threshold``).
+    count : int
+        Number of counted terms ``|K|``.
+    variant : str
+        ``"squared"`` or ``"norm"``.
+    gradient : str
+        ``"fixed flow"``, ``"fixed flow and f′"`` or ``"full (central differences)"``.
+    """
+
+    value: float
+    W_hh: np.ndarray
+    ratio: np.ndarray
+    counted: np.ndarray
+    count: int
+    variant: str
+    gradient: str
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """``{"W_hh": ∂Ω/∂W_hh}``, the shape the penalties return (other parameters: zero)."""
+        return {"W_hh": self.W_hh}
+
+
+def _check_model(model: Any) -> ElmanRNN:
+    if not isinstance(model, ElmanRNN):
+        raise TypeError(f"`model` must be an ElmanRNN, got {_show(model)}")
+    return model
+
+
+def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    a = as_float_array(name, arr, ndim=(2, 3))
+    if a.shape != shape:
+        raise ValueError(f"`{name}` must have shape {shape} (from `trace.h`), got shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _compute(
+    model: ElmanRNN,
+    trace: Any,
+    flow: Any,
+    variant: str,
+    threshold: float,
+    grad_mode: int,
+    mask: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Validate and call the kernel. Returns value, gradient, ratio, counted, count."""
+    h = getattr(trace, "h", None)
+    a = getattr(trace, "a", None)
+    if h is None or a is None:
+        raise TypeError(f"`trace` must be a Trace from ElmanRNN.forward, got {_show(trace)}")
+    n = model.n_hidden
+    H = as_float_array("trace.h", h, ndim=(2, 3))
+    if H.shape[0] < 2 or H.shape[-1] != n:
+        raise ValueError(
+            f"`trace.h` must have shape (T+1, n) or (T+1, B, n) with T >= 1 and n = {n}, "
+            f"got shape {H.shape}"
+        )
+    dt = model.dtype
+    T = H.shape[0] - 1
+    lead = H.shape[1:-1]
+    F = _rows("flow", flow, H.shape, dt)
+    A = _rows("trace.a", a, (T, *lead, n), dt)
+    N = T * int(np.prod(lead, dtype=np.int64))
+    V = F[1:].reshape(N, n)
+    AR = A.reshape(N, n)
+    std_f2 = model.form == "standard" and grad_mode == K.GRAD_FIXED_FLOW
+    HK = np.ascontiguousarray(H[:-1], dtype=dt).reshape(N, n) if std_f2 else np.empty((0, n), dt)
+    W = np.ascontiguousarray(model.W_hh)
+    alpha = model.alpha if model.alpha is not None else np.zeros(1, dtype=dt)
+    given = mask is not None
+    m = np.ascontiguousarray(mask, dtype=np.uint8).reshape(N) if given else np.empty(N, np.uint8)
+    R = np.empty(N, np.float64)
+    G = np.zeros((n, n), dtype=dt)
+    with blas_threads_for(N * n * n):
+        value, count = K.omega_kernel(
+            W, np.ascontiguousarray(W.T), V, AR, HK, alpha, model.activation.code,
+            0 if model.form == "standard" else 1, model.leaky, variant == "squared",
+            grad_mode, float(threshold), m, given, R, G,
+        )
+    shape = (T, *lead)
+    return float(value), G, R.reshape(shape), m.reshape(shape).astype(bool), int(count)
+
+
+def omega(
+    model: Any,
+    trace: Any,
+    flow: Any,
+    *,
+    variant: str = "squared",
+    threshold: float = DEFAULT_THRESHOLD,
+    hold_fprime: bool = False,
+) -> OmegaResult:
+    r"""Pascanu's regularizer Ω and its gradient w.r.t. ``W_hh`` with the flow held fixed.
+
+    .. math::
+
+        \Omega = \frac{1}{|K|}\sum_{(k,b)\in K}
+        \left(\frac{\lVert J_{k+1}^{\top} v_{k+1}\rVert^2}{\lVert v_{k+1}\rVert^2} - 1\right)^2,
+        \qquad v_{k+1} = \frac{\partial E}{\partial h_{k+1}},\quad
+        K = \{(k, b) : \lVert v_{k+1}\rVert^2 \ge \text{threshold}\}
+
+    (``variant="norm"``: the ratio of norms instead of squared norms). The
+    gradient is ``∂Ω/∂W_hh`` with every ``v_{k+1}``, ``h_k`` and input term held
+    fixed (the set ``K`` too); for the standard form it includes the ``f″``
+    term from ``a_{k+1} = W_hh h_k + …`` unless ``hold_fprime``. For the
+    ``"norm"`` variant at a term with ``J_{k+1}ᵀ v = 0`` (where ``Ω_k`` is not
+    differentiable) that term contributes 0 to the gradient.
+
+    Cost: two to four matrix products ``(T·B × n)·(n × n)`` (no recurrence),
+    about a gradient computation's worth of arithmetic, run at BLAS speed.
+
+    Parameters
+    ----------
+    model : ElmanRNN
+        Any form (standard, Pascanu's, leaky), float32 or float64.
+    trace : Trace
+        ``model.forward(x)``: ``h (T+1, [B,] n)`` and ``a (T, [B,] n)``.
+    flow : array, shape ``(T+1, n)`` or ``(T+1, B, n)``
+        ``∂E/∂h_k`` for ``k = 0..T``: ``grads.flow`` from
+        ``model.value_and_grad(x, y)`` on the same inputs. Its scale does not
+        matter (only through ``threshold``).
+    variant : {"squared", "norm"}
+        Ratio of squared norms (Pascanu et al.'s Eq. 10 and code) or of norms (Eq. 9).
+    threshold : float
+        Terms with ``‖v_{k+1}‖² < threshold`` are left out (Pascanu et al.'s
+        ``bound = 1e-20``); ``0`` counts every term with a nonzero ``v``
+        (a term with ``v = 0`` never counts: its ratio is 0/0).
+    hold_fprime : bool
+        Hold ``f′(a_{k+1})`` fixed as well (standard form; Pascanu et al.'s code).
+        No effect for Pascanu's form, whose ``f′(h_k)`` does not involve ``W_hh``.
+
+    Returns
+    -------
+    OmegaResult
+        ``value``, ``W_hh`` (the gradient, model dtype), per-term ``ratio`` and
+        ``counted``, ``count``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not an :class:`~rnntheory.ElmanRNN`, ``trace`` not a
+        trace, or ``flow`` not a float array.
+    ValueError
+        If ``flow`` or the trace does not match the model or each other in
+        shape, holds NaN/inf, or ``variant``/``threshold`` is invalid.
+
+    Examples
+    --------
+    An orthogonal ``W_hh`` with linear units preserves every norm, so Ω = 0:
+
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN
+    >>> from rnntheory.remedies import omega
+    >>> Q = np.array([[0.6, -0.8], [0.8, 0.6]])
+    >>> m = ElmanRNN(Q, np.ones((2, 1)), np.zeros(2), np.ones((1, 2)), activation="identity")
+    >>> x, y = np.ones((4, 1)), np.zeros((4, 1))
+    >>> _, g = m.value_and_grad(x, y, loss="mse")
+    >>> res = omega(m, m.forward(x), g.flow)
+    >>> round(res.value, 14), res.count, bool(np.all(np.abs(res.W_hh) < 1e-14))
+    (0.0, 4, True)
+
+    Doubling ``W_hh`` quadruples every squared norm, ``(4 − 1)² = 9``:
+
+    >>> m2 = m.replace(W_hh=2 * Q)
+    >>> _, g2 = m2.value_and_grad(x, y, loss="mse")
+    >>> round(omega(m2, m2.forward(x), g2.flow).value, 12)
+    9.0
+
+    Eqs. 15–16 of the article; Pascanu et al. 2013, Eqs. 9–10.
+    """
+    model = _check_model(model)
+    variant = check_choice("variant", variant, VARIANTS)
+    threshold = check_real("threshold", threshold, low=0.0)
+    if not isinstance(hold_fprime, bool | np.bool_):
+        raise TypeError(f"`hold_fprime` must be a bool, got {_show(hold_fprime)}")
+    mode = K.GRAD_FIXED_FPRIME if hold_fprime else K.GRAD_FIXED_FLOW
+    value, G, R, counted, count = _compute(model, trace, flow, variant, threshold, mode)
+    kind = "fixed flow and f′" if hold_fprime and model.form == "standard" else "fixed flow"
+    return OmegaResult(value, G, R, counted, count, variant, kind)
+
+
+def _as_float64(model: ElmanRNN) -> ElmanRNN:
+    if model.dtype == np.float64:
+        return model
+    p: dict[str, Any] = {k: v.astype(np.float64) for k, v in model.params().items() if k != "alpha"}
+    alpha = None if model.alpha is None else model.alpha.astype(np.float64)
+    return model.replace(**p, alpha=alpha)
+
+
+def omega_full_gradient(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    loss: str = "xent",
+    mask: Any = None,
+    h0: Any = None,
+    variant: str = "squared",
+    threshold: float = DEFAULT_THRESHOLD,
+    eps: float = 6e-6,
+) -> OmegaResult:
+    r"""Ω and its *full* derivative w.r.t. ``W_hh``: through the states and the flow.
+
+    Ω is recomputed from scratch (forward pass, BPTT for the flow, Ω) at
+    ``W_hh ± ε_{ij} e_i e_jᵀ`` for every entry, in float64, and
+
+    .. math::
+
+        \frac{d\Omega}{dW_{ij}} \approx
+        \frac{\Omega(W + \varepsilon_{ij} E_{ij}) - \Omega(W - \varepsilon_{ij} E_{ij})}{2\varepsilon_{ij}},
+        \qquad \varepsilon_{ij} = \text{eps}\cdot\max(1, |W_{ij}|),
+
+    with the set of counted terms held at that of ``W`` (so the threshold does
+    not make Ω jump). Central differences: error ``O(ε²)`` plus rounding
+    ``O(macheps/ε)``, about ``1e-9`` relative with the default ``eps``. Cost:
+    ``2n²`` forward-and-BPTT passes, so for small models (and for comparing
+    with the fixed-flow gradient of :func:`omega`, which is what Pascanu et al.
+    train with); a float32 model is evaluated in float64.
+
+    Parameters
+    ----------
+    model : ElmanRNN
+    x, y, loss, mask, h0
+        As for :meth:`ElmanRNN.value_and_grad`.
+    variant : {"squared", "norm"}
+    threshold : float
+    eps : float
+        Relative step, ``> 0``.
+
+    Returns
+    -------
+    OmegaResult
+        ``W_hh`` is the full derivative (model dtype); ``gradient`` says so.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`omega` and :meth:`ElmanRNN.value_and_grad`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN
+    >>> from rnntheory.remedies import omega, omega_full_gradient
+    >>> m = ElmanRNN.init(1, 3, 1, scheme="gaussian", scale=1.2, seed=0)
+    >>> x, y = np.linspace(-1, 1, 6)[:, None], np.zeros((6, 1))
+    >>> full = omega_full_gradient(m, x, y, loss="mse")
+    >>> _, g = m.value_and_grad(x, y, loss="mse")
+    >>> fixed = omega(m, m.forward(x), g.flow)
+    >>> abs(full.value - fixed.value) < 1e-12, full.gradient
+    (True, 'full (central differences)')
+
+    Eqs. 15–16 of the article; Pascanu et al. 2013, Eq. 10 (whose gradient is
+    the fixed-flow one).
+    """
+    model = _check_model(model)
+    variant = check_choice("variant", variant, VARIANTS)
+    threshold = check_real("threshold", threshold, low=0.0)
+    eps = check_real("eps", eps, low=0.0, low_open=True)
+    m64 = _as_float64(model)
+
+    def evaluate(m: ElmanRNN, fixed: np.ndarray | None) -> tuple[float, np.ndarray, np.ndarray, int]:
+        _, g = m.value_and_grad(x, y, loss=loss, mask=mask, h0=h0)
+        value, _, R, counted, count = _compute(
+            m, m.forward(x, h0), g.flow, variant, threshold, K.GRAD_NONE, fixed
+        )
+        return value, R, counted, count
+
+    value, R, counted, count = evaluate(m64, None)
+    W = m64.W_hh
+    n = W.shape[0]
+    G = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            e = eps * max(1.0, abs(float(W[i, j])))
+            Wp, Wm = W.copy(), W.copy()
+            Wp[i, j] += e
+            Wm[i, j] -= e
+            fp = evaluate(m64.replace(W_hh=Wp), counted)[0]
+            fm = evaluate(m64.replace(W_hh=Wm), counted)[0]
+            G[i, j] = (fp - fm) / (Wp[i, j] - Wm[i, j])
+    if not np.all(np.isfinite(G)):
+        raise ValueError("`model`: Ω is not finite near this W_hh; no full gradient")
+    return OmegaResult(value, G.astype(model.dtype), R, counted, count, variant,
+                       "full (central differences)")
+
+
+def _check_omega() -> Any:
+    """``rnntheory verify`` row: Ω ≥ 0, Ω = 0 for an orthogonal linear RNN, and
+    the fixed-flow gradient against central differences of Ω with the flow,
+    ``h_k`` and the input terms held fixed (three forms, both variants)."""
+    import time
+
+    from ..cells.elman import Trace
+    from ..verification import CheckResult
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(29)
+    n, T, B = 3, 6, 2
+    worst_fd, min_value, entries, models = 0.0, np.inf, 0, 0
+    cases = [("standard", "tanh", None, "squared"), ("pascanu", "sigmoid", None, "norm"),
+             ("standard", "tanh", rng.uniform(0.0, 1.0, n), "norm"), ("pascanu", "tanh", 0.3, "squared")]
+    for form, act, alpha, variant in cases:
+        m = ElmanRNN(rng.normal(0.0, 0.8, (n, n)), rng.normal(size=(n, 2)), rng.normal(0.0, 0.3, n),
+                     rng.normal(size=(2, n)), np.zeros(2), activation=act, form=form, alpha=alpha)
+        x = rng.normal(size=(T, B, 2))
+        y = rng.integers(0, 2, size=(T, B))
+        _, g = m.value_and_grad(x, y)
+        tr = m.forward(x)
+        res = omega(m, tr, g.flow, variant=variant)
+        min_value = min(min_value, res.value)
+        hk = tr.h[:-1]
+
+        def fixed(W: np.ndarray, m: ElmanRNN = m, tr: Any = tr, hk: np.ndarray = hk,
+                  flow: np.ndarray = g.flow, variant: str = variant) -> float:
+            a = tr.a if m.form == "pascanu" else tr.a + hk @ (W - m.W_hh).T
+            return omega(m.replace(W_hh=W), Trace(tr.h, a, tr.y), flow, variant=variant).value
+
+        scale = float(np.max(np.abs(res.W_hh)))
+        for i in range(n):
+            for j in range(n):
+                E = np.zeros((n, n))
+                E[i, j] = 1e-6
+                fd = (fixed(m.W_hh + E) - fixed(m.W_hh - E)) / 2e-6
+                worst_fd = max(worst_fd, abs(fd - float(res.W_hh[i, j])) / scale)
+                entries += 1
+        models += 1
+    # orthogonal W_hh, identity units: every ‖J_{k+1}ᵀ v‖ = ‖v‖
+    q, r = np.linalg.qr(rng.normal(size=(4, 4)))
+    lin = ElmanRNN(q * np.sign(np.diag(r)), rng.normal(size=(4, 2)), np.zeros(4), rng.normal(size=(3, 4)),
+                   np.zeros(3), activation="identity")
+    x = rng.normal(size=(T, B, 2))
+    _, g = lin.value_and_grad(x, rng.normal(size=(T, B, 3)), loss="mse")
+    orth = omega(lin, lin.forward(x), g.flow).value
+    models += 1
+    ok = worst_fd < 1e-6 and min_value >= 0.0 and orth < 1e-24
+    return CheckResult(
+        "omega",
+        "Eqs. 15–16: Ω ≥ 0; Ω = 0 for orthogonal W_hh with linear units; "
+        "fixed-flow ∂Ω/∂W_hh = central differences",
+        models, entries, worst_fd, bool(ok),
+        f"max |FD − ∂Ω/∂W|/max|∂Ω/∂W| (standard, Pascanu, leaky; both variants); "
+        f"min Ω {min_value:.3g}; orthogonal-linear Ω {orth:.1e}",
+        time.perf_counter() - t0,
+    )
