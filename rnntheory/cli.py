@@ -1,4 +1,5 @@
-"""Command line: ``rnntheory verify``, ``rnntheory prove`` and ``rnntheory bounds WEIGHTS.npz``."""
+"""Command line: ``rnntheory verify``, ``rnntheory prove``, ``rnntheory bounds WEIGHTS.npz``,
+``rnntheory sweep CONFIG.toml``, ``rnntheory report RESULTS.db`` and ``rnntheory experiment NAME``."""
 
 from __future__ import annotations
 
@@ -169,6 +170,24 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .experiments.sweep import cli_sweep
+
+    return cli_sweep(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .experiments.report import cli_report
+
+    return cli_report(args)
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from .experiments.registry import cli_experiment
+
+    return cli_experiment(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``rnntheory`` command."""
     p = argparse.ArgumentParser(
@@ -197,6 +216,28 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--activation", default="tanh", choices=["tanh", "sigmoid", "identity", "relu"])
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(func=_cmd_bounds)
+    sw = sub.add_parser("sweep", help="run a grid of training runs on Dask into a SQLite store")
+    sw.add_argument("config", help="the sweep's TOML file ([sweep] and [grid] tables)")
+    sw.add_argument("--db", default=None, help="results store (default: [sweep] db of the file)")
+    sw.add_argument("--workers", type=int, default=None, help="local Dask workers")
+    sw.add_argument("--scheduler", default=None,
+                    help="processes (default), threads, sync, or a Dask address tcp://HOST:PORT")
+    sw.add_argument("--dry-run", action="store_true", help="list the runs and whether each is done")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.set_defaults(func=_cmd_sweep)
+    rp = sub.add_parser("report", help="a Markdown report with figures from a sweep's results store")
+    rp.add_argument("db", help="the results store (SQLite) of a sweep")
+    rp.add_argument("--out", default="report", help="output folder (default ./report)")
+    rp.add_argument("--title", default=None, help="the report's title")
+    rp.set_defaults(func=_cmd_report)
+    ex = sub.add_parser("experiment", help="run a named experiment (small default; --full: paper scale)")
+    ex.add_argument("name", nargs="?", default=None, help="the experiment (see --list)")
+    ex.add_argument("--list", action="store_true", help="list the experiments")
+    ex.add_argument("--full", action="store_true", help="the paper-scale configuration")
+    ex.add_argument("--out", default="experiments", help="output folder (default ./experiments)")
+    ex.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    ex.add_argument("--json", action="store_true", help="print the measured numbers as JSON")
+    ex.set_defaults(func=_cmd_experiment)
     return p
 
 

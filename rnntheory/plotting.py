@@ -32,7 +32,14 @@ from .activations import get_activation
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["activation_derivatives", "gradient_flow_heatmap", "norm_vs_lag"]
+__all__ = [
+    "activation_derivatives",
+    "eigenvalues_unit_circle",
+    "gradient_flow_heatmap",
+    "norm_vs_lag",
+    "success_vs_length",
+    "training_curves",
+]
 
 _DPI = 100
 
@@ -404,5 +411,250 @@ def norm_vs_lag(
         ax.set_title("Gradient norm against the lag")
         ax.legend(frameon=False, fontsize=8)
         ax.grid(alpha=0.3)
+    _save(fig, path, dpi)
+    return fig
+
+
+def eigenvalues_unit_circle(
+    matrices: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    dpi: float = _DPI,
+) -> Figure:
+    r"""Eigenvalues of recurrent matrices against the unit circle and the ``σ_max`` circle.
+
+    One panel per label. Each panel scatters the eigenvalues of every matrix
+    of its group in the complex plane, draws the unit circle ``|λ| = 1`` and,
+    dashed, the circle of radius ``max σ_max(W)`` over the group. Every
+    eigenvalue lies inside the ``σ_max`` circle (``ρ(W) ≤ σ_max(W)``); the gap
+    between the two is what the spectral radius hides: the article's Eq. 12 needs
+    ``σ_max``, and a matrix with all eigenvalues inside the unit circle can
+    still have ``σ_max > 1`` (Pascanu et al. 2013, §2.1).
+
+    Parameters
+    ----------
+    matrices : mapping of str to sequence of arrays
+        ``{label: [W, …]}``, each ``W`` a real square matrix (finite).
+    path : str or os.PathLike, optional
+        Where to save the figure.
+    dpi : float
+        Resolution, dots per inch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panel ``i`` is ``fig.axes[i]`` (title: its label); the eigenvalues are the
+        collection with gid ``"eigenvalues"``, the circles the lines with gids
+        ``"unit"`` and ``"sigma_max"`` (the latter's radius in its
+        ``get_label()`` and its data).
+
+    Raises
+    ------
+    ValueError
+        If ``matrices`` is empty, a group is empty, or a matrix is not real,
+        square and finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory.plotting import eigenvalues_unit_circle
+    >>> W = np.array([[0.5, 4.0], [0.0, 0.5]])
+    >>> fig = eigenvalues_unit_circle({"non-normal": [W]})
+    >>> circ = {ln.get_gid(): ln for ln in fig.axes[0].lines}["sigma_max"]
+    >>> round(float(np.max(np.hypot(*circ.get_data()))), 4)
+    4.0616
+
+    Pascanu et al. 2013, §2.1 (spectral radius vs largest singular value).
+    """
+    from ._validation import as_float_array
+
+    dpi = _check_dpi(dpi)
+    if not hasattr(matrices, "items") or not matrices:
+        raise ValueError(
+            f"`matrices` must be a non-empty mapping {{label: [W, ...]}}, got {type(matrices).__name__}"
+        )
+    groups: list[tuple[str, list[np.ndarray]]] = []
+    for label, mats in matrices.items():
+        seq = [mats] if isinstance(mats, np.ndarray) and mats.ndim == 2 else list(mats)
+        if not seq:
+            raise ValueError(f"`matrices[{label!r}]` must hold at least one matrix, got none")
+        arrs = []
+        for W in seq:
+            A = as_float_array(f"matrices[{label!r}]", W, ndim=2, dtype=np.dtype(np.float64))
+            if A.shape[0] != A.shape[1]:
+                raise ValueError(f"`matrices[{label!r}]` must hold square matrices, got shape {A.shape}")
+            arrs.append(A)
+        groups.append((str(label), arrs))
+    theta = np.linspace(0.0, 2.0 * np.pi, 361)
+    fig = _new_figure((3.6 * len(groups), 3.9))
+    with _style():
+        fig.set_dpi(dpi)
+        for i, (label, arrs) in enumerate(groups):
+            ax = fig.add_subplot(1, len(groups), i + 1)
+            eig = np.concatenate([np.linalg.eigvals(A) for A in arrs])
+            smax = max(float(np.linalg.norm(A, 2)) for A in arrs)
+            rho = float(np.max(np.abs(eig)))
+            ax.plot(np.cos(theta), np.sin(theta), color="k", lw=1.0, gid="unit",
+                    label=r"$|\lambda| = 1$")
+            ax.plot(smax * np.cos(theta), smax * np.sin(theta), color="C3", ls="--", lw=1.2,
+                    gid="sigma_max", label=rf"$\sigma_{{\max}} = {smax:.3g}$")
+            sc = ax.scatter(eig.real, eig.imag, s=6, color="C0", alpha=0.6,
+                            label=rf"eigenvalues, $\rho = {rho:.3g}$")
+            sc.set_gid("eigenvalues")
+            r = 1.08 * max(1.0, smax)
+            ax.set_xlim(-r, r)
+            ax.set_ylim(-r, r)
+            ax.set_aspect("equal")
+            ax.set_xlabel(r"Re $\lambda$")
+            if i == 0:
+                ax.set_ylabel(r"Im $\lambda$")
+            ax.set_title(label)
+            ax.legend(loc="lower left", fontsize=7, frameon=False)
+            ax.grid(alpha=0.3)
+    _save(fig, path, dpi)
+    return fig
+
+
+def _check_curves(curves: Any, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{label: (x, y)}`` as pairs of 1-D float arrays of one length; ``x`` finite, ``y`` may hold NaN."""
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError(f"`{name}` must be a non-empty dict label -> (x, y), got {type(curves).__name__}")
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label, pair in curves.items():
+        if not isinstance(label, str):
+            raise ValueError(f"`{name}` labels must be strings, got {label!r}")
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValueError(f"`{name}[{label!r}]` must be a pair (x, y), got {type(pair).__name__}")
+        x = np.asarray(pair[0], dtype=np.float64)
+        y = np.asarray(pair[1], dtype=np.float64)
+        if x.ndim != 1 or y.shape != x.shape or x.size == 0:
+            raise ValueError(
+                f"`{name}[{label!r}]` must be two 1-D arrays of the same non-zero length, "
+                f"got shapes {x.shape} and {y.shape}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"`{name}[{label!r}]`: x must be finite")
+        out[label] = (x, y)
+    return out
+
+
+def success_vs_length(
+    rates: dict[str, tuple[Any, Any]],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+    dpi: float = _DPI,
+) -> Figure:
+    r"""Success rate against sequence length, one line per method (Pascanu et al. 2013, Fig. 7).
+
+    A run *succeeds* when its error on fresh sequences is below 1 %; the rate
+    of a method at a length is the fraction of its seeds that succeed.
+
+    Parameters
+    ----------
+    rates : dict of str to (lengths, rates)
+        Per method: the sequence lengths and the success rate in ``[0, 1]`` at each.
+    path : str or os.PathLike, optional
+        Where to save the figure.
+    title : str, optional
+    dpi : float
+        Resolution, dots per inch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per method in ``fig.axes[0].lines``, its gid the method's label.
+
+    Raises
+    ------
+    ValueError
+        On an empty mapping, mismatched arrays, or a rate outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from rnntheory.plotting import success_vs_length
+    >>> fig = success_vs_length({"clip": ([50, 100], [1.0, 0.6]), "none": ([50, 100], [0.2, 0.0])})
+    >>> [ln.get_gid() for ln in fig.axes[0].lines], fig.axes[0].lines[0].get_ydata().tolist()
+    (['clip', 'none'], [1.0, 0.6])
+    """
+    dpi = _check_dpi(dpi)
+    data = _check_curves(rates, "rates")
+    for label, (_, y) in data.items():
+        if not np.all((y >= 0) & (y <= 1)):
+            raise ValueError(f"`rates[{label!r}]` must lie in [0, 1], got {y.tolist()}")
+    fig = _new_figure((6.0, 3.8))
+    with _style():
+        fig.set_dpi(dpi)
+        ax = fig.add_subplot()
+        for i, (label, (x, y)) in enumerate(data.items()):
+            order = np.argsort(x)
+            ax.plot(x[order], y[order], marker="o", lw=1.8, color=f"C{i % 10}", label=label, gid=label)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("sequence length")
+        ax.set_ylabel("success rate (error < 1 %)")
+        ax.set_title(title or "Success rate against sequence length")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
+    _save(fig, path, dpi)
+    return fig
+
+
+def training_curves(
+    curves: dict[str, tuple[Any, Any]],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    ylabel: str = "error",
+    logy: bool = False,
+    title: str | None = None,
+    dpi: float = _DPI,
+) -> Figure:
+    r"""A quantity against the training step, one line per method (e.g. the median over seeds).
+
+    Parameters
+    ----------
+    curves : dict of str to (steps, values)
+        Per method: the steps and the values there (NaN values are not drawn).
+    path : str or os.PathLike, optional
+        Where to save the figure.
+    ylabel : str
+    logy : bool
+        Logarithmic vertical axis (values ``<= 0`` are not drawn).
+    title : str, optional
+    dpi : float
+        Resolution, dots per inch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per method in ``fig.axes[0].lines``, its gid the method's label.
+
+    Raises
+    ------
+    ValueError
+        On an empty mapping, mismatched arrays or non-finite steps.
+
+    Examples
+    --------
+    >>> from rnntheory.plotting import training_curves
+    >>> fig = training_curves({"clip": ([0, 10, 20], [0.7, 0.3, 0.0])}, ylabel="error")
+    >>> fig.axes[0].lines[0].get_xdata().tolist()
+    [0.0, 10.0, 20.0]
+    """
+    dpi = _check_dpi(dpi)
+    data = _check_curves(curves, "curves")
+    fig = _new_figure((6.0, 3.8))
+    with _style():
+        fig.set_dpi(dpi)
+        ax = fig.add_subplot()
+        for i, (label, (x, y)) in enumerate(data.items()):
+            ok = np.isfinite(y) & ((y > 0) if logy else True)
+            ax.plot(x[ok], y[ok], lw=1.6, color=f"C{i % 10}", label=label, gid=label)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel("update")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title or f"{ylabel} during training")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
     _save(fig, path, dpi)
     return fig

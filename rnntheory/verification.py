@@ -408,6 +408,35 @@ def _check_projection(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckRe
     )
 
 
+def _remedy_checks() -> list[Callable[[], CheckResult]]:
+    """The guarantee rows of the echo state network, the remedies for vanishing
+    gradients and the sweeps.
+
+    Each lives next to the code it checks; they are imported here, lazily.
+    """
+    from .esn import _check_esn_certificate, _check_esn_ridge, _check_esn_spectral_radius
+    from .experiments.copy_adding import _check_memoryless_baselines
+    from .experiments.init_spectra import _check_init_spectra
+    from .experiments.sweep import _check_sweep_resume
+    from .init import _check_leaky_bounds, _check_orthogonal
+    from .remedies.omega import _check_omega
+    from .training.hessian_free import _check_gv_fd, _check_gv_psd
+
+    return [
+        _check_esn_spectral_radius,
+        _check_esn_certificate,
+        _check_esn_ridge,
+        _check_orthogonal,
+        _check_leaky_bounds,
+        _check_omega,
+        _check_gv_psd,
+        _check_gv_fd,
+        _check_init_spectra,
+        _check_memoryless_baselines,
+        _check_sweep_resume,
+    ]
+
+
 def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None) -> Iterator[CheckResult]:
     """Run every numeric check, yielding one :class:`CheckResult` at a time."""
     from tqdm import tqdm
@@ -429,6 +458,7 @@ def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None)
         lambda: _check_clipping(cfg),
         lambda: _check_truncation(models),
         lambda: _check_projection(models),
+        *_remedy_checks(),
     ]
     bar = tqdm(jobs, desc="verify", unit="check", disable=(None if progress is None else not progress), leave=False)
     for job in bar:

@@ -26,6 +26,13 @@ WITH_EXAMPLES = {
     "rnntheory.esn",
     "rnntheory.remedies.clipping",
     "rnntheory.remedies.penalties",
+    "rnntheory.remedies.omega",
+    "rnntheory.init",
+    "rnntheory.training.hessian_free",
+    "rnntheory.experiments.runspec",
+    "rnntheory.experiments.store",
+    "rnntheory.experiments.sweep",
+    "rnntheory.experiments.report",
 }
 
 # Every public module (no leading underscore anywhere in its dotted name).

@@ -1,0 +1,396 @@
+"""The registry of named experiments behind ``rnntheory experiment NAME``.
+
+Each experiment is a module of :mod:`rnntheory.experiments` that defines a
+frozen configuration dataclass (with a small default, ``Config()``, that runs in
+minutes on a 2-core laptop, and ``Config.full()`` at the paper's scale) and a
+function ``run(config, out, seed) -> ExperimentResult``. The module is imported
+only when the experiment is asked for, so listing the experiments imports
+nothing heavy.
+
+An :class:`ExperimentResult` holds the measured numbers (JSON-able), the
+Markdown report computed from them (a table and an interpretation whose every
+sentence depends on the numbers), and the paths of the figures written.
+:func:`run_experiment` writes ``OUT/<name>.md`` and the figures ``OUT/<name>-*.png``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from .._validation import _show, check_int
+
+__all__ = [
+    "EXPERIMENT_NAMES",
+    "Experiment",
+    "ExperimentResult",
+    "get_experiment",
+    "list_experiments",
+    "run_experiment",
+]
+
+# name -> (module, one-line summary); modules are imported on demand.
+_MODULES: dict[str, tuple[str, str]] = {
+    "pascanu-tasks": (
+        "pascanu_tasks",
+        "MSGD, MSGD + clipping, MSGD + clipping + Ω on the pathological tasks (Pascanu et al. 2013)",
+    ),
+    "init-spectra": (
+        "init_spectra",
+        "ρ vs σ_max of W_hh for the sigmoid / basic tanh / smart tanh initialisations",
+    ),
+    "bound-tightness": (
+        "bound_tightness",
+        "observed ‖∂h_t/∂h_k‖ against Eq. 12, the data-dependent bounds and the Lyapunov rate",
+    ),
+    "copy-adding": (
+        "copy_adding",
+        "RNN (orthogonal / IRNN), LSTM, GRU on copy and adding against the memoryless baselines",
+    ),
+    "mg17-esn": (
+        "mg17",
+        "echo state network on Mackey–Glass τ = 17: NRMSE84 over runs (Jaeger 2001)",
+    ),
+    "remedies": (
+        "remedies_table",
+        "the 11 remedies side by side on one task: error, gradient-norm profile, wall time",
+    ),
+}
+
+#: The names of the registered experiments, in the order ``--list`` prints them.
+EXPERIMENT_NAMES: tuple[str, ...] = tuple(_MODULES)
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """What one experiment measured.
+
+    Attributes
+    ----------
+    name : str
+        The experiment's registry name.
+    config : dict
+        The configuration it ran with (the dataclass as a dict) and the seed.
+    numbers : dict
+        The measured numbers, JSON-able (what ``--json`` prints).
+    markdown : str
+        The report: a Markdown table and an interpretation computed from ``numbers``.
+    figures : tuple of str
+        Paths of the PNG figures written (empty when no output folder was given).
+    wall_s : float
+        Wall-clock seconds of the run.
+    notes : tuple of str
+        Caveats recorded during the run (e.g. a remedy that is not available).
+    """
+
+    name: str
+    config: dict[str, Any]
+    numbers: dict[str, Any]
+    markdown: str
+    figures: tuple[str, ...] = ()
+    wall_s: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON-able builtins (the Markdown left out)."""
+        return {
+            "name": self.name,
+            "config": _jsonable(self.config),
+            "numbers": _jsonable(self.numbers),
+            "figures": list(self.figures),
+            "wall_s": self.wall_s,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"init-spectra"``.
+    summary : str
+        One line for ``rnntheory experiment --list``.
+    config_type : type
+        Its configuration dataclass: ``config_type()`` is the small default,
+        ``config_type.full()`` the paper-scale configuration.
+    runner : callable
+        ``runner(config, out, seed) -> ExperimentResult``; ``out`` is a folder
+        (figures are written there) or ``None``.
+
+    Examples
+    --------
+    >>> from rnntheory.experiments import get_experiment
+    >>> exp = get_experiment("mg17-esn")
+    >>> exp.default_config().runs, exp.default_config(full=True).runs
+    (10, 50)
+    """
+
+    name: str
+    summary: str
+    config_type: type
+    runner: Callable[[Any, Path | None, int], ExperimentResult] = field(repr=False)
+
+    def default_config(self, full: bool = False) -> Any:
+        """The small default configuration, or the paper-scale one with ``full=True``."""
+        return self.config_type.full() if full else self.config_type()  # type: ignore[attr-defined]
+
+
+def list_experiments() -> list[tuple[str, str]]:
+    """The registered experiments as ``(name, summary)`` pairs (imports nothing heavy).
+
+    Examples
+    --------
+    >>> from rnntheory.experiments import list_experiments
+    >>> [name for name, _ in list_experiments()][:2]
+    ['pascanu-tasks', 'init-spectra']
+    """
+    return [(n, s) for n, (_, s) in _MODULES.items()]
+
+
+def get_experiment(name: str) -> Experiment:
+    """Look an experiment up by name (its module is imported now).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered.
+
+    Examples
+    --------
+    >>> from rnntheory.experiments import get_experiment
+    >>> get_experiment("init-spectra").config_type().n_hidden
+    50
+    """
+    if not isinstance(name, str) or name not in _MODULES:
+        raise ValueError(f"`name` must be one of {EXPERIMENT_NAMES}, got {_show(name)}")
+    mod = importlib.import_module(f".{_MODULES[name][0]}", __package__)
+    exp = mod.EXPERIMENT
+    assert isinstance(exp, Experiment) and exp.name == name
+    return exp
+
+
+def run_experiment(
+    name: str,
+    *,
+    full: bool = False,
+    out: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    config: Any = None,
+) -> ExperimentResult:
+    """Run a registered experiment and write its report.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`EXPERIMENT_NAMES`.
+    full : bool
+        Use the paper-scale configuration instead of the small default.
+    out : str or os.PathLike, optional
+        Folder for ``<name>.md`` and the figures ``<name>-*.png`` (created if
+        needed). ``None`` writes nothing (the report is still in the result).
+    seed : int
+        Base seed; the experiment's seeds are ``seed, seed + 1, …``.
+    config : dataclass, optional
+        A configuration of the experiment's own type, overriding ``full``
+        (tests use tiny ones).
+
+    Returns
+    -------
+    ExperimentResult
+
+    Raises
+    ------
+    ValueError
+        On an unknown name or a negative seed.
+    TypeError
+        If ``config`` is not the experiment's configuration type.
+
+    Examples
+    --------
+    >>> from rnntheory.experiments import run_experiment
+    >>> from rnntheory.experiments.init_spectra import Config
+    >>> r = run_experiment("init-spectra", config=Config(n_hidden=20, seeds=2))
+    >>> round(r.numbers["schemes"]["smart_tanh"]["rho"]["mean"], 9)
+    0.95
+    """
+    exp = get_experiment(name)
+    seed = check_int("seed", seed, minimum=0)
+    used_full = bool(full) and config is None
+    if config is None:
+        config = exp.default_config(full)
+    elif not isinstance(config, exp.config_type):
+        raise TypeError(
+            f"`config` must be a {exp.config_type.__module__}.{exp.config_type.__name__}, "
+            f"got {type(config).__name__}"
+        )
+    folder: Path | None = None
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    res = exp.runner(config, folder, seed)
+    wall = time.perf_counter() - t0
+    cfg = dict(_config_dict(config), seed=seed, full=used_full)
+    res = ExperimentResult(res.name, cfg, res.numbers, res.markdown, res.figures, wall, res.notes)
+    if folder is not None:
+        md = res.markdown.rstrip() + "\n\n" + _footer(res) + "\n"
+        (folder / f"{name}.md").write_text(md, encoding="utf-8")
+    return res
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    if is_dataclass(config) and not isinstance(config, type):
+        return {f.name: _jsonable(getattr(config, f.name)) for f in fields(config)}
+    return {"config": repr(config)}
+
+
+def _jsonable(v: Any) -> Any:
+    """Builtins only: tuples become lists, NumPy scalars Python numbers, non-finite floats None."""
+    import numpy as np
+
+    if is_dataclass(v) and not isinstance(v, type):
+        return _jsonable(asdict(v))
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return [_jsonable(x) for x in v.tolist()]
+    if isinstance(v, np.bool_ | bool):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    return v
+
+
+def _footer(res: ExperimentResult) -> str:
+    cfg = json.dumps(res.config, ensure_ascii=False, sort_keys=True)
+    return (
+        f"*Run in {res.wall_s:.1f} s with configuration* `{cfg}`; "
+        f"`rnntheory experiment {res.name} --json` prints the numbers."
+    )
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    """A number for a Markdown cell: ``—`` for None/NaN, 3 significant digits."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    f = float(v)
+    if not math.isfinite(f):
+        return "—" if math.isnan(f) else ("∞" if f > 0 else "−∞")
+    if f != 0 and (abs(f) < 1e-3 or abs(f) >= 1e5):
+        return f"{f:.{digits - 1}e}"
+    return f"{f:.{digits}g}"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table; cells are formatted with :func:`fmt` unless strings."""
+    def cell(x: Any) -> str:
+        s = x if isinstance(x, str) else fmt(x)
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def figure_path(out: Path | None, name: str, what: str) -> Path | None:
+    """``out/<name>-<what>.png`` (``None`` when there is no output folder)."""
+    return None if out is None else out / f"{name}-{what}.png"
+
+
+def stats(values: Sequence[float]) -> dict[str, float]:
+    """Mean, min and max of a non-empty sequence of finite numbers."""
+    import numpy as np
+
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
+
+
+def cli_experiment(args: Any) -> int:
+    """``rnntheory experiment NAME [--full] [--out DIR] [--seed N] [--json]`` and ``--list``.
+
+    Returns the exit status: 0 on success, 2 on a usage error (unknown name).
+    """
+    import sys
+
+    if args.list or args.name is None:
+        if args.name is None and not args.list:
+            print("rnntheory experiment: give an experiment NAME or --list", file=sys.stderr)
+        width = max(len(n) for n in EXPERIMENT_NAMES)
+        for n, s in list_experiments():
+            print(f"{n:<{width}}  {s}")
+        return 0 if args.list else 2
+    if args.name not in _MODULES:
+        print(
+            f"rnntheory experiment: unknown experiment {args.name!r}; "
+            f"choose one of {', '.join(EXPERIMENT_NAMES)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.seed < 0:
+        raise SystemExit(f"rnntheory experiment: `--seed` must be >= 0, got {args.seed}")
+    res = run_experiment(args.name, full=args.full, out=args.out, seed=args.seed)
+    if args.json:
+        json.dump(res.as_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(res.markdown)
+        print()
+        print(f"wrote {Path(args.out) / (args.name + '.md')} and {len(res.figures)} figure(s) "
+              f"in {res.wall_s:.1f} s")
+    return 0
+
+
+def run_specs(
+    specs: Sequence[Any],
+    out: Path | None,
+    name: str,
+    *,
+    workers: int = 2,
+    scheduler: str = "processes",
+) -> dict[str, Any]:
+    """Run training specs through the sweep machinery; return ``{spec.key(): Row}``.
+
+    The runs go into the SQLite store ``out/<name>.db`` through
+    :func:`rnntheory.experiments.sweep.run_sweep`, so an interrupted experiment
+    resumes where it stopped: runs already recorded as done are skipped. With
+    ``out=None`` the store lives in a temporary folder and nothing resumes.
+    A failed run is absent from the result's done rows (its ``Row`` has
+    ``status == "failed"`` and the error text).
+    """
+    import tempfile
+
+    from .store import Store
+    from .sweep import run_sweep
+
+    def go(db: Path) -> dict[str, Any]:
+        sched = "sync" if workers == 1 and "://" not in scheduler else scheduler
+        run_sweep(list(specs), db, workers=workers, scheduler=sched, progress=None)
+        with Store(db) as store:
+            return {r.key: r for r in store.rows()}
+
+    if out is not None:
+        return go(out / f"{name}.db")
+    with tempfile.TemporaryDirectory() as d:
+        return go(Path(d) / f"{name}.db")

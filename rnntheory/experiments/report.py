@@ -1,0 +1,452 @@
+"""Reports: a Markdown page with tables and figures from a results store.
+
+``rnntheory report RESULTS.db --out DIR`` (or :func:`write_report`) writes
+``DIR/report.md`` and PNG figures next to it:
+
+* a table of success rates per (method, task, length): runs, solved runs,
+  success rate, median updates to solve (over the solved runs) and median
+  final error — the table of Pascanu, Mikolov & Bengio (2013, §4);
+* ``success_<task>.png``: success rate against sequence length, one line per
+  method (their Fig. 7);
+* ``curves_<task>_L<length>.png``: evaluation error against the update, the
+  median over seeds of each method;
+* ``gradnorm_<task>_L<length>.png``: the global gradient norm (before
+  remedies) against the update, median over seeds, on a log axis;
+* a gradient-norm table per (method, task): median of the runs' median
+  norms, the largest norm, clipping events and divergence fallbacks.
+
+A *method* is what a run's spec says apart from its task, length and seed;
+its label lists only the fields that vary across the store (e.g. just the
+remedies, ``"clip+omega"``). Failed runs are listed and left out of the rates.
+
+matplotlib (the ``plot`` extra) is imported only when figures are drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .runspec import RunSpec
+from .store import Row, Store
+
+__all__ = [
+    "ReportResult",
+    "gradient_table",
+    "load_rows",
+    "method_labels",
+    "render_figures",
+    "success_table",
+    "write_report",
+]
+
+_NOT_METHOD = ("task", "length", "seed")
+
+
+def load_rows(source: str | os.PathLike[str] | Store | Iterable[Row]) -> list[Row]:
+    """The rows of a store given by path, as a :class:`Store`, or already as rows.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path is given and no file is there.
+    TypeError
+        If ``source`` is none of these.
+    """
+    if isinstance(source, Store):
+        return source.rows()
+    if isinstance(source, str | os.PathLike):
+        p = Path(source)
+        if not p.is_file():
+            raise FileNotFoundError(f"`source`: results store not found: {str(source)!r}")
+        with Store(p) as store:
+            return store.rows()
+    if isinstance(source, Iterable):
+        rows = list(source)
+        for r in rows:
+            if not isinstance(r, Row):
+                raise TypeError(f"`source` entries must be store Rows, got {type(r).__name__}")
+        return rows
+    raise TypeError(f"`source` must be a path, a Store or rows, got {type(source).__name__}")
+
+
+def _fmt_value(name: str, v: Any) -> str:
+    if name == "remedies":
+        return "+".join(v) if v else "none"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def method_labels(rows: Sequence[Row]) -> dict[str, str]:
+    """A label per row key naming its method by the spec fields that vary across ``rows``.
+
+    Fields other than ``task``, ``length`` and ``seed`` define the method. A
+    field (or hyperparameter) with one value across the rows is left out of
+    the labels; when only ``remedies`` varies the label is just the remedy set
+    (``"clip+omega"``, ``"none"``). When nothing varies every label is
+    :meth:`RunSpec.label`.
+
+    Examples
+    --------
+    >>> from rnntheory.experiments import RunSpec
+    >>> from rnntheory.experiments.store import Row
+    >>> rows = [Row(str(i), RunSpec("adding", 10, remedies=r, seed=i), "done")
+    ...         for i, r in enumerate(["", "clip", "clip"])]
+    >>> method_labels(rows)
+    {'0': 'none', '1': 'clip', '2': 'clip'}
+    """
+    names = [f.name for f in fields(RunSpec) if f.name not in (*_NOT_METHOD, "hparams")]
+    varying = [n for n in names if len({getattr(r.spec, n) for r in rows}) > 1]
+    hp_values: dict[str, set[float]] = defaultdict(set)
+    for r in rows:
+        for k, v in r.spec.hparams:
+            hp_values[k].add(v)
+    hp_varying = sorted(k for k, vals in hp_values.items() if len(vals) > 1)
+    out = {}
+    for r in rows:
+        if varying == ["remedies"] and not hp_varying:
+            out[r.key] = _fmt_value("remedies", r.spec.remedies)
+            continue
+        parts = [f"{n}={_fmt_value(n, getattr(r.spec, n))}" for n in varying]
+        hp = dict(r.spec.hparams)
+        parts += [f"{k}={hp[k]:g}" for k in hp_varying if k in hp]
+        out[r.key] = ", ".join(parts) if parts else r.spec.label()
+    return out
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    v = [float(x) for x in values if x is not None and np.isfinite(x)]
+    return float(np.median(v)) if v else None
+
+
+def success_table(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Success rates per (method, task, length) over the done runs.
+
+    Returns
+    -------
+    list of dict
+        Keys ``method``, ``task``, ``length``, ``runs`` (done runs), ``solved``,
+        ``success`` (``solved / runs``), ``median_steps_to_solve`` (over the
+        solved runs that reached the threshold during training; ``None`` if
+        none), ``median_final_error``, ``failed`` (failed runs of the group);
+        sorted by task, length, method.
+
+    Examples
+    --------
+    >>> from rnntheory.experiments import RunSpec
+    >>> from rnntheory.experiments.store import Row
+    >>> rows = [Row(str(s), RunSpec("adding", 10, seed=s), "done",
+    ...             {"solved": s < 2, "final_error": 0.0 if s < 2 else 0.5,
+    ...              "steps_to_solve": 100 * (s + 1) if s < 2 else None}) for s in range(4)]
+    >>> t = success_table(rows)[0]
+    >>> t["runs"], t["solved"], t["success"], t["median_steps_to_solve"]
+    (4, 2, 0.5, 150.0)
+    """
+    labels = method_labels(rows)
+    groups: dict[tuple[str, str, int], list[Row]] = defaultdict(list)
+    for r in rows:
+        groups[(labels[r.key], r.spec.task, r.spec.length)].append(r)
+    out = []
+    for (method, task, length), grp in groups.items():
+        done = [r for r in grp if r.status == "done"]
+        solved = [r for r in done if r.metrics.get("solved")]
+        out.append({
+            "method": method, "task": task, "length": length, "runs": len(done),
+            "solved": len(solved),
+            "success": len(solved) / len(done) if done else None,
+            "median_steps_to_solve": _median([r.metrics.get("steps_to_solve") for r in solved]),
+            "median_final_error": _median([r.metrics.get("final_error") for r in done]),
+            "failed": len(grp) - len(done),
+        })
+    out.sort(key=lambda d: (d["task"], d["length"], d["method"]))
+    return out
+
+
+def gradient_table(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Gradient-norm summary per (method, task) over the done runs.
+
+    Returns
+    -------
+    list of dict
+        Keys ``method``, ``task``, ``runs``, ``median_grad_norm`` (median over
+        runs of each run's median global gradient norm), ``max_grad_norm``
+        (largest finite norm of any run), ``clips``, ``fallbacks``,
+        ``nonfinite`` (totals over the runs).
+    """
+    labels = method_labels(rows)
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.status == "done":
+            groups[(labels[r.key], r.spec.task)].append(r)
+    out = []
+    for (method, task), grp in groups.items():
+        mx = [r.metrics.get("grad_norm_max") for r in grp]
+        mxf = [float(v) for v in mx if v is not None]
+        out.append({
+            "method": method, "task": task, "runs": len(grp),
+            "median_grad_norm": _median([r.metrics.get("grad_norm_median") for r in grp]),
+            "max_grad_norm": max(mxf) if mxf else None,
+            "clips": sum(int(r.metrics.get("n_clips", 0)) for r in grp),
+            "fallbacks": sum(int(r.metrics.get("n_fallbacks", 0)) for r in grp),
+            "nonfinite": sum(int(r.metrics.get("n_nonfinite_grads", 0)) for r in grp),
+        })
+    out.sort(key=lambda d: (d["task"], d["method"]))
+    return out
+
+
+def _median_curve(runs: Sequence[Row], xkey: str, ykey: str) -> tuple[np.ndarray, np.ndarray]:
+    """The median over runs of a curve, each run interpolated onto the union of the steps."""
+    curves = []
+    for r in runs:
+        c = r.metrics.get("curve") or {}
+        x = np.asarray(c.get(xkey, []), dtype=np.float64)
+        y = np.asarray([np.nan if v is None else v for v in c.get(ykey, [])], dtype=np.float64)
+        if x.size and x.size == y.size:
+            curves.append((x, y))
+    if not curves:
+        return np.zeros(0), np.zeros(0)
+    grid = np.unique(np.concatenate([x for x, _ in curves]))
+    stack = np.full((len(curves), grid.size), np.nan)
+    for i, (x, y) in enumerate(curves):
+        ok = np.isfinite(y)
+        if ok.any():
+            vals = np.interp(grid, x[ok], y[ok])
+            vals[grid > x[ok].max()] = np.nan  # not past the run's last finite point
+            stack[i] = vals
+    med = np.full(grid.size, np.nan)
+    for j in range(grid.size):
+        col = stack[:, j][np.isfinite(stack[:, j])]
+        if col.size:
+            med[j] = np.median(col)
+    return grid, med
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
+
+
+def render_figures(
+    rows: Sequence[Row], out_dir: str | os.PathLike[str], *, prefix: str = ""
+) -> dict[str, Path]:
+    """Draw the report's figures for ``rows`` into ``out_dir``.
+
+    Parameters
+    ----------
+    rows : sequence of Row
+        For a single experiment, pass only its rows.
+    out_dir : str or os.PathLike
+        Created when missing.
+    prefix : str
+        Prepended to every file name.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Figure name (the file's stem) → file, in drawing order: ``success_<task>``
+        per task, then ``curves_<task>_L<length>`` and ``gradnorm_<task>_L<length>``
+        per (task, length).
+    """
+    from ..plotting import success_vs_length, training_curves
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = [r for r in rows if r.status == "done"]
+    labels = method_labels(done)
+    figs: dict[str, Path] = {}
+    table = success_table(done)
+    for task in sorted({d["task"] for d in table}):
+        rates: dict[str, tuple[list[float], list[float]]] = {}
+        for d in table:
+            if d["task"] == task and d["success"] is not None:
+                xs, ys = rates.setdefault(d["method"], ([], []))
+                xs.append(float(d["length"]))
+                ys.append(float(d["success"]))
+        name = f"{prefix}success_{_slug(task)}"
+        figs[name] = out / f"{name}.png"
+        success_vs_length(rates, figs[name], title=f"{task}: success rate (error < 1 %)")
+    groups: dict[tuple[str, int], dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
+    for r in done:
+        groups[(r.spec.task, r.spec.length)][labels[r.key]].append(r)
+    for (task, length), by_method in sorted(groups.items()):
+        for kind, xkey, ykey, ylabel, logy in (
+            ("curves", "eval_steps", "eval_error", "evaluation error", False),
+            ("gradnorm", "loss_steps", "grad_norm", "global gradient norm", True),
+        ):
+            curves = {}
+            for method, runs in sorted(by_method.items()):
+                x, y = _median_curve(runs, xkey, ykey)
+                if x.size:
+                    curves[method] = (x, y)
+            if not curves:
+                continue
+            name = f"{prefix}{kind}_{_slug(task)}_L{length}"
+            figs[name] = out / f"{name}.png"
+            training_curves(curves, figs[name], ylabel=ylabel, logy=logy,
+                            title=f"{task}, length {length}: {ylabel} (median over seeds)")
+    return figs
+
+
+def _cell(v: Any, spec: str = "") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float) and spec:
+        return format(v, spec)
+    return str(v)
+
+
+@dataclass
+class ReportResult:
+    """What :func:`write_report` wrote.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The Markdown file.
+    figures : dict of str to pathlib.Path
+    success : list of dict
+        :func:`success_table` of the rows.
+    gradients : list of dict
+        :func:`gradient_table` of the rows.
+    n_failed : int
+    """
+
+    path: Path
+    figures: dict[str, Path] = field(default_factory=dict)
+    success: list[dict[str, Any]] = field(default_factory=list)
+    gradients: list[dict[str, Any]] = field(default_factory=list)
+    n_failed: int = 0
+
+
+def write_report(
+    source: str | os.PathLike[str] | Store | Iterable[Row],
+    out_dir: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    prefix: str = "",
+    name: str = "report.md",
+    figures: bool = True,
+) -> ReportResult:
+    """Write a Markdown report (tables and figures) of a results store.
+
+    Parameters
+    ----------
+    source : path, Store or rows
+        The results (a path to a store, an open :class:`Store`, or rows, e.g.
+        the rows of one experiment).
+    out_dir : str or os.PathLike
+        The folder of the report and its figures (created when missing).
+    title : str, optional
+        The page's title (default: "Sweep report").
+    prefix : str
+        Prepended to the figures' file names.
+    name : str
+        The Markdown file's name.
+    figures : bool
+        Draw the figures (needs matplotlib).
+
+    Returns
+    -------
+    ReportResult
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` is a path with no file.
+    ValueError
+        If there are no rows.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from rnntheory.experiments import RunSpec
+    >>> from rnntheory.experiments.store import Row
+    >>> from rnntheory.experiments.report import write_report
+    >>> rows = [Row(str(s), RunSpec("adding", 10, seed=s), "done", {"solved": s == 0})
+    ...         for s in range(2)]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     rep = write_report(rows, d, figures=False)
+    ...     text = rep.path.read_text()
+    >>> rep.success[0]["success"], "| adding | 10 | 2 | 1 | 0.50 |" in text
+    (0.5, True)
+    """
+    rows = load_rows(source)
+    if not rows:
+        raise ValueError("`source` holds no runs to report on")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = [r for r in rows if r.status == "done"]
+    failed = [r for r in rows if r.status == "failed"]
+    succ = success_table(done)
+    grads = gradient_table(done)
+    figs = render_figures(done, out, prefix=prefix) if figures and done else {}
+    versions = sorted({r.version for r in rows})
+    lines = [
+        f"# {title or 'Sweep report'}",
+        "",
+        f"{len(rows)} runs: {len(done)} done, {len(failed)} failed "
+        f"(rnntheory {', '.join(versions)}). A run is *solved* when its error on fresh "
+        "sequences is below 1 % (Pascanu et al. 2013); updates to solve is the first "
+        "evaluation step with an error below 1 %.",
+        "",
+        "## Success rates",
+        "",
+        "| method | task | length | runs | solved | success | median updates to solve "
+        "| median final error |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for d in succ:
+        lines.append(
+            f"| {d['method']} | {d['task']} | {d['length']} | {d['runs']} | {d['solved']} "
+            f"| {_cell(d['success'], '.2f')} | {_cell(d['median_steps_to_solve'], '.0f')} "
+            f"| {_cell(d['median_final_error'], '.4g')} |"
+        )
+    lines += ["", "## Gradient norms", "",
+              "Global gradient norm before the remedies, per update.", "",
+              "| method | task | runs | median norm | max norm | clips | fallbacks | non-finite |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for g in grads:
+        lines.append(
+            f"| {g['method']} | {g['task']} | {g['runs']} | {_cell(g['median_grad_norm'], '.4g')} "
+            f"| {_cell(g['max_grad_norm'], '.4g')} | {g['clips']} | {g['fallbacks']} "
+            f"| {g['nonfinite']} |"
+        )
+    if figs:
+        lines += ["", "## Figures", ""]
+        for stem, path in figs.items():
+            lines += [f"![{stem}]({path.name})", ""]
+    if failed:
+        lines += ["", "## Failed runs", "",
+                  "Run the sweep again to retry them.", ""]
+        for r in failed:
+            first = (r.error or "").splitlines()[0] if r.error else ""
+            lines.append(f"- `{r.key[:12]}` {r.spec.label()} {r.spec.task} L={r.spec.length} "
+                         f"seed={r.spec.seed}: {first}")
+    md = out / name
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ReportResult(md, figs, succ, grads, len(failed))
+
+
+def cli_report(args: Any) -> int:
+    """The ``rnntheory report RESULTS.db [--out DIR]`` command (``args`` from :mod:`argparse`).
+
+    Returns
+    -------
+    int
+        0 on success, 2 when the store is missing or empty.
+    """
+    try:
+        res = write_report(args.db, args.out, title=args.title)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"rnntheory report: {exc}")
+        return 2
+    print(f"wrote {res.path} with {len(res.figures)} figures "
+          f"({sum(d['runs'] for d in res.success)} done runs, {res.n_failed} failed)")
+    return 0

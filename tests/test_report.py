@@ -1,0 +1,177 @@
+"""Reports: the tables recomputed from the raw store rows, the figures read back as PNGs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from rnntheory.cli import main
+from rnntheory.experiments import RunSpec
+from rnntheory.experiments.report import _median_curve, method_labels, write_report
+from rnntheory.experiments.store import Row, Store
+from rnntheory.plotting import success_vs_length, training_curves
+
+REMEDIES = ("", "clip", "clip+omega")
+
+
+def _fake_metrics(rng: np.random.Generator, steps: int = 40) -> dict:
+    solved = bool(rng.random() < 0.5)
+    ev = list(range(0, steps + 1, 10))
+    err = sorted((rng.random(len(ev)) * 0.5).tolist(), reverse=True)
+    if solved:
+        err[-1] = 0.0
+    first = next((s for s, e in zip(ev, err, strict=True) if e < 0.01), None)
+    gn = (rng.random(steps) * 3).tolist()
+    return {
+        "final_error": err[-1], "solved": solved, "steps_to_solve": first,
+        "grad_norm_median": float(np.median(gn)), "grad_norm_max": float(max(gn)),
+        "n_clips": int(rng.integers(0, 5)), "n_fallbacks": 0, "n_nonfinite_grads": 0,
+        "wall_s": 0.1,
+        "curve": {"eval_steps": ev, "eval_error": err, "loss_steps": list(range(1, steps + 1)),
+                  "loss": gn, "grad_norm": gn},
+    }
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """A store of 3 methods × 2 lengths × 4 seeds with synthetic metrics, one failed run."""
+    path = tmp_path_factory.mktemp("rep") / "r.db"
+    rng = np.random.default_rng(7)
+    with Store(path) as s:
+        for rem in REMEDIES:
+            for length in (20, 40):
+                for seed in range(4):
+                    spec = RunSpec("temporal_order", length, remedies=rem, seed=seed)
+                    if (rem, length, seed) == ("clip", 40, 3):
+                        s.record(spec, status="failed", error="RuntimeError: diverged")
+                    else:
+                        s.record(spec, metrics=_fake_metrics(rng))
+    return path
+
+
+def _raw(db):
+    con = sqlite3.connect(db)
+    out = [(json.loads(sp), st, json.loads(m) if m else None)
+           for sp, st, m in con.execute("SELECT spec, status, metrics FROM runs")]
+    con.close()
+    return out
+
+
+def _table(text: str, header: str) -> list[list[str]]:
+    lines = text.splitlines()
+    i = next(j for j, line in enumerate(lines) if line.startswith(header))
+    out = []
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        out.append([c.strip() for c in line.strip("|").split("|")])
+    return out
+
+
+def test_success_table_equals_counts_from_the_raw_rows(db, tmp_path):
+    """For each (remedy set, task, length): runs = done rows, solved = done rows with
+    solved true, success = solved/runs, median updates to solve = median of steps_to_solve
+    over solved rows — all recomputed here from the raw SQLite rows."""
+    rep = write_report(db, tmp_path / "out", title="T")
+    text = rep.path.read_text()
+    assert text.startswith("# T\n")
+    groups = defaultdict(list)
+    for spec, status, m in _raw(db):
+        groups[("+".join(spec["remedies"]) or "none", spec["task"], spec["length"])].append((status, m))
+    table = _table(text, "| method | task | length |")
+    assert len(table) == len(groups) == 6
+    for method, task, length, runs, solved, success, med_steps, _ in table:
+        grp = groups[(method, task, int(length))]
+        done = [m for st, m in grp if st == "done"]
+        ok = [m for m in done if m["solved"]]
+        assert int(runs) == len(done) and int(solved) == len(ok)
+        assert float(success) == pytest.approx(len(ok) / len(done), abs=0.005)
+        steps = [m["steps_to_solve"] for m in ok]
+        if steps:
+            assert float(med_steps) == pytest.approx(np.median(steps), abs=0.5)
+        else:
+            assert med_steps == "–"
+    assert rep.n_failed == 1 and "RuntimeError: diverged" in text
+
+
+def test_gradient_table_equals_the_raw_rows(db, tmp_path):
+    """Per (method, task): max norm = max of grad_norm_max, clips = sum of n_clips, runs =
+    done rows, recomputed from the raw rows."""
+    rep = write_report(db, tmp_path / "out", figures=False)
+    table = _table(rep.path.read_text(), "| method | task | runs | median norm |")
+    raw = defaultdict(list)
+    for spec, status, m in _raw(db):
+        if status == "done":
+            raw["+".join(spec["remedies"]) or "none"].append(m)
+    assert len(table) == 3
+    for method, _task, runs, _med, mx, clips, _fb, _nf in table:
+        ms = raw[method]
+        assert int(runs) == len(ms)
+        assert float(mx) == pytest.approx(max(m["grad_norm_max"] for m in ms), rel=1e-3)
+        assert int(clips) == sum(m["n_clips"] for m in ms)
+
+
+def test_figures_are_pngs_matplotlib_can_read_and_not_blank(db, tmp_path):
+    """Each figure named in the report exists, starts with the PNG signature, reads back
+    with matplotlib.image.imread as an RGB(A) image whose pixels are not all equal."""
+    import matplotlib.image as mpimg
+
+    rep = write_report(db, tmp_path / "out")
+    assert set(rep.figures) == {"success_temporal_order", "curves_temporal_order_L20",
+                                "curves_temporal_order_L40", "gradnorm_temporal_order_L20",
+                                "gradnorm_temporal_order_L40"}
+    text = rep.path.read_text()
+    for stem, path in rep.figures.items():
+        assert f"]({path.name})" in text
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        img = mpimg.imread(path)
+        assert img.ndim == 3 and img.shape[2] in (3, 4) and img.shape[0] > 100
+        assert float(img[..., :3].std()) > 0.01, stem
+
+
+def test_median_curve_is_the_columnwise_median():
+    """Runs sharing their steps: the median curve is np.median over runs at every step; a
+    run's None (non-finite) points are ignored where the others have values."""
+    rng = np.random.default_rng(0)
+    ys = rng.random((5, 6))
+    rows = [Row(str(i), RunSpec("adding", 10, seed=i), "done",
+                {"curve": {"s": [0, 1, 2, 3, 4, 5], "y": ys[i].tolist()}}) for i in range(5)]
+    x, med = _median_curve(rows, "s", "y")
+    assert x.tolist() == [0, 1, 2, 3, 4, 5]
+    assert np.allclose(med, np.median(ys, axis=0), rtol=0, atol=1e-15)
+
+
+def test_method_labels_name_only_varying_fields():
+    """Only fields that vary across rows appear in labels."""
+    rows = [Row(str(i), RunSpec("adding", 10, lr=lr, remedies=r, seed=i), "done")
+            for i, (lr, r) in enumerate([(0.1, ""), (0.01, "clip"), (0.1, "clip")])]
+    assert list(method_labels(rows).values()) == [
+        "remedies=none, lr=0.1", "remedies=clip, lr=0.01", "remedies=clip, lr=0.1"]
+
+
+def test_report_cli(db, tmp_path, capsys):
+    """`rnntheory report DB --out DIR` writes DIR/report.md (exit 0); a missing DB exits 2."""
+    assert main(["report", str(db), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "report.md").is_file()
+    assert main(["report", str(tmp_path / "none.db"), "--out", str(tmp_path / "o2")]) == 2
+    assert "results store not found" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: success_vs_length({}), "non-empty dict"),
+        (lambda: success_vs_length({"a": ([1, 2], [0.5])}), "same non-zero length"),
+        (lambda: success_vs_length({"a": ([1, 2], [0.5, 1.5])}), r"must lie in \[0, 1\]"),
+        (lambda: training_curves({"a": ([np.nan], [1.0])}), "x must be finite"),
+        (lambda: training_curves({"a": [1, 2, 3]}), "must be a pair"),
+    ],
+)
+def test_plot_functions_reject_bad_input(call, match):
+    """The new plotting functions raise ValueError naming the bad argument."""
+    with pytest.raises(ValueError, match=match):
+        call()
