@@ -34,6 +34,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
         claims = list(ledger.run(progress=None if not args.json else False))
     failed = [r for r in rows if not r.passed] + [c for c in claims if not c.verified]
+    if args.report:
+        from .verification import write_report
+
+        page = write_report(rows, args.report, cfg, claims)
+        if not args.json:
+            print(f"report: {page}")
     if args.json:
         json.dump(
             {"config": {"T": cfg.T, "n_hidden": cfg.n_hidden, "seed": cfg.seed},
@@ -200,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
     v.add_argument("--seed", type=int, default=2013, help="seed of the default models")
     v.add_argument("--no-proofs", action="store_true", help="skip the claims ledger")
+    v.add_argument("--report", default=None, metavar="DIR",
+                   help="also write DIR/verify.md with the table and gradient-flow figures")
     v.set_defaults(func=_cmd_verify)
     pr = sub.add_parser("prove", help="the claims ledger: a verdict and evidence for every claim")
     pr.add_argument("--claim", action="append", default=None, metavar="ID",

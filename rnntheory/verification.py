@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from . import bounds as bd
 from . import jacobians as jac
 from .cells.elman import ElmanRNN
 
-__all__ = ["CheckResult", "VerifyConfig", "default_models", "run_checks"]
+__all__ = ["CheckResult", "VerifyConfig", "default_models", "run_checks", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -467,3 +468,106 @@ def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None)
         fields = asdict(r)
         fields.update(passed=bool(r.passed), worst=float(r.worst), seconds=time.perf_counter() - t0)
         yield CheckResult(**fields)
+
+
+def write_report(
+    rows: list[CheckResult],
+    out_dir: Any,
+    cfg: VerifyConfig | None = None,
+    claims: list[Any] | None = None,
+) -> Path:
+    """Write ``verify.md`` and its figures into ``out_dir`` (``rnntheory verify --report``).
+
+    The page holds the table of checks (and of the claims, when the ledger ran)
+    and, for three of the embedded default models (Pascanu et al.'s smart tanh,
+    basic tanh and sigmoid initialisations, standard form, no leak), the figures
+    the theory is about, computed here from the models:
+
+    * ``flow-<init>.png``: the heatmap of ``ln ‖∂h_t/∂h_k‖`` with the contours
+      of the Eq. 12 bound ``(t − k) ln(γ_W γ_h)``;
+    * ``lag-<init>.png``: the norm against the lag, with the bound's line;
+    * ``eigenvalues.png``: the eigenvalues of each ``W_hh`` against the unit
+      circle and the ``σ_max`` circle.
+
+    Parameters
+    ----------
+    rows : list of CheckResult
+        From :func:`run_checks`.
+    out_dir : str or os.PathLike
+        Created when missing.
+    cfg : VerifyConfig, optional
+        The configuration the rows were computed with (default ``VerifyConfig()``).
+    claims : list of ledger results, optional
+
+    Returns
+    -------
+    pathlib.Path
+        The Markdown file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rnntheory.verification import CheckResult, VerifyConfig, write_report
+    >>> row = CheckResult("demo", "a claim", 1, 1, 0.0, True)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     page = write_report([row], d, VerifyConfig(T=10))
+    ...     "| demo |" in page.read_text()
+    True
+    """
+    from .plotting import eigenvalues_unit_circle, gradient_flow_heatmap, norm_vs_lag
+
+    cfg = cfg or VerifyConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# rnntheory verify",
+        "",
+        f"Embedded default: T = {cfg.T}, n = {cfg.n_hidden}, seed = {cfg.seed}. "
+        f"{sum(r.passed for r in rows)}/{len(rows)} checks passed. "
+        "'worst' is max ln(observed/bound) for bounds (≤ 0 holds), the largest "
+        "relative error for identities.",
+        "",
+        "| check | models | pairs | worst | verdict | claim |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        worst = f"{r.worst:.3e}" if np.isfinite(r.worst) else str(r.worst)
+        lines.append(
+            f"| {r.check} | {r.models} | {r.pairs} | {worst} | {'pass' if r.passed else 'FAIL'} | {r.claim} |"
+        )
+    if claims:
+        lines += ["", "## Claims ledger", "", "| ID | verdict | re-verified | claim |", "|---|---|---|---|"]
+        for c in claims:
+            lines.append(f"| {c.id} | {c.verdict} | {'yes' if c.verified else 'NO'} | {c.claim} |")
+    lines += ["", "## Gradient flow of three default models", ""]
+    picked: dict[str, tuple[ElmanRNN, np.ndarray]] = {}
+    for label, m, x in default_models(cfg):
+        init = label.split("/")[1]
+        if label.endswith("/standard") and init in ("smart_tanh", "basic_tanh", "sigmoid"):
+            picked.setdefault(init, (m, x))
+    mats: dict[str, list[np.ndarray]] = {}
+    for init, (m, x) in picked.items():
+        L = jac.log_norms(m, m.forward(x))
+        rate = float(np.log(bd.decay_rate(m.W_hh, m.activation)))
+        lag = np.subtract.outer(np.arange(L.shape[0]), np.arange(L.shape[0])).astype(float)
+        bound = np.where(lag >= 0, lag * rate, -np.inf)
+        gradient_flow_heatmap(L, out / f"flow-{init}.png", bound=bound)
+        norm_vs_lag(L, out / f"lag-{init}.png", rate=rate)
+        mats[init] = [m.W_hh]
+        finite = L[np.isfinite(L) & (lag > 0)]
+        lines += [
+            f"### {init}",
+            "",
+            f"γ_W = {bd.gamma_w(m.W_hh):.3f}, ρ = {bd.spectral_radius(m.W_hh):.3f}, "
+            f"γ_h = {m.activation.gamma_h:.3f}; Eq. 12 rate ln(γ_W γ_h) = {rate:.3f} per step; "
+            f"largest observed ln‖∂h_t/∂h_k‖ − (t − k)·rate = "
+            f"{float(np.max(L[lag > 0] - bound[lag > 0])):.3f} over {finite.size} pairs.",
+            "",
+            f"![flow {init}](flow-{init}.png) ![lag {init}](lag-{init}.png)",
+            "",
+        ]
+    eigenvalues_unit_circle(mats, out / "eigenvalues.png")
+    lines += ["## Eigenvalues against the unit circle", "", "![eigenvalues](eigenvalues.png)", ""]
+    page = out / "verify.md"
+    page.write_text("\n".join(lines), encoding="utf-8")
+    return page

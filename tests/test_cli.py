@@ -108,3 +108,27 @@ def test_console_script_subprocess(tmp_path):
     )
     assert r.returncode != 0
     assert "not found" in r.stderr
+
+
+def test_verify_report_writes_table_and_figures(tmp_path, capsys):
+    """``verify --report DIR`` writes verify.md with one table row per check
+    (the same checks and verdicts as ``--json``), the three gradient-flow
+    sections whose largest excess over Eq. 12 is ≤ 0 (the bound holds), and
+    PNG figures that matplotlib reads back as non-blank images."""
+    import re
+
+    import matplotlib.image as mpimg
+
+    assert main(["verify", "--json", "--no-proofs", "--T", "20", "--report", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    page = (tmp_path / "verify.md").read_text(encoding="utf-8")
+    for c in data["checks"]:
+        assert re.search(rf"^\| {re.escape(c['check'])} \|.*\| pass \|", page, re.M), c["check"]
+    excess = [float(v) for v in re.findall(r"rate = (-?[0-9.]+) over", page)]
+    assert len(excess) == 3 and max(excess) <= 0.0
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 7
+    for p in pngs:
+        assert f"]({p.name})" in page
+        img = mpimg.imread(p)
+        assert img.ndim == 3 and float(img[..., :3].std()) > 0.01, p.name

@@ -252,7 +252,9 @@ def test_train_with_clipping_and_omega_records_omega():
     """train(..., remedies=(GradientClipping(1), Omega(w))): Ω is recorded for
     every step; at step 1 it equals the loop reference on the step's batch, the
     recorded loss is E/B + w·Ω, and (no clipping active) the SGD update is
-    W_hh − lr·(∂E/∂W_hh / B + w·∂Ω/∂W_hh) with the fixed-flow gradient."""
+    W_hh − lr·(∂E/∂W_hh / B + w·∂Ω/∂W_hh) with the gradient of Pascanu et al.'s
+    code (flow and f′ held fixed, the record's default); with hold_fprime=False
+    it is the exact fixed-flow gradient."""
     task = TemporalOrder(10)
     m = ElmanRNN.init(task.n_in, 6, task.n_out, scheme="smart_tanh", seed=0)
     h = train(m, task, optimizer=SGD(0.01), remedies=(GradientClipping(1.0), Omega(weight=2.0)),
@@ -263,10 +265,12 @@ def test_train_with_clipping_and_omega_records_omega():
     assert h.omega[0] == pytest.approx(want, rel=1e-10)
     value, g = m.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask)
     assert h.loss[0] == pytest.approx(value / 4 + 2.0 * want, rel=1e-12)
-    one = train(m, task, optimizer=SGD(0.01), remedies=(Omega(weight=2.0),), steps=1, batch_size=4, seed=1,
-                eval_every=1, eval_size=4)
-    res = omega(m, m.forward(batch.x), g.flow)
-    np.testing.assert_allclose(one.model.W_hh, m.W_hh - 0.01 * (g.W_hh / 4 + 2.0 * res.W_hh), rtol=1e-12, atol=1e-15)
+    for hold in (True, False):
+        one = train(m, task, optimizer=SGD(0.01), remedies=(Omega(weight=2.0, hold_fprime=hold),), steps=1,
+                    batch_size=4, seed=1, eval_every=1, eval_size=4)
+        res = omega(m, m.forward(batch.x), g.flow, hold_fprime=hold)
+        np.testing.assert_allclose(one.model.W_hh, m.W_hh - 0.01 * (g.W_hh / 4 + 2.0 * res.W_hh),
+                                   rtol=1e-12, atol=1e-15)
     plain = train(m, task, steps=2, batch_size=4, seed=1, eval_every=1, eval_size=4)
     assert plain.omega.shape == (0,)
 

@@ -69,11 +69,15 @@ class Trace(TraceBase):
     y : ndarray or None, shape ``(T, n_out)`` or ``(T, B, n_out)``
         Readout ``W_yh h_t + b_y`` (the logits when the loss is a softmax);
         ``None`` when the model has no readout.
+    fprime : ndarray or None, shape like ``a``
+        ``f′(a)``, kept by ``value_and_grad(keep_trace=True)`` (``None`` from
+        :meth:`ElmanRNN.forward`).
     """
 
     h: np.ndarray
     a: np.ndarray
     y: np.ndarray | None
+    fprime: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -560,7 +564,9 @@ class ElmanRNN(SequenceModel):
                 self._alpha_arg(), k1, k2, flow, D,
             )
         else:
-            D = FP  # the kernel overwrites f′ with D step by step (f′ is not needed after)
+            # the kernel overwrites f′ with D step by step (f′ is not needed after),
+            # unless the trace keeps it
+            D = np.empty_like(FP) if keep_trace else FP
             W_yh, dE = self.W_yh, dZ
             if W_yh is not None and T * B * n <= _PRECOMPUTE_MAX:
                 # small problem: ∂E_t/∂h_t = dZ_t W_yh for every step in one product
@@ -583,7 +589,10 @@ class ElmanRNN(SequenceModel):
         g_alpha = self._alpha_grad(H, x3, flow) if self.learn_alpha else None
         trace = None
         if keep_trace:
-            trace = Trace(H, A, Y) if batched else Trace(H[:, 0], A[:, 0], None if Y is None else Y[:, 0])
+            trace = (
+                Trace(H, A, Y, FP) if batched
+                else Trace(H[:, 0], A[:, 0], None if Y is None else Y[:, 0], FP[:, 0])
+            )
         if not batched:
             flow = flow[:, 0]
         grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow, g_alpha, trace)

@@ -130,9 +130,9 @@ class Experiment:
     Examples
     --------
     >>> from rnntheory.experiments import get_experiment
-    >>> exp = get_experiment("mg17-esn")
-    >>> exp.default_config().runs, exp.default_config(full=True).runs
-    (10, 50)
+    >>> exp = get_experiment("pascanu-tasks")
+    >>> exp.default_config().lengths, exp.default_config(full=True).lengths
+    ((50,), (50, 100, 150, 200))
     """
 
     name: str

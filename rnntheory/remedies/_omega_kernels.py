@@ -69,7 +69,7 @@ def _derivs_row(act, a, d, e, second):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def omega_kernel(W, WT, V, AR, HK, alpha, act, form, leaky, squared, grad_mode, threshold,
+def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_mode, threshold,
                  mask, given_mask, R, G):
     """Value of Ω and, when ``grad_mode > 0``, ``∂Ω/∂W_hh`` into ``G``.
 
@@ -85,6 +85,9 @@ def omega_kernel(W, WT, V, AR, HK, alpha, act, form, leaky, squared, grad_mode, 
         ``v`` for every term (rows of ``flow[1:]``).
     AR : (N, n)
         The argument of ``f`` of step ``k+1`` (``trace.a``).
+    FPR : (N, n) or (0, n)
+        ``f′`` of ``AR`` when the forward pass kept it; then ``f′`` is copied
+        instead of recomputed (``f″``, when needed, is still computed from ``AR``).
     HK : (N, n) or (0, n)
         ``h_k`` (standard form with ``grad_mode == 1`` only).
     alpha : (n,) or (1,)
@@ -110,6 +113,7 @@ def omega_kernel(W, WT, V, AR, HK, alpha, act, form, leaky, squared, grad_mode, 
     N, n = V.shape
     dt = V.dtype
     f2 = form == 0 and grad_mode == GRAD_FIXED_FLOW and act != ACT_IDENTITY and act != ACT_RELU
+    have_fp = FPR.shape[0] == N
     rows = max(1, min(N, 16384 // max(n, 1)))
     P = np.empty((rows, n), dtype=dt)
     U = np.empty((rows, n), dtype=dt)
@@ -142,7 +146,10 @@ def omega_kernel(W, WT, V, AR, HK, alpha, act, form, leaky, squared, grad_mode, 
                 count += 1
             if form == 0:
                 er = E[j] if f2 else E[0:0].reshape(0)
-                _derivs_row(act, a, p, er, f2)
+                if f2 or not have_fp:
+                    _derivs_row(act, a, p, er, f2)
+                else:
+                    p[:] = FPR[r]
                 if leaky:
                     for i in range(n):
                         p[i] *= (1.0 - alpha[i]) * v[i]
@@ -156,7 +163,10 @@ def omega_kernel(W, WT, V, AR, HK, alpha, act, form, leaky, squared, grad_mode, 
                         for i in range(n):
                             er[i] *= v[i]
             else:
-                _derivs_row(act, a, D[j], D[j], False)
+                if have_fp:
+                    D[j, :] = FPR[r]
+                else:
+                    _derivs_row(act, a, D[j], D[j], False)
                 if leaky:
                     for i in range(n):
                         p[i] = (1.0 - alpha[i]) * v[i]

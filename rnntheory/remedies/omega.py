@@ -144,6 +144,8 @@ def _compute(
     N = T * int(np.prod(lead, dtype=np.int64))
     V = F[1:].reshape(N, n)
     AR = A.reshape(N, n)
+    fp = getattr(trace, "fprime", None)  # f′(a) kept by value_and_grad(keep_trace=True)
+    FPR = _rows("trace.fprime", fp, (T, *lead, n), dt).reshape(N, n) if fp is not None else np.empty((0, n), dt)
     std_f2 = model.form == "standard" and grad_mode == K.GRAD_FIXED_FLOW
     HK = np.ascontiguousarray(H[:-1], dtype=dt).reshape(N, n) if std_f2 else np.empty((0, n), dt)
     W = np.ascontiguousarray(model.W_hh)
@@ -154,7 +156,7 @@ def _compute(
     G = np.zeros((n, n), dtype=dt)
     with blas_threads_for(N * n * n):
         value, count = K.omega_kernel(
-            W, np.ascontiguousarray(W.T), V, AR, HK, alpha, model.activation.code,
+            W, np.ascontiguousarray(W.T), V, AR, FPR, HK, alpha, model.activation.code,
             0 if model.form == "standard" else 1, model.leaky, variant == "squared",
             grad_mode, float(threshold), m, given, R, G,
         )

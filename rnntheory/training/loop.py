@@ -118,13 +118,16 @@ class Omega:
     variant : {"squared", "norm"}
     threshold : float
     hold_fprime : bool
-        Hold ``f′`` fixed too (their code's gradient; see :func:`~rnntheory.remedies.omega`).
+        Hold ``f′`` fixed too: Pascanu et al.'s code's gradient, the default
+        here (the remedy reproduces their training). ``False`` adds the ``f″``
+        term of the standard form (the exact fixed-flow gradient of
+        :func:`~rnntheory.remedies.omega`), at about twice the cost of Ω.
     """
 
     weight: float
     variant: str = "squared"
     threshold: float = 1e-20
-    hold_fprime: bool = False
+    hold_fprime: bool = True
 
     def __post_init__(self) -> None:
         check_real("weight", self.weight, low=0.0)
