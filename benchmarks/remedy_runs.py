@@ -28,6 +28,10 @@ runs = [
     ("projection σ≤1 + clip", lambda: ElmanRNN.init(6, 50, 4, scheme="smart_tanh", seed=0), SGD(0.1, momentum=0.9), (SpectralProjection(1.0), GradientClipping(1.0))),
     ("LSTM Adam + clip", lambda: LSTM.init(6, 50, 4, seed=0, forget_bias=1.0), Adam(0.01), (GradientClipping(1.0),)),
     ("GRU Adam + clip", lambda: GRU.init(6, 50, 4, seed=0), Adam(0.01), (GradientClipping(1.0),)),
+    # truncation at 10 cuts the path from the loss at step 20 to the symbols in the first half
+    ("TBPTT (10, 10) + clip", lambda: ElmanRNN.init(6, 50, 4, scheme="smart_tanh", seed=0), SGD(0.1, momentum=0.9), (TruncatedBPTT(10, k1=10), GradientClipping(1.0))),
+    ("LSTM TBPTT (10, 10)", lambda: LSTM.init(6, 50, 4, seed=0, forget_bias=1.0), Adam(0.01), (TruncatedBPTT(10, k1=10), GradientClipping(1.0))),
+    ("LSTM TBPTT (20, 20)", lambda: LSTM.init(6, 50, 4, seed=0, forget_bias=1.0), Adam(0.01), (TruncatedBPTT(20, k1=20), GradientClipping(1.0))),
 ]
 for name, mk, opt, rem in runs:
     t0 = time.perf_counter()
