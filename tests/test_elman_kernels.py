@@ -479,3 +479,27 @@ def test_saturated_and_tiny_arguments_match_naive(form, act, scale):
     for name in (*PARAMS, "flow"):
         np.testing.assert_allclose(getattr(g, name), ref[name], rtol=1e-9,
                                    atol=1e-12 * max(1.0, np.abs(ref[name]).max()), err_msg=name)
+
+
+@pytest.mark.parametrize("truncate", [None, 3, (2, 4)])
+def test_results_do_not_share_memory_with_later_calls(truncate):
+    """value_and_grad reuses per-thread scratch arrays for its temporaries; what
+    it returns (gradients, flow, a kept trace) must be the caller's own: a second
+    call with the same shapes and other inputs leaves the first results unchanged,
+    and repeating the first call reproduces them bit for bit."""
+    rng = np.random.default_rng(3)
+    m = ElmanRNN.init(2, 5, 3, scheme="gaussian", scale=1.1, seed=4)
+    x1, x2 = rng.normal(size=(2, 8, 4, 2))
+    y1, y2 = rng.integers(0, 3, size=(2, 8, 4))
+    _, g1 = m.value_and_grad(x1, y1, truncate=truncate, keep_trace=True)
+    saved = {k: v.copy() for k, v in g1.params().items()}
+    flow, h = g1.flow.copy(), g1.trace.h.copy()
+    m.value_and_grad(x2, y2, truncate=truncate)
+    m.value_and_grad(x2, y2, truncate=truncate, keep_trace=True)
+    for k, v in g1.params().items():
+        np.testing.assert_array_equal(v, saved[k])
+    np.testing.assert_array_equal(g1.flow, flow)
+    np.testing.assert_array_equal(g1.trace.h, h)
+    _, again = m.value_and_grad(x1, y1, truncate=truncate)
+    for k, v in again.params().items():
+        np.testing.assert_array_equal(v, saved[k])

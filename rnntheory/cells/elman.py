@@ -44,6 +44,7 @@ from ._base import (
     readout_params,
     recurrent_matrix,
     same_dtype,
+    scratch,
 )
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
@@ -452,14 +453,24 @@ class ElmanRNN(SequenceModel):
         return self.alpha if self.alpha is not None else np.zeros(1, dtype=self.dtype)
 
     def _forward3(
-        self, x3: np.ndarray, h0: np.ndarray, keep_fprime: bool = False, keep_a: bool = False
+        self,
+        x3: np.ndarray,
+        h0: np.ndarray,
+        keep_fprime: bool = False,
+        keep_a: bool = False,
+        temporary: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         T, B, _ = x3.shape
         n = self.n_hidden
-        H = np.empty((T + 1, B, n), dtype=self.dtype)
+        # ``temporary``: H and FP live only inside the caller (value_and_grad
+        # without keep_trace), so per-thread scratch arrays are reused.
+        H = scratch("H", (T + 1, B, n), self.dtype) if temporary else np.empty((T + 1, B, n), dtype=self.dtype)
         # value_and_grad needs f′ but not the arguments of f: skip them there.
         A = np.empty((T if (keep_a or not keep_fprime) else 0, B, n), dtype=self.dtype)
-        FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
+        if keep_fprime and temporary:
+            FP = scratch("FP", (T, B, n), self.dtype)
+        else:
+            FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
         if self.form == "standard" and T * B * n <= _PRECOMPUTE_MAX:
             # small problem: the input projection of every step in one product
             U = K.readout(x3.reshape(T * B, -1), self._W_hxT, self.b_h).reshape(T, B, n)
@@ -550,7 +561,7 @@ class ElmanRNN(SequenceModel):
         n = self.n_hidden
         k1, k2 = parse_truncate(truncate)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
-        H, A, Y, FP = self._forward3(x3, h, keep_fprime=True, keep_a=keep_trace)
+        H, A, Y, FP = self._forward3(x3, h, keep_fprime=True, keep_a=keep_trace, temporary=not keep_trace)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
         value, dZ = self._loss_grad(Z, loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
@@ -558,7 +569,7 @@ class ElmanRNN(SequenceModel):
         # dividing T) are full BPTT with the flow cut at block starts: the fast path.
         chunk = k1 if (k2 is not None and k2 == k1 and T % k1 == 0) else 0
         if k2 is not None and k2 <= T and not chunk:
-            D = np.empty((T, B, n), dtype=self.dtype)
+            D = scratch("D", (T, B, n), self.dtype)
             K.elman_backward_truncated(
                 self.W_hh, self.W_yh, dZ, FP, FORMS.index(self.form), self.leaky,
                 self._alpha_arg(), k1, k2, flow, D,
