@@ -31,11 +31,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _timing import median_times  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from rnntheory import ElmanRNN  # noqa: E402
@@ -44,17 +44,8 @@ from rnntheory.remedies import clip_by_norm, omega  # noqa: E402
 FLOOR = 1.5
 
 
-def _median_times(fns: dict[str, Callable[[], object]], budget: float, min_rounds: int = 5) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    t_end = time.perf_counter() + budget
-    rounds = 0
-    while rounds < min_rounds or time.perf_counter() < t_end:
-        for name, fn in fns.items():
-            t0 = time.process_time()
-            fn()
-            times[name].append(time.process_time() - t0)
-        rounds += 1
-    return {k: statistics.median(v) for k, v in times.items()}
+def _median_times_cpu(fns: dict[str, Callable[[], object]], budget: float) -> dict[str, float]:
+    return median_times(fns, budget, clock=time.process_time)
 
 
 def _reference(model: ElmanRNN, h: np.ndarray, a: np.ndarray, flow: np.ndarray) -> tuple[float, np.ndarray]:
@@ -103,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             return clip_by_norm(gr.params(), 1.0)
 
         def with_omega(model: ElmanRNN = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
-            _, gr = model.value_and_grad(x, y, keep_trace=True)
+            _, gr = model.value_and_grad(x, y, keep_trace="scratch")
             r = omega(model, gr.trace, gr.flow, hold_fprime=True)  # Omega(weight)'s default
             grads = gr.params()
             grads["W_hh"] = grads["W_hh"] + 2.0 * r.W_hh
             return clip_by_norm(grads, 1.0)
 
         def with_omega_f2(model: ElmanRNN = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
-            _, gr = model.value_and_grad(x, y, keep_trace=True)
+            _, gr = model.value_and_grad(x, y, keep_trace="scratch")
             r = omega(model, gr.trace, gr.flow, hold_fprime=False)  # with the f″ term
             grads = gr.params()
             grads["W_hh"] = grads["W_hh"] + 2.0 * r.W_hh
@@ -124,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         with threadpool_limits(1):
             for f in (plain, with_omega, with_omega_f2, omega_only):
                 f()
-            t = _median_times(
+            t = _median_times_cpu(
                 {"plain": plain, "omega": with_omega, "f2": with_omega_f2, "only": omega_only}, budget
             )
         ratio = t["omega"] / t["plain"]

@@ -27,30 +27,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _timing import median_times  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from rnntheory import ElmanRNN  # noqa: E402
 from rnntheory.remedies import clip_by_norm  # noqa: E402
 
 FLOOR = 1.1
-
-
-def _median_times(fns: dict[str, Callable[[], object]], budget: float, min_rounds: int = 5) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    t_end = time.perf_counter() + budget
-    rounds = 0
-    while rounds < min_rounds or time.perf_counter() < t_end:
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-        rounds += 1
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         with threadpool_limits(2):
             for f in (plain, remedy, sliding):
                 f()
-            t = _median_times({"plain": plain, "remedy": remedy, "sliding": sliding}, budget)
+            t = median_times({"plain": plain, "remedy": remedy, "sliding": sliding}, budget)
         ratio = t["remedy"] / t["plain"]
         worst = max(worst, ratio)
         label = f"{np.dtype(dtype).name} h={n} B={B}"

@@ -503,3 +503,19 @@ def test_results_do_not_share_memory_with_later_calls(truncate):
     _, again = m.value_and_grad(x1, y1, truncate=truncate)
     for k, v in again.params().items():
         np.testing.assert_array_equal(v, saved[k])
+
+
+def test_scratch_trace_equals_kept_trace_until_the_next_call():
+    """keep_trace="scratch" returns the same trace (h, a, f′) and gradients as
+    keep_trace=True, bit for bit; a bad value is refused, naming `keep_trace`."""
+    rng = np.random.default_rng(5)
+    m = ElmanRNN.init(2, 4, 3, scheme="gaussian", scale=1.2, seed=6)
+    x, y = rng.normal(size=(6, 3, 2)), rng.integers(0, 3, size=(6, 3))
+    _, kept = m.value_and_grad(x, y, keep_trace=True)
+    _, tmp = m.value_and_grad(x, y, keep_trace="scratch")
+    for name in ("h", "a", "fprime"):
+        np.testing.assert_array_equal(getattr(tmp.trace, name), getattr(kept.trace, name))
+    for k, v in kept.params().items():
+        np.testing.assert_array_equal(tmp.params()[k], v)
+    with pytest.raises(ValueError, match="`keep_trace`"):
+        m.value_and_grad(x, y, keep_trace="yes")

@@ -466,7 +466,8 @@ class ElmanRNN(SequenceModel):
         # without keep_trace), so per-thread scratch arrays are reused.
         H = scratch("H", (T + 1, B, n), self.dtype) if temporary else np.empty((T + 1, B, n), dtype=self.dtype)
         # value_and_grad needs f′ but not the arguments of f: skip them there.
-        A = np.empty((T if (keep_a or not keep_fprime) else 0, B, n), dtype=self.dtype)
+        rows_a = T if (keep_a or not keep_fprime) else 0
+        A = scratch("A", (rows_a, B, n), self.dtype) if temporary else np.empty((rows_a, B, n), dtype=self.dtype)
         if keep_fprime and temporary:
             FP = scratch("FP", (T, B, n), self.dtype)
         else:
@@ -514,7 +515,7 @@ class ElmanRNN(SequenceModel):
         mask: Any = None,
         h0: Any = None,
         truncate: int | tuple[int, int] | None = None,
-        keep_trace: bool = False,
+        keep_trace: bool | str = False,
     ) -> tuple[float, ElmanGrads]:
         """Loss (Eq. 4) and its gradient with respect to every parameter (BPTT).
 
@@ -544,7 +545,9 @@ class ElmanRNN(SequenceModel):
         keep_trace : bool
             Also return the forward pass's :class:`Trace` as ``grads.trace``
             (what a regularizer of the flow, such as Ω, needs), without a
-            second forward pass.
+            second forward pass. ``"scratch"``: the same, but the trace's arrays
+            are per-thread scratch, overwritten by the next ``value_and_grad``
+            of this thread (what ``train`` uses for Ω: no fresh allocations).
 
         Returns
         -------
@@ -561,7 +564,10 @@ class ElmanRNN(SequenceModel):
         n = self.n_hidden
         k1, k2 = parse_truncate(truncate)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
-        H, A, Y, FP = self._forward3(x3, h, keep_fprime=True, keep_a=keep_trace, temporary=not keep_trace)
+        if keep_trace not in (False, True, "scratch"):
+            raise ValueError(f"`keep_trace` must be True, False or 'scratch', got {keep_trace!r}")
+        temporary = keep_trace is False or keep_trace == "scratch"
+        H, A, Y, FP = self._forward3(x3, h, keep_fprime=True, keep_a=bool(keep_trace), temporary=temporary)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
         value, dZ = self._loss_grad(Z, loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
@@ -577,7 +583,10 @@ class ElmanRNN(SequenceModel):
         else:
             # the kernel overwrites f′ with D step by step (f′ is not needed after),
             # unless the trace keeps it
-            D = np.empty_like(FP) if keep_trace else FP
+            if not keep_trace:
+                D = FP
+            else:
+                D = scratch("D", FP.shape, self.dtype) if temporary else np.empty_like(FP)
             W_yh, dE = self.W_yh, dZ
             if W_yh is not None and T * B * n <= _PRECOMPUTE_MAX:
                 # small problem: ∂E_t/∂h_t = dZ_t W_yh for every step in one product

@@ -335,7 +335,7 @@ def train(
         batch = task.sample(batch_size, rng)
         kw: dict[str, Any] = {} if trunc is None else {"truncate": trunc.argument}
         if om is not None:
-            kw["keep_trace"] = True  # Ω needs the forward pass: no second one
+            kw["keep_trace"] = "scratch"  # Ω needs the forward pass (used before the next call)
         with np.errstate(over="ignore", invalid="ignore"):
             value, g = model.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, **kw)
         B = batch.batch_size
