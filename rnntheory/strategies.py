@@ -28,6 +28,7 @@ from hypothesis.extra import numpy as hnp
 from ._validation import check_int, check_real
 from .cells.elman import FORMS, ElmanRNN
 from .cells.gated import GRU, LSTM
+from .init import _sign_corrected_q
 
 __all__ = [
     "elman_models",
@@ -108,8 +109,7 @@ def orthogonal_matrices(n: int | st.SearchStrategy[int]) -> st.SearchStrategy[np
     def build(draw: Any) -> np.ndarray:
         size = check_int("n", draw(_as_strategy(n)), minimum=1)
         M = draw(_square(size).filter(lambda A: np.linalg.svd(A, compute_uv=False)[-1] > 1e-3))
-        q, r = np.linalg.qr(M)
-        return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+        return _sign_corrected_q(M)
 
     return build()
 

@@ -467,7 +467,10 @@ class ElmanRNN(SequenceModel):
         H = scratch("H", (T + 1, B, n), self.dtype) if temporary else np.empty((T + 1, B, n), dtype=self.dtype)
         # value_and_grad needs f′ but not the arguments of f: skip them there.
         rows_a = T if (keep_a or not keep_fprime) else 0
-        A = scratch("A", (rows_a, B, n), self.dtype) if temporary else np.empty((rows_a, B, n), dtype=self.dtype)
+        if temporary and rows_a:
+            A = scratch("A", (rows_a, B, n), self.dtype)
+        else:
+            A = np.empty((rows_a, B, n), dtype=self.dtype)
         if keep_fprime and temporary:
             FP = scratch("FP", (T, B, n), self.dtype)
         else:
