@@ -104,7 +104,7 @@ class Omega:
     """Pascanu et al.'s vanishing-gradient regularizer: ``weight · Ω`` (Elman RNN only).
 
     Each step computes Ω on the step's batch with
-    :func:`rnntheory.remedies.omega` (on the trace ``value_and_grad(keep_trace=True)`` keeps),
+    :func:`rnntheory.remedies.omega` (on the trace ``value_and_grad(keep_trace="scratch")`` keeps),
     adds ``weight · Ω`` to the recorded loss and ``weight · ∂Ω/∂W_hh`` (flow
     held fixed) to the gradient of ``W_hh`` before clipping. ``threshold``
     applies to ``‖∂E/∂h_{k+1}‖²`` of the batch-mean loss, as in Pascanu et al.'s
