@@ -8,7 +8,8 @@ range (checked against mpmath in ``tests/test_vecmath.py``):
 
 ``exp(y)`` for ``y ≤ 0``: Cody–Waite reduction ``y = k ln 2 + r`` with
 ``|r| ≤ ln2/2``, ``expm1(r)`` by its Taylor polynomial to degree 14 (remainder
-below 1e-19, evaluated in Estrin's scheme), and ``2^k`` built exactly by repeated squaring selects.
+below 1e-19, evaluated in Estrin's scheme), and ``2^k`` written straight into
+the exponent bits (an LLVM bitcast, twice as fast as building it by selects).
 ``expm1`` comes with it without cancellation, which keeps ``tanh`` accurate
 near 0: ``tanh|x| = −expm1(−2|x|) / (1 + e^{−2|x|})`` and
 ``sech² x = 4 e^{−2|x|} / (1 + e^{−2|x|})²`` (no ``1 − tanh²``).
@@ -20,8 +21,13 @@ studies overflow wants).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import config as numba_config
+from numba import njit, types
+from numba.extending import intrinsic
 
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # fdlibm split of ln 2: k·_LN2_HI is exact
@@ -52,18 +58,47 @@ def _expm1_reduced(r):
     return r * ((q0 + r4 * q1) + r8 * (q2 + r4 * pcd))
 
 
+@intrinsic
+def _bits_as_float_llvm(typingctx, bits):
+    """Reinterpret the bits of an int64 (int32) as a float64 (float32).
+
+    An LLVM ``bitcast``: no conversion, no branch, so a loop using it still
+    vectorises. It lets ``2^k`` be written straight into the exponent field.
+    """
+    if bits == types.int64:
+        sig, llty = types.float64(types.int64), ir.DoubleType()
+    elif bits == types.int32:
+        sig, llty = types.float32(types.int32), ir.FloatType()
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llty)
+
+    return sig, codegen
+
+
+def _bits_as_float_numpy(bits: Any) -> Any:
+    """The same reinterpretation in NumPy, for ``NUMBA_DISABLE_JIT=1`` (pure-Python kernels)."""
+    if isinstance(bits, np.int32):
+        return bits.view(np.float32)
+    return np.int64(bits).view(np.float64)
+
+
+_bits_as_float: Any = _bits_as_float_numpy if getattr(numba_config, "DISABLE_JIT", False) else _bits_as_float_llvm
+
+
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
-def _pow2_neg(m):
-    """``2^−m`` for ``0 ≤ m < 2048``, exactly (binary expansion of m)."""
-    # A balanced product tree (depth 4 instead of a chain of 11 multiplies).
-    # Every partial product is 2^-j with j ≤ m, so nothing rounds before the end.
-    a = (0.5 if m & 1 else 1.0) * (0.25 if m & 2 else 1.0)
-    b = (0.0625 if m & 4 else 1.0) * (3.90625e-03 if m & 8 else 1.0)
-    c = (1.52587890625e-05 if m & 16 else 1.0) * (2.3283064365386963e-10 if m & 32 else 1.0)
-    d = (5.421010862427522e-20 if m & 64 else 1.0) * (2.938735877055719e-39 if m & 128 else 1.0)
-    e = (8.636168555094445e-78 if m & 256 else 1.0) * (7.458340731200207e-155 if m & 512 else 1.0)
-    f = 5.562684646268003e-309 if m & 1024 else 1.0
-    return ((a * b) * (c * d)) * (e * f)
+def _pow2(k):
+    """``2^k`` for ``−1075 ≤ k ≤ 0`` (int64), as the product of two normal powers.
+
+    Each factor ``2^j`` (``j ≥ −538``) is built from its exponent field
+    ``(j + 1023) << 52``; their product is exact wherever ``2^k`` is a float
+    (and rounds like any product below the subnormal range).
+    """
+    k1 = k >> 1
+    k2 = k - k1
+    return _bits_as_float((k1 + 1023) << 52) * _bits_as_float((k2 + 1023) << 52)
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
@@ -76,7 +111,7 @@ def exp_nonpos(y):
     kf = np.floor(y * _INV_LN2 + 0.5)
     r = (y - kf * _LN2_HI) - kf * _LN2_LO
     p = _expm1_reduced(r)
-    s = _pow2_neg(np.int64(-kf))
+    s = _pow2(np.int64(kf))
     return s * (1.0 + p), s * p + (s - 1.0)
 
 
@@ -101,7 +136,7 @@ def sigmoid_prime(x):
 # The same functions in single precision, for float32 models: every constant is
 # a float32, so the arithmetic stays in float32 (16 lanes of AVX-512 instead of
 # 8) and the polynomial needs degree 7 only (remainder below 1e-8 relative on
-# |r| ≤ ln2/2, under float32's ε = 6e-8). 2^k is built by selects as above;
+# |r| ≤ ln2/2, under float32's ε = 6e-8). 2^k is built from its bits as above;
 # e^y is 0 below y = −104 (the smallest float32 subnormal is 1.4e-45).
 _F = np.float32
 _INV_LN2_F = _F(1.4426950408889634)
@@ -113,7 +148,6 @@ _C3_F, _C4_F, _C5_F, _C6_F, _C7_F = (_F(1 / 6), _F(1 / 24), _F(1 / 120), _F(1 / 
 _CLAMP_F = _F(-104.0)
 _FOUR_F = _F(4.0)
 _TWO_F = _F(2.0)
-_P2_F = tuple(_F(2.0 ** -(2**j)) for j in range(8))
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
@@ -123,12 +157,10 @@ def exp_nonpos_f32(y):
     kf = np.floor(y * _INV_LN2_F + _HALF_F)
     r = (y - kf * _LN2_HI_F) - kf * _LN2_LO_F
     p = r * (_ONE_F + r * (_HALF_F + r * (_C3_F + r * (_C4_F + r * (_C5_F + r * (_C6_F + r * _C7_F))))))
-    m = np.int32(-kf)
-    a = (_P2_F[0] if m & 1 else _ONE_F) * (_P2_F[1] if m & 2 else _ONE_F)
-    b = (_P2_F[2] if m & 4 else _ONE_F) * (_P2_F[3] if m & 8 else _ONE_F)
-    c = (_P2_F[4] if m & 16 else _ONE_F) * (_P2_F[5] if m & 32 else _ONE_F)
-    d = (_P2_F[6] if m & 64 else _ONE_F) * (_P2_F[7] if m & 128 else _ONE_F)
-    s = (a * b) * (c * d)
+    k = np.int64(kf)
+    k1 = k >> 1  # −150 ≤ k ≤ 0: two normal factors 2^k1 · 2^k2 (int32 bit patterns)
+    k2 = k - k1
+    s = _bits_as_float(np.int32((k1 + 127) << 23)) * _bits_as_float(np.int32((k2 + 127) << 23))
     return s * (_ONE_F + p), s * p + (s - _ONE_F)
 
 
