@@ -24,6 +24,7 @@ from .cells import (
     LSTMGrads,
     Trace,
 )
+from .cells._base import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -44,7 +45,9 @@ __all__ = [
     "bounds",
     "from_torch",
     "get_activation",
+    "get_num_threads",
     "jacobians",
+    "set_num_threads",
     "strategies",
     "to_torch",
 ]

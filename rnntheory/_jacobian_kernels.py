@@ -168,40 +168,42 @@ def _rescale(P):
     return np.log(s)
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
-def log_norms(J):
-    """``L[t, k] = ln ‖J_t ⋯ J_{k+1}‖₂`` for ``k ≤ t`` (``J[i-1] = ∂h_i/∂h_{i−1}``).
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def log_norms_rows(J, L, r, k):
+    """Rows ``t ≡ r (mod k)`` of ``L[t, k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for ``k' ≤ t``
+    (``J[i-1] = ∂h_i/∂h_{i−1}``), written into ``L (T+1, T+1)``.
 
-    Row t accumulates ``P ← P J_k`` for k = t−1 down to 0; ``−inf`` above the
-    diagonal and for products that are exactly zero.
+    Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0; ``−inf`` above the
+    diagonal and for products that are exactly zero. Rows are independent, so
+    the ``k`` residue classes may run in concurrent threads (the GIL is
+    released); taking every k-th row balances their cost, which grows with t.
     """
     T, n, _ = J.shape
-    L = np.full((T + 1, T + 1), -np.inf)
     P = np.empty((n, n))
     buf = np.empty((n, n))
     work = np.empty((n, n))
     v = np.empty(n)
     y = np.empty(n)
-    for t in range(T + 1):
+    for t in range(r, T + 1, k):
+        L[t, :] = -np.inf
         L[t, t] = 0.0
         if t == 0:
             continue
         P[:, :] = J[t - 1]
         log_scale = _rescale(P)
         u = _start_vector(n)
-        for k in range(t - 1, -1, -1):
-            if k < t - 1:
-                np.dot(P, J[k], buf)
+        for kk in range(t - 1, -1, -1):
+            if kk < t - 1:
+                np.dot(P, J[kk], buf)
                 P[:, :] = buf
                 log_scale += _rescale(P)
             if log_scale == -np.inf:
                 break  # the product is zero from here on: L stays -inf
             if not np.isfinite(log_scale):
-                for kk in range(k, -1, -1):
-                    L[t, kk] = np.nan
+                for j in range(kk, -1, -1):
+                    L[t, j] = np.nan
                 break
-            L[t, k] = log_scale + np.log(sigma_max(P, u, v, y, work))
-    return L
+            L[t, kk] = log_scale + np.log(sigma_max(P, u, v, y, work))
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")

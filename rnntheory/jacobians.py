@@ -17,12 +17,14 @@ Natural logs throughout.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
 from ._validation import check_int
+from .cells._base import own_threads, run_parallel, threads_for
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
 
@@ -195,7 +197,13 @@ def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
             f"`log_norms` would allocate {pairs} entries for T = {J.shape[0]}; "
             "use log_norm_profile(model, trace, k) for long sequences"
         )
-    return JK.log_norms(J)
+    T = J.shape[0]
+    L = np.empty((T + 1, T + 1))
+    # rows are independent: one residue class of rows per thread
+    k = threads_for(T + 1, T * T * J.shape[1] ** 3 // 2)
+    with own_threads(k):
+        run_parallel([partial(JK.log_norms_rows, J, L, r, k) for r in range(k)])
+    return L
 
 
 def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:

@@ -4,8 +4,12 @@ the readout (Eq. 3) and the loss (Eq. 4)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import fields
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,6 +36,123 @@ def blas_threads_for(work: int) -> contextlib.AbstractContextManager[Any]:
 
         _BLAS_SELECTION.append(ThreadpoolController().select(internal_api="openblas"))
     return _BLAS_SELECTION[0].limit(limits=1)
+
+
+# ----------------------------------------------------------------- threads
+# The sequences of a batch never interact, so a batched forward or backward pass
+# splits into contiguous ranges of sequences run by concurrent threads (the
+# kernels release the GIL). Below _PARALLEL_MIN_WORK multiply-adds per call the
+# thread hand-off costs more than it saves.
+_PARALLEL_MIN_WORK = 4_000_000
+_NUM_THREADS: list[int] = []
+_POOL: list[tuple[ThreadPoolExecutor, int]] = []  # (pool, its workers)
+_POOL_LOCK = threading.Lock()
+
+
+def _default_num_threads() -> int:
+    env = os.environ.get("RNNTHEORY_NUM_THREADS")
+    if env is not None:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(
+                f"environment variable RNNTHEORY_NUM_THREADS must be a positive integer, got {env!r}"
+            ) from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def get_num_threads() -> int:
+    """Number of threads a batched Elman forward/backward pass may use.
+
+    Defaults to the environment variable ``RNNTHEORY_NUM_THREADS`` if set, else
+    the number of CPUs this process may run on. Single sequences, and batches
+    whose step costs fewer than a few million multiply-adds, always run on the
+    calling thread.
+    """
+    if not _NUM_THREADS:
+        _NUM_THREADS.append(_default_num_threads())
+    return _NUM_THREADS[0]
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads of a batched Elman pass (``1``: the calling thread only).
+
+    The threads split the batch into contiguous ranges of sequences; BLAS
+    products over all steps (the weight gradients) follow the BLAS library's own
+    thread setting (``threadpoolctl``).
+    """
+    n = check_int("n", n, minimum=1)
+    with _POOL_LOCK:
+        _NUM_THREADS[:] = [n]
+        while _POOL:
+            _POOL.pop()[0].shutdown(wait=False)
+
+
+def threads_for(batch: int, work: int) -> int:
+    """How many threads a batched pass of ``work`` multiply-adds over ``batch``
+    sequences should use: 1 below a few million multiply-adds, else up to
+    :func:`get_num_threads` (never more than ``batch``)."""
+    if work < _PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(get_num_threads(), batch))
+
+
+def own_threads(k: int) -> contextlib.AbstractContextManager[Any]:
+    """The context of a call that runs ``k`` threads of its own: with ``k > 1``,
+    BLAS runs single-threaded inside it. OpenBLAS workers keep spinning on a
+    core for a while after each multi-threaded product; on a 2-core machine one
+    spinning worker halved the speed of the next two-thread kernel."""
+    return blas_threads_for(0) if k > 1 else contextlib.nullcontext()
+
+
+def _pool(k: int) -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][1] < k - 1:
+            while _POOL:
+                _POOL.pop()[0].shutdown(wait=False)
+            _POOL.append((ThreadPoolExecutor(max_workers=k - 1, thread_name_prefix="rnntheory"), k - 1))
+        return _POOL[0][0]
+
+
+def _ranges(size: int, k: int) -> list[tuple[int, int]]:
+    return [(size * i // k, size * (i + 1) // k) for i in range(k)]
+
+
+def run_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run the calls, the first on this thread and the others on the pool; the
+    results in order (an exception in any call is raised here, after all end)."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    futures: list[Future[Any]] = [_pool(len(calls)).submit(c) for c in calls[1:]]
+    try:
+        first = calls[0]()
+    finally:
+        wait(futures)  # every range ends before anything is raised or returned
+    return [first, *(f.result() for f in futures)]
+
+
+def run_rows(kernel: Callable[..., Any], args: tuple[Any, ...], batch: int, k: int) -> None:
+    """Call ``kernel(*args, b0, b1)`` on ``k`` ranges of sequences covering
+    ``0..batch`` (nearly equal, contiguous), concurrently when ``k > 1``.
+
+    The kernel must release the GIL and touch only its own sequences."""
+    run_parallel([partial(kernel, *args, b0, b1) for b0, b1 in _ranges(batch, max(1, min(k, batch)))])
+
+
+def sum_over_rows(kernel: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...], k: int) -> np.ndarray:
+    """``kernel(*arrays)`` for a kernel that sums over the rows of its arrays
+    (a weight gradient ``Xᵀ Y``, a bias gradient), as the sum of ``k`` partial
+    results over contiguous row ranges computed concurrently."""
+    n_rows = arrays[0].shape[0]
+    k = max(1, min(k, n_rows))
+    parts = run_parallel([partial(kernel, *(a[r0:r1] for a in arrays)) for r0, r1 in _ranges(n_rows, k)])
+    total = parts[0]
+    for p in parts[1:]:
+        total += p
+    return total
 
 
 class TraceBase:
@@ -166,23 +287,32 @@ class SequenceModel:
         return np.ascontiguousarray(s.reshape(B, n).astype(self.dtype))
 
     # ------------------------------------------------------------------ readout
-    def _readout(self, H: np.ndarray) -> np.ndarray | None:
-        """``y_t = W_yh h_t + b_y`` for t = 1..T from states ``H (T+1, B, n)``."""
+    def _readout(self, H: np.ndarray, k: int = 1) -> np.ndarray | None:
+        """``y_t = W_yh h_t + b_y`` for t = 1..T from states ``H (T+1, B, n)``
+        (``k`` threads, each over a range of the ``T·B`` rows)."""
         if self.W_yh is None:
             return None
         T, B, n = H.shape[0] - 1, H.shape[1], H.shape[2]
         assert self.b_y is not None
         W_yhT = np.ascontiguousarray(self.W_yh.T)
-        return K.readout(H[1:].reshape(T * B, n), W_yhT, self.b_y).reshape(T, B, -1)
+        H1 = H[1:].reshape(T * B, n)
+        Y = np.empty((T * B, W_yhT.shape[1]), dtype=H.dtype)
+        run_parallel([
+            partial(K.readout_into, H1[r0:r1], W_yhT, self.b_y, Y[r0:r1])
+            for r0, r1 in _ranges(T * B, max(1, min(k, T * B)))
+        ])
+        return Y.reshape(T, B, -1)
 
     def _readout_grads(
-        self, dZ: np.ndarray, H: np.ndarray
+        self, dZ: np.ndarray, H: np.ndarray, k: int = 1
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``∂E/∂W_yh`` and ``∂E/∂b_y`` from ``dZ = ∂E/∂y``, summed over all
+        steps (``k`` threads, each over a range of the rows)."""
         if self.W_yh is None:
             return None, None
         T, B, n = H.shape[0] - 1, H.shape[1], H.shape[2]
         dZ2 = dZ.reshape(T * B, -1)
-        return K.gemm_tn(dZ2, H[1:].reshape(T * B, n)), K.column_sums(dZ2)
+        return sum_over_rows(K.gemm_tn, (dZ2, H[1:].reshape(T * B, n)), k), sum_over_rows(K.column_sums, (dZ2,), k)
 
     # ------------------------------------------------------------------ loss
     def _targets(self, y: Any, loss: str, T: int, B: int, batched: bool) -> np.ndarray:

@@ -35,11 +35,20 @@ ACT_RELU = 3
 def _rowmat(X, M, out):
     """``out = X @ M`` for ``X (B, k)``, ``M (k, m)``, all C-contiguous, no aliasing."""
     B, k = X.shape
-    m = M.shape[1]
-    if B * k * m >= _BLAS_MIN_WORK:
+    _rowmat_blas_if(X, M, out, B * k * M.shape[1] >= _BLAS_MIN_WORK)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _rowmat_blas_if(X, M, out, blas):
+    """``out = X @ M`` by BLAS ``dot`` when ``blas``, else by :func:`_rowmat_acc`.
+
+    Kernels that run a range of a batch decide ``blas`` from the whole batch, so
+    a sequence's arithmetic does not depend on how the batch was split.
+    """
+    if blas:
         np.dot(X, M, out)
         return
-    for b in range(B):
+    for b in range(X.shape[0]):
         out[b, :] = 0.0
     _rowmat_acc(X, M, out)
 
@@ -188,8 +197,8 @@ def _activate_both(code, src, dst, dstp):
         _activate_prime(code, src, dstp)
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
-def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U):
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U, b0=0, b1=-1):
     """Run the recurrence; fill ``H (T+1, B, n)``, ``A (T, B, n)`` and ``FP``.
 
     ``A[t-1]`` holds the argument of ``f`` at step t: the pre-activation
@@ -202,60 +211,71 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U
     projection plus bias ``W_hx x_t + b_h`` of every step, which the caller
     forms in one product for small problems; otherwise (an empty array) the
     projection is done step by step, so no ``(T, B, n)`` temporary is needed.
+
+    Only the sequences ``b0 ≤ b < b1`` of the batch are run (``b1 < 0``: to the
+    end). Sequences never interact, so disjoint ranges may run in concurrent
+    threads on the same arrays (the kernel releases the GIL); each row's
+    arithmetic does not depend on the range it belongs to.
     """
-    T, B, _ = x.shape
+    T = x.shape[0]
+    if b1 < 0:
+        b1 = x.shape[1]
+    B = b1 - b0
     n = h0.shape[1]
     keep = FP.shape[0] == T
     store_a = A.shape[0] == T
+    pre = U.shape[0] == T
+    blas = x.shape[1] * n * n >= _BLAS_MIN_WORK  # the whole batch decides (see _rowmat_blas_if)
     scratch = np.empty((B, n), dtype=H.dtype)
-    H[0, :, :] = h0
+    H[0, b0:b1, :] = h0[b0:b1]
     G = np.empty((B, n), dtype=H.dtype)
     F = np.empty((B, n), dtype=H.dtype)
     for t in range(1, T + 1):
-        hp = H[t - 1]
-        at = A[t - 1] if store_a else scratch
+        hp = H[t - 1, b0:b1]
+        ht = H[t, b0:b1]
+        xt = x[t - 1, b0:b1]
+        at = A[t - 1, b0:b1] if store_a else scratch
+        fpt = FP[t - 1, b0:b1] if keep else F
         if form == 0:
-            pre = U.shape[0] == T
-            if B * n * n >= _BLAS_MIN_WORK:
+            ut = U[t - 1, b0:b1] if pre else scratch
+            if blas:
                 np.dot(hp, W_hhT, at)
                 for b in range(B):
                     ab = at[b]
-                    ub = U[t - 1, b] if pre else b_h
+                    ub = ut[b] if pre else b_h
                     for i in range(n):
                         ab[i] += ub[i]
             else:
                 for b in range(B):
-                    at[b, :] = U[t - 1, b] if pre else b_h
+                    at[b, :] = ut[b] if pre else b_h
                 _rowmat_acc(hp, W_hhT, at)
             if not pre:
-                _rowmat_acc(x[t - 1], W_hxT, at)
-            if keep:
-                for b in range(B):
-                    _activate_both(act, at[b], G[b] if leaky else H[t, b], FP[t - 1, b])
+                _rowmat_acc(xt, W_hxT, at)
+            gt = G if leaky else ht
+            for b in range(B):
+                if keep:
+                    _activate_both(act, at[b], gt[b], fpt[b])
+                else:
+                    _activate(act, at[b], gt[b])
             if leaky:
                 for b in range(B):
-                    if not keep:
-                        _activate(act, at[b], G[b])
-                    hb = H[t, b]
+                    hb = ht[b]
                     pb = hp[b]
                     gb = G[b]
                     for i in range(n):
                         hb[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * gb[i]
-            elif not keep:
-                for b in range(B):
-                    _activate(act, at[b], H[t, b])
         else:
             if store_a:
                 at[:, :] = hp
             for b in range(B):
                 if keep:
-                    _activate_both(act, hp[b], F[b], FP[t - 1, b])
+                    _activate_both(act, hp[b], F[b], fpt[b])
                 else:
                     _activate(act, hp[b], F[b])
-            _rowmat(F, W_hhT, G)
-            _rowmat_acc(x[t - 1], W_hxT, G)
+            _rowmat_blas_if(F, W_hhT, G, blas)
+            _rowmat_acc(xt, W_hxT, G)
             for b in range(B):
-                hb = H[t, b]
+                hb = ht[b]
                 gb = G[b]
                 if leaky:
                     pb = hp[b]
@@ -324,8 +344,8 @@ def mse_loss_grad(Z, Y, mask, dZ):
     return total
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
-def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0):
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=0, b1=-1):
     """Backpropagation through time for the Elman recurrence.
 
     ``dZ (T, B, n_out)`` is ``∂E/∂y_t``; the immediate derivative
@@ -339,39 +359,49 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0):
 
     ``FP (T, B, n)`` holds ``f′`` at the arguments of ``f`` (from the forward
     pass). ``D`` may be the same array as ``FP``: ``FP[t-1]`` is read before
-    ``D[t-1]`` is written and never again.
+    ``D[t-1]`` is written (element by element in the standard form, where
+    ``D = flow ⊙ f′`` entry-wise; from a copy in Pascanu's form) and never again.
 
     ``chunk > 0`` (dividing T) is chunked truncated BPTT, BPTT(chunk, chunk):
     nothing propagates from a step ``t`` with ``t − 1`` a multiple of ``chunk``
     to ``h_{t−1}``, so each block of ``chunk`` losses reaches back only to the
     block's first state. Same result as :func:`elman_backward_truncated` with
     ``k1 = k2 = chunk`` when ``chunk`` divides T, at the cost of full BPTT.
+
+    ``b0, b1``: only these sequences of the batch, as in :func:`elman_forward`.
     """
-    T, B, n = FP.shape
+    T = FP.shape[0]
+    if b1 < 0:
+        b1 = FP.shape[1]
+    B = b1 - b0
+    n = FP.shape[2]
+    blas = FP.shape[1] * n * n >= _BLAS_MIN_WORK  # the whole batch decides
     fp = np.empty((B, n), dtype=flow.dtype)
-    tmp = np.empty((B, n), dtype=flow.dtype)
-    flow[T, :, :] = 0.0
+    flow[T, b0:b1, :] = 0.0
     for t in range(T, 0, -1):
-        g = flow[t]
-        add_readout_grad(dZ[t - 1], W_yh, g)
-        fp[:, :] = FP[t - 1]
-        d = D[t - 1]
+        g = flow[t, b0:b1]
+        add_readout_grad(dZ[t - 1, b0:b1], W_yh, g)
+        d = D[t - 1, b0:b1]
+        out = flow[t - 1, b0:b1]
+        cut = chunk > 0 and (t - 1) % chunk == 0  # a block boundary: nothing crosses it
         if form == 0:
+            fpt = FP[t - 1, b0:b1]
             for b in range(B):
                 db = d[b]
                 gb = g[b]
-                fb = fp[b]
+                fb = fpt[b]
                 if leaky:
                     for i in range(n):
                         db[i] = gb[i] * (1.0 - alpha[i]) * fb[i]
                 else:
                     for i in range(n):
                         db[i] = gb[i] * fb[i]
-            if chunk > 0 and (t - 1) % chunk == 0:
-                flow[t - 1, :, :] = 0.0  # a block boundary: nothing crosses it
+            if cut:
+                out[:, :] = 0.0
                 continue
-            _rowmat(d, W_hh, tmp)
+            _rowmat_blas_if(d, W_hh, out, blas)
         else:
+            fp[:, :] = FP[t - 1, b0:b1]
             for b in range(B):
                 db = d[b]
                 gb = g[b]
@@ -381,26 +411,21 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0):
                 else:
                     for i in range(n):
                         db[i] = gb[i]
-            if chunk > 0 and (t - 1) % chunk == 0:
-                flow[t - 1, :, :] = 0.0
+            if cut:
+                out[:, :] = 0.0
                 continue
-            _rowmat(d, W_hh, tmp)
+            _rowmat_blas_if(d, W_hh, out, blas)
             for b in range(B):
-                tb = tmp[b]
+                ob = out[b]
                 fb = fp[b]
                 for i in range(n):
-                    tb[i] *= fb[i]
-        out = flow[t - 1]
-        for b in range(B):
-            ob = out[b]
-            tb = tmp[b]
-            gb = g[b]
-            if leaky:
+                    ob[i] *= fb[i]
+        if leaky:
+            for b in range(B):
+                ob = out[b]
+                gb = g[b]
                 for i in range(n):
-                    ob[i] = tb[i] + alpha[i] * gb[i]
-            else:
-                for i in range(n):
-                    ob[i] = tb[i]
+                    ob[i] += alpha[i] * gb[i]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -412,7 +437,7 @@ def activate_array(act, src):
     return out
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def gemm_tn(X, Y):
     """``Xᵀ Y`` for ``X (N, a)``, ``Y (N, b)`` C-contiguous: a weight gradient
     summed over all ``N = T·B`` rows in one BLAS call.
@@ -424,17 +449,24 @@ def gemm_tn(X, Y):
     return np.dot(X.T, Y)
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def readout(H1, W_yhT, b_y):
     """``H1 @ W_yhᵀ + b_y`` for ``H1 (N, n)`` (all steps and sequences at once)."""
-    Y = np.dot(H1, W_yhT)
-    for r in range(Y.shape[0]):
-        for c in range(Y.shape[1]):
-            Y[r, c] += b_y[c]
+    Y = np.empty((H1.shape[0], W_yhT.shape[1]), dtype=H1.dtype)
+    readout_into(H1, W_yhT, b_y, Y)
     return Y
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def readout_into(H1, W_yhT, b_y, Y):
+    """:func:`readout` into a given ``Y (N, m)`` (a scratch array)."""
+    np.dot(H1, W_yhT, Y)
+    for r in range(Y.shape[0]):
+        for c in range(Y.shape[1]):
+            Y[r, c] += b_y[c]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def column_sums(X):
     """Sum of the rows of ``X (N, a)`` (a bias gradient), accumulated in order."""
     out = np.zeros(X.shape[1], dtype=X.dtype)

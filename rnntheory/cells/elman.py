@@ -40,11 +40,15 @@ from ._base import (
     SequenceModel,
     TraceBase,
     blas_threads_for,
+    own_threads,
     parse_truncate,
     readout_params,
     recurrent_matrix,
+    run_rows,
     same_dtype,
     scratch,
+    sum_over_rows,
+    threads_for,
 )
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
@@ -477,14 +481,20 @@ class ElmanRNN(SequenceModel):
             FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
         if self.form == "standard" and T * B * n <= _PRECOMPUTE_MAX:
             # small problem: the input projection of every step in one product
-            U = K.readout(x3.reshape(T * B, -1), self._W_hxT, self.b_h).reshape(T, B, n)
+            # (a scratch array: U never leaves this call)
+            U = scratch("U", (T, B, n), self.dtype)
+            K.readout_into(x3.reshape(T * B, -1), self._W_hxT, self.b_h, U.reshape(T * B, n))
         else:
             U = np.empty((0, B, n), dtype=self.dtype)
-        K.elman_forward(
-            self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
-            FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP, U,
-        )
-        return H, A, self._readout(H), FP
+        k = threads_for(B, T * B * n * (n + self.n_in))
+        with own_threads(k):
+            run_rows(
+                K.elman_forward,
+                (self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
+                 FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP, U),
+                B, k,
+            )
+            return H, A, self._readout(H, k), FP
 
     def forward(self, x: Any, h0: Any = None) -> Trace:
         """Run the network over ``x``.
@@ -574,6 +584,8 @@ class ElmanRNN(SequenceModel):
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
         value, dZ = self._loss_grad(Z, loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
+        # threads of our own for large batches (then BLAS runs on one thread)
+        k = threads_for(B, T * B * n * (n + max(n_in, self.n_out)))
         # k2 > T keeps every pair, flow at h_0 included. Aligned chunks (k1 = k2
         # dividing T) are full BPTT with the flow cut at block starts: the fast path.
         chunk = k1 if (k2 is not None and k2 == k1 and T % k1 == 0) else 0
@@ -593,22 +605,26 @@ class ElmanRNN(SequenceModel):
             W_yh, dE = self.W_yh, dZ
             if W_yh is not None and T * B * n <= _PRECOMPUTE_MAX:
                 # small problem: ∂E_t/∂h_t = dZ_t W_yh for every step in one product
-                dE = K.readout(dZ.reshape(T * B, -1), W_yh, np.zeros(n, self.dtype)).reshape(T, B, n)
+                dE = scratch("dE", (T, B, n), self.dtype)
+                K.readout_into(dZ.reshape(T * B, -1), W_yh, np.zeros(n, self.dtype), dE.reshape(T * B, n))
                 W_yh = None
-            K.elman_backward(
-                self.W_hh, W_yh, dE, FP,
-                FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D, chunk,
-            )
+            with own_threads(k):
+                run_rows(
+                    K.elman_backward,
+                    (self.W_hh, W_yh, dE, FP, FORMS.index(self.form), self.leaky, self._alpha_arg(),
+                     flow, D, chunk),
+                    B, k,
+                )
         D2 = D.reshape(T * B, n)
         if self.form == "standard":
             prev = H[:-1].reshape(T * B, n)
         else:
             prev = K.activate_array(self.activation.code, np.ascontiguousarray(H[:-1].reshape(T * B, n)))
-        with blas_threads_for(T * B * n * max(n, n_in, self.n_out)):
-            g_hh = K.gemm_tn(D2, prev)
-            g_hx = K.gemm_tn(D2, x3.reshape(T * B, n_in))
-            g_bh = K.column_sums(D2)
-            g_yh, g_by = self._readout_grads(dZ, H)
+        with own_threads(k), blas_threads_for(T * B * n * max(n, n_in, self.n_out)):
+            g_hh = sum_over_rows(K.gemm_tn, (D2, prev), k)
+            g_hx = sum_over_rows(K.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
+            g_bh = sum_over_rows(K.column_sums, (D2,), k)
+            g_yh, g_by = self._readout_grads(dZ, H, k)
         g_alpha = self._alpha_grad(H, x3, flow) if self.learn_alpha else None
         trace = None
         if keep_trace:

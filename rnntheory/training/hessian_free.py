@@ -46,7 +46,7 @@ import numpy as np
 from .._validation import as_float_array, check_int, check_real
 from ..cells import _elman_kernels as K
 from ..cells import _gv_kernels as GK
-from ..cells._base import blas_threads_for
+from ..cells._base import blas_threads_for, run_rows
 from ..cells.elman import FORMS, ElmanRNN
 
 __all__ = [
@@ -309,8 +309,12 @@ class GaussNewton:
                 GK.add_scaled(dE, ls, RH1)  # structural damping enters the backward flow here
             flow = np.empty((T + 1, B, n), dtype=dt)
             D = np.empty((T, B, n), dtype=dt)
-            K.elman_backward(self._W_hh, None, dE.reshape(T, B, n), self._FP, self._form,
-                             model.leaky, model._alpha_arg(), flow, D)
+            run_rows(
+                K.elman_backward,
+                (self._W_hh, None, dE.reshape(T, B, n), self._FP, self._form,
+                 model.leaky, model._alpha_arg(), flow, D, 0),
+                B, 1,
+            )
             D2 = D.reshape(T * B, n)
             gWU = K.gemm_tn(D2, self._PX)
             parts = [gWU[:, :n], gWU[:, n:], K.column_sums(D2)]

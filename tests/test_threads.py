@@ -1,0 +1,196 @@
+"""Batched Elman passes split over threads.
+
+A batch splits into contiguous ranges of sequences, each run by a thread
+(``rnntheory.cells._base.run_rows``), and the weight gradients are sums of
+per-range partial products (``sum_over_rows``). Sequences never interact, so
+the loss, every gradient, the flow and the trace must equal the loop reference
+(``tests/naive.py``) whatever the thread count, including ranges of a single
+sequence and batches that do not divide evenly. The threshold that keeps small
+problems on one thread is lowered to 0 here so that tiny problems take the
+threaded path.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import naive
+import numpy as np
+import pytest
+from test_elman_kernels import (
+    PARAMS,
+    make_mask,
+    make_model,
+    make_targets,
+    masked_targets,
+    rel_err,
+    seed_of,
+)
+
+import rnntheory
+from rnntheory.cells import _base
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    """Every batched pass takes the threaded path; the thread count is restored."""
+    monkeypatch.setattr(_base, "_PARALLEL_MIN_WORK", 0)
+    before = rnntheory.get_num_threads()
+    yield
+    rnntheory.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+@pytest.mark.parametrize("alpha", [None, "vector"])
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+@pytest.mark.parametrize("loss", ["xent", "mse"])
+def test_threaded_value_and_grad_matches_naive(threaded, threads, alpha, form, loss):
+    """Split over 2, 3 or 8 threads (B = 5: ranges of 1–3 sequences, and more
+    threads than sequences), loss, parameter gradients and flow ∂E/∂h_k equal the
+    per-sequence loop reference to 1e-10, and the trace equals the loop forward."""
+    rnntheory.set_num_threads(threads)
+    rng = np.random.default_rng(seed_of(("threads", threads, alpha, form, loss)))
+    T, B = 6, 5
+    m = make_model(rng, form=form, alpha=alpha)
+    x = rng.normal(0.0, 1.0, (T, B, m.n_in))
+    h0 = rng.normal(0.0, 0.5, (B, m.n_hidden))
+    mask = make_mask(rng, T, B)
+    y = masked_targets(make_targets(rng, m, loss, T, B), mask, loss)
+    val, g = m.value_and_grad(x, y, loss=loss, mask=mask, h0=h0, keep_trace=True)
+    refs = naive.bptt_batch(m, x, y, loss, mask, h0)
+    want = sum(naive.loss(m, x[:, i], y[:, i], loss, mask[:, i], h0[i]) for i in range(B))
+    assert abs(val - want) <= 1e-10 * abs(want)
+    for name in PARAMS:
+        assert rel_err(getattr(g, name), sum(r[name] for r in refs)) <= 1e-10, name
+    assert rel_err(g.flow, np.stack([r["flow"] for r in refs], axis=1)) <= 1e-10
+    assert rel_err(g.trace.h, naive.forward_batch(m, x, h0)) <= 1e-10
+    assert rel_err(m.forward(x, h0=h0).h, naive.forward_batch(m, x, h0)) <= 1e-10
+
+
+def test_threaded_blas_sized_batch_matches_one_thread(threaded):
+    """At B·n² ≥ the per-step BLAS threshold (B = 32, n = 64) each thread's range
+    still takes the BLAS product (the whole batch decides), and two threads give
+    the one-thread result to rounding (1e-12) and the loop reference to 1e-10."""
+    rng = np.random.default_rng(7)
+    T, B, n = 4, 32, 64
+    m = make_model(rng, n_in=3, n=n, n_out=2, w_scale=0.9)
+    x = rng.normal(size=(T, B, 3))
+    y = rng.normal(size=(T, B, 2))
+    rnntheory.set_num_threads(1)
+    v1, g1 = m.value_and_grad(x, y, loss="mse")
+    rnntheory.set_num_threads(2)
+    v2, g2 = m.value_and_grad(x, y, loss="mse")
+    assert abs(v1 - v2) <= 1e-12 * abs(v1)
+    for name in (*PARAMS, "flow"):
+        assert rel_err(getattr(g2, name), getattr(g1, name)) <= 1e-12, name
+    refs = naive.bptt_batch(m, x, y, "mse")
+    assert rel_err(g2.W_hh, sum(r["W_hh"] for r in refs)) <= 1e-10
+
+
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+def test_threaded_chunked_truncation_matches_windowed_sum(threaded, form):
+    """Chunked truncated BPTT(3, 3) on threads equals the windowed double sum of
+    Eq. 6 (``naive.bptt_windowed``) summed over the sequences, flow included."""
+    rnntheory.set_num_threads(2)
+    rng = np.random.default_rng(seed_of(("threads-tbptt", form)))
+    T, B = 9, 3
+    m = make_model(rng, form=form, alpha="vector")
+    x = rng.normal(size=(T, B, m.n_in))
+    y = make_targets(rng, m, "mse", T, B)
+    _, g = m.value_and_grad(x, y, loss="mse", truncate=(3, 3))
+    refs = [naive.bptt_windowed(m, x[:, b], y[:, b], "mse", 3, k1=3) for b in range(B)]
+    assert rel_err(g.W_hh, sum(r[0] for r in refs)) <= 1e-10
+    assert rel_err(g.flow, np.stack([r[1] for r in refs], axis=1)) <= 1e-10
+
+
+def test_concurrent_callers_share_the_pool(threaded):
+    """Four Python threads, each training-stepping its own model on two threads
+    of the shared pool, all get their own model's loop-reference gradients."""
+    rnntheory.set_num_threads(2)
+    rng = np.random.default_rng(3)
+    jobs = []
+    for _ in range(4):
+        m = make_model(rng)
+        x = rng.normal(size=(5, 4, m.n_in))
+        y = make_targets(rng, m, "xent", 5, 4)
+        jobs.append((m, x, y))
+    results: dict[int, float] = {}
+
+    def work(i):
+        m, x, y = jobs[i]
+        worst = 0.0
+        for _ in range(20):
+            _, g = m.value_and_grad(x, y, loss="xent")
+            ref = sum(r["W_hh"] for r in naive.bptt_batch(m, x, y, "xent"))
+            worst = max(worst, rel_err(g.W_hh, ref))
+        results[i] = worst
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(results) == [0, 1, 2, 3]
+    assert max(results.values()) <= 1e-10
+
+
+def test_error_in_a_worker_range_is_raised(threaded):
+    """An exception raised for a range run on the pool reaches the caller, after
+    every range has finished (no range is abandoned mid-write)."""
+    rnntheory.set_num_threads(3)
+    done = []
+
+    def kernel(b0, b1):
+        done.append((b0, b1))
+        if b0 > 0:
+            raise RuntimeError(f"range {b0}:{b1}")
+
+    with pytest.raises(RuntimeError, match="range"):
+        _base.run_rows(kernel, (), 6, 3)
+    assert sorted(done) == [(0, 2), (2, 4), (4, 6)]
+
+
+def test_threads_for_keeps_small_problems_on_one_thread():
+    """Below the work threshold one thread; above it min(threads, batch)."""
+    before = rnntheory.get_num_threads()
+    try:
+        rnntheory.set_num_threads(4)
+        assert _base.threads_for(32, _base._PARALLEL_MIN_WORK - 1) == 1
+        assert _base.threads_for(32, _base._PARALLEL_MIN_WORK) == 4
+        assert _base.threads_for(3, 10 * _base._PARALLEL_MIN_WORK) == 3
+        assert _base.threads_for(1, 10 * _base._PARALLEL_MIN_WORK) == 1
+    finally:
+        rnntheory.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "2", True])
+def test_set_num_threads_rejects_bad_values(bad):
+    """A thread count that is not a positive integer is refused, naming ``n``."""
+    with pytest.raises((ValueError, TypeError), match="`n`"):
+        rnntheory.set_num_threads(bad)
+
+
+def test_environment_variable_sets_the_default(monkeypatch):
+    """``RNNTHEORY_NUM_THREADS`` sets the default; a non-integer is a named error."""
+    monkeypatch.setattr(_base, "_NUM_THREADS", [])
+    monkeypatch.setenv("RNNTHEORY_NUM_THREADS", "3")
+    assert rnntheory.get_num_threads() == 3
+    monkeypatch.setattr(_base, "_NUM_THREADS", [])
+    monkeypatch.setenv("RNNTHEORY_NUM_THREADS", "three")
+    with pytest.raises(ValueError, match=r"RNNTHEORY_NUM_THREADS.*'three'"):
+        rnntheory.get_num_threads()
+
+
+def test_threaded_log_norms_match_svd_of_explicit_products(threaded):
+    """``jacobians.log_norms`` with its rows dealt to 3 threads equals
+    ``ln σ_max`` of every explicit product (SVD, ``naive.log_norms_svd``) to 1e-9."""
+    rnntheory.set_num_threads(3)
+    rng = np.random.default_rng(5)
+    m = make_model(rng, n=5, w_scale=1.5)
+    x = rng.normal(size=(13, m.n_in))
+    tr = m.forward(x)
+    got = rnntheory.jacobians.log_norms(m, tr)
+    want = naive.log_norms_svd(naive.jacobians(m, x))
+    finite = np.isfinite(want)
+    assert np.array_equal(finite, np.isfinite(got))
+    assert np.max(np.abs(got[finite] - want[finite])) <= 1e-9 * max(1.0, np.max(np.abs(want[finite])))
