@@ -19,7 +19,8 @@ the same run with the same weights, are
 
 Before a configuration is timed, our loss and ``∂E/∂W_hh`` are checked against
 torch's (rtol 1e-8 in float64, 1e-3 in float32), so a fast wrong kernel fails.
-Everyone runs on 2 threads (torch intra-op, BLAS/OpenMP through threadpoolctl).
+Everyone runs on 2 threads (torch intra-op, BLAS/OpenMP through threadpoolctl,
+``rnntheory.set_num_threads`` for our batched passes).
 Times are medians of repeats (``time.perf_counter``): each contender runs a
 block of consecutive calls after a short pause (so nobody pays for another's
 spinning OpenMP/OpenBLAS workers), and the blocks alternate so that background
@@ -81,6 +82,7 @@ CUSTOM_HIDDEN = (16, 64)
 # --------------------------------------------------------------------- setup
 def set_threads() -> threadpool_limits:
     torch.set_num_threads(_THREADS)
+    rnntheory.set_num_threads(_THREADS)  # our batched passes and log_norms
     # Keep the returned object alive: the limits hold for the whole run.
     return threadpool_limits(limits=_THREADS)
 
@@ -99,7 +101,10 @@ def describe_threads() -> list[str]:
             f"threadpoolctl: {lib['internal_api']:<9} "
             f"{os.path.basename(lib['filepath'])}: {lib['num_threads']} threads"
         )
-    lines.append(f"numba threads: {numba.get_num_threads()} (kernels are serial)")
+    lines.append(
+        f"rnntheory threads: {rnntheory.get_num_threads()} (batched passes split the batch; "
+        "BLAS on one thread meanwhile)"
+    )
     return lines
 
 

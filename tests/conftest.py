@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -30,3 +31,16 @@ settings.register_profile(
     "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    """Every batched pass takes the threaded path (the work threshold is 0);
+    the thread count is restored afterwards."""
+    import rnntheory
+    from rnntheory.cells import _base
+
+    monkeypatch.setattr(_base, "_PARALLEL_MIN_WORK", 0)
+    before = rnntheory.get_num_threads()
+    yield
+    rnntheory.set_num_threads(before)

@@ -31,6 +31,16 @@ def _model(cls, n_in=3, n=4, n_out=3, seed=0, dtype=np.float64):
     )
 
 
+def torch_twin(torch, m):
+    """A float64 ``nn.LSTMCell``/``nn.GRUCell`` holding ``m``'s weights, and its
+    readout ``(W_yh, b_y)`` as leaf tensors that collect gradients."""
+    cell = (torch.nn.LSTMCell if m.NAME == "LSTM" else torch.nn.GRUCell)(m.n_in, m.n_hidden, dtype=torch.float64)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(torch.tensor(getattr(m, name)))
+    return cell, torch.tensor(m.W_yh, requires_grad=True), torch.tensor(m.b_y, requires_grad=True)
+
+
 def _states(cls, rng, n, B=None):
     shape = (n,) if B is None else (B, n)
     kw = {"h0": rng.normal(size=shape)}
@@ -109,12 +119,7 @@ def test_against_torch_autograd(cls, B):
     mask = (rng.random((T, B)) > 0.3).astype(float)
     kw = _states(cls, rng, n, B)
     L, g = m.value_and_grad(x, y, loss="xent", mask=mask, **kw)
-    cell = (torch.nn.LSTMCell if cls is LSTM else torch.nn.GRUCell)(n_in, n, dtype=torch.float64)
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(cell, name).copy_(torch.tensor(getattr(m, name)))
-    Wy = torch.tensor(m.W_yh, requires_grad=True)
-    by = torch.tensor(m.b_y, requires_grad=True)
+    cell, Wy, by = torch_twin(torch, m)
     h = torch.tensor(kw["h0"], requires_grad=True)
     hs = [h]
     c = torch.tensor(kw["c0"], requires_grad=True) if cls is LSTM else None

@@ -13,7 +13,7 @@ import os
 import naive
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from rnntheory import ElmanRNN, Trace
@@ -86,12 +86,20 @@ def test_fixed_flow_gradient_equals_fixed_flow_finite_differences(model, variant
     """∂Ω/∂W_hh with v = ∂E/∂h_{k+1}, h_k and the input terms held fixed equals
     central differences (rel 1e-6) of W ↦ Ω built from explicit step Jacobians
     J_{k+1}(W) at the frozen states. With hold_fprime, f′(a_{k+1}) is frozen too
-    (J = diag(f′) W for the standard form; Pascanu's form is unchanged)."""
+    (J = diag(f′) W for the standard form; Pascanu's form is unchanged).
+
+    The comparison allows 1e-6 relative plus 1e-8 absolute: the central
+    difference of an O(1) function with step 1e-6 carries a rounding error
+    near ε·Ω/h ≈ 1e-10. For the "norm" variant, (‖u‖/‖v‖ − 1)² has a kink at
+    u = 0, so examples with a counted ratio below 1e-3 (where a step of 1e-6
+    can straddle the kink) are set aside: there the exact derivative and a
+    central difference measure different things."""
     x, y = _data(model, 4, 2, seed)
     _, g = model.value_and_grad(x, y, loss="mse")
     tr = model.forward(x)
     res = omega(model, tr, g.flow, variant=variant, hold_fprime=hold)
     counted = res.counted
+    assume(variant != "norm" or not np.any(res.ratio[counted] < 1e-3))
 
     def fixed(W):
         total = 0.0
@@ -114,10 +122,7 @@ def test_fixed_flow_gradient_equals_fixed_flow_finite_differences(model, variant
 
     assert fixed(model.W_hh) == pytest.approx(res.value, rel=1e-10, abs=1e-14)
     G = _fd(fixed, model.W_hh.copy())
-    if np.max(np.abs(G)) > 1e-8:
-        assert _rel(res.W_hh, G) < 1e-6
-    else:
-        assert np.max(np.abs(res.W_hh)) < 1e-7
+    assert np.max(np.abs(res.W_hh - G)) <= 1e-6 * np.max(np.abs(G)) + 1e-8
 
 
 @pytest.mark.parametrize(

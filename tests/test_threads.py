@@ -31,15 +31,6 @@ import rnntheory
 from rnntheory.cells import _base
 
 
-@pytest.fixture
-def threaded(monkeypatch):
-    """Every batched pass takes the threaded path; the thread count is restored."""
-    monkeypatch.setattr(_base, "_PARALLEL_MIN_WORK", 0)
-    before = rnntheory.get_num_threads()
-    yield
-    rnntheory.set_num_threads(before)
-
-
 @pytest.mark.parametrize("threads", [2, 3, 8])
 @pytest.mark.parametrize("alpha", [None, "vector"])
 @pytest.mark.parametrize("form", ["standard", "pascanu"])
@@ -194,3 +185,24 @@ def test_threaded_log_norms_match_svd_of_explicit_products(threaded):
     finite = np.isfinite(want)
     assert np.array_equal(finite, np.isfinite(got))
     assert np.max(np.abs(got[finite] - want[finite])) <= 1e-9 * max(1.0, np.max(np.abs(want[finite])))
+
+
+def test_thread_limit_is_per_thread_and_restored():
+    """``thread_limit(1)`` caps the calling thread only, nests, and restores the
+    previous cap on exit (the sweep runs each training run under it)."""
+    before = rnntheory.get_num_threads()
+    try:
+        rnntheory.set_num_threads(4)
+        seen = {}
+        with _base.thread_limit(1):
+            assert rnntheory.get_num_threads() == 1
+            t = threading.Thread(target=lambda: seen.setdefault("other", rnntheory.get_num_threads()))
+            t.start()
+            t.join()
+            with _base.thread_limit(3):
+                assert rnntheory.get_num_threads() == 3
+            assert rnntheory.get_num_threads() == 1
+        assert seen["other"] == 4
+        assert rnntheory.get_num_threads() == 4
+    finally:
+        rnntheory.set_num_threads(before)

@@ -64,21 +64,45 @@ def _default_num_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_LOCAL_LIMIT = threading.local()
+
+
+@contextlib.contextmanager
+def thread_limit(n: int) -> Any:
+    """Within this context, calls made by the current thread use at most ``n``
+    threads (other threads keep theirs): what a sweep worker running one
+    training run per core uses."""
+    n = check_int("n", n, minimum=1)
+    before = getattr(_LOCAL_LIMIT, "n", None)
+    _LOCAL_LIMIT.n = n
+    try:
+        yield
+    finally:
+        _LOCAL_LIMIT.n = before
+
+
 def get_num_threads() -> int:
-    """Number of threads a batched Elman forward/backward pass may use.
+    """Number of threads a batched forward/backward pass (Elman, LSTM, GRU) may use.
 
     Defaults to the environment variable ``RNNTHEORY_NUM_THREADS`` if set, else
     the number of CPUs this process may run on. Single sequences, and batches
     whose step costs fewer than a few million multiply-adds, always run on the
     calling thread.
     """
+    local = getattr(_LOCAL_LIMIT, "n", None)
+    if local is not None:
+        return min(local, _global_num_threads())
+    return _global_num_threads()
+
+
+def _global_num_threads() -> int:
     if not _NUM_THREADS:
         _NUM_THREADS.append(_default_num_threads())
     return _NUM_THREADS[0]
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads of a batched Elman pass (``1``: the calling thread only).
+    """Set the number of threads of a batched pass (Elman, LSTM, GRU; ``1``: the calling thread only).
 
     The threads split the batch into contiguous ranges of sequences; BLAS
     products over all steps (the weight gradients) follow the BLAS library's own

@@ -26,9 +26,13 @@ from ._base import (
     SequenceModel,
     TraceBase,
     blas_threads_for,
+    own_threads,
     parse_truncate,
     readout_params,
+    run_rows,
     same_dtype,
+    sum_over_rows,
+    threads_for,
 )
 
 __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
@@ -140,6 +144,12 @@ class _Gated(SequenceModel):
         self.dtype = dtype
         self._W_ihT = np.ascontiguousarray(weight_ih.T)
         self._W_hhT = np.ascontiguousarray(weight_hh.T)
+
+    def _threads(self, T: int, B: int) -> int:
+        """Threads of our own for a batched pass over ``T`` steps of ``B`` sequences:
+        its work is ``T·B·G·n·(n + n_in)`` multiply-adds (the gate projections)."""
+        n = self.n_hidden
+        return threads_for(B, T * B * self.GATES * n * (n + self.n_in))
 
     @property
     def n_hidden(self) -> int:
@@ -273,21 +283,35 @@ class LSTM(_Gated):
     GATES = 4
     NAME = "LSTM"
 
-    def _run(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _run(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray, k: int = 1) -> tuple[np.ndarray, ...]:
+        """The forward pass on ``k`` threads (ranges of the batch; the caller
+        holds :func:`own_threads` when ``k > 1``)."""
         T, B, _ = x3.shape
         n = self.n_hidden
         H = np.empty((T + 1, B, n), dtype=self.dtype)
         C = np.empty((T + 1, B, n), dtype=self.dtype)
         P = np.empty((T, B, 4 * n), dtype=self.dtype)
-        GK.lstm_forward(self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, c0, H, C, P)
+        run_rows(
+            GK.lstm_forward,
+            (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, c0, H, C, P),
+            B, k,
+        )
         return H, C, P
 
     def forward(self, x: Any, h0: Any = None, c0: Any = None) -> GatedTrace:
-        """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero initial states by default."""
+        """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero initial states by default.
+
+        A large batch is split into ranges of sequences run on threads of our
+        own (:func:`rnntheory.set_num_threads`); the result does not depend on
+        the split.
+        """
         x3, batched = self._inputs(x)
-        B = x3.shape[1]
-        H, C, P = self._run(x3, self._state("h0", h0, B, batched), self._state("c0", c0, B, batched))
-        Y = self._readout(H)
+        T, B = x3.shape[0], x3.shape[1]
+        h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
+        k = self._threads(T, B)
+        with own_threads(k):
+            H, C, P = self._run(x3, h0_, c0_, k)
+            Y = self._readout(H, k)
         if batched:
             return GatedTrace(H, C, P, Y)
         return GatedTrace(H[:, 0], C[:, 0], P[:, 0], None if Y is None else Y[:, 0])
@@ -319,19 +343,24 @@ class LSTM(_Gated):
         n = self.n_hidden
         chunk = self._chunk(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
-        H, C, P = self._run(x3, self._state("h0", h0, B, batched), self._state("c0", c0, B, batched))
-        Y = self._readout(H)
+        h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
+        # threads of our own for large batches (then BLAS runs on one thread)
+        k = self._threads(T, B)
+        with own_threads(k):
+            H, C, P = self._run(x3, h0_, c0_, k)
+            Y = self._readout(H, k)
         value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
         flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
         D = np.empty((T, B, 4 * n), dtype=self.dtype)
-        GK.lstm_backward(self.weight_hh, self.W_yh, dZ, C, P, flow_h, flow_c, D, chunk)
+        with own_threads(k):
+            run_rows(GK.lstm_backward, (self.weight_hh, self.W_yh, dZ, C, P, flow_h, flow_c, D, chunk), B, k)
         D2 = D.reshape(T * B, 4 * n)
-        with blas_threads_for(T * B * 4 * n * max(n, n_in, self.n_out)):
-            g_ih = EK.gemm_tn(D2, x3.reshape(T * B, n_in))
-            g_hh = EK.gemm_tn(D2, H[:-1].reshape(T * B, n))
-            g_b = EK.column_sums(D2)
-            g_yh, g_by = self._readout_grads(dZ, H)
+        with own_threads(k), blas_threads_for(T * B * 4 * n * max(n, n_in, self.n_out)):
+            g_ih = sum_over_rows(EK.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
+            g_hh = sum_over_rows(EK.gemm_tn, (D2, H[:-1].reshape(T * B, n)), k)
+            g_b = sum_over_rows(EK.column_sums, (D2,), k)
+            g_yh, g_by = self._readout_grads(dZ, H, k)
         if not batched:
             flow_h, flow_c = flow_h[:, 0], flow_c[:, 0]
         return value, LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c)
@@ -362,19 +391,27 @@ class GRU(_Gated):
     GATES = 3
     NAME = "GRU"
 
-    def _run(self, x3: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, x3: np.ndarray, h0: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The forward pass on ``k`` threads (as :meth:`LSTM._run`)."""
         T, B, _ = x3.shape
         n = self.n_hidden
         H = np.empty((T + 1, B, n), dtype=self.dtype)
         P = np.empty((T, B, 4 * n), dtype=self.dtype)
-        GK.gru_forward(self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, H, P)
+        run_rows(GK.gru_forward, (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, H, P), B, k)
         return H, P
 
     def forward(self, x: Any, h0: Any = None) -> GatedTrace:
-        """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero ``h_0`` by default."""
+        """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero ``h_0`` by default.
+
+        Large batches run on threads of our own, as in :meth:`LSTM.forward`.
+        """
         x3, batched = self._inputs(x)
-        H, P = self._run(x3, self._state("h0", h0, x3.shape[1], batched))
-        Y = self._readout(H)
+        T, B = x3.shape[0], x3.shape[1]
+        h0_ = self._state("h0", h0, B, batched)
+        k = self._threads(T, B)
+        with own_threads(k):
+            H, P = self._run(x3, h0_, k)
+            Y = self._readout(H, k)
         if batched:
             return GatedTrace(H, None, P, Y)
         return GatedTrace(H[:, 0], None, P[:, 0], None if Y is None else Y[:, 0])
@@ -396,21 +433,27 @@ class GRU(_Gated):
         n = self.n_hidden
         chunk = self._chunk(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
-        H, P = self._run(x3, self._state("h0", h0, B, batched))
-        Y = self._readout(H)
+        h0_ = self._state("h0", h0, B, batched)
+        # threads of our own for large batches (then BLAS runs on one thread)
+        k = self._threads(T, B)
+        with own_threads(k):
+            H, P = self._run(x3, h0_, k)
+            Y = self._readout(H, k)
         value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
         D_hid = np.empty((T, B, 3 * n), dtype=self.dtype)
         D_in = np.empty((T, B, 3 * n), dtype=self.dtype)
-        GK.gru_backward(self.weight_hh, self.W_yh, dZ, H, P, flow, D_hid, D_in, chunk)
+        with own_threads(k):
+            run_rows(GK.gru_backward, (self.weight_hh, self.W_yh, dZ, H, P, flow, D_hid, D_in, chunk), B, k)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
-        with blas_threads_for(T * B * 3 * n * max(n, n_in, self.n_out)):
-            g_ih = EK.gemm_tn(Di, x3.reshape(T * B, n_in))
-            g_hh = EK.gemm_tn(Dh, H[:-1].reshape(T * B, n))
-            g_yh, g_by = self._readout_grads(dZ, H)
+        with own_threads(k), blas_threads_for(T * B * 3 * n * max(n, n_in, self.n_out)):
+            g_ih = sum_over_rows(EK.gemm_tn, (Di, x3.reshape(T * B, n_in)), k)
+            g_hh = sum_over_rows(EK.gemm_tn, (Dh, H[:-1].reshape(T * B, n)), k)
+            g_bi = sum_over_rows(EK.column_sums, (Di,), k)
+            g_bh = sum_over_rows(EK.column_sums, (Dh,), k)
+            g_yh, g_by = self._readout_grads(dZ, H, k)
         if not batched:
             flow = flow[:, 0]
-        return value, GRUGrads(
-            g_ih, g_hh, EK.column_sums(Di), EK.column_sums(Dh), g_yh, g_by, flow
-        )
+        return value, GRUGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow)
+

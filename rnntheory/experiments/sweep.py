@@ -284,7 +284,7 @@ def execute(spec: RunSpec) -> dict[str, Any]:
     """Run one spec and return everything the store records about it (never raises).
 
     Runs :func:`~rnntheory.experiments.runspec.run_one` with one BLAS thread
-    (parallelism comes from the workers). An exception becomes a failed
+    and one rnntheory thread (parallelism comes from the workers). An exception becomes a failed
     result carrying its traceback.
 
     Parameters
@@ -308,13 +308,14 @@ def execute(spec: RunSpec) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     from .. import __version__
+    from ..cells._base import thread_limit
 
     started = now_utc()
     t0 = time.perf_counter()
     out: dict[str, Any] = {"host": socket.gethostname(), "version": __version__,
                            "started": started}
     try:
-        with threadpool_limits(limits=1):
+        with threadpool_limits(limits=1), thread_limit(1):
             metrics = run_one(spec)
         out.update(status="done", metrics=metrics, error=None)
     except Exception as exc:
