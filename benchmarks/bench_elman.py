@@ -119,6 +119,8 @@ def load_average() -> str:
 # ------------------------------------------------------------------ timing
 _MINIMA: dict[str, float] = {}
 _PAUSE_S = 0.25  # let other contenders' spinning worker threads go to sleep
+_WARM_S = 0.03  # untimed warm-up after each pause
+_BLOCK_S = 0.09  # a timed block lasts at least this long (and has at least `block` calls)
 
 
 def _interleaved_medians(
@@ -126,12 +128,12 @@ def _interleaved_medians(
 ) -> dict[str, float]:
     """Median seconds of each callable; blocks of calls interleaved; stop early past budget.
 
-    Each round runs every contender for ``block`` consecutive timed calls,
-    after a short pause and one untimed call: torch's OpenMP workers (and
-    OpenBLAS's) keep spinning for a while after a parallel region, and whoever
-    ran right after them would pay for it; after the pause, the untimed call
-    wakes the sleeping pools, so what is timed is the steady state of a
-    training loop, for every contender alike. Blocks still alternate, so background load hits everyone alike.
+    Each round runs every contender for ``block`` consecutive timed calls (more
+    for a fast contender: a block lasts at least 90 ms), after a short pause and 30 ms of untimed calls (at least one): torch's
+    OpenMP workers (and OpenBLAS's) keep spinning for a while after a parallel
+    region, and whoever ran right after them would pay for it; after the pause,
+    the untimed calls wake the sleeping pools and the idle core, so what is
+    timed is the steady state of a training loop, for every contender alike. Blocks still alternate, so background load hits everyone alike.
     At least 3 rounds run whatever the budget. The minima of the last call are
     left in ``_MINIMA`` (reported in the JSON: robust to background load).
     """
@@ -140,11 +142,24 @@ def _interleaved_medians(
     for r in range(max(1, repeats // block)):
         for name, fn in fns.items():
             time.sleep(_PAUSE_S)
-            fn()  # wakes the thread pools; steady-state calls are timed
-            for _ in range(block):
+            # untimed calls for at least _WARM_S (and at least one) wake the thread
+            # pools and bring the core back from idle, so the timed calls are the
+            # steady state of a training loop; a 1.5 ms call right after a sleep
+            # measured up to 1.5x its loop time, a 30 ms torch call absorbs it
+            warm = time.perf_counter()
+            fn()
+            while time.perf_counter() - warm < _WARM_S:
+                fn()
+            # a block is `block` calls, or as many as fill _BLOCK_S: a 1.5 ms
+            # contender then gives as many seconds of samples as a 30 ms one,
+            # and one unlucky moment of background load cannot decide its median
+            t_block = time.perf_counter()
+            n_calls = 0
+            while n_calls < block or time.perf_counter() - t_block < _BLOCK_S:
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
+                n_calls += 1
         if r >= 2 and time.perf_counter() - start > budget_s:
             break
     _MINIMA.clear()
