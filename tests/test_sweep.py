@@ -403,3 +403,20 @@ def test_verify_row_sweep_resume_passes():
     4 runs once with the metrics of an uninterrupted sweep (worst = mismatches = 0)."""
     row = sw._check_sweep_resume()
     assert row.passed and row.worst == 0.0 and row.pairs == row.models == 4, row.detail
+
+
+def test_processes_scheduler_gives_the_sync_results(tmp_path):
+    """The default scheduler, a LocalCluster of 2 single-threaded worker processes,
+    records every run of a 4-run grid once, each with the metrics (except wall_s)
+    of the same run done in the driver without Dask: run_one is a deterministic
+    function of its spec, wherever it runs."""
+    grid = sw.expand_grid({"task": "adding", "length": 8, "n_hidden": 4, "steps": 5,
+                           "batch_size": 3, "eval_size": 10, "seed": [0, 1],
+                           "remedies": ["none", "clip"]})
+    res = sw.run_sweep(grid, tmp_path / "p.db", scheduler="processes", workers=2, progress=False)
+    assert (res.total, res.done, res.failed, res.skipped) == (4, 4, 0, 0)
+    ref = sw.run_sweep(grid, tmp_path / "s.db", scheduler="sync", progress=False)
+    assert ref.done == 4
+    got, want = _raw_rows(tmp_path / "p.db"), _raw_rows(tmp_path / "s.db")
+    assert sorted(k for k, _, _ in got) == sorted(s.key() for s in grid)
+    assert _metrics_wo_time(got) == _metrics_wo_time(want)
