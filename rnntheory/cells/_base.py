@@ -104,9 +104,10 @@ def _global_num_threads() -> int:
 def set_num_threads(n: int) -> None:
     """Set the number of threads of a batched pass (Elman, LSTM, GRU; ``1``: the calling thread only).
 
-    The threads split the batch into contiguous ranges of sequences; BLAS
-    products over all steps (the weight gradients) follow the BLAS library's own
-    thread setting (``threadpoolctl``).
+    The threads split the batch into contiguous ranges of sequences, and the
+    products over all ``T·B`` rows (weight gradients, readout) into ranges of
+    rows; meanwhile BLAS runs on one thread. Calls too small to split (see
+    :func:`get_num_threads`) leave BLAS at its own setting (``threadpoolctl``).
     """
     n = check_int("n", n, minimum=1)
     with _POOL_LOCK:
@@ -164,6 +165,16 @@ def run_rows(kernel: Callable[..., Any], args: tuple[Any, ...], batch: int, k: i
 
     The kernel must release the GIL and touch only its own sequences."""
     run_parallel([partial(kernel, *args, b0, b1) for b0, b1 in _ranges(batch, max(1, min(k, batch)))])
+
+
+def readout_rows(X: np.ndarray, MT: np.ndarray, bias: np.ndarray, k: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``X @ MT + bias`` for ``X (N, a)`` (into ``out`` if given), as ``k``
+    concurrent products over ranges of the rows."""
+    Y = np.empty((X.shape[0], MT.shape[1]), dtype=X.dtype) if out is None else out
+    run_parallel([
+        partial(K.readout_into, X[r0:r1], MT, bias, Y[r0:r1]) for r0, r1 in _ranges(X.shape[0], max(1, min(k, X.shape[0])))
+    ])
+    return Y
 
 
 def sum_over_rows(kernel: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...], k: int) -> np.ndarray:
@@ -319,13 +330,7 @@ class SequenceModel:
         T, B, n = H.shape[0] - 1, H.shape[1], H.shape[2]
         assert self.b_y is not None
         W_yhT = np.ascontiguousarray(self.W_yh.T)
-        H1 = H[1:].reshape(T * B, n)
-        Y = np.empty((T * B, W_yhT.shape[1]), dtype=H.dtype)
-        run_parallel([
-            partial(K.readout_into, H1[r0:r1], W_yhT, self.b_y, Y[r0:r1])
-            for r0, r1 in _ranges(T * B, max(1, min(k, T * B)))
-        ])
-        return Y.reshape(T, B, -1)
+        return readout_rows(H[1:].reshape(T * B, n), W_yhT, self.b_y, k).reshape(T, B, -1)
 
     def _readout_grads(
         self, dZ: np.ndarray, H: np.ndarray, k: int = 1

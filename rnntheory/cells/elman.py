@@ -43,6 +43,7 @@ from ._base import (
     own_threads,
     parse_truncate,
     readout_params,
+    readout_rows,
     recurrent_matrix,
     run_rows,
     same_dtype,
@@ -479,15 +480,15 @@ class ElmanRNN(SequenceModel):
             FP = scratch("FP", (T, B, n), self.dtype)
         else:
             FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
-        if self.form == "standard" and T * B * n <= _PRECOMPUTE_MAX:
-            # small problem: the input projection of every step in one product
-            # (a scratch array: U never leaves this call)
-            U = scratch("U", (T, B, n), self.dtype)
-            K.readout_into(x3.reshape(T * B, -1), self._W_hxT, self.b_h, U.reshape(T * B, n))
-        else:
-            U = np.empty((0, B, n), dtype=self.dtype)
         k = threads_for(B, T * B * n * (n + self.n_in))
         with own_threads(k):
+            if self.form == "standard" and T * B * n <= _PRECOMPUTE_MAX:
+                # small problem: the input projection of every step in one product
+                # (a scratch array: U never leaves this call)
+                U = scratch("U", (T, B, n), self.dtype)
+                readout_rows(x3.reshape(T * B, -1), self._W_hxT, self.b_h, k, out=U.reshape(T * B, n))
+            else:
+                U = np.empty((0, B, n), dtype=self.dtype)
             run_rows(
                 K.elman_forward,
                 (self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
@@ -606,7 +607,8 @@ class ElmanRNN(SequenceModel):
             if W_yh is not None and T * B * n <= _PRECOMPUTE_MAX:
                 # small problem: ∂E_t/∂h_t = dZ_t W_yh for every step in one product
                 dE = scratch("dE", (T, B, n), self.dtype)
-                K.readout_into(dZ.reshape(T * B, -1), W_yh, np.zeros(n, self.dtype), dE.reshape(T * B, n))
+                with own_threads(k):
+                    readout_rows(dZ.reshape(T * B, -1), W_yh, np.zeros(n, self.dtype), k, out=dE.reshape(T * B, n))
                 W_yh = None
             with own_threads(k):
                 run_rows(
