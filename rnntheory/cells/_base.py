@@ -82,7 +82,7 @@ def thread_limit(n: int) -> Any:
 
 
 def get_num_threads() -> int:
-    """Number of threads a batched forward/backward pass (Elman, LSTM, GRU) may use.
+    """Number of threads a batched pass (Elman, LSTM, GRU, Gauss–Newton product) may use.
 
     Defaults to the environment variable ``RNNTHEORY_NUM_THREADS`` if set, else
     the number of CPUs this process may run on. Single sequences, and batches
@@ -102,7 +102,7 @@ def _global_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads of a batched pass (Elman, LSTM, GRU; ``1``: the calling thread only).
+    """Set the number of threads of a batched pass (``1``: the calling thread only).
 
     The threads split the batch into contiguous ranges of sequences, and the
     products over all ``T·B`` rows (weight gradients, readout) into ranges of

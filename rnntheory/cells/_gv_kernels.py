@@ -4,8 +4,10 @@ The R-forward pass (Pearlmutter's R-operator ``R{·} = d(·)/dε`` along a
 parameter direction ``v``) runs along a trace that the caller stored once:
 ``H (T+1, B, n)`` the hidden states and ``FP (T, B, n)`` the derivatives ``f′``
 at the arguments of ``f``. Arrays are time-major, batched and C-contiguous, as
-in :mod:`rnntheory.cells._elman_kernels`, whose per-step product ``_rowmat``
-(explicit loops for small problems, BLAS above) is reused here.
+in :mod:`rnntheory.cells._elman_kernels`, whose per-step product
+``_rowmat_blas_if`` (explicit loops for small problems, BLAS above) is reused
+here. The R-forward pass and the row kernels release the GIL: the caller runs
+them on ranges of sequences or of rows in threads of its own.
 
 The part of ``R{a_t}`` (standard form) or ``R{g_t}`` (Pascanu's form) that does
 not depend on the recurrence, ``ΔW_hh p_t + ΔW_hx x_t + Δb_h`` with ``p_t = h_{t−1}``
@@ -21,11 +23,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._elman_kernels import _rowmat
+from ._elman_kernels import _BLAS_MIN_WORK, _rowmat_blas_if
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
-def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH):
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH, b0=0, b1=-1):
     """Fill ``RH (T+1, B, n)`` with ``R{h_t}`` for t = 0..T (``R{h_0} = 0``).
 
     Standard form: ``R{a_t} = W_hh R{h_{t−1}} + S_t`` and
@@ -35,18 +37,28 @@ def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH):
 
     ``W_hhT`` is ``W_hhᵀ`` (C-contiguous), ``S (T, B, n)`` the input-driven part,
     ``FP (T, B, n)`` the stored ``f′``; ``form`` 0 = standard, 1 = Pascanu.
+
+    Only the sequences ``b0 ≤ b < b1`` are run (``b1 < 0``: to the end), as in
+    :func:`rnntheory.cells._elman_kernels.elman_forward`: disjoint ranges may
+    run in concurrent threads on the same arrays (the kernel releases the GIL),
+    and the per-step product takes BLAS or loops by the size of the whole
+    batch, so a sequence's arithmetic does not depend on the split.
     """
-    T, B, n = FP.shape
-    RH[0, :, :] = 0.0
+    T, Bt, n = FP.shape
+    if b1 < 0:
+        b1 = Bt
+    B = b1 - b0
+    blas = Bt * n * n >= _BLAS_MIN_WORK  # the whole batch decides
+    RH[0, b0:b1, :] = 0.0
     tmp = np.empty((B, n), dtype=RH.dtype)
     u = np.empty((B, n), dtype=RH.dtype)
     for t in range(1, T + 1):
-        prev = RH[t - 1]
-        fp = FP[t - 1]
-        st = S[t - 1]
-        out = RH[t]
+        prev = RH[t - 1, b0:b1]
+        fp = FP[t - 1, b0:b1]
+        st = S[t - 1, b0:b1]
+        out = RH[t, b0:b1]
         if form == 0:
-            _rowmat(prev, W_hhT, tmp)
+            _rowmat_blas_if(prev, W_hhT, tmp, blas)
             for b in range(B):
                 tb = tmp[b]
                 sb = st[b]
@@ -66,7 +78,7 @@ def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH):
                 fb = fp[b]
                 for i in range(n):
                     ub[i] = fb[i] * pb[i]
-            _rowmat(u, W_hhT, tmp)
+            _rowmat_blas_if(u, W_hhT, tmp, blas)
             for b in range(B):
                 tb = tmp[b]
                 sb = st[b]
@@ -80,11 +92,19 @@ def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH):
                         ob[i] = tb[i] + sb[i]
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def softmax_rows(Z):
     """Softmax of every row of ``Z (N, C)`` (max-shifted; a new array)."""
-    N, C = Z.shape
     P = np.empty_like(Z)
+    softmax_rows_into(Z, P)
+    return P
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def softmax_rows_into(Z, P):
+    """:func:`softmax_rows` into a given ``P (N, C)`` (rows are independent, so
+    disjoint row ranges may run in concurrent threads)."""
+    N, C = Z.shape
     for r in range(N):
         z = Z[r]
         m = z[0]
@@ -98,10 +118,9 @@ def softmax_rows(Z):
             s += e
         for c in range(C):
             P[r, c] = P[r, c] / s
-    return P
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def xent_hessian_apply(P, RZ, mask, Q):
     """``Q_r = w_r (diag(p_r) − p_r p_rᵀ) RZ_r`` for every row r.
 
@@ -125,7 +144,7 @@ def xent_hessian_apply(P, RZ, mask, Q):
             Q[r, c] = w * (p[c] * (v[c] - s))
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def mse_hessian_apply(RZ, mask, Q):
     """``Q_r = w_r RZ_r``: the Hessian of ``½‖z − y‖²`` is the identity."""
     N, C = RZ.shape
@@ -135,7 +154,7 @@ def mse_hessian_apply(RZ, mask, Q):
             Q[r, c] = w * RZ[r, c]
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def add_scaled(A, s, X):
     """``A += s · X`` in place for 2-D ``A``, ``X`` of the same shape."""
     N, C = A.shape

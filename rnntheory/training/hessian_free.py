@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,16 @@ import numpy as np
 from .._validation import as_float_array, check_int, check_real
 from ..cells import _elman_kernels as K
 from ..cells import _gv_kernels as GK
-from ..cells._base import blas_threads_for, run_rows
+from ..cells._base import (
+    _ranges,
+    blas_threads_for,
+    own_threads,
+    readout_rows,
+    run_parallel,
+    run_rows,
+    scratch,
+    threads_for,
+)
 from ..cells.elman import FORMS, ElmanRNN
 
 __all__ = [
@@ -166,7 +176,11 @@ class GaussNewton:
     The forward trace (states, ``f′``, softmax) is stored once at construction;
     each product is one R-forward pass (``R{h_t}``, ``R{z_t}``), the output
     Hessian, and one backward pass in which ``λ_s R{h_t}`` is added to the flow
-    at every step.
+    at every step. Batched problems of more than a few million multiply-adds
+    run on threads of our own, as :meth:`ElmanRNN.value_and_grad` does
+    (:func:`rnntheory.set_num_threads`): the two recurrences over ranges of
+    sequences, the rest over ranges of the ``T·B`` rows; the product does not
+    depend on the split beyond the rounding of the row sums.
 
     Parameters
     ----------
@@ -245,15 +259,29 @@ class GaussNewton:
             prev = K.activate_array(model.activation.code, np.ascontiguousarray(H[:-1].reshape(T * B, n)))
         self._PX = np.ascontiguousarray(np.concatenate([prev, x3.reshape(T * B, n_in)], axis=1))
         self._mask = np.ascontiguousarray(m.reshape(T * B))
-        Z = Y if Y is not None else H[1:]
-        self._P = GK.softmax_rows(np.ascontiguousarray(Z.reshape(T * B, -1))) if loss == "xent" else None
+        self._work = T * B * n * max(n + n_in, model.n_out)
+        self._P = None
+        if loss == "xent":
+            Z = np.ascontiguousarray((Y if Y is not None else H[1:]).reshape(T * B, -1))
+            self._P = np.empty_like(Z)
+            k, rows = self._threads()
+            with own_threads(k):
+                run_parallel([partial(GK.softmax_rows_into, Z[r0:r1], self._P[r0:r1]) for r0, r1 in rows])
         self._W_hh = np.ascontiguousarray(model.W_hh)
         self._W_hhT = np.ascontiguousarray(model.W_hh.T)
         self._V = None if model.W_yh is None else np.ascontiguousarray(model.W_yh)
+        self._VT = None if model.W_yh is None else np.ascontiguousarray(model.W_yh.T)
         self._zeros_n = np.zeros(n, dtype=dt)
         self._zeros_o = np.zeros(model.n_out, dtype=dt)
         self._form = FORMS.index(model.form)
-        self._work = T * B * n * max(n + n_in, model.n_out)
+
+    def _threads(self) -> tuple[int, list[tuple[int, int]]]:
+        """Threads of our own for this call (as ``value_and_grad``: one below a few
+        million multiply-adds) and the ranges of the ``T·B`` rows they take; the
+        recurrences take ranges of sequences (:func:`~rnntheory.cells._base.run_rows`)."""
+        k = threads_for(self._B, self._work)
+        rows = self._T * self._B
+        return k, _ranges(rows, max(1, min(k, rows)))
 
     def _split(self, v: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -286,41 +314,99 @@ class GaussNewton:
         model = self.model
         dt = model.dtype
         T, B, n = self._T, self._B, self._n
-        d = {k: a.astype(dt) for k, a in self._split(v).items()}
+        k, rows = self._threads()
+        d = {name: a.astype(dt) for name, a in self._split(v).items()}
         dWU_T = np.ascontiguousarray(np.concatenate([d["W_hh"], d["W_hx"]], axis=1).T)
-        with blas_threads_for(self._work), np.errstate(over="ignore", invalid="ignore"):
-            S = K.readout(self._PX, dWU_T, d["b_h"])  # ΔW p_t + ΔU x_t + Δb, every step at once
-            RH = np.empty((T + 1, B, n), dtype=dt)
-            GK.gv_rforward(self._W_hhT, S.reshape(T, B, n), self._FP, self._form, model.leaky,
-                           model._alpha_arg(), RH)
-            RH1 = RH[1:].reshape(T * B, n)
-            if self._V is not None:
-                RZ = K.readout(RH1, np.ascontiguousarray(self._V.T), d["b_y"])
-                GK.add_scaled(RZ, 1.0, K.readout(self._H1, np.ascontiguousarray(d["W_yh"].T), self._zeros_o))
+        dWyT = None if self._V is None else np.ascontiguousarray(d["W_yh"].T)
+        # every temporary is a per-thread scratch array reused by the next product
+        # (a fresh one cost a page fault per 4 kB: ~3000 a product at h = 64,
+        # B = 32, T = 200); none of them leaves this call
+        S = scratch("gv_S", (T * B, n), dt)
+        RH = scratch("gv_RH", (T + 1, B, n), dt)
+        Q = scratch("gv_Q", (T * B, model.n_out), dt)
+        flow = scratch("gv_flow", (T + 1, B, n), dt)
+        D = scratch("gv_D", (T, B, n), dt)
+        RH1 = RH[1:].reshape(T * B, n)
+        with (own_threads(k) if k > 1 else blas_threads_for(self._work),
+              np.errstate(over="ignore", invalid="ignore")):
+            # ΔW p_t + ΔU x_t + Δb, every step at once (ranges of rows)
+            readout_rows(self._PX, dWU_T, d["b_h"], k, out=S)
+            run_rows(GK.gv_rforward, (self._W_hhT, S.reshape(T, B, n), self._FP, self._form,
+                                      model.leaky, model._alpha_arg(), RH), B, k)
+            # R{z_t}, the output Hessian and ∂/∂h_t of the linearised loss (ranges of rows)
+            if self._V is None:
+                dE = Q  # no readout: the loss acts on h_t itself
+                run_parallel([partial(self._outputs_rows, RH1, None, Q, None, None, ls, r0, r1)
+                              for r0, r1 in rows])
             else:
-                RZ = RH1
-            Q = np.empty_like(RZ)
-            if self._P is not None:
-                GK.xent_hessian_apply(self._P, RZ, self._mask, Q)
-            else:
-                GK.mse_hessian_apply(RZ, self._mask, Q)
-            dE = K.readout(Q, self._V, self._zeros_n) if self._V is not None else Q.copy()
-            if ls != 0.0:
-                GK.add_scaled(dE, ls, RH1)  # structural damping enters the backward flow here
-            flow = np.empty((T + 1, B, n), dtype=dt)
-            D = np.empty((T, B, n), dtype=dt)
+                assert dWyT is not None
+                RZ = scratch("gv_RZ", (T * B, model.n_out), dt)
+                Y2 = scratch("gv_Y2", (T * B, model.n_out), dt)
+                dE = scratch("gv_dE", (T * B, n), dt)
+                run_parallel([partial(self._outputs_rows, RH1, RZ, Q, dE, (Y2, dWyT, d["b_y"]), ls, r0, r1)
+                              for r0, r1 in rows])
             run_rows(
                 K.elman_backward,
                 (self._W_hh, None, dE.reshape(T, B, n), self._FP, self._form,
                  model.leaky, model._alpha_arg(), flow, D, 0),
-                B, 1,
+                B, k,
             )
-            D2 = D.reshape(T * B, n)
-            gWU = K.gemm_tn(D2, self._PX)
-            parts = [gWU[:, :n], gWU[:, n:], K.column_sums(D2)]
-            if self._V is not None:
-                parts += [K.gemm_tn(Q, self._H1), K.column_sums(Q)]
+            partials = run_parallel([partial(self._grad_rows, D.reshape(T * B, n), Q, r0, r1)
+                                     for r0, r1 in rows])
+        parts = partials[0]
+        for more in partials[1:]:
+            for total, part in zip(parts, more, strict=True):
+                total += part
         return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+
+    def _outputs_rows(
+        self,
+        RH1: np.ndarray,
+        RZ: np.ndarray | None,
+        Q: np.ndarray,
+        dE: np.ndarray | None,
+        readout: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+        ls: float,
+        r0: int,
+        r1: int,
+    ) -> None:
+        """Rows ``r0:r1`` of ``R{z} = V R{h} + ΔV h + Δb_y`` (into ``RZ``; ``R{h}`` itself
+        without a readout), ``Q = H_L R{z}``, and ``dE = Vᵀ Q + λ_s R{h}`` (``dE`` is
+        ``Q`` without a readout). Only nogil kernels: rows ranges run concurrently."""
+        rh = RH1[r0:r1]
+        q = Q[r0:r1]
+        if readout is not None:
+            assert RZ is not None and dE is not None and self._VT is not None and self._V is not None
+            Y2, dWyT, db_y = readout
+            rz = RZ[r0:r1]
+            K.readout_into(rh, self._VT, db_y, rz)
+            K.readout_into(self._H1[r0:r1], dWyT, self._zeros_o, Y2[r0:r1])
+            GK.add_scaled(rz, 1.0, Y2[r0:r1])
+        else:
+            rz = rh
+        if self._P is not None:
+            GK.xent_hessian_apply(self._P[r0:r1], rz, self._mask[r0:r1], q)
+        else:
+            GK.mse_hessian_apply(rz, self._mask[r0:r1], q)
+        de = q
+        if readout is not None:
+            assert dE is not None
+            de = dE[r0:r1]
+            K.readout_into(q, self._V, self._zeros_n, de)
+        if ls != 0.0:
+            GK.add_scaled(de, ls, rh)  # structural damping enters the backward flow here
+
+    def _grad_rows(self, D2: np.ndarray, Q: np.ndarray, r0: int, r1: int) -> list[np.ndarray]:
+        """The parameter gradients of the linearised loss summed over rows ``r0:r1``
+        (``W_hh``, ``W_hx``, ``b_h`` from ``D``; ``W_yh``, ``b_y`` from ``Q``)."""
+        n = self._n
+        d = D2[r0:r1]
+        gWU = K.gemm_tn(d, self._PX[r0:r1])
+        parts = [gWU[:, :n], gWU[:, n:], K.column_sums(d)]
+        if self._V is not None:
+            q = Q[r0:r1]
+            parts += [K.gemm_tn(q, self._H1[r0:r1]), K.column_sums(q)]
+        return parts
 
 
 def gauss_newton_product(
