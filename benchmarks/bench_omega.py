@@ -17,7 +17,7 @@ and the ratio with the exact fixed-flow gradient (``hold_fprime=False``, the
 ``f″`` term: two more products).
 
 All contenders are timed in the same run, alternating calls, on one thread
-(BLAS limited by threadpoolctl), by *CPU time* (``time.process_time``): on a
+(BLAS limited by threadpoolctl, ``rnntheory.set_num_threads(1)``), by *CPU time* (``time.process_time``): on a
 shared machine wall time mostly measures the neighbours. Times are medians.
 Before timing, Ω and its gradient are checked against a NumPy formula written
 from the definitions, so a fast wrong kernel fails.
@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 from _timing import median_times  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+import rnntheory  # noqa: E402
 from rnntheory import ElmanRNN  # noqa: E402
 from rnntheory.remedies import clip_by_norm, omega  # noqa: E402
 
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         def omega_only(model: ElmanRNN = model, tr: object = kept.trace, flow: np.ndarray = kept.flow) -> object:
             return omega(model, tr, flow, hold_fprime=True)
 
+        rnntheory.set_num_threads(1)  # the ratio of arithmetic, not of thread hand-offs
         with threadpool_limits(1):
             for f in (plain, with_omega, with_omega_f2, omega_only):
                 f()

@@ -19,6 +19,19 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def all_finite(arr: np.ndarray) -> bool:
+    """Whether every entry of a float array is finite.
+
+    A sum is finite only if every entry is (a NaN or ±inf summand makes it NaN
+    or ±inf), so one cheap reduction clears most arrays; a sum that overflows
+    on finite entries falls through to the entry-wise test.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.all(np.isfinite(arr)))
+
+
 def as_float_array(
     name: str,
     value: Any,
@@ -63,7 +76,7 @@ def as_float_array(
             raise ValueError(
                 f"`{name}` must have {want} dimension(s), got shape {arr.shape}"
             )
-    if finite and not np.all(np.isfinite(arr)):
+    if finite and not all_finite(arr):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"`{name}` must be finite, got {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}")
     return np.ascontiguousarray(arr)

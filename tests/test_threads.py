@@ -206,3 +206,33 @@ def test_thread_limit_is_per_thread_and_restored():
         assert rnntheory.get_num_threads() == 4
     finally:
         rnntheory.set_num_threads(before)
+
+
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+@pytest.mark.parametrize("variant", ["squared", "norm"])
+def test_threaded_omega_matches_naive_and_one_thread(threaded, form, variant):
+    """Ω over ranges of its terms (3 threads, means recombined by their counts)
+    equals the loop reference (Eqs. 15–16 from explicit Jacobians, ``naive.omega``)
+    to 1e-10, and value, ∂Ω/∂W_hh, ratios and counted terms equal the one-thread
+    result to 1e-12; a mask with masked-out steps leaves some terms uncounted."""
+    from rnntheory.remedies import omega
+
+    rng = np.random.default_rng(seed_of(("omega-threads", form, variant)))
+    T, B = 7, 4
+    m = make_model(rng, form=form, alpha="vector")
+    x = rng.normal(size=(T, B, m.n_in))
+    y = make_targets(rng, m, "xent", T, B)
+    mask = np.ones((T, B))
+    mask[-2:, :2] = 0.0  # no loss at the end of two sequences: their last flows are 0
+    _, g = m.value_and_grad(x, y, loss="xent", mask=mask)
+    tr = m.forward(x)
+    rnntheory.set_num_threads(1)
+    one = omega(m, tr, g.flow, variant=variant)
+    rnntheory.set_num_threads(3)
+    three = omega(m, tr, g.flow, variant=variant)
+    assert not one.counted.all() and one.count == int(one.counted.sum())
+    assert three.value == pytest.approx(naive.omega(m, x, y, "xent", mask, variant=variant), rel=1e-10)
+    assert abs(three.value - one.value) <= 1e-12 * abs(one.value)
+    assert rel_err(three.W_hh, one.W_hh) <= 1e-12
+    assert np.array_equal(three.counted, one.counted)
+    np.testing.assert_allclose(three.ratio, one.ratio, rtol=1e-13)

@@ -50,12 +50,13 @@ for comparison.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from .._validation import _show, as_float_array, check_choice, check_real
-from ..cells._base import blas_threads_for
+from ..cells._base import _ranges, blas_threads_for, own_threads, run_parallel, threads_for
 from ..cells.elman import ElmanRNN
 from . import _omega_kernels as K
 
@@ -153,13 +154,31 @@ def _compute(
     given = mask is not None
     m = np.ascontiguousarray(mask, dtype=np.uint8).reshape(N) if given else np.empty(N, np.uint8)
     R = np.empty(N, np.float64)
-    G = np.zeros((n, n), dtype=dt)
-    with blas_threads_for(N * n * n):
-        value, count = K.omega_kernel(
-            W, np.ascontiguousarray(W.T), V, AR, FPR, HK, alpha, model.activation.code,
-            0 if model.form == "standard" else 1, model.leaky, variant == "squared",
-            grad_mode, float(threshold), m, given, R, G,
+    WT = np.ascontiguousarray(W.T)
+    # the terms are independent rows: k threads take ranges of them, each
+    # returning its mean over its own counted terms, recombined by the counts
+    k = threads_for(N, 3 * N * n * n)
+    ranges = _ranges(N, k)
+    Gs = [np.zeros((n, n), dtype=dt) for _ in ranges]
+
+    def part(i: int) -> tuple[float, int]:
+        r0, r1 = ranges[i]
+        return K.omega_kernel(
+            W, WT, V[r0:r1], AR[r0:r1], FPR[r0:r1] if FPR.shape[0] else FPR, HK[r0:r1] if HK.shape[0] else HK,
+            alpha, model.activation.code, 0 if model.form == "standard" else 1, model.leaky,
+            variant == "squared", grad_mode, float(threshold), m[r0:r1], given, R[r0:r1], Gs[i],
         )
+
+    with own_threads(k) if k > 1 else blas_threads_for(N * n * n):
+        parts = run_parallel([partial(part, i) for i in range(len(ranges))])
+    count = sum(c for _, c in parts)
+    value = sum(v * c for v, c in parts) / count if count else 0.0
+    G = Gs[0]
+    if len(parts) > 1:
+        G *= parts[0][1] / count if count else 0.0
+        for (_, c), Gi in zip(parts[1:], Gs[1:], strict=True):
+            if c:
+                G += Gi * (c / count)
     shape = (T, *lead)
     return float(value), G, R.reshape(shape), m.reshape(shape).astype(bool), int(count)
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_real
+from .._validation import all_finite, check_choice, check_int, check_real
 from ..remedies import clipping as C
 from ..remedies import penalties as P
 from .optimizers import SGD, Optimizer, apply_updates
@@ -353,7 +353,7 @@ def train(
                 grads[k] = grads[k] + v
         if om is not None:
             om_value = float("nan")
-            if np.all(np.isfinite(g.flow)):  # else the gradient is not finite: divergence path
+            if all_finite(g.flow):  # else the gradient is not finite: divergence path
                 from ..remedies.omega import omega as _omega
 
                 res = _omega(model, g.trace, g.flow, variant=om.variant,
