@@ -236,3 +236,36 @@ def test_threaded_omega_matches_naive_and_one_thread(threaded, form, variant):
     assert rel_err(three.W_hh, one.W_hh) <= 1e-12
     assert np.array_equal(three.counted, one.counted)
     np.testing.assert_allclose(three.ratio, one.ratio, rtol=1e-13)
+
+
+def test_forked_child_builds_its_own_pool(threaded):
+    """After the pool exists, a child made by ``fork`` (the default start method of
+    ``multiprocessing`` on Linux) has none of its threads; its threaded passes
+    must still finish and give the loop reference's W_hh gradient (to 1e-10)."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("this platform has no fork")
+    rnntheory.set_num_threads(2)
+    rng = np.random.default_rng(9)
+    m = make_model(rng)
+    x = rng.normal(size=(5, 4, m.n_in))
+    y = make_targets(rng, m, "xent", 5, 4)
+    m.value_and_grad(x, y, loss="xent")  # the parent's pool now exists
+    assert _base._POOL
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_step, args=(q, m, x, y))
+    p.start()
+    p.join(timeout=60)
+    if p.is_alive():
+        p.kill()
+        pytest.fail("the forked child hung on its first threaded pass")
+    got = q.get(timeout=5)
+    want = sum(r["W_hh"] for r in naive.bptt_batch(m, x, y, "xent"))
+    assert rel_err(got, want) <= 1e-10
+
+
+def _child_step(q, m, x, y):
+    _base._PARALLEL_MIN_WORK = 0  # the fixture's setting does not cross the fork on its own
+    q.put(m.value_and_grad(x, y, loss="xent")[1].W_hh)

@@ -133,6 +133,19 @@ def own_threads(k: int) -> contextlib.AbstractContextManager[Any]:
     return blas_threads_for(0) if k > 1 else contextlib.nullcontext()
 
 
+def _forget_pool_after_fork() -> None:
+    """In a forked child the pool's threads do not exist (only the forking thread
+    survives a fork): a task submitted there would never run. Forget the pool
+    (and a lock another thread may have held); the child builds its own."""
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _pool(k: int) -> ThreadPoolExecutor:
     with _POOL_LOCK:
         if not _POOL or _POOL[0][1] < k - 1:
@@ -142,7 +155,8 @@ def _pool(k: int) -> ThreadPoolExecutor:
         return _POOL[0][0]
 
 
-def _ranges(size: int, k: int) -> list[tuple[int, int]]:
+def row_ranges(size: int, k: int) -> list[tuple[int, int]]:
+    """``k`` contiguous, nearly equal ranges ``(r0, r1)`` covering ``0..size``."""
     return [(size * i // k, size * (i + 1) // k) for i in range(k)]
 
 
@@ -164,7 +178,7 @@ def run_rows(kernel: Callable[..., Any], args: tuple[Any, ...], batch: int, k: i
     ``0..batch`` (nearly equal, contiguous), concurrently when ``k > 1``.
 
     The kernel must release the GIL and touch only its own sequences."""
-    run_parallel([partial(kernel, *args, b0, b1) for b0, b1 in _ranges(batch, max(1, min(k, batch)))])
+    run_parallel([partial(kernel, *args, b0, b1) for b0, b1 in row_ranges(batch, max(1, min(k, batch)))])
 
 
 def readout_rows(X: np.ndarray, MT: np.ndarray, bias: np.ndarray, k: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -172,7 +186,7 @@ def readout_rows(X: np.ndarray, MT: np.ndarray, bias: np.ndarray, k: int, out: n
     concurrent products over ranges of the rows."""
     Y = np.empty((X.shape[0], MT.shape[1]), dtype=X.dtype) if out is None else out
     run_parallel([
-        partial(K.readout_into, X[r0:r1], MT, bias, Y[r0:r1]) for r0, r1 in _ranges(X.shape[0], max(1, min(k, X.shape[0])))
+        partial(K.readout_into, X[r0:r1], MT, bias, Y[r0:r1]) for r0, r1 in row_ranges(X.shape[0], max(1, min(k, X.shape[0])))
     ])
     return Y
 
@@ -183,7 +197,7 @@ def sum_over_rows(kernel: Callable[..., np.ndarray], arrays: tuple[np.ndarray, .
     results over contiguous row ranges computed concurrently."""
     n_rows = arrays[0].shape[0]
     k = max(1, min(k, n_rows))
-    parts = run_parallel([partial(kernel, *(a[r0:r1] for a in arrays)) for r0, r1 in _ranges(n_rows, k)])
+    parts = run_parallel([partial(kernel, *(a[r0:r1] for a in arrays)) for r0, r1 in row_ranges(n_rows, k)])
     total = parts[0]
     for p in parts[1:]:
         total += p

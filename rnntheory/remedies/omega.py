@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import _show, as_float_array, check_choice, check_real
-from ..cells._base import _ranges, blas_threads_for, own_threads, run_parallel, threads_for
+from ..cells._base import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
 from ..cells.elman import ElmanRNN
 from . import _omega_kernels as K
 
@@ -158,7 +158,7 @@ def _compute(
     # the terms are independent rows: k threads take ranges of them, each
     # returning its mean over its own counted terms, recombined by the counts
     k = threads_for(N, 3 * N * n * n)
-    ranges = _ranges(N, k)
+    ranges = row_ranges(N, k)
     Gs = [np.zeros((n, n), dtype=dt) for _ in ranges]
 
     def part(i: int) -> tuple[float, int]:

@@ -48,10 +48,10 @@ from .._validation import as_float_array, check_int, check_real
 from ..cells import _elman_kernels as K
 from ..cells import _gv_kernels as GK
 from ..cells._base import (
-    _ranges,
     blas_threads_for,
     own_threads,
     readout_rows,
+    row_ranges,
     run_parallel,
     run_rows,
     scratch,
@@ -281,7 +281,7 @@ class GaussNewton:
         recurrences take ranges of sequences (:func:`~rnntheory.cells._base.run_rows`)."""
         k = threads_for(self._B, self._work)
         rows = self._T * self._B
-        return k, _ranges(rows, max(1, min(k, rows)))
+        return k, row_ranges(rows, max(1, min(k, rows)))
 
     def _split(self, v: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
