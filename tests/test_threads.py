@@ -269,3 +269,26 @@ def test_forked_child_builds_its_own_pool(threaded):
 def _child_step(q, m, x, y):
     _base._PARALLEL_MIN_WORK = 0  # the fixture's setting does not cross the fork on its own
     q.put(m.value_and_grad(x, y, loss="xent")[1].W_hh)
+
+
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+def test_threaded_float32_matches_one_thread_and_naive(threaded, form):
+    """float32 on 3 threads: every gradient and the flow equal the one-thread
+    float32 result to 1e-6 (float32 rounding of partial sums) and the float64
+    loop reference on the same float32-representable data to 1e-4."""
+    rng = np.random.default_rng(seed_of(("threads-f32", form)))
+    T, B = 6, 5
+    m = make_model(rng, form=form, alpha="vector", dtype=np.float32)
+    x = rng.normal(size=(T, B, m.n_in)).astype(np.float32)
+    y = make_targets(rng, m, "mse", T, B).astype(np.float32)
+    rnntheory.set_num_threads(1)
+    v1, g1 = m.value_and_grad(x, y, loss="mse")
+    rnntheory.set_num_threads(3)
+    v3, g3 = m.value_and_grad(x, y, loss="mse")
+    refs = naive.bptt_batch(m, x, y, "mse")
+    assert abs(v3 - v1) <= 1e-6 * abs(v1)
+    for name in (*PARAMS, "flow"):
+        assert getattr(g3, name).dtype == np.float32
+        assert rel_err(getattr(g3, name), getattr(g1, name)) <= 1e-6, name
+    for name in PARAMS:
+        assert rel_err(getattr(g3, name), sum(r[name] for r in refs)) <= 1e-4, name
