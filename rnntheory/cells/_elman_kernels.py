@@ -43,7 +43,7 @@ def _rowmat_blas_if(X, M, out, blas):
     """``out = X @ M`` by BLAS ``dot`` when ``blas``, else by :func:`_rowmat_acc`.
 
     Kernels that run a range of a batch decide ``blas`` from the whole batch, so
-    a sequence's arithmetic does not depend on how the batch was split.
+    a sequence takes the same code path however the batch was split.
     """
     if blas:
         np.dot(X, M, out)
@@ -214,8 +214,10 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U
 
     Only the sequences ``b0 ≤ b < b1`` of the batch are run (``b1 < 0``: to the
     end). Sequences never interact, so disjoint ranges may run in concurrent
-    threads on the same arrays (the kernel releases the GIL); each row's
-    arithmetic does not depend on the range it belongs to.
+    threads on the same arrays (the kernel releases the GIL). Whether a step's
+    product goes to BLAS is decided from the whole batch, so a sequence takes
+    the same code path in any range (BLAS's own rounding may still depend on
+    the number of rows it is given).
     """
     T = x.shape[0]
     if b1 < 0:
