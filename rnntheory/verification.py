@@ -410,11 +410,12 @@ def _check_projection(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckRe
 
 
 def _remedy_checks() -> list[Callable[[], CheckResult]]:
-    """The guarantee rows of the echo state network, the remedies for vanishing
-    gradients and the sweeps.
+    """The guarantee rows of truncated BPTT for gated cells, the echo state
+    network, the remedies for vanishing gradients and the sweeps.
 
     Each lives next to the code it checks; they are imported here, lazily.
     """
+    from .cells.gated import _check_gated_truncation
     from .esn import _check_esn_certificate, _check_esn_ridge, _check_esn_spectral_radius
     from .experiments.copy_adding import _check_memoryless_baselines
     from .experiments.init_spectra import _check_init_spectra
@@ -424,6 +425,7 @@ def _remedy_checks() -> list[Callable[[], CheckResult]]:
     from .training.hessian_free import _check_gv_fd, _check_gv_psd
 
     return [
+        _check_gated_truncation,
         _check_esn_spectral_radius,
         _check_esn_certificate,
         _check_esn_ridge,

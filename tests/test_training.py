@@ -171,7 +171,7 @@ def test_gated_cells_train_with_chunked_truncation():
     """An LSTM trained with TruncatedBPTT(k, k1=k) logs, on its first step, the
     gradient norm of the chunked gradient of that batch (recomputed here with
     value_and_grad(truncate=(k, k)) on the same batch), which differs from the
-    full-BPTT norm; a sliding window is refused for gated cells."""
+    full-BPTT norm (other schedules: tests/test_gated_truncation.py)."""
     from rnntheory.remedies import global_norm
 
     task = TemporalOrder(10)
@@ -184,5 +184,3 @@ def test_gated_cells_train_with_chunked_truncation():
     want = global_norm({k: v / 4 for k, v in g.params().items()})
     assert h.grad_norm[0] == pytest.approx(want, rel=1e-12)
     assert abs(want - global_norm({k: v / 4 for k, v in full.params().items()})) > 1e-9 * want
-    with pytest.raises(ValueError, match="chunked truncation only"):
-        train(m, task, steps=1, remedies=(TruncatedBPTT(5),))

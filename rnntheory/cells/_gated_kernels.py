@@ -31,8 +31,8 @@ def _project(X, MT, bias1, bias2, out, blas):
     """``out = X @ MT + bias1 + bias2`` (biases may be empty: then skipped).
 
     The product is one BLAS ``dot`` when ``blas``, else the kernels' own loops;
-    the caller decides ``blas`` from the whole batch, so the arithmetic of a
-    sequence does not depend on the range of the batch it is run in.
+    the caller decides ``blas`` from the whole batch, so a sequence takes the
+    same code path in any range of the batch.
     """
     B = X.shape[0]
     m = MT.shape[1]
@@ -78,6 +78,34 @@ def _tanh_map(src, val, der):
             der[j] = d
 
 
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _batch_range(Ball, b0, b1):
+    """The end of a kernel's range of sequences (``b1 < 0``: the batch's end)
+    and the range's length."""
+    if b1 < 0:
+        b1 = Ball
+    return b1, b1 - b0
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _add_to(dst, src):
+    """``dst += src`` over 2-D arrays (rows of a batch range)."""
+    for b in range(dst.shape[0]):
+        db = dst[b]
+        sb = src[b]
+        for j in range(db.shape[0]):
+            db[j] += sb[j]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _block(blk, k1, k2, T):
+    """Block ``blk`` (1-based) of BPTT(k1, k2): its end ``e = min(blk·k1, T)``,
+    its first loss step, and ``lo = e − k2`` (a state ``k`` lies inside the
+    block's window exactly when ``k > lo``)."""
+    e = min(blk * k1, T)
+    return e, (blk - 1) * k1 + 1, e - k2
+
+
 # ----------------------------------------------------------------------------- LSTM
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P, b0=0, b1=-1):
@@ -86,13 +114,12 @@ def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P, b0=0, b1=-1):
     Only the sequences ``b0 ≤ b < b1`` of the batch are run (``b1 < 0``: to the
     end). Sequences never interact, so disjoint ranges may run in concurrent
     threads on the same arrays (the kernel releases the GIL); whether a step's
-    products go to BLAS is decided from the whole batch, so each sequence's
-    arithmetic does not depend on the range it belongs to.
+    products go to BLAS is decided from the whole batch, so each sequence takes
+    the same code path in any range (BLAS's rounding may still depend on the
+    number of rows it is given).
     """
     T, Ball, n_in = x.shape
-    if b1 < 0:
-        b1 = Ball
-    B = b1 - b0
+    b1, B = _batch_range(Ball, b0, b1)
     n = h0.shape[1]
     blas_x = Ball * n_in * 4 * n >= _BLAS_MIN_WORK  # the whole batch decides
     blas_h = Ball * n * 4 * n >= _BLAS_MIN_WORK
@@ -126,6 +153,33 @@ def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P, b0=0, b1=-1):
                 hb[j] = val[3 * n + j] * tc[j]
 
 
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _lstm_step_back(p, c_prev, c_t, dh, carry, dc, d, val, der, tc, dtc):
+    """One LSTM step ``t`` of one sequence, backwards.
+
+    In: ``p (4n)`` the gate pre-activations of step ``t``, ``c_prev = c_{t−1}``,
+    ``c_t``, ``dh`` the gradient reaching ``h_t``, ``carry`` the gradient reaching
+    ``c_t`` through ``c_{t+1}``. Out: ``dc = carry + dh ⊙ σ(o) ⊙ tanh′(c_t)`` (the
+    gradient at ``c_t``), ``d (4n)`` the gradient at the pre-activations
+    ``(i, f, g, o)``, and ``carry ← dc ⊙ σ(f)`` (what reaches ``c_{t−1}``
+    through the cell). ``val, der (4n)``, ``tc, dtc (n)`` are scratch.
+    """
+    n = c_t.shape[0]
+    _sig_map(p[: 2 * n], val[: 2 * n], der[: 2 * n])
+    _tanh_map(p[2 * n : 3 * n], val[2 * n : 3 * n], der[2 * n : 3 * n])
+    _sig_map(p[3 * n :], val[3 * n :], der[3 * n :])
+    _tanh_map(c_t, tc, dtc)
+    for j in range(n):
+        dhj = dh[j]
+        dcj = carry[j] + dhj * val[3 * n + j] * dtc[j]
+        dc[j] = dcj
+        d[j] = dcj * val[2 * n + j] * der[j]
+        d[n + j] = dcj * c_prev[j] * der[n + j]
+        d[2 * n + j] = dcj * val[j] * der[2 * n + j]
+        d[3 * n + j] = dhj * tc[j] * der[3 * n + j]
+        carry[j] = dcj * val[n + j]
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1):
     """BPTT for the LSTM.
@@ -143,9 +197,7 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
     ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n4 = P.shape
-    if b1 < 0:
-        b1 = Ball
-    B = b1 - b0
+    b1, B = _batch_range(Ball, b0, b1)
     n = n4 // 4
     blas = Ball * n4 * n >= _BLAS_MIN_WORK  # the whole batch decides
     flow_h[T, b0:b1, :] = 0.0
@@ -159,25 +211,10 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
         add_readout_grad(dZ[t - 1, b0:b1], W_yh, dh)
         d = D[t - 1, b0:b1]
         for b in range(B):
-            pb = P[t - 1, b0 + b]
-            db = d[b]
-            cp = C[t - 1, b0 + b]
-            dcb = flow_c[t, b0 + b]
-            dhb = dh[b]
-            ccb = carry_c[b]
-            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
-            _tanh_map(pb[2 * n : 3 * n], val[2 * n : 3 * n], der[2 * n : 3 * n])
-            _sig_map(pb[3 * n :], val[3 * n :], der[3 * n :])
-            _tanh_map(C[t, b0 + b], tc, dtc)
-            for j in range(n):
-                dhj = dhb[j]
-                dc = ccb[j] + dhj * val[3 * n + j] * dtc[j]
-                dcb[j] = dc
-                db[j] = dc * val[2 * n + j] * der[j]
-                db[n + j] = dc * cp[j] * der[n + j]
-                db[2 * n + j] = dc * val[j] * der[2 * n + j]
-                db[3 * n + j] = dhj * tc[j] * der[3 * n + j]
-                ccb[j] = dc * val[n + j]
+            _lstm_step_back(
+                P[t - 1, b0 + b], C[t - 1, b0 + b], C[t, b0 + b], dh[b], carry_c[b],
+                flow_c[t, b0 + b], d[b], val, der, tc, dtc,
+            )
         out = flow_h[t - 1, b0:b1]
         if chunk > 0 and (t - 1) % chunk == 0:  # a block boundary: nothing crosses it
             out[:, :] = 0.0
@@ -186,6 +223,56 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
         # ∂E/∂h_{t−1} = D_t W_hh (the only path from h_{t−1} is through the gates)
         _rowmat_blas_if(d, W_hh, out, blas)
     flow_c[0, b0:b1, :] = carry_c
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def lstm_backward_truncated(W_hh, W_yh, dZ, C, P, k1, k2, flow_h, flow_c, D, b0=0, b1=-1):
+    """Truncated BPTT for the LSTM, BPTT(k1, k2) of Williams & Peng 1990.
+
+    The losses are cut into blocks of ``k1`` steps ending at ``e = k1, 2k1, …``
+    (the last one at ``T``); at each block end the block's losses are
+    propagated back, through ``h`` and ``c`` together, to the state
+    ``(h_{e−k2+1}, c_{e−k2+1})``. So the contribution of ``E_t`` through the
+    state ``(h_k, c_k)`` is kept when ``e(t) − k < k2`` and is exactly zero
+    otherwise; ``k1 = 1`` is the sliding window ``t − k < k2``. Needs
+    ``k2 ≥ k1``. ``flow_h``, ``flow_c`` and ``D`` (what
+    :func:`lstm_backward` fills) are accumulated over the blocks, so the weight
+    gradients stay one product each. Cost ``O(T·k2/k1)`` steps.
+
+    ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
+    """
+    T, Ball, n4 = P.shape
+    b1, B = _batch_range(Ball, b0, b1)
+    n = n4 // 4
+    blas = Ball * n4 * n >= _BLAS_MIN_WORK  # the whole batch decides
+    flow_h[:, b0:b1, :] = 0.0
+    flow_c[:, b0:b1, :] = 0.0
+    D[:, b0:b1, :] = 0.0
+    g = np.empty((B, n), dtype=flow_h.dtype)  # the block's gradient reaching h_k
+    carry = np.empty((B, n), dtype=flow_h.dtype)  # … reaching c_k through c_{k+1}
+    dc = np.empty((B, n), dtype=flow_h.dtype)
+    d = np.empty((B, n4), dtype=flow_h.dtype)
+    val = np.empty(n4, dtype=flow_h.dtype)
+    der = np.empty(n4, dtype=flow_h.dtype)
+    tc = np.empty(n, dtype=flow_h.dtype)
+    dtc = np.empty(n, dtype=flow_h.dtype)
+    for blk in range((T + k1 - 1) // k1, 0, -1):
+        e, first, lo = _block(blk, k1, k2, T)
+        g[:, :] = 0.0
+        carry[:, :] = 0.0
+        for k in range(e, max(lo, 0), -1):  # the state (h_k, c_k) is inside the window
+            if k >= first:
+                add_readout_grad(dZ[k - 1, b0:b1], W_yh, g)  # the block's own losses enter here
+            _add_to(flow_h[k, b0:b1], g)
+            for b in range(B):
+                _lstm_step_back(P[k - 1, b0 + b], C[k - 1, b0 + b], C[k, b0 + b], g[b], carry[b], dc[b], d[b], val, der, tc, dtc)
+            _add_to(flow_c[k, b0:b1], dc)
+            _add_to(D[k - 1, b0:b1], d)
+            if k - 1 > lo:  # propagate to (h_{k−1}, c_{k−1}), still inside the window
+                _rowmat_blas_if(d, W_hh, g, blas)
+                if k == 1:
+                    _add_to(flow_h[0, b0:b1], g)
+                    _add_to(flow_c[0, b0:b1], carry)
 
 
 # ----------------------------------------------------------------------------- GRU
@@ -197,9 +284,7 @@ def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P, b0=0, b1=-1):
     ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n_in = x.shape
-    if b1 < 0:
-        b1 = Ball
-    B = b1 - b0
+    b1, B = _batch_range(Ball, b0, b1)
     n = h0.shape[1]
     blas_x = Ball * n_in * 3 * n >= _BLAS_MIN_WORK  # the whole batch decides
     blas_h = Ball * n * 3 * n >= _BLAS_MIN_WORK
@@ -230,6 +315,54 @@ def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P, b0=0, b1=-1):
                 hb[j] = (1.0 - z) * val[2 * n + j] + z * hp[j]
 
 
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _gru_step_back(p, h_prev, dh, dhid, din, direct, val, der):
+    """One GRU step ``t`` of one sequence, backwards.
+
+    In: ``p (4n)`` as stored by :func:`gru_forward`, ``h_prev = h_{t−1}``,
+    ``dh`` the gradient reaching ``h_t``. Out: the gradients at the
+    hidden-side pre-activations ``dhid (3n)`` (``r, z, W_hn h + b_hn``) and the
+    input-side ones ``din (3n)`` (``r, z, W_in x + b_in``), and
+    ``direct = dh ⊙ σ(z)`` (the path to ``h_{t−1}`` that bypasses the gates).
+    ``val, der (3n)`` are scratch.
+    """
+    n = h_prev.shape[0]
+    _sig_map(p[: 2 * n], val[: 2 * n], der[: 2 * n])
+    _tanh_map(p[2 * n : 3 * n], val[2 * n :], der[2 * n :])
+    for j in range(n):
+        r, dr_ = val[j], der[j]
+        z, dz_ = val[n + j], der[n + j]
+        nn, dn_ = val[2 * n + j], der[2 * n + j]
+        hn = p[3 * n + j]
+        g = dh[j]
+        dan = g * (1.0 - z) * dn_
+        dar = dan * hn * dr_
+        daz = g * (h_prev[j] - nn) * dz_
+        dhid[j] = dar
+        dhid[n + j] = daz
+        dhid[2 * n + j] = dan * r
+        din[j] = dar
+        din[n + j] = daz
+        din[2 * n + j] = dan
+        direct[j] = g * z
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _gru_flow_back(dhid, W_hh, direct, out, blas):
+    """``out = dhid W_hh + direct`` over a range of sequences: the gradient
+    reaching ``h_{t−1}`` (through the gates, and directly through ``z``)."""
+    if blas:
+        np.dot(dhid, W_hh, out)
+        for b in range(out.shape[0]):
+            ob = out[b]
+            tb = direct[b]
+            for j in range(ob.shape[0]):
+                ob[j] += tb[j]
+    else:
+        out[:, :] = direct
+        _rowmat_acc(dhid, W_hh, out)
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0, b0=0, b1=-1):
     """BPTT for the GRU.
@@ -242,9 +375,7 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0, b0=0, b1=-1):
     the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n4 = P.shape
-    if b1 < 0:
-        b1 = Ball
-    B = b1 - b0
+    b1, B = _batch_range(Ball, b0, b1)
     n = n4 // 4
     blas = Ball * 3 * n * n >= _BLAS_MIN_WORK  # the whole batch decides
     flow[T, b0:b1, :] = 0.0
@@ -257,37 +388,52 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0, b0=0, b1=-1):
         dhid = D_hid[t - 1, b0:b1]
         din = D_in[t - 1, b0:b1]
         for b in range(B):
-            pb = P[t - 1, b0 + b]
-            hp = H[t - 1, b0 + b]
-            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
-            _tanh_map(pb[2 * n : 3 * n], val[2 * n :], der[2 * n :])
-            for j in range(n):
-                r, dr_ = val[j], der[j]
-                z, dz_ = val[n + j], der[n + j]
-                nn, dn_ = val[2 * n + j], der[2 * n + j]
-                hn = pb[3 * n + j]
-                g = dh[b, j]
-                dan = g * (1.0 - z) * dn_
-                dar = dan * hn * dr_
-                daz = g * (hp[j] - nn) * dz_
-                dhid[b, j] = dar
-                dhid[b, n + j] = daz
-                dhid[b, 2 * n + j] = dan * r
-                din[b, j] = dar
-                din[b, n + j] = daz
-                din[b, 2 * n + j] = dan
-                tmp[b, j] = g * z  # the direct path z ⊙ ∂E/∂h_t
+            _gru_step_back(P[t - 1, b0 + b], H[t - 1, b0 + b], dh[b], dhid[b], din[b], tmp[b], val, der)
         out = flow[t - 1, b0:b1]
         if chunk > 0 and (t - 1) % chunk == 0:
             out[:, :] = 0.0
             continue
-        if blas:
-            np.dot(dhid, W_hh, out)
+        _gru_flow_back(dhid, W_hh, tmp, out, blas)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def gru_backward_truncated(W_hh, W_yh, dZ, H, P, k1, k2, flow, D_hid, D_in, b0=0, b1=-1):
+    """Truncated BPTT for the GRU, BPTT(k1, k2) of Williams & Peng 1990.
+
+    The schedule of :func:`lstm_backward_truncated` with the state ``h_k``
+    alone: the contribution of ``E_t`` through ``h_k`` is kept when
+    ``e(t) − k < k2`` (``e(t)`` the end of ``t``'s block of ``k1`` losses) and is
+    exactly zero otherwise. ``flow``, ``D_hid`` and ``D_in`` (what
+    :func:`gru_backward` fills) are accumulated over the blocks.
+
+    ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
+    """
+    T, Ball, n4 = P.shape
+    b1, B = _batch_range(Ball, b0, b1)
+    n = n4 // 4
+    n3 = 3 * n
+    blas = Ball * n3 * n >= _BLAS_MIN_WORK  # the whole batch decides
+    flow[:, b0:b1, :] = 0.0
+    D_hid[:, b0:b1, :] = 0.0
+    D_in[:, b0:b1, :] = 0.0
+    g = np.empty((B, n), dtype=flow.dtype)  # the block's gradient reaching h_k
+    dhid = np.empty((B, n3), dtype=flow.dtype)
+    din = np.empty((B, n3), dtype=flow.dtype)
+    direct = np.empty((B, n), dtype=flow.dtype)
+    val = np.empty(n3, dtype=flow.dtype)
+    der = np.empty(n3, dtype=flow.dtype)
+    for blk in range((T + k1 - 1) // k1, 0, -1):
+        e, first, lo = _block(blk, k1, k2, T)
+        g[:, :] = 0.0
+        for k in range(e, max(lo, 0), -1):  # h_k is inside the window
+            if k >= first:
+                add_readout_grad(dZ[k - 1, b0:b1], W_yh, g)  # the block's own losses enter here
+            _add_to(flow[k, b0:b1], g)
             for b in range(B):
-                ob = out[b]
-                tb = tmp[b]
-                for j in range(n):
-                    ob[j] += tb[j]
-        else:
-            out[:, :] = tmp
-            _rowmat_acc(dhid, W_hh, out)
+                _gru_step_back(P[k - 1, b0 + b], H[k - 1, b0 + b], g[b], dhid[b], din[b], direct[b], val, der)
+            _add_to(D_hid[k - 1, b0:b1], dhid)
+            _add_to(D_in[k - 1, b0:b1], din)
+            if k - 1 > lo:  # propagate to h_{k−1}, still inside the window
+                _gru_flow_back(dhid, W_hh, direct, g, blas)
+                if k == 1:
+                    _add_to(flow[0, b0:b1], g)

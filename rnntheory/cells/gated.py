@@ -96,17 +96,43 @@ class _Gated(SequenceModel):
     NAME: ClassVar[str] = "LSTM"
 
     @staticmethod
-    def _chunk(truncate: Any, T: int) -> int:
-        """The block length of chunked truncation (0: full BPTT)."""
+    def _schedule(truncate: Any, T: int) -> tuple[int, int, int]:
+        """``truncate`` as ``(k1, k2, chunk)`` for a sequence of ``T`` steps.
+
+        ``k2 = 0``: the full-BPTT kernel, with the flow cut at block starts when
+        ``chunk > 0`` (aligned chunks, ``k1 = k2`` dividing T: the fast path;
+        ``k2 > T`` keeps every pair, so it is plain full BPTT). Otherwise the
+        truncated kernel runs BPTT(k1, k2).
+        """
         k1, k2 = parse_truncate(truncate)
-        if k2 is None:
-            return 0
-        if k1 != k2 or T % k1:
-            raise ValueError(
-                "`truncate` for gated cells must be (k, k) with k dividing the sequence "
-                f"length T = {T} (chunked truncation), got {truncate!r}"
-            )
-        return k1
+        if k2 is None or k2 > T:
+            return k1, 0, 0
+        if k1 == k2 and T % k1 == 0:
+            return k1, 0, k1
+        return k1, k2, 0
+
+    def _backward(
+        self,
+        full: Any,
+        truncated: Any,
+        dZ: np.ndarray,
+        S: np.ndarray,
+        P: np.ndarray,
+        outs: tuple[np.ndarray, ...],
+        sched: tuple[int, int, int],
+        k: int,
+    ) -> None:
+        """Fill ``outs`` (flows and pre-activation derivatives) by the full-BPTT
+        kernel ``full`` (chunks as its fast path) or, for the schedule
+        ``(k1, k2)``, by ``truncated``, on ``k`` ranges of the batch. ``S``: the
+        states the kernels read (``C`` for the LSTM, ``H`` for the GRU)."""
+        k1, k2, chunk = sched
+        head = (self.weight_hh, self.W_yh, dZ, S, P)
+        with own_threads(k):
+            if k2:
+                run_rows(truncated, (*head, k1, k2, *outs), P.shape[1], k)
+            else:
+                run_rows(full, (*head, *outs, chunk), P.shape[1], k)
 
     def __init__(
         self,
@@ -325,23 +351,66 @@ class LSTM(_Gated):
         mask: Any = None,
         h0: Any = None,
         c0: Any = None,
-        truncate: tuple[int, int] | None = None,
+        truncate: int | tuple[int, int] | None = None,
     ) -> tuple[float, LSTMGrads]:
         """Loss (summed over steps and sequences) and its gradient by BPTT.
 
-        Arguments as in :meth:`rnntheory.ElmanRNN.value_and_grad`, plus ``c0``.
-        ``truncate=(k, k)`` with ``k`` dividing T is chunked truncated BPTT
-        (Williams & Peng's BPTT(k, k)): the sequence is cut into blocks of ``k``
-        steps and no gradient crosses a block boundary, through ``h`` or ``c``
-        (as if the state were detached there). Other truncation schedules are
-        implemented for the Elman RNN only.
-        Returns ``(loss, LSTMGrads)`` with ``flow`` (``∂E/∂h_k``) and ``flow_c``
-        (``∂E/∂c_k``) for ``k = 0..T``.
+        Backpropagation through time for the cell ``c_t = σ(f_t)⊙c_{t−1} +
+        σ(i_t)⊙tanh(g_t)``, ``h_t = σ(o_t)⊙tanh(c_t)``, through both ``h`` and
+        ``c``: ``∂E/∂c_t = ∂E/∂c_{t+1}⊙σ(f_{t+1}) + ∂E/∂h_t⊙σ(o_t)⊙tanh′(c_t)``
+        and ``∂E/∂h_{t−1} = (∂E/∂a_t) W_hh`` with ``a_t`` the gate
+        pre-activations.
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0
+            As in :meth:`rnntheory.ElmanRNN.value_and_grad`.
+        c0 : array, optional
+            Initial cell state (zeros by default).
+        truncate : int or (int, int), optional
+            Truncated BPTT with the schedules and semantics of
+            :meth:`rnntheory.ElmanRNN.value_and_grad`, the state being the pair
+            ``(h_k, c_k)``: ``k2`` keeps the contribution of ``E_t`` through
+            ``(h_k, c_k)`` only when ``t − k < k2`` (a sliding window, cost
+            ``O(T·k2)``); ``(k1, k2)`` with ``k2 ≥ k1`` is Williams & Peng's
+            BPTT(k1, k2): blocks of ``k1`` losses ending at ``e = k1, 2k1, …, T``,
+            each backpropagated ``k2`` steps from its end (kept when
+            ``e(t) − k < k2``), as if the state were detached at ``e − k2``.
+            ``(k, k)`` with ``k`` dividing T (chunks) runs at the cost of full
+            BPTT. ``flow`` and ``flow_c`` are truncated the same way. ``None`` is
+            full BPTT; so is any ``k2 ≥ T`` for the parameter gradients
+            (``k2 > T`` for the flows at step 0 too).
+
+        Returns
+        -------
+        loss : float
+            ``E = Σ_t Σ_b mask[t, b] · E_t``.
+        grads : LSTMGrads
+            Parameter gradients, ``flow[k] = ∂E/∂h_k`` and ``flow_c[k] = ∂E/∂c_k``
+            for ``k = 0..T``.
+
+        Raises
+        ------
+        ValueError
+            If ``truncate`` is not a positive ``k2`` or a pair ``(k1, k2)`` with
+            ``k2 ≥ k1 ≥ 1`` (or for bad inputs, as for the Elman RNN).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import LSTM
+        >>> m = LSTM.init(2, 3, 2, seed=0)
+        >>> x, y = np.ones((6, 2)), np.zeros(6, dtype=int)
+        >>> _, g = m.value_and_grad(x, y, truncate=(4, 4))  # blocks 1–4 and 5–6
+        >>> bool(np.all(g.flow[0] == 0)), bool(np.all(g.flow_c[0] == 0))
+        (True, True)
+
+        Hochreiter & Schmidhuber 1997; Williams & Peng 1990 (BPTT(k1, k2)).
         """
         x3, batched = self._inputs(x)
         T, B, n_in = x3.shape
         n = self.n_hidden
-        chunk = self._chunk(truncate, T)
+        sched = self._schedule(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
         # threads of our own for large batches (then BLAS runs on one thread)
@@ -353,8 +422,7 @@ class LSTM(_Gated):
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
         flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
         D = np.empty((T, B, 4 * n), dtype=self.dtype)
-        with own_threads(k):
-            run_rows(GK.lstm_backward, (self.weight_hh, self.W_yh, dZ, C, P, flow_h, flow_c, D, chunk), B, k)
+        self._backward(GK.lstm_backward, GK.lstm_backward_truncated, dZ, C, P, (flow_h, flow_c, D), sched, k)
         D2 = D.reshape(T * B, 4 * n)
         with own_threads(k), blas_threads_for(T * B * 4 * n * max(n, n_in, self.n_out)):
             g_ih = sum_over_rows(EK.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
@@ -424,14 +492,53 @@ class GRU(_Gated):
         loss: str = "xent",
         mask: Any = None,
         h0: Any = None,
-        truncate: tuple[int, int] | None = None,
+        truncate: int | tuple[int, int] | None = None,
     ) -> tuple[float, GRUGrads]:
-        """Loss and its gradient by BPTT (arguments as in :meth:`rnntheory.ElmanRNN.value_and_grad`;
-        ``truncate=(k, k)`` as in :meth:`LSTM.value_and_grad`)."""
+        """Loss and its gradient by BPTT.
+
+        Backpropagation through time for ``h_t = (1 − σ(z_t))⊙n_t + σ(z_t)⊙h_{t−1}``:
+        ``∂E/∂h_{t−1} = (∂E/∂a_t) W_hh + ∂E/∂h_t⊙σ(z_t)`` with ``a_t`` the
+        hidden-side pre-activations.
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0
+            As in :meth:`rnntheory.ElmanRNN.value_and_grad`.
+        truncate : int or (int, int), optional
+            Truncated BPTT, every schedule of
+            :meth:`rnntheory.ElmanRNN.value_and_grad` (sliding window ``k2``;
+            Williams & Peng's BPTT(k1, k2); chunks ``(k, k)``), with the same
+            semantics: the contribution of ``E_t`` through ``h_k`` is kept when
+            ``e(t) − k < k2``. ``flow`` is truncated the same way.
+
+        Returns
+        -------
+        loss : float
+            ``E = Σ_t Σ_b mask[t, b] · E_t``.
+        grads : GRUGrads
+            Parameter gradients and ``flow[k] = ∂E/∂h_k`` for ``k = 0..T``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`LSTM.value_and_grad`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import GRU
+        >>> m = GRU.init(2, 3, 2, seed=0)
+        >>> x, y = np.ones((5, 2)), np.zeros(5, dtype=int)
+        >>> _, g = m.value_and_grad(x, y, truncate=1)  # E_t reaches h_t only
+        >>> bool(np.all(g.flow[0] == 0)), bool(np.any(g.flow[1] != 0))
+        (True, True)
+
+        Cho et al. 2014; Williams & Peng 1990 (BPTT(k1, k2)).
+        """
         x3, batched = self._inputs(x)
         T, B, n_in = x3.shape
         n = self.n_hidden
-        chunk = self._chunk(truncate, T)
+        sched = self._schedule(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         h0_ = self._state("h0", h0, B, batched)
         # threads of our own for large batches (then BLAS runs on one thread)
@@ -443,8 +550,7 @@ class GRU(_Gated):
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
         D_hid = np.empty((T, B, 3 * n), dtype=self.dtype)
         D_in = np.empty((T, B, 3 * n), dtype=self.dtype)
-        with own_threads(k):
-            run_rows(GK.gru_backward, (self.weight_hh, self.W_yh, dZ, H, P, flow, D_hid, D_in, chunk), B, k)
+        self._backward(GK.gru_backward, GK.gru_backward_truncated, dZ, H, P, (flow, D_hid, D_in), sched, k)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
         with own_threads(k), blas_threads_for(T * B * 3 * n * max(n, n_in, self.n_out)):
@@ -457,3 +563,68 @@ class GRU(_Gated):
             flow = flow[:, 0]
         return value, GRUGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow)
 
+
+
+def _block_loss(m: LSTM | GRU, x: np.ndarray, y: np.ndarray, loss: str, w: np.ndarray, start: dict[str, np.ndarray]) -> float:
+    """``Σ_t w_t E_t`` of a forward pass over ``x`` from the states ``start``."""
+    tr = m.forward(x, **start)
+    assert tr.y is not None
+    Z = np.asarray(tr.y, np.float64)
+    if loss == "xent":
+        Z = Z - Z.max(axis=-1, keepdims=True)
+        logp = Z - np.log(np.exp(Z).sum(axis=-1, keepdims=True))
+        return float(-(w * logp[np.arange(len(y)), y]).sum())
+    return float(0.5 * (w * ((Z - y) ** 2).sum(axis=-1)).sum())
+
+
+def _check_gated_truncation() -> Any:
+    """``rnntheory verify`` row: truncated BPTT of the LSTM and GRU is BPTT(k1, k2).
+
+    The oracle: for a random direction ``v`` of the parameters, ``⟨g, v⟩`` must
+    equal the central difference along ``v`` of ``Σ_blocks Σ_{t∈block} w_t E_t``
+    where each block's losses come from a forward pass started at the state
+    ``(h, c)`` of step ``e − k2`` of the unperturbed run, held fixed (the
+    definition of Williams & Peng's BPTT(k1, k2): nothing before the cut is
+    differentiated). Forward passes only: independent of the backward kernels.
+    """
+    import time
+
+    from ..verification import CheckResult
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(1990)
+    T, eps = 7, 1e-6
+    worst, n_models, pairs = 0.0, 0, 0
+    for cls in (LSTM, GRU):
+        for loss in ("xent", "mse"):
+            m = cls.init(2, 3, 3, seed=int(rng.integers(1 << 30)))
+            n_models += 1
+            x = rng.normal(size=(T, 2))
+            y = rng.integers(0, 3, T) if loss == "xent" else rng.normal(size=(T, 3))
+            mask = rng.uniform(0.2, 1.5, T)
+            tr = m.forward(x)
+            names = list(m.params())
+            for k1, k2 in ((1, 1), (1, 3), (1, T), (2, 3), (3, 3), (2, 5)):
+                _, g = m.value_and_grad(x, y, loss=loss, mask=mask, truncate=k2 if k1 == 1 else (k1, k2))
+                v = {name: rng.normal(size=p.shape) for name, p in m.params().items()}
+                got = sum(float(np.vdot(g.params()[name], v[name])) for name in names)
+                fd = 0.0
+                for e in range(k1, T + k1, k1):
+                    e = min(e, T)
+                    first, cut = ((e - 1) // k1) * k1 + 1, max(e - k2, 0)
+                    w = np.zeros(T)
+                    w[first - 1 : e] = mask[first - 1 : e]
+                    start = {"h0": tr.h[cut]} | ({"c0": tr.c[cut]} if tr.c is not None else {})
+                    for sign in (1.0, -1.0):
+                        mv = m.replace(**{nm: m.params()[nm] + sign * eps * v[nm] for nm in names})
+                        fd += sign * _block_loss(mv, x[cut:e], y[cut:e], loss, w[cut:e], start) / (2 * eps)
+                worst = max(worst, abs(got - fd) / max(1.0, abs(fd)))
+                pairs += 1
+    return CheckResult(
+        "gated-truncation",
+        "LSTM/GRU truncated BPTT (sliding k2, BPTT(k1, k2)): ⟨g, v⟩ = directional derivative of the "
+        "block losses with the state (h, c) held fixed at e − k2 (Williams & Peng 1990)",
+        n_models, pairs, worst, bool(worst <= 1e-6),
+        f"worst relative error {worst:.2g} against central differences of forward passes",
+        time.perf_counter() - t0,
+    )

@@ -294,11 +294,6 @@ def train(
             raise TypeError(f"`remedies` entries must be remedy records, got {type(r).__name__}")
 
     rec = _recurrent_name(model)
-    if trunc is not None and rec != "W_hh" and trunc.k1 != trunc.k2:
-        raise ValueError(
-            "`remedies`: gated cells support chunked truncation only, "
-            f"TruncatedBPTT(k2=k, k1=k); got k1={trunc.k1}, k2={trunc.k2}"
-        )
     if om is not None and rec != "W_hh":
         raise ValueError("`remedies`: Omega is implemented for the Elman RNN only")
 
