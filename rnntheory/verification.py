@@ -419,6 +419,7 @@ def _remedy_checks() -> list[Callable[[], CheckResult]]:
     from .esn import _check_esn_certificate, _check_esn_ridge, _check_esn_spectral_radius
     from .experiments.copy_adding import _check_memoryless_baselines
     from .experiments.init_spectra import _check_init_spectra
+    from .experiments.report import _check_flow_metric
     from .experiments.sweep import _check_sweep_resume
     from .init import _check_leaky_bounds, _check_orthogonal
     from .remedies.omega import _check_omega
@@ -437,6 +438,7 @@ def _remedy_checks() -> list[Callable[[], CheckResult]]:
         _check_init_spectra,
         _check_memoryless_baselines,
         _check_sweep_resume,
+        _check_flow_metric,
     ]
 
 

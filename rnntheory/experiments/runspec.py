@@ -524,6 +524,44 @@ def _finite_or_none(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+_MAX_FLOW = 101
+
+
+def _flow(model: Any, trace: Any) -> dict[str, Any] | None:
+    r"""The gradient flow of sequence 0 of a test ``trace``: ``ln ‖∂h_t/∂h_0‖₂``, t = 0..T.
+
+    Returns ``{"t": [...], "log_norm": [...], "bound_slope": float | None}``
+    with at most 101 increasing ``t`` (first and last included) and the
+    profile of :func:`rnntheory.jacobians.log_norm_profile` there (for the
+    LSTM the state is ``(h, c)``); ``bound_slope`` is Eq. 12's
+    ``ln(γ_W γ_h)`` (leaky units: ``ln(max α + max(1 − α) γ_W γ_h)``) for the
+    Elman cell and ``None`` for gated cells. Non-finite values are ``None``;
+    any failure gives ``None`` (a diagnostic never fails a run). O(T n³).
+    """
+    try:
+        from .. import bounds, jacobians
+        from ..cells import ElmanRNN
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            seq = trace.sequence(0) if trace.batched else trace
+            prof = np.asarray(jacobians.log_norm_profile(model, seq, k=0), dtype=np.float64)
+            slope: float | None = None
+            if isinstance(model, ElmanRNN):
+                if model.alpha is None:
+                    rate = bounds.log_bound(model.W_hh, model.activation, 1)
+                else:
+                    rate = bounds.leaky_log_bound(model.W_hh, model.activation, model.alpha, 1)
+                slope = _finite_or_none(float(rate))
+        idx = _subsample(prof.size, _MAX_FLOW)
+        return {
+            "t": [int(i) for i in idx],
+            "log_norm": [_finite_or_none(float(prof[i])) for i in idx],
+            "bound_slope": slope,
+        }
+    except Exception:  # a diagnostic: never let it fail the run
+        return None
+
+
 def run_one(spec: RunSpec) -> dict[str, Any]:
     r"""Train the run ``spec`` describes and return its metrics (a JSON-able dict).
 
@@ -551,7 +589,13 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         finite), ``n_nonfinite_grads``, ``n_clips``, ``n_fallbacks``,
         ``stopped`` (why the run stopped early, or ``None``), ``steps_done``,
         ``gamma_w`` and ``rho`` (``σ_max`` and spectral radius of the final
-        recurrent matrix; ``rho`` ``None`` for gated cells), ``wall_s``, and
+        recurrent matrix; ``rho`` ``None`` for gated cells), ``flow``
+        (sequence 0 of the test batch: ``t``, at most 101 steps from 0 to
+        ``T``, ``log_norm``, ``ln ‖∂h_t/∂h_0‖₂`` of the final model there —
+        the ``(h, c)`` state for the LSTM — and ``bound_slope``, Eq. 12's
+        ``ln(γ_W γ_h)`` for the Elman cell (its Eq. 14 form for leaky units),
+        ``None`` for gated cells; ``flow`` is ``None`` if it cannot be
+        computed), ``wall_s``, and
         ``curve``: ``eval_steps``, ``eval_error``, ``loss_steps``, ``loss``,
         ``grad_norm`` (each at most 200 points; non-finite values as ``None``).
 
@@ -619,6 +663,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         "steps_done": int(hist.steps),
         "gamma_w": _finite_or_none(float(np.linalg.norm(W, 2))),
         "rho": _finite_or_none(float(np.max(np.abs(np.linalg.eigvals(W))))) if square else None,
+        "flow": _flow(final, tr),
         "wall_s": time.perf_counter() - t0,
         "curve": {
             "eval_steps": [ev_steps[i] for i in eidx],
