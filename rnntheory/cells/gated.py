@@ -31,6 +31,7 @@ from ._base import (
     readout_params,
     run_rows,
     same_dtype,
+    scratch,
     sum_over_rows,
     threads_for,
 )
@@ -171,6 +172,11 @@ class _Gated(SequenceModel):
         self._W_ihT = np.ascontiguousarray(weight_ih.T)
         self._W_hhT = np.ascontiguousarray(weight_hh.T)
 
+    def _array(self, name: str, shape: tuple[int, ...], temporary: bool) -> np.ndarray:
+        """An uninitialised array of the model's dtype: the per-thread scratch
+        array ``name`` when ``temporary`` (it must not leave the call), else fresh."""
+        return scratch(name, shape, self.dtype) if temporary else np.empty(shape, dtype=self.dtype)
+
     def _threads(self, T: int, B: int) -> int:
         """Threads of our own for a batched pass over ``T`` steps of ``B`` sequences:
         its work is ``T·B·G·n·(n + n_in)`` multiply-adds (the gate projections)."""
@@ -309,14 +315,18 @@ class LSTM(_Gated):
     GATES = 4
     NAME = "LSTM"
 
-    def _run(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray, k: int = 1) -> tuple[np.ndarray, ...]:
+    def _run(
+        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray, k: int = 1, temporary: bool = False
+    ) -> tuple[np.ndarray, ...]:
         """The forward pass on ``k`` threads (ranges of the batch; the caller
-        holds :func:`own_threads` when ``k > 1``)."""
+        holds :func:`own_threads` when ``k > 1``). ``temporary``: the states live
+        only inside the caller (``value_and_grad``), so per-thread scratch arrays
+        are reused instead of fresh ones (a page fault per 4 kB on first touch)."""
         T, B, _ = x3.shape
         n = self.n_hidden
-        H = np.empty((T + 1, B, n), dtype=self.dtype)
-        C = np.empty((T + 1, B, n), dtype=self.dtype)
-        P = np.empty((T, B, 4 * n), dtype=self.dtype)
+        H = self._array("lstm_H", (T + 1, B, n), temporary)
+        C = self._array("lstm_C", (T + 1, B, n), temporary)
+        P = self._array("lstm_P", (T, B, 4 * n), temporary)
         run_rows(
             GK.lstm_forward,
             (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, c0, H, C, P),
@@ -328,8 +338,8 @@ class LSTM(_Gated):
         """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero initial states by default.
 
         A large batch is split into ranges of sequences run on threads of our
-        own (:func:`rnntheory.set_num_threads`); the result does not depend on
-        the split.
+        own (:func:`rnntheory.set_num_threads`); the result agrees with one
+        thread's to rounding.
         """
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
@@ -416,12 +426,12 @@ class LSTM(_Gated):
         # threads of our own for large batches (then BLAS runs on one thread)
         k = self._threads(T, B)
         with own_threads(k):
-            H, C, P = self._run(x3, h0_, c0_, k)
+            H, C, P = self._run(x3, h0_, c0_, k, temporary=True)
             Y = self._readout(H, k)
         value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
         flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
-        D = np.empty((T, B, 4 * n), dtype=self.dtype)
+        D = self._array("lstm_D", (T, B, 4 * n), True)
         self._backward(GK.lstm_backward, GK.lstm_backward_truncated, dZ, C, P, (flow_h, flow_c, D), sched, k)
         D2 = D.reshape(T * B, 4 * n)
         with own_threads(k), blas_threads_for(T * B * 4 * n * max(n, n_in, self.n_out)):
@@ -459,12 +469,14 @@ class GRU(_Gated):
     GATES = 3
     NAME = "GRU"
 
-    def _run(self, x3: np.ndarray, h0: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def _run(
+        self, x3: np.ndarray, h0: np.ndarray, k: int = 1, temporary: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The forward pass on ``k`` threads (as :meth:`LSTM._run`)."""
         T, B, _ = x3.shape
         n = self.n_hidden
-        H = np.empty((T + 1, B, n), dtype=self.dtype)
-        P = np.empty((T, B, 4 * n), dtype=self.dtype)
+        H = self._array("gru_H", (T + 1, B, n), temporary)
+        P = self._array("gru_P", (T, B, 4 * n), temporary)
         run_rows(GK.gru_forward, (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, H, P), B, k)
         return H, P
 
@@ -544,12 +556,12 @@ class GRU(_Gated):
         # threads of our own for large batches (then BLAS runs on one thread)
         k = self._threads(T, B)
         with own_threads(k):
-            H, P = self._run(x3, h0_, k)
+            H, P = self._run(x3, h0_, k, temporary=True)
             Y = self._readout(H, k)
         value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
-        D_hid = np.empty((T, B, 3 * n), dtype=self.dtype)
-        D_in = np.empty((T, B, 3 * n), dtype=self.dtype)
+        D_hid = self._array("gru_Dh", (T, B, 3 * n), True)
+        D_in = self._array("gru_Di", (T, B, 3 * n), True)
         self._backward(GK.gru_backward, GK.gru_backward_truncated, dZ, H, P, (flow, D_hid, D_in), sched, k)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
