@@ -168,11 +168,29 @@ def _rescale(P):
     return np.log(s)
 
 
+@njit(cache=True, fastmath=False, error_model="numpy")
+def prescale(J):
+    """``(Js, logs)``: every step Jacobian divided by its largest |entry|, and the
+    log of that entry (``−inf`` for a zero matrix, NaN for a non-finite one).
+
+    The products are then formed from factors whose largest entry is 1, so a
+    factor whose entries are all tiny (a saturated unit, a weight of 1e-181)
+    cannot drive a product below float64's range before it is rescaled; the
+    log of the product's scale collects ``logs``.
+    """
+    Js = J.copy()
+    logs = np.empty(J.shape[0])
+    for i in range(J.shape[0]):
+        logs[i] = _rescale(Js[i])
+    return Js, logs
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def log_norms_rows(J, L, r, k):
+def log_norms_rows(J, logs, L, r, k):
     """Rows ``t ≡ r (mod k)`` of ``L[t, k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for ``k' ≤ t``
     (``J[i-1] = ∂h_i/∂h_{i−1}``), written into ``L (T+1, T+1)``.
 
+    ``J`` and ``logs`` are :func:`prescale`'s: ``J_i = e^{logs[i-1]} J[i-1]``.
     Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0; ``−inf`` above the
     diagonal and for products that are exactly zero. Rows are independent, so
     the ``k`` residue classes may run in concurrent threads (the GIL is
@@ -190,13 +208,13 @@ def log_norms_rows(J, L, r, k):
         if t == 0:
             continue
         P[:, :] = J[t - 1]
-        log_scale = _rescale(P)
+        log_scale = logs[t - 1]
         u = _start_vector(n)
         for kk in range(t - 1, -1, -1):
             if kk < t - 1:
                 np.dot(P, J[kk], buf)
                 P[:, :] = buf
-                log_scale += _rescale(P)
+                log_scale += logs[kk] + _rescale(P)
             if log_scale == -np.inf:
                 break  # the product is zero from here on: L stays -inf
             if not np.isfinite(log_scale):
@@ -207,11 +225,12 @@ def log_norms_rows(J, L, r, k):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def log_norm_profile(J, k):
+def log_norm_profile(J, logs, k):
     """``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂`` for ``t ≥ k`` (``−inf`` for ``t < k``).
 
     Accumulates the transpose ``S = Pᵀ ← S J_tᵀ`` so that the warm-started
     vector is the right singular vector of ``P``, which settles as t grows.
+    ``J`` and ``logs`` are :func:`prescale`'s.
     """
     T, n, _ = J.shape
     out = np.full(T + 1, -np.inf)
@@ -226,7 +245,7 @@ def log_norm_profile(J, k):
     for t in range(k + 1, T + 1):
         np.dot(S, J[t - 1].T, buf)
         S[:, :] = buf
-        log_scale += _rescale(S)
+        log_scale += logs[t - 1] + _rescale(S)
         if log_scale == -np.inf:
             break
         if not np.isfinite(log_scale):

