@@ -29,6 +29,8 @@ rounding of the quantities above (about 1e-15).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -146,60 +148,203 @@ def _start_vector(n):
     return u
 
 
-@njit(cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _rescale(P):
-    """Divide ``P`` by its largest absolute entry; return the log of that entry."""
+    """Divide ``P`` by its largest absolute entry.
+
+    Returns ``(ln s, ln m)``: the log of that entry (``−inf`` for a zero
+    matrix, NaN for a non-finite one) and the log of the smallest nonzero
+    |entry| after the division (``+inf`` if there is none).
+    """
+    flat = P.reshape(-1)  # P is C-contiguous: flat loops vectorise
     s = 0.0
-    ok = True
-    for i in range(P.shape[0]):
-        for j in range(P.shape[1]):
-            a = abs(P[i, j])
-            if a > s:
-                s = a
-            elif not (a == a):
-                ok = False
-    if not ok or not np.isfinite(s):
-        return np.nan
+    bad = False
+    for i in range(flat.size):
+        a = abs(flat[i])
+        s = max(s, a)
+        bad |= a != a
+    if bad or not np.isfinite(s):
+        return np.nan, np.inf
     if s == 0.0:
-        return -np.inf
-    for i in range(P.shape[0]):
-        for j in range(P.shape[1]):
-            P[i, j] /= s
-    return np.log(s)
+        return -np.inf, np.inf
+    m = np.inf
+    for i in range(flat.size):
+        q = flat[i] / s
+        flat[i] = q
+        a = abs(q)
+        m = min(m, a if a > 0.0 else np.inf)
+    return np.log(s), np.log(m)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
 def prescale(J):
-    """``(Js, logs)``: every step Jacobian divided by its largest |entry|, and the
-    log of that entry (``−inf`` for a zero matrix, NaN for a non-finite one).
+    """``(Js, logs, mins)``: every step Jacobian divided by its largest |entry|,
+    the log of that entry (``−inf`` for a zero matrix, NaN for a non-finite
+    one), and the log of the smallest nonzero |entry| of the rescaled factor.
 
     The products are then formed from factors whose largest entry is 1, so a
     factor whose entries are all tiny (a saturated unit, a weight of 1e-181)
     cannot drive a product below float64's range before it is rescaled; the
-    log of the product's scale collects ``logs``.
+    log of the product's scale collects ``logs``. ``mins`` tells
+    :func:`_times` when a float64 product could underflow.
     """
     Js = J.copy()
     logs = np.empty(J.shape[0])
+    mins = np.empty(J.shape[0])
     for i in range(J.shape[0]):
-        logs[i] = _rescale(Js[i])
-    return Js, logs
+        logs[i], mins[i] = _rescale(Js[i])
+    return Js, logs, mins
+
+
+# ---------------------------------------------------------------------------
+# Extended exponents. Rescaling the whole product keeps its *largest* entry in
+# range, but the entries of one product can span more than float64's ~600
+# orders of magnitude (weights of 1e-200 beside weights of 1, units saturated
+# to f' = 1e-250): a term a_ik b_kj below 2^-1022 then loses its bits or
+# vanishes, and a later factor that annihilates the large entries turns that
+# loss into a wrong (or −inf) norm. When the smallest nonzero entries of the
+# two factors could form such a term, the step is done instead on numbers
+# m·2^e (float64 mantissa m in [1/2, 1), int64 exponent e), which cannot
+# underflow: each term is formed exactly in exponent and to float64 rounding in
+# mantissa, then the terms of a sum are aligned on their largest exponent
+# (terms more than 2^-1074 below it are dropped: an absolute error below that of
+# the rounding of the largest term). The product stays in that form until all
+# of its nonzero entries fit float64's normal range relative to its largest.
+# ---------------------------------------------------------------------------
+_LN_SAFE = -707.0  # a product of two entries above e^-707 is a normal float64 (> 2^-1022)
+_LN2 = 0.6931471805599453
+_NO_EXP = -(1 << 62)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def log_norms_rows(J, logs, L, r, k):
+def _to_ext(A, Am, Ae):
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            Am[i, j], Ae[i, j] = math.frexp(A[i, j])
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _ext_matmul(Am, Ae, Bm, Be, Cm, Ce):
+    """``C = A B`` on extended-exponent matrices (see above)."""
+    n, p = Am.shape
+    q = Bm.shape[1]
+    for i in range(n):
+        for j in range(q):
+            emax = _NO_EXP
+            for k in range(p):
+                if Am[i, k] != 0.0 and Bm[k, j] != 0.0:
+                    e = Ae[i, k] + Be[k, j]
+                    if e > emax:
+                        emax = e
+            if emax == _NO_EXP:
+                Cm[i, j] = 0.0
+                Ce[i, j] = 0
+                continue
+            acc = 0.0
+            for k in range(p):
+                if Am[i, k] != 0.0 and Bm[k, j] != 0.0:
+                    d = Ae[i, k] + Be[k, j] - emax
+                    if d > -1080:
+                        acc += math.ldexp(Am[i, k] * Bm[k, j], d)
+            m, e = math.frexp(acc)
+            Cm[i, j] = m
+            Ce[i, j] = e + emax if m != 0.0 else 0
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _times(P, M, ln_min_M, state, Pm, Pe, Mm, Me, Cm, Ce, buf):
+    """``P ← P M / s`` with ``s`` the largest |entry| of ``P M``; returns ``ln s``.
+
+    ``P`` and ``M`` have largest entry 1; ``ln_min_M`` is the log of the
+    smallest nonzero |entry| of ``M``. ``state[0]`` is the log of the smallest
+    nonzero |entry| of the running product, ``state[1]`` is 1 while it is held
+    in extended form ``Pm·2^Pe`` (then ``P`` is its float64 image, with entries
+    below float64's range relative to the largest flushed, which moves σ_max by
+    less than n·2^-1074 relative). The other arrays are work space.
+    """
+    if state[1] == 0.0 and state[0] + ln_min_M >= _LN_SAFE:
+        np.dot(P, M, buf)
+        P[:, :] = buf
+        s, state[0] = _rescale(P)
+        return s
+    if state[1] == 0.0:
+        _to_ext(P, Pm, Pe)
+    _to_ext(M, Mm, Me)
+    _ext_matmul(Pm, Pe, Mm, Me, Cm, Ce)
+    n, q = Cm.shape
+    emax = _NO_EXP
+    for i in range(n):
+        for j in range(q):
+            if not np.isfinite(Cm[i, j]):
+                return np.nan
+            if Cm[i, j] != 0.0 and Ce[i, j] > emax:
+                emax = Ce[i, j]
+    if emax == _NO_EXP:
+        P[:, :] = 0.0
+        return -np.inf
+    emin = emax
+    for i in range(n):
+        for j in range(q):
+            Pm[i, j] = Cm[i, j]
+            if Cm[i, j] != 0.0:
+                Pe[i, j] = Ce[i, j] - emax
+                emin = min(emin, Pe[i, j])
+            else:
+                Pe[i, j] = 0
+            P[i, j] = math.ldexp(Pm[i, j], Pe[i, j])
+    if emin - 1 >= -1021:  # every nonzero entry is a normal float64: back to float64
+        state[1] = 0.0
+        m = np.inf
+        for i in range(n):
+            for j in range(q):
+                a = abs(P[i, j])
+                if 0.0 < a < m:
+                    m = a
+        state[0] = np.log(m)
+    else:
+        state[1] = 1.0
+    return emax * _LN2
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _work(n):
+    """Work arrays for :func:`_times`: ``state, Pm, Pe, Mm, Me, Cm, Ce, buf``."""
+    return (
+        np.zeros(2), np.empty((n, n)), np.empty((n, n), np.int64), np.empty((n, n)),
+        np.empty((n, n), np.int64), np.empty((n, n)), np.empty((n, n), np.int64),
+        np.empty((n, n)),
+    )
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _start(P, state):
+    """Begin a product at ``P`` (largest entry 1, float64 form)."""
+    m = np.inf
+    for i in range(P.shape[0]):
+        for j in range(P.shape[1]):
+            a = abs(P[i, j])
+            if 0.0 < a < m:
+                m = a
+    state[0] = np.log(m)
+    state[1] = 0.0
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def log_norms_rows(J, logs, mins, L, r, k):
     """Rows ``t ≡ r (mod k)`` of ``L[t, k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for ``k' ≤ t``
     (``J[i-1] = ∂h_i/∂h_{i−1}``), written into ``L (T+1, T+1)``.
 
-    ``J`` and ``logs`` are :func:`prescale`'s: ``J_i = e^{logs[i-1]} J[i-1]``.
-    Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0; ``−inf`` above the
-    diagonal and for products that are exactly zero. Rows are independent, so
-    the ``k`` residue classes may run in concurrent threads (the GIL is
-    released); taking every k-th row balances their cost, which grows with t.
+    ``J``, ``logs`` and ``mins`` are :func:`prescale`'s: ``J_i = e^{logs[i-1]} J[i-1]``.
+    Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0 (:func:`_times`);
+    ``−inf`` above the diagonal and for products that are exactly zero. Rows
+    are independent, so the ``k`` residue classes may run in concurrent
+    threads (the GIL is released); taking every k-th row balances their cost,
+    which grows with t.
     """
     T, n, _ = J.shape
     P = np.empty((n, n))
-    buf = np.empty((n, n))
     work = np.empty((n, n))
+    state, Pm, Pe, Mm, Me, Cm, Ce, buf = _work(n)
     v = np.empty(n)
     y = np.empty(n)
     for t in range(r, T + 1, k):
@@ -208,13 +353,14 @@ def log_norms_rows(J, logs, L, r, k):
         if t == 0:
             continue
         P[:, :] = J[t - 1]
+        _start(P, state)
         log_scale = logs[t - 1]
         u = _start_vector(n)
         for kk in range(t - 1, -1, -1):
             if kk < t - 1:
-                np.dot(P, J[kk], buf)
-                P[:, :] = buf
-                log_scale += logs[kk] + _rescale(P)
+                log_scale += logs[kk] + _times(
+                    P, J[kk], mins[kk], state, Pm, Pe, Mm, Me, Cm, Ce, buf
+                )
             if log_scale == -np.inf:
                 break  # the product is zero from here on: L stays -inf
             if not np.isfinite(log_scale):
@@ -225,27 +371,28 @@ def log_norms_rows(J, logs, L, r, k):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def log_norm_profile(J, logs, k):
+def log_norm_profile(J, logs, mins, k):
     """``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂`` for ``t ≥ k`` (``−inf`` for ``t < k``).
 
-    Accumulates the transpose ``S = Pᵀ ← S J_tᵀ`` so that the warm-started
-    vector is the right singular vector of ``P``, which settles as t grows.
-    ``J`` and ``logs`` are :func:`prescale`'s.
+    Accumulates the transpose ``S = Pᵀ ← S J_tᵀ`` (:func:`_times`) so that the
+    warm-started vector is the right singular vector of ``P``, which settles
+    as t grows. ``J``, ``logs`` and ``mins`` are :func:`prescale`'s.
     """
     T, n, _ = J.shape
     out = np.full(T + 1, -np.inf)
     out[k] = 0.0
     S = np.eye(n)
-    buf = np.empty((n, n))
     work = np.empty((n, n))
+    state, Pm, Pe, Mm, Me, Cm, Ce, buf = _work(n)
+    _start(S, state)
     u = _start_vector(n)
     v = np.empty(n)
     y = np.empty(n)
     log_scale = 0.0
     for t in range(k + 1, T + 1):
-        np.dot(S, J[t - 1].T, buf)
-        S[:, :] = buf
-        log_scale += logs[t - 1] + _rescale(S)
+        log_scale += logs[t - 1] + _times(
+            S, J[t - 1].T, mins[t - 1], state, Pm, Pe, Mm, Me, Cm, Ce, buf
+        )
         if log_scale == -np.inf:
             break
         if not np.isfinite(log_scale):
@@ -256,19 +403,20 @@ def log_norm_profile(J, logs, k):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def scaled_product(J, t, k):
-    """``(P, s)`` with ``J_t ⋯ J_{k+1} = e^s P`` (``P`` rescaled, largest entry 1)."""
+def scaled_product(J, logs, mins, t, k):
+    """``(P, s)`` with ``J_t ⋯ J_{k+1} = e^s P`` (``P`` rescaled, largest entry
+    1); ``J``, ``logs`` and ``mins`` are :func:`prescale`'s. Accumulated as the
+    transpose, like :func:`log_norm_profile`."""
     n = J.shape[1]
-    P = np.eye(n)
-    buf = np.empty((n, n))
+    S = np.eye(n)
+    state, Pm, Pe, Mm, Me, Cm, Ce, buf = _work(n)
+    _start(S, state)
     s = 0.0
     for i in range(k + 1, t + 1):
-        np.dot(J[i - 1], P, buf)
-        P[:, :] = buf
-        s += _rescale(P)
+        s += logs[i - 1] + _times(S, J[i - 1].T, mins[i - 1], state, Pm, Pe, Mm, Me, Cm, Ce, buf)
         if not np.isfinite(s):
             break
-    return P, s
+    return np.ascontiguousarray(S.T), s
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")

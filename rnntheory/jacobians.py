@@ -181,7 +181,7 @@ def product(
         raise ValueError(f"`t` must be <= T = {T}, got {t}")
     if k > t:
         raise ValueError(f"`k` must be <= t = {t}, got {k}")
-    P, s = JK.scaled_product(step_jacobians(model, trace), t, k)
+    P, s = JK.scaled_product(*JK.prescale(step_jacobians(model, trace)), t, k)
     res = ScaledMatrix(P, float(s))
     return res if scaled else res.value()
 
@@ -202,82 +202,9 @@ def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
     # rows are independent: one residue class of rows per thread
     k = threads_for(T + 1, T * T * J.shape[1] ** 3 // 2)
     with own_threads(k):
-        Js, logs = JK.prescale(J)
-        run_parallel([partial(JK.log_norms_rows, Js, logs, L, r, k) for r in range(k)])
-    _refine_underflow(Js, logs, L)
+        Js, logs, mins = JK.prescale(J)
+        run_parallel([partial(JK.log_norms_rows, Js, logs, mins, L, r, k) for r in range(k)])
     return L
-
-
-def _suspects(logs: np.ndarray, values: np.ndarray, k: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Which ``values`` (of products of the factors ``k..t-1``) are ``−inf``
-    although every factor is nonzero and finite: the float64 product may have
-    underflowed rather than be zero. Vectorised over pairs ``(t, k)``."""
-    bad = np.concatenate([[0], np.cumsum(~np.isfinite(logs))])
-    return (values == -np.inf) & (bad[t] == bad[k]) & (k < t)
-
-
-def _sigma_log(P: np.ndarray) -> tuple[float, bool]:
-    """``(ln σ_max(P), nonzero)`` for an extended-precision ``P``: rescaled to a
-    largest entry of 1 first, so its float64 copy loses only entries below
-    1e-308 of that, which move σ_max (≥ 1) by less than n·1e-308."""
-    m = np.max(np.abs(P))
-    if m == 0:
-        return -np.inf, False
-    s = float(np.linalg.norm((P / m).astype(np.float64), 2))
-    return float(np.log(m)) + float(np.log(s)), True
-
-
-def _refine_profile(Js: np.ndarray, logs: np.ndarray, out: np.ndarray, k: int) -> None:
-    """:func:`_refine_underflow` for one column ``k`` (a :func:`log_norm_profile`)."""
-    if np.finfo(np.longdouble).minexp >= np.finfo(np.float64).minexp:
-        return
-    T = Js.shape[0]
-    ts = np.arange(T + 1)
-    sus = _suspects(logs, out, np.full(T + 1, k), ts)
-    if not sus.any():
-        return
-    P = np.eye(Js.shape[1], dtype=np.longdouble)
-    scale = np.longdouble(0.0)
-    for t in range(k + 1, T + 1):
-        P = Js[t - 1].astype(np.longdouble) @ P
-        scale += np.longdouble(logs[t - 1])
-        m = np.max(np.abs(P))
-        if m == 0:
-            return  # an exact zero: −inf from here on
-        P = P / m
-        scale += np.log(m)
-        if sus[t]:
-            val, nonzero = _sigma_log(P)
-            if nonzero:
-                out[t] = float(scale) + val
-
-
-def _refine_underflow(Js: np.ndarray, logs: np.ndarray, L: np.ndarray) -> None:
-    """Recompute in extended precision (``np.longdouble``, 15 exponent bits on
-    x86-64 Linux) every row of ``L`` holding a ``−inf`` whose factors are all
-    nonzero: such a product can underflow inside one float64 step when the
-    entries it goes through span more than ~300 orders of magnitude, though it
-    is not zero. A no-op where ``longdouble`` is ``float64``."""
-    if np.finfo(np.longdouble).minexp >= np.finfo(np.float64).minexp:
-        return
-    idx = np.indices(L.shape)  # idx[0] = t, idx[1] = k
-    sus = _suspects(logs, L, idx[1], idx[0])
-    for t in np.nonzero(sus.any(axis=1))[0]:
-        P = Js[t - 1].astype(np.longdouble)
-        scale = np.longdouble(logs[t - 1])
-        for k in range(t - 1, -1, -1):
-            if k < t - 1:
-                P = P @ Js[k].astype(np.longdouble)
-                scale += np.longdouble(logs[k])
-                m = np.max(np.abs(P))
-                if m == 0:
-                    break  # an exact zero: L keeps −inf from here on
-                P = P / m
-                scale += np.log(m)
-            if sus[t, k]:
-                val, nonzero = _sigma_log(P)
-                if nonzero:
-                    L[t, k] = float(scale) + val
 
 
 def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
@@ -291,14 +218,14 @@ def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
         accumulated with rescaling (each step Jacobian, and each partial
         product, divided by its largest entry), so the logs are finite for any
         ``T`` and any growth rate: they are ``−inf`` only for an exactly zero
-        product and NaN only where the trace itself is not finite. When the
-        entries a product goes through span more than ~300 orders of
-        magnitude (weights of 1e-200 beside weights of 1, units saturated to
-        ``f′ ≈ 1e-200``), one float64 step can underflow although the product
-        is not zero: every ``−inf`` whose factors are all nonzero is therefore
-        recomputed in extended precision (``np.longdouble``, exponents to
-        ±4932 on x86-64 Linux; on platforms where it is float64 that check
-        cannot help).
+        product and NaN only where the trace itself is not finite. The
+        entries of one product may also span more than float64's range
+        (weights of 1e-200 beside weights of 1, units saturated to
+        ``f′ ≈ 1e-250``): whenever a float64 step could form a term below
+        2^-1022, that step is done on numbers with a float64 mantissa and an
+        integer exponent, which cannot underflow, until the product fits
+        float64 again. So a product that is not zero is never reported as
+        ``−inf``, nor as a wrong finite value because part of it underflowed.
 
     Examples
     --------
@@ -331,10 +258,7 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     k = check_int("k", k, minimum=0)
     if k > trace.T:
         raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
-    Js, logs = JK.prescale(step_jacobians(model, trace))
-    out = JK.log_norm_profile(Js, logs, k)
-    _refine_profile(Js, logs, out, k)
-    return out
+    return JK.log_norm_profile(*JK.prescale(step_jacobians(model, trace)), k)
 
 
 def lyapunov_spectrum(

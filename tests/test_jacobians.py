@@ -149,7 +149,7 @@ def test_log_norms_equal_svd_of_explicit_products(problem):
     (SVD of the explicit naive product) to 1e-9 relative; 0 on the diagonal,
     −inf above it; each ``log_norm_profile(k)`` is column k. The strategies
     mix entries down to 1e-300 with entries of 1, so some products fall below
-    float64's range inside one step (the extended-precision recomputation)."""
+    float64's range inside one step (the extended-exponent steps)."""
     m, x = problem
     tr = m.forward(x)
     L = jac.log_norms(m, tr)
@@ -175,6 +175,75 @@ def test_log_norms_equal_svd_of_explicit_products(problem):
         ok = np.isfinite(col)
         assert np.array_equal(np.isfinite(prof[k:]), ok)
         assert np.all(np.abs(prof[k:][ok] - col[ok]) <= 1e-9 * np.maximum(1.0, np.abs(col[ok])))
+
+
+def _ext_regression_stack():
+    """The step Jacobians of a case Hypothesis found (ReLU, zero input, h_0 = 0,
+    ``W_hh`` with entries 1.955e-138, 1 and −7.44e-197, units 3 and 4 off):
+    ``J_1 = J_2 = J_3`` is ``W_hh`` with its last two rows zeroed. ``J_3 J_2 J_1`` has
+    norm e^-768.7, but its float64 product, rescaled after every step, loses
+    terms of 1e-392 beside terms of 1 and reported e^-951.3 (finite and wrong)."""
+    a, e = 1.9550e-138, -7.4437e-197
+    W = np.array([[a, e, e, e], [e, e, 1.0, e], [e, e, e, e], [e, e, e, e]])
+    D = W.copy()
+    D[2:] = 0.0
+    return W, np.stack([D, D, D])
+
+
+def _diag_chain(eps, m, tail):
+    """``m`` factors ``diag(1, ε, 1)``, the projection onto e2, then ``tail``
+    rotations: ``‖J_t ⋯ J_1‖ = 1`` for ``t ≤ m`` and ``ε^m`` from ``t = m + 1`` on."""
+    c, s = np.cos(0.3), np.sin(0.3)
+    R = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    E = np.zeros((3, 3))
+    E[1, 1] = 1.0
+    return np.stack([np.diag([1.0, eps, 1.0])] * m + [E] + [R] * tail)
+
+
+def test_log_norms_entries_spanning_more_than_float64():
+    """Regression for :func:`_ext_regression_stack`: every pair equals the
+    mpmath explicit product (unbounded exponent) to 1e-12 relative, in
+    log_norms, each log_norm_profile and ``product(scaled=True)``."""
+    W, J = _ext_regression_stack()
+    R = naive.log_norms_mp(J)
+    assert R[3, 0] == pytest.approx(-768.688, abs=1e-3)
+    L = jac.log_norms_from_jacobians(J)
+    np.testing.assert_allclose(L, R, rtol=1e-12)
+    m = ElmanRNN(W, np.zeros((4, 1)), np.array([1.0, 1.0, -1.0, -1.0]), activation="relu")
+    x = np.zeros((3, 1))
+    np.testing.assert_array_equal(naive.jacobians(m, x), J)
+    tr = m.forward(x)
+    np.testing.assert_allclose(jac.log_norms(m, tr), R, rtol=1e-12)
+    for k in range(4):
+        np.testing.assert_allclose(jac.log_norm_profile(m, tr, k), R[:, k], rtol=1e-12)
+        for t in range(k, 4):
+            assert jac.product(m, tr, t, k, scaled=True).log_norm() == pytest.approx(
+                R[t, k], rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("eps, m", [(1e-200, 2), (1e-200, 30), (1e-5, 200), (3e-155, 7)])
+def test_log_norms_far_below_any_float_range(eps, m):
+    """Closed form of :func:`_diag_chain`: ``ln ‖J_t ⋯ J_{k+1}‖`` is 0 while
+    the chain holds the unit entries and ``(m − k) ln ε`` once the projection
+    has removed them (k < m), for every t after it. With ε = 1e-200 and
+    m = 30 that is e^-13816, below even an 80-bit long double's range: the
+    product is reported finite and exact, not −inf. The rotations after the
+    projection bring it back to plain float64 steps."""
+    J = _diag_chain(eps, m, tail=5)
+    T = J.shape[0]
+    closed = np.full((T + 1, T + 1), -np.inf)
+    for t in range(T + 1):
+        for k in range(t + 1):
+            crosses = k <= m < t  # the product contains the projection J_{m+1}
+            closed[t, k] = (m - k) * np.log(eps) if crosses else 0.0
+    for k in range(m + 1, T + 1):  # products of rotations alone, and E·(rotations)
+        for t in range(k, T + 1):
+            closed[t, k] = 0.0
+    L = jac.log_norms_from_jacobians(J)
+    np.testing.assert_allclose(L, closed, rtol=1e-12, atol=1e-12)
+    for k in (0, m // 2, m):
+        out = jac.JK.log_norm_profile(*jac.JK.prescale(J), k)
+        np.testing.assert_allclose(out, closed[:, k], rtol=1e-12, atol=1e-12)
 
 
 def _switching_model():
