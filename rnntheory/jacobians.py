@@ -181,7 +181,8 @@ def product(
         raise ValueError(f"`t` must be <= T = {T}, got {t}")
     if k > t:
         raise ValueError(f"`k` must be <= t = {t}, got {k}")
-    P, s = JK.scaled_product(*JK.prescale(step_jacobians(model, trace)), t, k)
+    Js, logs, mins = JK.prescale(step_jacobians(model, trace))
+    P, s = JK.scaled_product(Js, logs, mins, t, k)
     res = ScaledMatrix(P, float(s))
     return res if scaled else res.value()
 
@@ -258,7 +259,8 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     k = check_int("k", k, minimum=0)
     if k > trace.T:
         raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
-    return JK.log_norm_profile(*JK.prescale(step_jacobians(model, trace)), k)
+    Js, logs, mins = JK.prescale(step_jacobians(model, trace))
+    return JK.log_norm_profile(Js, logs, mins, k)
 
 
 def lyapunov_spectrum(
