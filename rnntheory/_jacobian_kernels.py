@@ -34,6 +34,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._vecmath import _pow2
+
 _POWER_TOL = 1e-14
 _POWER_MAXIT = 100
 _CERT_DELTA = 1e-11
@@ -213,42 +215,53 @@ def prescale(J):
 # ---------------------------------------------------------------------------
 _LN_SAFE = -707.0  # a product of two entries above e^-707 is a normal float64 (> 2^-1022)
 _LN2 = 0.6931471805599453
-_NO_EXP = -(1 << 62)
+_ZERO_EXP = -(1 << 40)  # the exponent of a zero: sums of two stay far below any term
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _to_ext(A, Am, Ae):
+def _to_ext(A, Am, Ae, transpose):
+    """``A`` (or ``Aᵀ``) as mantissas and exponents; a zero gets exponent
+    ``_ZERO_EXP``, so its terms fall below any sum without a branch."""
     for i in range(A.shape[0]):
         for j in range(A.shape[1]):
-            Am[i, j], Ae[i, j] = math.frexp(A[i, j])
+            m, e = math.frexp(A[i, j])
+            if m == 0.0:
+                e = _ZERO_EXP
+            if transpose:
+                Am[j, i] = m
+                Ae[j, i] = e
+            else:
+                Am[i, j] = m
+                Ae[i, j] = e
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _ext_matmul(Am, Ae, Bm, Be, Cm, Ce):
-    """``C = A B`` on extended-exponent matrices (see above)."""
+def _ext_matmul(Am, Ae, BmT, BeT, Cm, Ce):
+    """``C = A B`` on extended-exponent matrices, ``B`` given transposed.
+
+    Each term's exponent is formed exactly and its mantissa product (in
+    [1/4, 1)) to float64 rounding; the terms of one sum are aligned on the
+    largest exponent by a power of two, so a term more than 2^-1075 below the
+    largest is dropped (an error smaller than the largest term's rounding).
+    """
     n, p = Am.shape
-    q = Bm.shape[1]
+    q = BmT.shape[0]
     for i in range(n):
         for j in range(q):
-            emax = _NO_EXP
+            emax = _ZERO_EXP
             for k in range(p):
-                if Am[i, k] != 0.0 and Bm[k, j] != 0.0:
-                    e = Ae[i, k] + Be[k, j]
-                    if e > emax:
-                        emax = e
-            if emax == _NO_EXP:
+                emax = max(emax, Ae[i, k] + BeT[j, k])
+            if emax <= _ZERO_EXP:  # every term has a zero factor
                 Cm[i, j] = 0.0
-                Ce[i, j] = 0
+                Ce[i, j] = _ZERO_EXP
                 continue
             acc = 0.0
             for k in range(p):
-                if Am[i, k] != 0.0 and Bm[k, j] != 0.0:
-                    d = Ae[i, k] + Be[k, j] - emax
-                    if d > -1080:
-                        acc += math.ldexp(Am[i, k] * Bm[k, j], d)
+                d = max(Ae[i, k] + BeT[j, k] - emax, -1075)
+                acc += (Am[i, k] * BmT[j, k]) * _pow2(d)
             m, e = math.frexp(acc)
             Cm[i, j] = m
-            Ce[i, j] = e + emax if m != 0.0 else 0
+            Ce[i, j] = e + emax if m != 0.0 else _ZERO_EXP
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -268,30 +281,30 @@ def _times(P, M, ln_min_M, state, Pm, Pe, Mm, Me, Cm, Ce, buf):
         s, state[0] = _rescale(P)
         return s
     if state[1] == 0.0:
-        _to_ext(P, Pm, Pe)
-    _to_ext(M, Mm, Me)
+        _to_ext(P, Pm, Pe, False)
+    _to_ext(M, Mm, Me, True)
     _ext_matmul(Pm, Pe, Mm, Me, Cm, Ce)
     n, q = Cm.shape
-    emax = _NO_EXP
+    emax = _ZERO_EXP
     for i in range(n):
         for j in range(q):
             if not np.isfinite(Cm[i, j]):
                 return np.nan
-            if Cm[i, j] != 0.0 and Ce[i, j] > emax:
-                emax = Ce[i, j]
-    if emax == _NO_EXP:
+            emax = max(emax, Ce[i, j])
+    if emax <= _ZERO_EXP:
         P[:, :] = 0.0
         return -np.inf
-    emin = emax
+    emin = 0  # the largest entry now has exponent 0
     for i in range(n):
         for j in range(q):
             Pm[i, j] = Cm[i, j]
             if Cm[i, j] != 0.0:
                 Pe[i, j] = Ce[i, j] - emax
                 emin = min(emin, Pe[i, j])
+                P[i, j] = math.ldexp(Pm[i, j], Pe[i, j])
             else:
-                Pe[i, j] = 0
-            P[i, j] = math.ldexp(Pm[i, j], Pe[i, j])
+                Pe[i, j] = _ZERO_EXP
+                P[i, j] = 0.0
     if emin - 1 >= -1021:  # every nonzero entry is a normal float64: back to float64
         state[1] = 0.0
         m = np.inf
