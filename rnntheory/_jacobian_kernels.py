@@ -158,24 +158,23 @@ def _rescale(P):
     matrix, NaN for a non-finite one) and the log of the smallest nonzero
     |entry| after the division (``+inf`` if there is none).
     """
-    flat = P.reshape(-1)  # P is C-contiguous: flat loops vectorise
+    flat = P.reshape(-1)  # P is C-contiguous: flat, branch-free loops vectorise
     s = 0.0
+    m = np.inf
     bad = False
     for i in range(flat.size):
         a = abs(flat[i])
         s = max(s, a)
+        m = min(m, a if a > 0.0 else np.inf)
         bad |= a != a
     if bad or not np.isfinite(s):
         return np.nan, np.inf
     if s == 0.0:
         return -np.inf, np.inf
-    m = np.inf
     for i in range(flat.size):
-        q = flat[i] / s
-        flat[i] = q
-        a = abs(q)
-        m = min(m, a if a > 0.0 else np.inf)
-    return np.log(s), np.log(m)
+        flat[i] /= s
+    ls = np.log(s)
+    return ls, np.log(m) - ls
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
