@@ -2,7 +2,10 @@
 
 Products are accumulated with rescaling: the running product ``P`` is kept
 with its largest entry near 1 and the scale is carried separately as a natural
-log, so nothing overflows or underflows whatever the number of factors.
+log, so nothing overflows or underflows whatever the number of factors. A
+step whose factors' smallest entries could form a term below float64's normal
+range runs on (mantissa, exponent) pairs instead (:func:`_times`), so no part
+of a product is lost to underflow either.
 
 Spectral norms of the rescaled products come from a warm-started power
 iteration on ``P Pᵀ`` (the dominant left singular vector of ``J_t ⋯ J_{k+1}``
