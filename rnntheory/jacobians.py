@@ -181,8 +181,9 @@ def product(
         raise ValueError(f"`t` must be <= T = {T}, got {t}")
     if k > t:
         raise ValueError(f"`k` must be <= t = {t}, got {k}")
-    Js, logs, mins = JK.prescale(step_jacobians(model, trace))
-    P, s = JK.scaled_product(Js, logs, mins, t, k)
+    J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
+    Js, logs, mins, shifts = JK.prescale(J)
+    P, s = JK.scaled_product(J, Js, logs, mins, shifts, t, k)
     res = ScaledMatrix(P, float(s))
     return res if scaled else res.value()
 
@@ -203,8 +204,10 @@ def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
     # rows are independent: one residue class of rows per thread
     k = threads_for(T + 1, T * T * J.shape[1] ** 3 // 2)
     with own_threads(k):
-        Js, logs, mins = JK.prescale(J)
-        run_parallel([partial(JK.log_norms_rows, Js, logs, mins, L, r, k) for r in range(k)])
+        Js, logs, mins, shifts = JK.prescale(J)
+        run_parallel(
+            [partial(JK.log_norms_rows, J, Js, logs, mins, shifts, L, r, k) for r in range(k)]
+        )
     return L
 
 
@@ -259,8 +262,9 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     k = check_int("k", k, minimum=0)
     if k > trace.T:
         raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
-    Js, logs, mins = JK.prescale(step_jacobians(model, trace))
-    return JK.log_norm_profile(Js, logs, mins, k)
+    J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
+    Js, logs, mins, shifts = JK.prescale(J)
+    return JK.log_norm_profile(J, Js, logs, mins, shifts, k)
 
 
 def lyapunov_spectrum(
@@ -288,7 +292,7 @@ def lyapunov_spectrum(
         Exponents per step (natural log), in decreasing order.
     """
     trace = _single(trace, "lyapunov_spectrum")
-    J = step_jacobians(model, trace)
+    J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
     n = J.shape[1]  # the state size (2n for the LSTM's (h, c))
     kk = n if k is None else check_int("k", k, minimum=1)
     if kk > n:

@@ -251,11 +251,11 @@ def test_log_norms_of_wide_range_products_equal_mpmath(J):
     assert np.array_equal(np.isfinite(L[t_idx, k_idx]), fin)
     r, l_ = R[t_idx, k_idx][fin], L[t_idx, k_idx][fin]
     assert np.all(np.abs(l_ - r) <= 1e-10 * np.maximum(1.0, np.abs(r))), np.max(np.abs(l_ - r))
-    Js, logs, mins = jac.JK.prescale(J)
+    F = jac.JK.prescale(J)
     for k in range(T + 1):
-        out = jac.JK.log_norm_profile(Js, logs, mins, k)
+        out = jac.JK.log_norm_profile(J, *F, k)
         np.testing.assert_allclose(out[k:], R[k:, k], rtol=1e-10, atol=1e-10)
-        P, s = jac.JK.scaled_product(Js, logs, mins, T, k)
+        P, s = jac.JK.scaled_product(J, *F, T, k)
         if np.isfinite(R[T, k]):
             assert s + np.log(np.linalg.norm(P, 2)) == pytest.approx(R[T, k], rel=1e-10, abs=1e-10)
         else:
@@ -283,8 +283,33 @@ def test_log_norms_far_below_any_float_range(eps, m):
     L = jac.log_norms_from_jacobians(J)
     np.testing.assert_allclose(L, closed, rtol=1e-12, atol=1e-12)
     for k in (0, m // 2, m):
-        out = jac.JK.log_norm_profile(*jac.JK.prescale(J), k)
+        out = jac.JK.log_norm_profile(J, *jac.JK.prescale(J), k)
         np.testing.assert_allclose(out, closed[:, k], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-8, 3e-9, 1e-10, 1e-12])
+@pytest.mark.parametrize("n", [2, 5])
+def test_log_norms_when_the_top_singular_values_nearly_coincide(eps, n):
+    """Regression (found by Hypothesis): ``J = [[0, 1], [−1/2, ε]]`` has
+    ``J² ≈ −I/2`` with singular values ``(1 ± ε)/2`` to first order, so the
+    power iteration stops on either and the certificate must tell them apart.
+    Its old form computed ``‖b‖² = ‖Pᵀu‖² − α²``, which loses ``‖b‖`` below
+    ``√ε_mach α``, and reported ``ln(1/2)`` instead of ``ln(1/2) + ε/2``. For
+    n = 5 the same block sits beside a contracting rest. Every pair, every
+    profile and ``product`` against the mpmath explicit product, to 1e-12."""
+    J1 = np.zeros((n, n))
+    J1[:2, :2] = [[0.0, 1.0], [-0.5, eps]]
+    for i in range(2, n):
+        J1[i, i] = 0.1
+    J = np.stack([J1] * 4)
+    R = naive.log_norms_mp(J)
+    assert R[2, 0] == pytest.approx(np.log(0.5) + eps / 2, abs=1e-14)
+    L = jac.log_norms_from_jacobians(J)
+    np.testing.assert_allclose(L, R, rtol=1e-12, atol=1e-14)
+    F = jac.JK.prescale(J)
+    for k in range(5):
+        np.testing.assert_allclose(jac.JK.log_norm_profile(J, *F, k), R[:, k],
+                                   rtol=1e-12, atol=1e-14)
 
 
 def _switching_model():
