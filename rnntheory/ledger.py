@@ -326,6 +326,13 @@ def to_markdown(results: Iterable[ClaimResult]) -> str:
 
 
 def _fmt_num(v: Any) -> str:
+    """A counterexample's number for the page. Magnitudes below 1e-12 are
+    rounding residuals whose digits depend on the BLAS and the order of
+    operations, so the page states only the bound (the value itself is in the
+    JSON output)."""
     if isinstance(v, float | np.floating):
-        return f"{float(v):.6g}"
+        x = float(v)
+        if 0.0 < abs(x) < 1e-12:
+            return "< 1e-12 in magnitude (rounding)"
+        return f"{x:.6g}"
     return str(v)
