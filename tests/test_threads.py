@@ -13,6 +13,7 @@ threaded path.
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 import naive
 import numpy as np
@@ -123,6 +124,45 @@ def test_concurrent_callers_share_the_pool(threaded):
         t.join()
     assert sorted(results) == [0, 1, 2, 3]
     assert max(results.values()) <= 1e-10
+
+
+def test_pool_replaced_while_others_submit():
+    """Regression: callers needing different pool sizes, and set_num_threads,
+    replace the shared pool while other threads submit to it. Choosing the pool
+    and submitting happen under one lock, so no caller submits to a pool that
+    was shut down in between ("cannot schedule new futures after shutdown"),
+    and every call still returns its own results in order."""
+    from rnntheory.cells._base import run_parallel
+
+    before = rnntheory.get_num_threads()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def caller(width):
+        try:
+            for i in range(400):
+                calls = [partial(lambda a, b: a * 10 + b, i, j) for j in range(width)]
+                assert run_parallel(calls) == [i * 10 + j for j in range(width)]
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    def resetter():
+        while not stop.is_set():
+            rnntheory.set_num_threads(2)
+
+    ts = [threading.Thread(target=caller, args=(w,)) for w in (2, 3, 5, 2)]
+    r = threading.Thread(target=resetter)
+    try:
+        r.start()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        stop.set()
+        r.join()
+        rnntheory.set_num_threads(before)
+    assert not errors, errors[0]
 
 
 def test_error_in_a_worker_range_is_raised(threaded):

@@ -146,13 +146,19 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def _pool(k: int) -> ThreadPoolExecutor:
+def _submit(calls: list[Callable[[], Any]]) -> list[Future[Any]]:
+    """Submit the calls to a pool of at least ``len(calls)`` workers, growing it
+    if needed. Under the lock, so that no other caller (a larger batch, or
+    :func:`set_num_threads`) can shut the pool down between the choice of pool
+    and the submissions; a pool shut down later still runs what it was given."""
     with _POOL_LOCK:
-        if not _POOL or _POOL[0][1] < k - 1:
+        k = len(calls)
+        if not _POOL or _POOL[0][1] < k:
             while _POOL:
                 _POOL.pop()[0].shutdown(wait=False)
-            _POOL.append((ThreadPoolExecutor(max_workers=k - 1, thread_name_prefix="rnntheory"), k - 1))
-        return _POOL[0][0]
+            _POOL.append((ThreadPoolExecutor(max_workers=k, thread_name_prefix="rnntheory"), k))
+        pool = _POOL[0][0]
+        return [pool.submit(c) for c in calls]
 
 
 def row_ranges(size: int, k: int) -> list[tuple[int, int]]:
@@ -165,7 +171,7 @@ def run_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
     results in order (an exception in any call is raised here, after all end)."""
     if len(calls) == 1:
         return [calls[0]()]
-    futures: list[Future[Any]] = [_pool(len(calls)).submit(c) for c in calls[1:]]
+    futures = _submit(calls[1:])
     try:
         first = calls[0]()
     finally:
