@@ -31,6 +31,7 @@ from .cells.gated import GRU, LSTM, GatedTrace
 __all__ = [
     "ScaledMatrix",
     "log_norm_profile",
+    "log_norm_profile_from_jacobians",
     "log_norms",
     "log_norms_from_jacobians",
     "lyapunov_spectrum",
@@ -262,7 +263,28 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     k = check_int("k", k, minimum=0)
     if k > trace.T:
         raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
-    J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
+    return log_norm_profile_from_jacobians(step_jacobians(model, trace), k)
+
+
+def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
+    """:func:`log_norm_profile` for a given stack of step Jacobians ``(T, n, n)``
+    (``J[i-1] = ∂h_i/∂h_{i−1}``): ``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import jacobians
+    >>> J = np.stack([np.diag([1.0, 1e-200])] * 3 + [np.diag([0.0, 1.0])])
+    >>> out = jacobians.log_norm_profile_from_jacobians(J)
+    >>> bool(np.isclose(out[4], 3 * np.log(1e-200)))   # 1e-600: no float64 holds it
+    True
+    """
+    J = np.ascontiguousarray(J, dtype=np.float64)
+    if J.ndim != 3 or J.shape[1] != J.shape[2]:
+        raise ValueError(f"`J` must have shape (T, n, n), got shape {J.shape}")
+    k = check_int("k", k, minimum=0)
+    if k > J.shape[0]:
+        raise ValueError(f"`k` must be <= T = {J.shape[0]}, got {k}")
     Js, logs, mins, shifts = JK.prescale(J)
     return JK.log_norm_profile(J, Js, logs, mins, shifts, k)
 

@@ -205,6 +205,98 @@ def _check_log_norms(models: list[tuple[str, ElmanRNN, np.ndarray]]) -> CheckRes
     )
 
 
+def _mp_log_norms(J: np.ndarray) -> np.ndarray:
+    """``ln σ_max(J_t ⋯ J_{k+1})`` for every pair: for each t the product is
+    extended to the right, ``P ← P J_{k+1}``, in mpmath (unbounded exponents;
+    the float64 entries are converted exactly) and σ_max is mpmath's SVD."""
+    import mpmath
+
+    T, n, _ = J.shape
+    out = np.full((T + 1, T + 1), -np.inf)
+    with mpmath.workdps(30):
+        mats = [mpmath.matrix(Ji.tolist()) for Ji in J]
+        for t in range(T + 1):
+            out[t, t] = 0.0
+            P = mpmath.eye(n)
+            for k in range(t - 1, -1, -1):
+                P = P * mats[k]
+                top = max(mpmath.svd_r(P, compute_uv=False))
+                if top == 0:
+                    break
+                out[t, k] = float(mpmath.log(top))
+    return out
+
+
+def _check_log_norm_range(cfg: VerifyConfig) -> CheckResult:
+    """Products whose entries span more than float64's range: closed forms and
+    exponent-unbounded explicit products."""
+    worst, count, stacks = 0.0, 0, 0
+
+    def compare(L: np.ndarray, R: np.ndarray) -> None:
+        nonlocal worst, count
+        low = np.tril_indices(R.shape[0])
+        r, l_ = R[low], L[low]
+        same_zero = np.array_equal(np.isfinite(r), np.isfinite(l_))
+        fin = np.isfinite(r)
+        err = np.abs(l_[fin] - r[fin]) / np.maximum(1.0, np.abs(r[fin]))
+        worst = max(worst, float(err.max(initial=0.0)) if same_zero else np.inf)
+        count += r.size
+
+    def compare_column(out: np.ndarray, R: np.ndarray, k: int) -> None:
+        nonlocal worst, count
+        r, o = R[k:, k], out[k:]
+        if not np.array_equal(np.isfinite(r), np.isfinite(o)):
+            worst = np.inf
+            return
+        fin = np.isfinite(r)
+        err = np.abs(o[fin] - r[fin]) / np.maximum(1.0, np.abs(r[fin]))
+        worst = max(worst, float(err.max(initial=0.0)))
+        count += r.size
+
+    # diag(1, ε, 1)^m then the projection onto e2: ‖·‖ = ε^m (e^-13816 for the first)
+    for eps, m in [(1e-200, 30), (1e-5, 200), (3e-155, 7)]:
+        E = np.zeros((3, 3))
+        E[1, 1] = 1.0
+        J = np.stack([np.diag([1.0, eps, 1.0])] * m + [E])
+        T = J.shape[0]
+        R = np.full((T + 1, T + 1), -np.inf)
+        for t in range(T + 1):
+            for k in range(t + 1):
+                R[t, k] = (m - k) * np.log(eps) if k <= m < t else 0.0
+        compare(jac.log_norms_from_jacobians(J), R)
+        for k in (0, m // 2):  # the profile multiplies from the other end
+            compare_column(jac.log_norm_profile_from_jacobians(J, k), R, k)
+        stacks += 1
+    # entries 0 or ±u·10^e, e in [-320, 0] (subnormals included), against mpmath
+    rng = np.random.default_rng(cfg.seed)
+    for _ in range(12):
+        T, n = int(rng.integers(2, 6)), int(rng.integers(2, 4))
+        mag = rng.uniform(1.0, 10.0, (T, n, n)) * 10.0 ** rng.integers(-320, 1, (T, n, n)).astype(float)
+        J = np.where(rng.random((T, n, n)) < 0.2, 0.0, rng.choice([-1.0, 1.0], (T, n, n)) * mag)
+        R = _mp_log_norms(J)
+        compare(jac.log_norms_from_jacobians(J), R)
+        for k in range(T + 1):
+            compare_column(jac.log_norm_profile_from_jacobians(J, k), R, k)
+        stacks += 1
+    # ReLU, W_hh with entries 1, 1.955e-138 and -7.44e-197 (a case Hypothesis found):
+    # ‖∂h_3/∂h_0‖ = e^-768.7, which plain rescaled float64 products put at e^-951
+    a, e = 1.955e-138, -7.4437e-197
+    W = np.array([[a, e, e, e], [e, e, 1.0, e], [e, e, e, e], [e, e, e, e]])
+    m_relu = ElmanRNN(W, np.zeros((4, 1)), np.array([1.0, 1.0, -1.0, -1.0]), activation="relu")
+    tr = m_relu.forward(np.zeros((3, 1)))
+    R = _mp_log_norms(jac.step_jacobians(m_relu, tr))
+    compare(jac.log_norms(m_relu, tr), R)
+    for k in range(4):
+        compare_column(jac.log_norm_profile(m_relu, tr, k), R, k)
+    stacks += 1
+    return CheckResult(
+        "log-norm-range",
+        "log_norms stays exact where a product's entries span more than float64's range",
+        stacks, count, worst, worst < 1e-9,
+        "relative error of the log against closed forms and mpmath explicit products",
+    )
+
+
 def _check_bptt(cfg: VerifyConfig) -> CheckResult:
     rng = np.random.default_rng(cfg.seed + 1)
     worst, count, tried = 0.0, 0, 0
@@ -452,6 +544,7 @@ def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None)
         lambda: _check_step_jacobian(models),
         lambda: _check_chain_rule(models),
         lambda: _check_log_norms(models),
+        lambda: _check_log_norm_range(cfg),
         lambda: _check_bptt(cfg),
         lambda: _check_bound(models, "eq12", False),
         lambda: _check_bound(models, "activation", False),

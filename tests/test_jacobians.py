@@ -253,7 +253,7 @@ def test_log_norms_of_wide_range_products_equal_mpmath(J):
     assert np.all(np.abs(l_ - r) <= 1e-10 * np.maximum(1.0, np.abs(r))), np.max(np.abs(l_ - r))
     F = jac.JK.prescale(J)
     for k in range(T + 1):
-        out = jac.JK.log_norm_profile(J, *F, k)
+        out = jac.log_norm_profile_from_jacobians(J, k)
         np.testing.assert_allclose(out[k:], R[k:, k], rtol=1e-10, atol=1e-10)
         P, s = jac.JK.scaled_product(J, *F, T, k)
         if np.isfinite(R[T, k]):
@@ -283,7 +283,7 @@ def test_log_norms_far_below_any_float_range(eps, m):
     L = jac.log_norms_from_jacobians(J)
     np.testing.assert_allclose(L, closed, rtol=1e-12, atol=1e-12)
     for k in (0, m // 2, m):
-        out = jac.JK.log_norm_profile(J, *jac.JK.prescale(J), k)
+        out = jac.log_norm_profile_from_jacobians(J, k)
         np.testing.assert_allclose(out, closed[:, k], rtol=1e-12, atol=1e-12)
 
 
@@ -306,9 +306,8 @@ def test_log_norms_when_the_top_singular_values_nearly_coincide(eps, n):
     assert R[2, 0] == pytest.approx(np.log(0.5) + eps / 2, abs=1e-14)
     L = jac.log_norms_from_jacobians(J)
     np.testing.assert_allclose(L, R, rtol=1e-12, atol=1e-14)
-    F = jac.JK.prescale(J)
     for k in range(5):
-        np.testing.assert_allclose(jac.JK.log_norm_profile(J, *F, k), R[:, k],
+        np.testing.assert_allclose(jac.log_norm_profile_from_jacobians(J, k), R[:, k],
                                    rtol=1e-12, atol=1e-14)
 
 
@@ -487,3 +486,31 @@ def test_products_below_float64_range_are_recomputed():
         prof = jac.log_norm_profile(m, tr, k)
         assert np.array_equal(np.isfinite(prof[k:]), fin[k:, k])
         assert np.all(np.abs(prof[k:][fin[k:, k]] - R[k:, k][fin[k:, k]]) <= 1e-9 * 922)
+
+
+@pytest.mark.parametrize(
+    "J, k, match",
+    [
+        (np.ones((3, 2, 3)), 0, r"`J` must have shape \(T, n, n\), got shape \(3, 2, 3\)"),
+        (np.ones((2, 2)), 0, r"`J` must have shape \(T, n, n\), got shape \(2, 2\)"),
+        (np.ones((3, 2, 2)), 4, r"`k` must be <= T = 3, got 4"),
+        (np.ones((3, 2, 2)), -1, r"`k`"),
+    ],
+)
+def test_log_norm_profile_from_jacobians_rejects_bad_input(J, k, match):
+    """A wrong shape or source step ``k`` names the argument and its value."""
+    with pytest.raises(ValueError, match=match):
+        jac.log_norm_profile_from_jacobians(J, k)
+
+
+def test_log_norm_profile_from_jacobians_is_the_model_profile():
+    """The stack-level profile equals the model-level one (and so column k of
+    log_norms) for a strategy-free random tanh model."""
+    m = ElmanRNN.init(2, 5, None, scheme="gaussian", scale=1.5, seed=7)
+    tr = m.forward(np.random.default_rng(0).normal(size=(30, 2)))
+    J = jac.step_jacobians(m, tr)
+    L = jac.log_norms(m, tr)
+    for k in (0, 11, 30):
+        out = jac.log_norm_profile_from_jacobians(J, k)
+        np.testing.assert_array_equal(out, jac.log_norm_profile(m, tr, k))
+        np.testing.assert_allclose(out[k:], L[k:, k], rtol=1e-12, atol=1e-12)
