@@ -133,7 +133,8 @@ class ScaledMatrix:
     Attributes
     ----------
     matrix : ndarray
-        The rescaled matrix (largest absolute entry 1, or all zeros).
+        The rescaled matrix (largest absolute entry in [1/2, 1): the scaling is
+        by a power of two, so it is exact; or all zeros).
     log_scale : float
         Natural log of the scale (``−inf`` for the zero matrix).
     """
@@ -221,7 +222,8 @@ def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
         ``[t, k]`` is the natural log of the spectral norm of ``∂h_t/∂h_k`` for
         ``k ≤ t`` (0 on the diagonal), ``−inf`` above the diagonal. Products are
         accumulated with rescaling (each step Jacobian, and each partial
-        product, divided by its largest entry), so the logs are finite for any
+        product, multiplied by the power of two that brings its largest entry
+        into [1/2, 1): exact), so the logs are finite for any
         ``T`` and any growth rate: they are ``−inf`` only for an exactly zero
         product and NaN only where the trace itself is not finite. The
         entries of one product may also span more than float64's range
