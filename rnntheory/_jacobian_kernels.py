@@ -333,7 +333,7 @@ def _settle(Cm, Ce, P, state, Pm, Pe):
             if Cm[i, j] != 0.0:
                 Pe[i, j] = Ce[i, j] - emax
                 emin = min(emin, Pe[i, j])
-                P[i, j] = math.ldexp(Pm[i, j], Pe[i, j])
+                P[i, j] = math.ldexp(Pm[i, j], int(Pe[i, j]))
                 m = min(m, abs(P[i, j]))
             else:
                 Pe[i, j] = _ZERO_EXP

@@ -92,6 +92,23 @@ SCRIPT = textwrap.dedent(
     lam40 = jac.lyapunov_spectrum(m, m.forward(np.zeros((40, 1))))
     if rel(60 * lam60 - 40 * lam40, 20 * np.sort(np.log(np.abs(d)))[::-1]) > 1e-6:
         fails.append(("lyapunov-diag",))
+    # Products whose entries span more than float64's range take the
+    # extended-exponent steps: diag(1, 1e-200, 1)^5 then a projection onto e2
+    # has norm 1e-1000 in both directions (log_norms rows, the profile), and the
+    # ReLU stack Hypothesis found in CI has ln-norm -768.688... (mpmath).
+    E = np.zeros((3, 3))
+    E[1, 1] = 1.0
+    Jx = np.stack([np.diag([1.0, 1e-200, 1.0])] * 5 + [E])
+    want = 5 * np.log(1e-200)
+    if abs(jac.log_norms_from_jacobians(Jx)[6, 0] - want) > 1e-12 * abs(want):
+        fails.append(("ext-rows",))
+    if abs(jac.log_norm_profile_from_jacobians(Jx, 0)[6] - want) > 1e-12 * abs(want):
+        fails.append(("ext-profile",))
+    a, e = 1.955e-138, -7.4437e-197
+    D = np.array([[a, e, e, e], [e, e, 1.0, e], [0.0] * 4, [0.0] * 4])
+    R = naive.log_norms_mp(np.stack([D, D, D]))
+    if rel(jac.log_norms_from_jacobians(np.stack([D, D, D]))[3, 0], R[3, 0]) > 1e-12:
+        fails.append(("ext-regression",))
     # Truncated BPTT against the windowed double sum
     m = ElmanRNN.init(n_in, n, 2, scheme="gaussian", scale=1.3, seed=5)
     x = rng.normal(size=(T, n_in))
