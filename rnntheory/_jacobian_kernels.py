@@ -244,12 +244,9 @@ def prescale(J):
         src = J[i].reshape(-1)
         dst = Js[i].reshape(-1)
         s, m, bad = _scan(src)
-        dst[:] = src
-        if bad or not np.isfinite(s):
-            logs[i] = np.nan
-            continue
-        if s == 0.0:
-            logs[i] = -np.inf
+        if bad or not np.isfinite(s) or s == 0.0:
+            dst[:] = src  # unscaled: the log-scale (NaN or −inf) stops every product here
+            logs[i] = np.nan if (bad or not np.isfinite(s)) else -np.inf
             continue
         e = math.frexp(s)[1]
         _times_pow2(src, dst, e)
