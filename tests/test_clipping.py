@@ -8,13 +8,13 @@ Python computes with its own overflow/underflow-safe, correctly scaled algorithm
 from __future__ import annotations
 
 import math
-import os
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import torch_or_skip
 
 from rnntheory import ElmanGrads, ElmanRNN
 from rnntheory.remedies import (
@@ -339,11 +339,7 @@ def test_bad_arguments(func, kwargs, exc, match):
 
 
 def _torch():
-    if os.environ.get("CI"):
-        import torch  # CI installs the oracle extra: a missing torch must fail
-
-        return torch
-    return pytest.importorskip("torch")
+    return torch_or_skip()
 
 
 def _torch_clip(g, tau):

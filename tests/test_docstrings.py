@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import os
 import pkgutil
 
 import pytest
+from oracle import torch_or_skip
 
 import rnntheory
 
@@ -54,8 +54,8 @@ def test_public_modules_found() -> None:
 
 @pytest.mark.parametrize("name", PUBLIC)
 def test_doctests(name: str) -> None:
-    if name == "rnntheory.torch_bridge" and not os.environ.get("CI"):
-        pytest.importorskip("torch")  # the oracle extra; CI installs it and must not skip
+    if name == "rnntheory.torch_bridge":
+        torch_or_skip()  # the oracle extra: skipped without torch unless it is required
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=FLAGS, report=False, verbose=False)
     assert result.failed == 0, f"{result.failed} doctest example(s) failed in {name}"

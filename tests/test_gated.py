@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import naive
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import torch_or_skip
 
 from rnntheory import GRU, LSTM
 from rnntheory import strategies as rst
-
-if os.environ.get("CI"):
-    import torch  # CI installs the oracle extra: a missing torch must fail there
-else:
-    torch = pytest.importorskip("torch")
 
 CELLS = [LSTM, GRU]
 
@@ -111,6 +105,7 @@ def test_against_torch_autograd(cls, B):
     """Loss, every parameter gradient and the flows ∂E/∂h_k (∂E/∂c_k) equal
     PyTorch autograd through nn.LSTMCell / nn.GRUCell in float64 (≤ 1e-10),
     with a mask and nonzero initial states."""
+    torch = torch_or_skip()
     rng = np.random.default_rng(4 + B)
     n_in, n, n_out, T = 3, 5, 4, 7
     m = _model(cls, n_in, n, n_out, seed=5)

@@ -14,11 +14,10 @@ take the threaded path.
 
 from __future__ import annotations
 
-import os
-
 import naive
 import numpy as np
 import pytest
+from oracle import torch_or_skip
 from test_elman_kernels import make_mask, masked_targets, rel_err
 from test_gated import torch_twin
 
@@ -30,11 +29,7 @@ PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "W_yh", "b_y")
 
 
 def _torch():
-    if os.environ.get("CI"):
-        import torch  # CI installs the oracle extra: a missing torch must fail there
-
-        return torch
-    return pytest.importorskip("torch")
+    return torch_or_skip()
 
 
 def _model(cls, rng, n_in=3, n=4, n_out=3):

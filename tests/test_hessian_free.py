@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import torch_or_skip
 
 from rnntheory import LSTM, ElmanRNN
 from rnntheory import strategies as rst
@@ -253,7 +254,7 @@ def test_gv_against_torch_func_jvp_vjp():
     recurrence, ``H_L (J_z v)`` by ``jvp`` of the loss gradient in ``z``, then
     ``J_zᵀ(·)`` by ``torch.func.vjp``; the structural term likewise from the
     hidden states. Standard, Pascanu and leaky forms; float64."""
-    import torch
+    torch = torch_or_skip()
     from torch.func import grad, jvp, vjp
 
     rng = np.random.default_rng(21)

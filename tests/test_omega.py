@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from oracle import torch_or_skip
 
 from rnntheory import ElmanRNN, Trace
 from rnntheory import strategies as rst
@@ -225,10 +226,7 @@ def test_full_gradient_equals_torch_double_backward(form, alpha):
     """The full dΩ/dW_hh equals PyTorch autograd through BPTT (create_graph):
     v_{k+1} = ∂E/∂h_{k+1} by autograd, J_{k+1}ᵀ v by a vector-Jacobian
     product, then the gradient of Ω in W_hh (rel 1e-6, float64)."""
-    if os.environ.get("CI"):
-        import torch
-    else:
-        torch = pytest.importorskip("torch")
+    torch = torch_or_skip()
     m = ElmanRNN.init(2, 3, 2, scheme="gaussian", scale=1.2, seed=4, form=form, alpha=alpha)
     x, y = _data(m, 5, 1, 9)
     x, y = x[:, 0], y[:, 0]

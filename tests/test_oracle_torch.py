@@ -6,18 +6,15 @@ the standard form is also compared with ``torch.nn.RNN``.
 
 from __future__ import annotations
 
-import os
 import zlib
 
 import numpy as np
 import pytest
+from oracle import torch_or_skip
 
 from rnntheory import ElmanRNN
 
-if os.environ.get("CI"):
-    import torch  # a missing torch must fail in CI
-else:
-    torch = pytest.importorskip("torch")
+torch = torch_or_skip()
 
 pytestmark = pytest.mark.oracle
 

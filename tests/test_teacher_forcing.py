@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracle import torch_or_skip
 
 from rnntheory import ElmanRNN
 from rnntheory.cells.generator import GeneratorGrads, GeneratorRNN
@@ -255,12 +256,6 @@ def test_scheduled_gradient_matches_finite_differences_with_the_same_coins():
         assert rel_err(getattr(g, k), fd[k]) < 1e-7, k
 
 
-if os.environ.get("CI"):
-    import torch  # a missing torch must fail in CI
-else:
-    torch = pytest.importorskip("torch")
-
-
 @pytest.mark.oracle
 @pytest.mark.parametrize("loss", ["xent", "mse"])
 @pytest.mark.parametrize("mode", ["free", "teacher", "scheduled"])
@@ -268,6 +263,7 @@ def test_gradients_match_torch_autograd(loss, mode):
     """The recurrence written in torch (float64, batched) and differentiated by
     autograd, with the same fed-back values (own output or target per step):
     the loss, every parameter gradient and ``∂E/∂h_0`` agree to 1e-10."""
+    torch = torch_or_skip()
     model = make(12)
     T, B = 7, 3
     x, y = data(13, loss, T=T, B=B)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-
-if os.environ.get("CI"):
-    import torch  # CI installs the oracle extra: a missing torch must fail there
-else:
-    torch = pytest.importorskip("torch")
+from oracle import torch_or_skip
 
 from rnntheory import GRU, LSTM, ElmanRNN, from_torch, to_torch
+
+torch = torch_or_skip()
 
 pytestmark = pytest.mark.oracle
 
