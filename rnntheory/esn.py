@@ -502,7 +502,7 @@ class EchoStateCertificate:
 
 
 def echo_state_certificate(esn: ESN) -> EchoStateCertificate:
-    """Certify the echo state property by contraction (REFERENCES §4).
+    """Certify the echo state property by contraction (Jaeger 2001; a sufficient condition).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The task generators match their definitions (REFERENCES §2–3) and baselines.
+"""The task generators match their definitions (Pascanu et al. 2013, §4; Arjovsky et al. 2016) and baselines.
 
 Targets are recomputed here from the inputs alone, so a generator that places a
 symbol in one place and its target in another fails.

@@ -1,7 +1,8 @@
 """``copy-adding``: recurrent cells on the copy and adding tasks against their memoryless baselines.
 
 Arjovsky, Shah & Bengio (2016) measure long-memory models on two tasks whose
-*memoryless* solutions are known in closed form (REFERENCES §3):
+*memoryless* solutions are known in closed form (Arjovsky, Shah & Bengio 2016,
+*Unitary evolution recurrent neural networks*, ICML):
 
 * copy (delay ``T``, sequences of ``T + 20`` steps): a model that remembers
   nothing predicts blanks until the output phase and then a uniform guess over

@@ -7,7 +7,7 @@ sparse ``W_hh`` to ``ρ = 0.95``; its ``σ_max`` is well above 1, so the
 sufficient condition does not hold although every eigenvalue lies inside the
 unit circle. This experiment draws ``W_hh`` for the three initialisations of
 the paper (:meth:`rnntheory.ElmanRNN.init`, schemes ``"sigmoid"``,
-``"basic_tanh"``, ``"smart_tanh"``; REFERENCES §2) over several seeds and
+``"basic_tanh"``, ``"smart_tanh"``; Pascanu et al. 2013, §4) over several seeds and
 reports ``ρ``, ``σ_max``, ``γ_h`` and both conditions of
 :mod:`rnntheory.bounds`.
 """
@@ -130,7 +130,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
         target = {
             "rho_mean": smart["rho"]["mean"],
             "sigma_max_mean": smart["sigma_max"]["mean"],
-            "reference": "smart tanh: ρ ≈ 0.95 with σ_max ≈ 1.6–1.8 (REFERENCES §2)",
+            "reference": "smart tanh: ρ ≈ 0.95 with σ_max ≈ 1.6–1.8 (Pascanu et al. 2013, §4)",
             "sigma_max_in_1.6_1.8": bool(1.6 <= smart["sigma_max"]["mean"] <= 1.8),
         }
     numbers = {"n_hidden": config.n_hidden, "schemes": per, "target": target}

@@ -4,7 +4,8 @@ Calls :func:`rnntheory.esn.mackey_glass_protocol` (Jaeger 2001: teacher-forced
 output-feedback ESN, 1000 washout steps, 3000 training steps, 84 free-running
 steps; a fresh reservoir and a fresh series per run) with the protocol's own
 defaults and compares the NRMSE84 over the runs with Jaeger's 2.8·10⁻⁴
-(400 units, 3000 training steps; REFERENCES §3).
+(400 units, 3000 training steps; Jaeger 2001, *The "echo state" approach to
+analysing and training recurrent neural networks*, GMD Report 148).
 """
 
 from __future__ import annotations

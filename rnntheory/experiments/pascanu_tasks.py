@@ -5,7 +5,7 @@ Pascanu, Mikolov & Bengio (2013, §4 and Fig. 7) train a 50-unit tanh RNN
 momentum), with gradient clipping (threshold 1) and with clipping plus their
 regulariser Ω, on the pathological tasks of Hochreiter & Schmidhuber, over
 sequence lengths 50–200 and 5 seeds. A run *solves* its task when it makes
-fewer than 1 % errors on 10 000 fresh sequences (REFERENCES §2).
+fewer than 1 % errors on 10 000 fresh sequences (their §4).
 
 Each run is a :class:`~rnntheory.experiments.RunSpec` executed by
 :func:`~rnntheory.experiments.run_one` through the sweep machinery (results

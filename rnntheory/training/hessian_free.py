@@ -664,7 +664,8 @@ class HessianFree:
     mu : float
         Structural-damping weight ``μ ≥ 0`` (the curvature is
         ``G + λI + λμS``); ``0`` disables it. ``1/30`` after Martens &
-        Sutskever 2011 (a recalled value, see REFERENCES §4).
+        Sutskever 2011, *Learning recurrent neural networks with Hessian-free
+        optimization*, ICML (a recalled value, not re-checked here).
     max_cg : int
         Cap on CG iterations per outer iteration.
     gv_batch : float or int
