@@ -296,6 +296,15 @@ def xent_loss_grad(Z, targets, mask, dZ):
     weights. Fills ``dZ = mask · (softmax(Z) − onehot)``; returns the loss in
     float64. Masked-out steps (weight 0) are skipped, so their targets may be
     any integer.
+
+    Subtract before adding: with ``m = max_c z_c`` (at index ``j``) and
+    ``e_c = exp(z_c − m)`` (so ``e_j = 1``), each step's loss is
+    ``(m − z_y) + log1p(Σ_{c≠j} e_c)``: two non-negative terms, so nothing
+    cancels and the loss is accurate to a few ulp for logits of any finite
+    size (all ``1e17``: ``ln C``, not ``1e17 + ln C − 1e17 = 0``) and for a
+    confident prediction (``log1p``, not ``log(1 + tiny)``). The gradient of
+    the target class, ``p_y − 1``, is formed as ``−Σ_{c≠y} e_c / Σ_c e_c``,
+    without the cancellation of ``p_y − 1`` when ``p_y`` is close to 1.
     """
     T, B, C = Z.shape
     total = 0.0
@@ -308,19 +317,27 @@ def xent_loss_grad(Z, targets, mask, dZ):
                     dZ[t, b, c] = 0.0
                 continue
             z = Z[t, b]
-            m = z[0]
+            y = targets[t, b]
+            j = 0
+            m = np.float64(z[0])
             for c in range(1, C):
                 if z[c] > m:
-                    m = z[c]
-            s = 0.0
+                    m = np.float64(z[c])
+                    j = c
+            rest = 0.0  # Σ_{c≠j} e_c
+            other = 0.0  # Σ_{c≠y} e_c
             for c in range(C):
-                p[c] = np.exp(np.float64(z[c]) - m)
-                s += p[c]
-            y = targets[t, b]
-            total += w * (np.log(s) + m - z[y])
+                e = np.exp(np.float64(z[c]) - m)
+                p[c] = e
+                if c != j:
+                    rest += e
+                if c != y:
+                    other += e
+            s = p[j] + rest
+            total += w * ((m - np.float64(z[y])) + np.log1p(rest))
             for c in range(C):
                 dZ[t, b, c] = w * (p[c] / s)
-            dZ[t, b, y] -= w
+            dZ[t, b, y] = -w * (other / s)
     return total
 
 
