@@ -42,6 +42,7 @@ True
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -177,12 +178,18 @@ class Task(ABC):
         return out
 
     def _wrong_steps(self, out: np.ndarray, batch: Batch) -> np.ndarray:
-        """Boolean ``(T, B)``: a target step whose prediction is wrong."""
+        """Boolean ``(T, B)``: a target step whose prediction is wrong.
+
+        A step with any non-finite output is wrong: ``argmax`` of a NaN row is
+        the first NaN's index, which could match the target class.
+        """
         on = batch.mask > 0
+        bad = ~np.isfinite(out).all(axis=-1)
         if self.loss == "xent":
-            return on & (np.argmax(out, axis=-1) != batch.y)
-        sq = np.sum((out - batch.y) ** 2, axis=-1)
-        return on & ~(sq <= self.tolerance)  # NaN outputs count as wrong
+            return on & (bad | (np.argmax(out, axis=-1) != batch.y))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing error is > tolerance
+            sq = np.sum((out - batch.y) ** 2, axis=-1)
+        return on & (bad | ~(sq <= self.tolerance))
 
     tolerance: ClassVar[float] = 0.04
 
@@ -192,7 +199,8 @@ class Task(ABC):
         For classification tasks a target step is wrong when the argmax of the
         output differs from the target class; for regression tasks when the
         squared error exceeds ``tolerance`` (0.04, Pascanu et al. 2013). A
-        sequence is wrong when any of its target steps is wrong. Returns the
+        target step whose output holds a NaN or an infinity is always wrong.
+        A sequence is wrong when any of its target steps is wrong. Returns the
         fraction of wrong sequences (in ``[0, 1]``).
         """
         out = self._check_outputs(outputs, batch)
@@ -202,21 +210,39 @@ class Task(ABC):
         """Mean loss per target step.
 
         ``"xent"``: ``outputs`` are logits; the loss is the negative
-        log-softmax probability of the target class (natural log).
-        ``"mse"``: the squared error summed over output channels. Both are
-        averaged over the steps where ``mask == 1``.
+        log-softmax probability of the target class (natural log), computed
+        as ``(m − z_y) + log1p(Σ_{c≠j} exp(z_c − m))`` with ``m = z_j`` the
+        largest logit: the target is subtracted from ``m`` before anything is
+        added, so the value is accurate for logits of any finite size (all
+        ``1e17`` or all ``−1e300``: ``ln C``). ``"mse"``: the squared error
+        summed over output channels. Both are averaged over the steps where
+        ``mask == 1``. A non-finite output on a target step gives a
+        non-finite result (NaN or ``inf``), never a finite number.
         """
         out = self._check_outputs(outputs, batch)
         on = batch.mask > 0
-        if self.loss == "xent":
-            m = out.max(axis=-1, keepdims=True)
-            logz = (m + np.log(np.sum(np.exp(out - m), axis=-1, keepdims=True)))[..., 0]
-            tgt = np.where(on, batch.y, 0)
-            picked = np.take_along_axis(out, tgt[..., None], axis=-1)[..., 0]
-            per_step = logz - picked
-        else:
-            per_step = np.sum((out - batch.y) ** 2, axis=-1)
-        return float(per_step[on].mean())
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.loss == "xent":
+                per_step = _xent(out, np.where(on, batch.y, 0))
+            else:
+                per_step = np.sum((out - batch.y) ** 2, axis=-1)
+            return float(per_step[on].mean())
+
+
+def _xent(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Softmax cross-entropy of logits ``z (..., C)`` at classes ``y (...)``.
+
+    ``(m − z_y) + log1p(Σ_{c≠j} e^{z_c − m})`` with ``m = z_j = max z``: two
+    non-negative terms (no cancellation), ``log1p`` keeps a confident
+    prediction's small loss accurate. NaN propagates (``argmax`` returns the
+    first NaN, so ``m`` is NaN).
+    """
+    j = np.argmax(z, axis=-1)[..., None]
+    m = np.take_along_axis(z, j, axis=-1)
+    e = np.exp(z - m)
+    np.put_along_axis(e, j, 0.0, axis=-1)
+    picked = np.take_along_axis(z, y[..., None], axis=-1)
+    return ((m - picked) + np.log1p(e.sum(axis=-1, keepdims=True)))[..., 0]
 
 
 def _one_hot(symbols: np.ndarray, n: int) -> np.ndarray:
@@ -625,11 +651,49 @@ def narma10(n_samples: int, *, seed: Seed = None, discard: int = 200) -> NARMASe
     return NARMASeries(u[start:].copy(), y[start:].copy())
 
 
+def _rms(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """``(a, r)`` with ``a·r`` the RMS of ``u − v``, without squaring ``u − v``.
+
+    ``a = max|u − v|`` and ``r = sqrt(mean(((u − v)/a)²))``, so nothing
+    overflows or underflows; a difference past the largest float is formed
+    as ``u/2 − v/2`` and ``a`` doubled (``inf`` only when ``a`` is).
+    """
+    with np.errstate(over="ignore"):
+        d = u - v
+    k = 1.0
+    if not np.all(np.isfinite(d)):
+        d, k = 0.5 * u - 0.5 * v, 2.0
+    a = float(np.max(np.abs(d)))
+    if a == 0.0:
+        return 0.0, 1.0
+    r = math.sqrt(float(np.mean((d / a) ** 2)))
+    with np.errstate(over="ignore"):
+        return float(np.float64(k) * a), r
+
+
 def _nrmse(out: np.ndarray, batch: Batch) -> float:
+    """``sqrt(mean squared error / var(target))`` over the target steps.
+
+    A non-finite output on a target step gives ``inf``. Both root-mean-squares
+    are formed from values scaled by their largest magnitude, so errors and
+    targets near either end of float64's range give their finite NRMSE rather
+    than an overflow or ``0/0``. Constant targets (variance 0): ``0.0`` for an
+    exact prediction, else ``inf``.
+    """
     on = batch.mask > 0
-    err = np.sum((out - batch.y) ** 2, axis=-1)[on]
-    var = float(np.var(batch.y[on]))
-    return float(np.sqrt(err.mean() / var))
+    o, y = out[on], batch.y[on]
+    if not np.all(np.isfinite(o)):
+        return math.inf
+    if o.size == 0:
+        raise ValueError("`batch` has no target steps: the NRMSE is undefined")
+    a, r = _rms(o, y)
+    if a == 0.0:
+        return 0.0
+    b, s = _rms(y, np.full_like(y, y.mean()))
+    if b == 0.0 or math.isinf(a):
+        return math.inf
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.float64(a) / np.float64(b) * (r / s))
 
 
 class MackeyGlass(Task):

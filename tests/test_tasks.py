@@ -300,3 +300,100 @@ def test_bad_inputs(call, exc, match) -> None:
     """Each message names the argument, shows the value and says what was expected."""
     with pytest.raises(exc, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- non-finite outputs
+
+
+def _perfect(task: T.Task, batch: T.Batch) -> np.ndarray:
+    """Outputs the criterion scores as right on every step: one-hot logits of
+    the target class (``xent``), the target itself (``mse``)."""
+    if task.loss == "xent":
+        return np.eye(task.n_out)[np.where(batch.mask > 0, batch.y, 0)]
+    return batch.y.copy()
+
+
+def _first_target_step(batch: T.Batch, b: int) -> int:
+    return int(np.flatnonzero(batch.mask[:, b] > 0)[0])
+
+
+@pytest.mark.parametrize("name", sorted(T.TASKS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_error_counts_non_finite_outputs_wrong(name: str, bad: float) -> None:
+    """A target step whose output holds NaN or ±inf is wrong for every task: the
+    fraction-of-sequences tasks count exactly the spoiled sequence (1/B), the
+    NRMSE tasks return inf. Spoiled: the target class's own channel (where
+    ``argmax`` would pick the target) and, separately, the whole row (all-NaN:
+    ``argmax`` is 0, the target class of some sequences)."""
+    task = make_task(name, 12)
+    B = 6
+    batch = task.sample(B, seed=3)
+    good = _perfect(task, batch)
+    assert task.error(good, batch) == 0.0
+    for b in range(B):
+        t = _first_target_step(batch, b)
+        ch = int(batch.y[t, b]) if task.loss == "xent" else 0
+        for whole_row in (False, True):
+            out = good.copy()
+            if whole_row:
+                out[t, b, :] = bad
+            else:
+                out[t, b, ch] = bad
+            got = task.error(out, batch)
+            if task.metric == "nrmse":
+                assert got == math.inf
+            else:
+                assert got == 1 / B, (b, whole_row, got)
+
+
+@pytest.mark.parametrize("name", sorted(T.TASKS))
+def test_error_all_nan_outputs_is_total(name: str) -> None:
+    """All-NaN outputs are wrong on every sequence (error 1, or inf for NRMSE),
+    whatever the target classes (class 0 included: ``argmax`` of NaN is 0)."""
+    task = make_task(name, 12)
+    batch = task.sample(8, seed=0)
+    if task.loss == "xent":  # make every target class 0, where argmax of NaN points
+        batch = T.Batch(batch.x, np.where(batch.mask > 0, 0, batch.y), batch.mask, batch.lengths)
+    out = np.full((batch.T, batch.batch_size, task.n_out), np.nan)
+    assert task.error(out, batch) == (math.inf if task.metric == "nrmse" else 1.0)
+
+
+def _nrmse_mp(out: np.ndarray, batch: T.Batch) -> float:
+    """NRMSE in mpmath (50 digits): sqrt(mean (o − y)² / var y) over target steps."""
+    import mpmath
+
+    on = batch.mask > 0
+    o, y = out[on].ravel(), batch.y[on].ravel()
+    with mpmath.workdps(50):
+        ys = [mpmath.mpf(float(v)) for v in y]
+        mean = mpmath.fsum(ys) / len(ys)
+        var = mpmath.fsum((v - mean) ** 2 for v in ys) / len(ys)
+        mse = mpmath.fsum((mpmath.mpf(float(a)) - v) ** 2 for a, v in zip(o, ys, strict=True)) / len(ys)
+        return float(mpmath.sqrt(mse / var))
+
+
+@pytest.mark.parametrize("cls", [MackeyGlass, NARMA10])
+@pytest.mark.parametrize(
+    ("scale", "offset"), [(1.0, 0.1), (1.0, 1e200), (1.0, 1e300), (1e-200, 1e-201), (1e-300, 5e-301)]
+)
+def test_nrmse_matches_mpmath_at_extreme_scales(cls, scale: float, offset: float) -> None:
+    """The NRMSE of targets scaled by 1e-200 or 1e-300 and of outputs off by
+    1e200 or 1e300 is the finite value mpmath gives (squaring the errors or
+    the targets' deviations would overflow or underflow)."""
+    task = cls(20)
+    raw = task.sample(2, seed=0)
+    batch = T.Batch(raw.x, raw.y * scale, raw.mask, raw.lengths)
+    rng = np.random.default_rng(1)
+    out = batch.y + offset * rng.uniform(0.5, 1.0, batch.y.shape)
+    want = _nrmse_mp(out, batch)
+    assert 0.0 < want < math.inf
+    assert math.isclose(task.error(out, batch), want, rel_tol=1e-12)
+
+
+def test_nrmse_constant_target() -> None:
+    """One target value (variance 0): an exact prediction scores 0, any other inf
+    (not 0/0)."""
+    task = MackeyGlass(1)
+    batch = task.sample(1, seed=0)
+    assert task.error(batch.y, batch) == 0.0
+    assert task.error(batch.y + 1e-3, batch) == math.inf
