@@ -68,7 +68,7 @@ def as_float_array(
             raise TypeError(
                 f"`{name}` must have dtype float32 or float64, got dtype {arr.dtype}"
             )
-        arr = arr.astype(dtype, copy=False)
+        arr = as_model_dtype(name, arr, dtype)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
@@ -128,3 +128,61 @@ def check_real(
     if high is not None and (v > high or (high_open and v == high)):
         raise ValueError(f"`{name}` must be {'<' if high_open else '<='} {high}, got {v}")
     return v
+
+
+def as_model_dtype(name: str, arr: np.ndarray, dtype: Any) -> np.ndarray:
+    """``arr`` cast to the model's ``dtype``, refusing values the cast would overflow.
+
+    A cast to a narrower float (float64 → float32) turns finite values beyond
+    the narrower range (``|x| > 3.4028235e38`` for float32, up to rounding) into
+    ±inf, and the model would then compute with infinities the caller never
+    passed. Such values raise a ``ValueError`` naming the argument instead.
+    Entries that are already NaN or ±inf pass through unchanged (each caller
+    applies its own policy to them), and values below the narrower dtype's
+    smallest subnormal round to zero as the cast rounds them (an absolute error
+    below that dtype's resolution). Returns ``arr`` itself when no cast is needed.
+
+    Raises
+    ------
+    ValueError
+        ``"`x` has values beyond float32's range (max |x| = 1e+39) for a float32
+        model; ..."``.
+    """
+    dtype = np.dtype(dtype)
+    if arr.dtype == dtype:
+        return arr
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(dtype)
+    if np.issubdtype(arr.dtype, np.floating) and not all_finite(out):
+        lost = np.isfinite(arr) & ~np.isfinite(out)
+        if lost.any():
+            worst = float(np.max(np.abs(arr[lost])))
+            raise ValueError(
+                f"`{name}` has values beyond {dtype}'s range (max |{name}| = {worst:.3g}) "
+                f"for a {dtype} model; rescale `{name}` or use a float64 model"
+            )
+    return out
+
+
+def _immutable(arr: np.ndarray) -> bool:
+    """Whether ``arr``'s memory belongs to a ``bytes`` object (nothing can write it)."""
+    root: Any = arr
+    while isinstance(root, np.ndarray):
+        root = root.base
+    return type(root) is bytes
+
+
+def frozen_array(arr: np.ndarray) -> np.ndarray:
+    """A read-only, C-contiguous copy of ``arr`` that nothing can write.
+
+    The copy lives in an immutable ``bytes`` buffer, so its ``writeable`` flag
+    cannot be set back to ``True`` and no other array shares its memory: what
+    a model holds as a parameter stays what it was given at construction,
+    whatever the caller later does to the array it passed. An array that is
+    already such a copy (a parameter of another model) is returned as it is.
+    """
+    if arr.flags.c_contiguous and not arr.flags.writeable and _immutable(arr):
+        return arr
+    data = np.ascontiguousarray(arr).tobytes()
+    return np.frombuffer(data, dtype=arr.dtype).reshape(arr.shape)
+

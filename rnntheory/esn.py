@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_float_array, check_choice, check_int, check_real
+from ._validation import as_float_array, check_choice, check_int, check_real, frozen_array
 
 if TYPE_CHECKING:
     from .verification import CheckResult
@@ -177,6 +177,11 @@ class ESN:
         Leak rate ``a ∈ (0, 1]`` (1: no leak).
     W_out : ndarray, shape (n_out, n + n_in + 1), optional
         Readout on ``[x; u; 1]``; None until trained (see :func:`fit`).
+
+    The ESN owns its arrays: it holds read-only float64 copies of what it was
+    given (writing into ``esn.W`` raises ``ValueError``; changing the caller's
+    array afterwards does not change the ESN). A changed ESN is a new one:
+    ``dataclasses.replace(esn, W=...)``.
     """
 
     W: np.ndarray
@@ -198,17 +203,18 @@ class ESN:
                     f"`{name}` must have {n} rows (the reservoir size), got shape {arr.shape}"
                 )
         leak = check_real("leak", self.leak, low=0.0, high=1.0, low_open=True)
-        object.__setattr__(self, "W", W)
-        object.__setattr__(self, "W_in", W_in)
-        object.__setattr__(self, "W_fb", W_fb)
-        object.__setattr__(self, "b", b)
+        # the ESN owns read-only copies of its arrays (see the class docstring)
+        object.__setattr__(self, "W", frozen_array(W))
+        object.__setattr__(self, "W_in", frozen_array(W_in))
+        object.__setattr__(self, "W_fb", frozen_array(W_fb))
+        object.__setattr__(self, "b", frozen_array(b))
         object.__setattr__(self, "leak", leak)
         if self.W_out is not None:
             W_out = as_float_array("W_out", self.W_out, ndim=2, dtype=_F64)
             want = (W_fb.shape[1], n + W_in.shape[1] + 1)
             if W_out.shape != want:
                 raise ValueError(f"`W_out` must have shape {want}, got shape {W_out.shape}")
-            object.__setattr__(self, "W_out", W_out)
+            object.__setattr__(self, "W_out", frozen_array(W_out))
 
     @property
     def n_units(self) -> int:

@@ -485,8 +485,7 @@ def _bad_cases():
     y = np.zeros(4, dtype=int)
     N = sum(p.size for p in m.params().values())
     lstm = LSTM.init(2, 3, 2, seed=0)
-    learner = m.replace(alpha=0.5)
-    learner.learn_alpha = True  # a model that learns α (rnntheory's learn_alpha option)
+    learner = m.replace(alpha=0.5, learn_alpha=True)  # a model that learns α
     return [
         (lambda: HessianFree(lam=0.0), ValueError, "`lam` must be > 0"),
         (lambda: HessianFree(mu=-1.0), ValueError, "`mu` must be >= 0"),

@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_choice, check_int, check_shape
+from .._validation import (
+    as_float_array,
+    as_model_dtype,
+    check_choice,
+    check_int,
+    check_shape,
+    frozen_array,
+)
 from . import _elman_kernels as K
 
 LOSSES = ("xent", "mse")
@@ -260,7 +267,7 @@ def readout_params(
         b_y = np.zeros(W_yh.shape[0], dtype=dtype)
     b_y = same_dtype("b_y", as_float_array("b_y", b_y, ndim=1), dtype, ref)
     check_shape("b_y", b_y, (W_yh.shape[0],))
-    return W_yh, b_y
+    return frozen_array(W_yh), frozen_array(b_y)
 
 
 class GradsBase:
@@ -279,6 +286,11 @@ class GradsBase:
         }
 
 
+def _rebuild(cls: type, kwargs: dict[str, Any]) -> Any:
+    """Unpickle a model: through its constructor, so that it owns its parameters again."""
+    return cls(**kwargs)
+
+
 def recurrent_matrix(W_hh: Any) -> np.ndarray:
     """Validate a square, non-empty recurrent matrix (its dtype sets the compute dtype)."""
     W_hh = as_float_array("W_hh", W_hh, ndim=2)
@@ -290,15 +302,52 @@ def recurrent_matrix(W_hh: Any) -> np.ndarray:
 
 
 class SequenceModel:
-    """Base of :class:`~rnntheory.ElmanRNN`, :class:`~rnntheory.LSTM` and
-    :class:`~rnntheory.GRU` (private machinery; not instantiated directly).
+    """Base of :class:`~rnntheory.ElmanRNN`, :class:`~rnntheory.LSTM`,
+    :class:`~rnntheory.GRU` and :class:`~rnntheory.cells.generator.GeneratorRNN`
+    (private machinery; not instantiated directly).
 
-    Subclasses set ``dtype``, ``W_yh``, ``b_y`` and define ``n_hidden`` and ``n_in``.
+    Subclasses set ``dtype``, ``W_yh``, ``b_y``, define ``n_hidden``, ``n_in`` and
+    ``_init_kwargs`` (the constructor's arguments that rebuild the model), hold
+    every parameter as a :func:`~rnntheory._validation.frozen_array` and call
+    ``_freeze()`` at the end of ``__init__``.
+
+    A model owns its parameters: the constructor copies them into read-only
+    arrays (``m.W_hh[0, 0] = 1.0`` raises ``ValueError``), its attributes cannot
+    be reassigned (``AttributeError``), and every computation (forward pass,
+    BPTT, cached transposes) reads those same values. A model changes only by
+    ``replace``, which builds a new one.
     """
 
     dtype: np.dtype
     W_yh: np.ndarray | None
     b_y: np.ndarray | None
+
+    def _freeze(self) -> None:
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if self.__dict__.get("_frozen", False):
+            raise AttributeError(
+                f"cannot reassign `{key}` of this {type(self).__name__}: models are immutable; "
+                f"use `model.replace({key}=...)` for a model with new parameters"
+            )
+        object.__setattr__(self, key, value)
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"cannot delete `{key}` of this {type(self).__name__}: models are immutable")
+
+    def _init_kwargs(self) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # immutable: a copy is the model itself; a pickle goes through the constructor
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self._init_kwargs())
 
     @property
     def n_hidden(self) -> int:  # pragma: no cover - overridden
@@ -315,9 +364,7 @@ class SequenceModel:
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self, x: Any) -> tuple[np.ndarray, bool]:
-        x = as_float_array("x", x, ndim=(2, 3))
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
+        x = as_model_dtype("x", as_float_array("x", x, ndim=(2, 3)), self.dtype)
         if x.shape[0] == 0:
             raise ValueError(f"`x` must have at least one time step (T >= 1), got shape {x.shape}")
         if x.shape[-1] != self.n_in:
@@ -339,7 +386,8 @@ class SequenceModel:
         want = (B, n) if batched else (n,)
         if s.shape != want:
             raise ValueError(f"`{name}` must have shape {want}, got shape {s.shape}")
-        return np.ascontiguousarray(s.reshape(B, n).astype(self.dtype))
+        # a copy (as_model_dtype returns `s` itself when no cast is needed)
+        return np.array(as_model_dtype(name, s, self.dtype).reshape(B, n), order="C", copy=True)
 
     # ------------------------------------------------------------------ readout
     def _readout(self, H: np.ndarray, k: int = 1) -> np.ndarray | None:
@@ -379,7 +427,7 @@ class SequenceModel:
         want = (T, B, self.n_out) if batched else (T, self.n_out)
         if arr.shape != want:
             raise ValueError(f"`y` must have shape {want} for loss='mse', got shape {arr.shape}")
-        return np.ascontiguousarray(arr.reshape(T, B, self.n_out).astype(self.dtype))
+        return np.array(as_model_dtype("y", arr, self.dtype).reshape(T, B, self.n_out), order="C", copy=True)
 
     def _mask(self, mask: Any, T: int, B: int, batched: bool) -> np.ndarray:
         if mask is None:

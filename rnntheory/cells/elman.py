@@ -28,10 +28,12 @@ import numpy as np
 from .. import init as _init
 from .._validation import (
     as_float_array,
+    as_model_dtype,
     check_choice,
     check_int,
     check_real,
     check_shape,
+    frozen_array,
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
@@ -202,7 +204,7 @@ class ElmanRNN(SequenceModel):
                 a = check_real("alpha", alpha, low=0.0, high=1.0)
                 alpha_arr = np.full(n, a, dtype=dtype)
             else:
-                alpha_arr = as_float_array("alpha", alpha, ndim=1, dtype=dtype)
+                alpha_arr = as_float_array("alpha", alpha, ndim=1, dtype=np.dtype(np.float64))
                 check_shape("alpha", alpha_arr, (n,))
                 bad = (alpha_arr < 0) | (alpha_arr > 1)
                 if bad.any():
@@ -210,7 +212,8 @@ class ElmanRNN(SequenceModel):
                         f"`alpha` must lie in [0, 1], got {alpha_arr[bad][0]!r} "
                         f"at unit {int(np.argmax(bad))}"
                     )
-            self.alpha = alpha_arr
+                alpha_arr = as_model_dtype("alpha", alpha_arr, dtype)
+            self.alpha = frozen_array(alpha_arr)
         if not isinstance(learn_alpha, bool | np.bool_):
             raise TypeError(f"`learn_alpha` must be a bool, got {learn_alpha!r}")
         if learn_alpha and self.alpha is None:
@@ -218,10 +221,15 @@ class ElmanRNN(SequenceModel):
                 "`learn_alpha=True` needs an initial `alpha` (retention in [0, 1]), got alpha=None"
             )
         self.learn_alpha: bool = bool(learn_alpha)
-        self.W_hh, self.W_hx, self.b_h, self.W_yh, self.b_y = W_hh, W_hx, b_h, W_yh, b_y
+        # the model owns read-only copies; the transposes below are made from
+        # them, so every path (forward, BPTT, ∂E/∂α) reads the same values
+        self.W_hh, self.W_hx, self.b_h = frozen_array(W_hh), frozen_array(W_hx), frozen_array(b_h)
+        self.W_yh, self.b_y = W_yh, b_y
         self.dtype: np.dtype = dtype
-        self._W_hhT = np.ascontiguousarray(W_hh.T)
-        self._W_hxT = np.ascontiguousarray(W_hx.T)
+        self._W_hhT = np.ascontiguousarray(self.W_hh.T)
+        self._W_hxT = np.ascontiguousarray(self.W_hx.T)
+        self._alpha_zero = frozen_array(np.zeros(1, dtype=dtype))
+        self._freeze()
 
     # ------------------------------------------------------------------ shape
     @property
@@ -241,7 +249,12 @@ class ElmanRNN(SequenceModel):
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameters by name (readout left out when absent; ``"alpha"``
-        last when it is learned)."""
+        last when it is learned).
+
+        The arrays are the model's own read-only arrays, not copies: writing
+        into one raises ``ValueError``. Compute new arrays from them and pass
+        those to :meth:`replace`.
+        """
         out = {"W_hh": self.W_hh, "W_hx": self.W_hx, "b_h": self.b_h}
         if self.W_yh is not None:
             out["W_yh"] = self.W_yh
@@ -260,15 +273,8 @@ class ElmanRNN(SequenceModel):
         given here is clipped to ``[0, 1]``: the projection that keeps a learned
         retention valid after a gradient step.
         """
-        kw: dict[str, Any] = {k: v for k, v in self.params().items() if k != "alpha"}
-        kw.setdefault("W_yh", None)
-        kw.setdefault("b_y", None)
-        opts: dict[str, Any] = {
-            "activation": self.activation,
-            "form": self.form,
-            "alpha": self.alpha,
-            "learn_alpha": self.learn_alpha,
-        }
+        kw = self._init_kwargs()
+        opts = {k: kw.pop(k) for k in ("activation", "form", "alpha", "learn_alpha")}
         for key, value in params.items():
             if key in opts:
                 opts[key] = value
@@ -277,9 +283,17 @@ class ElmanRNN(SequenceModel):
             else:
                 raise ValueError(f"`{key}` is not a parameter or option of ElmanRNN")
         if opts["learn_alpha"] is True and "alpha" in params and params["alpha"] is not None:
-            a = np.clip(as_float_array("alpha", params["alpha"], ndim=(0, 1), dtype=self.dtype), 0.0, 1.0)
-            opts["alpha"] = float(a[0]) if np.ndim(params["alpha"]) == 0 else a
+            # projected in float64, then cast: a finite α beyond float32's range is clipped to 1
+            a = np.clip(as_float_array("alpha", params["alpha"], ndim=(0, 1), dtype=np.dtype(np.float64)), 0.0, 1.0)
+            opts["alpha"] = float(a.reshape(-1)[0]) if np.ndim(params["alpha"]) == 0 else a
         return ElmanRNN(**kw, **opts)
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        return {
+            "W_hh": self.W_hh, "W_hx": self.W_hx, "b_h": self.b_h, "W_yh": self.W_yh, "b_y": self.b_y,
+            "activation": self.activation, "form": self.form, "alpha": self.alpha,
+            "learn_alpha": self.learn_alpha,
+        }
 
     def __repr__(self) -> str:
         leak = "" if self.alpha is None else (", leaky (α learned)" if self.learn_alpha else ", leaky")
@@ -455,7 +469,7 @@ class ElmanRNN(SequenceModel):
         return x3, self._state("h0", h0, x3.shape[1], batched), batched
 
     def _alpha_arg(self) -> np.ndarray:
-        return self.alpha if self.alpha is not None else np.zeros(1, dtype=self.dtype)
+        return self.alpha if self.alpha is not None else self._alpha_zero
 
     def _forward3(
         self,

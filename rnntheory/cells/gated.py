@@ -18,7 +18,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import init as _init
-from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
+from .._validation import (
+    as_float_array,
+    check_choice,
+    check_int,
+    check_real,
+    check_shape,
+    frozen_array,
+)
 from . import _elman_kernels as EK
 from . import _gated_kernels as GK
 from ._base import (
@@ -165,12 +172,15 @@ class _Gated(SequenceModel):
             b = same_dtype(name, as_float_array(name, b, ndim=1), dtype, "weight_hh")
             check_shape(name, b, (G * n,))
             biases.append(b)
-        self.weight_ih, self.weight_hh = weight_ih, weight_hh
-        self.bias_ih, self.bias_hh = biases
+        # the model owns read-only copies; the transposes below are made from
+        # them, so the forward and backward passes read the same values
+        self.weight_ih, self.weight_hh = frozen_array(weight_ih), frozen_array(weight_hh)
+        self.bias_ih, self.bias_hh = frozen_array(biases[0]), frozen_array(biases[1])
         self.W_yh, self.b_y = readout_params(W_yh, b_y, n, dtype, "weight_hh")
         self.dtype = dtype
-        self._W_ihT = np.ascontiguousarray(weight_ih.T)
-        self._W_hhT = np.ascontiguousarray(weight_hh.T)
+        self._W_ihT = np.ascontiguousarray(self.weight_ih.T)
+        self._W_hhT = np.ascontiguousarray(self.weight_hh.T)
+        self._freeze()
 
     def _array(self, name: str, shape: tuple[int, ...], temporary: bool) -> np.ndarray:
         """An uninitialised array of the model's dtype: the per-thread scratch
@@ -194,7 +204,12 @@ class _Gated(SequenceModel):
         return int(self.weight_ih.shape[1])
 
     def params(self) -> dict[str, np.ndarray]:
-        """The parameters by name (readout left out when absent)."""
+        """The parameters by name (readout left out when absent).
+
+        The arrays are the model's own read-only arrays, not copies: writing
+        into one raises ``ValueError``. Compute new arrays from them and pass
+        those to :meth:`replace`.
+        """
         out = {
             "weight_ih": self.weight_ih,
             "weight_hh": self.weight_hh,
@@ -209,12 +224,15 @@ class _Gated(SequenceModel):
 
     def replace(self, **params: Any) -> Any:
         """A copy with some parameters replaced."""
-        kw: dict[str, Any] = {"W_yh": None, "b_y": None, **self.params()}
+        kw = self._init_kwargs()
         for key, value in params.items():
-            if key not in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "W_yh", "b_y"):
+            if key not in kw:
                 raise ValueError(f"`{key}` is not a parameter of {self.NAME}")
             kw[key] = value
         return type(self)(**kw)
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        return {"W_yh": None, "b_y": None, **self.params()}
 
     def __repr__(self) -> str:
         return (

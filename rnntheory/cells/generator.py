@@ -53,7 +53,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_choice, check_int, check_real, check_shape
+from .._validation import (
+    as_float_array,
+    as_model_dtype,
+    check_choice,
+    check_int,
+    check_real,
+    check_shape,
+    frozen_array,
+)
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
 from . import _generator_kernels as G
@@ -199,10 +207,13 @@ class GeneratorRNN(SequenceModel):
         b_y = same_dtype("b_y", as_float_array("b_y", b_y, ndim=1), dtype, "W_hh")
         check_shape("b_y", b_y, (m,))
         self.activation: Activation = get_activation(activation)
-        self.W_hh, self.W_hx, self.W_hy, self.b_h = W_hh, W_hx, W_hy, b_h
-        self.W_yh: np.ndarray = W_yh
-        self.b_y: np.ndarray = b_y
+        # the model owns read-only copies (every pass reads these same arrays)
+        self.W_hh, self.W_hx = frozen_array(W_hh), frozen_array(W_hx)
+        self.W_hy, self.b_h = frozen_array(W_hy), frozen_array(b_h)
+        self.W_yh: np.ndarray = frozen_array(W_yh)
+        self.b_y: np.ndarray = frozen_array(b_y)
         self.dtype: np.dtype = dtype
+        self._freeze()
 
     # ------------------------------------------------------------------ shape
     @property
@@ -216,7 +227,12 @@ class GeneratorRNN(SequenceModel):
         return int(self.W_hx.shape[1])
 
     def params(self) -> dict[str, np.ndarray]:
-        """The parameters by name, in constructor order."""
+        """The parameters by name, in constructor order.
+
+        The arrays are the model's own read-only arrays, not copies: writing
+        into one raises ``ValueError``. Compute new arrays from them and pass
+        those to :meth:`replace`.
+        """
         return {
             "W_hh": self.W_hh,
             "W_hx": self.W_hx,
@@ -228,16 +244,15 @@ class GeneratorRNN(SequenceModel):
 
     def replace(self, **params: Any) -> GeneratorRNN:
         """A copy with some parameters (or ``activation``) replaced."""
-        kw: dict[str, Any] = dict(self.params())
-        act: str | Activation = self.activation
+        kw = self._init_kwargs()
         for key, value in params.items():
-            if key == "activation":
-                act = value
-            elif key in kw:
-                kw[key] = value
-            else:
+            if key not in kw:
                 raise ValueError(f"`{key}` is not a parameter or option of GeneratorRNN")
-        return GeneratorRNN(**kw, activation=act)
+            kw[key] = value
+        return GeneratorRNN(**kw)
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        return {**self.params(), "activation": self.activation}
 
     def __repr__(self) -> str:
         return (
@@ -311,7 +326,7 @@ class GeneratorRNN(SequenceModel):
         want = (B, m) if batched else (m,)
         if s.shape != want:
             raise ValueError(f"`start` must have shape {want}, got shape {s.shape}")
-        return np.ascontiguousarray(s.reshape(B, m).astype(self.dtype))
+        return np.array(as_model_dtype("start", s, self.dtype).reshape(B, m), order="C", copy=True)
 
     def _setup(
         self,

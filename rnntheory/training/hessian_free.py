@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_int, check_real
+from .._validation import all_finite, as_float_array, as_model_dtype, check_int, check_real
 from ..cells import _elman_kernels as K
 from ..cells import _gv_kernels as GK
 from ..cells._base import (
@@ -114,7 +114,8 @@ def unflatten_params(model: Any, vector: Any) -> dict[str, np.ndarray]:
     Raises
     ------
     ValueError
-        When ``vector`` has the wrong length or non-finite entries.
+        When ``vector`` has the wrong length, non-finite entries, or (for a
+        float32 model) entries beyond float32's range.
 
     Examples
     --------
@@ -129,11 +130,12 @@ def unflatten_params(model: Any, vector: Any) -> dict[str, np.ndarray]:
     v = as_float_array("vector", vector, ndim=1, dtype=np.dtype(np.float64))
     if v.shape != (total,):
         raise ValueError(f"`vector` must have shape ({total},) (the model's parameter count), got shape {v.shape}")
+    v = as_model_dtype("vector", v, model.dtype)
     out: dict[str, np.ndarray] = {}
     i = 0
     for k, s in shapes:
         size = math.prod(s)
-        out[k] = v[i : i + size].reshape(s).astype(model.dtype)
+        out[k] = v[i : i + size].reshape(s).copy()
         i += size
     return out
 
@@ -315,7 +317,13 @@ class GaussNewton:
         dt = model.dtype
         T, B, n = self._T, self._B, self._n
         k, rows = self._threads()
-        d = {name: a.astype(dt) for name, a in self._split(v).items()}
+        # G v is linear in v: a float32 model takes v / 2^e (largest entry in
+        # [1/2, 1)) and the product is scaled back in float64, so a v beyond
+        # float32's range (or in its subnormals) is neither overflowed nor lost
+        scale = 1.0
+        if dt != np.float64 and v.size and (vmax := float(np.max(np.abs(v)))) > 0.0:
+            scale = math.ldexp(1.0, math.frexp(vmax)[1])
+        d = {name: as_model_dtype("v", a / scale if scale != 1.0 else a, dt) for name, a in self._split(v).items()}
         dWU_T = np.ascontiguousarray(np.concatenate([d["W_hh"], d["W_hx"]], axis=1).T)
         dWyT = None if self._V is None else np.ascontiguousarray(d["W_yh"].T)
         # every temporary is a per-thread scratch array reused by the next product
@@ -357,7 +365,8 @@ class GaussNewton:
         for more in partials[1:]:
             for total, part in zip(parts, more, strict=True):
                 total += part
-        return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+        out = np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+        return out * scale if scale != 1.0 else out
 
     def _outputs_rows(
         self,
@@ -789,7 +798,9 @@ def _mean_loss(model: ElmanRNN, x3: np.ndarray, h: np.ndarray, loss: str, tgt: n
 def _with_step(model: ElmanRNN, theta: np.ndarray, p: np.ndarray) -> ElmanRNN | None:
     with np.errstate(all="ignore"):
         new = theta + p
-    if not np.all(np.isfinite(new)):
+        # a step beyond the model dtype's range (float32) is not finite there either
+        fits = all_finite(new.astype(model.dtype))
+    if not fits:
         return None
     return model.replace(**unflatten_params(model, new))
 
