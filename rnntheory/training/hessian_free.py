@@ -988,11 +988,13 @@ def _train_hf(
     Records each step as a History event ``(step, "hf", "lam=… cg=… gv=… rho=…
     scale=…")``. Divergence (a non-finite gradient, or one whose norm exceeds
     ``divergence_threshold``) is handled as in the first-order loop: ``"stop"``
-    returns the last finite model; ``"fallback"`` shrinks ``W_hh`` by
-    ``0.02·0.01`` and skips the step. HF never applies a non-finite step.
+    returns the last finite model; ``"fallback"`` skips the step and multiplies
+    ``W_hh`` by the first-order loop's factor at Pascanu et al.'s learning rate
+    0.01, ``1 − 0.02·0.01`` (HF has no learning rate of its own). HF never
+    applies a non-finite step.
     """
     from ..remedies import clipping as C
-    from .loop import History, _train_args
+    from .loop import History, _shrink, _train_args
 
     if remedies:
         raise ValueError(
@@ -1048,8 +1050,9 @@ def _train_hf(
                 events.append((step, "stop", stopped))
                 record()
                 break
-            model = model.replace(W_hh=model.W_hh - 0.02 * 0.01 * model.W_hh)
-            events.append((step, "fallback", f"gradient norm {norm:.3g}"))
+            W, factor = _shrink(model.W_hh, 0.01)
+            model = model.replace(W_hh=W)
+            events.append((step, "fallback", f"gradient norm {norm:.3g}; W_hh scaled by {factor:.17g}"))
         else:
             res = _hf_iteration(model, x3, h, loss, tgt, m, float(f0), g, hf, lam, warm)
             events.append((step, "hf", (

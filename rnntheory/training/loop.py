@@ -1,4 +1,4 @@
-"""The training loop: a model, a task, an optimizer and a list of remedies.
+r"""The training loop: a model, a task, an optimizer and a list of remedies.
 
 ``train`` draws seeded batches from a :mod:`rnntheory.tasks` task, computes the
 loss and gradients (averaged over the sequences of the batch), applies the
@@ -17,14 +17,35 @@ Remedies (each a small frozen record):
   fixed-flow gradient on ``W_hh`` (before clipping), and records Ω per step.
 
 Divergence: a gradient whose global norm is not finite or exceeds
-``divergence_threshold`` (1e10, Pascanu et al.'s code) never reaches the
-parameters. With ``divergence="fallback"`` (Pascanu et al.'s remedy) the
-recurrent matrix is shrunk, ``W ← W − 0.02·lr·W``, and the step is skipped;
-with ``divergence="stop"`` the run stops and returns the last finite model.
+``divergence_threshold`` (1e10, Pascanu et al.'s code), and an update that
+would make a parameter or the optimizer's state non-finite, never reach the
+parameters. With ``divergence="fallback"`` (Pascanu et al.'s remedy) the step
+is skipped and the recurrent matrix is shrunk, ``W ← φ·W`` with
+
+.. math::
+
+    φ(\mathrm{lr}) = \min\bigl(\max(1 - 0.02\,\mathrm{lr},\ 1/2),\ 1 - u\bigr),
+
+``u`` the unit roundoff of the parameters' dtype (``2⁻⁵³`` in float64): Pascanu
+et al.'s ``W − 0.02·lr·W`` whenever that shrinks by at most half
+(``lr ≤ 25``), and a halving beyond. ``1 − 0.02·lr`` is the explicit Euler step
+of the decay ``Ẇ = −0.02 W``; past ``lr = 50`` it flips the signs of ``W`` and
+past ``lr = 100`` it *grows* it, so a large learning rate would turn the remedy
+into an explosion of its own. Halving is exact in binary floating point and
+contracts ``σ_max`` geometrically over repeated fallbacks without wiping out the
+recurrence in one event; the cap ``1 − u`` keeps a tiny ``lr`` (where
+``1 − 0.02·lr`` rounds to 1) from making the fallback a no-op. Every entry's
+magnitude therefore never grows and every normal nonzero entry strictly
+shrinks: the Frobenius norm of ``W`` strictly decreases (for a nonzero ``W``
+with a normal entry) and the parameters stay finite for any learning rate.
+With ``divergence="stop"`` the run stops and returns the last finite model.
+Either way the run returns its :class:`History`, the event recorded: it never
+returns NaN parameters.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -197,6 +218,40 @@ def _finite(params: dict[str, np.ndarray]) -> bool:
     return all(bool(np.all(np.isfinite(p))) for p in params.values())
 
 
+def _finite_state(state: Any) -> bool:
+    """Every array (and float) in an optimizer state, nested dicts included, is finite."""
+    if isinstance(state, dict):
+        return all(_finite_state(v) for v in state.values())
+    if isinstance(state, np.ndarray | float | np.floating):
+        return bool(np.all(np.isfinite(state)))
+    return True
+
+
+_FALLBACK_RATE = 0.02  # Pascanu et al.'s fallback: W ← W − 0.02·lr·W
+
+
+def _fallback_factor(lr: float, dtype: Any = np.float64) -> float:
+    """``φ(lr) = min(max(1 − 0.02·lr, 1/2), 1 − u)`` (see the module docstring).
+
+    ``u = 2^-p`` is the unit roundoff of ``dtype`` (``p = 53`` for float64, 24
+    for float32), so ``1 − u`` is the largest number below 1 and the factor is
+    exactly representable in ``dtype`` up to the rounding of ``1 − 0.02·lr``.
+    A non-finite or non-positive ``lr`` gives the halving.
+    """
+    below_one = float(np.nextafter(np.asarray(1.0, dtype), np.asarray(0.0, dtype)))
+    f = 1.0 - _FALLBACK_RATE * float(lr) if math.isfinite(lr) and lr > 0 else 0.5
+    f = float(np.asarray(f, dtype))  # the factor the parameters are multiplied by
+    if not f >= 0.5:
+        f = 0.5
+    return min(f, below_one)
+
+
+def _shrink(W: np.ndarray, lr: float) -> tuple[np.ndarray, float]:
+    """``φ(lr)·W`` in ``W``'s dtype, and ``φ``."""
+    f = _fallback_factor(lr, W.dtype)
+    return (W * W.dtype.type(f)).astype(W.dtype, copy=False), f
+
+
 def _train_args(
     model: Any, task: Any, steps: Any, batch_size: Any, eval_every: Any, eval_size: Any,
     divergence: Any, divergence_threshold: Any,
@@ -255,6 +310,15 @@ def train(
         Evaluate the task's error every ``eval_every`` steps (and at the end) on a
         fixed batch of ``eval_size`` sequences.
     divergence : {"fallback", "stop"}
+        What a diverging step does (a gradient norm that is not finite or
+        exceeds ``divergence_threshold``, or an update that would make a
+        parameter or the optimizer state non-finite): ``"fallback"`` skips the
+        update and multiplies the recurrent matrix by
+        ``φ(lr) = min(max(1 − 0.02·lr, 1/2), 1 − u)`` (Pascanu et al.'s
+        ``W − 0.02·lr·W`` for ``lr ≤ 25``, a halving beyond, never a factor
+        that grows ``W`` or flips its signs; see the module docstring), an
+        event ``(step, "fallback", detail)``; ``"stop"`` ends the run with
+        the last finite parameters and a ``"stop"`` event.
     divergence_threshold : float
     progress : bool or None
         Show a progress bar (``None``: only on a terminal).
@@ -262,6 +326,8 @@ def train(
     Returns
     -------
     History
+        Always returned, with finite parameters in ``History.model``, for any
+        learning rate.
     """
     from .hessian_free import HessianFree, _train_hf
 
@@ -331,46 +397,44 @@ def train(
         kw: dict[str, Any] = {} if trunc is None else {"truncate": trunc.argument}
         if om is not None:
             kw["keep_trace"] = "scratch"  # Ω needs the forward pass (used before the next call)
+        # overflow and NaN are expected near divergence: they are caught below
         with np.errstate(over="ignore", invalid="ignore"):
             value, g = model.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, **kw)
-        B = batch.batch_size
-        grads = {k: v / B for k, v in g.params().items()}
-        value /= B
-        for pen in pens:
-            if pen.kind == "l1":
-                pv, pg = P.l1_penalty(model, pen.weight)
-            elif pen.kind == "l2":
-                pv, pg = P.l2_penalty(model, pen.weight)
-            else:
-                pv, pg = P.spectral_penalty(model, pen.c, pen.weight)
-            value += pv
-            for k, v in pg.items():
-                grads[k] = grads[k] + v
-        if om is not None:
-            om_value = float("nan")
-            if all_finite(g.flow):  # else the gradient is not finite: divergence path
-                from ..remedies.omega import omega as _omega
+            B = batch.batch_size
+            grads = {k: v / B for k, v in g.params().items()}
+            value /= B
+            for pen in pens:
+                if pen.kind == "l1":
+                    pv, pg = P.l1_penalty(model, pen.weight)
+                elif pen.kind == "l2":
+                    pv, pg = P.l2_penalty(model, pen.weight)
+                else:
+                    pv, pg = P.spectral_penalty(model, pen.c, pen.weight)
+                value += pv
+                for k, v in pg.items():
+                    grads[k] = grads[k] + v
+            if om is not None:
+                om_value = float("nan")
+                if all_finite(g.flow):  # else the gradient is not finite: divergence path
+                    from ..remedies.omega import omega as _omega
 
-                res = _omega(model, g.trace, g.flow, variant=om.variant,
-                             threshold=om.threshold * B * B, hold_fprime=om.hold_fprime)
-                om_value = res.value
-                value += om.weight * om_value
-                grads["W_hh"] = grads["W_hh"] + om.weight * res.W_hh
-            cols["omega"].append(om_value)
+                    res = _omega(model, g.trace, g.flow, variant=om.variant,
+                                 threshold=om.threshold * B * B, hold_fprime=om.hold_fprime)
+                    om_value = res.value
+                    value += om.weight * om_value
+                    grads["W_hh"] = grads["W_hh"] + om.weight * res.W_hh
+                cols["omega"].append(om_value)
         norm = C.global_norm(grads)
         cols["loss"].append(float(value))
         cols["gn"].append(norm)
+        fallback = None
         if not (np.isfinite(norm) and norm <= divergence_threshold):
             if divergence == "stop":
                 stopped = f"gradient norm {norm:.3g} at step {step} (threshold {divergence_threshold:g})"
                 events.append((step, "stop", stopped))
                 record(float("nan"))
                 break
-            # Pascanu et al.'s fallback: shrink the recurrent matrix, skip the update.
-            lr = getattr(optimizer, "lr", 0.01)
-            params = dict(params)
-            params[rec] = params[rec] - 0.02 * lr * params[rec]
-            events.append((step, "fallback", f"gradient norm {norm:.3g}"))
+            fallback = f"gradient norm {norm:.3g}"
             grads_after = float("nan")
         else:
             if clip is not None:
@@ -383,17 +447,23 @@ def train(
                     if vinfo.clipped:
                         events.append((step, "clip", f"{vinfo.n_clipped} entries"))
             grads_after = C.global_norm(grads)
-            updates, new_state = optimizer.update(grads, state)
-            new_params = apply_updates(params, updates)
-            if not _finite(new_params):  # an update that overflows is not applied
+            with np.errstate(over="ignore", invalid="ignore"):  # a huge lr or state: checked next
+                updates, new_state = optimizer.update(grads, state)
+                new_params = apply_updates(params, updates)
+            if not (_finite(new_params) and _finite_state(new_state)):  # never applied
                 if divergence == "stop":
-                    stopped = f"non-finite parameters after the update of step {step}"
+                    stopped = f"non-finite update (parameters or optimizer state) at step {step}"
                     events.append((step, "stop", stopped))
                     record(grads_after)
                     break
-                events.append((step, "fallback", "non-finite update"))
+                fallback = "non-finite update"
             else:
                 params, state = new_params, new_state
+        if fallback is not None:
+            # Pascanu et al.'s fallback, bounded for large lr: skip the step, shrink W
+            params = dict(params)
+            params[rec], factor = _shrink(params[rec], getattr(optimizer, "lr", 0.01))
+            events.append((step, "fallback", f"{fallback}; {rec} scaled by {factor:.17g}"))
         model = model.replace(**params)
         if proj is not None:
             model = P.project_spectral_norm(model, proj.c)
