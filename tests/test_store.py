@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
+import shutil
 import sqlite3
 import sys
+from pathlib import Path
 
 import pytest
 
 from rnntheory import __version__
 from rnntheory.experiments import RunSpec
-from rnntheory.experiments.store import Store
+from rnntheory.experiments import store as store_mod
+from rnntheory.experiments.store import APPLICATION_ID, Store
 
 SPECS = [RunSpec("adding", 10, seed=s, remedies=r) for s in range(3) for r in ("", "clip")]
 
@@ -85,21 +90,217 @@ def test_bad_records_write_nothing(store, kwargs, exc, match):
         store.record({"task": "copy"}, metrics={})  # type: ignore[arg-type]
 
 
-def test_not_a_store(tmp_path):
-    """A file that is not SQLite, or a database with another `runs` table, is refused."""
-    junk = tmp_path / "junk.db"
-    junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(ValueError, match="is not an rnntheory results store"):
-        Store(junk)
-    other = tmp_path / "other.db"
-    con = sqlite3.connect(other)
-    con.execute("CREATE TABLE runs (id INTEGER)")
-    con.commit()
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _sqlite(path: Path, *sql: str, wal: bool = False) -> None:
+    con = sqlite3.connect(path, isolation_level=None)
+    if wal:
+        con.execute("PRAGMA journal_mode=WAL")
+    for q in sql:
+        con.execute(q)
     con.close()
-    with pytest.raises(ValueError, match="another schema"):
-        Store(other)
+
+
+def _old_store(path: Path) -> None:
+    """A store as the first release wrote it: same schema, no application_id."""
+    _sqlite(path, *[q for q in store_mod._SCHEMA.split(";") if q.strip()],
+            "INSERT INTO meta (name, value) VALUES ('schema', '1')", wal=True)
+
+
+def _foreign(kind: str, path: Path) -> str:
+    """Write a file that is not a results store; return the expected error's pattern."""
+    if kind == "app-db":  # another program's database, rollback journal
+        _sqlite(path, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
+                "INSERT INTO notes (body) VALUES ('keep me')")
+        return r"SQLite database of another program.*tables \['notes'\]"
+    if kind == "app-db-wal":  # another program's database in WAL mode
+        _sqlite(path, "CREATE TABLE t (x)", "INSERT INTO t VALUES (1)", wal=True)
+        return r"SQLite database of another program"
+    if kind == "app-id":  # another program that marks its files
+        _sqlite(path, "PRAGMA application_id = 1234", "CREATE TABLE runs (x)",
+                "CREATE TABLE meta (name, value)")
+        return r"SQLite database of another program \(application_id 0x000004d2\)"
+    if kind == "other-runs":  # a `runs` table of another schema, with our meta row
+        _sqlite(path, "CREATE TABLE runs (id INTEGER)", "CREATE TABLE meta (name, value)",
+                "INSERT INTO meta VALUES ('schema', '1')")
+        return r"holds a `runs` table of another schema"
+    if kind == "text":
+        path.write_text("key,status\nabc,done\n" * 20)
+        return r"not an SQLite database: it starts with b'key,status"
+    if kind == "empty":
+        path.write_bytes(b"")
+        return r"is an empty file"
+    if kind == "truncated":
+        with Store(path) as s:
+            for i in range(60):
+                s.record(RunSpec("adding", 10, seed=i), metrics={"pad": "x" * 500})
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        return r"is a truncated SQLite database"
+    if kind == "header-only":
+        path.write_bytes(b"SQLite format 3\x00" + bytes(40))
+        return r"not an SQLite database"
+    raise AssertionError(kind)
+
+
+FOREIGN = ["app-db", "app-db-wal", "app-id", "other-runs", "text", "empty", "truncated",
+           "header-only"]
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "reader"])
+@pytest.mark.parametrize("kind", FOREIGN)
+def test_a_foreign_file_is_refused_and_left_byte_identical(tmp_path, kind, readonly):
+    """Another program's SQLite database (rollback or WAL journal, with or without its own
+    application_id), a `runs` table of another schema, a text file, an empty file, a
+    truncated store and a 40-byte stub: Store(path) (a writer, as a sweep) and
+    Store(path, readonly=True) (a report) both raise ValueError naming why, the file's
+    SHA-256 is unchanged, and no journal, -wal or -shm file is left beside it."""
+    path = tmp_path / "results.db"
+    match = _foreign(kind, path)
+    before, names = _sha(path), _listing(tmp_path)
+    with pytest.raises(ValueError, match=match):
+        Store(path, readonly=readonly)
+    assert _sha(path) == before
+    assert _listing(tmp_path) == names
+
+
+def test_a_folder_or_missing_file(tmp_path):
+    """A folder is refused by name; a missing file is created (with its folders) by a writer
+    and is FileNotFoundError for a reader."""
+    with pytest.raises(ValueError, match=r"is a folder, not an rnntheory results store"):
+        Store(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"results store not found"):
+        Store(tmp_path / "none.db", readonly=True)
+    assert not (tmp_path / "none.db").exists()
+    with Store(tmp_path / "a" / "b" / "r.db") as s:
+        assert len(s) == 0
     with pytest.raises(TypeError, match=r"`path` must be a str or os\.PathLike"):
         Store(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"`readonly` must be a bool"):
+        Store(tmp_path / "r.db", readonly="yes")  # type: ignore[arg-type]
+
+
+def test_a_new_store_is_marked(tmp_path):
+    """A new store carries application_id 0x524E4E54 ("RNNT" at bytes 68-71 of the SQLite
+    header, read here from the raw file) and user_version 1."""
+    path = tmp_path / "r.db"
+    with Store(path) as s:
+        s.record(SPECS[0], metrics={"x": 1})
+    head = path.read_bytes()[:100]
+    assert head[68:72] == b"RNNT" and int.from_bytes(head[68:72], "big") == APPLICATION_ID
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    con.close()
+
+
+def test_an_unmarked_store_of_the_first_release(tmp_path):
+    """A store of this schema without the mark is read unchanged by a reader and adopted by
+    a writer, which marks it; its rows survive."""
+    path = tmp_path / "old.db"
+    _old_store(path)
+    before = _sha(path)
+    with Store(path, readonly=True) as s:
+        assert len(s) == 0
+    assert _sha(path) == before
+    with Store(path) as s:
+        s.record(SPECS[0], metrics={"x": 2})
+    with Store(path, readonly=True) as s:
+        assert [r.metrics for r in s.rows()] == [{"x": 2}]
+    assert path.read_bytes()[68:72] == b"RNNT"
+
+
+def test_a_reader_never_writes(store, tmp_path):
+    """Store(readonly=True) on a 0444 file reads every row (equal to the raw SQL), refuses
+    record(), its connection refuses SQL writes, and the file is byte-identical with no
+    -wal/-shm left behind. (The tests run as root, which ignores 0444; the read-only open is
+    what keeps the file unchanged, and the refused SQL write shows it is in force.)"""
+    store.close()
+    path = store.path
+    os.chmod(path, 0o444)
+    before, names = _sha(path), _listing(tmp_path)
+    try:
+        with Store(path, readonly=True) as r:
+            assert r.readonly
+            rows = {x.key: (x.status, x.metrics) for x in r.rows()}
+            with pytest.raises(ValueError, match=r"opened with readonly=True"):
+                r.record(SPECS[0], metrics={"x": 1})
+            with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only"):
+                r._conn.execute("DELETE FROM runs")
+    finally:
+        os.chmod(path, 0o644)
+    con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)  # leaves no files
+    raw = {k: (st, json.loads(m) if m else {}) for k, st, m in
+           con.execute("SELECT key, status, metrics FROM runs")}
+    con.close()
+    assert rows == raw and len(rows) == len(SPECS)
+    assert _sha(path) == before and _listing(tmp_path) == names
+
+
+def test_a_reader_in_a_read_only_folder(store, tmp_path, monkeypatch):
+    """When the folder is read-only (simulated through os.access: root can write anywhere)
+    the reader opens the file immutable and still reads every row."""
+    store.close()
+    real = os.access
+    monkeypatch.setattr(store_mod.os, "access",
+                        lambda p, mode, **kw: False if mode == os.W_OK else real(p, mode, **kw))
+    seen = []
+    real_connect = store_mod._connect
+    monkeypatch.setattr(store_mod, "_connect", lambda uri: seen.append(uri) or real_connect(uri))
+    before = _sha(store.path)
+    with Store(store.path, readonly=True) as r:
+        assert len(r.rows()) == len(SPECS)
+    assert seen and all("mode=ro" in u and "immutable=1" in u for u in seen)
+    assert _sha(store.path) == before
+
+
+def test_a_reader_sees_a_live_writer(tmp_path):
+    """While a sweep holds the store open (its -wal file exists), a reader opens it mode=ro
+    without immutable and sees every committed row, the ones still in the WAL included."""
+    path = tmp_path / "r.db"
+    with Store(path) as w:
+        for i, spec in enumerate(SPECS[:4]):
+            w.record(spec, metrics={"i": i})
+        assert Path(f"{path}-wal").exists()
+        with Store(path, readonly=True) as r:
+            assert sorted(x.metrics["i"] for x in r.rows()) == [0, 1, 2, 3]
+            w.record(SPECS[4], metrics={"i": 4})
+            assert len(r) == 5
+
+
+def test_sqlite_errors_do_not_leak(store, tmp_path):
+    """A locked database on record() is an OSError naming the store (nothing written); a row
+    edited by hand into invalid JSON is a ValueError naming its key."""
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    store._conn.execute("PRAGMA busy_timeout = 20")
+    n = len(store)
+    with pytest.raises(OSError, match=r"cannot record a run in the results store .*locked"):
+        store.record(RunSpec("copy", 5), metrics={})
+    other.execute("ROLLBACK")
+    assert len(store) == n
+    key = SPECS[0].key()
+    other.execute("UPDATE runs SET spec = '{not json' WHERE key = ?", (key,))
+    other.close()
+    with pytest.raises(ValueError, match=rf"row that cannot be decoded \(key '{key[:12]}'\)"):
+        store.rows()
+
+
+def test_copying_a_store_keeps_it_a_store(store, tmp_path):
+    """A closed store copied elsewhere (no -wal) opens read-only with the same rows."""
+    store.close()
+    dst = tmp_path / "copy" / "r.db"
+    dst.parent.mkdir()
+    shutil.copyfile(store.path, dst)
+    with Store(dst, readonly=True) as r:
+        assert {x.key for x in r.rows()} == {s.key() for s in SPECS}
+    assert _listing(dst.parent) == ["r.db"]
 
 
 def test_to_csv_matches_the_rows(store, tmp_path):

@@ -20,6 +20,18 @@ version     ``rnntheory.__version__`` of the process that ran it
 host        the host that ran it
 ==========  ==================================================================
 
+A store is marked when it is created: ``PRAGMA application_id`` is
+:data:`APPLICATION_ID` (``0x524E4E54``, "RNNT") and ``PRAGMA user_version`` is 1.
+Opening a file checks it before anything is written: a folder, an empty file,
+a file that is not SQLite, a truncated database, or another program's SQLite
+database (another ``application_id``, or no ``runs`` and ``meta`` tables of
+this schema) raises :class:`ValueError` and the file stays byte-identical; a
+sweep never adopts such a file as its store. ``Store(path, readonly=True)``
+opens the file read-only (SQLite ``mode=ro``, and ``immutable=1`` where a
+read-only open could not otherwise proceed or would leave ``-wal``/``-shm``
+files behind), so a report can read a store in a read-only folder or a file
+with mode 0444 and never changes it.
+
 A row is written in one transaction when its run is complete (the database is
 in WAL mode with ``synchronous=FULL``), so a process killed at any moment
 (``kill -9`` included) leaves every finished run recorded and no partial row;
@@ -50,6 +62,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +70,7 @@ from typing import Any
 
 from .runspec import RunSpec
 
-__all__ = ["Row", "Store", "StoreSummary"]
+__all__ = ["APPLICATION_ID", "Row", "Store", "StoreSummary"]
 
 _SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -77,6 +90,169 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _COLUMNS = ("key", "spec", "status", "metrics", "error", "started", "finished", "wall_s",
             "version", "host")
+
+
+#: ``PRAGMA application_id`` of a results store ("RNNT"), set when the store is created.
+APPLICATION_ID = 0x524E4E54
+_USER_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _where(path: Path) -> str:
+    return repr(str(path))
+
+
+def _probe(path: Path) -> bool:
+    """Whether ``path`` exists; if it does, check from its first bytes (read with plain file
+    I/O, nothing written) that it can be an rnntheory results store. Raises ValueError naming
+    why not: a folder, not a regular file, empty, not SQLite, another program's SQLite
+    database (its ``application_id``), or a truncated database."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ValueError(f"`path` {_where(path)} cannot be read: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"`path` {_where(path)} is a folder, not an rnntheory results store")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"`path` {_where(path)} is not a regular file, so not an rnntheory "
+                         "results store")
+    if st.st_size == 0:
+        raise ValueError(f"`path` {_where(path)} is an empty file, not an rnntheory results "
+                         "store (it was left untouched; remove it or choose another path)")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise ValueError(f"`path` {_where(path)} cannot be read: {exc.strerror or exc}") from exc
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        raise ValueError(f"`path` {_where(path)} is not an rnntheory results store (not an "
+                         f"SQLite database: it starts with {head[:16]!r})")
+    app_id = int.from_bytes(head[68:72], "big")
+    if app_id not in (0, APPLICATION_ID):
+        raise ValueError(f"`path` {_where(path)} is the SQLite database of another program "
+                         f"(application_id {app_id:#010x}), not an rnntheory results store")
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    n_pages = int.from_bytes(head[28:32], "big")
+    if head[24:28] == head[92:96] and n_pages and st.st_size < page * n_pages:
+        raise ValueError(f"`path` {_where(path)} is a truncated SQLite database ({st.st_size} "
+                         f"bytes of {page * n_pages}), not a readable rnntheory results store")
+    return True
+
+
+def _uri(path: Path, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"{path.resolve().as_uri()}?{query}"
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    return sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a validated store (nothing is ever written to the file).
+
+    The file is opened ``mode=ro``; ``immutable=1`` is added when its folder is read-only,
+    or when it is in WAL mode without a ``-wal`` file (no writer has it open, and a
+    plain read-only open would leave ``-wal``/``-shm`` files behind), or when a plain
+    read-only open fails (a WAL database in a folder where they cannot be created).
+    """
+    if not _probe(path):
+        raise FileNotFoundError(f"`path`: results store not found: {_where(path)}")
+    wal = Path(f"{path}-wal")
+    with path.open("rb") as fh:
+        wal_mode = fh.read(20)[18] == 2
+    immutable = not os.access(path.parent, os.W_OK) or (wal_mode and not wal.exists())
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = _connect(_uri(path, mode="ro", **({"immutable": "1"} if immutable else {})))
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            if immutable:
+                raise
+            conn.close()
+            conn = _connect(_uri(path, mode="ro", immutable="1"))
+        conn.execute("PRAGMA query_only = ON")
+        _validate(conn, path)
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, sqlite3.Error):
+            raise ValueError(f"`path` {_where(path)} is not an rnntheory results store "
+                             f"(SQLite: {exc})") from exc
+        raise
+    return conn
+
+
+def _validate(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise ValueError unless the open database is a results store of this schema."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id not in (0, APPLICATION_ID) or not {"runs", "meta"} <= tables:
+            raise ValueError(
+                f"`path` {_where(path)} is an SQLite database of another program, not an "
+                f"rnntheory results store (application_id {app_id:#010x}, tables "
+                f"{sorted(tables)}); it was left untouched"
+            )
+        cols = tuple(r[1] for r in conn.execute("PRAGMA table_info(runs)"))
+        got = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    except sqlite3.Error as exc:
+        raise ValueError(f"`path` {_where(path)} is not an rnntheory results store (SQLite: "
+                         f"{exc})") from exc
+    if got is None or got[0] != _SCHEMA_VERSION or cols != _COLUMNS:
+        raise ValueError(
+            f"`path` {_where(path)} holds a `runs` table of another schema "
+            f"(columns {cols}, schema {got[0] if got else None}); it was left untouched"
+        )
+
+
+def _open_writer(path: Path) -> sqlite3.Connection:
+    """A read-write connection: an existing file is validated read-only first (a file that
+    is not a store of this schema is never written to); a missing one is created, with
+    its folders, and marked with :data:`APPLICATION_ID`."""
+    if _probe(path):
+        _open_reader(path).close()
+        created = False
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"`path` {_where(path)}: cannot create its folder: "
+                             f"{exc.strerror or exc}") from exc
+        created = True
+    try:
+        conn = _connect(_uri(path, mode="rw" if not created else "rwc"))
+    except sqlite3.Error as exc:
+        raise ValueError(f"`path` {_where(path)} cannot be opened for writing: {exc}") from exc
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        if created:
+            conn.executescript(
+                f"BEGIN IMMEDIATE; PRAGMA application_id = {APPLICATION_ID}; "
+                f"PRAGMA user_version = {_USER_VERSION}; {_SCHEMA} "
+                f"INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '{_SCHEMA_VERSION}'); "
+                "COMMIT;"
+            )
+        _validate(conn, path)
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            # a store written before stores were marked: mark it (it passed validation)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {_USER_VERSION}")
+    except sqlite3.Error as exc:
+        conn.close()
+        if created and path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+        raise ValueError(f"`path` {_where(path)} cannot be used as a results store: "
+                         f"{exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def now_utc() -> str:
@@ -163,14 +339,23 @@ class Store:
     Parameters
     ----------
     path : str or os.PathLike
-        The database file; created (with its table) when missing.
+        The database file; created (with its tables and folders) when missing,
+        unless ``readonly``.
+    readonly : bool
+        Open an existing store read-only: nothing is written to the file (not
+        even its journal mode), and :meth:`record` raises.
 
     Raises
     ------
     TypeError
-        If ``path`` is not a path.
+        If ``path`` is not a path or ``readonly`` not a bool.
+    FileNotFoundError
+        If ``readonly`` and there is no file at ``path``.
     ValueError
-        If the file exists but is not a results store of this schema.
+        If the file exists but is not a results store of this schema (a folder,
+        an empty or truncated file, a file that is not SQLite, another
+        program's SQLite database); the file is left untouched. Also when the
+        file cannot be read or created.
 
     Examples
     --------
@@ -181,29 +366,14 @@ class Store:
     0 runs: 0 done (0 solved), 0 failed; 0.0 s of runs; versions -; hosts -
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
+        if not isinstance(readonly, bool):
+            raise TypeError(f"`readonly` must be a bool, got {type(readonly).__name__}")
         self.path = Path(path)
-        self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,)
-            )
-            got = self._conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-            cols = tuple(r[1] for r in self._conn.execute("PRAGMA table_info(runs)"))
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise ValueError(f"`path` {str(path)!r} is not an rnntheory results store: {exc}") from exc
-        if got is None or got[0] != _SCHEMA_VERSION or cols != _COLUMNS:
-            self._conn.close()
-            raise ValueError(
-                f"`path` {str(path)!r} holds a `runs` table of another schema "
-                f"(columns {cols}, schema {got[0] if got else None})"
-            )
+        self.readonly = readonly
+        self._conn = _open_reader(self.path) if readonly else _open_writer(self.path)
 
     # ------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -256,7 +426,11 @@ class Store:
             If ``spec`` is not a :class:`RunSpec` or the metrics are not JSON-able.
         ValueError
             On an unknown ``status``, a done run without metrics, a failed run
-            without an error text, or non-finite numbers in the metrics.
+            without an error text, non-finite numbers in the metrics, or a
+            store opened with ``readonly=True``.
+        OSError
+            If SQLite cannot write the row (the disk is full, the database is
+            locked for longer than a minute); nothing is written.
         """
         if not isinstance(spec, RunSpec):
             raise TypeError(f"`spec` must be a RunSpec, got {type(spec).__name__}")
@@ -280,26 +454,40 @@ class Store:
             spec.key(), spec.canonical_json(), status, mjson, error, started,
             finished or now_utc(), wall_s, version or _version(), host or socket.gethostname(),
         )
+        if self.readonly:
+            raise ValueError(f"`{self!r}` was opened with readonly=True; it records nothing")
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")  # one transaction: the whole row or nothing
         try:
-            conn.execute(
-                f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(_COLUMNS))})",
-                values,
-            )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")  # one transaction: the whole row or nothing
+            try:
+                conn.execute(
+                    f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+                    values,
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise OSError(f"cannot record a run in the results store {_where(self.path)}: "
+                          f"{exc}") from exc
 
     # ------------------------------------------------------------ reading
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query; an SQLite error becomes a ValueError naming the store."""
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise ValueError(f"the results store {_where(self.path)} cannot be read: "
+                             f"{exc}") from exc
+
     def done_keys(self) -> set[str]:
         """The keys of the runs recorded as done (a sweep skips these)."""
-        return {r[0] for r in self._conn.execute("SELECT key FROM runs WHERE status = 'done'")}
+        return {r[0] for r in self._query("SELECT key FROM runs WHERE status = 'done'")}
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        return int(self._query("SELECT COUNT(*) FROM runs")[0][0])
 
     def rows(self, status: str | None = None) -> list[Row]:
         """Every row (or those with ``status``), decoded, ordered by finishing time then key."""
@@ -312,11 +500,19 @@ class Store:
             args = (status,)
         sql += " ORDER BY finished, key"
         out = []
-        for r in self._conn.execute(sql, args):
+        for r in self._query(sql, args):
             d = dict(zip(_COLUMNS, r, strict=True))
+            try:
+                spec = RunSpec.from_dict(json.loads(d["spec"]))
+                metrics = json.loads(d["metrics"]) if d["metrics"] else {}
+                if not isinstance(metrics, dict):
+                    raise TypeError(f"metrics must be a JSON object, got {type(metrics).__name__}")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"the results store {_where(self.path)} has a row that cannot "
+                                 f"be decoded (key {str(d['key'])[:12]!r}): {exc}") from exc
             out.append(Row(
-                key=d["key"], spec=RunSpec.from_dict(json.loads(d["spec"])), status=d["status"],
-                metrics=json.loads(d["metrics"]) if d["metrics"] else {}, error=d["error"],
+                key=d["key"], spec=spec, status=d["status"],
+                metrics=metrics, error=d["error"],
                 started=d["started"], finished=d["finished"], wall_s=d["wall_s"],
                 version=d["version"], host=d["host"],
             ))
