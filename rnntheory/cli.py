@@ -1,18 +1,43 @@
 """Command line: ``rnntheory verify``, ``rnntheory prove``, ``rnntheory bounds WEIGHTS.npz``,
-``rnntheory sweep CONFIG.toml``, ``rnntheory report RESULTS.db`` and ``rnntheory experiment NAME``."""
+``rnntheory sweep CONFIG.toml``, ``rnntheory report RESULTS.db`` and ``rnntheory experiment NAME``.
+
+Every subcommand follows one contract. The exit status is 0 on success, 1
+when a verification fails (``verify``, ``prove``; a ``sweep`` with a failed
+run), 2 on a usage or input error (a missing, unreadable, empty, truncated or
+misnamed file, a folder where a file is expected, an output that would
+overwrite a file the library does not own, an unreachable Dask scheduler) and
+130 when interrupted (Ctrl-C). An error is one line on standard error,
+``rnntheory <command>: error: <message>``, never a traceback (set the
+environment variable ``RNNTHEORY_TRACEBACK=1`` to see one). ``--json`` output is
+valid JSON: non-finite numbers are written as the strings ``"nan"``, ``"inf"``
+and ``"-inf"``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-__all__ = ["main"]
+from . import __version__
+from ._outputs import OutputClaim, is_regular_file, json_safe, prepare_folder
+
+__all__ = ["build_parser", "main"]
+
+# exit statuses of the ``rnntheory`` command (see the module docstring)
+_EXIT_FAILED, _EXIT_INPUT, _EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _dump_json(obj: Any) -> None:
+    """Print ``obj`` as strict JSON (non-finite numbers as strings, see :func:`json_safe`)."""
+    json.dump(json_safe(obj), sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write("\n")
 
 
 def _fmt(v: float) -> str:
@@ -25,6 +50,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from .verification import VerifyConfig, run_checks
 
     cfg = VerifyConfig(T=args.T, seed=args.seed)
+    claim = None
+    if args.report:
+        folder = prepare_folder(args.report, "--report")
+        claim = OutputClaim(folder, ("verify.md", "flow-*.png", "lag-*.png", "eigenvalues.png"),
+                            force=args.force, name="--report")
     rows = []
     for r in run_checks(cfg, progress=None if not args.json else False):
         rows.append(r)
@@ -38,17 +68,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         from .verification import write_report
 
         page = write_report(rows, args.report, cfg, claims)
+        if claim is not None:
+            claim.record()
         if not args.json:
             print(f"report: {page}")
     if args.json:
-        json.dump(
+        _dump_json(
             {"config": {"T": cfg.T, "n_hidden": cfg.n_hidden, "seed": cfg.seed},
-             "checks": [r.as_dict() for r in rows],
+             "checks": [r.as_dict() | {"worst": r.worst} for r in rows],
              "claims": [c.as_dict() for c in claims],
              "passed": not failed},
-            sys.stdout, indent=2, ensure_ascii=False,
         )
-        sys.stdout.write("\n")
     else:
         head = f"{'check':<17} {'models':>6} {'pairs':>9} {'worst':>11}  {'verdict':<7} claim"
         print(head)
@@ -93,15 +123,11 @@ def _print_ledger(results: list[Any]) -> None:
 def _cmd_prove(args: argparse.Namespace) -> int:
     from . import ledger
 
-    try:
-        results = list(ledger.run(args.claim, search=args.search, progress=None if not (args.json or args.markdown) else False))
-    except ValueError as exc:
-        raise SystemExit(f"rnntheory prove: {exc}") from exc
+    results = list(ledger.run(args.claim, search=args.search,
+                              progress=None if not (args.json or args.markdown) else False))
     failed = [r for r in results if not r.verified]
     if args.json:
-        json.dump({"claims": [r.as_dict() for r in results], "passed": not failed},
-                  sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        _dump_json({"claims": [r.as_dict() for r in results], "passed": not failed})
     elif args.markdown:
         sys.stdout.write(ledger.to_markdown(results))
     else:
@@ -113,47 +139,114 @@ def _cmd_prove(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _load_weights(path: str, key: str | None) -> np.ndarray:
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_W_NAMES = ("W_hh", "weight_hh_l0", "W", "recurrent")
+
+
+def _load_weights(path: str, key: str | None) -> tuple[np.ndarray, str]:
+    """The recurrent matrix in a .npz archive or .npy file, and the name it was found under.
+
+    The format is read from the file's first bytes, not from its extension.
+    Raises FileNotFoundError or ValueError naming ``WEIGHTS`` on anything but a
+    readable NumPy file holding a numeric array.
+    """
     p = Path(path)
+    where = repr(path)
     if not p.exists():
-        raise SystemExit(f"rnntheory bounds: `WEIGHTS` file not found: {path}")
-    if p.suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    with np.load(p, allow_pickle=False) as data:
-        names = list(data.keys())
-        if key is None:
-            for cand in ("W_hh", "weight_hh_l0", "W", "recurrent"):
-                if cand in names:
-                    key = cand
-                    break
-            else:
-                if len(names) == 1:
-                    key = names[0]
-                else:
-                    raise SystemExit(
-                        f"rnntheory bounds: cannot tell which array is W_hh among {names}; "
-                        "pass --key NAME"
-                    )
-        if key not in names:
-            raise SystemExit(f"rnntheory bounds: `--key` {key!r} not in the file, which has {names}")
-        return np.asarray(data[key])
+        raise FileNotFoundError(f"`WEIGHTS` file not found: {where}")
+    if p.is_dir():
+        raise ValueError(f"`WEIGHTS` {where} is a folder; expected a .npz or .npy file")
+    if not is_regular_file(p):
+        raise ValueError(f"`WEIGHTS` {where} is not a regular file; expected a .npz or .npy file")
+    try:
+        fh = p.open("rb")
+    except OSError as exc:
+        raise ValueError(f"`WEIGHTS` {where} cannot be read: {exc.strerror or exc}") from exc
+    with fh:
+        head = fh.read(6)
+        fh.seek(0)
+        if not head:
+            raise ValueError(f"`WEIGHTS` {where} is an empty file; expected a .npz or .npy file")
+        if head.startswith(_NPY_MAGIC):
+            if key is not None:
+                raise ValueError(f"`--key` {key!r} names an array in a .npz archive, but "
+                                 f"{where} is a single .npy array; leave --key out")
+            return _read_array(fh, where, ".npy file"), f"the array of {where}"
+        if head[:4] not in _ZIP_MAGICS:
+            raise ValueError(f"`WEIGHTS` {where} is not a NumPy .npz or .npy file "
+                             f"(it starts with {head!r})")
+        try:
+            data = np.load(fh, allow_pickle=False)
+        except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, ...
+            raise ValueError(f"`WEIGHTS` {where} is not a readable .npz archive (truncated or "
+                             f"corrupt): {type(exc).__name__}: {exc}") from exc
+        with data:
+            names = [n for n in data.files]
+            if not names:
+                raise ValueError(f"`WEIGHTS` {where} is a .npz archive with no arrays")
+            if key is None:
+                key = next((n for n in _W_NAMES if n in names), names[0] if len(names) == 1 else None)
+                if key is None:
+                    raise ValueError(f"cannot tell which array of {where} is W_hh among {names}; "
+                                     "pass --key NAME")
+            elif key not in names:
+                raise ValueError(f"`--key` {key!r} not in the file, which has {names}")
+            if not data.zip.namelist() or f"{key}.npy" not in data.zip.namelist():
+                raise ValueError(f"`WEIGHTS` {where}: member {key!r} is not a NumPy array "
+                                 "(.npy) member")
+            with data.zip.open(f"{key}.npy") as member:
+                return (_read_array(member, where, f"array {key!r} of the .npz archive"),
+                        f"array {key!r} of {where}")
+
+
+def _read_array(fh: Any, where: str, what: str) -> np.ndarray:
+    try:
+        W = np.lib.format.read_array(fh, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"`WEIGHTS` {where}: the {what} holds Python objects, which are "
+                             "never loaded (only numeric arrays are read)") from exc
+        raise ValueError(f"`WEIGHTS` {where}: the {what} is truncated or corrupt: {exc}") from exc
+    except Exception as exc:  # EOFError, zlib.error, zipfile.BadZipFile (CRC), OSError
+        raise ValueError(f"`WEIGHTS` {where}: the {what} is truncated or corrupt: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    return W
+
+
+def _as_recurrent_matrix(W: np.ndarray, name: str) -> np.ndarray:
+    """``W`` as a non-empty square float64 matrix, or ValueError (no silent rounding to 0/inf)."""
+    if W.dtype.kind not in "f":
+        raise ValueError(f"`W_hh` ({name}) must be a real floating-point array, got dtype {W.dtype}")
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.size == 0:
+        raise ValueError(f"`W_hh` ({name}) must be a non-empty square matrix, got shape {W.shape}")
+    bad = int(W.size - np.count_nonzero(np.isfinite(W)))
+    if bad:
+        raise ValueError(f"`W_hh` ({name}) must be finite, got {bad} NaN/inf "
+                         f"entr{'y' if bad == 1 else 'ies'}")
+    with np.errstate(over="ignore", under="ignore"):
+        W64 = W.astype(np.float64)
+    if W.dtype.itemsize > 8:
+        lost = (np.isfinite(W) != np.isfinite(W64)) | ((W != 0) != (W64 != 0))
+        if lost.any():
+            i, j = np.argwhere(lost)[0]
+            raise ValueError(f"`W_hh` ({name}) has entries outside float64's range, e.g. "
+                             f"[{i}, {j}] = {W[i, j]!r}; they would become 0 or ±inf")
+    return W64
 
 
 def _cmd_bounds(args: argparse.Namespace) -> int:
     from . import bounds as bd
 
-    try:
-        W = _load_weights(args.weights, args.key)
-        W = np.asarray(W, dtype=np.float64) if np.issubdtype(W.dtype, np.floating) else W
-        out: dict[str, Any] = {
-            "shape": list(W.shape),
-            "activation": args.activation,
-            "gamma_w": bd.gamma_w(W),
-            "gamma_h": bd.gamma_h(args.activation),
-            "spectral_radius": bd.spectral_radius(W),
-        }
-    except (ValueError, TypeError) as exc:
-        raise SystemExit(f"rnntheory bounds: {exc}") from exc
+    raw, name = _load_weights(args.weights, args.key)
+    W = _as_recurrent_matrix(raw, name)
+    out: dict[str, Any] = {
+        "shape": list(W.shape),
+        "activation": args.activation,
+        "gamma_w": bd.gamma_w(W),
+        "gamma_h": bd.gamma_h(args.activation),
+        "spectral_radius": bd.spectral_radius(W),
+    }
     van = bd.vanishing_guaranteed(W, args.activation)
     exp = bd.explosion_possible(W, args.activation)
     out["rate"] = out["gamma_w"] * out["gamma_h"]
@@ -161,8 +254,7 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
     out["explosion_possible"] = exp.holds
     out["steps_to_1e-8"] = bd.steps_to_vanish(W, args.activation, 1e-8)
     if args.json:
-        json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        _dump_json(out)
         return 0
     print(f"W_hh {tuple(W.shape)}, activation {args.activation}")
     print(f"  γ_W = σ_max(W_hh)       {out['gamma_w']:.6g}")
@@ -194,20 +286,55 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return cli_experiment(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(_EXIT_INPUT, f"{self.prog}: error: {' '.join(message.split())} "
+                              f"(see '{self.prog} --help')\n")
+
+
+def _int_at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``rnntheory`` command."""
-    p = argparse.ArgumentParser(
+    """The argument parser of the ``rnntheory`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        A usage error makes it print one line on stderr and exit with status 2.
+    """
+    p = _Parser(
         prog="rnntheory",
         description="Check the theory of vanishing and exploding gradients in RNNs.",
+        epilog="Exit status: 0 success, 1 a check or claim failed, 2 a usage or input error, "
+               "130 interrupted.",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"rnntheory {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     v = sub.add_parser("verify", help="run the numeric checks on the embedded default models")
     v.add_argument("--json", action="store_true", help="machine-readable output")
-    v.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
-    v.add_argument("--seed", type=int, default=2013, help="seed of the default models")
+    v.add_argument("--T", type=_int_at_least(1), default=100, help="sequence length (default 100)")
+    v.add_argument("--seed", type=_int_at_least(0), default=2013,
+                   help="seed of the default models")
     v.add_argument("--no-proofs", action="store_true", help="skip the claims ledger")
     v.add_argument("--report", default=None, metavar="DIR",
-                   help="also write DIR/verify.md with the table and gradient-flow figures")
+                   help="also write DIR/verify.md with the table and gradient-flow figures "
+                        "(DIR is created when missing)")
+    v.add_argument("--force", action="store_true",
+                   help="with --report: overwrite files in DIR that rnntheory did not write")
     v.set_defaults(func=_cmd_verify)
     pr = sub.add_parser("prove", help="the claims ledger: a verdict and evidence for every claim")
     pr.add_argument("--claim", action="append", default=None, metavar="ID",
@@ -219,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-run the counterexample searches and store their results")
     pr.set_defaults(func=_cmd_prove)
     b = sub.add_parser("bounds", help="γ_W, γ_h, ρ and Pascanu's conditions for your W_hh")
-    b.add_argument("weights", help=".npz (or .npy) file holding W_hh (loaded with allow_pickle=False)")
+    b.add_argument("weights", metavar="WEIGHTS",
+                   help=".npz (or .npy) file holding W_hh (loaded with allow_pickle=False)")
     b.add_argument("--key", default=None, help="name of W_hh in the .npz")
     b.add_argument("--activation", default="tanh", choices=["tanh", "sigmoid", "identity", "relu"])
     b.add_argument("--json", action="store_true", help="machine-readable output")
@@ -234,27 +362,104 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
     rp = sub.add_parser("report", help="a Markdown report with figures from a sweep's results store")
-    rp.add_argument("db", help="the results store (SQLite) of a sweep")
-    rp.add_argument("--out", default="report", help="output folder (default ./report)")
+    rp.add_argument("db", help="the results store (SQLite) of a sweep; opened read-only")
+    rp.add_argument("--out", default="report",
+                    help="output folder (default ./report; created when missing)")
     rp.add_argument("--title", default=None, help="the report's title")
+    rp.add_argument("--force", action="store_true",
+                    help="overwrite files in the output folder that rnntheory did not write")
     rp.set_defaults(func=_cmd_report)
     ex = sub.add_parser("experiment", help="run a named experiment (small default; --full: paper scale)")
     ex.add_argument("name", nargs="?", default=None, help="the experiment (see --list)")
     ex.add_argument("--list", action="store_true", help="list the experiments")
     ex.add_argument("--full", action="store_true", help="the paper-scale configuration")
-    ex.add_argument("--out", default="experiments", help="output folder (default ./experiments)")
-    ex.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    ex.add_argument("--out", default="experiments",
+                    help="output folder (default ./experiments; created when missing)")
+    ex.add_argument("--seed", type=_int_at_least(0), default=0, help="base seed (default 0)")
     ex.add_argument("--json", action="store_true", help="print the measured numbers as JSON")
+    ex.add_argument("--force", action="store_true",
+                    help="overwrite files in the output folder that rnntheory did not write")
     ex.set_defaults(func=_cmd_experiment)
     return p
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message of an exception on one line (an OSError as 'reason: file')."""
+    if isinstance(exc, OSError) and len(exc.args) != 1 and exc.strerror:
+        text = exc.strerror + (f": {exc.filename!r}" if exc.filename else "")
+    else:
+        text = str(exc)
+    text = " ".join(text.split())
+    return text or type(exc).__name__
+
+
+def _fail(command: str, message: str) -> None:
+    sys.stderr.write(f"rnntheory {command}: {message}\n")
+    sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rnntheory`` command; returns the exit status."""
+    """Entry point of the ``rnntheory`` command; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when a check, claim or run failed, 2 on an input error
+        (the library's ``ValueError``, ``TypeError``, ``OSError`` and the like,
+        printed as one line ``rnntheory <command>: error: <message>`` on
+        stderr), 130 on Ctrl-C, 141 when stdout is closed early (a pipe into
+        ``head``). Another exception is a bug: one line naming it, status 1
+        (``RNNTHEORY_TRACEBACK=1`` re-raises it).
+
+    Raises
+    ------
+    SystemExit
+        On a usage error (status 2, one line on stderr), ``--help`` and
+        ``--version`` (status 0), as argparse does.
+
+    Examples
+    --------
+    >>> from rnntheory.cli import main
+    >>> main(["bounds", "no-such-file.npz"])
+    2
+    """
+    import sqlite3
+
     args = build_parser().parse_args(argv)
-    if getattr(args, "T", 1) < 1:
-        raise SystemExit(f"rnntheory verify: `--T` must be >= 1, got {args.T}")
-    return int(args.func(args))
+    command = str(args.command)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _fail(command, "interrupted")
+        return _EXIT_INTERRUPTED
+    except BrokenPipeError:
+        try:  # no "Exception ignored" message when the interpreter flushes stdout at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            raise
+        _fail(command, f"error: {' '.join(str(exc.code).split())}")
+        return _EXIT_INPUT
+    except (ValueError, TypeError, OSError, ImportError, MemoryError, sqlite3.Error) as exc:
+        if os.environ.get("RNNTHEORY_TRACEBACK"):
+            raise
+        _fail(command, f"error: {_one_line(exc)}")
+        return _EXIT_INPUT
+    except Exception as exc:
+        if os.environ.get("RNNTHEORY_TRACEBACK"):
+            raise
+        _fail(command, f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (a bug in "
+                       "rnntheory; RNNTHEORY_TRACEBACK=1 shows where)")
+        return _EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

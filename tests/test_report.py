@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,12 +156,145 @@ def test_method_labels_name_only_varying_fields():
         "remedies=none, lr=0.1", "remedies=clip, lr=0.01", "remedies=clip, lr=0.1"]
 
 
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _err_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnntheory report: error: "), captured.err
+    return lines[0]
+
+
 def test_report_cli(db, tmp_path, capsys):
-    """`rnntheory report DB --out DIR` writes DIR/report.md (exit 0); a missing DB exits 2."""
-    assert main(["report", str(db), "--out", str(tmp_path / "o")]) == 0
-    assert (tmp_path / "o" / "report.md").is_file()
+    """`rnntheory report DB --out DIR` writes DIR/report.md (exit 0), creating missing
+    folders; a missing DB exits 2 with one line on stderr."""
+    out = tmp_path / "a" / "b" / "o"
+    assert main(["report", str(db), "--out", str(out)]) == 0
+    assert (out / "report.md").is_file()
+    capsys.readouterr()
     assert main(["report", str(tmp_path / "none.db"), "--out", str(tmp_path / "o2")]) == 2
-    assert "results store not found" in capsys.readouterr().out
+    assert "results store not found" in _err_line(capsys)
+    assert not (tmp_path / "o2").exists()
+
+
+def _foreign_sqlite(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("INSERT INTO contacts (name) VALUES ('Ada')")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "text", "empty", "truncated", "folder"])
+def test_report_on_a_file_it_does_not_own(db, tmp_path, capsys, kind):
+    """`rnntheory report` on another program's SQLite file, a text file, an empty file, a
+    truncated store or a folder: status 2, one line, no output folder, and the file is
+    byte-identical (before the fix the SQLite file gained `runs`/`meta` tables and WAL mode)."""
+    path = tmp_path / "input.db"
+    if kind == "sqlite":
+        _foreign_sqlite(path)
+    elif kind == "text":
+        path.write_text("not a database\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        data = Path(db).read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        path.mkdir()
+    before = None if kind == "folder" else _sha(path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "rnntheory results store" in _err_line(capsys)
+    if before is not None:
+        assert _sha(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    if kind == "sqlite":
+        con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")] \
+            == ["contacts"]
+        con.close()
+
+
+def test_report_of_a_read_only_store(db, tmp_path, capsys):
+    """A store copied into a folder and made read-only (file 0444, folder 0555) is reported:
+    status 0, the success table's run counts equal the raw rows, and the store is
+    byte-identical with no -wal/-shm beside it."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "r.db"
+    path.write_bytes(Path(db).read_bytes())
+    before = _sha(path)
+    os.chmod(path, 0o444)
+    os.chmod(folder, 0o555)
+    try:
+        assert main(["report", str(path), "--out", str(tmp_path / "rep")]) == 0
+    finally:
+        os.chmod(folder, 0o755)
+        os.chmod(path, 0o644)
+    assert _sha(path) == before and sorted(p.name for p in folder.iterdir()) == ["r.db"]
+    table = _table((tmp_path / "rep" / "report.md").read_text(), "| method | task | length |")
+    n_done = sum(st == "done" for _, st, _ in _raw(db))
+    assert sum(int(row[3]) for row in table) == n_done
+
+
+def test_report_out_never_overwrites_a_file_it_does_not_own(db, tmp_path, capsys):
+    """--out checks: an existing file as the folder (refused, unchanged); a folder holding
+    the user's report.md or a success_*.png (refused before anything is written, unchanged);
+    --force overwrites them; a second report into the same folder replaces its own files
+    without --force; a report.md edited since is refused again."""
+    f = tmp_path / "notes.md"
+    f.write_text("mine")
+    assert main(["report", str(db), "--out", str(f)]) == 2
+    assert "exists and is not a folder" in _err_line(capsys)
+    assert f.read_text() == "mine"
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").write_text("my report")
+    (out / "success_temporal_order.png").write_bytes(b"my figure")
+    (out / "unrelated.txt").write_text("left alone")
+    assert main(["report", str(db), "--out", str(out)]) == 2
+    line = _err_line(capsys)
+    assert "'report.md', 'success_temporal_order.png', which rnntheory did not write" in line
+    assert "--force" in line
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "success_temporal_order.png",
+                                                     "unrelated.txt"]
+    assert (out / "report.md").read_text() == "my report"
+
+    assert main(["report", str(db), "--out", str(out), "--force"]) == 0
+    assert (out / "report.md").read_text().startswith("# Sweep report")
+    assert (out / "success_temporal_order.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "unrelated.txt").read_text() == "left alone"
+    assert main(["report", str(db), "--out", str(out), "--title", "Again"]) == 0
+    assert (out / "report.md").read_text().startswith("# Again")
+    with (out / "report.md").open("a") as fh:
+        fh.write("my notes\n")
+    capsys.readouterr()
+    assert main(["report", str(db), "--out", str(out)]) == 2
+    assert "'report.md', which rnntheory did not write (or which changed since)" in _err_line(capsys)
+    assert (out / "report.md").read_text().endswith("my notes\n")
+
+
+def test_write_report_never_writes_through_a_link(db, tmp_path):
+    """A symbolic link named report.md is refused; with force=True the link is replaced by
+    the report and its target is unchanged."""
+    target = tmp_path / "elsewhere.md"
+    target.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").symlink_to(target)
+    with pytest.raises(FileExistsError, match=r"'report.md', which rnntheory did not write"):
+        write_report(db, out, figures=False)
+    rep = write_report(db, out, figures=False, force=True)
+    assert not rep.path.is_symlink() and target.read_text() == "precious"
+    with pytest.raises(ValueError, match=r"`name` must be a plain file name"):
+        write_report(db, out, figures=False, name="../x.md")
+    with pytest.raises(ValueError, match=r"`out_dir` must name a folder, got ''"):
+        write_report(db, "", figures=False)  # not silently the current folder
 
 
 @pytest.mark.parametrize(

@@ -328,36 +328,60 @@ def stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def cli_experiment(args: Any) -> int:
-    """``rnntheory experiment NAME [--full] [--out DIR] [--seed N] [--json]`` and ``--list``.
+    """``rnntheory experiment NAME [--full] [--out DIR] [--seed N] [--json] [--force]`` and ``--list``.
 
-    Returns the exit status: 0 on success, 2 on a usage error (unknown name).
+    Before anything runs, ``DIR`` is created when missing and checked: an
+    existing ``DIR/<name>.md`` or ``DIR/<name>-*.png`` that rnntheory did not
+    write (or that changed since) makes the command refuse unless ``--force``,
+    and an existing ``DIR/<name>.db`` must be an rnntheory results store.
+
+    Returns
+    -------
+    int
+        0 on success, 2 when neither a name nor ``--list`` is given.
+
+    Raises
+    ------
+    ValueError, FileExistsError
+        On an unknown name or an output folder that cannot be used;
+        :func:`rnntheory.cli.main` prints them as one line (exit status 2).
     """
+    import glob
     import sys
+
+    from .._outputs import OutputClaim, json_safe, prepare_folder
+    from .store import Store
 
     if args.list or args.name is None:
         if args.name is None and not args.list:
-            print("rnntheory experiment: give an experiment NAME or --list", file=sys.stderr)
+            print("rnntheory experiment: error: give an experiment NAME or --list",
+                  file=sys.stderr)
         width = max(len(n) for n in EXPERIMENT_NAMES)
         for n, s in list_experiments():
             print(f"{n:<{width}}  {s}")
         return 0 if args.list else 2
     if args.name not in _MODULES:
-        print(
-            f"rnntheory experiment: unknown experiment {args.name!r}; "
-            f"choose one of {', '.join(EXPERIMENT_NAMES)}",
-            file=sys.stderr,
-        )
-        return 2
-    if args.seed < 0:
-        raise SystemExit(f"rnntheory experiment: `--seed` must be >= 0, got {args.seed}")
-    res = run_experiment(args.name, full=args.full, out=args.out, seed=args.seed)
+        raise ValueError(f"unknown experiment {args.name!r}; choose one of "
+                         f"{', '.join(EXPERIMENT_NAMES)}")
+    seed = check_int("--seed", args.seed, minimum=0)
+    folder = prepare_folder(args.out, "--out")
+    stem = glob.escape(args.name)
+    claim = OutputClaim(folder, (f"{stem}.md", f"{stem}-*.png"),
+                        force=bool(getattr(args, "force", False)), name="--out")
+    db = folder / f"{args.name}.db"
+    if db.exists() or db.is_symlink():
+        Store(db, readonly=True).close()  # refuses (ValueError) a file that is not a store
+    res = run_experiment(args.name, full=args.full, out=folder, seed=seed)
+    claim.record()
     if args.json:
-        json.dump(res.as_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        d = res.as_dict()
+        d["numbers"] = res.numbers
+        json.dump(json_safe(d), sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(res.markdown)
         print()
-        print(f"wrote {Path(args.out) / (args.name + '.md')} and {len(res.figures)} figure(s) "
+        print(f"wrote {folder / (args.name + '.md')} and {len(res.figures)} figure(s) "
               f"in {res.wall_s:.1f} s")
     return 0
 

@@ -26,11 +26,17 @@ A *method* is what a run's spec says apart from its task, length and seed;
 its label lists only the fields that vary across the store (e.g. just the
 remedies, ``"clip+omega"``). Failed runs are listed and left out of the rates.
 
+The store is opened read-only and checked first (:class:`Store` with
+``readonly=True``): a file that is not an rnntheory results store is refused
+and left byte-identical. The report never overwrites a file in ``DIR`` that
+rnntheory did not write (see :func:`write_report`'s ``force``).
+
 matplotlib (the ``plot`` extra) is imported only when figures are drawn.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from collections import defaultdict
@@ -41,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from .._outputs import OutputClaim, prepare_folder
 from .runspec import RunSpec
 from .store import Row, Store
 
@@ -61,10 +68,17 @@ _NOT_METHOD = ("task", "length", "seed")
 def load_rows(source: str | os.PathLike[str] | Store | Iterable[Row]) -> list[Row]:
     """The rows of a store given by path, as a :class:`Store`, or already as rows.
 
+    A path is opened read-only (``Store(path, readonly=True)``): the file is
+    never written to, whatever it is.
+
     Raises
     ------
     FileNotFoundError
         If a path is given and no file is there.
+    ValueError
+        If the file at the path is not an rnntheory results store (a folder,
+        an empty, truncated or non-SQLite file, another program's database);
+        it is left byte-identical.
     TypeError
         If ``source`` is none of these.
     """
@@ -72,9 +86,9 @@ def load_rows(source: str | os.PathLike[str] | Store | Iterable[Row]) -> list[Ro
         return source.rows()
     if isinstance(source, str | os.PathLike):
         p = Path(source)
-        if not p.is_file():
+        if not p.exists():
             raise FileNotFoundError(f"`source`: results store not found: {str(source)!r}")
-        with Store(p) as store:
+        with Store(p, readonly=True) as store:
             return store.rows()
     if isinstance(source, Iterable):
         rows = list(source)
@@ -509,6 +523,7 @@ def write_report(
     prefix: str = "",
     name: str = "report.md",
     figures: bool = True,
+    force: bool = False,
 ) -> ReportResult:
     """Write a Markdown report (tables and figures) of a results store.
 
@@ -527,6 +542,13 @@ def write_report(
         The Markdown file's name.
     figures : bool
         Draw the figures (needs matplotlib).
+    force : bool
+        Overwrite files in ``out_dir`` that the library does not own. Without
+        it, an existing ``name`` or figure file (``success_*.png``,
+        ``curves_*.png``, ``gradnorm_*.png``, ``flow_*.png``, after
+        ``prefix``) that an earlier report did not write, or that changed
+        since, makes the call refuse before anything is written. The files
+        written are recorded in ``out_dir/.rnntheory-outputs.json``.
 
     Returns
     -------
@@ -536,8 +558,13 @@ def write_report(
     ------
     FileNotFoundError
         If ``source`` is a path with no file.
+    FileExistsError
+        If ``out_dir`` holds a file of the report's names that the library
+        does not own, and not ``force``.
     ValueError
-        If there are no rows.
+        If there are no rows, ``source`` is not a results store, ``out_dir``
+        is not a folder (or cannot be created), or ``name`` is not a plain
+        file name.
 
     Examples
     --------
@@ -553,11 +580,17 @@ def write_report(
     >>> rep.success[0]["success"], "| adding | 10 | 2 | 1 | 0.50 |" in text
     (0.5, True)
     """
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"`name` must be a plain file name, got {name!r}")
+    if not isinstance(prefix, str) or Path(prefix or "x").name != (prefix or "x"):
+        raise ValueError(f"`prefix` must be text without a folder separator, got {prefix!r}")
     rows = load_rows(source)
     if not rows:
         raise ValueError("`source` holds no runs to report on")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_folder(out_dir, "out_dir")
+    pre = glob.escape(prefix)
+    claim = OutputClaim(out, (glob.escape(name), *(f"{pre}{k}_*.png" for k in (
+        "success", "curves", "gradnorm", "flow"))), force=bool(force), name="out_dir")
     done = [r for r in rows if r.status == "done"]
     failed = [r for r in rows if r.status == "failed"]
     succ = success_table(done)
@@ -624,6 +657,7 @@ def write_report(
                          f"seed={r.spec.seed}: {first}")
     md = out / name
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    claim.record()
     return ReportResult(md, figs, succ, grads, len(failed), flow)
 
 
@@ -633,13 +667,15 @@ def cli_report(args: Any) -> int:
     Returns
     -------
     int
-        0 on success, 2 when the store is missing or empty.
+        0 on success.
+
+    Raises
+    ------
+    FileNotFoundError, FileExistsError, ValueError, TypeError
+        As :func:`write_report`; :func:`rnntheory.cli.main` prints them as one
+        line and exits with status 2.
     """
-    try:
-        res = write_report(args.db, args.out, title=args.title)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"rnntheory report: {exc}")
-        return 2
+    res = write_report(args.db, args.out, title=args.title, force=bool(getattr(args, "force", False)))
     print(f"wrote {res.path} with {len(res.figures)} figures "
           f"({sum(d['runs'] for d in res.success)} done runs, {res.n_failed} failed)")
     return 0
