@@ -79,22 +79,87 @@ def gru_step_jacobians(weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray) ->
     return J
 
 
-def _two_by_two_norm(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Spectral norm of ``[[a, b], [c, d]]`` (entries ≥ 0, vectorised over steps)."""
+_LN2 = 0.6931471805599453
+
+
+def log_spectral_norms(M: np.ndarray) -> np.ndarray:
+    """``ln σ_max`` of each matrix of a stack ``(..., p, q)``, scaled so nothing overflows.
+
+    Each matrix is multiplied by the power of two ``2^-e`` that brings its
+    largest |entry| into [1/2, 1) (exact) before LAPACK's SVD, and ``e ln 2``
+    is added back: finite for every finite matrix, entries of 1e308 included
+    (``ln σ_max`` of such a matrix exceeds ``ln`` of the largest float64, so
+    ``σ_max`` itself would overflow to inf). ``−inf`` for a zero matrix, NaN
+    for one with a NaN or inf entry (no SVD is attempted on it).
+    """
+    M = np.asarray(M, np.float64)
+    lead = M.shape[:-2]
+    flat = M.reshape(-1, *M.shape[-2:])
+    out = np.full(flat.shape[0], np.nan)
+    if flat.shape[1] == 0 or flat.shape[2] == 0:
+        out[:] = -np.inf
+        return out.reshape(lead)
+    finite = np.isfinite(flat).all(axis=(1, 2))
+    big = np.where(finite[:, None, None], np.abs(flat), 0.0).max(axis=(1, 2))
+    out[finite & (big == 0.0)] = -np.inf
+    ok = finite & (big > 0.0)
+    if ok.any():
+        e = np.frexp(big[ok])[1]
+        scaled = np.ldexp(flat[ok], -e[:, None, None])
+        out[ok] = np.log(np.linalg.norm(scaled, 2, axis=(1, 2))) + e * _LN2
+    return out.reshape(lead)
+
+
+def _log_max_product(*factors: np.ndarray) -> np.ndarray:
+    """``ln max_j |Π_f f[:, j]|`` per step, as ``max_j Σ_f ln|f[:, j]|``: no
+    product is formed, so none underflows (``−inf`` where every product has a
+    zero factor)."""
+    with np.errstate(divide="ignore"):
+        total = np.log(np.abs(factors[0]))
+        for f in factors[1:]:
+            total = total + np.log(np.abs(f))
+    return total.max(axis=1)
+
+
+def _log_sum(*logs: np.ndarray) -> np.ndarray:
+    """``ln Σ_i e^{logs_i}`` elementwise (``−inf`` terms are zeros)."""
+    out = logs[0]
+    for x in logs[1:]:
+        out = np.logaddexp(out, x)
+    return out
+
+
+def _log_two_by_two_norm(la: np.ndarray, lb: np.ndarray, lc: np.ndarray, ld: np.ndarray) -> np.ndarray:
+    """``ln`` of the spectral norm of ``[[a, b], [c, d]]`` (entries ≥ 0) given their logs.
+
+    The four entries are divided by the largest before the closed form, so
+    their squares neither overflow (entries of 1e160) nor underflow (1e-200):
+    the norm of the 2 × 2 matrix of blocks' norms is then formed from numbers
+    in [0, 1].
+    """
+    top = np.maximum(np.maximum(la, lb), np.maximum(lc, ld))
+    zero = top == -np.inf
+    ref = np.where(zero, 0.0, top)
+    a, b, c, d = (np.exp(x - ref) for x in (la, lb, lc, ld))
     tr = a * a + b * b + c * c + d * d
     det = a * d - b * c
-    return np.sqrt(0.5 * (tr + np.sqrt(np.maximum(tr * tr - 4.0 * det * det, 0.0))))
+    norm = np.sqrt(0.5 * (tr + np.sqrt(np.maximum(tr * tr - 4.0 * det * det, 0.0))))
+    with np.errstate(divide="ignore"):
+        return np.where(zero, -np.inf, np.log(norm) + ref)
 
 
-def lstm_step_bounds(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray) -> np.ndarray:
-    """Per-step upper bounds on ``‖∂(h, c)_t/∂(h, c)_{t−1}‖`` from gate values and weight norms.
+def lstm_step_log_bounds(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """Per-step upper bounds on ``ln ‖∂(h, c)_t/∂(h, c)_{t−1}‖`` from gate values and weight norms.
 
     With ``J = [[A, B], [C, D]]`` (see the module docstring), the triangle
     inequality and ``‖diag(v) M‖ ≤ max|v| ‖M‖`` give
     ``‖C‖ ≤ κ_C = max|c σ′(a_f)| ‖W_f‖ + max|g σ′(a_i)| ‖W_i‖ + max|i tanh′(a_g)| ‖W_g‖``,
     ``‖A‖ ≤ max|tanh(c′) σ′(a_o)| ‖W_o‖ + max|o tanh′(c′)| κ_C``, ``‖B‖ = max|o tanh′(c′) f|``,
     ``‖D‖ = max f``; the norm of a block matrix is at most the norm of the
-    2 × 2 matrix of its blocks' norms.
+    2 × 2 matrix of its blocks' norms. Everything is formed as logs (products
+    as sums of logs, sums by ``logaddexp``), so the bound neither overflows
+    for weights of 1e200 nor underflows for saturated gates: it is finite
+    wherever the step's values are.
     """
     W = np.asarray(weight_hh, np.float64)
     n = W.shape[1]
@@ -102,27 +167,27 @@ def lstm_step_bounds(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray) -> n
     c = np.asarray(c, np.float64)
     ai, af, ag, ao = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
     i, f, g, o = _SIG.f(ai), _SIG.f(af), _TANH.f(ag), _SIG.f(ao)
-    norms = [np.linalg.norm(W[k * n:(k + 1) * n], 2) for k in range(4)]
+    lw = log_spectral_norms(W.reshape(4, n, n))
     c_prev, c_new = c[:-1], c[1:]
     tc, dtc = _TANH.f(c_new), _TANH.fprime(c_new)
-    kc = (
-        np.abs(c_prev * _SIG.fprime(af)).max(axis=1) * norms[1]
-        + np.abs(g * _SIG.fprime(ai)).max(axis=1) * norms[0]
-        + np.abs(i * _TANH.fprime(ag)).max(axis=1) * norms[2]
+    lkc = _log_sum(
+        _log_max_product(c_prev, _SIG.fprime(af)) + lw[1],
+        _log_max_product(g, _SIG.fprime(ai)) + lw[0],
+        _log_max_product(i, _TANH.fprime(ag)) + lw[2],
     )
-    ka = np.abs(tc * _SIG.fprime(ao)).max(axis=1) * norms[3] + np.abs(o * dtc).max(axis=1) * kc
-    kb = np.abs(o * dtc * f).max(axis=1)
-    kd = f.max(axis=1)
-    return _two_by_two_norm(ka, kb, kc, kd)
+    lka = np.logaddexp(_log_max_product(tc, _SIG.fprime(ao)) + lw[3], _log_max_product(o, dtc) + lkc)
+    lkb = _log_max_product(o, dtc, f)
+    lkd = _log_max_product(f)
+    return _log_two_by_two_norm(lka, lkb, lkc, lkd)
 
 
-def gru_step_bounds(weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray) -> np.ndarray:
-    """Per-step upper bounds on ``‖∂h_t/∂h_{t−1}‖`` of the GRU from gate values and weight norms.
+def gru_step_log_bounds(weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """Per-step upper bounds on ``ln ‖∂h_t/∂h_{t−1}‖`` of the GRU from gate values and weight norms.
 
     ``‖J‖ ≤ max z + max|(h − n) σ′(a_z)| ‖W_z‖ + max|(1 − z) tanh′(a_n) (W_hn h + b_hn) σ′(a_r)| ‖W_r‖
-    + max|(1 − z) tanh′(a_n) r| ‖W_n‖`` (triangle inequality, ``‖diag(v) M‖ ≤ max|v| ‖M‖``).
-    The carry term ``diag(z)`` alone can reach 1: no bound of the form
-    ``(γ_W γ_h)^(t−k)`` applies.
+    + max|(1 − z) tanh′(a_n) r| ‖W_n‖`` (triangle inequality, ``‖diag(v) M‖ ≤ max|v| ‖M‖``),
+    formed as logs like :func:`lstm_step_log_bounds`. The carry term
+    ``diag(z)`` alone can reach 1: no bound of the form ``(γ_W γ_h)^(t−k)`` applies.
     """
     W = np.asarray(weight_hh, np.float64)
     n = W.shape[1]
@@ -130,11 +195,11 @@ def gru_step_bounds(weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray) -> np
     h_prev = np.asarray(h, np.float64)[:-1]
     ar, az, an, hn = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
     r, z, nn = _SIG.f(ar), _SIG.f(az), _TANH.f(an)
-    nr, nz, nw = (np.linalg.norm(W[k * n:(k + 1) * n], 2) for k in range(3))
-    dn = (1.0 - z) * _TANH.fprime(an)
-    return (
-        z.max(axis=1)
-        + np.abs((h_prev - nn) * _SIG.fprime(az)).max(axis=1) * nz
-        + np.abs(dn * hn * _SIG.fprime(ar)).max(axis=1) * nr
-        + np.abs(dn * r).max(axis=1) * nw
+    lw = log_spectral_norms(W.reshape(3, n, n))
+    one_minus_z, dtn = 1.0 - z, _TANH.fprime(an)
+    return _log_sum(
+        _log_max_product(z),
+        _log_max_product(h_prev - nn, _SIG.fprime(az)) + lw[1],
+        _log_max_product(one_minus_z, dtn, hn, _SIG.fprime(ar)) + lw[0],
+        _log_max_product(one_minus_z, dtn, r) + lw[2],
     )

@@ -10,7 +10,15 @@ positive, bounds the smallest singular value from below
 (:func:`leaky_log_lower_bound`): such gradients cannot vanish faster.
 
 Every bound here is returned as a natural log, so products of any length are
-finite.
+finite; ``ln γ_W`` is computed from ``W`` scaled by a power of two, so the logs
+stay finite even where ``σ_max`` itself exceeds the float64 range (weights of
+1e308).
+
+A trace that overflowed (NaN or inf in a state or a step's arguments) has
+steps at which no Jacobian, and so no data-dependent bound, can be evaluated:
+:func:`step_log_bounds` is NaN there, :func:`pair_log_bounds` is NaN on the
+pairs over such a step, and :func:`certify` counts those pairs as violations
+(``BoundCheck.unevaluable``), never as holding.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from .jacobians import (
     AnyTrace,
     Model,
     _check_model,
+    _finite_or_zero,
+    _nonfinite_steps,
     _single,
     log_norms_from_jacobians,
     step_jacobians,
@@ -76,8 +86,27 @@ def gamma_w(W: Any) -> float:
     >>> W = [[0.5, 4.0], [0.0, 0.5]]
     >>> round(gamma_w(W), 4), spectral_radius(W)
     (4.0616, 0.5)
+
+    ``inf`` when ``σ_max`` exceeds the float64 range (entries near 1e308);
+    the log bounds of this module use ``ln σ_max``, computed with scaling, and
+    stay finite then.
     """
     return float(np.linalg.norm(_matrix(W), 2))
+
+
+def _log_gamma_w(W: Any) -> float:
+    """``ln σ_max(W)`` from ``W`` scaled by a power of two: finite for every finite ``W ≠ 0``."""
+    return float(GJ.log_spectral_norms(_matrix(W)))
+
+
+def _log_gamma_h(activation: str | Activation) -> float:
+    return float(np.log(gamma_h(activation)))
+
+
+def _log_affine(a: Any, b: Any, log_g: Any) -> Any:
+    """``ln(a + b·e^{log_g})`` for ``a, b ≥ 0`` without forming ``e^{log_g}``."""
+    with np.errstate(divide="ignore"):
+        return np.logaddexp(np.log(a), np.log(b) + log_g)
 
 
 def spectral_radius(W: Any) -> float:
@@ -123,7 +152,7 @@ def log_bound(W: Any, activation: str | Activation, steps: Any) -> Any:
     float or ndarray
         ``ln`` of the bound on ``‖∂h_t/∂h_k‖`` (0 for ``steps = 0``).
     """
-    rate = _log(gamma_w(W) * gamma_h(activation))
+    rate = _log_gamma_w(W) + _log_gamma_h(activation)
     return _steps_times(rate, steps)
 
 
@@ -135,7 +164,7 @@ def leaky_log_bound(W: Any, activation: str | Activation, alpha: Any, steps: Any
     a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64)))
     if (a < 0).any() or (a > 1).any():
         raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
-    rate = _log(float(a.max() + (1.0 - a).max() * gamma_w(W) * gamma_h(activation)))
+    rate = float(_log_affine(a.max(), (1.0 - a).max(), _log_gamma_w(W) + _log_gamma_h(activation)))
     return _steps_times(rate, steps)
 
 
@@ -191,8 +220,14 @@ def leaky_log_lower_bound(W: Any, activation: str | Activation, alpha: Any, step
     a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64)))
     if (a < 0).any() or (a > 1).any():
         raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
-    r = float(a.min() - (1.0 - a).max() * gamma_w(W) * gamma_h(activation))
-    return _steps_times(_log(r), steps)
+    lower, leak = float(a.min()), float((1.0 - a).max())
+    if leak == 0.0:  # α = 1: J = I whatever W (no 0·inf when σ_max overflows)
+        return _steps_times(_log(lower), steps)
+    log_sub = np.log(leak) + _log_gamma_w(W) + _log_gamma_h(activation)
+    if lower == 0.0 or log_sub >= np.log(lower):
+        return _steps_times(-np.inf, steps)
+    # ln(lower − e^{log_sub}) with e^{log_sub} < lower ≤ 1: nothing overflows
+    return _steps_times(float(np.log(lower - np.exp(log_sub))), steps)
 
 
 @dataclass(frozen=True)
@@ -282,6 +317,9 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
 
     Parameters
     ----------
+    model : ElmanRNN, LSTM or GRU
+    trace : Trace or GatedTrace
+        Single-sequence trace from ``model.forward``.
     bound : {"eq12", "activation", "step_norm", "gated"}
         ``"eq12"``: ``ln(γ_W γ_h)`` (leaky: ``ln(max α + max(1−α) γ_W γ_h)``);
         ``"activation"``: ``ln(γ_W max_j |f′_i|_j)`` with ``f′`` at the step's
@@ -289,15 +327,33 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
         the standard form, ``ln(max α + max(1−α) γ_W max|f′_i|)`` in Pascanu's);
         ``"step_norm"``: ``ln ‖J_i‖`` itself; ``"gated"`` (LSTM, GRU): the bound
         from gate values and gate-block norms of ``rnntheory._gated_jacobians``.
+
+    Returns
+    -------
+    ndarray, shape ``(T,)``
+        ``b_i``, formed as logs throughout (``ln γ_W`` from ``W_hh`` scaled by a
+        power of two, products as sums of logs), so finite for weights of
+        1e300 or saturated units; ``−inf`` for a step whose bound is exactly 0.
+        For ``"activation"``, ``"step_norm"`` and ``"gated"``, NaN at every
+        step ``i`` that cannot be evaluated: ``h_{i−1}``, ``h_i`` (``c`` for
+        the LSTM) or the step's arguments are NaN or inf because the forward
+        pass overflowed. ``"eq12"`` depends on the weights only and is the
+        same at every step.
+
+    Raises
+    ------
+    ValueError
+        If ``bound`` is not one of the names above or does not apply to the model.
     """
     trace = _single(trace, "step_log_bounds")
     _check_model(model, trace)
     if bound not in BOUND_NAMES:
         raise ValueError(f"`bound` must be one of {BOUND_NAMES}, got {bound!r}")
+    bad = _nonfinite_steps(trace)
     if bound == "step_norm":
-        J = step_jacobians(model, trace)
-        with np.errstate(divide="ignore"):
-            return np.log(np.linalg.norm(J, 2, axis=(1, 2)))
+        out = GJ.log_spectral_norms(step_jacobians(model, trace))
+        out[bad] = np.nan
+        return out
     if not isinstance(model, ElmanRNN):
         if bound != "gated":
             raise ValueError(
@@ -306,46 +362,63 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
                 "the form diag(f′)W); use bound='gated' or 'step_norm'"
             )
         assert isinstance(trace, GatedTrace)
-        with np.errstate(divide="ignore"):
-            if trace.c is not None:
-                return np.log(GJ.lstm_step_bounds(model.weight_hh, trace.c, trace.pre))
-            return np.log(GJ.gru_step_bounds(model.weight_hh, trace.h, trace.pre))
+        fix = _finite_or_zero
+        if trace.c is not None:
+            out = GJ.lstm_step_log_bounds(model.weight_hh, fix(trace.c), fix(trace.pre))
+        else:
+            out = GJ.gru_step_log_bounds(model.weight_hh, fix(trace.h), fix(trace.pre))
+        out[bad] = np.nan
+        return out
     if bound == "gated":
         raise ValueError("`bound` 'gated' is for LSTM and GRU models, got an ElmanRNN")
     assert isinstance(trace, Trace)
     T = trace.T
-    gw = gamma_w(model.W_hh)
+    log_gw = _log_gamma_w(model.W_hh)
     alpha = None if model.alpha is None else np.asarray(model.alpha, np.float64)
+    if bound == "eq12":
+        rate = log_gw + float(np.log(model.activation.gamma_h))
+        if alpha is not None:
+            rate = float(_log_affine(alpha.max(), (1.0 - alpha).max(), rate))
+        return np.full(T, rate)
+    # bound == "activation"
+    a = _finite_or_zero(trace.a)
+    fp = np.abs(model.activation.fprime(a))
     with np.errstate(divide="ignore"):
-        if bound == "eq12":
-            g = gw * model.activation.gamma_h
-            if alpha is not None:
-                g = alpha.max() + (1.0 - alpha).max() * g
-            return np.full(T, _log(float(g)))
-        # bound == "activation"
-        fp = np.abs(model.activation.fprime(np.asarray(trace.a, np.float64)))
         if alpha is None:
-            return np.log(gw * fp.max(axis=1))
-        if model.form == "standard":
-            return np.log(alpha.max() + ((1.0 - alpha)[None, :] * fp).max(axis=1) * gw)
-        return np.log(alpha.max() + (1.0 - alpha).max() * gw * fp.max(axis=1))
+            out = log_gw + np.log(fp.max(axis=1))
+        elif model.form == "standard":
+            out = _log_affine(alpha.max(), ((1.0 - alpha)[None, :] * fp).max(axis=1), log_gw)
+        else:
+            out = _log_affine(alpha.max(), (1.0 - alpha).max() * fp.max(axis=1), log_gw)
+    out = np.asarray(out, np.float64)
+    out[bad] = np.nan
+    return out
 
 
 def pair_log_bounds(step_logs: Any) -> np.ndarray:
     """``B[t, k] = Σ_{i=k+1}^{t} b_i`` for ``k ≤ t`` from per-step logs ``b`` ``(T,)``.
 
     ``0`` on the diagonal, ``−inf`` above it and wherever a step bound is
-    ``−inf`` (an exactly zero factor).
+    ``−inf`` (an exactly zero factor), NaN wherever a step bound is NaN (a
+    step that cannot be evaluated; it takes precedence over ``−inf``): only
+    the pairs whose stretch ``k < i ≤ t`` contains such a step are affected.
     """
     b = np.asarray(step_logs, dtype=np.float64)
     if b.ndim != 1:
         raise ValueError(f"`step_logs` must be one-dimensional, got shape {b.shape}")
-    zero = np.isneginf(b)
-    c = np.concatenate([[0.0], np.cumsum(np.where(zero, 0.0, b))])
-    z = np.concatenate([[0], np.cumsum(zero)])
+    zero, inf, nan = np.isneginf(b), np.isposinf(b), np.isnan(b)
+
+    def spans(mask: np.ndarray) -> np.ndarray:
+        """``[t, k]``: some step ``k < i ≤ t`` has ``mask``."""
+        n = np.concatenate([[0], np.cumsum(mask)])
+        return (n[:, None] - n[None, :]) > 0
+
+    c = np.concatenate([[0.0], np.cumsum(np.where(zero | inf | nan, 0.0, b))])
     out = c[:, None] - c[None, :]
-    killed = (z[:, None] - z[None, :]) > 0
+    killed, unbounded = spans(zero), spans(inf)
     out[killed] = -np.inf
+    out[unbounded] = np.inf
+    out[(killed & unbounded) | spans(nan)] = np.nan  # 0·∞, or a step not evaluated
     out[np.triu_indices(b.size + 1, 1)] = -np.inf
     return out
 
@@ -380,6 +453,10 @@ class BoundCheck:
     violations : ndarray, shape ``(m, 2)``
         Every pair ``(t, k)`` where the bound failed or the norm was not finite.
     assumptions : tuple of str
+    unevaluable : int
+        How many of the violations are pairs that could not be evaluated at
+        all: their stretch of the trace holds NaN or inf (the forward pass
+        overflowed), so neither the norm nor a data-dependent bound exists.
     """
 
     name: str
@@ -390,6 +467,7 @@ class BoundCheck:
     worst_pair: tuple[int, int]
     violations: np.ndarray = field(repr=False)
     assumptions: tuple[str, ...] = ()
+    unevaluable: int = 0
 
 
 @dataclass(frozen=True)
@@ -425,6 +503,8 @@ class Certificate:
         lines = [f"certificate: T = {self.T}, n = {self.n_hidden}"]
         for c in self.checks:
             verdict = "holds" if c.holds else f"FAILS on {len(c.violations)} pair(s)"
+            if c.unevaluable:
+                verdict += f" ({c.unevaluable} not finite)"
             lines.append(
                 f"  {c.name:<11} {verdict:<22} pairs {c.pairs_checked:>8}  "
                 f"max ln(obs/bound) {c.max_log_ratio: .3e} at {c.worst_pair}"
@@ -468,6 +548,11 @@ def certify(
     tolerance absorbs the rounding of ``t − k`` float64 products and nothing
     more. A pair whose norm is not finite is a violation: the certificate never
     reports a bound as holding when any pair fails it or cannot be evaluated.
+    In particular, on a trace that the forward pass made non-finite (NaN or
+    inf in ``h``, ``c`` or a step's arguments), every pair whose stretch
+    ``k < i ≤ t`` contains such a step is a violation, counted in
+    ``BoundCheck.unevaluable``, with ``max_log_ratio`` NaN; pairs before the
+    overflow are checked as usual. Nothing is raised.
 
     Parameters
     ----------
@@ -486,6 +571,14 @@ def certify(
     -------
     Certificate
 
+    Raises
+    ------
+    ValueError
+        If ``rtol`` is negative or not finite, ``bounds`` names an unknown
+        bound or one that does not apply to the model, or the trace is batched.
+    TypeError
+        If ``model``/``trace`` are not a model and its trace.
+
     Examples
     --------
     >>> import numpy as np
@@ -494,6 +587,14 @@ def certify(
     >>> cert = bounds.certify(m, m.forward(np.ones((20, 2))))
     >>> cert.holds, cert["eq12"].pairs_checked
     (True, 210)
+
+    A linear model with ``W_hh = 1e3·I`` overflows to inf at step 104 (of 110): the
+    pairs over the overflow cannot be evaluated and fail, the others hold.
+
+    >>> lin = ElmanRNN(1e3 * np.eye(2), np.ones((2, 1)), np.zeros(2), activation="identity")
+    >>> c = bounds.certify(lin, lin.forward(np.ones((110, 1))), bounds=("eq12",))["eq12"]
+    >>> c.holds, c.unevaluable, len(c.violations), c.pairs_checked
+    (False, 749, 749, 6105)
     """
     trace = _single(trace, "certify")
     _check_model(model, trace)
@@ -510,17 +611,8 @@ def certify(
     # A pair whose stretch of trajectory is not finite cannot be evaluated: its
     # Jacobians may look harmless (tanh′(±inf) = 0, the identity's J = W) while
     # the state has overflowed. Such pairs count as violations (obs = NaN).
-    h = np.asarray(trace.h, np.float64).reshape(T + 1, -1)
-    if isinstance(trace, GatedTrace):
-        a = np.asarray(trace.pre, np.float64).reshape(T, -1)
-        if trace.c is not None:
-            h = np.concatenate([h, np.asarray(trace.c, np.float64).reshape(T + 1, -1)], axis=1)
-    else:
-        a = np.asarray(trace.a, np.float64).reshape(T, -1)
-    bad_step = np.asarray(~np.isfinite(h).all(axis=1))
-    bad_step[1:] |= ~np.isfinite(a).all(axis=1)
-    bad_before = np.concatenate([[0], np.cumsum(bad_step)])  # bad steps in [0, i)
-    unevaluable = (bad_before[t_idx + 1] - bad_before[k_idx]) > 0
+    bad_before = np.concatenate([[0], np.cumsum(_nonfinite_steps(trace))])  # in steps 1..i
+    unevaluable = (bad_before[t_idx] - bad_before[k_idx]) > 0
     obs = np.where(unevaluable, np.nan, obs)
     tol = rtol * (1.0 + (t_idx - k_idx))
     checks = []
@@ -550,6 +642,7 @@ def certify(
                 worst_pair=(int(t_idx[worst]), int(k_idx[worst])) if obs.size else (0, 0),
                 violations=viol,
                 assumptions=_assumptions(model, name),
+                unevaluable=int(np.count_nonzero(unevaluable)),
             )
         )
     return Certificate(tuple(checks), T, model.n_hidden, L)

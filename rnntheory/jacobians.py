@@ -12,18 +12,34 @@ ordered ``J_t J_{t−1} ⋯ J_{k+1}`` and ``∂h_t/∂h_t = I``. Entry ``i−1``
 Everything is computed in float64, whatever the model's dtype: the Jacobian
 is that of the recorded trajectory, evaluated exactly from its stored values.
 Natural logs throughout.
+
+Traces that overflowed
+----------------------
+A forward pass can leave NaN or inf in a trace (huge weights with the
+identity or ReLU, inputs near the float64 limit). Step ``i`` *cannot be
+evaluated* when ``h_{i−1}``, ``h_i`` (and ``c_{i−1}``, ``c_i`` for the LSTM)
+or the step's arguments (``a_i``, or the gate pre-activations) are not all
+finite: the formulas above would give numbers there (``tanh′(±inf) = 0``,
+the identity's ``J = W``), but they are not the Jacobian of any computation
+the model did. Every function here says so instead of returning such numbers:
+:func:`step_jacobians` fills those steps with NaN, products, :func:`log_norms`
+and :func:`log_norm_profile` are NaN exactly on the pairs ``(t, k)`` whose
+stretch ``k < i ≤ t`` contains one (pairs before or after it are unaffected),
+and :func:`lyapunov_spectrum`, which needs every step, raises a
+``ValueError`` that names the first such step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
-from ._validation import check_int
+from ._validation import all_finite, check_int
 from .cells._base import own_threads, run_parallel, threads_for
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
@@ -71,6 +87,49 @@ def _check_model(model: Model, trace: AnyTrace) -> None:
         )
 
 
+def _nonfinite_steps(trace: AnyTrace) -> np.ndarray:
+    """``bad[i-1]`` is True when step ``i`` cannot be evaluated: ``h_{i−1}``,
+    ``h_i`` (``c`` too for the LSTM) or the step's arguments (``a_i``, or the
+    gate pre-activations) hold NaN or inf. Shape ``(T,)``."""
+    T = trace.T
+    states = [trace.h]
+    if isinstance(trace, GatedTrace):
+        args = trace.pre
+        if trace.c is not None:
+            states.append(trace.c)
+    else:
+        args = trace.a
+    arrays = [np.asarray(x) for x in (*states, args)]
+    if all(all_finite(x) for x in arrays):
+        return np.zeros(T, dtype=bool)
+    ok_state = np.ones(T + 1, dtype=bool)
+    for x in arrays[:-1]:
+        ok_state &= np.isfinite(x.reshape(T + 1, -1)).all(axis=1)
+    ok_args = np.isfinite(arrays[-1].reshape(T, -1)).all(axis=1)
+    return ~(ok_state[:-1] & ok_state[1:] & ok_args)
+
+
+def _nonfinite_message(bad: np.ndarray, what: str) -> str:
+    """The ``ValueError`` text for a function that needs every step finite."""
+    first = int(np.argmax(bad)) + 1
+    fix = (
+        f"use the first {first - 1} steps, model.forward(x[:{first - 1}])"
+        if first > 1
+        else "the first step already overflows: scale the weights or the inputs down"
+    )
+    return (
+        f"`trace` has non-finite values from step {first} on ({int(bad.sum())} of "
+        f"{bad.size} steps have NaN or inf in h, c or the arguments of the step: the "
+        f"forward pass overflowed); {what} needs every step finite: {fix}"
+    )
+
+
+def _finite_or_zero(x: Any) -> np.ndarray:
+    """``x`` in float64 with NaN/inf replaced by 0 (steps computed from them are overwritten)."""
+    x = np.asarray(x, np.float64)
+    return np.where(np.isfinite(x), x, 0.0)
+
+
 def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.ndarray:
     """All step Jacobians of a trajectory.
 
@@ -88,7 +147,10 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
     Returns
     -------
     ndarray, shape ``(T, n, n)`` (``(T, 2n, 2n)`` for the full LSTM state), float64
-        Entry ``i−1`` is ``∂s_i/∂s_{i−1}`` (numerator layout).
+        Entry ``i−1`` is ``∂s_i/∂s_{i−1}`` (numerator layout). It is NaN (every
+        entry) when step ``i`` cannot be evaluated: ``h_{i−1}``, ``h_i`` (and
+        ``c`` for the LSTM) or the step's arguments are not finite because the
+        forward pass overflowed (see the module docstring).
 
     Examples
     --------
@@ -105,15 +167,27 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
     _check_model(model, trace)
     if block not in ("full", "c") or (block == "c" and not isinstance(model, LSTM)):
         raise ValueError(f"`block` must be 'full' (or 'c' for an LSTM), got {block!r}")
+    bad = _nonfinite_steps(trace)
+    J = _step_jacobians(model, trace, block, bool(bad.any()))
+    J[bad] = np.nan
+    return J
+
+
+def _step_jacobians(model: Model, trace: AnyTrace, block: str, clean: bool) -> np.ndarray:
+    """The step Jacobians from the trace's values (NaN/inf first set to 0 when ``clean``)."""
+
+    def fix(x: Any) -> np.ndarray:
+        return _finite_or_zero(x) if clean else x
+
     if isinstance(model, LSTM):
         assert isinstance(trace, GatedTrace) and trace.c is not None
-        return GJ.lstm_step_jacobians(model.weight_hh, trace.c, trace.pre, block)
+        return GJ.lstm_step_jacobians(model.weight_hh, fix(trace.c), fix(trace.pre), block)
     if isinstance(model, GRU):
         assert isinstance(trace, GatedTrace)
-        return GJ.gru_step_jacobians(model.weight_hh, trace.h, trace.pre)
+        return GJ.gru_step_jacobians(model.weight_hh, fix(trace.h), fix(trace.pre))
     assert isinstance(trace, Trace)
     W = np.asarray(model.W_hh, dtype=np.float64)
-    fp = model.activation.fprime(np.asarray(trace.a, dtype=np.float64))  # (T, n)
+    fp = model.activation.fprime(np.asarray(fix(trace.a), dtype=np.float64))  # (T, n)
     if model.form == "standard":
         J = fp[:, :, None] * W[None, :, :]
     else:
@@ -150,9 +224,10 @@ class ScaledMatrix:
             return np.exp(self.log_scale) * self.matrix
 
     def log_norm(self) -> float:
-        """Natural log of the spectral norm."""
-        if self.log_scale == -np.inf:
-            return -np.inf
+        """Natural log of the spectral norm (NaN when ``log_scale`` is NaN: a
+        product over steps that cannot be evaluated)."""
+        if self.log_scale == -np.inf or np.isnan(self.log_scale):
+            return float(self.log_scale)
         return float(self.log_scale + np.log(np.linalg.norm(self.matrix, 2)))
 
 
@@ -174,6 +249,8 @@ def product(
     Returns
     -------
     ndarray, shape ``(n, n)``, or ScaledMatrix
+        All NaN (``log_scale`` NaN) when a step ``k < i ≤ t`` cannot be
+        evaluated because the trace is not finite there.
     """
     trace = _single(trace, "product")
     T = trace.T
@@ -184,6 +261,9 @@ def product(
     if k > t:
         raise ValueError(f"`k` must be <= t = {t}, got {k}")
     J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
+    if np.isnan(J[k:t]).any():
+        res = ScaledMatrix(np.full(J.shape[1:], np.nan), float("nan"))
+        return res if scaled else res.value()
     Js, logs, mins, shifts = JK.prescale(J)
     P, s = JK.scaled_product(J, Js, logs, mins, shifts, t, k)
     res = ScaledMatrix(P, float(s))
@@ -191,7 +271,12 @@ def product(
 
 
 def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
-    """:func:`log_norms` for a given stack of step Jacobians ``(T, n, n)``."""
+    """:func:`log_norms` for a given stack of step Jacobians ``(T, n, n)``.
+
+    A factor with a NaN or inf entry (as :func:`step_jacobians` gives for a
+    step that cannot be evaluated) makes exactly the pairs whose product
+    contains it NaN.
+    """
     J = np.ascontiguousarray(J, dtype=np.float64)
     if J.ndim != 3 or J.shape[1] != J.shape[2]:
         raise ValueError(f"`J` must have shape (T, n, n), got shape {J.shape}")
@@ -210,6 +295,12 @@ def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
         run_parallel(
             [partial(JK.log_norms_rows, J, Js, logs, mins, shifts, L, r, k) for r in range(k)]
         )
+    bad = np.isnan(logs)  # a factor with a NaN or inf entry
+    if bad.any():
+        # the rows stop at an exactly zero partial product (−inf from there on);
+        # a pair over a non-finite factor is NaN all the same (0·NaN)
+        n_bad = np.concatenate([[0], np.cumsum(bad)])
+        L[(n_bad[:, None] - n_bad[None, :]) > 0] = np.nan
     return L
 
 
@@ -225,7 +316,9 @@ def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
         product, multiplied by the power of two that brings its largest entry
         into [1/2, 1): exact), so the logs are finite for any
         ``T`` and any growth rate: they are ``−inf`` only for an exactly zero
-        product and NaN only where the trace itself is not finite. The
+        product and NaN exactly on the pairs whose stretch ``k < i ≤ t``
+        contains a step ``i`` where the trace is not finite (the forward pass
+        overflowed; see the module docstring). The
         entries of one product may also span more than float64's range
         (weights of 1e-200 beside weights of 1, units saturated to
         ``f′ ≈ 1e-250``): whenever a float64 step could form a term below
@@ -259,7 +352,8 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     Returns
     -------
     ndarray, shape ``(T+1,)``
-        ``−inf`` for ``t < k``.
+        ``−inf`` for ``t < k``; NaN from the first step ``i > k`` at which the
+        trace is not finite on (every later product contains that step).
     """
     trace = _single(trace, "log_norm_profile")
     k = check_int("k", k, minimum=0)
@@ -270,7 +364,8 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
 
 def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
     """:func:`log_norm_profile` for a given stack of step Jacobians ``(T, n, n)``
-    (``J[i-1] = ∂h_i/∂h_{i−1}``): ``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂``.
+    (``J[i-1] = ∂h_i/∂h_{i−1}``): ``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂`` (NaN from
+    the first factor after ``k`` with a NaN or inf entry on).
 
     Examples
     --------
@@ -288,7 +383,11 @@ def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
     if k > J.shape[0]:
         raise ValueError(f"`k` must be <= T = {J.shape[0]}, got {k}")
     Js, logs, mins, shifts = JK.prescale(J)
-    return JK.log_norm_profile(J, Js, logs, mins, shifts, k)
+    out = JK.log_norm_profile(J, Js, logs, mins, shifts, k)
+    bad = np.isnan(logs[k:])  # a factor with a NaN or inf entry
+    if bad.any():  # NaN from it on, also after an exactly zero partial product
+        out[k + 1 + int(np.argmax(bad)):] = np.nan
+    return out
 
 
 def lyapunov_spectrum(
@@ -313,7 +412,18 @@ def lyapunov_spectrum(
     Returns
     -------
     ndarray, shape ``(k,)``
-        Exponents per step (natural log), in decreasing order.
+        Exponents per step (natural log), in decreasing order. Each step
+        Jacobian is scaled by a power of two (exactly) before its QR step and
+        the scale is added back as a log, so weights of 1e300 give finite
+        exponents. ``−inf`` when a step Jacobian is singular along the frame
+        (an exactly zero ``R[j, j]``).
+
+    Raises
+    ------
+    ValueError
+        If the trace is not finite at some step (the forward pass overflowed):
+        the exponents are averages over every step, so none can be evaluated;
+        the message names the first such step. Also for a bad ``k``.
     """
     trace = _single(trace, "lyapunov_spectrum")
     J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
@@ -321,7 +431,12 @@ def lyapunov_spectrum(
     kk = n if k is None else check_int("k", k, minimum=1)
     if kk > n:
         raise ValueError(f"`k` must be <= the state size {n}, got {kk}")
+    bad = _nonfinite_steps(trace)
+    if bad.any():
+        raise ValueError(_nonfinite_message(bad, "lyapunov_spectrum"))
     rng = np.random.default_rng(seed)
     Q0, _ = np.linalg.qr(rng.normal(size=(n, kk)))
-    sums = JK.lyapunov(J, np.ascontiguousarray(Q0))
+    # J_i = 2^shift_i · Js_i: |R_i[j, j]| scales by the same power of two
+    Js, logs, _, _ = JK.prescale(J)
+    sums = JK.lyapunov(Js, np.ascontiguousarray(Q0)) + float(np.sum(logs))
     return np.sort(sums / trace.T)[::-1]
