@@ -386,6 +386,30 @@ def test_sweep_errors_from_the_scheduler_are_one_line(tmp_path, monkeypatch, cap
                     "after 1 s")
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_sweep_refuses_to_adopt_another_programs_database(tmp_path, capsys, dry_run):
+    """``sweep --db app.sqlite`` where app.sqlite is another program's SQLite database:
+    status 2, one line, nothing run, and the database is byte-identical (no runs/meta
+    tables, still in its rollback journal mode)."""
+    import sqlite3
+
+    db = tmp_path / "app.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+    con.execute("INSERT INTO orders (total) VALUES (9.5)")
+    con.commit()
+    con.close()
+    before = _sha(db)
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[grid]\ntask = "adding"\nlength = 6\nn_hidden = 3\nsteps = 2\n')
+    argv = ["sweep", str(cfg), "--db", str(db), "--scheduler", "sync", "--no-progress"]
+    assert main(argv + (["--dry-run"] if dry_run else [])) == 2
+    line = _one_error_line(capsys.readouterr().err, "sweep")
+    assert "SQLite database of another program" in line and "['orders']" in line
+    assert _sha(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.sqlite", "s.toml"]
+
+
 def test_interrupt_is_one_line_with_status_130(tmp_path, monkeypatch, capsys):
     import rnntheory.bounds as bd
 
