@@ -279,6 +279,29 @@ def test_report_out_never_overwrites_a_file_it_does_not_own(db, tmp_path, capsys
     assert (out / "report.md").read_text().endswith("my notes\n")
 
 
+def test_render_figures_keeps_foreign_figures(db, tmp_path):
+    """render_figures alone refuses a foreign curves_*.png (unchanged), overwrites it with
+    force=True, and then replaces its own figures without force; the PNGs it returns are the
+    ones on disk."""
+    from rnntheory.experiments.report import load_rows, render_figures
+
+    rows = load_rows(db)
+    out = tmp_path / "figs"
+    out.mkdir()
+    mine = out / "curves_temporal_order_L20.png"
+    mine.write_bytes(b"my plot")
+    with pytest.raises(FileExistsError, match=r"'curves_temporal_order_L20.png'"):
+        render_figures(rows, out)
+    assert mine.read_bytes() == b"my plot" and sorted(p.name for p in out.iterdir()) == [mine.name]
+    figs = render_figures(rows, out, force=True)
+    again = render_figures(rows, out)
+    assert figs == again and mine in figs.values()
+    for path in figs.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match=r"`prefix` must be text without a folder separator"):
+        render_figures(rows, out, prefix="../p-")
+
+
 def test_write_report_never_writes_through_a_link(db, tmp_path):
     """A symbolic link named report.md is refused; with force=True the link is replaced by
     the report and its target is unchanged."""

@@ -161,6 +161,15 @@ class ElmanRNN(SequenceModel):
     TypeError
         On non-float weights or weights of different dtypes.
 
+    Notes
+    -----
+    The model owns its parameters: it keeps read-only copies of the arrays it
+    is given, so changing the caller's arrays afterwards does not change it,
+    writing into ``W_hh`` (or any array of :meth:`params`) raises
+    ``ValueError``, and its attributes cannot be reassigned. Forward pass,
+    BPTT and the cached transposes read the same values. A changed model is
+    a new one: ``model.replace(W_hh=...)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -209,7 +218,7 @@ class ElmanRNN(SequenceModel):
                 bad = (alpha_arr < 0) | (alpha_arr > 1)
                 if bad.any():
                     raise ValueError(
-                        f"`alpha` must lie in [0, 1], got {alpha_arr[bad][0]!r} "
+                        f"`alpha` must lie in [0, 1], got {float(alpha_arr[bad][0])!r} "
                         f"at unit {int(np.argmax(bad))}"
                     )
                 alpha_arr = as_model_dtype("alpha", alpha_arr, dtype)

@@ -318,6 +318,15 @@ class LSTM(_Gated):
     W_yh, b_y : arrays, optional
         Linear readout.
 
+    Notes
+    -----
+    The model owns its parameters: it keeps read-only copies of the arrays it
+    is given, so changing the caller's arrays afterwards does not change it,
+    writing into ``weight_hh`` (or any array of :meth:`params`) raises
+    ``ValueError``, and its attributes cannot be reassigned. Forward pass,
+    BPTT and the cached transposes read the same values. A changed model is
+    a new one: ``model.replace(weight_hh=...)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -472,6 +481,15 @@ class GRU(_Gated):
     weight_hh : array ``(3n, n)``
     bias_ih, bias_hh : array ``(3n,)``, optional
     W_yh, b_y : arrays, optional
+
+    Notes
+    -----
+    The model owns its parameters: it keeps read-only copies of the arrays it
+    is given, so changing the caller's arrays afterwards does not change it,
+    writing into ``weight_hh`` (or any array of :meth:`params`) raises
+    ``ValueError``, and its attributes cannot be reassigned. Forward pass,
+    BPTT and the cached transposes read the same values. A changed model is
+    a new one: ``model.replace(weight_hh=...)``.
 
     Examples
     --------

@@ -163,6 +163,15 @@ class GeneratorRNN(SequenceModel):
     TypeError
         On non-float weights or weights of different dtypes.
 
+    Notes
+    -----
+    The model owns its parameters: it keeps read-only copies of the arrays it
+    is given, so changing the caller's arrays afterwards does not change it,
+    writing into ``W_hh`` (or any array of :meth:`params`) raises
+    ``ValueError``, and its attributes cannot be reassigned. Forward pass,
+    BPTT and the cached transposes read the same values. A changed model is
+    a new one: ``model.replace(W_hh=...)``.
+
     Examples
     --------
     >>> import numpy as np

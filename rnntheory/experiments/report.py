@@ -367,8 +367,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
 
 
+_FIGURE_KINDS = ("success", "curves", "gradnorm", "flow")
+
+
+def _check_prefix(prefix: Any) -> str:
+    if not isinstance(prefix, str) or Path(prefix or "x").name != (prefix or "x"):
+        raise ValueError(f"`prefix` must be text without a folder separator, got {prefix!r}")
+    return prefix
+
+
+def _figure_patterns(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{glob.escape(prefix)}{k}_*.png" for k in _FIGURE_KINDS)
+
+
 def render_figures(
-    rows: Sequence[Row], out_dir: str | os.PathLike[str], *, prefix: str = ""
+    rows: Sequence[Row], out_dir: str | os.PathLike[str], *, prefix: str = "",
+    force: bool = False,
 ) -> dict[str, Path]:
     """Draw the report's figures for ``rows`` into ``out_dir``.
 
@@ -380,6 +394,11 @@ def render_figures(
         Created when missing.
     prefix : str
         Prepended to every file name.
+    force : bool
+        Overwrite figure files (``<prefix>success_*.png``, ``curves_*``,
+        ``gradnorm_*``, ``flow_*``) that the library did not write; without
+        it such a file makes the call refuse before drawing (see
+        :func:`write_report`).
 
     Returns
     -------
@@ -388,11 +407,27 @@ def render_figures(
         per task, then ``curves_<task>_L<length>`` and ``gradnorm_<task>_L<length>``
         per (task, length), then ``flow_<task>_L<length>`` per (task, length)
         whose runs have a ``flow`` metric (:func:`flow_profiles`).
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` holds a figure file of these names that the library does
+        not own, and not ``force``.
+    ValueError
+        If ``out_dir`` is not a folder (or cannot be created) or ``prefix``
+        holds a folder separator.
     """
+    out = prepare_folder(out_dir, "out_dir")
+    claim = OutputClaim(out, _figure_patterns(_check_prefix(prefix)), force=bool(force),
+                        name="out_dir")
+    figs = _render_figures(rows, out, prefix)
+    claim.record()
+    return figs
+
+
+def _render_figures(rows: Sequence[Row], out: Path, prefix: str) -> dict[str, Path]:
     from ..plotting import success_vs_length, training_curves
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     done = [r for r in rows if r.status == "done"]
     labels = method_labels(done)
     figs: dict[str, Path] = {}
@@ -582,21 +617,19 @@ def write_report(
     """
     if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
         raise ValueError(f"`name` must be a plain file name, got {name!r}")
-    if not isinstance(prefix, str) or Path(prefix or "x").name != (prefix or "x"):
-        raise ValueError(f"`prefix` must be text without a folder separator, got {prefix!r}")
+    _check_prefix(prefix)
     rows = load_rows(source)
     if not rows:
         raise ValueError("`source` holds no runs to report on")
     out = prepare_folder(out_dir, "out_dir")
-    pre = glob.escape(prefix)
-    claim = OutputClaim(out, (glob.escape(name), *(f"{pre}{k}_*.png" for k in (
-        "success", "curves", "gradnorm", "flow"))), force=bool(force), name="out_dir")
+    claim = OutputClaim(out, (glob.escape(name), *_figure_patterns(prefix)), force=bool(force),
+                        name="out_dir")
     done = [r for r in rows if r.status == "done"]
     failed = [r for r in rows if r.status == "failed"]
     succ = success_table(done)
     grads = gradient_table(done)
     flow = flow_profiles(done)
-    figs = render_figures(done, out, prefix=prefix) if figures and done else {}
+    figs = _render_figures(done, out, prefix) if figures and done else {}
     versions = sorted({r.version for r in rows})
     lines = [
         f"# {title or 'Sweep report'}",
