@@ -125,7 +125,7 @@ BAD = [
     (lambda: activation.gamma_h("tanh(x)", X), TypeError, "`expr` must be a sympy expression"),
     (lambda: elman.elman_cell(0), ValueError, "`n` must lie in"),
     (lambda: elman.elman_cell(2, form="lstm"), ValueError, "`form` must be one of"),
-    (lambda: elman.elman_cell(2, act="relu"), ValueError, "`name` must be one of"),
+    (lambda: elman.elman_cell(2, act="relu"), ValueError, "`act` must be one of"),
     (lambda: elman.elman_cell(2.0), TypeError, "`n` must be an int"),  # type: ignore[arg-type]
     (lambda: elman.eq9_numbers(W=[[1, 2, 3]]), ValueError, "`W` must be 2×2"),
     (lambda: elman.eq9_numbers(h=[1, 2, 3]), ValueError, "`h` must have length 2"),
@@ -283,3 +283,61 @@ def test_gru_against_numpy(n: int) -> None:
 def test_lstm_direct_path() -> None:
     assert gated.prove_lstm_direct_path(1).holds
     assert gated.prove_lstm_direct_path(2).holds
+
+
+# ----------------------------------------------------------------------------- no user string runs
+def _payload(path) -> str:
+    """A string that, handed to ``sympy.sympify``, runs a shell command creating ``path``."""
+    return f"__import__('os').system('touch {path}')"
+
+
+_STRING_ENTRY_POINTS = {
+    "leaky alpha": lambda s: leaky.leaky_step_bound([s], 1, 1),
+    "leaky alpha array": lambda s: leaky.leaky_step_bound(np.array([s]), 1, 1),
+    "leaky gamma_w": lambda s: leaky.leaky_step_bound([0.5], s, 1),
+    "leaky gamma_h": lambda s: leaky.leaky_step_bound([0.5], 1, s),
+    "clip g": lambda s: clipping.clip_by_norm([s, 1], 1),
+    "clip g array": lambda s: clipping.clip_by_norm(np.array([s, "1"]), 1),
+    "clip g object array": lambda s: clipping.clip_by_norm(np.array([s, 1], dtype=object), 1),
+    "clip tau": lambda s: clipping.clip_by_norm([3, 4], s),
+    "softmax": lambda s: softmax.softmax([s, 0]),
+    "softmax_mse z": lambda s: softmax.softmax_mse_gradient([s, 0], [1, 0]),
+    "softmax_mse y": lambda s: softmax.softmax_mse_gradient([0, 0], [s, 0]),
+    "eq9 W": lambda s: elman.eq9_numbers([[s, 0], [0, 1]]),
+    "eq9 h": lambda s: elman.eq9_numbers(h=[s, 0]),
+    "fprime tanh": lambda s: elman.fprime(sp.tanh, s),
+    "fprime abstract": lambda s: elman.fprime(sp.Function("f"), s),
+    "sigmoid": lambda s: gated.sigmoid(s),
+    "gamma_h": lambda s: activation.gamma_h(s, X),
+    "Unrolled.at": lambda s: chain.unroll(elman.elman_cell(1), 1).at(s, 1),
+    "lambdify a forged cell": lambda s: gated.lambdify_cell(
+        gated.GatedCell("gru", 1, 1, {}, sp.Matrix([0]), sp.Matrix([0]), s, {})
+    ),
+    "omega function": lambda s: omega.omega_functions(2, act="identity")[0](np.eye(2), [s, 0], [0, 0], [1, 1]),
+}
+
+
+@pytest.mark.parametrize("call", list(_STRING_ENTRY_POINTS.values()), ids=list(_STRING_ENTRY_POINTS))
+def test_user_strings_are_never_evaluated(call, tmp_path) -> None:
+    """A string is refused with a TypeError naming the argument, and nothing runs.
+
+    Before: ``sympify`` (directly, or inside ``Matrix``, ``nsimplify``, ``Max``,
+    ``subs``, ``Function``) or ``lambdify`` evaluated the string as Python, so
+    the payload created the file.
+    """
+    target = tmp_path / "pwned"
+    with pytest.raises(TypeError, match=r"^`[A-Za-z_][^`]*` (must|takes) "):
+        call(_payload(target))
+    assert not target.exists()
+
+
+def test_numbers_of_every_accepted_kind_give_the_exact_bound() -> None:
+    """int, float, Fraction, NumPy scalars and SymPy numbers are accepted and read
+    exactly: the bound ``max α + max(1 − α) γ_W γ_h`` against exact fractions."""
+    from fractions import Fraction
+
+    got = leaky.leaky_step_bound([Fraction(1, 4), np.float32(0.5), sp.Rational(3, 4)], np.int64(3), 2)
+    want = Fraction(3, 4) + Fraction(3, 4) * 3 * 2  # max α = 3/4, max(1 − α) = 3/4
+    assert sp.nsimplify(got) == sp.Rational(want.numerator, want.denominator)
+    g = clipping.clip_by_norm(np.array([3, 4]), Fraction(1, 1))
+    assert list(g) == [sp.Rational(3, 5), sp.Rational(4, 5)]

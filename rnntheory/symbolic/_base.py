@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from fractions import Fraction
+from typing import Any, TypeVar, cast
 
+import numpy as np
 import sympy as sp
 
-__all__ = ["Identity", "check_choice_arg", "check_int_arg", "is_zero_matrix"]
+__all__ = [
+    "Identity",
+    "cached",
+    "check_bool_arg",
+    "check_choice_arg",
+    "check_int_arg",
+    "is_zero_matrix",
+    "sym_matrix",
+    "sym_scalar",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -43,9 +59,110 @@ def check_int_arg(name: str, value: Any, low: int, high: int) -> int:
 
 def check_choice_arg(name: str, value: Any, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of ``choices``, else a ``ValueError`` naming ``name``."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
     return str(value)
+
+
+def check_bool_arg(name: str, value: Any) -> bool:
+    """``value`` as a bool if it is one (Python or NumPy), else a ``TypeError`` naming ``name``."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"`{name}` must be a bool, got {value!r}")
+    return bool(value)
+
+
+def cached(maxsize: int) -> Callable[[_F], _F]:
+    """``functools.lru_cache(maxsize, typed=True)`` that validates before it looks up.
+
+    ``typed=True`` keeps ``2.0`` and ``True`` from hitting the entry cached for
+    ``2`` (they must be refused, not answered); arguments that cannot be hashed
+    (a list) skip the cache, so the function's own validation reports them.
+    """
+
+    def deco(fn: _F) -> _F:
+        memo = functools.lru_cache(maxsize=maxsize, typed=True)(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                hash((args, tuple(kwargs.items())))
+            except TypeError:
+                return fn(*args, **kwargs)
+            return memo(*args, **kwargs)
+
+        wrapper.cache_clear = memo.cache_clear  # type: ignore[attr-defined]
+        wrapper.cache_info = memo.cache_info  # type: ignore[attr-defined]
+        return cast(_F, wrapper)
+
+    return deco
+
+
+_NUMBERS = "a number (int, float, Fraction or NumPy scalar) or a SymPy expression"
+
+
+def sym_scalar(name: str, value: Any) -> Any:
+    """``value`` as a SymPy expression, **without ever parsing a string**.
+
+    ``sympy.sympify`` (and everything that calls it: ``Matrix(...)``,
+    ``nsimplify``, ``Max``, ``subs``) evaluates strings as Python code. The
+    symbolic side therefore takes numbers and SymPy objects only: ``int`` and
+    NumPy integers become ``Integer``, ``Fraction`` becomes ``Rational``,
+    ``float`` and NumPy floats become ``Float`` (finite only), a SymPy
+    expression is used as it is. Anything else (a string, bytes, a bool, a
+    complex number, a list) raises a ``TypeError`` naming ``name``.
+    """
+    if isinstance(value, sp.Basic):
+        if isinstance(value, sp.Expr):
+            return value
+        raise TypeError(f"`{name}` must be {_NUMBERS}, got the SymPy object {type(value).__name__}")
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"`{name}` must be {_NUMBERS}, got the bool {value!r}")
+    if isinstance(value, int | np.integer):
+        return sp.Integer(int(value))
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError(f"`{name}` must be finite, got {v}")
+        return sp.Float(v)
+    what = type(value).__name__
+    if isinstance(value, str | bytes):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise TypeError(
+            f"`{name}` must be {_NUMBERS}, got the {what} {shown} (strings are never parsed)"
+        )
+    raise TypeError(f"`{name}` must be {_NUMBERS}, got {what}")
+
+
+def sym_matrix(name: str, value: Any) -> Any:
+    """``value`` as a ``sympy.Matrix`` whose entries went through :func:`sym_scalar`.
+
+    Accepts a SymPy matrix, a NumPy array of integers, floats or objects (1-D:
+    a column), or a list/tuple of entries (a column) or of equal-length rows.
+    Strings are never parsed (see :func:`sym_scalar`).
+    """
+    if isinstance(value, sp.MatrixBase):
+        rows, cols = value.shape
+        flat = [sym_scalar(f"{name}[{i}, {j}]", value[i, j]) for i in range(rows) for j in range(cols)]
+        return sp.Matrix(rows, cols, flat)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iufO":
+            raise TypeError(f"`{name}` must hold numbers or SymPy expressions, got dtype {value.dtype}")
+        if value.ndim not in (1, 2):
+            raise ValueError(f"`{name}` must have 1 or 2 dimensions, got shape {value.shape}")
+        value = value.tolist()
+    if not isinstance(value, list | tuple):
+        raise TypeError(
+            f"`{name}` must be a sequence, NumPy array or SymPy matrix of numbers, got {type(value).__name__}"
+        )
+    if all(isinstance(r, list | tuple) for r in value) and value:
+        cols = len(value[0])
+        if any(len(r) != cols for r in value):
+            raise ValueError(f"`{name}` must have rows of one length, got lengths {[len(r) for r in value]}")
+        flat = [sym_scalar(f"{name}[{i}][{j}]", v) for i, r in enumerate(value) for j, v in enumerate(r)]
+        return sp.Matrix(len(value), cols, flat)
+    return sp.Matrix(len(value), 1, [sym_scalar(f"{name}[{i}]", v) for i, v in enumerate(value)])
 
 
 def is_zero_matrix(M: Any) -> tuple[bool, Any]:

@@ -55,7 +55,8 @@ def gamma_h(expr: Any, x: Any) -> GammaH:
     TypeError
         If ``x`` is not a SymPy symbol, or ``expr`` is not a SymPy expression.
     ValueError
-        If ``expr`` does not depend on ``x``; if the critical points of ``f′``
+        If ``expr`` does not depend on ``x`` or has other free symbols; if
+        ``f′`` is a constant that is not a finite real number; if the critical points of ``f′``
         are not a finite set SymPy can list; if the supremum is infinite
         (``x²``); or if it is only approached at ``±∞`` and not attained
         (softplus ``log(1 + eˣ)``, whose ``f′ → 1`` as ``x → ∞``).
@@ -74,16 +75,29 @@ def gamma_h(expr: Any, x: Any) -> GammaH:
     """
     if not isinstance(x, sp.Symbol):
         raise TypeError(f"`x` must be a sympy Symbol, got {x!r}")
-    if not isinstance(expr, sp.Basic):
+    if not isinstance(expr, sp.Expr):
         raise TypeError(f"`expr` must be a sympy expression, got {type(expr).__name__}")
     if not expr.has(x):
         raise ValueError(f"`expr` must depend on `x` = {x}, got {expr}")
+    others = expr.free_symbols - {x}
+    if others:
+        raise ValueError(
+            f"`expr` must depend on `x` = {x} only, got {expr} (free symbols {sorted(map(str, others))})"
+        )
     xr = sp.Symbol(x.name, real=True)
     e = expr.xreplace({x: xr})
     d = sp.simplify(sp.diff(e, xr))
     d2 = sp.simplify(sp.diff(d, xr))
     if d2 == 0:
-        return GammaH(sp.Abs(d), sp.Integer(0), d.xreplace({xr: x}), ())
+        value = sp.Abs(d)
+        if value.has(xr):
+            raise ValueError(
+                f"`expr` = {expr}: f″ = 0 but |f′| = {value} still depends on x"
+                " (f is not smooth: a kink or a jump)"
+            )
+        if not (value.is_extended_real and value.is_finite):
+            raise ValueError(f"`expr` = {expr}: sup|f′| is not a finite real number, got {value}")
+        return GammaH(value, sp.Integer(0), d.xreplace({xr: x}), ())
     crit = sp.solveset(d2, xr, sp.S.Reals)
     if crit is not sp.S.EmptySet and not isinstance(crit, sp.FiniteSet):
         raise ValueError(

@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, check_choice_arg, check_int_arg, is_zero_matrix
-from .elman import FORMS, SymbolicCell, closed_form_jacobian, elman_cell
+from ._base import Identity, cached, check_choice_arg, check_int_arg, is_zero_matrix
+from .elman import FORMS, SymbolicCell, _check_cell, closed_form_jacobian, elman_cell
 
 __all__ = [
     "Unrolled",
@@ -47,8 +47,22 @@ class Unrolled:
     xs: tuple[sp.Matrix, ...]
     states: tuple[sp.Matrix, ...]
 
+    @property
+    def T(self) -> int:
+        """Number of unrolled steps."""
+        return len(self.xs)
+
+    def _step(self, name: str, t: Any, low: int) -> int:
+        return check_int_arg(name, t, low, self.T)
+
     def at(self, expr: sp.Matrix, t: int) -> sp.Matrix:
-        """``expr`` (in the cell's placeholders) evaluated at step ``t``: ``h → h_{t−1}``, ``x → x_t``."""
+        """``expr`` (in the cell's placeholders) evaluated at step ``t``: ``h → h_{t−1}``, ``x → x_t``.
+
+        ``t`` runs from 1 to ``T``; ``expr`` is a SymPy matrix or expression.
+        """
+        t = self._step("t", t, 1)
+        if not isinstance(expr, sp.MatrixBase | sp.Expr):
+            raise TypeError(f"`expr` must be a SymPy matrix or expression, got {type(expr).__name__}")
         c = self.cell
         rep = {c.h[i]: self.states[t - 1][i] for i in range(c.n)}
         rep.update({c.x[i]: self.xs[t - 1][i] for i in range(c.n_in)})
@@ -59,7 +73,9 @@ class Unrolled:
         return self.at(closed_form_jacobian(self.cell), t)
 
     def product(self, t: int, k: int) -> sp.Matrix:
-        """``J_t J_{t−1} ⋯ J_{k+1}`` (the identity for ``t == k``)."""
+        """``J_t J_{t−1} ⋯ J_{k+1}`` (the identity for ``t == k``), ``0 ≤ k ≤ t ≤ T``."""
+        t = self._step("t", t, 0)
+        k = check_int_arg("k", k, 0, t)
         P = sp.eye(self.cell.n)
         for i in range(k + 1, t + 1):
             P = self.step_jacobian(i) * P
@@ -81,6 +97,9 @@ def unroll(cell: SymbolicCell, T: int) -> Unrolled:
 
     Raises
     ------
+    TypeError
+        If ``cell`` is not a :class:`~rnntheory.symbolic.elman.SymbolicCell`
+        or ``T`` is not an int.
     ValueError
         If ``T`` is out of range.
 
@@ -90,6 +109,7 @@ def unroll(cell: SymbolicCell, T: int) -> Unrolled:
     >>> sp.expand(u.states[2][0]).coeff(u.h0[0])
     w_0_0**2
     """
+    _check_cell(cell)
     T = check_int_arg("T", T, 1, 6)
     h0 = sp.Matrix(cell.n, 1, lambda i, _: sp.Symbol(f"s_{i}", real=True))
     xs = tuple(
@@ -104,7 +124,7 @@ def unroll(cell: SymbolicCell, T: int) -> Unrolled:
     return Unrolled(cell, h0, xs, tuple(states))
 
 
-@lru_cache(maxsize=16)
+@cached(maxsize=16)
 def prove_eq7_8(T: int = 3, n: int = 2, form: str = "standard", leaky: bool = False) -> Identity:
     """Prove ``Jacobian(h_T, h_0) = J_T ⋯ J_1`` on a ``T``-step unrolled cell (abstract ``f``).
 
@@ -145,7 +165,7 @@ def _loss_gradient(u: Unrolled, t: int) -> sp.Matrix:
     return sp.Matrix(1, n, lambda _, j: sp.Subs(sp.diff(E, ys[j]), ys, tuple(u.states[t])))
 
 
-@lru_cache(maxsize=8)
+@cached(maxsize=8)
 def eq6_terms(T: int = 2, n: int = 2, form: str = "standard") -> dict[str, sp.Matrix]:
     """The gradient ``∂E/∂W_hh`` of ``E = Σ_t E_t(h_t)`` and the pieces of Eq. 6.
 
@@ -194,7 +214,7 @@ def eq6_terms(T: int = 2, n: int = 2, form: str = "standard") -> dict[str, sp.Ma
     return {"true": true, "double_sum": double, "diagonal": diagonal, "first": first}
 
 
-@lru_cache(maxsize=8)
+@cached(maxsize=8)
 def prove_eq6(T: int = 2, n: int = 2, form: str = "standard") -> Identity:
     """Prove the corrected Eq. 6 (double sum, immediate derivative) for an abstract loss.
 

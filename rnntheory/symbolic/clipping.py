@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, check_int_arg, is_zero_matrix
+from ._base import Identity, cached, check_int_arg, is_zero_matrix, sym_matrix, sym_scalar
 
 __all__ = ["ClippingProof", "clip_by_norm", "prove_clipping"]
 
@@ -18,10 +17,13 @@ def clip_by_norm(g: Any, tau: Any) -> sp.Matrix:
 
     Parameters
     ----------
-    g : sympy.Matrix, shape ``(n, 1)``
-        The gradient (any real entries).
-    tau : sympy expression
+    g : sympy.Matrix, shape ``(n, 1)``, or a sequence or NumPy array of length ``n``
+        The gradient (any real entries: numbers or SymPy expressions).
+    tau : number or sympy expression
         The threshold ``τ > 0``.
+
+    Numbers are ``int``, ``float``, ``Fraction`` or NumPy scalars; strings are
+    never parsed.
 
     Returns
     -------
@@ -30,8 +32,11 @@ def clip_by_norm(g: Any, tau: Any) -> sp.Matrix:
 
     Raises
     ------
+    TypeError
+        If ``g`` or ``tau`` holds a string or another non-numeric object.
     ValueError
-        If ``g`` is not a column vector.
+        If ``g`` is not a non-empty column vector, or ``tau`` is a number that
+        is not real, finite and positive.
 
     Examples
     --------
@@ -41,9 +46,12 @@ def clip_by_norm(g: Any, tau: Any) -> sp.Matrix:
 
     Eq. 13 of the article.
     """
-    g = sp.Matrix(g)
-    if g.shape[1] != 1:
-        raise ValueError(f"`g` must be a column vector, got shape {g.shape}")
+    g = sym_matrix("g", g)
+    if g.shape[1] != 1 or g.shape[0] == 0:
+        raise ValueError(f"`g` must be a column vector with at least one entry, got shape {g.shape}")
+    tau = sym_scalar("tau", tau)
+    if tau.is_number and not (tau.is_extended_real and tau.is_finite and tau > 0):
+        raise ValueError(f"`tau` must be a finite real number > 0, got {tau}")
     norm = sp.sqrt(sum(gi**2 for gi in g))
     return g.applyfunc(lambda gi: sp.Piecewise((tau * gi / norm, norm >= tau), (gi, True)))
 
@@ -68,7 +76,7 @@ class ClippingProof:
         return all((self.norm_is_tau, self.same_direction, self.idempotent, self.identity_below))
 
 
-@lru_cache(maxsize=8)
+@cached(maxsize=8)
 def prove_clipping(n: int = 3) -> ClippingProof:
     """Prove Eq. 13's properties for ``g`` a vector of ``n`` real symbols and ``τ > 0``.
 

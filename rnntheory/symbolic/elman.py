@@ -15,14 +15,23 @@ identities proved here hold for every differentiable ``f``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, check_choice_arg, check_int_arg, is_zero_matrix
+from ._base import (
+    Identity,
+    cached,
+    check_bool_arg,
+    check_choice_arg,
+    check_int_arg,
+    is_zero_matrix,
+    sym_matrix,
+    sym_scalar,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -87,7 +96,13 @@ def fprime(f: Callable[[Any], Any], arg: Any) -> Any:
     >>> import sympy as sp
     >>> fprime(sp.tanh, sp.Integer(0))
     1
+
+    ``arg`` is a number (``int``, ``float``, ``Fraction``, NumPy scalar) or a
+    SymPy expression; strings are never parsed (``TypeError``).
     """
+    if not callable(f) or isinstance(f, str):
+        raise TypeError(f"`f` must be a SymPy function or callable, got {type(f).__name__}")
+    arg = sym_scalar("arg", arg)
     if isinstance(f, sp.core.function.UndefinedFunction):
         return sp.Subs(sp.Derivative(f(_XI), _XI), _XI, arg)
     return sp.diff(f(_XI), _XI).subs(_XI, arg)
@@ -160,6 +175,8 @@ def elman_cell(
 
     Raises
     ------
+    TypeError
+        On a non-integer size or a non-bool ``leaky``.
     ValueError
         On sizes out of range or an unknown ``form``/``act``.
 
@@ -174,7 +191,8 @@ def elman_cell(
     n = check_int_arg("n", n, 1, 8)
     n_in = check_int_arg("n_in", n_in, 1, 8)
     form = check_choice_arg("form", form, FORMS)
-    f = activation(act)
+    leaky = check_bool_arg("leaky", leaky)
+    f = activation(check_choice_arg("act", act, ACTIVATIONS))
     W = sp.Matrix(n, n, lambda i, j: sp.Symbol(f"w_{i}_{j}", real=True))
     U = sp.Matrix(n, n_in, lambda i, j: sp.Symbol(f"u_{i}_{j}", real=True))
     b = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"b_{i}", real=True))
@@ -193,6 +211,11 @@ def elman_cell(
     return SymbolicCell(n, n_in, form, bool(leaky), W, U, b, h, x, alpha, f, arg, g)
 
 
+def _check_cell(cell: Any) -> None:
+    if not isinstance(cell, SymbolicCell):
+        raise TypeError(f"`cell` must be a SymbolicCell (from `elman_cell`), got {type(cell).__name__}")
+
+
 def step_jacobian(cell: SymbolicCell) -> sp.Matrix:
     """``∂h_t/∂h_{t−1}`` of ``cell`` by ``Matrix.jacobian`` (numerator layout).
 
@@ -201,6 +224,7 @@ def step_jacobian(cell: SymbolicCell) -> sp.Matrix:
     >>> step_jacobian(elman_cell(1, act="identity"))
     Matrix([[w_0_0]])
     """
+    _check_cell(cell)
     return cell.update.jacobian(cell.h)
 
 
@@ -215,6 +239,7 @@ def closed_form_jacobian(cell: SymbolicCell) -> sp.Matrix:
     >>> closed_form_jacobian(elman_cell(1, form="pascanu", act="identity"))
     Matrix([[w_0_0]])
     """
+    _check_cell(cell)
     D = sp.diag(*[fprime(cell.f, a) for a in cell.arg])
     J = D * cell.W_hh if cell.form == "standard" else cell.W_hh * D
     if cell.alpha is not None:
@@ -223,7 +248,7 @@ def closed_form_jacobian(cell: SymbolicCell) -> sp.Matrix:
     return J
 
 
-@lru_cache(maxsize=64)
+@cached(maxsize=64)
 def prove_step_jacobian(n: int, form: str = "standard", leaky: bool = False, act: str = "f") -> Identity:
     """Prove ``step_jacobian(cell) == closed_form_jacobian(cell)`` for an ``n``-unit cell.
 
@@ -262,10 +287,11 @@ def article_eq9_matrix(cell: SymbolicCell) -> sp.Matrix:
     >>> article_eq9_matrix(elman_cell(1, act="identity"))
     Matrix([[w_0_0]])
     """
+    _check_cell(cell)
     return cell.W_hh.T * sp.diag(*[fprime(cell.f, hi) for hi in cell.h])
 
 
-@lru_cache(maxsize=8)
+@cached(maxsize=8)
 def prove_eq9_row_reading(n: int = 2) -> Identity:
     """Prove the reading under which Eq. 9's ``Wᵀ diag(f′(h_{t−1}))`` is right.
 
@@ -313,10 +339,16 @@ def eq9_numbers(
         Jacobian ``W diag(f′(h))`` of Pascanu's form), as nested lists of floats,
         and ``"max_abs_difference"`` between the first two.
 
+    Entries are real numbers: ``int``, ``float``, ``Fraction``, NumPy scalars
+    or numeric SymPy expressions (strings are never parsed).
+
     Raises
     ------
+    TypeError
+        If an entry is a string, a symbol or another non-numeric object.
     ValueError
-        If ``W`` is not 2×2 or ``h`` not of length 2, or ``act`` is ``"f"``.
+        If ``W`` is not 2×2 or ``h`` not of length 2, an entry is not a finite
+        real number, a result is beyond float64's range, or ``act`` is ``"f"``.
 
     Examples
     --------
@@ -324,12 +356,18 @@ def eq9_numbers(
     >>> d["max_abs_difference"] > 1
     True
     """
-    Wm = sp.Matrix(W)
-    hv = sp.Matrix(h)
+    Wm = sym_matrix("W", W)
+    hv = sym_matrix("h", h)
     if Wm.shape != (2, 2):
         raise ValueError(f"`W` must be 2×2, got shape {Wm.shape}")
     if hv.shape != (2, 1):
         raise ValueError(f"`h` must have length 2, got shape {hv.shape}")
+    for name, M in (("W", Wm), ("h", hv)):
+        for v in M:
+            if not v.is_number:
+                raise TypeError(f"`{name}` must hold numbers, got the expression {v}")
+            if not (v.is_extended_real and v.is_finite):
+                raise ValueError(f"`{name}` must hold finite real numbers, got {v}")
     act = check_choice_arg("act", act, ("tanh", "sigmoid", "identity"))
     f = activation(act)
     Wm = Wm.applyfunc(sp.nsimplify)
@@ -339,12 +377,20 @@ def eq9_numbers(
     pas = Wm * sp.diag(*[fprime(f, v) for v in hv])
 
     def fl(M: sp.Matrix) -> list[list[float]]:
-        return [[float(M[i, j]) for j in range(2)] for i in range(2)]
+        return [[_float(M[i, j]) for j in range(2)] for i in range(2)]
 
-    diff = max(abs(float(v)) for v in (true - art))
+    diff = max(abs(_float(v)) for v in (true - art))
     return {
         "jacobian_eq2a": fl(true),
         "article_eq9": fl(art),
         "pascanu_form": fl(pas),
         "max_abs_difference": diff,
     }
+
+
+def _float(v: Any) -> float:
+    """An exact SymPy number as a float, refusing one beyond float64's range."""
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"a result of `eq9_numbers` is beyond float64's range: {sp.N(v, 6)}")
+    return x

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, check_choice_arg, check_int_arg, is_zero_matrix
+from ._base import Identity, cached, check_choice_arg, check_int_arg, is_zero_matrix
 
 __all__ = [
     "GatedCell",
@@ -53,6 +52,13 @@ class sigmoid(sp.Function):
     >>> sigmoid(x).rewrite(sp.exp)
     1/(1 + exp(-x))
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Function.__new__ sympifies its arguments, which runs a string as Python.
+        for a in args:
+            if isinstance(a, str | bytes):
+                raise TypeError(f"`sigmoid` takes a SymPy expression or a number, got the string {a!r:.60}")
+        return super().__new__(cls, *args, **kwargs)
 
     @classmethod
     def eval(cls, arg: Any) -> Any:
@@ -179,6 +185,20 @@ def gated_cell(kind: str, n: int = 1, n_in: int = 1) -> GatedCell:
     return GatedCell(kind, n, n_in, params, x, h, h_new, {"r": r, "z": z, "n": nn})
 
 
+def _check_cell(cell: Any) -> GatedCell:
+    """``cell`` if it is a :class:`GatedCell` whose parts are SymPy matrices
+    (``lambdify`` would run a string in their place as code), else raise."""
+    if not isinstance(cell, GatedCell):
+        raise TypeError(f"`cell` must be a GatedCell (from `gated_cell`), got {type(cell).__name__}")
+    parts = {"x": cell.x, "state": cell.state, "new_state": cell.new_state}
+    parts.update({f"params[{k!r}]": v for k, v in cell.params.items()})
+    parts.update({f"gates[{k!r}]": v for k, v in cell.gates.items()})
+    for name, part in parts.items():
+        if not isinstance(part, sp.MatrixBase):
+            raise TypeError(f"`cell.{name}` must be a SymPy matrix, got {type(part).__name__}")
+    return cell
+
+
 def step_jacobian(cell: GatedCell) -> sp.Matrix:
     """``∂(new state)/∂(state)``: ``n × n`` (GRU) or ``2n × 2n`` for ``(h, c)`` (LSTM).
 
@@ -187,10 +207,11 @@ def step_jacobian(cell: GatedCell) -> sp.Matrix:
     >>> step_jacobian(gated_cell("gru")).shape
     (1, 1)
     """
+    _check_cell(cell)
     return cell.new_state.jacobian(cell.state)
 
 
-@lru_cache(maxsize=4)
+@cached(maxsize=4)
 def prove_lstm_direct_path(n: int = 1) -> Identity:
     """Prove ``∂c_t/∂c_{t−1} = diag(f_t)`` (the c→c block of the LSTM step Jacobian).
 
@@ -226,6 +247,7 @@ def gru_closed_form_jacobian(cell: GatedCell) -> sp.Matrix:
     >>> gru_closed_form_jacobian(gated_cell("gru")).shape
     (1, 1)
     """
+    _check_cell(cell)
     if cell.kind != "gru":
         raise ValueError(f"`cell` must be a GRU cell, got kind {cell.kind!r}")
     n = cell.n
@@ -245,7 +267,7 @@ def gru_closed_form_jacobian(cell: GatedCell) -> sp.Matrix:
     return dg(one - z) * dn + dg(z) + dg(h - nn) * dz
 
 
-@lru_cache(maxsize=4)
+@cached(maxsize=4)
 def prove_gru_jacobian(n: int = 1) -> Identity:
     """Prove :func:`gru_closed_form_jacobian` equals SymPy's Jacobian.
 
@@ -296,7 +318,13 @@ def lambdify_cell(cell: GatedCell) -> GatedFunctions:
     """
     import numpy as np
 
+    from .._validation import as_float_array
+
+    _check_cell(cell)
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    missing = [k for k in names if k not in cell.params]
+    if missing:
+        raise ValueError(f"`cell.params` must hold {names}, missing {missing}")
     syms = [s for k in names for s in cell.params[k]] + list(cell.x) + list(cell.state)
     f_step = sp.lambdify(syms, cell.new_state, _MODULES)
     f_jac = sp.lambdify(syms, step_jacobian(cell), _MODULES)
@@ -304,11 +332,31 @@ def lambdify_cell(cell: GatedCell) -> GatedFunctions:
     f_gates = sp.lambdify(syms, [cell.gates[g] for g in gate_names], _MODULES)
     n = cell.n
 
+    f64 = np.dtype(np.float64)
+    n_states = 2 if cell.kind == "lstm" else 1
+    state_names = ("h", "c")[:n_states]
+
     def pack(params: dict[str, Any], x: Any, *state: Any) -> list[float]:
-        vals = [float(v) for k in names for v in np.asarray(params[k], float).ravel()]
-        vals += [float(v) for v in np.ravel(x)]
-        for s in state:
-            vals += [float(v) for v in np.ravel(s)]
+        if not isinstance(params, dict):
+            raise TypeError(f"`params` must be a dict of arrays keyed {names}, got {type(params).__name__}")
+        if len(state) != n_states:
+            raise TypeError(
+                f"a {cell.kind} step takes {n_states} state array(s) {state_names}, got {len(state)}"
+            )
+        vals: list[float] = []
+        for k in names:
+            if k not in params:
+                raise ValueError(f"`params` must hold {names}, missing {k!r}")
+            want = tuple(cell.params[k].shape)
+            a = as_float_array(f"params[{k!r}]", params[k], dtype=f64)
+            if a.size != want[0] * want[1] or a.ndim > 2:
+                raise ValueError(f"`params[{k!r}]` must have shape {want}, got shape {a.shape}")
+            vals += a.ravel().tolist()
+        for name, v, size in (("x", x, cell.n_in), *zip(state_names, state, (n,) * n_states, strict=True)):
+            a = as_float_array(name, v, dtype=f64)
+            if a.size != size:
+                raise ValueError(f"`{name}` must have {size} entries, got shape {a.shape}")
+            vals += a.ravel().tolist()
         return vals
 
     def step(params: dict[str, Any], x: Any, *state: Any) -> Any:

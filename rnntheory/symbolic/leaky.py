@@ -11,12 +11,11 @@ for ``α ∈ [0, 1]`` (triangle inequality, submultiplicativity, and
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, check_int_arg, is_zero_matrix
+from ._base import Identity, cached, check_int_arg, is_zero_matrix, sym_matrix, sym_scalar
 from .elman import prove_step_jacobian
 
 __all__ = ["BOUND_STEPS", "leaky_step_bound", "prove_diag_norm", "prove_leaky_jacobian"]
@@ -43,7 +42,7 @@ def prove_leaky_jacobian(n: int = 2, form: str = "standard") -> Identity:
     return prove_step_jacobian(n, form, True)
 
 
-@lru_cache(maxsize=8)
+@cached(maxsize=8)
 def prove_diag_norm(n: int = 2) -> Identity:
     """Prove that ``diag(d)ᵀ diag(d)`` has eigenvalues ``d_i²``, so ``‖diag(d)‖₂ = max|d_i|``.
 
@@ -67,10 +66,13 @@ def leaky_step_bound(alpha: Any, gamma_w: Any, gamma_h: Any) -> Any:
 
     Parameters
     ----------
-    alpha : sequence of numbers or symbols
+    alpha : sequence, NumPy array or SymPy matrix of numbers or symbols
         Retention coefficients in ``[0, 1]`` (one per unit).
-    gamma_w, gamma_h : number or symbol
-        ``σ_max(W_hh)`` and ``sup|f′|``.
+    gamma_w, gamma_h : number or SymPy expression
+        ``σ_max(W_hh)`` and ``sup|f′|`` (``≥ 0`` when numbers).
+
+    Numbers are ``int``, ``float``, ``Fraction`` or NumPy scalars; strings are
+    never parsed (SymPy's ``sympify`` would run them as Python code).
 
     Returns
     -------
@@ -78,18 +80,27 @@ def leaky_step_bound(alpha: Any, gamma_w: Any, gamma_h: Any) -> Any:
 
     Raises
     ------
+    TypeError
+        If an argument (or an entry of ``alpha``) is a string or another
+        non-numeric object.
     ValueError
-        If ``alpha`` is empty or holds a number outside ``[0, 1]``.
+        If ``alpha`` is empty or holds a number outside ``[0, 1]``, or
+        ``gamma_w``/``gamma_h`` is a negative, infinite or non-real number.
 
     Examples
     --------
     >>> leaky_step_bound([0.5, 0.9], 2, 1)
     1.90000000000000
     """
-    a = [sp.sympify(v) for v in alpha]
+    a = list(sym_matrix("alpha", alpha))
     if not a:
         raise ValueError("`alpha` must hold at least one coefficient, got an empty sequence")
     for v in a:
-        if v.is_number and not (0 <= v <= 1):
+        if v.is_number and not (v.is_extended_real and 0 <= v <= 1):
             raise ValueError(f"`alpha` must lie in [0, 1], got {v}")
-    return sp.Max(*a) + sp.Max(*[1 - v for v in a]) * gamma_w * gamma_h
+    gw = sym_scalar("gamma_w", gamma_w)
+    gh = sym_scalar("gamma_h", gamma_h)
+    for name, g in (("gamma_w", gw), ("gamma_h", gh)):
+        if g.is_number and not (g.is_extended_real and g.is_finite and g >= 0):
+            raise ValueError(f"`{name}` must be a finite real number >= 0, got {g}")
+    return sp.Max(*a) + sp.Max(*[1 - v for v in a]) * gw * gh

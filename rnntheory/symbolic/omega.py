@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, check_choice_arg, check_int_arg, is_zero_matrix
-from .elman import FORMS, activation
+from ._base import Identity, cached, check_bool_arg, check_choice_arg, check_int_arg, is_zero_matrix
+from .elman import ACTIVATIONS, FORMS, activation
 
 __all__ = ["OmegaSetup", "omega", "omega_functions", "omega_gradient_closed_form", "prove_omega_gradient"]
 
@@ -100,6 +99,8 @@ def omega(n: int = 2, form: str = "pascanu", *, squared: bool = False, act: str 
 
     Raises
     ------
+    TypeError
+        On a non-integer ``n`` or a non-bool ``squared``.
     ValueError
         On an out-of-range ``n`` or unknown ``form``/``act``.
 
@@ -112,7 +113,8 @@ def omega(n: int = 2, form: str = "pascanu", *, squared: bool = False, act: str 
     """
     n = check_int_arg("n", n, 2, 4)
     form = check_choice_arg("form", form, FORMS)
-    f = activation(act)
+    squared = check_bool_arg("squared", squared)
+    f = activation(check_choice_arg("act", act, ACTIVATIONS))
     W = sp.Matrix(n, n, lambda i, j: sp.Symbol(f"w_{i}_{j}", real=True))
     v = sp.Matrix(1, n, lambda _, j: sp.Symbol(f"v_{j}", real=True))
     h = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"h_{i}", real=True))
@@ -137,6 +139,8 @@ def omega_gradient_closed_form(s: OmegaSetup) -> sp.Matrix:
     >>> omega_gradient_closed_form(omega(2, act="identity")).shape
     (2, 2)
     """
+    if not isinstance(s, OmegaSetup):
+        raise TypeError(f"`s` must be an OmegaSetup (from `omega`), got {type(s).__name__}")
     nu2 = sum(e**2 for e in s.u)
     nv2 = sum(e**2 for e in s.v)
     if s.squared:
@@ -154,7 +158,7 @@ def omega_gradient_closed_form(s: OmegaSetup) -> sp.Matrix:
     return coef * M
 
 
-@lru_cache(maxsize=16)
+@cached(maxsize=16)
 def prove_omega_gradient(n: int = 2, form: str = "pascanu", squared: bool = False) -> Identity:
     """Prove the closed-form ``∂Ω_k/∂W_hh`` against SymPy's derivative (abstract ``f``).
 
@@ -192,10 +196,20 @@ def omega_functions(
     fv = sp.lambdify(syms, s.value, "numpy")
     fg = sp.lambdify(syms, omega_gradient_closed_form(s), "numpy")
 
-    def pack(W: Any, h: Any, c: Any, v: Any) -> list[Any]:
-        import numpy as np
+    import numpy as np
 
-        return [*np.asarray(W, float).ravel(), *np.ravel(h), *np.ravel(c), *np.ravel(v)]
+    from .._validation import as_float_array
+
+    f64 = np.dtype(np.float64)
+
+    def pack(W: Any, h: Any, c: Any, v: Any) -> list[Any]:
+        out: list[Any] = []
+        for name, a, shape in (("W", W, (s.n, s.n)), ("h", h, (s.n,)), ("c", c, (s.n,)), ("v", v, (s.n,))):
+            arr = as_float_array(name, a, dtype=f64)
+            if arr.shape != shape:
+                raise ValueError(f"`{name}` must have shape {shape}, got shape {arr.shape}")
+            out += arr.ravel().tolist()
+        return out
 
     return (lambda W, h, c, v: fv(*pack(W, h, c, v)),
             lambda W, h, c, v: fg(*pack(W, h, c, v)))

@@ -7,12 +7,11 @@ for a linear output with ``½‖z − y‖²``, ``∂/∂z = z − y``. For othe
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, check_int_arg, is_zero_matrix
+from ._base import Identity, cached, check_int_arg, is_zero_matrix, sym_matrix
 
 __all__ = [
     "logits",
@@ -35,8 +34,18 @@ def logits(C: int = 3) -> sp.Matrix:
     return sp.Matrix(C, 1, lambda i, _: sp.Symbol(f"z_{i}", real=True))
 
 
-def softmax(z: sp.Matrix) -> sp.Matrix:
+def softmax(z: Any) -> sp.Matrix:
     """``softmax(z)_i = e^{z_i}/Σ_j e^{z_j}`` (Eq. 3 of the article).
+
+    ``z`` is a column: a SymPy matrix ``(C, 1)`` or a sequence or NumPy array of
+    numbers or SymPy expressions (strings are never parsed).
+
+    Raises
+    ------
+    TypeError
+        If ``z`` holds a string or another non-numeric object.
+    ValueError
+        If ``z`` is not a non-empty column.
 
     Examples
     --------
@@ -44,11 +53,14 @@ def softmax(z: sp.Matrix) -> sp.Matrix:
     >>> softmax(sp.Matrix([0, 0])).T
     Matrix([[1/2, 1/2]])
     """
+    z = sym_matrix("z", z)
+    if z.shape[1] != 1 or z.shape[0] == 0:
+        raise ValueError(f"`z` must be a column vector with at least one entry, got shape {z.shape}")
     e = z.applyfunc(sp.exp)
     return e / sum(e)
 
 
-@lru_cache(maxsize=8)
+@cached(maxsize=8)
 def prove_xent_gradient(C: int = 3) -> Identity:
     """Prove ``∂/∂z (−log softmax(z)_y) = softmax(z) − e_y`` for every class ``y``.
 
@@ -70,7 +82,7 @@ def prove_xent_gradient(C: int = 3) -> Identity:
     return Identity(f"∂(−log softmax(z)_y)/∂z = softmax(z) − e_y (C = {C}, every y)", ok, R)
 
 
-@lru_cache(maxsize=8)
+@cached(maxsize=8)
 def prove_mse_linear_gradient(C: int = 3) -> Identity:
     """Prove ``∂/∂z ½‖z − y‖² = z − y`` (linear output, squared error).
 
@@ -91,9 +103,10 @@ def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
 
     Parameters
     ----------
-    z : sequence or sympy.Matrix
-        Logits (numbers or symbols), length ``C ≥ 2``.
-    y : sequence or sympy.Matrix
+    z : sequence, NumPy array or sympy.Matrix
+        Logits (numbers or SymPy expressions; strings are never parsed),
+        length ``2 ≤ C ≤ 8``.
+    y : sequence, NumPy array or sympy.Matrix
         Target, same length.
 
     Returns
@@ -103,8 +116,10 @@ def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
 
     Raises
     ------
+    TypeError
+        If ``z`` or ``y`` holds a string or another non-numeric object.
     ValueError
-        If ``z`` and ``y`` have different lengths or fewer than 2 entries.
+        If ``z`` and ``y`` are not columns of one length from 2 to 8.
 
     Examples
     --------
@@ -112,10 +127,12 @@ def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
     >>> g.T, e.T
     (Matrix([[-1/4, 1/4]]), Matrix([[-1/2, 1/2]]))
     """
-    zm = sp.Matrix(z)
-    ym = sp.Matrix(y)
-    if zm.shape != ym.shape or zm.shape[0] < 2:
-        raise ValueError(f"`z` and `y` must be vectors of one length ≥ 2, got shapes {zm.shape} and {ym.shape}")
+    zm = sym_matrix("z", z)
+    ym = sym_matrix("y", y)
+    if zm.shape != ym.shape or zm.shape[1] != 1 or not 2 <= zm.shape[0] <= 8:
+        raise ValueError(
+            f"`z` and `y` must be column vectors of one length from 2 to 8, got shapes {zm.shape} and {ym.shape}"
+        )
     zs = logits(zm.shape[0])
     p = softmax(zs)
     loss = sum((p - ym).applyfunc(lambda e: e**2)) / 2
