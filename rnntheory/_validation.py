@@ -120,7 +120,10 @@ def check_real(
     """Raise unless ``value`` is a finite real number in the given interval."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"`{name}` must be a real number, got {_show(value)}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float64's range
+        raise ValueError(f"`{name}` must be finite (within float64's range), got {_show(value)}") from None
     if not np.isfinite(v):
         raise ValueError(f"`{name}` must be finite, got {v}")
     if low is not None and (v < low or (low_open and v == low)):
@@ -186,3 +189,66 @@ def frozen_array(arr: np.ndarray) -> np.ndarray:
     data = np.ascontiguousarray(arr).tobytes()
     return np.frombuffer(data, dtype=arr.dtype).reshape(arr.shape)
 
+
+SEED_LIMIT = 2**64
+"""Seeds are integers in ``[0, 2**64)``: what every generator the library uses
+(NumPy's PCG64 seeding, PyTorch's ``manual_seed``) accepts as one 64-bit word."""
+
+
+def check_seed(
+    name: str, value: Any, *, allow_generator: bool = True, allow_none: bool = True
+) -> int | np.random.Generator | None:
+    """Return ``value`` if it is a valid seed, else raise naming ``name``.
+
+    A seed is an integer in ``[0, 2**64)`` (not a bool), a
+    :class:`numpy.random.Generator` (drawn from as it is, so several calls can
+    share one stream; when ``allow_generator``) or ``None`` (fresh entropy; when
+    ``allow_none``). Floats, strings, bools, legacy ``RandomState`` objects, bare
+    bit generators and seed sequences are refused: they are either ambiguous or
+    would silently give a different stream than the same seed elsewhere.
+    """
+    if isinstance(value, np.random.Generator):
+        if allow_generator:
+            return value
+    elif value is None:
+        if allow_none:
+            return None
+    elif not isinstance(value, bool) and isinstance(value, int | np.integer):
+        if not 0 <= value < SEED_LIMIT:
+            raise ValueError(f"`{name}` must be an integer in [0, 2**64), got {_show(value)}")
+        return int(value)
+    want = "an integer in [0, 2**64)"
+    if allow_generator:
+        want += ", a numpy Generator"
+    if allow_none:
+        want += " or None"
+    shown = type(value).__name__ if isinstance(
+        value, np.random.RandomState | np.random.BitGenerator | np.random.SeedSequence
+    ) else _show(value)
+    raise TypeError(f"`{name}` must be {want}, got {shown}")
+
+
+def as_generator(name: str, value: Any) -> np.random.Generator:
+    """A :class:`numpy.random.Generator` from a seed checked by :func:`check_seed`
+    (a Generator is returned as it is)."""
+    seed = check_seed(name, value)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def check_dtype(name: str, value: Any) -> np.dtype:
+    """``value`` as ``float32`` or ``float64`` (native byte order), else a ``TypeError``.
+
+    Accepts what :class:`numpy.dtype` reads as one of the two (``np.float32``,
+    ``"float64"``, ``"f4"``, ``float``, a ``numpy.dtype``). ``None`` is refused:
+    NumPy reads it as float64 and PyTorch as float32, so it says nothing.
+    """
+    if value is not None:
+        try:
+            dt = np.dtype(value)
+        except Exception:  # numpy raises TypeError, ValueError, ... on unknown specs
+            dt = None
+        if dt is not None and dt in FLOAT_DTYPES and dt.isnative:
+            return dt
+        if dt is not None:
+            raise TypeError(f"`{name}` must be float32 or float64, got {dt}")
+    raise TypeError(f"`{name}` must be float32 or float64, got {_show(value)}")

@@ -39,13 +39,23 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_float_array, check_choice, check_int, check_real, frozen_array
+from ._validation import (
+    all_finite,
+    as_float_array,
+    as_generator,
+    check_choice,
+    check_int,
+    check_real,
+    check_seed,
+    frozen_array,
+)
 
 if TYPE_CHECKING:
     from .verification import CheckResult
@@ -71,23 +81,57 @@ JAEGER_2001_NRMSE84 = 2.8e-4
 """Jaeger (2001), 400 units, 3 000 training steps: NRMSE84 = 2.8·10⁻⁴."""
 
 
+_SAFE_EXP = 400
+"""Matrices whose largest entry lies in ``[2**-400, 2**400]`` are measured as
+they are; outside that range they are first brought to ``[1/2, 1)`` by a power
+of two (exact), so that LAPACK sees neither overflow nor subnormals."""
+
+
+def _pow2_exponent(A: np.ndarray) -> int:
+    """``e`` with ``max|A · 2**-e|`` in ``[1/2, 1)`` when ``A``'s largest entry is
+    outside ``[2**-400, 2**400]``; 0 for ordinary (or zero, or empty) arrays."""
+    m = float(np.max(np.abs(A))) if A.size else 0.0
+    if m == 0.0 or 2.0**-_SAFE_EXP <= m <= 2.0**_SAFE_EXP:
+        return 0
+    return math.frexp(m)[1]
+
+
+def _ldexp(x: float, e: int) -> float:
+    """``x · 2**e``; ``inf`` when the value is beyond float64's range."""
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(x, e))
+
+
 def _rho(W: np.ndarray) -> float:
-    return float(np.max(np.abs(np.linalg.eigvals(W)))) if W.size else 0.0
+    if not W.size:
+        return 0.0
+    e = _pow2_exponent(W)
+    return _ldexp(float(np.max(np.abs(np.linalg.eigvals(np.ldexp(W, -e))))), e)
 
 
 def _sigma(W: np.ndarray) -> float:
-    return float(np.linalg.norm(W, 2)) if W.size else 0.0
+    if not W.size:
+        return 0.0
+    e = _pow2_exponent(W)
+    return _ldexp(float(np.linalg.norm(np.ldexp(W, -e), 2)), e)
 
 
 def _square(name: str, W: Any) -> np.ndarray:
     W = as_float_array(name, W, ndim=2, dtype=_F64)
     if W.shape[0] != W.shape[1]:
         raise ValueError(f"`{name}` must be square, got shape {W.shape}")
+    if W.shape[0] == 0:
+        raise ValueError(f"`{name}` must have at least one row, got shape {W.shape}")
     return W
 
 
 def _scale(W: np.ndarray, target: float, measure: Any, what: str) -> np.ndarray:
-    current = measure(W)
+    """``W · target / measure(W)``, computed on ``W`` brought to unit scale by a
+    power of two (the factor cancels), so that neither ``measure(W)`` nor the
+    ratio overflows or underflows for entries anywhere in float64's range."""
+    e = _pow2_exponent(W)
+    Wp = np.ldexp(W, -e) if e else W
+    current = measure(Wp)
     if current == 0.0:
         if target == 0.0:
             return W.copy()
@@ -95,9 +139,32 @@ def _scale(W: np.ndarray, target: float, measure: Any, what: str) -> np.ndarray:
             f"`W` has {what} 0 and cannot be scaled to {target}"
             " (a zero or nilpotent matrix; raise `connectivity`)"
         )
-    W = W * (target / current)
+    if target == 0.0:
+        return np.zeros_like(W)
+    with np.errstate(over="ignore", under="ignore"):
+        c = target / current
+        R = Wp * c if math.isfinite(c) else Wp
+    got = measure(R) if math.isfinite(c) and all_finite(R) else math.inf
+    if not np.isfinite(got):
+        raise ValueError(
+            f"`W` cannot be scaled to {what} {target}: the scaled entries overflow float64"
+            f" (largest entry {float(np.max(np.abs(W))):.6g}, {what} {_ldexp(current, e):.6g})"
+        )
+    # Entries near float64's smallest normal numbers have lost digits: the
+    # scaled matrix then no longer has the requested measure.
+    if got == 0.0 or (np.max(np.abs(R)) < 2.0**-969 and abs(got - target) > 1e-6 * target):
+        raise ValueError(
+            f"`W` cannot be scaled to {what} {target}: the scaled entries underflow float64"
+            f" (the result would have {what} {got:.6g})"
+        )
     # one refinement pass absorbs the rounding of the first measurement
-    return W * (target / measure(W)) if target > 0 else W
+    with np.errstate(over="ignore"):
+        R = R * (target / got)
+    if not np.all(np.isfinite(R)):
+        raise ValueError(
+            f"`W` cannot be scaled to {what} {target}: the scaled entries overflow float64"
+        )
+    return R
 
 
 def scale_to_spectral_radius(W: Any, rho: float) -> np.ndarray:
@@ -318,7 +385,8 @@ class ESN:
             Half-width ``s`` of i.i.d. ``U[−s, s]`` noise added to every state
             after its update (Jaeger's stabiliser for feedback training; 0: none).
         seed : int, Generator or None
-            Seed for the noise.
+            Seed for the noise (an int in ``[0, 2**64)``; checked even when
+            ``noise`` is 0).
 
         Returns
         -------
@@ -346,15 +414,21 @@ class ESN:
         T = u.shape[0]
         x = self._vec("x0", x0, self.n_units)
         y_prev = self._vec("y0", y0, self.n_out)
-        drive = u @ self.W_in.T + self.b
-        if teacher is not None:
-            fb = np.vstack([y_prev[None, :], Y[:-1]]) @ self.W_fb.T
-            drive = drive + fb
+        with np.errstate(over="ignore", invalid="ignore"):
+            drive = u @ self.W_in.T + self.b
+            if teacher is not None:
+                fb = np.vstack([y_prev[None, :], Y[:-1]]) @ self.W_fb.T
+                drive = drive + fb
         noise = check_real("noise", noise, low=0.0)
+        seed = check_seed("seed", seed)
+        if not all_finite(drive):
+            raise ValueError(
+                "`inputs`/`teacher` drive the reservoir beyond float64's range: "
+                "W_in u + W_fb y + b overflows (rescale them)"
+            )
         states = np.empty((T, self.n_units))
         if noise > 0:
-            rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-            nu = rng.uniform(-noise, noise, (T, self.n_units))
+            nu = as_generator("seed", seed).uniform(-noise, noise, (T, self.n_units))
             for t in range(T):
                 x = self._step(x, drive[t]) + nu[t]
                 states[t] = x
@@ -362,6 +436,11 @@ class ESN:
             for t in range(T):
                 x = self._step(x, drive[t])
                 states[t] = x
+        if not all_finite(states):
+            raise ValueError(
+                "the reservoir state left float64's range: W x overflows for this `W`"
+                f" (largest entry {float(np.max(np.abs(self.W))):.6g}); rescale `W`"
+            )
         return states
 
     def generate(
@@ -384,17 +463,23 @@ class ESN:
         u = self._inputs(inputs, n_steps)
         x = self._vec("x0", x0, self.n_units)
         y = self._vec("y0", y0, self.n_out)
-        drive = u @ self.W_in.T + self.b
         W_out_x = self.W_out[:, : self.n_units]
         W_out_rest = self.W_out[:, self.n_units :]
-        rest = np.hstack([u, np.ones((n_steps, 1))]) @ W_out_rest.T
         outputs = np.empty((n_steps, self.n_out))
         states = np.empty((n_steps, self.n_units))
-        for t in range(n_steps):
-            x = self._step(x, drive[t] + self.W_fb @ y)
-            y = W_out_x @ x + rest[t]
-            states[t] = x
-            outputs[t] = y
+        with np.errstate(over="ignore", invalid="ignore"):
+            drive = u @ self.W_in.T + self.b
+            rest = np.hstack([u, np.ones((n_steps, 1))]) @ W_out_rest.T
+            for t in range(n_steps):
+                x = self._step(x, drive[t] + self.W_fb @ y)
+                y = W_out_x @ x + rest[t]
+                states[t] = x
+                outputs[t] = y
+        if not (all_finite(outputs) and all_finite(states)):
+            raise ValueError(
+                "the free run left float64's range: the fed-back output overflows"
+                " (the readout `W_out` or the feedback `W_fb` is too large)"
+            )
         return Generation(outputs, states)
 
 
@@ -434,7 +519,7 @@ def random_esn(
     leak : float
         Leak rate ``a ∈ (0, 1]``.
     seed : int, Generator or None
-        Seed.
+        Seed (an int in ``[0, 2**64)``), or a Generator to draw from.
 
     Returns
     -------
@@ -458,7 +543,7 @@ def random_esn(
     input_scaling = check_real("input_scaling", input_scaling, low=0.0)
     feedback_scaling = check_real("feedback_scaling", feedback_scaling, low=0.0)
     bias_scaling = check_real("bias_scaling", bias_scaling, low=0.0)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator("seed", seed)
     W = rng.uniform(-1.0, 1.0, (n_units, n_units))
     if connectivity < 1.0:
         W *= rng.random((n_units, n_units)) < connectivity
@@ -549,8 +634,9 @@ def ridge_regression(
     The regulariser ``λ‖W_out‖_F²`` applies to every column, the bias
     column included. ``solver="normal"`` solves the normal equations with
     :func:`scipy.linalg.solve` (``assume_a="pos"``); ``solver="lstsq"``
-    (default, better conditioned) solves the equivalent least-squares problem
-    ``[Z; √λ I] w ≈ [Y; 0]`` with :func:`scipy.linalg.lstsq`.
+    (default, better conditioned) uses the SVD ``Z = U diag(s) Vᵀ``:
+    ``W_outᵀ = V diag(s/(s² + λ)) UᵀY``, and for ``λ = 0`` the minimum-norm
+    least-squares solution of :func:`scipy.linalg.lstsq`.
 
     Parameters
     ----------
@@ -567,6 +653,21 @@ def ridge_regression(
     ndarray, shape (m, p)
         ``W_out``.
 
+    Raises
+    ------
+    ValueError
+        On empty ``features``/``targets``, mismatched rows, ``λ < 0``; with
+        ``solver="normal"`` when ``ZᵀZ + λI`` is singular (``λ = 0`` and
+        linearly dependent features); when ``W_out`` is beyond float64's range.
+
+    Notes
+    -----
+    ``Z`` and ``Y`` whose entries lie outside ``[2⁻⁴⁰⁰, 2⁴⁰⁰]`` are first
+    brought to unit scale by powers of two, ``Z = 2ᵃ Z′`` and ``Y = 2ᵇ Y′``
+    (exact); with ``w = 2ᵇ⁻ᵃ v`` the problem becomes
+    ``min ‖Z′ v − Y′‖² + λ 4⁻ᵃ ‖v‖²``, so entries anywhere in float64's range
+    (``1e300``, subnormals) give the readout to working precision.
+
     Examples
     --------
     >>> Z = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -575,21 +676,72 @@ def ridge_regression(
     """
     Z = as_float_array("features", features, ndim=2, dtype=_F64)
     Y = as_float_array("targets", targets, ndim=2, dtype=_F64)
+    if 0 in Z.shape:
+        raise ValueError(f"`features` must have at least one row and one column, got shape {Z.shape}")
     if Y.shape[0] != Z.shape[0]:
         raise ValueError(
             f"`targets` must have {Z.shape[0]} rows (one per feature row), got shape {Y.shape}"
         )
+    if Y.shape[1] == 0:
+        raise ValueError(f"`targets` must have at least one column, got shape {Y.shape}")
     lam = check_real("ridge", ridge, low=0.0)
     check_choice("solver", solver, ("lstsq", "normal"))
     p = Z.shape[1]
+    a, b = _pow2_exponent(Z), _pow2_exponent(Y)
+    Zp = np.ldexp(Z, -a) if a else Z
+    Yp = np.ldexp(Y, -b) if b else Y
+    lam_p = lam
+    if a and lam > 0:
+        mant, le = math.frexp(lam)
+        k = le - 2 * a  # λ 4⁻ᵃ = mant · 2ᵏ
+        if k > 1000:
+            # λ 4⁻ᵃ exceeds ‖Z′‖² (≤ T p) by a factor 2¹⁰⁰⁰/(T p): v = Z′ᵀY′/(λ 4⁻ᵃ)
+            # to that relative accuracy, and w = 2ᵇ⁻ᵃ v.
+            return _readout_from((Zp.T @ Yp) / mant, b - a - k)
+        lam_p = math.ldexp(mant, k) if k > -1100 else 0.0
     if solver == "normal":
-        A = Z.T @ Z + lam * np.eye(p)
-        w = scipy.linalg.solve(A, Z.T @ Y, assume_a="pos")
+        A = Zp.T @ Zp + lam_p * np.eye(p)
+        try:
+            v = scipy.linalg.solve(A, Zp.T @ Yp, assume_a="pos")
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"`features` give a singular ZᵀZ + λI with `ridge` = {lam} (linearly dependent"
+                " columns): use ridge > 0 or solver='lstsq'"
+            ) from None
+    elif lam_p > 0:
+        # w = V diag(s/(s² + λ)) Uᵀ Y from the SVD Z = U diag(s) Vᵀ: the
+        # minimiser of ‖Z w − Y‖² + λ‖w‖², accurate for every λ (the stacked
+        # system [Z; √λ I] loses digits in Householder QR once √λ ≫ ‖Z‖).
+        U, sv, Vt = np.linalg.svd(Zp, full_matrices=False)
+        v = Vt.T @ ((sv / (sv * sv + lam_p))[:, None] * (U.T @ Yp))
     else:
-        Za = np.vstack([Z, np.sqrt(lam) * np.eye(p)]) if lam > 0 else Z
-        Ya = np.vstack([Y, np.zeros((p, Y.shape[1]))]) if lam > 0 else Y
-        w = scipy.linalg.lstsq(Za, Ya)[0]
-    return np.ascontiguousarray(np.asarray(w).T)
+        v = scipy.linalg.lstsq(Zp, Yp)[0]
+    return _readout_from(np.asarray(v), b - a)
+
+
+def _nrmse(resid: np.ndarray, Y: np.ndarray) -> float:
+    """``sqrt(mean(resid²) / var(Y))`` without overflow or underflow: both arrays
+    are brought to unit scale by powers of two first. A constant ``Y`` gives 0
+    for a zero residual and ``inf`` otherwise (the ratio has no finite value)."""
+    er = math.frexp(float(np.max(np.abs(resid))))[1] if resid.size else 0
+    ey = math.frexp(float(np.max(np.abs(Y))))[1] if Y.size else 0
+    num = float(np.sqrt(np.mean(np.ldexp(resid, -er) ** 2)))
+    den = float(np.std(np.ldexp(Y, -ey)))
+    if den == 0.0:
+        return 0.0 if num == 0.0 else math.inf
+    return _ldexp(num / den, er - ey)
+
+
+def _readout_from(v: np.ndarray, e: int) -> np.ndarray:
+    """``(v · 2**e)ᵀ`` as a C-contiguous array, or a ``ValueError`` if it overflows."""
+    with np.errstate(over="ignore", under="ignore"):
+        w = np.ldexp(v, e) if e else v
+    if not all_finite(w):
+        raise ValueError(
+            "`targets` are too large relative to `features`: the readout W_out"
+            " is beyond float64's range"
+        )
+    return np.ascontiguousarray(w.T)
 
 
 @dataclass(frozen=True, eq=False)
@@ -603,7 +755,8 @@ class ESNFit:
     states : ndarray, shape (T, n)
         All teacher-forced states (washout included).
     train_nrmse : float
-        ``sqrt(mean squared error / var(teacher))`` after the washout.
+        ``sqrt(mean squared error / var(teacher))`` after the washout (for a
+        constant teacher: 0 if it is fitted exactly, ``inf`` otherwise).
     final_state : ndarray, shape (n,)
         ``x_T``, where :meth:`ESN.generate` continues.
     final_output : ndarray, shape (n_out,)
@@ -654,7 +807,7 @@ def fit(
     noise : float
         State noise during harvesting, see :meth:`ESN.run` (0: none).
     seed : int, Generator or None
-        Seed for the noise.
+        Seed for the noise, see :meth:`ESN.run`.
 
     Returns
     -------
@@ -672,7 +825,7 @@ def fit(
     W_out = ridge_regression(Z, Y[washout:], ridge, solver=solver)
     trained = replace(esn, W_out=W_out)
     resid = Z @ W_out.T - Y[washout:]
-    nrmse = float(np.sqrt(np.mean(resid**2) / np.var(Y[washout:])))
+    nrmse = _nrmse(resid, Y[washout:])
     return ESNFit(
         esn=trained,
         states=states,
@@ -837,7 +990,7 @@ def mackey_glass_protocol(
     n_units, runs : int
         Reservoir size and number of runs.
     seed : int
-        Seed of the run sequence.
+        Seed of the run sequence, in ``[0, 2**64)``.
     washout, train, horizon : int
         Discarded, trained and predicted steps.
     spectral_radius, connectivity, feedback_scaling, bias_scaling, leak : float
@@ -876,7 +1029,7 @@ def mackey_glass_protocol(
 
     n_units = check_int("n_units", n_units, minimum=1)
     runs = check_int("runs", runs, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
+    seed = cast(int, check_seed("seed", seed, allow_generator=False, allow_none=False))
     washout = check_int("washout", washout, minimum=0)
     train = check_int("train", train, minimum=1)
     horizon = check_int("horizon", horizon, minimum=1)
@@ -924,7 +1077,7 @@ def mackey_glass_protocol(
         # back to the original coordinates y = 1 + artanh(s) (ŝ outside (−1, 1): no y)
         orig[r] = float((np.arctanh(pred) - np.arctanh(true)) ** 2) if abs(pred) < 1 else np.inf
         resid = Z @ W_out.T - teach[washout:]
-        tr[r] = float(np.sqrt(np.mean(resid**2) / np.var(teach[washout:])))
+        tr[r] = _nrmse(resid, teach[washout:])
         lams[r] = lam
         signals.append(teach[washout:, 0])
     pooled = np.concatenate(signals)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_choice, check_int, check_real
+from ._validation import all_finite, as_generator, check_choice, check_dtype, check_int, check_real
 
 __all__ = [
     "ALPHA_KINDS",
@@ -65,20 +65,21 @@ Seed = int | np.random.Generator | None
 def _generator(seed: Any) -> np.random.Generator:
     """A PCG64 generator from an int or ``None``; a Generator is used as it is
     (so that callers can draw several initialisations from one stream)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise TypeError(f"`seed` must be an int, a numpy Generator or None, got {seed!r}")
-    if seed is not None and seed < 0:
-        raise ValueError(f"`seed` must be non-negative, got {seed}")
-    return np.random.default_rng(seed)
+    return as_generator("seed", seed)
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
-    return dt
+    return check_dtype("dtype", dtype)
+
+
+def _cast(name: str, value: float, W: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """``W`` (float64) cast to ``dt``, refusing a factor ``value`` that overflows ``dt``."""
+    if dt != W.dtype and abs(value) > float(np.finfo(dt).max):
+        raise ValueError(
+            f"`{name}` must be at most {float(np.finfo(dt).max):.6g} for dtype {dt}"
+            f" (larger entries overflow), got {value}"
+        )
+    return W.astype(dt)
 
 
 def _sign_corrected_q(M: np.ndarray) -> np.ndarray:
@@ -121,9 +122,10 @@ def haar_orthogonal(n: int, *, seed: Seed = None, dtype: Any = np.float64) -> np
     Raises
     ------
     TypeError
-        On a non-integer ``n``, a bad ``seed`` or a non-float ``dtype``.
+        On a non-integer ``n``, a seed that is not an int, Generator or None,
+        or a ``dtype`` other than float32/float64.
     ValueError
-        On ``n < 1``.
+        On ``n < 1`` or a seed outside ``[0, 2**64)``.
 
     Examples
     --------
@@ -163,7 +165,8 @@ def scaled_orthogonal(
     Raises
     ------
     ValueError
-        On ``scale < 0`` or not finite, or ``n < 1``.
+        On ``scale < 0`` or not finite, ``n < 1``, or a ``scale`` beyond the
+        largest number of ``dtype`` (the entries would overflow).
 
     Examples
     --------
@@ -176,7 +179,7 @@ def scaled_orthogonal(
     scale = check_real("scale", scale, low=0.0)
     n = check_int("n", n, minimum=1)
     dt = _float_dtype(dtype)
-    return (scale * haar_orthogonal(n, seed=seed)).astype(dt)
+    return _cast("scale", scale, scale * haar_orthogonal(n, seed=seed), dt)
 
 
 def identity(
@@ -198,7 +201,7 @@ def identity(
         Non-negative multiple of the identity.
     seed : ignored
         Accepted so that every initialiser of this module has the same call
-        signature (see :func:`gate_blocks`).
+        signature (see :func:`gate_blocks`); still checked like every seed.
     dtype : float32 or float64
 
     Returns
@@ -208,7 +211,8 @@ def identity(
     Raises
     ------
     ValueError
-        On ``scale < 0`` or ``n < 1``.
+        On ``scale < 0``, ``n < 1``, or a ``scale`` beyond the largest number
+        of ``dtype``.
 
     Examples
     --------
@@ -219,8 +223,10 @@ def identity(
     """
     n = check_int("n", n, minimum=1)
     scale = check_real("scale", scale, low=0.0)
-    del seed
-    return (scale * np.eye(n)).astype(_float_dtype(dtype))
+    dt = _float_dtype(dtype)
+    if seed is not None:  # ignored, but still a seed: refuse what no other initialiser takes
+        _generator(seed)
+    return _cast("scale", scale, scale * np.eye(n), dt)
 
 
 def henaff_generator(n: int, *, seed: Seed = None, conjugate: bool = False) -> np.ndarray:
@@ -383,9 +389,10 @@ def gate_blocks(
     Raises
     ------
     TypeError
-        When ``initializer`` is not callable.
+        When ``initializer`` is not callable or returns something that is not
+        a real array.
     ValueError
-        When it does not return an ``(n, n)`` array, or on bad sizes.
+        When it does not return a finite ``(n, n)`` array, or on bad sizes.
 
     Examples
     --------
@@ -403,9 +410,18 @@ def gate_blocks(
     rng = _generator(seed)
     blocks = []
     for _ in range(k):
-        B = np.asarray(initializer(n, seed=rng, **kwargs), dtype=np.float64)
+        out = initializer(n, seed=rng, **kwargs)
+        try:
+            B = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"`initializer` must return a real ({n}, {n}) array, got {type(out).__name__}"
+            ) from None
         if B.shape != (n, n):
             raise ValueError(f"`initializer` must return an ({n}, {n}) array, got shape {B.shape}")
+        if not all_finite(B):
+            bad = int(B.size - np.count_nonzero(np.isfinite(B)))
+            raise ValueError(f"`initializer` must return finite entries, got {bad} NaN/inf entries")
         blocks.append(B)
     return np.concatenate(blocks, axis=0).astype(dt)
 

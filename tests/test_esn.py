@@ -298,3 +298,134 @@ def test_bad_inputs(call, exc, match) -> None:
     """Each message names the argument, shows the value and says what was expected."""
     with pytest.raises(exc, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- extreme entries
+def _rho_mp(W: np.ndarray):
+    """ρ(W) in 40-digit arithmetic (mpmath's exponent range is unbounded)."""
+    import mpmath as mp
+
+    with mp.workdps(40):
+        return max(abs(v) for v in mp.eig(mp.matrix(W.tolist()), left=False, right=False))
+
+
+def _sigma_mp(W: np.ndarray):
+    import mpmath as mp
+
+    with mp.workdps(40):
+        return max(mp.svd_r(mp.matrix(W.tolist()), compute_uv=False))
+
+
+_A = np.random.default_rng(3).uniform(-1.0, 1.0, (5, 5))
+_EXTREME = {
+    "1e300": _A * 1e300,
+    "near float64 max": _A * (1.7e308 / np.max(np.abs(_A))),
+    "subnormal 1e-320": _A * 1e-320,
+    "ordinary": _A,
+}
+
+
+@pytest.mark.parametrize("target", [0.9, 1e300, 1e-300])
+@pytest.mark.parametrize("which", list(_EXTREME))
+@pytest.mark.parametrize(
+    ("scale", "measure"),
+    [(scale_to_spectral_radius, _rho_mp), (scale_to_spectral_norm, _sigma_mp)],
+    ids=["radius", "norm"],
+)
+def test_scaling_extreme_entries_against_mpmath(scale, measure, which: str, target: float) -> None:
+    """Entries anywhere in float64's range scale to the requested ρ or σ_max.
+
+    Oracle: mpmath (40 digits, no exponent limit) measures the result, and
+    ``W · target / measure(W)`` computed in mpmath from the original ``W``
+    matches it entry by entry. Before the power-of-two prescaling, entries near
+    float64's maximum raised ZeroDivisionError (ρ(W) overflowed to inf), and
+    subnormal entries raised LinAlgError (radius) or returned NaN (norm).
+    """
+    import mpmath as mp
+
+    W = _EXTREME[which]
+    R = scale(W, target)
+    assert np.all(np.isfinite(R))
+    assert abs(float(measure(R)) / target - 1.0) < 1e-12
+    with mp.workdps(40):
+        factor = mp.mpf(target) / measure(W)
+        want = np.array([[float(mp.mpf(w) * factor) for w in row] for row in W.tolist()])
+    np.testing.assert_allclose(R, want, rtol=0, atol=1e-13 * np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize("which", ["1e300", "subnormal 1e-320", "ordinary"])
+def test_esn_measures_extreme_reservoirs_against_mpmath(which: str) -> None:
+    """``ESN.spectral_radius``/``spectral_norm`` and the certificate's rate on
+    reservoirs with 1e300 or subnormal entries equal mpmath's values (before:
+    LinAlgError for ρ, and a rounded σ_max from LAPACK's subnormal arithmetic)."""
+    W = _EXTREME[which]
+    e = ESN(W, np.zeros((5, 0)), np.zeros((5, 1)), np.zeros(5))
+    assert abs(e.spectral_radius / float(_rho_mp(W)) - 1.0) < 1e-12
+    assert abs(e.spectral_norm / float(_sigma_mp(W)) - 1.0) < 1e-12
+    assert echo_state_certificate(e).rate == e.spectral_norm
+
+
+def _ridge_mp(Z: np.ndarray, Y: np.ndarray, lam: float) -> np.ndarray:
+    """(ZᵀZ + λI)⁻¹ZᵀY in 60-digit arithmetic, as (m, p) like ``ridge_regression``."""
+    import mpmath as mp
+
+    with mp.workdps(60):
+        Zm = mp.matrix(Z.tolist())
+        A = Zm.T * Zm + mp.mpf(lam) * mp.eye(Z.shape[1])
+        cols = [mp.lu_solve(A, Zm.T * mp.matrix(Y[:, j].tolist())) for j in range(Y.shape[1])]
+        return np.array([[float(c[i]) for i in range(Z.shape[1])] for c in cols])
+
+
+@pytest.mark.parametrize("solver", ["lstsq", "normal"])
+@pytest.mark.parametrize(
+    ("z_scale", "y_scale", "lam"),
+    [
+        (1e300, 1.0, 0.0),
+        (1e300, 1e300, 1e-8),
+        (1e-300, 1e300, 1e10),
+        (1e-200, 1.0, 1e-300),
+        (1e-320, 1.0, 1e-8),
+        (1.0, 1.0, 1e20),
+        (1.0, 1.0, 1e300),
+        (1e150, 1e-150, 1e250),
+    ],
+)
+def test_ridge_extreme_scales_against_mpmath(solver: str, z_scale: float, y_scale: float, lam: float) -> None:
+    """The ridge readout for features/targets/λ anywhere in float64's range equals
+    the 60-digit solution of the normal equations.
+
+    Before: Z of 1e-200 with λ = 1e-300 (``lstsq``) and Z of 1 with λ = 1e20
+    lost all or most digits (the stacked ``[Z; √λ I]`` system in Householder QR),
+    subnormal Z gave ±inf or LinAlgError.
+    """
+    rng = np.random.default_rng(11)
+    Z = rng.normal(size=(9, 3)) * z_scale
+    Y = rng.normal(size=(9, 2)) * y_scale
+    want = _ridge_mp(Z, Y, lam)
+    got = ridge_regression(Z, Y, lam, solver=solver)
+    # the result is subnormal for Z of 1e-320: its own rounding is 5e-324 absolute
+    atol = 4e-323 if z_scale < 1e-300 else 0.0
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=atol)
+
+
+def test_fit_nrmse_is_scale_invariant_at_extreme_teachers() -> None:
+    """``train_nrmse`` is invariant under scaling the teacher (no feedback, so the
+    states do not change and the readout scales): the same value at 2^±900 as at
+    1, where the squared residuals and the variance used to overflow to inf/inf =
+    NaN (2^900) or underflow to 0/0 (2^-900)."""
+    t = np.arange(200.0)
+    u, y = np.sin(t / 5)[:, None], np.cos(t / 7)[:, None]
+    esn = random_esn(20, n_in=1, spectral_radius=0.8, seed=5)
+    base = fit(esn, u, y, washout=20, ridge=1e-6).train_nrmse
+    assert 0 < base < 1
+    for k in (900, -900):
+        got = fit(esn, u, np.ldexp(y, k), washout=20, ridge=np.ldexp(1e-6, 0)).train_nrmse
+        assert abs(got / base - 1.0) < 1e-10, k
+
+
+def test_fit_constant_teacher_has_no_nan_nrmse() -> None:
+    """A constant teacher has zero variance: the NRMSE is 0 if it is fitted
+    exactly, ``inf`` otherwise, never NaN (before: 0/0 with a RuntimeWarning)."""
+    esn = random_esn(5, n_in=1, spectral_radius=0.5, seed=0)
+    r = fit(esn, np.zeros((30, 1)), np.full((30, 1), 2.0), washout=5, ridge=0.0)
+    assert r.train_nrmse in (0.0, np.inf)

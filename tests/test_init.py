@@ -257,6 +257,24 @@ def test_dtype_and_seed_handling() -> None:
         init.henaff(3, conjugate="yes")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scales_at_the_edges_of_the_dtype(dtype) -> None:
+    """A scale up to the dtype's largest number gives finite matrices whose singular
+    values are that scale (SVD in float64 of the returned matrix; rounding of the
+    dtype); one beyond it is refused (before: a RuntimeWarning and ±inf entries
+    in float32). Subnormal scales are kept exactly by ``identity``."""
+    top = float(np.finfo(dtype).max)
+    W = init.scaled_orthogonal(4, top / 2, seed=3, dtype=dtype)
+    assert W.dtype == dtype and np.all(np.isfinite(W))
+    s = np.linalg.svd(W.astype(np.float64) / top, compute_uv=False) * top
+    np.testing.assert_allclose(s, top / 2, rtol=8 * np.finfo(dtype).eps)
+    assert init.identity(3, top, dtype=dtype)[1, 1] == top
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    assert init.identity(3, tiny, dtype=dtype)[2, 2] == tiny
+    with pytest.raises(ValueError, match=r"`scale` must be (at most .* for dtype float32|finite \(within float64)"):
+        init.identity(3, top * 2.0 if dtype == np.float32 else 2**1100, dtype=dtype)
+
+
 def test_verify_row_orthogonal() -> None:
     """The `verify` row for the orthogonal initialisers passes and reports what it checked."""
     row = init._check_orthogonal()

@@ -28,8 +28,10 @@ import numpy as np
 from .. import init as _init
 from .._validation import (
     as_float_array,
+    as_generator,
     as_model_dtype,
     check_choice,
+    check_dtype,
     check_int,
     check_real,
     check_shape,
@@ -405,9 +407,7 @@ class ElmanRNN(SequenceModel):
             n_out = check_int("n_out", n_out, minimum=1)
         scheme = check_choice("scheme", scheme, SCHEMES)
         scale = check_real("scale", scale, low=0.0)
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
+        dt = check_dtype("dtype", dtype)
         if activation is None:
             activation = {"sigmoid": "sigmoid", "identity": "relu"}.get(scheme, "tanh")
         if alpha_kind is not None:
@@ -423,7 +423,7 @@ class ElmanRNN(SequenceModel):
                 f"`alpha_kind` must be 'retention' or 'leak' when `alpha` is a range, got None "
                 f"with alpha={alpha!r} (claim C27: (0.02, 0.2) are leak rates in the literature)"
             )
-        rng = np.random.default_rng(seed)
+        rng = as_generator("seed", seed)
         n_o = n_out if n_out is not None else 0
         if scheme in ("sigmoid", "basic_tanh"):
             s = 0.01 if scheme == "sigmoid" else 0.1

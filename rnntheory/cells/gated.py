@@ -20,7 +20,9 @@ import numpy as np
 from .. import init as _init
 from .._validation import (
     as_float_array,
+    as_generator,
     check_choice,
+    check_dtype,
     check_int,
     check_real,
     check_shape,
@@ -280,10 +282,8 @@ class _Gated(SequenceModel):
         forget_bias = check_real("forget_bias", forget_bias)
         if forget_bias != 0.0 and cls.GATES != 4:
             raise ValueError(f"`forget_bias` applies to the LSTM only, got {forget_bias} for a GRU")
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
-        rng = np.random.default_rng(seed)
+        dt = check_dtype("dtype", dtype)
+        rng = as_generator("seed", seed)
         G = cls.GATES
         k = 1.0 / np.sqrt(n)
         W_ih = rng.uniform(-k, k, (G * n, n_in))

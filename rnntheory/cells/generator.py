@@ -55,8 +55,10 @@ import numpy as np
 
 from .._validation import (
     as_float_array,
+    as_generator,
     as_model_dtype,
     check_choice,
+    check_dtype,
     check_int,
     check_real,
     check_shape,
@@ -313,10 +315,8 @@ class GeneratorRNN(SequenceModel):
         n = check_int("n_hidden", n_hidden, minimum=1)
         m = check_int("n_out", n_out, minimum=1)
         scale = check_real("scale", scale, low=0.0)
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"`dtype` must be float32 or float64, got {dt}")
-        rng = np.random.default_rng(seed)
+        dt = check_dtype("dtype", dtype)
+        rng = as_generator("seed", seed)
         W_hh = rng.normal(0.0, scale / np.sqrt(n), (n, n))
         W_hx = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n, n_in))
         W_hy = rng.normal(0.0, 1.0 / np.sqrt(m), (n, m))
