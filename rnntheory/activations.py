@@ -88,12 +88,35 @@ class Activation:
     argmax: float
 
     def f(self, x: np.ndarray | float) -> np.ndarray:
-        """Apply the activation element-wise."""
-        return _FUNCS[self.name][0](np.asarray(x))
+        """Apply the activation element-wise.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not real (complex, string, object or boolean entries).
+        """
+        return _FUNCS[self.name][0](_real("x", x))
 
     def fprime(self, x: np.ndarray | float) -> np.ndarray:
-        """Derivative ``f′`` element-wise, in a form stable under saturation."""
-        return _FUNCS[self.name][1](np.asarray(x))
+        """Derivative ``f′`` element-wise, in a form stable under saturation.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not real (complex, string, object or boolean entries).
+        """
+        return _FUNCS[self.name][1](_real("x", x))
+
+
+def _real(name: str, x: object) -> np.ndarray:
+    """``x`` as an array of real numbers (integers or floats), or a ``TypeError``."""
+    try:
+        a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    except (TypeError, ValueError):  # ragged nesting
+        raise TypeError(f"`{name}` must be a real array, got {type(x).__name__} of ragged shape") from None
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` must be a real array (integers or floats), got dtype {a.dtype}")
+    return a
 
 
 _FUNCS = {

@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -165,6 +166,10 @@ def claim(
         Re-runs the counterexample search and returns the data to store (used
         by ``rnntheory prove --search``).
     """
+    _check_id(id)
+    for arg, value in (("claim", claim), ("where", where), ("method", method)):
+        if not isinstance(value, str):
+            raise TypeError(f"`{arg}` must be a string, got {type(value).__name__}")
     for part in method.split(" + "):
         if part not in METHODS:
             raise ValueError(f"`method` parts must be in {METHODS}, got {part!r}")
@@ -199,9 +204,26 @@ def _counterexample_dir() -> Path:
     return Path(proofs.__path__[0]) / "counterexamples"
 
 
+def _check_id(id: Any) -> str:
+    """``id`` if it is a claim ID ``"C"`` + two digits, else a ``TypeError``/``ValueError``.
+
+    The ID names a file, so nothing else (a path, ``..``) may pass."""
+    if not isinstance(id, str):
+        raise TypeError(f"`id` must be a claim ID string such as 'C01', got {type(id).__name__}")
+    if re.fullmatch(r"C\d{2}", id) is None:
+        raise ValueError(f"`id` must be 'C' followed by two digits (such as 'C01'), got {id!r}")
+    return id
+
+
 def counterexample_path(id: str) -> Path:
-    """Where the stored counterexample of claim ``id`` lives."""
-    return _counterexample_dir() / f"{id}.json"
+    """Where the stored counterexample of claim ``id`` lives.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``id`` is not ``"C"`` followed by two digits.
+    """
+    return _counterexample_dir() / f"{_check_id(id)}.json"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -243,7 +265,19 @@ def load_counterexample(id: str) -> dict[str, Any]:
             f"no stored counterexample for {id} (proofs/counterexamples/{path.name}); "
             f"run `rnntheory prove --claim {id} --search`"
         )
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"the stored counterexample for {id} (proofs/counterexamples/{path.name}) is not"
+            f" valid JSON ({exc}); run `rnntheory prove --claim {id} --search`"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"the stored counterexample for {id} (proofs/counterexamples/{path.name}) must hold"
+            f" a JSON object, got {type(data).__name__}"
+        )
+    return data
 
 
 # ----------------------------------------------------------------------------- running
@@ -278,8 +312,17 @@ def run(
     """
     from tqdm import tqdm
 
+    if isinstance(ids, str):
+        raise TypeError(f"`ids` must be an iterable of claim IDs such as ['C01'], got the string {ids!r}")
     reg = registry()
-    wanted = list(reg) if ids is None else [i.upper() for i in ids]
+    try:
+        wanted = list(reg) if ids is None else list(ids)
+    except TypeError:
+        raise TypeError(f"`ids` must be an iterable of claim IDs such as ['C01'], got {ids!r}") from None
+    for i in wanted:
+        if not isinstance(i, str):
+            raise TypeError(f"`ids` must hold claim ID strings such as 'C01', got {i!r}")
+    wanted = [i.upper() for i in wanted]
     for i in wanted:
         if i not in reg:
             raise ValueError(f"`claim` must be one of the registered IDs {list(reg)}, got {i!r}")
@@ -294,6 +337,9 @@ def run(
 def to_markdown(results: Iterable[ClaimResult]) -> str:
     """The ledger as a Markdown page (what ``rnntheory prove --markdown`` prints)."""
     rows = list(results)
+    for r in rows:
+        if not isinstance(r, ClaimResult):
+            raise TypeError(f"`results` must hold ClaimResult rows (from `run`), got {type(r).__name__}")
     out = [
         "# The claims ledger",
         "",

@@ -25,7 +25,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ._validation import check_int, check_real
+from ._validation import check_choice, check_dtype, check_int, check_real
 from .cells.elman import FORMS, ElmanRNN
 from .cells.gated import GRU, LSTM
 from .init import _sign_corrected_q
@@ -48,8 +48,47 @@ def _as_strategy(value: Any) -> st.SearchStrategy[Any]:
     return value if isinstance(value, st.SearchStrategy) else st.just(value)
 
 
+def _eager(check: Any, name: str, value: Any, **kw: Any) -> Any:
+    """Check a plain value now (a strategy's draws are checked when drawn)."""
+    return value if isinstance(value, st.SearchStrategy) else check(name, value, **kw)
+
+
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _target(name: str, value: Any) -> float:
+    """A prescribed norm or radius: finite, and a normal float64 (a subnormal
+    target would leave the scaled entries with few or no significant digits)."""
+    v = check_real(name, value, low=0.0, low_open=True)
+    if v < _TINY:
+        raise ValueError(
+            f"`{name}` must be at least {_TINY} (the smallest normal float64), got {v}"
+        )
+    return v
+
+
+def _scaled(M: np.ndarray, measure: float, target: float, what: str) -> np.ndarray:
+    """``M · target / measure`` as ``(M / measure) · target`` (no overflow of the
+    ratio), or a ``ValueError`` if the scaled matrix leaves float64's range."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (M / measure) * target
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{what} is too large: a drawn matrix scaled to it overflows float64")
+    return out
+
+
 def sizes(min_value: int = 1, max_value: int = 6) -> st.SearchStrategy[int]:
-    """Small integer sizes (hidden units, inputs, steps)."""
+    """Small integer sizes (hidden units, inputs, steps).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a bound is not an integer, or ``min_value > max_value``.
+    """
+    min_value = check_int("min_value", min_value)
+    max_value = check_int("max_value", max_value)
+    if min_value > max_value:
+        raise ValueError(f"`min_value` must be <= `max_value` = {max_value}, got {min_value}")
     return st.integers(min_value, max_value)
 
 
@@ -70,12 +109,15 @@ def matrices_with_spectral_norm(
         Target spectral norm, ``> 0``.
     """
 
+    _eager(check_int, "n", n, minimum=1)
+    _eager(_target, "norm", norm)
+
     @st.composite
     def build(draw: Any) -> np.ndarray:
         size = check_int("n", draw(_as_strategy(n)), minimum=1)
-        target = check_real("norm", draw(_as_strategy(norm)), low=0.0, low_open=True)
+        target = _target("norm", draw(_as_strategy(norm)))
         M = draw(_square(size).filter(lambda A: np.linalg.norm(A, 2) > 1e-3))
-        return M * (target / np.linalg.norm(M, 2))
+        return _scaled(M, float(np.linalg.norm(M, 2)), target, f"`norm` = {target}")
 
     return build()
 
@@ -85,14 +127,17 @@ def matrices_with_spectral_radius(
 ) -> st.SearchStrategy[np.ndarray]:
     """Square float64 matrices with spectral radius ``ρ = radius`` (to rounding)."""
 
+    _eager(check_int, "n", n, minimum=1)
+    _eager(_target, "radius", radius)
+
     @st.composite
     def build(draw: Any) -> np.ndarray:
         size = check_int("n", draw(_as_strategy(n)), minimum=1)
-        target = check_real("radius", draw(_as_strategy(radius)), low=0.0, low_open=True)
+        target = _target("radius", draw(_as_strategy(radius)))
         M = draw(
             _square(size).filter(lambda A: np.max(np.abs(np.linalg.eigvals(A))) > 1e-3)
         )
-        return M * (target / np.max(np.abs(np.linalg.eigvals(M))))
+        return _scaled(M, float(np.max(np.abs(np.linalg.eigvals(M)))), target, f"`radius` = {target}")
 
     return build()
 
@@ -104,6 +149,8 @@ def orthogonal_matrices(n: int | st.SearchStrategy[int]) -> st.SearchStrategy[np
     by Hypothesis, so the law is not Haar but every draw is exactly orthogonal
     to rounding.)
     """
+
+    _eager(check_int, "n", n, minimum=1)
 
     @st.composite
     def build(draw: Any) -> np.ndarray:
@@ -133,12 +180,22 @@ def non_normal_matrices(
     keep ``radius`` a little below the value a property needs.
     """
     radius = check_real("radius", radius, low=0.0)
-    min_norm = check_real("min_norm", min_norm, low=0.0, low_open=True)
+    min_norm = _target("min_norm", min_norm)
+    _eager(check_int, "n", n, minimum=2)
+    # Built at unit norm (radius/min_norm, 1) and scaled by min_norm at the end,
+    # so no intermediate overflows whatever the two magnitudes.
+    with np.errstate(over="ignore"):
+        rel = radius / min_norm
+    if not np.isfinite(rel):
+        raise ValueError(
+            f"`radius` = {radius} is too large for `min_norm` = {min_norm}: "
+            "radius/min_norm overflows float64"
+        )
 
     @st.composite
     def build(draw: Any) -> np.ndarray:
         size = check_int("n", draw(_as_strategy(n)), minimum=2)
-        d = draw(hnp.arrays(np.float64, size, elements=_ENTRY)) * radius
+        d = draw(hnp.arrays(np.float64, size, elements=_ENTRY)) * rel
         U = draw(
             hnp.arrays(np.float64, (size, size), elements=_ENTRY).filter(
                 lambda A: np.linalg.norm(np.triu(A, 1)) > 1e-2
@@ -148,16 +205,18 @@ def non_normal_matrices(
         D = np.diag(d)
         # σ_max(D + sN) is continuous and grows without bound in s: find s by bisection.
         lo, hi = 0.0, 1.0
-        while np.linalg.norm(D + hi * N, 2) < min_norm:
+        while np.linalg.norm(D + hi * N, 2) < 1.0:
             hi *= 2.0
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if np.linalg.norm(D + mid * N, 2) < min_norm:
+            if np.linalg.norm(D + mid * N, 2) < 1.0:
                 lo = mid
             else:
                 hi = mid
         Q = draw(orthogonal_matrices(size))
-        return Q @ (D + hi * N) @ Q.T
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = Q @ (D + hi * N) @ Q.T
+        return _scaled(X, 1.0, min_norm, f"`radius` = {radius} with `min_norm` = {min_norm}")
 
     return build()
 
@@ -188,14 +247,32 @@ def elman_models(
     input_scale : float
         Bound on the entries of ``W_hx`` and ``b_h``.
     dtype : float32 or float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a bad size, ``dtype``, ``input_scale`` or ``weight_norm`` (checked
+        when the strategy is made; values drawn from strategies when drawn), or
+        a scale beyond the largest number of ``dtype``.
     """
+    dt = check_dtype("dtype", dtype)
+    big = float(np.finfo(dt).max)
+    input_scale = check_real("input_scale", input_scale, low=0.0, high=big)
+    _eager(check_int, "n_in", n_in, minimum=1)
+    _eager(check_int, "n_hidden", n_hidden, minimum=1)
+    if n_out is not None:
+        _eager(check_int, "n_out", n_out, minimum=1)
+    _eager(check_real, "weight_norm", weight_norm, low=0.0, low_open=True, high=big)
 
     @st.composite
     def build(draw: Any) -> ElmanRNN:
-        ni = draw(_as_strategy(n_in))
-        nh = draw(_as_strategy(n_hidden))
+        ni = check_int("n_in", draw(_as_strategy(n_in)), minimum=1)
+        nh = check_int("n_hidden", draw(_as_strategy(n_hidden)), minimum=1)
         no = draw(_as_strategy(n_out))
-        W = draw(matrices_with_spectral_norm(nh, draw(_as_strategy(weight_norm))))
+        if no is not None:
+            no = check_int("n_out", no, minimum=1)
+        wn = check_real("weight_norm", draw(_as_strategy(weight_norm)), low=0.0, low_open=True, high=big)
+        W = draw(matrices_with_spectral_norm(nh, wn))
         U = draw(hnp.arrays(np.float64, (nh, ni), elements=_ENTRY)) * input_scale
         b = draw(hnp.arrays(np.float64, nh, elements=_ENTRY)) * input_scale
         V = c = None
@@ -205,7 +282,6 @@ def elman_models(
         alpha = None
         if draw(_as_strategy(leaky)):
             alpha = draw(hnp.arrays(np.float64, nh, elements=st.floats(0.0, 1.0)))
-        dt = np.dtype(dtype)
         def cast(a: Any) -> Any:
             return None if a is None else np.asarray(a, dtype=dt)
 
@@ -226,8 +302,19 @@ def input_sequences(
     batch: int | None = None,
     scale: float = 2.0,
 ) -> st.SearchStrategy[np.ndarray]:
-    """Input sequences ``(T, n_in)`` (or ``(T, batch, n_in)``) with entries in ``[−scale, scale]``."""
+    """Input sequences ``(T, n_in)`` (or ``(T, batch, n_in)``) with entries in ``[−scale, scale]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a non-integer or non-positive ``T`` (when drawn), ``n_in`` or
+        ``batch``, or a negative or non-finite ``scale``.
+    """
     scale = check_real("scale", scale, low=0.0)
+    n_in = check_int("n_in", n_in, minimum=1)
+    if batch is not None:
+        batch = check_int("batch", batch, minimum=1)
+    _eager(check_int, "T", T, minimum=1)
 
     @st.composite
     def build(draw: Any) -> np.ndarray:
@@ -256,19 +343,31 @@ def gated_models(
     n_in, n_hidden, n_out : int, None or strategy
     weight_scale : float or strategy
     bias_scale : float
+
+    Raises
+    ------
+    TypeError, ValueError
+        On an unknown ``cell``, a bad size or a negative or non-finite scale
+        (checked when the strategy is made; values drawn from strategies when drawn).
     """
     bias_scale = check_real("bias_scale", bias_scale, low=0.0)
+    _eager(check_choice, "cell", cell, choices=("lstm", "gru"))
+    _eager(check_int, "n_in", n_in, minimum=1)
+    _eager(check_int, "n_hidden", n_hidden, minimum=1)
+    if n_out is not None:
+        _eager(check_int, "n_out", n_out, minimum=1)
+    _eager(check_real, "weight_scale", weight_scale, low=0.0)
 
     @st.composite
     def build(draw: Any) -> LSTM | GRU:
-        kind = draw(_as_strategy(cell))
+        kind = check_choice("cell", draw(_as_strategy(cell)), ("lstm", "gru"))
         cls: type[LSTM] | type[GRU] = LSTM if kind == "lstm" else GRU
-        if kind not in ("lstm", "gru"):
-            raise ValueError(f"`cell` must be 'lstm' or 'gru', got {kind!r}")
-        ni = draw(_as_strategy(n_in))
-        nh = draw(_as_strategy(n_hidden))
+        ni = check_int("n_in", draw(_as_strategy(n_in)), minimum=1)
+        nh = check_int("n_hidden", draw(_as_strategy(n_hidden)), minimum=1)
         no = draw(_as_strategy(n_out))
-        ws = draw(_as_strategy(weight_scale))
+        if no is not None:
+            no = check_int("n_out", no, minimum=1)
+        ws = check_real("weight_scale", draw(_as_strategy(weight_scale)), low=0.0)
         G = cls.GATES
         def arr(shape: Any) -> np.ndarray:
             return draw(hnp.arrays(np.float64, shape, elements=_ENTRY))

@@ -31,6 +31,27 @@ def _np(p: Any) -> np.ndarray:
     return np.ascontiguousarray(p.detach().cpu().numpy())
 
 
+def _check_params(name: str, module: Any) -> Any:
+    """The common dtype of ``module``'s parameters (float32 or float64), or raise
+    naming ``name``: other dtypes (float16, bfloat16, complex) and parameters
+    without data (the ``meta`` device) cannot be loaded."""
+    import torch
+
+    params = list(module.parameters())
+    for p in params:
+        if p.is_meta:
+            raise ValueError(f"`{name}` has parameters on the meta device (no values to load)")
+        if p.dtype not in (torch.float32, torch.float64):
+            raise TypeError(
+                f"`{name}` must have float32 or float64 parameters, got {p.dtype}"
+                " (convert it with .double() or .float())"
+            )
+    dtypes = {p.dtype for p in params}
+    if len(dtypes) > 1:
+        raise TypeError(f"`{name}` must have parameters of one dtype, got {sorted(map(str, dtypes))}")
+    return dtypes.pop() if dtypes else None
+
+
 def _readout(readout: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     if readout is None:
         return None, None
@@ -38,6 +59,7 @@ def _readout(readout: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
 
     if not isinstance(readout, torch.nn.Linear):
         raise TypeError(f"`readout` must be a torch.nn.Linear, got {type(readout).__name__}")
+    _check_params("readout", readout)
     W = _np(readout.weight)
     b = _np(readout.bias) if readout.bias is not None else np.zeros(W.shape[0], W.dtype)
     return W, b
@@ -60,10 +82,13 @@ def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
     Raises
     ------
     TypeError
-        If ``module`` is not one of the supported classes.
+        If ``module`` is not one of the supported classes, or its (or the
+        readout's) parameters are not all float32 or all float64.
     ValueError
-        For several layers, bidirectional modules, projections, or an
-        unsupported nonlinearity.
+        For several layers, bidirectional modules, projections, an
+        unsupported nonlinearity, parameters on the ``meta`` device, a readout
+        whose input size is not the hidden size, or an Elman bias
+        ``bias_ih + bias_hh`` that overflows.
 
     Examples
     --------
@@ -76,7 +101,6 @@ def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
     import torch
 
     nn = torch.nn
-    W_yh, b_y = _readout(readout)
     suffix = ""
     if isinstance(module, nn.RNNBase):
         if module.num_layers != 1:
@@ -91,6 +115,18 @@ def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
             "`module` must be a torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, "
             f"got {type(module).__name__}"
         )
+    dtype = _check_params("module", module)
+    W_yh, b_y = _readout(readout)
+    if W_yh is not None:
+        if readout.weight.dtype != dtype:
+            raise TypeError(
+                f"`readout` must have the module's dtype {dtype}, got {readout.weight.dtype}"
+            )
+        if readout.in_features != module.hidden_size:
+            raise ValueError(
+                f"`readout` must take {module.hidden_size} inputs (the module's hidden size),"
+                f" got in_features={readout.in_features}"
+            )
     w_ih = _np(getattr(module, "weight_ih" + suffix))
     w_hh = _np(getattr(module, "weight_hh" + suffix))
     if module.bias:
@@ -106,7 +142,13 @@ def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
     nonlinearity = module.nonlinearity if isinstance(module, nn.RNN | nn.RNNCell) else None
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"`module` must use tanh or relu, got nonlinearity={nonlinearity!r}")
-    return ElmanRNN(w_hh, w_ih, b_ih + b_hh, W_yh, b_y, activation=nonlinearity)
+    with np.errstate(over="ignore"):
+        b_h = b_ih + b_hh
+    if not np.all(np.isfinite(b_h)) and np.all(np.isfinite(b_ih)) and np.all(np.isfinite(b_hh)):
+        raise ValueError(
+            f"`module`'s bias_ih + bias_hh (the Elman cell's one bias) overflows {b_h.dtype}"
+        )
+    return ElmanRNN(w_hh, w_ih, b_h, W_yh, b_y, activation=nonlinearity)
 
 
 def to_torch(model: ElmanRNN | LSTM | GRU) -> Any:
