@@ -13,7 +13,7 @@ import os
 import naive
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from oracle import torch_or_skip
 
@@ -372,3 +372,113 @@ def test_kernel_python_body_runs_without_the_jit():
     r = subprocess.run([sys.executable, "-c", NOJIT], capture_output=True, text=True, env=env, timeout=300,
                        check=False)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------- scale of the flow
+
+
+def _omega_mp(model, x, flow, variant, threshold=0.0, W=None):
+    """Ω in mpmath (60 digits) from the loop reference's step Jacobians and the
+    exact flow values: ‖v‖², ‖J_{k+1}ᵀ v‖² and the ratio are formed without
+    overflow or underflow whatever the scale of ``flow``. Counted terms as in
+    :func:`naive.omega` (‖v‖² ≥ threshold, v ≠ 0), compared exactly."""
+    import mpmath
+
+    mpmath.mp.dps = 60
+    x = np.asarray(x, float)
+    if x.ndim == 2:
+        x, flow = x[:, None], np.asarray(flow)[:, None]
+    m = model if W is None else model.replace(W_hh=np.asarray(W))
+    total, count = mpmath.mpf(0), 0
+    for b in range(x.shape[1]):
+        hs = naive.forward(model, x[:, b])
+        for k in range(x.shape[0]):
+            J = naive.step_jacobian(m, hs[k], x[k, b])
+            v = [mpmath.mpf(float(t)) for t in flow[k + 1, b]]
+            nv = mpmath.fsum(t * t for t in v)
+            if nv == 0 or nv < threshold:
+                continue
+            u = [mpmath.fsum(mpmath.mpf(float(J[i, j])) * v[i] for i in range(len(v)))
+                 for j in range(J.shape[1])]
+            r2 = mpmath.fsum(t * t for t in u) / nv
+            total += (r2 - 1) ** 2 if variant == "squared" else (mpmath.sqrt(r2) - 1) ** 2
+            count += 1
+    return float(total / count) if count else 0.0
+
+
+SCALES = [2.0**1000, 2.0**-1000, 1e300, 1e-300, 1e-150, 1e160]
+
+
+@pytest.mark.parametrize(("form", "act", "alpha"), [("standard", "tanh", None), ("pascanu", "sigmoid", None),
+                                                    ("standard", "tanh", 0.35), ("pascanu", "relu", 0.6)])
+@pytest.mark.parametrize("variant", ["squared", "norm"])
+def test_omega_and_its_gradient_do_not_depend_on_the_scale_of_the_flow(form, act, alpha, variant):
+    """Ω is a mean of functions of ‖J_{k+1}ᵀ v‖/‖v‖, and ∂Ω/∂W_hh (flow fixed)
+    is homogeneous of degree 0 in v: Ω(c·flow) = Ω(flow) for every c > 0.
+    For c = 2^±1000, 1e±300, 1e-150, 1e160 (with threshold 0, which has no
+    scale) the value equals the mpmath oracle on the scaled flow (rel 1e-12),
+    the gradient equals central differences of that oracle (rel 1e-6) and the
+    gradient at scale 1 (bitwise for powers of two, rel 1e-12 otherwise); the
+    flow of 1e155 used to square to inf/inf = NaN, the flow of 1e-300 to 0
+    (no term counted, Ω = 0)."""
+    rng = np.random.default_rng(17)
+    n = 3
+    m = ElmanRNN(rng.normal(0.0, 0.7, (n, n)), rng.normal(size=(n, 2)), rng.normal(0.0, 0.3, n),
+                 rng.normal(size=(2, n)), np.zeros(2), activation=act, form=form, alpha=alpha)
+    x, y = _data(m, 4, 2, 3)
+    _, g = m.value_and_grad(x, y, loss="mse")
+    tr = m.forward(x)
+    base = omega(m, tr, g.flow, variant=variant, threshold=0.0)
+    assert base.count == 8 and base.value > 1e-3
+    for c in SCALES:
+        flow = g.flow * c
+        assert np.all(np.isfinite(flow)) and np.all(flow[1:] != 0)
+        res = omega(m, tr, flow, variant=variant, threshold=0.0)
+        assert res.count == base.count
+        want = _omega_mp(m, x, flow, variant)
+        assert res.value == pytest.approx(want, rel=1e-12), c
+        if c in (2.0**1000, 2.0**-1000):  # exact scaling: the same arithmetic
+            assert res.value == base.value and np.array_equal(res.W_hh, base.W_hh)
+            assert np.array_equal(res.ratio, base.ratio)
+        else:
+            assert res.value == pytest.approx(base.value, rel=1e-12)
+            np.testing.assert_allclose(res.W_hh, base.W_hh, rtol=1e-12, atol=1e-14 * np.abs(base.W_hh).max())
+    flow = g.flow * 1e300
+    fd = _fd(lambda W: _omega_mp(m, x, flow, variant, W=W), m.W_hh)
+    got = omega(m, tr, flow, variant=variant, threshold=0.0).W_hh
+    assert _rel(got, fd) < 1e-6
+
+
+@given(st.integers(-1100, 1000), st.floats(0.0, 1.0), st.integers(0, 2**16))
+@example(-700, 0.0, 0)
+@example(-560, 0.5, 1)
+@example(500, 0.5, 2)
+def test_threshold_is_compared_exactly_at_every_scale(exp2, frac, seed):
+    """A term counts iff ‖v‖² ≥ threshold (and v ≠ 0), for flows of 2^-1100 to
+    2^1000 (where ‖v‖² over- or underflows float64) and thresholds anywhere
+    between the smallest and the largest ‖v‖² of the batch: checked against
+    ‖v‖² in exact rational arithmetic, outside a band of 1e-14 relative around
+    the threshold (inside it, the rounding of the sum of squares decides).
+    Squaring in float64 counted no term of a flow of 1e-170 and every term of
+    a flow of 1e160 (inf ≥ threshold)."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(seed)
+    m = ElmanRNN(rng.normal(0.0, 0.7, (3, 3)), rng.normal(size=(3, 1)), np.zeros(3), activation="tanh")
+    x = rng.normal(size=(5, 3, 1))
+    flow = rng.normal(size=(6, 3, 3)) * rng.uniform(0.5, 2.0, size=(6, 3, 1))
+    flow = np.ldexp(flow, exp2)
+    exact = [[sum(Fraction(float(t)) ** 2 for t in flow[k + 1, b]) for b in range(3)] for k in range(5)]
+    lo, hi = min(min(r) for r in exact), max(max(r) for r in exact)
+    target = lo + (hi - lo) * Fraction(frac)
+    assume(target <= Fraction(np.finfo(float).max))  # a threshold must be a float
+    thr = float(target)
+    res = omega(m, m.forward(x), flow, threshold=thr)
+    t = Fraction(thr)
+    for k in range(5):
+        for b in range(3):
+            e = exact[k][b]
+            if e >= t * (1 + Fraction(1, 10**14)) and e > 0:
+                assert res.counted[k, b]
+            elif e < t * (1 - Fraction(1, 10**14)) or e == 0:
+                assert not res.counted[k, b]

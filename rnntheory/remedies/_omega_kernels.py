@@ -18,9 +18,21 @@ of the standard form, with ``Q = β ⊙ v ⊙ f″(a) ⊙ (G_u Wᵀ)``), so the 
 two to four ``(N × n) · (n × n)`` products plus element-wise passes.
 
 Norms and the value are accumulated in float64 whatever the dtype of the arrays.
+
+Ω does not depend on the scale of the flow (``u`` is linear in ``v`` and each
+term is a ratio), so every ``v`` is first multiplied by the power of two
+``2^-e`` that brings its largest |entry| into [1/2, 1): exact, and afterwards
+the arithmetic is the same as for a flow of size 1, so flows of 1e±300
+give the same Ω and gradient as the flow itself (squaring a flow of 1e155
+overflowed to ``inf/inf = NaN``; a flow of 1e-160 lost digits in its
+subnormal squares; one of 1e-300 squared to 0 and its terms were dropped).
+The threshold is compared with the unscaled ``‖v‖² = ‖v 2^-e‖²·4^e`` on
+mantissas and exponents, so that comparison neither overflows nor underflows.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -100,6 +112,44 @@ def _sumsq(x):
     return t
 
 
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _scale_row(v, out):
+    """``out = v · 2^-e`` with the largest |entry| of ``out`` in [1/2, 1) (exact
+    where the result is a normal number); returns ``e`` (0 for ``v = 0``)."""
+    n = v.shape[0]
+    mx = 0.0
+    for i in range(n):
+        mx = max(mx, abs(np.float64(v[i])))
+    if mx == 0.0:
+        for i in range(n):
+            out[i] = v[i]
+        return 0
+    e = math.frexp(mx)[1]
+    # 2^-e as two factors in the normal range (e runs from -1073 to 1024)
+    k1 = -e // 2
+    f1 = math.ldexp(1.0, k1)
+    f2 = math.ldexp(1.0, -e - k1)
+    for i in range(n):
+        out[i] = (np.float64(v[i]) * f1) * f2
+    return e
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _at_least(s2, e2, threshold):
+    """Whether ``s2 · 2^e2 ≥ threshold`` and ``s2 > 0`` (``s2, threshold ≥ 0``),
+    decided exactly on mantissas and exponents (``s2 · 2^e2`` is never formed)."""
+    if s2 == 0.0:
+        return False
+    if threshold == 0.0:
+        return True
+    ms, es = math.frexp(s2)
+    mt, et = math.frexp(threshold)
+    es += e2
+    if es != et:
+        return es > et
+    return ms >= mt
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_mode, threshold,
                  mask, given_mask, R, G):
@@ -130,7 +180,8 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
     grad_mode : int
         0 value only, 1 flow fixed, 2 flow and ``f′`` fixed.
     threshold : float
-        A term counts when ``‖v‖² ≥ threshold`` and ``v ≠ 0``.
+        A term counts when ``‖v‖² ≥ threshold`` and ``v ≠ 0`` (``‖v‖²`` of the
+        unscaled ``v``, compared without forming it).
     mask : (N,) uint8
         Written with the counted terms, or read when ``given_mask``.
     R : (N,) float64
@@ -153,6 +204,7 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
     E = np.empty((rows if f2 else 0, n), dtype=dt)  # β ⊙ v ⊙ f″(a)
     Y = np.empty((rows if f2 else 0, n), dtype=dt)
     NV = np.empty(rows, dtype=np.float64)
+    VS = np.empty((rows, n), dtype=dt)  # v · 2^-e, largest |entry| in [1/2, 1)
     if grad_mode > 0:
         G[:, :] = 0.0
     count = 0
@@ -164,13 +216,14 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
         # pass 1: ‖v‖², the counted terms, p = β ⊙ d ⊙ v (standard) or β ⊙ v
         for j in range(m):
             r = r0 + j
-            v = V[r]
+            v = VS[j]
+            e = _scale_row(V[r], v)
             a = AR[r]
             p = P[j]
             nv2 = _sumsq(v)
             NV[j] = nv2
             if not given_mask:
-                mask[r] = 1 if nv2 >= threshold and nv2 > 0.0 else 0
+                mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
             if mask[r] != 0:
                 count += 1
             if form == 0 and have_fp and not f2:
@@ -213,7 +266,7 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
         for j in range(m):
             r = r0 + j
             u = U[j]
-            v = V[r]
+            v = VS[j]
             if form == 1:
                 for i in range(n):
                     u[i] *= D[j, i]

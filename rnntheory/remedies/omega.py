@@ -220,7 +220,11 @@ def omega(
     flow : array, shape ``(T+1, n)`` or ``(T+1, B, n)``
         ``∂E/∂h_k`` for ``k = 0..T``: ``grads.flow`` from
         ``model.value_and_grad(x, y)`` on the same inputs. Its scale does not
-        matter (only through ``threshold``).
+        matter (only through ``threshold``): each ``v_{k+1}`` is rescaled by a
+        power of two (exactly) before anything is squared, so flows of 1e-300
+        and 1e300 give the same Ω and gradient as the flow itself, and the
+        threshold is compared with the unscaled ``‖v_{k+1}‖²`` without
+        forming it.
     variant : {"squared", "norm"}
         Ratio of squared norms (Pascanu et al.'s Eq. 10 and code) or of norms (Eq. 9).
     threshold : float
