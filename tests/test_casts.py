@@ -200,3 +200,23 @@ def test_gauss_newton_product_is_linear_beyond_float32_range():
     m64 = m.replace(**{k: p.astype(np.float64) for k, p in m.params().items()})
     ref = GaussNewton(m64, x, y, loss="xent")(v)
     assert np.max(np.abs(base - ref)) <= 1e-5 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("start", [BIG, 1e100])
+def test_hessian_free_step_from_a_warm_start_beyond_float32(start):
+    """A float64 warm start ``x0`` beyond float32's range: the products stay
+    finite (CG runs all its iterations instead of stopping on a non-finite
+    curvature), steps that leave float32's range (CG iterates near 1e97 from
+    1e100) are rejected like non-finite ones instead of raising, and the model
+    returned is finite with a loss no larger than before."""
+    from rnntheory.training.hessian_free import HessianFree, flatten_params, hf_step
+
+    rng = np.random.default_rng(0)
+    m = ElmanRNN.init(N_IN, 4, M, scheme="gaussian", seed=0, dtype=F32)
+    x, y = rng.normal(size=(5, 3, N_IN)), rng.integers(0, M, (5, 3))
+    n_params = sum(p.size for p in m.params().values())
+    res = hf_step(m, x, y, loss="xent", hf=HessianFree(max_cg=5), x0=np.full(n_params, start))
+    assert res.cg_stop == "max_iter" and res.cg_iterations == 5
+    assert np.all(np.isfinite(flatten_params(res.model.params())))
+    assert res.loss_after <= res.loss_before
+    assert np.all(np.isfinite(res.cg_solution))
