@@ -244,10 +244,23 @@ def _jsonable(obj: Any) -> Any:
 
 
 def save_counterexample(id: str, data: dict[str, Any]) -> Path:
-    """Write the search result for claim ``id`` (JSON, floats written exactly)."""
+    """Write the search result for claim ``id`` (JSON, floats written exactly).
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a dict of JSON-serialisable values (numbers, strings,
+        arrays, and lists and dicts of them); nothing is written then.
+    """
     path = counterexample_path(id)
+    if not isinstance(data, dict):
+        raise TypeError(f"`data` must be a dict, got {type(data).__name__}")
+    try:
+        text = json.dumps(_jsonable(data), indent=1, sort_keys=True) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`data` must hold JSON-serialisable values: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(data), indent=1, sort_keys=True) + "\n")
+    path.write_text(text)
     return path
 
 
@@ -336,6 +349,8 @@ def run(
 
 def to_markdown(results: Iterable[ClaimResult]) -> str:
     """The ledger as a Markdown page (what ``rnntheory prove --markdown`` prints)."""
+    if isinstance(results, str | bytes) or not isinstance(results, Iterable):
+        raise TypeError(f"`results` must be an iterable of ClaimResult rows, got {type(results).__name__}")
     rows = list(results)
     for r in rows:
         if not isinstance(r, ClaimResult):

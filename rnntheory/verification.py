@@ -10,6 +10,7 @@ and SVDs of explicit products.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import bounds as bd
 from . import jacobians as jac
+from ._validation import check_int, check_real
 from .cells.elman import ElmanRNN
 
 __all__ = ["CheckResult", "VerifyConfig", "default_models", "run_checks", "write_report"]
@@ -82,9 +84,34 @@ class VerifyConfig:
     fd_T: int = 12
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for name in ("T", "n_hidden", "n_in", "fd_models", "fd_hidden", "fd_T"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
+        scales = self.scales
+        if isinstance(scales, str | bytes) or not isinstance(scales, tuple | list):
+            raise TypeError(f"`scales` must be a tuple of positive numbers, got {type(scales).__name__}")
+        object.__setattr__(
+            self, "scales", tuple(check_real("scales", s, low=0.0, low_open=True) for s in scales)
+        )
+        if not isinstance(self.extra, dict):
+            raise TypeError(f"`extra` must be a dict, got {type(self.extra).__name__}")
+
+
+def _check_progress(progress: Any) -> None:
+    if progress is not None and not isinstance(progress, bool | np.bool_):
+        raise TypeError(f"`progress` must be True, False or None, got {progress!r}")
+
+
+def _check_cfg(cfg: Any) -> VerifyConfig:
+    if not isinstance(cfg, VerifyConfig):
+        raise TypeError(f"`cfg` must be a VerifyConfig, got {type(cfg).__name__}")
+    return cfg
+
 
 def default_models(cfg: VerifyConfig) -> list[tuple[str, ElmanRNN, np.ndarray]]:
     """The embedded model set: ``(label, model, inputs)`` triples."""
+    _check_cfg(cfg)
     out = []
     rng = np.random.default_rng(cfg.seed)
     n, ni, T = cfg.n_hidden, cfg.n_in, cfg.T
@@ -538,7 +565,8 @@ def run_checks(cfg: VerifyConfig | None = None, *, progress: bool | None = None)
     """Run every numeric check, yielding one :class:`CheckResult` at a time."""
     from tqdm import tqdm
 
-    cfg = cfg or VerifyConfig()
+    cfg = VerifyConfig() if cfg is None else _check_cfg(cfg)
+    _check_progress(progress)
     models = default_models(cfg)
     jobs: list[Callable[[], CheckResult]] = [
         lambda: _check_step_jacobian(models),
@@ -613,7 +641,20 @@ def write_report(
     """
     from .plotting import eigenvalues_unit_circle, gradient_flow_heatmap, norm_vs_lag
 
-    cfg = cfg or VerifyConfig()
+    cfg = VerifyConfig() if cfg is None else _check_cfg(cfg)
+    if isinstance(rows, str | bytes) or not isinstance(rows, list | tuple):
+        raise TypeError(f"`rows` must be a list of CheckResult, got {type(rows).__name__}")
+    for r in rows:
+        if not isinstance(r, CheckResult):
+            raise TypeError(f"`rows` must hold CheckResult records, got {type(r).__name__}")
+    if claims is not None:
+        if isinstance(claims, str | bytes) or not isinstance(claims, list | tuple):
+            raise TypeError(f"`claims` must be a list of ledger results or None, got {type(claims).__name__}")
+        for c in claims:
+            if not all(hasattr(c, a) for a in ("id", "verdict", "verified", "claim")):
+                raise TypeError(f"`claims` must hold ledger results (ClaimResult), got {type(c).__name__}")
+    if not isinstance(out_dir, str | os.PathLike) or str(out_dir) == "":
+        raise TypeError(f"`out_dir` must be a non-empty str or os.PathLike, got {out_dir!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = [

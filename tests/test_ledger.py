@@ -186,3 +186,21 @@ def test_search_finds_a_counterexample_that_verifies(
     ledger.save_counterexample(claim_id, spec.search())
     proof = spec.prove()
     assert proof.verdict == "false" and proof.verified, proof.evidence
+
+
+@pytest.mark.parametrize(("data", "match"), [
+    ({"W": np.eye(2) * 1j}, "`data` must hold JSON-serialisable values"),
+    ({"x": object()}, "`data` must hold JSON-serialisable values"),
+    ([1.0, 2.0], "`data` must be a dict, got list"),
+])
+def test_save_counterexample_rejects_data_json_cannot_hold(store, data, match):
+    """json.dumps's own TypeError named nothing (found by tests/test_fuzz.py);
+    nothing is written when the data is refused."""
+    with pytest.raises(TypeError, match=match):
+        ledger.save_counterexample("C77", data)
+    assert not ledger.counterexample_path("C77").exists()
+
+
+def test_to_markdown_rejects_a_non_iterable():
+    with pytest.raises(TypeError, match="`results` must be an iterable of ClaimResult rows, got NoneType"):
+        ledger.to_markdown(None)  # type: ignore[arg-type]
