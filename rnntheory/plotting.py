@@ -74,15 +74,30 @@ def _save(fig: Figure, path: str | os.PathLike[str] | None, dpi: float) -> None:
         return
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"`path` must name a file with a str, got {text!r}")
+    suffix = os.path.splitext(text)[1][1:].lower()
+    formats = fig.canvas.get_supported_filetypes()
+    if suffix not in formats:
+        raise ValueError(
+            f"`path` must end in one of the image suffixes {sorted(formats)}, got {text!r}"
+        )
     with _style():
-        fig.savefig(os.fspath(path), dpi=dpi)
+        fig.savefig(text, dpi=dpi)
+
+
+# Below 8 dpi FreeType cannot size the tick labels; above 1200 dpi one figure
+# takes hundreds of megabytes.
+_DPI_RANGE = (8.0, 1200.0)
 
 
 def _check_dpi(dpi: Any) -> float:
+    lo, hi = _DPI_RANGE
     if isinstance(dpi, bool) or not isinstance(dpi, int | float | np.integer | np.floating):
-        raise ValueError(f"`dpi` must be a positive number, got {dpi!r}")
-    if not (np.isfinite(dpi) and dpi > 0):
-        raise ValueError(f"`dpi` must be a positive number, got {dpi!r}")
+        raise ValueError(f"`dpi` must be a positive number in [{lo:g}, {hi:g}], got {dpi!r}")
+    if not (lo <= dpi <= hi):  # also false for NaN; no float() of a huge int
+        raise ValueError(f"`dpi` must be a positive number in [{lo:g}, {hi:g}], got {dpi!r}")
     return float(dpi)
 
 
@@ -174,12 +189,21 @@ def activation_derivatives(
     """
     dpi = _check_dpi(dpi)
     if isinstance(x_max, bool) or not isinstance(x_max, int | float | np.integer | np.floating):
-        raise ValueError(f"`x_max` must be a positive number, got {x_max!r}")
-    if not (np.isfinite(x_max) and 0 < x_max <= 1e3):
-        raise ValueError(f"`x_max` must be a positive number <= 1000, got {x_max!r}")
+        raise ValueError(f"`x_max` must be a positive number in [0.01, 1000], got {x_max!r}")
+    if not (0.01 <= x_max <= 1e3):  # a narrower axis has identical limits in float64 ticks
+        raise ValueError(f"`x_max` must be a positive number in [0.01, 1000], got {x_max!r}")
     if isinstance(activations, str):
         activations = (activations,)
-    acts = [get_activation(a) for a in activations]
+    if not isinstance(activations, list | tuple):
+        raise TypeError(
+            f"`activations` must be a name or a sequence of names, got {type(activations).__name__}"
+        )
+    acts = []
+    for a in activations:
+        try:
+            acts.append(get_activation(a))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"`activations` holds an unknown activation: {exc}") from None
     if not acts:
         raise ValueError("`activations` must name at least one activation, got an empty sequence")
 
@@ -389,7 +413,10 @@ def norm_vs_lag(
     if rate is not None:
         if isinstance(rate, bool) or not isinstance(rate, int | float | np.integer | np.floating):
             raise ValueError(f"`rate` must be a finite real number (ln(γ_W γ_h)), got {rate!r}")
-        r = float(rate)
+        try:
+            r = float(rate)
+        except OverflowError:
+            r = float("inf")
         if not np.isfinite(r):
             raise ValueError(f"`rate` must be a finite real number (ln(γ_W γ_h)), got {rate!r}")
     lags, mean, lo, hi = _lag_stats(L)
@@ -475,7 +502,14 @@ def eigenvalues_unit_circle(
         )
     groups: list[tuple[str, list[np.ndarray]]] = []
     for label, mats in matrices.items():
-        seq = [mats] if isinstance(mats, np.ndarray) and mats.ndim == 2 else list(mats)
+        if isinstance(mats, np.ndarray) and mats.ndim == 2:
+            seq = [mats]
+        elif isinstance(mats, list | tuple) or (isinstance(mats, np.ndarray) and mats.ndim == 3):
+            seq = list(mats)
+        else:
+            raise TypeError(
+                f"`matrices[{label!r}]` must be a matrix or a list of matrices, got {type(mats).__name__}"
+            )
         if not seq:
             raise ValueError(f"`matrices[{label!r}]` must hold at least one matrix, got none")
         arrs = []
@@ -525,8 +559,11 @@ def _check_curves(curves: Any, name: str) -> dict[str, tuple[np.ndarray, np.ndar
             raise ValueError(f"`{name}` labels must be strings, got {label!r}")
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise ValueError(f"`{name}[{label!r}]` must be a pair (x, y), got {type(pair).__name__}")
-        x = np.asarray(pair[0], dtype=np.float64)
-        y = np.asarray(pair[1], dtype=np.float64)
+        try:
+            x = np.asarray(pair[0], dtype=np.float64)
+            y = np.asarray(pair[1], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"`{name}[{label!r}]` must hold real numbers: {exc}") from None
         if x.ndim != 1 or y.shape != x.shape or x.size == 0:
             raise ValueError(
                 f"`{name}[{label!r}]` must be two 1-D arrays of the same non-zero length, "

@@ -489,6 +489,10 @@ def _mg_euler(
     return y[d + 1 :]
 
 
+# The delay line holds tau / dt + 1 values; beyond this it would not fit in memory.
+_MAX_DELAY_STEPS = 10_000_000
+
+
 def mackey_glass(
     n_samples: int,
     *,
@@ -552,7 +556,13 @@ def mackey_glass(
     dt = check_real("dt", dt, low=0.0, low_open=True)
     subsample = check_int("subsample", subsample, minimum=1)
     discard = check_int("discard", discard, minimum=0)
-    d = round(tau / dt)
+    ratio = tau / dt  # inf when dt is subnormal
+    if not ratio <= _MAX_DELAY_STEPS:
+        raise ValueError(
+            f"`tau` / `dt` = {ratio:.6g} delay steps, at most {_MAX_DELAY_STEPS} are held "
+            f"(got tau={tau}, dt={dt})"
+        )
+    d = round(ratio)
     if d < 1 or abs(d * dt - tau) > 1e-9 * tau:
         raise ValueError(f"`tau` must be a positive multiple of `dt`={dt}, got {tau}")
     if history is None:

@@ -58,6 +58,12 @@ def test_cli_unknown_name_exits_2(capsys):
         (lambda: run_experiment("nope"), ValueError, "`name` must be one of"),
         (lambda: run_experiment("init-spectra", seed=-1), ValueError, "`seed` must be >= 0"),
         (lambda: run_experiment("init-spectra", config=object()), TypeError, "`config` must be a"),
+        # found by tests/test_fuzz.py: Path(3) raised an unnamed TypeError, and a
+        # truthy non-bool `full` silently ran the paper-scale configuration
+        (lambda: run_experiment("init-spectra", out=3), TypeError, "`out` must be a folder"),
+        (lambda: run_experiment("init-spectra", full="no"), TypeError, "`full` must be True or False"),
+        (lambda: get_experiment("init-spectra").default_config(full=1), TypeError,
+         "`full` must be True or False"),
         (lambda: get_experiment("init-spectra").config_type(n_hidden=1), ValueError,
          "`n_hidden` must be >= 2"),
         (lambda: get_experiment("init-spectra").config_type(schemes=("relu",)), ValueError,

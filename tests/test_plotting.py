@@ -23,8 +23,11 @@ from rnntheory import ElmanRNN, bounds, jacobians
 from rnntheory.activations import get_activation
 from rnntheory.plotting import (
     activation_derivatives,
+    eigenvalues_unit_circle,
     gradient_flow_heatmap,
     norm_vs_lag,
+    success_vs_length,
+    training_curves,
 )
 
 FIGURE = Path(__file__).parents[1] / "docs" / "figures" / "activation-derivatives.png"
@@ -227,6 +230,17 @@ BAD = [
     (activation_derivatives, (), {"x_max": -1.0}, "`x_max` must be a positive number"),
     (activation_derivatives, (), {"x_max": float("nan")}, "`x_max` must be a positive number"),
     (activation_derivatives, (), {"dpi": float("inf")}, "`dpi` must be a positive number"),
+    # found by tests/test_fuzz.py: FreeType's RuntimeError, matplotlib's TypeError,
+    # an OverflowError, a UserWarning and a savefig ValueError that named nothing
+    (activation_derivatives, (), {"dpi": 2.5}, r"`dpi` must be a positive number in \[8, 1200\]"),
+    (activation_derivatives, (), {"dpi": 2**70}, r"`dpi` must be a positive number in \[8, 1200\]"),
+    (activation_derivatives, (), {"x_max": 1e-300}, r"`x_max` must be a positive number in \[0.01, 1000\]"),
+    (activation_derivatives, (), {"x_max": 10**400}, r"`x_max` must be a positive number in \[0.01, 1000\]"),
+    (activation_derivatives, (), {"activations": ("tanh", None)}, "`activations` holds an unknown"),
+    (activation_derivatives, ("fig.pngx",), {}, r"`path` must end in one of the image suffixes"),
+    (norm_vs_lag, (GOOD,), {"rate": 10**400}, "`rate` must be a finite real number"),
+    (success_vs_length, ({"clip": (["a", "b"], [0.5, 1.0])},), {}, r"`rates\['clip'\]` must hold real numbers"),
+    (training_curves, ({"clip": ([0, 1], ["a", "b"])},), {}, r"`curves\['clip'\]` must hold real numbers"),
 ]
 
 
@@ -235,6 +249,17 @@ BAD = [
 def test_bad_inputs_raise_value_errors_naming_the_argument(func, args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         func(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("func", "args"), [
+    (activation_derivatives, {"activations": None}),
+    (activation_derivatives, {"activations": 3}),
+    (eigenvalues_unit_circle, {"matrices": {"w": 3.0}}),
+])
+def test_containers_of_the_wrong_type_are_type_errors_naming_the_argument(func, args):
+    (name,) = args
+    with pytest.raises(TypeError, match=rf"`{name}(\[.*\])?` must be"):
+        func(**args)
 
 
 def test_path_of_the_wrong_type_is_a_type_error():

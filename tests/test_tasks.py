@@ -287,6 +287,10 @@ BAD_INPUTS = [
     (lambda: mackey_glass(10, tau=17.05), ValueError, "`tau` must be a positive multiple"),
     (lambda: mackey_glass(10, history=[1.0, 2.0]), ValueError, r"`history` must be a scalar or have shape \(171,\)"),
     (lambda: mackey_glass(0), ValueError, "`n_samples` must be >= 1"),
+    # a subnormal step made tau / dt infinite (OverflowError in round); a huge
+    # delay asked NumPy for an impossible array (found by tests/test_fuzz.py)
+    (lambda: mackey_glass(10, dt=5e-324), ValueError, r"`tau` / `dt` = inf delay steps"),
+    (lambda: mackey_glass(10, tau=1e300), ValueError, r"`tau` / `dt` = 1e\+301 delay steps, at most"),
     (
         lambda: TemporalOrder(10).error(np.zeros((10, 2, 3)), TemporalOrder(10).sample(2, 0)),
         ValueError,

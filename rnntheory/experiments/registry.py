@@ -142,6 +142,8 @@ class Experiment:
 
     def default_config(self, full: bool = False) -> Any:
         """The small default configuration, or the paper-scale one with ``full=True``."""
+        if not isinstance(full, bool):
+            raise TypeError(f"`full` must be True or False, got {full!r}")
         return self.config_type.full() if full else self.config_type()  # type: ignore[attr-defined]
 
 
@@ -225,7 +227,9 @@ def run_experiment(
     """
     exp = get_experiment(name)
     seed = check_int("seed", seed, minimum=0)
-    used_full = bool(full) and config is None
+    if not isinstance(full, bool):
+        raise TypeError(f"`full` must be True or False, got {full!r}")
+    used_full = full and config is None
     if config is None:
         config = exp.default_config(full)
     elif not isinstance(config, exp.config_type):
@@ -235,6 +239,8 @@ def run_experiment(
         )
     folder: Path | None = None
     if out is not None:
+        if not isinstance(out, str | os.PathLike) or not isinstance(os.fspath(out), str) or not str(out):
+            raise TypeError(f"`out` must be a folder (a non-empty str or os.PathLike) or None, got {out!r}")
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
