@@ -269,9 +269,19 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .experiments.sweep import cli_sweep
+    try:
+        from .experiments.sweep import SweepInterrupted, SweepStopped, cli_sweep
 
-    return cli_sweep(args)
+        try:
+            return cli_sweep(args)
+        except SweepStopped as exc:  # a lost scheduler (2), Ctrl-C (130): one line
+            kind = "" if isinstance(exc, SweepInterrupted) else "error: "
+            print(f"rnntheory sweep: {kind}{exc}", file=sys.stderr)
+            return int(exc.status)
+    except KeyboardInterrupt:  # outside the runs: every recorded run is complete
+        print("rnntheory sweep: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        return 130
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -358,8 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=None, help="local Dask workers")
     sw.add_argument("--scheduler", default=None,
                     help="processes (default), threads, sync, or a Dask address tcp://HOST:PORT")
+    sw.add_argument("--scheduler-timeout", type=float, default=None, metavar="SECONDS",
+                    help="stop when the Dask scheduler cannot be reached or is silent this long "
+                         "(default: [sweep] scheduler_timeout of the file, else 60)")
     sw.add_argument("--dry-run", action="store_true", help="list the runs and whether each is done")
-    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    sw.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
+                    help="seconds between progress lines when stderr is not a terminal "
+                         "(default 30)")
     sw.set_defaults(func=_cmd_sweep)
     rp = sub.add_parser("report", help="a Markdown report with figures from a sweep's results store")
     rp.add_argument("db", help="the results store (SQLite) of a sweep; opened read-only")

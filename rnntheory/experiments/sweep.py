@@ -40,15 +40,28 @@ Schedulers:
   with ``dask scheduler`` and ``dask worker``; the workers need rnntheory
   installed, in the same version).
 
-A failed run (an exception) is recorded with status ``"failed"`` and its
-error text; the sweep carries on, exits with status 1, and the next
-invocation retries the failed runs (only ``"done"`` runs are skipped).
+A failed run (an exception raised by the run's own code) is recorded with
+status ``"failed"`` and its error text; the sweep carries on, exits with
+status 1, and the next invocation retries the failed runs (only ``"done"``
+runs are skipped).
+
+Faults of the cluster are not faults of the runs. A run that Dask could not
+finish (its worker died again and again, the worker could not load it) is
+left unrecorded, counted in :attr:`SweepResult.not_run`, and runs again on
+the next invocation. A scheduler that goes away or stops answering for
+``scheduler_timeout`` seconds (default 60) stops the sweep with
+:class:`SchedulerLost` (:class:`SchedulerUnreachable` when it cannot be
+reached at the start); the runs it did not finish stay unrecorded, never
+``"failed"``. ``KeyboardInterrupt`` (Ctrl-C) closes the Dask client and
+leaves the store consistent: every row is written in one transaction, so a
+resume neither loses nor repeats a run.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import socket
 import sys
 import time
@@ -59,22 +72,82 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_real
 from .runspec import _OWNER, RunSpec, run_one
 from .store import Store, now_utc
 
 __all__ = [
+    "DEFAULT_SCHEDULER_TIMEOUT",
     "SCHEDULERS",
+    "SchedulerLost",
+    "SchedulerUnreachable",
     "SweepConfig",
+    "SweepInterrupted",
     "SweepResult",
+    "SweepStopped",
     "execute",
     "expand_grid",
     "load_config",
+    "resume_command",
     "run_sweep",
 ]
 
 SCHEDULERS = ("processes", "threads", "sync")
+DEFAULT_SCHEDULER_TIMEOUT = 60.0
+"""Seconds of silence after which a sweep gives up on its Dask scheduler."""
 _SPEC_FIELDS = tuple(f.name for f in fields(RunSpec))
+
+
+class SweepStopped(RuntimeError):
+    """A sweep stopped before its last run; the runs it did not finish are not recorded.
+
+    The message is one line. ``status`` is the exit status of ``rnntheory
+    sweep`` for this stop; ``result`` is the :class:`SweepResult` of the
+    runs recorded before the stop (``None`` when no run was started).
+    Running the same sweep again resumes it.
+    """
+
+    status = 2
+
+    def __init__(self, message: str, result: SweepResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class SchedulerLost(SweepStopped):
+    """The Dask scheduler went away, or stopped answering, part-way through a sweep.
+
+    Raised when the connection to the scheduler is lost, or when it has not
+    answered for ``scheduler_timeout`` seconds (a frozen or overloaded
+    scheduler). The runs in flight are not recorded; they run again when the
+    sweep is resumed. ``address`` is the scheduler's address.
+
+    Examples
+    --------
+    >>> from rnntheory.experiments.sweep import SchedulerLost
+    >>> str(SchedulerLost("the Dask scheduler tcp://127.0.0.1:8786 did not answer for 60 s",
+    ...                   address="tcp://127.0.0.1:8786"))
+    'the Dask scheduler tcp://127.0.0.1:8786 did not answer for 60 s'
+    """
+
+    def __init__(self, message: str, result: SweepResult | None = None, *,
+                 address: str = "") -> None:
+        super().__init__(message, result)
+        self.address = address
+
+
+class SchedulerUnreachable(SchedulerLost):
+    """No connection to the Dask scheduler within ``scheduler_timeout`` seconds; nothing ran."""
+
+
+class SweepInterrupted(SweepStopped):
+    """The sweep was interrupted (Ctrl-C); raised by :func:`cli_sweep` with exit status 130.
+
+    :func:`run_sweep` itself lets ``KeyboardInterrupt`` through, after closing
+    its Dask client; this class carries the command's one-line message.
+    """
+
+    status = 130
 
 
 @dataclass(frozen=True)
@@ -93,6 +166,9 @@ class SweepConfig:
         ``"processes"``, ``"threads"``, ``"sync"`` or a scheduler address.
     source : pathlib.Path or None
         The TOML file.
+    scheduler_timeout : float
+        Seconds without an answer from the Dask scheduler after which the
+        sweep stops (:class:`SchedulerLost`); also the connection timeout.
     """
 
     specs: tuple[RunSpec, ...]
@@ -100,6 +176,7 @@ class SweepConfig:
     workers: int = 2
     scheduler: str = "processes"
     source: Path | None = None
+    scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT
 
 
 @dataclass
@@ -113,8 +190,14 @@ class SweepResult:
     skipped : int
         Runs already done in the store before this invocation.
     done, failed : int
-        Runs of this invocation that finished, or raised.
+        Runs of this invocation that finished, or raised (recorded as failed).
     failed_keys : list of str
+    not_run : int
+        Runs that Dask could not finish (not the run's own error: its worker
+        died repeatedly, or could not load it); not recorded, they run again
+        on the next invocation.
+    not_run_errors : list of str
+        The Dask error of each of them, one line each.
     wall_s : float
     """
 
@@ -123,17 +206,25 @@ class SweepResult:
     done: int = 0
     failed: int = 0
     failed_keys: list[str] = field(default_factory=list)
+    not_run: int = 0
+    not_run_errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
 
     @property
     def ok(self) -> bool:
-        """Whether no run of this invocation failed."""
-        return self.failed == 0
+        """Whether every run of this invocation finished without an error."""
+        return self.failed == 0 and self.not_run == 0
+
+    @property
+    def pending(self) -> int:
+        """Runs of the grid neither done nor failed (still to run)."""
+        return self.total - self.skipped - self.done - self.failed
 
     def __str__(self) -> str:
+        extra = f", {self.not_run} not run (Dask)" if self.not_run else ""
         return (
             f"{self.total} runs in the grid: {self.skipped} already done, {self.done} done now, "
-            f"{self.failed} failed ({self.wall_s:.1f} s)"
+            f"{self.failed} failed{extra} ({self.wall_s:.1f} s)"
         )
 
 
@@ -261,7 +352,7 @@ def load_config(path: str | os.PathLike[str]) -> SweepConfig:
     if extra:
         raise ValueError(f"sweep file {str(path)!r}: unknown tables {extra} (expected [sweep], [grid])")
     sw = data.get("sweep", {})
-    bad = sorted(set(sw) - {"db", "workers", "scheduler"})
+    bad = sorted(set(sw) - {"db", "workers", "scheduler", "scheduler_timeout"})
     if bad:
         raise ValueError(f"sweep file {str(path)!r}: unknown [sweep] keys {bad}")
     if "grid" not in data:
@@ -271,13 +362,24 @@ def load_config(path: str | os.PathLike[str]) -> SweepConfig:
         db = p.parent / db
     workers = check_int("sweep.workers", sw.get("workers", 2), minimum=1)
     scheduler = _check_scheduler(sw.get("scheduler", "processes"))
-    return SweepConfig(tuple(expand_grid(data["grid"])), db, workers, scheduler, p)
+    timeout = _check_timeout("sweep.scheduler_timeout",
+                             sw.get("scheduler_timeout", DEFAULT_SCHEDULER_TIMEOUT))
+    return SweepConfig(tuple(expand_grid(data["grid"])), db, workers, scheduler, p, timeout)
 
 
 def _check_scheduler(value: Any) -> str:
     if isinstance(value, str) and "://" in value:
+        scheme, _, rest = value.partition("://")
+        host, _, port = rest.rpartition(":")
+        if scheme in ("tcp", "tls") and not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"`scheduler` address must be {scheme}://HOST:PORT with a port in "
+                             f"1..65535, got {value!r}")
         return value
     return check_choice("scheduler", value, SCHEDULERS)
+
+
+def _check_timeout(name: str, value: Any) -> float:
+    return check_real(name, value, low=0.0, low_open=True)
 
 
 def execute(spec: RunSpec) -> dict[str, Any]:
@@ -333,7 +435,28 @@ def _record(store: Store, spec: RunSpec, res: Mapping[str, Any]) -> None:
                  wall_s=res.get("wall_s"), version=res.get("version"), host=res.get("host"))
 
 
-def _client(scheduler: str, workers: int) -> Any:
+def _one_line(exc: BaseException) -> str:
+    """An exception as one short line: its first non-empty line, or its type's name."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            text = line.strip()
+            return text if len(text) <= 200 else text[:197] + "..."
+    return type(exc).__name__
+
+
+def _hms(seconds: float) -> str:
+    s = max(0, round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def _has_bokeh() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
+def _client(scheduler: str, workers: int, timeout: float = DEFAULT_SCHEDULER_TIMEOUT) -> Any:
+    """A Dask client (and the local cluster it owns, or ``None``) for ``scheduler``."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - the sweep extra is in dev
@@ -342,14 +465,193 @@ def _client(scheduler: str, workers: int) -> Any:
             "(or use scheduler='sync')"
         ) from exc
     if "://" in scheduler:
-        return Client(scheduler), None
-    if scheduler == "processes":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
-    else:  # "threads": one in-process worker with `workers` threads
-        cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
-                               dashboard_address=None, silence_logs=40)
-    return Client(cluster), cluster
+        return _connect(Client, scheduler, timeout), None
+    # The dashboard listens on the loopback interface, on a free port. Ctrl-C is ignored
+    # while the cluster starts: the worker processes inherit that, so Ctrl-C at a terminal
+    # (sent to the whole process group) reaches only the driver, which closes the cluster.
+    with _ignoring_sigint():
+        if scheduler == "processes":
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address="127.0.0.1:0", silence_logs=40)
+        else:  # "threads": one in-process worker with `workers` threads
+            cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
+                                   dashboard_address="127.0.0.1:0", silence_logs=40)
+    try:
+        return Client(cluster, set_as_default=False), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _connect(client_class: Any, address: str, timeout: float) -> Any:
+    """``Client(address)``, or :class:`SchedulerUnreachable` after ``timeout`` seconds.
+
+    The client is made in a helper thread: Dask's own connection timeout
+    does not cover a scheduler that accepts the connection and then never
+    answers (a frozen process), where the constructor would wait forever.
+    """
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def make() -> None:
+        try:
+            box["client"] = client_class(address, timeout=timeout, set_as_default=False)
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=make, name="rnntheory-sweep-connect", daemon=True)
+    t.start()
+    t.join(timeout + 2.0)
+    if "client" in box:
+        return box["client"]
+    exc = box.get("error")
+    why = "" if exc is None else _one_line(exc)
+    why = "" if not why or why.startswith("Timed out trying to connect") else f" ({why})"
+    raise SchedulerUnreachable(
+        f"cannot reach the Dask scheduler {address} within {timeout:g} s{why}", address=address)
+
+
+def _dashboard(client: Any, cluster: Any, timeout: float) -> str:
+    """The dashboard's link, or why there is none (one line)."""
+    if cluster is not None:
+        if not _has_bokeh():
+            return "no dashboard (it needs bokeh: pip install 'rnntheory[sweep]')"
+        port = (cluster.scheduler_info.get("services") or {}).get("dashboard")
+        return f"dashboard http://127.0.0.1:{port}/status" if port else "no dashboard"
+    try:
+        link = client.dashboard_link
+    except Exception:
+        link = None
+    if not link:
+        return "no dashboard (the scheduler serves none)"
+    import urllib.error
+    import urllib.request
+
+    try:  # the scheduler serves /status only where bokeh is installed
+        with urllib.request.urlopen(link, timeout=min(2.0, timeout)) as r:
+            ok = r.status == 200
+    except (OSError, urllib.error.URLError, ValueError):
+        ok = False
+    if ok:
+        return f"dashboard {link}"
+    return (f"dashboard {link} does not answer from here (install bokeh where the "
+            "scheduler runs: pip install 'rnntheory[sweep]')")
+
+
+class _Progress:
+    """The sweep's progress: a tqdm bar on a terminal, periodic lines otherwise, or nothing."""
+
+    def __init__(self, result: SweepResult, progress: bool | None, every: float) -> None:
+        from tqdm import tqdm
+
+        self.result = result
+        self.every = every
+        if progress is None:
+            self.mode = "bar" if sys.stderr.isatty() else "lines"
+        else:
+            self.mode = "bar" if progress else "off"
+        self.t0 = self.last = time.monotonic()
+        self.workers: int | None = None
+        self.bar = tqdm(total=result.total, initial=result.skipped, desc="sweep", unit="run",
+                        disable=self.mode != "bar", file=sys.stderr)
+
+    def say(self, text: str) -> None:
+        """One information line (not in silent mode)."""
+        if self.mode == "bar":
+            self.bar.write(text, file=sys.stderr)
+        elif self.mode == "lines":
+            print(text, file=sys.stderr, flush=True)
+
+    def update(self) -> None:
+        """After each run of this invocation."""
+        if self.mode == "bar":
+            self.bar.update(1)
+            self.bar.set_postfix(failed=self.result.failed)
+        self.tick()
+
+    def line(self) -> str:
+        r = self.result
+        now = time.monotonic()
+        finished = r.done + r.failed + r.not_run
+        left = r.total - r.skipped - finished
+        elapsed = now - self.t0
+        if not left:
+            eta = "0:00:00"
+        elif finished:
+            eta = _hms(elapsed / finished * left)
+        else:
+            eta = "unknown"
+        extra = f", {r.not_run} not run" if r.not_run else ""
+        who = "" if self.workers is None else \
+            f" on {self.workers} worker{'' if self.workers == 1 else 's'}"
+        return (f"sweep: {r.skipped + r.done}/{r.total} done, {r.failed} failed{extra}, "
+                f"{left} pending{who}; {_hms(elapsed)} elapsed, ETA {eta}")
+
+    def tick(self) -> None:
+        """A progress line when ``every`` seconds have passed since the last one (lines mode)."""
+        if self.mode != "lines":
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            print(self.line(), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Watch:
+    """Notices a Dask scheduler that is gone or silent for ``timeout`` seconds."""
+
+    def __init__(self, client: Any, address: str, timeout: float) -> None:
+        self.client = client
+        self.address = address
+        self.timeout = timeout
+        self.every = min(5.0, timeout / 4)
+        self.heard_at = self.probed_at = time.monotonic()
+        self.nthreads: dict[str, int] = {}
+
+    def heard(self) -> None:
+        """The scheduler just answered (a result arrived)."""
+        self.heard_at = time.monotonic()
+
+    def left(self) -> float:
+        """Seconds until the scheduler has been silent for ``timeout`` seconds."""
+        return self.heard_at + self.timeout - time.monotonic()
+
+    def lost(self) -> SchedulerLost:
+        return SchedulerLost(f"lost the connection to the Dask scheduler {self.address}",
+                             address=self.address)
+
+    def silent(self) -> SchedulerLost:
+        return SchedulerLost(
+            f"the Dask scheduler {self.address} did not answer for "
+            f"{time.monotonic() - self.heard_at:.0f} s (scheduler timeout {self.timeout:g} s)",
+            address=self.address)
+
+    def check(self, force: bool = False) -> None:
+        """Ask the scheduler for its workers (every few seconds); raise SchedulerLost when it
+        is gone or has been silent for ``timeout`` seconds."""
+        now = time.monotonic()
+        if not force and now - self.probed_at < self.every:
+            return
+        self.probed_at = now
+        refused = False
+        while (left := self.left()) > 0:
+            if self.client.status != "running":  # its stream to the scheduler broke
+                raise self.lost()
+            try:
+                self.nthreads = dict(self.client.nthreads(callback_timeout=left))
+            except TimeoutError:
+                break
+            except Exception:  # refused, reset: retry until the deadline
+                refused = True
+                time.sleep(min(0.2, max(0.0, self.left())))
+                continue
+            self.heard()
+            return
+        raise self.lost() if refused else self.silent()
 
 
 def run_sweep(
@@ -358,7 +660,9 @@ def run_sweep(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    scheduler_timeout: float | None = None,
     progress: bool | None = None,
+    progress_every: float = 30.0,
     on_result: Callable[[RunSpec, Mapping[str, Any]], None] | None = None,
 ) -> SweepResult:
     """Run every spec not yet done in the store ``db``, on Dask, recording each as it completes.
@@ -366,8 +670,8 @@ def run_sweep(
     Parameters
     ----------
     specs : iterable of RunSpec, or SweepConfig
-        The runs (a :class:`SweepConfig` also supplies ``db``, ``workers`` and
-        ``scheduler``; the arguments below override it).
+        The runs (a :class:`SweepConfig` also supplies ``db``, ``workers``,
+        ``scheduler`` and ``scheduler_timeout``; the arguments below override it).
     db : str or os.PathLike
         The results store (created when missing).
     workers : int, optional
@@ -375,8 +679,18 @@ def run_sweep(
     scheduler : str, optional
         ``"processes"`` (default), ``"threads"``, ``"sync"`` or a Dask
         scheduler address ``"tcp://HOST:PORT"``.
+    scheduler_timeout : float, optional
+        Seconds (default :data:`DEFAULT_SCHEDULER_TIMEOUT`, 60) to connect to
+        the scheduler, and without an answer from it, after which the sweep
+        stops with :class:`SchedulerUnreachable` or :class:`SchedulerLost`.
     progress : bool or None
-        A tqdm bar of runs done / total with an ETA (``None``: only on a terminal).
+        ``True``: a tqdm bar of runs done / total with an ETA on stderr;
+        ``False``: nothing; ``None`` (default): the bar on a terminal, else
+        a line every ``progress_every`` seconds (done, failed, pending,
+        elapsed, ETA). Either way a first line names the scheduler and its
+        dashboard.
+    progress_every : float
+        Seconds between progress lines (default 30).
     on_result : callable, optional
         Called in the driver as ``on_result(spec, result)`` after each run is recorded.
 
@@ -388,7 +702,16 @@ def run_sweep(
     ------
     TypeError, ValueError
         On a spec that is not a :class:`RunSpec`, a missing ``db`` or a bad
-        ``workers``/``scheduler``.
+        ``workers``/``scheduler``/``scheduler_timeout``/``progress_every``.
+    SchedulerUnreachable
+        If no connection to the scheduler is made within ``scheduler_timeout``.
+    SchedulerLost
+        If the scheduler goes away, or is silent for ``scheduler_timeout``
+        seconds, part-way; ``exc.result`` holds what was recorded. The runs
+        it did not finish are not recorded (never as failed).
+    KeyboardInterrupt
+        Passed on after the Dask client is closed; every recorded run is
+        complete, and a resume neither loses nor repeats one.
 
     Examples
     --------
@@ -410,6 +733,8 @@ def run_sweep(
         db = cfg.db if db is None else db
         workers = cfg.workers if workers is None else workers
         scheduler = cfg.scheduler if scheduler is None else scheduler
+        scheduler_timeout = cfg.scheduler_timeout if scheduler_timeout is None \
+            else scheduler_timeout
     else:
         spec_list = list(specs)
     for s in spec_list:
@@ -419,17 +744,18 @@ def run_sweep(
         raise ValueError("`db` must be given (the results store's path)")
     workers = check_int("workers", 2 if workers is None else workers, minimum=1)
     scheduler = _check_scheduler("processes" if scheduler is None else scheduler)
+    timeout = _check_timeout("scheduler_timeout", DEFAULT_SCHEDULER_TIMEOUT
+                             if scheduler_timeout is None else scheduler_timeout)
+    every = _check_timeout("progress_every", progress_every)
     unique: dict[str, RunSpec] = {}
     for s in spec_list:
         unique.setdefault(s.key(), s)
-    from tqdm import tqdm
 
     with Store(db) as store:
         done = store.done_keys()
         todo = [s for k, s in unique.items() if k not in done]
         result = SweepResult(total=len(unique), skipped=len(unique) - len(todo))
-        bar = tqdm(total=len(unique), initial=result.skipped, desc="sweep", unit="run",
-                   disable=(None if progress is None else not progress), file=sys.stderr)
+        bar = _Progress(result, progress, every)
 
         def finish(spec: RunSpec, res: Mapping[str, Any]) -> None:
             _record(store, spec, res)
@@ -438,62 +764,160 @@ def run_sweep(
             else:
                 result.failed += 1
                 result.failed_keys.append(spec.key())
-            bar.update(1)
-            bar.set_postfix(failed=result.failed)
+            bar.update()
             if on_result is not None:
                 on_result(spec, res)
 
+        def not_run(spec: RunSpec, error: str) -> None:
+            result.not_run += 1
+            result.not_run_errors.append(error)
+            bar.update()
+
         try:
             if todo and scheduler == "sync":
+                bar.say(f"sweep: {result.total} runs, {result.skipped} already done, "
+                        f"{len(todo)} to run in this process (scheduler 'sync')")
                 for spec in todo:
                     finish(spec, execute(spec))
             elif todo:
-                _run_dask(todo, scheduler, workers, finish)
+                _run_dask(todo, scheduler, workers, timeout, finish, not_run, bar)
+        except SweepStopped as exc:
+            result.wall_s = time.perf_counter() - t0
+            exc.result = result
+            raise
         finally:
             bar.close()
     result.wall_s = time.perf_counter() - t0
     return result
 
 
-def _run_dask(todo: Sequence[RunSpec], scheduler: str, workers: int,
-              finish: Callable[[RunSpec, Mapping[str, Any]], None]) -> None:
-    """Submit the runs (a bounded number in flight) and record them as they complete."""
+def _ignoring_sigint() -> Any:
+    """A context in which Ctrl-C is ignored (main thread only), so cleanup completes."""
+    import contextlib
+    import signal
+    import threading
+
+    @contextlib.contextmanager
+    def ctx() -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+    return ctx()
+
+
+def _close(client: Any, cluster: Any, timeout: float) -> None:
+    """Close the client within ``timeout`` seconds, and the local cluster, quietly.
+
+    A local cluster gets at least 15 s: its workers finish or abandon their
+    runs (a busy worker process is stopped after about 4 s); a shorter
+    limit would leave the cluster half-closed for the exit handlers of Dask.
+    """
+    with _ignoring_sigint():
+        try:
+            client.close(timeout=timeout)
+        except Exception:  # a lost scheduler cannot acknowledge; nothing is left to save
+            pass
+        if cluster is not None:
+            try:
+                cluster.close(timeout=max(timeout, 15.0))
+            except Exception:
+                pass
+
+
+def _run_dask(todo: Sequence[RunSpec], scheduler: str, workers: int, timeout: float,
+              finish: Callable[[RunSpec, Mapping[str, Any]], None],
+              not_run: Callable[[RunSpec, str], None], bar: _Progress) -> None:
+    """Submit the runs (a bounded number in flight), record them as they complete, and watch
+    the scheduler: gone, or silent for ``timeout`` seconds, raises :class:`SchedulerLost`."""
     from dask.distributed import as_completed
 
-    client, cluster = _client(scheduler, workers)
+    client, cluster = _client(scheduler, workers, timeout)
+    remote = cluster is None
+    ok = False
     try:
-        n_slots = max(1, sum(client.nthreads().values())) if "://" in scheduler else workers
-        window = 2 * n_slots + 2
+        address = scheduler if remote else str(client.scheduler.address)
+        watch = _Watch(client, address, timeout)
+        watch.check(force=True)
+        bar.workers = len(watch.nthreads)
+        if remote:
+            where = f"scheduler {address}"
+        elif scheduler == "threads":
+            where = f"an in-process cluster ({workers} thread{'' if workers == 1 else 's'})"
+        else:
+            where = f"a local cluster, scheduler {address}"
+        r = bar.result
+        bar.say(f"sweep: {r.total} runs, {r.skipped} already done, {len(todo)} to run on "
+                f"{where}, {bar.workers} worker{'' if bar.workers == 1 else 's'}; "
+                f"{_dashboard(client, cluster, timeout)}")
         pending = iter(todo)
         by_key: dict[str, RunSpec] = {}
+        more = True
 
-        def submit() -> Any:
-            spec = next(pending, None)
-            if spec is None:
-                return None
-            fut = client.submit(execute, spec, key=f"run-{spec.key()}", pure=False)
-            by_key[fut.key] = spec
-            return fut
+        def window() -> int:
+            slots = sum(watch.nthreads.values()) if remote else workers
+            return 2 * max(1, slots) + 2
 
-        first = [f for f in (submit() for _ in range(window)) if f is not None]
-        ac = as_completed(first)
-        for fut in ac:
-            spec = by_key.pop(fut.key)
-            try:
-                res = fut.result()
-            except Exception as exc:  # the worker died (KilledWorker) or the task was lost
-                res = {"status": "failed", "metrics": None, "started": None,
-                       "finished": now_utc(), "wall_s": None, "host": "?",
-                       "error": f"{type(exc).__name__}: {exc} (raised by Dask, not by the run)"}
-            fut.release()
-            finish(spec, res)
-            nxt = submit()
-            if nxt is not None:
-                ac.add(nxt)
+        def top_up(ac: Any) -> None:
+            nonlocal more
+            while more and len(by_key) < window():
+                spec = next(pending, None)
+                if spec is None:
+                    more = False
+                    return
+                try:
+                    fut = client.submit(execute, spec, key=f"run-{spec.key()}", pure=False)
+                except Exception:
+                    raise watch.lost() from None
+                by_key[fut.key] = spec
+                ac.add(fut)
+
+        ac = as_completed([], loop=client.loop)
+        woken = getattr(ac, "thread_condition", None)  # notified on each completion
+        top_up(ac)
+        while by_key:
+            batch = ac.next_batch(block=False)
+            if not batch:
+                watch.check()
+                bar.workers = len(watch.nthreads)
+                bar.tick()
+                top_up(ac)
+                if woken is None:
+                    time.sleep(0.05)
+                else:
+                    with woken:
+                        if not ac.has_ready():
+                            woken.wait(timeout=0.2)
+                continue
+            watch.heard()
+            for fut in batch:
+                spec = by_key.pop(fut.key)
+                if fut.status == "cancelled":  # we cancel nothing: the scheduler went away
+                    raise watch.lost()
+                if fut.status == "finished":
+                    try:
+                        res = fut.result(timeout=max(watch.left(), 0.1))
+                    except TimeoutError:
+                        raise watch.silent() from None
+                    except Exception as exc:
+                        if client.status != "running":
+                            raise watch.lost() from None
+                        not_run(spec, f"{type(exc).__name__}: {_one_line(exc)}")
+                    else:
+                        finish(spec, res)
+                else:  # "error": raised by Dask (KilledWorker, a load error), not by the run
+                    err = fut.exception(timeout=max(watch.left(), 0.1))
+                    not_run(spec, f"{type(err).__name__}: {_one_line(err)}")
+                fut.release()
+            top_up(ac)
+        ok = True
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster, timeout if ok else min(timeout, 2.0))
 
 
 def _describe(spec: RunSpec) -> str:
@@ -502,14 +926,86 @@ def _describe(spec: RunSpec) -> str:
             f"steps={spec.steps} seed={spec.seed}" + (f" [{hp}]" if hp else ""))
 
 
+def resume_command(args: Any) -> str:
+    """The ``rnntheory sweep`` command line that ``args`` (from :mod:`argparse`) came from.
+
+    Running it again resumes the sweep: done runs are skipped.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from rnntheory.experiments.sweep import resume_command
+    >>> resume_command(argparse.Namespace(config="my sweep.toml", scheduler="tcp://h:8786",
+    ...                                   workers=None, db=None, scheduler_timeout=30.0))
+    "rnntheory sweep 'my sweep.toml' --scheduler tcp://h:8786 --scheduler-timeout 30"
+    """
+    parts = ["rnntheory", "sweep", str(args.config)]
+    for flag, name in (("--db", "db"), ("--workers", "workers"), ("--scheduler", "scheduler"),
+                       ("--scheduler-timeout", "scheduler_timeout"),
+                       ("--progress-every", "progress_every")):
+        value = getattr(args, name, None)
+        if value is not None:
+            parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    if getattr(args, "no_progress", False):
+        parts.append("--no-progress")
+    return shlex.join(parts)
+
+
+def _store_counts(db: Path, specs: Sequence[RunSpec]) -> str:
+    """``"3/8 runs done, 1 failed, 4 not run in results.db"`` read back from the store."""
+    try:
+        with Store(db) as store:
+            done = store.done_keys()
+            failed = {r.key for r in store.rows(status="failed")}
+    except Exception:  # the store is untouched when it cannot be read; say nothing of it
+        return f"results in {db}"
+    keys = {s.key() for s in specs}
+    n_done, n_failed = len(keys & done), len(keys & failed - done)
+    return (f"{n_done}/{len(keys)} runs done, {n_failed} failed, "
+            f"{len(keys) - n_done - n_failed} not run in {db}")
+
+
+def _quiet_dask() -> Any:
+    """A context in which Dask's own log lines (connection errors, reconnect attempts) are
+    silent: the command says what happened in one line of its own."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def ctx() -> Any:
+        import distributed  # noqa: F401  (configures its loggers; silence them after)
+
+        known = logging.root.manager.loggerDict
+        names = ["tornado", "bokeh", "distributed"] + [
+            n for n in known if n.startswith("distributed.")]  # some have levels of their own
+        saved = {n: logging.getLogger(n).level for n in names}
+        for n in names:
+            logging.getLogger(n).setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            for n, level in saved.items():
+                logging.getLogger(n).setLevel(level)
+
+    return ctx()
+
+
 def cli_sweep(args: Any) -> int:
     """The ``rnntheory sweep CONFIG.toml`` command (``args`` from :mod:`argparse`).
 
     Returns
     -------
     int
-        0 when every run of this invocation finished, 1 when one failed, 2 on a
-        bad configuration.
+        0 when every run of this invocation finished, 1 when one failed (or
+        Dask could not run it), 2 on a bad configuration.
+
+    Raises
+    ------
+    SchedulerLost, SchedulerUnreachable
+        With a one-line message that counts the runs recorded and gives the
+        command that resumes; ``exc.status`` is 2.
+    SweepInterrupted
+        On Ctrl-C, with the same kind of message; ``exc.status`` is 130.
     """
     try:
         cfg = load_config(args.config)
@@ -517,8 +1013,13 @@ def cli_sweep(args: Any) -> int:
         workers = cfg.workers if args.workers is None else args.workers
         scheduler = cfg.scheduler if args.scheduler is None else _check_scheduler(args.scheduler)
         check_int("--workers", workers, minimum=1)
+        given = getattr(args, "scheduler_timeout", None)
+        timeout = cfg.scheduler_timeout if given is None else \
+            _check_timeout("--scheduler-timeout", given)
+        every = getattr(args, "progress_every", None)
+        every = 30.0 if every is None else _check_timeout("--progress-every", every)
     except (FileNotFoundError, ValueError, TypeError) as exc:
-        print(f"rnntheory sweep: {exc}", file=sys.stderr)
+        print(f"rnntheory sweep: error: {exc}", file=sys.stderr)
         return 2
     if args.dry_run:
         done: set[str] = set()
@@ -532,8 +1033,25 @@ def cli_sweep(args: Any) -> int:
         print(f"{len(cfg.specs)} runs, {n_done} already done in {db}, "
               f"{len(cfg.specs) - n_done} to run (scheduler {scheduler}, {workers} workers)")
         return 0
-    res = run_sweep(cfg, db, workers=workers, scheduler=scheduler,
-                    progress=False if args.no_progress else None)
+    again = resume_command(args)
+    import contextlib
+
+    try:
+        with (_quiet_dask() if scheduler != "sync" else contextlib.nullcontext()):
+            res = run_sweep(cfg, db, workers=workers, scheduler=scheduler,
+                            scheduler_timeout=timeout, progress_every=every,
+                            progress=False if args.no_progress else None)
+    except SchedulerUnreachable as exc:
+        exc.args = (f"{exc}; no run started ({_store_counts(db, cfg.specs)}); start the "
+                    f"scheduler or correct --scheduler, then run: {again}",)
+        raise
+    except SchedulerLost as exc:
+        exc.args = (f"{exc}; stopped with {_store_counts(db, cfg.specs)} (runs in flight are "
+                    f"not recorded); resume with: {again}",)
+        raise
+    except KeyboardInterrupt:
+        raise SweepInterrupted(f"interrupted; {_store_counts(db, cfg.specs)}; resume with: "
+                               f"{again}") from None
     print(f"{res}; results in {db}")
     if res.failed:
         with Store(db) as store:
@@ -543,6 +1061,9 @@ def cli_sweep(args: Any) -> int:
             first = (r.error or "").splitlines()[0] if r is not None else ""
             print(f"  failed {k[:12]}: {first}", file=sys.stderr)
         print("Failed runs are retried by running the same command again.", file=sys.stderr)
+    if res.not_run:
+        print(f"rnntheory sweep: Dask could not run {res.not_run} run(s) ({res.not_run_errors[0]}); "
+              f"they are not recorded and run again with: {again}", file=sys.stderr)
     return 0 if res.ok else 1
 
 
