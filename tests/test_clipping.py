@@ -8,6 +8,7 @@ Python computes with its own overflow/underflow-safe, correctly scaled algorithm
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
@@ -39,6 +40,11 @@ def grad_dicts(draw, dtype=np.float64, log10_scale=(-8, 8), min_size=1):
         a = draw(hnp.arrays(np.float64, shape, elements=st.floats(-1.0, 1.0, width=32)))
         out[f"p{i}"] = np.asarray(a * scale, dtype=dtype)
     return out
+
+
+def exact_sumsq(grads) -> Fraction:
+    """Reference ‖g‖²: the sum of the squares of every entry in exact rational arithmetic."""
+    return sum((Fraction(float(v)) ** 2 for a in grads.values() for v in np.ravel(a)), Fraction(0))
 
 
 def hypot_norm(grads) -> float:
@@ -109,13 +115,14 @@ def test_global_norm_exact_small_cases():
 @given(grad_dicts(), thresholds)
 def test_clip_output_norm_is_min_of_norm_and_threshold(g, tau):
     """‖clip(g)‖ = min(‖g‖, τ) to relative 1e-14, and never exceeds τ
-    (Eq. 13: the rescaled gradient τ g/‖g‖ has norm exactly τ)."""
+    (Eq. 13: the rescaled gradient τ g/‖g‖ has norm exactly τ); it clips
+    exactly when ‖g‖ > τ in exact arithmetic."""
     out, info = clip_by_norm(g, tau)
     n_in, n_out = hypot_norm(g), hypot_norm(out)
     assert info.norm == pytest.approx(n_in, rel=1e-14, abs=0)
     assert n_out == pytest.approx(min(n_in, tau), rel=1e-14, abs=0)
     assert global_norm(out) <= tau
-    assert info.clipped == (info.norm > tau)
+    assert info.clipped == (exact_sumsq(g) > Fraction(tau) ** 2)
     assert info.finite and info.threshold == tau
 
 
@@ -145,17 +152,23 @@ def test_clip_is_idempotent(g, tau):
 
 @given(grad_dicts(), st.floats(1.0, 1e3))
 def test_clip_is_identity_below_threshold(g, factor):
-    """If ‖g‖ ≤ τ the output equals the input bitwise (Eq. 13 does nothing),
-    in new arrays: the input is never aliased or modified. (‖g‖ as computed:
-    τ = ‖g‖ exactly is included.)"""
+    """If ‖g‖ ≤ τ (in exact arithmetic) the output equals the input bitwise
+    (Eq. 13 does nothing), in new arrays: the input is never aliased or
+    modified. τ = ‖g‖ as computed is included: when that rounded value lies
+    below the exact norm, the gradient is clipped (by an ulp), and its norm
+    is then at most τ exactly."""
     tau = global_norm(g) * factor
     if tau == 0:
         tau = 1.0
     before = {k: a.copy() for k, a in g.items()}
     out, info = clip_by_norm(g, tau)
-    assert same(out, g) and same(g, before)
-    assert not info.clipped and info.scale == 1.0
-    assert all(out[k] is not g[k] for k in g)
+    assert same(g, before) and all(out[k] is not g[k] for k in g)
+    if exact_sumsq(g) <= Fraction(tau) ** 2:
+        assert same(out, g)
+        assert not info.clipped and info.scale == 1.0
+    else:
+        assert factor == 1.0 and info.clipped
+        assert exact_sumsq(out) <= Fraction(tau) ** 2
 
 
 def test_clip_at_threshold_exactly_is_identity():
@@ -183,19 +196,21 @@ def test_clip_zero_gradient_unchanged(shape):
         (1e-200, 16, 1e-201),  # ‖g‖² underflows
         (1e300, 4, 1e-300),  # τ/‖g‖ = 5e-601 underflows
         (1.7e308, 4, 2.0),  # ‖g‖ itself is beyond float64
-        (5e-324, 4, 5e-324),  # subnormal entries
+        (1e-300, 4, 2.2250738585072014e-308),  # the smallest τ: subnormal outputs
+        (1.5e308, 1, 1.7e308 / 1.5),  # τ/‖g‖ near 1, m_τ/Y above 1 (τ/Y overflowed)
     ],
 )
 def test_clip_extreme_magnitudes(value, n, tau):
     """Clipping stays exact where ‖g‖², τ/‖g‖ or ‖g‖ itself leave the float64
-    range: the output is (τ/√N, …) to rounding, since (v, …, v) has norm v√N."""
+    range: the output is (τ/√N, …) to a few ulp and at most τ in norm
+    (exactly), since (v, …, v) has norm v√N."""
     g = {"W": np.full(n, value)}
     out, info = clip_by_norm(g, tau)
     assert info.clipped and info.finite
     expected = tau / math.sqrt(n)
-    rel = 1e-15 if value > 1e-300 else 0.5
-    np.testing.assert_allclose(out["W"], expected, rtol=rel)
+    np.testing.assert_allclose(out["W"], expected, rtol=3e-15 if tau > 1e-300 else 1e-14)
     assert global_norm(out) <= tau
+    assert exact_sumsq(out) <= Fraction(tau) ** 2
 
 
 def test_clip_float32_keeps_dtype_and_bound():
@@ -315,6 +330,17 @@ def test_clip_by_value_float32_stays_within_limit():
         (clip_by_norm, {"threshold": -math.inf}, ValueError, r"`threshold` must be finite"),
         (clip_by_norm, {"threshold": True}, TypeError, r"`threshold` must be a real number"),
         (clip_by_norm, {"threshold": "1"}, TypeError, r"`threshold` must be a real number, got '1'"),
+        (clip_by_norm, {"threshold": 5e-324}, ValueError,
+         r"`threshold` must be at least 2\.2250738585072014e-308, the smallest normal float64 "
+         r"number \(the gradients' dtype\), got 5e-324: below it the clipped entries are subnormal"),
+        (clip_by_norm, {"threshold": 1e-310}, ValueError, r"`threshold` must be at least 2\.22.*got 1e-310"),
+        (clip_by_norm, {"threshold": 1e-40, "grads": {"W": np.ones(2, np.float32)}}, ValueError,
+         r"`threshold` must be at least 1\.1754943508222875e-38, the smallest normal float32 number"),
+        (clip_by_norm, {"threshold": 1e-40, "grads": {"a": np.ones(2), "b": np.ones(1, np.float32)}},
+         ValueError, r"smallest normal float32 number"),
+        (clip_by_value, {"limit": 5e-324}, ValueError, r"`limit` must be at least 2\.22.*got 5e-324"),
+        (clip_by_value, {"limit": 1e-45, "grads": {"W": np.ones(2, np.float32)}}, ValueError,
+         r"`limit` must be at least 1\.17.*float32.*got 1e-45"),
         (clip_by_value, {"limit": 0.0}, ValueError, r"`limit` must be > 0\.0, got 0\.0"),
         (clip_by_value, {"limit": math.nan}, ValueError, r"`limit` must be finite, got nan"),
         (clip_by_norm, {"threshold": 1.0, "grads": [1.0]}, TypeError, r"`grads` must be a dict"),
@@ -333,6 +359,172 @@ def test_bad_arguments(func, kwargs, exc, match):
     kwargs = {"grads": {"W": np.ones(2)}, **kwargs}
     with pytest.raises(exc, match=match):
         func(**kwargs)
+
+
+# ------------------------------------------------------- exact arithmetic, extremes
+
+TINY64 = float(np.finfo(np.float64).tiny)
+TINY32 = float(np.finfo(np.float32).tiny)
+
+
+@st.composite
+def wide_grads(draw):
+    """1–3 float64 or float32 arrays whose entries span 1e±300 (float32: its
+    own range), zeros and subnormals included, and a threshold from the
+    smallest normal number of the dtype up to the largest float."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    info = np.finfo(dtype)
+    lo_exp, hi_exp = (-1074, 1020) if dtype == np.float64 else (-149, 125)
+    out = {}
+    for i in range(draw(st.integers(1, 3))):
+        size = draw(st.integers(0, 5))
+        exps = draw(st.lists(st.integers(lo_exp, hi_exp), min_size=size, max_size=size))
+        mants = draw(st.lists(st.floats(-1.0, 1.0), min_size=size, max_size=size))
+        a = np.array([math.ldexp(m, e) for m, e in zip(mants, exps, strict=True)], dtype=np.float64)
+        out[f"p{i}"] = a.astype(dtype)
+    tiny = float(info.tiny)
+    special = [t for t in (tiny, 2 * tiny, 1e-300, 1e-30, 1.0, 1e30, 1e300, float(info.max), 1.7e308)
+               if t >= tiny]
+    tau = draw(st.one_of(st.sampled_from(special), st.floats(tiny, 1.7e308)))
+    return out, tau
+
+
+@given(wide_grads())
+def test_clip_by_norm_guarantee_in_exact_arithmetic(problem):
+    """For every admitted τ (≥ the smallest normal number of the dtype: 5e-324
+    and 1e-310 are refused by name) and gradients with entries from subnormal
+    to 1e300, in exact rational arithmetic:
+
+    * ‖clip(g, τ)‖ ≤ τ, and ‖clip(g, τ)‖ = min(‖g‖, τ) up to 24 roundings of
+      the dtype and the absolute rounding of subnormal entries;
+    * clip(g, τ) = g bitwise if ‖g‖ ≤ τ, else s·g with s = info.scale ∈ (0, 1],
+      entry by entry to two roundings (plus twice the subnormal spacing): the
+      direction is kept, signs and zeros too (an entry whose clipped value is
+      below the subnormal spacing may round to 0), and the result is not all
+      zero;
+    * clipping twice is clipping once.
+
+    (Before: τ = 1e-320 turned (3, 4) into a vector of norm above τ, τ = 5e-324
+    into (0, 0), and a norm an ulp above τ was accepted whenever its *rounded*
+    value was ≤ τ: (6, 8) clipped to 1 gave (0.6, 0.8), of norm² 1 + 4e-17.)"""
+    g, tau = problem
+    out, info = clip_by_norm(g, tau)
+    dt_eps = max((float(np.finfo(a.dtype).eps) for a in g.values()), default=2.0**-52)
+    sub = max((float(np.finfo(a.dtype).smallest_subnormal) for a in g.values()), default=5e-324)
+    n = sum(a.size for a in g.values())
+    T2 = Fraction(tau) ** 2
+    G2, O2 = exact_sumsq(g), exact_sumsq(out)
+    assert O2 <= T2
+    assert {k: a.dtype for k, a in out.items()} == {k: a.dtype for k, a in g.items()}
+    if G2 <= T2:
+        assert same(out, g) and not info.clipped and info.scale == 1.0
+    else:
+        assert info.clipped and 0 <= info.scale <= 1
+        flat_g = np.concatenate([np.ravel(a).astype(float) for a in g.values()])
+        flat_o = np.concatenate([np.ravel(a).astype(float) for a in out.values()])
+        big = int(np.argmax(np.abs(flat_g)))
+        assert flat_o[big] != 0  # not all zero
+        if info.scale >= 1e-290:
+            sc, rel = Fraction(info.scale), Fraction(2 * dt_eps)
+        else:  # τ/‖g‖ below float64's normal range (info.scale may be 0): o_max/g_max
+            sc = Fraction(flat_o[big]) / Fraction(flat_g[big])
+            rel = Fraction(2 * dt_eps) + 2 * Fraction(sub) / abs(Fraction(flat_o[big]))
+        assert 0 < sc <= 1
+        for gi, oi in zip(flat_g, flat_o, strict=True):
+            want = sc * Fraction(gi)
+            assert abs(Fraction(oi) - want) <= rel * abs(want) + 2 * Fraction(sub), (gi, oi)
+            # signs kept, zeros kept; only a value below the subnormal spacing may round to 0
+            assert np.sign(oi) == np.sign(gi) or (oi == 0 and abs(want) <= Fraction(sub))
+        low = tau * (1 - 24 * dt_eps) - 4 * math.sqrt(n) * sub
+        if low > 0:
+            assert O2 >= Fraction(low) ** 2
+    twice, info2 = clip_by_norm(out, tau)
+    assert same(twice, out) and not info2.clipped
+
+
+@given(wide_grads())
+def test_clip_by_value_guarantee_in_exact_arithmetic(problem):
+    """|clip(g, ℓ)_i| ≤ ℓ exactly for every admitted ℓ (≥ the smallest normal
+    number of the dtype), entries with |g_i| ≤ ℓ unchanged bitwise, the others
+    ±ℓ rounded towards zero in the dtype (never 0: float32 turned ℓ = 1e-46 into
+    0 and every entry with it), entries from subnormal to 1e300."""
+    g, limit = problem
+    out, info = clip_by_value(g, limit)
+    L = Fraction(limit)
+    changed = 0
+    for k, a in g.items():
+        top = np.finfo(a.dtype).max
+        lim_dt = a.dtype.type(limit) if limit < float(top) else top
+        if Fraction(float(lim_dt)) > L:
+            lim_dt = np.nextafter(lim_dt, a.dtype.type(0))
+        assert lim_dt > 0
+        for gi, oi in zip(np.ravel(a), np.ravel(out[k]), strict=True):
+            assert abs(Fraction(float(oi))) <= L
+            if abs(Fraction(float(gi))) <= Fraction(float(lim_dt)):
+                assert oi == gi and np.signbit(oi) == np.signbit(gi)
+            else:
+                assert oi == np.sign(gi) * lim_dt
+                changed += 1
+    assert info.n_clipped == changed and info.clipped == (changed > 0)
+
+
+@pytest.mark.parametrize(
+    ("g", "tau", "deficit"),
+    [
+        ([6.0, 8.0], 1.0, 2e-15),  # (0.6, 0.8) has norm² 1 + 4.4e-17 > 1
+        ([3.0, 4.0], 1e-300, 2e-15),
+        ([1.0, 1.0, 1.0], 1.0, 2e-15),  # 1/√3 rounds up in each entry
+        # subnormal outputs: their absolute rounding, 2^-1075 ≈ 2.2e-16 τ, is kept off too
+        ([1e300, 1e-300, 0.0], 2.2250738585072014e-308, 1e-14),
+    ],
+)
+def test_clipped_norm_never_exceeds_tau_exactly(g, tau, deficit):
+    """Regression cases where rounding used to leave ‖clip(g)‖ above τ in exact
+    arithmetic (the check compared a rounded norm with τ); now ≤ τ exactly and
+    within a few roundings of τ."""
+    out, info = clip_by_norm({"W": np.array(g)}, tau)
+    assert info.clipped
+    O2 = exact_sumsq(out)
+    assert O2 <= Fraction(tau) ** 2
+    assert O2 >= Fraction(tau * (1 - deficit)) ** 2
+
+
+def test_clip_at_threshold_exact_tie_is_identity():
+    """Exact ties are decided exactly: ‖(3, 4)‖ = 5, ‖(0.1)‖ = 0.1,
+    ‖(2^-1000·3, 2^-1000·4)‖ = 5·2^-1000 and ‖(x, x, x, x)‖ = 2x are at most
+    τ: unchanged."""
+    for g, tau in [([3.0, 4.0], 5.0), ([0.1], 0.1), ([math.ldexp(3, -1000), math.ldexp(4, -1000)],
+                                                      math.ldexp(5, -1000)),
+                   ([0.000875] * 4, 0.00175)]:  # 4·x² = (2x)² exactly, but not in the float sums
+        out, info = clip_by_norm({"W": np.array(g)}, tau)
+        assert not info.clipped and np.array_equal(out["W"], g)
+
+
+def test_clip_kernel_python_body_runs_without_the_jit():
+    """With NUMBA_DISABLE_JIT=1 the compensated sum of squares runs as plain
+    Python and clip_by_norm keeps its exact guarantee (bounds-checked)."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import math
+from fractions import Fraction
+import numpy as np
+from rnntheory.remedies import clip_by_norm
+rng = np.random.default_rng(0)
+for scale in (1e-300, 1.0, 1e300):
+    g = {"a": rng.normal(size=7) * scale, "b": rng.normal(size=(2, 3)).astype(np.float32)}
+    tau = float(np.finfo(np.float32).tiny) * 4 if scale < 1 else 0.5
+    out, info = clip_by_norm(g, tau)
+    n2 = sum(Fraction(float(v)) ** 2 for a in out.values() for v in np.ravel(a))
+    assert info.clipped and n2 <= Fraction(tau) ** 2, (scale, info)
+print("ok")
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=300, check=False)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-2000:]
 
 
 # ------------------------------------------------------------------ PyTorch

@@ -18,8 +18,10 @@ from rnntheory.remedies import l1_penalty, l2_penalty, project_spectral_norm, sp
 from rnntheory.strategies import elman_models
 
 models = elman_models(n_hidden=st.integers(1, 5), weight_norm=st.floats(0.1, 4.0))
-# Penalty weights: 0 or a normal number (a subnormal λ makes λ·FD quotients meaningless).
+# Penalty weights: 0 or a normal number (a subnormal λ is refused).
 weights = st.just(0.0) | st.floats(1e-3, 10.0)
+# Projection bounds: 0 or at least the smallest normal float64 (a subnormal c is refused).
+bounds_c = st.just(0.0) | st.floats(float(np.finfo(np.float64).tiny), 3.0)
 
 
 def fd_grad(penalty, model, h=1e-6):
@@ -118,7 +120,7 @@ def test_penalties_on_gated_cells_use_weight_hh():
 # ----------------------------------------------------------------- projection
 
 
-@given(models, st.floats(0.0, 3.0))
+@given(models, bounds_c)
 def test_projection_clips_singular_values(model, c):
     """Π_c(W) = U diag(min(σ_i, c)) Vᵀ: its singular values are min(σ_i, c)
     (to 1e-12 relative to σ₁), so σ_max ≤ c, and σ_max ≤ c holds exactly as
@@ -140,7 +142,7 @@ def test_projection_clips_singular_values(model, c):
     )
 
 
-@given(models, st.floats(0.0, 3.0))
+@given(models, bounds_c)
 def test_projection_is_idempotent(model, c):
     """Π_c(Π_c(W)) = Π_c(W) bitwise (the projected matrix already satisfies σ_max ≤ c)."""
     once = project_spectral_norm(model, c)
@@ -256,6 +258,7 @@ def test_spectral_penalty_optimum_exceeds_c_too(lam, c, extra):
 
 
 M = ElmanRNN(np.eye(2), np.zeros((2, 1)), np.zeros(2))
+M32 = ElmanRNN(np.eye(2, dtype=np.float32), np.zeros((2, 1), np.float32), np.zeros(2, np.float32))
 
 
 @pytest.mark.parametrize(
@@ -268,12 +271,114 @@ M = ElmanRNN(np.eye(2), np.zeros((2, 1)), np.zeros(2))
         (lambda: spectral_penalty(M, 1.0, math.inf), ValueError, r"`weight` must be finite"),
         (lambda: project_spectral_norm(M, math.inf), ValueError, r"`c` must be finite, got inf"),
         (lambda: project_spectral_norm(M, -1), ValueError, r"`c` must be >= 0\.0, got -1"),
+        (lambda: l1_penalty(M, 5e-324), ValueError,
+         r"`weight` must be 0 or at least 2\.2250738585072014e-308, the smallest normal float64 "
+         r"number \(the model's dtype\), got 5e-324"),
+        (lambda: l2_penalty(M, 1e-310), ValueError, r"`weight` must be 0 or at least 2\.22.*got 1e-310"),
+        (lambda: spectral_penalty(M, 1.0, 1e-320), ValueError, r"`weight` must be 0 or at least"),
+        (lambda: l1_penalty(M32, 1e-40), ValueError,
+         r"`weight` must be 0 or at least 1\.1754943508222875e-38, the smallest normal float32"),
+        (lambda: project_spectral_norm(M, 5e-324), ValueError, r"`c` must be 0 or at least 2\.22.*got 5e-324"),
+        (lambda: project_spectral_norm(M32, 1e-39), ValueError, r"`c` must be 0 or at least 1\.17.*float32"),
         (lambda: l1_penalty(np.eye(2), 1.0), TypeError,
          r"`model` must be an ElmanRNN, LSTM or GRU, got array"),
         (lambda: project_spectral_norm({"W_hh": np.eye(2)}, 1.0), TypeError, r"`model` must be"),
     ],
 )
 def test_bad_arguments(call, exc, match):
-    """Bad weights, bounds and models raise, naming the argument and showing the value."""
+    """Bad weights, bounds and models raise, naming the argument and showing the
+    value; subnormal weights and bounds too (an L1 gradient λ·sign(W) with
+    λ = 5e-324 was all zeros in float32, λW and the projection's entries kept
+    almost no digits)."""
     with pytest.raises(exc, match=match):
         call()
+
+
+# ----------------------------------------------------------------- extremes
+
+
+def _mp_sigma_max_2x2(W) -> float:
+    import mpmath
+
+    mpmath.mp.dps = 50
+    a, b, c, d = (mpmath.mpf(float(v)) for v in np.ravel(W))
+    tr = a * a + b * b + c * c + d * d
+    det = a * d - b * c
+    return (tr + mpmath.sqrt(tr * tr - 4 * det * det)) / 2  # σ_max², exact to 50 digits
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300, 1.4e308, 1e-200, 1e-300])
+def test_penalty_values_and_gradients_at_the_float64_limits(scale):
+    """For weights near 1e±300 the penalties' values are their exact values
+    (rational arithmetic for L1/L2, mpmath σ_max for the spectral penalty) to
+    1e-14, finite wherever those are; the unscaled sums of |W| and W² over-
+    or underflowed (½·1e-300·‖W‖² with entries of 1e200 was inf, not 1e100).
+    Gradients: λ sign(W) and λW exactly, and the spectral gradient equals λs
+    times central differences of the unit-scale penalty (homogeneity).
+    The L2 and spectral values of 1.4e308-sized weights exceed float64 and
+    are inf."""
+    from fractions import Fraction
+
+    import mpmath
+
+    W = scale * np.array([[1.0, -0.5], [0.25, 0.75]])
+    m = ElmanRNN(W, np.zeros((2, 1)), np.zeros(2))
+    lam = 1e-300 if scale > 1 else 1e300
+    v1, g1 = l1_penalty(m, lam)
+    assert v1 == pytest.approx(float(Fraction(lam) * sum(abs(Fraction(float(w))) for w in W.ravel())), rel=1e-14)
+    assert np.array_equal(g1["W_hh"], lam * np.sign(W))
+    v2, g2 = l2_penalty(m, lam)
+    want2 = Fraction(lam) / 2 * sum(Fraction(float(w)) ** 2 for w in W.ravel())
+    if want2 > Fraction(np.finfo(float).max):  # 1e-300·(1.4e308)² ≈ 1e316: beyond float64
+        assert v2 == math.inf
+    else:
+        assert v2 == pytest.approx(float(want2), rel=1e-14)
+    assert np.array_equal(g2["W_hh"], lam * W)
+    c = 0.5 * scale
+    vs, gs = spectral_penalty(m, c, lam)
+    sigma = mpmath.sqrt(_mp_sigma_max_2x2(W))
+    want_s = mpmath.mpf(lam) * (sigma - c) ** 2
+    if want_s > np.finfo(float).max:
+        assert vs == math.inf
+    else:
+        assert vs == pytest.approx(float(want_s), rel=1e-13)
+    # P(s W₀; λ, s c₀) = λ s² P(W₀; 1, c₀): the gradient at s W₀ is λ s times the
+    # gradient at W₀ with λ = 1, which central differences give at scale 1
+    W0 = W / scale
+    m0 = m.replace(W_hh=W0)
+    fd = fd_grad(lambda mm: spectral_penalty(mm, 0.5, 1.0)[0], m0)
+    np.testing.assert_allclose(gs["W_hh"], lam * scale * fd, rtol=1e-7)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1.4e308, 1e-300])
+def test_projection_at_the_float64_limits(scale):
+    """Π_c for weights of 1e200 to 1.4e308 (σ_max beyond float64) and 1e-300,
+    with c from the smallest normal number up: σ_max(Π_c W) ≤ c (to 1e-15,
+    mpmath σ_max of the result) and equal to c to 1e-12 relative, and
+    Π_c W = U diag(min(σ_i, c)) Vᵀ with W's own singular vectors."""
+    import mpmath
+
+    W = scale * np.array([[1.0, -0.5], [0.25, 0.75]])
+    m = ElmanRNN(W, np.zeros((2, 1)), np.zeros(2))
+    for c in (float(np.finfo(np.float64).tiny), 1e-300, 1e-100, 1.0, 0.5 * scale):
+        if c >= scale * 0.5 and scale < 1:
+            continue
+        p = project_spectral_norm(m, c)
+        s2 = _mp_sigma_max_2x2(p.W_hh)
+        assert s2 <= mpmath.mpf(c) ** 2 * (1 + mpmath.mpf(1e-15))
+        assert float(mpmath.sqrt(s2)) == pytest.approx(c, rel=1e-12)
+        # Π_c W = U diag(min(σ_i, c)) Vᵀ, compared in units of c (the singular
+        # vectors are kept; only σ moves)
+        U, sv, Vt = np.linalg.svd(W / scale)
+        with np.errstate(over="ignore"):
+            ratio = np.minimum(sv * (scale / c), 1.0)
+        np.testing.assert_allclose(np.asarray(p.W_hh) / c, (U * ratio) @ Vt, rtol=0, atol=1e-12)
+
+
+def test_float32_penalty_with_the_smallest_admitted_weight():
+    """A float32 model with λ = 1.1754944e-38 (the smallest normal float32):
+    the L1 gradient is ±λ, not 0 (λ = 5e-324 used to give zeros)."""
+    tiny = float(np.finfo(np.float32).tiny)
+    v, g = l1_penalty(M32, tiny)
+    assert np.array_equal(g["W_hh"], np.float32(tiny) * np.eye(2, dtype=np.float32))
+    assert v == pytest.approx(2 * tiny, rel=1e-15)

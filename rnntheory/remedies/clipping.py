@@ -7,7 +7,17 @@ did, and never modify their input.
 ``clip_by_norm`` is the clipping of the article's Eq. 13 and of Pascanu et al.
 (2013), Algorithm 1: one *global* norm over every parameter tensor together,
 and when ``‖g‖ ≥ τ`` the whole gradient is rescaled to ``τ g/‖g‖``. Its
-direction never changes. ``clip_by_value`` is Mikolov's element-wise variant,
+direction never changes, and ``‖clip(g, τ)‖ ≤ τ`` holds in exact arithmetic,
+not only as a rounded norm measures it: the sum of squares is enclosed by a
+compensated summation with a rigorous error bound (Ogita, Rump & Oishi 2005),
+and the rescaling factor is shrunk by the few roundings that form the result.
+
+Thresholds and limits below the smallest normal number of the gradients'
+dtype (2.2250738585072014e-308 for float64, 1.1754944e-38 for float32) are
+refused with a ``ValueError``: the clipped entries would be subnormal, whose
+spacing is comparable to the entries themselves, so neither the bound nor
+the direction could be kept (``τ = 5e-324`` turned ``(3, 4)`` into ``(0, 0)``,
+and ``τ = 1e-320`` into a vector of norm above ``τ``). ``clip_by_value`` is Mikolov's element-wise variant,
 ``g_i ← min(max(g_i, −limit), limit)``: a *different* operation, which changes
 the direction of ``g`` whenever it acts and bounds the norm only by
 ``limit·√N``.
@@ -34,13 +44,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from .._validation import _show, as_float_array, check_real
+from . import _clip_kernels as K
 
 __all__ = ["ClipInfo", "ValueClipInfo", "clip_by_norm", "clip_by_value", "global_norm"]
+
+_U = 2.0**-53  # unit roundoff of float64
 
 
 @dataclass(frozen=True)
@@ -56,13 +70,15 @@ class ClipInfo:
     threshold : float
         ``τ``.
     clipped : bool
-        Whether the gradients were rescaled: ``‖g‖ > τ`` and every entry finite.
-        (At ``‖g‖ = τ`` the rescaling of Eq. 13 is the identity and the input
-        is returned as is.)
+        Whether the gradients were rescaled: ``‖g‖ > τ`` in exact arithmetic
+        and every entry finite. (At ``‖g‖ = τ`` the rescaling of Eq. 13 is the
+        identity and the input is returned as is; such ties are decided
+        exactly, e.g. ``‖(3, 4)‖ = 5``.)
     scale : float
-        The factor ``c`` with ``clipped = c·g``: ``τ/‖g‖`` when clipped, else 1.
-        It may underflow to 0 when ``‖g‖/τ`` exceeds the float64 range; the
-        clipped gradients are computed without forming it and stay exact.
+        The factor ``c`` with ``clipped = c·g`` (to rounding): ``τ/‖g‖``, a few
+        ulp below it, when clipped, else 1. It may underflow to 0 when
+        ``‖g‖/τ`` exceeds the float64 range; the clipped gradients are then
+        computed without forming it.
     finite : bool
         Whether every entry of the input was finite. When False the gradients
         are returned unchanged: apply your own fallback.
@@ -131,7 +147,7 @@ def _max_abs(arrays: dict[str, np.ndarray]) -> float:
     m = 0.0
     for a in arrays.values():
         if a.size:
-            v = float(np.max(np.abs(a)))
+            v = max(abs(float(a.max())), abs(float(a.min())))  # no |a| temporary
             if math.isnan(v):
                 return math.nan
             m = max(m, v)
@@ -188,6 +204,81 @@ def _ldexp(s: float, e: int) -> float:
         return math.inf
 
 
+def _smallest_normal(name: str, value: float, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse a threshold below the smallest normal number of the gradients' dtype.
+
+    Clipping by norm to such a ``τ`` makes every clipped entry subnormal, where
+    the spacing of floats is comparable to the entries themselves: the result
+    could keep neither ``‖·‖ ≤ τ`` to rounding nor the direction (``τ = 5e-324``
+    turned ``(3, 4)`` into ``(0, 0)``); clipping by value to such a limit would
+    round the limit itself to a coarser value or to 0 in float32.
+    """
+    dts = {a.dtype for a in arrays.values()} or {np.dtype(np.float64)}
+    dt = max(dts, key=lambda d: float(np.finfo(d).tiny))
+    tiny = float(np.finfo(dt).tiny)
+    if value < tiny:
+        raise ValueError(
+            f"`{name}` must be at least {tiny!r}, the smallest normal {dt} number "
+            f"(the gradients' dtype), got {value!r}: below it the clipped entries are "
+            "subnormal and keep too few digits to hold the bound and the direction"
+        )
+
+
+def _sumsq_enclosure(
+    arrays: dict[str, np.ndarray], e: int
+) -> tuple[float, float, float, float, float, int]:
+    """``(s, c, d, B, small, N)`` with ``Σ (g_i 2^-e)² ∈ [s + c + d − B, s + c + d + B + small]``.
+
+    A compensated sum (``rnntheory.remedies._clip_kernels``): ``s + c + d`` is
+    the sum of squares to far below one rounding, and ``B`` bounds what the
+    float64 sum ``d`` of the last error terms lost, ``γ_{2N} Σ |r|`` with
+    ``γ_m = m u/(1 − m u) ≤ 2 m u`` (taken twice over, so the float64 evaluation
+    of ``B`` itself is covered); ``B = 0`` when no rounding was left to bound.
+    """
+    acc = np.zeros(5)
+    N = 0
+    for a in arrays.values():
+        if a.size:
+            K.sumsq_compensated(a.reshape(-1), e, acc)
+            N += a.size
+    s, c, d, a_sum, small = (float(v) for v in acc)
+    B = 8.0 * (2 * N + 2) * _U * a_sum
+    return s, c, d, B, small * 2.0**-960, N
+
+
+def _norm_at_most(
+    s: float, c: float, d: float, B: float, small: float, tau: float, e: int,
+    arrays: dict[str, np.ndarray],
+) -> bool:
+    """Whether ``‖g‖ ≤ τ``, i.e. ``Σ (g_i 2^-e)² ≤ (τ 2^-e)²``: decided by the
+    enclosure of :func:`_sumsq_enclosure` with float64 margins, then on its
+    few numbers in exact rational arithmetic, and only when the enclosure
+    (about 1e-30 wide, relative) straddles ``τ²`` (an exact tie such as
+    ‖(3, 4)‖ = 5) on every entry in exact rational arithmetic."""
+    lt = math.frexp(tau)[1] - e  # τ 2^-e lies in [2^(lt-1), 2^lt); Σ lies in [1/4, N]
+    if lt > 600:
+        return True
+    if lt < -600:
+        return False
+    tp = math.ldexp(tau, -e)  # a normal number: exact
+    t2 = tp * tp
+    if (s + c + d + B + small) * (1.0 + 6.0 * _U) <= t2 * (1.0 - 2.0 * _U):
+        return True
+    if (s + c + d - B) * (1.0 - 6.0 * _U) >= t2 * (1.0 + 2.0 * _U):
+        return False
+    t2_exact = Fraction(tp) ** 2
+    centre = Fraction(s) + Fraction(c) + Fraction(d)
+    if centre + Fraction(B) + Fraction(small) <= t2_exact:
+        return True
+    if centre - Fraction(B) > t2_exact:
+        return False
+    exact = sum(
+        (Fraction(float(v)) ** 2 for a in arrays.values() for v in a.reshape(-1) if v != 0),
+        Fraction(0),
+    )
+    return exact <= Fraction(tau) ** 2
+
+
 def global_norm(grads: Any) -> float:
     """The global Euclidean norm ``‖g‖ = sqrt(Σ_tensors Σ_i g_i²)`` over all tensors.
 
@@ -240,20 +331,33 @@ def clip_by_norm(grads: Any, threshold: float) -> tuple[dict[str, np.ndarray], C
         \\hat g \\leftarrow \\frac{\\tau}{\\lVert \\hat g\\rVert}\\,\\hat g
 
     with ``‖·‖`` the global norm over all tensors together (:func:`global_norm`).
-    Guarantees (each checked by a property test): the output norm is
-    ``min(‖g‖, τ)`` to rounding and never above ``τ`` (a clipped result whose
-    rounded norm would exceed ``τ`` by an ulp is shrunk by an ulp); the output is ``c·g`` with ``c > 0`` (the
-    direction is unchanged); below ``τ`` the output equals the input bitwise;
-    ``g = 0`` is returned unchanged (no ``0/0``); clipping twice is clipping
-    once. Unlike PyTorch's ``clip_grad_norm_``, there is no ``+1e-6`` in the
-    denominator: the clipped norm is ``τ`` exactly, not ``τ‖g‖/(‖g‖ + 10⁻⁶)``.
+    Guarantees, for every admitted ``τ`` and every finite ``g`` (each checked
+    by a property test in exact rational arithmetic, entries from subnormal to
+    1e300, float32 and float64):
+
+    * ``‖clip(g, τ)‖ ≤ τ`` exactly, and ``‖clip(g, τ)‖ = min(‖g‖, τ)`` to
+      rounding: a clipped norm lies in ``[τ(1 − 16u − 3u_dt − δ), τ]`` with
+      ``u = 2^-53``, ``u_dt`` the unit roundoff of float32 gradients (0 for
+      float64) and ``δ ≤ 4√N·2^-1074/τ`` the relative size of subnormal
+      rounding (below 1e-290 unless ``τ`` is within a factor ``10^15·√N`` of
+      the smallest normal number);
+    * the output is ``c·g`` with ``c ∈ (0, 1]``, entry by entry to one or two
+      roundings (an entry whose clipped value is below the subnormal spacing
+      rounds to 0): the direction is unchanged;
+    * if ``‖g‖ ≤ τ`` exactly, the output equals the input bitwise; ``g = 0`` is
+      returned unchanged (no ``0/0``); clipping twice is clipping once.
+
+    Unlike PyTorch's ``clip_grad_norm_``, there is no ``+1e-6`` in the
+    denominator: the clipped norm is ``τ`` to rounding, not ``τ‖g‖/(‖g‖ + 10⁻⁶)``.
 
     Parameters
     ----------
     grads : dict of str → array, or a record with ``.params()``
         The gradients, e.g. ``ElmanGrads`` or ``grads.params()``.
     threshold : float
-        ``τ``, finite and ``> 0``.
+        ``τ``, finite and at least the smallest normal number of the
+        gradients' dtype (2.2250738585072014e-308 for float64,
+        1.1754944e-38 when a tensor is float32).
 
     Returns
     -------
@@ -265,7 +369,9 @@ def clip_by_norm(grads: Any, threshold: float) -> tuple[dict[str, np.ndarray], C
     Raises
     ------
     ValueError
-        If ``threshold`` is not finite or not ``> 0``.
+        If ``threshold`` is not finite, not ``> 0``, or below the smallest
+        normal number of the gradients' dtype (subnormal: the clipped entries
+        could keep neither the bound nor the direction).
     TypeError
         If ``threshold`` is not a real number, or ``grads`` is not a dict of
         float arrays or a record with ``.params()``.
@@ -285,45 +391,60 @@ def clip_by_norm(grads: Any, threshold: float) -> tuple[dict[str, np.ndarray], C
     >>> out, info = clip_by_norm(g, 1.0)
     >>> out["W_hh"], out["b_h"]
     (array([[0.6, 0. ]]), array([0.8]))
-    >>> info.norm, info.clipped, info.scale
+    >>> info.norm, info.clipped, round(info.scale, 14)
     (5.0, True, 0.2)
-    >>> clip_by_norm(g, 10.0)[1].clipped   # below the threshold: unchanged
+    >>> float(out["W_hh"][0, 0]) ** 2 + float(out["b_h"][0]) ** 2 <= 1.0   # (0.6, 0.8) itself: 1 + 4e-17
+    True
+    >>> clip_by_norm(g, 5.0)[1].clipped   # ‖g‖ = τ exactly: unchanged
     False
 
     Eq. 13 of the article; Pascanu et al. 2013, Alg. 1.
     """
     tau = check_real("threshold", threshold, low=0.0, low_open=True)
     arrays = _as_grads(grads)
-    s, e = _scaled_norm(arrays)
-    if not math.isfinite(s):
+    _smallest_normal("threshold", tau, arrays)
+    m = _max_abs(arrays)
+    if m == 0.0 or not math.isfinite(m):
+        s_nf, _ = _scaled_norm(arrays)  # 0, or NaN/inf: returned unchanged
         out = {k: a.copy() for k, a in arrays.items()}
-        return out, ClipInfo(norm=s, threshold=tau, clipped=False, scale=1.0, finite=False)
-    norm = _ldexp(s, e)
-    # ‖g‖ > τ  ⇔  s > τ·2^−e, decided without overflow (s ∈ [1/2, √N] or s = 0).
-    # At ‖g‖ = τ, Eq. 13's rescaling is the identity: the input is returned as is.
-    if s == 0.0 or s <= _ldexp(tau, -e):
+        return out, ClipInfo(norm=s_nf, threshold=tau, clipped=False, scale=1.0, finite=m == 0.0)
+    e = math.frexp(m)[1]
+    s, c, d, B, small, N = _sumsq_enclosure(arrays, e)
+    norm = _ldexp(math.sqrt(s + (c + d)), e)
+    # Identity when ‖g‖ ≤ τ is proved (Eq. 13 does nothing at ‖g‖ = τ either).
+    if _norm_at_most(s, c, d, B, small, tau, e, arrays):
         out = {k: a.copy() for k, a in arrays.items()}
         return out, ClipInfo(norm=norm, threshold=tau, clipped=False, scale=1.0, finite=True)
-    # c = τ/‖g‖ = (τ/s)·2^−e; apply the exact power of two and τ/s separately so
-    # that neither c nor c·g overflows or underflows when c alone would.
-    r = tau / s
-    # Rounding can leave the result's norm an ulp above τ; shrink r by a few
-    # ulp until it is not, so that ‖clipped‖ ≤ τ exactly (as global_norm
-    # measures it) and clipping twice gives the same arrays as clipping once.
-    eps = max(float(np.finfo(a.dtype).eps) for a in arrays.values())
-    scaled = {
-        k: np.ldexp(a.astype(np.float64, copy=False), -e) if e else a.astype(np.float64, copy=False)
-        for k, a in arrays.items()
-    }
-    for attempt in range(8):
-        out = {k: np.asarray(x * r, dtype=arrays[k].dtype) for k, x in scaled.items()}
-        s_out, e_out = _scaled_norm(out)
-        if s_out <= _ldexp(tau, -e_out):
-            break
-        r *= 1.0 - eps * 2.0**attempt
-    return out, ClipInfo(
-        norm=norm, threshold=tau, clipped=True, scale=math.ldexp(r, -e), finite=True
-    )
+    # Output o = fl(fl(g 2^(kt−e)) · ρ_m) in the gradients' dtype, τ = m_τ 2^kt:
+    # o ≈ g τ/‖g‖ without forming τ/‖g‖ (which can over- or underflow), and
+    # g 2^(kt−e) already has the magnitude of the output, so no entry leaves
+    # the normal range that the output itself does not. ρ_m is m_τ/Y with
+    # Y ≥ ‖g 2^-e‖ an upper bound from the enclosure, shrunk by the rounding of
+    # every operation that forms o (u per float64 operation, u_dt for the cast
+    # to float32) and by the absolute rounding of subnormal entries (δ), so
+    # that ‖o‖ ≤ τ holds exactly, not only to rounding.
+    mt, kt = math.frexp(tau)
+    # Y ≥ ‖g 2^-e‖ + √N 2^(−1075−kt) (the rounding of subnormal g 2^(kt−e)):
+    # the sum of the enclosure's terms (four roundings) times 1 + 6u, its square
+    # root and the product with 1 + 2u (one rounding each)
+    root_n = math.sqrt(N) * (1.0 + 4.0 * _U)
+    y_up = math.sqrt((s + c + d + B + small) * (1.0 + 6.0 * _U)) * (1.0 + 2.0 * _U)
+    y_up = y_up + _ldexp(root_n, -1074 - kt) * (1.0 + 4.0 * _U)
+    f32 = any(a.dtype == np.float32 for a in arrays.values())
+    u_dt, a_dt = (2.0**-24, 2.0**-150) if f32 else (0.0, 0.0)  # the cast to float32
+    delta = 2.0 * root_n * (2.0**-1074 + a_dt) / tau * (1.0 + 8.0 * _U) + root_n * 2.0**-1072
+    # three roundings form ρ, one the product y·ρ, u_dt the cast: (1 + u)⁴(1 + u_dt)(1 − 5u − 2u_dt) < 1
+    rho = mt * (1.0 - delta) / y_up * (1.0 - 5.0 * _U - 2.0 * u_dt)
+    scale = math.ldexp(rho, kt - e)
+    if scale >= 2.0**-1022:  # τ/‖g‖ is a normal number: o = fl(g·scale), one rounding
+        out = {k: np.asarray(np.multiply(a, scale, dtype=np.float64), dtype=a.dtype)
+               for k, a in arrays.items()}
+    else:
+        out = {
+            k: np.asarray(np.ldexp(a.astype(np.float64), kt - e) * rho, dtype=a.dtype)
+            for k, a in arrays.items()
+        }
+    return out, ClipInfo(norm=norm, threshold=tau, clipped=True, scale=scale, finite=True)
 
 
 def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], ValueClipInfo]:
@@ -341,7 +462,9 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
     grads : dict of str → array, or a record with ``.params()``
         The gradients.
     limit : float
-        ``ℓ``, finite and ``> 0``.
+        ``ℓ``, finite and at least the smallest normal number of the
+        gradients' dtype (as for :func:`clip_by_norm`). In a float32 tensor
+        the limit is rounded towards zero, so ``|out_i| ≤ ℓ`` holds exactly.
 
     Returns
     -------
@@ -353,7 +476,9 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
     Raises
     ------
     ValueError
-        If ``limit`` is not finite or not ``> 0``.
+        If ``limit`` is not finite, not ``> 0``, or below the smallest normal
+        number of the gradients' dtype (a subnormal limit is rounded to a
+        coarser value, or to 0 in float32, which zeroed every entry).
     TypeError
         If ``limit`` is not a real number, or ``grads`` is not a dict of float
         arrays or a record with ``.params()``.
@@ -375,6 +500,7 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
     """
     lim = check_real("limit", limit, low=0.0, low_open=True)
     arrays = _as_grads(grads)
+    _smallest_normal("limit", lim, arrays)
     finite = all(bool(np.isfinite(a).all()) for a in arrays.values())
     m = _max_abs(arrays)
     if not finite:
@@ -383,8 +509,10 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
     out = {}
     n_clipped = 0
     for k, a in arrays.items():
-        # The limit in the array's dtype, rounded towards zero so |out| ≤ limit.
-        lo_dt = a.dtype.type(lim)
+        # The limit in the array's dtype, rounded towards zero so |out| ≤ limit
+        # (beyond the dtype's range every finite entry is inside it).
+        top = np.finfo(a.dtype).max
+        lo_dt = a.dtype.type(lim) if lim < float(top) else top
         if float(lo_dt) > lim:
             lo_dt = np.nextafter(lo_dt, a.dtype.type(0))
         n_clipped += int(np.count_nonzero(np.abs(a) > lo_dt))

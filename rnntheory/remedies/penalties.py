@@ -10,7 +10,16 @@ gradient to the loss gradient key by key::
     value, pg = l2_penalty(model, 1e-3)
     total = {k: v + pg.get(k, 0) for k, v in g.params().items()}
 
-The gradient has the dtype of the model's weights; values are computed in float64.
+The gradient has the dtype of the model's weights; values are computed in float64,
+from the recurrent matrix scaled by a power of two (exactly), so a penalty of
+weights near 1e308 is finite whenever its value is (``½·1e-300·‖W‖²`` with
+entries of 1e200 is about 1e100; the unscaled sum of squares overflowed to inf).
+A value or gradient entry beyond the float64 range is ``inf``. Weights ``λ``
+(and the projection's bound ``c``) strictly between 0 and the smallest normal
+number of the model's dtype (2.2250738585072014e-308 for float64,
+1.1754944e-38 for float32) are refused: the gradient ``λ·sign(W)`` or ``λW``
+would be subnormal or 0 (a float32 model's L1 gradient with ``λ = 5e-324``
+was all zeros), so it could not hold its value.
 
 A penalty *lowers* the size of ``W_hh`` but *bounds nothing*: after any number
 of gradient steps on loss + penalty, ``σ_max(W_hh)`` can still exceed 1, and at
@@ -22,6 +31,7 @@ false; :func:`project_spectral_norm` is the hard constraint that does give
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,6 +50,45 @@ def _recurrent(model: Any) -> tuple[str, np.ndarray]:
     if isinstance(model, LSTM | GRU):
         return "weight_hh", model.weight_hh
     raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {_show(model)}")
+
+
+def _check_scale(name: str, value: Any, dtype: np.dtype) -> float:
+    """``value`` ≥ 0 and finite, and 0 or at least the smallest normal number of ``dtype``."""
+    v = check_real(name, value, low=0.0)
+    tiny = float(np.finfo(dtype).tiny)
+    if 0.0 < v < tiny:
+        raise ValueError(
+            f"`{name}` must be 0 or at least {tiny!r}, the smallest normal {np.dtype(dtype)} number "
+            f"(the model's dtype), got {v!r}: a subnormal `{name}` leaves the result too few "
+            "digits (or none) to hold its value"
+        )
+    return v
+
+
+def _times_pow2(x: float, e: int) -> float:
+    """``x · 2^e`` (``±inf`` beyond the float64 range, 0 or subnormal below it)."""
+    try:
+        return math.ldexp(x, e)
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
+def _scaled(W: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(W 2^-e, e)`` with the largest |entry| of ``W 2^-e`` in [1/2, 1) (``e = 0`` for W = 0)."""
+    W64 = np.asarray(W, np.float64)
+    m = float(np.max(np.abs(W64))) if W64.size else 0.0
+    if m == 0.0:
+        return W64, 0
+    e = math.frexp(m)[1]
+    return np.ldexp(W64, -e), e
+
+
+def _lam_times(lam: float, x: float, e: int) -> float:
+    """``λ · x · 2^e`` for ``x ≥ 0`` without overflow or underflow on the way."""
+    if lam == 0.0 or x == 0.0:
+        return 0.0
+    ml, kl = math.frexp(lam)
+    return _times_pow2(ml * x, kl + e)
 
 
 def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]:
@@ -71,7 +120,8 @@ def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
     Raises
     ------
     ValueError
-        If ``weight`` is negative or not finite.
+        If ``weight`` is negative, not finite, or subnormal (strictly between 0
+        and the smallest normal number of the model's dtype).
     TypeError
         If ``model`` is not an ElmanRNN, LSTM or GRU, or ``weight`` not a real number.
 
@@ -88,11 +138,11 @@ def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
 
     The L1 penalty of the article's "L1/L2 regularization" paragraph (claim C21).
     """
-    lam = check_real("weight", weight, low=0.0)
     name, W = _recurrent(model)
-    W64 = W.astype(np.float64, copy=False)
-    value = lam * float(np.sum(np.abs(W64)))
-    return value, {name: (lam * np.sign(W64)).astype(W.dtype, copy=False)}
+    lam = _check_scale("weight", weight, W.dtype)
+    Ws, e = _scaled(W)
+    value = _lam_times(lam, float(np.sum(np.abs(Ws))), e)
+    return value, {name: (lam * np.sign(W.astype(np.float64, copy=False))).astype(W.dtype, copy=False)}
 
 
 def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]:
@@ -126,7 +176,8 @@ def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
     Raises
     ------
     ValueError
-        If ``weight`` is negative or not finite.
+        If ``weight`` is negative, not finite, or subnormal (strictly between 0
+        and the smallest normal number of the model's dtype).
     TypeError
         If ``model`` is not an ElmanRNN, LSTM or GRU, or ``weight`` not a real number.
 
@@ -143,11 +194,13 @@ def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
 
     The L2 penalty of the article's "L1/L2 regularization" paragraph (claim C21).
     """
-    lam = check_real("weight", weight, low=0.0)
     name, W = _recurrent(model)
-    W64 = W.astype(np.float64, copy=False)
-    value = 0.5 * lam * float(np.sum(W64 * W64))
-    return value, {name: (lam * W64).astype(W.dtype, copy=False)}
+    lam = _check_scale("weight", weight, W.dtype)
+    Ws, e = _scaled(W)
+    value = _lam_times(lam, 0.5 * float(np.sum(Ws * Ws)), 2 * e)
+    with np.errstate(over="ignore"):  # inf where λ W_ij is beyond the float range
+        grad = (lam * W.astype(np.float64, copy=False)).astype(W.dtype, copy=False)
+    return value, {name: grad}
 
 
 def spectral_penalty(
@@ -188,7 +241,9 @@ def spectral_penalty(
     Raises
     ------
     ValueError
-        If ``c`` or ``weight`` is negative or not finite.
+        If ``c`` or ``weight`` is negative or not finite, or ``weight`` is
+        subnormal (strictly between 0 and the smallest normal number of the
+        model's dtype).
     TypeError
         If ``model`` is not an ElmanRNN, LSTM or GRU, or ``c``/``weight`` not a real number.
 
@@ -207,12 +262,15 @@ def spectral_penalty(
     ``‖∂h_t/∂h_k‖ ≤ (c γ_h)^(t−k)``.
     """
     cc = check_real("c", c, low=0.0)
-    lam = check_real("weight", weight, low=0.0)
     name, W = _recurrent(model)
-    U, s, Vt = np.linalg.svd(W.astype(np.float64, copy=False))
-    excess = max(0.0, float(s[0]) - cc)
-    value = lam * excess * excess
-    G = (2.0 * lam * excess) * np.outer(U[:, 0], Vt[0])
+    lam = _check_scale("weight", weight, W.dtype)
+    Ws, e = _scaled(W)  # σ_1(W) = 2^e σ_1(W 2^-e): no overflow for entries near 1e308
+    U, s, Vt = np.linalg.svd(Ws)
+    excess = max(0.0, float(s[0]) - _times_pow2(cc, -e))  # (σ_1 − c)·2^-e
+    value = _lam_times(lam, excess * excess, 2 * e)
+    coef = _lam_times(lam, 2.0 * excess, 0)  # 2λ(σ_1 − c)·2^-e
+    with np.errstate(over="ignore"):  # inf where an entry is beyond the float range
+        G = np.ldexp(coef * np.outer(U[:, 0], Vt[0]), e)
     return value, {name: G.astype(W.dtype, copy=False)}
 
 
@@ -251,7 +309,9 @@ def project_spectral_norm(model: Any, c: float) -> Any:
     Raises
     ------
     ValueError
-        If ``c`` is negative or not finite.
+        If ``c`` is negative, not finite, or subnormal (strictly between 0 and
+        the smallest normal number of the model's dtype: the projection's
+        entries would be subnormal, too coarse to keep its singular vectors).
     TypeError
         If ``model`` is not an ElmanRNN, LSTM or GRU, or ``c`` not a real number.
 
@@ -272,8 +332,8 @@ def project_spectral_norm(model: Any, c: float) -> Any:
     The hard counterpart of the penalties of the article's "L1/L2 regularization"
     paragraph; the constraint that makes claim C21's conclusion true.
     """
-    cc = check_real("c", c, low=0.0)
     name, W = _recurrent(model)
+    cc = _check_scale("c", c, W.dtype)
     if _sigma_max(W) <= cc:
         return model.replace(**{name: W})
     U, s, Vt = np.linalg.svd(W.astype(np.float64, copy=False), full_matrices=False)
