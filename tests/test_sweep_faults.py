@@ -30,8 +30,6 @@ from rnntheory.cli import build_parser, main
 from rnntheory.experiments import RunSpec, run_one
 from rnntheory.experiments import sweep as sw
 
-pytestmark = pytest.mark.cluster
-
 TIMEOUT = 2.0  # --scheduler-timeout of these tests, seconds
 # The time a stop may take beyond the timeout: one probe interval, closing the client,
 # the interpreter's exit, on a loaded machine. Generous: what is tested is that it ends.
@@ -199,6 +197,7 @@ def _without_time(metrics: str | None) -> dict:
     return d
 
 
+@pytest.mark.cluster
 def test_frozen_scheduler_stops_the_sweep_and_a_resume_completes_it(tmp_path, cluster, capsys,
                                                                       monkeypatch):
     """SIGSTOP the scheduler once a run is recorded: the sweep ends within the timeout (plus
@@ -254,6 +253,7 @@ def test_frozen_scheduler_stops_the_sweep_and_a_resume_completes_it(tmp_path, cl
     assert by_key[specs[-1].key()] == json.loads(json.dumps(ref))
 
 
+@pytest.mark.cluster
 def test_killed_scheduler_stops_the_sweep_without_recording_failures(tmp_path, cluster):
     """SIGKILL the scheduler part-way: exit status 2 and one line saying the connection
     was lost, within the timeout (plus slack); no run is recorded as failed and none twice;
@@ -283,6 +283,7 @@ def test_killed_scheduler_stops_the_sweep_without_recording_failures(tmp_path, c
     _assert_exactly_once(db, specs)
 
 
+@pytest.mark.cluster
 def test_unreachable_scheduler_is_one_line_and_records_nothing(tmp_path):
     """A scheduler address where nothing listens: exit status 2 within the timeout (plus
     slack), one line naming the address and the command to run once it is up; no row."""
@@ -302,6 +303,7 @@ def test_unreachable_scheduler_is_one_line_and_records_nothing(tmp_path):
     assert _rows(tmp_path / "results.db") == []
 
 
+@pytest.mark.cluster
 def test_ctrl_c_stops_cleanly_and_the_resume_neither_loses_nor_repeats(tmp_path):
     """SIGINT to the process group of a sweep on local worker processes (what Ctrl-C at a
     terminal does, the workers included): exit status 130 and one line, no traceback from
@@ -376,6 +378,25 @@ def test_a_dask_error_leaves_the_run_unrecorded_not_failed(tmp_path, monkeypatch
     _assert_exactly_once(tmp_path / "results.db", specs)
 
 
+def test_a_local_cluster_that_cannot_start_is_one_line(tmp_path, monkeypatch, capsys):
+    """Dask failing to start a local cluster (here: made to raise as its nanny does when a
+    worker process cannot start) is one line with exit status 2, not a traceback or an
+    'unexpected error'; nothing is recorded."""
+    import dask.distributed
+
+    cfg, _ = _config(tmp_path)
+
+    def cannot_start(*args, **kwargs):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(dask.distributed, "LocalCluster", cannot_start)
+    assert main(["sweep", str(cfg), "--scheduler", "processes", "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("rnntheory sweep: error: could not start a local Dask cluster (processes, "
+                    "1 worker): Nanny failed to start.")
+    assert _rows(tmp_path / "results.db") == []
+
+
 def test_progress_lines_count_every_run(tmp_path, capsys):
     """With stderr not a terminal, a progress line follows each run when progress_every is
     tiny: its done count rises by one per run from the skipped count, failed + pending make
@@ -405,6 +426,8 @@ def test_progress_lines_count_every_run(tmp_path, capsys):
         (["--scheduler-timeout", "nan"], r"`--scheduler-timeout` must be finite, got nan"),
         (["--scheduler-timeout", "-1"], r"`--scheduler-timeout` must be > 0.0, got -1.0"),
         (["--progress-every", "inf"], r"`--progress-every` must be finite, got inf"),
+        (["--scheduler-timeout", "1e300"], r"`--scheduler-timeout` must be <= 1000000.0, got 1e\+300"),
+        (["--progress-every", "5e-324"], None),
         (["--scheduler", "tcp://127.0.0.1:notaport"],
          r"`scheduler` address must be tcp://HOST:PORT with a port in 1..65535, "
          r"got 'tcp://127.0.0.1:notaport'"),
@@ -416,6 +439,9 @@ def test_bad_fault_options_are_one_line_input_errors(tmp_path, capsys, args, mat
     """Bad timeouts and malformed scheduler addresses: exit status 2, one line naming the
     option and the value, nothing run, no store created."""
     cfg, _ = _config(tmp_path)
+    if match is None:  # the smallest positive value is a valid (tiny) interval
+        assert main(["sweep", str(cfg), *args, "--dry-run"]) == 0
+        return
     assert main(["sweep", str(cfg), *args]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("rnntheory sweep: error: ") and re.search(match, line), line
@@ -445,6 +471,8 @@ def test_scheduler_timeout_in_the_file_and_its_errors(tmp_path):
         ["sweep", "s.toml", "--db", "out/r b.db", "--workers", "3", "--scheduler",
          "tcp://10.0.0.5:8786", "--scheduler-timeout", "2.5", "--progress-every", "60",
          "--no-progress"],
+        ["sweep", "s.toml", "--scheduler-timeout", "0.30000000000000004", "--progress-every",
+         "5e-324"],
     ],
 )
 def test_resume_command_parses_back_to_the_same_options(argv):

@@ -378,8 +378,11 @@ def _check_scheduler(value: Any) -> str:
     return check_choice("scheduler", value, SCHEDULERS)
 
 
+_MAX_SECONDS = 1e6  # about 11 days; longer waits overflow the timers of threading and asyncio
+
+
 def _check_timeout(name: str, value: Any) -> float:
-    return check_real(name, value, low=0.0, low_open=True)
+    return check_real(name, value, low=0.0, low_open=True, high=_MAX_SECONDS)
 
 
 def execute(spec: RunSpec) -> dict[str, Any]:
@@ -470,12 +473,17 @@ def _client(scheduler: str, workers: int, timeout: float = DEFAULT_SCHEDULER_TIM
     # while the cluster starts: the worker processes inherit that, so Ctrl-C at a terminal
     # (sent to the whole process group) reaches only the driver, which closes the cluster.
     with _ignoring_sigint():
-        if scheduler == "processes":
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address="127.0.0.1:0", silence_logs=40)
-        else:  # "threads": one in-process worker with `workers` threads
-            cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
-                                   dashboard_address="127.0.0.1:0", silence_logs=40)
+        try:
+            if scheduler == "processes":
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address="127.0.0.1:0", silence_logs=40)
+            else:  # "threads": one in-process worker with `workers` threads
+                cluster = LocalCluster(n_workers=1, threads_per_worker=workers,
+                                       processes=False, dashboard_address="127.0.0.1:0",
+                                       silence_logs=40)
+        except Exception as exc:  # Dask's own failure (a worker process that cannot start)
+            raise SweepStopped(f"could not start a local Dask cluster ({scheduler}, {workers} "
+                               f"worker{'' if workers == 1 else 's'}): {_one_line(exc)}") from exc
     try:
         return Client(cluster, set_as_default=False), cluster
     except BaseException:
@@ -680,9 +688,10 @@ def run_sweep(
         ``"processes"`` (default), ``"threads"``, ``"sync"`` or a Dask
         scheduler address ``"tcp://HOST:PORT"``.
     scheduler_timeout : float, optional
-        Seconds (default :data:`DEFAULT_SCHEDULER_TIMEOUT`, 60) to connect to
-        the scheduler, and without an answer from it, after which the sweep
-        stops with :class:`SchedulerUnreachable` or :class:`SchedulerLost`.
+        Seconds (default :data:`DEFAULT_SCHEDULER_TIMEOUT`, 60; in (0, 1e6])
+        to connect to the scheduler, and without an answer from it, after
+        which the sweep stops with :class:`SchedulerUnreachable` or
+        :class:`SchedulerLost`.
     progress : bool or None
         ``True``: a tqdm bar of runs done / total with an ETA on stderr;
         ``False``: nothing; ``None`` (default): the bar on a terminal, else
@@ -690,7 +699,7 @@ def run_sweep(
         elapsed, ETA). Either way a first line names the scheduler and its
         dashboard.
     progress_every : float
-        Seconds between progress lines (default 30).
+        Seconds between progress lines (default 30; in (0, 1e6]).
     on_result : callable, optional
         Called in the driver as ``on_result(spec, result)`` after each run is recorded.
 
@@ -944,8 +953,11 @@ def resume_command(args: Any) -> str:
                        ("--scheduler-timeout", "scheduler_timeout"),
                        ("--progress-every", "progress_every")):
         value = getattr(args, name, None)
-        if value is not None:
-            parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        if isinstance(value, float):
+            short = f"{value:g}"
+            parts += [flag, short if float(short) == value else repr(value)]
+        elif value is not None:
+            parts += [flag, str(value)]
     if getattr(args, "no_progress", False):
         parts.append("--no-progress")
     return shlex.join(parts)
