@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 import numba
 import numpy as np
 
-from ._validation import as_float_array, check_choice, check_int, check_real
+from ._validation import as_float_array, as_generator, check_choice, check_int, check_real
 
 __all__ = [
     "NARMA10",
@@ -77,15 +77,7 @@ _F64 = np.dtype(np.float64)
 
 
 def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
-        if seed is not None and seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer, got {seed}")
-        return np.random.default_rng(seed)
-    raise TypeError(
-        f"`seed` must be an int, a numpy.random.Generator or None, got {seed!r}"
-    )
+    return as_generator("seed", seed)
 
 
 def _frac(k: int, length: int) -> int:

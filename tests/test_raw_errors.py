@@ -21,6 +21,8 @@ from rnntheory.activations import get_activation
 from rnntheory.cells.generator import GeneratorRNN
 from rnntheory.symbolic import chain, clipping, elman, gated, leaky, omega, softmax
 from rnntheory.symbolic.activation import gamma_h
+from rnntheory.tasks import TemporalOrder
+from rnntheory.training import HessianFree, train
 
 RNG = np.random.default_rng(0)
 A5 = RNG.uniform(-1.0, 1.0, (5, 5))
@@ -42,6 +44,10 @@ SEEDED = {
     "LSTM.init": lambda s: LSTM.init(2, 3, 1, seed=s),
     "GRU.init": lambda s: GRU.init(2, 3, None, seed=s),
     "GeneratorRNN.init": lambda s: GeneratorRNN.init(2, 3, 1, seed=s),
+    "Task.sample": lambda s: TemporalOrder(10).sample(2, seed=s),
+    "GeneratorRNN.value_and_grad(scheduled)": lambda s: GeneratorRNN.init(1, 3, 2, seed=0).value_and_grad(
+        np.zeros((4, 1)), np.zeros(4, dtype=int), mode="scheduled", p=0.5, seed=s
+    ),
 }
 BAD_SEEDS = [
     ("negative", -1, ValueError, r"`seed` must be an integer in \[0, 2\*\*64\), got -1"),
@@ -59,6 +65,25 @@ SEED_CASES = [
     pytest.param(call, value, exc, match, id=f"{fname}-{label}")
     for fname, call in SEEDED.items()
     for label, value, exc, match in BAD_SEEDS
+]
+_TASK = TemporalOrder(10)
+SEED_CASES += [
+    pytest.param(
+        lambda v, trainer=trainer: trainer(v), value, exc, match, id=f"{name}-{label}"
+    )
+    for name, trainer in {
+        "train": lambda v: train(ElmanRNN.init(6, 3, 4, seed=0), _TASK, steps=1, batch_size=2,
+                                 eval_every=1, eval_size=2, seed=v),
+        "train_hf": lambda v: train(ElmanRNN.init(6, 3, 4, seed=0), _TASK, steps=1, batch_size=2,
+                                    eval_every=1, eval_size=2, seed=v, optimizer=HessianFree()),
+    }.items()
+    for label, value, exc, match in [
+        ("negative", -1, ValueError, r"`seed` must be an integer in \[0, 2\*\*64\), got -1"),
+        ("last", 2**64 - 1, ValueError, r"`seed` must be an integer in \[0, 2\*\*64 - 1\) \(the evaluation batch"),
+        ("float", 1.5, TypeError, r"`seed` must be an integer in \[0, 2\*\*64\), got 1\.5"),
+        ("None", None, TypeError, r"`seed` must be an integer in \[0, 2\*\*64\), got None"),
+        ("generator", np.random.default_rng(0), TypeError, r"`seed` must be an integer in \[0, 2\*\*64\), got Generator"),
+    ]
 ]
 SEED_CASES += [
     pytest.param(

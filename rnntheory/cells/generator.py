@@ -390,8 +390,7 @@ class GeneratorRNN(SequenceModel):
         if mode == "free":
             own[1:] = 1
         elif mode == "scheduled":
-            seed = None if seed is None else check_int("seed", seed, minimum=0)
-            u = np.random.default_rng(seed).random((T - 1, B))
+            u = as_generator("seed", seed).random((T - 1, B))
             own[1:] = u < p
         return {
             "x3": x3, "h": h, "TF": TF, "own": own, "batched": batched,

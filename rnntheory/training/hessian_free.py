@@ -994,7 +994,7 @@ def _train_hf(
     applies a non-finite step.
     """
     from ..remedies import clipping as C
-    from .loop import History, _shrink, _train_args
+    from .loop import History, _shrink, _train_args, _train_seed
 
     if remedies:
         raise ValueError(
@@ -1007,6 +1007,7 @@ def _train_hf(
     )
     from tqdm import tqdm
 
+    seed = _train_seed(seed)
     rng = np.random.default_rng(seed)
     eval_batch = task.sample(eval_size, seed + 1)
     cols: dict[str, list[float]] = {k: [] for k in ("loss", "gn", "gw", "rho")}

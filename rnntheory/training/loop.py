@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import all_finite, check_choice, check_int, check_real
+from .._validation import SEED_LIMIT, all_finite, check_choice, check_int, check_real, check_seed
 from ..remedies import clipping as C
 from ..remedies import penalties as P
 from .optimizers import SGD, Optimizer, apply_updates
@@ -272,6 +272,18 @@ def _train_args(
     )
 
 
+def _train_seed(seed: Any) -> int:
+    """``seed`` as an int in ``[0, 2**64 − 1)``: the training batches draw from
+    ``seed`` and the evaluation batch from ``seed + 1``, so both must be seeds."""
+    s = check_seed("seed", seed, allow_generator=False, allow_none=False)
+    assert isinstance(s, int)
+    if s + 1 >= SEED_LIMIT:
+        raise ValueError(
+            f"`seed` must be an integer in [0, 2**64 - 1) (the evaluation batch uses seed + 1), got {s}"
+        )
+    return s
+
+
 def train(
     model: Any,
     task: Any,
@@ -365,6 +377,7 @@ def train(
 
     from tqdm import tqdm
 
+    seed = _train_seed(seed)
     rng = np.random.default_rng(seed)
     eval_batch = task.sample(eval_size, seed + 1)
     params = model.params()
