@@ -263,6 +263,7 @@ def elman_models(
     if n_out is not None:
         _eager(check_int, "n_out", n_out, minimum=1)
     _eager(check_real, "weight_norm", weight_norm, low=0.0, low_open=True, high=big)
+    _eager(_target, "weight_norm", weight_norm)
 
     @st.composite
     def build(draw: Any) -> ElmanRNN:
@@ -272,6 +273,7 @@ def elman_models(
         if no is not None:
             no = check_int("n_out", no, minimum=1)
         wn = check_real("weight_norm", draw(_as_strategy(weight_norm)), low=0.0, low_open=True, high=big)
+        wn = _target("weight_norm", wn)
         W = draw(matrices_with_spectral_norm(nh, wn))
         U = draw(hnp.arrays(np.float64, (nh, ni), elements=_ENTRY)) * input_scale
         b = draw(hnp.arrays(np.float64, nh, elements=_ENTRY)) * input_scale

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._validation import _show, check_int
 
 __all__ = [
@@ -142,7 +144,7 @@ class Experiment:
 
     def default_config(self, full: bool = False) -> Any:
         """The small default configuration, or the paper-scale one with ``full=True``."""
-        if not isinstance(full, bool):
+        if not isinstance(full, bool | np.bool_):
             raise TypeError(f"`full` must be True or False, got {full!r}")
         return self.config_type.full() if full else self.config_type()  # type: ignore[attr-defined]
 
@@ -227,9 +229,9 @@ def run_experiment(
     """
     exp = get_experiment(name)
     seed = check_int("seed", seed, minimum=0)
-    if not isinstance(full, bool):
+    if not isinstance(full, bool | np.bool_):
         raise TypeError(f"`full` must be True or False, got {full!r}")
-    used_full = full and config is None
+    used_full = bool(full) and config is None
     if config is None:
         config = exp.default_config(full)
     elif not isinstance(config, exp.config_type):
