@@ -484,3 +484,10 @@ def test_resume_command_parses_back_to_the_same_options(argv):
     assert shlex.split(line)[0] == "rnntheory"
     assert {k: v for k, v in vars(again).items() if k != "func"} == \
         {k: v for k, v in vars(args).items() if k != "func"}
+
+
+def test_resume_command_needs_the_sweep_options():
+    """Anything but the parsed options of `rnntheory sweep` is a TypeError naming `args`."""
+    for bad in (None, {"config": "s.toml"}, build_parser().parse_args(["bounds", "w.npz"])):
+        with pytest.raises(TypeError, match="`args` must be the parsed options of `rnntheory sweep`"):
+            sw.resume_command(bad)

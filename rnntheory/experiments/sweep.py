@@ -948,7 +948,11 @@ def resume_command(args: Any) -> str:
     ...                                   workers=None, db=None, scheduler_timeout=30.0))
     "rnntheory sweep 'my sweep.toml' --scheduler tcp://h:8786 --scheduler-timeout 30"
     """
-    parts = ["rnntheory", "sweep", str(args.config)]
+    config = getattr(args, "config", None)
+    if not isinstance(config, str | os.PathLike):
+        raise TypeError("`args` must be the parsed options of `rnntheory sweep` (with a "
+                        f"`config` path), got {type(args).__name__}")
+    parts = ["rnntheory", "sweep", str(config)]
     for flag, name in (("--db", "db"), ("--workers", "workers"), ("--scheduler", "scheduler"),
                        ("--scheduler-timeout", "scheduler_timeout"),
                        ("--progress-every", "progress_every")):
