@@ -76,11 +76,46 @@ def test_cli_unknown_name_exits_2(capsys):
          "`methods` must be one of"),
         (lambda: get_experiment("remedies").config_type(rows=("magic",)), ValueError,
          "`rows` must be one of"),
+        # found by tests/test_fuzz.py: a non-sequence was iterated ("'int' object is
+        # not iterable"), a NaN input scale was kept, and run() read attributes of
+        # whatever it was given (AttributeError) or passed a bad seed to NumPy
+        (lambda: get_experiment("bound-tightness").config_type(models=3), TypeError,
+         "`models` must be a tuple, got 3"),
+        (lambda: get_experiment("bound-tightness").config_type(input_scale=float("nan")), ValueError,
+         "`input_scale` must be finite"),
+        (lambda: get_experiment("copy-adding").config_type(copy_lengths=None), TypeError,
+         "`copy_lengths` must be a tuple, got None"),
+        (lambda: get_experiment("init-spectra").config_type(schemes="smart_tanh"), TypeError,
+         "`schemes` must be a tuple"),
+        (lambda: get_experiment("pascanu-tasks").config_type(lengths=50), TypeError,
+         "`lengths` must be a tuple, got 50"),
+        (lambda: get_experiment("remedies").config_type(rows=1.5), TypeError, "`rows` must be a tuple"),
+        (lambda: get_experiment("copy-adding").config_type(scheduler=3), TypeError,
+         "`scheduler` must be a str"),
+        (lambda: get_experiment("pascanu-tasks").config_type(scheduler=None), TypeError,
+         "`scheduler` must be a str"),
+        (lambda: get_experiment("init-spectra").runner("cfg", None, 0), TypeError,
+         "`config` must be a rnntheory.experiments.init_spectra.Config, got str"),
+        (lambda: get_experiment("init-spectra").runner(get_experiment("init-spectra").config_type(), None, -1),
+         ValueError, "`seed` must be >= 0, got -1"),
+        (lambda: get_experiment("mg17-esn").runner(get_experiment("mg17-esn").config_type(), "out", 0),
+         TypeError, "`out` must be a pathlib.Path or None, got 'out'"),
     ],
 )
 def test_bad_input_names_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_bound_tightness_input_scale_minus_zero_is_zero():
+    """-0.0 is a valid scale (NumPy's normal() refused it, found by tests/test_fuzz.py):
+    the run is the same as with 0.0, inputs all zero."""
+    from rnntheory.experiments.bound_tightness import Config, run
+
+    kw = {"T": 4, "n_hidden": 3, "models": ("elman-smart_tanh",), "figures": "none"}
+    a = run(Config(input_scale=-0.0, **kw), None, 0).numbers
+    b = run(Config(input_scale=0.0, **kw), None, 0).numbers
+    assert a == b
 
 
 # ----------------------------------------------------------------------------- init-spectra

@@ -21,8 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_int
-from .registry import Experiment, ExperimentResult, figure_path, fmt, markdown_table
+from .._validation import check_choice, check_int, check_real
+from .registry import (
+    Experiment,
+    ExperimentResult,
+    check_run,
+    check_sequence,
+    figure_path,
+    fmt,
+    markdown_table,
+)
 
 __all__ = ["MODELS", "Config", "run"]
 
@@ -70,6 +78,9 @@ class Config:
         check_int("T", self.T, minimum=2)
         check_int("n_hidden", self.n_hidden, minimum=1)
         check_int("n_in", self.n_in, minimum=1)
+        check_sequence("models", self.models)
+        # + 0.0 turns -0.0 into 0.0 (NumPy's normal() refuses a scale of -0.0)
+        object.__setattr__(self, "input_scale", check_real("input_scale", self.input_scale, low=0.0) + 0.0)
         if not self.models:
             raise ValueError("`models` must name at least one model, got ()")
         for m in self.models:
@@ -134,6 +145,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
     >>> r.numbers["models"]["elman-smart_tanh"]["bounds"]["eq12"]["holds"]
     True
     """
+    seed = check_run(config, Config, out, seed)
     from .. import bounds, jacobians
     from ..cells.elman import ElmanRNN
 

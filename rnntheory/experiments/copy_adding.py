@@ -28,7 +28,16 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int, check_real
-from .registry import Experiment, ExperimentResult, figure_path, fmt, markdown_table, run_specs
+from .registry import (
+    Experiment,
+    ExperimentResult,
+    check_run,
+    check_sequence,
+    figure_path,
+    fmt,
+    markdown_table,
+    run_specs,
+)
 
 __all__ = ["MODELS", "Config", "adding_baseline", "copy_baseline", "run"]
 
@@ -120,6 +129,9 @@ class Config:
     scheduler: str = "processes"
 
     def __post_init__(self) -> None:
+        check_sequence("copy_lengths", self.copy_lengths)
+        check_sequence("adding_lengths", self.adding_lengths)
+        check_sequence("models", self.models)
         for t in self.copy_lengths:
             check_int("copy_lengths", t, minimum=1)
         for t in self.adding_lengths:
@@ -136,6 +148,8 @@ class Config:
         check_int("seeds", self.seeds, minimum=1)
         check_int("eval_size", self.eval_size, minimum=2)
         check_int("workers", self.workers, minimum=1)
+        if not isinstance(self.scheduler, str):
+            raise TypeError(f"`scheduler` must be a str (a scheduler name or address), got {self.scheduler!r}")
 
     @classmethod
     def full(cls) -> Config:
@@ -188,6 +202,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
         verdict ``"beats"`` (< 0.8 × baseline), ``"at baseline"`` (within
         ±10 %), ``"between"``, ``"worse"`` (> 1.1 ×) or ``"not available"``.
     """
+    seed = check_run(config, Config, out, seed)
     jobs: list[tuple[str, int]] = [("copy", T) for T in config.copy_lengths]
     jobs += [("adding", T) for T in config.adding_lengths]
     baselines: dict[str, Any] = {}

@@ -21,7 +21,16 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int
-from .registry import Experiment, ExperimentResult, figure_path, fmt, markdown_table, stats
+from .registry import (
+    Experiment,
+    ExperimentResult,
+    check_run,
+    check_sequence,
+    figure_path,
+    fmt,
+    markdown_table,
+    stats,
+)
 
 __all__ = ["Config", "run"]
 
@@ -50,6 +59,7 @@ class Config:
     def __post_init__(self) -> None:
         check_int("n_hidden", self.n_hidden, minimum=2)
         check_int("seeds", self.seeds, minimum=1)
+        check_sequence("schemes", self.schemes)
         if not self.schemes:
             raise ValueError("`schemes` must name at least one scheme, got ()")
         for s in self.schemes:
@@ -91,6 +101,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
     >>> r.numbers["schemes"]["smart_tanh"]["vanishing_guaranteed_count"]
     0
     """
+    seed = check_run(config, Config, out, seed)
     from .. import bounds
 
     per: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int
-from .registry import Experiment, ExperimentResult, figure_path, fmt, markdown_table
+from .registry import Experiment, ExperimentResult, check_run, figure_path, fmt, markdown_table
 
 __all__ = ["JAEGER_2001", "Config", "run"]
 
@@ -84,6 +84,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
     >>> len(r.numbers["per_run_nrmse"])
     2
     """
+    seed = check_run(config, Config, out, seed)
     import inspect
 
     from ..esn import mackey_glass_protocol

@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int, check_real
-from .registry import Experiment, ExperimentResult, figure_path, markdown_table, run_specs
+from .registry import (
+    Experiment,
+    ExperimentResult,
+    check_run,
+    check_sequence,
+    figure_path,
+    markdown_table,
+    run_specs,
+)
 
 __all__ = ["METHODS", "Config", "run"]
 
@@ -94,6 +102,8 @@ class Config:
     scheduler: str = "processes"
 
     def __post_init__(self) -> None:
+        for name in ("tasks", "lengths", "methods"):
+            check_sequence(name, getattr(self, name))
         if not self.tasks or not self.lengths or not self.methods:
             raise ValueError("`tasks`, `lengths` and `methods` must each be non-empty")
         for t in self.tasks:
@@ -113,6 +123,8 @@ class Config:
         check_int("eval_size", self.eval_size, minimum=1)
         check_int("eval_every", self.eval_every, minimum=1)
         check_int("workers", self.workers, minimum=1)
+        if not isinstance(self.scheduler, str):
+            raise TypeError(f"`scheduler` must be a str (a scheduler name or address), got {self.scheduler!r}")
 
     @classmethod
     def full(cls) -> Config:
@@ -160,6 +172,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
         ``numbers["target"]``: the clipping + Ω successes on temporal order at
         length 50 when that cell was run.
     """
+    seed = check_run(config, Config, out, seed)
     index = []
     for task in config.tasks:
         for L in config.lengths:

@@ -259,6 +259,24 @@ def run_experiment(
 # ----------------------------------------------------------------------------- helpers
 
 
+def check_sequence(name: str, value: Any) -> tuple[Any, ...]:
+    """``value`` as a tuple, or a ``TypeError`` naming it (a str is not a sequence of names)."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise TypeError(f"`{name}` must be a tuple, got {_show(value)}")
+    return tuple(value)
+
+
+def check_run(config: Any, config_type: type, out: Any, seed: Any) -> int:
+    """The arguments of an experiment's ``run(config, out, seed)``; returns the seed as an int."""
+    if not isinstance(config, config_type):
+        raise TypeError(
+            f"`config` must be a {config_type.__module__}.{config_type.__name__}, got {type(config).__name__}"
+        )
+    if out is not None and not isinstance(out, Path):
+        raise TypeError(f"`out` must be a pathlib.Path or None, got {_show(out)}")
+    return check_int("seed", seed, minimum=0)
+
+
 def _config_dict(config: Any) -> dict[str, Any]:
     if is_dataclass(config) and not isinstance(config, type):
         return {f.name: _jsonable(getattr(config, f.name)) for f in fields(config)}

@@ -38,7 +38,15 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int, check_real
-from .registry import Experiment, ExperimentResult, figure_path, fmt, markdown_table
+from .registry import (
+    Experiment,
+    ExperimentResult,
+    check_run,
+    check_sequence,
+    figure_path,
+    fmt,
+    markdown_table,
+)
 
 __all__ = ["REMEDIES", "Config", "run"]
 
@@ -119,6 +127,7 @@ class Config:
         check_real("l2", self.l2, low=0.0)
         check_real("omega", self.omega, low=0.0)
         check_int("esn_units", self.esn_units, minimum=1)
+        check_sequence("rows", self.rows)
         if not self.rows:
             raise ValueError("`rows` must name at least one remedy, got ()")
         for r in self.rows:
@@ -327,6 +336,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
         ``profile`` (``ln ‖∂h_τ/∂h_0‖`` for ``τ = 0…T``) and ``decay_rate``
         (the least-squares slope of the profile per step).
     """
+    seed = check_run(config, Config, out, seed)
     table = _rows(config)
     rows: dict[str, Any] = {}
     notes: list[str] = []
