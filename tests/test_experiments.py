@@ -20,6 +20,7 @@ from matplotlib.image import imread
 
 from rnntheory.cli import main
 from rnntheory.experiments import EXPERIMENT_NAMES, get_experiment, list_experiments, run_experiment
+from rnntheory.experiments.runspec import RunSpec, build_model, build_optimizer, build_remedies
 
 
 def _png_ok(path):
@@ -90,6 +91,14 @@ def test_cli_unknown_name_exits_2(capsys):
         (lambda: get_experiment("pascanu-tasks").config_type(lengths=50), TypeError,
          "`lengths` must be a tuple, got 50"),
         (lambda: get_experiment("remedies").config_type(rows=1.5), TypeError, "`rows` must be a tuple"),
+        (lambda: RunSpec.from_dict({}), ValueError, r"`data` lacks the RunSpec fields \['task', 'length'\]"),
+        (lambda: RunSpec.from_dict(["adding", 6]), TypeError, "`data` must be a mapping of RunSpec fields"),
+        (lambda: RunSpec.from_dict({"task": "adding", "length": 6, 1: 2}), ValueError,
+         r"`data` has keys that are not RunSpec fields: \['1'\]"),
+        (lambda: RunSpec("adding", 6).hp(["clip"]), TypeError, "`name` must be a hyperparameter name"),
+        (lambda: build_model("adding", 2, 1), TypeError, "`spec` must be a RunSpec, got str"),
+        (lambda: build_optimizer(None), TypeError, "`spec` must be a RunSpec, got NoneType"),
+        (lambda: build_remedies({"remedies": ()}), TypeError, "`spec` must be a RunSpec, got dict"),
         (lambda: get_experiment("copy-adding").config_type(scheduler=3), TypeError,
          "`scheduler` must be a str"),
         (lambda: get_experiment("pascanu-tasks").config_type(scheduler=None), TypeError,

@@ -317,6 +317,8 @@ class RunSpec:
     # ----------------------------------------------------------------- views
     def hp(self, name: str, default: float | None = None) -> float | None:
         """The hyperparameter ``name`` (``default`` when absent)."""
+        if not isinstance(name, str):
+            raise TypeError(f"`name` must be a hyperparameter name (str), got {name!r}")
         return dict(self.hparams).get(name, default)
 
     def as_dict(self) -> dict[str, Any]:
@@ -335,10 +337,15 @@ class RunSpec:
         ValueError
             On a key that is not a field of :class:`RunSpec`.
         """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"`data` must be a mapping of RunSpec fields, got {type(data).__name__}")
         names = {f.name for f in fields(cls)}
-        extra = sorted(set(data) - names)
+        extra = sorted(str(k) for k in set(data) - names)
         if extra:
             raise ValueError(f"`data` has keys that are not RunSpec fields: {extra}")
+        missing = [n for n in ("task", "length") if n not in data]
+        if missing:
+            raise ValueError(f"`data` lacks the RunSpec fields {missing}")
         kw = dict(data)
         if "remedies" in kw and isinstance(kw["remedies"], list):
             kw["remedies"] = tuple(kw["remedies"])
@@ -404,6 +411,12 @@ def _leaky_alpha(spec: RunSpec, n: int, seed: int) -> np.ndarray:
     return leaky_alpha(n, lo, hi, kind="leak", seed=seed)
 
 
+def _check_spec(spec: Any) -> RunSpec:
+    if not isinstance(spec, RunSpec):
+        raise TypeError(f"`spec` must be a RunSpec, got {type(spec).__name__}")
+    return spec
+
+
 def build_model(spec: RunSpec, n_in: int, n_out: int) -> Any:
     """The initial model of ``spec`` for a task with ``n_in`` inputs and ``n_out`` outputs.
 
@@ -422,6 +435,7 @@ def build_model(spec: RunSpec, n_in: int, n_out: int) -> Any:
     >>> build_model(RunSpec("adding", 10, n_hidden=4), 2, 1).W_hh.shape
     (4, 4)
     """
+    _check_spec(spec)
     model_seed, _ = _streams(spec.seed)
     if spec.cell == "rnn":
         from ..cells import ElmanRNN
@@ -461,6 +475,7 @@ def build_remedies(spec: RunSpec) -> tuple[Any, ...]:
     >>> build_remedies(RunSpec("adding", 10, remedies=("clip",), hparams={"clip": 2.0}))
     (GradientClipping(threshold=2.0, kind='norm'),)
     """
+    _check_spec(spec)
     from ..training import GradientClipping, Penalty, SpectralProjection, TruncatedBPTT
 
     out: list[Any] = []
@@ -493,6 +508,7 @@ def build_optimizer(spec: RunSpec) -> Any:
     >>> build_optimizer(RunSpec("adding", 10, optimizer="nesterov", lr=0.1))
     SGD(lr=0.1, momentum=0.9, nesterov=True)
     """
+    _check_spec(spec)
     from ..training import SGD, Adam, RMSProp
 
     if spec.optimizer == "sgd":
