@@ -124,7 +124,18 @@ def _check_log_norms(log_norms: Any, name: str = "log_norms") -> np.ndarray:
         )
     if not np.isfinite(L).any():
         raise ValueError(f"`{name}` has no finite entry to plot")
+    big = float(np.max(np.abs(L[np.isfinite(L)])))
+    if big > _LOG_LIMIT:
+        raise ValueError(
+            f"`{name}` must hold log-norms within ±{_LOG_LIMIT:g} (colour scales and "
+            f"contour levels overflow beyond), got an entry of magnitude {big:.6g}"
+        )
     return L
+
+
+# ln of a product of T float64 factors lies within ±T·745; an entry beyond 1e300
+# is not a log-norm, and the colour and contour arithmetic overflows on it.
+_LOG_LIMIT = 1e300
 
 
 def _fraction(v: float) -> str:

@@ -38,6 +38,7 @@ import dataclasses
 import importlib
 import inspect
 import math
+import os
 import pkgutil
 import shutil
 import signal
@@ -62,41 +63,27 @@ import rnntheory
 # fails, and the listed names still run. Empty this as the fixes land.
 KNOWN: dict[str, str] = {
     'rnntheory.bounds.certify': "`trace` AttributeError ComplexWarning IndexError unnamed: bounds.certify(trace=<.h:extra-axis>) raised ValueError not naming `trace`: `certify` needs a single-sequence trace, got a batch of 5; select one with || `bounds` unnamed: bounds.certify(bounds=<object>) raised TypeError not naming `bounds`: '_Opaque' object is not iterable",
+    'rnntheory.bounds.decay_rate': "`W` non-finite: bounds.W = np.zeros((3, 3)); W[0, 0] = W[0, 1] = 1.2712e308; decay_rate(W, 'tanh') gives sigma_max = inf (σ_max beyond float64, no error)",
+    'rnntheory.bounds.explosion_possible': "`W` non-finite: bounds.W = np.zeros((3, 3)); W[0, 0] = W[0, 1] = 1.2712e308; explosion_possible(W, 'tanh') gives sigma_max = inf (σ_max beyond float64, no error)",
+    'rnntheory.bounds.gamma_w': '`W` non-finite: bounds.W = np.zeros((3, 3)); W[0, 0] = W[0, 1] = 1.2712e308; gamma_w(W) gives sigma_max = inf (σ_max beyond float64, no error)',
     'rnntheory.bounds.leaky_log_bound': '`W` unnamed: bounds.leaky_log_bound(W=<empty-axis0>) raised ValueError not naming `W`: cannot reshape array of size 0 into shape (0,3) || `alpha` unnamed: bounds.leaky_log_bound(alpha=<empty-axis0>) raised ValueError not naming `alpha`: zero-size array to reduction operation maximum which has no identity',
     'rnntheory.bounds.leaky_log_lower_bound': '`W` unnamed: bounds.leaky_log_lower_bound(W=<empty-axis0>) raised ValueError not naming `W`: cannot reshape array of size 0 into shape (0,3) || `alpha` unnamed: bounds.leaky_log_lower_bound(alpha=<empty-axis0>) raised ValueError not naming `alpha`: zero-size array to reduction operation minimum which has no id',
     'rnntheory.bounds.log_bound': '`W` unnamed: bounds.log_bound(W=<empty-axis0>) raised ValueError not naming `W`: cannot reshape array of size 0 into shape (0,3)',
     'rnntheory.bounds.pair_log_bounds': '`step_logs` ComplexWarning unnamed: bounds.pair_log_bounds(step_logs=<dtype=complex128>) raised ComplexWarning: Casting complex values to real discards the imaginary part',
     'rnntheory.bounds.step_log_bounds': '`trace` AttributeError ComplexWarning IndexError unnamed: bounds.step_log_bounds(trace=<.h:extra-axis>) raised ValueError not naming `trace`: `step_log_bounds` needs a single-sequence trace, got a batch of 5;',
+    'rnntheory.bounds.vanishing_guaranteed': "`W` non-finite: bounds.W = np.zeros((3, 3)); W[0, 0] = W[0, 1] = 1.2712e308; vanishing_guaranteed(W, 'tanh') gives sigma_max = inf (σ_max beyond float64, no error)",
     'rnntheory.cells.elman.ElmanRNN.init': '`scale` unnamed: cells.elman.ElmanRNN.init(scale=<-0.0>) raised ValueError not naming `scale`: scale < 0 || `alpha` unnamed: cells.elman.ElmanRNN.init(alpha=<[0]:nan>) raised ValueError not naming `alpha`: `low` must be finite, got nan',
     'rnntheory.cells.generator.GeneratorRNN.init': '`scale` unnamed: cells.generator.GeneratorRNN.init(scale=<-0.0>) raised ValueError not naming `scale`: scale < 0',
     'rnntheory.esn.mackey_glass_protocol': '`spectral_radius` unnamed: esn.mackey_glass_protocol(spectral_radius=<5e-324>) raised ValueError not naming `spectral_radius`: `W` cannot be scaled to spectral radius 5e-324: th || `noise` RuntimeWarning: esn.mackey_glass_protocol(noise=<1e+300>) raised RuntimeWarning: overflow encountered in square',
     'rnntheory.esn.random_esn': '`spectral_radius` unnamed: esn.random_esn(spectral_radius=<5e-324>) raised ValueError not naming `spectral_radius`: `W` cannot be scaled to spectral radius 5e-324: the scaled en',
-    'rnntheory.experiments.bound_tightness.Config': "`input_scale` non-finite: experiments.bound_tightness.Config(input_scale=<nan>): non-finite: result.input_scale has non-finite entries: array(nan) || `models` unnamed: experiments.bound_tightness.Config(models=<object>) raised TypeError not naming `models`: '_Opaque' object is not iterable",
-    'rnntheory.experiments.bound_tightness.run': '`config` AttributeError OverflowError unnamed: experiments.bound_tightness.run(config=<.input_scale:nan>) raised ValueError not naming `config`: `x` must be finite, got 8 NaN/inf entries || `seed` unnamed: experiments.bound_tightness.run(seed=<-1>) raised ValueError not naming `seed`: expected non-negative integer',
-    'rnntheory.experiments.copy_adding.Config': "`copy_lengths` unnamed: experiments.copy_adding.Config(copy_lengths=<object>) raised TypeError not naming `copy_lengths`: '_Opaque' object is not iterable || `adding_lengths` unnamed: experiments.copy_adding.Config(adding_lengths=<object>) raised TypeError not naming `adding_lengths`: '_Opaque' object is not iterable || `models` unnamed: experiments.copy_adding.Config(models=<object>) raised TypeError not naming `models`: '_Opaque' object is not iterable",
-    'rnntheory.experiments.copy_adding.run': '`config` AttributeError unnamed: experiments.copy_adding.run(config=<.copy_lengths:object>): building it raised TypeError: \'_Opaque\' object is not iterable || `out` unnamed: experiments.copy_adding.run(out=<str>) raised TypeError not naming `out`: unsupported operand type(s) for /: \'str\' and \'str\' || `seed` OverflowError mismatch unnamed: experiments.copy_adding.run(seed=<str-number>) raised TypeError not naming `seed`: can only concatenate str (not "int") to str',
-    'rnntheory.experiments.init_spectra.Config': "`schemes` unnamed: experiments.init_spectra.Config(schemes=<object>) raised TypeError not naming `schemes`: '_Opaque' object is not iterable",
-    'rnntheory.experiments.init_spectra.run': '`config` AttributeError unnamed: experiments.init_spectra.run(config=<.schemes:object>): building it raised TypeError: \'_Opaque\' object is not iterable || `out` unnamed: experiments.init_spectra.run(out=<str>) raised TypeError not naming `out`: unsupported operand type(s) for /: \'str\' and \'str\' || `seed` unnamed: experiments.init_spectra.run(seed=<str-number>) raised TypeError not naming `seed`: can only concatenate str (not "int") to str',
-    'rnntheory.experiments.mg17.run': "`config` AttributeError: experiments.mg17.run(config=<str>) raised AttributeError: 'str' object has no attribute 'horizon' || `out` unnamed: experiments.mg17.run(out=<str>) raised TypeError not naming `out`: unsupported operand type(s) for /: 'str' and 'str'",
-    'rnntheory.experiments.pascanu_tasks.Config': "`tasks` unnamed: experiments.pascanu_tasks.Config(tasks=<object>) raised TypeError not naming `tasks`: '_Opaque' object is not iterable || `lengths` unnamed: experiments.pascanu_tasks.Config(lengths=<object>) raised TypeError not naming `lengths`: '_Opaque' object is not iterable || `methods` unnamed: experiments.pascanu_tasks.Config(methods=<object>) raised TypeError not naming `methods`: '_Opaque' object is not iterable",
-    'rnntheory.experiments.pascanu_tasks.run': '`config` AttributeError unnamed: experiments.pascanu_tasks.run(config=<.tasks:object>): building it raised TypeError: \'_Opaque\' object is not iterable || `out` unnamed: experiments.pascanu_tasks.run(out=<str>) raised TypeError not naming `out`: unsupported operand type(s) for /: \'str\' and \'str\' || `seed` mismatch unnamed: experiments.pascanu_tasks.run(seed=<str-number>) raised TypeError not naming `seed`: can only concatenate str (not "int") to str',
-    'rnntheory.experiments.registry.run_experiment': "`config` unnamed: experiments.registry.run_experiment(config=<.schemes:object>): building it raised TypeError: '_Opaque' object is not iterable",
-    'rnntheory.experiments.remedies_table.Config': "`rows` unnamed: experiments.remedies_table.Config(rows=<object>) raised TypeError not naming `rows`: '_Opaque' object is not iterable",
-    'rnntheory.experiments.remedies_table.run': "`config` AttributeError unnamed: experiments.remedies_table.run(config=<.rows:object>): building it raised TypeError: '_Opaque' object is not iterable || `out` unnamed: experiments.remedies_table.run(out=<str>) raised TypeError not naming `out`: unsupported operand type(s) for /: 'str' and 'str' || `seed` OverflowError mismatch: experiments.remedies_table.run(seed=<np.int8>) raised OverflowError: Python integer 104729 out of bounds for int8",
     'rnntheory.experiments.report.flow_profiles': "`rows` AttributeError unnamed: experiments.report.flow_profiles(rows=<extra-None>) raised AttributeError: 'NoneType' object has no attribute 'status'",
     'rnntheory.experiments.report.gradient_table': "`rows` AttributeError unnamed: experiments.report.gradient_table(rows=<extra-None>) raised AttributeError: 'NoneType' object has no attribute 'spec'",
     'rnntheory.experiments.report.method_labels': "`rows` AttributeError unnamed: experiments.report.method_labels(rows=<extra-None>) raised AttributeError: 'NoneType' object has no attribute 'spec'",
     'rnntheory.experiments.report.render_figures': "`rows` AttributeError unnamed: experiments.report.render_figures(rows=<extra-None>) raised AttributeError: 'NoneType' object has no attribute 'status'",
     'rnntheory.experiments.report.success_table': "`rows` AttributeError unnamed: experiments.report.success_table(rows=<extra-None>) raised AttributeError: 'NoneType' object has no attribute 'spec'",
-    'rnntheory.experiments.runspec.RunSpec.from_dict': '`data` unnamed: experiments.runspec.RunSpec.from_dict(data=<empty-dict>) raised TypeError not naming `data`: RunSpec.__init__() missing 2 required positional argument',
-    'rnntheory.experiments.runspec.RunSpec.hp': "`name` unnamed: experiments.runspec.RunSpec.hp(name=<in-list>) raised TypeError not naming `name`: unhashable type: 'list'",
-    'rnntheory.experiments.runspec.build_model': "`spec` AttributeError: experiments.runspec.build_model(spec=<str>) raised AttributeError: 'str' object has no attribute 'seed'",
-    'rnntheory.experiments.runspec.build_optimizer': "`spec` AttributeError: experiments.runspec.build_optimizer(spec=<str>) raised AttributeError: 'str' object has no attribute 'optimizer'",
-    'rnntheory.experiments.runspec.build_remedies': "`spec` AttributeError: experiments.runspec.build_remedies(spec=<str>) raised AttributeError: 'str' object has no attribute 'remedies'",
-    'rnntheory.experiments.store.Store.record': "`metrics` rejected-layout: experiments.store.Store.record(metrics=<['solved']:np.bool_>) raised TypeError: `metrics` must be JSON-able: Object of type bool is not JSON serializa || `error` OSError: experiments.store.Store.record(error=<list-of-str>) raised OSError: cannot record a run in the results store 'TMP/c6lpyfrt/tmpb1h7f0ay/runs.db': Error || `started` OSError: experiments.store.Store.record(started=<in-list>) raised OSError: cannot record a run in the results store 'TMP/c6lpyfrt/tmpya21ey8t/runs.db': Error b || `finished` OSError: experiments.store.Store.record(finished=<in-list>) raised OSError: cannot record a run in the results store 'TMP/c6lpyfrt/tmpv9j7p5lj/runs.db': Error  || `wall_s` OSError OverflowError: experiments.store.Store.record(wall_s=<10**400>) raised OverflowError: Python int too large to convert to SQLite INTEGER || `version` OSError: experiments.store.Store.record(version=<in-list>) raised OSError: cannot record a run in the results store 'TMP/c6lpyfrt/tmpve7ja5n6/runs.db': Error b || `host` OSError: experiments.store.Store.record(host=<in-list>) raised OSError: cannot record a run in the results store 'TMP/c6lpyfrt/tmpz_ca8z8c/runs.db': Error bind",
+    'rnntheory.experiments.store.Store.record': "`metrics` rejected-layout: experiments.store.Store.record(metrics=<['solved']:np.bool_>) raised TypeError: `metrics` must be JSON-able: Object of type bool is not JSON serializa || `error` OSError: experiments.store.Store.record(error=<list-of-str>) raised OSError: cannot record a run in the results store 'TMP': Error binding parameter 5: type 'l || `started` OSError: experiments.store.Store.record(started=<in-list>) raised OSError: cannot record a run in the results store 'TMP': Error binding parameter 6: type 'lis || `finished` OSError: experiments.store.Store.record(finished=<in-list>) raised OSError: cannot record a run in the results store 'TMP': Error binding parameter 7: type 'li || `wall_s` OSError OverflowError: experiments.store.Store.record(wall_s=<10**400>) raised OverflowError: Python int too large to convert to SQLite INTEGER || `version` OSError: experiments.store.Store.record(version=<in-list>) raised OSError: cannot record a run in the results store 'TMP': Error binding parameter 9: type 'lis || `host` OSError: experiments.store.Store.record(host=<in-list>) raised OSError: cannot record a run in the results store 'TMP': Error binding parameter 10: type 'list'",
     'rnntheory.experiments.store.Store.to_csv': '`path` unnamed: experiments.store.Store.to_csv(path=<in-list>) raised TypeError not naming `path`: expected str, bytes or os.PathLike object, not list',
     'rnntheory.experiments.sweep.load_config': '`path` unnamed: experiments.sweep.load_config(path=<in-list>) raised TypeError not naming `path`: expected str, bytes or os.PathLike object, not list',
-    'rnntheory.experiments.sweep.resume_command': "`args` AttributeError: experiments.sweep.resume_command(args=<str>) raised AttributeError: 'str' object has no attribute 'config'",
     'rnntheory.experiments.sweep.run_sweep': "`specs` unnamed: experiments.sweep.run_sweep(specs=<object>) raised TypeError not naming `specs`: '_Opaque' object is not iterable || `db` unnamed: experiments.sweep.run_sweep(db=<empty>) raised ValueError not naming `db`: `path` '.' is a folder, not an rnntheory results store",
     'rnntheory.jacobians.log_norm_profile': '`trace` AttributeError ComplexWarning IndexError unnamed: jacobians.log_norm_profile(trace=<.h:extra-axis>) raised ValueError not naming `trace`: `log_norm_profile` needs a single-sequence trace, got a batch ',
     'rnntheory.jacobians.log_norm_profile_from_jacobians': '`J` ComplexWarning unnamed: jacobians.log_norm_profile_from_jacobians(J=<dtype=complex128>) raised ComplexWarning: Casting complex values to real discards the imaginary part',
@@ -149,7 +136,7 @@ KNOWN: dict[str, str] = {
     'rnntheory.training.hessian_free.truncated_cg': "`Gv` unnamed: training.hessian_free.truncated_cg(Gv=<returns-str>) raised ValueError not naming `Gv`: could not convert string to float: 'junk' || `b` RuntimeWarning: training.hessian_free.truncated_cg(b=<entries=±1e+300>) raised RuntimeWarning: overflow encountered in matmul || `x0` RuntimeWarning: training.hessian_free.truncated_cg(x0=<entries=±1e+300>) raised RuntimeWarning: overflow encountered in matmul",
     'rnntheory.training.hessian_free.unflatten_params': "`model` AttributeError: training.hessian_free.unflatten_params(model=<str>) raised AttributeError: 'str' object has no attribute 'params'",
     'rnntheory.training.loop.Omega': '`hold_fprime` rejected-layout: training.loop.Omega(hold_fprime=<np.bool_>) raised TypeError: `hold_fprime` must be a bool, got np.True_',
-    'rnntheory.training.loop.train': "`model` AttributeError: training.loop.train(model=<str>) raised AttributeError: 'str' object has no attribute 'n_in' || `task` AttributeError: training.loop.train(task=<str>) raised AttributeError: 'str' object has no attribute 'n_in' || `remedies` unnamed: training.loop.train(remedies=<object>) raised TypeError not naming `remedies`: '_Opaque' object is not iterable || `seed` unnamed: training.loop.train(seed=<-1>) raised ValueError not naming `seed`: expected non-negative integer",
+    'rnntheory.training.loop.train': "`model` AttributeError: training.loop.train(model=<str>) raised AttributeError: 'str' object has no attribute 'n_in' || `task` AttributeError: training.loop.train(task=<str>) raised AttributeError: 'str' object has no attribute 'n_in' || `remedies` unnamed: training.loop.train(remedies=<object>) raised TypeError not naming `remedies`: '_Opaque' object is not iterable",
     'rnntheory.training.optimizers.Adam.init': "`params` AttributeError: training.optimizers.Adam.init(params=<values-list>) raised AttributeError: 'list' object has no attribute 'items'",
     'rnntheory.training.optimizers.Adam.update': "`grads` AttributeError KeyError RuntimeWarning non-finite unnamed: training.optimizers.Adam.update(grads=<extra-key>) raised KeyError: 'junk' || `state` KeyError OverflowError RuntimeWarning non-finite unnamed: training.optimizers.Adam.update(state=<empty-dict>) raised KeyError: 't'",
     'rnntheory.training.optimizers.RMSProp.init': "`params` AttributeError: training.optimizers.RMSProp.init(params=<values-list>) raised AttributeError: 'list' object has no attribute 'items'",
@@ -312,6 +299,9 @@ class _Bad(Exception):
         self.category = category
 
 
+_TIMINGS = frozenset({"seconds", "wall_s"})  # measured durations differ between two calls
+
+
 def _same(a: Any, b: Any, depth: int = 0) -> bool:
     """Whether two results agree (arrays to 1e-12 relative, NaN equal to NaN)."""
     if depth > 6:
@@ -332,14 +322,14 @@ def _same(a: Any, b: Any, depth: int = 0) -> bool:
     if isinstance(a, float | np.floating) and isinstance(b, float | np.floating):
         return bool(a == b or (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a)
+        return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a if k not in _TIMINGS)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(_same(x, y, depth + 1) for x, y in zip(a, b, strict=True))
     if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b) and type(a) is type(b):
         return all(
             _same(getattr(a, f.name), getattr(b, f.name), depth + 1)
             for f in dataclasses.fields(a)
-            if f.name not in ("seconds", "wall_s")
+            if f.name not in _TIMINGS
         )
     if hasattr(a, "params") and hasattr(b, "params") and callable(a.params):
         return _same(a.params(), b.params(), depth + 1)
@@ -725,6 +715,8 @@ def run_mutation(name: str, case: Case, arg: str, mut: Mutation, baseline: Any, 
 
 
 def _tolerated(name: str, arg: str, bad: _Bad) -> bool:
+    if os.environ.get("RNNTHEORY_FUZZ_STRICT"):  # KNOWN ignored: what is still open?
+        return False
     for part in KNOWN.get(name, "").split(" || "):
         head = part.split(":", 1)[0].split()
         if head and head[0] == f"`{arg}`" and bad.category in head[1:]:
@@ -1468,21 +1460,21 @@ def _strategy(name: str) -> Callable[..., Any]:
 
 simple(f"{_S}.elman_models", lambda: _strategy("elman_models"), lambda: {
     "n_in": 2, "n_hidden": 3, "n_out": 2, "activation": "tanh", "form": "standard", "leaky": False,
-    "weight_norm": 1.0, "input_scale": 1.0, "dtype": np.float64}, sizes=("n_in", "n_hidden", "n_out"), slow=True)
+    "weight_norm": 1.0, "input_scale": 1.0, "dtype": np.float64}, sizes=("n_in", "n_hidden", "n_out"), slow=True, compare=False)
 simple(f"{_S}.gated_models", lambda: _strategy("gated_models"), lambda: {
     "cell": "lstm", "n_in": 2, "n_hidden": 3, "n_out": 2, "weight_scale": 1.0, "bias_scale": 3.0},
-    sizes=("n_in", "n_hidden", "n_out"))
+    sizes=("n_in", "n_hidden", "n_out"), compare=False)
 simple(f"{_S}.input_sequences", lambda: _strategy("input_sequences"),
-       lambda: {"T": 4, "n_in": 2, "batch": 2, "scale": 2.0}, sizes=("T", "n_in", "batch"))
+       lambda: {"T": 4, "n_in": 2, "batch": 2, "scale": 2.0}, sizes=("T", "n_in", "batch"), compare=False)
 simple(f"{_S}.matrices_with_spectral_norm", lambda: _strategy("matrices_with_spectral_norm"),
-       lambda: {"n": 3, "norm": 1.5}, sizes=("n",))
+       lambda: {"n": 3, "norm": 1.5}, sizes=("n",), compare=False)
 simple(f"{_S}.matrices_with_spectral_radius", lambda: _strategy("matrices_with_spectral_radius"),
-       lambda: {"n": 3, "radius": 0.5}, sizes=("n",))
+       lambda: {"n": 3, "radius": 0.5}, sizes=("n",), compare=False)
 simple(f"{_S}.non_normal_matrices", lambda: _strategy("non_normal_matrices"),
-       lambda: {"n": 3, "radius": 0.9, "min_norm": 1.5}, sizes=("n",))
-simple(f"{_S}.orthogonal_matrices", lambda: _strategy("orthogonal_matrices"), lambda: {"n": 3}, sizes=("n",))
+       lambda: {"n": 3, "radius": 0.9, "min_norm": 1.5}, sizes=("n",), compare=False)
+simple(f"{_S}.orthogonal_matrices", lambda: _strategy("orthogonal_matrices"), lambda: {"n": 3}, sizes=("n",), compare=False)
 simple(f"{_S}.sizes", lambda: _strategy("sizes"), lambda: {"min_value": 1, "max_value": 4},
-       sizes=("min_value", "max_value"))
+       sizes=("min_value", "max_value"), compare=False)
 
 # --- symbolic (SymPy): small sizes; size arguments get bad integers only
 _SY = "rnntheory.symbolic"

@@ -231,7 +231,8 @@ BAD = [
     (activation_derivatives, (), {"x_max": float("nan")}, "`x_max` must be a positive number"),
     (activation_derivatives, (), {"dpi": float("inf")}, "`dpi` must be a positive number"),
     # found by tests/test_fuzz.py: FreeType's RuntimeError, matplotlib's TypeError,
-    # an OverflowError, a UserWarning and a savefig ValueError that named nothing
+    # an OverflowError, a UserWarning, overflow warnings in the colour scale and
+    # a savefig ValueError that named nothing
     (activation_derivatives, (), {"dpi": 2.5}, r"`dpi` must be a positive number in \[8, 1200\]"),
     (activation_derivatives, (), {"dpi": 2**70}, r"`dpi` must be a positive number in \[8, 1200\]"),
     (activation_derivatives, (), {"x_max": 1e-300}, r"`x_max` must be a positive number in \[0.01, 1000\]"),
@@ -239,6 +240,9 @@ BAD = [
     (activation_derivatives, (), {"activations": ("tanh", None)}, "`activations` holds an unknown"),
     (activation_derivatives, ("fig.pngx",), {}, r"`path` must end in one of the image suffixes"),
     (norm_vs_lag, (GOOD,), {"rate": 10**400}, "`rate` must be a finite real number"),
+    (gradient_flow_heatmap, (np.where(GOOD == 0, 9e307, GOOD),), {}, r"`log_norms` must hold log-norms within ±1e\+300"),
+    (gradient_flow_heatmap, (GOOD,), {"bound": np.where(GOOD == 0, -1.6e308, GOOD)}, r"`bound` must hold log-norms within"),
+    (norm_vs_lag, (np.where(GOOD == 0, 1.6e308, GOOD),), {}, r"`log_norms` must hold log-norms within ±1e\+300"),
     (success_vs_length, ({"clip": (["a", "b"], [0.5, 1.0])},), {}, r"`rates\['clip'\]` must hold real numbers"),
     (training_curves, ({"clip": ([0, 1], ["a", "b"])},), {}, r"`curves\['clip'\]` must hold real numbers"),
 ]
