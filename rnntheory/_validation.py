@@ -7,6 +7,7 @@ dtype) and says what was expected, in the form
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -252,3 +253,110 @@ def check_dtype(name: str, value: Any) -> np.dtype:
         if dt is not None:
             raise TypeError(f"`{name}` must be float32 or float64, got {dt}")
     raise TypeError(f"`{name}` must be float32 or float64, got {_show(value)}")
+
+
+# ----------------------------------------------------------- reach of a pass
+
+_FMAX = {np.dtype(d): float(np.finfo(d).max) for d in (np.float32, np.float64)}
+_EPS = {np.dtype(d): float(np.finfo(d).eps) for d in (np.float32, np.float64)}
+
+
+def abs_max(arr: np.ndarray) -> float:
+    """``max |arr|`` as a Python float (``0.0`` for an empty array); a large
+    array is read twice (max and min) rather than copied into ``|arr|``."""
+    if arr.size <= 1 << 16:
+        return float(np.abs(arr).max()) if arr.size else 0.0
+    return max(float(arr.max()), -float(arr.min()))
+
+
+def row_sum_scale(W: np.ndarray) -> tuple[float, float]:
+    """``(s, top)`` with ``max_i Σ_j |W[i, j]| = s · top``, formed without overflow.
+
+    ``top = max |W|`` and ``s = max_i Σ_j |W[i, j]| / top`` lies in ``[1, W.shape[1]]``
+    (both 0 for a zero or empty matrix), so a row sum beyond float64's range
+    (``[[1e308, 1e308]]``) is still described by two finite numbers. Summed in
+    float64 whatever ``W``'s dtype.
+    """
+    if W.size == 0:
+        return 0.0, 0.0
+    top = abs_max(W)
+    if top == 0.0:
+        return 0.0, 0.0
+    s = float(np.max(np.sum(np.abs(W.astype(np.float64, copy=False)) / top, axis=1)))
+    return s, top
+
+
+def _log10(v: float) -> float:
+    return math.log10(v) if v > 0.0 else -math.inf
+
+
+def _fmt_log10(L: float, digits: int) -> str:
+    """``10**L`` in e-notation from its log10 (works beyond float64's range)."""
+    e = math.floor(L)
+    m = 10.0 ** (L - e)
+    text = f"{m:.{digits}g}" if digits > 1 else f"{m:.1f}"
+    if float(text) >= 10.0:
+        e += 1
+        text = f"{m / 10.0:.{digits}g}" if digits > 1 else f"{m / 10.0:.1f}"
+    return f"{text}e{e:+03d}"
+
+
+ReachTerm = tuple[str, float, str | None, bool, str | None, float, float]
+"""One term ``rows(weight) · source`` of :func:`check_reach`: ``(source label,
+source value, name refused when the source dominates (None: the weight), whether
+that name is a call argument (else a model parameter), weight name (None for a
+bias: the term is the source itself), s, top)`` with ``(s, top)`` from
+:func:`row_sum_scale` (``1.0, 1.0`` for a bias)."""
+
+
+def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> None:
+    """Raise unless ``Σ rows(weight) · source`` over ``terms`` stays inside ``dtype``'s range.
+
+    The bound of a sum of products ``Σ_j W[i, j] v_j + b_i`` (every partial sum
+    too, in any order, fused multiply-add or not) is ``max_i Σ_j |W[i, j]| ·
+    max_j |v_j| + max |b|``. A kernel that meets an intermediate beyond the
+    range gets ``±inf`` and then a wrong finite value (``2·1e308 − 2·1e308``
+    accumulated gives ``inf``, ``tanh(inf) = 1``, while the sum is 0), so
+    callers refuse such inputs before the pass. ``n_sum`` is the number of
+    summands of one entry (for the rounding margin). Python floats only: no
+    NumPy warning, and ``inf`` where a product overflows.
+
+    Raises
+    ------
+    ValueError
+        ``"`x` is too large for this model: the pre-activations W_hh h_{t−1} +
+        W_hx x_t + b_h could reach 4.0e+308, beyond float64's range (max |x| =
+        1e+308, max row sum of |W_hx| = 4); rescale `x`"``, naming the argument
+        (or the model parameter) that carries the largest term.
+    """
+    dt = np.dtype(dtype)
+    fmax = _FMAX[dt]
+    limit = fmax * (1.0 - 2.0**-10) / (1.0 + (n_sum + 4) * _EPS[dt])
+    total = 0.0
+    for term in terms:
+        v, s, top = term[1], term[5], term[6]
+        if v and s:
+            total += (top * v) * s
+    if total <= limit:
+        return
+    # refused: describe it in log10 (the bound itself may be beyond float64)
+    logs = [(_log10(t[5]) + _log10(t[6]) + _log10(t[1]), t) for t in terms if t[1] and t[5]]
+    top_log, worst = max(logs, key=lambda p: p[0])
+    L = top_log + math.log10(sum(10.0 ** (lg - top_log) for lg, _ in logs))
+    label, v, blame, is_arg, weight, s, top = worst
+    w_log = _log10(s) + _log10(top)
+    if weight is None or (blame is not None and _log10(v) >= w_log):
+        name, arg = (blame or weight), is_arg
+    else:
+        name, arg = weight, False
+    parts = [f"{label} = {v:.3g}"]
+    if weight is not None:
+        rows = s * top
+        shown = f"{rows:.3g}" if math.isfinite(rows) else _fmt_log10(w_log, 3)
+        parts.append(f"max row sum of |{weight}| = {shown}")
+    reach = f"{total:.1e}" if math.isfinite(total) else _fmt_log10(L, 1)
+    edge = "beyond" if L > math.log10(fmax) else "at the edge of"
+    head = f"`{name}` is too large for this model" if arg else f"`{name}` of this model is too large"
+    raise ValueError(
+        f"{head}: {what} could reach {reach}, {edge} {dt}'s range ({', '.join(parts)}); rescale `{name}`"
+    )

@@ -6,7 +6,9 @@ too for the LSTM) or the step's arguments hold NaN or inf. Every function of
 say so (NaN exactly on the steps and pairs that involve such a step, a named
 ``ValueError`` where the result needs every step, a violation in a
 certificate), never raise a raw LinAlgError and never return a number from the
-overflowed values. Each trace here comes from ``model.forward``; the oracles
+overflowed values. Each trace here comes from ``model.forward``, except those of
+inputs the models now refuse (an input term beyond float64's range: the traces a
+float64 loop computes from them, built by ``loop_trace``); the oracles
 are the loop references of ``tests/naive.py`` (Elman), central differences of
 the loop-reference step (LSTM, GRU), explicit products with LAPACK's SVD, and
 mpmath for the logs of norms beyond float64's range.
@@ -24,6 +26,8 @@ import pytest
 from rnntheory import GRU, LSTM, ElmanRNN
 from rnntheory import bounds as bd
 from rnntheory import jacobians as jac
+from rnntheory.cells.elman import Trace
+from rnntheory.cells.gated import GatedTrace
 
 # ----------------------------------------------------------------------------- traces
 
@@ -44,7 +48,9 @@ def elman_cases():
     for form in ("standard", "pascanu"):
         cases.append((f"relu-{form}", ElmanRNN(W, np.ones((3, 1)), np.zeros(3), activation="relu",
                                                form=form), np.ones((7, 1))))
-    # tanh: an input of 1e308 makes a_6 = +inf (h_6 = tanh(inf) = 1 is finite again)
+    # tanh: an input of 1e308 makes a_6 = +inf (h_6 = tanh(inf) = 1 is finite again).
+    # The model refuses that input (its term W_hx x_t is beyond float64's range):
+    # the trace is the loop's (see REFUSED)
     U = np.full((3, 2), 2.0)
     x = rng.normal(size=(12, 2))
     x[5] = [1e308, 1e308]
@@ -63,6 +69,49 @@ def elman_cases():
 
 CASES = elman_cases()
 IDS = [c[0] for c in CASES]
+# inputs the models refuse since their input term could pass float64's range
+REFUSED = ("tanh-inf-then-finite", "leaky-sigmoid-pascanu")
+
+
+def loop_trace(m, x):
+    """The trace a float64 loop computes over ``x`` (overflow and all): what a
+    forward pass without the range check left, for an input the model refuses."""
+    x = np.asarray(x, float)
+    with np.errstate(all="ignore"):
+        if isinstance(m, ElmanRNN):
+            h = naive.forward(m, x)
+            W, U, b, _, _, _ = naive.params(m)
+            a = h[:-1] if m.form == "pascanu" else np.array(
+                [W @ h[t] + U @ x[t] + b for t in range(x.shape[0])])
+            return Trace(h, a, None)
+        # gated cells: products summed one by one (2·1e308 + 2·(−1e308) = inf − inf = NaN)
+        n = m.n_hidden
+        Wi, Wh = np.asarray(m.weight_ih, float), np.asarray(m.weight_hh, float)
+        bi, bh = np.asarray(m.bias_ih, float), np.asarray(m.bias_hh, float)
+        lstm = isinstance(m, LSTM)
+        h, c = np.zeros(n), np.zeros(n)
+        hs, cs, pre = [h], [c], []
+        for xt in x:
+            gi, gh = (Wi * xt).sum(axis=1) + bi, (Wh * h).sum(axis=1) + bh
+            if lstm:
+                a = gi + gh
+                i, f, g, o = naive._sig(a[:n]), naive._sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), naive._sig(a[3 * n:])
+                c = f * c + i * g
+                h = o * np.tanh(c)
+                cs.append(c)
+            else:
+                r = naive._sig(gi[:n] + gh[:n])
+                z = naive._sig(gi[n:2 * n] + gh[n:2 * n])
+                a = np.concatenate([gi[:2 * n] + gh[:2 * n], gi[2 * n:] + r * gh[2 * n:], gh[2 * n:]])
+                h = (1.0 - z) * np.tanh(a[2 * n:3 * n]) + z * h
+            hs.append(h)
+            pre.append(a)
+    return GatedTrace(np.array(hs), np.array(cs) if lstm else None, np.array(pre), None)
+
+
+def trace_of(label, m, x):
+    """``m.forward(x)``, or the loop's trace for the inputs in REFUSED."""
+    return loop_trace(m, x) if label in REFUSED else m.forward(x)
 
 
 def bad_steps(trace) -> np.ndarray:
@@ -98,8 +147,11 @@ def test_every_case_overflows_in_forward():
     """The premise: each forward pass leaves NaN or inf in the trace, at some
     steps only (so that the pairs before the overflow still have values)."""
     for label, m, x in CASES:
-        bad = bad_steps(m.forward(x))
+        bad = bad_steps(trace_of(label, m, x))
         assert bad.any() and not bad[0], label
+        if label in REFUSED:
+            with pytest.raises(ValueError, match=r"^`x` is too large for this model"):
+                m.forward(x)
 
 
 # ----------------------------------------------------------------------------- jacobians
@@ -109,7 +161,7 @@ def test_every_case_overflows_in_forward():
 def test_step_jacobians_nan_exactly_where_the_trace_overflowed(label, m, x):
     """Entry i−1 is all NaN iff step i reads NaN/inf; every other entry equals
     the loop reference ``diag(f′) W`` (or its Pascanu / leaky form)."""
-    tr = m.forward(x)
+    tr = trace_of(label, m, x)
     bad = bad_steps(tr)
     J = jac.step_jacobians(m, tr)
     assert np.array_equal(np.isnan(J).all(axis=(1, 2)), bad)
@@ -125,7 +177,7 @@ def test_log_norms_nan_exactly_on_pairs_over_the_overflow(label, m, x):
     step that cannot be evaluated, and equals ln σ_max of the explicit product
     (LAPACK SVD) on the others; ``log_norm_profile`` is each column of it;
     ``product`` is all NaN on the same pairs and the explicit product elsewhere."""
-    tr = m.forward(x)
+    tr = trace_of(label, m, x)
     bad = bad_steps(tr)
     S = spans(bad)
     L = jac.log_norms(m, tr)
@@ -160,7 +212,7 @@ def test_log_norms_nan_exactly_on_pairs_over_the_overflow(label, m, x):
 def test_jacobian_stacks_with_nan_factors(label, m, x):
     """The ``*_from_jacobians`` forms on the stack ``step_jacobians`` returns:
     the same NaN pattern, and no error (a NaN factor used to reach LAPACK)."""
-    tr = m.forward(x)
+    tr = trace_of(label, m, x)
     S = spans(bad_steps(tr))
     J = jac.step_jacobians(m, tr)
     L = jac.log_norms_from_jacobians(J)
@@ -177,7 +229,7 @@ def test_lyapunov_spectrum_refuses_an_overflowed_trace_by_name(label, m, x):
     such step (a NaN factor used to raise numpy's LinAlgError from the QR, and
     an inf state with the identity gave finite exponents of a computation that
     never happened). The finite prefix the message suggests works."""
-    tr = m.forward(x)
+    tr = trace_of(label, m, x)
     bad = bad_steps(tr)
     first = int(np.argmax(bad)) + 1
     with pytest.raises(ValueError, match=rf"`trace` has non-finite values from step {first} on "
@@ -195,7 +247,7 @@ def test_step_log_bounds_nan_where_the_trace_overflowed(label, m, x):
     """Data-dependent step bounds are NaN at the steps that cannot be evaluated
     and equal ln(γ_W max|f′|) / ln‖J_i‖ from the loop reference elsewhere; the
     weights-only Eq. 12 bound is ln(σ_max γ_h) at every step."""
-    tr = m.forward(x)
+    tr = trace_of(label, m, x)
     bad = bad_steps(tr)
     Jr = naive_jacobians(m, tr, x)
     rtol = 1e-5 if m.dtype == np.float32 else 1e-12
@@ -246,7 +298,7 @@ def test_certify_counts_pairs_over_the_overflow_as_unevaluable(label, m, x):
     Jacobian); every bound fails exactly on the pairs over a step that cannot be
     evaluated (``unevaluable`` counts them, max_log_ratio is NaN), and holds on
     every other pair; the summary says so."""
-    tr = m.forward(x)
+    tr = trace_of(label, m, x)
     S = spans(bad_steps(tr))
     t_idx, k_idx = np.tril_indices(tr.T + 1, -1)
     expected = {(int(t), int(k)) for t, k in zip(t_idx, k_idx, strict=True) if S[t, k]}
@@ -263,7 +315,8 @@ def test_certify_counts_pairs_over_the_overflow_as_unevaluable(label, m, x):
 
 
 def gated_case(cls):
-    """An LSTM/GRU whose pre-activations become NaN at step 6 (2·1e308 − 2·1e308)."""
+    """An LSTM/GRU whose pre-activations become NaN at step 6 (2·1e308 − 2·1e308)
+    in a float64 loop (the model itself refuses the input)."""
     rng = np.random.default_rng(11)
     n, G = 3, 4 if cls is LSTM else 3
     m = cls(np.full((G * n, 2), 2.0), rng.normal(size=(G * n, n)), rng.normal(size=G * n),
@@ -300,7 +353,9 @@ def test_gated_paths_on_an_overflowed_trace(cls):
     and step-norm bounds NaN there; log_norms NaN exactly on the pairs over it;
     certify fails those pairs only; lyapunov_spectrum names step 6."""
     m, x = gated_case(cls)
-    tr = m.forward(x)
+    with pytest.raises(ValueError, match=r"^`x` is too large for this model"):
+        m.forward(x)  # the input term 2·1e308 is beyond float64: refused; the loop's trace
+    tr = loop_trace(m, x)
     bad = bad_steps(tr)
     assert bad[5:].all() and not bad[:5].any()
     J = jac.step_jacobians(m, tr)

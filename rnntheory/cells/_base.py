@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 
 from .._validation import (
+    ReachTerm,
+    abs_max,
     as_float_array,
     as_model_dtype,
     check_choice,
     check_int,
     check_shape,
     frozen_array,
+    row_sum_scale,
 )
 from . import _elman_kernels as K
 
@@ -361,6 +364,43 @@ class SequenceModel:
     def n_out(self) -> int:
         """Readout size (``n_hidden`` without a readout)."""
         return self.n_hidden if self.W_yh is None else int(self.W_yh.shape[0])
+
+    # ------------------------------------------------------------------ reach
+    # Activations whose values lie in [-1, 1]: with them the recurrent part of a
+    # pre-activation is bounded by the weights alone.
+    _BOUNDED = ("tanh", "sigmoid")
+
+    def _cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """A per-model value computed once (the parameters never change)."""
+        cache = self.__dict__.get("_reach_cache")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_reach_cache", cache)
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = make()
+        return value
+
+    def _weight_term(
+        self, weight: str, label: str, value: float, blame: str | None, is_arg: bool
+    ) -> ReachTerm:
+        """The term ``max row sum of |weight| · value`` of a reach check."""
+        s, top = self._cached("rows " + weight, lambda: row_sum_scale(getattr(self, weight)))
+        return (label, value, blame, is_arg, weight, s, top)
+
+    def _bias_term(self, bias: str) -> ReachTerm:
+        """The term ``max |bias|`` of a reach check."""
+        value = self._cached("max " + bias, lambda: abs_max(getattr(self, bias)))
+        return (f"max |{bias}|", value, bias, False, None, 1.0, 1.0)
+
+    def _state_term(self, weight: str, h0: np.ndarray | None, bounded_states: bool) -> ReachTerm:
+        """The recurrent term ``rows(weight) · sup|h|``: ``sup|h| = max(1, max|h0|)``
+        when every later state lies in ``[-1, 1]``, else ``max|h0|`` (the first
+        step only: later growth is the dynamics of the model, not an input)."""
+        h0max = 0.0 if h0 is None else abs_max(h0)
+        if bounded_states and h0max <= 1.0:
+            return self._weight_term(weight, "sup |h|", 1.0, None, False)
+        return self._weight_term(weight, "max |h0|", h0max, "h0", True)
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self, x: Any) -> tuple[np.ndarray, bool]:

@@ -27,12 +27,14 @@ import numpy as np
 
 from .. import init as _init
 from .._validation import (
+    abs_max,
     as_float_array,
     as_generator,
     as_model_dtype,
     check_choice,
     check_dtype,
     check_int,
+    check_reach,
     check_real,
     check_shape,
     frozen_array,
@@ -475,7 +477,31 @@ class ElmanRNN(SequenceModel):
     # ------------------------------------------------------------- forward
     def _inputs_h0(self, x: Any, h0: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         x3, batched = self._inputs(x)
-        return x3, self._state("h0", h0, x3.shape[1], batched), batched
+        h = self._state("h0", h0, x3.shape[1], batched)
+        self._check_reach(x3, None if h0 is None else h)
+        return x3, h, batched
+
+    def _check_reach(self, x3: np.ndarray, h0: np.ndarray | None) -> None:
+        """Refuse inputs with which a pre-activation could pass the dtype's range.
+
+        ``|a_t| ≤ rows(W_hx)·max|x| + max|b_h| + rows(W_hh)·sup|h|`` (``rows``:
+        the largest row sum of magnitudes). With tanh or sigmoid every state the
+        recurrence reads is bounded: ``f(h_{t−1})`` by 1 (Pascanu's form), or
+        ``h_{t−1}`` by ``max(1, max|h_0|)`` (standard form, leaky or not: a
+        convex combination). With ReLU or the identity only ``h_0``'s part of
+        the first step is an input; growth over time is the dynamics.
+        """
+        bounded = self.activation.name in self._BOUNDED
+        if bounded and self.form == "pascanu":
+            rec = self._weight_term("W_hh", "sup |f|", 1.0, None, False)
+        else:
+            rec = self._state_term("W_hh", h0, bounded)
+        f_arg = "f(h_{t−1})" if self.form == "pascanu" else "h_{t−1}"
+        check_reach(
+            f"the pre-activations W_hh {f_arg} + W_hx x_t + b_h",
+            [self._weight_term("W_hx", "max |x|", abs_max(x3), "x", True), self._bias_term("b_h"), rec],
+            self.dtype, self.n_hidden + self.n_in + 2,
+        )
 
     def _alpha_arg(self) -> np.ndarray:
         return self.alpha if self.alpha is not None else self._alpha_zero

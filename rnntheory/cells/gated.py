@@ -19,11 +19,13 @@ import numpy as np
 
 from .. import init as _init
 from .._validation import (
+    abs_max,
     as_float_array,
     as_generator,
     check_choice,
     check_dtype,
     check_int,
+    check_reach,
     check_real,
     check_shape,
     frozen_array,
@@ -183,6 +185,26 @@ class _Gated(SequenceModel):
         self._W_ihT = np.ascontiguousarray(self.weight_ih.T)
         self._W_hhT = np.ascontiguousarray(self.weight_hh.T)
         self._freeze()
+
+    def _check_reach(self, x3: np.ndarray, h0: np.ndarray | None) -> None:
+        """Refuse inputs with which a gate pre-activation could pass the dtype's range.
+
+        ``|pre| ≤ rows(weight_ih)·max|x| + max|bias_ih| + max|bias_hh| +
+        rows(weight_hh)·max(1, max|h_0|)``: every hidden state after ``h_0`` lies
+        in ``[-1, 1]`` (LSTM: ``σ(o) tanh(c)``; GRU: a convex combination of
+        ``h_{t−1}`` and ``tanh(·)``). The cell state ``c`` enters no
+        pre-activation, and ``|c_t| ≤ |c_{t−1}| + 1`` cannot overflow.
+        """
+        check_reach(
+            "the gate pre-activations weight_ih x_t + bias_ih + weight_hh h_{t−1} + bias_hh",
+            [
+                self._weight_term("weight_ih", "max |x|", abs_max(x3), "x", True),
+                self._bias_term("bias_ih"),
+                self._bias_term("bias_hh"),
+                self._state_term("weight_hh", h0, True),
+            ],
+            self.dtype, self.n_hidden + self.n_in + 2,
+        )
 
     def _array(self, name: str, shape: tuple[int, ...], temporary: bool) -> np.ndarray:
         """An uninitialised array of the model's dtype: the per-thread scratch
@@ -371,6 +393,7 @@ class LSTM(_Gated):
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
         h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
         k = self._threads(T, B)
         with own_threads(k):
             H, C, P = self._run(x3, h0_, c0_, k)
@@ -450,6 +473,7 @@ class LSTM(_Gated):
         sched = self._schedule(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
         # threads of our own for large batches (then BLAS runs on one thread)
         k = self._threads(T, B)
         with own_threads(k):
@@ -524,6 +548,7 @@ class GRU(_Gated):
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
         h0_ = self._state("h0", h0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
         k = self._threads(T, B)
         with own_threads(k):
             H, P = self._run(x3, h0_, k)
@@ -589,6 +614,7 @@ class GRU(_Gated):
         sched = self._schedule(truncate, T)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         h0_ = self._state("h0", h0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
         # threads of our own for large batches (then BLAS runs on one thread)
         k = self._threads(T, B)
         with own_threads(k):

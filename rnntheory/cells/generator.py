@@ -54,12 +54,14 @@ from typing import Any
 import numpy as np
 
 from .._validation import (
+    abs_max,
     as_float_array,
     as_generator,
     as_model_dtype,
     check_choice,
     check_dtype,
     check_int,
+    check_reach,
     check_real,
     check_shape,
     frozen_array,
@@ -386,6 +388,7 @@ class GeneratorRNN(SequenceModel):
                 TF[tt, bb, fed] = 1.0
             else:
                 TF[1:] = tgt[:-1]
+        self._check_reach(x3, None if h0 is None else h, o0, mode, loss, tgt, T)
         own = np.zeros((T, B), dtype=np.uint8)
         if mode == "free":
             own[1:] = 1
@@ -396,6 +399,47 @@ class GeneratorRNN(SequenceModel):
             "x3": x3, "h": h, "TF": TF, "own": own, "batched": batched,
             "loss": loss, "tgt": tgt, "m": m,
         }
+
+    def _check_reach(
+        self, x3: np.ndarray, h0: np.ndarray | None, o0: np.ndarray, mode: str, loss: str,
+        tgt: np.ndarray | None, T: int,
+    ) -> None:
+        """Refuse inputs with which a pre-activation could pass the dtype's range.
+
+        ``|a_t| ≤ rows(W_hx)·max|x| + max|b_h| + rows(W_hh)·sup|h| +
+        rows(W_hy)·max|o^fb|``, the fed-back values being the start value, the
+        teacher values (one-hot, or the targets ``y`` for ``"mse"``) and the
+        own outputs (softmax probabilities, or for ``"mse"`` with tanh/sigmoid
+        units ``|z_t| ≤ rows(W_yh) + max|b_y|``, itself checked; with ReLU or
+        identity units their growth is the dynamics of the model).
+        """
+        bounded = self.activation.name in self._BOUNDED
+        fed: list[tuple[str, float, str | None, bool]] = [("max |start|", abs_max(o0), "start", True)]
+        if T > 1 and mode != "free":  # teacher values at steps 2..T
+            if loss == "xent":
+                fed.append(("max |o^fb|", 1.0, None, False))
+            else:
+                assert tgt is not None
+                fed.append(("max |y|", abs_max(tgt[:-1]), "y", True))
+        if T > 1 and mode != "teacher":  # own outputs at steps 2..T
+            if loss == "xent":
+                fed.append(("max |o^fb|", 1.0, None, False))
+            elif bounded:
+                z = [self._weight_term("W_yh", "sup |h|", 1.0, None, False), self._bias_term("b_y")]
+                n_sum = self.n_hidden + 1
+                check_reach("the outputs W_yh h_t + b_y fed back", z, self.dtype, n_sum)
+                fed.append(("max |o_t|", z[0][5] * z[0][6] + z[1][1], "W_yh", False))
+        label, value, blame, is_arg = max(fed, key=lambda f: (f[1], f[3]))
+        check_reach(
+            "the pre-activations W_hh h_{t−1} + W_hx x_t + W_hy o^fb_t + b_h",
+            [
+                self._weight_term("W_hx", "max |x|", abs_max(x3), "x", True),
+                self._bias_term("b_h"),
+                self._state_term("W_hh", h0, bounded),
+                self._weight_term("W_hy", label, value, blame, is_arg),
+            ],
+            self.dtype, self.n_hidden + self.n_in + self.n_out + 2,
+        )
 
     def _run(
         self, x3: np.ndarray, h: np.ndarray, TF: np.ndarray, own: np.ndarray, loss: str
