@@ -561,6 +561,17 @@ class ElmanRNN(SequenceModel):
         Trace
             Hidden states ``h (T+1, …)``, arguments of ``f`` ``a (T, …)`` and
             readouts ``y (T, …)``.
+
+        Raises
+        ------
+        ValueError
+            On a bad shape or non-finite input; and when a pre-activation could
+            pass the dtype's range: ``rows(W_hx)·max|x| + max|b_h| +
+            rows(W_hh)·sup|h|`` (``rows``: the largest row sum of magnitudes;
+            ``sup|h| = max(1, max|h_0|)`` for tanh/sigmoid units, ``1`` in
+            Pascanu's form, ``max|h_0|`` for ReLU/identity units, whose growth
+            over time is not checked) beyond it. The message names the argument
+            (``x``, ``h0``) or parameter that carries the large values.
         """
         x3, h, batched = self._inputs_h0(x, h0)
         H, A, Y, _ = self._forward3(x3, h)
@@ -619,6 +630,13 @@ class ElmanRNN(SequenceModel):
         grads : ElmanGrads
             Gradients of ``E`` and the flow ``∂E/∂h_k`` for ``k = 0..T``
             (and ``trace`` with ``keep_trace=True``).
+
+        Raises
+        ------
+        ValueError
+            On bad inputs, targets, mask or ``truncate``, and for inputs with
+            which a pre-activation could pass the dtype's range (as
+            :meth:`forward`).
 
         Eqs. 4–8 of the article (BPTT).
         """

@@ -389,6 +389,17 @@ class LSTM(_Gated):
         A large batch is split into ranges of sequences run on threads of our
         own (:func:`rnntheory.set_num_threads`); the result agrees with one
         thread's to rounding.
+
+        Raises
+        ------
+        ValueError
+            On a bad shape or non-finite input; and when a gate pre-activation
+            could pass the dtype's range: ``rows(weight_ih)·max|x| +
+            max|bias_ih| + max|bias_hh| + rows(weight_hh)·max(1, max|h_0|)``
+            (``rows``: the largest row sum of magnitudes; every later state
+            lies in ``[-1, 1]``; ``c_0`` enters no pre-activation) beyond it.
+            The message names the argument (``x``, ``h0``) or parameter that
+            carries the large values.
         """
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
@@ -453,7 +464,9 @@ class LSTM(_Gated):
         ------
         ValueError
             If ``truncate`` is not a positive ``k2`` or a pair ``(k1, k2)`` with
-            ``k2 ≥ k1 ≥ 1`` (or for bad inputs, as for the Elman RNN).
+            ``k2 ≥ k1 ≥ 1`` (or for bad inputs, as for the Elman RNN), or for
+            inputs with which a gate pre-activation could pass the dtype's range
+            (as :meth:`forward`).
 
         Examples
         --------
@@ -544,6 +557,12 @@ class GRU(_Gated):
         """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero ``h_0`` by default.
 
         Large batches run on threads of our own, as in :meth:`LSTM.forward`.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`LSTM.forward` (bad inputs; a gate pre-activation that
+            could pass the dtype's range, naming ``x`` or ``h0``).
         """
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]

@@ -512,7 +512,16 @@ class GeneratorRNN(SequenceModel):
         Raises
         ------
         ValueError
-            On a bad mode, loss, ``p``, missing ``y`` or a shape mismatch.
+            On a bad mode, loss, ``p``, missing ``y`` or a shape mismatch; and
+            when a pre-activation could pass the dtype's range:
+            ``rows(W_hx)·max|x| + max|b_h| + rows(W_hh)·sup|h| +
+            rows(W_hy)·max|o^fb|`` beyond it (``rows``: the largest row sum of
+            magnitudes; ``sup|h| = max(1, max|h_0|)`` for tanh/sigmoid units,
+            ``max|h_0|`` for ReLU/identity units; ``o^fb`` the start value, the
+            teacher values and the own outputs, the latter for ``"mse"`` with
+            tanh/sigmoid units bounded by ``rows(W_yh) + max|b_y|``, itself
+            checked). The message names the argument (``x``, ``h0``,
+            ``start``, ``y``) or parameter that carries the large values.
         """
         s = self._setup(
             x, y, mode=mode, loss=loss, mask=None, p=p, seed=seed, h0=h0, start=start,
@@ -600,6 +609,12 @@ class GeneratorRNN(SequenceModel):
             ``E = Σ_t Σ_b mask[t, b] · E_t`` (float64).
         grads : GeneratorGrads
             Every parameter gradient, the flow ``∂E/∂h_k`` and ``∂E/∂o^fb_t``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` (bad arguments; a pre-activation that could
+            pass the dtype's range), and on a bad mask.
 
         Notes
         -----
