@@ -309,6 +309,15 @@ bias: the term is the source itself), s, top)`` with ``(s, top)`` from
 :func:`row_sum_scale` (``1.0, 1.0`` for a bias)."""
 
 
+def reach_limit(dtype: Any, n_sum: int) -> float:
+    """The largest bound :func:`check_reach` accepts for sums of ``n_sum`` terms:
+    ``dtype``'s largest value less 2^-10 of it and ``(n_sum + 4)`` units of
+    rounding (the partial sums of a kernel exceed the exact sum of magnitudes by
+    at most about ``n_sum`` roundings)."""
+    dt = np.dtype(dtype)
+    return _FMAX[dt] * (1.0 - 2.0**-10) / (1.0 + (n_sum + 4) * _EPS[dt])
+
+
 def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> None:
     """Raise unless ``Σ rows(weight) · source`` over ``terms`` stays inside ``dtype``'s range.
 
@@ -331,7 +340,7 @@ def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> No
     """
     dt = np.dtype(dtype)
     fmax = _FMAX[dt]
-    limit = fmax * (1.0 - 2.0**-10) / (1.0 + (n_sum + 4) * _EPS[dt])
+    limit = reach_limit(dt, n_sum)
     total = 0.0
     for term in terms:
         v, s, top = term[1], term[5], term[6]

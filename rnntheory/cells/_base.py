@@ -23,6 +23,7 @@ from .._validation import (
     check_int,
     check_shape,
     frozen_array,
+    reach_limit,
     row_sum_scale,
 )
 from . import _elman_kernels as K
@@ -370,7 +371,7 @@ class SequenceModel:
     # pre-activation is bounded by the weights alone.
     _BOUNDED = ("tanh", "sigmoid")
 
-    def _cached(self, key: str, make: Callable[[], Any]) -> Any:
+    def _cached(self, key: Any, make: Callable[[], Any]) -> Any:
         """A per-model value computed once (the parameters never change)."""
         cache = self.__dict__.get("_reach_cache")
         if cache is None:
@@ -381,17 +382,43 @@ class SequenceModel:
             value = cache[key] = make()
         return value
 
+    def _reach_ok(self, weights: tuple[str, ...], biases: tuple[str, ...], n_sum: int, values: tuple[float, ...]) -> bool:
+        """The fast path of a reach check: whether ``Σ_k rows(weights[k])·values[k] +
+        Σ max|bias|`` stays within the limit of :func:`check_reach` (which a
+        caller runs, to raise with a message, when it does not). The row sums,
+        bias maxima and limit are cached per model: a few float operations a call."""
+        key = (weights, biases)
+        cache = self.__dict__.get("_reach_cache")
+        const = None if cache is None else cache.get(key)
+        if const is None:
+            rows = tuple(self._rows(w) for w in weights)
+            bsum = 0.0
+            for b in biases:
+                bsum += self._max(b)
+            const = self._cached(key, lambda: (rows, bsum, reach_limit(self.dtype, n_sum)))
+        rows, total, limit = const
+        for (s, top), v in zip(rows, values, strict=True):
+            total += (top * v) * s  # top, s finite; s = 0 only with top = 0: never 0·inf
+        return bool(total <= limit)
+
     def _weight_term(
         self, weight: str, label: str, value: float, blame: str | None, is_arg: bool
     ) -> ReachTerm:
         """The term ``max row sum of |weight| · value`` of a reach check."""
-        s, top = self._cached("rows " + weight, lambda: row_sum_scale(getattr(self, weight)))
+        s, top = self._rows(weight)
         return (label, value, blame, is_arg, weight, s, top)
 
     def _bias_term(self, bias: str) -> ReachTerm:
         """The term ``max |bias|`` of a reach check."""
-        value = self._cached("max " + bias, lambda: abs_max(getattr(self, bias)))
-        return (f"max |{bias}|", value, bias, False, None, 1.0, 1.0)
+        return (f"max |{bias}|", self._max(bias), bias, False, None, 1.0, 1.0)
+
+    def _rows(self, weight: str) -> tuple[float, float]:
+        """:func:`~rnntheory._validation.row_sum_scale` of a parameter, cached."""
+        return self._cached("rows " + weight, lambda: row_sum_scale(getattr(self, weight)))
+
+    def _max(self, name: str) -> float:
+        """``max |parameter|``, cached."""
+        return self._cached("max " + name, lambda: abs_max(getattr(self, name)))
 
     def _state_term(self, weight: str, h0: np.ndarray | None, bounded_states: bool) -> ReachTerm:
         """The recurrent term ``rows(weight) · sup|h|``: ``sup|h| = max(1, max|h0|)``

@@ -408,7 +408,8 @@ class ElmanRNN(SequenceModel):
         if n_out is not None:
             n_out = check_int("n_out", n_out, minimum=1)
         scheme = check_choice("scheme", scheme, SCHEMES)
-        scale = check_real("scale", scale, low=0.0)
+        # + 0.0 turns -0.0 into 0.0: NumPy's normal() refuses a scale with the sign bit set
+        scale = check_real("scale", scale, low=0.0) + 0.0
         dt = check_dtype("dtype", dtype)
         if activation is None:
             activation = {"sigmoid": "sigmoid", "identity": "relu"}.get(scheme, "tanh")
@@ -456,7 +457,10 @@ class ElmanRNN(SequenceModel):
             W_yh = rng.normal(0.0, 1.0 / np.sqrt(n), (n_o, n))
         if alpha_range:
             low, high = alpha
-            alpha = _init.leaky_alpha(n, low, high, kind=alpha_kind or "retention", seed=rng)
+            try:
+                alpha = _init.leaky_alpha(n, low, high, kind=alpha_kind or "retention", seed=rng)
+            except (ValueError, TypeError) as exc:  # its message names `low`/`high`
+                raise type(exc)(f"`alpha` range (low, high) = {alpha!r} is invalid: {exc}") from None
         elif alpha is not None and alpha_kind == "leak":
             a = as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64))
             if (a < 0).any() or (a > 1).any():
@@ -492,6 +496,14 @@ class ElmanRNN(SequenceModel):
         the first step is an input; growth over time is the dynamics.
         """
         bounded = self.activation.name in self._BOUNDED
+        xmax = abs_max(x3)
+        if bounded:
+            sup = 1.0 if (h0 is None or self.form == "pascanu") else max(1.0, abs_max(h0))
+        else:
+            sup = 0.0 if h0 is None else abs_max(h0)
+        n_sum = self.n_hidden + self.n_in + 2
+        if self._reach_ok(("W_hx", "W_hh"), ("b_h",), n_sum, (xmax, sup)):
+            return
         if bounded and self.form == "pascanu":
             rec = self._weight_term("W_hh", "sup |f|", 1.0, None, False)
         else:
@@ -499,8 +511,8 @@ class ElmanRNN(SequenceModel):
         f_arg = "f(h_{t−1})" if self.form == "pascanu" else "h_{t−1}"
         check_reach(
             f"the pre-activations W_hh {f_arg} + W_hx x_t + b_h",
-            [self._weight_term("W_hx", "max |x|", abs_max(x3), "x", True), self._bias_term("b_h"), rec],
-            self.dtype, self.n_hidden + self.n_in + 2,
+            [self._weight_term("W_hx", "max |x|", xmax, "x", True), self._bias_term("b_h"), rec],
+            self.dtype, n_sum,
         )
 
     def _alpha_arg(self) -> np.ndarray:

@@ -195,15 +195,20 @@ class _Gated(SequenceModel):
         ``h_{t−1}`` and ``tanh(·)``). The cell state ``c`` enters no
         pre-activation, and ``|c_t| ≤ |c_{t−1}| + 1`` cannot overflow.
         """
+        xmax = abs_max(x3)
+        sup = 1.0 if h0 is None else max(1.0, abs_max(h0))
+        n_sum = self.n_hidden + self.n_in + 2
+        if self._reach_ok(("weight_ih", "weight_hh"), ("bias_ih", "bias_hh"), n_sum, (xmax, sup)):
+            return
         check_reach(
             "the gate pre-activations weight_ih x_t + bias_ih + weight_hh h_{t−1} + bias_hh",
             [
-                self._weight_term("weight_ih", "max |x|", abs_max(x3), "x", True),
+                self._weight_term("weight_ih", "max |x|", xmax, "x", True),
                 self._bias_term("bias_ih"),
                 self._bias_term("bias_hh"),
                 self._state_term("weight_hh", h0, True),
             ],
-            self.dtype, self.n_hidden + self.n_in + 2,
+            self.dtype, n_sum,
         )
 
     def _array(self, name: str, shape: tuple[int, ...], temporary: bool) -> np.ndarray:
