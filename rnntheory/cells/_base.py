@@ -382,20 +382,21 @@ class SequenceModel:
             value = cache[key] = make()
         return value
 
-    def _reach_ok(self, weights: tuple[str, ...], biases: tuple[str, ...], n_sum: int, values: tuple[float, ...]) -> bool:
+    def _reach_ok(self, weights: tuple[str, ...], biases: tuple[str, ...], values: tuple[float, ...]) -> bool:
         """The fast path of a reach check: whether ``Σ_k rows(weights[k])·values[k] +
-        Σ max|bias|`` stays within the limit of :func:`check_reach` (which a
-        caller runs, to raise with a message, when it does not). The row sums,
-        bias maxima and limit are cached per model: a few float operations a call."""
-        key = (weights, biases)
+        Σ max|bias|`` stays within :func:`~rnntheory._validation.reach_limit` for
+        sums of ``n_hidden + n_in + 2`` terms (a caller runs ``check_reach``, to
+        raise with a message, when it does not). The row sums, bias maxima and
+        limit are cached per model: a few float operations a call."""
         cache = self.__dict__.get("_reach_cache")
-        const = None if cache is None else cache.get(key)
+        const = None if cache is None else cache.get(weights)
         if const is None:
             rows = tuple(self._rows(w) for w in weights)
             bsum = 0.0
             for b in biases:
                 bsum += self._max(b)
-            const = self._cached(key, lambda: (rows, bsum, reach_limit(self.dtype, n_sum)))
+            limit = reach_limit(self.dtype, self.n_hidden + self.n_in + 2)
+            const = self._cached(weights, lambda: (rows, bsum, limit))
         rows, total, limit = const
         for (s, top), v in zip(rows, values, strict=True):
             total += (top * v) * s  # top, s finite; s = 0 only with top = 0: never 0·inf

@@ -501,8 +501,7 @@ class ElmanRNN(SequenceModel):
             sup = 1.0 if (h0 is None or self.form == "pascanu") else max(1.0, abs_max(h0))
         else:
             sup = 0.0 if h0 is None else abs_max(h0)
-        n_sum = self.n_hidden + self.n_in + 2
-        if self._reach_ok(("W_hx", "W_hh"), ("b_h",), n_sum, (xmax, sup)):
+        if self._reach_ok(("W_hx", "W_hh"), ("b_h",), (xmax, sup)):
             return
         if bounded and self.form == "pascanu":
             rec = self._weight_term("W_hh", "sup |f|", 1.0, None, False)
@@ -512,7 +511,7 @@ class ElmanRNN(SequenceModel):
         check_reach(
             f"the pre-activations W_hh {f_arg} + W_hx x_t + b_h",
             [self._weight_term("W_hx", "max |x|", xmax, "x", True), self._bias_term("b_h"), rec],
-            self.dtype, n_sum,
+            self.dtype, self.n_hidden + self.n_in + 2,
         )
 
     def _alpha_arg(self) -> np.ndarray:

@@ -197,8 +197,7 @@ class _Gated(SequenceModel):
         """
         xmax = abs_max(x3)
         sup = 1.0 if h0 is None else max(1.0, abs_max(h0))
-        n_sum = self.n_hidden + self.n_in + 2
-        if self._reach_ok(("weight_ih", "weight_hh"), ("bias_ih", "bias_hh"), n_sum, (xmax, sup)):
+        if self._reach_ok(("weight_ih", "weight_hh"), ("bias_ih", "bias_hh"), (xmax, sup)):
             return
         check_reach(
             "the gate pre-activations weight_ih x_t + bias_ih + weight_hh h_{t−1} + bias_hh",
@@ -208,7 +207,7 @@ class _Gated(SequenceModel):
                 self._bias_term("bias_hh"),
                 self._state_term("weight_hh", h0, True),
             ],
-            self.dtype, n_sum,
+            self.dtype, self.n_hidden + self.n_in + 2,
         )
 
     def _array(self, name: str, shape: tuple[int, ...], temporary: bool) -> np.ndarray:
