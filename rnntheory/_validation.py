@@ -8,6 +8,8 @@ dtype) and says what was expected, in the form
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -369,3 +371,33 @@ def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> No
     raise ValueError(
         f"{head}: {what} could reach {reach}, {edge} {dt}'s range ({', '.join(parts)}); rescale `{name}`"
     )
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a Python bool if it is a ``bool`` or a NumPy bool, else a ``TypeError``.
+
+    Integers (``0``, ``1``), strings and NaN are refused: ``bool("no")`` is ``True``.
+    """
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise TypeError(f"`{name}` must be a bool, got {_show(value)}")
+
+
+def check_path(name: str, value: Any) -> Path:
+    """Return ``value`` as a :class:`pathlib.Path`, or raise naming ``name``.
+
+    A path is a ``str`` or an ``os.PathLike`` whose ``os.fspath`` is a ``str``
+    (bytes paths and other objects are a ``TypeError``); an empty or blank
+    string is a ``ValueError`` (``Path("")`` would silently mean the current
+    folder).
+    """
+    if isinstance(value, str | os.PathLike):
+        try:
+            text = os.fspath(value)
+        except TypeError:  # an __fspath__ that returns neither str nor bytes
+            text = None
+        if isinstance(text, str):
+            if not text.strip():
+                raise ValueError(f"`{name}` must be a non-empty path, got {text!r}")
+            return Path(text)
+    raise TypeError(f"`{name}` must be a str or os.PathLike, got {type(value).__name__}")

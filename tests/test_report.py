@@ -14,6 +14,7 @@ import pytest
 
 from rnntheory.cli import main
 from rnntheory.experiments import RunSpec
+from rnntheory.experiments import report as rep_mod
 from rnntheory.experiments.report import _median_curve, method_labels, write_report
 from rnntheory.experiments.store import Row, Store
 from rnntheory.plotting import success_vs_length, training_curves
@@ -334,3 +335,70 @@ def test_plot_functions_reject_bad_input(call, match):
     """The new plotting functions raise ValueError naming the bad argument."""
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _good_row(seed: int = 0) -> Row:
+    return Row(str(seed), RunSpec("adding", 10, seed=seed), "done",
+               {"solved": seed == 0, "final_error": 0.1 * seed})
+
+
+_ROW_FUNCTIONS = ["flow_profiles", "gradient_table", "method_labels", "success_table",
+                  "render_figures"]
+_BAD_ROWS = [
+    ([_good_row(), None], TypeError, r"`rows\[1\]` must be a store Row \(the record of a stored run\), got NoneType"),
+    ([None], TypeError, r"`rows\[0\]` must be a store Row"),
+    ("rows", TypeError, r"`rows` must be a sequence of store Rows .*got str"),
+    (_good_row(), TypeError, r"`rows` must be a sequence of store Rows .*got Row"),
+    (object(), TypeError, r"`rows` must be a sequence of store Rows .*got object"),
+    ({"0": _good_row()}, TypeError, r"`rows` must be a sequence of store Rows .*got dict"),
+    ([Row("0", "adding", "done")], TypeError, r"`rows\[0\]\.spec` must be a RunSpec, got str"),
+    ([Row("0", RunSpec("adding", 10), "done", ["solved"])], TypeError,
+     r"`rows\[0\]\.metrics` must be a dict, got list"),
+    ([_good_row(), Row("1", RunSpec("adding", 10, seed=1), "running")], ValueError,
+     r"`rows\[1\]` is not the record of a stored run: key '1', status 'running'"),
+]
+
+
+@pytest.mark.parametrize("fn", _ROW_FUNCTIONS)
+@pytest.mark.parametrize(("rows", "exc", "match"), _BAD_ROWS)
+def test_report_functions_reject_bad_rows(fn, rows, exc, match, tmp_path):
+    """Each table/figure function refuses rows that are not stored-run records with the
+    named error (the index of the bad entry); render_figures writes nothing first."""
+    args = (rows, tmp_path / "figs") if fn == "render_figures" else (rows,)
+    with pytest.raises(exc, match=match):
+        getattr(rep_mod, fn)(*args)
+    assert not (tmp_path / "figs").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "exc", "match"),
+    [
+        ([_good_row(), None], TypeError, r"`source\[1\]` must be a store Row"),
+        ("", ValueError, r"`source` must be a non-empty path, got ''"),
+        (b"r.db", TypeError, r"`source` must be a path, a Store or rows, got bytes"),
+        (3, TypeError, r"`source` must be a path, a Store or rows, got int"),
+    ],
+)
+def test_load_rows_rejects_bad_sources(source, exc, match):
+    """load_rows names `source` (and a bad entry's index)."""
+    with pytest.raises(exc, match=match):
+        rep_mod.load_rows(source)
+
+
+def test_load_rows_names_source_for_a_folder(tmp_path):
+    """A folder given as the store is refused naming `source`, not the Store's `path`."""
+    with pytest.raises(ValueError, match=r"`source` '.*' is a folder, not an rnntheory results store"):
+        rep_mod.load_rows(tmp_path)
+
+
+def test_tables_of_an_iterator_equal_those_of_the_list(db):
+    """Rows given as a one-shot iterator give the same tables as the list (the rows are read
+    once into a list, not consumed by the labelling pass), and the runs per group add up to
+    the done rows counted from the raw store."""
+    with Store(db, readonly=True) as s:
+        rows = s.rows()
+    n_done = sum(st == "done" for _, st, _ in _raw(db))
+    for fn in (rep_mod.success_table, rep_mod.gradient_table):
+        table = fn(iter(rows))
+        assert table == fn(rows) and table
+        assert sum(d["runs"] for d in table) == n_done

@@ -11,6 +11,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnntheory import __version__
@@ -70,6 +71,12 @@ def test_recording_a_key_again_replaces_its_row(store):
     assert row.status == "done" and row.error is None
 
 
+def _self_referring() -> dict:
+    d: dict = {"x": 1.0}
+    d["self"] = d
+    return d
+
+
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
@@ -78,6 +85,33 @@ def test_recording_a_key_again_replaces_its_row(store):
         ({"status": "failed"}, ValueError, "`error` must be a non-empty text"),
         ({"metrics": {"x": float("nan")}}, ValueError, "finite numbers only"),
         ({"metrics": {"x": object()}}, TypeError, "JSON-able"),
+        ({"metrics": {"x": np.float64("nan")}}, ValueError, "finite numbers only"),
+        ({"metrics": {"x": np.float32("inf")}}, ValueError, "finite numbers only"),
+        ({"metrics": {"x": np.complex128(1j)}}, TypeError, "JSON-able"),
+        ({"metrics": {"x": np.array(["a"])}}, TypeError, "JSON-able"),
+        ({"metrics": ["a", "b"]}, TypeError, r"`metrics` must be a mapping of metric names"),
+        ({"metrics": {1: 2.0}}, TypeError, r"`metrics` names must be str, got 1 \(int\)"),
+        ({"metrics": _self_referring()}, ValueError, r"`metrics` must not contain itself"),
+        ({"metrics": {"wall_s": 10**400}}, ValueError,
+         r"`metrics\['wall_s'\]` must be finite \(within float64's range\)"),
+        ({"metrics": {"wall_s": -2.0}}, ValueError, r"`metrics\['wall_s'\]` must be >= 0"),
+        ({"status": ["done"], "metrics": {}}, ValueError, "`status` must be one of"),
+        ({"metrics": {}, "error": ["a"]}, TypeError, r"`error` must be a str or None, got list"),
+        ({"status": "failed", "error": b"boom"}, TypeError, r"`error` must be a str or None"),
+        ({"metrics": {}, "started": ["2026-01-01"]}, TypeError, r"`started` must be a str or None"),
+        ({"metrics": {}, "started": "yesterday"}, ValueError,
+         r"`started` must be an ISO 8601 timestamp.*'yesterday'"),
+        ({"metrics": {}, "finished": ["2026-01-01"]}, TypeError, r"`finished` must be a str or None"),
+        ({"metrics": {}, "finished": " 2026-01-01T00:00:00 "}, ValueError,
+         r"`finished` must be an ISO 8601 timestamp"),
+        ({"metrics": {}, "wall_s": 10**400}, ValueError,
+         r"`wall_s` must be finite \(within float64's range\)"),
+        ({"metrics": {}, "wall_s": float("inf")}, ValueError, r"`wall_s` must be finite"),
+        ({"metrics": {}, "wall_s": -1.0}, ValueError, r"`wall_s` must be >= 0"),
+        ({"metrics": {}, "wall_s": True}, TypeError, r"`wall_s` must be a real number"),
+        ({"metrics": {}, "wall_s": "1.0"}, TypeError, r"`wall_s` must be a real number"),
+        ({"metrics": {}, "version": ["0.1.0"]}, TypeError, r"`version` must be a str or None"),
+        ({"metrics": {}, "host": ["h"]}, TypeError, r"`host` must be a str or None, got list"),
     ],
 )
 def test_bad_records_write_nothing(store, kwargs, exc, match):
@@ -88,6 +122,68 @@ def test_bad_records_write_nothing(store, kwargs, exc, match):
     assert len(store) == before
     with pytest.raises(TypeError, match="`spec` must be a RunSpec"):
         store.record({"task": "copy"}, metrics={})  # type: ignore[arg-type]
+
+
+def test_numpy_scalars_are_stored_as_the_equal_python_values(tmp_path):
+    """Metrics holding NumPy scalars and arrays (np.bool_, np.int64, np.float32, ...) are
+    stored as the same JSON text, byte for byte, as the equal plain Python values, and read
+    back (raw SQL and rows()) as Python bool, int, float and lists; a NumPy wall_s in the
+    metrics fills the wall_s column, and the solved np.bool_ counts in the summary."""
+    plain = {"solved": True, "steps_to_solve": 7, "final_error": 0.25, "wall_s": 2.5,
+             "curve": {"eval_steps": [0, 10, 20], "eval_error": [0.5, 0.125, 0.0]},
+             "flow": {"bound_slope": -0.75, "t": [0.0, 1.0]}, "n_clips": 0}
+    numpy = {"solved": np.bool_(True), "steps_to_solve": np.int64(7),
+             "final_error": np.float32(0.25), "wall_s": np.float32(2.5),
+             "curve": {"eval_steps": np.arange(0, 30, 10, dtype=np.int32),
+                       "eval_error": np.array([0.5, 0.125, 0.0])},
+             "flow": {"bound_slope": np.float16(-0.75), "t": np.array([0.0, 1.0], np.float32)},
+             "n_clips": np.uint8(0)}
+    a, b = RunSpec("adding", 10, seed=0), RunSpec("adding", 10, seed=1)
+    with Store(tmp_path / "r.db") as s:
+        s.record(a, metrics=plain)
+        s.record(b, metrics=numpy, wall_s=None)
+        rows = {r.key: r for r in s.rows()}
+        summary = s.summary()
+    con = sqlite3.connect(tmp_path / "r.db")
+    raw = dict(con.execute("SELECT key, metrics FROM runs").fetchall())
+    walls = dict(con.execute("SELECT key, wall_s FROM runs").fetchall())
+    con.close()
+    assert raw[b.key()] == raw[a.key()] == json.dumps(plain, sort_keys=True)
+    back = json.loads(raw[b.key()])
+    assert type(back["solved"]) is bool and type(back["steps_to_solve"]) is int
+    assert type(back["final_error"]) is float and back["curve"]["eval_steps"] == [0, 10, 20]
+    assert rows[b.key()].metrics == plain and walls[b.key()] == 2.5
+    assert summary.n_solved == 2 and summary.wall_s == 5.0
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda d, s: Store(""), ValueError, r"`path` must be a non-empty path, got ''"),
+        (lambda d, s: Store(b"r.db"), TypeError, r"`path` must be a str or os\.PathLike, got bytes"),
+        (lambda d, s: Store(d / "n.db", readonly=1), TypeError, r"`readonly` must be a bool, got 1"),
+        (lambda d, s: s.to_csv(["a"]), TypeError, r"`path` must be a str or os\.PathLike, got list"),
+        (lambda d, s: s.to_csv(""), ValueError, r"`path` must be a non-empty path"),
+        (lambda d, s: s.to_parquet(3), TypeError, r"`path` must be a str or os\.PathLike, got int"),
+    ],
+)
+def test_bad_paths_and_flags_are_named(store, tmp_path, call, exc, match):
+    """A path that is not a str/PathLike, an empty path and a non-bool ``readonly`` raise
+    the named error and write nothing."""
+    before = _listing(tmp_path)
+    with pytest.raises(exc, match=match):
+        call(tmp_path, store)
+    assert _listing(tmp_path) == before
+
+
+def test_readonly_accepts_a_numpy_bool(store):
+    """Store(path, readonly=np.bool_(True)) is a reader: same rows as the writer, and
+    record() is refused."""
+    with Store(store.path, readonly=np.bool_(True)) as r:
+        assert r.readonly is True
+        assert [(x.key, x.metrics) for x in r.rows()] == [(x.key, x.metrics) for x in store.rows()]
+        with pytest.raises(ValueError, match="opened with readonly=True"):
+            r.record(SPECS[0], metrics={"x": 1})
 
 
 def _sha(path: Path) -> str:

@@ -241,6 +241,74 @@ def test_load_config_errors(tmp_path):
     assert sw.load_config(bad).db == tmp_path / "sub" / "r.db"
 
 
+_ONE = RunSpec("adding", 6, n_hidden=3, steps=2, batch_size=2, eval_size=4)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda d: sw.run_sweep(object(), d / "r.db"), TypeError,
+         r"`specs` must be an iterable of RunSpec or a SweepConfig, got object"),
+        (lambda d: sw.run_sweep(_ONE, d / "r.db"), TypeError,
+         r"`specs` must be an iterable of RunSpec or a SweepConfig, got RunSpec"),
+        (lambda d: sw.run_sweep("adding", d / "r.db"), TypeError,
+         r"`specs` must be an iterable of RunSpec or a SweepConfig, got str"),
+        (lambda d: sw.run_sweep([_ONE, None], d / "r.db"), TypeError,
+         r"`specs\[1\]` must be a RunSpec, got NoneType"),
+        (lambda d: sw.run_sweep(sw.SweepConfig(3, d / "r.db"), None), TypeError,
+         r"`specs\.specs` must be an iterable of RunSpec"),
+        (lambda d: sw.run_sweep([_ONE], ""), ValueError, r"`db` must be a non-empty path, got ''"),
+        (lambda d: sw.run_sweep([_ONE], 3), TypeError, r"`db` must be a str or os\.PathLike, got int"),
+        (lambda d: sw.run_sweep([_ONE], ["r.db"]), TypeError, r"`db` must be a str or os\.PathLike"),
+        (lambda d: sw.run_sweep([_ONE], d), ValueError,
+         r"`db` '.*' is a folder, not an rnntheory results store"),
+        (lambda d: sw.run_sweep([_ONE], d / "r.db", progress="yes"), TypeError,
+         r"`progress` must be a bool, got 'yes'"),
+        (lambda d: sw.run_sweep([_ONE], d / "r.db", on_result="print"), TypeError,
+         r"`on_result` must be a callable or None, got str"),
+        (lambda d: sw.load_config(["a.toml"]), TypeError, r"`path` must be a str or os\.PathLike, got list"),
+        (lambda d: sw.load_config(b"a.toml"), TypeError, r"`path` must be a str or os\.PathLike, got bytes"),
+        (lambda d: sw.load_config(""), ValueError, r"`path` must be a non-empty path, got ''"),
+    ],
+)
+def test_run_sweep_and_load_config_reject_bad_arguments(tmp_path, call, exc, match):
+    """Bad ``specs``, ``db``, ``progress``, ``on_result`` and ``path`` raise the error naming
+    the argument (a bad spec entry by its index), before any store is created."""
+    with pytest.raises(exc, match=match):
+        call(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"[grid]\ntask = '\xff'\n", r"`path` '.*' is not UTF-8 text"),
+        (b"sweep = 3\n[grid]\ntask = 'adding'\nlength = 10\n", r"`sweep` must be a table"),
+        (b"grid = 3\n", r"`grid` must be a table"),
+    ],
+)
+def test_load_config_rejects_bad_files(tmp_path, content, match):
+    """A sweep file that is not UTF-8, or whose [sweep] or [grid] is not a table, is a
+    ValueError naming the file and the problem."""
+    path = tmp_path / "s.toml"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        sw.load_config(path)
+
+
+def test_run_sweep_accepts_numpy_bools_and_records_run_one(tmp_path):
+    """``progress=np.bool_(False)`` is accepted like False; the recorded run's metrics equal
+    an independent run_one of the same spec (timings aside), so the sweep stored that run."""
+    res = sw.run_sweep([_ONE], tmp_path / "r.db", scheduler="sync", progress=np.bool_(False))
+    assert (res.total, res.done, res.failed) == (1, 1, 0)
+    with Store(tmp_path / "r.db", readonly=True) as s:
+        (row,) = s.rows()
+    ref = run_one(_ONE)
+    assert row.key == _ONE.key() and row.status == "done"
+    assert (row.metrics["solved"], row.metrics["steps_done"]) == (ref["solved"], ref["steps_done"])
+    assert row.metrics["final_error"] == pytest.approx(ref["final_error"], rel=1e-12, abs=0)
+
+
 # ----------------------------------------------------------------------------- running
 
 CFG = """

@@ -40,7 +40,7 @@ import glob
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import OutputClaim, prepare_folder
+from .._validation import check_path
 from .runspec import RunSpec
 from .store import Row, Store
 
@@ -65,6 +66,29 @@ __all__ = [
 _NOT_METHOD = ("task", "length", "seed")
 
 
+def _check_rows(rows: Any, name: str = "rows") -> list[Row]:
+    """``rows`` as a list of stored-run records (:class:`Row`), else a TypeError naming
+    ``name`` and, for a bad entry, its index (``"`rows[2]` must be ..."``)."""
+    if isinstance(rows, Row | str | bytes | Mapping) or not isinstance(rows, Iterable):
+        raise TypeError(f"`{name}` must be a sequence of store Rows (the records of stored "
+                        f"runs), got {type(rows).__name__}")
+    out = list(rows)
+    for i, r in enumerate(out):
+        if not isinstance(r, Row):
+            raise TypeError(f"`{name}[{i}]` must be a store Row (the record of a stored run), "
+                            f"got {type(r).__name__}")
+        if not isinstance(r.spec, RunSpec):
+            raise TypeError(f"`{name}[{i}].spec` must be a RunSpec, got {type(r.spec).__name__}")
+        if not isinstance(r.metrics, Mapping):
+            raise TypeError(f"`{name}[{i}].metrics` must be a dict, got "
+                            f"{type(r.metrics).__name__}")
+        if not isinstance(r.key, str) or r.status not in ("done", "failed"):
+            raise ValueError(f"`{name}[{i}]` is not the record of a stored run: key {r.key!r}, "
+                             f"status {r.status!r} (expected a str key and status 'done' or "
+                             "'failed')")
+    return out
+
+
 def load_rows(source: str | os.PathLike[str] | Store | Iterable[Row]) -> list[Row]:
     """The rows of a store given by path, as a :class:`Store`, or already as rows.
 
@@ -80,22 +104,19 @@ def load_rows(source: str | os.PathLike[str] | Store | Iterable[Row]) -> list[Ro
         an empty, truncated or non-SQLite file, another program's database);
         it is left byte-identical.
     TypeError
-        If ``source`` is none of these.
+        If ``source`` is none of these, or rows hold an entry that is not a
+        :class:`~rnntheory.experiments.store.Row` (named ``source[i]``).
     """
     if isinstance(source, Store):
         return source.rows()
     if isinstance(source, str | os.PathLike):
-        p = Path(source)
+        p = check_path("source", source)
         if not p.exists():
             raise FileNotFoundError(f"`source`: results store not found: {str(source)!r}")
-        with Store(p, readonly=True) as store:
+        with Store._for_argument(p, "source", readonly=True) as store:
             return store.rows()
-    if isinstance(source, Iterable):
-        rows = list(source)
-        for r in rows:
-            if not isinstance(r, Row):
-                raise TypeError(f"`source` entries must be store Rows, got {type(r).__name__}")
-        return rows
+    if isinstance(source, Iterable) and not isinstance(source, Row | bytes | Mapping):
+        return _check_rows(source, "source")
     raise TypeError(f"`source` must be a path, a Store or rows, got {type(source).__name__}")
 
 
@@ -116,6 +137,15 @@ def method_labels(rows: Sequence[Row]) -> dict[str, str]:
     (``"clip+omega"``, ``"none"``). When nothing varies every label is
     :meth:`RunSpec.label`.
 
+    Raises
+    ------
+    TypeError
+        If ``rows`` is not a sequence of :class:`~rnntheory.experiments.store.Row`
+        (the message names the first bad entry, ``rows[i]``), or an entry's
+        ``spec`` is not a :class:`RunSpec` or its ``metrics`` not a dict.
+    ValueError
+        If an entry's ``status`` is not ``"done"`` or ``"failed"``.
+
     Examples
     --------
     >>> from rnntheory.experiments import RunSpec
@@ -125,6 +155,7 @@ def method_labels(rows: Sequence[Row]) -> dict[str, str]:
     >>> method_labels(rows)
     {'0': 'none', '1': 'clip', '2': 'clip'}
     """
+    rows = _check_rows(rows)
     names = [f.name for f in fields(RunSpec) if f.name not in (*_NOT_METHOD, "hparams")]
     varying = [n for n in names if len({getattr(r.spec, n) for r in rows}) > 1]
     hp_values: dict[str, set[float]] = defaultdict(set)
@@ -161,6 +192,15 @@ def success_table(rows: Sequence[Row]) -> list[dict[str, Any]]:
         none), ``median_final_error``, ``failed`` (failed runs of the group);
         sorted by task, length, method.
 
+    Raises
+    ------
+    TypeError
+        If ``rows`` is not a sequence of :class:`~rnntheory.experiments.store.Row`
+        (the message names the first bad entry, ``rows[i]``), or an entry's
+        ``spec`` is not a :class:`RunSpec` or its ``metrics`` not a dict.
+    ValueError
+        If an entry's ``status`` is not ``"done"`` or ``"failed"``.
+
     Examples
     --------
     >>> from rnntheory.experiments import RunSpec
@@ -172,6 +212,7 @@ def success_table(rows: Sequence[Row]) -> list[dict[str, Any]]:
     >>> t["runs"], t["solved"], t["success"], t["median_steps_to_solve"]
     (4, 2, 0.5, 150.0)
     """
+    rows = _check_rows(rows)
     labels = method_labels(rows)
     groups: dict[tuple[str, str, int], list[Row]] = defaultdict(list)
     for r in rows:
@@ -202,7 +243,17 @@ def gradient_table(rows: Sequence[Row]) -> list[dict[str, Any]]:
         runs of each run's median global gradient norm), ``max_grad_norm``
         (largest finite norm of any run), ``clips``, ``fallbacks``,
         ``nonfinite`` (totals over the runs).
+
+    Raises
+    ------
+    TypeError
+        If ``rows`` is not a sequence of :class:`~rnntheory.experiments.store.Row`
+        (the message names the first bad entry, ``rows[i]``), or an entry's
+        ``spec`` is not a :class:`RunSpec` or its ``metrics`` not a dict.
+    ValueError
+        If an entry's ``status`` is not ``"done"`` or ``"failed"``.
     """
+    rows = _check_rows(rows)
     labels = method_labels(rows)
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for r in rows:
@@ -249,6 +300,15 @@ def flow_profiles(rows: Sequence[Row]) -> list[dict[str, Any]]:
         ``None`` for gated cells or when no run has one); sorted by task,
         length, method. Groups without any profile are left out.
 
+    Raises
+    ------
+    TypeError
+        If ``rows`` is not a sequence of :class:`~rnntheory.experiments.store.Row`
+        (the message names the first bad entry, ``rows[i]``), or an entry's
+        ``spec`` is not a :class:`RunSpec` or its ``metrics`` not a dict.
+    ValueError
+        If an entry's ``status`` is not ``"done"`` or ``"failed"``.
+
     Examples
     --------
     >>> from rnntheory.experiments import RunSpec
@@ -260,6 +320,7 @@ def flow_profiles(rows: Sequence[Row]) -> list[dict[str, Any]]:
     >>> p["runs"], p["t"].tolist(), p["log_norm"].tolist(), round(p["bound_slope"], 12)
     (3, [0.0, 1.0, 2.0], [0.0, -1.0, -2.0], 0.1)
     """
+    rows = _check_rows(rows)
     done = [r for r in rows if r.status == "done"]
     labels = method_labels(done)
     groups: dict[tuple[str, int, str], list[Row]] = defaultdict(list)
@@ -410,6 +471,9 @@ def render_figures(
 
     Raises
     ------
+    TypeError
+        If ``rows`` is not a sequence of :class:`~rnntheory.experiments.store.Row`
+        (the message names the first bad entry, ``rows[i]``); nothing is written.
     FileExistsError
         If ``out_dir`` holds a figure file of these names that the library does
         not own, and not ``force``.
@@ -417,6 +481,7 @@ def render_figures(
         If ``out_dir`` is not a folder (or cannot be created) or ``prefix``
         holds a folder separator.
     """
+    rows = _check_rows(rows)
     out = prepare_folder(out_dir, "out_dir")
     claim = OutputClaim(out, _figure_patterns(_check_prefix(prefix)), force=bool(force),
                         name="out_dir")

@@ -68,6 +68,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .._validation import check_bool, check_path, check_real
 from .runspec import RunSpec
 
 __all__ = ["APPLICATION_ID", "Row", "Store", "StoreSummary"]
@@ -102,7 +105,7 @@ def _where(path: Path) -> str:
     return repr(str(path))
 
 
-def _probe(path: Path) -> bool:
+def _probe(path: Path, arg: str = "path") -> bool:
     """Whether ``path`` exists; if it does, check from its first bytes (read with plain file
     I/O, nothing written) that it can be an rnntheory results store. Raises ValueError naming
     why not: a folder, not a regular file, empty, not SQLite, another program's SQLite
@@ -112,32 +115,32 @@ def _probe(path: Path) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise ValueError(f"`path` {_where(path)} cannot be read: {exc.strerror or exc}") from exc
+        raise ValueError(f"`{arg}` {_where(path)} cannot be read: {exc.strerror or exc}") from exc
     if stat.S_ISDIR(st.st_mode):
-        raise ValueError(f"`path` {_where(path)} is a folder, not an rnntheory results store")
+        raise ValueError(f"`{arg}` {_where(path)} is a folder, not an rnntheory results store")
     if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"`path` {_where(path)} is not a regular file, so not an rnntheory "
+        raise ValueError(f"`{arg}` {_where(path)} is not a regular file, so not an rnntheory "
                          "results store")
     if st.st_size == 0:
-        raise ValueError(f"`path` {_where(path)} is an empty file, not an rnntheory results "
+        raise ValueError(f"`{arg}` {_where(path)} is an empty file, not an rnntheory results "
                          "store (it was left untouched; remove it or choose another path)")
     try:
         with path.open("rb") as fh:
             head = fh.read(100)
     except OSError as exc:
-        raise ValueError(f"`path` {_where(path)} cannot be read: {exc.strerror or exc}") from exc
+        raise ValueError(f"`{arg}` {_where(path)} cannot be read: {exc.strerror or exc}") from exc
     if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        raise ValueError(f"`path` {_where(path)} is not an rnntheory results store (not an "
+        raise ValueError(f"`{arg}` {_where(path)} is not an rnntheory results store (not an "
                          f"SQLite database: it starts with {head[:16]!r})")
     app_id = int.from_bytes(head[68:72], "big")
     if app_id not in (0, APPLICATION_ID):
-        raise ValueError(f"`path` {_where(path)} is the SQLite database of another program "
+        raise ValueError(f"`{arg}` {_where(path)} is the SQLite database of another program "
                          f"(application_id {app_id:#010x}), not an rnntheory results store")
     page = int.from_bytes(head[16:18], "big")
     page = 65536 if page == 1 else page
     n_pages = int.from_bytes(head[28:32], "big")
     if head[24:28] == head[92:96] and n_pages and st.st_size < page * n_pages:
-        raise ValueError(f"`path` {_where(path)} is a truncated SQLite database ({st.st_size} "
+        raise ValueError(f"`{arg}` {_where(path)} is a truncated SQLite database ({st.st_size} "
                          f"bytes of {page * n_pages}), not a readable rnntheory results store")
     return True
 
@@ -151,7 +154,7 @@ def _connect(uri: str) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
 
 
-def _open_reader(path: Path) -> sqlite3.Connection:
+def _open_reader(path: Path, arg: str = "path") -> sqlite3.Connection:
     """A read-only connection to a validated store (nothing is ever written to the file).
 
     The file is opened ``mode=ro``; ``immutable=1`` is added when its folder is read-only,
@@ -159,8 +162,8 @@ def _open_reader(path: Path) -> sqlite3.Connection:
     plain read-only open would leave ``-wal``/``-shm`` files behind), or when a plain
     read-only open fails (a WAL database in a folder where they cannot be created).
     """
-    if not _probe(path):
-        raise FileNotFoundError(f"`path`: results store not found: {_where(path)}")
+    if not _probe(path, arg):
+        raise FileNotFoundError(f"`{arg}`: results store not found: {_where(path)}")
     wal = Path(f"{path}-wal")
     with path.open("rb") as fh:
         wal_mode = fh.read(20)[18] == 2
@@ -176,58 +179,58 @@ def _open_reader(path: Path) -> sqlite3.Connection:
             conn.close()
             conn = _connect(_uri(path, mode="ro", immutable="1"))
         conn.execute("PRAGMA query_only = ON")
-        _validate(conn, path)
+        _validate(conn, path, arg)
     except BaseException as exc:
         if conn is not None:
             conn.close()
         if isinstance(exc, sqlite3.Error):
-            raise ValueError(f"`path` {_where(path)} is not an rnntheory results store "
+            raise ValueError(f"`{arg}` {_where(path)} is not an rnntheory results store "
                              f"(SQLite: {exc})") from exc
         raise
     return conn
 
 
-def _validate(conn: sqlite3.Connection, path: Path) -> None:
+def _validate(conn: sqlite3.Connection, path: Path, arg: str = "path") -> None:
     """Raise ValueError unless the open database is a results store of this schema."""
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if app_id not in (0, APPLICATION_ID) or not {"runs", "meta"} <= tables:
             raise ValueError(
-                f"`path` {_where(path)} is an SQLite database of another program, not an "
+                f"`{arg}` {_where(path)} is an SQLite database of another program, not an "
                 f"rnntheory results store (application_id {app_id:#010x}, tables "
                 f"{sorted(tables)}); it was left untouched"
             )
         cols = tuple(r[1] for r in conn.execute("PRAGMA table_info(runs)"))
         got = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
     except sqlite3.Error as exc:
-        raise ValueError(f"`path` {_where(path)} is not an rnntheory results store (SQLite: "
+        raise ValueError(f"`{arg}` {_where(path)} is not an rnntheory results store (SQLite: "
                          f"{exc})") from exc
     if got is None or got[0] != _SCHEMA_VERSION or cols != _COLUMNS:
         raise ValueError(
-            f"`path` {_where(path)} holds a `runs` table of another schema "
+            f"`{arg}` {_where(path)} holds a `runs` table of another schema "
             f"(columns {cols}, schema {got[0] if got else None}); it was left untouched"
         )
 
 
-def _open_writer(path: Path) -> sqlite3.Connection:
+def _open_writer(path: Path, arg: str = "path") -> sqlite3.Connection:
     """A read-write connection: an existing file is validated read-only first (a file that
     is not a store of this schema is never written to); a missing one is created, with
     its folders, and marked with :data:`APPLICATION_ID`."""
-    if _probe(path):
-        _open_reader(path).close()
+    if _probe(path, arg):
+        _open_reader(path, arg).close()
         created = False
     else:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ValueError(f"`path` {_where(path)}: cannot create its folder: "
+            raise ValueError(f"`{arg}` {_where(path)}: cannot create its folder: "
                              f"{exc.strerror or exc}") from exc
         created = True
     try:
         conn = _connect(_uri(path, mode="rw" if not created else "rwc"))
     except sqlite3.Error as exc:
-        raise ValueError(f"`path` {_where(path)} cannot be opened for writing: {exc}") from exc
+        raise ValueError(f"`{arg}` {_where(path)} cannot be opened for writing: {exc}") from exc
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -238,7 +241,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
                 f"INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', '{_SCHEMA_VERSION}'); "
                 "COMMIT;"
             )
-        _validate(conn, path)
+        _validate(conn, path, arg)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             # a store written before stores were marked: mark it (it passed validation)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -247,12 +250,64 @@ def _open_writer(path: Path) -> sqlite3.Connection:
         conn.close()
         if created and path.is_file() and path.stat().st_size == 0:
             path.unlink()
-        raise ValueError(f"`path` {_where(path)} cannot be used as a results store: "
+        raise ValueError(f"`{arg}` {_where(path)} cannot be used as a results store: "
                          f"{exc}") from exc
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    """``value`` as a plain ``str`` (``np.str_`` included) or ``None``, else a TypeError."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a str or None, got {type(value).__name__}")
+    return str(value)
+
+
+def _optional_timestamp(name: str, value: Any) -> str | None:
+    """``value`` if it is an ISO 8601 date-time text (or ``None``), else a named error."""
+    text = _optional_text(name, value)
+    if text is not None:
+        try:
+            _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"`{name}` must be an ISO 8601 timestamp such as "
+                             f"'2026-01-01T12:00:00+00:00', got {text!r}") from None
+    return text
+
+
+def _json_default(obj: Any) -> Any:
+    """NumPy scalars and real arrays as the equivalent Python values (``json`` calls this for
+    what it cannot encode itself; anything else stays an error)."""
+    if isinstance(obj, np.bool_ | np.integer | np.floating):
+        return obj.item()
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
+        return obj.tolist()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _metrics_json(metrics: Any) -> tuple[str, dict[str, Any]]:
+    """The canonical JSON text of a metrics mapping and its decoded form (NumPy scalars
+    stored as the equal Python bool, int or float), or a named error."""
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"`metrics` must be a mapping of metric names to JSON-able values, "
+                        f"got {type(metrics).__name__}")
+    bad = [k for k in metrics if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"`metrics` names must be str, got {bad[0]!r} "
+                        f"({type(bad[0]).__name__})")
+    try:
+        text = json.dumps(dict(metrics), sort_keys=True, allow_nan=False, default=_json_default)
+    except ValueError as exc:
+        if "ircular" in str(exc):
+            raise ValueError(f"`metrics` must not contain itself: {exc}") from exc
+        raise ValueError(f"`metrics` must hold finite numbers only (use None): {exc}") from exc
+    except (TypeError, RecursionError) as exc:
+        raise TypeError(f"`metrics` must be JSON-able: {exc}") from exc
+    return text, json.loads(text)
 
 
 def now_utc() -> str:
@@ -348,14 +403,15 @@ class Store:
     Raises
     ------
     TypeError
-        If ``path`` is not a path or ``readonly`` not a bool.
+        If ``path`` is not a str or os.PathLike, or ``readonly`` not a bool
+        (a NumPy bool is one).
     FileNotFoundError
         If ``readonly`` and there is no file at ``path``.
     ValueError
         If the file exists but is not a results store of this schema (a folder,
         an empty or truncated file, a file that is not SQLite, another
         program's SQLite database); the file is left untouched. Also when the
-        file cannot be read or created.
+        file cannot be read or created, or ``path`` is an empty string.
 
     Examples
     --------
@@ -367,13 +423,21 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
-        if not isinstance(path, str | os.PathLike):
-            raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
-        if not isinstance(readonly, bool):
-            raise TypeError(f"`readonly` must be a bool, got {type(readonly).__name__}")
-        self.path = Path(path)
-        self.readonly = readonly
-        self._conn = _open_reader(self.path) if readonly else _open_writer(self.path)
+        self._open(path, readonly, "path")
+
+    def _open(self, path: Any, readonly: Any, arg: str) -> None:
+        self.path = check_path(arg, path)
+        self.readonly = check_bool("readonly", readonly)
+        self._conn = (_open_reader(self.path, arg) if self.readonly
+                      else _open_writer(self.path, arg))
+
+    @classmethod
+    def _for_argument(cls, path: Any, arg: str, *, readonly: bool = False) -> Store:
+        """``Store(path, readonly=readonly)`` whose errors name the caller's argument ``arg``
+        (``db`` of a sweep, ``source`` of a report) instead of ``path``."""
+        store = cls.__new__(cls)
+        store._open(path, readonly, arg)
+        return store
 
     # ------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -410,46 +474,58 @@ class Store:
         spec : RunSpec
         status : {"done", "failed"}
         metrics : mapping, optional
-            JSON-able metrics; required when ``status == "done"``.
+            JSON-able metrics keyed by str; required when ``status == "done"``.
+            NumPy scalars (``np.bool_``, ``np.int64``, ``np.float32``, ...) and
+            real NumPy arrays are stored as the equal Python values (``True``,
+            ``3``, ``0.5``, lists), so they read back as plain JSON values.
         error : str, optional
             The error text; required when ``status == "failed"``.
         started, finished : str, optional
             ISO 8601 timestamps (``finished`` defaults to now).
         wall_s : float, optional
-            Defaults to ``metrics["wall_s"]`` when present.
+            Seconds, finite and ``>= 0``. Defaults to ``metrics["wall_s"]``
+            when that is a number (then checked the same way).
         version, host : str, optional
             Default to this process's ``rnntheory.__version__`` and host name.
 
         Raises
         ------
         TypeError
-            If ``spec`` is not a :class:`RunSpec` or the metrics are not JSON-able.
+            If ``spec`` is not a :class:`RunSpec`, ``metrics`` is not a mapping
+            with str keys or holds values that are not JSON-able, ``error``,
+            ``started``, ``finished``, ``version`` or ``host`` is neither a str
+            nor None, or ``wall_s`` is not a real number.
         ValueError
             On an unknown ``status``, a done run without metrics, a failed run
-            without an error text, non-finite numbers in the metrics, or a
-            store opened with ``readonly=True``.
+            without an error text, non-finite numbers in the metrics, a
+            timestamp that is not ISO 8601, a ``wall_s`` that is negative or
+            not finite (``10**400`` included), or a store opened with
+            ``readonly=True``.
         OSError
             If SQLite cannot write the row (the disk is full, the database is
             locked for longer than a minute); nothing is written.
         """
         if not isinstance(spec, RunSpec):
             raise TypeError(f"`spec` must be a RunSpec, got {type(spec).__name__}")
-        if status not in ("done", "failed"):
+        if not isinstance(status, str) or status not in ("done", "failed"):
             raise ValueError(f"`status` must be one of ('done', 'failed'), got {status!r}")
+        error = _optional_text("error", error)
+        started = _optional_timestamp("started", started)
+        finished = _optional_timestamp("finished", finished)
+        version = _optional_text("version", version)
+        host = _optional_text("host", host)
+        if wall_s is not None:
+            wall_s = check_real("wall_s", wall_s, low=0.0)
         if status == "done" and metrics is None:
             raise ValueError("`metrics` must be given for a run with status 'done'")
         if status == "failed" and not error:
             raise ValueError(f"`error` must be a non-empty text for a failed run, got {error!r}")
         mjson = None
         if metrics is not None:
-            try:
-                mjson = json.dumps(dict(metrics), sort_keys=True, allow_nan=False)
-            except ValueError as exc:
-                raise ValueError(f"`metrics` must hold finite numbers only (use None): {exc}") from exc
-            except TypeError as exc:
-                raise TypeError(f"`metrics` must be JSON-able: {exc}") from exc
-            if wall_s is None and isinstance(metrics.get("wall_s"), int | float):
-                wall_s = float(metrics["wall_s"])
+            mjson, plain = _metrics_json(metrics)
+            w = plain.get("wall_s")
+            if wall_s is None and isinstance(w, int | float) and not isinstance(w, bool):
+                wall_s = check_real("metrics['wall_s']", w, low=0.0)
         values = (
             spec.key(), spec.canonical_json(), status, mjson, error, started,
             finished or now_utc(), wall_s, version or _version(), host or socket.gethostname(),
@@ -551,13 +627,25 @@ class Store:
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`records` as CSV (one line per run; empty cells for missing values).
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The CSV file to write (replaced if it exists).
+
         Returns
         -------
         pathlib.Path
             The file written.
+
+        Raises
+        ------
+        TypeError
+            If ``path`` is not a str or os.PathLike.
+        ValueError
+            If ``path`` is empty.
         """
+        p = check_path("path", path)
         recs = self.records()
-        p = Path(path)
         with p.open("w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=self._columns(recs), restval="")
             w.writeheader()
@@ -568,15 +656,24 @@ class Store:
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`records` as Parquet (needs ``pyarrow``, or ``pandas`` with a Parquet engine).
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The Parquet file to write.
+
         Raises
         ------
+        TypeError
+            If ``path`` is not a str or os.PathLike.
+        ValueError
+            If ``path`` is empty.
         ImportError
             If neither pyarrow nor pandas is installed (CSV, :meth:`to_csv`,
             needs nothing).
         """
+        p = check_path("path", path)
         recs = self.records()
         cols = self._columns(recs)
-        p = Path(path)
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_choice, check_int, check_real
+from .._validation import check_bool, check_choice, check_int, check_path, check_real
 from .runspec import _OWNER, RunSpec, run_one
 from .store import Store, now_utc
 
@@ -336,27 +336,39 @@ def load_config(path: str | os.PathLike[str]) -> SweepConfig:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
     FileNotFoundError
         If the file does not exist.
     ValueError
-        On invalid TOML, an unknown table or key, or an invalid grid.
+        On an empty ``path``, a file that is not UTF-8 text or not valid TOML,
+        an unknown table or key, or an invalid grid.
     """
-    p = Path(path)
+    p = check_path("path", path)
     if not p.is_file():
         raise FileNotFoundError(f"`path`: sweep file not found: {str(path)!r}")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"`path` {str(path)!r} is not UTF-8 text, so not a TOML file: "
+                         f"{exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"`path` {str(path)!r} is not valid TOML: {exc}") from exc
     extra = sorted(set(data) - {"sweep", "grid"})
     if extra:
         raise ValueError(f"sweep file {str(path)!r}: unknown tables {extra} (expected [sweep], [grid])")
     sw = data.get("sweep", {})
+    if not isinstance(sw, dict):
+        raise ValueError(f"sweep file {str(path)!r}: `sweep` must be a table ([sweep]), "
+                         f"got {sw!r}")
     bad = sorted(set(sw) - {"db", "workers", "scheduler", "scheduler_timeout"})
     if bad:
         raise ValueError(f"sweep file {str(path)!r}: unknown [sweep] keys {bad}")
     if "grid" not in data:
         raise ValueError(f"sweep file {str(path)!r} has no [grid] table")
+    if not isinstance(data["grid"], dict):
+        raise ValueError(f"sweep file {str(path)!r}: `grid` must be a table ([grid]), "
+                         f"got {data['grid']!r}")
     db = Path(sw.get("db", "results.db"))
     if not db.is_absolute():
         db = p.parent / db
@@ -662,6 +674,19 @@ class _Watch:
         raise self.lost() if refused else self.silent()
 
 
+def _spec_list(specs: Any, name: str) -> list[RunSpec]:
+    """``specs`` as a list of :class:`RunSpec`, else a TypeError naming ``name`` (and the
+    index of the first entry that is not a spec)."""
+    if isinstance(specs, RunSpec | str | bytes | Mapping) or not isinstance(specs, Iterable):
+        raise TypeError(f"`{name}` must be an iterable of RunSpec or a SweepConfig, got "
+                        f"{type(specs).__name__}")
+    out = list(specs)
+    for i, s in enumerate(out):
+        if not isinstance(s, RunSpec):
+            raise TypeError(f"`{name}[{i}]` must be a RunSpec, got {type(s).__name__}")
+    return out
+
+
 def run_sweep(
     specs: Iterable[RunSpec] | SweepConfig,
     db: str | os.PathLike[str] | None = None,
@@ -710,8 +735,13 @@ def run_sweep(
     Raises
     ------
     TypeError, ValueError
-        On a spec that is not a :class:`RunSpec`, a missing ``db`` or a bad
-        ``workers``/``scheduler``/``scheduler_timeout``/``progress_every``.
+        On ``specs`` that is neither an iterable of :class:`RunSpec` nor a
+        :class:`SweepConfig` (a bad entry is named ``specs[i]``), a missing
+        ``db`` or one that is not a path or not a results store (named
+        ``db``; the file is left untouched), a bad
+        ``workers``/``scheduler``/``scheduler_timeout``/``progress_every``,
+        a ``progress`` that is not a bool or None, or an ``on_result`` that
+        is not callable.
     SchedulerUnreachable
         If no connection to the scheduler is made within ``scheduler_timeout``.
     SchedulerLost
@@ -738,29 +768,31 @@ def run_sweep(
     t0 = time.perf_counter()
     if isinstance(specs, SweepConfig):
         cfg = specs
-        spec_list = list(cfg.specs)
+        spec_list = _spec_list(cfg.specs, "specs.specs")
         db = cfg.db if db is None else db
         workers = cfg.workers if workers is None else workers
         scheduler = cfg.scheduler if scheduler is None else scheduler
         scheduler_timeout = cfg.scheduler_timeout if scheduler_timeout is None \
             else scheduler_timeout
     else:
-        spec_list = list(specs)
-    for s in spec_list:
-        if not isinstance(s, RunSpec):
-            raise TypeError(f"`specs` entries must be RunSpec, got {type(s).__name__}")
+        spec_list = _spec_list(specs, "specs")
     if db is None:
         raise ValueError("`db` must be given (the results store's path)")
+    db = check_path("db", db)
     workers = check_int("workers", 2 if workers is None else workers, minimum=1)
     scheduler = _check_scheduler("processes" if scheduler is None else scheduler)
     timeout = _check_timeout("scheduler_timeout", DEFAULT_SCHEDULER_TIMEOUT
                              if scheduler_timeout is None else scheduler_timeout)
     every = _check_timeout("progress_every", progress_every)
+    if progress is not None:
+        progress = check_bool("progress", progress)
+    if on_result is not None and not callable(on_result):
+        raise TypeError(f"`on_result` must be a callable or None, got {type(on_result).__name__}")
     unique: dict[str, RunSpec] = {}
     for s in spec_list:
         unique.setdefault(s.key(), s)
 
-    with Store(db) as store:
+    with Store._for_argument(db, "db") as store:
         done = store.done_keys()
         todo = [s for k, s in unique.items() if k not in done]
         result = SweepResult(total=len(unique), skipped=len(unique) - len(todo))
