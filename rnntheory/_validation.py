@@ -220,11 +220,12 @@ def check_seed(
         if not 0 <= value < SEED_LIMIT:
             raise ValueError(f"`{name}` must be an integer in [0, 2**64), got {_show(value)}")
         return int(value)
-    want = "an integer in [0, 2**64)"
+    kinds = ["an integer in [0, 2**64)"]
     if allow_generator:
-        want += ", a numpy Generator"
+        kinds.append("a numpy Generator")
     if allow_none:
-        want += " or None"
+        kinds.append("None")
+    want = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
     shown = type(value).__name__ if isinstance(
         value, np.random.RandomState | np.random.BitGenerator | np.random.SeedSequence
     ) else _show(value)

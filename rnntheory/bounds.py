@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _gated_jacobians as GJ
-from ._validation import as_float_array, check_int, check_real
+from ._validation import _show, as_float_array, check_int, check_real
 from .activations import Activation, get_activation
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GatedTrace
@@ -70,7 +70,19 @@ GATED_BOUNDS = ("gated", "step_norm")
 
 def _matrix(W: Any) -> np.ndarray:
     W = as_float_array("W", W, ndim=2)
+    if W.size == 0:
+        raise ValueError(f"`W` must be a non-empty matrix, got shape {W.shape}")
     return np.asarray(W, dtype=np.float64)
+
+
+def _alpha(alpha: Any) -> np.ndarray:
+    """Retention coefficients: a non-empty float or 1-D array with entries in ``[0, 1]``."""
+    a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64)))
+    if a.size == 0:
+        raise ValueError(f"`alpha` must hold at least one retention coefficient, got shape {a.shape}")
+    if (a < 0).any() or (a > 1).any():
+        raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
+    return a
 
 
 def gamma_w(W: Any) -> float:
@@ -161,9 +173,7 @@ def leaky_log_bound(W: Any, activation: str | Activation, alpha: Any, steps: Any
 
     For ``J = diag(α) + diag(1 − α) J̃`` with ``‖J̃‖ ≤ γ_W γ_h`` (either form).
     """
-    a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64)))
-    if (a < 0).any() or (a > 1).any():
-        raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
+    a = _alpha(alpha)
     rate = float(_log_affine(a.max(), (1.0 - a).max(), _log_gamma_w(W) + _log_gamma_h(activation)))
     return _steps_times(rate, steps)
 
@@ -203,7 +213,7 @@ def leaky_log_lower_bound(W: Any, activation: str | Activation, alpha: Any, step
     Raises
     ------
     ValueError
-        On ``alpha`` outside ``[0, 1]`` or negative ``steps``.
+        On ``alpha`` outside ``[0, 1]`` or empty, an empty ``W``, or negative ``steps``.
 
     Examples
     --------
@@ -217,9 +227,7 @@ def leaky_log_lower_bound(W: Any, activation: str | Activation, alpha: Any, step
 
     Eq. 14 of the article (the lower bound is the library's addition).
     """
-    a = np.atleast_1d(as_float_array("alpha", alpha, ndim=(0, 1), dtype=np.dtype(np.float64)))
-    if (a < 0).any() or (a > 1).any():
-        raise ValueError(f"`alpha` must lie in [0, 1], got values in [{a.min()}, {a.max()}]")
+    a = _alpha(alpha)
     lower, leak = float(a.min()), float((1.0 - a).max())
     if leak == 0.0:  # α = 1: J = I whatever W (no 0·inf when σ_max overflows)
         return _steps_times(_log(lower), steps)
@@ -343,7 +351,9 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``bound`` is not one of the names above or does not apply to the model.
+        If ``bound`` is not one of the names above or does not apply to the
+        model, or ``trace`` is batched or malformed (as in
+        :func:`rnntheory.jacobians.step_jacobians`).
     """
     trace = _single(trace, "step_log_bounds")
     _check_model(model, trace)
@@ -402,10 +412,10 @@ def pair_log_bounds(step_logs: Any) -> np.ndarray:
     ``−inf`` (an exactly zero factor), NaN wherever a step bound is NaN (a
     step that cannot be evaluated; it takes precedence over ``−inf``): only
     the pairs whose stretch ``k < i ≤ t`` contains such a step are affected.
+    ``step_logs`` is read as float64; a complex or non-numeric one raises a
+    ``TypeError`` naming it.
     """
-    b = np.asarray(step_logs, dtype=np.float64)
-    if b.ndim != 1:
-        raise ValueError(f"`step_logs` must be one-dimensional, got shape {b.shape}")
+    b = as_float_array("step_logs", step_logs, ndim=1, dtype=np.dtype(np.float64), finite=False)
     zero, inf, nan = np.isneginf(b), np.isposinf(b), np.isnan(b)
 
     def spans(mask: np.ndarray) -> np.ndarray:
@@ -575,9 +585,11 @@ def certify(
     ------
     ValueError
         If ``rtol`` is negative or not finite, ``bounds`` names an unknown
-        bound or one that does not apply to the model, or the trace is batched.
+        bound or one that does not apply to the model, or the trace is batched
+        or malformed (as in :func:`rnntheory.jacobians.step_jacobians`).
     TypeError
-        If ``model``/``trace`` are not a model and its trace.
+        If ``model``/``trace`` are not a model and its trace, or ``bounds`` is
+        not a tuple (or list) of str.
 
     Examples
     --------
@@ -601,6 +613,8 @@ def certify(
     rtol = check_real("rtol", rtol, low=0.0)
     if bounds is None:
         bounds = ELMAN_BOUNDS if isinstance(model, ElmanRNN) else GATED_BOUNDS
+    if not isinstance(bounds, tuple | list) or not all(isinstance(b, str) for b in bounds):
+        raise TypeError(f"`bounds` must be a tuple of bound names from {BOUND_NAMES}, got {_show(bounds)}")
     for b in bounds:
         if b not in BOUND_NAMES:
             raise ValueError(f"`bounds` entries must be in {BOUND_NAMES}, got {b!r}")

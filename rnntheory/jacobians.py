@@ -31,7 +31,7 @@ and :func:`lyapunov_spectrum`, which needs every step, raises a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -39,7 +39,7 @@ import numpy as np
 
 from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
-from ._validation import all_finite, check_int
+from ._validation import all_finite, as_float_array, check_int, check_seed
 from .cells._base import own_threads, run_parallel, threads_for
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
@@ -63,15 +63,53 @@ Model = ElmanRNN | LSTM | GRU
 AnyTrace = Trace | GatedTrace
 
 
+def _trace_array(field: str, value: Any, ndim: int | tuple[int, ...] = 2) -> np.ndarray:
+    """One array field of a trace as a float32/float64 array (NaN/inf allowed:
+    a trace the forward pass made non-finite is documented to give NaN)."""
+    return as_float_array(f"trace.{field}", value, ndim=ndim, finite=False)
+
+
 def _single(trace: AnyTrace, func: str) -> AnyTrace:
+    """``trace`` checked to be one well-formed single-sequence trace.
+
+    Every field the Jacobians read (``h``, ``a``; ``c``, ``pre`` for the gated
+    cells) must be a real float array of the shape the forward pass gives it;
+    the message names ``trace`` (and the field) otherwise. Returns the trace
+    with those fields as arrays.
+    """
     if not isinstance(trace, Trace | GatedTrace):
         raise TypeError(f"`trace` must be a Trace from model.forward, got {type(trace).__name__}")
-    if trace.batched:
+    h = _trace_array("h", trace.h, (2, 3))
+    if h.ndim == 3:
         raise ValueError(
-            f"`{func}` needs a single-sequence trace, got a batch of {trace.h.shape[1]}; "
-            "select one with trace.sequence(b)"
+            f"`trace` must be a single-sequence trace, got a batch of {h.shape[1]}; "
+            f"`{func}` takes one sequence: select one with trace.sequence(b)"
         )
-    return trace
+    if h.shape[0] < 1:
+        raise ValueError(
+            f"`trace.h` must have shape (T+1, n) with T >= 0 (h[0] is h_0), got shape {h.shape}"
+        )
+    T, n = h.shape[0] - 1, h.shape[1]
+    if isinstance(trace, GatedTrace):
+        pre = _trace_array("pre", trace.pre)
+        if pre.shape != (T, 4 * n):
+            raise ValueError(
+                f"`trace.pre` must have shape (T, 4n) = {(T, 4 * n)} for `trace.h` of shape "
+                f"{h.shape}, got shape {pre.shape}"
+            )
+        c = None if trace.c is None else _trace_array("c", trace.c)
+        if c is not None and c.shape != h.shape:
+            raise ValueError(
+                f"`trace.c` must have the shape of `trace.h` {h.shape}, got shape {c.shape}"
+            )
+        return replace(trace, h=h, c=c, pre=pre)
+    a = _trace_array("a", trace.a)
+    if a.shape != (T, n):
+        raise ValueError(
+            f"`trace.a` must have shape (T, n) = {(T, n)} for `trace.h` of shape {h.shape}, "
+            f"got shape {a.shape}"
+        )
+    return replace(trace, h=h, a=a)
 
 
 def _check_model(model: Model, trace: AnyTrace) -> None:
@@ -151,6 +189,18 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
         entry) when step ``i`` cannot be evaluated: ``h_{i−1}``, ``h_i`` (and
         ``c`` for the LSTM) or the step's arguments are not finite because the
         forward pass overflowed (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        If ``trace`` holds a batch (select one sequence with
+        ``trace.sequence(b)``), or its fields do not have the shapes a forward
+        pass gives them (``h`` ``(T+1, n)``, ``a`` ``(T, n)``; ``c`` like ``h``
+        and ``pre`` ``(T, 4n)`` for the gated cells); the same for every
+        function of this module that takes a trace.
+    TypeError
+        If ``trace`` is not a trace or a field is not a real float32/float64
+        array (complex values are refused, never cast to their real part).
 
     Examples
     --------
@@ -270,16 +320,26 @@ def product(
     return res if scaled else res.value()
 
 
+def _jacobian_stack(J: Any) -> np.ndarray:
+    """``J`` as a float64 ``(T, n, n)`` stack (NaN/inf kept; complex refused by name)."""
+    J = as_float_array("J", J, dtype=np.dtype(np.float64), finite=False)
+    if J.ndim != 3 or J.shape[1] != J.shape[2]:
+        raise ValueError(f"`J` must have shape (T, n, n), got shape {J.shape}")
+    if J.shape[1] == 0:
+        raise ValueError(f"`J` must have shape (T, n, n) with n >= 1, got shape {J.shape}")
+    return J
+
+
 def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
     """:func:`log_norms` for a given stack of step Jacobians ``(T, n, n)``.
 
     A factor with a NaN or inf entry (as :func:`step_jacobians` gives for a
     step that cannot be evaluated) makes exactly the pairs whose product
-    contains it NaN.
+    contains it NaN. ``J`` is read as float64 (integer entries are exact);
+    complex, boolean or non-numeric stacks raise a ``TypeError`` naming ``J``,
+    and a shape other than ``(T, n, n)`` with ``n ≥ 1`` a ``ValueError``.
     """
-    J = np.ascontiguousarray(J, dtype=np.float64)
-    if J.ndim != 3 or J.shape[1] != J.shape[2]:
-        raise ValueError(f"`J` must have shape (T, n, n), got shape {J.shape}")
+    J = _jacobian_stack(J)
     pairs = (J.shape[0] + 1) ** 2
     if pairs > _MAX_PAIRS:
         raise ValueError(
@@ -365,7 +425,8 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
 def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
     """:func:`log_norm_profile` for a given stack of step Jacobians ``(T, n, n)``
     (``J[i-1] = ∂h_i/∂h_{i−1}``): ``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂`` (NaN from
-    the first factor after ``k`` with a NaN or inf entry on).
+    the first factor after ``k`` with a NaN or inf entry on). ``J`` is checked
+    as in :func:`log_norms_from_jacobians`.
 
     Examples
     --------
@@ -376,9 +437,7 @@ def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
     >>> bool(np.isclose(out[4], 3 * np.log(1e-200)))   # 1e-600: no float64 holds it
     True
     """
-    J = np.ascontiguousarray(J, dtype=np.float64)
-    if J.ndim != 3 or J.shape[1] != J.shape[2]:
-        raise ValueError(f"`J` must have shape (T, n, n), got shape {J.shape}")
+    J = _jacobian_stack(J)
     k = check_int("k", k, minimum=0)
     if k > J.shape[0]:
         raise ValueError(f"`k` must be <= T = {J.shape[0]}, got {k}")
@@ -391,7 +450,7 @@ def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
 
 
 def lyapunov_spectrum(
-    model: Model, trace: AnyTrace, k: int | None = None, *, seed: int = 0
+    model: Model, trace: AnyTrace, k: int | None = None, *, seed: int | np.random.Generator = 0
 ) -> np.ndarray:
     """Finite-time Lyapunov exponents of the trajectory, by QR re-orthonormalisation.
 
@@ -403,8 +462,9 @@ def lyapunov_spectrum(
     ----------
     k : int, optional
         Number of leading exponents (all ``n`` by default).
-    seed : int
-        Seed of the random orthonormal starting frame. A random frame has a
+    seed : int or numpy.random.Generator
+        Seed (an integer in ``[0, 2**64)``) or generator of the random
+        orthonormal starting frame. A random frame has a
         component along every Lyapunov direction with probability one; a fixed
         frame such as the first ``k`` unit vectors can lie in an invariant
         subspace and miss the leading exponent.
@@ -423,9 +483,13 @@ def lyapunov_spectrum(
     ValueError
         If the trace is not finite at some step (the forward pass overflowed):
         the exponents are averages over every step, so none can be evaluated;
-        the message names the first such step. Also for a bad ``k``.
+        the message names the first such step. Also for a bad ``k``, or a
+        ``seed`` outside ``[0, 2**64)``.
+    TypeError
+        If ``seed`` is neither an integer (not a bool) nor a Generator.
     """
     trace = _single(trace, "lyapunov_spectrum")
+    rng = np.random.default_rng(check_seed("seed", seed, allow_none=False))
     J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
     n = J.shape[1]  # the state size (2n for the LSTM's (h, c))
     kk = n if k is None else check_int("k", k, minimum=1)
@@ -434,7 +498,6 @@ def lyapunov_spectrum(
     bad = _nonfinite_steps(trace)
     if bad.any():
         raise ValueError(_nonfinite_message(bad, "lyapunov_spectrum"))
-    rng = np.random.default_rng(seed)
     Q0, _ = np.linalg.qr(rng.normal(size=(n, kk)))
     # J_i = 2^shift_i · Js_i: |R_i[j, j]| scales by the same power of two
     Js, logs, _, _ = JK.prescale(J)

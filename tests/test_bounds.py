@@ -389,3 +389,101 @@ def test_strategy_models(m, data):
         assert np.all((m.alpha >= 0) & (m.alpha <= 1))
     x = data.draw(rst.input_sequences(5, m.n_in, batch=2, scale=0.5), label="x")
     assert x.shape == (5, 2, m.n_in) and np.all(np.abs(x) <= 0.5)
+
+
+# ----------------------------------------------------------------------------- bad inputs
+_M = ElmanRNN.init(2, 3, None, scheme="gaussian", scale=1.3, seed=3)
+_TR = _M.forward(np.random.default_rng(4).normal(size=(5, 2)))
+_BATCH = _M.forward(np.zeros((5, 4, 2)))
+
+
+def _with(trace, **fields):
+    from dataclasses import replace
+
+    return replace(trace, **fields)
+
+
+BAD_INPUTS = [
+    ("certify on a batch", lambda: bd.certify(_M, _BATCH), ValueError,
+     r"`trace` must be a single-sequence trace, got a batch of 4; `certify` takes one sequence: "
+     r"select one with trace.sequence\(b\)"),
+    ("step_log_bounds on a batch", lambda: bd.step_log_bounds(_M, _BATCH, "eq12"), ValueError,
+     r"`trace` must be a single-sequence trace, got a batch of 4; `step_log_bounds` takes one sequence"),
+    ("certify h with an extra axis", lambda: bd.certify(_M, _with(_TR, h=_TR.h[None])), ValueError,
+     r"`trace` must be a single-sequence trace"),
+    ("certify h complex", lambda: bd.certify(_M, _with(_TR, h=_TR.h + 0j)), TypeError,
+     r"`trace.h` must be a real floating-point array, got dtype complex128"),
+    ("certify h a float", lambda: bd.certify(_M, _with(_TR, h=1.5)), ValueError,
+     r"`trace.h` must have 2 or 3 dimension\(s\), got shape \(\)"),
+    ("certify h a str", lambda: bd.certify(_M, _with(_TR, h="junk")), TypeError,
+     r"`trace.h` must be a real floating-point array, got dtype <U4"),
+    ("certify h strings", lambda: bd.certify(_M, _with(_TR, h=_TR.h.astype(str))), TypeError,
+     r"`trace.h` must be a real floating-point array"),
+    ("certify h without rows", lambda: bd.certify(_M, _with(_TR, h=_TR.h[:0])), ValueError,
+     r"`trace.h` must have shape \(T\+1, n\) with T >= 0 \(h\[0\] is h_0\), got shape \(0, 3\)"),
+    ("step_log_bounds a flattened", lambda: bd.step_log_bounds(_M, _with(_TR, a=_TR.a.ravel()), "activation"),
+     ValueError, r"`trace.a` must have 2 dimension\(s\), got shape \(15,\)"),
+    ("step_log_bounds a one row short", lambda: bd.step_log_bounds(_M, _with(_TR, a=_TR.a[:-1]), "activation"),
+     ValueError, r"`trace.a` must have shape \(T, n\) = \(5, 3\) for `trace.h` of shape \(6, 3\), got shape \(4, 3\)"),
+    ("certify bounds an object", lambda: bd.certify(_M, _TR, bounds=object()), TypeError,
+     r"`bounds` must be a tuple of bound names from \('eq12', 'activation', 'step_norm', 'gated'\), got <object"),
+    ("certify bounds of ints", lambda: bd.certify(_M, _TR, bounds=(1, 2)), TypeError,
+     r"`bounds` must be a tuple of bound names"),
+    ("certify bounds a str", lambda: bd.certify(_M, _TR, bounds="eq12"), TypeError,
+     r"`bounds` must be a tuple of bound names .* got 'eq12'"),
+    ("log_bound empty W", lambda: bd.log_bound(np.zeros((0, 3)), "tanh", 2), ValueError,
+     r"`W` must be a non-empty matrix, got shape \(0, 3\)"),
+    ("leaky_log_bound empty W", lambda: bd.leaky_log_bound(np.zeros((0, 3)), "tanh", 0.5, 2), ValueError,
+     r"`W` must be a non-empty matrix, got shape \(0, 3\)"),
+    ("leaky_log_lower_bound empty W", lambda: bd.leaky_log_lower_bound(np.zeros((3, 0)), "tanh", 0.5, 2),
+     ValueError, r"`W` must be a non-empty matrix, got shape \(3, 0\)"),
+    ("spectral_radius empty W", lambda: bd.spectral_radius(np.zeros((0, 0))), ValueError,
+     r"`W` must be a non-empty matrix, got shape \(0, 0\)"),
+    ("gamma_w empty W", lambda: bd.gamma_w(np.zeros((0, 2))), ValueError, r"`W` must be a non-empty matrix"),
+    ("leaky_log_bound empty alpha", lambda: bd.leaky_log_bound(np.eye(3), "tanh", np.zeros(0), 2), ValueError,
+     r"`alpha` must hold at least one retention coefficient, got shape \(0,\)"),
+    ("leaky_log_lower_bound empty alpha", lambda: bd.leaky_log_lower_bound(np.eye(3), "tanh", [], 2),
+     ValueError, r"`alpha` must hold at least one retention coefficient"),
+    ("leaky_log_bound alpha > 1", lambda: bd.leaky_log_bound(np.eye(3), "tanh", 1.5, 2), ValueError,
+     r"`alpha` must lie in \[0, 1\]"),
+    ("pair_log_bounds complex", lambda: bd.pair_log_bounds(np.full(4, -0.1 + 1j)), TypeError,
+     r"`step_logs` must be a real floating-point array, got dtype complex128"),
+    ("pair_log_bounds a str", lambda: bd.pair_log_bounds("junk"), TypeError,
+     r"`step_logs` must be a real floating-point array, got dtype <U4"),
+    ("pair_log_bounds a dict", lambda: bd.pair_log_bounds({"a": 1}), TypeError,
+     r"`step_logs` must be a real floating-point array, got dtype object"),
+    ("pair_log_bounds 2-d", lambda: bd.pair_log_bounds(np.zeros((2, 2))), ValueError,
+     r"`step_logs` must have 1 dimension\(s\), got shape \(2, 2\)"),
+]
+
+
+@pytest.mark.parametrize(("label", "call", "exc", "match"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_inputs_are_refused_by_name(label, call, exc, match):
+    """A malformed trace, `bounds`, `W`, `alpha` or `step_logs` raises TypeError or
+    ValueError naming the argument (they raised AttributeError, IndexError, a
+    ComplexWarning or NumPy's reshape and reduction errors)."""
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_pair_log_bounds_of_a_list_of_integers_are_exact_partial_sums():
+    """Integer step logs (a list) are exact float64 values: ``B[t, k] = Σ b_i``
+    with integer sums, so equality is exact (Fractions would give the same)."""
+    b = [1, -2, 3, 0, 5]
+    B = bd.pair_log_bounds(b)
+    c = np.concatenate([[0], np.cumsum(b)])
+    t, k = np.tril_indices(len(b) + 1)
+    assert np.array_equal(B[t, k], (c[t] - c[k]).astype(float))
+    assert np.all(B[np.triu_indices(len(b) + 1, 1)] == -np.inf)
+
+
+def test_certify_accepts_bounds_as_a_list_and_a_list_valued_trace():
+    """``bounds`` as a list and a trace whose fields are nested lists give the
+    certificate of the arrays: the observed log norms equal the SVDs of the
+    explicit products of the naive step Jacobians, and every bound holds."""
+    x = np.random.default_rng(4).normal(size=(5, 2))
+    cert = bd.certify(_M, _with(_TR, h=_TR.h.tolist(), a=_TR.a.tolist()), bounds=["eq12", "step_norm"])
+    want = naive.log_norms_svd(naive.jacobians(_M, x))
+    t, k = np.tril_indices(6, -1)
+    np.testing.assert_allclose(cert.log_norms[t, k], want[t, k], rtol=1e-12, atol=1e-12)
+    assert [c.name for c in cert.checks] == ["eq12", "step_norm"] and cert.holds

@@ -514,3 +514,162 @@ def test_log_norm_profile_from_jacobians_is_the_model_profile():
         out = jac.log_norm_profile_from_jacobians(J, k)
         np.testing.assert_array_equal(out, jac.log_norm_profile(m, tr, k))
         np.testing.assert_allclose(out[k:], L[k:, k], rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- malformed traces
+_M = ElmanRNN.init(2, 3, None, scheme="gaussian", scale=1.3, seed=3)
+_X = np.random.default_rng(4).normal(size=(5, 2))
+_TR = _M.forward(_X)
+
+
+def _lstm_and_trace():
+    from rnntheory import LSTM
+
+    m = LSTM.init(2, 3, None, seed=0)
+    return m, m.forward(_X)
+
+
+def _with(trace, **fields):
+    from dataclasses import replace
+
+    return replace(trace, **fields)
+
+
+_TRACE_FUNCS = {
+    "step_jacobians": lambda tr: jac.step_jacobians(_M, tr),
+    "product": lambda tr: jac.product(_M, tr, 3, 1),
+    "log_norms": lambda tr: jac.log_norms(_M, tr),
+    "log_norm_profile": lambda tr: jac.log_norm_profile(_M, tr, 0),
+    "lyapunov_spectrum": lambda tr: jac.lyapunov_spectrum(_M, tr),
+}
+_BAD_TRACES = [
+    # (label, trace, exception, message)
+    ("batch", lambda: _M.forward(np.zeros((5, 4, 2))), ValueError,
+     r"`trace` must be a single-sequence trace, got a batch of 4; `{f}` takes one sequence"),
+    ("h with an extra axis", lambda: _with(_TR, h=_TR.h[None]), ValueError,
+     r"`trace` must be a single-sequence trace, got a batch of 6"),
+    ("h 0-d", lambda: _with(_TR, h=np.ones(())), ValueError,
+     r"`trace.h` must have 2 or 3 dimension\(s\), got shape \(\)"),
+    ("h without rows", lambda: _with(_TR, h=_TR.h[:0]), ValueError,
+     r"`trace.h` must have shape \(T\+1, n\) with T >= 0 \(h\[0\] is h_0\), got shape \(0, 3\)"),
+    ("h complex", lambda: _with(_TR, h=_TR.h.astype(complex)), TypeError,
+     r"`trace.h` must be a real floating-point array, got dtype complex128"),
+    ("h strings", lambda: _with(_TR, h=_TR.h.astype(str)), TypeError,
+     r"`trace.h` must be a real floating-point array, got dtype <U"),
+    ("h None", lambda: _with(_TR, h=None), TypeError, r"`trace.h` must be a real floating-point array"),
+    ("h a str", lambda: _with(_TR, h="junk"), TypeError, r"`trace.h` must be a real floating-point array"),
+    ("h integers", lambda: _with(_TR, h=np.ones((6, 3), dtype=int)), TypeError,
+     r"`trace.h` must have dtype float32 or float64, got dtype int64"),
+    ("a one row short", lambda: _with(_TR, a=_TR.a[:-1]), ValueError,
+     r"`trace.a` must have shape \(T, n\) = \(5, 3\) for `trace.h` of shape \(6, 3\), got shape \(4, 3\)"),
+    ("a flattened", lambda: _with(_TR, a=_TR.a.ravel()), ValueError,
+     r"`trace.a` must have 2 dimension\(s\), got shape \(15,\)"),
+    ("a a dict", lambda: _with(_TR, a={"a": 1}), TypeError, r"`trace.a` must be a real floating-point array"),
+    ("a a float", lambda: _with(_TR, a=1.5), ValueError, r"`trace.a` must have 2 dimension\(s\), got shape \(\)"),
+    ("trace a str", lambda: "junk", TypeError, r"`trace` must be a Trace from model.forward, got str"),
+]
+
+
+@pytest.mark.parametrize("func", list(_TRACE_FUNCS))
+@pytest.mark.parametrize(("label", "make", "exc", "match"), _BAD_TRACES, ids=[b[0] for b in _BAD_TRACES])
+def test_malformed_traces_are_refused_by_name(func, label, make, exc, match):
+    """A batch or a trace whose fields are not the arrays a forward pass gives
+    raises TypeError/ValueError naming `trace` (they raised AttributeError,
+    IndexError, a ComplexWarning or NumPy's reshape errors)."""
+    with pytest.raises(exc, match=match.replace("{f}", func)):
+        _TRACE_FUNCS[func](make())
+
+
+@pytest.mark.parametrize(
+    ("label", "change", "exc", "match"),
+    [
+        ("c flattened", lambda tr: {"c": tr.c.ravel()}, ValueError,
+         r"`trace.c` must have 2 dimension\(s\), got shape \(18,\)"),
+        ("c one row short", lambda tr: {"c": tr.c[:-1]}, ValueError,
+         r"`trace.c` must have the shape of `trace.h` \(6, 3\), got shape \(5, 3\)"),
+        ("pre one block short", lambda tr: {"pre": tr.pre[:, :9]}, ValueError,
+         r"`trace.pre` must have shape \(T, 4n\) = \(5, 12\) for `trace.h` of shape \(6, 3\), got shape \(5, 9\)"),
+        ("pre complex", lambda tr: {"pre": tr.pre.astype(complex)}, TypeError,
+         r"`trace.pre` must be a real floating-point array, got dtype complex128"),
+    ],
+)
+def test_malformed_gated_traces_are_refused_by_name(label, change, exc, match):
+    """The LSTM's cell states and gate pre-activations are checked too."""
+    m, tr = _lstm_and_trace()
+    with pytest.raises(exc, match=match):
+        jac.product(m, _with(tr, **change(tr)), 3, 1)
+
+
+def test_trace_fields_as_lists_or_float32_give_the_oracle_log_norms():
+    """A trace whose fields are nested lists (or float32 arrays) is read as the
+    arrays they hold: the log norms equal the SVDs of the explicit products of
+    the naive step Jacobians."""
+    want = naive.log_norms_svd(naive.jacobians(_M, _X))
+    fin = np.isfinite(want)
+    for tr in (_with(_TR, h=_TR.h.tolist(), a=_TR.a.tolist()),):
+        L = jac.log_norms(_M, tr)
+        assert np.array_equal(np.isfinite(L), fin)
+        np.testing.assert_allclose(L[fin], want[fin], rtol=1e-12, atol=1e-12)
+    tr32 = _with(_TR, h=_TR.h.astype(np.float32), a=_TR.a.astype(np.float32))
+    L32 = jac.log_norms(_M, tr32)
+    assert np.array_equal(np.isfinite(L32), fin)
+    np.testing.assert_allclose(L32[fin], want[fin], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("J", "exc", "match"),
+    [
+        (np.ones((3, 2, 2), dtype=complex), TypeError, r"`J` must be a real floating-point array, got dtype complex128"),
+        (np.ones((3, 2, 2)) + 1e-3j, TypeError, r"`J` must be a real floating-point array, got dtype complex128"),
+        ("junk", TypeError, r"`J` must be a real floating-point array, got dtype <U4"),
+        ({"a": 1}, TypeError, r"`J` must be a real floating-point array, got dtype object"),
+        (np.ones((3, 0, 0)), ValueError, r"`J` must have shape \(T, n, n\) with n >= 1, got shape \(3, 0, 0\)"),
+        (np.ones((3, 2, 2), dtype=np.float16), TypeError, r"`J` must have dtype float32 or float64, got dtype float16"),
+    ],
+)
+@pytest.mark.parametrize("func", [jac.log_norms_from_jacobians, jac.log_norm_profile_from_jacobians])
+def test_jacobian_stacks_refuse_complex_and_non_numeric_input(func, J, exc, match):
+    """Complex Jacobians are refused by name, never cast to their real part
+    (the cast raised a ComplexWarning and dropped the imaginary part)."""
+    with pytest.raises(exc, match=match):
+        func(J)
+
+
+def test_jacobian_stacks_accept_integer_and_list_input_as_float64():
+    """Integer entries and nested lists are exact float64 values: the log norms of
+    ``J_i = 2·I`` are ``(t − k) ln 2``."""
+    J = [[[2, 0], [0, 2]]] * 4
+    L = jac.log_norms_from_jacobians(J)
+    t, k = np.tril_indices(5)
+    np.testing.assert_allclose(L[t, k], (t - k) * np.log(2.0), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(jac.log_norm_profile_from_jacobians(np.asarray(J), 1)[1:],
+                               np.arange(4) * np.log(2.0), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("seed", "exc", "match"),
+    [
+        (-1, ValueError, r"`seed` must be an integer in \[0, 2\*\*64\), got -1"),
+        (2**64, ValueError, r"`seed` must be an integer in \[0, 2\*\*64\)"),
+        (2.5, TypeError, r"`seed` must be an integer in \[0, 2\*\*64\) or a numpy Generator, got 2.5"),
+        ("0", TypeError, r"`seed` must be an integer"),
+        (None, TypeError, r"`seed` must be an integer in \[0, 2\*\*64\) or a numpy Generator, got None"),
+        (True, TypeError, r"`seed` must be an integer"),
+    ],
+)
+def test_lyapunov_seed_is_checked_by_name(seed, exc, match):
+    """The seed goes through the library's seed check (NumPy's SeedSequence
+    messages named nothing)."""
+    with pytest.raises(exc, match=match):
+        jac.lyapunov_spectrum(_M, _TR, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [np.int64(5), np.uint64(2**64 - 1), np.random.default_rng(5)])
+def test_lyapunov_seed_accepts_numpy_integers_and_generators(seed):
+    """``W_hh = diag(0.5, 2)``, identity activation: the exponents are ln 2 and
+    ln 0.5 (up to the O(1/T) alignment of the frame) whatever the starting
+    frame's seed, a NumPy integer or a Generator."""
+    m = ElmanRNN(np.diag([0.5, 2.0]), np.ones((2, 1)), np.zeros(2), activation="identity")
+    tr = m.forward(np.zeros((400, 1)))
+    lam = jac.lyapunov_spectrum(m, tr, seed=seed)
+    np.testing.assert_allclose(lam, [np.log(2.0), np.log(0.5)], atol=40.0 / 400)

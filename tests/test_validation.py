@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnntheory import ElmanRNN
+from rnntheory import ElmanRNN, Trace
 from rnntheory import jacobians as jac
 
 RNG = np.random.default_rng(0)
@@ -74,8 +74,12 @@ CASES = [
     ("negative mask", lambda: M.value_and_grad(X, Y, mask=np.array([1.0, -0.5, 1, 1, 1])), ValueError, r"`mask` must be non-negative"),
     ("NaN mask", lambda: M.value_and_grad(X, Y, mask=with_nan(np.ones(5), (2,))), ValueError, r"`mask` must be finite"),
     ("unknown loss", lambda: M.value_and_grad(X, Y, loss="hinge"), ValueError, r"`loss` must be one of"),
-    ("log_norms on batch", lambda: jac.log_norms(M, TRACE_BATCH), ValueError, r"`log_norms` needs a single-sequence trace"),
-    ("step_jacobians on batch", lambda: jac.step_jacobians(M, TRACE_BATCH), ValueError, r"`step_jacobians` needs a single-sequence trace"),
+    ("log_norms on batch", lambda: jac.log_norms(M, TRACE_BATCH), ValueError, r"`trace` must be a single-sequence trace, got a batch of 2; `log_norms` takes one sequence"),
+    ("step_jacobians on batch", lambda: jac.step_jacobians(M, TRACE_BATCH), ValueError, r"`trace` must be a single-sequence trace, got a batch of 2; `step_jacobians` takes one sequence"),
+    ("trace.h list of str", lambda: jac.log_norms(M, Trace(["a", "b"], TRACE.a, TRACE.y)), TypeError, r"`trace.h` must be a real floating-point array, got dtype <U1"),
+    ("trace.h complex", lambda: jac.step_jacobians(M, Trace(TRACE.h + 0j, TRACE.a, TRACE.y)), TypeError, r"`trace.h` must be a real floating-point array, got dtype complex128"),
+    ("trace.a short", lambda: jac.log_norms(M, Trace(TRACE.h, TRACE.a[:-1], TRACE.y)), ValueError, r"`trace.a` must have shape \(T, n\) = \(5, 3\)"),
+    ("lyapunov seed -1", lambda: jac.lyapunov_spectrum(M, TRACE, seed=-1), ValueError, r"`seed` must be an integer in \[0, 2\*\*64\), got -1"),
     ("product k > t", lambda: jac.product(M, TRACE, 2, 3), ValueError, r"`k` must be <= t"),
     ("product t > T", lambda: jac.product(M, TRACE, 6, 0), ValueError, r"`t` must be <= T"),
     ("product negative k", lambda: jac.product(M, TRACE, 2, -1), ValueError, r"`k` must be >= 0"),
@@ -85,6 +89,9 @@ CASES = [
     ("unknown init scheme", lambda: ElmanRNN.init(2, 3, 4, scheme="xavier"), ValueError, r"`scheme` must be one of"),
     ("init dtype", lambda: ElmanRNN.init(2, 3, 4, dtype=np.float16), TypeError, r"`dtype` must be float32 or float64"),
     ("init n_hidden 0", lambda: ElmanRNN.init(2, 0, 4), ValueError, r"`n_hidden` must be >= 1"),
+    ("init alpha range NaN", lambda: ElmanRNN.init(2, 3, 4, alpha=(float("nan"), 0.2), alpha_kind="leak"), ValueError, r"`alpha` range \(low, high\) = \(nan, 0.2\) is invalid: `low` must be finite"),
+    ("init alpha range inverted", lambda: ElmanRNN.init(2, 3, 4, alpha=(0.5, 0.2), alpha_kind="leak"), ValueError, r"`alpha` range \(low, high\) = \(0.5, 0.2\) is invalid"),
+    ("init alpha range of dicts", lambda: ElmanRNN.init(2, 3, 4, alpha=({"a": 1}, 0.2), alpha_kind="leak"), TypeError, r"`alpha` range \(low, high\) = .* is invalid: `low` must be a real number"),
     ("replace unknown", lambda: M.replace(V_hh=W), ValueError, r"`V_hh` is not a parameter"),
     ("sequence of single", lambda: TRACE.sequence(0), ValueError, r"`sequence` needs a batched trace"),
     ("sequence index", lambda: TRACE_BATCH.sequence(2), ValueError, r"`b` must be < batch size 2"),
@@ -101,3 +108,22 @@ def test_bad_arguments_are_rejected(call, exc, match):
     assert "`" in match  # every message names its argument
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("scheme", ["gaussian", "orthogonal", "identity", "henaff"])
+def test_init_scale_negative_zero_is_scale_zero(scheme):
+    """``scale = -0.0`` passes ``scale >= 0`` and means ``W_hh = 0·(…) = 0``:
+    the model equals the one for ``scale = 0.0`` (NumPy's normal() refused the
+    signed zero with its own unnamed "scale < 0")."""
+    from rnntheory import GeneratorRNN
+
+    neg = ElmanRNN.init(2, 3, 4, scheme=scheme, scale=-0.0, seed=1)
+    pos = ElmanRNN.init(2, 3, 4, scheme=scheme, scale=0.0, seed=1)
+    assert not neg.W_hh.any()
+    for name, value in pos.params().items():
+        np.testing.assert_array_equal(neg.params()[name], value)
+    g_neg = GeneratorRNN.init(2, 3, 2, scale=-0.0, seed=1)
+    g_pos = GeneratorRNN.init(2, 3, 2, scale=0.0, seed=1)
+    assert not g_neg.W_hh.any()
+    for name, value in g_pos.params().items():
+        np.testing.assert_array_equal(g_neg.params()[name], value)

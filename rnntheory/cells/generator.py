@@ -316,7 +316,8 @@ class GeneratorRNN(SequenceModel):
         n_in = check_int("n_in", n_in, minimum=1)
         n = check_int("n_hidden", n_hidden, minimum=1)
         m = check_int("n_out", n_out, minimum=1)
-        scale = check_real("scale", scale, low=0.0)
+        # + 0.0 turns -0.0 into 0.0: NumPy's normal() refuses a scale with the sign bit set
+        scale = check_real("scale", scale, low=0.0) + 0.0
         dt = check_dtype("dtype", dtype)
         rng = as_generator("seed", seed)
         W_hh = rng.normal(0.0, scale / np.sqrt(n), (n, n))
