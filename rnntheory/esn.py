@@ -125,6 +125,9 @@ def _square(name: str, W: Any) -> np.ndarray:
     return W
 
 
+_HALF_MAX = float(np.finfo(np.float64).max) / 2
+
+
 def _scale(W: np.ndarray, target: float, measure: Any, what: str) -> np.ndarray:
     """``W · target / measure(W)``, computed on ``W`` brought to unit scale by a
     power of two (the factor cancels), so that neither ``measure(W)`` nor the
@@ -384,6 +387,8 @@ class ESN:
         noise : float
             Half-width ``s`` of i.i.d. ``U[−s, s]`` noise added to every state
             after its update (Jaeger's stabiliser for feedback training; 0: none).
+            Any finite ``s`` is drawn; a ``ValueError`` names ``noise`` when the
+            states it makes leave float64's range.
         seed : int, Generator or None
             Seed for the noise (an int in ``[0, 2**64)``; checked even when
             ``noise`` is 0).
@@ -428,10 +433,21 @@ class ESN:
             )
         states = np.empty((T, self.n_units))
         if noise > 0:
-            nu = as_generator("seed", seed).uniform(-noise, noise, (T, self.n_units))
-            for t in range(T):
-                x = self._step(x, drive[t]) + nu[t]
-                states[t] = x
+            rng = as_generator("seed", seed)
+            if noise <= _HALF_MAX:
+                nu = rng.uniform(-noise, noise, (T, self.n_units))
+            else:  # the width 2·noise overflows: draw at half the width and double (exact)
+                nu = 2.0 * rng.uniform(-noise / 2, noise / 2, (T, self.n_units))
+            with np.errstate(over="ignore", invalid="ignore"):
+                for t in range(T):
+                    x = self._step(x, drive[t]) + nu[t]
+                    states[t] = x
+            if not all_finite(states):
+                raise ValueError(
+                    f"`noise` = {noise:.6g} drives the reservoir state beyond float64's range"
+                    " (the noise accumulates in the leaky state, and W x grows with it); "
+                    "lower `noise`"
+                )
         else:
             for t in range(T):
                 x = self._step(x, drive[t])
@@ -525,6 +541,13 @@ def random_esn(
     -------
     ESN
 
+    Raises
+    ------
+    ValueError
+        On a bad size or scaling; naming ``spectral_radius`` (or
+        ``spectral_norm``) when the scaled reservoir cannot carry the target in
+        float64 (``5e-324``: its entries would underflow).
+
     Examples
     --------
     >>> esn = random_esn(30, n_in=2, spectral_norm=0.5, connectivity=0.2, seed=1)
@@ -548,10 +571,19 @@ def random_esn(
     if connectivity < 1.0:
         W *= rng.random((n_units, n_units)) < connectivity
     if spectral_radius is not None:
-        W = scale_to_spectral_radius(W, check_real("spectral_radius", spectral_radius, low=0.0))
+        name, target = "spectral_radius", check_real("spectral_radius", spectral_radius, low=0.0)
     else:
         assert spectral_norm is not None
-        W = scale_to_spectral_norm(W, check_real("spectral_norm", spectral_norm, low=0.0))
+        name, target = "spectral_norm", check_real("spectral_norm", spectral_norm, low=0.0)
+    try:
+        if spectral_radius is not None:
+            W = scale_to_spectral_radius(W, target)
+        else:
+            W = scale_to_spectral_norm(W, target)
+    except ValueError as exc:  # a target the scaled entries cannot carry (5e-324)
+        raise ValueError(
+            f"`{name}` = {target!r} is out of reach for the sampled reservoir: {exc}"
+        ) from None
     W_in = input_scaling * rng.uniform(-1.0, 1.0, (n_units, n_in))
     W_fb = feedback_scaling * rng.uniform(-1.0, 1.0, (n_units, n_out))
     b = bias_scaling * rng.uniform(-1.0, 1.0, n_units)
@@ -862,6 +894,17 @@ def _free_run_batch(
     return Y
 
 
+def _ridge_gains(s: np.ndarray, lam: float) -> np.ndarray:
+    """``s/(s² + λ)`` for singular values ``s ≥ 0``, formed as ``1/(s + λ/s)``:
+    ``s²`` overflows for ``s`` near 1e300 (states carrying large noise) and
+    underflows below 1e-154 (``s/λ`` where ``λ/s`` overflows). 0 where
+    ``s = 0``; ``inf`` where the value itself exceeds float64's range
+    (``λ = 0`` and a subnormal ``s``)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        r = lam / s
+        return np.where(s > 0, np.where(np.isfinite(r), 1.0 / (s + r), s / lam), 0.0)
+
+
 def _select_ridge(
     esn: ESN, states: np.ndarray, teacher: np.ndarray, grid: np.ndarray,
     validation: int, horizon: int, starts: int,
@@ -884,9 +927,12 @@ def _select_ridge(
     t0 = np.unique(np.linspace(m, T - 1 - horizon, starts).round().astype(int))
     scores = np.empty(grid.size)
     for i, lam in enumerate(grid):
-        W_out = (Vt.T @ ((s / (s**2 + lam))[:, None] * Uy)).T
-        Y_h = _free_run_batch(esn, W_out, states[t0], teacher[t0], horizon)
-        err = np.mean((Y_h - teacher[t0 + horizon]) ** 2)
+        # a λ that leaves the readout beyond float64's range scores inf, as
+        # any non-finite error does
+        with np.errstate(over="ignore", invalid="ignore"):
+            W_out = (Vt.T @ (_ridge_gains(s, lam)[:, None] * Uy)).T
+            Y_h = _free_run_batch(esn, W_out, states[t0], teacher[t0], horizon)
+            err = np.mean((Y_h - teacher[t0 + horizon]) ** 2)
         scores[i] = err if np.isfinite(err) else np.inf
     return float(grid[int(np.argmin(scores))]), scores
 

@@ -290,6 +290,14 @@ BAD_INPUTS = [
     (lambda: mackey_glass_protocol(10, 1, ridge_grid=[]), ValueError, r"`ridge_grid` must be a non-empty sequence of λ >= 0"),
     (lambda: mackey_glass_protocol(10, 1, ridge=-1.0), ValueError, "`ridge` must be >= 0.0, got -1.0"),
     (lambda: mackey_glass_protocol(10, 0), ValueError, "`runs` must be >= 1, got 0"),
+    (lambda: random_esn(4, spectral_radius=5e-324, seed=0), ValueError,
+     r"`spectral_radius` = 5e-324 is out of reach for the sampled reservoir: .*underflow float64"),
+    (lambda: random_esn(4, spectral_norm=5e-324, seed=0), ValueError,
+     r"`spectral_norm` = 5e-324 is out of reach for the sampled reservoir"),
+    (lambda: mackey_glass_protocol(10, 1, spectral_radius=5e-324), ValueError,
+     r"`spectral_radius` = 5e-324 is out of reach"),
+    (lambda: random_esn(3, 0, 1, spectral_radius=0.5, leak=0.5, seed=0).run(n_steps=40, noise=1.7e308, seed=0), ValueError,
+     r"`noise` = 1.7e\+308 drives the reservoir state beyond float64's range"),
 ]
 
 
@@ -429,3 +437,48 @@ def test_fit_constant_teacher_has_no_nan_nrmse() -> None:
     esn = random_esn(5, n_in=1, spectral_radius=0.5, seed=0)
     r = fit(esn, np.zeros((30, 1)), np.full((30, 1), 2.0), washout=5, ridge=0.0)
     assert r.train_nrmse in (0.0, np.inf)
+
+
+# ----------------------------------------------------------------------------- huge state noise
+def test_state_noise_beyond_half_the_float64_range_scales_exactly():
+    """``noise = s`` adds ``s·U`` with ``U ~ U[−1, 1]`` fixed by the seed, so with
+    a leak of 1 (``|tanh| ≤ 1`` is below half an ulp of ``s·U``) the states for
+    ``s = 1.5e308`` are exactly 1024 times those for ``s/1024``. NumPy's
+    ``uniform(−s, s)`` refused the first (``2s`` overflows)."""
+    esn = random_esn(3, 0, 1, spectral_radius=1e-10, seed=0)
+    s = 1.5e308
+    big = esn.run(n_steps=200, noise=s, seed=7)
+    small = esn.run(n_steps=200, noise=s / 1024, seed=7)
+    assert np.array_equal(big, 1024.0 * small)
+    u = big / s
+    assert np.all(np.abs(u) <= 1.0) and abs(u.mean()) < 0.1 and abs(u.var() - 1.0 / 3.0) < 0.05
+
+
+def test_ridge_gains_match_exact_rational_arithmetic():
+    """``s/(s² + λ)`` for singular values from 1e300 to subnormal: ``s²`` overflows
+    or underflows, the gains must not (Fractions give the exact value)."""
+    from fractions import Fraction
+
+    from rnntheory.esn import _ridge_gains
+
+    s = np.array([1e300, 3.7e200, 2.0, 1e-100, 1e-170, 5e-324, 0.0])
+    for lam in (0.0, 1e-8, 1.0, 1e300):
+        got = _ridge_gains(s, lam)
+        for g, si in zip(got, s, strict=True):
+            if si == 0.0:
+                assert g == 0.0
+                continue
+            exact = Fraction(si) / (Fraction(si) ** 2 + Fraction(lam))
+            want = float(exact) if exact < Fraction(np.finfo(float).max) else np.inf
+            assert g == want or abs(g - want) <= 4e-16 * want or (want < 1e-300 and abs(g - want) <= 1e-320), (si, lam, g, want)
+
+
+def test_mackey_glass_protocol_with_huge_state_noise_picks_a_grid_ridge():
+    """States carrying noise of 1e300: the validated ridge is one of the grid's
+    (the validation filter s/(s² + λ) overflowed with a RuntimeWarning) and
+    the errors are finite."""
+    grid = (1e-8, 1e-6)
+    r = mackey_glass_protocol(10, 1, washout=20, train=60, horizon=5, connectivity=0.5,
+                              ridge_grid=grid, validation=20, validation_starts=2, noise=1e300)
+    assert r.ridges[0] in grid
+    assert np.isfinite(r.nrmse84) and np.all(np.isfinite(r.train_nrmse))
