@@ -290,7 +290,11 @@ def test_train_with_clipping_and_omega_records_omega():
         (lambda m, tr, f: omega(m, tr, f, hold_fprime=1), TypeError, "`hold_fprime` must be a bool"),
         (lambda m, tr, f: omega(m, Trace(tr.h[:, :2], tr.a, tr.y), f), ValueError, "`trace.h` must have shape"),
         (lambda m, tr, f: omega_full_gradient(m, np.zeros((3, 1)), np.zeros((3, 2)), loss="mse", eps=0.0),
-         ValueError, "`eps` must be > 0"),
+         ValueError, r"`eps` must be >= 2.220446049250313e-16, got 0.0"),
+        (lambda m, tr, f: omega_full_gradient(m, np.zeros((3, 1)), np.zeros((3, 2)), loss="mse", eps=1e-300),
+         ValueError, r"`eps` must be >= 2.220446049250313e-16, got 1e-300"),
+        (lambda m, tr, f: omega_full_gradient(m, np.zeros((3, 1)), np.zeros((3, 2)), loss="mse", eps=5e-324),
+         ValueError, r"`eps` must be >= 2.220446049250313e-16, got 5e-324"),
         (lambda m, tr, f: Omega(weight=-1.0), ValueError, "`weight` must be >= 0"),
         (lambda m, tr, f: Omega(weight=1.0, variant="x"), ValueError, "`variant` must be one of"),
         (lambda m, tr, f: Omega(weight=1.0, hold_fprime="yes"), TypeError, "`hold_fprime` must be a bool"),
@@ -482,3 +486,29 @@ def test_threshold_is_compared_exactly_at_every_scale(exp2, frac, seed):
                 assert res.counted[k, b]
             elif e < t * (1 - Fraction(1, 10**14)) or e == 0:
                 assert not res.counted[k, b]
+
+
+@given(st.floats(-1e300, 1e300, allow_subnormal=True))
+@example(0.0)
+@example(5e-324)
+@example(1.0 - 2.0**-53)
+@example(1.0)
+@example(2.0**1000 * (2.0 - 2.0**-52))
+def test_smallest_full_gradient_eps_moves_every_entry(w):
+    """The documented minimum ``eps = 2⁻⁵²``: ``ε = eps·max(1, |w|)`` is at least
+    one unit in the last place of ``w``, so ``w + ε`` and ``w − ε`` are distinct
+    float64 numbers and the central difference's denominator is not 0 (below
+    it, ``1e-300`` left ``W_ij`` unchanged and Ω's difference quotient was 0/0)."""
+    e = 2.0**-52 * max(1.0, abs(w))
+    assert w + e != w - e
+    assert (w + e) - (w - e) >= np.spacing(abs(w))
+
+
+def test_full_gradient_at_the_smallest_eps_is_finite():
+    """At ``eps = 2⁻⁵²`` every perturbed entry differs from ``W_ij`` (entries from
+    1e-300 to 2), so no difference quotient is 0/0: the gradient is finite."""
+    W = np.array([[1e-300, 0.5, -2.0], [0.0, 1.0, 3e-200], [-0.75, 1e-20, 0.25]])
+    m = ElmanRNN(W, np.ones((3, 1)), np.zeros(3), np.ones((1, 3)))
+    x = np.linspace(-1, 1, 4)[:, None]
+    res = omega_full_gradient(m, x, np.zeros((4, 1)), loss="mse", eps=2.0**-52)
+    assert np.all(np.isfinite(res.W_hh))

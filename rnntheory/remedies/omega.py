@@ -293,6 +293,13 @@ def _as_float64(model: ElmanRNN) -> ElmanRNN:
     return model.replace(**p, alpha=alpha)
 
 
+# Smallest relative step of omega_full_gradient, 2⁻⁵² (float64's machine
+# epsilon): ε_ij = eps · max(1, |W_ij|) is then at least one unit in the last
+# place of W_ij, so W_ij + ε_ij and W_ij − ε_ij are distinct float64 numbers
+# and the central difference has a non-zero denominator.
+_MIN_EPS = float(np.finfo(np.float64).eps)
+
+
 def omega_full_gradient(
     model: Any,
     x: Any,
@@ -331,7 +338,9 @@ def omega_full_gradient(
     variant : {"squared", "norm"}
     threshold : float
     eps : float
-        Relative step, ``> 0``.
+        Relative step, at least ``2⁻⁵² ≈ 2.2e-16`` (float64's machine epsilon):
+        a smaller ``ε_ij`` need not move ``W_ij`` in float64 at all (the
+        difference quotient would be ``0/0``).
 
     Returns
     -------
@@ -341,7 +350,9 @@ def omega_full_gradient(
     Raises
     ------
     TypeError, ValueError
-        As for :func:`omega` and :meth:`ElmanRNN.value_and_grad`.
+        As for :func:`omega` and :meth:`ElmanRNN.value_and_grad`; for ``eps``
+        below ``2⁻⁵²``, or when Ω is not finite at a
+        perturbed ``W_hh`` (the message names ``eps``).
 
     Examples
     --------
@@ -362,7 +373,7 @@ def omega_full_gradient(
     model = _check_model(model)
     variant = check_choice("variant", variant, VARIANTS)
     threshold = check_real("threshold", threshold, low=0.0)
-    eps = check_real("eps", eps, low=0.0, low_open=True)
+    eps = check_real("eps", eps, low=_MIN_EPS)
     m64 = _as_float64(model)
 
     def evaluate(m: ElmanRNN, fixed: np.ndarray | None) -> tuple[float, np.ndarray, np.ndarray, int]:
@@ -386,7 +397,9 @@ def omega_full_gradient(
             fm = evaluate(m64.replace(W_hh=Wm), counted)[0]
             G[i, j] = (fp - fm) / (Wp[i, j] - Wm[i, j])
     if not np.all(np.isfinite(G)):
-        raise ValueError("`model`: Ω is not finite near this W_hh; no full gradient")
+        raise ValueError(
+            f"`model`: Ω is not finite at W_hh ± ε_ij (`eps` = {eps:g}); no full gradient"
+        )
     return OmegaResult(value, G.astype(model.dtype), R, counted, count, variant,
                        "full (central differences)")
 
