@@ -386,21 +386,37 @@ class SequenceModel:
         """The fast path of a reach check: whether ``Σ_k rows(weights[k])·values[k] +
         Σ max|bias|`` stays within :func:`~rnntheory._validation.reach_limit` for
         sums of ``n_hidden + n_in + 2`` terms (a caller runs ``check_reach``, to
-        raise with a message, when it does not). The row sums, bias maxima and
-        limit are cached per model: a few float operations a call."""
+        raise with a message, when it does not).
+
+        Cached per model, in two tiers: first the looser ``rows(W) ≤ ncols·max|W|``
+        (one ``max|W|`` per weight on a new model, as in a training loop where
+        every step makes one); only when that fails the row sums themselves.
+        Then a few float operations a call.
+        """
         cache = self.__dict__.get("_reach_cache")
-        const = None if cache is None else cache.get(weights)
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_reach_cache", cache)
+        const = cache.get(weights)
         if const is None:
-            rows = tuple(self._rows(w) for w in weights)
+            loose = []
+            for w in weights:
+                W = getattr(self, w)
+                loose.append((float(W.shape[1]), abs_max(W)))
             bsum = 0.0
             for b in biases:
-                bsum += self._max(b)
-            limit = reach_limit(self.dtype, self.n_hidden + self.n_in + 2)
-            const = self._cached(weights, lambda: (rows, bsum, limit))
-        rows, total, limit = const
+                bsum += abs_max(getattr(self, b))
+            const = cache[weights] = (loose, bsum, reach_limit(self.dtype, self.n_hidden + self.n_in + 2), False)
+        rows, bsum, limit, exact = const
+        total = bsum
         for (s, top), v in zip(rows, values, strict=True):
             total += (top * v) * s  # top, s finite; s = 0 only with top = 0: never 0·inf
-        return bool(total <= limit)
+        if total <= limit:
+            return True
+        if exact:
+            return False
+        cache[weights] = ([self._rows(w) for w in weights], bsum, limit, True)
+        return self._reach_ok(weights, biases, values)
 
     def _weight_term(
         self, weight: str, label: str, value: float, blame: str | None, is_arg: bool
