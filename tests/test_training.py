@@ -11,10 +11,13 @@ from rnntheory.training import (
     SGD,
     Adam,
     GradientClipping,
+    HessianFree,
+    Omega,
     Penalty,
     RMSProp,
     SpectralProjection,
     TruncatedBPTT,
+    apply_updates,
     train,
 )
 
@@ -113,20 +116,94 @@ def test_gated_model_trains():
     assert h.steps == 5 and np.all(np.isfinite(h.loss))
 
 
-@pytest.mark.parametrize(
-    ("kw", "exc", "match"),
-    [
-        ({"steps": -1}, ValueError, "`steps`"),
-        ({"divergence": "ignore"}, ValueError, "`divergence`"),
-        ({"remedies": ("clip",)}, TypeError, "`remedies`"),
-        ({"optimizer": "sgd"}, TypeError, "`optimizer`"),
-    ],
-)
-def test_bad_arguments(kw, exc, match):
-    """Bad arguments are refused, naming the argument."""
+def _train(**kw):
     task = TemporalOrder(10)
+    args = {"model": _model(task), "task": task, "steps": 1, "batch_size": 2, "eval_size": 2, **kw}
+    return lambda: train(**args)
+
+
+def _params():
+    return {"W": np.array([[0.5, -1.0], [2.0, 0.25]]), "b": np.array([1.0, -0.5])}
+
+
+def _update(opt, grads=None, state=None):
+    """``opt.update(grads, state)`` with valid defaults (the state of ``_params()``)."""
+    g = _params() if grads is None else grads
+    st = opt.init(_params()) if state is None else state
+    return lambda: opt.update(g, st)
+
+
+BAD_INPUTS = [
+    (_train(steps=-1), ValueError, "`steps`"),
+    (_train(divergence="ignore"), ValueError, "`divergence`"),
+    (_train(remedies=("clip",)), TypeError, "`remedies`"),
+    (_train(optimizer="sgd"), TypeError, "`optimizer`"),
+    # a str model or task raised AttributeError ('str' object has no attribute 'n_in')
+    (_train(model="elman"), TypeError, "`model` must be an rnntheory model"),
+    (_train(task="copy"), TypeError, r"`task` must be an rnntheory\.tasks\.Task"),
+    (_train(task="copy", optimizer=HessianFree()), TypeError, r"`task` must be an rnntheory\.tasks\.Task"),
+    # a non-iterable raised "'object' object is not iterable"; a repeated kind kept the last
+    (_train(remedies=object()), TypeError, "`remedies` must be a tuple"),
+    (_train(remedies=object(), optimizer=HessianFree()), TypeError, "`remedies` must be a tuple"),
+    (_train(remedies=(GradientClipping(1.0), GradientClipping(2.0))), ValueError,
+     "`remedies` may hold one GradientClipping"),
+    (_train(progress="yes"), TypeError, "`progress` must be a bool"),
+    (lambda: Omega(1.0, hold_fprime=1), TypeError, "`hold_fprime` must be a bool"),
+    # SGD(nesterov=nan) was accepted (NaN is truthy)
+    (lambda: SGD(0.1, momentum=0.9, nesterov=float("nan")), TypeError, "`nesterov` must be a bool"),
+    # init/update on a list raised AttributeError ('list' object has no attribute 'items')
+    (lambda: SGD().init(list(_params().values())), TypeError, "`params` must be a dict of arrays"),
+    (lambda: Adam().init({"W": np.array([1.0 + 1j])}), TypeError, r"`params\['W'\]` must be a real"),
+    (_update(SGD(), grads=list(_params().values())), TypeError, "`grads` must be a dict of arrays"),
+    # an extra or a missing key raised KeyError
+    (_update(Adam(), grads={**_params(), "junk": np.zeros(1)}), ValueError, r"`grads` must have the keys of `state\['m'\]`"),
+    (_update(RMSProp(), grads={"W": _params()["W"]}), ValueError, r"`grads` must have the keys of `state\['s'\]`"),
+    (_update(Adam(), grads={**_params(), 1: np.zeros(1)}), TypeError, "`grads` keys must be parameter names"),
+    (_update(SGD(0.1, momentum=0.5), grads={**_params(), "W": np.ones((2, 3))}), ValueError,
+     r"`grads\['W'\]` must have shape \(2, 2\)"),
+    (_update(RMSProp(), grads={**_params(), "W": np.full((2, 2), np.nan)}), ValueError,
+     r"`grads\['W'\]` must be finite, got 4 NaN/inf entries"),
+    (_update(SGD(), grads={**_params(), "W": np.array([["a", "b"], ["c", "d"]])}), TypeError,
+     r"`grads\['W'\]` must be a real floating-point array"),
+    # a malformed state raised KeyError ('t', 's') or divided by zero (t = -1)
+    (_update(Adam(), state={}), ValueError, r"`state` must be the dict Adam\.init returned, with the keys \['m', 't', 'v'\]"),
+    (_update(RMSProp(), state=[]), TypeError, "`state` must be the dict RMSProp.init returned"),
+    (_update(Adam(), state={**Adam().init(_params()), "t": -1}), ValueError, r"`state\['t'\]` must be >= 0, got -1"),
+    (_update(Adam(), state={**Adam().init(_params()), "t": float("inf")}), TypeError, r"`state\['t'\]` must be an integer"),
+    (_update(RMSProp(), state={"s": {"W": -np.ones((2, 2)), "b": np.zeros(2)}}), ValueError,
+     r"`state\['s'\]\['W'\]` must be non-negative"),
+    (_update(SGD(0.1, momentum=0.9), state={"v": {"W": np.zeros((2, 2))}}), ValueError,
+     r"`grads` must have the keys of `state\['v'\]` \['W'\], got \['W', 'b'\] \(not in `state\['v'\]`: \['b'\]\)"),
+    (_update(Adam(), state={**Adam().init(_params()), "v": {"W": np.zeros((2, 2))}}), ValueError,
+     r"`state\['v'\]` must have the keys of `state\['m'\]`"),
+    # g² overflowed the second moment: a RuntimeWarning and inf in the state
+    (_update(Adam(), grads={**_params(), "W": np.full((2, 2), 1e300)}), ValueError,
+     r"`grads` \(max \|g\| = 1e\+300\) gives a non-finite Adam step"),
+    (_update(RMSProp(), grads={"W": np.full((2, 2), 1e20, np.float32), "b": np.zeros(2, np.float32)},
+             state=RMSProp().init({"W": np.zeros((2, 2), np.float32), "b": np.zeros(2, np.float32)})),
+     ValueError, "gives a non-finite RMSProp step"),
+    (lambda: apply_updates(list(_params().values()), _params()), TypeError, "`params` must be a dict of arrays"),
+    (lambda: apply_updates(_params(), list(_params().values())), TypeError, "`updates` must be a dict of arrays"),
+    (lambda: apply_updates(_params(), {"junk": np.zeros(1)}), ValueError,
+     r"`updates` must have a subset of the keys of `params` \['W', 'b'\], got \['junk'\]"),
+    (lambda: apply_updates(_params(), {"b": np.zeros(3)}), ValueError, r"`updates\['b'\]` must have shape \(2,\)"),
+    (lambda: apply_updates({**_params(), "W": np.full((2, 2), np.nan)}, _params()), ValueError,
+     r"`params\['W'\]` must be finite"),
+    # float32 parameters + 1e39 gave inf with a RuntimeWarning
+    (lambda: apply_updates({"W": np.ones(2, np.float32)}, {"W": np.array([1e39, 0.0])}), ValueError,
+     r"`updates\['W'\]` \(max \|update\| = 1e\+39\) takes `params\['W'\]` \(max \|entry\| = 1\) beyond float32's range"),
+    (lambda: apply_updates({"W": np.array([1.7e308])}, {"W": np.array([1.7e308])}), ValueError,
+     "beyond float64's range"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUTS)))
+def test_bad_inputs(case):
+    """Bad arguments are refused with a TypeError/ValueError naming the argument
+    (never AttributeError, KeyError or a RuntimeWarning)."""
+    call, exc, match = BAD_INPUTS[case]
     with pytest.raises(exc, match=match):
-        train(_model(task), task, **kw)
+        call()
 
 
 def test_mismatched_model_and_task():
@@ -184,3 +261,63 @@ def test_gated_cells_train_with_chunked_truncation():
     want = global_norm({k: v / 4 for k, v in g.params().items()})
     assert h.grad_norm[0] == pytest.approx(want, rel=1e-12)
     assert abs(want - global_norm({k: v / 4 for k, v in full.params().items()})) > 1e-9 * want
+
+
+def test_checked_updates_follow_their_formulas():
+    """The checked ``update`` of each optimizer is its formula, two steps in a
+    row, entry by entry against a loop written here (SGD with Nesterov momentum
+    in exact rationals: dyadic inputs make every float operation exact), and a
+    NumPy bool is accepted where a bool is (``nesterov=np.True_`` is Nesterov)."""
+    from fractions import Fraction
+
+    params = _params()
+    g1 = {"W": np.array([[0.25, -0.5], [1.0, 2.0]]), "b": np.array([-0.125, 4.0])}
+    g2 = {"W": np.array([[-1.0, 0.5], [0.75, -2.0]]), "b": np.array([0.5, -0.25])}
+    opt = SGD(0.5, momentum=0.25, nesterov=np.True_)
+    assert opt.nesterov is True
+    state = opt.init(params)
+    v = {k: [Fraction(0)] * p.size for k, p in params.items()}
+    for g in (g1, g2):
+        upd, state = opt.update(g, state)
+        for k in params:
+            gk = [Fraction(float(e)) for e in g[k].ravel()]
+            v[k] = [Fraction(1, 4) * a + b for a, b in zip(v[k], gk, strict=True)]
+            want = [-Fraction(1, 2) * (b + Fraction(1, 4) * a) for a, b in zip(v[k], gk, strict=True)]
+            assert [Fraction(float(e)) for e in upd[k].ravel()] == want
+    for opt in (Adam(0.01, b1=0.8, b2=0.9, eps=1e-3), RMSProp(0.01, decay=0.7, eps=1e-3)):
+        state = opt.init(params)
+        m = {k: np.zeros(p.size) for k, p in params.items()}
+        s = {k: np.zeros(p.size) for k, p in params.items()}
+        for t, g in enumerate((g1, g2), start=1):
+            upd, state = opt.update(g, state)
+            for k in params:
+                for i, gi in enumerate(g[k].ravel()):
+                    if isinstance(opt, Adam):
+                        m[k][i] = 0.8 * m[k][i] + 0.2 * gi
+                        s[k][i] = 0.9 * s[k][i] + 0.1 * gi * gi
+                        want = -0.01 * (m[k][i] / (1 - 0.8**t)) / (np.sqrt(s[k][i] / (1 - 0.9**t)) + 1e-3)
+                    else:
+                        s[k][i] = 0.7 * s[k][i] + 0.3 * gi * gi
+                        want = -0.01 * gi / (np.sqrt(s[k][i]) + 1e-3)
+                    assert upd[k].ravel()[i] == pytest.approx(want, rel=1e-14)
+    assert Omega(2.0, hold_fprime=np.True_) == Omega(2.0, hold_fprime=True)
+    assert Omega(2.0, hold_fprime=np.False_).hold_fprime is False
+
+
+def test_train_takes_the_divergence_path_the_checked_update_refuses():
+    """A step the public ``update`` refuses (Adam's ``g²`` overflows at
+    ``g ≈ 1e157``) is, inside ``train``, a fallback: the loop detects the
+    non-finite step itself (the event says so) and the parameters stay finite;
+    ``apply_updates`` refuses what the loop skips."""
+    task = TemporalOrder(10)
+    m = ElmanRNN.init(task.n_in, 4, task.n_out, scheme="gaussian", seed=0)
+    m = m.replace(W_yh=m.W_yh * 1e157)
+    h = train(m, task, optimizer=Adam(1e-3), steps=1, batch_size=4, seed=0, eval_every=1, eval_size=3,
+              divergence_threshold=1e300)
+    assert h.count("fallback") == 1 and h.events[0][2].startswith("non-finite update")
+    batch = task.sample(4, np.random.default_rng(0))
+    _, g = m.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask)
+    grads = {k: v / 4 for k, v in g.params().items()}
+    opt = Adam(1e-3)
+    with pytest.raises(ValueError, match=r"`grads` .* gives a non-finite Adam step"):
+        opt.update(grads, opt.init(m.params()))

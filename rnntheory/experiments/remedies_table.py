@@ -268,8 +268,13 @@ def _row_teacher(config: Config, seed: int) -> dict[str, Any]:
         grads = {k: v / config.batch_size for k, v in g.params().items()}
         grads, info = clip_by_norm(grads, 1.0)
         n_clips += int(info.clipped)
+        if not info.finite:  # a non-finite gradient: the step is skipped (SGD refuses it)
+            continue
         upd, new_state = opt.update(grads, state)
-        new = apply_updates(params, upd)
+        try:
+            new = apply_updates(params, upd)
+        except ValueError:  # a step beyond float64's range: skipped
+            continue
         if all(np.isfinite(v).all() for v in new.values()):
             params, state = new, new_state
             model = model.replace(**params)

@@ -51,10 +51,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import SEED_LIMIT, all_finite, check_choice, check_int, check_real, check_seed
+from .._validation import (
+    SEED_LIMIT,
+    all_finite,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_seed,
+)
 from ..remedies import clipping as C
 from ..remedies import penalties as P
-from .optimizers import SGD, Optimizer, apply_updates
+from .optimizers import SGD, Optimizer, _unchecked_apply, _unchecked_update
 
 if TYPE_CHECKING:
     from .hessian_free import HessianFree
@@ -154,8 +162,7 @@ class Omega:
         check_real("weight", self.weight, low=0.0)
         check_choice("variant", self.variant, ("squared", "norm"))
         check_real("threshold", self.threshold, low=0.0)
-        if not isinstance(self.hold_fprime, bool):
-            raise TypeError(f"`hold_fprime` must be a bool, got {self.hold_fprime!r}")
+        object.__setattr__(self, "hold_fprime", check_bool("hold_fprime", self.hold_fprime))
 
 
 @dataclass
@@ -257,6 +264,15 @@ def _train_args(
     divergence: Any, divergence_threshold: Any,
 ) -> tuple[int, int, int, int, str, float]:
     """Validate the arguments every trainer shares (``train`` and Hessian-free)."""
+    from ..cells._base import SequenceModel
+    from ..tasks import Task
+
+    if not isinstance(model, SequenceModel):
+        raise TypeError(
+            f"`model` must be an rnntheory model (ElmanRNN, LSTM, GRU or GeneratorRNN), got {type(model).__name__}"
+        )
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be an rnntheory.tasks.Task (e.g. make_task(...)), got {type(task).__name__}")
     if model.n_in != task.n_in or model.n_out != task.n_out:
         raise ValueError(
             f"`model` has n_in={model.n_in}, n_out={model.n_out} but `task` needs "
@@ -270,6 +286,13 @@ def _train_args(
         check_choice("divergence", divergence, ("fallback", "stop")),
         check_real("divergence_threshold", divergence_threshold, low=0.0, low_open=True),
     )
+
+
+def _train_remedies(remedies: Any) -> tuple[Any, ...]:
+    """``remedies`` as a tuple: a list or tuple (its entries are checked by the trainer)."""
+    if not isinstance(remedies, list | tuple):
+        raise TypeError(f"`remedies` must be a tuple (or list) of remedy records, got {type(remedies).__name__}")
+    return tuple(remedies)
 
 
 def _train_seed(seed: Any) -> int:
@@ -311,7 +334,7 @@ def train(
         :class:`~rnntheory.training.HessianFree` record runs Hessian-free
         optimisation instead (one step = one outer iteration; no remedies; see
         :mod:`rnntheory.training.hessian_free`).
-    remedies : tuple
+    remedies : tuple or list
         Any of :class:`TruncatedBPTT`, :class:`Penalty`, :class:`GradientClipping`,
         :class:`SpectralProjection`, :class:`Omega` (at most one of each kind
         except penalties).
@@ -340,9 +363,21 @@ def train(
     History
         Always returned, with finite parameters in ``History.model``, for any
         learning rate.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On bad arguments, the message naming the argument: a ``model`` that is
+        not an rnntheory model, a ``task`` that is not a
+        :class:`~rnntheory.tasks.Task`, sizes that do not match, ``remedies``
+        that are not a tuple or list of remedy records (or repeat a kind
+        other than :class:`Penalty`), a ``progress`` that is not a bool or None.
     """
     from .hessian_free import HessianFree, _train_hf
 
+    remedies = _train_remedies(remedies)
+    if progress is not None:
+        progress = check_bool("progress", progress)
     if isinstance(optimizer, HessianFree):  # a trainer of its own
         return _train_hf(
             model, task, optimizer, remedies=remedies, steps=steps, batch_size=batch_size,
@@ -358,6 +393,10 @@ def train(
     clip = trunc = proj = om = None
     pens: list[Penalty] = []
     for r in remedies:
+        if not isinstance(r, GradientClipping | TruncatedBPTT | SpectralProjection | Penalty | Omega):
+            raise TypeError(f"`remedies` entries must be remedy records, got {type(r).__name__}")
+        if not isinstance(r, Penalty) and sum(type(q) is type(r) for q in remedies) > 1:
+            raise ValueError(f"`remedies` may hold one {type(r).__name__} (penalties may repeat), got several")
         if isinstance(r, GradientClipping):
             clip = r
         elif isinstance(r, TruncatedBPTT):
@@ -366,10 +405,8 @@ def train(
             proj = r
         elif isinstance(r, Penalty):
             pens.append(r)
-        elif isinstance(r, Omega):
-            om = r
         else:
-            raise TypeError(f"`remedies` entries must be remedy records, got {type(r).__name__}")
+            om = r
 
     rec = _recurrent_name(model)
     if om is not None and rec != "W_hh":
@@ -461,8 +498,8 @@ def train(
                         events.append((step, "clip", f"{vinfo.n_clipped} entries"))
             grads_after = C.global_norm(grads)
             with np.errstate(over="ignore", invalid="ignore"):  # a huge lr or state: checked next
-                updates, new_state = optimizer.update(grads, state)
-                new_params = apply_updates(params, updates)
+                updates, new_state = _unchecked_update(optimizer, grads, state)
+                new_params = _unchecked_apply(params, updates)
             if not (_finite(new_params) and _finite_state(new_state)):  # never applied
                 if divergence == "stop":
                     stopped = f"non-finite update (parameters or optimizer state) at step {step}"
