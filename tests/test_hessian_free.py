@@ -378,6 +378,80 @@ def test_cg_on_a_real_gauss_newton_matrix():
     assert res.phi[-1] < 0
 
 
+def test_cg_is_linear_in_b_up_to_float64s_limit():
+    """CG on ``(2^600 A) x = 2^600 b`` gives the same iterates as on ``A x = b``,
+    bitwise (scaling by a power of two is exact), and ``φ`` scaled by ``2^600``;
+    the iterates solve ``A x = b`` (``numpy.linalg.solve``). Before, ``rᵀr`` of
+    a ``b`` near 1e181 overflowed with a RuntimeWarning. A ``b`` whose
+    quadratic-model values are beyond float64 (``A = I``, ``b = 1e300``: ``φ =
+    −1e600``) stops at the last finite iterate, ``x = 0``, with every number
+    finite."""
+    rng = np.random.default_rng(4)
+    n = 6
+    Q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    A = (Q * np.geomspace(1.0, 50.0, n)) @ Q.T
+    A = 0.5 * (A + A.T)
+    b = rng.normal(size=n)
+    big = np.ldexp(A, 600)
+    for x0 in (None, 0.3 * rng.normal(size=n)):
+        ref = truncated_cg(lambda v: A @ v, b, x0, max_iter=50)
+        got = truncated_cg(lambda v: big @ v, np.ldexp(b, 600), x0, max_iter=50)
+        assert (got.stop, got.iterations, got.products) == (ref.stop, ref.iterations, ref.products)
+        np.testing.assert_array_equal(got.x, ref.x)
+        np.testing.assert_array_equal(got.phi, np.ldexp(ref.phi, 600))
+        for (i, xi), (j, xj) in zip(got.saved, ref.saved, strict=True):
+            assert i == j
+            np.testing.assert_array_equal(xi, xj)
+        np.testing.assert_allclose(got.x, np.linalg.solve(A, b), rtol=1e-9, atol=1e-12)
+    res = truncated_cg(lambda v: v, np.full(3, 1e300))
+    assert res.stop == "nonfinite" and res.iterations == 0
+    assert np.array_equal(res.x, np.zeros(3)) and np.array_equal(res.phi, [0.0])
+
+
+def test_gv_at_the_edge_of_float64_matches_the_explicit_matrix():
+    """``G v`` for ``v`` with one entry near float64's limit (1.7e308, or less
+    where the column of ``G`` exceeds 1/2) is that entry times the column of
+    the explicit Gauss–Newton matrix (complex-step Jacobians), to 1e-12; it
+    was all NaN. ``G`` is linear: ``G(2^1000 v) = 2^1000 G(v)`` bitwise."""
+    rng = np.random.default_rng(1)
+    m = ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=0)
+    x = rng.normal(size=(4, 2, 2))
+    Gm, _ = _gn_matrix(m, x, "mse", np.ones((4, 2)), 0.0)
+    G = GaussNewton(m, x, np.zeros((4, 2, 2)), loss="mse")
+    for j in (0, 7, G.n_params - 1):
+        v = np.zeros(G.n_params)
+        col = float(np.max(np.abs(Gm[:, j])))
+        v[j] = 1.7e308 if col <= 0.47 else 8e307 / col  # G v itself within range
+        got = G(v)
+        want = Gm[:, j] * v[j]
+        assert np.all(np.isfinite(got))
+        assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want))
+    u = rng.normal(size=G.n_params)
+    np.testing.assert_array_equal(G(np.ldexp(u, 1000)), np.ldexp(G(u), 1000))
+
+
+def test_hf_step_is_equivariant_under_loss_scaling():
+    """Mask weights ``c·w`` scale the loss, gradient and Gauss–Newton matrix by
+    ``c``: ``hf_step`` with ``c·λ`` then takes the step it takes on ``w`` with
+    ``λ`` (``μ = 0``). With ``c = 2^900`` (weights near 1e271; before, ``gᵀg``
+    overflowed with a RuntimeWarning) the new models are bitwise equal, the
+    losses exactly ``c`` times larger, ρ equal and the loss reduced."""
+    m = ElmanRNN.init(2, 4, 2, scheme="gaussian", seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 3, 2))
+    mask = rng.uniform(0.5, 1.0, (6, 3))
+    c = 2.0**900
+    hf = HessianFree(mu=0.0, max_cg=20, max_line_search=5)
+    for loss, y in (("mse", rng.normal(size=(6, 3, 2))), ("xent", rng.integers(0, 2, (6, 3)))):
+        big = hf_step(m, x, y, loss=loss, mask=mask * c, hf=hf, lam=c / 128)
+        small = hf_step(m, x, y, loss=loss, mask=mask, hf=hf, lam=1.0 / 128)
+        for k, p in small.model.params().items():
+            np.testing.assert_array_equal(big.model.params()[k], p)
+        assert big.loss_before == c * small.loss_before and big.loss_after == c * small.loss_after
+        assert big.rho == small.rho and big.lam_after == c * small.lam_after
+        assert big.loss_after < big.loss_before
+
+
 # ---------------------------------------------------------------- HF steps
 def _lm_rule_holds(r, factor=1.5):
     if r.rho < 0.25:
@@ -515,10 +589,33 @@ def _bad_cases():
         (lambda: hf_step(m, x, y, loss="xent", hf=0.5), TypeError, "`hf` must be a HessianFree"),
         (lambda: hf_step(m, x, y, loss="xent", lam=-1.0), ValueError, "`lam` must be > 0"),
         (lambda: unflatten_params(m, np.zeros(5)), ValueError, rf"`vector` must have shape \({N},\)"),
+        # raised AttributeError ('str' object has no attribute 'params')
+        (lambda: unflatten_params("elman", np.zeros(N)), TypeError, "`model` must be a model with params"),
+        (lambda: unflatten_params(ElmanRNN, np.zeros(N)), TypeError, "`model` must be a model with params"),
+        # NaN raised "cannot convert float NaN to integer", a str multiplied a sequence
+        (lambda: HessianFree(gv_batch=0.5).curvature_size(float("nan")), TypeError, "`batch_size` must be an integer"),
+        (lambda: HessianFree(gv_batch=0.5).curvature_size("4"), TypeError, "`batch_size` must be an integer"),
+        (lambda: HessianFree(gv_batch=2).curvature_size(0), ValueError, "`batch_size` must be >= 1, got 0"),
+        # a complex array was cast with a ComplexWarning, None became NaN
+        (lambda: flatten_params({"W": np.ones(2, complex)}), TypeError, r"`params\['W'\]` must be a real floating-point array"),
+        (lambda: flatten_params({"W": np.ones(2), "b": None}), TypeError, r"`params\['b'\]` must be a real floating-point array"),
+        (lambda: flatten_params({"W": "junk"}), TypeError, r"`params\['W'\]` must be a real floating-point array"),
+        # a Gv returning a str raised "could not convert string to float"
+        (lambda: truncated_cg(lambda v: "junk", np.ones(2)), TypeError, r"`Gv\(v\)` must be a real floating-point array"),
+        (lambda: truncated_cg(lambda v: v.astype(complex), np.ones(2)), TypeError, r"`Gv\(v\)` must be a real"),
+        (lambda: truncated_cg(lambda v: v, np.array([1.0, np.inf])), ValueError, "`b` must be finite"),
+        # a warm start of 1e300: the overflow warning of xᵀx
+        (lambda: truncated_cg(lambda v: v, np.ones(2), np.full(2, 1e300)), ValueError,
+         r"`x0` is too large for this system: the quadratic model φ\(x0\)"),
+        # v[i] = 1.7e308 gave an all-NaN product; G v beyond float64 is refused
+        (lambda: GaussNewton(m.replace(W_yh=m.W_yh * 100), x, np.zeros((4, 2)), loss="mse")(np.full(N, 1.7e308)),
+         ValueError, r"`v` is too large: G v has entries beyond float64's range \(max \|v\| = 1.7e\+308, max \|G v\| = \d"),
+        (lambda: train(m, make_task("adding", 4), optimizer=HessianFree(), remedies=object(), steps=1), TypeError,
+         "`remedies` must be a tuple"),
     ]
 
 
-@pytest.mark.parametrize("case", range(28))
+@pytest.mark.parametrize("case", range(42))
 def test_bad_inputs_raise_named_errors(case):
     """Each bad argument raises ValueError/TypeError naming the argument and the
     expected value or shape."""
@@ -529,7 +626,7 @@ def test_bad_inputs_raise_named_errors(case):
 
 def test_bad_case_table_is_complete():
     """The parametrised range above covers the whole table."""
-    assert len(_bad_cases()) == 28
+    assert len(_bad_cases()) == 42
 
 
 # ---------------------------------------------------------------- verify rows, nojit

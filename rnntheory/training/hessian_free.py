@@ -44,7 +44,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import all_finite, as_float_array, as_model_dtype, check_int, check_real
+from .._validation import (
+    _fmt_log10,
+    abs_max,
+    all_finite,
+    as_float_array,
+    as_model_dtype,
+    check_int,
+    check_real,
+)
 from ..cells import _elman_kernels as K
 from ..cells import _gv_kernels as GK
 from ..cells._base import (
@@ -84,6 +92,15 @@ def flatten_params(params: dict[str, np.ndarray]) -> np.ndarray:
     Returns
     -------
     ndarray, shape ``(N,)``, float64
+        The entries as they are (NaN and ±inf included: this only lays the
+        arrays end to end).
+
+    Raises
+    ------
+    TypeError
+        When ``params`` is not a dict, or a value is not a real (integer or
+        floating-point) array: complex, string, object and boolean arrays are
+        refused rather than cast.
 
     Examples
     --------
@@ -95,7 +112,8 @@ def flatten_params(params: dict[str, np.ndarray]) -> np.ndarray:
         raise TypeError(f"`params` must be a dict of arrays, got {type(params).__name__}")
     if not params:
         return np.zeros(0)
-    return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in params.values()])
+    arrays = [as_float_array(f"params[{k!r}]", p, dtype=np.dtype(np.float64), finite=False) for k, p in params.items()]
+    return np.concatenate([a.ravel() for a in arrays])
 
 
 def unflatten_params(model: Any, vector: Any) -> dict[str, np.ndarray]:
@@ -113,6 +131,8 @@ def unflatten_params(model: Any, vector: Any) -> dict[str, np.ndarray]:
 
     Raises
     ------
+    TypeError
+        When ``model`` has no ``params()`` and ``dtype``.
     ValueError
         When ``vector`` has the wrong length, non-finite entries, or (for a
         float32 model) entries beyond float32's range.
@@ -125,7 +145,10 @@ def unflatten_params(model: Any, vector: Any) -> dict[str, np.ndarray]:
     >>> bool(all((unflatten_params(m, v)[k] == p).all() for k, p in m.params().items()))
     True
     """
-    shapes = [(k, p.shape) for k, p in model.params().items()]
+    params = getattr(model, "params", None) if not isinstance(model, type) else None
+    if not callable(params) or not hasattr(model, "dtype"):
+        raise TypeError(f"`model` must be a model with params() and dtype (e.g. an ElmanRNN), got {type(model).__name__}")
+    shapes = [(k, p.shape) for k, p in params().items()]
     total = sum(math.prod(s) for _, s in shapes)
     v = as_float_array("vector", vector, ndim=1, dtype=np.dtype(np.float64))
     if v.shape != (total,):
@@ -307,23 +330,57 @@ class GaussNewton:
         Returns
         -------
         ndarray, shape ``(n_params,)``, float64
+            Finite.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When ``v`` is not a finite real vector of length ``n_params``, or
+            ``G v`` is beyond float64's range (a ``v`` near the limit times a
+            curvature above 1, or products of the linearised model that
+            overflow along the sequence): the message names the argument.
         """
         v = as_float_array("v", v, ndim=1, dtype=np.dtype(np.float64))
         if v.shape != (self.n_params,):
             raise ValueError(f"`v` must have shape ({self.n_params},), got shape {v.shape}")
         ls = self.lam_struct if lam_struct is None else check_real("lam_struct", lam_struct, low=0.0)
+        out, e = self._scaled_product(v, ls)
+        if not all_finite(out):
+            raise ValueError(
+                "`model`'s Gauss–Newton product is not finite on this batch (the linearised model's "
+                "products along the sequence overflow its dtype): G v cannot be formed"
+            )
+        with np.errstate(over="ignore"):
+            Gv = np.ldexp(out, e)
+        if not all_finite(Gv):
+            raise ValueError(
+                f"`v` is too large: G v has entries beyond float64's range "
+                f"(max |v| = {abs_max(v):.3g}, max |G v| = "
+                f"{_fmt_log10(math.log10(abs_max(out)) + e * math.log10(2.0), 3)}); rescale `v`"
+            )
+        return Gv
+
+    def _product(self, v: np.ndarray, lam_struct: float | None = None) -> np.ndarray:
+        """``G v`` without checks (``v`` a finite float64 vector of the right
+        length; ±inf where the product passes float64's range): the
+        Hessian-free loop's product, which detects non-finite results itself."""
+        out, e = self._scaled_product(v, self.lam_struct if lam_struct is None else lam_struct)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.ldexp(out, e)
+
+    def _scaled_product(self, v: np.ndarray, ls: float) -> tuple[np.ndarray, int]:
+        """``(G (v·2^-e), e)``: the product of ``v`` scaled to a largest entry in
+        ``[1/2, 1)`` (exact; ``G v`` is linear), so no ``v`` in float64's range,
+        nor one beyond float32's for a float32 model, overflows inside the
+        passes; ``G v = out·2^e``."""
         self.products += 1
         model = self.model
         dt = model.dtype
         T, B, n = self._T, self._B, self._n
         k, rows = self._threads()
-        # G v is linear in v: a float32 model takes v / 2^e (largest entry in
-        # [1/2, 1)) and the product is scaled back in float64, so a v beyond
-        # float32's range (or in its subnormals) is neither overflowed nor lost
-        scale = 1.0
-        if dt != np.float64 and v.size and (vmax := float(np.max(np.abs(v)))) > 0.0:
-            scale = math.ldexp(1.0, math.frexp(vmax)[1])
-        d = {name: as_model_dtype("v", a / scale if scale != 1.0 else a, dt) for name, a in self._split(v).items()}
+        e = math.frexp(abs_max(v))[1]
+        vs = np.ldexp(v, -e) if e != 0 else v
+        d = {name: as_model_dtype("v", a, dt) for name, a in self._split(vs).items()}
         dWU_T = np.ascontiguousarray(np.concatenate([d["W_hh"], d["W_hx"]], axis=1).T)
         dWyT = None if self._V is None else np.ascontiguousarray(d["W_yh"].T)
         # every temporary is a per-thread scratch array reused by the next product
@@ -365,8 +422,7 @@ class GaussNewton:
         for more in partials[1:]:
             for total, part in zip(parts, more, strict=True):
                 total += part
-        out = np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
-        return out * scale if scale != 1.0 else out
+        return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts]), e
 
     def _outputs_rows(
         self,
@@ -506,7 +562,11 @@ class CGResult:
         for the last iterate, ascending.
     stop : str
         ``"progress"`` (Martens' rule), ``"max_iter"``, ``"residual"``
-        (``‖r‖ ≤ 10⁻¹⁵‖b‖``: solved to rounding), ``"curvature"`` (``pᵀAp ≤ 0``) or ``"nonfinite"``.
+        (``‖r‖ ≤ 10⁻¹⁵‖b‖``: solved to rounding), ``"curvature"`` (``pᵀAp ≤ 0``) or
+        ``"nonfinite"`` (a product ``A p`` was not finite, or the next iterate or
+        its ``φ`` would pass float64's range: the result holds the last finite
+        iterate; a non-finite product at a warm start gives ``x = 0`` and no
+        iteration). Every number in the result is finite.
     """
 
     x: np.ndarray
@@ -515,6 +575,18 @@ class CGResult:
     phi: np.ndarray
     saved: list[tuple[int, np.ndarray]] = field(repr=False)
     stop: str
+
+
+def _norm(v: np.ndarray) -> float:
+    """``‖v‖₂`` of a finite vector, formed on ``v·2^-e`` (no overflow of ``vᵀv``);
+    ``inf`` only when the norm itself is beyond float64's range."""
+    e = math.frexp(abs_max(v))[1]
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(np.linalg.norm(np.ldexp(v, -e)), e))
+
+
+class _StartTooLarge(ValueError):
+    """A warm start whose quadratic-model value is beyond float64's range."""
 
 
 def _save_points(max_iter: int, base: float) -> set[int]:
@@ -571,10 +643,18 @@ def truncated_cg(
     -------
     CGResult
 
+    CG is linear in ``(b, x0)``: it runs on ``b·2^-e`` and ``x0·2^-e`` (the
+    largest entry in ``[1/2, 1)``, an exact scaling) and scales the iterates
+    back, so a ``b`` anywhere in float64's range neither overflows ``rᵀr`` nor
+    loses digits; ``φ`` is reported unscaled, and CG stops (``"nonfinite"``)
+    before an iterate whose ``x`` or ``φ(x)`` would pass float64's range.
+
     Raises
     ------
     ValueError, TypeError
-        On bad arguments, or a ``Gv`` returning the wrong shape.
+        On bad arguments (non-finite ``b`` or ``x0``), a ``Gv`` returning
+        something other than a real vector of shape ``(N,)``, or a warm start
+        whose ``φ(x0)`` is beyond float64's range.
 
     Examples
     --------
@@ -593,68 +673,96 @@ def truncated_cg(
     max_iter = check_int("max_iter", max_iter, minimum=1)
     eps = check_real("eps", eps, low=0.0, low_open=True)
     save_base = check_real("save_base", save_base, low=1.0, low_open=True)
+    xs = None
+    if x0 is not None:
+        xs = as_float_array("x0", x0, ndim=1, dtype=np.dtype(np.float64))
+        if xs.shape != (N,):
+            raise ValueError(f"`x0` must have shape ({N},), got shape {xs.shape}")
+        if not np.any(xs != 0):
+            xs = None
 
     def prod(v: np.ndarray) -> np.ndarray:
-        out = np.asarray(Gv(v), dtype=np.float64)
+        out = as_float_array("Gv(v)", Gv(v), dtype=np.dtype(np.float64), finite=False)
         if out.shape != (N,):
             raise ValueError(f"`Gv` must return shape ({N},), got shape {out.shape}")
         return out
 
+    # CG is linear in (b, x0): run it on b·2^-e, x0·2^-e (largest entry in [1/2, 1);
+    # exact scaling) and scale back, so |b| up to float64's limit neither
+    # overflows rᵀr nor the products; φ scales by 2^(2e)
+    e = math.frexp(max(abs_max(b), 0.0 if xs is None else abs_max(xs)))[1]
+    b = np.ldexp(b, -e)
     products = 0
-    if x0 is None:
-        x = np.zeros(N)
-        r = b.copy()
-    else:
-        x = as_float_array("x0", x0, ndim=1, dtype=np.dtype(np.float64)).copy()
-        if x.shape != (N,):
-            raise ValueError(f"`x0` must have shape ({N},), got shape {x.shape}")
-        if np.any(x != 0):
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        if xs is None:
+            x = np.zeros(N)
+            r = b.copy()
+        else:
+            x = np.ldexp(xs, -e)
             r = b - prod(x)
             products += 1
-        else:
-            r = b.copy()
-    if not np.all(np.isfinite(r)):
-        return CGResult(np.zeros(N), 0, products, np.zeros(1), [(0, np.zeros(N))], "nonfinite")
-    points = _save_points(max_iter, save_base)
-    phi = [float(-0.5 * x @ (b + r))]
-    saved: list[tuple[int, np.ndarray]] = []
-    p = r.copy()
-    rr = float(r @ r)
-    bb = float(b @ b)
-    i = 0
-    stop = "max_iter"
-    if rr <= 1e-30 * bb or bb == 0.0:
-        stop = "residual"
-    while stop == "max_iter" and i < max_iter:
-        Ap = prod(p)
-        products += 1
-        pAp = float(p @ Ap)
-        if not np.isfinite(pAp) or not np.all(np.isfinite(Ap)):
-            stop = "nonfinite"
-            break
-        if pAp <= 0.0:
-            stop = "curvature"
-            break
-        a = rr / pAp
-        x = x + a * p
-        r = r - a * Ap
-        i += 1
-        phi.append(float(-0.5 * x @ (b + r)))
-        if i in points:
-            saved.append((i, x.copy()))
-        rr_new = float(r @ r)
-        if rr_new <= 1e-30 * bb:  # solved to rounding
+        if not all_finite(r):  # the product at the start is not finite
+            return CGResult(np.zeros(N), 0, products, np.zeros(1), [(0, np.zeros(N))], "nonfinite")
+        phi0 = float(-0.5 * x @ (b + r))
+        if not (math.isfinite(phi0) and math.isfinite(float(np.ldexp(phi0, 2 * e)))):
+            raise _StartTooLarge(
+                f"`x0` is too large for this system: the quadratic model φ(x0) = ½ x0ᵀA x0 − bᵀx0 is beyond "
+                f"float64's range (max |x0| = {abs_max(np.ldexp(x, e)):.3g}); rescale `x0` and `b`"
+            )
+        points = _save_points(max_iter, save_base)
+        phi = [phi0]
+        saved: list[tuple[int, np.ndarray]] = []
+        p = r.copy()
+        rr = float(r @ r)
+        bb = float(b @ b)
+        i = 0
+        stop = "max_iter"
+        if rr <= 1e-30 * bb or bb == 0.0:
             stop = "residual"
-            break
-        k = max(10, math.ceil(0.1 * i))
-        if i > k and phi[i] < 0 and phi[i - k] < 0 and (phi[i] - phi[i - k]) / phi[i] < k * eps:
-            stop = "progress"
-            break
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    if not saved or saved[-1][0] != i:
-        saved.append((i, x.copy()))
-    return CGResult(x, i, products, np.asarray(phi), saved, stop)
+        while stop == "max_iter" and i < max_iter:
+            Ap = prod(p)
+            products += 1
+            pAp = float(p @ Ap)
+            if not math.isfinite(pAp) or not all_finite(Ap):
+                stop = "nonfinite"
+                break
+            if pAp <= 0.0:
+                stop = "curvature"
+                break
+            a = rr / pAp
+            x_new = x + a * p
+            r_new = r - a * Ap
+            phi_new = float(-0.5 * x_new @ (b + r_new))
+            # the iterate and its φ must be finite here and once scaled back
+            if not (math.isfinite(phi_new) and all_finite(x_new) and all_finite(r_new)
+                    and math.isfinite(float(np.ldexp(abs_max(x_new), e)))
+                    and math.isfinite(float(np.ldexp(phi_new, 2 * e)))):
+                stop = "nonfinite"
+                break
+            x, r = x_new, r_new
+            i += 1
+            phi.append(phi_new)
+            if i in points:
+                saved.append((i, x.copy()))
+            rr_new = float(r @ r)
+            if rr_new <= 1e-30 * bb:  # solved to rounding
+                stop = "residual"
+                break
+            k = max(10, math.ceil(0.1 * i))
+            if i > k and phi[i] < 0 and phi[i - k] < 0 and (phi[i] - phi[i - k]) / phi[i] < k * eps:
+                stop = "progress"
+                break
+            p = r + (rr_new / rr) * p
+            rr = rr_new
+            if not all_finite(p):
+                stop = "nonfinite"
+                break
+        if not saved or saved[-1][0] != i:
+            saved.append((i, x.copy()))
+    return CGResult(
+        np.ldexp(x, e), i, products, np.ldexp(np.asarray(phi), 2 * e),
+        [(j, np.ldexp(xj, e)) for j, xj in saved], stop,
+    )
 
 
 # ---------------------------------------------------------------- Hessian-free
@@ -729,7 +837,19 @@ class HessianFree:
         check_int("max_line_search", self.max_line_search, minimum=0)
 
     def curvature_size(self, batch_size: int) -> int:
-        """Number of sequences used for the curvature out of ``batch_size``."""
+        """Number of sequences used for the curvature out of ``batch_size`` (an int ``≥ 1``).
+
+        Raises
+        ------
+        TypeError, ValueError
+            When ``batch_size`` is not an integer ``≥ 1``.
+
+        Examples
+        --------
+        >>> HessianFree(gv_batch=0.3).curvature_size(10), HessianFree(gv_batch=4).curvature_size(3)
+        (3, 3)
+        """
+        batch_size = check_int("batch_size", batch_size, minimum=1)
         if isinstance(self.gv_batch, int | np.integer):
             return min(int(self.gv_batch), batch_size)
         return max(1, min(batch_size, math.ceil(float(self.gv_batch) * batch_size)))
@@ -825,10 +945,15 @@ def _hf_iteration(
                     loss=loss, mask=m[:, :Bc], h0=h[:Bc], lam_struct=lam * hf.mu)
 
     def damped(v: np.ndarray) -> np.ndarray:
-        return G(v) / Bc + lam * v
+        with np.errstate(over="ignore", invalid="ignore"):  # CG checks what comes back
+            return G._product(v) / Bc + lam * v
 
     start = None if x0 is None else hf.decay * x0
-    cg = truncated_cg(damped, -g, start, max_iter=hf.max_cg, eps=hf.eps)
+    try:
+        cg = truncated_cg(damped, -g, start, max_iter=hf.max_cg, eps=hf.eps)
+    except _StartTooLarge:
+        # the warm start is a hint: one whose φ is beyond float64's range is dropped
+        cg = truncated_cg(damped, -g, None, max_iter=hf.max_cg, eps=hf.eps)
     theta = flatten_params(model.params())
     evals = 0
 
@@ -853,7 +978,7 @@ def _hf_iteration(
     chosen_i, p = cg.saved[j]
     # reduction ratio against the undamped Gauss–Newton model
     with np.errstate(all="ignore"):
-        pred = float(g @ p + 0.5 * p @ (G(p, lam_struct=0.0) / Bc))
+        pred = float(g @ p + 0.5 * p @ (G._product(p, 0.0) / Bc))
     rho = (best - f0) / pred if (pred < 0 and np.isfinite(pred)) else -math.inf
     if not np.isfinite(rho):
         rho = -math.inf
@@ -866,7 +991,8 @@ def _hf_iteration(
     f1, new_model = best, best_model
     if not f1 < f0:
         # line search on the step scale (Armijo, c = 10⁻²)
-        slope = float(g @ p)
+        with np.errstate(over="ignore", invalid="ignore"):
+            slope = float(g @ p)
         scale, f1, new_model = 0.0, f0, None
         c = 1.0
         for _ in range(hf.max_line_search):
@@ -881,7 +1007,7 @@ def _hf_iteration(
         lam_before=float(lam), lam_after=float(lam_after), rho=float(rho),
         cg_iterations=cg.iterations, gv_products=G.products, loss_evals=evals,
         chosen_iterate=int(chosen_i), step_scale=float(scale), cg_stop=cg.stop,
-        cg_solution=cg.x, grad_norm=float(np.linalg.norm(g)),
+        cg_solution=cg.x, grad_norm=_norm(g),
     )
 
 
@@ -920,7 +1046,9 @@ def hf_step(
         ``lam_after`` to continue.
     x0 : array, optional
         Previous CG solution (``cg_solution`` of the previous result) for the
-        warm start; it is multiplied by ``hf.decay``.
+        warm start; it is multiplied by ``hf.decay``. A warm start whose
+        quadratic-model value is beyond float64's range is dropped (CG starts
+        from zero).
 
     Returns
     -------
