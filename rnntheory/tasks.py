@@ -162,12 +162,56 @@ class Task(ABC):
         batch_size = check_int("batch_size", batch_size, minimum=1)
         return self._generate(batch_size, _rng(seed))
 
-    def _check_outputs(self, outputs: Any, batch: Batch) -> np.ndarray:
+    def _check_batch(self, batch: Any) -> Batch:
+        """Raise unless ``batch`` is a :class:`Batch` this task could have drawn:
+        ``x (T, B, n_in)``, targets of the task's kind (class indices in
+        ``[0, n_out)`` on the target steps, or finite values ``(T, B, n_out)``)
+        and a finite non-negative ``mask (T, B)``, with ``T, B ≥ 1``."""
+        if not isinstance(batch, Batch):
+            raise TypeError(
+                f"`batch` must be a Batch (from {type(self).__name__}.sample), got {type(batch).__name__}"
+            )
+        x = batch.x
+        if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+            shown = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise TypeError(f"`batch.x` must be a float array of shape (T, B, {self.n_in}), got {shown}")
+        if x.ndim != 3 or x.shape[2] != self.n_in or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(
+                f"`batch.x` must have shape (T, B, {self.n_in}) with T, B >= 1 (a batch of "
+                f"{type(self).__name__}), got shape {x.shape}"
+            )
+        T, B = x.shape[:2]
+        mask = as_float_array("batch.mask", batch.mask, dtype=_F64)
+        if mask.shape != (T, B):
+            raise ValueError(f"`batch.mask` must have shape ({T}, {B}) (as `batch.x`), got shape {mask.shape}")
+        if np.any(mask < 0):
+            raise ValueError("`batch.mask` must be non-negative (a step with mask > 0 has a target)")
+        y = batch.y
+        if self.loss == "xent":
+            if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
+                shown = f"dtype {y.dtype}" if isinstance(y, np.ndarray) else type(y).__name__
+                raise TypeError(f"`batch.y` must be an integer array of class indices, got {shown}")
+            if y.shape != (T, B):
+                raise ValueError(f"`batch.y` must have shape ({T}, {B}) (class indices), got shape {y.shape}")
+            on = y[mask > 0]
+            if on.size and not (int(on.min()) >= 0 and int(on.max()) < self.n_out):
+                raise ValueError(
+                    f"`batch.y` class indices must lie in [0, {self.n_out}) on the target steps, "
+                    f"got values from {int(on.min())} to {int(on.max())}"
+                )
+        else:
+            y = as_float_array("batch.y", y, dtype=_F64)
+            if y.shape != (T, B, self.n_out):
+                raise ValueError(f"`batch.y` must have shape ({T}, {B}, {self.n_out}), got shape {y.shape}")
+        return Batch(x, y, mask, batch.lengths)
+
+    def _check_outputs(self, outputs: Any, batch: Batch) -> tuple[np.ndarray, Batch]:
+        batch = self._check_batch(batch)
         out = as_float_array("outputs", outputs, ndim=3, dtype=_F64, finite=False)
         want = (batch.T, batch.batch_size, self.n_out)
         if out.shape != want:
             raise ValueError(f"`outputs` must have shape {want}, got shape {out.shape}")
-        return out
+        return out, batch
 
     def _wrong_steps(self, out: np.ndarray, batch: Batch) -> np.ndarray:
         """Boolean ``(T, B)``: a target step whose prediction is wrong.
@@ -194,8 +238,15 @@ class Task(ABC):
         target step whose output holds a NaN or an infinity is always wrong.
         A sequence is wrong when any of its target steps is wrong. Returns the
         fraction of wrong sequences (in ``[0, 1]``).
+
+        Raises
+        ------
+        TypeError, ValueError
+            When ``outputs`` is not a float array of shape ``(T, B, n_out)``
+            or ``batch`` is not a :class:`Batch` of this task's kind (shapes,
+            target dtype and range, a finite non-negative mask).
         """
-        out = self._check_outputs(outputs, batch)
+        out, batch = self._check_outputs(outputs, batch)
         return float(np.mean(self._wrong_steps(out, batch).any(axis=0)))
 
     def loss_value(self, outputs: Any, batch: Batch) -> float:
@@ -208,11 +259,26 @@ class Task(ABC):
         added, so the value is accurate for logits of any finite size (all
         ``1e17`` or all ``−1e300``: ``ln C``). ``"mse"``: the squared error
         summed over output channels. Both are averaged over the steps where
-        ``mask == 1``. A non-finite output on a target step gives a
-        non-finite result (NaN or ``inf``), never a finite number.
+        ``mask == 1``.
+
+        Non-finite outputs are accepted (a diverged model's outputs are
+        scored, not refused) and give a non-finite loss, never a finite
+        number that hides them: a NaN output on a target step gives NaN; an
+        infinite one ``inf`` or NaN (``inf − inf``), except a ``−inf`` logit
+        of a class other than the target, which is a probability of 0 and
+        leaves the loss finite. A squared error beyond float64's range is
+        ``inf``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`error`, and when ``batch`` has no target step (the mean
+            is undefined).
         """
-        out = self._check_outputs(outputs, batch)
+        out, batch = self._check_outputs(outputs, batch)
         on = batch.mask > 0
+        if not on.any():
+            raise ValueError("`batch` has no target steps (its mask is 0 everywhere): the mean loss is undefined")
         with np.errstate(over="ignore", invalid="ignore"):
             if self.loss == "xent":
                 per_step = _xent(out, np.where(on, batch.y, 0))
@@ -691,7 +757,10 @@ def _nrmse(out: np.ndarray, batch: Batch) -> float:
     a, r = _rms(o, y)
     if a == 0.0:
         return 0.0
-    b, s = _rms(y, np.full_like(y, y.mean()))
+    # the mean of y·2^-e (exact scaling, |y·2^-e| < 1) cannot overflow; y is finite
+    e = math.frexp(float(np.max(np.abs(y))))[1]
+    mean = math.ldexp(float(np.mean(np.ldexp(y, -e))), e)
+    b, s = _rms(y, np.full_like(y, mean))
     if b == 0.0 or math.isinf(a):
         return math.inf
     with np.errstate(over="ignore", under="ignore"):
@@ -722,8 +791,26 @@ class MackeyGlass(Task):
         return Batch(s[:-1, :, None], s[1:, :, None], np.ones((L, B)), np.full(B, L, dtype=np.int64))
 
     def error(self, outputs: Any, batch: Batch) -> float:
-        """Normalised RMSE over all target steps (not a fraction of sequences)."""
-        return _nrmse(self._check_outputs(outputs, batch), batch)
+        """Normalised RMSE over all target steps (not a fraction of sequences).
+
+        ``sqrt(mean squared error / var(target))``, computed from values scaled
+        by their largest magnitude, so errors and targets anywhere in
+        float64's range give their finite NRMSE.
+
+        Returns
+        -------
+        float
+            In ``[0, inf]``. ``inf`` when an output on a target step is NaN or
+            infinite (a diverged model is infinitely wrong, never scored as a
+            finite number), and when the targets are constant (variance 0) and
+            the prediction is not exact (``0.0`` when it is).
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`Task.error`, and when ``batch`` has no target step.
+        """
+        return _nrmse(*self._check_outputs(outputs, batch))
 
 
 class NARMA10(Task):
@@ -756,8 +843,26 @@ class NARMA10(Task):
         return Batch(x, y, np.ones((L, B)), np.full(B, L, dtype=np.int64))
 
     def error(self, outputs: Any, batch: Batch) -> float:
-        """Normalised RMSE over all target steps (not a fraction of sequences)."""
-        return _nrmse(self._check_outputs(outputs, batch), batch)
+        """Normalised RMSE over all target steps (not a fraction of sequences).
+
+        ``sqrt(mean squared error / var(target))``, computed from values scaled
+        by their largest magnitude, so errors and targets anywhere in
+        float64's range give their finite NRMSE.
+
+        Returns
+        -------
+        float
+            In ``[0, inf]``. ``inf`` when an output on a target step is NaN or
+            infinite (a diverged model is infinitely wrong, never scored as a
+            finite number), and when the targets are constant (variance 0) and
+            the prediction is not exact (``0.0`` when it is).
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`Task.error`, and when ``batch`` has no target step.
+        """
+        return _nrmse(*self._check_outputs(outputs, batch))
 
 
 TASKS: dict[str, type[Task]] = {

@@ -296,7 +296,36 @@ BAD_INPUTS = [
         ValueError,
         r"`outputs` must have shape \(10, 2, 4\), got shape \(10, 2, 3\)",
     ),
+    # a malformed batch raised AttributeError, IndexError (tuple index out of
+    # range, boolean index did not match, `indices` must be an integer array),
+    # a DTypePromotionError or a RuntimeWarning
+    (lambda: _scored("copy", batch="batch"), TypeError, r"`batch` must be a Batch \(from Copy\.sample\), got str"),
+    (lambda: _scored("copy", x=lambda b: b.x.ravel()), ValueError, r"`batch\.x` must have shape \(T, B, 10\)"),
+    (lambda: _scored("narma10", x=lambda b: np.float64(1.0)), TypeError, r"`batch\.x` must be a float array"),
+    (lambda: _scored("narma10", x=lambda b: b.x[:, :0]), ValueError, r"`batch\.x` must have shape \(T, B, 1\) with T, B >= 1"),
+    (lambda: _scored("copy", y=lambda b: b.y.astype(np.float16)), TypeError, r"`batch\.y` must be an integer array"),
+    (lambda: _scored("copy", y=lambda b: b.y.astype(str)), TypeError, r"`batch\.y` must be an integer array"),
+    (lambda: _scored("copy", y=lambda b: b.y + 9), ValueError, r"`batch\.y` class indices must lie in \[0, 9\)"),
+    (lambda: _scored("copy", y=lambda b: b.y[:, :1]), ValueError, r"`batch\.y` must have shape \(22, 2\)"),
+    (lambda: _scored("mackey_glass", y=lambda b: np.where(b.y == b.y[0, 0, 0], np.inf, b.y)), ValueError,
+     r"`batch\.y` must be finite"),
+    (lambda: _scored("narma10", y=lambda b: b.y[..., 0]), ValueError, r"`batch\.y` must have shape \(4, 2, 1\)"),
+    (lambda: _scored("mackey_glass", mask=lambda b: b.mask[:-1]), ValueError, r"`batch\.mask` must have shape \(4, 2\)"),
+    (lambda: _scored("adding", mask=lambda b: -b.mask), ValueError, r"`batch\.mask` must be non-negative"),
+    (lambda: _scored("adding", mask=lambda b: b.mask * np.nan), ValueError, r"`batch\.mask` must be finite"),
+    (lambda: _scored("adding", "loss_value", mask=lambda b: 0 * b.mask), ValueError, r"`batch` has no target steps"),
+    (lambda: _scored("narma10", mask=lambda b: 0 * b.mask), ValueError, r"`batch` has no target steps"),
 ]
+
+
+def _scored(name: str, method: str = "error", batch=None, **fields):
+    """``task.<method>(outputs, batch)`` on a batch of the task (length 2 for
+    copy, 4 otherwise) whose fields are replaced by ``fields[f](batch)``."""
+    task = make_task(name, 2 if name == "copy" else 4)
+    b = task.sample(2, seed=0)
+    parts = {f: fields[f](b) if f in fields else getattr(b, f) for f in ("x", "y", "mask", "lengths")}
+    out = np.zeros((b.T, 2, task.n_out))
+    return getattr(task, method)(out, T.Batch(**parts) if batch is None else batch)
 
 
 @pytest.mark.parametrize(("call", "exc", "match"), BAD_INPUTS)
@@ -378,12 +407,14 @@ def _nrmse_mp(out: np.ndarray, batch: T.Batch) -> float:
 
 @pytest.mark.parametrize("cls", [MackeyGlass, NARMA10])
 @pytest.mark.parametrize(
-    ("scale", "offset"), [(1.0, 0.1), (1.0, 1e200), (1.0, 1e300), (1e-200, 1e-201), (1e-300, 5e-301)]
+    ("scale", "offset"),
+    [(1.0, 0.1), (1.0, 1e200), (1.0, 1e300), (1e-200, 1e-201), (1e-300, 5e-301), (1.5e308, 1e307), (-1.5e308, 1e306)],
 )
 def test_nrmse_matches_mpmath_at_extreme_scales(cls, scale: float, offset: float) -> None:
     """The NRMSE of targets scaled by 1e-200 or 1e-300 and of outputs off by
     1e200 or 1e300 is the finite value mpmath gives (squaring the errors or
-    the targets' deviations would overflow or underflow)."""
+    the targets' deviations would overflow or underflow); so is that of
+    targets near float64's limit, whose plain mean overflowed."""
     task = cls(20)
     raw = task.sample(2, seed=0)
     batch = T.Batch(raw.x, raw.y * scale, raw.mask, raw.lengths)
