@@ -355,3 +355,34 @@ def test_identity_units_at_huge_weights_with_zero_inputs_run():
     zero inputs and state: every term of the bound is exactly 0; h stays 0."""
     m = ElmanRNN(1.5e308 * np.ones((2, 2)), np.zeros((2, 1)), np.zeros(2), activation="identity")
     assert np.all(m.forward(np.zeros((5, 1))).h == 0.0)
+
+
+@pytest.mark.parametrize("cls", [ElmanRNN, LSTM])
+def test_the_bound_is_the_largest_row_sum(cls):
+    """The check uses max_i Σ_j |W[i, j]|, not a looser ``n_in·max|W|``: with one
+    nonzero input weight per row (row sum 1, four inputs) an input of 1.5e308
+    runs and gives exactly W·x (identity units: h_1 = a_1; the LSTM's gate
+    pre-activations hold it), the same call repeated runs again, and 1.5 times
+    more (bound 2.25e308, shown to two digits) is refused, reporting the row sum 1.5."""
+    x = np.zeros((1, 4))
+    x[0, 0] = 1.5e308
+    if cls is ElmanRNN:
+        m = ElmanRNN(np.zeros((2, 2)), np.array([[1.0, 0, 0, 0], [0, -0.5, 0, 0]]), np.zeros(2),
+                     activation="identity")
+        for _ in range(2):
+            assert np.array_equal(m.forward(x).h[1], [1.5e308, 0.0])
+        m = m.replace(W_hx=np.array([[1.5, 0, 0, 0], [0, -0.5, 0, 0]]))
+        weight, what = "W_hx", "pre-activations"
+    else:
+        W = np.zeros((4, 4))
+        W[:, 0] = [1.0, -1.0, 0.5, 0.25]
+        m = LSTM(W, np.zeros((4, 1)))
+        for _ in range(2):
+            assert np.array_equal(m.forward(x).pre[0], [1.5e308, -1.5e308, 0.75e308, 0.375e308])
+        W[0, 0] = 1.5
+        m = m.replace(weight_ih=W)
+        weight, what = "weight_ih", "gate pre-activations"
+    with pytest.raises(ValueError, match=rf"^`x` is too large for this model: the {what} .* could reach 2\.[23]e\+308, "
+                                         rf"beyond float64's range \(max \|x\| = 1\.5e\+308, "
+                                         rf"max row sum of \|{weight}\| = 1\.5\); rescale `x`$"):
+        m.forward(x)
