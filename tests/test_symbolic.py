@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
@@ -12,6 +15,7 @@ from rnntheory import ElmanRNN, jacobians
 from rnntheory.bounds import gamma_w
 from rnntheory.strategies import elman_models, input_sequences
 from rnntheory.symbolic import activation, chain, clipping, elman, gated, leaky, omega, softmax
+from rnntheory.symbolic._base import is_zero_matrix
 
 X = sp.Symbol("x", real=True)
 
@@ -140,7 +144,92 @@ BAD = [
     (lambda: gated.gated_cell("rnn"), ValueError, "`kind` must be one of"),
     (lambda: gated.gated_cell("gru", 3), ValueError, "`n` must lie in"),
     (lambda: gated.gru_closed_form_jacobian(gated.gated_cell("lstm")), ValueError, "`cell` must be a GRU"),
+    # sizes and steps: NumPy integers are ints, NumPy bools and floats are not
+    (lambda: elman.elman_cell(np.bool_(True)), TypeError, "`n` must be an int, got np.True_"),
+    (lambda: softmax.logits(np.float64(2.0)), TypeError, "`C` must be an int"),
+    (lambda: chain.unroll(elman.elman_cell(1), np.int64(7)), ValueError, r"`T` must lie in \[1, 6\], got 7"),
+    # records passed back: checked for type, then for fields that fit together
+    (lambda: chain.unroll(_forged_elman(n=-1), 2), ValueError, "`cell.n` must be an int >= 1, got -1"),
+    (lambda: elman.article_eq9_matrix(_forged_elman(W_hh="junk")), TypeError,
+     "`cell.W_hh` must be a SymPy matrix, got str"),
+    (lambda: elman.closed_form_jacobian(_forged_elman(W_hh="junk")), TypeError,
+     "`cell.W_hh` must be a SymPy matrix, got str"),
+    (lambda: elman.step_jacobian(_forged_elman(h="junk")), TypeError, "`cell.h` must be a SymPy matrix, got str"),
+    (lambda: elman.step_jacobian(_forged_elman(h=sp.Matrix([1]))), ValueError, "`cell.h` must hold SymPy symbols"),
+    (lambda: elman.step_jacobian(_forged_elman(x=_forged_elman().h)), ValueError,
+     r"`cell.x` must hold distinct symbols, got h_0 \(also in `cell.h`\)"),
+    (lambda: elman.step_jacobian(_forged_elman(n=2)), ValueError, r"`cell.W_hh` must have shape \(2, 2\)"),
+    (lambda: elman.step_jacobian(_forged_elman(form="lstm")), ValueError, "`cell.form` must be one of"),
+    (lambda: elman.step_jacobian(_forged_elman(leaky=True)), ValueError, "`cell.alpha` must be a column"),
+    (lambda: elman.step_jacobian(_forged_elman(alpha=1.5)), TypeError, "`cell.alpha` must be None or a SymPy"),
+    (lambda: elman.closed_form_jacobian(_forged_elman(update=2 * _forged_elman().update)), ValueError,
+     "`cell.update` does not match the record's other fields"),
+    (lambda: elman.closed_form_jacobian(_forged_elman(form="pascanu")), ValueError,
+     "`cell.arg` does not match the record's other fields"),
+    (lambda: gated.gru_closed_form_jacobian(_forged_gated(n=0)), ValueError, "`cell.n` must be an int >= 1, got 0"),
+    (lambda: gated.gru_closed_form_jacobian(_forged_gated(n=2)), ValueError,
+     r"`cell.params\['weight_ih'\]` must have shape \(6, 1\), got shape \(3, 1\)"),
+    (lambda: gated.lambdify_cell(_forged_gated(params=list(gated.gated_cell("gru").params.values()))),
+     TypeError, "`cell.params` must be a dict of SymPy matrices"),
+    (lambda: gated.step_jacobian(_forged_gated(params=list(gated.gated_cell("gru").params.values()))),
+     TypeError, "`cell.params` must be a dict of SymPy matrices"),
+    (lambda: gated.step_jacobian(_forged_gated(params={**gated.gated_cell("gru").params, 1: sp.Matrix([0])})),
+     ValueError, r"`cell.params` must have the keys \('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'\)"),
+    (lambda: gated.step_jacobian(_forged_gated(params={**gated.gated_cell("gru").params, "bias_hh": None})),
+     TypeError, r"`cell.params\['bias_hh'\]` must be a SymPy matrix, got NoneType"),
+    (lambda: gated.step_jacobian(_forged_gated(gates={})), ValueError, r"`cell.gates` must have the keys \('r', 'z', 'n'\)"),
+    (lambda: gated.step_jacobian(_forged_gated(kind="lstm")), ValueError, "`cell.gates` must have the keys"),
+    (lambda: gated.step_jacobian(_forged_gated(new_state=2 * gated.gated_cell("gru").new_state)), ValueError,
+     "`cell.new_state` does not match the record's other fields"),
+    (lambda: gated.lambdify_cell(_gru_without_input_bias()), ValueError,
+     r"`cell.params\['bias_ih'\]` must hold SymPy symbols"),
+    (lambda: omega.omega_gradient_closed_form(_forged_omega(n=-1)), ValueError, "`s.n` must be an int >= 1, got -1"),
+    (lambda: omega.omega_gradient_closed_form(_forged_omega(n=2.5)), TypeError, r"`s.n` must be an int, got 2\.5"),
+    (lambda: omega.omega_gradient_closed_form(_forged_omega(n=3)), ValueError, r"`s.W` must have shape \(3, 3\)"),
+    (lambda: omega.omega_gradient_closed_form(_forged_omega(W="junk")), TypeError, "`s.W` must be a SymPy matrix"),
+    (lambda: omega.omega_gradient_closed_form(_forged_omega(value=-7)), TypeError, "`s.value` must be a SymPy"),
+    (lambda: omega.omega_gradient_closed_form(_forged_omega(squared=True)), ValueError,
+     "`s.value` does not match the record's other fields"),
+    (lambda: omega.omega_gradient_closed_form(_forged_omega(u=2 * _forged_omega().u)), ValueError,
+     "`s.u` does not match the record's other fields"),
+    # sigmoid: its argument is `arg`, checked like every symbolic number
+    (lambda: gated.sigmoid("junk"), TypeError, "as its argument `arg`, got the string 'junk'"),
+    (lambda: gated.sigmoid(None), TypeError, "`arg` must be a number"),
+    (lambda: gated.sigmoid(float("nan")), ValueError, "`arg` must be finite"),
+    (lambda: gated.sigmoid.eval("junk"), TypeError, "`arg` must be a number .* got the str 'junk'"),
+    (lambda: gated.sigmoid.eval([0]), TypeError, "`arg` must be a number .* got list"),
+    (lambda: gated.sigmoid(X).fdiff(2), ValueError, r"`argindex` must be 1 \(`sigmoid` has one argument\), got 2"),
+    (lambda: gated.sigmoid(X).fdiff("1"), ValueError, "`argindex` must be 1"),
+    # softmax_mse_gradient: numbers are finite and real
+    (lambda: softmax.softmax_mse_gradient([sp.zoo, 0], [1, 0]), ValueError, "`z` must hold finite real numbers, got zoo"),
+    (lambda: softmax.softmax_mse_gradient([0, 0], [sp.I, 0]), ValueError, "`y` must hold finite real numbers, got I"),
+    (lambda: softmax.softmax_mse_gradient([np.float64("inf"), 0], [1, 0]), ValueError, r"`z\[0\]` must be finite"),
 ]
+
+
+def _forged_elman(**fields):  # type: ignore[no-untyped-def]
+    """``elman_cell(1, act="identity")`` with ``fields`` replaced (the record stores what it is given)."""
+    return dataclasses.replace(elman.elman_cell(1, act="identity"), **fields)
+
+
+def _forged_gated(**fields):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(gated.gated_cell("gru"), **fields)
+
+
+def _gru_without_input_bias() -> gated.GatedCell:
+    """The GRU cell with ``bias_ih = 0`` put in everywhere: a consistent record."""
+    cell = gated.gated_cell("gru")
+    rep = dict.fromkeys(cell.params["bias_ih"], sp.Integer(0))
+    return dataclasses.replace(
+        cell,
+        params={**cell.params, "bias_ih": sp.zeros(3, 1)},
+        new_state=cell.new_state.xreplace(rep),
+        gates={k: v.xreplace(rep) for k, v in cell.gates.items()},
+    )
+
+
+def _forged_omega(**fields):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(omega.omega(2, act="identity"), **fields)
 
 
 @pytest.mark.parametrize(("call", "exc", "match"), BAD)
@@ -341,3 +430,135 @@ def test_numbers_of_every_accepted_kind_give_the_exact_bound() -> None:
     assert sp.nsimplify(got) == sp.Rational(want.numerator, want.denominator)
     g = clipping.clip_by_norm(np.array([3, 4]), Fraction(1, 1))
     assert list(g) == [sp.Rational(3, 5), sp.Rational(4, 5)]
+
+
+# ----------------------------------------------------------------------------- NumPy integers, records
+def test_numpy_integer_steps_unroll_the_same_product() -> None:
+    """``np.int64`` sizes and steps are ints: the identity cell ``h′ = w h + u x + b``
+    unrolled over 3 steps has ``∂h_3/∂h_0 = w³`` (before, NumPy integers were refused)."""
+    u = chain.unroll(elman.elman_cell(np.int64(1), act="identity", n_in=np.int64(1)), np.int64(3))
+    w = u.cell.W_hh[0, 0]
+    assert u.product(np.int64(3), np.int64(0)) == sp.Matrix([[w**3]])
+    assert u.product(np.int64(3), np.int64(1)) == sp.Matrix([[w**2]])
+    assert u.step_jacobian(np.int64(2)) == sp.Matrix([[w]])
+    assert sp.expand(u.states[3][0]).coeff(u.h0[0]) == w**3
+    assert type(u.cell.n) is int and type(u.T) is int
+
+
+_NP_SIZED = {
+    "prove_eq6": lambda i: chain.prove_eq6(i(1), i(1), "pascanu"),
+    "prove_eq7_8": lambda i: chain.prove_eq7_8(i(2), i(1), "standard", True),
+    "prove_clipping": lambda i: clipping.prove_clipping(i(2)),
+    "prove_eq9_row_reading": lambda i: elman.prove_eq9_row_reading(i(2)),
+    "prove_step_jacobian": lambda i: elman.prove_step_jacobian(i(1), "pascanu", False, "f"),
+    "prove_gru_jacobian": lambda i: gated.prove_gru_jacobian(i(1)),
+    "prove_lstm_direct_path": lambda i: gated.prove_lstm_direct_path(i(1)),
+    "prove_diag_norm": lambda i: leaky.prove_diag_norm(i(2)),
+    "prove_leaky_jacobian": lambda i: leaky.prove_leaky_jacobian(i(1), "pascanu"),
+    "prove_omega_gradient": lambda i: omega.prove_omega_gradient(i(2), "pascanu", False),
+    "prove_mse_linear_gradient": lambda i: softmax.prove_mse_linear_gradient(i(2)),
+    "prove_xent_gradient": lambda i: softmax.prove_xent_gradient(i(2)),
+}
+
+
+@pytest.mark.parametrize("prove", list(_NP_SIZED.values()), ids=list(_NP_SIZED))
+def test_numpy_integer_sizes_prove_the_same_identity(prove) -> None:  # type: ignore[no-untyped-def]
+    """Each identity holds with NumPy-integer sizes and reads as with Python ints."""
+    got = prove(np.int64)
+    assert got.holds
+    assert got == prove(int)
+
+
+def test_numpy_integer_sizes_build_the_same_objects() -> None:
+    """Cells, Ω and logits built from NumPy integers compute the same mathematics:
+    Ω at ``W = 2I`` with ``v = 1`` is ``(‖2v‖/‖v‖ − 1)² = 1``, and the GRU's
+    closed-form Jacobian equals SymPy's."""
+    c = gated.gated_cell("gru", np.int64(2), np.int64(1))
+    ok, _ = is_zero_matrix(gated.step_jacobian(c) - gated.gru_closed_form_jacobian(c))
+    assert ok and c.n == 2 and type(c.n) is int
+    val, _grad = omega.omega_functions(np.int64(2), act="identity")
+    assert float(val(2 * np.eye(2), np.zeros(2), np.zeros(2), np.ones(2))) == 1.0
+    assert omega.omega(np.int64(3), act="identity").W.shape == (3, 3)
+    assert list(softmax.logits(np.int64(2))) == list(sp.symbols("z_0 z_1", real=True))
+
+
+def test_hand_built_records_that_fit_are_accepted() -> None:
+    """The record checks refuse what does not fit, not what differs from the
+    builder: a standard tanh cell with numeric ``W_hh`` (arg and update rebuilt)
+    has ``J = diag(sech²(a)) W_hh``, checked against SymPy's Jacobian at a point;
+    a GRU with ``bias_ih = 0`` put in keeps its closed-form Jacobian."""
+    base = elman.elman_cell(2, act="tanh")
+    W = sp.Matrix([[2, 0], [1, 3]])
+    arg = W * base.h + base.W_hx * base.x + base.b
+    cell = dataclasses.replace(base, W_hh=W, arg=arg, update=arg.applyfunc(sp.tanh))
+    J = elman.closed_form_jacobian(cell)
+    point = {s: sp.Rational(k + 1, 7) for k, s in enumerate([*cell.h, *cell.x, *cell.b, *cell.W_hx])}
+    want = cell.update.jacobian(cell.h).xreplace(point)
+    assert max(abs(float(v)) for v in (J.xreplace(point) - want).evalf(30)) < 1e-25
+    g = _gru_without_input_bias()
+    ok, _ = is_zero_matrix(gated.step_jacobian(g) - gated.gru_closed_form_jacobian(g))
+    assert ok
+
+
+# ----------------------------------------------------------------------------- sigmoid
+def test_sigmoid_reads_numbers_and_its_one_derivative() -> None:
+    """σ(0) = 1/2 from every kind of zero; σ(2) is ``1/(1 + e⁻²)``; ``fdiff(1)`` is
+    the derivative of ``1/(1 + e⁻ˣ)`` (SymPy's), whatever integer type says 1."""
+    for zero in (0, 0.0, np.int64(0), np.float64(0.0), sp.Integer(0)):
+        assert gated.sigmoid(zero) == sp.Rational(1, 2)
+        assert gated.sigmoid.eval(zero) == sp.Rational(1, 2)
+    assert gated.sigmoid.eval(X) is None
+    assert gated.sigmoid(np.int64(2)).rewrite(sp.exp) == 1 / (1 + sp.exp(-2))
+    d = gated.sigmoid(X).fdiff(np.int64(1)).rewrite(sp.exp)
+    assert sp.simplify(d - sp.diff(1 / (1 + sp.exp(-X)), X)) == 0
+
+
+# ----------------------------------------------------------------------------- softmax + squared error
+def _two_class_gradient(q: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """``∂/∂z₀`` of ``½‖softmax(z) − (1, 0)‖²`` and ``p₀ − 1`` for two classes, by hand:
+    with ``q = e^{z₀ − z₁}``, ``p₀ = q/(1 + q)`` and the loss is ``(1 − p₀)²``, so the
+    derivative is ``−2 p₀ (1 − p₀)² = −2q/(1 + q)³``."""
+    return -2 * q / (1 + q) ** 3, -1 / (1 + q)
+
+
+@pytest.mark.parametrize(
+    ("z", "log_q"),
+    [((-(2**63), 0), -(2**63)), ((2**63, 0), 2**63), ((2**70, 5), 2**70 - 5), ((-(2**70), 2**70), -(2**71)),
+     ((1e300, 0.0), 1e300), ((-1e300, 0.0), -1e300), ((5e-324, 0), 5e-324)],
+    ids=["-2**63", "2**63", "2**70-5", "-2**71", "1e300", "-1e300", "subnormal"],
+)
+def test_softmax_mse_gradient_extreme_logits(z: tuple[float, float], log_q: float) -> None:
+    """Exact for integer logits of any size and without cancellation for floats.
+
+    Before: simplifying after putting the numbers in ran mpmath on ``exp(2**63)``
+    (``OverflowError: too many digits in integer``, or a ``MemoryError``, or
+    minutes for ``2**20``), and at ``z = (1e300, 0)`` it returned ``−e^{−2·10³⁰⁰}``,
+    half the gradient, because ``p₀`` rounded to 1.
+    """
+    grad, err = softmax.softmax_mse_gradient(list(z), [1, 0])
+    with mpmath.workdps(40):
+        want_g, want_e = _two_class_gradient(mpmath.exp(mpmath.mpf(log_q)))  # z₀ − z₁ exactly
+        for got, want in ((grad[0], want_g), (grad[1], -want_g), (err[0], want_e), (err[1], -want_e)):
+            got_mp = mpmath.mpf(str(sp.N(got, 40)))
+            assert abs(got_mp - want) <= mpmath.mpf(10) ** -13 * abs(want)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    st.lists(st.integers(-6, 6) | st.fractions(-3, 3, max_denominator=4), min_size=2, max_size=4),
+    st.data(),
+)
+def test_softmax_mse_gradient_is_the_derivative(z: list, data: st.DataObject) -> None:  # type: ignore[type-arg]
+    """Against SymPy's derivative of ``½‖softmax(z) − y‖²``, taken in symbols and
+    evaluated at the point with 40 digits."""
+    y = data.draw(st.lists(st.integers(-2, 2), min_size=len(z), max_size=len(z)))
+    grad, err = softmax.softmax_mse_gradient(z, y)
+    zs = sp.symbols(f"a0:{len(z)}", real=True)
+    p = [sp.exp(a) / sum(sp.exp(b) for b in zs) for a in zs]
+    loss = sum((pi - yi) ** 2 for pi, yi in zip(p, y, strict=True)) / 2
+    point = {a: sp.Rational(v.numerator, v.denominator) if not isinstance(v, int) else v
+             for a, v in zip(zs, z, strict=True)}
+    for i, a in enumerate(zs):
+        want = sp.diff(loss, a).xreplace(point)
+        assert abs(sp.N(grad[i] - want, 40)) < 1e-30
+        assert abs(sp.N(err[i] - (p[i] - y[i]).xreplace(point), 40)) < 1e-30

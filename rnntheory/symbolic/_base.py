@@ -18,6 +18,9 @@ __all__ = [
     "check_bool_arg",
     "check_choice_arg",
     "check_int_arg",
+    "check_matrix_field",
+    "check_same_field",
+    "check_symbol_matrix",
     "is_zero_matrix",
     "sym_matrix",
     "sym_scalar",
@@ -48,13 +51,22 @@ class Identity:
         return self.holds
 
 
-def check_int_arg(name: str, value: Any, low: int, high: int) -> int:
-    """``value`` as an int in ``[low, high]``, or a ``ValueError``/``TypeError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+def check_int_arg(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]`` (``high=None``: no upper end), or a
+    ``ValueError``/``TypeError`` naming ``name``.
+
+    Python and NumPy integers are accepted (``np.int64(2)`` is ``2``); bools,
+    floats (even integral ones) and everything else are refused.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
         raise TypeError(f"`{name}` must be an int, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"`{name}` must lie in [{low}, {high}], got {value}")
-    return value
+    v = int(value)
+    if high is None:
+        if v < low:
+            raise ValueError(f"`{name}` must be an int >= {low}, got {v}")
+    elif not low <= v <= high:
+        raise ValueError(f"`{name}` must lie in [{low}, {high}], got {v}")
+    return v
 
 
 def check_choice_arg(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -163,6 +175,52 @@ def sym_matrix(name: str, value: Any) -> Any:
         flat = [sym_scalar(f"{name}[{i}][{j}]", v) for i, r in enumerate(value) for j, v in enumerate(r)]
         return sp.Matrix(len(value), cols, flat)
     return sp.Matrix(len(value), 1, [sym_scalar(f"{name}[{i}]", v) for i, v in enumerate(value)])
+
+
+def check_matrix_field(name: str, value: Any, shape: tuple[int, int] | None = None) -> Any:
+    """``value`` if it is a SymPy matrix of expressions (of ``shape`` when given).
+
+    For the fields of a record passed back to the library (``cell.W_hh``):
+    a ``TypeError`` naming ``name`` if ``value`` is not a SymPy matrix or holds
+    something that is not an expression, a ``ValueError`` if its shape is not
+    ``shape``.
+    """
+    if not isinstance(value, sp.MatrixBase):
+        raise TypeError(f"`{name}` must be a SymPy matrix, got {type(value).__name__}")
+    for entry in value:
+        if not isinstance(entry, sp.Expr):
+            raise TypeError(f"`{name}` must hold SymPy expressions, got the {type(entry).__name__} {entry}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise ValueError(f"`{name}` must have shape {tuple(shape)}, got shape {tuple(value.shape)}")
+    return value
+
+
+def check_symbol_matrix(*named: tuple[str, Any]) -> None:
+    """Raise a ``ValueError`` naming the field unless the entries of the SymPy
+    matrices in ``named`` (``(name, matrix)`` pairs) are symbols, all distinct
+    (the variables a record differentiates by, substitutes for, or takes as
+    arguments)."""
+    seen: dict[Any, str] = {}
+    for name, value in named:
+        for entry in value:
+            if not isinstance(entry, sp.Symbol):
+                raise ValueError(f"`{name}` must hold SymPy symbols (the variables), got the entry {entry}")
+            if entry in seen:
+                where = "twice" if seen[entry] == name else f"(also in `{seen[entry]}`)"
+                raise ValueError(f"`{name}` must hold distinct symbols, got {entry} {where}")
+            seen[entry] = name
+
+
+def check_same_field(name: str, got: Any, want: Any, what: str) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless the record field ``got``
+    equals ``want`` (what the record's other fields determine, described by
+    ``what``): structurally, or after expanding the difference."""
+    if got == want:
+        return
+    diff = got - want
+    zero = diff.applyfunc(sp.expand).is_zero_matrix if isinstance(diff, sp.MatrixBase) else sp.expand(diff) == 0
+    if zero is not True:
+        raise ValueError(f"`{name}` does not match the record's other fields: it must be {what}")
 
 
 def is_zero_matrix(M: Any) -> tuple[bool, Any]:

@@ -76,7 +76,7 @@ class Unrolled:
         """``J_t J_{t−1} ⋯ J_{k+1}`` (the identity for ``t == k``), ``0 ≤ k ≤ t ≤ T``."""
         t = self._step("t", t, 0)
         k = check_int_arg("k", k, 0, t)
-        P = sp.eye(self.cell.n)
+        P = sp.eye(self.cell.h.rows)
         for i in range(k + 1, t + 1):
             P = self.step_jacobian(i) * P
         return P
@@ -99,9 +99,11 @@ def unroll(cell: SymbolicCell, T: int) -> Unrolled:
     ------
     TypeError
         If ``cell`` is not a :class:`~rnntheory.symbolic.elman.SymbolicCell`
-        or ``T`` is not an int.
+        (or a field of it has the wrong type) or ``T`` is not an int (Python
+        or NumPy).
     ValueError
-        If ``T`` is out of range.
+        If ``T`` is out of range, or the fields of ``cell`` do not fit together
+        (see :func:`~rnntheory.symbolic.elman.step_jacobian`).
 
     Examples
     --------
@@ -111,15 +113,16 @@ def unroll(cell: SymbolicCell, T: int) -> Unrolled:
     """
     _check_cell(cell)
     T = check_int_arg("T", T, 1, 6)
-    h0 = sp.Matrix(cell.n, 1, lambda i, _: sp.Symbol(f"s_{i}", real=True))
+    n, n_in = cell.h.rows, cell.x.rows
+    h0 = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"s_{i}", real=True))
     xs = tuple(
-        sp.Matrix(cell.n_in, 1, lambda i, _, t=t: sp.Symbol(f"x_{t}_{i}", real=True))
+        sp.Matrix(n_in, 1, lambda i, _, t=t: sp.Symbol(f"x_{t}_{i}", real=True))
         for t in range(1, T + 1)
     )
     states = [h0]
     for t in range(T):
-        rep = {cell.h[i]: states[-1][i] for i in range(cell.n)}
-        rep.update({cell.x[i]: xs[t][i] for i in range(cell.n_in)})
+        rep = {cell.h[i]: states[-1][i] for i in range(n)}
+        rep.update({cell.x[i]: xs[t][i] for i in range(n_in)})
         states.append(cell.update.xreplace(rep))
     return Unrolled(cell, h0, xs, tuple(states))
 

@@ -28,6 +28,9 @@ from ._base import (
     check_bool_arg,
     check_choice_arg,
     check_int_arg,
+    check_matrix_field,
+    check_same_field,
+    check_symbol_matrix,
     is_zero_matrix,
     sym_matrix,
     sym_scalar,
@@ -198,26 +201,82 @@ def elman_cell(
     b = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"b_{i}", real=True))
     h = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"h_{i}", real=True))
     x = sp.Matrix(n_in, 1, lambda i, _: sp.Symbol(f"x_{i}", real=True))
+    alpha = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"alpha_{i}", real=True)) if leaky else None
+    arg, g = _compose(form, f, W, U, b, h, x, alpha)
+    return SymbolicCell(n, n_in, form, bool(leaky), W, U, b, h, x, alpha, f, arg, g)
+
+
+def _compose(
+    form: str, f: Callable[[Any], Any], W: Any, U: Any, b: Any, h: Any, x: Any, alpha: Any
+) -> tuple[Any, Any]:
+    """The argument of ``f`` and the update ``h_t`` of a cell with these parts."""
     if form == "standard":
         arg = W * h + U * x + b
         g = arg.applyfunc(f)
     else:
         arg = h
         g = W * h.applyfunc(f) + U * x + b
-    alpha = None
-    if leaky:
-        alpha = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"alpha_{i}", real=True))
-        g = sp.Matrix(n, 1, lambda i, _: alpha[i] * h[i] + (1 - alpha[i]) * g[i])
-    return SymbolicCell(n, n_in, form, bool(leaky), W, U, b, h, x, alpha, f, arg, g)
+    if alpha is not None:
+        g = sp.Matrix(g.rows, 1, lambda i, _: alpha[i] * h[i] + (1 - alpha[i]) * g[i])
+    return arg, g
 
 
-def _check_cell(cell: Any) -> None:
+_FIELDS = ("W_hh", "W_hx", "b", "h", "x", "arg", "update")
+
+
+def _check_cell(cell: Any) -> SymbolicCell:
+    """``cell`` if it is a :class:`SymbolicCell` whose fields agree with each
+    other (as :func:`elman_cell` builds them), else a ``TypeError`` (a field of
+    the wrong type) or ``ValueError`` (sizes, shapes or expressions that do not
+    fit together) naming ``cell`` and the field."""
     if not isinstance(cell, SymbolicCell):
         raise TypeError(f"`cell` must be a SymbolicCell (from `elman_cell`), got {type(cell).__name__}")
+    n = check_int_arg("cell.n", cell.n, 1)
+    n_in = check_int_arg("cell.n_in", cell.n_in, 1)
+    form = check_choice_arg("cell.form", cell.form, FORMS)
+    leaky = check_bool_arg("cell.leaky", cell.leaky)
+    if not callable(cell.f) or isinstance(cell.f, str | bytes):
+        raise TypeError(f"`cell.f` must be a SymPy function or callable, got {type(cell.f).__name__}")
+    if cell.alpha is not None and not isinstance(cell.alpha, sp.MatrixBase):
+        raise TypeError(f"`cell.alpha` must be None or a SymPy matrix, got {type(cell.alpha).__name__}")
+    shapes = {"W_hh": (n, n), "W_hx": (n, n_in), "b": (n, 1), "h": (n, 1), "x": (n_in, 1),
+              "arg": (n, 1), "update": (n, 1)}
+    for name in _FIELDS:
+        check_matrix_field(f"cell.{name}", getattr(cell, name))
+    if cell.alpha is not None:
+        check_matrix_field("cell.alpha", cell.alpha)
+    for name in _FIELDS:
+        check_matrix_field(f"cell.{name}", getattr(cell, name), shapes[name])
+    if leaky != (cell.alpha is not None):
+        raise ValueError(
+            "`cell.alpha` must be a column of retention coefficients when `cell.leaky` is True "
+            f"and None when it is False, got leaky={leaky} and alpha={cell.alpha}"
+        )
+    if cell.alpha is not None:
+        check_matrix_field("cell.alpha", cell.alpha, (n, 1))
+    check_symbol_matrix(("cell.h", cell.h), ("cell.x", cell.x))
+    arg, update = _compose(form, cell.f, cell.W_hh, cell.W_hx, cell.b, cell.h, cell.x, cell.alpha)
+    check_matrix_field("cell.f(...)", update)
+    check_same_field("cell.arg", cell.arg, arg, f"the argument of `f` in the {form} form")
+    leak = "leaky " if leaky else ""
+    check_same_field("cell.update", cell.update, update, f"the {leak}{form} update built from the cell's fields")
+    return cell
 
 
 def step_jacobian(cell: SymbolicCell) -> sp.Matrix:
     """``∂h_t/∂h_{t−1}`` of ``cell`` by ``Matrix.jacobian`` (numerator layout).
+
+    Raises
+    ------
+    TypeError
+        If ``cell`` is not a :class:`SymbolicCell` or one of its fields has the
+        wrong type (a size that is not an int, a part that is not a SymPy matrix).
+    ValueError
+        If the fields of ``cell`` do not fit together: sizes below 1, shapes
+        that disagree with ``n``/``n_in``, ``h`` or ``x`` not distinct symbols,
+        ``alpha`` present without ``leaky`` (or missing with it), or ``arg`` and
+        ``update`` not those its other fields give (as :func:`elman_cell`
+        builds them).
 
     Examples
     --------
@@ -234,6 +293,18 @@ def closed_form_jacobian(cell: SymbolicCell) -> sp.Matrix:
     ``diag(f′(a)) W_hh`` (standard), ``W_hh diag(f′(h_{t−1}))`` (Pascanu), and
     ``diag(α) + diag(1 − α) J̃`` for a leaky cell with ``J̃`` the non-leaky one.
 
+    Raises
+    ------
+    TypeError
+        If ``cell`` is not a :class:`SymbolicCell` or one of its fields has the
+        wrong type (a size that is not an int, a part that is not a SymPy matrix).
+    ValueError
+        If the fields of ``cell`` do not fit together: sizes below 1, shapes
+        that disagree with ``n``/``n_in``, ``h`` or ``x`` not distinct symbols,
+        ``alpha`` present without ``leaky`` (or missing with it), or ``arg`` and
+        ``update`` not those its other fields give (as :func:`elman_cell`
+        builds them).
+
     Examples
     --------
     >>> closed_form_jacobian(elman_cell(1, form="pascanu", act="identity"))
@@ -244,7 +315,7 @@ def closed_form_jacobian(cell: SymbolicCell) -> sp.Matrix:
     J = D * cell.W_hh if cell.form == "standard" else cell.W_hh * D
     if cell.alpha is not None:
         A = sp.diag(*cell.alpha)
-        J = A + (sp.eye(cell.n) - A) * J
+        J = A + (sp.eye(cell.W_hh.rows) - A) * J
     return J
 
 
@@ -281,6 +352,18 @@ def prove_step_jacobian(n: int, form: str = "standard", leaky: bool = False, act
 
 def article_eq9_matrix(cell: SymbolicCell) -> sp.Matrix:
     """What Eq. 9 of the article writes for the step Jacobian: ``Wᵀ diag(f′(h_{t−1}))``.
+
+    Raises
+    ------
+    TypeError
+        If ``cell`` is not a :class:`SymbolicCell` or one of its fields has the
+        wrong type (a size that is not an int, a part that is not a SymPy matrix).
+    ValueError
+        If the fields of ``cell`` do not fit together: sizes below 1, shapes
+        that disagree with ``n``/``n_in``, ``h`` or ``x`` not distinct symbols,
+        ``alpha`` present without ``leaky`` (or missing with it), or ``arg`` and
+        ``update`` not those its other fields give (as :func:`elman_cell`
+        builds them).
 
     Examples
     --------

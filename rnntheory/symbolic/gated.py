@@ -18,9 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sympy as sp
+from sympy.core.function import ArgumentIndexError
 
-from ._base import Identity, cached, check_choice_arg, check_int_arg, is_zero_matrix
+from ._base import (
+    Identity,
+    cached,
+    check_choice_arg,
+    check_int_arg,
+    check_matrix_field,
+    check_same_field,
+    check_symbol_matrix,
+    is_zero_matrix,
+    sym_scalar,
+)
 
 __all__ = [
     "GatedCell",
@@ -35,6 +47,14 @@ __all__ = [
 ]
 
 KINDS = ("lstm", "gru")
+
+
+class _ArgumentIndexError(ArgumentIndexError):
+    """SymPy's error for a derivative by an argument a function does not have,
+    worded with the argument's name."""
+
+    def __str__(self) -> str:
+        return f"`argindex` must be 1 (`sigmoid` has one argument), got {self.args[1]!r:.60}"
 
 
 class sigmoid(sp.Function):
@@ -54,19 +74,34 @@ class sigmoid(sp.Function):
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        # Function.__new__ sympifies its arguments, which runs a string as Python.
+        # Function.__new__ sympifies its arguments, which runs a string as Python:
+        # every argument goes through sym_scalar (numbers and SymPy expressions only).
+        checked = []
         for a in args:
             if isinstance(a, str | bytes):
-                raise TypeError(f"`sigmoid` takes a SymPy expression or a number, got the string {a!r:.60}")
-        return super().__new__(cls, *args, **kwargs)
+                raise TypeError(
+                    f"`sigmoid` takes a SymPy expression or a number as its argument `arg`, "
+                    f"got the string {a!r:.60}"
+                )
+            checked.append(sym_scalar("arg", a))
+        return super().__new__(cls, *checked, **kwargs)
 
     @classmethod
     def eval(cls, arg: Any) -> Any:
+        """``σ(0) = 1/2``; any other argument stays unevaluated (``None``).
+
+        ``arg`` is a number or a SymPy expression (a string raises a
+        ``TypeError`` naming ``arg``).
+        """
+        arg = sym_scalar("arg", arg)
         if arg.is_zero:
             return sp.Rational(1, 2)
         return None
 
     def fdiff(self, argindex: int = 1) -> Any:
+        """``σ′ = σ (1 − σ)``; ``argindex`` must be 1 (σ has one argument)."""
+        if isinstance(argindex, bool | np.bool_) or not isinstance(argindex, int | np.integer) or argindex != 1:
+            raise _ArgumentIndexError(self, argindex)
         return self * (1 - self)
 
     def _eval_rewrite_as_exp(self, arg: Any, **kwargs: Any) -> Any:
@@ -74,8 +109,6 @@ class sigmoid(sp.Function):
 
 
 def _np_sigmoid(x: Any) -> Any:
-    import numpy as np
-
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
@@ -134,6 +167,8 @@ def gated_cell(kind: str, n: int = 1, n_in: int = 1) -> GatedCell:
 
     Raises
     ------
+    TypeError
+        On a size that is not an int (Python or NumPy).
     ValueError
         On an unknown ``kind`` or sizes out of range.
 
@@ -149,7 +184,7 @@ def gated_cell(kind: str, n: int = 1, n_in: int = 1) -> GatedCell:
     kind = check_choice_arg("kind", kind, KINDS)
     n = check_int_arg("n", n, 1, 2)
     n_in = check_int_arg("n_in", n_in, 1, 2)
-    G = 4 if kind == "lstm" else 3
+    G = _G[kind]
 
     def mat(name: str, r: int, c: int) -> sp.Matrix:
         return sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}_{i}_{j}", real=True))
@@ -161,7 +196,22 @@ def gated_cell(kind: str, n: int = 1, n_in: int = 1) -> GatedCell:
         "bias_hh": mat("bh", G * n, 1),
     }
     x = mat("x", n_in, 1)
-    h = mat("h", n, 1)
+    state = mat("h", n, 1).col_join(mat("c", n, 1)) if kind == "lstm" else mat("h", n, 1)
+    new_state, gates = _compose(kind, n, params, x, state)
+    return GatedCell(kind, n, n_in, params, x, state, new_state, gates)
+
+
+_G = {"lstm": 4, "gru": 3}
+_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+
+
+def _compose(
+    kind: str, n: int, params: dict[str, Any], x: Any, state: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The new state and the gates of one ``kind`` step with these parts
+    (``state`` is ``h``, or ``(h; c)`` stacked for an LSTM)."""
+    h = state[:n, :]
     gi = params["weight_ih"] * x + params["bias_ih"]
     gh = params["weight_hh"] * h + params["bias_hh"]
 
@@ -169,38 +219,82 @@ def gated_cell(kind: str, n: int = 1, n_in: int = 1) -> GatedCell:
         return M[k * n : (k + 1) * n, :]
 
     if kind == "lstm":
-        c = mat("c", n, 1)
+        c = state[n:, :]
         pre = gi + gh
         i, f, g, o = (blk(pre, k) for k in range(4))
         i, f, o = (m.applyfunc(_sigmoid) for m in (i, f, o))
         g = g.applyfunc(sp.tanh)
         c_new = f.multiply_elementwise(c) + i.multiply_elementwise(g)
         h_new = o.multiply_elementwise(c_new.applyfunc(sp.tanh))
-        gates = {"i": i, "f": f, "g": g, "o": o}
-        return GatedCell(kind, n, n_in, params, x, h.col_join(c), h_new.col_join(c_new), gates)
+        return h_new.col_join(c_new), {"i": i, "f": f, "g": g, "o": o}
     r = (blk(gi, 0) + blk(gh, 0)).applyfunc(_sigmoid)
     z = (blk(gi, 1) + blk(gh, 1)).applyfunc(_sigmoid)
     nn = (blk(gi, 2) + r.multiply_elementwise(blk(gh, 2))).applyfunc(sp.tanh)
     h_new = (sp.ones(n, 1) - z).multiply_elementwise(nn) + z.multiply_elementwise(h)
-    return GatedCell(kind, n, n_in, params, x, h, h_new, {"r": r, "z": z, "n": nn})
+    return h_new, {"r": r, "z": z, "n": nn}
 
 
 def _check_cell(cell: Any) -> GatedCell:
-    """``cell`` if it is a :class:`GatedCell` whose parts are SymPy matrices
-    (``lambdify`` would run a string in their place as code), else raise."""
+    """``cell`` if it is a :class:`GatedCell` whose fields agree with each other
+    (as :func:`gated_cell` builds them), else raise naming ``cell`` and the field.
+
+    Every part is checked to be a SymPy matrix first (``lambdify`` would run a
+    string in its place as code): a ``TypeError``. Then the sizes, the keys of
+    ``params`` and ``gates``, the shapes, the state's symbols and the new state
+    and gates against those the parameters give: a ``ValueError``.
+    """
     if not isinstance(cell, GatedCell):
         raise TypeError(f"`cell` must be a GatedCell (from `gated_cell`), got {type(cell).__name__}")
+    for field in ("params", "gates"):
+        value = getattr(cell, field)
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"`cell.{field}` must be a dict of SymPy matrices keyed by name, got {type(value).__name__}"
+            )
     parts = {"x": cell.x, "state": cell.state, "new_state": cell.new_state}
     parts.update({f"params[{k!r}]": v for k, v in cell.params.items()})
     parts.update({f"gates[{k!r}]": v for k, v in cell.gates.items()})
     for name, part in parts.items():
-        if not isinstance(part, sp.MatrixBase):
-            raise TypeError(f"`cell.{name}` must be a SymPy matrix, got {type(part).__name__}")
+        check_matrix_field(f"cell.{name}", part)
+    kind = check_choice_arg("cell.kind", cell.kind, KINDS)
+    n = check_int_arg("cell.n", cell.n, 1)
+    n_in = check_int_arg("cell.n_in", cell.n_in, 1)
+    for field, keys in (("params", _PARAMS), ("gates", _GATES[kind])):
+        got = list(getattr(cell, field))
+        if len(got) != len(keys) or set(got) != set(keys):
+            raise ValueError(f"`cell.{field}` must have the keys {keys} for kind {kind!r}, got {got}")
+    G, S = _G[kind], (2 if kind == "lstm" else 1)
+    shapes = {"weight_ih": (G * n, n_in), "weight_hh": (G * n, n), "bias_ih": (G * n, 1), "bias_hh": (G * n, 1)}
+    for k, shape in shapes.items():
+        check_matrix_field(f"cell.params[{k!r}]", cell.params[k], shape)
+    check_matrix_field("cell.x", cell.x, (n_in, 1))
+    check_matrix_field("cell.state", cell.state, (S * n, 1))
+    check_matrix_field("cell.new_state", cell.new_state, (S * n, 1))
+    for k in _GATES[kind]:
+        check_matrix_field(f"cell.gates[{k!r}]", cell.gates[k], (n, 1))
+    check_symbol_matrix(("cell.state", cell.state), ("cell.x", cell.x))
+    new_state, gates = _compose(kind, n, cell.params, cell.x, cell.state)
+    check_same_field("cell.new_state", cell.new_state, new_state, f"the {kind} step of the cell's parameters")
+    for k in _GATES[kind]:
+        check_same_field(f"cell.gates[{k!r}]", cell.gates[k], gates[k], f"the {kind} gate {k} of the cell's parameters")
     return cell
 
 
 def step_jacobian(cell: GatedCell) -> sp.Matrix:
     """``∂(new state)/∂(state)``: ``n × n`` (GRU) or ``2n × 2n`` for ``(h, c)`` (LSTM).
+
+    Raises
+    ------
+    TypeError
+        If ``cell`` is not a :class:`GatedCell` or one of its fields has the
+        wrong type (``params``/``gates`` not dicts, a part that is not a SymPy
+        matrix, a size that is not an int).
+    ValueError
+        If the fields of ``cell`` do not fit together: an unknown ``kind``,
+        sizes below 1, missing or extra keys in ``params``/``gates``, shapes
+        that disagree with ``n``/``n_in``, a state or input that is not distinct
+        symbols, or a new state or gates not those the parameters give (as
+        :func:`gated_cell` builds them).
 
     Examples
     --------
@@ -239,8 +333,12 @@ def gru_closed_form_jacobian(cell: GatedCell) -> sp.Matrix:
 
     Raises
     ------
+    TypeError
+        As :func:`step_jacobian`, for a ``cell`` that is not a :class:`GatedCell`
+        or has a field of the wrong type.
     ValueError
-        If ``cell`` is not a GRU cell.
+        As :func:`step_jacobian`, for fields that do not fit together; and if
+        ``cell`` is not a GRU cell.
 
     Examples
     --------
@@ -250,7 +348,7 @@ def gru_closed_form_jacobian(cell: GatedCell) -> sp.Matrix:
     _check_cell(cell)
     if cell.kind != "gru":
         raise ValueError(f"`cell` must be a GRU cell, got kind {cell.kind!r}")
-    n = cell.n
+    n = int(cell.n)
     Wh, bh = cell.params["weight_hh"], cell.params["bias_hh"]
     W_hr, W_hz, W_hn = Wh[:n, :], Wh[n : 2 * n, :], Wh[2 * n :, :]
     b_hn = bh[2 * n :, :]
@@ -307,6 +405,16 @@ class GatedFunctions:
 def lambdify_cell(cell: GatedCell) -> GatedFunctions:
     """NumPy functions for ``cell``'s step, Jacobian and gates.
 
+    Raises
+    ------
+    TypeError
+        As :func:`step_jacobian`, for a ``cell`` that is not a :class:`GatedCell`
+        or has a field of the wrong type.
+    ValueError
+        As :func:`step_jacobian`, for fields that do not fit together; and if
+        the entries of ``cell.params`` are not distinct symbols (they are the
+        functions' arguments).
+
     Examples
     --------
     >>> import numpy as np
@@ -316,21 +424,18 @@ def lambdify_cell(cell: GatedCell) -> GatedFunctions:
     >>> float(fns.step(p, np.zeros(1), np.ones(1))[0])  # z = n = 1/2 and 0: h′ = h/2
     0.5
     """
-    import numpy as np
-
     from .._validation import as_float_array
 
     _check_cell(cell)
-    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-    missing = [k for k in names if k not in cell.params]
-    if missing:
-        raise ValueError(f"`cell.params` must hold {names}, missing {missing}")
+    names = _PARAMS
+    check_symbol_matrix(*[(f"cell.params[{k!r}]", cell.params[k]) for k in names],
+                        ("cell.x", cell.x), ("cell.state", cell.state))
     syms = [s for k in names for s in cell.params[k]] + list(cell.x) + list(cell.state)
     f_step = sp.lambdify(syms, cell.new_state, _MODULES)
     f_jac = sp.lambdify(syms, step_jacobian(cell), _MODULES)
     gate_names = tuple(cell.gates)
     f_gates = sp.lambdify(syms, [cell.gates[g] for g in gate_names], _MODULES)
-    n = cell.n
+    n = int(cell.n)
 
     f64 = np.dtype(np.float64)
     n_states = 2 if cell.kind == "lstm" else 1

@@ -27,7 +27,16 @@ from typing import Any
 
 import sympy as sp
 
-from ._base import Identity, cached, check_bool_arg, check_choice_arg, check_int_arg, is_zero_matrix
+from ._base import (
+    Identity,
+    cached,
+    check_bool_arg,
+    check_choice_arg,
+    check_int_arg,
+    check_matrix_field,
+    check_same_field,
+    is_zero_matrix,
+)
 from .elman import ACTIVATIONS, FORMS, activation
 
 __all__ = ["OmegaSetup", "omega", "omega_functions", "omega_gradient_closed_form", "prove_omega_gradient"]
@@ -123,31 +132,73 @@ def omega(n: int = 2, form: str = "pascanu", *, squared: bool = False, act: str 
     pairs = [_derivs(f, a) for a in arg]
     D = sp.Matrix([p[0] for p in pairs])
     D2 = sp.Matrix([p[1] for p in pairs])
+    J, u, value = _compose(form, squared, W, v, D)
+    return OmegaSetup(n, form, bool(squared), W, v, h, c, D, D2, J, u, value)
+
+
+def _compose(form: str, squared: bool, W: Any, v: Any, D: Any) -> tuple[Any, Any, Any]:
+    """``J_{k+1}``, ``u = v J_{k+1}`` and ``Ω_k`` from ``W``, ``v`` and the column ``D`` of ``f′``."""
     J = W * sp.diag(*D) if form == "pascanu" else sp.diag(*D) * W
     u = v * J
     nu2 = sum(e**2 for e in u)
     nv2 = sum(e**2 for e in v)
     value = (nu2 / nv2 - 1) ** 2 if squared else (sp.sqrt(nu2) / sp.sqrt(nv2) - 1) ** 2
-    return OmegaSetup(n, form, bool(squared), W, v, h, c, D, D2, J, u, value)
+    return J, u, value
+
+
+_FIELDS = ("W", "v", "h", "c", "D", "D2", "J", "u")
+
+
+def _check_setup(s: Any) -> OmegaSetup:
+    """``s`` if it is an :class:`OmegaSetup` whose fields agree with each other
+    (as :func:`omega` builds them), else a ``TypeError`` (a field of the wrong
+    type) or ``ValueError`` (a size, shape or expression that does not fit)
+    naming ``s`` and the field."""
+    if not isinstance(s, OmegaSetup):
+        raise TypeError(f"`s` must be an OmegaSetup (from `omega`), got {type(s).__name__}")
+    for name in _FIELDS:
+        check_matrix_field(f"s.{name}", getattr(s, name))
+    if not isinstance(s.value, sp.Expr):
+        raise TypeError(f"`s.value` must be a SymPy expression, got {type(s.value).__name__}")
+    n = check_int_arg("s.n", s.n, 1)
+    form = check_choice_arg("s.form", s.form, FORMS)
+    squared = check_bool_arg("s.squared", s.squared)
+    shapes = {"W": (n, n), "v": (1, n), "h": (n, 1), "c": (n, 1), "D": (n, 1), "D2": (n, 1), "J": (n, n),
+              "u": (1, n)}
+    for name in _FIELDS:
+        check_matrix_field(f"s.{name}", getattr(s, name), shapes[name])
+    J, u, value = _compose(form, squared, s.W, s.v, s.D)
+    check_same_field("s.J", s.J, J, f"the step Jacobian of the {form} form from `s.W` and `s.D`")
+    check_same_field("s.u", s.u, u, "`s.v` times `s.J`")
+    kind = "squared ratio" if squared else "ratio"
+    check_same_field("s.value", s.value, value, f"Ω_k ({kind}) of `s.u` and `s.v`")
+    return s
 
 
 def omega_gradient_closed_form(s: OmegaSetup) -> sp.Matrix:
     """``∂Ω_k/∂W_hh`` with ``v`` held fixed, in closed form (see the module docstring).
+
+    Raises
+    ------
+    TypeError
+        If ``s`` is not an :class:`OmegaSetup` or a field has the wrong type.
+    ValueError
+        If the fields of ``s`` do not fit together (sizes, shapes, or ``J``,
+        ``u`` and ``value`` not those that ``W``, ``v``, ``D`` and ``squared`` give).
 
     Examples
     --------
     >>> omega_gradient_closed_form(omega(2, act="identity")).shape
     (2, 2)
     """
-    if not isinstance(s, OmegaSetup):
-        raise TypeError(f"`s` must be an OmegaSetup (from `omega`), got {type(s).__name__}")
+    _check_setup(s)
     nu2 = sum(e**2 for e in s.u)
     nv2 = sum(e**2 for e in s.v)
     if s.squared:
         coef = 4 * (nu2 / nv2 - 1) / nv2
     else:
         coef = 2 * (sp.sqrt(nu2) / sp.sqrt(nv2) - 1) / (sp.sqrt(nv2) * sp.sqrt(nu2))
-    n = s.n
+    n = int(s.n)
     if s.form == "pascanu":
         M = sp.Matrix(n, n, lambda i, j: s.v[i] * s.u[j] * s.D[j])
     else:

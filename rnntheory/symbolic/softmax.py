@@ -101,6 +101,15 @@ def prove_mse_linear_gradient(C: int = 3) -> Identity:
 def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
     """Gradient of ``½‖softmax(z) − y‖²`` w.r.t. ``z``, next to ``ŷ − y``.
 
+    With ``p = softmax(z)`` the gradient is ``J_softmaxᵀ (p − y)``,
+    ``J_softmax = diag(p) − p pᵀ``. Both results are formed as rational
+    functions of ``e_i = exp(z_i)``, put over one denominator and factored, and
+    only then is ``exp(z_i)`` put in. The result is exact however large the
+    logits are (``exp(2**63)`` stays an unevaluated factor: nothing evaluates
+    it numerically), and float logits lose nothing to cancellation: at
+    ``z = (1e300, 0)``, ``y = (1, 0)`` the first entry is
+    ``−2 e^{−2·10³⁰⁰}/(1 + e^{−10³⁰⁰})³`` although ``p₀`` rounds to 1.
+
     Parameters
     ----------
     z : sequence, NumPy array or sympy.Matrix
@@ -108,6 +117,9 @@ def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
         length ``2 ≤ C ≤ 8``.
     y : sequence, NumPy array or sympy.Matrix
         Target, same length.
+
+    Numbers must be finite and real; ``int``, ``float``, ``Fraction``, NumPy
+    scalars and SymPy numbers of any size are accepted.
 
     Returns
     -------
@@ -119,7 +131,8 @@ def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
     TypeError
         If ``z`` or ``y`` holds a string or another non-numeric object.
     ValueError
-        If ``z`` and ``y`` are not columns of one length from 2 to 8.
+        If ``z`` and ``y`` are not columns of one length from 2 to 8, or hold a
+        number that is not finite and real.
 
     Examples
     --------
@@ -133,9 +146,16 @@ def softmax_mse_gradient(z: Any, y: Any) -> tuple[sp.Matrix, sp.Matrix]:
         raise ValueError(
             f"`z` and `y` must be column vectors of one length from 2 to 8, got shapes {zm.shape} and {ym.shape}"
         )
-    zs = logits(zm.shape[0])
-    p = softmax(zs)
-    loss = sum((p - ym).applyfunc(lambda e: e**2)) / 2
-    grad = sp.Matrix([sp.diff(loss, zi) for zi in zs])
-    rep = dict(zip(zs, zm, strict=True))
-    return grad.xreplace(rep).applyfunc(sp.simplify), (p - ym).xreplace(rep).applyfunc(sp.simplify)
+    for name, M in (("z", zm), ("y", ym)):
+        for i, v in enumerate(M):
+            if v.is_number and not (v.is_extended_real and v.is_finite):
+                raise ValueError(f"`{name}` must hold finite real numbers, got {v} at index {i}")
+    C = zm.shape[0]
+    e = [sp.Dummy(f"e_{i}", positive=True) for i in range(C)]
+    total = sum(e, sp.Integer(0))
+    p = sp.Matrix([ei / total for ei in e])
+    err = p - ym
+    pe = sum((p[j] * err[j] for j in range(C)), sp.Integer(0))
+    grad = sp.Matrix([p[i] * (err[i] - pe) for i in range(C)])  # (diag(p) − p pᵀ)(p − y)
+    rep = {ei: sp.exp(zi) for ei, zi in zip(e, zm, strict=True)}
+    return grad.applyfunc(sp.factor).xreplace(rep), err.applyfunc(sp.factor).xreplace(rep)
