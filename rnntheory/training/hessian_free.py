@@ -870,7 +870,10 @@ class HFStepResult:
     rho : float
         Reduction ratio (actual / predicted reduction) of the chosen iterate;
         the prediction uses the undamped Gauss–Newton model
-        ``gᵀp + ½ pᵀGp`` (``-inf`` when that is not negative).
+        ``gᵀp + ½ pᵀGp``. ``-inf`` (the one non-finite field) when that
+        prediction is not negative: no step (``p = 0``), a zero gradient (an
+        all-zero mask), or a reduction below float64's range (mask weights
+        near 1e-300, where both reductions underflow to 0); λ then grows.
     cg_iterations : int
     gv_products : int
         Curvature products (CG, plus one for the predicted reduction).
