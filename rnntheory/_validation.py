@@ -321,6 +321,15 @@ def reach_limit(dtype: Any, n_sum: int) -> float:
     return _FMAX[dt] * (1.0 - 2.0**-10) / (1.0 + (n_sum + 4) * _EPS[dt])
 
 
+class ReachError(ValueError):
+    """A pre-activation could pass the dtype's range with these inputs and weights.
+
+    A ``ValueError`` (bad input for this model); its own type lets a trainer
+    tell it from other bad input: a training step whose weights have grown so
+    far is a divergence, handled like a non-finite gradient.
+    """
+
+
 def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> None:
     """Raise unless ``Σ rows(weight) · source`` over ``terms`` stays inside ``dtype``'s range.
 
@@ -335,8 +344,8 @@ def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> No
 
     Raises
     ------
-    ValueError
-        ``"`x` is too large for this model: the pre-activations W_hh h_{t−1} +
+    ReachError
+        A ``ValueError``: ``"`x` is too large for this model: the pre-activations W_hh h_{t−1} +
         W_hx x_t + b_h could reach 4.0e+308, beyond float64's range (max |x| =
         1e+308, max row sum of |W_hx| = 4); rescale `x`"``, naming the argument
         (or the model parameter) that carries the largest term.
@@ -369,7 +378,7 @@ def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> No
     reach = f"{total:.1e}" if math.isfinite(total) else _fmt_log10(L, 1)
     edge = "beyond" if L > math.log10(fmax) else "at the edge of"
     head = f"`{name}` is too large for this model" if arg else f"`{name}` of this model is too large"
-    raise ValueError(
+    raise ReachError(
         f"{head}: {what} could reach {reach}, {edge} {dt}'s range ({', '.join(parts)}); rescale `{name}`"
     )
 

@@ -162,3 +162,33 @@ def test_hessian_free_fallback_is_pascanus_factor():
     assert isinstance(h, History) and h.count("fallback") == 2
     np.testing.assert_allclose(h.model.W_hh, _pascanu(_pascanu(m.W_hh, 0.01), 0.01), rtol=5e-16, atol=0)
     assert np.linalg.norm(h.model.W_hh) < np.linalg.norm(m.W_hh)
+
+
+@pytest.mark.parametrize("cls", [ElmanRNN, LSTM, GRU])
+def test_weights_beyond_the_float_range_are_a_divergence(cls):
+    """Recurrent weights whose largest row sum of magnitudes is 1.797e308: a
+    pre-activation could pass float64's range, so the model refuses the pass by
+    name and no gradient can be computed. ``train`` takes that as a divergence:
+    ``"fallback"`` halves the recurrent weights (exactly, at any lr where
+    0.02·lr > 1/2), skips the update, and goes on (the halved weights are inside
+    the range); its History comes back with finite parameters. ``"stop"`` ends
+    the run naming the reason. Nothing raises."""
+    task = make_task("addition", 10)
+    base = cls.init(2, 4, 1, seed=0)
+    rec = _rec(base)
+    W = base.params()[rec]
+    m = base.replace(**{rec: W * (1.797e308 / np.abs(W).sum(axis=1).max())})
+    h = train(m, task, optimizer=SGD(100.0), steps=1, batch_size=2, seed=0, eval_every=1, eval_size=2)
+    assert isinstance(h, History) and h.steps == 1 and h.stopped is None
+    assert h.events == [(1, "fallback", f"pre-activations beyond the float range; {rec} scaled by 0.5")]
+    np.testing.assert_array_equal(h.model.params()[rec], m.params()[rec] / 2)
+    for name, p in m.params().items():  # the update itself was skipped
+        if name != rec:
+            np.testing.assert_array_equal(h.model.params()[name], p)
+    assert all(np.all(np.isfinite(p)) for p in h.model.params().values())
+    assert np.isnan(h.loss[0]) and np.isnan(h.grad_norm[0])
+    stop = train(m, task, optimizer=SGD(100.0), steps=3, batch_size=2, seed=0, eval_every=1,
+                 eval_size=2, divergence="stop")
+    assert stop.steps == 1 and stop.stopped is not None
+    assert stop.stopped.startswith("no gradient at step 1: ")
+    assert f"`{rec}` of this model is too large" in stop.stopped

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import (
+    ReachError,
     _fmt_log10,
     abs_max,
     all_finite,
@@ -909,7 +910,12 @@ class HFStepResult:
 
 
 def _mean_loss(model: ElmanRNN, x3: np.ndarray, h: np.ndarray, loss: str, tgt: np.ndarray, m: np.ndarray) -> float:
-    """Batch loss averaged over sequences; ``inf`` when it is not finite."""
+    """Batch loss averaged over sequences; ``inf`` when it is not finite, and when
+    a pre-activation of this (trial) model could pass the float range."""
+    try:
+        model._check_reach(x3, h)
+    except ReachError:
+        return math.inf
     with np.errstate(all="ignore"):
         H, _, Y, _ = model._forward3(x3, h)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])

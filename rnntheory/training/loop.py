@@ -53,6 +53,7 @@ import numpy as np
 
 from .._validation import (
     SEED_LIMIT,
+    ReachError,
     all_finite,
     check_bool,
     check_choice,
@@ -346,8 +347,11 @@ def train(
         fixed batch of ``eval_size`` sequences.
     divergence : {"fallback", "stop"}
         What a diverging step does (a gradient norm that is not finite or
-        exceeds ``divergence_threshold``, or an update that would make a
-        parameter or the optimizer state non-finite): ``"fallback"`` skips the
+        exceeds ``divergence_threshold``, an update that would make a
+        parameter or the optimizer state non-finite, or weights grown so far
+        that the model refuses its forward pass because a pre-activation could
+        pass the float range, so that no gradient exists; an evaluation of such
+        a model counts every output wrong): ``"fallback"`` skips the
         update and multiplies the recurrent matrix by
         ``φ(lr) = min(max(1 − 0.02·lr, 1/2), 1 − u)`` (Pascanu et al.'s
         ``W − 0.02·lr·W`` for ``lr ≤ 25``, a halving beyond, never a factor
@@ -435,7 +439,10 @@ def train(
         cols["rho"].append(float(np.max(np.abs(np.linalg.eigvals(W)))) if square else float("nan"))
 
     def evaluate(step: int) -> None:
-        out = _outputs(model, eval_batch.x)
+        try:
+            out = _outputs(model, eval_batch.x)
+        except ReachError:  # weights grown past the float range: every output is wrong
+            out = np.full((*eval_batch.x.shape[:2], task.n_out), np.nan)
         ev_steps.append(step)
         ev_err.append(task.error(out, eval_batch))
         ev_loss.append(task.loss_value(out, eval_batch))
@@ -448,43 +455,56 @@ def train(
         if om is not None:
             kw["keep_trace"] = "scratch"  # Ω needs the forward pass (used before the next call)
         # overflow and NaN are expected near divergence: they are caught below
+        reach: str | None = None
         with np.errstate(over="ignore", invalid="ignore"):
-            value, g = model.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, **kw)
-            B = batch.batch_size
-            grads = {k: v / B for k, v in g.params().items()}
-            value /= B
-            for pen in pens:
-                if pen.kind == "l1":
-                    pv, pg = P.l1_penalty(model, pen.weight)
-                elif pen.kind == "l2":
-                    pv, pg = P.l2_penalty(model, pen.weight)
-                else:
-                    pv, pg = P.spectral_penalty(model, pen.c, pen.weight)
-                value += pv
-                for k, v in pg.items():
-                    grads[k] = grads[k] + v
+            try:
+                value, g = model.value_and_grad(batch.x, batch.y, loss=task.loss, mask=batch.mask, **kw)
+            except ReachError as err:
+                # the weights have grown until a pre-activation could pass the float
+                # range: the gradient cannot be computed, which is a divergence
+                reach = str(err)
+        if reach is not None:
+            value, grads = float("nan"), {}
             if om is not None:
-                om_value = float("nan")
-                if all_finite(g.flow):  # else the gradient is not finite: divergence path
-                    from ..remedies.omega import omega as _omega
+                cols["omega"].append(float("nan"))
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                B = batch.batch_size
+                grads = {k: v / B for k, v in g.params().items()}
+                value /= B
+                for pen in pens:
+                    if pen.kind == "l1":
+                        pv, pg = P.l1_penalty(model, pen.weight)
+                    elif pen.kind == "l2":
+                        pv, pg = P.l2_penalty(model, pen.weight)
+                    else:
+                        pv, pg = P.spectral_penalty(model, pen.c, pen.weight)
+                    value += pv
+                    for k, v in pg.items():
+                        grads[k] = grads[k] + v
+                if om is not None:
+                    om_value = float("nan")
+                    if all_finite(g.flow):  # else the gradient is not finite: divergence path
+                        from ..remedies.omega import omega as _omega
 
-                    res = _omega(model, g.trace, g.flow, variant=om.variant,
-                                 threshold=om.threshold * B * B, hold_fprime=om.hold_fprime)
-                    om_value = res.value
-                    value += om.weight * om_value
-                    grads["W_hh"] = grads["W_hh"] + om.weight * res.W_hh
-                cols["omega"].append(om_value)
-        norm = C.global_norm(grads)
+                        res = _omega(model, g.trace, g.flow, variant=om.variant,
+                                     threshold=om.threshold * B * B, hold_fprime=om.hold_fprime)
+                        om_value = res.value
+                        value += om.weight * om_value
+                        grads["W_hh"] = grads["W_hh"] + om.weight * res.W_hh
+                    cols["omega"].append(om_value)
+        norm = C.global_norm(grads) if reach is None else float("nan")
         cols["loss"].append(float(value))
         cols["gn"].append(norm)
         fallback = None
         if not (np.isfinite(norm) and norm <= divergence_threshold):
             if divergence == "stop":
-                stopped = f"gradient norm {norm:.3g} at step {step} (threshold {divergence_threshold:g})"
+                stopped = (f"gradient norm {norm:.3g} at step {step} (threshold {divergence_threshold:g})"
+                           if reach is None else f"no gradient at step {step}: {reach}")
                 events.append((step, "stop", stopped))
                 record(float("nan"))
                 break
-            fallback = f"gradient norm {norm:.3g}"
+            fallback = f"gradient norm {norm:.3g}" if reach is None else "pre-activations beyond the float range"
             grads_after = float("nan")
         else:
             if clip is not None:
