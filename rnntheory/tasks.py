@@ -767,28 +767,13 @@ def _nrmse(out: np.ndarray, batch: Batch) -> float:
         return float(np.float64(a) / np.float64(b) * (r / s))
 
 
-class MackeyGlass(Task):
-    """One-step-ahead prediction of the Mackey–Glass series (τ = 17 default).
+class _RegressionTask(Task):
+    """A one-output regression task scored by the NRMSE (the series tasks)."""
 
-    Each sequence has its own random initial history (see
-    :func:`mackey_glass`); the input is ``s(t)``, the target ``s(t + 1)``, at
-    every step. ``error`` is the NRMSE ``sqrt(mean sq. error / var(target))``.
-    """
-
-    name = "mackey_glass"
     n_in = 1
     n_out = 1
     loss = "mse"
     metric = "nrmse"
-
-    def __init__(self, length: int, tau: float = 17.0) -> None:
-        super().__init__(length)
-        self.tau = check_real("tau", tau, low=0.0, low_open=True)
-
-    def _generate(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        L, B = self.length, batch_size
-        s = np.stack([mackey_glass(L + 1, tau=self.tau, seed=rng) for _ in range(B)], axis=1)
-        return Batch(s[:-1, :, None], s[1:, :, None], np.ones((L, B)), np.full(B, L, dtype=np.int64))
 
     def error(self, outputs: Any, batch: Batch) -> float:
         """Normalised RMSE over all target steps (not a fraction of sequences).
@@ -813,17 +798,33 @@ class MackeyGlass(Task):
         return _nrmse(*self._check_outputs(outputs, batch))
 
 
-class NARMA10(Task):
+class MackeyGlass(_RegressionTask):
+    """One-step-ahead prediction of the Mackey–Glass series (τ = 17 default).
+
+    Each sequence has its own random initial history (see
+    :func:`mackey_glass`); the input is ``s(t)``, the target ``s(t + 1)``, at
+    every step. ``error`` is the NRMSE ``sqrt(mean sq. error / var(target))``.
+    """
+
+    name = "mackey_glass"
+
+    def __init__(self, length: int, tau: float = 17.0) -> None:
+        super().__init__(length)
+        self.tau = check_real("tau", tau, low=0.0, low_open=True)
+
+    def _generate(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        L, B = self.length, batch_size
+        s = np.stack([mackey_glass(L + 1, tau=self.tau, seed=rng) for _ in range(B)], axis=1)
+        return Batch(s[:-1, :, None], s[1:, :, None], np.ones((L, B)), np.full(B, L, dtype=np.int64))
+
+
+class NARMA10(_RegressionTask):
     """NARMA-10 system identification: input ``u(t)``, target ``y(t + 1)``.
 
     ``error`` is the NRMSE ``sqrt(mean sq. error / var(target))``.
     """
 
     name = "narma10"
-    n_in = 1
-    n_out = 1
-    loss = "mse"
-    metric = "nrmse"
 
     def _generate(self, batch_size: int, rng: np.random.Generator) -> Batch:
         L, B = self.length, batch_size
@@ -841,28 +842,6 @@ class NARMA10(Task):
             x[:, b, 0] = s.u[:-1]
             y[:, b, 0] = s.y[1:]
         return Batch(x, y, np.ones((L, B)), np.full(B, L, dtype=np.int64))
-
-    def error(self, outputs: Any, batch: Batch) -> float:
-        """Normalised RMSE over all target steps (not a fraction of sequences).
-
-        ``sqrt(mean squared error / var(target))``, computed from values scaled
-        by their largest magnitude, so errors and targets anywhere in
-        float64's range give their finite NRMSE.
-
-        Returns
-        -------
-        float
-            In ``[0, inf]``. ``inf`` when an output on a target step is NaN or
-            infinite (a diverged model is infinitely wrong, never scored as a
-            finite number), and when the targets are constant (variance 0) and
-            the prediction is not exact (``0.0`` when it is).
-
-        Raises
-        ------
-        TypeError, ValueError
-            As :meth:`Task.error`, and when ``batch`` has no target step.
-        """
-        return _nrmse(*self._check_outputs(outputs, batch))
 
 
 TASKS: dict[str, type[Task]] = {
