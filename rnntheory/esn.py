@@ -358,10 +358,30 @@ class ESN:
         return np.hstack([X, u, np.ones((X.shape[0], 1))])
 
     def readout(self, states: Any, inputs: Any = None) -> np.ndarray:
-        """``W_out [x_t; u_t; 1]`` for every step, shape ``(T, n_out)``."""
+        """``W_out [x_t; u_t; 1]`` for every step, shape ``(T, n_out)``.
+
+        Raises
+        ------
+        ValueError
+            When the ESN has no readout yet, and when a readout value leaves
+            float64's range (naming ``states`` or ``inputs``, whichever carries
+            the larger values): an overflowed output is never returned.
+        """
         if self.W_out is None:
             raise ValueError("`esn` has no readout yet: train it with `fit` first")
-        return self.features(states, inputs) @ self.W_out.T
+        Z = self.features(states, inputs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = Z @ self.W_out.T
+        if not np.all(np.isfinite(out)):
+            n = self.W.shape[0]
+            big_x = float(np.max(np.abs(Z[:, :n]), initial=0.0))
+            big_u = float(np.max(np.abs(Z[:, n:-1]), initial=0.0))
+            name, big = ("inputs", big_u) if big_u > big_x else ("states", big_x)
+            raise ValueError(
+                f"`{name}` is too large for this readout: W_out [x_t; u_t; 1] leaves float64's "
+                f"range (max |{name}| = {big:.3g}); rescale `{name}`"
+            )
+        return out
 
     # ------------------------------------------------------------------ running
     def run(

@@ -269,7 +269,19 @@ def _esn() -> ESN:
     return random_esn(4, 1, 1, spectral_radius=0.5, seed=0)
 
 
+def _readout_overflow():
+    """A trained readout given an input near float64's maximum: W_out [x; u; 1]
+    leaves the range (NumPy warned and returned inf)."""
+    u = np.random.default_rng(0).normal(size=(20, 1))
+    e = fit(random_esn(5, n_in=1, n_out=1, spectral_radius=0.8, seed=0), u, np.sin(np.cumsum(u, axis=0)),
+            washout=2, ridge=1e-6).esn
+    big = np.ones((4, 1))
+    big[0, 0] = 1.07e308
+    return e.readout(e.run(u[:4]), big)
+
+
 BAD_INPUTS = [
+    (_readout_overflow, ValueError, r"`inputs` is too large for this readout: .* \(max \|inputs\| = 1.07e\+308\)"),
     (lambda: random_esn(4), ValueError, "exactly one of `spectral_radius` and `spectral_norm`"),
     (lambda: random_esn(4, spectral_radius=0.9, connectivity=0.0), ValueError, "`connectivity` must be > 0.0, got 0.0"),
     (lambda: random_esn(0, spectral_radius=0.9), ValueError, "`n_units` must be >= 1, got 0"),
