@@ -52,6 +52,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from oracle import torch_or_skip
 
 import rnntheory
 
@@ -877,15 +878,20 @@ simple("rnntheory.activations.Activation.fprime",
 
 
 def _torch_lstm() -> Any:
-    torch = pytest.importorskip("torch")
+    torch = torch_or_skip()  # the oracle extra: skipped without torch unless it is required
     torch.manual_seed(0)
     return torch.nn.LSTM(2, 3, dtype=torch.float64)
 
 
+def _to_torch_kwargs() -> dict[str, Any]:
+    torch_or_skip()  # to_torch builds a torch module: needs the oracle extra
+    return {"model": _elman()}
+
+
 simple("rnntheory.torch_bridge.from_torch", _imp("rnntheory.torch_bridge.from_torch"),
        lambda: {"module": _torch_lstm(), "readout": None}, compare=False)
-simple("rnntheory.torch_bridge.to_torch", _imp("rnntheory.torch_bridge.to_torch"),
-       lambda: {"model": _elman()}, compare=False, check=anything)
+simple("rnntheory.torch_bridge.to_torch", _imp("rnntheory.torch_bridge.to_torch"), _to_torch_kwargs,
+       compare=False, check=anything)
 
 # --- cells
 simple("rnntheory.cells.elman.ElmanRNN", _imp("rnntheory.ElmanRNN"), lambda: {
