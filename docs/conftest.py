@@ -19,7 +19,7 @@ from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
-import oracle  # noqa: E402  (tests/oracle.py: the torch switch, in one place)
+import oracle  # tests/oracle.py: the torch switch, in one place
 
 
 def _setup(namespace: dict) -> None:
