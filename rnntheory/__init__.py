@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._parallel import get_num_threads, set_num_threads
 from .activations import Activation, get_activation
 from .cells import (
     GRU,
@@ -24,7 +25,6 @@ from .cells import (
     LSTMGrads,
     Trace,
 )
-from .cells._base import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 

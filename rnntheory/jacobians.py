@@ -39,8 +39,8 @@ import numpy as np
 
 from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
+from ._parallel import own_threads, run_parallel, threads_for
 from ._validation import all_finite, as_float_array, check_int, check_seed
-from .cells._base import own_threads, run_parallel, threads_for
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
 

@@ -38,9 +38,9 @@ def threaded(monkeypatch):
     """Every batched pass takes the threaded path (the work threshold is 0);
     the thread count is restored afterwards."""
     import rnntheory
-    from rnntheory.cells import _base
+    from rnntheory import _parallel
 
-    monkeypatch.setattr(_base, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "_PARALLEL_MIN_WORK", 0)
     before = rnntheory.get_num_threads()
     yield
     rnntheory.set_num_threads(before)

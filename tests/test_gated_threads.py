@@ -1,7 +1,7 @@
 """Batched LSTM and GRU passes split over threads.
 
 The forward and backward kernels of the gated cells run on contiguous ranges of
-the batch's sequences (``rnntheory.cells._base.run_rows``), and the weight
+the batch's sequences (``rnntheory._parallel.run_rows``), and the weight
 gradients are sums of per-range partial products (``sum_over_rows``).
 Sequences never interact, so the loss, every parameter gradient and the flows
 ``∂E/∂h_k`` (and ``∂E/∂c_k``) must equal the independent references whatever

@@ -1,7 +1,7 @@
 """Batched Elman passes split over threads.
 
 A batch splits into contiguous ranges of sequences, each run by a thread
-(``rnntheory.cells._base.run_rows``), and the weight gradients are sums of
+(``rnntheory._parallel.run_rows``), and the weight gradients are sums of
 per-range partial products (``sum_over_rows``). Sequences never interact, so
 the loss, every gradient, the flow and the trace must equal the loop reference
 (``tests/naive.py``) whatever the thread count, including ranges of a single
@@ -29,7 +29,7 @@ from test_elman_kernels import (
 )
 
 import rnntheory
-from rnntheory.cells import _base
+from rnntheory import _parallel
 
 
 @pytest.mark.parametrize("threads", [2, 3, 8])
@@ -132,7 +132,7 @@ def test_pool_replaced_while_others_submit():
     and submitting happen under one lock, so no caller submits to a pool that
     was shut down in between ("cannot schedule new futures after shutdown"),
     and every call still returns its own results in order."""
-    from rnntheory.cells._base import run_parallel
+    from rnntheory._parallel import run_parallel
 
     before = rnntheory.get_num_threads()
     errors: list[BaseException] = []
@@ -177,7 +177,7 @@ def test_error_in_a_worker_range_is_raised(threaded):
             raise RuntimeError(f"range {b0}:{b1}")
 
     with pytest.raises(RuntimeError, match="range"):
-        _base.run_rows(kernel, (), 6, 3)
+        _parallel.run_rows(kernel, (), 6, 3)
     assert sorted(done) == [(0, 2), (2, 4), (4, 6)]
 
 
@@ -186,10 +186,10 @@ def test_threads_for_keeps_small_problems_on_one_thread():
     before = rnntheory.get_num_threads()
     try:
         rnntheory.set_num_threads(4)
-        assert _base.threads_for(32, _base._PARALLEL_MIN_WORK - 1) == 1
-        assert _base.threads_for(32, _base._PARALLEL_MIN_WORK) == 4
-        assert _base.threads_for(3, 10 * _base._PARALLEL_MIN_WORK) == 3
-        assert _base.threads_for(1, 10 * _base._PARALLEL_MIN_WORK) == 1
+        assert _parallel.threads_for(32, _parallel._PARALLEL_MIN_WORK - 1) == 1
+        assert _parallel.threads_for(32, _parallel._PARALLEL_MIN_WORK) == 4
+        assert _parallel.threads_for(3, 10 * _parallel._PARALLEL_MIN_WORK) == 3
+        assert _parallel.threads_for(1, 10 * _parallel._PARALLEL_MIN_WORK) == 1
     finally:
         rnntheory.set_num_threads(before)
 
@@ -203,10 +203,10 @@ def test_set_num_threads_rejects_bad_values(bad):
 
 def test_environment_variable_sets_the_default(monkeypatch):
     """``RNNTHEORY_NUM_THREADS`` sets the default; a non-integer is a named error."""
-    monkeypatch.setattr(_base, "_NUM_THREADS", [])
+    monkeypatch.setattr(_parallel, "_NUM_THREADS", [])
     monkeypatch.setenv("RNNTHEORY_NUM_THREADS", "3")
     assert rnntheory.get_num_threads() == 3
-    monkeypatch.setattr(_base, "_NUM_THREADS", [])
+    monkeypatch.setattr(_parallel, "_NUM_THREADS", [])
     monkeypatch.setenv("RNNTHEORY_NUM_THREADS", "three")
     with pytest.raises(ValueError, match=r"RNNTHEORY_NUM_THREADS.*'three'"):
         rnntheory.get_num_threads()
@@ -234,12 +234,12 @@ def test_thread_limit_is_per_thread_and_restored():
     try:
         rnntheory.set_num_threads(4)
         seen = {}
-        with _base.thread_limit(1):
+        with _parallel.thread_limit(1):
             assert rnntheory.get_num_threads() == 1
             t = threading.Thread(target=lambda: seen.setdefault("other", rnntheory.get_num_threads()))
             t.start()
             t.join()
-            with _base.thread_limit(3):
+            with _parallel.thread_limit(3):
                 assert rnntheory.get_num_threads() == 3
             assert rnntheory.get_num_threads() == 1
         assert seen["other"] == 4
@@ -292,7 +292,7 @@ def test_forked_child_builds_its_own_pool(threaded):
     x = rng.normal(size=(5, 4, m.n_in))
     y = make_targets(rng, m, "xent", 5, 4)
     m.value_and_grad(x, y, loss="xent")  # the parent's pool now exists
-    assert _base._POOL
+    assert _parallel._POOL
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     p = ctx.Process(target=_child_step, args=(q, m, x, y))
@@ -307,7 +307,7 @@ def test_forked_child_builds_its_own_pool(threaded):
 
 
 def _child_step(q, m, x, y):
-    _base._PARALLEL_MIN_WORK = 0  # the fixture's setting does not cross the fork on its own
+    _parallel._PARALLEL_MIN_WORK = 0  # the fixture's setting does not cross the fork on its own
     q.put(m.value_and_grad(x, y, loss="xent")[1].W_hh)
 
 

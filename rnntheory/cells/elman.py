@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as _init
+from .._parallel import blas_threads_for, own_threads, run_rows, scratch, threads_for
 from .._validation import (
     abs_max,
     as_float_array,
@@ -45,17 +46,12 @@ from ._base import (
     GradsBase,
     SequenceModel,
     TraceBase,
-    blas_threads_for,
-    own_threads,
     parse_truncate,
     readout_params,
     readout_rows,
     recurrent_matrix,
-    run_rows,
     same_dtype,
-    scratch,
     sum_over_rows,
-    threads_for,
 )
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]

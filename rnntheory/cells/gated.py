@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import init as _init
+from .._parallel import blas_threads_for, own_threads, run_rows, scratch, threads_for
 from .._validation import (
     abs_max,
     as_float_array,
@@ -36,15 +37,10 @@ from ._base import (
     GradsBase,
     SequenceModel,
     TraceBase,
-    blas_threads_for,
-    own_threads,
     parse_truncate,
     readout_params,
-    run_rows,
     same_dtype,
-    scratch,
     sum_over_rows,
-    threads_for,
 )
 
 __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]

@@ -425,7 +425,7 @@ def execute(spec: RunSpec) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     from .. import __version__
-    from ..cells._base import thread_limit
+    from .._parallel import thread_limit
 
     started = now_utc()
     t0 = time.perf_counter()

@@ -55,8 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from .._parallel import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
 from .._validation import _show, as_float_array, check_choice, check_real
-from ..cells._base import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
 from ..cells.elman import ElmanRNN
 from . import _omega_kernels as K
 

@@ -44,6 +44,15 @@ from typing import Any
 
 import numpy as np
 
+from .._parallel import (
+    blas_threads_for,
+    own_threads,
+    row_ranges,
+    run_parallel,
+    run_rows,
+    scratch,
+    threads_for,
+)
 from .._validation import (
     ReachError,
     _fmt_log10,
@@ -57,14 +66,7 @@ from .._validation import (
 from ..cells import _elman_kernels as K
 from ..cells import _gv_kernels as GK
 from ..cells._base import (
-    blas_threads_for,
-    own_threads,
     readout_rows,
-    row_ranges,
-    run_parallel,
-    run_rows,
-    scratch,
-    threads_for,
 )
 from ..cells.elman import FORMS, ElmanRNN
 
@@ -304,7 +306,7 @@ class GaussNewton:
     def _threads(self) -> tuple[int, list[tuple[int, int]]]:
         """Threads of our own for this call (as ``value_and_grad``: one below a few
         million multiply-adds) and the ranges of the ``T·B`` rows they take; the
-        recurrences take ranges of sequences (:func:`~rnntheory.cells._base.run_rows`)."""
+        recurrences take ranges of sequences (:func:`~rnntheory._parallel.run_rows`)."""
         k = threads_for(self._B, self._work)
         rows = self._T * self._B
         return k, row_ranges(rows, max(1, min(k, rows)))
