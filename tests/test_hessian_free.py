@@ -9,6 +9,7 @@ linearised model's gradient, whose transposed Jacobian products come from
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -675,3 +676,26 @@ def test_kernels_without_jit():
     r = subprocess.run([sys.executable, "-c", NOJIT], capture_output=True, text=True, env=env,
                        timeout=300, check=False, cwd=here)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_trial_step_beyond_the_float_range_has_infinite_loss():
+    """A trial model whose pre-activations could pass float64's range (largest
+    row sum of |W_hh| = 1.797e308) is refused by the model's range check; the
+    line search's loss of it is ``inf``, so it is never accepted (the kernel's
+    accumulation would have given a wrong finite loss). A model inside the range
+    gets the loss ``value_and_grad`` reports, averaged over the sequences."""
+    from rnntheory.training.hessian_free import _mean_loss
+
+    m = ElmanRNN.init(2, 4, 2, scheme="gaussian", seed=3)
+    rng = np.random.default_rng(5)
+    T, B = 6, 3
+    x = rng.normal(size=(T, B, 2))
+    y = rng.normal(size=(T, B, 2))
+    x3, h, batched = m._inputs_h0(x, None)
+    loss, tgt, mask = m._loss_setup(y, "mse", None, T, B, batched)
+    E, _ = m.value_and_grad(x, y, loss="mse")
+    assert _mean_loss(m, x3, h, loss, tgt, mask) == pytest.approx(E / B, rel=1e-13)
+    far = m.replace(W_hh=m.W_hh * (1.797e308 / np.abs(m.W_hh).sum(axis=1).max()))
+    with pytest.raises(ValueError, match="`W_hh` of this model is too large"):
+        far.forward(x)
+    assert _mean_loss(far, x3, h, loss, tgt, mask) == math.inf
