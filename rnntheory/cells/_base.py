@@ -200,12 +200,17 @@ class SequenceModel:
     # pre-activation is bounded by the weights alone.
     _BOUNDED = ("tanh", "sigmoid")
 
-    def _cached(self, key: Any, make: Callable[[], Any]) -> Any:
-        """A per-model value computed once (the parameters never change)."""
+    def _cache(self) -> dict[Any, Any]:
+        """This model's cache of derived values (the parameters never change)."""
         cache = self.__dict__.get("_reach_cache")
         if cache is None:
             cache = {}
             object.__setattr__(self, "_reach_cache", cache)
+        return cache
+
+    def _cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A per-model value computed once (the parameters never change)."""
+        cache = self._cache()
         value = cache.get(key)
         if value is None:
             value = cache[key] = make()
@@ -222,10 +227,7 @@ class SequenceModel:
         every step makes one); only when that fails the row sums themselves.
         Then a few float operations a call.
         """
-        cache = self.__dict__.get("_reach_cache")
-        if cache is None:
-            cache = {}
-            object.__setattr__(self, "_reach_cache", cache)
+        cache = self._cache()
         const = cache.get(weights)
         if const is None:
             loose = []
