@@ -236,3 +236,20 @@ def test_no_private_name_crosses_a_module() -> None:
 def test_edges_are_read(module: str) -> None:
     """The reader sees the arrows a module certainly has (guards against a reader that sees none)."""
     assert any(a == module for a, _, _ in EDGES)
+
+
+def _page_floors() -> list[tuple[str, list[str]]]:
+    """The floors table of docs/architecture.md, bottom floor first."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text.split("<!-- floors: start -->")[1].split("<!-- floors: end -->")[0]
+    rows = [line for line in table.strip().splitlines()[2:] if line.startswith("|")]
+    out = []
+    for line in rows:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        out.append((cells[0], [p.strip().strip("`") for p in cells[1].split(",")]))
+    return out[::-1]
+
+
+def test_architecture_page_matches_the_floors() -> None:
+    """The page a contributor reads shows the same floors, in the same order, with the same modules."""
+    assert _page_floors() == FLOORS
