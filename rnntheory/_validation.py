@@ -17,7 +17,11 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _show(value: Any, limit: int = 60) -> str:
+def show_value(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for an error message.
+
+    Package-internal: every module that names a bad value in a message uses it.
+    """
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -54,7 +58,7 @@ def as_float_array(
         try:
             arr = np.asarray(value)
         except Exception as exc:  # pragma: no cover - numpy raises many types
-            raise TypeError(f"`{name}` must be array-like, got {_show(value)}") from exc
+            raise TypeError(f"`{name}` must be array-like, got {show_value(value)}") from exc
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
@@ -98,14 +102,14 @@ def check_shape(name: str, arr: np.ndarray, shape: tuple[int | None, ...]) -> No
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     """Raise unless ``value`` is one of the string ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {_show(value)}")
+        raise ValueError(f"`{name}` must be one of {choices}, got {show_value(value)}")
     return value
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     """Raise unless ``value`` is an integer (not a bool) at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"`{name}` must be an integer, got {_show(value)}")
+        raise TypeError(f"`{name}` must be an integer, got {show_value(value)}")
     if minimum is not None and value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
     return int(value)
@@ -122,11 +126,11 @@ def check_real(
 ) -> float:
     """Raise unless ``value`` is a finite real number in the given interval."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"`{name}` must be a real number, got {_show(value)}")
+        raise TypeError(f"`{name}` must be a real number, got {show_value(value)}")
     try:
         v = float(value)
     except OverflowError:  # an int beyond float64's range
-        raise ValueError(f"`{name}` must be finite (within float64's range), got {_show(value)}") from None
+        raise ValueError(f"`{name}` must be finite (within float64's range), got {show_value(value)}") from None
     if not np.isfinite(v):
         raise ValueError(f"`{name}` must be finite, got {v}")
     if low is not None and (v < low or (low_open and v == low)):
@@ -218,7 +222,7 @@ def check_seed(
             return None
     elif not isinstance(value, bool) and isinstance(value, int | np.integer):
         if not 0 <= value < SEED_LIMIT:
-            raise ValueError(f"`{name}` must be an integer in [0, 2**64), got {_show(value)}")
+            raise ValueError(f"`{name}` must be an integer in [0, 2**64), got {show_value(value)}")
         return int(value)
     kinds = ["an integer in [0, 2**64)"]
     if allow_generator:
@@ -228,7 +232,7 @@ def check_seed(
     want = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
     shown = type(value).__name__ if isinstance(
         value, np.random.RandomState | np.random.BitGenerator | np.random.SeedSequence
-    ) else _show(value)
+    ) else show_value(value)
     raise TypeError(f"`{name}` must be {want}, got {shown}")
 
 
@@ -255,7 +259,7 @@ def check_dtype(name: str, value: Any) -> np.dtype:
             return dt
         if dt is not None:
             raise TypeError(f"`{name}` must be float32 or float64, got {dt}")
-    raise TypeError(f"`{name}` must be float32 or float64, got {_show(value)}")
+    raise TypeError(f"`{name}` must be float32 or float64, got {show_value(value)}")
 
 
 # ----------------------------------------------------------- reach of a pass
@@ -293,7 +297,7 @@ def _log10(v: float) -> float:
     return math.log10(v) if v > 0.0 else -math.inf
 
 
-def _fmt_log10(L: float, digits: int) -> str:
+def format_log10(L: float, digits: int) -> str:
     """``10**L`` in e-notation from its log10 (works beyond float64's range)."""
     e = math.floor(L)
     m = 10.0 ** (L - e)
@@ -373,9 +377,9 @@ def check_reach(what: str, terms: list[ReachTerm], dtype: Any, n_sum: int) -> No
     parts = [f"{label} = {v:.3g}"]
     if weight is not None:
         rows = s * top
-        shown = f"{rows:.3g}" if math.isfinite(rows) else _fmt_log10(w_log, 3)
+        shown = f"{rows:.3g}" if math.isfinite(rows) else format_log10(w_log, 3)
         parts.append(f"max row sum of |{weight}| = {shown}")
-    reach = f"{total:.1e}" if math.isfinite(total) else _fmt_log10(L, 1)
+    reach = f"{total:.1e}" if math.isfinite(total) else format_log10(L, 1)
     edge = "beyond" if L > math.log10(fmax) else "at the edge of"
     head = f"`{name}` is too large for this model" if arg else f"`{name}` of this model is too large"
     raise ReachError(
@@ -390,7 +394,7 @@ def check_bool(name: str, value: Any) -> bool:
     """
     if isinstance(value, bool | np.bool_):
         return bool(value)
-    raise TypeError(f"`{name}` must be a bool, got {_show(value)}")
+    raise TypeError(f"`{name}` must be a bool, got {show_value(value)}")
 
 
 def check_path(name: str, value: Any) -> Path:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _gated_jacobians as GJ
-from ._validation import _show, as_float_array, check_int, check_real
+from ._validation import as_float_array, check_int, check_real, show_value
 from .activations import Activation, get_activation
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GatedTrace
@@ -614,7 +614,7 @@ def certify(
     if bounds is None:
         bounds = ELMAN_BOUNDS if isinstance(model, ElmanRNN) else GATED_BOUNDS
     if not isinstance(bounds, tuple | list) or not all(isinstance(b, str) for b in bounds):
-        raise TypeError(f"`bounds` must be a tuple of bound names from {BOUND_NAMES}, got {_show(bounds)}")
+        raise TypeError(f"`bounds` must be a tuple of bound names from {BOUND_NAMES}, got {show_value(bounds)}")
     for b in bounds:
         if b not in BOUND_NAMES:
             raise ValueError(f"`bounds` entries must be in {BOUND_NAMES}, got {b!r}")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import _show, check_int
+from .._validation import check_int, show_value
 
 __all__ = [
     "EXPERIMENT_NAMES",
@@ -176,7 +176,7 @@ def get_experiment(name: str) -> Experiment:
     50
     """
     if not isinstance(name, str) or name not in _MODULES:
-        raise ValueError(f"`name` must be one of {EXPERIMENT_NAMES}, got {_show(name)}")
+        raise ValueError(f"`name` must be one of {EXPERIMENT_NAMES}, got {show_value(name)}")
     mod = importlib.import_module(f".{_MODULES[name][0]}", __package__)
     exp = mod.EXPERIMENT
     assert isinstance(exp, Experiment) and exp.name == name
@@ -262,7 +262,7 @@ def run_experiment(
 def check_sequence(name: str, value: Any) -> tuple[Any, ...]:
     """``value`` as a tuple, or a ``TypeError`` naming it (a str is not a sequence of names)."""
     if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
-        raise TypeError(f"`{name}` must be a tuple, got {_show(value)}")
+        raise TypeError(f"`{name}` must be a tuple, got {show_value(value)}")
     return tuple(value)
 
 
@@ -273,7 +273,7 @@ def check_run(config: Any, config_type: type, out: Any, seed: Any) -> int:
             f"`config` must be a {config_type.__module__}.{config_type.__name__}, got {type(config).__name__}"
         )
     if out is not None and not isinstance(out, Path):
-        raise TypeError(f"`out` must be a pathlib.Path or None, got {_show(out)}")
+        raise TypeError(f"`out` must be a pathlib.Path or None, got {show_value(out)}")
     return check_int("seed", seed, minimum=0)
 
 

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import _show, as_float_array, check_real
+from .._validation import as_float_array, check_real, show_value
 from . import _clip_kernels as K
 
 __all__ = ["ClipInfo", "ValueClipInfo", "clip_by_norm", "clip_by_value", "global_norm"]
@@ -125,17 +125,17 @@ def _as_grads(grads: Any) -> dict[str, np.ndarray]:
         items = grads.params()
         if not isinstance(items, Mapping):
             raise TypeError(
-                f"`grads.params()` must return a dict of arrays, got {_show(items)}"
+                f"`grads.params()` must return a dict of arrays, got {show_value(items)}"
             )
     else:
         raise TypeError(
             "`grads` must be a dict name → array or a record with a .params() method "
-            f"(such as ElmanGrads), got {_show(grads)}"
+            f"(such as ElmanGrads), got {show_value(grads)}"
         )
     out: dict[str, np.ndarray] = {}
     for key, value in items.items():
         if not isinstance(key, str):
-            raise TypeError(f"`grads` keys must be parameter names (str), got {_show(key)}")
+            raise TypeError(f"`grads` keys must be parameter names (str), got {show_value(key)}")
         arr = as_float_array(f"grads[{key!r}]", value, finite=False)
         # as_float_array returns np.ascontiguousarray(...), which turns 0-d into (1,).
         out[key] = arr.reshape(np.shape(value)) if arr.ndim != np.ndim(value) else arr

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from .._parallel import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
-from .._validation import _show, as_float_array, check_choice, check_real
+from .._validation import as_float_array, check_choice, check_real, show_value
 from ..cells.elman import ElmanRNN
 from . import _omega_kernels as K
 
@@ -105,7 +105,7 @@ class OmegaResult:
 
 def _check_model(model: Any) -> ElmanRNN:
     if not isinstance(model, ElmanRNN):
-        raise TypeError(f"`model` must be an ElmanRNN, got {_show(model)}")
+        raise TypeError(f"`model` must be an ElmanRNN, got {show_value(model)}")
     return model
 
 
@@ -129,7 +129,7 @@ def _compute(
     h = getattr(trace, "h", None)
     a = getattr(trace, "a", None)
     if h is None or a is None:
-        raise TypeError(f"`trace` must be a Trace from ElmanRNN.forward, got {_show(trace)}")
+        raise TypeError(f"`trace` must be a Trace from ElmanRNN.forward, got {show_value(trace)}")
     n = model.n_hidden
     H = as_float_array("trace.h", h, ndim=(2, 3))
     if H.shape[0] < 2 or H.shape[-1] != n:
@@ -278,7 +278,7 @@ def omega(
     variant = check_choice("variant", variant, VARIANTS)
     threshold = check_real("threshold", threshold, low=0.0)
     if not isinstance(hold_fprime, bool | np.bool_):
-        raise TypeError(f"`hold_fprime` must be a bool, got {_show(hold_fprime)}")
+        raise TypeError(f"`hold_fprime` must be a bool, got {show_value(hold_fprime)}")
     mode = K.GRAD_FIXED_FPRIME if hold_fprime else K.GRAD_FIXED_FLOW
     value, G, R, counted, count = _compute(model, trace, flow, variant, threshold, mode)
     kind = "fixed flow and f′" if hold_fprime and model.form == "standard" else "fixed flow"

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import _show, check_real
+from .._validation import check_real, show_value
 from ..cells.elman import ElmanRNN
 from ..cells.gated import GRU, LSTM
 
@@ -49,7 +49,7 @@ def _recurrent(model: Any) -> tuple[str, np.ndarray]:
         return "W_hh", model.W_hh
     if isinstance(model, LSTM | GRU):
         return "weight_hh", model.weight_hh
-    raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {_show(model)}")
+    raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {show_value(model)}")
 
 
 def _check_scale(name: str, value: Any, dtype: np.dtype) -> float:

@@ -55,13 +55,13 @@ from .._parallel import (
 )
 from .._validation import (
     ReachError,
-    _fmt_log10,
     abs_max,
     all_finite,
     as_float_array,
     as_model_dtype,
     check_int,
     check_real,
+    format_log10,
 )
 from ..cells import _elman_kernels as K
 from ..cells import _gv_kernels as GK
@@ -359,7 +359,7 @@ class GaussNewton:
             raise ValueError(
                 f"`v` is too large: G v has entries beyond float64's range "
                 f"(max |v| = {abs_max(v):.3g}, max |G v| = "
-                f"{_fmt_log10(math.log10(abs_max(out)) + e * math.log10(2.0), 3)}); rescale `v`"
+                f"{format_log10(math.log10(abs_max(out)) + e * math.log10(2.0), 3)}); rescale `v`"
             )
         return Gv
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import _show, all_finite, as_float_array, check_bool, check_int, check_real
+from .._validation import all_finite, as_float_array, check_bool, check_int, check_real, show_value
 
 __all__ = ["SGD", "Adam", "Optimizer", "RMSProp", "apply_updates"]
 
@@ -35,7 +35,7 @@ def _arrays(name: str, value: Any) -> Params:
     out: Params = {}
     for k, a in value.items():
         if not isinstance(k, str):
-            raise TypeError(f"`{name}` keys must be parameter names (str), got the key {_show(k)}")
+            raise TypeError(f"`{name}` keys must be parameter names (str), got the key {show_value(k)}")
         out[k] = as_float_array(f"{name}[{k!r}]", a)
     return out
 
