@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from ._parallel import get_num_threads, set_num_threads
+from ._version import VERSION as __version__
 from .activations import Activation, get_activation
 from .cells import (
     GRU,
@@ -25,8 +26,6 @@ from .cells import (
     LSTMGrads,
     Trace,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GRU",

@@ -25,8 +25,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__
 from ._outputs import OutputClaim, is_regular_file, json_safe, prepare_folder
+from ._version import VERSION
 
 __all__ = ["build_parser", "main"]
 
@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 success, 1 a check or claim failed, 2 a usage or input error, "
                "130 interrupted.",
     )
-    p.add_argument("--version", action="version", version=f"rnntheory {__version__}")
+    p.add_argument("--version", action="version", version=f"rnntheory {VERSION}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     v = sub.add_parser("verify", help="run the numeric checks on the embedded default models")
     v.add_argument("--json", action="store_true", help="machine-readable output")

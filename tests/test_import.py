@@ -67,3 +67,20 @@ def test_lazy_submodules_compile_nothing_on_import():
                        timeout=120, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_one_version():
+    """The version is written once, in the leaf ``rnntheory._version``: the package
+    re-exports it, and ``pyproject.toml`` reads it from there (no second literal)."""
+    import tomllib
+    from pathlib import Path
+
+    import rnntheory
+    from rnntheory._version import VERSION
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "rnntheory._version.VERSION"}
+    assert rnntheory.__version__ is VERSION
+    assert VERSION.count(".") == 2 and all(p.isdigit() for p in VERSION.split("."))

@@ -323,9 +323,9 @@ def now_utc() -> str:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import VERSION
 
-    return __version__
+    return VERSION
 
 
 @dataclass(frozen=True)

@@ -424,12 +424,12 @@ def execute(spec: RunSpec) -> dict[str, Any]:
     """
     from threadpoolctl import threadpool_limits
 
-    from .. import __version__
     from .._parallel import thread_limit
+    from .._version import VERSION
 
     started = now_utc()
     t0 = time.perf_counter()
-    out: dict[str, Any] = {"host": socket.gethostname(), "version": __version__,
+    out: dict[str, Any] = {"host": socket.gethostname(), "version": VERSION,
                            "started": started}
     try:
         with threadpool_limits(limits=1), thread_limit(1):
