@@ -7,14 +7,19 @@ dtype) and says what was expected, in the form
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def show_value(value: Any, limit: int = 60) -> str:
@@ -415,3 +420,64 @@ def check_path(name: str, value: Any) -> Path:
                 raise ValueError(f"`{name}` must be a non-empty path, got {text!r}")
             return Path(text)
     raise TypeError(f"`{name}` must be a str or os.PathLike, got {type(value).__name__}")
+
+
+def renamed_argument(old: str, new: str, old_value: Any, new_value: Any, *, missing: Any = None, stacklevel: int = 3) -> Any:
+    """The value of an argument renamed from ``old`` to ``new``, warning if the old spelling was used.
+
+    Package-internal: a public argument that changes its name keeps the old
+    spelling working for one release. ``old_value`` is what the caller passed
+    under the old name (``missing`` when it was not passed), ``new_value``
+    what it passed under the new name (``missing`` when not passed). Passing
+    both is a ``TypeError``; passing the old one gives a ``DeprecationWarning``
+    that names the new one and returns the old value.
+    """
+    if old_value is missing:
+        return new_value
+    if new_value is not missing:
+        raise TypeError(f"pass `{new}` only (`{old}` is its deprecated old name), not both")
+    warnings.warn(
+        f"`{old}` is deprecated and will be removed in the next release; use `{new}`",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return old_value
+
+
+_MISSING: Any = object()
+
+
+def renamed_arguments(**renames: str) -> Callable[[F], F]:
+    """Decorator: keyword arguments renamed ``old=new`` keep their old spelling for one release.
+
+    Package-internal. A call that passes an old keyword gets a
+    ``DeprecationWarning`` naming the new one and runs as if the new keyword had
+    been passed; passing both spellings is a ``TypeError``. The wrapped
+    function's signature (``inspect.signature``) shows only the new names.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> @renamed_arguments(limit="threshold")
+    ... def clip(x, threshold=1.0):
+    ...     return min(x, threshold)
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     clip(5.0, limit=2.0), w[0].category.__name__
+    (2.0, 'DeprecationWarning')
+    """
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renames.items():
+                if old in kwargs:
+                    value = kwargs.pop(old)
+                    kwargs[new] = renamed_argument(
+                        old, new, value, kwargs.get(new, _MISSING), missing=_MISSING, stacklevel=4
+                    )
+            return fn(*args, **kwargs)
+
+        return cast(F, inner)
+
+    return wrap

@@ -300,7 +300,7 @@ def test_clip_by_value_is_a_different_operation():
     by_value, vinfo = clip_by_value(g, 1.0)
     by_norm, _ = clip_by_norm(g, 1.0)
     assert np.array_equal(by_value["W"], [1.0, 0.5])
-    assert vinfo == ValueClipInfo(limit=1.0, max_abs=3.0, n_clipped=1, clipped=True, finite=True)
+    assert vinfo == ValueClipInfo(threshold=1.0, max_abs=3.0, n_clipped=1, clipped=True, finite=True)
     cos = by_value["W"] @ g["W"] / (global_norm(by_value) * global_norm(g))
     assert cos < 0.98  # the direction turned by more than 11°
     cos_norm = by_norm["W"] @ g["W"] / (global_norm(by_norm) * global_norm(g))
@@ -338,11 +338,11 @@ def test_clip_by_value_float32_stays_within_limit():
          r"`threshold` must be at least 1\.1754943508222875e-38, the smallest normal float32 number"),
         (clip_by_norm, {"threshold": 1e-40, "grads": {"a": np.ones(2), "b": np.ones(1, np.float32)}},
          ValueError, r"smallest normal float32 number"),
-        (clip_by_value, {"limit": 5e-324}, ValueError, r"`limit` must be at least 2\.22.*got 5e-324"),
-        (clip_by_value, {"limit": 1e-45, "grads": {"W": np.ones(2, np.float32)}}, ValueError,
-         r"`limit` must be at least 1\.17.*float32.*got 1e-45"),
-        (clip_by_value, {"limit": 0.0}, ValueError, r"`limit` must be > 0\.0, got 0\.0"),
-        (clip_by_value, {"limit": math.nan}, ValueError, r"`limit` must be finite, got nan"),
+        (clip_by_value, {"threshold": 5e-324}, ValueError, r"`threshold` must be at least 2\.22.*got 5e-324"),
+        (clip_by_value, {"threshold": 1e-45, "grads": {"W": np.ones(2, np.float32)}}, ValueError,
+         r"`threshold` must be at least 1\.17.*float32.*got 1e-45"),
+        (clip_by_value, {"threshold": 0.0}, ValueError, r"`threshold` must be > 0\.0, got 0\.0"),
+        (clip_by_value, {"threshold": math.nan}, ValueError, r"`threshold` must be finite, got nan"),
         (clip_by_norm, {"threshold": 1.0, "grads": [1.0]}, TypeError, r"`grads` must be a dict"),
         (global_norm, {"grads": np.ones(3)}, TypeError, r"`grads` must be a dict"),
         (clip_by_norm, {"threshold": 1.0, "grads": {"W": np.ones(2, int)}}, TypeError,
@@ -586,3 +586,24 @@ def test_torch_turns_nan_gradient_into_all_nan():
     assert np.isnan(theirs["b"]).all()
     ours, info = clip_by_norm(g, 1.0)
     assert np.array_equal(ours["b"], [2.0, 3.0]) and not info.finite
+
+
+# ---------------------------------------------------- renamed arguments (one release)
+
+
+def test_clip_by_value_limit_is_the_deprecated_spelling_of_threshold():
+    """`limit=` (the old name) warns, names `threshold`, and clips exactly as
+    `threshold=` does: (3, −0.5, −4) clipped to [−1, 1] is (1, −0.5, −1)."""
+    g = {"W": np.array([3.0, -0.5, -4.0])}
+    new, info_new = clip_by_value(g, threshold=1.0)
+    with pytest.warns(DeprecationWarning, match=r"`limit` is deprecated .*use `threshold`"):
+        old, info_old = clip_by_value(g, limit=1.0)
+    assert np.array_equal(new["W"], [1.0, -0.5, -1.0])
+    assert np.array_equal(old["W"], new["W"]) and info_old == info_new
+    assert info_new.threshold == 1.0 and info_new.n_clipped == 2
+    with pytest.warns(DeprecationWarning, match=r"`ValueClipInfo.limit` is deprecated.*use `threshold`"):
+        assert info_new.limit == 1.0
+    with pytest.warns(DeprecationWarning, match=r"`limit` is deprecated"):
+        assert ValueClipInfo(limit=1.0, max_abs=4.0, n_clipped=2, clipped=True, finite=True) == info_new
+    with pytest.raises(TypeError, match=r"pass `threshold` only \(`limit` is its deprecated old name\), not both"):
+        clip_by_value(g, threshold=1.0, limit=1.0)

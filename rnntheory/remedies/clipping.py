@@ -12,15 +12,16 @@ not only as a rounded norm measures it: the sum of squares is enclosed by a
 compensated summation with a rigorous error bound (Ogita, Rump & Oishi 2005),
 and the rescaling factor is shrunk by the few roundings that form the result.
 
-Thresholds and limits below the smallest normal number of the gradients'
+Thresholds below the smallest normal number of the gradients'
 dtype (2.2250738585072014e-308 for float64, 1.1754944e-38 for float32) are
 refused with a ``ValueError``: the clipped entries would be subnormal, whose
 spacing is comparable to the entries themselves, so neither the bound nor
 the direction could be kept (``τ = 5e-324`` turned ``(3, 4)`` into ``(0, 0)``,
 and ``τ = 1e-320`` into a vector of norm above ``τ``). ``clip_by_value`` is Mikolov's element-wise variant,
-``g_i ← min(max(g_i, −limit), limit)``: a *different* operation, which changes
-the direction of ``g`` whenever it acts and bounds the norm only by
-``limit·√N``.
+``g_i ← min(max(g_i, −threshold), threshold)``: a *different* operation, which
+changes the direction of ``g`` whenever it acts and bounds the norm only by
+``threshold·√N``. Both name their bound ``threshold`` (``clip_by_value``'s
+former ``limit`` still works for one release, with a ``DeprecationWarning``).
 
 Gradients are a dict ``name → array`` (as from ``ElmanGrads.params()``) or any
 record with a ``.params()`` method returning such a dict (``ElmanGrads``,
@@ -36,12 +37,13 @@ explosion and can apply a fallback of its choice (skip the step, stop with a
 report, or take a small step of its own as in Pascanu et al.'s public code).
 PyTorch's ``clip_grad_norm_`` instead multiplies every gradient by a NaN
 coefficient (unless ``error_if_nonfinite=True``), and element-wise clipping
-would silently map ``inf`` to ``limit``.
+would silently map ``inf`` to ``threshold``.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -49,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_real, show_value
+from .._validation import as_float_array, check_real, renamed_arguments, show_value
 from . import _clip_kernels as K
 
 __all__ = ["ClipInfo", "ValueClipInfo", "clip_by_norm", "clip_by_value", "global_norm"]
@@ -97,8 +99,10 @@ class ValueClipInfo:
 
     Attributes
     ----------
-    limit : float
-        Entries were clipped to ``[−limit, limit]``.
+    threshold : float
+        Entries were clipped to ``[−threshold, threshold]``. (Formerly
+        ``limit``: the attribute and the keyword still work for one release,
+        with a ``DeprecationWarning``.)
     max_abs : float
         The largest ``|g_i|`` before clipping (``nan`` if an entry is NaN).
     n_clipped : int
@@ -110,11 +114,24 @@ class ValueClipInfo:
         are returned unchanged.
     """
 
-    limit: float
+    threshold: float
     max_abs: float
     n_clipped: int
     clipped: bool
     finite: bool
+
+    @property
+    def limit(self) -> float:
+        """Deprecated spelling of :attr:`threshold` (removed in the next release)."""
+        warnings.warn(
+            "`ValueClipInfo.limit` is deprecated and will be removed in the next release; use `threshold`",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.threshold
+
+
+ValueClipInfo.__init__ = renamed_arguments(limit="threshold")(ValueClipInfo.__init__)  # type: ignore[method-assign]
 
 
 def _as_grads(grads: Any) -> dict[str, np.ndarray]:
@@ -210,8 +227,8 @@ def _smallest_normal(name: str, value: float, arrays: dict[str, np.ndarray]) -> 
     Clipping by norm to such a ``τ`` makes every clipped entry subnormal, where
     the spacing of floats is comparable to the entries themselves: the result
     could keep neither ``‖·‖ ≤ τ`` to rounding nor the direction (``τ = 5e-324``
-    turned ``(3, 4)`` into ``(0, 0)``); clipping by value to such a limit would
-    round the limit itself to a coarser value or to 0 in float32.
+    turned ``(3, 4)`` into ``(0, 0)``); clipping by value to such a threshold would
+    round the threshold itself to a coarser value or to 0 in float32.
     """
     dts = {a.dtype for a in arrays.values()} or {np.dtype(np.float64)}
     dt = max(dts, key=lambda d: float(np.finfo(d).tiny))
@@ -447,8 +464,9 @@ def clip_by_norm(grads: Any, threshold: float) -> tuple[dict[str, np.ndarray], C
     return out, ClipInfo(norm=norm, threshold=tau, clipped=True, scale=scale, finite=True)
 
 
-def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], ValueClipInfo]:
-    """Clip every entry to ``[−limit, limit]`` (Mikolov's element-wise clipping).
+@renamed_arguments(limit="threshold")
+def clip_by_value(grads: Any, threshold: float) -> tuple[dict[str, np.ndarray], ValueClipInfo]:
+    """Clip every entry to ``[−threshold, threshold]`` (Mikolov's element-wise clipping).
 
     .. math:: g_i \\leftarrow \\min(\\max(g_i, -\\ell), \\ell)
 
@@ -461,10 +479,12 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
     ----------
     grads : dict of str → array, or a record with ``.params()``
         The gradients.
-    limit : float
+    threshold : float
         ``ℓ``, finite and at least the smallest normal number of the
         gradients' dtype (as for :func:`clip_by_norm`). In a float32 tensor
-        the limit is rounded towards zero, so ``|out_i| ≤ ℓ`` holds exactly.
+        the threshold is rounded towards zero, so ``|out_i| ≤ ℓ`` holds
+        exactly. (Formerly ``limit``, still accepted as a keyword for one
+        release with a ``DeprecationWarning``.)
 
     Returns
     -------
@@ -476,17 +496,18 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
     Raises
     ------
     ValueError
-        If ``limit`` is not finite, not ``> 0``, or below the smallest normal
-        number of the gradients' dtype (a subnormal limit is rounded to a
-        coarser value, or to 0 in float32, which zeroed every entry).
+        If ``threshold`` is not finite, not ``> 0``, or below the smallest
+        normal number of the gradients' dtype (a subnormal threshold is rounded
+        to a coarser value, or to 0 in float32, which zeroed every entry).
     TypeError
-        If ``limit`` is not a real number, or ``grads`` is not a dict of float
+        If ``threshold`` is not a real number, or both ``threshold`` and
+        ``limit`` are passed, or ``grads`` is not a dict of float
         arrays or a record with ``.params()``.
 
     Notes
     -----
     Non-finite gradients are returned unchanged with ``info.finite = False``
-    (``np.clip`` would silently map ``±inf`` to ``±limit``).
+    (``np.clip`` would silently map ``±inf`` to ``±threshold``).
 
     Examples
     --------
@@ -498,18 +519,18 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
 
     Mikolov's element-wise clipping, discussed by Pascanu et al. 2013, §3.2.
     """
-    lim = check_real("limit", limit, low=0.0, low_open=True)
+    lim = check_real("threshold", threshold, low=0.0, low_open=True)
     arrays = _as_grads(grads)
-    _smallest_normal("limit", lim, arrays)
+    _smallest_normal("threshold", lim, arrays)
     finite = all(bool(np.isfinite(a).all()) for a in arrays.values())
     m = _max_abs(arrays)
     if not finite:
         out = {k: a.copy() for k, a in arrays.items()}
-        return out, ValueClipInfo(limit=lim, max_abs=m, n_clipped=0, clipped=False, finite=False)
+        return out, ValueClipInfo(threshold=lim, max_abs=m, n_clipped=0, clipped=False, finite=False)
     out = {}
     n_clipped = 0
     for k, a in arrays.items():
-        # The limit in the array's dtype, rounded towards zero so |out| ≤ limit
+        # The threshold in the array's dtype, rounded towards zero so |out| ≤ threshold
         # (beyond the dtype's range every finite entry is inside it).
         top = np.finfo(a.dtype).max
         lo_dt = a.dtype.type(lim) if lim < float(top) else top
@@ -518,5 +539,5 @@ def clip_by_value(grads: Any, limit: float) -> tuple[dict[str, np.ndarray], Valu
         n_clipped += int(np.count_nonzero(np.abs(a) > lo_dt))
         out[k] = np.asarray(np.clip(a, -lo_dt, lo_dt), dtype=a.dtype)
     return out, ValueClipInfo(
-        limit=lim, max_abs=m, n_clipped=n_clipped, clipped=n_clipped > 0, finite=True
+        threshold=lim, max_abs=m, n_clipped=n_clipped, clipped=n_clipped > 0, finite=True
     )
