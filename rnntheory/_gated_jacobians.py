@@ -27,16 +27,35 @@ _SIG = get_activation("sigmoid")
 _TANH = get_activation("tanh")
 
 
-def lstm_step_jacobians(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray, block: str) -> np.ndarray:
-    """``(T, 2n, 2n)`` Jacobians of ``(h, c)``, or the ``(T, n, n)`` carousel ``diag(f_t)``."""
+def _lstm_parts(
+    weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """``weight_hh``, the cells ``c`` and the pre-activations ``(a_i, a_f, a_g, a_o)``, in float64."""
     W = np.asarray(weight_hh, np.float64)
     n = W.shape[1]
     a = np.asarray(pre, np.float64)
-    c = np.asarray(c, np.float64)
-    ai, af, ag, ao = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
+    return W, np.asarray(c, np.float64), (a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:])
+
+
+def _gru_parts(
+    weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """``weight_hh``, ``h_{t−1}``, ``W_hn h_{t−1} + b_hn``, the pre-activations
+    ``(a_r, a_z, a_n)`` and the gates ``(r, z, n)``, in float64."""
+    W = np.asarray(weight_hh, np.float64)
+    n = W.shape[1]
+    a = np.asarray(pre, np.float64)
+    ar, az, an, hn = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
+    return W, np.asarray(h, np.float64)[:-1], hn, (ar, az, an), (_SIG.f(ar), _SIG.f(az), _TANH.f(an))
+
+
+def lstm_step_jacobians(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray, block: str) -> np.ndarray:
+    """``(T, 2n, 2n)`` Jacobians of ``(h, c)``, or the ``(T, n, n)`` carousel ``diag(f_t)``."""
+    W, c, (ai, af, ag, ao) = _lstm_parts(weight_hh, c, pre)
+    n = W.shape[1]
+    T = ai.shape[0]
     f = _SIG.f(af)
     if block == "c":
-        T = a.shape[0]
         out = np.zeros((T, n, n))
         idx = np.arange(n)
         out[:, idx, idx] = f
@@ -51,7 +70,6 @@ def lstm_step_jacobians(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray, b
     )
     tc, dtc = _TANH.f(c_new), _TANH.fprime(c_new)
     dh_dh = (tc * _SIG.fprime(ao))[:, :, None] * Wo[None] + (o * dtc)[:, :, None] * dc_dh
-    T = a.shape[0]
     J = np.zeros((T, 2 * n, 2 * n))
     idx = np.arange(n)
     J[:, :n, :n] = dh_dh
@@ -63,12 +81,8 @@ def lstm_step_jacobians(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray, b
 
 def gru_step_jacobians(weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray) -> np.ndarray:
     """``(T, n, n)`` Jacobians ``∂h_t/∂h_{t−1}`` of the GRU."""
-    W = np.asarray(weight_hh, np.float64)
+    W, h_prev, hn, (ar, az, an), (r, z, nn) = _gru_parts(weight_hh, h, pre)
     n = W.shape[1]
-    a = np.asarray(pre, np.float64)
-    h_prev = np.asarray(h, np.float64)[:-1]
-    ar, az, an, hn = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
-    r, z, nn = _SIG.f(ar), _SIG.f(az), _TANH.f(an)
     Wr, Wz, Wn = W[:n], W[n:2 * n], W[2 * n:]
     dn_dh = _TANH.fprime(an)[:, :, None] * (
         (hn * _SIG.fprime(ar))[:, :, None] * Wr[None] + r[:, :, None] * Wn[None]
@@ -161,11 +175,8 @@ def lstm_step_log_bounds(weight_hh: np.ndarray, c: np.ndarray, pre: np.ndarray) 
     for weights of 1e200 nor underflows for saturated gates: it is finite
     wherever the step's values are.
     """
-    W = np.asarray(weight_hh, np.float64)
+    W, c, (ai, af, ag, ao) = _lstm_parts(weight_hh, c, pre)
     n = W.shape[1]
-    a = np.asarray(pre, np.float64)
-    c = np.asarray(c, np.float64)
-    ai, af, ag, ao = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
     i, f, g, o = _SIG.f(ai), _SIG.f(af), _TANH.f(ag), _SIG.f(ao)
     lw = log_spectral_norms(W.reshape(4, n, n))
     c_prev, c_new = c[:-1], c[1:]
@@ -189,12 +200,8 @@ def gru_step_log_bounds(weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray) -
     formed as logs like :func:`lstm_step_log_bounds`. The carry term
     ``diag(z)`` alone can reach 1: no bound of the form ``(γ_W γ_h)^(t−k)`` applies.
     """
-    W = np.asarray(weight_hh, np.float64)
+    W, h_prev, hn, (ar, az, an), (r, z, nn) = _gru_parts(weight_hh, h, pre)
     n = W.shape[1]
-    a = np.asarray(pre, np.float64)
-    h_prev = np.asarray(h, np.float64)[:-1]
-    ar, az, an, hn = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
-    r, z, nn = _SIG.f(ar), _SIG.f(az), _TANH.f(an)
     lw = log_spectral_norms(W.reshape(3, n, n))
     one_minus_z, dtn = 1.0 - z, _TANH.fprime(an)
     return _log_sum(
