@@ -73,10 +73,10 @@ def test_spectral_gradient_matches_finite_differences(model, c, lam):
     s = svals(model.W_hh)
     gap = s[0] - (s[1] if s.size > 1 else 0.0)
     assume(gap > 1e-2 and abs(s[0] - c) > 1e-3)
-    value, g = spectral_penalty(model, c, lam)
+    value, g = spectral_penalty(model, lam, c=c)
     assert list(g) == ["W_hh"]
     assert value == pytest.approx(lam * max(0.0, s[0] - c) ** 2, rel=1e-13, abs=1e-300)
-    fd = fd_grad(lambda m: spectral_penalty(m, c, lam)[0], model)
+    fd = fd_grad(lambda m: spectral_penalty(m, lam, c=c)[0], model)
     np.testing.assert_allclose(g["W_hh"], fd, rtol=1e-6, atol=1e-6 * (1 + lam))
     if s[0] <= c:
         assert np.all(g["W_hh"] == 0)
@@ -87,14 +87,14 @@ def test_spectral_gradient_at_repeated_top_singular_value_is_a_subgradient():
     G = 2λ(σ₁ − c) u vᵀ for one top pair, is a subgradient of the convex P:
     P(W + D) ≥ P(W) + ⟨G, D⟩ for every direction D tried."""
     m = ElmanRNN(2.0 * np.eye(2), np.zeros((2, 1)), np.zeros(2))
-    value, g = spectral_penalty(m, 1.0, 0.5)
+    value, g = spectral_penalty(m, 0.5, c=1.0)
     assert value == 0.5
     G = g["W_hh"]
     assert np.linalg.norm(G, 2) == pytest.approx(1.0)  # 2·0.5·1·‖u vᵀ‖
     rng = np.random.default_rng(0)
     for _ in range(50):
         D = rng.normal(size=(2, 2)) * 10.0 ** rng.uniform(-4, 0)
-        p = spectral_penalty(m.replace(W_hh=m.W_hh + D), 1.0, 0.5)[0]
+        p = spectral_penalty(m.replace(W_hh=m.W_hh + D), 0.5, c=1.0)[0]
         assert p >= value + np.sum(G * D) - 1e-12
 
 
@@ -107,7 +107,7 @@ def test_penalties_on_gated_cells_use_weight_hh():
         v1, g1 = l1_penalty(m, 0.5)
         v2, g2 = l2_penalty(m, 0.5)
         assert v2 == pytest.approx(0.25 * np.sum(W * W))
-        v3, g3 = spectral_penalty(m, 0.0, 1.0)
+        v3, g3 = spectral_penalty(m, 1.0, c=0.0)
         assert list(g1) == list(g2) == list(g3) == ["weight_hh"]
         assert v1 == pytest.approx(0.5 * np.abs(W).sum())
         np.testing.assert_array_equal(g2["weight_hh"], 0.5 * W)
@@ -248,7 +248,7 @@ def test_spectral_penalty_optimum_exceeds_c_too(lam, c, extra):
     E = np.zeros((2, 2))
     E[0, 0] = 1.0
     m = ElmanRNN(sigma * E, np.zeros((2, 1)), np.zeros(2))
-    _, pg = spectral_penalty(m, c, lam)
+    _, pg = spectral_penalty(m, lam, c=c)
     total = (m.W_hh - a * E) + pg["W_hh"]
     assert np.max(np.abs(total)) <= 1e-12 * (1 + a + lam)
     assert sigma > c
@@ -267,15 +267,15 @@ M32 = ElmanRNN(np.eye(2, dtype=np.float32), np.zeros((2, 1), np.float32), np.zer
         (lambda: l1_penalty(M, -1.0), ValueError, r"`weight` must be >= 0\.0, got -1\.0"),
         (lambda: l2_penalty(M, math.nan), ValueError, r"`weight` must be finite, got nan"),
         (lambda: l2_penalty(M, "1"), TypeError, r"`weight` must be a real number, got '1'"),
-        (lambda: spectral_penalty(M, -0.5, 1.0), ValueError, r"`c` must be >= 0\.0, got -0\.5"),
-        (lambda: spectral_penalty(M, 1.0, math.inf), ValueError, r"`weight` must be finite"),
+        (lambda: spectral_penalty(M, 1.0, c=-0.5), ValueError, r"`c` must be >= 0\.0, got -0\.5"),
+        (lambda: spectral_penalty(M, math.inf, c=1.0), ValueError, r"`weight` must be finite"),
         (lambda: project_spectral_norm(M, math.inf), ValueError, r"`c` must be finite, got inf"),
         (lambda: project_spectral_norm(M, -1), ValueError, r"`c` must be >= 0\.0, got -1"),
         (lambda: l1_penalty(M, 5e-324), ValueError,
          r"`weight` must be 0 or at least 2\.2250738585072014e-308, the smallest normal float64 "
          r"number \(the model's dtype\), got 5e-324"),
         (lambda: l2_penalty(M, 1e-310), ValueError, r"`weight` must be 0 or at least 2\.22.*got 1e-310"),
-        (lambda: spectral_penalty(M, 1.0, 1e-320), ValueError, r"`weight` must be 0 or at least"),
+        (lambda: spectral_penalty(M, 1e-320, c=1.0), ValueError, r"`weight` must be 0 or at least"),
         (lambda: l1_penalty(M32, 1e-40), ValueError,
          r"`weight` must be 0 or at least 1\.1754943508222875e-38, the smallest normal float32"),
         (lambda: project_spectral_norm(M, 5e-324), ValueError, r"`c` must be 0 or at least 2\.22.*got 5e-324"),
@@ -335,7 +335,7 @@ def test_penalty_values_and_gradients_at_the_float64_limits(scale):
         assert v2 == pytest.approx(float(want2), rel=1e-14)
     assert np.array_equal(g2["W_hh"], lam * W)
     c = 0.5 * scale
-    vs, gs = spectral_penalty(m, c, lam)
+    vs, gs = spectral_penalty(m, lam, c=c)
     sigma = mpmath.sqrt(_mp_sigma_max_2x2(W))
     want_s = mpmath.mpf(lam) * (sigma - c) ** 2
     if want_s > np.finfo(float).max:
@@ -346,7 +346,7 @@ def test_penalty_values_and_gradients_at_the_float64_limits(scale):
     # gradient at W₀ with λ = 1, which central differences give at scale 1
     W0 = W / scale
     m0 = m.replace(W_hh=W0)
-    fd = fd_grad(lambda mm: spectral_penalty(mm, 0.5, 1.0)[0], m0)
+    fd = fd_grad(lambda mm: spectral_penalty(mm, 1.0, c=0.5)[0], m0)
     np.testing.assert_allclose(gs["W_hh"], lam * scale * fd, rtol=1e-7)
 
 
@@ -382,3 +382,23 @@ def test_float32_penalty_with_the_smallest_admitted_weight():
     v, g = l1_penalty(M32, tiny)
     assert np.array_equal(g["W_hh"], np.float32(tiny) * np.eye(2, dtype=np.float32))
     assert v == pytest.approx(2 * tiny, rel=1e-15)
+
+
+def test_spectral_penalty_old_argument_order_warns_and_agrees():
+    """The penalties take (model, weight, ...): spectral_penalty(model, weight, c=c).
+    The old order (model, c, weight) still works for one release with a warning
+    and gives the same value: W = diag(3, 0.5), c = 1, λ = 0.25 gives
+    P = 0.25·(3 − 1)² = 1 and ∂P/∂W = 2·0.25·2·e₁e₁ᵀ."""
+    m = ElmanRNN(np.diag([3.0, 0.5]), np.zeros((2, 1)), np.zeros(2))
+    want = np.array([[1.0, 0.0], [0.0, 0.0]])
+    v_new, g_new = spectral_penalty(m, 0.25, c=1.0)
+    assert v_new == pytest.approx(1.0, rel=1e-15)
+    np.testing.assert_allclose(g_new["W_hh"], want, atol=1e-15)
+    for call in (lambda: spectral_penalty(m, 1.0, 0.25), lambda: spectral_penalty(m, 1.0, weight=0.25)):
+        with pytest.warns(DeprecationWarning, match=r"spectral_penalty\(model, c, weight\)` is deprecated.*"
+                          r"spectral_penalty\(model, weight, c=c\)"):
+            v_old, g_old = call()
+        assert v_old == v_new and np.array_equal(g_old["W_hh"], g_new["W_hh"])
+    # keywords in any order are unambiguous and do not warn
+    assert spectral_penalty(m, c=1.0, weight=0.25)[0] == v_new
+    assert spectral_penalty(m, weight=0.25, c=1.0)[0] == v_new

@@ -31,7 +31,10 @@ false; :func:`project_spectral_norm` is the hard constraint that does give
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -203,8 +206,38 @@ def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
     return value, {name: grad}
 
 
+def _weight_first(fn: Callable[..., tuple[float, dict[str, np.ndarray]]]) -> Callable[..., tuple[float, dict[str, np.ndarray]]]:
+    """Accept the old order ``spectral_penalty(model, c, weight)`` for one release.
+
+    The new order, ``(model, weight, *, c)``, is the penalties' common one
+    (``l1_penalty(model, weight)``). ``c`` is keyword-only now, so three
+    positional arguments, or two with ``weight=`` by keyword, can only be the
+    old order: they are mapped to it with a ``DeprecationWarning``.
+    """
+
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> tuple[float, dict[str, np.ndarray]]:
+        old = None
+        if len(args) == 3 and "c" not in kwargs and "weight" not in kwargs:
+            old = {"model": args[0], "c": args[1], "weight": args[2]}
+        elif len(args) == 2 and "weight" in kwargs and "c" not in kwargs:
+            old = {"model": args[0], "c": args[1], "weight": kwargs.pop("weight")}
+        if old is None:
+            return fn(*args, **kwargs)
+        warnings.warn(
+            "`spectral_penalty(model, c, weight)` is deprecated and will be removed in the next "
+            "release; use `spectral_penalty(model, weight, c=c)` (the penalties' common order)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return fn(old["model"], old["weight"], c=old["c"], **kwargs)
+
+    return inner
+
+
+@_weight_first
 def spectral_penalty(
-    model: Any, c: float, weight: float
+    model: Any, weight: float, *, c: float
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The hinge penalty ``λ max(0, σ_max(W) − c)²`` on the recurrent weights, and its gradient.
 
@@ -226,10 +259,12 @@ def spectral_penalty(
     ----------
     model : ElmanRNN, LSTM or GRU
         Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is penalised.
-    c : float
-        Target bound ``c ≥ 0`` on ``σ_max``.
     weight : float
         ``λ ≥ 0``.
+    c : float, keyword-only
+        Target bound ``c ≥ 0`` on ``σ_max``. (The former order
+        ``spectral_penalty(model, c, weight)`` still works for one release,
+        with a ``DeprecationWarning``.)
 
     Returns
     -------
@@ -253,7 +288,7 @@ def spectral_penalty(
     >>> from rnntheory import ElmanRNN
     >>> from rnntheory.remedies import spectral_penalty
     >>> m = ElmanRNN([[3.0, 0.0], [0.0, 0.5]], np.zeros((2, 1)), np.zeros(2))
-    >>> value, g = spectral_penalty(m, c=1.0, weight=0.25)
+    >>> value, g = spectral_penalty(m, 0.25, c=1.0)
     >>> round(value, 12), np.round(g["W_hh"], 12)    # 0.25·(3−1)², 2·0.25·2·e1e1ᵀ
     (1.0, array([[1., 0.],
            [0., 0.]]))

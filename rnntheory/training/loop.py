@@ -478,7 +478,7 @@ def train(
                     elif pen.kind == "l2":
                         pv, pg = P.l2_penalty(model, pen.weight)
                     else:
-                        pv, pg = P.spectral_penalty(model, pen.c, pen.weight)
+                        pv, pg = P.spectral_penalty(model, pen.weight, c=pen.c)
                     value += pv
                     for k, v in pg.items():
                         grads[k] = grads[k] + v
