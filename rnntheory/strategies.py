@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,27 @@ def _square(n: int) -> st.SearchStrategy[np.ndarray]:
     return hnp.arrays(np.float64, (n, n), elements=_ENTRY)
 
 
+def _rescaled_squares(
+    n: int | st.SearchStrategy[int],
+    name: str,
+    value: float | st.SearchStrategy[float],
+    measure: Callable[[np.ndarray], float],
+) -> st.SearchStrategy[np.ndarray]:
+    """Drawn square matrices (``measure`` above 1e-3) rescaled so that ``measure`` is
+    the target ``value``, checked under the argument name ``name``."""
+    _eager(check_int, "n", n, minimum=1)
+    _eager(_target, name, value)
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        size = check_int("n", draw(_as_strategy(n)), minimum=1)
+        target = _target(name, draw(_as_strategy(value)))
+        M = draw(_square(size).filter(lambda A: measure(A) > 1e-3))
+        return _scaled(M, measure(M), target, f"`{name}` = {target}")
+
+    return build()
+
+
 def matrices_with_spectral_norm(
     n: int | st.SearchStrategy[int], norm: float | st.SearchStrategy[float]
 ) -> st.SearchStrategy[np.ndarray]:
@@ -108,38 +130,14 @@ def matrices_with_spectral_norm(
     norm : float or strategy
         Target spectral norm, ``> 0``.
     """
-
-    _eager(check_int, "n", n, minimum=1)
-    _eager(_target, "norm", norm)
-
-    @st.composite
-    def build(draw: Any) -> np.ndarray:
-        size = check_int("n", draw(_as_strategy(n)), minimum=1)
-        target = _target("norm", draw(_as_strategy(norm)))
-        M = draw(_square(size).filter(lambda A: np.linalg.norm(A, 2) > 1e-3))
-        return _scaled(M, float(np.linalg.norm(M, 2)), target, f"`norm` = {target}")
-
-    return build()
+    return _rescaled_squares(n, "norm", norm, lambda A: float(np.linalg.norm(A, 2)))
 
 
 def matrices_with_spectral_radius(
     n: int | st.SearchStrategy[int], radius: float | st.SearchStrategy[float]
 ) -> st.SearchStrategy[np.ndarray]:
     """Square float64 matrices with spectral radius ``ρ = radius`` (to rounding)."""
-
-    _eager(check_int, "n", n, minimum=1)
-    _eager(_target, "radius", radius)
-
-    @st.composite
-    def build(draw: Any) -> np.ndarray:
-        size = check_int("n", draw(_as_strategy(n)), minimum=1)
-        target = _target("radius", draw(_as_strategy(radius)))
-        M = draw(
-            _square(size).filter(lambda A: np.max(np.abs(np.linalg.eigvals(A))) > 1e-3)
-        )
-        return _scaled(M, float(np.max(np.abs(np.linalg.eigvals(M)))), target, f"`radius` = {target}")
-
-    return build()
+    return _rescaled_squares(n, "radius", radius, lambda A: float(np.max(np.abs(np.linalg.eigvals(A)))))
 
 
 def orthogonal_matrices(n: int | st.SearchStrategy[int]) -> st.SearchStrategy[np.ndarray]:
