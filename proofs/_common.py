@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rnntheory import ElmanRNN
+from rnntheory.cells.elman import ElmanRNN
 
 
 def realize_jacobians(W: Any, d_seq: Any) -> tuple[ElmanRNN, np.ndarray]:

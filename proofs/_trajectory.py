@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from rnntheory import ElmanRNN, jacobians
-from rnntheory.cells.elman import Trace
+from rnntheory import jacobians
+from rnntheory.cells.elman import ElmanRNN, Trace
 
 from ._common import realize_jacobians
 

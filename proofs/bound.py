@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from rnntheory import ElmanRNN, jacobians
+from rnntheory import jacobians
 from rnntheory.bounds import certify, gamma_w, log_bound, spectral_radius, vanishing_guaranteed
+from rnntheory.cells.elman import ElmanRNN
 from rnntheory.ledger import Counterexample, Proof, claim, load_counterexample
 
 from ._common import as_array

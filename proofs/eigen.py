@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rnntheory import ElmanRNN, jacobians
+from rnntheory import jacobians
 from rnntheory.bounds import (
     certify,
     explosion_possible,
@@ -20,6 +20,7 @@ from rnntheory.bounds import (
     spectral_radius,
     vanishing_guaranteed,
 )
+from rnntheory.cells.elman import ElmanRNN
 from rnntheory.ledger import Counterexample, Proof, claim, load_counterexample
 
 from ._common import as_array

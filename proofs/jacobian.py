@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from rnntheory import ElmanRNN, jacobians
+from rnntheory import jacobians
+from rnntheory._oracles import central_jacobian
 from rnntheory.bounds import gamma_w, spectral_radius
+from rnntheory.cells.elman import ElmanRNN
 from rnntheory.ledger import Counterexample, Proof, claim, load_counterexample
 
 from ._common import as_array
@@ -19,13 +21,7 @@ def _below(x: float, tol: float) -> str:
 
 def _fd_jacobian(model: ElmanRNN, x: np.ndarray, h0: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central finite differences of h_T with respect to h_0, through model.forward."""
-    n = h0.shape[0]
-    J = np.empty((n, n))
-    for j in range(n):
-        e = np.zeros(n)
-        e[j] = eps
-        J[:, j] = (model.forward(x, h0=h0 + e).h[-1] - model.forward(x, h0=h0 - e).h[-1]) / (2 * eps)
-    return J
+    return central_jacobian(lambda h: model.forward(x, h0=h).h[-1], h0, eps)
 
 
 @claim(

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from rnntheory import ElmanRNN, jacobians
+from rnntheory import jacobians
 from rnntheory.bounds import leaky_log_bound
+from rnntheory.cells.elman import ElmanRNN
 from rnntheory.ledger import Counterexample, Proof, claim, load_counterexample
 
 _TOL = 1e-6

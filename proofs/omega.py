@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnntheory._oracles import central_jacobian
 from rnntheory.ledger import Proof, claim
 
 
@@ -16,13 +17,7 @@ def _fd_check(form: str, squared: bool, seed: int) -> float:
     for _ in range(5):
         W, h, c, v = rng.normal(size=(2, 2)), rng.normal(size=2), rng.normal(size=2), rng.normal(size=2)
         G = np.asarray(grad(W, h, c, v), dtype=float)
-        F = np.empty((2, 2))
-        eps = 1e-6
-        for i in range(2):
-            for j in range(2):
-                E = np.zeros((2, 2))
-                E[i, j] = eps
-                F[i, j] = (val(W + E, h, c, v) - val(W - E, h, c, v)) / (2 * eps)
+        F = central_jacobian(lambda M, h=h, c=c, v=v: val(M, h, c, v), W, eps=1e-6)
         worst = max(worst, float(np.max(np.abs(G - F)) / max(1e-3, float(np.max(np.abs(F))))))
     return worst
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from rnntheory import ElmanRNN
 from rnntheory.bounds import spectral_radius
+from rnntheory.cells.elman import ElmanRNN
 from rnntheory.ledger import Counterexample, Proof, claim, load_counterexample
 
 from ._common import as_array, realize_jacobians

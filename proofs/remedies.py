@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnntheory import ElmanRNN, jacobians
+from rnntheory import jacobians
 from rnntheory.bounds import gamma_w
-from rnntheory.cells.elman import Trace
+from rnntheory.cells.elman import ElmanRNN, Trace
 from rnntheory.ledger import Proof, claim
 
 from ._trajectory import g4, realize, within
