@@ -20,6 +20,7 @@ and over sequences of a batch, with an optional mask of per-step weights.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ from ._base import (
     same_dtype,
     sum_over_rows,
 )
+from .curvature import GaussNewton
 
 __all__ = ["ElmanGrads", "ElmanRNN", "Trace"]
 
@@ -585,6 +587,124 @@ class ElmanRNN(SequenceModel):
         if batched:
             return Trace(H, A, Y)
         return Trace(H[:, 0], A[:, 0], None if Y is None else Y[:, 0])
+
+    def loss(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+    ) -> float:
+        """The loss (Eq. 4) on a batch, by a forward pass alone.
+
+        The value ``E`` that :meth:`value_and_grad` returns, without the
+        backward pass: what a line search or a trial step needs.
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0
+            As in :meth:`value_and_grad`.
+
+        Returns
+        -------
+        float
+            ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64; ``inf``
+            when it is not finite (states that overflow along the sequence, as
+            ReLU or identity units may, or a loss beyond float64's range).
+
+        Raises
+        ------
+        ValueError
+            On bad inputs, targets or mask, and for inputs with which a
+            pre-activation could pass the dtype's range (as :meth:`forward`;
+            the error is a :class:`~rnntheory._validation.ReachError`, a
+            ``ValueError`` a trainer can tell from other bad input).
+        TypeError
+            On non-numeric inputs or non-integer classes for ``loss="xent"``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import ElmanRNN
+        >>> m = ElmanRNN.init(2, 4, 3, scheme="gaussian", seed=0)
+        >>> x = np.ones((5, 2)); y = np.array([0, 1, 2, 1, 0])
+        >>> bool(m.loss(x, y) == m.value_and_grad(x, y)[0])
+        True
+
+        Eq. 4 of the article.
+        """
+        x3, h, batched = self._inputs_h0(x, h0)
+        T, B, _ = x3.shape
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        with np.errstate(all="ignore"):
+            H, _, Y, _ = self._forward3(x3, h)
+            Z = Y if Y is not None else np.ascontiguousarray(H[1:])
+            value, _ = self._loss_grad(Z, loss, tgt, m)
+        return value if math.isfinite(value) else math.inf
+
+    def gauss_newton(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        lam_struct: float = 0.0,
+    ) -> GaussNewton:
+        """The Gauss–Newton matrix of the loss at these parameters, as a product ``v ↦ G v``.
+
+        .. math::
+
+            G v = \\sum_{b,t} J_{z_t}^⊤ H_{L,t} J_{z_t} v
+                  + λ_s \\sum_{b,t} J_{h_t}^⊤ J_{h_t} v
+
+        ``G`` is the curvature of the summed loss ``E`` of
+        :meth:`value_and_grad` (``z_t`` the readout, ``H_{L,t}`` the loss's
+        Hessian in ``z_t`` times the mask weight); the second sum is structural
+        damping (Martens & Sutskever 2011, §4.2), ``λ_s = lam_struct``. The
+        forward trace is stored once; each product is one R-forward pass along
+        it and one backward pass (see :class:`~rnntheory.cells.curvature.GaussNewton`).
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0
+            As in :meth:`value_and_grad`.
+        lam_struct : float
+            Structural-damping weight ``λ_s ≥ 0`` (``0``: plain Gauss–Newton).
+
+        Returns
+        -------
+        GaussNewton
+            A callable ``G(v) -> G v`` on flat float64 vectors in the order of
+            :func:`~rnntheory.cells.curvature.flatten_params`, with
+            ``n_params`` and the counter ``products``.
+
+        Raises
+        ------
+        ValueError
+            On bad inputs (as :meth:`value_and_grad`), a negative
+            ``lam_struct``, or a model that learns its ``α``
+            (``learn_alpha=True``: the products treat ``α`` as fixed).
+        TypeError
+            On non-numeric inputs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import ElmanRNN
+        >>> m = ElmanRNN.init(2, 4, 3, scheme="gaussian", seed=0)
+        >>> rng = np.random.default_rng(0)
+        >>> G = m.gauss_newton(rng.normal(size=(6, 2)), rng.integers(0, 3, 6), loss="xent")
+        >>> u, v = rng.normal(size=(2, G.n_params))
+        >>> bool(v @ G(v) >= 0), bool(np.isclose(u @ G(v), v @ G(u))), G.products
+        (True, True, 3)
+
+        Martens & Sutskever 2011, §3–4; Schraudolph 2002.
+        """
+        return GaussNewton(self, x, y, loss=loss, mask=mask, h0=h0, lam_struct=lam_struct)
 
     # ------------------------------------------------------------- gradients
     def value_and_grad(
