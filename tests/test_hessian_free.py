@@ -699,3 +699,137 @@ def test_trial_step_beyond_the_float_range_has_infinite_loss():
     with pytest.raises(ValueError, match="`W_hh` of this model is too large"):
         far.forward(x)
     assert _mean_loss(far, x3, h, loss, tgt, mask) == math.inf
+
+
+# ---------------------------------------------------------------- the cell's operator, the cell's loss
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+@pytest.mark.parametrize("loss", ["xent", "mse"])
+@pytest.mark.parametrize("alpha", [None, 0.3])
+def test_model_gauss_newton_is_the_explicit_matrix_and_counts_its_products(form, loss, alpha):
+    """``model.gauss_newton(...)`` is the cell's ``Gv`` operator: every product is
+    ``(G + λ_s S) v`` of the explicit complex-step matrices (``G`` alone with
+    ``lam_struct=0`` per call), the counter ``products`` counts each one, and the
+    operator is the one ``GaussNewton(model, ...)`` builds (same numbers)."""
+    rng = np.random.default_rng(13)
+    m = ElmanRNN.init(2, 3, 2, scheme="gaussian", scale=1.2, seed=13, form=form, alpha=alpha)
+    T, B = 4, 2
+    x = rng.normal(size=(T, B, 2))
+    y = _targets(rng, m, loss, T, B)
+    mask = rng.uniform(0.0, 1.5, (T, B))
+    Gm, Sm = _gn_matrix(m, x, loss, mask, 0.4)
+    G = m.gauss_newton(x, y, loss=loss, mask=mask, lam_struct=0.4)
+    assert G.products == 0 and G.n_params == Gm.shape[0]
+    vs = rng.normal(size=(3, G.n_params))
+    for i, v in enumerate(vs, 1):
+        assert _rel(G(v), (Gm + 0.4 * Sm) @ v) <= 1e-10
+        assert G.products == i
+    assert _rel(G(vs[0], lam_struct=0.0), Gm @ vs[0]) <= 1e-10
+    assert G.products == 4
+    same = GaussNewton(m, x, y, loss=loss, mask=mask, lam_struct=0.4)(vs[1])
+    np.testing.assert_array_equal(G(vs[1]), same)
+
+
+def test_unchecked_product_beyond_float64_is_the_exact_scaling():
+    """``G(v, strict=False)`` hands back a product beyond float64's range instead
+    of refusing it (truncated CG stops on it by itself): ``G`` is linear and the
+    product runs on ``v`` scaled by a power of two, so ``G(2^k u)`` is exactly
+    ``2^k G(u)``: ``±inf`` where that passes the range, the same bits elsewhere.
+    The strict call refuses the same ``v`` by name; inside the range both agree."""
+    m = ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=0)
+    m = m.replace(W_yh=m.W_yh * 100)
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(4, 2, 2)), np.zeros((4, 2, 2))
+    G = m.gauss_newton(x, y, loss="mse", lam_struct=0.2)
+    u = rng.uniform(0.5, 1.0, G.n_params) * rng.choice([-1.0, 1.0], G.n_params)
+    Gu = G(u)
+    np.testing.assert_array_equal(G(u, strict=False), Gu)
+    # the largest entry of 2^k G u passes the range, entries of smaller exponent do not
+    k = 1025 - math.frexp(np.max(np.abs(Gu)))[1]
+    assert k <= 1023  # 2^k u itself is finite
+    with np.errstate(over="ignore"):
+        want = np.ldexp(Gu, k)
+    assert np.isinf(want).any() and np.isfinite(want).any()
+    got = G(np.ldexp(u, k), strict=False)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="`v` is too large: G v has entries beyond float64's range"):
+        G(np.ldexp(u, k))
+    with pytest.raises(TypeError, match="`strict` must be a bool"):
+        G(u, strict="no")
+
+
+def _naive_batch_loss(m, x, y, loss, mask=None, h0=None):
+    """Eq. 4 summed over the sequences of a batch, by the loop reference."""
+    return sum(
+        naive.loss(m, x[:, b], y[:, b], loss, None if mask is None else mask[:, b],
+                   None if h0 is None else h0[b])
+        for b in range(x.shape[1])
+    )
+
+
+@pytest.mark.parametrize("form", ["standard", "pascanu"])
+@pytest.mark.parametrize("loss", ["xent", "mse"])
+@pytest.mark.parametrize("n_out", [2, None])
+def test_model_loss_equals_the_loop_reference(form, loss, n_out):
+    """``model.loss`` is Eq. 4 summed over steps and sequences with the mask's
+    weights, as the loop reference computes it, for every form, both losses,
+    with and without a readout, from a given ``h0``; a single sequence gives the
+    batch of one; subnormal mask weights (5e-324) give the reference's value."""
+    rng = np.random.default_rng(21)
+    m = ElmanRNN.init(2, 3, n_out, scheme="gaussian", scale=1.1, seed=21, form=form, alpha=0.25)
+    T, B = 5, 3
+    x = rng.normal(size=(T, B, 2))
+    y = _targets(rng, m, loss, T, B)
+    mask = rng.uniform(0.0, 2.0, (T, B))
+    h0 = rng.normal(size=(B, m.n_hidden))
+    ref = _naive_batch_loss(m, x, y, loss, mask, h0)
+    assert m.loss(x, y, loss=loss, mask=mask, h0=h0) == pytest.approx(ref, rel=1e-12)
+    assert m.loss(x[:, 0], y[:, 0], loss=loss) == pytest.approx(naive.loss(m, x[:, 0], y[:, 0], loss), rel=1e-12)
+    tiny = np.full((T, B), 5e-324)
+    assert m.loss(x, y, loss=loss, mask=tiny) == pytest.approx(_naive_batch_loss(m, x, y, loss, tiny), rel=1e-12)
+
+
+def test_model_loss_at_the_edges_of_float64():
+    """Beyond the range the loss is ``inf`` (never NaN, never a warning): mask
+    weights of 1e308 on a loss above 2, and ReLU states that double each step
+    for 1100 steps (the range check does not bound their growth over time; the
+    loop reference overflows too). A model whose pre-activations could pass the
+    range is refused by name, with the ``ReachError`` a trainer tells apart."""
+    from rnntheory._validation import ReachError
+
+    rng = np.random.default_rng(4)
+    m = ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=4)
+    x, y = rng.normal(size=(4, 2, 2)), np.full((4, 2, 2), 10.0)
+    assert _naive_batch_loss(m, x, y, "mse") > 2 * 4 * 2
+    assert m.loss(x, y, loss="mse", mask=np.full((4, 2), 1e308)) == math.inf
+    relu = ElmanRNN(2.0 * np.eye(2), np.ones((2, 1)), np.zeros(2), np.eye(2), np.zeros(2), activation="relu")
+    xs, ys = np.ones((1100, 1)), np.zeros((1100, 2))
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(naive.loss(relu, xs, ys, "mse"))
+    assert relu.loss(xs, ys, loss="mse") == math.inf
+    far = m.replace(W_hh=m.W_hh * (1.797e308 / np.abs(m.W_hh).sum(axis=1).max()))
+    with pytest.raises(ReachError, match="`W_hh` of this model is too large"):
+        far.loss(x, y, loss="mse")
+    with pytest.raises(ValueError, match=r"`x` must have at least one time step \(T >= 1\)"):
+        m.loss(np.zeros((0, 2, 2)), np.zeros((0, 2, 2)), loss="mse")
+
+
+def test_training_sees_the_model_only_through_public_methods():
+    """Hessian-free reaches the curvature through ``model.gauss_newton`` and a
+    trial point's loss through ``model.loss``: no module of ``training/`` reads a
+    private attribute of a model, and ``hessian_free`` reads no private attribute
+    of anything but itself."""
+    import ast
+
+    import rnntheory.training as training
+
+    here = Path(training.__file__).parent
+    models = {"model", "m", "cand", "new", "new_model", "best_model"}
+    bad = []
+    for path in sorted(here.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+                continue
+            base = ast.unparse(node.value)
+            if base in models or (path.name == "hessian_free.py" and base not in ("self", "cls")):
+                bad.append(f"{path.name}:{node.lineno} {base}.{node.attr}")
+    assert bad == []
