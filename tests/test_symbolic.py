@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnntheory import ElmanRNN, jacobians
+from rnntheory._oracles import central_jacobian
 from rnntheory.bounds import gamma_w
 from rnntheory.strategies import elman_models, input_sequences
 from rnntheory.symbolic import activation, chain, clipping, elman, gated, leaky, omega, softmax
@@ -333,15 +334,6 @@ def _np_gru(p: dict[str, np.ndarray], x: np.ndarray, h: np.ndarray) -> np.ndarra
     return (1 - z) * nn + z * h
 
 
-def _fd(fun, s: np.ndarray, eps: float = 1e-6) -> np.ndarray:  # type: ignore[no-untyped-def]
-    cols = []
-    for j in range(s.shape[0]):
-        e = np.zeros_like(s)
-        e[j] = eps
-        cols.append((fun(s + e) - fun(s - e)) / (2 * eps))
-    return np.stack(cols, axis=1)
-
-
 @pytest.mark.parametrize("n", [1, 2])
 def test_lstm_against_numpy(n: int) -> None:
     fns = gated.lambdify_cell(gated.gated_cell("lstm", n))
@@ -351,7 +343,7 @@ def test_lstm_against_numpy(n: int) -> None:
     x, h, c = rng.normal(size=1), rng.normal(size=n), rng.normal(size=n)
     h2, c2 = fns.step(p, x, h, c)
     np.testing.assert_allclose(np.concatenate([h2, c2]), _np_lstm(p, x, h, c), rtol=1e-12)
-    F = _fd(lambda s: _np_lstm(p, x, s[:n], s[n:]), np.concatenate([h, c]))
+    F = central_jacobian(lambda s: _np_lstm(p, x, s[:n], s[n:]), np.concatenate([h, c]))
     J = fns.jacobian(p, x, h, c)
     np.testing.assert_allclose(J, F, atol=1e-8)
     np.testing.assert_allclose(J[n:, n:], np.diag(fns.gates(p, x, h, c)["f"]), atol=1e-14)
@@ -366,7 +358,7 @@ def test_gru_against_numpy(n: int) -> None:
          "bias_ih": rng.normal(size=3 * n), "bias_hh": rng.normal(size=3 * n)}
     x, h = rng.normal(size=1), rng.normal(size=n)
     np.testing.assert_allclose(fns.step(p, x, h), _np_gru(p, x, h), rtol=1e-12)
-    np.testing.assert_allclose(fns.jacobian(p, x, h), _fd(lambda s: _np_gru(p, x, s), h), atol=1e-8)
+    np.testing.assert_allclose(fns.jacobian(p, x, h), central_jacobian(lambda s: _np_gru(p, x, s), h), atol=1e-8)
 
 
 def test_lstm_direct_path() -> None:

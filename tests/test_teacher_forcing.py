@@ -25,6 +25,7 @@ import pytest
 from oracle import torch_or_skip
 
 from rnntheory import ElmanRNN
+from rnntheory._oracles import central_gradient, central_jacobian
 from rnntheory.cells.generator import GeneratorGrads, GeneratorRNN
 
 PARAMS = ("W_hh", "W_hx", "W_hy", "b_h", "W_yh", "b_y")
@@ -104,27 +105,7 @@ def ref_loss(P, x, y, *, loss, own, act="tanh", h0=None, start=None, mask=None, 
 
 def fd_grads(fun, P, eps=1e-6):
     """Central finite differences of ``fun(P)`` with respect to every entry of ``P``."""
-    out = {}
-    for k in PARAMS:
-        g = np.zeros_like(P[k])
-        for idx in np.ndindex(P[k].shape):
-            Pp = {kk: vv.copy() for kk, vv in P.items()}
-            Pm = {kk: vv.copy() for kk, vv in P.items()}
-            Pp[k][idx] += eps
-            Pm[k][idx] -= eps
-            g[idx] = (fun(Pp) - fun(Pm)) / (2 * eps)
-        out[k] = g
-    return out
-
-
-def fd_vector(fun, v, eps=1e-6):
-    g = np.zeros_like(v)
-    for idx in np.ndindex(v.shape):
-        vp, vm = v.copy(), v.copy()
-        vp[idx] += eps
-        vm[idx] -= eps
-        g[idx] = (fun(vp) - fun(vm)) / (2 * eps)
-    return g
+    return central_gradient(fun, P, eps, keys=PARAMS)
 
 
 def own_flags(mode, T):
@@ -192,7 +173,7 @@ def test_teacher_gradient_has_no_path_through_own_outputs(loss):
     teacher = own_flags("teacher", T)
     base = ref_loss(P, x, y, loss=loss, own=teacher)
     assert ref_loss(P, x, y, loss=loss, own=teacher, shift=shift) == base
-    d_shift = fd_vector(lambda s: ref_loss(P, x, y, loss=loss, own=teacher, shift=s), shift)
+    d_shift = central_jacobian(lambda s: ref_loss(P, x, y, loss=loss, own=teacher, shift=s), shift)
     assert np.all(d_shift == 0.0)
     _, g = model.value_and_grad(x, y, loss=loss, mode="teacher")
     fd = fd_grads(lambda Q: ref_loss(Q, x, y, loss=loss, own=teacher, shift=shift), P)
@@ -201,7 +182,7 @@ def test_teacher_gradient_has_no_path_through_own_outputs(loss):
     assert np.abs(g.feedback[1:]).max() > 1e-3  # the input derivative exists; it reaches no θ
 
     free = own_flags("free", T)
-    d_free = fd_vector(  # at the unperturbed outputs (s = 0)
+    d_free = central_jacobian(  # at the unperturbed outputs (s = 0)
         lambda s: ref_loss(P, x, y, loss=loss, own=free, shift=s), np.zeros_like(shift)
     )
     _, gf = model.value_and_grad(x, y, loss=loss, mode="free")
@@ -233,9 +214,9 @@ def test_free_running_gradient_matches_finite_differences(loss, act):
     )
     for k in PARAMS:
         assert rel_err(getattr(g, k), fd[k]) < 1e-7, k
-    dh0 = fd_vector(lambda v: ref_loss(P, x, y, loss=loss, own=free, act=act, h0=v, start=start), h0)
+    dh0 = central_jacobian(lambda v: ref_loss(P, x, y, loss=loss, own=free, act=act, h0=v, start=start), h0)
     assert rel_err(g.flow[0], dh0) < 1e-7
-    ds = fd_vector(lambda v: ref_loss(P, x, y, loss=loss, own=free, act=act, h0=h0, start=v), start)
+    ds = central_jacobian(lambda v: ref_loss(P, x, y, loss=loss, own=free, act=act, h0=h0, start=v), start)
     assert rel_err(g.feedback[0], ds) < 1e-7
 
 
