@@ -57,7 +57,9 @@ def central_jacobian(
     Parameters
     ----------
     fun : callable
-        ``fun(x)`` returns an array (or a scalar) of any shape.
+        ``fun(x)`` returns an array (or a scalar) of any shape; numbers of
+        arbitrary precision (mpmath) are differenced in their own arithmetic
+        and the quotient rounded to float64.
     x : array_like of float
         The point, of any shape; it is not modified.
     eps : float, default 1e-6
@@ -94,7 +96,10 @@ def central_jacobian(
         step = _step_size(eps, x[idx], relative)
         e = np.zeros(x.shape)
         e[idx] = step
-        cols.append((np.asarray(fun(x + e)) - np.asarray(fun(x - e))) / (2 * step))
+        d = np.asarray((np.asarray(fun(x + e)) - np.asarray(fun(x - e))) / (2 * step))
+        # a function of arbitrary-precision numbers (mpmath) is differenced in its
+        # own arithmetic, then rounded
+        cols.append(d.astype(np.float64) if d.dtype == object else d)
     if not cols:  # an empty x: no columns
         return np.zeros(np.shape(fun(x)) + x.shape)
     return np.stack(cols, axis=-1).reshape(np.shape(cols[0]) + x.shape)

@@ -99,6 +99,17 @@ def test_complex_step_beats_central_on_exp():
     assert central_jacobian(np.exp, x)[0, 0] == pytest.approx(exact, rel=1e-9)
 
 
+def test_central_differences_of_an_mpmath_function_are_taken_in_mpmath():
+    """``f(x) = 1e20 + x²/2`` in mpmath (60 digits): in float64 the two values
+    round to the same number and the difference is 0; the oracle subtracts the
+    mpmath values, then rounds: ``∂f/∂x = x`` to 1e-9, a float64 array."""
+    with mpmath.workdps(60):
+        G = central_jacobian(lambda v: mpmath.mpf(10) ** 20 + mpmath.mpf(float(v[0])) ** 2 / 2,
+                             np.array([0.75]))
+    assert G.dtype == np.float64 and G.shape == (1,)
+    assert G[0] == pytest.approx(0.75, rel=1e-9)
+
+
 def test_empty_point_gives_an_empty_jacobian():
     x = np.zeros(0)
     assert central_jacobian(lambda v: np.ones(2) + v.sum(), x).shape == (2, 0)
