@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._figures import DPI, figure_style, new_figure, save_figure
 from .activations import get_activation
 
 if TYPE_CHECKING:
@@ -40,52 +41,6 @@ __all__ = [
     "success_vs_length",
     "training_curves",
 ]
-
-_DPI = 100
-
-
-def _new_figure(figsize: tuple[float, float]) -> Figure:
-    """A Figure on an Agg canvas, in matplotlib's default style (no pyplot)."""
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - the plot extra is in dev
-        raise ImportError(
-            "rnntheory.plotting needs matplotlib: pip install 'rnntheory[plot]'"
-        ) from exc
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    del matplotlib
-    with _style():
-        fig = Figure(figsize=figsize, dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _style() -> Any:
-    """matplotlib's default style (``backend`` and other process settings untouched)."""
-    import matplotlib.style
-
-    return matplotlib.style.context("default")
-
-
-def _save(fig: Figure, path: str | os.PathLike[str] | None, dpi: float) -> None:
-    if path is None:
-        return
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
-    text = os.fspath(path)
-    if not isinstance(text, str):
-        raise TypeError(f"`path` must name a file with a str, got {text!r}")
-    suffix = os.path.splitext(text)[1][1:].lower()
-    formats = fig.canvas.get_supported_filetypes()
-    if suffix not in formats:
-        raise ValueError(
-            f"`path` must end in one of the image suffixes {sorted(formats)}, got {text!r}"
-        )
-    with _style():
-        fig.savefig(text, dpi=dpi)
-
 
 # Below 8 dpi FreeType cannot size the tick labels; above 1200 dpi one figure
 # takes hundreds of megabytes.
@@ -151,7 +106,7 @@ def activation_derivatives(
     *,
     activations: Sequence[str] = ("tanh", "sigmoid"),
     x_max: float = 6.0,
-    dpi: float = _DPI,
+    dpi: float = DPI,
 ) -> Figure:
     r"""Plot ``f′`` of each activation and mark its maximum ``γ_h``.
 
@@ -221,8 +176,8 @@ def activation_derivatives(
     half = np.linspace(0.0, float(x_max), round(float(x_max) * 100) + 1)
     x = np.concatenate([-half[:0:-1], half])
 
-    fig = _new_figure((6.4, 3.8))
-    with _style():
+    fig = new_figure((6.4, 3.8))
+    with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
         for i, act in enumerate(acts):
@@ -249,7 +204,7 @@ def activation_derivatives(
         ax.set_title(r"Derivatives of the activations and their maxima $\gamma_h$")
         ax.legend(loc="upper left", frameon=False)
         ax.grid(alpha=0.3)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     return fig
 
 
@@ -258,7 +213,7 @@ def gradient_flow_heatmap(
     path: str | os.PathLike[str] | None = None,
     bound: Any = None,
     *,
-    dpi: float = _DPI,
+    dpi: float = DPI,
 ) -> Figure:
     r"""Heatmap of ``ln ‖∂h_t/∂h_k‖`` over every pair ``(t, k)``.
 
@@ -317,8 +272,8 @@ def gradient_flow_heatmap(
             )
     n = L.shape[0]
     data = np.ma.masked_where(np.isneginf(L), L)
-    fig = _new_figure((5.6, 4.6))
-    with _style():
+    fig = new_figure((5.6, 4.6))
+    with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
         im = ax.imshow(
@@ -348,7 +303,7 @@ def gradient_flow_heatmap(
         ax.set_ylabel("target step $t$")
         ax.set_title(r"$\ln\Vert\partial h_t/\partial h_k\Vert$"
                      + (" and the bound (contours)" if B is not None else ""))
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     return fig
 
 
@@ -372,7 +327,7 @@ def norm_vs_lag(
     path: str | os.PathLike[str] | None = None,
     rate: float | None = None,
     *,
-    dpi: float = _DPI,
+    dpi: float = DPI,
 ) -> Figure:
     r"""Mean ``ln ‖∂h_{k+τ}/∂h_k‖`` against the lag ``τ``, with Eq. 12's line.
 
@@ -431,8 +386,8 @@ def norm_vs_lag(
         if not np.isfinite(r):
             raise ValueError(f"`rate` must be a finite real number (ln(γ_W γ_h)), got {rate!r}")
     lags, mean, lo, hi = _lag_stats(L)
-    fig = _new_figure((6.0, 3.8))
-    with _style():
+    fig = new_figure((6.0, 3.8))
+    with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
         ok = np.isfinite(mean)
@@ -449,7 +404,7 @@ def norm_vs_lag(
         ax.set_title("Gradient norm against the lag")
         ax.legend(frameon=False, fontsize=8)
         ax.grid(alpha=0.3)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     return fig
 
 
@@ -457,7 +412,7 @@ def eigenvalues_unit_circle(
     matrices: Any,
     path: str | os.PathLike[str] | None = None,
     *,
-    dpi: float = _DPI,
+    dpi: float = DPI,
 ) -> Figure:
     r"""Eigenvalues of recurrent matrices against the unit circle and the ``σ_max`` circle.
 
@@ -531,8 +486,8 @@ def eigenvalues_unit_circle(
             arrs.append(A)
         groups.append((str(label), arrs))
     theta = np.linspace(0.0, 2.0 * np.pi, 361)
-    fig = _new_figure((3.6 * len(groups), 3.9))
-    with _style():
+    fig = new_figure((3.6 * len(groups), 3.9))
+    with figure_style():
         fig.set_dpi(dpi)
         for i, (label, arrs) in enumerate(groups):
             ax = fig.add_subplot(1, len(groups), i + 1)
@@ -556,7 +511,7 @@ def eigenvalues_unit_circle(
             ax.set_title(label)
             ax.legend(loc="lower left", fontsize=7, frameon=False)
             ax.grid(alpha=0.3)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     return fig
 
 
@@ -591,7 +546,7 @@ def success_vs_length(
     path: str | os.PathLike[str] | None = None,
     *,
     title: str | None = None,
-    dpi: float = _DPI,
+    dpi: float = DPI,
 ) -> Figure:
     r"""Success rate against sequence length, one line per method (Pascanu et al. 2013, Fig. 7).
 
@@ -630,8 +585,8 @@ def success_vs_length(
     for label, (_, y) in data.items():
         if not np.all((y >= 0) & (y <= 1)):
             raise ValueError(f"`rates[{label!r}]` must lie in [0, 1], got {y.tolist()}")
-    fig = _new_figure((6.0, 3.8))
-    with _style():
+    fig = new_figure((6.0, 3.8))
+    with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
         for i, (label, (x, y)) in enumerate(data.items()):
@@ -643,7 +598,7 @@ def success_vs_length(
         ax.set_title(title or "Success rate against sequence length")
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     return fig
 
 
@@ -654,7 +609,7 @@ def training_curves(
     ylabel: str = "error",
     logy: bool = False,
     title: str | None = None,
-    dpi: float = _DPI,
+    dpi: float = DPI,
 ) -> Figure:
     r"""A quantity against the training step, one line per method (e.g. the median over seeds).
 
@@ -690,8 +645,8 @@ def training_curves(
     """
     dpi = _check_dpi(dpi)
     data = _check_curves(curves, "curves")
-    fig = _new_figure((6.0, 3.8))
-    with _style():
+    fig = new_figure((6.0, 3.8))
+    with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
         for i, (label, (x, y)) in enumerate(data.items()):
@@ -704,5 +659,5 @@ def training_curves(
         ax.set_title(title or f"{ylabel} during training")
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     return fig

@@ -42,7 +42,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("cells", ["rnntheory.cells", "rnntheory.cells.*", "rnntheory.esn"]),
     ("analysis", [
         "rnntheory.jacobians", "rnntheory.bounds", "rnntheory.strategies",
-        "rnntheory.torch_bridge", "rnntheory.plotting",
+        "rnntheory.torch_bridge", "rnntheory.plotting", "rnntheory._figures",
     ]),
     ("remedies", ["rnntheory.remedies", "rnntheory.remedies.*"]),
     ("training", ["rnntheory.training", "rnntheory.training.*"]),

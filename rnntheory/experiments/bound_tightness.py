@@ -200,7 +200,8 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
 
 def _figures(out: Path, label: str, L: np.ndarray, pair_bounds: dict[str, np.ndarray],
              entry: dict[str, Any]) -> list[str]:
-    from ..plotting import _save, _style, gradient_flow_heatmap, norm_vs_lag
+    from .._figures import DPI, figure_style, save_figure
+    from ..plotting import gradient_flow_heatmap, norm_vs_lag
 
     main = "eq12" if "eq12" in pair_bounds else "gated"
     p1 = figure_path(out, NAME, f"{label}-heatmap")
@@ -211,7 +212,7 @@ def _figures(out: Path, label: str, L: np.ndarray, pair_bounds: dict[str, np.nda
     fig = norm_vs_lag(L, None, rate=rate)
     ax = fig.axes[0]
     lags = np.arange(L.shape[0])
-    with _style():
+    with figure_style():
         for j, (name, B) in enumerate(pair_bounds.items()):
             if name == "eq12":
                 continue  # drawn by norm_vs_lag
@@ -222,7 +223,7 @@ def _figures(out: Path, label: str, L: np.ndarray, pair_bounds: dict[str, np.nda
                 gid="lyapunov")
         ax.set_title(f"{label}: gradient norm against the lag")
         ax.legend(frameon=False, fontsize=7)
-    _save(fig, p2, 100.0)
+    save_figure(fig, p2, DPI)
     return [str(p1), str(p2)]
 
 

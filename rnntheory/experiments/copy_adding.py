@@ -275,11 +275,11 @@ def _verdict(ratio: float | None) -> str:
 
 
 def _figure(path: Path, runs: list[dict[str, Any]], baselines: dict[str, Any]) -> None:
-    from ..plotting import _new_figure, _save, _style
+    from .._figures import DPI, figure_style, new_figure, save_figure
 
     keys = list(baselines)
-    fig = _new_figure((3.4 * len(keys), 3.6))
-    with _style():
+    fig = new_figure((3.4 * len(keys), 3.6))
+    with figure_style():
         for i, k in enumerate(keys):
             b = baselines[k]
             ax = fig.add_subplot(1, len(keys), i + 1)
@@ -293,7 +293,7 @@ def _figure(path: Path, runs: list[dict[str, Any]], baselines: dict[str, Any]) -
             ax.set_title(f"{b['task']}, T = {b['T']}")
             ax.set_ylabel("loss on fresh sequences" if i == 0 else "")
             ax.legend(frameon=False, fontsize=7)
-    _save(fig, path, 100.0)
+    save_figure(fig, path, DPI)
 
 
 def _markdown(numbers: dict[str, Any], config: Config, figs: list[str], notes: list[str]) -> str:

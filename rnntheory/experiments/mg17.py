@@ -122,10 +122,10 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
 
 
 def _figure(path: Path, per_run: np.ndarray, pooled: float, config: Config) -> None:
-    from ..plotting import _new_figure, _save, _style
+    from .._figures import DPI, figure_style, new_figure, save_figure
 
-    fig = _new_figure((6.0, 3.6))
-    with _style():
+    fig = new_figure((6.0, 3.6))
+    with figure_style():
         ax = fig.add_subplot()
         runs = np.arange(per_run.size)
         shown = np.maximum(per_run, 1e-12)  # an exact 0 is drawn at the floor of the axis
@@ -137,7 +137,7 @@ def _figure(path: Path, per_run: np.ndarray, pooled: float, config: Config) -> N
         ax.set_title(f"Mackey–Glass τ = 17, {config.n_units} units, {config.runs} runs")
         ax.legend(frameon=False, fontsize=8)
         ax.grid(alpha=0.3, which="both")
-    _save(fig, path, 100.0)
+    save_figure(fig, path, DPI)
 
 
 def _markdown(n: dict[str, Any], config: Config, figs: list[str]) -> str:

@@ -223,13 +223,13 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
 
 def _figures(out: Path, cells: list[dict[str, Any]], curves: dict[str, list[Any]],
              config: Config) -> list[str]:
-    from ..plotting import _new_figure, _save, _style
+    from .._figures import DPI, figure_style, new_figure, save_figure
 
     paths = []
     p = figure_path(out, NAME, "success")
     assert p is not None
-    fig = _new_figure((3.6 * len(config.tasks), 3.4))
-    with _style():
+    fig = new_figure((3.6 * len(config.tasks), 3.4))
+    with figure_style():
         for i, task in enumerate(config.tasks):
             ax = fig.add_subplot(1, len(config.tasks), i + 1)
             for j, method in enumerate(config.methods):
@@ -243,12 +243,12 @@ def _figures(out: Path, cells: list[dict[str, Any]], curves: dict[str, list[Any]
             ax.set_title(task)
             ax.grid(alpha=0.3)
             ax.legend(frameon=False, fontsize=7)
-    _save(fig, p, 100.0)
+    save_figure(fig, p, DPI)
     paths.append(str(p))
     p2 = figure_path(out, NAME, "curves")
     assert p2 is not None
-    fig = _new_figure((6.0, 3.6))
-    with _style():
+    fig = new_figure((6.0, 3.6))
+    with figure_style():
         ax = fig.add_subplot()
         for j, (method, cs) in enumerate(curves.items()):
             for k, c in enumerate(cs):
@@ -263,7 +263,7 @@ def _figures(out: Path, cells: list[dict[str, Any]], curves: dict[str, list[Any]
         ax.set_title(f"{config.tasks[0]}, length {config.lengths[0]}: one line per seed")
         ax.legend(frameon=False, fontsize=7)
         ax.grid(alpha=0.3)
-    _save(fig, p2, 100.0)
+    save_figure(fig, p2, DPI)
     paths.append(str(p2))
     return paths
 

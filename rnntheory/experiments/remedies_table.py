@@ -379,10 +379,10 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
 
 
 def _figure(path: Path, rows: dict[str, Any]) -> None:
-    from ..plotting import _new_figure, _save, _style
+    from .._figures import DPI, figure_style, new_figure, save_figure
 
-    fig = _new_figure((7.0, 4.4))
-    with _style():
+    fig = new_figure((7.0, 4.4))
+    with figure_style():
         ax = fig.add_subplot()
         for j, (name, r) in enumerate(rows.items()):
             prof = r.get("profile")
@@ -396,7 +396,7 @@ def _figure(path: Path, rows: dict[str, Any]) -> None:
         ax.set_title("Gradient-norm profile of each remedy")
         ax.legend(frameon=False, fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
-    _save(fig, path, 100.0)
+    save_figure(fig, path, DPI)
 
 
 def _markdown(numbers: dict[str, Any], config: Config, figs: list[str]) -> str:

@@ -540,7 +540,7 @@ def _render_figures(rows: Sequence[Row], out: Path, prefix: str) -> dict[str, Pa
 def _flow_figure(profiles: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     """Heatmap (rows: methods, columns: t) of the median ``ln ‖∂h_t/∂h_0‖`` and, beside it,
     the same medians against ``t`` with the dashed Eq. 12 lines ``t · bound_slope``."""
-    from ..plotting import _DPI, _new_figure, _save, _style
+    from .._figures import DPI, figure_style, new_figure, save_figure
 
     grid = np.unique(np.concatenate([p["t"] for p in profiles]))
     Z = np.full((len(profiles), grid.size), np.nan)
@@ -552,8 +552,8 @@ def _flow_figure(profiles: Sequence[dict[str, Any]], path: Path, title: str) -> 
     else:
         xe = np.array([grid[0] - 0.5, grid[0] + 0.5])
     ye = np.arange(len(profiles) + 1) - 0.5
-    fig = _new_figure((11.0, 1.0 + max(3.0, 0.45 * len(profiles))))
-    with _style():
+    fig = new_figure((11.0, 1.0 + max(3.0, 0.45 * len(profiles))))
+    with figure_style():
         ax, ax2 = fig.subplots(1, 2, width_ratios=(1.2, 1.0))
         mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(Z), cmap="viridis", shading="flat")
         mesh.set_gid("flow-heatmap")
@@ -577,7 +577,7 @@ def _flow_figure(profiles: Sequence[dict[str, Any]], path: Path, title: str) -> 
         ax2.grid(alpha=0.3)
         ax2.legend(frameon=False, fontsize=8)
         fig.suptitle(title, fontsize=11)
-    _save(fig, path, _DPI)
+    save_figure(fig, path, DPI)
 
 
 def _cell(v: Any, spec: str = "") -> str:
