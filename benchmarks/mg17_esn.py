@@ -5,9 +5,9 @@ Run from the repository root::
     python benchmarks/mg17_esn.py                    # 50 runs, 400 units, library defaults
     python benchmarks/mg17_esn.py --quick            # 5 runs, 200 units
     python benchmarks/mg17_esn.py --ridge 1e-14      # a fixed ridge instead of validation
-    python benchmarks/mg17_esn.py --leak 1 --spectral-radius 0.8 --ridge 1e-14   # the old defaults
+    python benchmarks/mg17_esn.py --leak-rate 1 --spectral-radius 0.8 --ridge 1e-14   # the old defaults
 
-Protocol (:func:`rnntheory.esn.mackey_glass_protocol`): per run a new seeded
+Protocol (:func:`rnntheory.experiments.mg17.mackey_glass_protocol`): per run a new seeded
 reservoir and a new Mackey–Glass series (random initial history), 1 000
 washout steps, teacher-forced training of the ridge readout on 3 000 steps
 (the ridge chosen per run by free-running validation on the last 500 of
@@ -28,7 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from rnntheory.esn import JAEGER_2001_NRMSE84, mackey_glass_protocol  # noqa: E402
+from rnntheory.experiments.mg17 import JAEGER_2001, mackey_glass_protocol  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,12 +41,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--connectivity", type=float)
     p.add_argument("--feedback-scaling", type=float)
     p.add_argument("--bias-scaling", type=float)
-    p.add_argument("--leak", type=float)
+    p.add_argument("--leak-rate", type=float)
     p.add_argument("--ridge", type=float, help="fixed ridge (default: chosen per run by validation)")
     p.add_argument("--noise", type=float)
     a = p.parse_args(argv)
     runs, units = (5, 200) if a.quick else (a.runs, a.units)
-    names = ("spectral_radius", "connectivity", "feedback_scaling", "bias_scaling", "leak", "ridge", "noise")
+    names = ("spectral_radius", "connectivity", "feedback_scaling", "bias_scaling", "leak_rate", "ridge", "noise")
     overrides = {k: getattr(a, k) for k in names if getattr(a, k) is not None}
     t0 = time.perf_counter()
     r = mackey_glass_protocol(units, runs, seed=a.seed, **overrides)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"per-run NRMSE84: median {np.median(per_run):.2e}, worst {per_run.max():.2e} (run {per_run.argmax()})")
     print(f"NRMSE84 ({units} units, {runs} runs)  {r.nrmse84:.2e}"
           f"   (original coordinates {r.nrmse84_original:.2e})")
-    print(f"Jaeger 2001 (400 units, 50 runs) {JAEGER_2001_NRMSE84:.2e}   ratio {r.nrmse84 / JAEGER_2001_NRMSE84:.2f}")
+    print(f"Jaeger 2001 (400 units, 50 runs) {JAEGER_2001:.2e}   ratio {r.nrmse84 / JAEGER_2001:.2f}")
     print(f"time {dt:.1f} s")
 
 

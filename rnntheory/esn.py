@@ -20,7 +20,9 @@ time-major: ``inputs[t]`` is ``u_{t+1}``, ``teacher[t]`` is ``y_{t+1}`` and
 * :func:`fit` harvests teacher-forced states and solves the ridge regression
   for ``W_out`` in closed form; :meth:`ESN.generate` runs freely, feeding its
   own output back.
-* :func:`mackey_glass_protocol` is Jaeger's MG17 84-step prediction benchmark.
+* Jaeger's Mackey–Glass (τ = 17) 84-step prediction protocol, which drives
+  these pieces, is the ``mg17-esn`` experiment's:
+  :func:`rnntheory.experiments.mg17.mackey_glass_protocol`.
 
 Examples
 --------
@@ -39,9 +41,11 @@ True
 
 from __future__ import annotations
 
+import importlib
 import math
+import warnings
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
@@ -55,6 +59,7 @@ from ._validation import (
     check_real,
     check_seed,
     frozen_array,
+    renamed_arguments,
 )
 
 if TYPE_CHECKING:
@@ -65,10 +70,8 @@ __all__ = [
     "ESNFit",
     "EchoStateCertificate",
     "Generation",
-    "MG17Result",
     "echo_state_certificate",
     "fit",
-    "mackey_glass_protocol",
     "random_esn",
     "ridge_regression",
     "scale_to_spectral_norm",
@@ -76,10 +79,6 @@ __all__ = [
 ]
 
 _F64 = np.dtype(np.float64)
-
-JAEGER_2001_NRMSE84 = 2.8e-4
-"""Jaeger (2001), 400 units, 3 000 training steps: NRMSE84 = 2.8·10⁻⁴."""
-
 
 _SAFE_EXP = 400
 """Matrices whose largest entry lies in ``[2**-400, 2**400]`` are measured as
@@ -243,8 +242,11 @@ class ESN:
         Output-feedback weights (all zero: no feedback).
     b : ndarray, shape (n,)
         Bias.
-    leak : float
-        Leak rate ``a ∈ (0, 1]`` (1: no leak).
+    leak_rate : float
+        Leak rate ``a ∈ (0, 1]`` (1: no leak), the ``1 − α`` of a leaky
+        Elman unit's retention ``α`` (Eq. 14). Formerly ``leak``: the keyword
+        and the attribute still work for one release, with a
+        ``DeprecationWarning``.
     W_out : ndarray, shape (n_out, n + n_in + 1), optional
         Readout on ``[x; u; 1]``; None until trained (see :func:`fit`).
 
@@ -258,7 +260,7 @@ class ESN:
     W_in: np.ndarray
     W_fb: np.ndarray
     b: np.ndarray
-    leak: float = 1.0
+    leak_rate: float = 1.0
     W_out: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -272,13 +274,13 @@ class ESN:
                 raise ValueError(
                     f"`{name}` must have {n} rows (the reservoir size), got shape {arr.shape}"
                 )
-        leak = check_real("leak", self.leak, low=0.0, high=1.0, low_open=True)
+        leak_rate = check_real("leak_rate", self.leak_rate, low=0.0, high=1.0, low_open=True)
         # the ESN owns read-only copies of its arrays (see the class docstring)
         object.__setattr__(self, "W", frozen_array(W))
         object.__setattr__(self, "W_in", frozen_array(W_in))
         object.__setattr__(self, "W_fb", frozen_array(W_fb))
         object.__setattr__(self, "b", frozen_array(b))
-        object.__setattr__(self, "leak", leak)
+        object.__setattr__(self, "leak_rate", leak_rate)
         if self.W_out is not None:
             W_out = as_float_array("W_out", self.W_out, ndim=2, dtype=_F64)
             want = (W_fb.shape[1], n + W_in.shape[1] + 1)
@@ -287,9 +289,21 @@ class ESN:
             object.__setattr__(self, "W_out", frozen_array(W_out))
 
     @property
-    def n_units(self) -> int:
-        """Reservoir size ``n``."""
+    def n_hidden(self) -> int:
+        """Reservoir size ``n`` (the hidden size, as every model names it)."""
         return int(self.W.shape[0])
+
+    @property
+    def n_units(self) -> int:
+        """Deprecated spelling of :attr:`n_hidden` (removed in the next release)."""
+        _deprecated_attribute("ESN.n_units", "n_hidden")
+        return self.n_hidden
+
+    @property
+    def leak(self) -> float:
+        """Deprecated spelling of :attr:`leak_rate` (removed in the next release)."""
+        _deprecated_attribute("ESN.leak", "leak_rate")
+        return self.leak_rate
 
     @property
     def n_in(self) -> int:
@@ -318,8 +332,8 @@ class ESN:
 
     def __repr__(self) -> str:
         return (
-            f"ESN(n_units={self.n_units}, n_in={self.n_in}, n_out={self.n_out}, "
-            f"leak={self.leak}, feedback={self.has_feedback}, trained={self.W_out is not None})"
+            f"ESN(n_hidden={self.n_hidden}, n_in={self.n_in}, n_out={self.n_out}, "
+            f"leak_rate={self.leak_rate}, feedback={self.has_feedback}, trained={self.W_out is not None})"
         )
 
     # ------------------------------------------------------------------ helpers
@@ -345,15 +359,15 @@ class ESN:
         return v
 
     def _step(self, x: np.ndarray, drive: np.ndarray) -> np.ndarray:
-        a = self.leak
+        a = self.leak_rate
         new = np.tanh(self.W @ x + drive)
         return new if a == 1.0 else (1.0 - a) * x + a * new
 
     def features(self, states: Any, inputs: Any = None) -> np.ndarray:
         """The readout's regressors ``[x_t; u_t; 1]``, shape ``(T, n + n_in + 1)``."""
         X = as_float_array("states", states, ndim=2, dtype=_F64)
-        if X.shape[1] != self.n_units:
-            raise ValueError(f"`states` must have shape (T, {self.n_units}), got shape {X.shape}")
+        if X.shape[1] != self.n_hidden:
+            raise ValueError(f"`states` must have shape (T, {self.n_hidden}), got shape {X.shape}")
         u = self._inputs(inputs, X.shape[0])
         return np.hstack([X, u, np.ones((X.shape[0], 1))])
 
@@ -437,7 +451,7 @@ class ESN:
             T = check_int("n_steps", n_steps, minimum=0)
         u = self._inputs(inputs, T)
         T = u.shape[0]
-        x = self._vec("x0", x0, self.n_units)
+        x = self._vec("x0", x0, self.n_hidden)
         y_prev = self._vec("y0", y0, self.n_out)
         with np.errstate(over="ignore", invalid="ignore"):
             drive = u @ self.W_in.T + self.b
@@ -451,13 +465,13 @@ class ESN:
                 "`inputs`/`teacher` drive the reservoir beyond float64's range: "
                 "W_in u + W_fb y + b overflows (rescale them)"
             )
-        states = np.empty((T, self.n_units))
+        states = np.empty((T, self.n_hidden))
         if noise > 0:
             rng = as_generator("seed", seed)
             if noise <= _HALF_MAX:
-                nu = rng.uniform(-noise, noise, (T, self.n_units))
+                nu = rng.uniform(-noise, noise, (T, self.n_hidden))
             else:  # the width 2·noise overflows: draw at half the width and double (exact)
-                nu = 2.0 * rng.uniform(-noise / 2, noise / 2, (T, self.n_units))
+                nu = 2.0 * rng.uniform(-noise / 2, noise / 2, (T, self.n_hidden))
             with np.errstate(over="ignore", invalid="ignore"):
                 for t in range(T):
                     x = self._step(x, drive[t]) + nu[t]
@@ -497,12 +511,12 @@ class ESN:
             raise ValueError("`esn` has no readout yet: train it with `fit` first")
         n_steps = check_int("n_steps", n_steps, minimum=0)
         u = self._inputs(inputs, n_steps)
-        x = self._vec("x0", x0, self.n_units)
+        x = self._vec("x0", x0, self.n_hidden)
         y = self._vec("y0", y0, self.n_out)
-        W_out_x = self.W_out[:, : self.n_units]
-        W_out_rest = self.W_out[:, self.n_units :]
+        W_out_x = self.W_out[:, : self.n_hidden]
+        W_out_rest = self.W_out[:, self.n_hidden :]
         outputs = np.empty((n_steps, self.n_out))
-        states = np.empty((n_steps, self.n_units))
+        states = np.empty((n_steps, self.n_hidden))
         with np.errstate(over="ignore", invalid="ignore"):
             drive = u @ self.W_in.T + self.b
             rest = np.hstack([u, np.ones((n_steps, 1))]) @ W_out_rest.T
@@ -519,8 +533,9 @@ class ESN:
         return Generation(outputs, states)
 
 
+@renamed_arguments(n_units="n_hidden", leak="leak_rate")
 def random_esn(
-    n_units: int,
+    n_hidden: int,
     n_in: int = 0,
     n_out: int = 1,
     *,
@@ -530,7 +545,7 @@ def random_esn(
     input_scaling: float = 1.0,
     feedback_scaling: float = 0.0,
     bias_scaling: float = 0.0,
-    leak: float = 1.0,
+    leak_rate: float = 1.0,
     seed: int | np.random.Generator | None = None,
 ) -> ESN:
     """Sample a reservoir and scale it.
@@ -544,7 +559,7 @@ def random_esn(
 
     Parameters
     ----------
-    n_units, n_in, n_out : int
+    n_hidden, n_in, n_out : int
         Reservoir, input and output sizes.
     spectral_radius, spectral_norm : float, optional
         The scale of ``W`` (exactly one).
@@ -552,10 +567,14 @@ def random_esn(
         Fraction of nonzero reservoir weights, in ``(0, 1]``.
     input_scaling, feedback_scaling, bias_scaling : float
         Half-widths of the uniform distributions.
-    leak : float
+    leak_rate : float
         Leak rate ``a ∈ (0, 1]``.
     seed : int, Generator or None
         Seed (an int in ``[0, 2**64)``), or a Generator to draw from.
+
+    ``n_units`` and ``leak`` are the former names of ``n_hidden`` and
+    ``leak_rate``; they still work as keywords for one release, with a
+    ``DeprecationWarning``.
 
     Returns
     -------
@@ -571,10 +590,10 @@ def random_esn(
     Examples
     --------
     >>> esn = random_esn(30, n_in=2, spectral_norm=0.5, connectivity=0.2, seed=1)
-    >>> esn.n_units, esn.n_in, esn.n_out, round(esn.spectral_norm, 12)
+    >>> esn.n_hidden, esn.n_in, esn.n_out, round(esn.spectral_norm, 12)
     (30, 2, 1, 0.5)
     """
-    n_units = check_int("n_units", n_units, minimum=1)
+    n_hidden = check_int("n_hidden", n_hidden, minimum=1)
     n_in = check_int("n_in", n_in, minimum=0)
     n_out = check_int("n_out", n_out, minimum=1)
     if (spectral_radius is None) == (spectral_norm is None):
@@ -587,9 +606,9 @@ def random_esn(
     feedback_scaling = check_real("feedback_scaling", feedback_scaling, low=0.0)
     bias_scaling = check_real("bias_scaling", bias_scaling, low=0.0)
     rng = as_generator("seed", seed)
-    W = rng.uniform(-1.0, 1.0, (n_units, n_units))
+    W = rng.uniform(-1.0, 1.0, (n_hidden, n_hidden))
     if connectivity < 1.0:
-        W *= rng.random((n_units, n_units)) < connectivity
+        W *= rng.random((n_hidden, n_hidden)) < connectivity
     if spectral_radius is not None:
         name, target = "spectral_radius", check_real("spectral_radius", spectral_radius, low=0.0)
     else:
@@ -604,10 +623,10 @@ def random_esn(
         raise ValueError(
             f"`{name}` = {target!r} is out of reach for the sampled reservoir: {exc}"
         ) from None
-    W_in = input_scaling * rng.uniform(-1.0, 1.0, (n_units, n_in))
-    W_fb = feedback_scaling * rng.uniform(-1.0, 1.0, (n_units, n_out))
-    b = bias_scaling * rng.uniform(-1.0, 1.0, n_units)
-    return ESN(W, W_in, W_fb, b, leak)
+    W_in = input_scaling * rng.uniform(-1.0, 1.0, (n_hidden, n_in))
+    W_fb = feedback_scaling * rng.uniform(-1.0, 1.0, (n_hidden, n_out))
+    b = bias_scaling * rng.uniform(-1.0, 1.0, n_hidden)
+    return ESN(W, W_in, W_fb, b, leak_rate)
 
 
 @dataclass(frozen=True)
@@ -632,16 +651,37 @@ class EchoStateCertificate:
         ``rate < 1``.
     spectral_norm, spectral_radius : float
         ``σ_max(W)`` and ``ρ(W)``.
-    leak, gamma_h : float
-        ``a`` and ``γ_h`` (1 for tanh).
+    leak_rate, gamma_h : float
+        ``a`` and ``γ_h`` (1 for tanh). (``leak`` is the former name of
+        ``leak_rate``, kept for one release with a ``DeprecationWarning``.)
     """
 
     rate: float
     holds: bool
     spectral_norm: float
     spectral_radius: float
-    leak: float
+    leak_rate: float
     gamma_h: float = 1.0
+
+    @property
+    def leak(self) -> float:
+        """Deprecated spelling of :attr:`leak_rate` (removed in the next release)."""
+        _deprecated_attribute("EchoStateCertificate.leak", "leak_rate")
+        return self.leak_rate
+
+
+ESN.__init__ = renamed_arguments(leak="leak_rate")(ESN.__init__)  # type: ignore[method-assign]
+EchoStateCertificate.__init__ = renamed_arguments(leak="leak_rate")(  # type: ignore[method-assign]
+    EchoStateCertificate.__init__
+)
+
+
+def _deprecated_attribute(old: str, new: str) -> None:
+    warnings.warn(
+        f"`{old}` is deprecated and will be removed in the next release; use `{new}`",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def echo_state_certificate(esn: ESN) -> EchoStateCertificate:
@@ -657,7 +697,7 @@ def echo_state_certificate(esn: ESN) -> EchoStateCertificate:
 
     Examples
     --------
-    >>> cert = echo_state_certificate(random_esn(40, spectral_norm=0.9, leak=0.5, seed=0))
+    >>> cert = echo_state_certificate(random_esn(40, spectral_norm=0.9, leak_rate=0.5, seed=0))
     >>> round(cert.rate, 12), cert.holds
     (0.95, True)
     >>> echo_state_certificate(random_esn(40, spectral_radius=0.9, seed=0)).holds
@@ -667,13 +707,13 @@ def echo_state_certificate(esn: ESN) -> EchoStateCertificate:
         raise TypeError(f"`esn` must be an ESN, got {type(esn).__name__}")
     sigma = esn.spectral_norm
     gamma_h = 1.0
-    rate = (1.0 - esn.leak) + esn.leak * gamma_h * sigma
+    rate = (1.0 - esn.leak_rate) + esn.leak_rate * gamma_h * sigma
     return EchoStateCertificate(
         rate=rate,
         holds=bool(rate < 1.0),
         spectral_norm=sigma,
         spectral_radius=esn.spectral_radius,
-        leak=esn.leak,
+        leak_rate=esn.leak_rate,
         gamma_h=gamma_h,
     )
 
@@ -771,8 +811,8 @@ def ridge_regression(
     return _readout_from(np.asarray(v), b - a)
 
 
-def _nrmse(resid: np.ndarray, Y: np.ndarray) -> float:
-    """``sqrt(mean(resid²) / var(Y))`` without overflow or underflow: both arrays
+def nrmse(resid: np.ndarray, Y: np.ndarray) -> float:
+    """Package-internal (the Mackey–Glass protocol uses it): ``sqrt(mean(resid²) / var(Y))`` without overflow or underflow: both arrays
     are brought to unit scale by powers of two first. A constant ``Y`` gives 0
     for a zero residual and ``inf`` otherwise (the ratio has no finite value)."""
     er = math.frexp(float(np.max(np.abs(resid))))[1] if resid.size else 0
@@ -877,11 +917,11 @@ def fit(
     W_out = ridge_regression(Z, Y[washout:], ridge, solver=solver)
     trained = replace(esn, W_out=W_out)
     resid = Z @ W_out.T - Y[washout:]
-    nrmse = _nrmse(resid, Y[washout:])
+    nrmse_ = nrmse(resid, Y[washout:])
     return ESNFit(
         esn=trained,
         states=states,
-        train_nrmse=nrmse,
+        train_nrmse=nrmse_,
         final_state=states[-1].copy(),
         final_output=Y[-1].copy(),
         washout=washout,
@@ -889,287 +929,35 @@ def fit(
     )
 
 
-# ----------------------------------------------------------------------------- Mackey–Glass
 
-RIDGE_GRID: tuple[float, ...] = tuple(10.0**k for k in range(-16, -7))
-"""Default ridge candidates of :func:`mackey_glass_protocol`: ``10⁻¹⁶, 10⁻¹⁵, …, 10⁻⁸``."""
+# ----------------------------------------------------------------------------- moved names
+
+_MOVED = {  # old name here -> (new home, name there)
+    "mackey_glass_protocol": ("rnntheory.experiments.mg17", "mackey_glass_protocol"),
+    "MG17Result": ("rnntheory.experiments.mg17", "MG17Result"),
+    "RIDGE_GRID": ("rnntheory.experiments.mg17", "RIDGE_GRID"),
+    "JAEGER_2001_NRMSE84": ("rnntheory.experiments.mg17", "JAEGER_2001"),
+}
 
 
-def _free_run_batch(
-    esn: ESN, W_out: np.ndarray, X0: np.ndarray, Y0: np.ndarray, n_steps: int
-) -> np.ndarray:
-    """Free-run ``K`` copies of an input-free ESN at once; return ``ŷ`` after ``n_steps``.
+def __getattr__(name: str) -> Any:
+    """The Mackey–Glass protocol moved to its experiment, :mod:`rnntheory.experiments.mg17`.
 
-    Row ``k`` of ``X0`` / ``Y0`` is one start ``(x_t, y_t)``; the update is the
-    one of :meth:`ESN.generate` with ``W_out`` (shape ``(n_out, n + 1)``).
+    Its old names here keep working for one release with a ``DeprecationWarning``.
+    The lookup is by module name at call time on purpose: the ESN sits below
+    the experiments and imports nothing from them; this shim (and the upward
+    lookup with it) goes away in the next release.
     """
-    n = esn.n_units
-    W_x, c = W_out[:, :n], W_out[:, n]
-    X, Y = X0.copy(), Y0.copy()
-    a = esn.leak
-    for _ in range(n_steps):
-        new = np.tanh(X @ esn.W.T + Y @ esn.W_fb.T + esn.b)
-        X = new if a == 1.0 else (1.0 - a) * X + a * new
-        Y = X @ W_x.T + c
-    return Y
-
-
-def _ridge_gains(s: np.ndarray, lam: float) -> np.ndarray:
-    """``s/(s² + λ)`` for singular values ``s ≥ 0``, formed as ``1/(s + λ/s)``:
-    ``s²`` overflows for ``s`` near 1e300 (states carrying large noise) and
-    underflows below 1e-154 (``s/λ`` where ``λ/s`` overflows). 0 where
-    ``s = 0``; ``inf`` where the value itself exceeds float64's range
-    (``λ = 0`` and a subnormal ``s``)."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        r = lam / s
-        return np.where(s > 0, np.where(np.isfinite(r), 1.0 / (s + r), s / lam), 0.0)
-
-
-def _select_ridge(
-    esn: ESN, states: np.ndarray, teacher: np.ndarray, grid: np.ndarray,
-    validation: int, horizon: int, starts: int,
-) -> tuple[float, np.ndarray]:
-    """Choose λ by free-running validation inside the training segment.
-
-    ``states`` and ``teacher`` are the teacher-forced training segment (washout
-    removed, ``T`` rows, no external input). The readout is fitted for every
-    λ in ``grid`` on the first ``T − validation`` rows (one SVD:
-    ``w(λ) = V diag(s/(s² + λ)) Uᵀ y``); from ``starts`` evenly spaced
-    teacher-forced states in the last ``validation`` rows the network then
-    runs freely for ``horizon`` steps. The score of λ is the mean squared
-    error at the horizon; the smallest score wins (the first on ties).
-    """
-    T = states.shape[0]
-    m = T - validation
-    Z = np.hstack([states[:m], np.ones((m, 1))])
-    U, s, Vt = np.linalg.svd(Z, full_matrices=False)
-    Uy = U.T @ teacher[:m]
-    t0 = np.unique(np.linspace(m, T - 1 - horizon, starts).round().astype(int))
-    scores = np.empty(grid.size)
-    for i, lam in enumerate(grid):
-        # a λ that leaves the readout beyond float64's range scores inf, as
-        # any non-finite error does
-        with np.errstate(over="ignore", invalid="ignore"):
-            W_out = (Vt.T @ (_ridge_gains(s, lam)[:, None] * Uy)).T
-            Y_h = _free_run_batch(esn, W_out, states[t0], teacher[t0], horizon)
-            err = np.mean((Y_h - teacher[t0 + horizon]) ** 2)
-        scores[i] = err if np.isfinite(err) else np.inf
-    return float(grid[int(np.argmin(scores))]), scores
-
-
-@dataclass(frozen=True, eq=False)
-class MG17Result:
-    """Result of :func:`mackey_glass_protocol`.
-
-    Attributes
-    ----------
-    nrmse84 : float
-        ``sqrt(mean_runs (s_true − ŝ)² at the horizon / var(s))``, with ``s``
-        the squashed signal ``tanh(y − 1)`` the network is trained on.
-    squared_errors : ndarray, shape (runs,)
-        Per-run squared error at the horizon (squashed coordinates).
-    variance : float
-        ``var(s)``, pooled over the runs' training segments.
-    train_nrmse : ndarray, shape (runs,)
-        Per-run teacher-forced training NRMSE (one step).
-    settings : dict
-        The protocol's and the reservoir's settings.
-    ridges : ndarray, shape (runs,)
-        The ridge ``λ`` each run used (chosen by validation when ``ridge`` is None).
-    nrmse84_original : float
-        The same error in the original Mackey–Glass coordinates: the
-        prediction mapped back by ``y = 1 + artanh(ŝ)``, normalised by the
-        pooled variance of the unsquashed ``y`` (``inf`` if a prediction left
-        ``(−1, 1)``).
-    variance_original : float
-        ``var(y)``, pooled over the runs' training segments.
-    """
-
-    nrmse84: float
-    squared_errors: np.ndarray
-    variance: float
-    train_nrmse: np.ndarray
-    settings: dict[str, Any]
-    ridges: np.ndarray
-    nrmse84_original: float
-    variance_original: float
-
-    @property
-    def per_run(self) -> np.ndarray:
-        """Per-run normalised error ``|s_true − ŝ| / sqrt(var(s))`` at the horizon."""
-        return np.sqrt(self.squared_errors / self.variance)
-
-
-def mackey_glass_protocol(
-    n_units: int = 400,
-    runs: int = 50,
-    *,
-    seed: int = 0,
-    washout: int = 1000,
-    train: int = 3000,
-    horizon: int = 84,
-    spectral_radius: float = 0.9,
-    connectivity: float = 0.05,
-    feedback_scaling: float = 1.0,
-    bias_scaling: float = 0.5,
-    leak: float = 0.5,
-    ridge: float | None = None,
-    ridge_grid: Any = RIDGE_GRID,
-    validation: int = 500,
-    validation_starts: int = 10,
-    noise: float = 0.0,
-) -> MG17Result:
-    r"""Jaeger's (2001) Mackey–Glass (τ = 17) 84-step prediction benchmark.
-
-    For each run ``r`` (generator ``np.random.default_rng([seed, r])``: a new
-    reservoir and a new series from a new random initial history, see
-    :func:`rnntheory.tasks.mackey_glass`) an output-feedback ESN without
-    external input (bias ``b`` only) is teacher-forced on ``washout + train``
-    samples of the squashed series ``s = tanh(y − 1)``; the readout is fitted
-    on the last ``train`` states; the network then runs freely for
-    ``horizon`` steps, and ``(s_true − ŝ)²`` at the horizon is recorded.
-
-    .. math::
-
-        \mathrm{NRMSE}_{84} = \sqrt{\frac{1}{R}\sum_{r=1}^{R}
-            \big(s_r(T + 84) - \hat s_r(T + 84)\big)^2 \big/ \sigma^2},
-
-    with ``σ²`` the variance of ``s`` pooled over the runs' training segments
-    (the same coordinates as the errors). :attr:`MG17Result.nrmse84_original`
-    gives the error in the unsquashed coordinates, normalised by ``var(y)``.
-
-    The ridge ``λ`` is chosen per run when ``ridge`` is None, from the
-    training segment alone: for every ``λ`` in ``ridge_grid`` the readout is
-    fitted on the first ``train − validation`` steps and the network runs
-    freely for ``horizon`` steps from ``validation_starts`` teacher-forced
-    states in the last ``validation`` steps; the ``λ`` with the smallest mean
-    squared error at the horizon is refitted on all ``train`` steps. The
-    test continuation is never seen.
-
-    Defaults (400 units, ρ(W) = 0.9, 5 % connectivity, leak 0.5, feedback
-    and bias scalings 1.0 and 0.5, validated ridge) were chosen on the seed
-    sequences 1 and 2, not on the reported ``seed=0``. Jaeger (2001), 400
-    units, 3 000 training steps: 2.8·10⁻⁴ (:data:`JAEGER_2001_NRMSE84`).
-
-    Parameters
-    ----------
-    n_units, runs : int
-        Reservoir size and number of runs.
-    seed : int
-        Seed of the run sequence, in ``[0, 2**64)``.
-    washout, train, horizon : int
-        Discarded, trained and predicted steps.
-    spectral_radius, connectivity, feedback_scaling, bias_scaling, leak : float
-        Reservoir settings, see :func:`random_esn`.
-    ridge : float or None
-        A fixed ``λ >= 0``, or None to choose it per run by validation.
-    ridge_grid : sequence of float
-        Candidates for ``λ`` (each ``>= 0``) when ``ridge`` is None.
-    validation : int
-        Steps at the end of the training segment held out to choose ``λ``;
-        ``horizon < validation < train``.
-    validation_starts : int
-        Free-running validation starts (``>= 1``).
-    noise : float
-        State noise during harvesting, see :meth:`ESN.run` (0: none).
-
-    Returns
-    -------
-    MG17Result
-
-    Raises
-    ------
-    ValueError
-        If a count or scaling is out of range, ``validation`` does not satisfy
-        ``horizon < validation < train``, or ``ridge_grid`` is empty or has a
-        negative entry.
-
-    Examples
-    --------
-    >>> r = mackey_glass_protocol(200, runs=2, washout=300, train=1000, horizon=20,
-    ...                           validation=200, validation_starts=5)
-    >>> bool(r.nrmse84 < 0.05), r.ridges.shape
-    (True, (2,))
-    """
-    from .tasks import mackey_glass
-
-    n_units = check_int("n_units", n_units, minimum=1)
-    runs = check_int("runs", runs, minimum=1)
-    seed = cast(int, check_seed("seed", seed, allow_generator=False, allow_none=False))
-    washout = check_int("washout", washout, minimum=0)
-    train = check_int("train", train, minimum=1)
-    horizon = check_int("horizon", horizon, minimum=1)
-    noise = check_real("noise", noise, low=0.0)
-    if ridge is not None:
-        ridge = check_real("ridge", ridge, low=0.0)
-        grid = np.array([ridge])
-    else:
-        grid = as_float_array("ridge_grid", ridge_grid, ndim=1, dtype=_F64)
-        if grid.size == 0 or np.any(grid < 0):
-            raise ValueError(f"`ridge_grid` must be a non-empty sequence of λ >= 0, got {grid}")
-        validation = check_int("validation", validation, minimum=1)
-        validation_starts = check_int("validation_starts", validation_starts, minimum=1)
-        if not horizon < validation < train:
-            raise ValueError(
-                f"`validation` must satisfy horizon={horizon} < validation < train={train},"
-                f" got {validation}"
-            )
-    sq = np.empty(runs)
-    tr = np.empty(runs)
-    lams = np.empty(runs)
-    orig = np.empty(runs)
-    signals = []
-    for r in range(runs):
-        rng = np.random.default_rng([seed, r])
-        s = mackey_glass(washout + train + horizon, seed=rng)[:, None]
-        teach, future = s[: washout + train], s[washout + train :]
-        esn = random_esn(
-            n_units, 0, 1, spectral_radius=spectral_radius, connectivity=connectivity,
-            feedback_scaling=feedback_scaling, bias_scaling=bias_scaling, leak=leak, seed=rng,
-        )
-        states = esn.run(None, teach, noise=noise, seed=rng)
-        if ridge is None:
-            lam, _ = _select_ridge(
-                esn, states[washout:], teach[washout:], grid, validation, horizon, validation_starts
-            )
-        else:
-            lam = ridge
-        Z = esn.features(states[washout:])
-        W_out = ridge_regression(Z, teach[washout:], lam)
-        trained = replace(esn, W_out=W_out)
-        gen = trained.generate(horizon, x0=states[-1], y0=teach[-1])
-        pred, true = gen.outputs[-1, 0], future[-1, 0]
-        sq[r] = float((pred - true) ** 2)
-        # back to the original coordinates y = 1 + artanh(s) (ŝ outside (−1, 1): no y)
-        orig[r] = float((np.arctanh(pred) - np.arctanh(true)) ** 2) if abs(pred) < 1 else np.inf
-        resid = Z @ W_out.T - teach[washout:]
-        tr[r] = _nrmse(resid, teach[washout:])
-        lams[r] = lam
-        signals.append(teach[washout:, 0])
-    pooled = np.concatenate(signals)
-    var = float(np.var(pooled))
-    var_orig = float(np.var(np.arctanh(pooled)))  # y − 1 = artanh(s): the same variance as y
-    settings: dict[str, Any] = dict(
-        n_units=n_units, runs=runs, seed=seed, washout=washout, train=train, horizon=horizon,
-        spectral_radius=spectral_radius, connectivity=connectivity,
-        feedback_scaling=feedback_scaling, bias_scaling=bias_scaling, leak=leak,
-        ridge="validated" if ridge is None else ridge, noise=noise,
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home, new = _MOVED[name]
+    warnings.warn(
+        f"`rnntheory.esn.{name}` is deprecated and will be removed in the next release; "
+        f"use `{home}.{new}`",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    if ridge is None:
-        settings.update(
-            ridge_grid=tuple(float(g) for g in grid), validation=validation,
-            validation_starts=validation_starts,
-        )
-    return MG17Result(
-        nrmse84=float(np.sqrt(sq.mean() / var)),
-        squared_errors=sq,
-        variance=var,
-        train_nrmse=tr,
-        settings=settings,
-        ridges=lams,
-        nrmse84_original=float(np.sqrt(orig.mean() / var_orig)),
-        variance_original=var_orig,
-    )
+    return getattr(importlib.import_module(home), new)
 
 
 # ----------------------------------------------------------------------------- verify rows
@@ -1200,7 +988,7 @@ def _check_esn_certificate() -> CheckResult:
     worst, count, tried = -np.inf, 0, 0
     for k, (sigma, leak) in enumerate([(0.5, 1.0), (0.9, 0.5), (0.99, 0.2), (0.7, 0.9)]):
         rng = np.random.default_rng(k)
-        esn = random_esn(30, 2, 1, spectral_norm=sigma, leak=leak, input_scaling=2.0,
+        esn = random_esn(30, 2, 1, spectral_norm=sigma, leak_rate=leak, input_scaling=2.0,
                          bias_scaling=0.5, feedback_scaling=0.5, seed=rng)
         rate = echo_state_certificate(esn).rate
         u, y = rng.uniform(-2, 2, (40, 2)), rng.uniform(-1, 1, (40, 1))

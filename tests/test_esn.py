@@ -13,12 +13,12 @@ from rnntheory.esn import (
     ESN,
     echo_state_certificate,
     fit,
-    mackey_glass_protocol,
     random_esn,
     ridge_regression,
     scale_to_spectral_norm,
     scale_to_spectral_radius,
 )
+from rnntheory.experiments.mg17 import mackey_glass_protocol
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -66,7 +66,7 @@ def test_certificate_contraction(n: int, sigma: float, leak: float, n_in: int, s
     """
     rng = np.random.default_rng(seed)
     esn = random_esn(
-        n, n_in, 1, spectral_norm=sigma, leak=leak, input_scaling=2.0, bias_scaling=0.5,
+        n, n_in, 1, spectral_norm=sigma, leak_rate=leak, input_scaling=2.0, bias_scaling=0.5,
         feedback_scaling=0.5, seed=rng,
     )
     cert = echo_state_certificate(esn)
@@ -121,7 +121,7 @@ def test_ridge_closed_form(T: int, p: int, m: int, lam: float, seed: int) -> Non
 def test_fit_uses_the_closed_form_on_harvested_states() -> None:
     """fit = ridge on [x; u; 1] after the washout; the states obey the update equation."""
     rng = np.random.default_rng(0)
-    esn = random_esn(20, 2, 1, spectral_radius=0.9, leak=0.7, feedback_scaling=0.3,
+    esn = random_esn(20, 2, 1, spectral_radius=0.9, leak_rate=0.7, feedback_scaling=0.3,
                      bias_scaling=0.2, seed=rng)
     u, y = rng.normal(size=(120, 2)), rng.normal(size=(120, 1))
     res = fit(esn, u, y, washout=20, ridge=1e-3)
@@ -203,12 +203,12 @@ def test_protocol_run_equals_fit_then_generate(one_blas_thread) -> None:
     from rnntheory.tasks import mackey_glass
 
     kw = dict(washout=200, train=600, horizon=30)
-    r = mackey_glass_protocol(80, runs=1, seed=3, ridge=1e-10, spectral_radius=0.9, leak=0.5, **kw)
+    r = mackey_glass_protocol(80, runs=1, seed=3, ridge=1e-10, spectral_radius=0.9, leak_rate=0.5, **kw)
     rng = np.random.default_rng([3, 0])
     s = mackey_glass(830, seed=rng)[:, None]
     y = mackey_glass(830, seed=np.random.default_rng([3, 0]), squash=False)
     esn = random_esn(80, 0, 1, spectral_radius=0.9, connectivity=0.05, feedback_scaling=1.0,
-                     bias_scaling=0.5, leak=0.5, seed=rng)
+                     bias_scaling=0.5, leak_rate=0.5, seed=rng)
     res = fit(esn, None, s[:800], washout=200, ridge=1e-10)
     gen = res.esn.generate(30, x0=res.final_state, y0=res.final_output)
     err = gen.outputs[-1, 0] - s[-1, 0]
@@ -234,13 +234,13 @@ def test_ridge_selection_matches_a_loop_reference() -> None:
     """
     from dataclasses import replace
 
-    from rnntheory.esn import _select_ridge
+    from rnntheory.experiments.mg17 import _select_ridge
     from rnntheory.tasks import mackey_glass
 
     rng = np.random.default_rng(5)
     s = mackey_glass(700, seed=rng)[:, None]
     esn = random_esn(40, 0, 1, spectral_radius=0.9, connectivity=0.2, feedback_scaling=1.0,
-                     bias_scaling=0.5, leak=0.5, seed=rng)
+                     bias_scaling=0.5, leak_rate=0.5, seed=rng)
     X = esn.run(None, s)[100:]
     Y = s[100:]
     grid = np.array([1e-12, 1e-9, 1e-6, 1e-3])
@@ -284,9 +284,9 @@ BAD_INPUTS = [
     (_readout_overflow, ValueError, r"`inputs` is too large for this readout: .* \(max \|inputs\| = 1.07e\+308\)"),
     (lambda: random_esn(4), ValueError, "exactly one of `spectral_radius` and `spectral_norm`"),
     (lambda: random_esn(4, spectral_radius=0.9, connectivity=0.0), ValueError, "`connectivity` must be > 0.0, got 0.0"),
-    (lambda: random_esn(0, spectral_radius=0.9), ValueError, "`n_units` must be >= 1, got 0"),
+    (lambda: random_esn(0, spectral_radius=0.9), ValueError, "`n_hidden` must be >= 1, got 0"),
     (lambda: random_esn(4, spectral_radius=-1.0), ValueError, "`spectral_radius` must be >= 0.0, got -1.0"),
-    (lambda: random_esn(4, spectral_radius=0.9, leak=0.0), ValueError, "`leak` must be > 0.0, got 0.0"),
+    (lambda: random_esn(4, spectral_radius=0.9, leak_rate=0.0), ValueError, "`leak_rate` must be > 0.0, got 0.0"),
     (lambda: scale_to_spectral_radius(np.ones((2, 3)), 1.0), ValueError, r"`W` must be square, got shape \(2, 3\)"),
     (lambda: scale_to_spectral_radius([[0.0, 1.0], [0.0, 0.0]], 1.0), ValueError, "`W` has spectral radius 0"),
     (lambda: ESN(np.eye(3), np.zeros((2, 1)), np.zeros((3, 1)), np.zeros(3)), ValueError, r"`W_in` must have 3 rows"),
@@ -308,7 +308,7 @@ BAD_INPUTS = [
      r"`spectral_norm` = 5e-324 is out of reach for the sampled reservoir"),
     (lambda: mackey_glass_protocol(10, 1, spectral_radius=5e-324), ValueError,
      r"`spectral_radius` = 5e-324 is out of reach"),
-    (lambda: random_esn(3, 0, 1, spectral_radius=0.5, leak=0.5, seed=0).run(n_steps=40, noise=1.7e308, seed=0), ValueError,
+    (lambda: random_esn(3, 0, 1, spectral_radius=0.5, leak_rate=0.5, seed=0).run(n_steps=40, noise=1.7e308, seed=0), ValueError,
      r"`noise` = 1.7e\+308 drives the reservoir state beyond float64's range"),
 ]
 
@@ -471,7 +471,7 @@ def test_ridge_gains_match_exact_rational_arithmetic():
     or underflows, the gains must not (Fractions give the exact value)."""
     from fractions import Fraction
 
-    from rnntheory.esn import _ridge_gains
+    from rnntheory.experiments.mg17 import _ridge_gains
 
     s = np.array([1e300, 3.7e200, 2.0, 1e-100, 1e-170, 5e-324, 0.0])
     for lam in (0.0, 1e-8, 1.0, 1e300):
@@ -494,3 +494,69 @@ def test_mackey_glass_protocol_with_huge_state_noise_picks_a_grid_ridge():
                               ridge_grid=grid, validation=20, validation_starts=2, noise=1e300)
     assert r.ridges[0] in grid
     assert np.isfinite(r.nrmse84) and np.all(np.isfinite(r.train_nrmse))
+
+
+# ------------------------------------------------- renamed arguments and moved names (one release)
+
+
+def test_esn_old_names_warn_and_agree() -> None:
+    """`n_units` → `n_hidden` and `leak` → `leak_rate` (the ESN's leak *rate* a = 1 − α):
+    the old spellings warn, name the new one, and build the same reservoir; the
+    certificate's rate is (1 − a) + a·σ_max(W) with σ_max from an independent SVD."""
+    new = random_esn(12, 1, 1, spectral_norm=0.8, leak_rate=0.3, seed=4)
+    with pytest.warns(DeprecationWarning, match=r"`n_units` is deprecated.*use `n_hidden`"):
+        old = random_esn(n_units=12, n_in=1, n_out=1, spectral_norm=0.8, leak_rate=0.3, seed=4)
+    with pytest.warns(DeprecationWarning, match=r"`leak` is deprecated.*use `leak_rate`"):
+        old2 = random_esn(12, 1, 1, spectral_norm=0.8, leak=0.3, seed=4)
+    for e in (old, old2):
+        assert np.array_equal(e.W, new.W) and np.array_equal(e.b, new.b) and e.leak_rate == new.leak_rate == 0.3
+    assert new.n_hidden == 12 and "n_hidden=12" in repr(new) and "leak_rate=0.3" in repr(new)
+    with pytest.warns(DeprecationWarning, match=r"`ESN.n_units` is deprecated.*use `n_hidden`"):
+        assert new.n_units == 12
+    with pytest.warns(DeprecationWarning, match=r"`ESN.leak` is deprecated.*use `leak_rate`"):
+        assert new.leak == 0.3
+    with pytest.warns(DeprecationWarning, match=r"`leak` is deprecated.*use `leak_rate`"):
+        rebuilt = ESN(new.W, new.W_in, new.W_fb, new.b, leak=0.3)
+    assert rebuilt.leak_rate == 0.3
+    with pytest.raises(TypeError, match=r"pass `leak_rate` only"):
+        ESN(new.W, new.W_in, new.W_fb, new.b, leak=0.3, leak_rate=0.3)
+    cert = echo_state_certificate(new)
+    sigma = np.linalg.svd(new.W, compute_uv=False)[0]
+    assert cert.rate == pytest.approx(0.7 + 0.3 * sigma, rel=1e-12) and cert.leak_rate == 0.3
+    with pytest.warns(DeprecationWarning, match=r"`EchoStateCertificate.leak` is deprecated"):
+        assert cert.leak == 0.3
+
+
+def test_mackey_glass_protocol_moved_to_its_experiment(one_blas_thread) -> None:
+    """The protocol lives in rnntheory.experiments.mg17; its old home and old
+    argument names still work for one release, warn, and give the same errors
+    (bit for bit: the same seeded draws)."""
+    import rnntheory.esn as esn_module
+    from rnntheory.experiments import mg17
+
+    kw = dict(runs=1, seed=2, washout=20, train=60, horizon=5, connectivity=0.5, ridge=1e-8)
+    new = mg17.mackey_glass_protocol(10, leak_rate=0.5, **kw)
+    with pytest.warns(DeprecationWarning, match=r"`rnntheory.esn.mackey_glass_protocol` is deprecated.*"
+                      r"use `rnntheory.experiments.mg17.mackey_glass_protocol`"):
+        moved = esn_module.mackey_glass_protocol
+    assert moved is mg17.mackey_glass_protocol
+    with pytest.warns(DeprecationWarning, match=r"`rnntheory.esn.MG17Result` is deprecated"):
+        assert esn_module.MG17Result is mg17.MG17Result
+    with pytest.warns(DeprecationWarning, match=r"`rnntheory.esn.JAEGER_2001_NRMSE84` is deprecated.*mg17.JAEGER_2001`"):
+        assert esn_module.JAEGER_2001_NRMSE84 == mg17.JAEGER_2001 == 2.8e-4
+    with pytest.raises(AttributeError, match="has no attribute 'nonesuch'"):
+        esn_module.nonesuch  # noqa: B018
+    with pytest.warns(DeprecationWarning, match=r"`n_units` is deprecated.*use `n_hidden`"):
+        old = mg17.mackey_glass_protocol(n_units=10, leak_rate=0.5, **kw)
+    with pytest.warns(DeprecationWarning, match=r"`leak` is deprecated.*use `leak_rate`"):
+        old2 = mg17.mackey_glass_protocol(10, leak=0.5, **kw)
+    for r in (old, old2):
+        assert np.array_equal(r.squared_errors, new.squared_errors) and r.nrmse84 == new.nrmse84
+    assert new.settings["n_hidden"] == 10 and new.settings["leak_rate"] == 0.5
+    # the per-run error is the root of the squared error over the variance
+    assert new.per_run[0] == pytest.approx(np.sqrt(new.squared_errors[0] / new.variance), rel=1e-15)
+    with pytest.warns(DeprecationWarning, match=r"`n_units` is deprecated.*use `n_hidden`"):
+        cfg = mg17.Config(n_units=30)
+    assert cfg == mg17.Config(n_hidden=30)
+    with pytest.warns(DeprecationWarning, match=r"`Config.n_units` is deprecated"):
+        assert cfg.n_units == 30

@@ -251,7 +251,7 @@ def test_mg17_pools_the_runs(tmp_path):
     'below Jaeger' is the comparison with 2.8e-4."""
     from rnntheory.experiments.mg17 import Config
 
-    cfg = Config(n_units=30, runs=3, washout=50, train=200, horizon=10)
+    cfg = Config(n_hidden=30, runs=3, washout=50, train=200, horizon=10)
     res = run_experiment("mg17-esn", out=tmp_path, config=cfg)
     n = res.numbers
     per = np.asarray(n["per_run_nrmse"])

@@ -289,7 +289,7 @@ def test_esn_owns_its_arrays():
     rng = np.random.default_rng(2)
     W = 0.4 * rng.normal(size=(5, 5)) / np.sqrt(5)
     W_in, W_fb, b = rng.normal(size=(5, 2)), np.zeros((5, 1)), rng.normal(size=5)
-    esn = ESN(W, W_in, W_fb, b, leak=0.7)
+    esn = ESN(W, W_in, W_fb, b, leak_rate=0.7)
     u = rng.normal(size=(8, 2))
     # the ESN's recurrence from its definition, at the arrays as given
     x, want = np.zeros(5), []

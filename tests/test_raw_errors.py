@@ -19,6 +19,7 @@ from rnntheory import GRU, LSTM, ElmanRNN, esn, init, ledger
 from rnntheory import strategies as rst
 from rnntheory.activations import get_activation
 from rnntheory.cells.generator import GeneratorRNN
+from rnntheory.experiments import mg17
 from rnntheory.symbolic import chain, clipping, elman, gated, leaky, omega, softmax
 from rnntheory.symbolic.activation import gamma_h
 from rnntheory.tasks import TemporalOrder
@@ -87,7 +88,7 @@ SEED_CASES += [
 ]
 SEED_CASES += [
     pytest.param(
-        lambda _s, v=v: esn.mackey_glass_protocol(5, runs=1, seed=v), None, exc, m, id=f"mackey_glass-{lab}"
+        lambda _s, v=v: mg17.mackey_glass_protocol(5, runs=1, seed=v), None, exc, m, id=f"mackey_glass-{lab}"
     )
     for lab, v, exc, m in [
         ("negative", -1, ValueError, r"`seed` must be an integer in \[0, 2\*\*64\), got -1"),
