@@ -29,20 +29,19 @@ from typing import Any
 import numpy as np
 
 from . import _gated_jacobians as GJ
+from ._traces import (
+    AnyTrace,
+    Model,
+    check_model_trace,
+    finite_or_zero,
+    nonfinite_steps,
+    single_trace,
+)
 from ._validation import as_float_array, check_int, check_real, show_value
 from .activations import Activation, get_activation
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GatedTrace
-from .jacobians import (
-    AnyTrace,
-    Model,
-    _check_model,
-    _finite_or_zero,
-    _nonfinite_steps,
-    _single,
-    log_norms_from_jacobians,
-    step_jacobians,
-)
+from .jacobians import log_norms_from_jacobians, step_jacobians
 
 __all__ = [
     "BoundCheck",
@@ -355,11 +354,11 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
         model, or ``trace`` is batched or malformed (as in
         :func:`rnntheory.jacobians.step_jacobians`).
     """
-    trace = _single(trace, "step_log_bounds")
-    _check_model(model, trace)
+    trace = single_trace(trace, "step_log_bounds")
+    check_model_trace(model, trace)
     if bound not in BOUND_NAMES:
         raise ValueError(f"`bound` must be one of {BOUND_NAMES}, got {bound!r}")
-    bad = _nonfinite_steps(trace)
+    bad = nonfinite_steps(trace)
     if bound == "step_norm":
         out = GJ.log_spectral_norms(step_jacobians(model, trace))
         out[bad] = np.nan
@@ -372,7 +371,7 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
                 "the form diag(f′)W); use bound='gated' or 'step_norm'"
             )
         assert isinstance(trace, GatedTrace)
-        fix = _finite_or_zero
+        fix = finite_or_zero
         if trace.c is not None:
             out = GJ.lstm_step_log_bounds(model.weight_hh, fix(trace.c), fix(trace.pre))
         else:
@@ -391,7 +390,7 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
             rate = float(_log_affine(alpha.max(), (1.0 - alpha).max(), rate))
         return np.full(T, rate)
     # bound == "activation"
-    a = _finite_or_zero(trace.a)
+    a = finite_or_zero(trace.a)
     fp = np.abs(model.activation.fprime(a))
     with np.errstate(divide="ignore"):
         if alpha is None:
@@ -608,8 +607,8 @@ def certify(
     >>> c.holds, c.unevaluable, len(c.violations), c.pairs_checked
     (False, 749, 749, 6105)
     """
-    trace = _single(trace, "certify")
-    _check_model(model, trace)
+    trace = single_trace(trace, "certify")
+    check_model_trace(model, trace)
     rtol = check_real("rtol", rtol, low=0.0)
     if bounds is None:
         bounds = ELMAN_BOUNDS if isinstance(model, ElmanRNN) else GATED_BOUNDS
@@ -625,7 +624,7 @@ def certify(
     # A pair whose stretch of trajectory is not finite cannot be evaluated: its
     # Jacobians may look harmless (tanh′(±inf) = 0, the identity's J = W) while
     # the state has overflowed. Such pairs count as violations (obs = NaN).
-    bad_before = np.concatenate([[0], np.cumsum(_nonfinite_steps(trace))])  # in steps 1..i
+    bad_before = np.concatenate([[0], np.cumsum(nonfinite_steps(trace))])  # in steps 1..i
     unevaluable = (bad_before[t_idx] - bad_before[k_idx]) > 0
     obs = np.where(unevaluable, np.nan, obs)
     tol = rtol * (1.0 + (t_idx - k_idx))

@@ -31,7 +31,7 @@ and :func:`lyapunov_spectrum`, which needs every step, raises a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -40,8 +40,16 @@ import numpy as np
 from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
 from ._parallel import own_threads, run_parallel, threads_for
-from ._validation import all_finite, as_float_array, check_int, check_seed
-from .cells.elman import ElmanRNN, Trace
+from ._traces import (
+    AnyTrace,
+    Model,
+    check_model_trace,
+    finite_or_zero,
+    nonfinite_steps,
+    single_trace,
+)
+from ._validation import as_float_array, check_int, check_seed
+from .cells.elman import Trace
 from .cells.gated import GRU, LSTM, GatedTrace
 
 __all__ = [
@@ -59,94 +67,6 @@ __all__ = [
 _MAX_PAIRS = 50_000_000
 
 
-Model = ElmanRNN | LSTM | GRU
-AnyTrace = Trace | GatedTrace
-
-
-def _trace_array(field: str, value: Any, ndim: int | tuple[int, ...] = 2) -> np.ndarray:
-    """One array field of a trace as a float32/float64 array (NaN/inf allowed:
-    a trace the forward pass made non-finite is documented to give NaN)."""
-    return as_float_array(f"trace.{field}", value, ndim=ndim, finite=False)
-
-
-def _single(trace: AnyTrace, func: str) -> AnyTrace:
-    """``trace`` checked to be one well-formed single-sequence trace.
-
-    Every field the Jacobians read (``h``, ``a``; ``c``, ``pre`` for the gated
-    cells) must be a real float array of the shape the forward pass gives it;
-    the message names ``trace`` (and the field) otherwise. Returns the trace
-    with those fields as arrays.
-    """
-    if not isinstance(trace, Trace | GatedTrace):
-        raise TypeError(f"`trace` must be a Trace from model.forward, got {type(trace).__name__}")
-    h = _trace_array("h", trace.h, (2, 3))
-    if h.ndim == 3:
-        raise ValueError(
-            f"`trace` must be a single-sequence trace, got a batch of {h.shape[1]}; "
-            f"`{func}` takes one sequence: select one with trace.sequence(b)"
-        )
-    if h.shape[0] < 1:
-        raise ValueError(
-            f"`trace.h` must have shape (T+1, n) with T >= 0 (h[0] is h_0), got shape {h.shape}"
-        )
-    T, n = h.shape[0] - 1, h.shape[1]
-    if isinstance(trace, GatedTrace):
-        pre = _trace_array("pre", trace.pre)
-        if pre.shape != (T, 4 * n):
-            raise ValueError(
-                f"`trace.pre` must have shape (T, 4n) = {(T, 4 * n)} for `trace.h` of shape "
-                f"{h.shape}, got shape {pre.shape}"
-            )
-        c = None if trace.c is None else _trace_array("c", trace.c)
-        if c is not None and c.shape != h.shape:
-            raise ValueError(
-                f"`trace.c` must have the shape of `trace.h` {h.shape}, got shape {c.shape}"
-            )
-        return replace(trace, h=h, c=c, pre=pre)
-    a = _trace_array("a", trace.a)
-    if a.shape != (T, n):
-        raise ValueError(
-            f"`trace.a` must have shape (T, n) = {(T, n)} for `trace.h` of shape {h.shape}, "
-            f"got shape {a.shape}"
-        )
-    return replace(trace, h=h, a=a)
-
-
-def _check_model(model: Model, trace: AnyTrace) -> None:
-    if not isinstance(model, ElmanRNN | LSTM | GRU):
-        raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {type(model).__name__}")
-    if isinstance(model, ElmanRNN) != isinstance(trace, Trace) or (
-        isinstance(model, LSTM) and trace.c is None  # type: ignore[union-attr]
-    ):
-        raise TypeError(f"`trace` ({type(trace).__name__}) was not made by a {type(model).__name__}")
-    if trace.h.shape[-1] != model.n_hidden:
-        raise ValueError(
-            f"`trace` has {trace.h.shape[-1]} hidden units but `model` has {model.n_hidden}"
-        )
-
-
-def _nonfinite_steps(trace: AnyTrace) -> np.ndarray:
-    """``bad[i-1]`` is True when step ``i`` cannot be evaluated: ``h_{i−1}``,
-    ``h_i`` (``c`` too for the LSTM) or the step's arguments (``a_i``, or the
-    gate pre-activations) hold NaN or inf. Shape ``(T,)``."""
-    T = trace.T
-    states = [trace.h]
-    if isinstance(trace, GatedTrace):
-        args = trace.pre
-        if trace.c is not None:
-            states.append(trace.c)
-    else:
-        args = trace.a
-    arrays = [np.asarray(x) for x in (*states, args)]
-    if all(all_finite(x) for x in arrays):
-        return np.zeros(T, dtype=bool)
-    ok_state = np.ones(T + 1, dtype=bool)
-    for x in arrays[:-1]:
-        ok_state &= np.isfinite(x.reshape(T + 1, -1)).all(axis=1)
-    ok_args = np.isfinite(arrays[-1].reshape(T, -1)).all(axis=1)
-    return ~(ok_state[:-1] & ok_state[1:] & ok_args)
-
-
 def _nonfinite_message(bad: np.ndarray, what: str) -> str:
     """The ``ValueError`` text for a function that needs every step finite."""
     first = int(np.argmax(bad)) + 1
@@ -160,12 +80,6 @@ def _nonfinite_message(bad: np.ndarray, what: str) -> str:
         f"{bad.size} steps have NaN or inf in h, c or the arguments of the step: the "
         f"forward pass overflowed); {what} needs every step finite: {fix}"
     )
-
-
-def _finite_or_zero(x: Any) -> np.ndarray:
-    """``x`` in float64 with NaN/inf replaced by 0 (steps computed from them are overwritten)."""
-    x = np.asarray(x, np.float64)
-    return np.where(np.isfinite(x), x, 0.0)
 
 
 def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.ndarray:
@@ -213,11 +127,11 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
 
     Eq. 9 of the article (with the corrected evaluation point and order).
     """
-    trace = _single(trace, "step_jacobians")
-    _check_model(model, trace)
+    trace = single_trace(trace, "step_jacobians")
+    check_model_trace(model, trace)
     if block not in ("full", "c") or (block == "c" and not isinstance(model, LSTM)):
         raise ValueError(f"`block` must be 'full' (or 'c' for an LSTM), got {block!r}")
-    bad = _nonfinite_steps(trace)
+    bad = nonfinite_steps(trace)
     J = _step_jacobians(model, trace, block, bool(bad.any()))
     J[bad] = np.nan
     return J
@@ -227,7 +141,7 @@ def _step_jacobians(model: Model, trace: AnyTrace, block: str, clean: bool) -> n
     """The step Jacobians from the trace's values (NaN/inf first set to 0 when ``clean``)."""
 
     def fix(x: Any) -> np.ndarray:
-        return _finite_or_zero(x) if clean else x
+        return finite_or_zero(x) if clean else x
 
     if isinstance(model, LSTM):
         assert isinstance(trace, GatedTrace) and trace.c is not None
@@ -302,7 +216,7 @@ def product(
         All NaN (``log_scale`` NaN) when a step ``k < i ≤ t`` cannot be
         evaluated because the trace is not finite there.
     """
-    trace = _single(trace, "product")
+    trace = single_trace(trace, "product")
     T = trace.T
     t = check_int("t", t, minimum=0)
     k = check_int("k", k, minimum=0)
@@ -399,7 +313,7 @@ def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
 
     Eq. 12 of the article (the left-hand side, for every pair).
     """
-    trace = _single(trace, "log_norms")
+    trace = single_trace(trace, "log_norms")
     return log_norms_from_jacobians(step_jacobians(model, trace))
 
 
@@ -415,7 +329,7 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
         ``−inf`` for ``t < k``; NaN from the first step ``i > k`` at which the
         trace is not finite on (every later product contains that step).
     """
-    trace = _single(trace, "log_norm_profile")
+    trace = single_trace(trace, "log_norm_profile")
     k = check_int("k", k, minimum=0)
     if k > trace.T:
         raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
@@ -488,14 +402,14 @@ def lyapunov_spectrum(
     TypeError
         If ``seed`` is neither an integer (not a bool) nor a Generator.
     """
-    trace = _single(trace, "lyapunov_spectrum")
+    trace = single_trace(trace, "lyapunov_spectrum")
     rng = np.random.default_rng(check_seed("seed", seed, allow_none=False))
     J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
     n = J.shape[1]  # the state size (2n for the LSTM's (h, c))
     kk = n if k is None else check_int("k", k, minimum=1)
     if kk > n:
         raise ValueError(f"`k` must be <= the state size {n}, got {kk}")
-    bad = _nonfinite_steps(trace)
+    bad = nonfinite_steps(trace)
     if bad.any():
         raise ValueError(_nonfinite_message(bad, "lyapunov_spectrum"))
     Q0, _ = np.linalg.qr(rng.normal(size=(n, kk)))

@@ -43,6 +43,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("analysis", [
         "rnntheory.jacobians", "rnntheory.bounds", "rnntheory.strategies",
         "rnntheory.torch_bridge", "rnntheory.plotting", "rnntheory._figures",
+        "rnntheory._traces",
     ]),
     ("remedies", ["rnntheory.remedies", "rnntheory.remedies.*"]),
     ("training", ["rnntheory.training", "rnntheory.training.*"]),
