@@ -909,6 +909,13 @@ simple("rnntheory.cells.elman.ElmanRNN.forward", lambda: _method(_leaky, "forwar
 simple("rnntheory.cells.elman.ElmanRNN.value_and_grad", lambda: _method(_leaky, "value_and_grad"),
        lambda: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T), "h0": np.zeros(N_HIDDEN),
                 "truncate": 2, "keep_trace": False})
+# the loss is inf beyond float64's range (its documented answer), never NaN
+simple("rnntheory.cells.elman.ElmanRNN.loss", lambda: _method(_leaky, "loss"),
+       lambda: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T), "h0": np.zeros(N_HIDDEN)},
+       check=no_nan)
+simple("rnntheory.cells.elman.ElmanRNN.gauss_newton", lambda: _method(_leaky, "gauss_newton"),
+       lambda: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T), "h0": np.zeros(N_HIDDEN),
+                "lam_struct": 0.1}, check=anything, compare=False)
 for _cls, _make in (("LSTM", _lstm), ("GRU", _gru)):
     _gates = 4 if _cls == "LSTM" else 3
     simple(f"rnntheory.cells.gated.{_cls}", _imp(f"rnntheory.{_cls}"), lambda g=_gates: {
@@ -1203,10 +1210,12 @@ def _gn_kwargs() -> dict[str, Any]:
             "h0": np.zeros((2, N_HIDDEN)), "lam_struct": 0.1}
 
 
-simple(f"{_TR}.hessian_free.GaussNewton", _imp(f"{_TR}.GaussNewton"), _gn_kwargs, check=anything, compare=False)
-simple(f"{_TR}.hessian_free.GaussNewton.__call__", lambda: _imp(f"{_TR}.GaussNewton")()(**_gn_kwargs()),
+# the Gauss–Newton operator lives beside its cell (re-exported by rnntheory.training)
+_CV = "rnntheory.cells.curvature"
+simple(f"{_CV}.GaussNewton", _imp(f"{_TR}.GaussNewton"), _gn_kwargs, check=anything, compare=False)
+simple(f"{_CV}.GaussNewton.__call__", lambda: _imp(f"{_TR}.GaussNewton")()(**_gn_kwargs()),
        lambda: {"v": np.ones(_imp(f"{_TR}.GaussNewton")()(**_gn_kwargs()).n_params)})
-simple(f"{_TR}.hessian_free.gauss_newton_product", _imp(f"{_TR}.gauss_newton_product"),
+simple(f"{_CV}.gauss_newton_product", _imp(f"{_TR}.gauss_newton_product"),
        lambda: {**_gn_kwargs(), "v": {k: np.ones_like(p) for k, p in _elman().params().items()}})
 simple(f"{_TR}.hessian_free.hf_step", _imp(f"{_TR}.hf_step"), lambda: {
     **{k: v for k, v in _gn_kwargs().items() if k != "lam_struct"},
@@ -1216,9 +1225,9 @@ simple(f"{_TR}.hessian_free.truncated_cg", _imp(f"{_TR}.truncated_cg"), lambda: 
     "Gv": (lambda v: np.array([[3.0, 1.0], [1.0, 2.0]]) @ v), "b": np.array([1.0, 1.0]),
     "x0": np.zeros(2), "max_iter": 10, "eps": 5e-4, "save_base": 1.3}, sizes=("max_iter",))
 # flatten_params only lays the arrays end to end: NaN in, NaN out.
-simple(f"{_TR}.hessian_free.flatten_params", _imp(f"{_TR}.hessian_free.flatten_params"),
+simple(f"{_CV}.flatten_params", _imp(f"{_TR}.hessian_free.flatten_params"),
        lambda: {"params": _elman().params()}, nonfinite_ok=("params",))
-simple(f"{_TR}.hessian_free.unflatten_params", _imp(f"{_TR}.hessian_free.unflatten_params"),
+simple(f"{_CV}.unflatten_params", _imp(f"{_TR}.hessian_free.unflatten_params"),
        lambda: {"model": _elman(), "vector": np.arange(float(sum(p.size for p in _elman().params().values())))})
 
 # --- experiments
