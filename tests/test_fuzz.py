@@ -1471,7 +1471,7 @@ simple(f"{_SY}.chain.Unrolled.step_jacobian", lambda: _method(_unrolled, "step_j
 simple(f"{_SY}.chain.Unrolled.product", lambda: _method(_unrolled, "product"), lambda: {"t": 2, "k": 0},
        sizes=("t", "k"), check=anything)
 simple(f"{_SY}.clipping.clip_by_norm", _imp(f"{_SY}.clipping.clip_by_norm"),
-       lambda: {"g": _sympy().Matrix([3, 4]), "tau": 1}, check=anything)
+       lambda: {"g": _sympy().Matrix([3, 4]), "threshold": 1}, check=anything)
 simple(f"{_SY}.clipping.prove_clipping", _imp(f"{_SY}.clipping.prove_clipping"), lambda: {"n": 2},
        sizes=("n",), check=anything, slow=True)
 simple(f"{_SY}.elman.activation", _imp(f"{_SY}.elman.activation"), lambda: {"name": "sigmoid"}, check=anything)

@@ -259,6 +259,15 @@ def test_clip_by_norm_numeric(g: list[float], tau: float) -> None:
         np.testing.assert_array_equal(c, g)
 
 
+def test_clip_by_norm_tau_is_the_deprecated_spelling_of_threshold() -> None:
+    """Every clipping bound is `threshold`; the symbolic clip_by_norm's former
+    `tau=` warns and gives the same exact vector: (3, 4) clipped to norm 1 is (3/5, 4/5)."""
+    new = clipping.clip_by_norm([3, 4], threshold=1)
+    with pytest.warns(DeprecationWarning, match=r"`tau` is deprecated.*use `threshold`"):
+        old = clipping.clip_by_norm([3, 4], tau=1)
+    assert new == old == sp.Matrix([sp.Rational(3, 5), sp.Rational(4, 5)])
+
+
 # ----------------------------------------------------------------------------- softmax
 def test_softmax_gradients() -> None:
     assert softmax.prove_xent_gradient(3).holds

@@ -7,20 +7,24 @@ from typing import Any
 
 import sympy as sp
 
+from .._validation import renamed_arguments
 from ._base import Identity, cached, check_int_arg, is_zero_matrix, sym_matrix, sym_scalar
 
 __all__ = ["ClippingProof", "clip_by_norm", "prove_clipping"]
 
 
-def clip_by_norm(g: Any, tau: Any) -> sp.Matrix:
+@renamed_arguments(tau="threshold")
+def clip_by_norm(g: Any, threshold: Any) -> sp.Matrix:
     """Eq. 13 as a piecewise SymPy vector: ``τ g/‖g‖`` if ``‖g‖ ≥ τ``, else ``g``.
 
     Parameters
     ----------
     g : sympy.Matrix, shape ``(n, 1)``, or a sequence or NumPy array of length ``n``
         The gradient (any real entries: numbers or SymPy expressions).
-    tau : number or sympy expression
-        The threshold ``τ > 0``.
+    threshold : number or sympy expression
+        The threshold ``τ > 0`` (named as :func:`rnntheory.remedies.clip_by_norm`
+        names it; the former keyword ``tau`` still works for one release, with a
+        ``DeprecationWarning``).
 
     Numbers are ``int``, ``float``, ``Fraction`` or NumPy scalars; strings are
     never parsed.
@@ -33,9 +37,9 @@ def clip_by_norm(g: Any, tau: Any) -> sp.Matrix:
     Raises
     ------
     TypeError
-        If ``g`` or ``tau`` holds a string or another non-numeric object.
+        If ``g`` or ``threshold`` holds a string or another non-numeric object.
     ValueError
-        If ``g`` is not a non-empty column vector, or ``tau`` is a number that
+        If ``g`` is not a non-empty column vector, or ``threshold`` is a number that
         is not real, finite and positive.
 
     Examples
@@ -49,9 +53,9 @@ def clip_by_norm(g: Any, tau: Any) -> sp.Matrix:
     g = sym_matrix("g", g)
     if g.shape[1] != 1 or g.shape[0] == 0:
         raise ValueError(f"`g` must be a column vector with at least one entry, got shape {g.shape}")
-    tau = sym_scalar("tau", tau)
+    tau = sym_scalar("threshold", threshold)
     if tau.is_number and not (tau.is_extended_real and tau.is_finite and tau > 0):
-        raise ValueError(f"`tau` must be a finite real number > 0, got {tau}")
+        raise ValueError(f"`threshold` must be a finite real number > 0, got {tau}")
     norm = sp.sqrt(sum(gi**2 for gi in g))
     return g.applyfunc(lambda gi: sp.Piecewise((tau * gi / norm, norm >= tau), (gi, True)))
 
