@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _gated_jacobians as GJ
+from . import _linalg as LA
 from ._traces import (
     AnyTrace,
     Model,
@@ -102,7 +103,7 @@ def gamma_w(W: Any) -> float:
     the log bounds of this module use ``ln σ_max``, computed with scaling, and
     stay finite then.
     """
-    return float(np.linalg.norm(_matrix(W), 2))
+    return LA.spectral_norm(_matrix(W))
 
 
 def _log_gamma_w(W: Any) -> float:
@@ -125,7 +126,7 @@ def spectral_radius(W: Any) -> float:
     M = _matrix(W)
     if M.shape[0] != M.shape[1]:
         raise ValueError(f"`W` must be square, got shape {M.shape}")
-    return float(np.max(np.abs(np.linalg.eigvals(M))))
+    return LA.spectral_radius(M)
 
 
 def gamma_h(activation: str | Activation) -> float:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg
 
+from . import _linalg as LA
 from ._validation import (
     all_finite,
     as_float_array,
@@ -80,41 +81,6 @@ __all__ = [
 
 _F64 = np.dtype(np.float64)
 
-_SAFE_EXP = 400
-"""Matrices whose largest entry lies in ``[2**-400, 2**400]`` are measured as
-they are; outside that range they are first brought to ``[1/2, 1)`` by a power
-of two (exact), so that LAPACK sees neither overflow nor subnormals."""
-
-
-def _pow2_exponent(A: np.ndarray) -> int:
-    """``e`` with ``max|A · 2**-e|`` in ``[1/2, 1)`` when ``A``'s largest entry is
-    outside ``[2**-400, 2**400]``; 0 for ordinary (or zero, or empty) arrays."""
-    m = float(np.max(np.abs(A))) if A.size else 0.0
-    if m == 0.0 or 2.0**-_SAFE_EXP <= m <= 2.0**_SAFE_EXP:
-        return 0
-    return math.frexp(m)[1]
-
-
-def _ldexp(x: float, e: int) -> float:
-    """``x · 2**e``; ``inf`` when the value is beyond float64's range."""
-    with np.errstate(over="ignore"):
-        return float(np.ldexp(x, e))
-
-
-def _rho(W: np.ndarray) -> float:
-    if not W.size:
-        return 0.0
-    e = _pow2_exponent(W)
-    return _ldexp(float(np.max(np.abs(np.linalg.eigvals(np.ldexp(W, -e))))), e)
-
-
-def _sigma(W: np.ndarray) -> float:
-    if not W.size:
-        return 0.0
-    e = _pow2_exponent(W)
-    return _ldexp(float(np.linalg.norm(np.ldexp(W, -e), 2)), e)
-
-
 def _square(name: str, W: Any) -> np.ndarray:
     W = as_float_array(name, W, ndim=2, dtype=_F64)
     if W.shape[0] != W.shape[1]:
@@ -131,7 +97,7 @@ def _scale(W: np.ndarray, target: float, measure: Any, what: str) -> np.ndarray:
     """``W · target / measure(W)``, computed on ``W`` brought to unit scale by a
     power of two (the factor cancels), so that neither ``measure(W)`` nor the
     ratio overflows or underflows for entries anywhere in float64's range."""
-    e = _pow2_exponent(W)
+    e = LA.pow2_exponent(W)
     Wp = np.ldexp(W, -e) if e else W
     current = measure(Wp)
     if current == 0.0:
@@ -150,7 +116,7 @@ def _scale(W: np.ndarray, target: float, measure: Any, what: str) -> np.ndarray:
     if not np.isfinite(got):
         raise ValueError(
             f"`W` cannot be scaled to {what} {target}: the scaled entries overflow float64"
-            f" (largest entry {float(np.max(np.abs(W))):.6g}, {what} {_ldexp(current, e):.6g})"
+            f" (largest entry {float(np.max(np.abs(W))):.6g}, {what} {LA.ldexp(current, e):.6g})"
         )
     # Entries near float64's smallest normal numbers have lost digits: the
     # scaled matrix then no longer has the requested measure.
@@ -195,7 +161,7 @@ def scale_to_spectral_radius(W: Any, rho: float) -> np.ndarray:
     """
     W = _square("W", W)
     rho = check_real("rho", rho, low=0.0)
-    return _scale(W, rho, _rho, "spectral radius")
+    return _scale(W, rho, LA.spectral_radius, "spectral radius")
 
 
 def scale_to_spectral_norm(W: Any, sigma: float) -> np.ndarray:
@@ -209,7 +175,7 @@ def scale_to_spectral_norm(W: Any, sigma: float) -> np.ndarray:
     """
     W = _square("W", W)
     sigma = check_real("sigma", sigma, low=0.0)
-    return _scale(W, sigma, _sigma, "spectral norm")
+    return _scale(W, sigma, LA.spectral_norm, "spectral norm")
 
 
 @dataclass(frozen=True, eq=False)
@@ -323,12 +289,12 @@ class ESN:
     @property
     def spectral_radius(self) -> float:
         """``ρ(W)``, the largest eigenvalue modulus."""
-        return _rho(self.W)
+        return LA.spectral_radius(self.W)
 
     @property
     def spectral_norm(self) -> float:
         """``σ_max(W)``, the largest singular value."""
-        return _sigma(self.W)
+        return LA.spectral_norm(self.W)
 
     def __repr__(self) -> str:
         return (
@@ -779,7 +745,7 @@ def ridge_regression(
     lam = check_real("ridge", ridge, low=0.0)
     check_choice("solver", solver, ("lstsq", "normal"))
     p = Z.shape[1]
-    a, b = _pow2_exponent(Z), _pow2_exponent(Y)
+    a, b = LA.pow2_exponent(Z), LA.pow2_exponent(Y)
     Zp = np.ldexp(Z, -a) if a else Z
     Yp = np.ldexp(Y, -b) if b else Y
     lam_p = lam
@@ -821,7 +787,7 @@ def nrmse(resid: np.ndarray, Y: np.ndarray) -> float:
     den = float(np.std(np.ldexp(Y, -ey)))
     if den == 0.0:
         return 0.0 if num == 0.0 else math.inf
-    return _ldexp(num / den, er - ey)
+    return LA.ldexp(num / den, er - ey)
 
 
 def _readout_from(v: np.ndarray, e: int) -> np.ndarray:
@@ -971,7 +937,7 @@ def _check_esn_spectral_radius() -> CheckResult:
     for k, (n, conn) in enumerate([(5, 1.0), (20, 0.5), (40, 0.2), (60, 0.1)]):
         for target in (0.3, 0.9, 1.5):
             esn = random_esn(n, spectral_radius=target, connectivity=conn, seed=k)
-            worst = max(worst, abs(_rho(esn.W) - target) / target)
+            worst = max(worst, abs(LA.spectral_radius(esn.W) - target) / target)
             esn = random_esn(n, spectral_norm=target, connectivity=conn, seed=k)
             worst = max(worst, abs(float(np.linalg.svd(esn.W, compute_uv=False)[0]) - target) / target)
             count += 2

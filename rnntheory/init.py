@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from ._linalg import sign_corrected_q
 from ._validation import all_finite, as_generator, check_choice, check_dtype, check_int, check_real
 
 __all__ = [
@@ -80,12 +81,6 @@ def _cast(name: str, value: float, W: np.ndarray, dt: np.dtype) -> np.ndarray:
             f" (larger entries overflow), got {value}"
         )
     return W.astype(dt)
-
-
-def _sign_corrected_q(M: np.ndarray) -> np.ndarray:
-    """``Q · diag(sign(diag R))`` for ``M = QR`` (a zero diagonal entry counts as +)."""
-    q, r = np.linalg.qr(M)
-    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
 
 
 def haar_orthogonal(n: int, *, seed: Seed = None, dtype: Any = np.float64) -> np.ndarray:
@@ -138,7 +133,7 @@ def haar_orthogonal(n: int, *, seed: Seed = None, dtype: Any = np.float64) -> np
     n = check_int("n", n, minimum=1)
     dt = _float_dtype(dtype)
     rng = _generator(seed)
-    return _sign_corrected_q(rng.normal(size=(n, n))).astype(dt)
+    return sign_corrected_q(rng.normal(size=(n, n))).astype(dt)
 
 
 def scaled_orthogonal(

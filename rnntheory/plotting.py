@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._figures import DPI, figure_style, new_figure, save_figure
+from ._linalg import spectral_norm
 from .activations import get_activation
 
 if TYPE_CHECKING:
@@ -492,7 +493,7 @@ def eigenvalues_unit_circle(
         for i, (label, arrs) in enumerate(groups):
             ax = fig.add_subplot(1, len(groups), i + 1)
             eig = np.concatenate([np.linalg.eigvals(A) for A in arrs])
-            smax = max(float(np.linalg.norm(A, 2)) for A in arrs)
+            smax = max(spectral_norm(A) for A in arrs)
             rho = float(np.max(np.abs(eig)))
             ax.plot(np.cos(theta), np.sin(theta), color="k", lw=1.0, gid="unit",
                     label=r"$|\lambda| = 1$")

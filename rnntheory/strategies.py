@@ -26,10 +26,10 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from ._linalg import sign_corrected_q, spectral_norm, spectral_radius
 from ._validation import check_choice, check_dtype, check_int, check_real
 from .cells.elman import FORMS, ElmanRNN
 from .cells.gated import GRU, LSTM
-from .init import _sign_corrected_q
 
 __all__ = [
     "elman_models",
@@ -130,14 +130,14 @@ def matrices_with_spectral_norm(
     norm : float or strategy
         Target spectral norm, ``> 0``.
     """
-    return _rescaled_squares(n, "norm", norm, lambda A: float(np.linalg.norm(A, 2)))
+    return _rescaled_squares(n, "norm", norm, spectral_norm)
 
 
 def matrices_with_spectral_radius(
     n: int | st.SearchStrategy[int], radius: float | st.SearchStrategy[float]
 ) -> st.SearchStrategy[np.ndarray]:
     """Square float64 matrices with spectral radius ``ρ = radius`` (to rounding)."""
-    return _rescaled_squares(n, "radius", radius, lambda A: float(np.max(np.abs(np.linalg.eigvals(A)))))
+    return _rescaled_squares(n, "radius", radius, spectral_radius)
 
 
 def orthogonal_matrices(n: int | st.SearchStrategy[int]) -> st.SearchStrategy[np.ndarray]:
@@ -154,7 +154,7 @@ def orthogonal_matrices(n: int | st.SearchStrategy[int]) -> st.SearchStrategy[np
     def build(draw: Any) -> np.ndarray:
         size = check_int("n", draw(_as_strategy(n)), minimum=1)
         M = draw(_square(size).filter(lambda A: np.linalg.svd(A, compute_uv=False)[-1] > 1e-3))
-        return _sign_corrected_q(M)
+        return sign_corrected_q(M)
 
     return build()
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS: list[tuple[str, list[str]]] = [
     ("leaves", [
         "rnntheory._validation", "rnntheory._vecmath", "rnntheory._outputs",
-        "rnntheory._parallel", "rnntheory._oracles", "rnntheory._version",
+        "rnntheory._parallel", "rnntheory._oracles", "rnntheory._version", "rnntheory._linalg",
         "rnntheory.activations",
     ]),
     ("symbolic", ["rnntheory.symbolic", "rnntheory.symbolic.*"]),

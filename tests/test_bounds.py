@@ -487,3 +487,44 @@ def test_certify_accepts_bounds_as_a_list_and_a_list_valued_trace():
     t, k = np.tril_indices(6, -1)
     np.testing.assert_allclose(cert.log_norms[t, k], want[t, k], rtol=1e-12, atol=1e-12)
     assert [c.name for c in cert.checks] == ["eq12", "step_norm"] and cert.holds
+
+
+def _mp_sigma_rho(W: np.ndarray) -> tuple[float, float]:
+    """σ_max and ρ of ``W`` in 40-digit mpmath arithmetic (any exponent)."""
+    import mpmath
+
+    with mpmath.workdps(40):
+        A = mpmath.matrix(W.tolist())
+        s = max(mpmath.svd_r(A, compute_uv=False))
+        r = max(abs(e) for e in mpmath.eig(A, left=False, right=False))
+        return float(s), float(r)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 2.0**-450, 1e-150, 1.0, 1e150, 2.0**450, 1e300])
+def test_sigma_and_rho_are_one_number_at_every_scale(scale):
+    """``bounds.gamma_w`` / ``spectral_radius``, the ESN's ``spectral_norm`` /
+    ``spectral_radius`` and the projection's measure are one computation: the same
+    float for the same matrix (the ESN measured a power-of-two rescaled copy and
+    ``bounds`` the matrix itself, so their last digits differed at 1e-300), and that
+    float is σ_max / ρ to 1e-14 against mpmath at entries from 1e-300 to 1e300."""
+    from rnntheory.esn import ESN
+    from rnntheory.remedies import project_spectral_norm
+
+    rng = np.random.default_rng(13)
+    W = rng.normal(size=(6, 6)) * scale
+    s, r = bd.gamma_w(W), bd.spectral_radius(W)
+    want_s, want_r = _mp_sigma_rho(W)
+    assert s == pytest.approx(want_s, rel=1e-14)
+    assert r == pytest.approx(want_r, rel=1e-13)
+    esn = ESN(W=W, W_in=np.zeros((6, 1)), W_fb=np.zeros((6, 1)), b=np.zeros(6))
+    assert esn.spectral_norm == s and esn.spectral_radius == r
+    m = ElmanRNN(W, np.zeros((6, 1)), np.zeros(6))
+    assert project_spectral_norm(m, s).W_hh is m.W_hh  # σ_max ≤ c with c = gamma_w(W): kept
+
+
+def test_sigma_beyond_float64_is_inf_and_rho_finite():
+    """σ_max of a matrix whose entries are finite but whose norm passes float64's
+    range is inf (documented), while ρ (one entry on the diagonal) stays exact."""
+    W = np.array([[1.5e308, 1.5e308], [0.0, 1e-300]])
+    assert bd.gamma_w(W) == np.inf
+    assert bd.spectral_radius(W) == 1.5e308

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .._linalg import spectral_norm
 from .._validation import check_real, show_value
 from ..cells.elman import ElmanRNN
 from ..cells.gated import GRU, LSTM
@@ -386,4 +387,4 @@ def project_spectral_norm(model: Any, c: float) -> Any:
 
 def _sigma_max(W: np.ndarray) -> float:
     """``σ_max(W)`` computed exactly as :func:`rnntheory.bounds.gamma_w` does."""
-    return float(np.linalg.norm(np.asarray(W, dtype=np.float64), 2))
+    return spectral_norm(np.asarray(W, dtype=np.float64))
