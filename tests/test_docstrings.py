@@ -15,6 +15,7 @@ import rnntheory
 WITH_EXAMPLES = {
     "rnntheory.activations",
     "rnntheory.cells.elman",
+    "rnntheory.cells.curvature",
     "rnntheory.jacobians",
     "rnntheory.bounds",
     "rnntheory.strategies",
