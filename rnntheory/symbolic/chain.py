@@ -15,7 +15,7 @@ from typing import Any
 import sympy as sp
 
 from ._base import Identity, cached, check_choice_arg, check_int_arg, is_zero_matrix
-from .elman import FORMS, SymbolicCell, _check_cell, closed_form_jacobian, elman_cell
+from .elman import FORMS, SymbolicCell, check_symbolic_cell, closed_form_jacobian, elman_cell
 
 __all__ = [
     "Unrolled",
@@ -111,7 +111,7 @@ def unroll(cell: SymbolicCell, T: int) -> Unrolled:
     >>> sp.expand(u.states[2][0]).coeff(u.h0[0])
     w_0_0**2
     """
-    _check_cell(cell)
+    check_symbolic_cell(cell)
     T = check_int_arg("T", T, 1, 6)
     n, n_in = cell.h.rows, cell.x.rows
     h0 = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"s_{i}", real=True))

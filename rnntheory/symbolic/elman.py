@@ -224,11 +224,12 @@ def _compose(
 _FIELDS = ("W_hh", "W_hx", "b", "h", "x", "arg", "update")
 
 
-def _check_cell(cell: Any) -> SymbolicCell:
+def check_symbolic_cell(cell: Any) -> SymbolicCell:
     """``cell`` if it is a :class:`SymbolicCell` whose fields agree with each
     other (as :func:`elman_cell` builds them), else a ``TypeError`` (a field of
     the wrong type) or ``ValueError`` (sizes, shapes or expressions that do not
-    fit together) naming ``cell`` and the field."""
+    fit together) naming ``cell`` and the field. Package-internal: the chain
+    rule module checks its cells with it too."""
     if not isinstance(cell, SymbolicCell):
         raise TypeError(f"`cell` must be a SymbolicCell (from `elman_cell`), got {type(cell).__name__}")
     n = check_int_arg("cell.n", cell.n, 1)
@@ -283,7 +284,7 @@ def step_jacobian(cell: SymbolicCell) -> sp.Matrix:
     >>> step_jacobian(elman_cell(1, act="identity"))
     Matrix([[w_0_0]])
     """
-    _check_cell(cell)
+    check_symbolic_cell(cell)
     return cell.update.jacobian(cell.h)
 
 
@@ -310,7 +311,7 @@ def closed_form_jacobian(cell: SymbolicCell) -> sp.Matrix:
     >>> closed_form_jacobian(elman_cell(1, form="pascanu", act="identity"))
     Matrix([[w_0_0]])
     """
-    _check_cell(cell)
+    check_symbolic_cell(cell)
     D = sp.diag(*[fprime(cell.f, a) for a in cell.arg])
     J = D * cell.W_hh if cell.form == "standard" else cell.W_hh * D
     if cell.alpha is not None:
@@ -370,7 +371,7 @@ def article_eq9_matrix(cell: SymbolicCell) -> sp.Matrix:
     >>> article_eq9_matrix(elman_cell(1, act="identity"))
     Matrix([[w_0_0]])
     """
-    _check_cell(cell)
+    check_symbolic_cell(cell)
     return cell.W_hh.T * sp.diag(*[fprime(cell.f, hi) for hi in cell.h])
 
 
