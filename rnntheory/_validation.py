@@ -11,7 +11,7 @@ import functools
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -420,6 +420,23 @@ def check_path(name: str, value: Any) -> Path:
                 raise ValueError(f"`{name}` must be a non-empty path, got {text!r}")
             return Path(text)
     raise TypeError(f"`{name}` must be a str or os.PathLike, got {type(value).__name__}")
+
+
+def check_items(name: str, value: Any, kind: type, *, expected: str, item: str) -> list[Any]:
+    """Return ``value`` as a list of ``kind`` instances, or a ``TypeError`` naming ``name``.
+
+    ``value`` must be an iterable; a single ``kind``, a str, bytes or a mapping
+    is refused (``"`{name}` must be {expected}, got ..."``), and so is the first
+    entry that is not a ``kind`` (``"`{name}[i]` must be {item}, got ..."``).
+    Package-internal: the experiments' collections of runs and specs use it.
+    """
+    if isinstance(value, kind | str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise TypeError(f"`{name}` must be {expected}, got {type(value).__name__}")
+    out = list(value)
+    for i, v in enumerate(out):
+        if not isinstance(v, kind):
+            raise TypeError(f"`{name}[{i}]` must be {item}, got {type(v).__name__}")
+    return out
 
 
 def renamed_argument(old: str, new: str, old_value: Any, new_value: Any, *, missing: Any = None, stacklevel: int = 3) -> Any:

@@ -31,8 +31,12 @@ from .._validation import check_choice, check_int, check_real
 from .registry import (
     Experiment,
     ExperimentResult,
+    budget_spec,
+    check_budget,
     check_run,
     check_sequence,
+    check_workers,
+    done_runs,
     figure_path,
     fmt,
     markdown_table,
@@ -140,16 +144,11 @@ class Config:
             raise ValueError("`models` must name at least one model, got ()")
         for m in self.models:
             check_choice("models", m, tuple(MODELS))
-        check_int("n_hidden", self.n_hidden, minimum=1)
-        check_int("steps", self.steps, minimum=1)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_real("lr", self.lr, low=0.0, low_open=True)
+        check_budget(self)
         check_real("clip", self.clip, low=0.0)
         check_int("seeds", self.seeds, minimum=1)
         check_int("eval_size", self.eval_size, minimum=2)
-        check_int("workers", self.workers, minimum=1)
-        if not isinstance(self.scheduler, str):
-            raise TypeError(f"`scheduler` must be a str (a scheduler name or address), got {self.scheduler!r}")
+        check_workers(self.workers, self.scheduler)
 
     @classmethod
     def full(cls) -> Config:
@@ -166,8 +165,6 @@ def _available(label: str) -> bool:
 
 
 def _spec(config: Config, label: str, task: str, T: int, seed: int) -> Any:
-    from .runspec import RunSpec
-
     cell, init, act = MODELS[label]
     hp: dict[str, float] = {}
     rem: tuple[str, ...] = ()
@@ -175,10 +172,8 @@ def _spec(config: Config, label: str, task: str, T: int, seed: int) -> Any:
         rem, hp["clip"] = ("clip",), config.clip
     if cell == "lstm":
         hp["forget_bias"] = 1.0
-    return RunSpec(task, T, cell=cell, n_hidden=config.n_hidden, init=init, activation=act,
-                   remedies=rem, optimizer=config.optimizer, lr=config.lr, steps=config.steps,
-                   batch_size=config.batch_size, seed=seed, hparams=tuple(hp.items()),
-                   eval_size=config.eval_size)
+    return budget_spec(config, task, T, seed, cell=cell, init=init, activation=act, remedies=rem,
+                       hparams=tuple(hp.items()))
 
 
 def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
@@ -234,8 +229,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
                 runs.append(entry)
                 continue
             sps = [sp for (tk, tt, lb, sp) in index if (tk, tt, lb) == (task, T, label)]
-            got = [rows.get(sp.key()) for sp in sps]
-            done = [r for r in got if r is not None and r.status == "done"]
+            done = done_runs(rows, sps)
             losses = [r.metrics["final_loss"] for r in done]
             errors = [r.metrics["final_error"] for r in done]
             failed = len(sps) - len(done)

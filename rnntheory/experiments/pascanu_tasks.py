@@ -30,8 +30,12 @@ from .._validation import check_choice, check_int, check_real
 from .registry import (
     Experiment,
     ExperimentResult,
+    budget_spec,
+    check_budget,
     check_run,
     check_sequence,
+    check_workers,
+    done_runs,
     figure_path,
     markdown_table,
     run_specs,
@@ -113,18 +117,13 @@ class Config:
         for m in self.methods:
             check_choice("methods", m, tuple(METHODS))
         check_int("seeds", self.seeds, minimum=1)
-        check_int("n_hidden", self.n_hidden, minimum=1)
         check_choice("optimizer", self.optimizer, ("sgd", "momentum", "nesterov"))
-        check_real("lr", self.lr, low=0.0, low_open=True)
-        check_int("steps", self.steps, minimum=1)
-        check_int("batch_size", self.batch_size, minimum=1)
+        check_budget(self)
         check_real("clip", self.clip, low=0.0, low_open=True)
         check_real("omega", self.omega, low=0.0)
         check_int("eval_size", self.eval_size, minimum=1)
         check_int("eval_every", self.eval_every, minimum=1)
-        check_int("workers", self.workers, minimum=1)
-        if not isinstance(self.scheduler, str):
-            raise TypeError(f"`scheduler` must be a str (a scheduler name or address), got {self.scheduler!r}")
+        check_workers(self.workers, self.scheduler)
 
     @classmethod
     def full(cls) -> Config:
@@ -137,18 +136,14 @@ class Config:
 
 
 def _spec(config: Config, task: str, L: int, method: str, seed: int) -> Any:
-    from .runspec import RunSpec
-
     rem = METHODS[method]
     hp: dict[str, float] = {"eval_every": float(config.eval_every)}
     if "clip" in rem:
         hp["clip"] = config.clip
     if "omega" in rem:
         hp["omega"] = config.omega
-    return RunSpec(task, L, cell="rnn", n_hidden=config.n_hidden, init=config.init,
-                   remedies=rem, optimizer=config.optimizer, lr=config.lr, steps=config.steps,
-                   batch_size=config.batch_size, seed=seed, hparams=tuple(hp.items()),
-                   eval_size=config.eval_size)
+    return budget_spec(config, task, L, seed, cell="rnn", init=config.init, remedies=rem,
+                       hparams=tuple(hp.items()))
 
 
 def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
@@ -188,8 +183,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
         for L in config.lengths:
             for method in config.methods:
                 sps = [sp for (t, n, m, sp) in index if (t, n, m) == (task, L, method)]
-                got = [rows.get(sp.key()) for sp in sps]
-                done = [r for r in got if r is not None and r.status == "done"]
+                done = done_runs(rows, sps)
                 if len(done) < len(sps):
                     notes.append(f"{task} L={L} {method}: {len(sps) - len(done)} run(s) failed")
                 solved = [bool(r.metrics["solved"]) for r in done]

@@ -41,6 +41,7 @@ from .._validation import check_choice, check_int, check_real
 from .registry import (
     Experiment,
     ExperimentResult,
+    check_budget,
     check_run,
     check_sequence,
     figure_path,
@@ -118,11 +119,8 @@ class Config:
 
         check_choice("task", self.task, tuple(k for k in TASKS if k not in ("mackey_glass", "narma10", "copy")))
         check_int("length", self.length, minimum=10)
-        check_int("n_hidden", self.n_hidden, minimum=1)
-        check_real("lr", self.lr, low=0.0, low_open=True)
-        check_int("steps", self.steps, minimum=1)
+        check_budget(self)
         check_int("hf_steps", self.hf_steps, minimum=1)
-        check_int("batch_size", self.batch_size, minimum=1)
         check_int("eval_size", self.eval_size, minimum=1)
         check_real("l2", self.l2, low=0.0)
         check_real("omega", self.omega, low=0.0)

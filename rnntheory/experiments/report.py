@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import OutputClaim, prepare_folder
-from .._validation import check_path
+from .._validation import check_items, check_path
 from .runspec import RunSpec
 from .store import Row, Store
 
@@ -69,14 +69,9 @@ _NOT_METHOD = ("task", "length", "seed")
 def _check_rows(rows: Any, name: str = "rows") -> list[Row]:
     """``rows`` as a list of stored-run records (:class:`Row`), else a TypeError naming
     ``name`` and, for a bad entry, its index (``"`rows[2]` must be ..."``)."""
-    if isinstance(rows, Row | str | bytes | Mapping) or not isinstance(rows, Iterable):
-        raise TypeError(f"`{name}` must be a sequence of store Rows (the records of stored "
-                        f"runs), got {type(rows).__name__}")
-    out = list(rows)
+    out = check_items(name, rows, Row, expected="a sequence of store Rows (the records of stored runs)",
+                      item="a store Row (the record of a stored run)")
     for i, r in enumerate(out):
-        if not isinstance(r, Row):
-            raise TypeError(f"`{name}[{i}]` must be a store Row (the record of a stored run), "
-                            f"got {type(r).__name__}")
         if not isinstance(r.spec, RunSpec):
             raise TypeError(f"`{name}[{i}].spec` must be a RunSpec, got {type(r.spec).__name__}")
         if not isinstance(r.metrics, Mapping):

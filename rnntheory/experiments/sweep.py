@@ -72,7 +72,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_bool, check_choice, check_int, check_path, check_real
+from .._validation import check_bool, check_choice, check_int, check_items, check_path, check_real
 from .runspec import _OWNER, RunSpec, run_one
 from .store import Store, now_utc
 
@@ -677,14 +677,8 @@ class _Watch:
 def _spec_list(specs: Any, name: str) -> list[RunSpec]:
     """``specs`` as a list of :class:`RunSpec`, else a TypeError naming ``name`` (and the
     index of the first entry that is not a spec)."""
-    if isinstance(specs, RunSpec | str | bytes | Mapping) or not isinstance(specs, Iterable):
-        raise TypeError(f"`{name}` must be an iterable of RunSpec or a SweepConfig, got "
-                        f"{type(specs).__name__}")
-    out = list(specs)
-    for i, s in enumerate(out):
-        if not isinstance(s, RunSpec):
-            raise TypeError(f"`{name}[{i}]` must be a RunSpec, got {type(s).__name__}")
-    return out
+    return check_items(name, specs, RunSpec, expected="an iterable of RunSpec or a SweepConfig",
+                       item="a RunSpec")
 
 
 def run_sweep(
