@@ -19,6 +19,7 @@ from oracle import torch_or_skip
 
 from rnntheory import ElmanRNN, Trace
 from rnntheory import strategies as rst
+from rnntheory._oracles import central_jacobian
 from rnntheory.remedies import omega, omega_full_gradient
 from rnntheory.tasks import TemporalOrder
 from rnntheory.training import SGD, GradientClipping, Omega, train
@@ -31,16 +32,6 @@ def _data(model, T, B, seed):
     x = rng.normal(size=(T, B, model.n_in))
     y = rng.normal(size=(T, B, model.n_out))
     return x, y
-
-
-def _fd(fun, W, eps=1e-6):
-    G = np.empty_like(W)
-    for i in range(W.shape[0]):
-        for j in range(W.shape[1]):
-            E = np.zeros_like(W)
-            E[i, j] = eps
-            G[i, j] = (fun(W + E) - fun(W - E)) / (2 * eps)
-    return G
 
 
 def _rel(a, b):
@@ -122,7 +113,7 @@ def test_fixed_flow_gradient_equals_fixed_flow_finite_differences(model, variant
         return total / max(res.count, 1)
 
     assert fixed(model.W_hh) == pytest.approx(res.value, rel=1e-10, abs=1e-14)
-    G = _fd(fixed, model.W_hh.copy())
+    G = central_jacobian(fixed, model.W_hh.copy())
     assert np.max(np.abs(res.W_hh - G)) <= 1e-6 * np.max(np.abs(G)) + 1e-8
 
 
@@ -212,7 +203,7 @@ def test_full_gradient_equals_finite_differences_of_the_loop_reference():
     m = ElmanRNN.init(2, 3, 2, scheme="gaussian", scale=1.1, seed=8, form="standard")
     x, y = _data(m, 5, 2, 3)
     full = omega_full_gradient(m, x, y, loss="mse")
-    G = _fd(lambda W: naive.omega(m.replace(W_hh=W), x, y, "mse"), m.W_hh.copy(), eps=1e-5)
+    G = central_jacobian(lambda W: naive.omega(m.replace(W_hh=W), x, y, "mse"), m.W_hh.copy(), eps=1e-5)
     assert _rel(full.W_hh, G) < 1e-6
     _, g = m.value_and_grad(x, y, loss="mse")
     fixed = omega(m, m.forward(x), g.flow)
@@ -448,7 +439,7 @@ def test_omega_and_its_gradient_do_not_depend_on_the_scale_of_the_flow(form, act
             assert res.value == pytest.approx(base.value, rel=1e-12)
             np.testing.assert_allclose(res.W_hh, base.W_hh, rtol=1e-12, atol=1e-14 * np.abs(base.W_hh).max())
     flow = g.flow * 1e300
-    fd = _fd(lambda W: _omega_mp(m, x, flow, variant, W=W), m.W_hh)
+    fd = central_jacobian(lambda W: _omega_mp(m, x, flow, variant, W=W), m.W_hh)
     got = omega(m, tr, flow, variant=variant, threshold=0.0).W_hh
     assert _rel(got, fd) < 1e-6
 

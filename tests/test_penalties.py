@@ -14,6 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from rnntheory import GRU, LSTM, ElmanRNN, bounds
+from rnntheory._oracles import central_jacobian
 from rnntheory.remedies import l1_penalty, l2_penalty, project_spectral_norm, spectral_penalty
 from rnntheory.strategies import elman_models
 
@@ -26,13 +27,7 @@ bounds_c = st.just(0.0) | st.floats(float(np.finfo(np.float64).tiny), 3.0)
 
 def fd_grad(penalty, model, h=1e-6):
     """Central differences (P(W + hE_ij) − P(W − hE_ij)) / 2h for every entry of W_hh."""
-    W = model.W_hh
-    G = np.empty_like(W)
-    for idx in np.ndindex(W.shape):
-        E = np.zeros_like(W)
-        E[idx] = h
-        G[idx] = (penalty(model.replace(W_hh=W + E)) - penalty(model.replace(W_hh=W - E))) / (2 * h)
-    return G
+    return central_jacobian(lambda W: penalty(model.replace(W_hh=W)), model.W_hh, h)
 
 
 def svals(W):
