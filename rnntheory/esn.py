@@ -537,10 +537,9 @@ def random_esn(
         Leak rate ``a ∈ (0, 1]``.
     seed : int, Generator or None
         Seed (an int in ``[0, 2**64)``), or a Generator to draw from.
-
-    ``n_units`` and ``leak`` are the former names of ``n_hidden`` and
-    ``leak_rate``; they still work as keywords for one release, with a
-    ``DeprecationWarning``.
+        (``n_units`` and ``leak`` are the former names of ``n_hidden`` and
+        ``leak_rate``; they still work as keywords for one release, with a
+        ``DeprecationWarning``.)
 
     Returns
     -------

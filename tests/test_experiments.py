@@ -304,7 +304,7 @@ def test_remedies_profiles_and_missing_remedy(tmp_path, monkeypatch):
     from rnntheory.tasks import make_task
 
     monkeypatch.setattr(training, "HessianFree", None)
-    cfg = Config(length=10, n_hidden=4, steps=3, batch_size=2, eval_size=30, esn_units=12,
+    cfg = Config(length=10, n_hidden=4, steps=3, batch_size=2, eval_size=30, esn_n_hidden=12,
                  rows=("none (MSGD)", "echo state network", "Hessian-free", "teacher forcing"))
     res = run_experiment("remedies", out=tmp_path, seed=2, config=cfg)
     rows = res.numbers["rows"]
@@ -339,3 +339,21 @@ def test_verify_rows():
     assert r1.passed and r1.models == 15 and r1.worst == pytest.approx(worst, rel=1e-12)
     r2 = _check_memoryless_baselines()
     assert r2.passed and r2.worst < 1e-9
+
+
+def test_experiment_configs_old_size_names_warn_and_agree():
+    """Hidden sizes are `n_hidden`: the ESN experiments' former `n_units`
+    (mg17) and `esn_units` (remedies) still build the same configuration for
+    one release, with a warning; the runner sees the new name (the reservoir
+    it samples has that many units)."""
+    from rnntheory.experiments import mg17, remedies_table
+
+    with pytest.warns(DeprecationWarning, match=r"`esn_units` is deprecated.*use `esn_n_hidden`"):
+        old = remedies_table.Config(esn_units=12)
+    assert old == remedies_table.Config(esn_n_hidden=12) and old.esn_n_hidden == 12
+    with pytest.warns(DeprecationWarning, match=r"`Config.esn_units` is deprecated"):
+        assert old.esn_units == 12
+    with pytest.warns(DeprecationWarning, match=r"`n_units` is deprecated.*use `n_hidden`"):
+        cfg = mg17.Config(n_units=20, runs=1, washout=20, train=60, horizon=5)
+    res = mg17.run(cfg, None, 0)
+    assert res.numbers["settings"]["n_hidden"] == 20

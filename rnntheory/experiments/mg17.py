@@ -384,12 +384,10 @@ def mackey_glass_protocol(
         Free-running validation starts (``>= 1``).
     noise : float
         State noise during harvesting, see :meth:`rnntheory.esn.ESN.run` (0: none).
-
-    ``n_units`` and ``leak`` are the former names of ``n_hidden`` and
-    ``leak_rate``; they still work as keywords for one release, with a
-    ``DeprecationWarning``. (Until this release the protocol lived in
-    :mod:`rnntheory.esn`, where its names still resolve for one release, with
-    a ``DeprecationWarning``.)
+        (``n_units`` and ``leak`` are the former names of ``n_hidden`` and
+        ``leak_rate``; they still work as keywords for one release, with a
+        ``DeprecationWarning``, as do this function's old names in
+        :mod:`rnntheory.esn`, where it lived until this release.)
 
     Returns
     -------

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_real
+from .._validation import check_choice, check_int, check_real, renamed_arguments
 from .registry import (
     Experiment,
     ExperimentResult,
@@ -95,8 +96,10 @@ class Config:
         Weight of the L2 penalty.
     omega : float
         Weight of Ω.
-    esn_units : int
-        Reservoir size of the echo state network.
+    esn_n_hidden : int
+        Reservoir size (hidden size) of the echo state network. (Formerly
+        ``esn_units``: the keyword and the attribute still work for one
+        release, with a ``DeprecationWarning``.)
     rows : tuple of str
         Keys of :data:`REMEDIES` to run.
     """
@@ -111,7 +114,7 @@ class Config:
     eval_size: int = 1000
     l2: float = 1e-3
     omega: float = 2.0
-    esn_units: int = 200
+    esn_n_hidden: int = 200
     rows: tuple[str, ...] = tuple(REMEDIES)
 
     def __post_init__(self) -> None:
@@ -124,7 +127,7 @@ class Config:
         check_int("eval_size", self.eval_size, minimum=1)
         check_real("l2", self.l2, low=0.0)
         check_real("omega", self.omega, low=0.0)
-        check_int("esn_units", self.esn_units, minimum=1)
+        check_int("esn_n_hidden", self.esn_n_hidden, minimum=1)
         check_sequence("rows", self.rows)
         if not self.rows:
             raise ValueError("`rows` must name at least one remedy, got ()")
@@ -134,7 +137,20 @@ class Config:
     @classmethod
     def full(cls) -> Config:
         """Pascanu's budget scale: length 100, 50 000 steps, 10 000 test sequences."""
-        return cls(length=100, steps=50_000, hf_steps=500, eval_size=10_000, esn_units=500)
+        return cls(length=100, steps=50_000, hf_steps=500, eval_size=10_000, esn_n_hidden=500)
+
+    @property
+    def esn_units(self) -> int:
+        """Deprecated spelling of :attr:`esn_n_hidden` (removed in the next release)."""
+        warnings.warn(
+            "`Config.esn_units` is deprecated and will be removed in the next release; use `esn_n_hidden`",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.esn_n_hidden
+
+
+Config.__init__ = renamed_arguments(esn_units="esn_n_hidden")(Config.__init__)  # type: ignore[method-assign]
 
 
 class _NotAvailable(Exception):
@@ -210,8 +226,8 @@ def _row_esn(config: Config, seed: int) -> dict[str, Any]:
     from ..tasks import make_task
 
     task = make_task(config.task, config.length)
-    esn = random_esn(config.esn_units, task.n_in, task.n_out, spectral_radius=0.95,
-                     connectivity=min(1.0, 15.0 / config.esn_units), input_scaling=1.0, seed=seed)
+    esn = random_esn(config.esn_n_hidden, task.n_in, task.n_out, spectral_radius=0.95,
+                     connectivity=min(1.0, 15.0 / config.esn_n_hidden), input_scaling=1.0, seed=seed)
     # Without feedback and leak, the reservoir is an Elman RNN (standard form, tanh):
     # run it on whole batches with the Numba kernels.
     res = ElmanRNN(esn.W, esn.W_in, esn.b, activation="tanh")
