@@ -44,6 +44,13 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
+def is_real_dtype(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` holds real numbers: an integer or floating dtype (bool, complex,
+    object and str are not). Package-internal: the array checks use it."""
+    dt = np.dtype(dtype)
+    return dt.kind != "O" and (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer))
+
+
 def as_float_array(
     name: str,
     value: Any,
@@ -64,9 +71,7 @@ def as_float_array(
             arr = np.asarray(value)
         except Exception as exc:  # pragma: no cover - numpy raises many types
             raise TypeError(f"`{name}` must be array-like, got {show_value(value)}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
+    if not is_real_dtype(arr.dtype):
         raise TypeError(
             f"`{name}` must be a real floating-point array, got dtype {arr.dtype}"
         )

@@ -29,6 +29,7 @@ import numpy as np
 
 from ._figures import DPI, figure_style, new_figure, save_figure
 from ._linalg import spectral_norm
+from ._validation import is_real_dtype
 from .activations import get_activation
 
 if TYPE_CHECKING:
@@ -63,9 +64,7 @@ def _check_log_norms(log_norms: Any, name: str = "log_norms") -> np.ndarray:
         L = np.asarray(log_norms)
     except Exception as exc:  # pragma: no cover - numpy raises many types
         raise ValueError(f"`{name}` must be array-like, got {type(log_norms).__name__}") from exc
-    if L.dtype == object or not (
-        np.issubdtype(L.dtype, np.floating) or np.issubdtype(L.dtype, np.integer)
-    ) or np.issubdtype(L.dtype, np.bool_):
+    if not is_real_dtype(L.dtype):
         raise ValueError(f"`{name}` must be a real array, got dtype {L.dtype}")
     if L.ndim != 2 or L.shape[0] != L.shape[1] or L.shape[0] < 2:
         raise ValueError(
