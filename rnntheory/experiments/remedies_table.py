@@ -30,8 +30,8 @@ gradient profile needs the trained model, which the store does not keep.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
