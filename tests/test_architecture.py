@@ -145,7 +145,6 @@ def test_every_module_has_a_floor() -> None:
     assert missing == [], f"modules without a floor in FLOORS: {missing}"
 
 
-@pytest.mark.xfail(strict=True, reason="the redesign of issue 13 is under way; remove this mark when it passes")
 def test_no_import_runs_back_up() -> None:
     """Each arrow points to the importer's floor or below."""
     up = sorted(

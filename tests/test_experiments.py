@@ -327,17 +327,17 @@ def test_verify_rows():
     """The verify rows: ρ ≤ σ_max on every drawn matrix (worst = max ln(ρ/σ_max) ≤ 0,
     recomputed here), and the memoryless baselines equal their analytic constants."""
     from rnntheory import ElmanRNN
-    from rnntheory.experiments.copy_adding import _check_memoryless_baselines
-    from rnntheory.experiments.init_spectra import _check_init_spectra
+    from rnntheory.checks import CheckContext
+    from rnntheory.checks.experiments import init_spectra, memoryless_baselines
 
-    r1 = _check_init_spectra()
+    r1 = init_spectra(CheckContext())
     worst = max(
         np.log(np.max(np.abs(np.linalg.eigvals(W))) / np.linalg.svd(W, compute_uv=False)[0])
         for W in (ElmanRNN.init(1, 50, 1, scheme=s, seed=k).W_hh
                   for s in ("sigmoid", "basic_tanh", "smart_tanh") for k in range(5))
     )
     assert r1.passed and r1.models == 15 and r1.worst == pytest.approx(worst, rel=1e-12)
-    r2 = _check_memoryless_baselines()
+    r2 = memoryless_baselines(CheckContext())
     assert r2.passed and r2.worst < 1e-9
 
 

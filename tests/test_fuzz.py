@@ -1371,6 +1371,13 @@ simple(f"{_V}.write_report", _imp(f"{_V}.write_report"), lambda: {
     "rows": [importlib.import_module(_V).CheckResult("demo", "a claim", 1, 1, 0.0, True)],
     "out_dir": _new_dir(), "cfg": _vcfg(), "claims": None}, check=anything, compare=False, slow=True)
 
+# --- the checks registry (the rows of `rnntheory verify`)
+_CK = "rnntheory.checks"
+simple(f"{_CK}.CheckContext", _imp(f"{_CK}.CheckContext"), lambda: {"cfg": _vcfg()}, check=anything)
+simple(f"{_CK}.check", _imp(f"{_CK}.check"), lambda: {"name": "fuzz-row", "order": 1}, check=anything,
+       compare=False)
+simple(f"{_CK}.registry", _imp(f"{_CK}.registry"), dict, check=anything)
+
 # --- plotting
 _P = "rnntheory.plotting"
 
@@ -1646,7 +1653,7 @@ EXEMPT: dict[str, str] = {
         "rnntheory.tasks.Batch", "rnntheory.tasks.NARMASeries",
         "rnntheory.training.hessian_free.CGResult", "rnntheory.training.hessian_free.HFStepResult",
         "rnntheory.training.loop.History",
-        "rnntheory.verification.CheckResult",
+        "rnntheory.verification.CheckResult", "rnntheory.checks.CheckSpec",
     )},
     "rnntheory.training.optimizers.Optimizer": _ABSTRACT,
     "rnntheory.training.optimizers.Optimizer.init": _ABSTRACT,

@@ -203,7 +203,8 @@ def test_verify_row_passes():
     """The `rnntheory verify` row for gated truncation (⟨g, v⟩ against central
     differences of the block losses with the state held fixed at e − k2) passes
     on its embedded models."""
-    from rnntheory.cells.gated import _check_gated_truncation
+    from rnntheory.checks import CheckContext
+    from rnntheory.checks.gated import gated_truncation
 
-    row = _check_gated_truncation()
+    row = gated_truncation(CheckContext())
     assert row.passed and row.pairs == 24 and row.worst <= 1e-6

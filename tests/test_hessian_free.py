@@ -37,8 +37,6 @@ from rnntheory.training import (
     truncated_cg,
 )
 from rnntheory.training.hessian_free import (
-    _check_gv_fd,
-    _check_gv_psd,
     flatten_params,
     unflatten_params,
 )
@@ -634,7 +632,10 @@ def test_bad_case_table_is_complete():
 def test_verify_rows_pass():
     """The ``rnntheory verify`` rows for Hessian-free pass, with their statistic
     inside the stated tolerance (PSD/symmetry to 1e-12, FD to 1e-6)."""
-    psd, fd = _check_gv_psd(), _check_gv_fd()
+    from rnntheory.checks import CheckContext
+    from rnntheory.checks.curvature import gv_fd, gv_psd
+
+    psd, fd = gv_psd(CheckContext()), gv_fd(CheckContext())
     assert psd.passed and psd.worst <= 1e-12 and psd.pairs > 0
     assert fd.passed and fd.worst <= 1e-6 and fd.pairs > 0
 

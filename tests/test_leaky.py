@@ -257,6 +257,9 @@ def test_time_constants_of_the_two_readings() -> None:
 
 def test_verify_row_leaky_bounds() -> None:
     """The `verify` row for the leaky bounds passes, with non-trivial lower bounds among its models."""
-    row = init._check_leaky_bounds()
+    from rnntheory.checks import CheckContext
+    from rnntheory.checks.init import leaky_bounds
+
+    row = leaky_bounds(CheckContext())
     assert row.passed and row.models == 12 and row.pairs > 0
     assert row.worst <= 1e-9

@@ -232,7 +232,8 @@ def test_flow_profiles_median_skips_missing_and_nonfinite():
 def test_verify_row_passes():
     """The `rnntheory verify` row for the flow metric (explicit products and Eq. 12 on 16
     small Elman models) passes, with every point checked and the bound respected."""
-    from rnntheory.experiments.report import _check_flow_metric
+    from rnntheory.checks import CheckContext
+    from rnntheory.checks.experiments import sweep_flow
 
-    row = _check_flow_metric()
+    row = sweep_flow(CheckContext())
     assert row.passed and row.models == 16 and row.pairs == 160 and row.worst <= 1e-9

@@ -469,7 +469,10 @@ def test_dry_run_lists_runs_and_their_state(tmp_path, capsys):
 def test_verify_row_sweep_resume_passes():
     """The `verify` row for resuming: an interrupted then resumed sweep stores each of its
     4 runs once with the metrics of an uninterrupted sweep (worst = mismatches = 0)."""
-    row = sw._check_sweep_resume()
+    from rnntheory.checks import CheckContext
+    from rnntheory.checks.experiments import sweep_resume
+
+    row = sweep_resume(CheckContext())
     assert row.passed and row.worst == 0.0 and row.pairs == row.models == 4, row.detail
 
 

@@ -225,34 +225,3 @@ def _markdown(numbers: dict[str, Any], config: Config, figs: list[str]) -> str:
 
 
 EXPERIMENT = Experiment(NAME, "ρ vs σ_max of W_hh for the three initialisations", Config, run)
-
-
-def _check_init_spectra() -> Any:
-    """Verify row: ρ(W) ≤ σ_max(W) for the paper's three initialisations, and smart
-    tanh has ρ = 0.95 while σ_max > 1/γ_h = 1 (ρ < 1 does not give the sufficient
-    vanishing condition). 50 units, seeds 0–4; NumPy eigvals and SVD."""
-    import time
-
-    from ..verification import CheckResult
-
-    t0 = time.perf_counter()
-    worst = -np.inf
-    tried = 0
-    smart_ok = True
-    for scheme in _SCHEMES:
-        for s in range(5):
-            W = np.asarray(_draw(scheme, 50, s).W_hh, np.float64)
-            rho = float(np.max(np.abs(np.linalg.eigvals(W))))
-            smax = float(np.linalg.svd(W, compute_uv=False)[0])
-            worst = max(worst, np.log(rho / smax))
-            tried += 1
-            if scheme == "smart_tanh":
-                smart_ok &= abs(rho - 0.95) < 1e-9 and smax > 1.0
-    return CheckResult(
-        "init-spectra",
-        "ρ(W_hh) ≤ σ_max(W_hh); smart tanh: ρ = 0.95 yet σ_max > 1/γ_h (Pascanu §2.1)",
-        tried, tried, float(worst), bool(worst <= 1e-12 and smart_ok),
-        "max ln(ρ/σ_max) over sigmoid / basic tanh / smart tanh, 50 units, 5 seeds each"
-        + ("" if smart_ok else "; smart tanh: ρ ≠ 0.95 or σ_max ≤ 1"),
-        time.perf_counter() - t0,
-    )
