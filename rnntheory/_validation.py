@@ -496,7 +496,7 @@ def renamed_arguments(**renames: str) -> Callable[[F], F]:
                 if old in kwargs:
                     value = kwargs.pop(old)
                     kwargs[new] = renamed_argument(
-                        old, new, value, kwargs.get(new, _MISSING), missing=_MISSING, stacklevel=4
+                        old, new, value, kwargs.get(new, _MISSING), missing=_MISSING, stacklevel=3
                     )
             return fn(*args, **kwargs)
 

@@ -127,3 +127,28 @@ def test_init_scale_negative_zero_is_scale_zero(scheme):
     assert not g_neg.W_hh.any()
     for name, value in g_pos.params().items():
         np.testing.assert_array_equal(g_neg.params()[name], value)
+
+
+def test_renamed_arguments_helper():
+    """The shared helper behind every renamed public argument: the old keyword
+    gives the new one's result with a DeprecationWarning pointing at the
+    caller's line (not at the library), both keywords together are a
+    TypeError, and the signature shows only the new name."""
+    import inspect
+    import warnings
+
+    from rnntheory._validation import renamed_arguments
+
+    @renamed_arguments(limit="threshold")
+    def clip(x, threshold=1.0):
+        return min(max(x, -threshold), threshold)
+
+    assert list(inspect.signature(clip).parameters) == ["x", "threshold"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert clip(-5.0, limit=2.0) == clip(-5.0, threshold=2.0) == -2.0
+    assert len(caught) == 1 and caught[0].category is DeprecationWarning
+    assert "`limit` is deprecated" in str(caught[0].message) and "use `threshold`" in str(caught[0].message)
+    assert caught[0].filename == __file__
+    with pytest.raises(TypeError, match=r"pass `threshold` only \(`limit` is its deprecated old name\), not both"):
+        clip(1.0, limit=2.0, threshold=2.0)
