@@ -180,38 +180,85 @@ def is_regular_file(path: Path) -> bool:
         return False
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` as JSON-able builtins, with every non-finite float as a string.
+def json_safe(value: Any, *, nonfinite: str = "string", dataclasses: bool = False) -> Any:
+    """``value`` as JSON-able builtins: the one encoder of the package's JSON output.
 
-    ``NaN`` becomes ``"nan"``, ``+∞`` ``"inf"`` and ``−∞`` ``"-inf"`` (the
-    strings Python's ``float`` reads back), since JSON has no such numbers;
-    NumPy scalars and arrays become Python numbers and lists, tuples lists,
-    and mapping keys strings.
+    NumPy scalars and arrays become Python numbers and lists, tuples lists, and
+    mapping keys strings. JSON has no non-finite numbers, so each caller says
+    what a NaN or infinity becomes:
+
+    * ``nonfinite="string"`` (the command line's ``--json`` and the stored
+      counterexamples): ``NaN`` becomes ``"nan"``, ``+∞`` ``"inf"`` and ``−∞``
+      ``"-inf"`` (the strings Python's ``float`` reads back);
+    * ``nonfinite="null"`` (the experiments' numbers and configurations):
+      ``None``.
+
+    With ``dataclasses=True`` a dataclass instance becomes the dict of its
+    fields (:func:`dataclasses.asdict`). Anything else is returned as it is, for
+    :func:`json.dumps` to encode or refuse. The run store, which refuses
+    non-finite metrics instead, encodes through :func:`json_default`.
 
     Examples
     --------
     >>> json_safe({"a": float("inf"), "b": [1.5, float("nan")], "c": (-float("inf"),)})
     {'a': 'inf', 'b': [1.5, 'nan'], 'c': ['-inf']}
+    >>> json_safe({"a": float("inf"), "b": (1, 2.5)}, nonfinite="null")
+    {'a': None, 'b': [1, 2.5]}
     """
+    if nonfinite not in ("string", "null"):
+        raise ValueError(f"`nonfinite` must be one of ('string', 'null'), got {nonfinite!r}")
+    return _json_safe(value, nonfinite == "null", dataclasses)
+
+
+def _json_safe(value: Any, null: bool, dataclasses: bool) -> Any:
     import math
+    from dataclasses import asdict, is_dataclass
 
     import numpy as np
 
+    if dataclasses and is_dataclass(value) and not isinstance(value, type):
+        return _json_safe(asdict(value), null, dataclasses)
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {str(k): _json_safe(v, null, dataclasses) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
+        return [_json_safe(v, null, dataclasses) for v in value]
     if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
+        return _json_safe(value.tolist(), null, dataclasses)
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
         v = float(value)
+        if math.isfinite(v):
+            return v
+        if null:
+            return None
         if math.isnan(v):
             return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
+        return "inf" if v > 0 else "-inf"
     return value
+
+
+def json_default(obj: Any) -> Any:
+    """The ``default=`` hook of :func:`json.dumps` for NumPy values: scalars and
+    real arrays as the equivalent Python values; anything else stays an error.
+
+    Used with ``allow_nan=False`` where non-finite numbers must be refused (the
+    run store's metrics) rather than written as strings or nulls
+    (:func:`json_safe`).
+
+    Examples
+    --------
+    >>> import json
+    >>> import numpy as np
+    >>> json.dumps({"n": np.int64(3), "x": np.arange(2.0)}, default=json_default)
+    '{"n": 3, "x": [0.0, 1.0]}'
+    """
+    import numpy as np
+
+    if isinstance(obj, np.bool_ | np.integer | np.floating):
+        return obj.item()
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
+        return obj.tolist()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ._outputs import json_safe
+
 __all__ = [
     "VERDICTS",
     "ClaimResult",
@@ -135,7 +137,7 @@ class ClaimResult:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return json_safe(asdict(self))
 
 
 _REGISTRY: dict[str, ClaimSpec] = {}
@@ -226,23 +228,6 @@ def counterexample_path(id: str) -> Path:
     return _counterexample_dir() / f"{_check_id(id)}.json"
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        v = float(obj)
-        return v if np.isfinite(v) else str(v)
-    return obj
-
-
 def save_counterexample(id: str, data: dict[str, Any]) -> Path:
     """Write the search result for claim ``id`` (JSON, floats written exactly).
 
@@ -256,7 +241,7 @@ def save_counterexample(id: str, data: dict[str, Any]) -> Path:
     if not isinstance(data, dict):
         raise TypeError(f"`data` must be a dict, got {type(data).__name__}")
     try:
-        text = json.dumps(_jsonable(data), indent=1, sort_keys=True) + "\n"
+        text = json.dumps(json_safe(data), indent=1, sort_keys=True) + "\n"
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`data` must hold JSON-serialisable values: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -167,6 +167,54 @@ def test_counterexamples_round_trip_floats_exactly(store):
     assert back["bad"] == ["inf", "-inf"]
 
 
+def test_resaving_every_stored_counterexample_gives_the_same_bytes(store):
+    """The stored counterexamples are written by the package's one JSON encoder:
+    loading each committed file and saving it again reproduces it byte for byte."""
+    import rnntheory.proofs
+
+    committed = sorted((Path(rnntheory.proofs.__path__[0]) / "counterexamples").glob("C*.json"))
+    assert len(committed) >= 10
+    for path in committed:
+        data = json.loads(path.read_text())
+        assert ledger.save_counterexample(path.stem, data).read_bytes() == path.read_bytes(), path.name
+
+
+def test_one_encoder_turns_numpy_and_non_finite_values_into_json():
+    """The shared encoder in both of its modes, against values written out by hand:
+    NumPy scalars and arrays become Python numbers and lists (float32 widened
+    exactly, subnormals and the largest float kept), tuples lists, keys strings;
+    non-finite floats become "nan"/"inf"/"-inf" (ledger, command line) or None
+    (experiment records); dataclasses become dicts only when asked."""
+    from rnntheory._outputs import json_safe
+
+    @dataclasses.dataclass
+    class P:
+        a: float
+        b: tuple[int, ...]
+
+    value = {
+        1: np.float32(0.1),
+        "x": (np.int64(-3), np.bool_(False), 5e-324, 1.7976931348623157e308),
+        "arr": np.array([[np.nan, np.inf], [-np.inf, -0.0]]),
+        "p": P(np.float64(np.nan), (1, 2)),
+    }
+    strings = json_safe(value)
+    assert strings["1"] == 0.10000000149011612 and type(strings["1"]) is float
+    assert strings["x"] == [-3, False, 5e-324, 1.7976931348623157e308]
+    assert type(strings["x"][0]) is int and strings["x"][1] is False
+    assert strings["arr"] == [["nan", "inf"], ["-inf", -0.0]]
+    assert strings["p"] is value["p"]  # left for json.dumps to refuse
+    nulls = json_safe(value, nonfinite="null", dataclasses=True)
+    assert nulls["arr"] == [[None, None], [None, -0.0]]
+    assert nulls["p"] == {"a": None, "b": [1, 2]}
+    assert json.dumps(nulls, sort_keys=True, allow_nan=False) == (
+        '{"1": 0.10000000149011612, "arr": [[null, null], [null, -0.0]], '
+        '"p": {"a": null, "b": [1, 2]}, "x": [-3, false, 5e-324, 1.7976931348623157e+308]}'
+    )
+    with pytest.raises(ValueError, match=r"`nonfinite` must be one of \('string', 'null'\), got 'zero'"):
+        json_safe(1.0, nonfinite="zero")
+
+
 def test_missing_counterexample_says_how_to_regenerate(store):
     with pytest.raises(FileNotFoundError, match=r"C78.*rnntheory prove --claim C78 --search"):
         ledger.load_counterexample("C78")

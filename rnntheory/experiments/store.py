@@ -68,8 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .._outputs import json_default
 from .._validation import check_bool, check_path, check_real
 from .runspec import RunSpec
 
@@ -279,16 +278,6 @@ def _optional_timestamp(name: str, value: Any) -> str | None:
     return text
 
 
-def _json_default(obj: Any) -> Any:
-    """NumPy scalars and real arrays as the equivalent Python values (``json`` calls this for
-    what it cannot encode itself; anything else stays an error)."""
-    if isinstance(obj, np.bool_ | np.integer | np.floating):
-        return obj.item()
-    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
-        return obj.tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
 def _metrics_json(metrics: Any) -> tuple[str, dict[str, Any]]:
     """The canonical JSON text of a metrics mapping and its decoded form (NumPy scalars
     stored as the equal Python bool, int or float), or a named error."""
@@ -300,7 +289,7 @@ def _metrics_json(metrics: Any) -> tuple[str, dict[str, Any]]:
         raise TypeError(f"`metrics` names must be str, got {bad[0]!r} "
                         f"({type(bad[0]).__name__})")
     try:
-        text = json.dumps(dict(metrics), sort_keys=True, allow_nan=False, default=_json_default)
+        text = json.dumps(dict(metrics), sort_keys=True, allow_nan=False, default=json_default)
     except ValueError as exc:
         if "ircular" in str(exc):
             raise ValueError(f"`metrics` must not contain itself: {exc}") from exc
