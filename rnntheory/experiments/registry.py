@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import json_safe
-from .._validation import check_int, show_value
+from .._validation import check_int, check_real, show_value
 
 __all__ = [
     "EXPERIMENT_NAMES",
@@ -278,6 +278,22 @@ def check_run(config: Any, config_type: type, out: Any, seed: Any) -> int:
     return check_int("seed", seed, minimum=0)
 
 
+def check_budget(config: Any) -> None:
+    """The training budget of a configuration: ``n_hidden``, ``steps`` and ``batch_size``
+    at least 1, a learning rate ``lr > 0``."""
+    check_int("n_hidden", config.n_hidden, minimum=1)
+    check_real("lr", config.lr, low=0.0, low_open=True)
+    check_int("steps", config.steps, minimum=1)
+    check_int("batch_size", config.batch_size, minimum=1)
+
+
+def check_workers(workers: Any, scheduler: Any) -> None:
+    """The parallel-run fields of a configuration whose runs go through :func:`run_specs`."""
+    check_int("workers", workers, minimum=1)
+    if not isinstance(scheduler, str):
+        raise TypeError(f"`scheduler` must be a str (a scheduler name or address), got {scheduler!r}")
+
+
 def _config_dict(config: Any) -> dict[str, Any]:
     if is_dataclass(config) and not isinstance(config, type):
         return {f.name: _jsonable(getattr(config, f.name)) for f in fields(config)}
@@ -428,3 +444,21 @@ def run_specs(
         return go(out / f"{name}.db")
     with tempfile.TemporaryDirectory() as d:
         return go(Path(d) / f"{name}.db")
+
+
+def budget_spec(config: Any, task: str, length: int, seed: int, **spec: Any) -> Any:
+    """The :class:`~rnntheory.experiments.RunSpec` of one run of ``task`` at ``length``
+    with the training budget of ``config`` (its ``n_hidden``, ``optimizer``, ``lr``,
+    ``steps``, ``batch_size`` and ``eval_size``); ``spec`` gives the other fields."""
+    from .runspec import RunSpec
+
+    return RunSpec(task, length, n_hidden=config.n_hidden, optimizer=config.optimizer, lr=config.lr,
+                   steps=config.steps, batch_size=config.batch_size, seed=seed,
+                   eval_size=config.eval_size, **spec)
+
+
+def done_runs(rows: dict[str, Any], specs: Sequence[Any]) -> list[Any]:
+    """The records in ``rows`` (as :func:`run_specs` returns them) of the runs of
+    ``specs`` that are done, in the order of ``specs``; failed or missing runs are left out."""
+    got = [rows.get(sp.key()) for sp in specs]
+    return [r for r in got if r is not None and r.status == "done"]
