@@ -8,11 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import jacobians as jac
+from .._oracles import central_gradient, central_jacobian, elman_step, mp_log_norms, rel_err
 from ..cells.elman import ElmanRNN
 from . import check
-from ._common import fd_jacobian, mp_log_norms, rel_err, step_numpy
 from ._context import CheckContext
 from ._result import CheckResult
+
+
+def _step(model: ElmanRNN, h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """One step of ``model`` written from the definitions, in float64 (the oracle's model)."""
+    return np.asarray(elman_step(model.W_hh, model.W_hx, model.b_h, h, x, f=model.activation.f,
+                                 form=model.form, alpha=model.alpha))
 
 
 @check("step-jacobian", order=10)
@@ -24,9 +30,9 @@ def step_jacobian(ctx: CheckContext) -> CheckResult:
         J = jac.step_jacobians(m, tr)
         for i in range(1, tr.T + 1, 7):
             def one(h: np.ndarray, i: int = i, m: ElmanRNN = m, x: np.ndarray = x) -> np.ndarray:
-                return step_numpy(m, h, x[i - 1])
+                return _step(m, h, x[i - 1])
 
-            fd = fd_jacobian(one, tr.h[i - 1])
+            fd = central_jacobian(one, tr.h[i - 1], relative=True)
             worst = max(worst, rel_err(J[i - 1], fd))
             count += 1
     return CheckResult(
@@ -48,10 +54,10 @@ def chain_rule(ctx: CheckContext) -> CheckResult:
                 h: np.ndarray, t: int = t, k: int = k, m: ElmanRNN = m, x: np.ndarray = x
             ) -> np.ndarray:
                 for i in range(k + 1, t + 1):
-                    h = step_numpy(m, h, x[i - 1])
+                    h = _step(m, h, x[i - 1])
                 return h
 
-            fd = fd_jacobian(roll, tr.h[k])
+            fd = central_jacobian(roll, tr.h[k], relative=True)
             P = jac.product(m, tr, t, k)
             assert isinstance(P, np.ndarray)
             worst = max(worst, rel_err(P, fd))
@@ -173,19 +179,14 @@ def bptt(ctx: CheckContext) -> CheckResult:
         y = rng.integers(0, 3, cfg.fd_T)
         _, g = m.value_and_grad(x, y)
         tried += 1
+
+        def loss(p: dict[str, np.ndarray], m: ElmanRNN = m, x: np.ndarray = x, y: np.ndarray = y) -> float:
+            return float(m.replace(**p).value_and_grad(x, y)[0])
+
+        fd = central_gradient(loss, m.params(), 1e-6, keys=list(g.params()))
         for name, grad in g.params().items():
-            P = m.params()[name]
-            fd = np.zeros_like(P)
-            for idx in np.ndindex(P.shape):
-                eps = 1e-6
-                Pp, Pm = P.copy(), P.copy()
-                Pp[idx] += eps
-                Pm[idx] -= eps
-                lp, _ = m.replace(**{name: Pp}).value_and_grad(x, y)
-                lm, _ = m.replace(**{name: Pm}).value_and_grad(x, y)
-                fd[idx] = (lp - lm) / (2 * eps)
-                count += 1
-            worst = max(worst, rel_err(grad, fd))
+            worst = max(worst, rel_err(grad, fd[name]))
+            count += int(np.size(grad))
     return CheckResult(
         "bptt", "Eqs. 5–8: BPTT gradient of every parameter equals finite differences",
         tried, count, worst, worst < 1e-6, "relative error, central differences",

@@ -10,11 +10,11 @@ import numpy as np
 
 from .. import bounds as bd
 from .. import jacobians as jac
+from .._oracles import rel_err
 from ..cells.elman import ElmanRNN, Trace
 from ..remedies import clip_by_norm, global_norm, project_spectral_norm
 from ..remedies.omega import omega
 from . import check
-from ._common import rel_err
 from ._context import CheckContext
 from ._result import CheckResult
 
