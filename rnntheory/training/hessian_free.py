@@ -594,10 +594,12 @@ def hf_step(
 
     With ``f`` the loss of :meth:`ElmanRNN.value_and_grad` averaged over the
     batch's sequences and ``g = ∇f``: run :func:`truncated_cg` on
-    ``(G/B_c + λI + λμS/B_c) p = −g`` (``G``, ``S`` of :class:`GaussNewton` on the
-    first ``B_c`` sequences) from ``x0·decay``; backtrack over the saved CG
-    iterates to the one with the lowest actual loss (scanning back from the
-    last); compute ``ρ = (f(θ+p) − f(θ)) / (gᵀp + ½pᵀGp/B_c)``; set
+    ``(G/B_c + λI + λμS/B_c) p = −g`` (``G``, ``S`` of the operator
+    :meth:`ElmanRNN.gauss_newton` returns for the first ``B_c`` sequences) from
+    ``x0·decay``; backtrack over the saved CG iterates to the one with the
+    lowest actual loss (:meth:`ElmanRNN.loss` of the trial model, ``inf`` for
+    one whose pre-activations could pass the float range; scanning back from
+    the last); compute ``ρ = (f(θ+p) − f(θ)) / (gᵀp + ½pᵀGp/B_c)``; set
     ``λ ← 1.5λ`` if ``ρ < 1/4``, ``λ ← λ/1.5`` if ``ρ > 3/4``; if ``f(θ+p) ≥ f(θ)``,
     try ``θ + 0.8^k p`` (Armijo) and take no step if none reduces the loss.
 
