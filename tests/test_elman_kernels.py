@@ -18,6 +18,12 @@ from hypothesis import strategies as st
 
 from rnntheory import ElmanRNN
 from rnntheory import strategies as rst
+from rnntheory._oracles import (
+    central_gradient,
+    central_jacobian,
+    complex_step_gradient,
+    complex_step_jacobian,
+)
 
 FORMS = ("standard", "pascanu")
 ALPHAS = (None, "scalar", "vector")
@@ -332,10 +338,6 @@ def _fd_setup(form, alpha, act, loss):
     return m, x, y, mask, h0
 
 
-def _central(fun, p0, eps):
-    return (fun(p0 + eps) - fun(p0 - eps)) / (2 * eps)
-
-
 @pytest.mark.parametrize(("form", "alpha", "act", "loss"), FD_CASES)
 def test_bptt_matches_finite_differences(form, alpha, act, loss):
     """``∂E/∂θ`` for every entry of every parameter, and ``∂E/∂h_0 = flow[0]``,
@@ -344,24 +346,12 @@ def test_bptt_matches_finite_differences(form, alpha, act, loss):
     m, x, y, mask, h0 = _fd_setup(form, alpha, act, loss)
     _, g = m.value_and_grad(x, y, loss=loss, mask=mask, h0=h0)
     eps = 1e-5
-    for name, P in m.params().items():
-        fd = np.zeros_like(P)
-        for idx in np.ndindex(P.shape):
-            def E(v, name=name, idx=idx, P=P):
-                Q = P.copy()
-                Q[idx] = v
-                return m.replace(**{name: Q}).value_and_grad(x, y, loss=loss, mask=mask, h0=h0)[0]
-
-            fd[idx] = _central(E, P[idx], eps)
+    fds = central_gradient(
+        lambda q: m.replace(**q).value_and_grad(x, y, loss=loss, mask=mask, h0=h0)[0], m.params(), eps
+    )
+    for name, fd in fds.items():
         assert rel_err(getattr(g, name), fd) <= 1e-7, name
-    fd0 = np.zeros(3)
-    for j in range(3):
-        def E0(v, j=j):
-            h = h0.copy()
-            h[j] = v
-            return m.value_and_grad(x, y, loss=loss, mask=mask, h0=h)[0]
-
-        fd0[j] = _central(E0, h0[j], eps)
+    fd0 = central_jacobian(lambda h: m.value_and_grad(x, y, loss=loss, mask=mask, h0=h)[0], h0, eps)
     assert rel_err(g.flow[0], fd0) <= 1e-7
 
 
@@ -376,15 +366,10 @@ def test_flow_matches_midsequence_finite_differences(form, alpha, act, loss):
     p = naive.param_dict(m)
     T = x.shape[0]
     eps = 1e-6
-    fd = np.zeros((T + 1, 3))
-    for k in range(T + 1):
-        for j in range(3):
-            def tail(v, j=j, k=k):
-                h = hs[k].copy()
-                h[j] = v
-                return naive_tail_loss(p, m, x, y, loss, mask, k, h)
-
-            fd[k, j] = _central(tail, hs[k][j], eps)
+    fd = np.stack([
+        central_jacobian(lambda h, k=k: naive_tail_loss(p, m, x, y, loss, mask, k, h), hs[k], eps)
+        for k in range(T + 1)
+    ])
     assert rel_err(g.flow, fd) <= 1e-7
 
 
@@ -431,27 +416,19 @@ def test_naive_bptt_matches_complex_step(form, alpha, act, loss):
     real_val = naive.loss_p(p, name_act, form, x, y, loss, mask, h0=h0)
     assert abs(real_val - naive.loss(m, x, y, loss, mask, h0)) <= 1e-12 * abs(real_val)
     h = 1e-30
+    cs = complex_step_gradient(lambda q: naive.loss_p(q, name_act, form, x, y, loss, mask, h0=h0),
+                               p, h, keys=PARAMS)
     for name in PARAMS:
-        P = p[name]
-        cs = np.zeros_like(P)
-        for idx in np.ndindex(P.shape):
-            q = dict(p)
-            Q = P.astype(complex)
-            Q[idx] += 1j * h
-            q[name] = Q
-            cs[idx] = np.imag(naive.loss_p(q, name_act, form, x, y, loss, mask, h0=h0)) / h
-        assert rel_err(ref[name], cs) <= 1e-12, name
+        assert rel_err(ref[name], cs[name]) <= 1e-12, name
     hs = naive.forward(m, x, h0)
-    cs = np.zeros((x.shape[0] + 1, 3))
-    for k in range(x.shape[0] + 1):
-        for j in range(3):
-            hk = hs[k].astype(complex)
-            hk[j] += 1j * h
-            if k == 0:
-                v = naive.loss_p(p, name_act, form, x, y, loss, mask, h0=hk)
-            else:
-                v = naive.loss_p(p, name_act, form, x, y, loss, mask, k_start=k, h_k=hk)
-            cs[k, j] = np.imag(v) / h
+
+    def tail(hk, k):
+        if k == 0:
+            return naive.loss_p(p, name_act, form, x, y, loss, mask, h0=hk)
+        return naive.loss_p(p, name_act, form, x, y, loss, mask, k_start=k, h_k=hk)
+
+    cs = np.stack([complex_step_jacobian(lambda hk, k=k: tail(hk, k), hs[k], h)
+                   for k in range(x.shape[0] + 1)])
     assert rel_err(ref["flow"], cs) <= 1e-12
 
 

@@ -11,7 +11,7 @@ from oracle import torch_or_skip
 
 from rnntheory import GRU, LSTM
 from rnntheory import strategies as rst
-from rnntheory._oracles import central_jacobian
+from rnntheory._oracles import central_gradient, central_jacobian
 
 CELLS = [LSTM, GRU]
 
@@ -74,28 +74,14 @@ def test_gradients_equal_central_differences(cls, loss):
     kw = _states(cls, rng, 4)
     _, g = m.value_and_grad(x, y, loss=loss, **kw)
     eps = 1e-6
-    for name, P in m.params().items():
-        fd = np.zeros_like(P)
-        for idx in np.ndindex(P.shape):
-            Pp, Pm = P.copy(), P.copy()
-            Pp[idx] += eps
-            Pm[idx] -= eps
-            fd[idx] = (
-                naive.gated_loss(m.replace(**{name: Pp}), x, y, loss, **kw)
-                - naive.gated_loss(m.replace(**{name: Pm}), x, y, loss, **kw)
-            ) / (2 * eps)
+    fds = central_gradient(lambda q: naive.gated_loss(m.replace(**q), x, y, loss, **kw), m.params(), eps)
+    for name, fd in fds.items():
         got = g.params()[name]
         assert np.max(np.abs(got - fd)) <= 1e-7 * max(1.0, np.max(np.abs(fd))), name
     flows = {"h0": g.flow[0], "c0": g.flow_c[0] if cls is LSTM else None}
-    for state in kw:
+    fds = central_gradient(lambda k: naive.gated_loss(m, x, y, loss, **k), kw, eps)
+    for state, fd in fds.items():
         flow = flows[state]
-        fd = np.zeros(4)
-        for j in range(4):
-            kp = {k: v.copy() for k, v in kw.items()}
-            km = {k: v.copy() for k, v in kw.items()}
-            kp[state][j] += eps
-            km[state][j] -= eps
-            fd[j] = (naive.gated_loss(m, x, y, loss, **kp) - naive.gated_loss(m, x, y, loss, **km)) / (2 * eps)
         assert np.max(np.abs(flow - fd)) <= 1e-7 * max(1.0, np.max(np.abs(fd))), state
 
 

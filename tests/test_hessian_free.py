@@ -26,6 +26,7 @@ from oracle import torch_or_skip
 
 from rnntheory import LSTM, ElmanRNN
 from rnntheory import strategies as rst
+from rnntheory._oracles import complex_step_jacobian
 from rnntheory.tasks import make_task
 from rnntheory.training import (
     GaussNewton,
@@ -74,17 +75,10 @@ def _outputs(model, theta, x):
 def _jacobians(model, x):
     """Explicit ``J_z (T, C, N)`` and ``J_h (T, n, N)`` by complex step."""
     theta = flatten_params(model.params())
-    N = theta.size
-    z0, h0 = _outputs(model, theta.astype(complex), x)
-    Jz = np.empty((*z0.shape, N))
-    Jh = np.empty((*h0.shape, N))
-    for j in range(N):
-        th = theta.astype(complex)
-        th[j] += 1j * H_CS
-        z, h = _outputs(model, th, x)
-        Jz[..., j] = z.imag / H_CS
-        Jh[..., j] = h.imag / H_CS
-    return z0.real, Jz, Jh
+    z0, _ = _outputs(model, theta.astype(complex), x)
+    C = z0.shape[-1]
+    J = complex_step_jacobian(lambda th: np.concatenate(_outputs(model, th, x), axis=-1), theta, H_CS)
+    return z0.real, J[..., :C, :], J[..., C:, :]
 
 
 def _softmax(z):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import rnntheory.training
+from rnntheory._oracles import central_jacobian
 from rnntheory.experiments import RunSpec, run_one
 from rnntheory.experiments.report import flow_profiles, method_labels, write_report
 from rnntheory.experiments.runspec import _streams
@@ -116,8 +117,7 @@ def test_gated_flow_matches_finite_differences(cell, monkeypatch):
         return np.concatenate([h, np.asarray(tr.c, float)], axis=1) if cell == "lstm" else h
 
     eps = 1e-6
-    cols = [(states(s0 + eps * e) - states(s0 - eps * e)) / (2 * eps) for e in np.eye(m)]
-    D = np.stack(cols, axis=2)  # D[t] = ∂s_t/∂s_0
+    D = central_jacobian(states, s0, eps)  # D[t] = ∂s_t/∂s_0
     for t, v in zip(flow["t"], flow["log_norm"], strict=True):
         ref = np.log(np.linalg.svd(D[t], compute_uv=False)[0])
         assert v == pytest.approx(float(ref), rel=1e-5, abs=1e-6), t
