@@ -17,7 +17,11 @@ def _fd_check(form: str, squared: bool, seed: int) -> float:
     for _ in range(5):
         W, h, c, v = rng.normal(size=(2, 2)), rng.normal(size=2), rng.normal(size=2), rng.normal(size=2)
         G = np.asarray(grad(W, h, c, v), dtype=float)
-        F = central_jacobian(lambda M, h=h, c=c, v=v: val(M, h, c, v), W, eps=1e-6)
+
+        def omega_k(M: np.ndarray, h: np.ndarray = h, c: np.ndarray = c, v: np.ndarray = v) -> float:
+            return float(val(M, h, c, v))
+
+        F = central_jacobian(omega_k, W, eps=1e-6)
         worst = max(worst, float(np.max(np.abs(G - F)) / max(1e-3, float(np.max(np.abs(F))))))
     return worst
 
