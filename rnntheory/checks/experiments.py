@@ -16,7 +16,7 @@ import numpy as np
 
 from ..cells.elman import ElmanRNN
 from ..experiments.copy_adding import copy_baseline, measured_baseline
-from ..experiments.runspec import RunSpec, _flow
+from ..experiments.runspec import RunSpec, flow_metric
 from ..experiments.sweep import run_sweep
 from . import check
 from ._context import CheckContext
@@ -139,7 +139,7 @@ def sweep_flow(ctx: CheckContext) -> CheckResult:
 
     For small Elman models (tanh and sigmoid, both forms, with and without
     leaky units) at scales that shrink and grow gradients, the metric of
-    :func:`rnntheory.experiments.runspec._flow` on a batch's sequence 0 must
+    :func:`rnntheory.experiments.runspec.flow_metric` on a batch's sequence 0 must
     equal ``ln σ_max(J_t ⋯ J_1)`` with the step Jacobians written out from the
     definitions here and multiplied explicitly, and its points must lie below
     ``t · bound_slope`` (Eq. 12; its Eq. 14 form for leaky units), with
@@ -156,7 +156,7 @@ def sweep_flow(ctx: CheckContext) -> CheckResult:
                                       scale=scale * (4.0 if act == "sigmoid" else 1.0),
                                       seed=int(rng.integers(1 << 30)), form=form, alpha=alpha)
                     x = rng.normal(size=(9, 3, 2))
-                    flow = _flow(m, m.forward(x))
+                    flow = flow_metric(m, m.forward(x))
                     if flow is None:
                         return CheckResult("sweep-flow", "sweep flow metric", n_models, points,
                                            np.inf, False, f"no flow for {act}/{form}",

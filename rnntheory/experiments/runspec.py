@@ -97,7 +97,8 @@ _REMEDY_HPARAMS: dict[str, dict[str, float | None]] = {
 # hyperparameters that are not tied to a remedy (filled in only when given)
 _FREE_HPARAMS = ("momentum", "scale", "forget_bias", "eval_every", "hf_lam", "hf_mu", "hf_max_cg")
 _HF_HPARAMS = {"hf_lam": "lam", "hf_mu": "mu", "hf_max_cg": "max_cg"}
-_OWNER = {h: r for r, hs in _REMEDY_HPARAMS.items() for h in hs}
+# hyperparameter -> the remedy that owns it (package-internal: the sweep reads it too)
+HPARAM_OWNER = {h: r for r, hs in _REMEDY_HPARAMS.items() for h in hs}
 _INT_HPARAMS = ("tbptt", "tbptt_k1", "eval_every", "hf_max_cg")
 
 
@@ -151,8 +152,8 @@ def _norm_hparams(value: Any) -> dict[str, float]:
             raise TypeError(f"`hparams` names must be strings, got {k!r}")
         if k in out:
             raise ValueError(f"`hparams` gives {k!r} twice")
-        if k not in _OWNER and k not in _FREE_HPARAMS:
-            known = tuple(sorted((*_OWNER, *_FREE_HPARAMS)))
+        if k not in HPARAM_OWNER and k not in _FREE_HPARAMS:
+            known = tuple(sorted((*HPARAM_OWNER, *_FREE_HPARAMS)))
             raise ValueError(f"`hparams` name must be one of {known}, got {k!r}")
         out[k] = check_real(f"hparams[{k!r}]", v)
         if k in _INT_HPARAMS and out[k] != int(out[k]):
@@ -285,7 +286,7 @@ class RunSpec:
         put("eval_size", check_int("eval_size", self.eval_size, minimum=1))
         hp = _norm_hparams(self.hparams)
         for k in hp:
-            owner = _OWNER.get(k)
+            owner = HPARAM_OWNER.get(k)
             if owner is not None and owner not in rem:
                 raise ValueError(
                     f"`hparams`: {k!r} belongs to the remedy {owner!r}, which is not in "
@@ -543,7 +544,7 @@ def _finite_or_none(v: float) -> float | None:
 _MAX_FLOW = 101
 
 
-def _flow(model: Any, trace: Any) -> dict[str, Any] | None:
+def flow_metric(model: Any, trace: Any) -> dict[str, Any] | None:
     r"""The gradient flow of sequence 0 of a test ``trace``: ``ln ‖∂h_t/∂h_0‖₂``, t = 0..T.
 
     Returns ``{"t": [...], "log_norm": [...], "bound_slope": float | None}``
@@ -553,6 +554,7 @@ def _flow(model: Any, trace: Any) -> dict[str, Any] | None:
     ``ln(γ_W γ_h)`` (leaky units: ``ln(max α + max(1 − α) γ_W γ_h)``) for the
     Elman cell and ``None`` for gated cells. Non-finite values are ``None``;
     any failure gives ``None`` (a diagnostic never fails a run). O(T n³).
+    Package-internal: the ``verify`` row on this metric calls it too.
     """
     try:
         from .. import bounds, jacobians
@@ -679,7 +681,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         "steps_done": int(hist.steps),
         "gamma_w": _finite_or_none(float(np.linalg.norm(W, 2))),
         "rho": _finite_or_none(float(np.max(np.abs(np.linalg.eigvals(W))))) if square else None,
-        "flow": _flow(final, tr),
+        "flow": flow_metric(final, tr),
         "wall_s": time.perf_counter() - t0,
         "curve": {
             "eval_steps": [ev_steps[i] for i in eidx],

@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_bool, check_choice, check_int, check_items, check_path, check_real
-from .runspec import _OWNER, RunSpec, run_one
+from .runspec import HPARAM_OWNER, RunSpec, run_one
 from .store import Store, now_utc
 
 __all__ = [
@@ -305,7 +305,7 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunSpec]:
         active = set(rem.split("+") if isinstance(rem, str) else rem)
         opt = kw.get("optimizer", "sgd")
         cell = kw.get("cell", "rnn")
-        drop = [k for k in hps if (k in _OWNER and _OWNER[k] not in active)
+        drop = [k for k in hps if (k in HPARAM_OWNER and HPARAM_OWNER[k] not in active)
                 or (k == "momentum" and opt not in ("momentum", "nesterov"))
                 or (k == "forget_bias" and cell != "lstm")
                 or (k.startswith("hf_") and opt != "hf")]
