@@ -33,6 +33,19 @@ __all__ = ["JAEGER_2001", "Config", "MG17Result", "mackey_glass_protocol", "run"
 NAME = "mg17-esn"
 #: Jaeger (2001), 400 units, 3 000 training steps: NRMSE84.
 JAEGER_2001 = 2.8e-4
+# The protocol's published sizes (Jaeger 2001, *The "echo state" approach to
+# analysing and training recurrent neural networks*, GMD Report 148), written
+# once for the experiment's Config and the protocol's defaults.
+#: Reservoir size of Jaeger's (2001) Mackey–Glass protocol.
+JAEGER_2001_UNITS = 400
+#: Independent runs of Jaeger's (2001) protocol.
+JAEGER_2001_RUNS = 50
+#: Teacher-forced steps discarded before training (Jaeger 2001).
+JAEGER_2001_WASHOUT = 1000
+#: Teacher-forced training steps (Jaeger 2001).
+JAEGER_2001_TRAIN = 3000
+#: Free-running prediction horizon, the 84 of NRMSE84 (Jaeger 2001).
+JAEGER_2001_HORIZON = 84
 
 
 @dataclass(frozen=True)
@@ -51,11 +64,11 @@ class Config:
         The protocol's lengths (1000, 3000, 84).
     """
 
-    n_hidden: int = 400
-    runs: int = 50
-    washout: int = 1000
-    train: int = 3000
-    horizon: int = 84
+    n_hidden: int = JAEGER_2001_UNITS
+    runs: int = JAEGER_2001_RUNS
+    washout: int = JAEGER_2001_WASHOUT
+    train: int = JAEGER_2001_TRAIN
+    horizon: int = JAEGER_2001_HORIZON
 
     def __post_init__(self) -> None:
         check_int("n_hidden", self.n_hidden, minimum=1)
@@ -68,7 +81,7 @@ class Config:
     def full(cls) -> Config:
         """Jaeger's protocol: 400 units, 50 runs (the default already is: it
         takes about half a minute)."""
-        return cls(runs=50)
+        return cls(runs=JAEGER_2001_RUNS)
 
     @property
     def n_units(self) -> int:
@@ -313,13 +326,13 @@ class MG17Result:
 
 @renamed_arguments(n_units="n_hidden", leak="leak_rate")
 def mackey_glass_protocol(
-    n_hidden: int = 400,
-    runs: int = 50,
+    n_hidden: int = JAEGER_2001_UNITS,
+    runs: int = JAEGER_2001_RUNS,
     *,
     seed: int = 0,
-    washout: int = 1000,
-    train: int = 3000,
-    horizon: int = 84,
+    washout: int = JAEGER_2001_WASHOUT,
+    train: int = JAEGER_2001_TRAIN,
+    horizon: int = JAEGER_2001_HORIZON,
     spectral_radius: float = 0.9,
     connectivity: float = 0.05,
     feedback_scaling: float = 1.0,
