@@ -40,26 +40,31 @@ def _bound_row(models: list[tuple[str, ElmanRNN, np.ndarray]], name: str, leaky:
 
 @check("eq12", order=60)
 def eq12(ctx: CheckContext) -> CheckResult:
+    """Eq. 12 on every pair of the non-leaky default models."""
     return _bound_row(ctx.models, "eq12", False)
 
 
 @check("activation", order=70)
 def activation_bound(ctx: CheckContext) -> CheckResult:
+    """The activation-aware bound ``Π γ_W max|f′(a_i)|`` on every pair (non-leaky models)."""
     return _bound_row(ctx.models, "activation", False)
 
 
 @check("step_norm", order=80)
 def step_norm_bound(ctx: CheckContext) -> CheckResult:
+    """The step-norm bound ``Π ‖J_i‖`` on every pair (non-leaky models)."""
     return _bound_row(ctx.models, "step_norm", False)
 
 
 @check("eq12-leaky", order=90)
 def eq12_leaky(ctx: CheckContext) -> CheckResult:
+    """Eq. 14's leaky bound on every pair of the leaky default models."""
     return _bound_row(ctx.models, "eq12", True)
 
 
 @check("vanishing", order=100)
 def vanishing(ctx: CheckContext) -> CheckResult:
+    """``σ_max < 1/γ_h`` gives decay at least like ``(σ_max γ_h)^(t−k)`` (models meeting the condition)."""
     models = ctx.models
     worst, count, tried, failed = -np.inf, 0, 0, []
     for label, m, x in models:
@@ -112,6 +117,7 @@ def rho_not_a_bound(ctx: CheckContext) -> CheckResult:
 
 @check("lyapunov", order=120)
 def lyapunov(ctx: CheckContext) -> CheckResult:
+    """The largest Lyapunov exponent is at most ``ln(γ_W γ_h)`` (non-leaky models)."""
     models = ctx.models
     worst, tried = -np.inf, 0
     for _, m, x in models:

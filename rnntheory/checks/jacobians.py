@@ -23,6 +23,7 @@ def _step(model: ElmanRNN, h: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 @check("step-jacobian", order=10)
 def step_jacobian(ctx: CheckContext) -> CheckResult:
+    """Eq. 9: each step Jacobian of every default model against central differences of one NumPy step."""
     models = ctx.models
     worst, count = 0.0, 0
     for _, m, x in models:
@@ -43,6 +44,7 @@ def step_jacobian(ctx: CheckContext) -> CheckResult:
 
 @check("chain-rule", order=20)
 def chain_rule(ctx: CheckContext) -> CheckResult:
+    """Eqs. 7–8: the product ``J_t ⋯ J_{k+1}`` against central differences of ``h_t`` as a function of ``h_k``."""
     models = ctx.models
     worst, count = 0.0, 0
     for _, m, x in models:
@@ -70,6 +72,7 @@ def chain_rule(ctx: CheckContext) -> CheckResult:
 
 @check("log-norms", order=30)
 def log_norms(ctx: CheckContext) -> CheckResult:
+    """``log_norms`` against ``ln σ_max`` of the explicit product (SVD), every pair of every fourth model."""
     models = ctx.models
     worst, count = 0.0, 0
     for _, m, x in models[::4]:
@@ -165,6 +168,7 @@ def log_norm_range(ctx: CheckContext) -> CheckResult:
 
 @check("bptt", order=50)
 def bptt(ctx: CheckContext) -> CheckResult:
+    """Eqs. 5–8: the BPTT gradient of every parameter against central differences of the loss."""
     cfg = ctx.cfg
     rng = np.random.default_rng(cfg.seed + 1)
     worst, count, tried = 0.0, 0, 0
