@@ -357,3 +357,31 @@ def test_experiment_configs_old_size_names_warn_and_agree():
         cfg = mg17.Config(n_units=20, runs=1, washout=20, train=60, horizon=5)
     res = mg17.run(cfg, None, 0)
     assert res.numbers["settings"]["n_hidden"] == 20
+
+
+def test_published_protocol_figures_are_named_once():
+    """The papers' protocol figures, written out here from the papers, are the
+    defaults of every configuration that reproduces them, through one named
+    constant each: Pascanu, Mikolov & Bengio (2013, §4) train 50 tanh units by
+    SGD with learning rate 0.01 on mini-batches of 20 and test on 10 000 fresh
+    sequences; Jaeger (2001) runs 400 units 50 times, 1000 washout, 3000
+    training and 84 predicted steps."""
+    import inspect
+
+    from rnntheory.experiments import bound_tightness, init_spectra, mg17, pascanu_tasks, runspec
+
+    assert (runspec.PASCANU_2013_N_HIDDEN, runspec.PASCANU_2013_LR, runspec.PASCANU_2013_BATCH_SIZE,
+            runspec.PASCANU_2013_TEST_SEQUENCES) == (50, 0.01, 20, 10_000)
+    spec = RunSpec("temporal_order", 50)
+    tasks, full = pascanu_tasks.Config(), pascanu_tasks.Config.full()
+    assert spec.n_hidden == tasks.n_hidden == init_spectra.Config().n_hidden == 50
+    assert init_spectra.Config.full().n_hidden == bound_tightness.Config.full().n_hidden == 50
+    assert spec.lr == full.lr == 0.01 and spec.batch_size == tasks.batch_size == 20
+    assert full.eval_size == 10_000
+    jaeger = (mg17.JAEGER_2001_UNITS, mg17.JAEGER_2001_RUNS, mg17.JAEGER_2001_WASHOUT,
+              mg17.JAEGER_2001_TRAIN, mg17.JAEGER_2001_HORIZON)
+    assert jaeger == (400, 50, 1000, 3000, 84)
+    cfg = mg17.Config()
+    assert (cfg.n_hidden, cfg.runs, cfg.washout, cfg.train, cfg.horizon) == jaeger
+    params = inspect.signature(mg17.mackey_glass_protocol).parameters
+    assert tuple(params[k].default for k in ("n_hidden", "runs", "washout", "train", "horizon")) == jaeger

@@ -31,6 +31,7 @@ from .registry import (
     fmt,
     markdown_table,
 )
+from .runspec import PASCANU_2013_N_HIDDEN
 
 __all__ = ["MODELS", "Config", "run"]
 
@@ -90,7 +91,7 @@ class Config:
     @classmethod
     def full(cls) -> Config:
         """The paper's size: 50 units, T = 200."""
-        return cls(T=200, n_hidden=50)
+        return cls(T=200, n_hidden=PASCANU_2013_N_HIDDEN)
 
 
 def build_model(label: str, n_in: int, n_hidden: int, seed: int) -> Any:

@@ -31,6 +31,7 @@ from .registry import (
     markdown_table,
     stats,
 )
+from .runspec import PASCANU_2013_N_HIDDEN
 
 __all__ = ["Config", "run"]
 
@@ -52,7 +53,7 @@ class Config:
         Initialisation schemes of :meth:`rnntheory.ElmanRNN.init`.
     """
 
-    n_hidden: int = 50
+    n_hidden: int = PASCANU_2013_N_HIDDEN
     seeds: int = 5
     schemes: tuple[str, ...] = _SCHEMES
 
@@ -68,7 +69,7 @@ class Config:
     @classmethod
     def full(cls) -> Config:
         """The paper's size (50 units) with 100 seeds per scheme."""
-        return cls(n_hidden=50, seeds=100)
+        return cls(n_hidden=PASCANU_2013_N_HIDDEN, seeds=100)
 
 
 def _draw(scheme: str, n: int, seed: int) -> Any:

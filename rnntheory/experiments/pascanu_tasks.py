@@ -40,6 +40,12 @@ from .registry import (
     markdown_table,
     run_specs,
 )
+from .runspec import (
+    PASCANU_2013_BATCH_SIZE,
+    PASCANU_2013_LR,
+    PASCANU_2013_N_HIDDEN,
+    PASCANU_2013_TEST_SEQUENCES,
+)
 
 __all__ = ["METHODS", "Config", "run"]
 
@@ -92,12 +98,12 @@ class Config:
     lengths: tuple[int, ...] = (50,)
     methods: tuple[str, ...] = tuple(METHODS)
     seeds: int = 5
-    n_hidden: int = 50
+    n_hidden: int = PASCANU_2013_N_HIDDEN
     init: str = "smart_tanh"
     optimizer: str = "sgd"
     lr: float = 0.1
     steps: int = 4000
-    batch_size: int = 20
+    batch_size: int = PASCANU_2013_BATCH_SIZE
     clip: float = 1.0
     omega: float = 2.0
     eval_size: int = 1000
@@ -131,8 +137,8 @@ class Config:
 
         The update budget is 10⁶ per run (the paper's cap is 5·10⁶): days of CPU.
         """
-        return cls(tasks=_PATHOLOGICAL, lengths=(50, 100, 150, 200), seeds=5, lr=0.01,
-                   steps=1_000_000, eval_size=10_000, eval_every=5000)
+        return cls(tasks=_PATHOLOGICAL, lengths=(50, 100, 150, 200), seeds=5, lr=PASCANU_2013_LR,
+                   steps=1_000_000, eval_size=PASCANU_2013_TEST_SEQUENCES, eval_every=5000)
 
 
 def _spec(config: Config, task: str, L: int, method: str, seed: int) -> Any:

@@ -75,6 +75,17 @@ __all__ = [
 
 #: A run solves its task when its error on fresh sequences is below this (Pascanu et al. 2013).
 SOLVED_THRESHOLD = 0.01
+# The experimental protocol of Pascanu, Mikolov & Bengio (2013, "On the
+# difficulty of training recurrent neural networks", §4), written once for the
+# run specification and the experiments that reproduce it.
+#: Hidden units of the protocol's tanh RNN.
+PASCANU_2013_N_HIDDEN = 50
+#: Learning rate of the protocol's mini-batch SGD.
+PASCANU_2013_LR = 0.01
+#: Mini-batch size of the protocol's SGD.
+PASCANU_2013_BATCH_SIZE = 20
+#: Fresh test sequences on which a run must make fewer than 1 % errors.
+PASCANU_2013_TEST_SEQUENCES = 10_000
 CELLS = ("rnn", "lstm", "gru")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "hf")
 REMEDIES = ("clip", "clip_value", "tbptt", "l1", "l2", "spectral", "projection", "omega", "leaky")
@@ -223,14 +234,14 @@ class RunSpec:
     task: str
     length: int
     cell: str = "rnn"
-    n_hidden: int = 50
+    n_hidden: int = PASCANU_2013_N_HIDDEN
     init: str = "smart_tanh"
     activation: str = "tanh"
     remedies: tuple[str, ...] = ()
     optimizer: str = "sgd"
-    lr: float = 0.01
+    lr: float = PASCANU_2013_LR
     steps: int = 1000
-    batch_size: int = 20
+    batch_size: int = PASCANU_2013_BATCH_SIZE
     seed: int = 0
     hparams: tuple[tuple[str, float], ...] = ()
     eval_size: int = 1000
