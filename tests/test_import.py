@@ -84,3 +84,20 @@ def test_one_version():
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "rnntheory._version.VERSION"}
     assert rnntheory.__version__ is VERSION
     assert VERSION.count(".") == 2 and all(p.isdigit() for p in VERSION.split("."))
+
+
+def test_every_subpackage_is_installed():
+    """``pyproject.toml`` lists the packages a wheel installs by name: every folder
+    of ``rnntheory/`` with an ``__init__.py`` (and the proofs) must be listed, or an
+    installed copy lacks it (``rnntheory.checks``, the verify rows, was missing)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"rnntheory", "rnntheory.proofs"} | {
+        "rnntheory." + ".".join(p.parent.relative_to(root / "rnntheory").parts)
+        for p in (root / "rnntheory").rglob("__init__.py") if p.parent != root / "rnntheory"
+    }
+    assert found - listed == set()
+    assert listed - found == set()
