@@ -503,3 +503,53 @@ def renamed_arguments(**renames: str) -> Callable[[F], F]:
         return cast(F, inner)
 
     return wrap
+
+
+class deprecated_alias:
+    """Descriptor: an attribute renamed to ``new`` keeps its old spelling for one release.
+
+    Package-internal. Placed in a class body under the old name, reading it
+    gives a ``DeprecationWarning`` (``"`Owner.old` is deprecated and will be
+    removed in the next release; use `new`"``, pointing at the reader's line)
+    and returns the attribute ``new``. Read on the class, it is the descriptor
+    itself. The keyword's old spelling in the constructor is the business of
+    :func:`renamed_arguments`.
+
+    Parameters
+    ----------
+    new : str
+        The attribute's current name.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Info:
+    ...     threshold: float
+    ...     limit = deprecated_alias("threshold")
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     Info(2.0).limit, str(w[0].message)
+    (2.0, '`Info.limit` is deprecated and will be removed in the next release; use `threshold`')
+    """
+
+    def __init__(self, new: str) -> None:
+        self.new = new
+        self.old = "?"
+        self.owner = "?"
+        self.__doc__ = f"Deprecated spelling of :attr:`{new}` (removed in the next release)."
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.owner = owner.__name__
+        self.old = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        warnings.warn(
+            f"`{self.owner}.{self.old}` is deprecated and will be removed in the next release; use `{self.new}`",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(obj, self.new)

@@ -152,3 +152,41 @@ def test_renamed_arguments_helper():
     assert caught[0].filename == __file__
     with pytest.raises(TypeError, match=r"pass `threshold` only \(`limit` is its deprecated old name\), not both"):
         clip(1.0, limit=2.0, threshold=2.0)
+
+
+def test_deprecated_alias_helper():
+    """The shared descriptor behind every renamed attribute: reading the old
+    name returns the new attribute's value (the same object) with one
+    DeprecationWarning that names owner, old and new and points at the
+    reader's line; on the class it is the descriptor; it is not a dataclass
+    field. The three renamed attributes of the package read through it."""
+    import dataclasses
+    import warnings
+
+    from rnntheory._validation import deprecated_alias
+    from rnntheory.experiments import mg17, remedies_table
+    from rnntheory.remedies.clipping import ValueClipInfo
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Info:
+        threshold: float
+        limit = deprecated_alias("threshold")
+
+    assert [f.name for f in dataclasses.fields(Info)] == ["threshold"]
+    assert isinstance(Info.limit, deprecated_alias)
+    info = Info(5e-324)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert info.limit == 5e-324 and info.limit is info.threshold
+    assert len(caught) == 2 and all(c.category is DeprecationWarning for c in caught)
+    assert str(caught[0].message) == (
+        "`Info.limit` is deprecated and will be removed in the next release; use `threshold`"
+    )
+    assert caught[0].filename == __file__
+    for owner, old, new in [
+        (ValueClipInfo, "limit", "threshold"),
+        (mg17.Config, "n_units", "n_hidden"),
+        (remedies_table.Config, "esn_units", "esn_n_hidden"),
+    ]:
+        alias = vars(owner)[old]
+        assert isinstance(alias, deprecated_alias) and alias.new == new and alias.owner == owner.__name__

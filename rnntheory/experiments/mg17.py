@@ -10,7 +10,6 @@ analysing and training recurrent neural networks*, GMD Report 148).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +21,7 @@ from .._validation import (
     check_int,
     check_real,
     check_seed,
+    deprecated_alias,
     renamed_arguments,
 )
 from ..esn import ESN, nrmse, random_esn, ridge_regression
@@ -83,15 +83,8 @@ class Config:
         takes about half a minute)."""
         return cls(runs=JAEGER_2001_RUNS)
 
-    @property
-    def n_units(self) -> int:
-        """Deprecated spelling of :attr:`n_hidden` (removed in the next release)."""
-        warnings.warn(
-            "`Config.n_units` is deprecated and will be removed in the next release; use `n_hidden`",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.n_hidden
+    n_units = deprecated_alias("n_hidden")
+    """Deprecated spelling of :attr:`n_hidden` (removed in the next release)."""
 
 
 Config.__init__ = renamed_arguments(n_units="n_hidden")(Config.__init__)  # type: ignore[method-assign]

@@ -30,7 +30,6 @@ gradient profile needs the trained model, which the store does not keep.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_real, renamed_arguments
+from .._validation import check_choice, check_int, check_real, deprecated_alias, renamed_arguments
 from .registry import (
     Experiment,
     ExperimentResult,
@@ -139,15 +138,8 @@ class Config:
         """Pascanu's budget scale: length 100, 50 000 steps, 10 000 test sequences."""
         return cls(length=100, steps=50_000, hf_steps=500, eval_size=10_000, esn_n_hidden=500)
 
-    @property
-    def esn_units(self) -> int:
-        """Deprecated spelling of :attr:`esn_n_hidden` (removed in the next release)."""
-        warnings.warn(
-            "`Config.esn_units` is deprecated and will be removed in the next release; use `esn_n_hidden`",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.esn_n_hidden
+    esn_units = deprecated_alias("esn_n_hidden")
+    """Deprecated spelling of :attr:`esn_n_hidden` (removed in the next release)."""
 
 
 Config.__init__ = renamed_arguments(esn_units="esn_n_hidden")(Config.__init__)  # type: ignore[method-assign]

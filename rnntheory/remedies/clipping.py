@@ -43,7 +43,6 @@ would silently map ``inf`` to ``threshold``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -51,7 +50,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_real, renamed_arguments, show_value
+from .._validation import (
+    as_float_array,
+    check_real,
+    deprecated_alias,
+    renamed_arguments,
+    show_value,
+)
 from . import _clip_kernels as K
 
 __all__ = ["ClipInfo", "ValueClipInfo", "clip_by_norm", "clip_by_value", "global_norm"]
@@ -120,15 +125,8 @@ class ValueClipInfo:
     clipped: bool
     finite: bool
 
-    @property
-    def limit(self) -> float:
-        """Deprecated spelling of :attr:`threshold` (removed in the next release)."""
-        warnings.warn(
-            "`ValueClipInfo.limit` is deprecated and will be removed in the next release; use `threshold`",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.threshold
+    limit = deprecated_alias("threshold")
+    """Deprecated spelling of :attr:`threshold` (removed in the next release)."""
 
 
 ValueClipInfo.__init__ = renamed_arguments(limit="threshold")(ValueClipInfo.__init__)  # type: ignore[method-assign]
