@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as _init
+from .._linalg import spectral_radius
 from .._parallel import blas_threads_for, own_threads, run_rows, scratch, threads_for
 from .._validation import (
     abs_max,
@@ -437,7 +438,7 @@ class ElmanRNN(SequenceModel):
             for i in range(n):
                 cols = rng.choice(n, size=nnz, replace=False)
                 W_hh[i, cols] = rng.normal(0.0, 1.0, nnz)
-            rho = float(np.max(np.abs(np.linalg.eigvals(W_hh))))
+            rho = spectral_radius(W_hh)
             if rho > 0:
                 W_hh *= 0.95 / rho
             W_hx = rng.normal(0.0, 0.01, (n, n_in))
