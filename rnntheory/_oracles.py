@@ -170,6 +170,23 @@ def _copies(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: None if v is None else np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
 
 
+def _entrywise(
+    params: Mapping[str, Any],
+    keys: Any,
+    partial: Callable[[str, np.ndarray, tuple[int, ...]], Any],
+) -> dict[str, np.ndarray]:
+    """``{k: g}`` with ``g[idx] = partial(k, params[k] as float64, idx)`` for every
+    entry of every differentiated parameter: the loop both gradients share."""
+    out: dict[str, np.ndarray] = {}
+    for k in _gradient_keys(params, keys):
+        base = np.asarray(params[k], dtype=np.float64)
+        g = np.zeros(base.shape)
+        for idx in np.ndindex(base.shape):
+            g[idx] = partial(k, base, idx)
+        out[k] = g
+    return out
+
+
 def central_gradient(
     fun: Callable[[dict[str, Any]], Any],
     params: Mapping[str, Any],
@@ -218,17 +235,14 @@ def central_gradient(
     True
     """
     eps = check_real("eps", eps, low=0.0, low_open=True)
-    out: dict[str, np.ndarray] = {}
-    for k in _gradient_keys(params, keys):
-        base = np.asarray(params[k], dtype=np.float64)
-        g = np.zeros(base.shape)
-        for idx in np.ndindex(base.shape):
-            plus, minus = base.copy(), base.copy()
-            plus[idx] += eps
-            minus[idx] -= eps
-            g[idx] = (fun({**_copies(params), k: plus}) - fun({**_copies(params), k: minus})) / (2 * eps)
-        out[k] = g
-    return out
+
+    def partial(k: str, base: np.ndarray, idx: tuple[int, ...]) -> Any:
+        plus, minus = base.copy(), base.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        return (fun({**_copies(params), k: plus}) - fun({**_copies(params), k: minus})) / (2 * eps)
+
+    return _entrywise(params, keys, partial)
 
 
 def complex_step_gradient(
@@ -278,18 +292,13 @@ def complex_step_gradient(
     True
     """
     h = check_real("h", h, low=0.0, low_open=True)
-    out: dict[str, np.ndarray] = {}
-    for k in _gradient_keys(params, keys):
-        base = np.asarray(params[k], dtype=np.float64)
-        g = np.zeros(base.shape)
-        for idx in np.ndindex(base.shape):
-            q = dict(params)
-            z = base.astype(complex)
-            z[idx] += 1j * h
-            q[k] = z
-            g[idx] = np.imag(fun(q)) / h
-        out[k] = g
-    return out
+
+    def partial(k: str, base: np.ndarray, idx: tuple[int, ...]) -> Any:
+        z = base.astype(complex)
+        z[idx] += 1j * h
+        return np.imag(fun({**params, k: z})) / h
+
+    return _entrywise(params, keys, partial)
 
 
 def rel_err(a: Any, b: Any) -> float:
