@@ -1154,12 +1154,36 @@ for _opt, _kw in (("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
                            "state": _imp(f"{_TR}.{o}")()().init(_elman().params())})
 simple(f"{_TR}.optimizers.apply_updates", _imp(f"{_TR}.apply_updates"),
        lambda: {"params": _elman().params(), "updates": _elman().params()})
-simple(f"{_TR}.loop.GradientClipping", _imp(f"{_TR}.GradientClipping"), lambda: {"threshold": 1.0, "kind": "norm"})
-simple(f"{_TR}.loop.Omega", _imp(f"{_TR}.Omega"),
+_ST = f"{_R}.stages"
+simple(f"{_ST}.GradientClipping", _imp(f"{_ST}.GradientClipping"), lambda: {"threshold": 1.0, "kind": "norm"})
+simple(f"{_ST}.Omega", _imp(f"{_ST}.Omega"),
        lambda: {"weight": 1.0, "variant": "squared", "threshold": 1e-20, "hold_fprime": True})
-simple(f"{_TR}.loop.Penalty", _imp(f"{_TR}.Penalty"), lambda: {"kind": "spectral", "weight": 0.1, "c": 1.0})
-simple(f"{_TR}.loop.SpectralProjection", _imp(f"{_TR}.SpectralProjection"), lambda: {"c": 1.0})
-simple(f"{_TR}.loop.TruncatedBPTT", _imp(f"{_TR}.TruncatedBPTT"), lambda: {"k2": 3, "k1": 1}, sizes=("k1", "k2"))
+simple(f"{_ST}.Penalty", _imp(f"{_ST}.Penalty"), lambda: {"kind": "spectral", "weight": 0.1, "c": 1.0})
+simple(f"{_ST}.SpectralProjection", _imp(f"{_ST}.SpectralProjection"), lambda: {"c": 1.0})
+simple(f"{_ST}.TruncatedBPTT", _imp(f"{_ST}.TruncatedBPTT"), lambda: {"k2": 3, "k1": 1}, sizes=("k1", "k2"))
+simple(f"{_ST}.Remedy", _imp(f"{_ST}.Remedy"), dict, check=lambda out: None)
+
+
+def _stage_record(name: str) -> Callable[[], Any]:
+    return lambda: getattr(importlib.import_module(_ST), name)
+
+
+def _is_remedy(out: Any) -> None:
+    assert isinstance(out, importlib.import_module(_ST).Remedy), out
+
+
+def _is_defaults(out: Any) -> None:
+    assert out == {"spectral": 1.0, "spectral_c": 1.0}, out
+
+
+simple(f"{_ST}.Remedy.hyper_defaults", lambda: _stage_record("Penalty")().hyper_defaults,
+       lambda: {"name": "spectral"}, check=_is_defaults)
+simple(f"{_ST}.Remedy.from_hyper", lambda: _stage_record("Penalty")().from_hyper,
+       lambda: {"name": "spectral", "hyper": {"spectral": 0.5, "spectral_c": 2.0}}, check=_is_remedy)
+simple(f"{_ST}.SpectralProjection.project", lambda: _method(lambda: _stage_record("SpectralProjection")()(0.5),
+                                                            "project"), lambda: {"model": _elman()})
+simple(f"{_ST}.Omega.check_model", lambda: _method(lambda: _stage_record("Omega")()(1.0), "check_model"),
+       lambda: {"model": _elman()}, check=lambda out: None)
 simple(f"{_TR}.loop.History.count", lambda: _method(_history, "count"), lambda: {"kind": "diverged"})
 
 
@@ -1620,7 +1644,9 @@ INSTANCES: dict[str, Callable[[], Any]] = {
     "rnntheory.symbolic.chain.Unrolled": _unrolled,
     "rnntheory.symbolic.clipping.ClippingProof": lambda: _imp(f"{_SY}.clipping.prove_clipping")()(2),
     "rnntheory.tasks.Batch": _batch,
-    "rnntheory.training.loop.TruncatedBPTT": lambda: _imp(f"{_TR}.TruncatedBPTT")()(3, 2),
+    "rnntheory.remedies.stages.Omega": lambda: _imp(f"{_R}.stages.Omega")()(1.0),
+    "rnntheory.remedies.stages.Remedy": lambda: _imp(f"{_R}.stages.Remedy")()(),
+    "rnntheory.remedies.stages.TruncatedBPTT": lambda: _imp(f"{_R}.stages.TruncatedBPTT")()(3, 2),
     "rnntheory.verification.CheckResult": lambda: _imp(f"{_V}.CheckResult")()("demo", "c", 1, 1, -0.5, True),
 }
 
@@ -1629,6 +1655,11 @@ _RECORD = (
     "as given (every function that takes one back validates it, and is fuzzed with malformed ones)"
 )
 _ABSTRACT = "an abstract base: its concrete subclasses' methods are fuzzed"
+_STAGE_HOOK = (
+    "a stage of a training step that train calls with what it built itself (the model, the backward "
+    "pass's gradients, the step's log row); a no-op on the base class. Fuzzed through train's case, and "
+    "the arithmetic underneath (clip_by_norm, l2_penalty, omega, ...) is fuzzed on its own"
+)
 
 EXEMPT: dict[str, str] = {
     **{name: _RECORD for name in (
@@ -1654,6 +1685,10 @@ EXEMPT: dict[str, str] = {
         "rnntheory.training.hessian_free.CGResult", "rnntheory.training.hessian_free.HFStepResult",
         "rnntheory.training.loop.History",
         "rnntheory.verification.CheckResult", "rnntheory.checks.CheckSpec",
+    )},
+    **{f"rnntheory.remedies.stages.{name}": _STAGE_HOOK for name in (
+        "Remedy.check_model", "Remedy.penalty", "Remedy.transform", "Remedy.project",
+        "Penalty.penalty", "Omega.penalty", "GradientClipping.transform",
     )},
     "rnntheory.training.optimizers.Optimizer": _ABSTRACT,
     "rnntheory.training.optimizers.Optimizer.init": _ABSTRACT,

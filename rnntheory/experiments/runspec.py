@@ -60,6 +60,14 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int, check_real
+from ..remedies.stages import (
+    GradientClipping,
+    Omega,
+    Penalty,
+    Remedy,
+    SpectralProjection,
+    TruncatedBPTT,
+)
 
 __all__ = [
     "CELLS",
@@ -88,22 +96,31 @@ PASCANU_2013_BATCH_SIZE = 20
 PASCANU_2013_TEST_SEQUENCES = 10_000
 CELLS = ("rnn", "lstm", "gru")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "hf")
-REMEDIES = ("clip", "clip_value", "tbptt", "l1", "l2", "spectral", "projection", "omega", "leaky")
 _INIT_NAMES_AS_REMEDY = ("orthogonal", "identity", "henaff")
 _ELMAN_ACTIVATIONS = ("tanh", "sigmoid", "identity", "relu")
 _MAX_CURVE = 200
 
+# The one table of the remedy vocabulary: sweep name -> the record class that
+# builds it (its hyperparameters and their defaults are the class's own:
+# ``Record.hyper[name]``, ``Record.from_hyper(name, hparams)``); ``None`` marks
+# a model option (``"leaky"``, see ``build_model``), whose hyperparameters are here.
+_REMEDY_RECORDS: dict[str, type[Remedy] | None] = {
+    "clip": GradientClipping,
+    "clip_value": GradientClipping,
+    "tbptt": TruncatedBPTT,
+    "l1": Penalty,
+    "l2": Penalty,
+    "spectral": Penalty,
+    "projection": SpectralProjection,
+    "omega": Omega,
+    "leaky": None,
+}
+_MODEL_OPTION_HPARAMS: dict[str, dict[str, float | None]] = {"leaky": {"leak_low": 0.02, "leak_high": 0.2}}
+REMEDIES = tuple(_REMEDY_RECORDS)
 # remedy -> {hyperparameter: default (None = required)}
 _REMEDY_HPARAMS: dict[str, dict[str, float | None]] = {
-    "clip": {"clip": 1.0},
-    "clip_value": {"clip_value": 1.0},
-    "tbptt": {"tbptt": None, "tbptt_k1": 1.0},
-    "l1": {"l1": 1e-4},
-    "l2": {"l2": 1e-4},
-    "spectral": {"spectral": 1.0, "spectral_c": 1.0},
-    "projection": {"projection": 1.0},
-    "omega": {"omega": 2.0},
-    "leaky": {"leak_low": 0.02, "leak_high": 0.2},
+    name: (_MODEL_OPTION_HPARAMS[name] if record is None else record.hyper_defaults(name))
+    for name, record in _REMEDY_RECORDS.items()
 }
 # hyperparameters that are not tied to a remedy (filled in only when given)
 _FREE_HPARAMS = ("momentum", "scale", "forget_bias", "eval_every", "hf_lam", "hf_mu", "hf_max_cg")
@@ -477,9 +494,12 @@ def _need(name: str, what: str) -> Any:
 
 
 def build_remedies(spec: RunSpec) -> tuple[Any, ...]:
-    """The remedy records of :mod:`rnntheory.training` for ``spec.remedies``.
+    """The remedy records (:mod:`rnntheory.remedies.stages`) for ``spec.remedies``.
 
-    ``"leaky"`` is a model option (see :func:`build_model`), not a record.
+    Each is built by its record class from the spec's hyperparameters
+    (:meth:`~rnntheory.remedies.stages.Remedy.from_hyper`), in the order of
+    ``spec.remedies``. ``"leaky"`` is a model option (see :func:`build_model`),
+    not a record.
 
     Examples
     --------
@@ -488,26 +508,12 @@ def build_remedies(spec: RunSpec) -> tuple[Any, ...]:
     (GradientClipping(threshold=2.0, kind='norm'),)
     """
     _check_spec(spec)
-    from ..training import GradientClipping, Penalty, SpectralProjection, TruncatedBPTT
-
+    hyper = dict(spec.hparams)
     out: list[Any] = []
     for r in spec.remedies:
-        if r == "clip":
-            out.append(GradientClipping(float(spec.hp("clip") or 0.0)))
-        elif r == "clip_value":
-            out.append(GradientClipping(float(spec.hp("clip_value") or 0.0), kind="value"))
-        elif r == "tbptt":
-            out.append(TruncatedBPTT(int(spec.hp("tbptt") or 0), int(spec.hp("tbptt_k1", 1) or 1)))
-        elif r in ("l1", "l2"):
-            out.append(Penalty(r, float(spec.hp(r) or 0.0)))
-        elif r == "spectral":
-            out.append(Penalty("spectral", float(spec.hp("spectral") or 0.0),
-                               c=float(spec.hp("spectral_c") or 0.0)))
-        elif r == "projection":
-            out.append(SpectralProjection(float(spec.hp("projection") or 0.0)))
-        elif r == "omega":
-            omega = _need("Omega", "the remedy 'omega'")
-            out.append(omega(weight=float(spec.hp("omega") or 0.0)))
+        record = _REMEDY_RECORDS[r]
+        if record is not None:
+            out.append(record.from_hyper(r, hyper))
     return tuple(out)
 
 

@@ -64,6 +64,7 @@ from ..cells.curvature import (
     unflatten_params,
 )
 from ..cells.elman import ElmanRNN
+from ._loop_parts import Gradient, History, StepMethod, run_steps, train_args, train_seed
 
 __all__ = [
     "CGResult",
@@ -665,7 +666,46 @@ def hf_step(
 
 
 # ---------------------------------------------------------------- train()
-def _train_hf(
+class _HFStep(StepMethod):
+    """Hessian-free's step for the shared loop: one outer iteration per step."""
+
+    desc = "train (HF)"
+    fallback_lr = 0.01  # HF has no learning rate: the fallback uses Pascanu et al.'s
+    clipped_norm_is_norm = True  # no remedies transform HF's gradient
+
+    def __init__(self, hf: HessianFree, loss: str) -> None:
+        self.hf = hf
+        self.loss = loss
+        self.lam = hf.lam
+        self.warm: np.ndarray | None = None
+
+    def gradient(self, model: Any, batch: Any, row: dict[str, Any]) -> Gradient:
+        from ..remedies import clipping as C
+
+        with np.errstate(all="ignore"):
+            value, gr = model.value_and_grad(batch.x, batch.y, loss=self.loss, mask=batch.mask)
+        x3, h, tgt, m = _batched(model, batch.x, batch.y, batch.mask, None)
+        B = x3.shape[1]
+        g = flatten_params(gr.params()) / B
+        f0 = value / B
+        norm = C.global_norm(gr.params()) / B
+        return Gradient(loss=f0, norm=norm, data=(x3, h, tgt, m, g), usable=bool(np.isfinite(f0)))
+
+    def update(
+        self, model: Any, params: dict[str, np.ndarray], grad: Gradient, step: int, row: dict[str, Any],
+    ) -> tuple[dict[str, np.ndarray] | None, Any, float, tuple[str, str] | None]:
+        x3, h, tgt, m, g = grad.data
+        res = _hf_iteration(model, x3, h, self.loss, tgt, m, float(grad.loss), g, self.hf, self.lam, self.warm)
+        row["events"].append(("hf", (
+            f"lam={res.lam_before:.4g}->{res.lam_after:.4g} cg={res.cg_iterations} "
+            f"gv={res.gv_products} rho={res.rho:.3g} iterate={res.chosen_iterate} "
+            f"scale={res.step_scale:g} loss={res.loss_before:.4g}->{res.loss_after:.4g}"
+        )))
+        self.lam, self.warm = res.lam_after, res.cg_solution
+        return res.model.params(), res.model, grad.norm, None
+
+
+def train_hf(
     model: Any,
     task: Any,
     hf: HessianFree,
@@ -679,7 +719,7 @@ def _train_hf(
     divergence: str,
     divergence_threshold: float,
     progress: bool | None,
-) -> Any:
+) -> History:
     """``train(..., optimizer=HessianFree(...))``: one step = one HF outer iteration.
 
     Records each step as a History event ``(step, "hf", "lam=… cg=… gv=… rho=…
@@ -688,85 +728,24 @@ def _train_hf(
     returns the last finite model; ``"fallback"`` skips the step and multiplies
     ``W_hh`` by the first-order loop's factor at Pascanu et al.'s learning rate
     0.01, ``1 − 0.02·0.01`` (HF has no learning rate of its own). HF never
-    applies a non-finite step.
+    applies a non-finite step. A model whose pre-activations could pass the
+    float range (no gradient exists) takes the same divergence path, as in the
+    first-order loop. The loop itself (batches, seeds, History, divergence,
+    evaluation) is the one :func:`~rnntheory.training.train` runs for
+    first-order optimizers; HF plugs in its step.
     """
-    from ..remedies import clipping as C
-    from .loop import History, _shrink, _train_args, _train_seed
-
     if remedies:
         raise ValueError(
             "`remedies` are not supported with HessianFree (it is a trainer of its own: "
             f"no clipping, truncation, penalties or projection), got {tuple(type(r).__name__ for r in remedies)}"
         )
     model = check_gauss_newton_model(model)
-    steps, batch_size, eval_every, eval_size, divergence, divergence_threshold = _train_args(
+    steps, batch_size, eval_every, eval_size, divergence, divergence_threshold = train_args(
         model, task, steps, batch_size, eval_every, eval_size, divergence, divergence_threshold
     )
-    from tqdm import tqdm
-
-    seed = _train_seed(seed)
-    rng = np.random.default_rng(seed)
-    eval_batch = task.sample(eval_size, seed + 1)
-    cols: dict[str, list[float]] = {k: [] for k in ("loss", "gn", "gw", "rho")}
-    ev_steps: list[int] = []
-    ev_err: list[float] = []
-    ev_loss: list[float] = []
-    events: list[tuple[int, str, str]] = []
-    stopped = None
-    lam = hf.lam
-    warm: np.ndarray | None = None
-
-    def record() -> None:
-        W = model.W_hh
-        cols["gw"].append(float(np.linalg.norm(W, 2)))
-        cols["rho"].append(float(np.max(np.abs(np.linalg.eigvals(W)))))
-
-    def evaluate(step: int) -> None:
-        tr = model.forward(eval_batch.x)
-        out = np.asarray(tr.y if tr.y is not None else tr.h[1:], dtype=np.float64)
-        ev_steps.append(step)
-        ev_err.append(task.error(out, eval_batch))
-        ev_loss.append(task.loss_value(out, eval_batch))
-
-    done = 0
-    for step in tqdm(range(1, steps + 1), desc="train (HF)", disable=(None if progress is None else not progress), leave=False):
-        done = step
-        batch = task.sample(batch_size, rng)
-        loss = task.loss
-        with np.errstate(all="ignore"):
-            value, gr = model.value_and_grad(batch.x, batch.y, loss=loss, mask=batch.mask)
-        x3, h, tgt, m = _batched(model, batch.x, batch.y, batch.mask, None)
-        B = x3.shape[1]
-        g = flatten_params(gr.params()) / B
-        f0 = value / B
-        norm = C.global_norm(gr.params()) / B
-        cols["loss"].append(float(f0))
-        cols["gn"].append(norm)
-        if not (np.isfinite(norm) and np.isfinite(f0) and norm <= divergence_threshold):
-            if divergence == "stop":
-                stopped = f"gradient norm {norm:.3g} at step {step} (threshold {divergence_threshold:g})"
-                events.append((step, "stop", stopped))
-                record()
-                break
-            W, factor = _shrink(model.W_hh, 0.01)
-            model = model.replace(W_hh=W)
-            events.append((step, "fallback", f"gradient norm {norm:.3g}; W_hh scaled by {factor:.17g}"))
-        else:
-            res = _hf_iteration(model, x3, h, loss, tgt, m, float(f0), g, hf, lam, warm)
-            events.append((step, "hf", (
-                f"lam={res.lam_before:.4g}->{res.lam_after:.4g} cg={res.cg_iterations} "
-                f"gv={res.gv_products} rho={res.rho:.3g} iterate={res.chosen_iterate} "
-                f"scale={res.step_scale:g} loss={res.loss_before:.4g}->{res.loss_after:.4g}"
-            )))
-            model, lam, warm = res.model, res.lam_after, res.cg_solution
-        record()
-        if step % eval_every == 0:
-            evaluate(step)
-    if not ev_steps or ev_steps[-1] != done:
-        evaluate(done)
-    arr = np.asarray
-    gn = arr(cols["gn"])
-    return History(
-        arr(cols["loss"]), gn, gn.copy(), arr(cols["gw"]), arr(cols["rho"]),
-        arr(ev_steps), arr(ev_err), arr(ev_loss), events, model, stopped, done,
+    seed = train_seed(seed)
+    return run_steps(
+        model, task, _HFStep(hf, task.loss), (), steps=steps, batch_size=batch_size, seed=seed,
+        eval_every=eval_every, eval_size=eval_size, divergence=divergence,
+        divergence_threshold=divergence_threshold, progress=progress,
     )

@@ -81,10 +81,11 @@ def _moment(name: str, value: Any, *, nonnegative: bool = False) -> Params:
     return arrays
 
 
-def _finite_tree(value: Any) -> bool:
-    """Every array (and float) in a dict of arrays, nested dicts included, is finite."""
+def finite_tree(value: Any) -> bool:
+    """Every array (and float) in a dict of arrays, nested dicts included, is finite
+    (package-internal: the training loop checks a step with it)."""
     if isinstance(value, dict):
-        return all(_finite_tree(v) for v in value.values())
+        return all(finite_tree(v) for v in value.values())
     if isinstance(value, np.ndarray):
         return all_finite(value)
     if isinstance(value, float | np.floating):
@@ -153,7 +154,7 @@ class _Checked(Optimizer):
         st = self._check_state(_state_dict(state, self._state_keys, type(self).__name__), g)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             updates, new_state = self._step(g, st)
-        if not (_finite_tree(updates) and _finite_tree(new_state)):
+        if not (finite_tree(updates) and finite_tree(new_state)):
             raise ValueError(
                 f"`grads` (max |g| = {_max_abs(g):.3g}) gives a non-finite {type(self).__name__} step with this "
                 f"`state` and lr = {self.lr:g}: the update or the new state passes the dtype's range; "
@@ -274,7 +275,7 @@ class Adam(_Checked):
         return upd, {"m": m, "v": v, "t": t}
 
 
-def _unchecked_update(opt: Optimizer, grads: Params, state: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
+def unchecked_update(opt: Optimizer, grads: Params, state: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
     """What :func:`~rnntheory.training.train` calls: the bare arithmetic of a built-in
     optimizer (its gradients are finite and its state comes from ``init``; the
     loop checks the result and takes its divergence path when it is not finite),
@@ -284,7 +285,7 @@ def _unchecked_update(opt: Optimizer, grads: Params, state: dict[str, Any]) -> t
     return opt.update(grads, state)
 
 
-def _unchecked_apply(params: Params, updates: Params) -> Params:
+def unchecked_apply(params: Params, updates: Params) -> Params:
     """``params + updates`` in each parameter's dtype, unchecked (may hold ±inf)."""
     return {k: (p + updates[k]).astype(p.dtype, copy=False) if k in updates else p for k, p in params.items()}
 
@@ -322,7 +323,7 @@ def apply_updates(params: Params, updates: Params) -> Params:
     p = _arrays("params", params)
     u = _matching("updates", _arrays("updates", updates), p, "params", subset=True)
     with np.errstate(over="ignore", invalid="ignore"):
-        out = _unchecked_apply(p, u)
+        out = unchecked_apply(p, u)
     for k in u:
         if not all_finite(out[k]):
             raise ValueError(
