@@ -5,11 +5,13 @@ and mpmath products of explicit matrices)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 
 from .. import jacobians as jac
 from .._oracles import central_gradient, central_jacobian, elman_step, mp_log_norms, rel_err
-from ..cells.elman import ElmanRNN
+from ..cells.elman import ElmanRNN, Trace
 from . import check
 from ._context import CheckContext
 from ._result import CheckResult
@@ -21,21 +23,42 @@ def _step(model: ElmanRNN, h: np.ndarray, x: np.ndarray) -> np.ndarray:
                                  form=model.form, alpha=model.alpha))
 
 
+def _against_central(
+    models: list[tuple[str, ElmanRNN, np.ndarray]],
+    pairs: Callable[[int], Iterable[tuple[int, int]]],
+    kernel: Callable[[ElmanRNN, Trace], Callable[[int, int], np.ndarray]],
+) -> tuple[float, int]:
+    """Worst relative error and count of ``kernel(m, tr)(t, k)`` against central
+    differences of ``h_t`` as a function of ``h_k`` (the NumPy step rolled from
+    ``k`` to ``t``), over ``pairs(T)`` of every model's trace."""
+    worst, count = 0.0, 0
+    for _, m, x in models:
+        tr = m.forward(x)
+        got = kernel(m, tr)
+        for t, k in pairs(tr.T):
+            def roll(
+                h: np.ndarray, t: int = t, k: int = k, m: ElmanRNN = m, x: np.ndarray = x
+            ) -> np.ndarray:
+                for i in range(k + 1, t + 1):
+                    h = _step(m, h, x[i - 1])
+                return h
+
+            fd = central_jacobian(roll, tr.h[k], relative=True)
+            worst = max(worst, rel_err(got(t, k), fd))
+            count += 1
+    return worst, count
+
+
 @check("step-jacobian", order=10)
 def step_jacobian(ctx: CheckContext) -> CheckResult:
     """Eq. 9: each step Jacobian of every default model against central differences of one NumPy step."""
     models = ctx.models
-    worst, count = 0.0, 0
-    for _, m, x in models:
-        tr = m.forward(x)
-        J = jac.step_jacobians(m, tr)
-        for i in range(1, tr.T + 1, 7):
-            def one(h: np.ndarray, i: int = i, m: ElmanRNN = m, x: np.ndarray = x) -> np.ndarray:
-                return _step(m, h, x[i - 1])
 
-            fd = central_jacobian(one, tr.h[i - 1], relative=True)
-            worst = max(worst, rel_err(J[i - 1], fd))
-            count += 1
+    def steps(m: ElmanRNN, tr: Trace) -> Callable[[int, int], np.ndarray]:
+        J = jac.step_jacobians(m, tr)
+        return lambda t, k: J[t - 1]
+
+    worst, count = _against_central(models, lambda T: [(i, i - 1) for i in range(1, T + 1, 7)], steps)
     return CheckResult(
         "step-jacobian", "Eq. 9: ∂h_i/∂h_{i−1} (each form) equals finite differences",
         len(models), count, worst, worst < 1e-6, "relative error, central differences",
@@ -46,24 +69,19 @@ def step_jacobian(ctx: CheckContext) -> CheckResult:
 def chain_rule(ctx: CheckContext) -> CheckResult:
     """Eqs. 7–8: the product ``J_t ⋯ J_{k+1}`` against central differences of ``h_t`` as a function of ``h_k``."""
     models = ctx.models
-    worst, count = 0.0, 0
-    for _, m, x in models:
-        tr = m.forward(x)
-        T = tr.T
-        pairs = {(min(5, T), 0), (T // 2, T // 4), (T, max(0, T - 6)), (T, T - 1)}
-        for t, k in sorted(pairs):
-            def roll(
-                h: np.ndarray, t: int = t, k: int = k, m: ElmanRNN = m, x: np.ndarray = x
-            ) -> np.ndarray:
-                for i in range(k + 1, t + 1):
-                    h = _step(m, h, x[i - 1])
-                return h
 
-            fd = central_jacobian(roll, tr.h[k], relative=True)
+    def products(m: ElmanRNN, tr: Trace) -> Callable[[int, int], np.ndarray]:
+        def one(t: int, k: int) -> np.ndarray:
             P = jac.product(m, tr, t, k)
             assert isinstance(P, np.ndarray)
-            worst = max(worst, rel_err(P, fd))
-            count += 1
+            return P
+
+        return one
+
+    def pairs(T: int) -> list[tuple[int, int]]:
+        return sorted({(min(5, T), 0), (T // 2, T // 4), (T, max(0, T - 6)), (T, T - 1)})
+
+    worst, count = _against_central(models, pairs, products)
     return CheckResult(
         "chain-rule", "Eqs. 7–8: ∂h_t/∂h_k = J_t⋯J_{k+1} equals finite differences of h_t(h_k)",
         len(models), count, worst, worst < 1e-5, "relative error, central differences",
