@@ -209,7 +209,6 @@ def test_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the redesign of issue 13 is under way; remove this mark when it passes")
 def test_no_import_cycle() -> None:
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for a, b, _ in EDGES:
@@ -218,7 +217,6 @@ def test_no_import_cycle() -> None:
     assert _cycles(graph) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the redesign of issue 13 is under way; remove this mark when it passes")
 def test_no_private_name_crosses_a_module() -> None:
     """``from .x import _name`` reaches into another module's private code.
 

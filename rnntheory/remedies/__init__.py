@@ -14,6 +14,10 @@ returns a new model. Nothing here modifies its arguments.
 - :mod:`~rnntheory.remedies.omega` — :func:`omega`, Pascanu et al.'s
   vanishing-gradient regularizer Ω (Eqs. 15–16) and its fixed-flow gradient,
   and :func:`omega_full_gradient` for comparison.
+- :mod:`~rnntheory.remedies.stages` — the records :func:`rnntheory.training.train`
+  takes (:class:`GradientClipping`, :class:`TruncatedBPTT`, :class:`Penalty`,
+  :class:`SpectralProjection`, :class:`Omega`, all :class:`Remedy`): each says
+  what it does at each stage of a training step, calling the functions above.
 
 Examples
 --------
@@ -29,10 +33,17 @@ from __future__ import annotations
 from .clipping import ClipInfo, ValueClipInfo, clip_by_norm, clip_by_value, global_norm
 from .omega import OmegaResult, omega, omega_full_gradient
 from .penalties import l1_penalty, l2_penalty, project_spectral_norm, spectral_penalty
+from .stages import GradientClipping, Omega, Penalty, Remedy, SpectralProjection, TruncatedBPTT
 
 __all__ = [
     "ClipInfo",
+    "GradientClipping",
+    "Omega",
     "OmegaResult",
+    "Penalty",
+    "Remedy",
+    "SpectralProjection",
+    "TruncatedBPTT",
     "ValueClipInfo",
     "clip_by_norm",
     "clip_by_value",
