@@ -190,3 +190,34 @@ def test_deprecated_alias_helper():
     ]:
         alias = vars(owner)[old]
         assert isinstance(alias, deprecated_alias) and alias.new == new and alias.owner == owner.__name__
+
+
+def test_replace_of_every_model_names_an_unknown_key_and_changes_only_what_it_is_given():
+    """Every model's ``replace`` starts from the same constructor keywords: an
+    unknown key is a ValueError naming the key, the model and (where the
+    constructor has options) that it is no option either; a known one changes
+    that parameter alone (the others are the very same arrays), and the
+    replaced model's forward pass is the loop reference's with the new value."""
+    from naive import forward as naive_forward
+
+    from rnntheory import GRU, LSTM, GeneratorRNN
+
+    models = [
+        (ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=1), "W_hh", "parameter or option of ElmanRNN"),
+        (LSTM.init(2, 3, 2, seed=1), "weight_hh", "parameter of LSTM"),
+        (GRU.init(2, 3, 2, seed=1), "weight_hh", "parameter of GRU"),
+        (GeneratorRNN.init(2, 3, 2, seed=1), "W_hh", "parameter or option of GeneratorRNN"),
+    ]
+    for m, name, what in models:
+        with pytest.raises(ValueError, match=rf"^`V_hh` is not a {what}$"):
+            m.replace(V_hh=np.eye(3))
+        new = 0.5 * m.params()[name]
+        m2 = m.replace(**{name: new})
+        np.testing.assert_array_equal(m2.params()[name], new)
+        for k, v in m.params().items():
+            if k != name:
+                assert m2.params()[k] is v
+    elman = models[0][0].replace(W_hh=0.25 * np.eye(3))
+    x = np.random.default_rng(0).normal(size=(6, 2))
+    h_ref = naive_forward(elman, x)
+    np.testing.assert_allclose(elman.forward(x).h, h_ref, rtol=1e-12, atol=1e-15)

@@ -172,6 +172,17 @@ class SequenceModel:
     def _init_kwargs(self) -> dict[str, Any]:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _replaced(self, params: dict[str, Any], what: str) -> dict[str, Any]:
+        """The constructor's keywords with ``params`` put in (what every ``replace``
+        starts from); a key the constructor lacks is a ``ValueError``: "`key` is
+        not a {what}"."""
+        kw = self._init_kwargs()
+        for key, value in params.items():
+            if key not in kw:
+                raise ValueError(f"`{key}` is not a {what}")
+            kw[key] = value
+        return kw
+
     # immutable: a copy is the model itself; a pickle goes through the constructor
     def __copy__(self) -> Any:
         return self

@@ -285,20 +285,12 @@ class ElmanRNN(SequenceModel):
         given here is clipped to ``[0, 1]``: the projection that keeps a learned
         retention valid after a gradient step.
         """
-        kw = self._init_kwargs()
-        opts = {k: kw.pop(k) for k in ("activation", "form", "alpha", "learn_alpha")}
-        for key, value in params.items():
-            if key in opts:
-                opts[key] = value
-            elif key in ("W_hh", "W_hx", "b_h", "W_yh", "b_y"):
-                kw[key] = value
-            else:
-                raise ValueError(f"`{key}` is not a parameter or option of ElmanRNN")
-        if opts["learn_alpha"] is True and "alpha" in params and params["alpha"] is not None:
+        kw = self._replaced(params, "parameter or option of ElmanRNN")
+        if kw["learn_alpha"] is True and "alpha" in params and params["alpha"] is not None:
             # projected in float64, then cast: a finite α beyond float32's range is clipped to 1
             a = np.clip(as_float_array("alpha", params["alpha"], ndim=(0, 1), dtype=np.dtype(np.float64)), 0.0, 1.0)
-            opts["alpha"] = float(a.reshape(-1)[0]) if np.ndim(params["alpha"]) == 0 else a
-        return ElmanRNN(**kw, **opts)
+            kw["alpha"] = float(a.reshape(-1)[0]) if np.ndim(params["alpha"]) == 0 else a
+        return ElmanRNN(**kw)
 
     def _init_kwargs(self) -> dict[str, Any]:
         return {

@@ -248,12 +248,7 @@ class _Gated(SequenceModel):
 
     def replace(self, **params: Any) -> Any:
         """A copy with some parameters replaced."""
-        kw = self._init_kwargs()
-        for key, value in params.items():
-            if key not in kw:
-                raise ValueError(f"`{key}` is not a parameter of {self.NAME}")
-            kw[key] = value
-        return type(self)(**kw)
+        return type(self)(**self._replaced(params, f"parameter of {self.NAME}"))
 
     def _init_kwargs(self) -> dict[str, Any]:
         return {"W_yh": None, "b_y": None, **self.params()}

@@ -257,12 +257,7 @@ class GeneratorRNN(SequenceModel):
 
     def replace(self, **params: Any) -> GeneratorRNN:
         """A copy with some parameters (or ``activation``) replaced."""
-        kw = self._init_kwargs()
-        for key, value in params.items():
-            if key not in kw:
-                raise ValueError(f"`{key}` is not a parameter or option of GeneratorRNN")
-            kw[key] = value
-        return GeneratorRNN(**kw)
+        return GeneratorRNN(**self._replaced(params, "parameter or option of GeneratorRNN"))
 
     def _init_kwargs(self) -> dict[str, Any]:
         return {**self.params(), "activation": self.activation}
