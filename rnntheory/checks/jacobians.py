@@ -23,14 +23,19 @@ def _step(model: ElmanRNN, h: np.ndarray, x: np.ndarray) -> np.ndarray:
                                  form=model.form, alpha=model.alpha))
 
 
-def _against_central(
-    models: list[tuple[str, ElmanRNN, np.ndarray]],
+def _central_row(
+    ctx: CheckContext,
+    name: str,
+    claim: str,
+    tol: float,
     pairs: Callable[[int], Iterable[tuple[int, int]]],
     kernel: Callable[[ElmanRNN, Trace], Callable[[int, int], np.ndarray]],
-) -> tuple[float, int]:
-    """Worst relative error and count of ``kernel(m, tr)(t, k)`` against central
-    differences of ``h_t`` as a function of ``h_k`` (the NumPy step rolled from
-    ``k`` to ``t``), over ``pairs(T)`` of every model's trace."""
+) -> CheckResult:
+    """The row ``name``: ``kernel(m, tr)(t, k)`` against central differences of
+    ``h_t`` as a function of ``h_k`` (the NumPy step rolled from ``k`` to
+    ``t``), over ``pairs(T)`` of every default model's trace; it passes when the
+    worst relative error is below ``tol``."""
+    models = ctx.models
     worst, count = 0.0, 0
     for _, m, x in models:
         tr = m.forward(x)
@@ -46,45 +51,40 @@ def _against_central(
             fd = central_jacobian(roll, tr.h[k], relative=True)
             worst = max(worst, rel_err(got(t, k), fd))
             count += 1
-    return worst, count
+    return CheckResult(name, claim, len(models), count, worst, worst < tol, "relative error, central differences")
+
+
+def _steps(m: ElmanRNN, tr: Trace) -> Callable[[int, int], np.ndarray]:
+    """``(t, k) ↦ J_t``, the step Jacobians of the trace (``k = t − 1``)."""
+    J = jac.step_jacobians(m, tr)
+    return lambda t, k: J[t - 1]
+
+
+def _products(m: ElmanRNN, tr: Trace) -> Callable[[int, int], np.ndarray]:
+    """``(t, k) ↦ J_t ⋯ J_{k+1}``, the product as :func:`rnntheory.jacobians.product` computes it."""
+    def one(t: int, k: int) -> np.ndarray:
+        P = jac.product(m, tr, t, k)
+        assert isinstance(P, np.ndarray)
+        return P
+
+    return one
 
 
 @check("step-jacobian", order=10)
 def step_jacobian(ctx: CheckContext) -> CheckResult:
     """Eq. 9: each step Jacobian of every default model against central differences of one NumPy step."""
-    models = ctx.models
-
-    def steps(m: ElmanRNN, tr: Trace) -> Callable[[int, int], np.ndarray]:
-        J = jac.step_jacobians(m, tr)
-        return lambda t, k: J[t - 1]
-
-    worst, count = _against_central(models, lambda T: [(i, i - 1) for i in range(1, T + 1, 7)], steps)
-    return CheckResult(
-        "step-jacobian", "Eq. 9: ∂h_i/∂h_{i−1} (each form) equals finite differences",
-        len(models), count, worst, worst < 1e-6, "relative error, central differences",
+    return _central_row(
+        ctx, "step-jacobian", "Eq. 9: ∂h_i/∂h_{i−1} (each form) equals finite differences", 1e-6,
+        lambda T: [(i, i - 1) for i in range(1, T + 1, 7)], _steps,
     )
 
 
 @check("chain-rule", order=20)
 def chain_rule(ctx: CheckContext) -> CheckResult:
     """Eqs. 7–8: the product ``J_t ⋯ J_{k+1}`` against central differences of ``h_t`` as a function of ``h_k``."""
-    models = ctx.models
-
-    def products(m: ElmanRNN, tr: Trace) -> Callable[[int, int], np.ndarray]:
-        def one(t: int, k: int) -> np.ndarray:
-            P = jac.product(m, tr, t, k)
-            assert isinstance(P, np.ndarray)
-            return P
-
-        return one
-
-    def pairs(T: int) -> list[tuple[int, int]]:
-        return sorted({(min(5, T), 0), (T // 2, T // 4), (T, max(0, T - 6)), (T, T - 1)})
-
-    worst, count = _against_central(models, pairs, products)
-    return CheckResult(
-        "chain-rule", "Eqs. 7–8: ∂h_t/∂h_k = J_t⋯J_{k+1} equals finite differences of h_t(h_k)",
-        len(models), count, worst, worst < 1e-5, "relative error, central differences",
+    return _central_row(
+        ctx, "chain-rule", "Eqs. 7–8: ∂h_t/∂h_k = J_t⋯J_{k+1} equals finite differences of h_t(h_k)", 1e-5,
+        lambda T: sorted({(min(5, T), 0), (T // 2, T // 4), (T, max(0, T - 6)), (T, T - 1)}), _products,
     )
 
 
