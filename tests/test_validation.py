@@ -221,3 +221,20 @@ def test_replace_of_every_model_names_an_unknown_key_and_changes_only_what_it_is
     x = np.random.default_rng(0).normal(size=(6, 2))
     h_ref = naive_forward(elman, x)
     np.testing.assert_allclose(elman.forward(x).h, h_ref, rtol=1e-12, atol=1e-15)
+
+
+def test_every_model_repr_names_its_sizes_options_and_dtype():
+    """One format for every model: ``Name(n_in, n_hidden, n_out[, options], dtype)``."""
+    from rnntheory import GRU, LSTM, GeneratorRNN
+
+    cases = [
+        (ElmanRNN.init(2, 3, 4), "ElmanRNN(n_in=2, n_hidden=3, n_out=4, activation='tanh', form='standard', dtype=float64)"),
+        (ElmanRNN.init(2, 3, None, alpha=0.5), "ElmanRNN(n_in=2, n_hidden=3, n_out=3, activation='tanh', form='standard', leaky, dtype=float64)"),
+        (ElmanRNN.init(2, 3, 1, alpha=0.5, learn_alpha=True, dtype=np.float32),
+         "ElmanRNN(n_in=2, n_hidden=3, n_out=1, activation='tanh', form='standard', leaky (α learned), dtype=float32)"),
+        (LSTM.init(2, 3, 4), "LSTM(n_in=2, n_hidden=3, n_out=4, dtype=float64)"),
+        (GRU.init(2, 3, None), "GRU(n_in=2, n_hidden=3, n_out=3, dtype=float64)"),
+        (GeneratorRNN.init(2, 3, 2), "GeneratorRNN(n_in=2, n_hidden=3, n_out=2, activation='tanh', dtype=float64)"),
+    ]
+    for model, text in cases:
+        assert repr(model) == text

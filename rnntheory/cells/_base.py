@@ -206,6 +206,10 @@ class SequenceModel:
         """Readout size (``n_hidden`` without a readout)."""
         return self.n_hidden if self.W_yh is None else int(self.W_yh.shape[0])
 
+    def _describe(self, name: str, options: str = "") -> str:
+        """``name(n_in=…, n_hidden=…, n_out=…<options>, dtype=…)``: every model's ``repr``."""
+        return f"{name}(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}{options}, dtype={self.dtype})"
+
     # ------------------------------------------------------------------ reach
     # Activations whose values lie in [-1, 1]: with them the recurrent part of a
     # pre-activation is bounded by the weights alone.

@@ -301,11 +301,7 @@ class ElmanRNN(SequenceModel):
 
     def __repr__(self) -> str:
         leak = "" if self.alpha is None else (", leaky (α learned)" if self.learn_alpha else ", leaky")
-        return (
-            f"ElmanRNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
-            f"activation={self.activation.name!r}, form={self.form!r}{leak}, "
-            f"dtype={self.dtype})"
-        )
+        return self._describe("ElmanRNN", f", activation={self.activation.name!r}, form={self.form!r}{leak}")
 
     # ------------------------------------------------------------- init
     @classmethod

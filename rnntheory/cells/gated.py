@@ -254,10 +254,7 @@ class _Gated(SequenceModel):
         return {"W_yh": None, "b_y": None, **self.params()}
 
     def __repr__(self) -> str:
-        return (
-            f"{self.NAME}(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
-            f"dtype={self.dtype})"
-        )
+        return self._describe(self.NAME)
 
     @classmethod
     def init(

@@ -263,10 +263,7 @@ class GeneratorRNN(SequenceModel):
         return {**self.params(), "activation": self.activation}
 
     def __repr__(self) -> str:
-        return (
-            f"GeneratorRNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
-            f"activation={self.activation.name!r}, dtype={self.dtype})"
-        )
+        return self._describe("GeneratorRNN", f", activation={self.activation.name!r}")
 
     # ------------------------------------------------------------------ init
     @classmethod
