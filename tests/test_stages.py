@@ -280,6 +280,9 @@ def test_train_accepts_the_built_records_and_a_sweep_run_matches_train():
     assert m["steps_done"] == h.steps == 4
     assert m["curve"]["loss"] == [float(v) for v in h.loss]
     assert m["n_clips"] == h.count("clip")
+    W = np.asarray(h.model.W_hh)  # sigma_max and rho of the final model (SVD and eigenvalue oracles)
+    assert m["gamma_w"] == pytest.approx(np.linalg.svd(W, compute_uv=False)[0], rel=1e-14)
+    assert m["rho"] == pytest.approx(np.max(np.abs(np.linalg.eigvals(W))), rel=1e-14)
 
 
 def test_hessian_free_runs_in_the_shared_loop_and_takes_its_divergence_path():

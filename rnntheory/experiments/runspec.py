@@ -652,6 +652,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     """
     if not isinstance(spec, RunSpec):
         raise TypeError(f"`spec` must be a RunSpec, got {type(spec).__name__}")
+    from .. import bounds
     from ..tasks import make_task
     from ..training import train
 
@@ -696,8 +697,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         "n_fallbacks": int(hist.count("fallback")),
         "stopped": hist.stopped,
         "steps_done": int(hist.steps),
-        "gamma_w": _finite_or_none(float(np.linalg.norm(W, 2))),
-        "rho": _finite_or_none(float(np.max(np.abs(np.linalg.eigvals(W))))) if square else None,
+        "gamma_w": _finite_or_none(bounds.gamma_w(W)),
+        "rho": _finite_or_none(bounds.spectral_radius(W)) if square else None,
         "flow": flow_metric(final, tr),
         "wall_s": time.perf_counter() - t0,
         "curve": {
