@@ -306,3 +306,18 @@ def test_hessian_free_runs_in_the_shared_loop_and_takes_its_divergence_path():
     stop = train(m, task, optimizer=HessianFree(max_cg=5), steps=3, batch_size=2, seed=0, eval_every=1,
                  eval_size=2, divergence="stop")
     assert stop.steps == 1 and stop.stopped.startswith("no gradient at step 1: ")
+
+
+@dataclass(frozen=True)
+class _LogsAColumn(Remedy):
+    columns = ("my_column",)
+
+
+def test_train_refuses_a_remedy_column_history_lacks():
+    """A record may only fill per-step columns History has (today ``omega``):
+    another is refused by name before the run, not after its last step."""
+    task = _task()
+    with pytest.raises(ValueError, match=r"`remedies`: _LogsAColumn fills the column 'my_column'"):
+        train(_model(task), task, remedies=(_LogsAColumn(),), steps=1, batch_size=2, eval_size=2)
+    with pytest.raises(TypeError, match="`remedies` entries must be remedy records, got str"):
+        train(_model(task), task, remedies=("clip",), steps=1, batch_size=2, eval_size=2)

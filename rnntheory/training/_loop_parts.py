@@ -22,6 +22,7 @@ import numpy as np
 from .._validation import SEED_LIMIT, ReachError, check_choice, check_int, check_real, check_seed
 
 __all__ = [
+    "HISTORY_COLUMNS",
     "Gradient",
     "History",
     "StepMethod",
@@ -83,6 +84,10 @@ class History:
     def count(self, kind: str) -> int:
         """How many events of ``kind`` happened."""
         return sum(1 for e in self.events if e[1] == kind)
+
+
+#: The per-step History columns a remedy record may fill (``Remedy.columns``).
+HISTORY_COLUMNS = ("omega",)
 
 
 def recurrent_name(model: Any) -> str:

@@ -67,6 +67,7 @@ from ..remedies.stages import (
     TruncatedBPTT,
 )
 from ._loop_parts import (
+    HISTORY_COLUMNS,
     Gradient,
     History,
     StepMethod,
@@ -96,6 +97,13 @@ def _stages(remedies: tuple[Any, ...], model: Any) -> tuple[Remedy, ...]:
             raise TypeError(f"`remedies` entries must be remedy records, got {type(r).__name__}")
         if not r.repeatable and sum(type(q) is type(r) for q in remedies) > 1:
             raise ValueError(f"`remedies` may hold one {type(r).__name__} (penalties may repeat), got several")
+    for r in remedies:
+        for c in r.columns:
+            if c not in HISTORY_COLUMNS:
+                raise ValueError(
+                    f"`remedies`: {type(r).__name__} fills the column {c!r}, which History lacks "
+                    f"(a remedy may fill {list(HISTORY_COLUMNS)})"
+                )
     ordered = tuple(sorted(remedies, key=lambda r: r.stage_rank))
     for r in ordered:
         r.check_model(model)
