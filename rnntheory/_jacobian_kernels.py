@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._vecmath import _bits_as_float, _pow2
+from ._vecmath import bits_as_float, pow2
 
 _POWER_TOL = 1e-14
 _POWER_MAXIT = 100
@@ -190,7 +190,7 @@ def _scan(flat):
 def _times_pow2(src, dst, e):
     """``dst = src · 2^-e``: exact wherever the result is a normal float64."""
     if -1022 <= -e <= 1023:
-        f = _bits_as_float((1023 - e) << 52)
+        f = bits_as_float((1023 - e) << 52)
         for i in range(src.size):
             dst[i] = src[i] * f
     else:
@@ -296,7 +296,7 @@ def _ext_matmul(Am, Ae, BmT, BeT, Cm, Ce):
             acc = 0.0
             for k in range(p):
                 d = max(Ae[i, k] + BeT[j, k] - emax, -1075)
-                acc += (Am[i, k] * BmT[j, k]) * _pow2(d)
+                acc += (Am[i, k] * BmT[j, k]) * pow2(d)
             m, e = math.frexp(acc)
             Cm[i, j] = m
             Ce[i, j] = e + emax if m != 0.0 else _ZERO_EXP

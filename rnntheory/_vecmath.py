@@ -85,11 +85,11 @@ def _bits_as_float_numpy(bits: Any) -> Any:
     return np.int64(bits).view(np.float64)
 
 
-_bits_as_float: Any = _bits_as_float_numpy if getattr(numba_config, "DISABLE_JIT", False) else _bits_as_float_llvm
+bits_as_float: Any = _bits_as_float_numpy if getattr(numba_config, "DISABLE_JIT", False) else _bits_as_float_llvm
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
-def _pow2(k):
+def pow2(k):
     """``2^k`` for ``−1075 ≤ k ≤ 0`` (int64), as the product of two normal powers.
 
     Each factor ``2^j`` (``j ≥ −538``) is built from its exponent field
@@ -98,7 +98,7 @@ def _pow2(k):
     """
     k1 = k >> 1
     k2 = k - k1
-    return _bits_as_float((k1 + 1023) << 52) * _bits_as_float((k2 + 1023) << 52)
+    return bits_as_float((k1 + 1023) << 52) * bits_as_float((k2 + 1023) << 52)
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
@@ -111,7 +111,7 @@ def exp_nonpos(y):
     kf = np.floor(y * _INV_LN2 + 0.5)
     r = (y - kf * _LN2_HI) - kf * _LN2_LO
     p = _expm1_reduced(r)
-    s = _pow2(np.int64(kf))
+    s = pow2(np.int64(kf))
     return s * (1.0 + p), s * p + (s - 1.0)
 
 
@@ -160,7 +160,7 @@ def exp_nonpos_f32(y):
     k = np.int64(kf)
     k1 = k >> 1  # −150 ≤ k ≤ 0: two normal factors 2^k1 · 2^k2 (int32 bit patterns)
     k2 = k - k1
-    s = _bits_as_float(np.int32((k1 + 127) << 23)) * _bits_as_float(np.int32((k2 + 127) << 23))
+    s = bits_as_float(np.int32((k1 + 127) << 23)) * bits_as_float(np.int32((k2 + 127) << 23))
     return s * (_ONE_F + p), s * p + (s - _ONE_F)
 
 

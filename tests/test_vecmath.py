@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnntheory.cells import _elman_kernels as K
+from rnntheory.cells import _helper_kernels as K
 
 mpmath.mp.dps = 40
 
@@ -24,7 +24,7 @@ def _ulps_rel(got: float, want: mpmath.mpf) -> float:
 def _run(code: int, prime: bool, x: float) -> float:
     src = np.array([x])
     dst = np.empty(1)
-    (K._activate_prime if prime else K._activate)(code, src, dst)
+    (K.activate_prime if prime else K.activate)(code, src, dst)
     return float(dst[0])
 
 
@@ -61,8 +61,8 @@ def test_special_values_propagate(code):
     src = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
     f = np.empty(5)
     fp = np.empty(5)
-    K._activate(code, src, f)
-    K._activate_prime(code, src, fp)
+    K.activate(code, src, f)
+    K.activate_prime(code, src, fp)
     assert np.isnan(f[0]) and np.isnan(fp[0])
     assert f[1] == 1.0 and f[2] == (-1.0 if code == 0 else 0.0)
     assert fp[1] == 0.0 and fp[2] == 0.0
@@ -80,7 +80,7 @@ _FINITE32 = st.floats(-100.0, 100.0, allow_nan=False, allow_infinity=False, allo
 def _run32(code: int, prime: bool, x: float) -> float:
     src = np.array([x], dtype=np.float32)
     dst = np.empty(1, dtype=np.float32)
-    (K._activate_prime if prime else K._activate)(code, src, dst)
+    (K.activate_prime if prime else K.activate)(code, src, dst)
     return float(dst[0])
 
 
@@ -105,7 +105,83 @@ def test_float32_special_values():
     src = np.array([np.nan, np.inf, -np.inf, 0.0], dtype=np.float32)
     f = np.empty(4, dtype=np.float32)
     fp = np.empty(4, dtype=np.float32)
-    K._activate_both(0, src, f, fp)
+    K.activate_both(0, src, f, fp)
     assert np.isnan(f[0]) and np.isnan(fp[0])
     assert f[1] == 1 and f[2] == -1 and fp[1] == 0 and fp[2] == 0
     assert f[3] == 0 and fp[3] == 1
+
+
+@given(_FINITE)
+def test_second_derivative_relative_accuracy(x):
+    """``f″`` of :func:`activate_row` against 40-digit mpmath: tanh″ = −2 tanh·sech²
+    within 16ε relative; σ″ = −σ′ tanh(x/2) (= σ′(1 − 2σ), the form the kernel
+    uses) within 16ε of σ″ plus 4ε·σ′ (the rounding of 1 − 2σ near x = 0),
+    wherever the true value is a normal float."""
+    eps = np.finfo(float).eps
+    src = np.array([x])
+    for code, want, slack in (
+        (K.ACT_TANH, -2 * mpmath.tanh(x) * mpmath.sech(x) ** 2, 0.0),
+        (K.ACT_SIGMOID, -mpmath.exp(-x) / (1 + mpmath.exp(-x)) ** 2 * mpmath.tanh(x / 2),
+         mpmath.exp(-abs(x)) / (1 + mpmath.exp(-abs(x))) ** 2),
+    ):
+        out = np.full(3, np.nan)
+        K.activate_row(code, src, out[0:1], out[1:2], out[2:3], K.WANT_F | K.WANT_FPRIME | K.WANT_FSECOND)
+        if abs(want) > 1e-300:
+            err = abs(mpmath.mpf(float(out[2])) - want)
+            assert err <= 16 * eps * abs(want) + 4 * eps * slack, (code, x, float(out[2]), float(want))
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 3])
+@pytest.mark.parametrize("want", [1, 2, 4, 3, 6, 7])
+def test_activate_row_writes_only_what_is_requested(code, want):
+    """Each requested output equals the one-output helpers' (f, f′) or the closed
+    form (f″; 0 for identity and ReLU); an output not requested keeps its contents."""
+    src = np.array([-3.0, -0.5, 0.0, 0.25, 2.0, 40.0])
+    f, fp, fpp = (np.full(6, 7.5) for _ in range(3))
+    K.activate_row(code, src, f, fp, fpp, want)
+    ref_f = np.empty(6)
+    ref_fp = np.empty(6)
+    K.activate(code, src, ref_f)
+    K.activate_prime(code, src, ref_fp)
+    ref_fpp = {0: -2 * ref_f * ref_fp, 1: ref_fp * (1 - 2 * ref_f)}.get(code, np.zeros(6))
+    for bit, got, ref in ((K.WANT_F, f, ref_f), (K.WANT_FPRIME, fp, ref_fp), (K.WANT_FSECOND, fpp, ref_fpp)):
+        if want & bit:
+            np.testing.assert_array_equal(got, ref)
+        else:
+            np.testing.assert_array_equal(got, np.full(6, 7.5))
+    # identity and ReLU by their definitions (ReLU′(0) = 0, PyTorch's convention)
+    if code == 2 and want & K.WANT_F:
+        np.testing.assert_array_equal(f, src)
+    if code == 3 and want & K.WANT_FPRIME:
+        np.testing.assert_array_equal(fp, (src > 0).astype(float))
+
+
+@pytest.mark.parametrize("leaky", [True, False])
+def test_leaky_update_is_eq14(leaky):
+    """``out = α ⊙ prev + (1 − α) ⊙ g`` entry by entry (Eq. 14), in fractions;
+    without leak ``out = g``."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(3)
+    prev, g = rng.normal(size=(2, 3, 4))
+    alpha = np.array([0.0, 0.25, 0.5, 1.0])
+    out = np.empty((3, 4))
+    K.leaky_update(out, prev, g, alpha, leaky)
+    for b in range(3):
+        for i in range(4):
+            a = Fraction(alpha[i])
+            want = a * Fraction(prev[b, i]) + (1 - a) * Fraction(g[b, i]) if leaky else Fraction(g[b, i])
+            assert abs(Fraction(out[b, i]) - want) <= abs(want) * Fraction(2.3e-16) * 2
+
+
+def test_pow2_is_exact():
+    """``pow2(k) = 2^k`` exactly for −1074 ≤ k ≤ 0, subnormals included (its two
+    factors are built by ``bits_as_float`` from exponent fields); 2^-1075 rounds
+    to 0, ties to even."""
+    from fractions import Fraction
+
+    from rnntheory import _vecmath as V
+
+    for k in (0, -1, -52, -1022, -1023, -1074):
+        assert Fraction(float(V.pow2(np.int64(k)))) == Fraction(1, 2 ** -k)
+    assert float(V.pow2(np.int64(-1075))) == 0.0

@@ -8,10 +8,11 @@ here: ``x (T, B, n_in)``, ``H (T+1, B, n)`` with ``H[0] = h_0``.
 ``leaky``: when true, ``h_t = α ⊙ h_{t−1} + (1 − α) ⊙ g_t`` (Eq. 14) where
 ``g_t`` is the non-leaky update of the chosen form.
 
-The dense recurrent products run through one helper, ``_rowmat``: explicit
-loops whose inner loop is a contiguous axpy (vectorised by LLVM without
-``fastmath``) for small problems, BLAS ``dot`` for larger ones. Everything
-that does not depend on the recurrence (input projection, readout, weight
+The dense recurrent products and the activation run through the helpers of
+:mod:`rnntheory.cells._helper_kernels` (``rowmat``: explicit loops whose inner
+loop is a contiguous axpy, vectorised by LLVM without ``fastmath``, for small
+problems, BLAS ``dot`` for larger ones; ``activate_row``: ``f`` and ``f′``).
+Everything that does not depend on the recurrence (input projection, readout, weight
 gradients) is one large matrix product over all ``T·B`` rows.
 """
 
@@ -20,181 +21,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._vecmath import sigmoid_prime, sigmoid_prime_f32, tanh_sech2, tanh_sech2_f32
-
-# Use BLAS for the per-step product once B·n·n reaches this many multiply-adds.
-_BLAS_MIN_WORK = 32 * 64 * 64
-
-ACT_TANH = 0
-ACT_SIGMOID = 1
-ACT_IDENTITY = 2
-ACT_RELU = 3
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _rowmat(X, M, out):
-    """``out = X @ M`` for ``X (B, k)``, ``M (k, m)``, all C-contiguous, no aliasing."""
-    B, k = X.shape
-    _rowmat_blas_if(X, M, out, B * k * M.shape[1] >= _BLAS_MIN_WORK)
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _rowmat_blas_if(X, M, out, blas):
-    """``out = X @ M`` by BLAS ``dot`` when ``blas``, else by :func:`_rowmat_acc`.
-
-    Kernels that run a range of a batch decide ``blas`` from the whole batch, so
-    a sequence takes the same code path however the batch was split.
-    """
-    if blas:
-        np.dot(X, M, out)
-        return
-    for b in range(X.shape[0]):
-        out[b, :] = 0.0
-    _rowmat_acc(X, M, out)
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _rowmat_acc(X, M, out):
-    """``out += X @ M`` by explicit loops; eight rows of ``M`` per pass over ``out``.
-
-    The inner loops are contiguous multiply-adds that LLVM vectorises without
-    reassociation (each output element is summed in a fixed order, so the
-    result does not depend on the vector width). Fewer passes mean fewer loads
-    and stores of ``out``.
-    """
-    B, k = X.shape
-    m = M.shape[1]
-    k8 = k - k % 8
-    for b in range(B):
-        o = out[b]
-        xb = X[b]
-        for i in range(0, k8, 8):
-            x0 = xb[i]
-            x1 = xb[i + 1]
-            x2 = xb[i + 2]
-            x3 = xb[i + 3]
-            x4 = xb[i + 4]
-            x5 = xb[i + 5]
-            x6 = xb[i + 6]
-            x7 = xb[i + 7]
-            r0 = M[i]
-            r1 = M[i + 1]
-            r2 = M[i + 2]
-            r3 = M[i + 3]
-            r4 = M[i + 4]
-            r5 = M[i + 5]
-            r6 = M[i + 6]
-            r7 = M[i + 7]
-            for j in range(m):
-                o[j] += (
-                    ((x0 * r0[j] + x1 * r1[j]) + (x2 * r2[j] + x3 * r3[j]))
-                     + ((x4 * r4[j] + x5 * r5[j]) + (x6 * r6[j] + x7 * r7[j]))
-                )
-        for i in range(k8, k):
-            xi = xb[i]
-            r = M[i]
-            for j in range(m):
-                o[j] += xi * r[j]
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def add_readout_grad(dZt, W_yh, g):
-    """``g += dZ_t W_yh``: the immediate ``∂E_t/∂h_t`` from the readout (``W_yh``
-    None: the loss applies to ``h_t`` itself and ``g += dZ_t``)."""
-    if W_yh is None:
-        B, n = g.shape
-        for b in range(B):
-            for i in range(n):
-                g[b, i] += dZt[b, i]
-    else:
-        _rowmat_acc(dZt, W_yh, g)
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _activate(code, src, dst):
-    """``dst = f(src)`` element-wise over 1-D arrays."""
-    n = src.shape[0]
-    f32 = src.itemsize == 4  # float32 arrays: single-precision arithmetic throughout
-    if code == ACT_TANH:
-        if f32:
-            for i in range(n):
-                dst[i] = tanh_sech2_f32(src[i])[0]
-        else:
-            for i in range(n):
-                dst[i] = tanh_sech2(src[i])[0]
-    elif code == ACT_SIGMOID:
-        if f32:
-            for i in range(n):
-                dst[i] = sigmoid_prime_f32(src[i])[0]
-        else:
-            for i in range(n):
-                dst[i] = sigmoid_prime(src[i])[0]
-    elif code == ACT_IDENTITY:
-        for i in range(n):
-            dst[i] = src[i]
-    else:
-        for i in range(n):
-            v = src[i]
-            dst[i] = v if v > 0 else 0.0
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _activate_prime(code, src, dst):
-    """``dst = f′(src)`` element-wise over 1-D arrays, stable in saturation."""
-    n = src.shape[0]
-    f32 = src.itemsize == 4
-    if code == ACT_TANH:
-        if f32:
-            for i in range(n):
-                dst[i] = tanh_sech2_f32(src[i])[1]
-        else:
-            for i in range(n):
-                dst[i] = tanh_sech2(src[i])[1]
-    elif code == ACT_SIGMOID:
-        if f32:
-            for i in range(n):
-                dst[i] = sigmoid_prime_f32(src[i])[1]
-        else:
-            for i in range(n):
-                dst[i] = sigmoid_prime(src[i])[1]
-    elif code == ACT_IDENTITY:
-        for i in range(n):
-            dst[i] = 1.0
-    else:
-        for i in range(n):
-            dst[i] = 1.0 if src[i] > 0 else 0.0
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _activate_both(code, src, dst, dstp):
-    """``dst = f(src)`` and ``dstp = f′(src)`` in one pass (one exponential each)."""
-    n = src.shape[0]
-    f32 = src.itemsize == 4
-    if code == ACT_TANH:
-        if f32:
-            for i in range(n):
-                v, d = tanh_sech2_f32(src[i])
-                dst[i] = v
-                dstp[i] = d
-        else:
-            for i in range(n):
-                v, d = tanh_sech2(src[i])
-                dst[i] = v
-                dstp[i] = d
-    elif code == ACT_SIGMOID:
-        if f32:
-            for i in range(n):
-                v, d = sigmoid_prime_f32(src[i])
-                dst[i] = v
-                dstp[i] = d
-        else:
-            for i in range(n):
-                v, d = sigmoid_prime(src[i])
-                dst[i] = v
-                dstp[i] = d
-    else:
-        _activate(code, src, dst)
-        _activate_prime(code, src, dstp)
+from ._helper_kernels import (
+    BLAS_MIN_WORK,
+    activate,
+    activate_both,
+    add_readout_grad,
+    batch_range,
+    leaky_update,
+    rowmat,
+    rowmat_acc,
+    rowmat_blas_if,
+    truncation_block,
+)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -220,14 +58,12 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U
     the number of rows it is given).
     """
     T = x.shape[0]
-    if b1 < 0:
-        b1 = x.shape[1]
-    B = b1 - b0
+    b1, B = batch_range(x.shape[1], b0, b1)
     n = h0.shape[1]
     keep = FP.shape[0] == T
     store_a = A.shape[0] == T
     pre = U.shape[0] == T
-    blas = x.shape[1] * n * n >= _BLAS_MIN_WORK  # the whole batch decides (see _rowmat_blas_if)
+    blas = x.shape[1] * n * n >= BLAS_MIN_WORK  # the whole batch decides (see rowmat_blas_if)
     scratch = np.empty((B, n), dtype=H.dtype)
     H[0, b0:b1, :] = h0[b0:b1]
     G = np.empty((B, n), dtype=H.dtype)
@@ -250,32 +86,27 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U
             else:
                 for b in range(B):
                     at[b, :] = ut[b] if pre else b_h
-                _rowmat_acc(hp, W_hhT, at)
+                rowmat_acc(hp, W_hhT, at)
             if not pre:
-                _rowmat_acc(xt, W_hxT, at)
+                rowmat_acc(xt, W_hxT, at)
             gt = G if leaky else ht
             for b in range(B):
                 if keep:
-                    _activate_both(act, at[b], gt[b], fpt[b])
+                    activate_both(act, at[b], gt[b], fpt[b])
                 else:
-                    _activate(act, at[b], gt[b])
+                    activate(act, at[b], gt[b])
             if leaky:
-                for b in range(B):
-                    hb = ht[b]
-                    pb = hp[b]
-                    gb = G[b]
-                    for i in range(n):
-                        hb[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * gb[i]
+                leaky_update(ht, hp, G, alpha, True)
         else:
             if store_a:
                 at[:, :] = hp
             for b in range(B):
                 if keep:
-                    _activate_both(act, hp[b], F[b], fpt[b])
+                    activate_both(act, hp[b], F[b], fpt[b])
                 else:
-                    _activate(act, hp[b], F[b])
-            _rowmat_blas_if(F, W_hhT, G, blas)
-            _rowmat_acc(xt, W_hxT, G)
+                    activate(act, hp[b], F[b])
+            rowmat_blas_if(F, W_hhT, G, blas)
+            rowmat_acc(xt, W_hxT, G)
             for b in range(B):
                 hb = ht[b]
                 gb = G[b]
@@ -390,11 +221,9 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
     ``b0, b1``: only these sequences of the batch, as in :func:`elman_forward`.
     """
     T = FP.shape[0]
-    if b1 < 0:
-        b1 = FP.shape[1]
-    B = b1 - b0
+    b1, B = batch_range(FP.shape[1], b0, b1)
     n = FP.shape[2]
-    blas = FP.shape[1] * n * n >= _BLAS_MIN_WORK  # the whole batch decides
+    blas = FP.shape[1] * n * n >= BLAS_MIN_WORK  # the whole batch decides
     fp = np.empty((B, n), dtype=flow.dtype)
     flow[T, b0:b1, :] = 0.0
     for t in range(T, 0, -1):
@@ -418,7 +247,7 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
             if cut:
                 out[:, :] = 0.0
                 continue
-            _rowmat_blas_if(d, W_hh, out, blas)
+            rowmat_blas_if(d, W_hh, out, blas)
         else:
             fp[:, :] = FP[t - 1, b0:b1]
             for b in range(B):
@@ -433,7 +262,7 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
             if cut:
                 out[:, :] = 0.0
                 continue
-            _rowmat_blas_if(d, W_hh, out, blas)
+            rowmat_blas_if(d, W_hh, out, blas)
             for b in range(B):
                 ob = out[b]
                 fb = fp[b]
@@ -452,7 +281,7 @@ def activate_array(act, src):
     """``f`` applied to every row of a 2-D array (a new array)."""
     out = np.empty_like(src)
     for r in range(src.shape[0]):
-        _activate(act, src[r], out[r])
+        activate(act, src[r], out[r])
     return out
 
 
@@ -517,10 +346,8 @@ def elman_backward_truncated(W_hh, W_yh, dZ, FP, form, leaky, alpha, k1, k2, flo
     tmp = np.empty((B, n), dtype=flow.dtype)
     n_blocks = (T + k1 - 1) // k1
     for blk in range(n_blocks, 0, -1):
-        t = min(blk * k1, T)  # the block's end
-        first = (blk - 1) * k1 + 1  # its first loss step
+        t, first, lo = truncation_block(blk, k1, k2, T)  # h_k lies inside the window exactly when k > lo
         g[:, :] = 0.0
-        lo = t - k2  # h_k lies inside the window exactly when k > lo
         for k in range(t, max(lo, 0), -1):
             if k >= first:
                 add_readout_grad(dZ[k - 1], W_yh, g)  # the block's own losses enter here
@@ -534,7 +361,7 @@ def elman_backward_truncated(W_hh, W_yh, dZ, FP, form, leaky, alpha, k1, k2, flo
                     D[k - 1, b, j] += d[b, j]
             if k - 1 > lo:
                 # propagate to h_{k−1}, still inside the window
-                _rowmat(d, W_hh, tmp)
+                rowmat(d, W_hh, tmp)
                 for b in range(B):
                     for j in range(n):
                         v = tmp[b, j]

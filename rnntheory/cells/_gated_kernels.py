@@ -4,8 +4,9 @@ Arrays are time-major and batched: ``x (T, B, n_in)``, states ``(T+1, B, n)``
 with index 0 the initial state. Weights are passed transposed and
 C-contiguous (``W_ihT (n_in, G·n)``, ``W_hhT (n, G·n)``, G = 4 gates for the
 LSTM, 3 for the GRU) for the forward pass, as they are (``W_hh (G·n, n)``) for
-the backward pass. Every elementwise nonlinearity goes through the
-vectorisable functions of ``rnntheory._vecmath``; derivatives are taken from
+the backward pass. Every elementwise nonlinearity goes through
+``activate_row`` of :mod:`rnntheory.cells._helper_kernels` (the vectorisable
+functions of ``rnntheory._vecmath``); derivatives are taken from
 pre-activations (``σ′(a) = e^{−|a|}/(1+e^{−|a|})²``, ``tanh′ = sech²``), never
 as ``s(1 − s)`` or ``1 − tanh²``, which lose all digits in saturation.
 
@@ -22,8 +23,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._vecmath import sigmoid_prime, sigmoid_prime_f32, tanh_sech2, tanh_sech2_f32
-from ._elman_kernels import _BLAS_MIN_WORK, _rowmat_acc, _rowmat_blas_if, add_readout_grad
+from ._helper_kernels import (
+    ACT_SIGMOID,
+    ACT_TANH,
+    BLAS_MIN_WORK,
+    activate,
+    activate_both,
+    add_readout_grad,
+    add_rows,
+    batch_range,
+    rowmat_acc,
+    rowmat_blas_if,
+    truncation_block,
+)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -36,7 +48,7 @@ def _project(X, MT, bias1, bias2, out, blas):
     """
     B = X.shape[0]
     m = MT.shape[1]
-    _rowmat_blas_if(X, MT, out, blas)
+    rowmat_blas_if(X, MT, out, blas)
     for b in range(B):
         o = out[b]
         if bias1.shape[0] > 0:
@@ -45,65 +57,6 @@ def _project(X, MT, bias1, bias2, out, blas):
         if bias2.shape[0] > 0:
             for j in range(m):
                 o[j] += bias2[j]
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _sig_map(src, val, der):
-    """``val = σ(src)``, ``der = σ′(src)`` over 1-D arrays (a loop LLVM vectorises;
-    float32 arrays are computed in float32)."""
-    if src.itemsize == 4:
-        for j in range(src.shape[0]):
-            v, d = sigmoid_prime_f32(src[j])
-            val[j] = v
-            der[j] = d
-    else:
-        for j in range(src.shape[0]):
-            v, d = sigmoid_prime(src[j])
-            val[j] = v
-            der[j] = d
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _tanh_map(src, val, der):
-    """``val = tanh(src)``, ``der = sech²(src)`` over 1-D arrays (float32 in float32)."""
-    if src.itemsize == 4:
-        for j in range(src.shape[0]):
-            v, d = tanh_sech2_f32(src[j])
-            val[j] = v
-            der[j] = d
-    else:
-        for j in range(src.shape[0]):
-            v, d = tanh_sech2(src[j])
-            val[j] = v
-            der[j] = d
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _batch_range(Ball, b0, b1):
-    """The end of a kernel's range of sequences (``b1 < 0``: the batch's end)
-    and the range's length."""
-    if b1 < 0:
-        b1 = Ball
-    return b1, b1 - b0
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _add_to(dst, src):
-    """``dst += src`` over 2-D arrays (rows of a batch range)."""
-    for b in range(dst.shape[0]):
-        db = dst[b]
-        sb = src[b]
-        for j in range(db.shape[0]):
-            db[j] += sb[j]
-
-
-@njit(cache=True, fastmath=False, error_model="numpy")
-def _block(blk, k1, k2, T):
-    """Block ``blk`` (1-based) of BPTT(k1, k2): its end ``e = min(blk·k1, T)``,
-    its first loss step, and ``lo = e − k2`` (a state ``k`` lies inside the
-    block's window exactly when ``k > lo``)."""
-    e = min(blk * k1, T)
-    return e, (blk - 1) * k1 + 1, e - k2
 
 
 # ----------------------------------------------------------------------------- LSTM
@@ -119,17 +72,15 @@ def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P, b0=0, b1=-1):
     number of rows it is given).
     """
     T, Ball, n_in = x.shape
-    b1, B = _batch_range(Ball, b0, b1)
+    b1, B = batch_range(Ball, b0, b1)
     n = h0.shape[1]
-    blas_x = Ball * n_in * 4 * n >= _BLAS_MIN_WORK  # the whole batch decides
-    blas_h = Ball * n * 4 * n >= _BLAS_MIN_WORK
+    blas_x = Ball * n_in * 4 * n >= BLAS_MIN_WORK  # the whole batch decides
+    blas_h = Ball * n * 4 * n >= BLAS_MIN_WORK
     H[0, b0:b1, :] = h0[b0:b1]
     C[0, b0:b1, :] = c0[b0:b1]
     gh = np.empty((B, 4 * n), dtype=H.dtype)
     val = np.empty(4 * n, dtype=H.dtype)  # gate values i, f, g, o
-    der = np.empty(4 * n, dtype=H.dtype)  # (their derivatives, unused here)
     tc = np.empty(n, dtype=H.dtype)
-    dtc = np.empty(n, dtype=H.dtype)
     for t in range(1, T + 1):
         pt = P[t - 1, b0:b1]
         _project(x[t - 1, b0:b1], W_ihT, b_ih, b_hh, pt, blas_x)
@@ -143,12 +94,12 @@ def lstm_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, c0, H, C, P, b0=0, b1=-1):
             for j in range(4 * n):
                 pb[j] += gb[j]
             # one simple map per nonlinearity: each loop vectorises
-            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
-            _tanh_map(pb[2 * n : 3 * n], val[2 * n : 3 * n], der[2 * n : 3 * n])
-            _sig_map(pb[3 * n :], val[3 * n :], der[3 * n :])
+            activate(ACT_SIGMOID, pb[: 2 * n], val[: 2 * n])
+            activate(ACT_TANH, pb[2 * n : 3 * n], val[2 * n : 3 * n])
+            activate(ACT_SIGMOID, pb[3 * n :], val[3 * n :])
             for j in range(n):
                 cb[j] = val[n + j] * cp[j] + val[j] * val[2 * n + j]
-            _tanh_map(cb, tc, dtc)
+            activate(ACT_TANH, cb, tc)
             for j in range(n):
                 hb[j] = val[3 * n + j] * tc[j]
 
@@ -165,10 +116,10 @@ def _lstm_step_back(p, c_prev, c_t, dh, carry, dc, d, val, der, tc, dtc):
     through the cell). ``val, der (4n)``, ``tc, dtc (n)`` are scratch.
     """
     n = c_t.shape[0]
-    _sig_map(p[: 2 * n], val[: 2 * n], der[: 2 * n])
-    _tanh_map(p[2 * n : 3 * n], val[2 * n : 3 * n], der[2 * n : 3 * n])
-    _sig_map(p[3 * n :], val[3 * n :], der[3 * n :])
-    _tanh_map(c_t, tc, dtc)
+    activate_both(ACT_SIGMOID, p[: 2 * n], val[: 2 * n], der[: 2 * n])
+    activate_both(ACT_TANH, p[2 * n : 3 * n], val[2 * n : 3 * n], der[2 * n : 3 * n])
+    activate_both(ACT_SIGMOID, p[3 * n :], val[3 * n :], der[3 * n :])
+    activate_both(ACT_TANH, c_t, tc, dtc)
     for j in range(n):
         dhj = dh[j]
         dcj = carry[j] + dhj * val[3 * n + j] * dtc[j]
@@ -197,9 +148,9 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
     ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n4 = P.shape
-    b1, B = _batch_range(Ball, b0, b1)
+    b1, B = batch_range(Ball, b0, b1)
     n = n4 // 4
-    blas = Ball * n4 * n >= _BLAS_MIN_WORK  # the whole batch decides
+    blas = Ball * n4 * n >= BLAS_MIN_WORK  # the whole batch decides
     flow_h[T, b0:b1, :] = 0.0
     carry_c = np.zeros((B, n), dtype=flow_h.dtype)
     val = np.empty(4 * n, dtype=flow_h.dtype)
@@ -221,7 +172,7 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
             carry_c[:, :] = 0.0
             continue
         # ∂E/∂h_{t−1} = D_t W_hh (the only path from h_{t−1} is through the gates)
-        _rowmat_blas_if(d, W_hh, out, blas)
+        rowmat_blas_if(d, W_hh, out, blas)
     flow_c[0, b0:b1, :] = carry_c
 
 
@@ -242,9 +193,9 @@ def lstm_backward_truncated(W_hh, W_yh, dZ, C, P, k1, k2, flow_h, flow_c, D, b0=
     ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n4 = P.shape
-    b1, B = _batch_range(Ball, b0, b1)
+    b1, B = batch_range(Ball, b0, b1)
     n = n4 // 4
-    blas = Ball * n4 * n >= _BLAS_MIN_WORK  # the whole batch decides
+    blas = Ball * n4 * n >= BLAS_MIN_WORK  # the whole batch decides
     flow_h[:, b0:b1, :] = 0.0
     flow_c[:, b0:b1, :] = 0.0
     D[:, b0:b1, :] = 0.0
@@ -257,22 +208,22 @@ def lstm_backward_truncated(W_hh, W_yh, dZ, C, P, k1, k2, flow_h, flow_c, D, b0=
     tc = np.empty(n, dtype=flow_h.dtype)
     dtc = np.empty(n, dtype=flow_h.dtype)
     for blk in range((T + k1 - 1) // k1, 0, -1):
-        e, first, lo = _block(blk, k1, k2, T)
+        e, first, lo = truncation_block(blk, k1, k2, T)
         g[:, :] = 0.0
         carry[:, :] = 0.0
         for k in range(e, max(lo, 0), -1):  # the state (h_k, c_k) is inside the window
             if k >= first:
                 add_readout_grad(dZ[k - 1, b0:b1], W_yh, g)  # the block's own losses enter here
-            _add_to(flow_h[k, b0:b1], g)
+            add_rows(flow_h[k, b0:b1], g)
             for b in range(B):
                 _lstm_step_back(P[k - 1, b0 + b], C[k - 1, b0 + b], C[k, b0 + b], g[b], carry[b], dc[b], d[b], val, der, tc, dtc)
-            _add_to(flow_c[k, b0:b1], dc)
-            _add_to(D[k - 1, b0:b1], d)
+            add_rows(flow_c[k, b0:b1], dc)
+            add_rows(D[k - 1, b0:b1], d)
             if k - 1 > lo:  # propagate to (h_{k−1}, c_{k−1}), still inside the window
-                _rowmat_blas_if(d, W_hh, g, blas)
+                rowmat_blas_if(d, W_hh, g, blas)
                 if k == 1:
-                    _add_to(flow_h[0, b0:b1], g)
-                    _add_to(flow_c[0, b0:b1], carry)
+                    add_rows(flow_h[0, b0:b1], g)
+                    add_rows(flow_c[0, b0:b1], carry)
 
 
 # ----------------------------------------------------------------------------- GRU
@@ -284,15 +235,14 @@ def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P, b0=0, b1=-1):
     ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n_in = x.shape
-    b1, B = _batch_range(Ball, b0, b1)
+    b1, B = batch_range(Ball, b0, b1)
     n = h0.shape[1]
-    blas_x = Ball * n_in * 3 * n >= _BLAS_MIN_WORK  # the whole batch decides
-    blas_h = Ball * n * 3 * n >= _BLAS_MIN_WORK
+    blas_x = Ball * n_in * 3 * n >= BLAS_MIN_WORK  # the whole batch decides
+    blas_h = Ball * n * 3 * n >= BLAS_MIN_WORK
     H[0, b0:b1, :] = h0[b0:b1]
     gi = np.empty((B, 3 * n), dtype=H.dtype)
     gh = np.empty((B, 3 * n), dtype=H.dtype)
     val = np.empty(3 * n, dtype=H.dtype)
-    der = np.empty(3 * n, dtype=H.dtype)
     for t in range(1, T + 1):
         _project(x[t - 1, b0:b1], W_ihT, b_ih, b_ih[:0], gi, blas_x)
         _project(H[t - 1, b0:b1], W_hhT, b_hh, b_hh[:0], gh, blas_h)
@@ -304,12 +254,12 @@ def gru_forward(W_ihT, W_hhT, b_ih, b_hh, x, h0, H, P, b0=0, b1=-1):
             hb = H[t, b0 + b]
             for j in range(2 * n):
                 pb[j] = ib[j] + hb_[j]
-            _sig_map(pb[: 2 * n], val[: 2 * n], der[: 2 * n])
+            activate(ACT_SIGMOID, pb[: 2 * n], val[: 2 * n])
             for j in range(n):
                 hn = hb_[2 * n + j]
                 pb[3 * n + j] = hn
                 pb[2 * n + j] = ib[2 * n + j] + val[j] * hn
-            _tanh_map(pb[2 * n : 3 * n], val[2 * n :], der[2 * n :])
+            activate(ACT_TANH, pb[2 * n : 3 * n], val[2 * n :])
             for j in range(n):
                 z = val[n + j]
                 hb[j] = (1.0 - z) * val[2 * n + j] + z * hp[j]
@@ -327,8 +277,8 @@ def _gru_step_back(p, h_prev, dh, dhid, din, direct, val, der):
     ``val, der (3n)`` are scratch.
     """
     n = h_prev.shape[0]
-    _sig_map(p[: 2 * n], val[: 2 * n], der[: 2 * n])
-    _tanh_map(p[2 * n : 3 * n], val[2 * n :], der[2 * n :])
+    activate_both(ACT_SIGMOID, p[: 2 * n], val[: 2 * n], der[: 2 * n])
+    activate_both(ACT_TANH, p[2 * n : 3 * n], val[2 * n :], der[2 * n :])
     for j in range(n):
         r, dr_ = val[j], der[j]
         z, dz_ = val[n + j], der[n + j]
@@ -360,7 +310,7 @@ def _gru_flow_back(dhid, W_hh, direct, out, blas):
                 ob[j] += tb[j]
     else:
         out[:, :] = direct
-        _rowmat_acc(dhid, W_hh, out)
+        rowmat_acc(dhid, W_hh, out)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -375,9 +325,9 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0, b0=0, b1=-1):
     the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n4 = P.shape
-    b1, B = _batch_range(Ball, b0, b1)
+    b1, B = batch_range(Ball, b0, b1)
     n = n4 // 4
-    blas = Ball * 3 * n * n >= _BLAS_MIN_WORK  # the whole batch decides
+    blas = Ball * 3 * n * n >= BLAS_MIN_WORK  # the whole batch decides
     flow[T, b0:b1, :] = 0.0
     tmp = np.empty((B, n), dtype=flow.dtype)
     val = np.empty(3 * n, dtype=flow.dtype)
@@ -409,10 +359,10 @@ def gru_backward_truncated(W_hh, W_yh, dZ, H, P, k1, k2, flow, D_hid, D_in, b0=0
     ``b0, b1``: only these sequences of the batch, as in :func:`lstm_forward`.
     """
     T, Ball, n4 = P.shape
-    b1, B = _batch_range(Ball, b0, b1)
+    b1, B = batch_range(Ball, b0, b1)
     n = n4 // 4
     n3 = 3 * n
-    blas = Ball * n3 * n >= _BLAS_MIN_WORK  # the whole batch decides
+    blas = Ball * n3 * n >= BLAS_MIN_WORK  # the whole batch decides
     flow[:, b0:b1, :] = 0.0
     D_hid[:, b0:b1, :] = 0.0
     D_in[:, b0:b1, :] = 0.0
@@ -423,17 +373,17 @@ def gru_backward_truncated(W_hh, W_yh, dZ, H, P, k1, k2, flow, D_hid, D_in, b0=0
     val = np.empty(n3, dtype=flow.dtype)
     der = np.empty(n3, dtype=flow.dtype)
     for blk in range((T + k1 - 1) // k1, 0, -1):
-        e, first, lo = _block(blk, k1, k2, T)
+        e, first, lo = truncation_block(blk, k1, k2, T)
         g[:, :] = 0.0
         for k in range(e, max(lo, 0), -1):  # h_k is inside the window
             if k >= first:
                 add_readout_grad(dZ[k - 1, b0:b1], W_yh, g)  # the block's own losses enter here
-            _add_to(flow[k, b0:b1], g)
+            add_rows(flow[k, b0:b1], g)
             for b in range(B):
                 _gru_step_back(P[k - 1, b0 + b], H[k - 1, b0 + b], g[b], dhid[b], din[b], direct[b], val, der)
-            _add_to(D_hid[k - 1, b0:b1], dhid)
-            _add_to(D_in[k - 1, b0:b1], din)
+            add_rows(D_hid[k - 1, b0:b1], dhid)
+            add_rows(D_in[k - 1, b0:b1], din)
             if k - 1 > lo:  # propagate to h_{k−1}, still inside the window
                 _gru_flow_back(dhid, W_hh, direct, g, blas)
                 if k == 1:
-                    _add_to(flow[0, b0:b1], g)
+                    add_rows(flow[0, b0:b1], g)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._elman_kernels import _activate_both, _rowmat, _rowmat_acc
+from ._helper_kernels import activate_both, rowmat, rowmat_acc
 
 KIND_SOFTMAX = 0
 KIND_LINEAR = 1
@@ -71,15 +71,15 @@ def generator_forward(
         at = A[t - 1]
         for b in range(B):
             at[b, :] = b_h
-        _rowmat_acc(H[t - 1], W_hhT, at)
-        _rowmat_acc(x[t - 1], W_hxT, at)
-        _rowmat_acc(fb, W_hyT, at)
+        rowmat_acc(H[t - 1], W_hhT, at)
+        rowmat_acc(x[t - 1], W_hxT, at)
+        rowmat_acc(fb, W_hyT, at)
         for b in range(B):
-            _activate_both(act, at[b], H[t, b], FP[t - 1, b])
+            activate_both(act, at[b], H[t, b], FP[t - 1, b])
         zt = Z[t - 1]
         for b in range(B):
             zt[b, :] = b_y
-        _rowmat_acc(H[t], W_yhT, zt)
+        rowmat_acc(H[t], W_yhT, zt)
         for b in range(B):
             _output(kind, zt[b], O[t - 1, b])
 
@@ -120,11 +120,11 @@ def generator_backward(W_hh, W_yh, W_hy, dZ, FP, O, own, kind, flow, D, DZ, DF):
                     for c in range(m):
                         dz[b, c] += v[c]
         g = flow[t]
-        _rowmat_acc(dz, W_yh, g)
+        rowmat_acc(dz, W_yh, g)
         d = D[t - 1]
         fp = FP[t - 1]
         for b in range(B):
             for i in range(n):
                 d[b, i] = g[b, i] * fp[b, i]
-        _rowmat(d, W_hh, flow[t - 1])
-        _rowmat(d, W_hy, DF[t - 1])
+        rowmat(d, W_hh, flow[t - 1])
+        rowmat(d, W_hy, DF[t - 1])

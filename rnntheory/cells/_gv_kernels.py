@@ -5,8 +5,8 @@ parameter direction ``v``) runs along a trace that the caller stored once:
 ``H (T+1, B, n)`` the hidden states and ``FP (T, B, n)`` the derivatives ``f′``
 at the arguments of ``f``. Arrays are time-major, batched and C-contiguous, as
 in :mod:`rnntheory.cells._elman_kernels`, whose per-step product
-``_rowmat_blas_if`` (explicit loops for small problems, BLAS above) is reused
-here. The R-forward pass and the row kernels release the GIL: the caller runs
+``rowmat_blas_if`` of :mod:`rnntheory.cells._helper_kernels` (explicit loops
+for small problems, BLAS above) serves here too. The R-forward pass and the row kernels release the GIL: the caller runs
 them on ranges of sequences or of rows in threads of its own.
 
 The part of ``R{a_t}`` (standard form) or ``R{g_t}`` (Pascanu's form) that does
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._elman_kernels import _BLAS_MIN_WORK, _rowmat_blas_if
+from ._helper_kernels import BLAS_MIN_WORK, add_rows, batch_range, leaky_update, rowmat_blas_if
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -45,10 +45,8 @@ def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH, b0=0, b1=-1):
     batch, so a sequence's arithmetic does not depend on the split.
     """
     T, Bt, n = FP.shape
-    if b1 < 0:
-        b1 = Bt
-    B = b1 - b0
-    blas = Bt * n * n >= _BLAS_MIN_WORK  # the whole batch decides
+    b1, B = batch_range(Bt, b0, b1)
+    blas = Bt * n * n >= BLAS_MIN_WORK  # the whole batch decides
     RH[0, b0:b1, :] = 0.0
     tmp = np.empty((B, n), dtype=RH.dtype)
     u = np.empty((B, n), dtype=RH.dtype)
@@ -58,19 +56,13 @@ def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH, b0=0, b1=-1):
         st = S[t - 1, b0:b1]
         out = RH[t, b0:b1]
         if form == 0:
-            _rowmat_blas_if(prev, W_hhT, tmp, blas)
+            rowmat_blas_if(prev, W_hhT, tmp, blas)
             for b in range(B):
                 tb = tmp[b]
                 sb = st[b]
                 fb = fp[b]
-                ob = out[b]
-                pb = prev[b]
-                if leaky:
-                    for i in range(n):
-                        ob[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * (fb[i] * (tb[i] + sb[i]))
-                else:
-                    for i in range(n):
-                        ob[i] = fb[i] * (tb[i] + sb[i])
+                for i in range(n):
+                    tb[i] = fb[i] * (tb[i] + sb[i])  # R{g_t} = f′(a_t) ⊙ R{a_t}
         else:
             for b in range(B):
                 ub = u[b]
@@ -78,18 +70,9 @@ def gv_rforward(W_hhT, S, FP, form, leaky, alpha, RH, b0=0, b1=-1):
                 fb = fp[b]
                 for i in range(n):
                     ub[i] = fb[i] * pb[i]
-            _rowmat_blas_if(u, W_hhT, tmp, blas)
-            for b in range(B):
-                tb = tmp[b]
-                sb = st[b]
-                ob = out[b]
-                pb = prev[b]
-                if leaky:
-                    for i in range(n):
-                        ob[i] = alpha[i] * pb[i] + (1.0 - alpha[i]) * (tb[i] + sb[i])
-                else:
-                    for i in range(n):
-                        ob[i] = tb[i] + sb[i]
+            rowmat_blas_if(u, W_hhT, tmp, blas)
+            add_rows(tmp, st)  # R{g_t}
+        leaky_update(out, prev, tmp, alpha, leaky)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)

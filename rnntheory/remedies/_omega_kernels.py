@@ -37,47 +37,11 @@ import math
 import numpy as np
 from numba import njit
 
-from .._vecmath import sigmoid_prime, tanh_sech2
-
-ACT_TANH = 0
-ACT_SIGMOID = 1
-ACT_IDENTITY = 2
-ACT_RELU = 3
+from ..cells._helper_kernels import ACT_IDENTITY, ACT_RELU, WANT_FPRIME, WANT_FSECOND, activate_row
 
 GRAD_NONE = 0
 GRAD_FIXED_FLOW = 1  # v held fixed; f′(a_{k+1}) follows W_hh (the f″ term)
 GRAD_FIXED_FPRIME = 2  # v and f′ held fixed (Pascanu et al.'s Theano code)
-
-
-@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
-def _derivs_row(act, a, d, e, second):
-    """``d = f′(a)`` and, when ``second``, ``e = f″(a)`` over one row; one loop per
-    activation with no branch inside, so that LLVM can vectorise it."""
-    n = a.shape[0]
-    if act == ACT_TANH:
-        if second:
-            for i in range(n):
-                t, s = tanh_sech2(np.float64(a[i]))
-                d[i] = s
-                e[i] = -2.0 * t * s
-        else:
-            for i in range(n):
-                d[i] = tanh_sech2(np.float64(a[i]))[1]
-    elif act == ACT_SIGMOID:
-        if second:
-            for i in range(n):
-                s, q = sigmoid_prime(np.float64(a[i]))
-                d[i] = q
-                e[i] = q * (1.0 - 2.0 * s)
-        else:
-            for i in range(n):
-                d[i] = sigmoid_prime(np.float64(a[i]))[1]
-    elif act == ACT_IDENTITY:
-        for i in range(n):
-            d[i] = 1.0
-    else:
-        for i in range(n):
-            d[i] = 1.0 if a[i] > 0 else 0.0
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
@@ -204,6 +168,7 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
     E = np.empty((rows if f2 else 0, n), dtype=dt)  # β ⊙ v ⊙ f″(a)
     Y = np.empty((rows if f2 else 0, n), dtype=dt)
     NV = np.empty(rows, dtype=np.float64)
+    A64 = np.empty(n, dtype=np.float64)  # the argument of f, in float64 (f′, f″ in float64)
     VS = np.empty((rows, n), dtype=dt)  # v · 2^-e, largest |entry| in [1/2, 1)
     if grad_mode > 0:
         G[:, :] = 0.0
@@ -237,7 +202,12 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
                         p[i] = fr[i] * v[i]
             elif form == 0:
                 er = E[j] if f2 else E[0:0].reshape(0)
-                _derivs_row(act, a, p, er, f2)
+                for i in range(n):
+                    A64[i] = a[i]
+                if f2:
+                    activate_row(act, A64, p, p, er, WANT_FPRIME | WANT_FSECOND)
+                else:
+                    activate_row(act, A64, p, p, p, WANT_FPRIME)
                 if leaky:
                     for i in range(n):
                         p[i] *= (1.0 - alpha[i]) * v[i]
@@ -254,7 +224,9 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
                 if have_fp:
                     D[j, :] = FPR[r]
                 else:
-                    _derivs_row(act, a, D[j], D[j], False)
+                    for i in range(n):
+                        A64[i] = a[i]
+                    activate_row(act, A64, D[j], D[j], D[j], WANT_FPRIME)
                 if leaky:
                     for i in range(n):
                         p[i] = (1.0 - alpha[i]) * v[i]
