@@ -59,6 +59,7 @@ from ._validation import (
     check_int,
     check_real,
     check_seed,
+    deprecated_alias,
     frozen_array,
     renamed_arguments,
 )
@@ -256,17 +257,8 @@ class ESN:
         """Reservoir size ``n`` (the hidden size, as every model names it)."""
         return int(self.W.shape[0])
 
-    @property
-    def n_units(self) -> int:
-        """Deprecated spelling of :attr:`n_hidden` (removed in the next release)."""
-        _deprecated_attribute("ESN.n_units", "n_hidden")
-        return self.n_hidden
-
-    @property
-    def leak(self) -> float:
-        """Deprecated spelling of :attr:`leak_rate` (removed in the next release)."""
-        _deprecated_attribute("ESN.leak", "leak_rate")
-        return self.leak_rate
+    n_units = deprecated_alias("n_hidden")
+    leak = deprecated_alias("leak_rate")
 
     @property
     def n_in(self) -> int:
@@ -625,25 +617,13 @@ class EchoStateCertificate:
     leak_rate: float
     gamma_h: float = 1.0
 
-    @property
-    def leak(self) -> float:
-        """Deprecated spelling of :attr:`leak_rate` (removed in the next release)."""
-        _deprecated_attribute("EchoStateCertificate.leak", "leak_rate")
-        return self.leak_rate
+    leak = deprecated_alias("leak_rate")
 
 
 ESN.__init__ = renamed_arguments(leak="leak_rate")(ESN.__init__)  # type: ignore[method-assign]
 EchoStateCertificate.__init__ = renamed_arguments(leak="leak_rate")(  # type: ignore[method-assign]
     EchoStateCertificate.__init__
 )
-
-
-def _deprecated_attribute(old: str, new: str) -> None:
-    warnings.warn(
-        f"`{old}` is deprecated and will be removed in the next release; use `{new}`",
-        DeprecationWarning,
-        stacklevel=3,
-    )
 
 
 def echo_state_certificate(esn: ESN) -> EchoStateCertificate:
