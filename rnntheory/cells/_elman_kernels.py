@@ -119,6 +119,17 @@ def elman_forward(W_hhT, W_hxT, b_h, x, h0, act, form, leaky, alpha, H, A, FP, U
                         hb[i] = gb[i] + b_h[i]
 
 
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _skipped(w, dz):
+    """A masked-out step (weight ``w = 0``) is skipped: its gradient row ``dz`` is
+    zeroed and its target never read."""
+    if w == 0.0:
+        for c in range(dz.shape[0]):
+            dz[c] = 0.0
+        return True
+    return False
+
+
 @njit(cache=True, fastmath=False, error_model="numpy")
 def xent_loss_grad(Z, targets, mask, dZ):
     """Softmax cross-entropy summed over steps and batch (Eqs. 3–4).
@@ -143,9 +154,7 @@ def xent_loss_grad(Z, targets, mask, dZ):
     for t in range(T):
         for b in range(B):
             w = mask[t, b]
-            if w == 0.0:
-                for c in range(C):
-                    dZ[t, b, c] = 0.0
+            if _skipped(w, dZ[t, b]):
                 continue
             z = Z[t, b]
             y = targets[t, b]
@@ -183,9 +192,7 @@ def mse_loss_grad(Z, Y, mask, dZ):
     for t in range(T):
         for b in range(B):
             w = mask[t, b]
-            if w == 0.0:
-                for c in range(C):
-                    dZ[t, b, c] = 0.0
+            if _skipped(w, dZ[t, b]):
                 continue
             for c in range(C):
                 d = Z[t, b, c] - Y[t, b, c]

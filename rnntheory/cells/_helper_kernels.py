@@ -82,6 +82,8 @@ def rowmat_acc(X, M, out):
         o = out[b]
         xb = X[b]
         for i in range(0, k8, 8):
+            # unrolled by hand on purpose: eight scalars and eight rows held in
+            # registers for one pass over ``o`` (a loop over them would not be)
             x0 = xb[i]
             x1 = xb[i + 1]
             x2 = xb[i + 2]
