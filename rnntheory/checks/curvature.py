@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
+from ..cells.curvature import GaussNewton, flatten_params, unflatten_params
 from ..cells.elman import FORMS, ElmanRNN
-from ..training.hessian_free import GaussNewton, flatten_params, unflatten_params
 from . import check
 from ._context import CheckContext
 from ._result import CheckResult
