@@ -378,6 +378,12 @@ def test_published_protocol_figures_are_named_once():
     assert init_spectra.Config.full().n_hidden == bound_tightness.Config.full().n_hidden == 50
     assert spec.lr == full.lr == 0.01 and spec.batch_size == tasks.batch_size == 20
     assert full.eval_size == 10_000
+    # Their public code weighs Ω by 2.0: one constant, owned by the Ω record.
+    from rnntheory.experiments import remedies_table
+    from rnntheory.remedies.stages import PASCANU_2013_OMEGA_WEIGHT, Omega
+
+    assert PASCANU_2013_OMEGA_WEIGHT == 2.0
+    assert tasks.omega == remedies_table.Config().omega == Omega.hyper["omega"]["omega"] == 2.0
     jaeger = (mg17.JAEGER_2001_UNITS, mg17.JAEGER_2001_RUNS, mg17.JAEGER_2001_WASHOUT,
               mg17.JAEGER_2001_TRAIN, mg17.JAEGER_2001_HORIZON)
     assert jaeger == (400, 50, 1000, 3000, 84)

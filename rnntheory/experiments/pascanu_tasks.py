@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int, check_real
+from ..remedies.stages import PASCANU_2013_OMEGA_WEIGHT
 from .registry import (
     Experiment,
     ExperimentResult,
@@ -105,7 +106,7 @@ class Config:
     steps: int = 4000
     batch_size: int = PASCANU_2013_BATCH_SIZE
     clip: float = 1.0
-    omega: float = 2.0
+    omega: float = PASCANU_2013_OMEGA_WEIGHT
     eval_size: int = 1000
     eval_every: int = 250
     workers: int = 2

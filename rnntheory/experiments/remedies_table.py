@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int, check_real, deprecated_alias, renamed_arguments
+from ..remedies.stages import PASCANU_2013_OMEGA_WEIGHT
 from .registry import (
     Experiment,
     ExperimentResult,
@@ -112,7 +113,7 @@ class Config:
     batch_size: int = 20
     eval_size: int = 1000
     l2: float = 1e-3
-    omega: float = 2.0
+    omega: float = PASCANU_2013_OMEGA_WEIGHT
     esn_n_hidden: int = 200
     rows: tuple[str, ...] = tuple(REMEDIES)
 

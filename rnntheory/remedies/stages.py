@@ -255,6 +255,11 @@ class Penalty(Remedy):
         return cls(name, values[name])
 
 
+#: The weight of Ω in Pascanu, Mikolov & Bengio's (2013, "On the difficulty of
+#: training recurrent neural networks") public code, their MSGD-CR default.
+PASCANU_2013_OMEGA_WEIGHT = 2.0
+
+
 @dataclass(frozen=True)
 class Omega(Remedy):
     """Pascanu et al.'s vanishing-gradient regularizer: ``weight · Ω`` (Elman RNN only).
@@ -291,7 +296,7 @@ class Omega(Remedy):
 
     stage_rank: ClassVar[int] = 2
     columns: ClassVar[tuple[str, ...]] = ("omega",)
-    hyper: ClassVar[dict[str, dict[str, float | None]]] = {"omega": {"omega": 2.0}}
+    hyper: ClassVar[dict[str, dict[str, float | None]]] = {"omega": {"omega": PASCANU_2013_OMEGA_WEIGHT}}
 
     def __post_init__(self) -> None:
         check_real("weight", self.weight, low=0.0)
