@@ -44,3 +44,17 @@ def threaded(monkeypatch):
     before = rnntheory.get_num_threads()
     yield
     rnntheory.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _mpmath_precision():
+    """Every test starts at mpmath's default precision (53 bits) and leaves it so.
+
+    Oracles that raise the precision (``mpmath.mp.dps = 50``) would otherwise
+    leak it into every later test, and a result could depend on test order.
+    """
+    import mpmath
+
+    mpmath.mp.prec = 53
+    yield
+    mpmath.mp.prec = 53

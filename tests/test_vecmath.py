@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 
 from rnntheory.cells import _helper_kernels as K
 
-mpmath.mp.dps = 40
+
+@pytest.fixture(autouse=True)
+def _forty_digits():
+    """The references of this module are computed to 40 digits."""
+    with mpmath.workdps(40):
+        yield
 
 _FINITE = st.floats(-800.0, 800.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
