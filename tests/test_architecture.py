@@ -37,13 +37,14 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("kernels", [
         "rnntheory._jacobian_kernels", "rnntheory.cells._*kernels",
         "rnntheory.remedies._*kernels", "rnntheory._gated_jacobians",
+        "rnntheory._stack_jacobians",
     ]),
     ("data", ["rnntheory.init", "rnntheory.tasks"]),
     ("cells", ["rnntheory.cells", "rnntheory.cells.*", "rnntheory.esn"]),
     ("analysis", [
         "rnntheory.jacobians", "rnntheory.bounds", "rnntheory.strategies",
         "rnntheory.torch_bridge", "rnntheory.plotting", "rnntheory._figures",
-        "rnntheory._traces",
+        "rnntheory._traces", "rnntheory.checkpoints", "rnntheory.diagnosis",
     ]),
     ("remedies", ["rnntheory.remedies", "rnntheory.remedies.*"]),
     ("training", ["rnntheory.training", "rnntheory.training.*"]),
