@@ -404,12 +404,45 @@ def _begin(P, Js, J, shift, ln_min, state, Pm, Pe, Cm, Ce):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y):
+    """``out[k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for k' = 0 … t (``out`` of length ≥ t+1,
+    entries after t untouched); ``P`` … ``y`` are work space.
+
+    Accumulates ``P ← P J_k'`` for k' = t−1 down to 0 (:func:`_times`); ``−inf``
+    from an exactly zero partial product on, NaN from a partial product with
+    a non-finite scale on (the caller marks every pair over a non-finite
+    factor, which a zero product stops short of).
+    """
+    n = J.shape[1]
+    out[:t] = -np.inf
+    out[t] = 0.0
+    if t == 0:
+        return
+    log_scale = logs[t - 1]
+    if np.isfinite(log_scale):
+        _begin(P, Js[t - 1], J[t - 1], shifts[t - 1], mins[t - 1], state, Pm, Pe, Cm, Ce)
+    u = _start_vector(n)
+    for kk in range(t - 1, -1, -1):
+        if kk < t - 1:
+            log_scale += logs[kk] + _times(
+                P, Js[kk], J[kk], shifts[kk], mins[kk], state, Pm, Pe, Mm, Me, Cm, Ce, buf
+            )
+        if log_scale == -np.inf:
+            break  # the product is zero from here on: out stays -inf
+        if not np.isfinite(log_scale):
+            for j in range(kk, -1, -1):
+                out[j] = np.nan
+            break
+        out[kk] = log_scale + np.log(sigma_max(P, u, v, y, work))
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def log_norms_rows(J, Js, logs, mins, shifts, L, r, k):
     """Rows ``t ≡ r (mod k)`` of ``L[t, k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for ``k' ≤ t``
     (``J[i-1] = ∂h_i/∂h_{i−1}``), written into ``L (T+1, T+1)``.
 
     ``Js``, ``logs``, ``mins`` and ``shifts`` are :func:`prescale`'s.
-    Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0 (:func:`_times`);
+    Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0 (:func:`_row`);
     ``−inf`` above the diagonal and for products that are exactly zero. Rows
     are independent, so the ``k`` residue classes may run in concurrent
     threads (the GIL is released); taking every k-th row balances their cost,
@@ -423,25 +456,22 @@ def log_norms_rows(J, Js, logs, mins, shifts, L, r, k):
     y = np.empty(n)
     for t in range(r, T + 1, k):
         L[t, :] = -np.inf
-        L[t, t] = 0.0
-        if t == 0:
-            continue
-        log_scale = logs[t - 1]
-        if np.isfinite(log_scale):
-            _begin(P, Js[t - 1], J[t - 1], shifts[t - 1], mins[t - 1], state, Pm, Pe, Cm, Ce)
-        u = _start_vector(n)
-        for kk in range(t - 1, -1, -1):
-            if kk < t - 1:
-                log_scale += logs[kk] + _times(
-                    P, Js[kk], J[kk], shifts[kk], mins[kk], state, Pm, Pe, Mm, Me, Cm, Ce, buf
-                )
-            if log_scale == -np.inf:
-                break  # the product is zero from here on: L stays -inf
-            if not np.isfinite(log_scale):
-                for j in range(kk, -1, -1):
-                    L[t, j] = np.nan
-                break
-            L[t, kk] = log_scale + np.log(sigma_max(P, u, v, y, work))
+        _row(J, Js, logs, mins, shifts, t, L[t], P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def log_norm_row(J, Js, logs, mins, shifts, t):
+    """``out[k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for k' = 0 … t: row t of
+    :func:`log_norms_rows`, the same arithmetic, in memory linear in t."""
+    n = J.shape[1]
+    out = np.empty(t + 1)
+    P = np.empty((n, n))
+    work = np.empty((n, n))
+    state, Pm, Pe, Mm, Me, Cm, Ce, buf = _work(n)
+    v = np.empty(n)
+    y = np.empty(n)
+    _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y)
+    return out
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")

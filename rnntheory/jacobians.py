@@ -31,6 +31,7 @@ and :func:`lyapunov_spectrum`, which needs every step, raises a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -39,6 +40,7 @@ import numpy as np
 
 from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
+from . import _stack_jacobians as SJ
 from ._parallel import own_threads, run_parallel, threads_for
 from ._traces import (
     AnyTrace,
@@ -56,6 +58,8 @@ __all__ = [
     "ScaledMatrix",
     "log_norm_profile",
     "log_norm_profile_from_jacobians",
+    "log_norm_reach",
+    "log_norm_reach_from_jacobians",
     "log_norms",
     "log_norms_from_jacobians",
     "lyapunov_spectrum",
@@ -162,6 +166,31 @@ def _step_jacobians(model: Model, trace: AnyTrace, block: str, clean: bool) -> n
         idx = np.arange(model.n_hidden)
         J[:, idx, idx] += alpha[None, :]
     return np.ascontiguousarray(J)
+
+
+def _input_jacobians(model: Model, trace: AnyTrace, clean: bool) -> np.ndarray:
+    """``(T, s, n_in)`` input Jacobians ``∂s_t/∂x_t`` of one cell from its trace
+    (NaN/inf first set to 0 when ``clean``; see :mod:`rnntheory._stack_jacobians`)."""
+
+    def fix(x: Any) -> np.ndarray:
+        return finite_or_zero(x) if clean else np.asarray(x, np.float64)
+
+    if isinstance(model, LSTM):
+        assert isinstance(trace, GatedTrace) and trace.c is not None
+        return SJ.lstm_input_jacobians(model.weight_ih, fix(trace.c), fix(trace.pre))
+    if isinstance(model, GRU):
+        assert isinstance(trace, GatedTrace)
+        return SJ.gru_input_jacobians(model.weight_ih, fix(trace.h), fix(trace.pre))
+    assert isinstance(trace, Trace)
+    fp = model.activation.fprime(fix(trace.a))
+    return SJ.elman_input_jacobians(model.W_hx, fp, model.form, model.alpha)
+
+
+def _stack_step_jacobians(layers: Sequence[Model], traces: Sequence[AnyTrace], clean: bool) -> np.ndarray:
+    """The ``(T, S, S)`` step Jacobians of a stack from its layers and their traces."""
+    A = [_step_jacobians(m, tr, "full", clean) for m, tr in zip(layers, traces, strict=True)]
+    X = [None] + [_input_jacobians(m, tr, clean) for m, tr in zip(layers[1:], traces[1:], strict=True)]
+    return SJ.stack_step_jacobians(A, X, layers[0].n_hidden)
 
 
 @dataclass(frozen=True)
@@ -360,6 +389,73 @@ def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
     bad = np.isnan(logs[k:])  # a factor with a NaN or inf entry
     if bad.any():  # NaN from it on, also after an exactly zero partial product
         out[k + 1 + int(np.argmax(bad)):] = np.nan
+    return out
+
+
+def log_norm_reach(model: Model, trace: AnyTrace, t: int | None = None) -> np.ndarray:
+    """``ln ‖∂h_t/∂h_{t−τ}‖₂`` for one target step ``t`` and every lag ``τ`` (long sequences).
+
+    How far back the gradient of a loss at step ``t`` reaches: row ``t`` of
+    :func:`log_norms` read backwards, ``out[τ] = L[t, t − τ]``, with the same
+    arithmetic (rescaled products, extended exponents, certified spectral
+    norms), in memory linear in ``T`` (``T = 10⁵`` is fine).
+
+    Parameters
+    ----------
+    model, trace
+        As in :func:`step_jacobians`.
+    t : int, optional
+        The target step, ``0 ≤ t ≤ T`` (``T`` by default).
+
+    Returns
+    -------
+    ndarray, shape ``(t+1,)``
+        ``out[τ] = ln ‖J_t ⋯ J_{t−τ+1}‖₂`` (``out[0] = 0``); ``−inf`` for an
+        exactly zero product; NaN from the first lag whose stretch contains a
+        step at which the trace is not finite on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN, jacobians
+    >>> m = ElmanRNN(0.5 * np.eye(2), np.zeros((2, 1)), np.zeros(2), activation="identity")
+    >>> out = jacobians.log_norm_reach(m, m.forward(np.zeros((3, 1))))
+    >>> bool(np.allclose(out, np.arange(4) * np.log(0.5)))
+    True
+    """
+    trace = single_trace(trace, "log_norm_reach")
+    tt = trace.T if t is None else check_int("t", t, minimum=0)
+    if tt > trace.T:
+        raise ValueError(f"`t` must be <= T = {trace.T}, got {tt}")
+    return log_norm_reach_from_jacobians(step_jacobians(model, trace), tt)
+
+
+def log_norm_reach_from_jacobians(J: np.ndarray, t: int | None = None) -> np.ndarray:
+    """:func:`log_norm_reach` for a given stack of step Jacobians ``(T, n, n)``
+    (``J[i-1] = ∂h_i/∂h_{i−1}``): ``out[τ] = ln ‖J_t ⋯ J_{t−τ+1}‖₂`` for
+    ``τ = 0 … t`` (NaN from the first factor before ``t`` with a NaN or inf
+    entry on). ``J`` is checked as in :func:`log_norms_from_jacobians`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import jacobians
+    >>> J = np.stack([np.diag([0.0, 1.0])] + [np.diag([1.0, 1e-200])] * 3)
+    >>> out = jacobians.log_norm_reach_from_jacobians(J)
+    >>> bool(np.isclose(out[4], 3 * np.log(1e-200)))   # 1e-600: no float64 holds it
+    True
+    """
+    J = _jacobian_stack(J)
+    T = J.shape[0]
+    tt = T if t is None else check_int("t", t, minimum=0)
+    if tt > T:
+        raise ValueError(f"`t` must be <= T = {T}, got {tt}")
+    J = J[:tt]
+    Js, logs, mins, shifts = JK.prescale(J)
+    out = JK.log_norm_row(J, Js, logs, mins, shifts, tt)[::-1].copy()
+    bad = np.isnan(logs)[::-1]  # bad[τ−1]: factor J_{t−τ+1} has a NaN or inf entry
+    if bad.any():  # NaN from it on, also after an exactly zero partial product
+        out[1 + int(np.argmax(bad)):] = np.nan
     return out
 
 

@@ -997,6 +997,10 @@ simple(f"{_J}.log_norms_from_jacobians", _imp(f"{_J}.log_norms_from_jacobians"),
        lambda: {"J": _rng(2).normal(size=(T, N_HIDDEN, N_HIDDEN))}, check=log_space, **_TRACE_NAN)
 simple(f"{_J}.log_norm_profile_from_jacobians", _imp(f"{_J}.log_norm_profile_from_jacobians"),
        lambda: {"J": _rng(2).normal(size=(T, N_HIDDEN, N_HIDDEN)), "k": 1}, check=log_space, **_TRACE_NAN)
+simple(f"{_J}.log_norm_reach", _imp(f"{_J}.log_norm_reach"),
+       lambda: {"model": _elman(), "trace": _trace(), "t": T - 1}, check=log_space, **_TRACE_NAN)
+simple(f"{_J}.log_norm_reach_from_jacobians", _imp(f"{_J}.log_norm_reach_from_jacobians"),
+       lambda: {"J": _rng(2).normal(size=(T, N_HIDDEN, N_HIDDEN)), "t": T - 1}, check=log_space, **_TRACE_NAN)
 simple(f"{_J}.lyapunov_spectrum", _imp(f"{_J}.lyapunov_spectrum"),
        lambda: {"model": _elman(), "trace": _trace(), "k": 1, "seed": 0}, check=log_space, **_TRACE_NAN)
 simple(f"{_J}.product", _imp(f"{_J}.product"),

@@ -665,3 +665,145 @@ def test_lyapunov_seed_accepts_numpy_integers_and_generators(seed):
     tr = m.forward(np.zeros((400, 1)))
     lam = jac.lyapunov_spectrum(m, tr, seed=seed)
     np.testing.assert_allclose(lam, [np.log(2.0), np.log(0.5)], atol=40.0 / 400)
+
+
+# ----------------------------------------------------------------------------- reach (one row)
+def _reach_mp(J, t):
+    """``ln σ_max(J_t ⋯ J_{t−τ+1})`` for τ = 0 … t, the mpmath explicit products."""
+    return naive.log_norms_mp(np.asarray(J[:t]))[t, ::-1]
+
+
+@given(wide_range_stacks(), st.data())
+def test_log_norm_reach_is_the_row_of_log_norms_and_the_mpmath_products(J, data):
+    """``log_norm_reach_from_jacobians(J, t)[τ] = ln ‖J_t ⋯ J_{t−τ+1}‖₂``: the
+    explicit product in mpmath (unbounded exponent) to 1e-10 relative,
+    including exactly zero products (−inf), and row t of log_norms read
+    backwards bit for bit (the same arithmetic)."""
+    T = J.shape[0]
+    t = data.draw(st.integers(0, T))
+    out = jac.log_norm_reach_from_jacobians(J, t)
+    assert out.shape == (t + 1,)
+    R = _reach_mp(J, t)
+    fin = np.isfinite(R)
+    assert np.array_equal(np.isfinite(out), fin)
+    assert np.all(out[~fin] == -np.inf)
+    np.testing.assert_allclose(out[fin], R[fin], rtol=1e-10, atol=1e-10)
+    L = jac.log_norms_from_jacobians(J)
+    np.testing.assert_array_equal(out, L[t, t::-1])
+    np.testing.assert_array_equal(jac.log_norm_reach_from_jacobians(J), L[T, ::-1])
+
+
+@given(model_and_inputs(leaky=st.booleans(), activation=st.sampled_from(
+    ["tanh", "sigmoid", "identity", "relu"])))
+def test_log_norm_reach_of_a_model_equals_svd_of_explicit_products(problem):
+    """For a model, ``log_norm_reach(m, tr)[τ] = ln σ_max(∂h_T/∂h_{T−τ})`` from
+    the naive Jacobians' explicit products in mpmath, to 1e-9 relative; and
+    every ``t`` gives row t of log_norms read backwards."""
+    m, x = problem
+    tr = m.forward(x)
+    T = x.shape[0]
+    R = naive.log_norms_mp(naive.jacobians(m, x))
+    L = jac.log_norms(m, tr)
+    for t in range(T + 1):
+        out = jac.log_norm_reach(m, tr, t)
+        want = R[t, t::-1]
+        fin = np.isfinite(want)
+        assert np.array_equal(np.isfinite(out), fin)
+        assert np.all(np.abs(out[fin] - want[fin]) <= 1e-9 * np.maximum(1.0, np.abs(want[fin])))
+        np.testing.assert_array_equal(out, L[t, t::-1])
+    np.testing.assert_array_equal(jac.log_norm_reach(m, tr), L[T, ::-1])
+
+
+@pytest.mark.parametrize("eps, m", [(1e-200, 30), (5e-324, 3), (1e-5, 200)])
+def test_log_norm_reach_far_below_any_float_range(eps, m):
+    """:func:`_diag_chain` read from its end: after the projection (factor
+    m + 1) and the rotations, ``‖J_T ⋯ J_{T−τ+1}‖ = 1`` while the stretch
+    stays after the projection's predecessors and ``ε^(τ − tail − 1)`` once it
+    reaches back over them, down to e^-13816 and products of subnormals."""
+    tail = 5
+    J = _diag_chain(eps, m, tail=tail)
+    T = J.shape[0]
+    out = jac.log_norm_reach_from_jacobians(J)
+    tau = np.arange(T + 1)
+    closed = np.where(tau <= tail + 1, 0.0, (tau - tail - 1) * np.log(eps))
+    np.testing.assert_allclose(out, closed, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_log_norm_reach_of_huge_and_tiny_factors(scale):
+    """Factors ``scale · R`` with R orthogonal: ``out[τ] = τ ln(scale)``,
+    finite far outside float64's range (1e±300 per factor, 40 factors)."""
+    c, s = np.cos(0.7), np.sin(0.7)
+    J = np.stack([scale * np.array([[c, -s], [s, c]])] * 40)
+    out = jac.log_norm_reach_from_jacobians(J)
+    np.testing.assert_allclose(out, np.arange(41) * np.log(scale), rtol=1e-13)
+
+
+def test_log_norm_reach_nan_exactly_over_a_non_finite_factor():
+    """A NaN factor J_i makes exactly the lags whose stretch holds it NaN, even
+    where an exactly zero partial product came first; stretches after it are
+    unaffected; this is log_norms' row read backwards."""
+    J = np.stack([np.eye(2) * 2.0] * 8)
+    J[2] = np.nan  # J_3
+    J[5] = 0.0  # J_6 annihilates: −inf from there, NaN over J_3 all the same
+    out = jac.log_norm_reach_from_jacobians(J)
+    assert out[0] == 0.0
+    np.testing.assert_allclose(out[1:3], np.arange(1, 3) * np.log(2.0), rtol=1e-15)
+    assert np.all(out[3:6] == -np.inf)
+    assert np.all(np.isnan(out[6:]))
+    np.testing.assert_array_equal(out, jac.log_norms_from_jacobians(J)[8, ::-1])
+    out4 = jac.log_norm_reach_from_jacobians(J, 4)  # J_4 J_3 …: NaN from τ = 2 on
+    np.testing.assert_allclose(out4[:2], [0.0, np.log(2.0)], rtol=1e-15)
+    assert np.all(np.isnan(out4[2:]))
+    np.testing.assert_allclose(jac.log_norm_reach_from_jacobians(J, 2),
+                               np.arange(3) * np.log(2.0), rtol=1e-15)
+
+
+def test_log_norm_reach_of_a_long_sequence_is_exact():
+    """T = 100 000, identity activation, ``W_hh = g·P`` (P a permutation):
+    ``ln ‖∂h_T/∂h_{T−τ}‖ = τ ln g`` for every lag, in memory linear in T
+    (log_norms refuses that table)."""
+    T = 100_000
+    P = np.eye(3)[[2, 0, 1]]
+    m = ElmanRNN(0.9 * P, np.zeros((3, 1)), np.zeros(3), activation="identity")
+    tr = m.forward(np.zeros((T, 1)))
+    out = jac.log_norm_reach(m, tr)
+    np.testing.assert_allclose(out, np.arange(T + 1) * np.log(0.9), rtol=1e-9)
+    out = jac.log_norm_reach(m, tr, 7)
+    np.testing.assert_allclose(out, np.arange(8) * np.log(0.9), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("t", "exc", "match"),
+    [
+        (6, ValueError, r"`t` must be <= T = 5, got 6"),
+        (-1, ValueError, r"`t` must be .*0"),
+        (True, TypeError, r"`t` must be an integer"),
+        (2.5, TypeError, r"`t` must be an integer"),
+    ],
+)
+def test_log_norm_reach_refuses_bad_t_by_name(t, exc, match):
+    with pytest.raises(exc, match=match):
+        jac.log_norm_reach(_M, _TR, t)
+    with pytest.raises(exc, match=match):
+        jac.log_norm_reach_from_jacobians(jac.step_jacobians(_M, _TR), t)
+
+
+@pytest.mark.parametrize(
+    ("J", "exc", "match"),
+    [
+        (np.ones((3, 2, 2), dtype=complex), TypeError, r"`J` must be a real floating-point array, got dtype complex128"),
+        (np.ones((3, 0, 0)), ValueError, r"`J` must have shape \(T, n, n\) with n >= 1, got shape \(3, 0, 0\)"),
+        (np.ones((3, 2, 3)), ValueError, r"`J` must have shape \(T, n, n\), got shape \(3, 2, 3\)"),
+    ],
+)
+def test_log_norm_reach_refuses_bad_stacks_by_name(J, exc, match):
+    with pytest.raises(exc, match=match):
+        jac.log_norm_reach_from_jacobians(J)
+
+
+def test_log_norm_reach_of_an_empty_stack_and_of_a_batch():
+    """T = 0 gives ``[0.0]`` (the identity); a batched trace is refused by name."""
+    np.testing.assert_array_equal(jac.log_norm_reach_from_jacobians(np.ones((0, 2, 2))), [0.0])
+    with pytest.raises(ValueError, match=r"`log_norm_reach` takes one sequence"):
+        jac.log_norm_reach(_M, _M.forward(np.zeros((5, 4, 2))))
