@@ -916,6 +916,9 @@ simple("rnntheory.cells.elman.ElmanRNN.value_and_grad", lambda: _method(_leaky, 
 simple("rnntheory.cells.elman.ElmanRNN.loss", lambda: _method(_leaky, "loss"),
        lambda: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T), "h0": np.zeros(N_HIDDEN)},
        check=no_nan)
+simple("rnntheory.cells.elman.ElmanRNN.vjp", lambda: _method(_leaky, "vjp"),
+       lambda: {"x": _x(), "dh": _rng(5).normal(size=(T, N_HIDDEN)), "h0": np.zeros(N_HIDDEN),
+                "c0": None, "dc": None})
 simple("rnntheory.cells.elman.ElmanRNN.gauss_newton", lambda: _method(_leaky, "gauss_newton"),
        lambda: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T), "h0": np.zeros(N_HIDDEN),
                 "lam_struct": 0.1}, check=anything, compare=False)
@@ -937,6 +940,12 @@ for _cls, _make in (("LSTM", _lstm), ("GRU", _gru)):
     simple(f"rnntheory.cells.gated.{_cls}.value_and_grad", lambda m=_make: _method(m, "value_and_grad"),
            lambda e=_extra: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T),
                              "h0": np.zeros(N_HIDDEN), "truncate": (2, 2), **copy.deepcopy(e)})
+simple("rnntheory.cells.gated.LSTM.vjp", lambda: _method(_lstm, "vjp"),
+       lambda: {"x": _x(), "dh": _rng(5).normal(size=(T, N_HIDDEN)), "h0": np.zeros(N_HIDDEN),
+                "c0": np.zeros(N_HIDDEN), "dc": _rng(6).normal(size=(T, N_HIDDEN))})
+simple("rnntheory.cells.gated.GRU.vjp", lambda: _method(_gru, "vjp"),
+       lambda: {"x": _x(), "dh": _rng(5).normal(size=(T, N_HIDDEN)), "h0": np.zeros(N_HIDDEN),
+                "c0": None, "dc": None})
 simple("rnntheory.cells.generator.GeneratorRNN", _imp("rnntheory.GeneratorRNN"), lambda: {
     "W_hh": _W(), "W_hx": _rng(1).normal(size=(N_HIDDEN, N_IN)), "W_hy": _rng(2).normal(size=(N_HIDDEN, N_OUT)),
     "b_h": np.zeros(N_HIDDEN), "W_yh": _rng(3).normal(size=(N_OUT, N_HIDDEN)), "b_y": np.zeros(N_OUT),

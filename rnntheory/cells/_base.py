@@ -319,6 +319,19 @@ class SequenceModel:
         # a copy (as_model_dtype returns `s` itself when no cast is needed)
         return np.array(as_model_dtype(name, s, self.dtype).reshape(B, n), order="C", copy=True)
 
+    def _cotangent(self, name: str, value: Any, T: int, B: int, batched: bool) -> np.ndarray:
+        """A cotangent of the states ``h_1..h_T`` (``dh``, ``dc`` of ``vjp``) as a
+        C-contiguous ``(T, B, n)`` array of the model's dtype: a finite float
+        array of the shape of ``h[1:]``, ``(T, n)`` or ``(T, B, n)`` as ``x``."""
+        n = self.n_hidden
+        arr = as_float_array(name, value, ndim=(2, 3))
+        want = (T, B, n) if batched else (T, n)
+        if arr.shape != want:
+            raise ValueError(
+                f"`{name}` must have the shape of the states h_1..h_T, {want}, got shape {arr.shape}"
+            )
+        return np.ascontiguousarray(as_model_dtype(name, arr, self.dtype).reshape(T, B, n))
+
     # ------------------------------------------------------------------ readout
     def _readout(self, H: np.ndarray, k: int = 1) -> np.ndarray | None:
         """``y_t = W_yh h_t + b_y`` for t = 1..T from states ``H (T+1, B, n)``

@@ -387,3 +387,37 @@ def gru_backward_truncated(W_hh, W_yh, dZ, H, P, k1, k2, flow, D_hid, D_in, b0=0
                 _gru_flow_back(dhid, W_hh, direct, g, blas)
                 if k == 1:
                     add_rows(flow[0, b0:b1], g)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def lstm_backward_direct(W_hh, dH, dC, C, P, flow_h, flow_c, D, b0=0, b1=-1):
+    """BPTT for the LSTM from direct cotangents of both states (no readout).
+
+    ``dH``, ``dC (T, B, n)``: ``dH[t-1] = ∂E/∂h_t`` and ``dC[t-1] = ∂E/∂c_t``,
+    the direct parts (t = 1..T), as for ``E = Σ_t dH_t·h_t + dC_t·c_t``. Fills
+    ``flow_h``, ``flow_c (T+1, B, n)`` with the total derivatives and
+    ``D (T, B, 4n)`` as :func:`lstm_backward` does (which is this kernel with
+    ``dC = 0``); ``b0, b1`` as there.
+    """
+    T, Ball, n4 = P.shape
+    b1, B = batch_range(Ball, b0, b1)
+    n = n4 // 4
+    blas = Ball * n4 * n >= BLAS_MIN_WORK  # the whole batch decides
+    flow_h[T, b0:b1, :] = 0.0
+    carry_c = np.zeros((B, n), dtype=flow_h.dtype)
+    val = np.empty(4 * n, dtype=flow_h.dtype)
+    der = np.empty(4 * n, dtype=flow_h.dtype)
+    tc = np.empty(n, dtype=flow_h.dtype)
+    dtc = np.empty(n, dtype=flow_h.dtype)
+    for t in range(T, 0, -1):
+        dh = flow_h[t, b0:b1]
+        add_rows(dh, dH[t - 1, b0:b1])
+        add_rows(carry_c, dC[t - 1, b0:b1])  # the direct ∂E/∂c_t joins what reaches c_t through c_{t+1}
+        d = D[t - 1, b0:b1]
+        for b in range(B):
+            _lstm_step_back(
+                P[t - 1, b0 + b], C[t - 1, b0 + b], C[t, b0 + b], dh[b], carry_c[b],
+                flow_c[t, b0 + b], d[b], val, der, tc, dtc,
+            )
+        rowmat_blas_if(d, W_hh, flow_h[t - 1, b0:b1], blas)
+    flow_c[0, b0:b1, :] = carry_c

@@ -511,6 +511,7 @@ class ElmanRNN(SequenceModel):
         keep_fprime: bool = False,
         keep_a: bool = False,
         temporary: bool = False,
+        readout: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         T, B, _ = x3.shape
         n = self.n_hidden
@@ -542,7 +543,7 @@ class ElmanRNN(SequenceModel):
                  FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP, U),
                 B, k,
             )
-            return H, A, self._readout(H, k), FP
+            return H, A, self._readout(H, k) if readout else None, FP
 
     def forward(self, x: Any, h0: Any = None) -> Trace:
         """Run the network over ``x``.
@@ -821,6 +822,133 @@ class ElmanRNN(SequenceModel):
             flow = flow[:, 0]
         grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow, g_alpha, trace)
         return float(value), grads
+
+    # ------------------------------------------------------------- vjp
+    def vjp(
+        self,
+        x: Any,
+        dh: Any,
+        *,
+        h0: Any = None,
+        c0: Any = None,
+        dc: Any = None,
+    ) -> tuple[ElmanGrads, np.ndarray]:
+        """The vector–Jacobian product of the map ``(x, params, h_0) ↦ (h_1, …, h_T)``.
+
+        For the scalar ``E = Σ_t dh_t · h_t`` (``dh[t-1]`` the direct
+        ``∂E/∂h_t``, e.g. what a layer above or a readout sends down), BPTT
+        through the recurrence gives every parameter's gradient, the total
+        flow ``∂E/∂h_k`` (k = 0..T) and the input gradient ``∂E/∂x_t``. No
+        readout is involved, even when the model has one.
+
+        With ``D_t = ∂E/∂(argument that x_t enters)``: the pre-activation
+        ``a_t = W_hh h_{t−1} + W_hx x_t + b_h`` in the standard form
+        (``D_t = flow_t ⊙ (1 − α) ⊙ f′(a_t)``), the update
+        ``g_t = W_hh f(h_{t−1}) + W_hx x_t + b_h`` in Pascanu's form
+        (``D_t = flow_t ⊙ (1 − α)``), with ``1 − α = 1`` without a leak (Eq. 14
+        blends ``h_{t−1}`` and ``g_t``; ``x_t`` enters only ``g_t``). Then
+        ``∂E/∂x_t = D_t W_hx`` in every form.
+
+        Parameters
+        ----------
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
+            Inputs, as in :meth:`forward`.
+        dh : array, shape ``(T, n)`` or ``(T, B, n)``
+            The cotangent of ``h[1:]``: ``dh[t-1] = ∂E/∂h_t`` (direct part).
+            Finite; cast to the model's dtype.
+        h0 : array, optional
+            Initial state, as in :meth:`forward`.
+        c0, dc : None
+            For the LSTM only (the signature is shared); must be ``None``.
+
+        Returns
+        -------
+        grads : ElmanGrads
+            ``∂E`` for ``W_hh``, ``W_hx``, ``b_h`` (and ``alpha`` when it is
+            learned); readout fields ``None``; ``flow[k] = ∂E/∂h_k`` for
+            ``k = 0..T`` (``flow[0]`` is the gradient at ``h_0``).
+        dx : ndarray, shape of ``x``
+            ``∂E/∂x``.
+
+        Raises
+        ------
+        ValueError
+            On bad ``x`` or ``h0`` (as :meth:`forward`, reach check included),
+            on ``dh`` of the wrong shape or with NaN/inf, or on ``c0``/``dc``
+            given.
+        TypeError
+            On a non-float ``dh``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import ElmanRNN
+        >>> m = ElmanRNN.init(2, 3, None, scheme="gaussian", seed=0)
+        >>> x = np.ones((4, 2)); dh = np.zeros((4, 3)); dh[-1, 0] = 1.0
+        >>> g, dx = m.vjp(x, dh)
+        >>> bool(np.allclose(g.flow[-1], dh[-1])), dx.shape
+        (True, (4, 2))
+
+        Eqs. 5–8 of the article (BPTT) with the loss replaced by ``Σ_t dh_t · h_t``.
+        """
+        if c0 is not None or dc is not None:
+            name = "c0" if c0 is not None else "dc"
+            raise ValueError(f"`{name}` applies to the LSTM only; an ElmanRNN has no cell state")
+        x3, h, batched = self._inputs_h0(x, h0)
+        T, B, _ = x3.shape
+        dh3 = self._cotangent("dh", dh, T, B, batched)
+        H, FP = self._vjp_forward(x3, h)
+        grads, dx = self._vjp_backward(x3, (H, FP), dh3)
+        if batched:
+            return grads, dx
+        return ElmanGrads(
+            grads.W_hh, grads.W_hx, grads.b_h, None, None, grads.flow[:, 0], grads.alpha
+        ), dx[:, 0]
+
+    def _vjp_forward(
+        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """The forward pass that :meth:`_vjp_backward` reads, on checked arrays.
+
+        Package-level building block of :meth:`vjp` and of stacked models (no
+        validation: ``x3 (T, B, n_in)`` C-contiguous in the model's dtype,
+        ``h0 (B, n)``, inputs already reach-checked). Returns ``(H, FP)``:
+        states ``(T+1, B, n)`` and ``f′`` at the arguments of ``f``
+        ``(T, B, n)`` (fresh arrays; no readout; ``c0`` is ignored).
+        """
+        H, _, _, FP = self._forward3(x3, h0, keep_fprime=True, readout=False)
+        return H, FP
+
+    def _vjp_backward(
+        self, x3: np.ndarray, saved: tuple[np.ndarray, ...], dh3: np.ndarray, dc3: np.ndarray | None = None
+    ) -> tuple[ElmanGrads, np.ndarray]:
+        """BPTT of :meth:`vjp` from the arrays of :meth:`_vjp_forward` (``saved =
+        (H, FP)``; ``FP`` is overwritten) and ``dh3 (T, B, n)``: batched grads
+        (``flow (T+1, B, n)``) and ``dx (T, B, n_in)``. ``dc3`` must be None."""
+        H, FP = saved
+        T, B, n_in = x3.shape
+        n = self.n_hidden
+        flow = np.empty((T + 1, B, n), dtype=self.dtype)
+        D = FP  # the kernel reads FP[t-1] before it writes D[t-1], and never again
+        k = threads_for(B, T * B * n * (n + n_in))
+        with own_threads(k):
+            run_rows(
+                K.elman_backward,
+                (self.W_hh, None, dh3, FP, FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D, 0),
+                B, k,
+            )
+        D2 = D.reshape(T * B, n)
+        if self.form == "standard":
+            prev = H[:-1].reshape(T * B, n)
+        else:
+            prev = K.activate_array(self.activation.code, np.ascontiguousarray(H[:-1].reshape(T * B, n)))
+        with own_threads(k), blas_threads_for(T * B * n * max(n, n_in)):
+            g_hh = sum_over_rows(K.gemm_tn, (D2, prev), k)
+            g_hx = sum_over_rows(K.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
+            g_bh = sum_over_rows(K.column_sums, (D2,), k)
+            dx = readout_rows(D2, self.W_hx, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+        g_alpha = self._alpha_grad(H, x3, flow) if self.learn_alpha else None
+        return ElmanGrads(g_hh, g_hx, g_bh, None, None, flow, g_alpha), dx
 
     def _alpha_grad(self, H: np.ndarray, x3: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """``∂E/∂α = Σ_t Σ_b flow[t] ⊙ (h_{t−1} − g_t)`` (Eq. 14 differentiated in α

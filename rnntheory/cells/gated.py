@@ -39,6 +39,7 @@ from ._base import (
     TraceBase,
     parse_truncate,
     readout_params,
+    readout_rows,
     same_dtype,
     sum_over_rows,
 )
@@ -499,6 +500,113 @@ class LSTM(_Gated):
             flow_h, flow_c = flow_h[:, 0], flow_c[:, 0]
         return value, LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c)
 
+    def vjp(
+        self,
+        x: Any,
+        dh: Any,
+        *,
+        h0: Any = None,
+        c0: Any = None,
+        dc: Any = None,
+    ) -> tuple[LSTMGrads, np.ndarray]:
+        """The vector–Jacobian product of ``(x, params, h_0, c_0) ↦ (h_1..h_T, c_1..c_T)``.
+
+        For ``E = Σ_t dh_t · h_t + dc_t · c_t`` (``dh[t-1] = ∂E/∂h_t`` and
+        ``dc[t-1] = ∂E/∂c_t``, the direct parts; ``dc`` omitted: zero), BPTT
+        through the cell gives every parameter's gradient, the total flows
+        ``∂E/∂h_k``, ``∂E/∂c_k`` (k = 0..T) and ``∂E/∂x_t = D_t W_ih`` with
+        ``D_t = ∂E/∂(gate pre-activations i, f, g, o)`` (``x_t`` enters only
+        them). No readout is involved, even when the model has one.
+
+        Parameters
+        ----------
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
+        dh : array, shape ``(T, n)`` or ``(T, B, n)``
+            Cotangent of ``h[1:]``; finite, cast to the model's dtype.
+        h0, c0 : array, optional
+            Initial states, as in :meth:`forward`.
+        dc : array, shape of ``dh``, optional
+            Cotangent of ``c[1:]`` (the direct ``∂E/∂c_t``).
+
+        Returns
+        -------
+        grads : LSTMGrads
+            Parameter gradients (readout fields ``None``), ``flow[k] = ∂E/∂h_k``
+            and ``flow_c[k] = ∂E/∂c_k`` for ``k = 0..T``.
+        dx : ndarray, shape of ``x``
+            ``∂E/∂x``.
+
+        Raises
+        ------
+        ValueError
+            On bad ``x``, ``h0``, ``c0`` (as :meth:`forward`), or ``dh``/``dc``
+            of the wrong shape or with NaN/inf.
+        TypeError
+            On a non-float ``dh`` or ``dc``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import LSTM
+        >>> m = LSTM.init(2, 3, None, seed=0)
+        >>> x = np.ones((4, 2)); dh = np.zeros((4, 3)); dc = np.zeros((4, 3)); dc[-1] = 1.0
+        >>> g, dx = m.vjp(x, dh, dc=dc)
+        >>> bool(np.array_equal(g.flow_c[-1], dc[-1])), bool(np.all(g.flow[-1] == 0))
+        (True, True)
+
+        Hochreiter & Schmidhuber 1997 (BPTT through ``h`` and ``c``).
+        """
+        x3, batched = self._inputs(x)
+        T, B = x3.shape[0], x3.shape[1]
+        h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
+        dh3 = self._cotangent("dh", dh, T, B, batched)
+        dc3 = None if dc is None else self._cotangent("dc", dc, T, B, batched)
+        grads, dx = self._vjp_backward(x3, self._vjp_forward(x3, h0_, c0_), dh3, dc3)
+        if batched:
+            return grads, dx
+        return LSTMGrads(
+            grads.weight_ih, grads.weight_hh, grads.bias_ih, grads.bias_hh, None, None,
+            grads.flow[:, 0], grads.flow_c[:, 0],
+        ), dx[:, 0]
+
+    def _vjp_forward(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """The forward pass :meth:`_vjp_backward` reads, on checked arrays (the
+        building block of :meth:`vjp` and of stacked models): ``(H, C, P)``,
+        fresh arrays, no readout. ``c0`` None: zeros."""
+        T, B = x3.shape[0], x3.shape[1]
+        if c0 is None:
+            c0 = np.zeros((B, self.n_hidden), dtype=self.dtype)
+        k = self._threads(T, B)
+        with own_threads(k):
+            return self._run(x3, h0, c0, k)
+
+    def _vjp_backward(
+        self, x3: np.ndarray, saved: tuple[np.ndarray, ...], dh3: np.ndarray, dc3: np.ndarray | None = None
+    ) -> tuple[LSTMGrads, np.ndarray]:
+        """BPTT of :meth:`vjp` from ``saved = (H, C, P)`` of :meth:`_vjp_forward`
+        and the cotangents ``dh3`` (and ``dc3``) ``(T, B, n)``: batched grads
+        and ``dx (T, B, n_in)``."""
+        H, C, P = saved
+        T, B, n_in = x3.shape
+        n = self.n_hidden
+        flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
+        flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
+        D = np.empty((T, B, 4 * n), dtype=self.dtype)
+        k = self._threads(T, B)
+        with own_threads(k):
+            if dc3 is None:
+                run_rows(GK.lstm_backward, (self.weight_hh, None, dh3, C, P, flow_h, flow_c, D, 0), B, k)
+            else:
+                run_rows(GK.lstm_backward_direct, (self.weight_hh, dh3, dc3, C, P, flow_h, flow_c, D), B, k)
+        D2 = D.reshape(T * B, 4 * n)
+        with own_threads(k), blas_threads_for(T * B * 4 * n * max(n, n_in)):
+            g_ih = sum_over_rows(EK.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
+            g_hh = sum_over_rows(EK.gemm_tn, (D2, H[:-1].reshape(T * B, n)), k)
+            g_b = sum_over_rows(EK.column_sums, (D2,), k)
+            dx = readout_rows(D2, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+        return LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), None, None, flow_h, flow_c), dx
+
 
 class GRU(_Gated):
     """A gated recurrent unit (``torch.nn.GRUCell`` conventions) with readout.
@@ -647,3 +755,104 @@ class GRU(_Gated):
         if not batched:
             flow = flow[:, 0]
         return value, GRUGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow)
+
+    def vjp(
+        self,
+        x: Any,
+        dh: Any,
+        *,
+        h0: Any = None,
+        c0: Any = None,
+        dc: Any = None,
+    ) -> tuple[GRUGrads, np.ndarray]:
+        """The vector–Jacobian product of ``(x, params, h_0) ↦ (h_1, …, h_T)``.
+
+        For ``E = Σ_t dh_t · h_t`` (``dh[t-1] = ∂E/∂h_t``, the direct part),
+        BPTT through the cell gives every parameter's gradient, the total flow
+        ``∂E/∂h_k`` (k = 0..T) and ``∂E/∂x_t = D^in_t W_ih`` with ``D^in_t``
+        the gradient at the input-side pre-activations ``(r, z, W_in x_t +
+        b_in)``. No readout is involved, even when the model has one.
+
+        Parameters
+        ----------
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
+        dh : array, shape ``(T, n)`` or ``(T, B, n)``
+            Cotangent of ``h[1:]``; finite, cast to the model's dtype.
+        h0 : array, optional
+            Initial state, as in :meth:`forward`.
+        c0, dc : None
+            For the LSTM only (the signature is shared); must be ``None``.
+
+        Returns
+        -------
+        grads : GRUGrads
+            Parameter gradients (readout fields ``None``) and
+            ``flow[k] = ∂E/∂h_k`` for ``k = 0..T``.
+        dx : ndarray, shape of ``x``
+            ``∂E/∂x``.
+
+        Raises
+        ------
+        ValueError
+            On bad ``x`` or ``h0`` (as :meth:`forward`), ``dh`` of the wrong
+            shape or with NaN/inf, or ``c0``/``dc`` given.
+        TypeError
+            On a non-float ``dh``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import GRU
+        >>> m = GRU.init(2, 3, None, seed=0)
+        >>> g, dx = m.vjp(np.ones((4, 2)), np.ones((4, 3)))
+        >>> g.flow.shape, dx.shape
+        ((5, 3), (4, 2))
+
+        Cho et al. 2014 (BPTT through the GRU).
+        """
+        if c0 is not None or dc is not None:
+            name = "c0" if c0 is not None else "dc"
+            raise ValueError(f"`{name}` applies to the LSTM only; a GRU has no cell state")
+        x3, batched = self._inputs(x)
+        T, B = x3.shape[0], x3.shape[1]
+        h0_ = self._state("h0", h0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
+        dh3 = self._cotangent("dh", dh, T, B, batched)
+        grads, dx = self._vjp_backward(x3, self._vjp_forward(x3, h0_), dh3)
+        if batched:
+            return grads, dx
+        return GRUGrads(
+            grads.weight_ih, grads.weight_hh, grads.bias_ih, grads.bias_hh, None, None, grads.flow[:, 0]
+        ), dx[:, 0]
+
+    def _vjp_forward(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """The forward pass :meth:`_vjp_backward` reads, on checked arrays:
+        ``(H, P)``, fresh arrays, no readout (``c0`` is ignored)."""
+        T, B = x3.shape[0], x3.shape[1]
+        k = self._threads(T, B)
+        with own_threads(k):
+            return self._run(x3, h0, k)
+
+    def _vjp_backward(
+        self, x3: np.ndarray, saved: tuple[np.ndarray, ...], dh3: np.ndarray, dc3: np.ndarray | None = None
+    ) -> tuple[GRUGrads, np.ndarray]:
+        """BPTT of :meth:`vjp` from ``saved = (H, P)`` of :meth:`_vjp_forward` and
+        ``dh3 (T, B, n)``: batched grads and ``dx (T, B, n_in)``."""
+        H, P = saved
+        T, B, n_in = x3.shape
+        n = self.n_hidden
+        flow = np.empty((T + 1, B, n), dtype=self.dtype)
+        D_hid = np.empty((T, B, 3 * n), dtype=self.dtype)
+        D_in = np.empty((T, B, 3 * n), dtype=self.dtype)
+        k = self._threads(T, B)
+        with own_threads(k):
+            run_rows(GK.gru_backward, (self.weight_hh, None, dh3, H, P, flow, D_hid, D_in, 0), B, k)
+        Dh = D_hid.reshape(T * B, 3 * n)
+        Di = D_in.reshape(T * B, 3 * n)
+        with own_threads(k), blas_threads_for(T * B * 3 * n * max(n, n_in)):
+            g_ih = sum_over_rows(EK.gemm_tn, (Di, x3.reshape(T * B, n_in)), k)
+            g_hh = sum_over_rows(EK.gemm_tn, (Dh, H[:-1].reshape(T * B, n)), k)
+            g_bi = sum_over_rows(EK.column_sums, (Di,), k)
+            g_bh = sum_over_rows(EK.column_sums, (Dh,), k)
+            dx = readout_rows(Di, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+        return GRUGrads(g_ih, g_hh, g_bi, g_bh, None, None, flow), dx
