@@ -16,6 +16,8 @@ from .activations import Activation, get_activation
 from .cells import (
     GRU,
     LSTM,
+    BidirectionalRNN,
+    BidirectionalTrace,
     ElmanGrads,
     ElmanRNN,
     GatedTrace,
@@ -31,6 +33,8 @@ __all__ = [
     "GRU",
     "LSTM",
     "Activation",
+    "BidirectionalRNN",
+    "BidirectionalTrace",
     "ElmanGrads",
     "ElmanRNN",
     "GRUGrads",
@@ -42,6 +46,7 @@ __all__ = [
     "Trace",
     "__version__",
     "bounds",
+    "from_state_dict",
     "from_torch",
     "get_activation",
     "get_num_threads",
@@ -60,6 +65,8 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name in ("from_torch", "to_torch"):  # torch stays optional: imported on use
         return getattr(importlib.import_module(".torch_bridge", __name__), name)
+    if name == "from_state_dict":
+        return importlib.import_module(".checkpoints", __name__).from_state_dict
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rnntheory' has no attribute {name!r}")

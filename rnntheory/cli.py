@@ -1,4 +1,5 @@
-"""Command line: ``rnntheory verify``, ``rnntheory prove``, ``rnntheory bounds WEIGHTS.npz``,
+"""Command line: ``rnntheory verify``, ``rnntheory prove``, ``rnntheory bounds WEIGHTS`` (a
+``W_hh`` in ``.npz``/``.npy``, or a checkpoint in ``.npz``/``.safetensors``/``.pt``),
 ``rnntheory sweep CONFIG.toml``, ``rnntheory report RESULTS.db`` and ``rnntheory experiment NAME``.
 
 Every subcommand follows one contract. The exit status is 0 on success, 1
@@ -235,9 +236,120 @@ def _as_recurrent_matrix(W: np.ndarray, name: str) -> np.ndarray:
     return W64
 
 
+_GATE_NAMES = {"lstm": "ifgo", "gru": "rzn"}
+
+
+def _is_checkpoint(path: str, key: str | None) -> bool:
+    """Whether ``WEIGHTS`` is a PyTorch-style checkpoint (``.safetensors``, ``.pt``, or an
+    ``.npz`` whose keys are a recurrent module's ``weight_ih_l<k>``/``weight_hh_l<k>``
+    without a ``W_hh`` of its own) rather than a file holding one ``W_hh``.
+    Anything unreadable here is left to the ``W_hh`` reader, which names the problem."""
+    import zipfile
+
+    from .checkpoints import is_state_dict
+
+    if key is not None:
+        return False
+    p = Path(path)
+    if not is_regular_file(p):
+        return False
+    if p.suffix.lower() in (".safetensors", ".pt", ".pth"):
+        return True
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(9)
+        if head[:4] in _ZIP_MAGICS:
+            with zipfile.ZipFile(p) as z:
+                members = z.namelist()
+            if any(m == "data.pkl" or m.endswith("/data.pkl") for m in members):
+                return True
+            names = [m[:-4] for m in members if m.endswith(".npy")]
+            return not any(n in names for n in ("W_hh", "W", "recurrent")) and is_state_dict(names)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
+    return head[:1] == b"\x80" or (len(head) == 9 and head[8:9] == b"{")
+
+
+def _recurrences(model: Any) -> list[tuple[str, int, str, Any]]:
+    """``(label, layer, direction, cell)`` for every recurrence of a loaded model."""
+    from .cells import BidirectionalRNN
+
+    if isinstance(model, BidirectionalRNN):
+        return [(f"layer {i + 1}" + (" (backward)" if d else ""), i + 1, "backward" if d else "forward", c)
+                for i, pair in enumerate(model.layers) for d, c in enumerate(pair)]
+    cells = getattr(model, "layers", None) or [model]
+    return [(f"layer {i + 1}", i + 1, "forward", c) for i, c in enumerate(cells)]
+
+
+def _checkpoint_bounds(args: argparse.Namespace) -> int:
+    """``bounds`` on a checkpoint: every layer and direction; gated matrices per gate block."""
+    from . import bounds as bd
+    from .cells import GRU, LSTM
+    from .checkpoints import from_state_dict
+
+    act = args.activation
+    model = from_state_dict(args.weights, nonlinearity=act if act in ("tanh", "relu") else "tanh",
+                            readout=None)
+    recs = _recurrences(model)
+    first = recs[0][3]
+    cell = "lstm" if isinstance(first, LSTM) else "gru" if isinstance(first, GRU) else "elman"
+    rows = []
+    for label, layer, direction, c in recs:
+        W = np.asarray(c.W_hh if cell == "elman" else c.weight_hh, dtype=np.float64)
+        row: dict[str, Any] = {"label": label, "layer": layer, "direction": direction,
+                               "shape": list(W.shape), "gamma_w": bd.gamma_w(W)}
+        if cell == "elman":
+            row["gamma_h"] = bd.gamma_h(act)
+            row["spectral_radius"] = bd.spectral_radius(W)
+            row["rate"] = row["gamma_w"] * row["gamma_h"]
+            van, exp = bd.vanishing_guaranteed(W, act), bd.explosion_possible(W, act)
+            row["vanishing_guaranteed"], row["explosion_possible"] = van.holds, exp.holds
+            row["steps_to_1e-8"] = bd.steps_to_vanish(W, act, 1e-8)
+        else:
+            n = W.shape[1]
+            row["blocks"] = {g: {"gamma_w": bd.gamma_w(W[j * n:(j + 1) * n]),
+                                 "spectral_radius": bd.spectral_radius(W[j * n:(j + 1) * n])}
+                             for j, g in enumerate(_GATE_NAMES[cell])}
+            row["vanishing_guaranteed"] = row["explosion_possible"] = None
+        rows.append(row)
+    n_dir = 2 if any(r["direction"] == "backward" for r in rows) else 1
+    out: dict[str, Any] = {
+        "cell": cell, "n_layers": len(rows) // n_dir, "bidirectional": n_dir == 2,
+        "n_in": model.n_in, "n_hidden": model.n_hidden, "dtype": str(model.dtype),
+        "activation": act if cell == "elman" else None, "recurrences": rows,
+    }
+    if args.json:
+        _dump_json(out)
+        return 0
+    what = {"elman": f"Elman ({act})", "lstm": "LSTM", "gru": "GRU"}[cell]
+    print(f"{what}, {out['n_layers']} layer(s){', bidirectional' if n_dir == 2 else ''}, "
+          f"n_in = {model.n_in}, n_hidden = {model.n_hidden}, {model.dtype}")
+    name = "W_hh" if cell == "elman" else "weight_hh"
+    for r in rows:
+        print(f"{r['label']}: {name} {tuple(r['shape'])}")
+        print(f"  γ_W = σ_max({name}){'':<{10 - len(name)}}{r['gamma_w']:.6g}")
+        if cell == "elman":
+            print(f"  γ_h = sup|f′|           {r['gamma_h']:.6g}")
+            print(f"  ρ(W_hh)                 {r['spectral_radius']:.6g}   (does not bound gradients)")
+            print(f"  γ_W γ_h (Eq. 12 rate)   {r['rate']:.6g}")
+            print(f"  vanishing guaranteed    {r['vanishing_guaranteed']}   [sufficient]")
+            print(f"  explosion possible      {r['explosion_possible']}   [necessary]")
+            if r["steps_to_1e-8"] is not None:
+                print(f"  Eq. 12 guarantees ‖∂h_t/∂h_k‖ ≤ 1e-8 once t − k ≥ {r['steps_to_1e-8']}")
+        else:
+            for g, b in r["blocks"].items():
+                print(f"  gate {g}: γ_W = {b['gamma_w']:.6g}   ρ = {b['spectral_radius']:.6g}")
+    if cell != "elman":
+        print("Pascanu's conditions apply to Elman cells only: in a gated cell the gates multiply the "
+              "recurrence, so γ_W alone neither guarantees vanishing nor allows explosion.")
+    return 0
+
+
 def _cmd_bounds(args: argparse.Namespace) -> int:
     from . import bounds as bd
 
+    if _is_checkpoint(args.weights, args.key):
+        return _checkpoint_bounds(args)
     raw, name = _load_weights(args.weights, args.key)
     W = _as_recurrent_matrix(raw, name)
     out: dict[str, Any] = {
@@ -355,11 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--search", action="store_true",
                     help="re-run the counterexample searches and store their results")
     pr.set_defaults(func=_cmd_prove)
-    b = sub.add_parser("bounds", help="γ_W, γ_h, ρ and Pascanu's conditions for your W_hh")
+    b = sub.add_parser("bounds", help="γ_W, γ_h, ρ and Pascanu's conditions for your W_hh "
+                                      "or every layer of a checkpoint")
     b.add_argument("weights", metavar="WEIGHTS",
-                   help=".npz (or .npy) file holding W_hh (loaded with allow_pickle=False)")
+                   help=".npz (or .npy) file holding W_hh (loaded with allow_pickle=False), or a "
+                        "PyTorch checkpoint (.npz, .safetensors or .pt with an nn.RNN/LSTM/GRU's "
+                        "keys: every layer and direction, gated matrices per gate block)")
     b.add_argument("--key", default=None, help="name of W_hh in the .npz")
-    b.add_argument("--activation", default="tanh", choices=["tanh", "sigmoid", "identity", "relu"])
+    b.add_argument("--activation", default="tanh", choices=["tanh", "sigmoid", "identity", "relu"],
+                   help="the Elman nonlinearity (a checkpoint does not record it; gated cells "
+                        "ignore it)")
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(func=_cmd_bounds)
     sw = sub.add_parser("sweep", help="run a grid of training runs on Dask into a SQLite store")

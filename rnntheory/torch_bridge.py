@@ -11,8 +11,10 @@ inside these functions.
   :class:`~rnntheory.LSTM` / :class:`~rnntheory.GRU` with the same parameter
   names and layouts.
 
-Only single-layer, unidirectional modules without projections can be loaded;
-anything else is refused with a message that says why.
+Stacked (``num_layers > 1``) and bidirectional modules load as
+:class:`~rnntheory.StackedRNN` and :class:`~rnntheory.BidirectionalRNN`, through
+:func:`rnntheory.from_state_dict` (the module's state dict as NumPy arrays).
+Projections (``proj_size``) are refused with the reason.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from .cells.bidirectional import BidirectionalRNN
 from .cells.elman import ElmanRNN
 from .cells.gated import GRU, LSTM
+from .checkpoints import from_state_dict
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -65,19 +69,31 @@ def _readout(readout: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     return W, b
 
 
-def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
+def from_torch(module: Any, readout: Any = None) -> Any:
     """A library model with the weights of a PyTorch recurrent module.
+
+    The module's state dict, as NumPy arrays, goes through
+    :func:`rnntheory.from_state_dict` with the module's nonlinearity: one path
+    for modules and checkpoints.
 
     Parameters
     ----------
     module : torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell
-        Single layer, unidirectional, no ``proj_size``; float32 or float64.
+        Any ``num_layers``, ``bidirectional`` or not, with or without biases
+        (``bias=False`` loads as zero biases); ``batch_first`` changes only how
+        the module reads its input, not its weights (the models here are
+        time-major). float32 or float64. ``proj_size`` is refused: the
+        projection changes the recurrence the theory analyses,
+        ``h_t = W_hr (o_t ⊙ tanh c_t)``.
     readout : torch.nn.Linear, optional
-        A linear readout ``y_t = W h_t + b`` to attach.
+        A linear readout ``y_t = W h_t + b`` to attach to the top layer
+        (``2·hidden_size`` inputs for a bidirectional module).
 
     Returns
     -------
-    ElmanRNN, LSTM or GRU
+    ElmanRNN, LSTM, GRU, StackedRNN or BidirectionalRNN
+        A cell for one layer and one direction, a stacked model for several
+        layers, a bidirectional model for two directions.
 
     Raises
     ------
@@ -85,10 +101,9 @@ def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
         If ``module`` is not one of the supported classes, or its (or the
         readout's) parameters are not all float32 or all float64.
     ValueError
-        For several layers, bidirectional modules, projections, an
-        unsupported nonlinearity, parameters on the ``meta`` device, a readout
-        whose input size is not the hidden size, or an Elman bias
-        ``bias_ih + bias_hh`` that overflows.
+        For projections, an unsupported nonlinearity, parameters on the
+        ``meta`` device, a readout whose input size is not the top layer's
+        output size, or an Elman bias ``bias_ih + bias_hh`` that overflows.
 
     Examples
     --------
@@ -97,20 +112,23 @@ def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
     >>> lstm = torch.nn.LSTM(3, 5, dtype=torch.float64)
     >>> from_torch(lstm)
     LSTM(n_in=3, n_hidden=5, n_out=5, dtype=float64)
+    >>> from_torch(torch.nn.GRU(3, 5, bidirectional=True, dtype=torch.float64))
+    BidirectionalRNN(n_in=3, n_hidden=5, n_out=10, cell='gru', n_layers=1, dtype=float64)
     """
     import torch
 
     nn = torch.nn
-    suffix = ""
     if isinstance(module, nn.RNNBase):
-        if module.num_layers != 1:
-            raise ValueError(f"`module` must have a single layer, got num_layers={module.num_layers}")
-        if module.bidirectional:
-            raise ValueError("`module` must be unidirectional, got bidirectional=True")
         if getattr(module, "proj_size", 0):
-            raise ValueError(f"`module` must have no projection, got proj_size={module.proj_size}")
-        suffix = "_l0"
-    elif not isinstance(module, nn.RNNCellBase):
+            raise ValueError(
+                f"`module` must have no projection, got proj_size={module.proj_size}: the projection "
+                "changes the recurrence the theory analyses, h_t = W_hr (o_t ⊙ tanh c_t)"
+            )
+        width = module.hidden_size * (2 if module.bidirectional else 1)
+        cell = False
+    elif isinstance(module, nn.RNNCellBase):
+        width, cell = module.hidden_size, True
+    else:
         raise TypeError(
             "`module` must be a torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, "
             f"got {type(module).__name__}"
@@ -122,42 +140,57 @@ def from_torch(module: Any, readout: Any = None) -> ElmanRNN | LSTM | GRU:
             raise TypeError(
                 f"`readout` must have the module's dtype {dtype}, got {readout.weight.dtype}"
             )
-        if readout.in_features != module.hidden_size:
+        if readout.in_features != width:
+            what = ("the module's hidden size" if width == module.hidden_size
+                    else "the module's hidden size times 2 directions")
             raise ValueError(
-                f"`readout` must take {module.hidden_size} inputs (the module's hidden size),"
-                f" got in_features={readout.in_features}"
+                f"`readout` must take {width} inputs ({what}), got in_features={readout.in_features}"
             )
-    w_ih = _np(getattr(module, "weight_ih" + suffix))
-    w_hh = _np(getattr(module, "weight_hh" + suffix))
-    if module.bias:
-        b_ih = _np(getattr(module, "bias_ih" + suffix))
-        b_hh = _np(getattr(module, "bias_hh" + suffix))
-    else:
-        b_ih = np.zeros(w_hh.shape[0], w_hh.dtype)
-        b_hh = np.zeros(w_hh.shape[0], w_hh.dtype)
-    if isinstance(module, nn.LSTM | nn.LSTMCell):
-        return LSTM(w_ih, w_hh, b_ih, b_hh, W_yh, b_y)
-    if isinstance(module, nn.GRU | nn.GRUCell):
-        return GRU(w_ih, w_hh, b_ih, b_hh, W_yh, b_y)
-    nonlinearity = module.nonlinearity if isinstance(module, nn.RNN | nn.RNNCell) else None
-    if nonlinearity not in ("tanh", "relu"):
+    elman = isinstance(module, nn.RNN | nn.RNNCell)
+    nonlinearity = module.nonlinearity if elman else "tanh"
+    if elman and nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"`module` must use tanh or relu, got nonlinearity={nonlinearity!r}")
-    with np.errstate(over="ignore"):
-        b_h = b_ih + b_hh
-    if not np.all(np.isfinite(b_h)) and np.all(np.isfinite(b_ih)) and np.all(np.isfinite(b_hh)):
-        raise ValueError(
-            f"`module`'s bias_ih + bias_hh (the Elman cell's one bias) overflows {b_h.dtype}"
-        )
-    return ElmanRNN(w_hh, w_ih, b_h, W_yh, b_y, activation=nonlinearity)
+    state = {name + ("_l0" if cell else ""): _np(p) for name, p in module.named_parameters()}
+    if elman:
+        for name in state:
+            if name.startswith("bias_ih"):
+                with np.errstate(over="ignore"):
+                    b_h = state[name] + state[name.replace("bias_ih", "bias_hh")]
+                if not np.all(np.isfinite(b_h)):
+                    raise ValueError(
+                        f"`module`'s bias_ih + bias_hh (the Elman cell's one bias) overflows {b_h.dtype}"
+                    )
+    head = None
+    if W_yh is not None and b_y is not None:
+        state["readout.weight"], state["readout.bias"] = W_yh, b_y
+        head = "readout."
+    return from_state_dict(state, nonlinearity=nonlinearity, readout=head)
 
 
-def to_torch(model: ElmanRNN | LSTM | GRU) -> Any:
+def _layers(model: Any) -> tuple[list[list[Any]], bool]:
+    """The cells of ``model`` per layer and direction, and whether it is bidirectional."""
+    if isinstance(model, BidirectionalRNN):
+        return [list(pair) for pair in model.layers], True
+    if isinstance(model, ElmanRNN | LSTM | GRU):
+        return [[model]], False
+    layers = getattr(model, "layers", None)
+    if type(model).__name__ == "StackedRNN" and layers is not None:
+        return [[c] for c in layers], False
+    raise TypeError(
+        "`model` must be an ElmanRNN, LSTM, GRU, StackedRNN or BidirectionalRNN, "
+        f"got {type(model).__name__}"
+    )
+
+
+def to_torch(model: Any) -> Any:
     """The PyTorch module (``nn.RNN``, ``nn.LSTM`` or ``nn.GRU``) with the model's weights.
 
-    The readout, which PyTorch's recurrent modules do not have, is left out;
-    ``model.W_yh``/``model.b_y`` go into an ``nn.Linear`` if you need them.
-    An Elman RNN must be in the standard form, without leak, with tanh or relu
-    (what ``nn.RNN`` computes); its bias goes to ``bias_ih`` (``bias_hh = 0``).
+    A stacked model becomes a module with ``num_layers = L``, a bidirectional
+    one a module with ``bidirectional=True``. The readout, which PyTorch's
+    recurrent modules do not have, is left out; ``model.W_yh``/``model.b_y`` go
+    into an ``nn.Linear`` if you need them. Elman cells must be in the standard
+    form, without leak, all with tanh or all with relu (what ``nn.RNN``
+    computes); each bias goes to ``bias_ih`` (``bias_hh = 0``).
 
     Returns
     -------
@@ -166,33 +199,43 @@ def to_torch(model: ElmanRNN | LSTM | GRU) -> Any:
     """
     import torch
 
-    if not isinstance(model, ElmanRNN | LSTM | GRU):
-        raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {type(model).__name__}")
+    grid, bidirectional = _layers(model)
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
 
     def tensor(a: np.ndarray) -> Any:
         return torch.tensor(np.asarray(a), dtype=dtype)
 
+    first = grid[0][0]
+    n_layers = len(grid)
     mod: Any
-    if isinstance(model, LSTM | GRU):
-        cls = torch.nn.LSTM if isinstance(model, LSTM) else torch.nn.GRU
-        mod = cls(model.n_in, model.n_hidden, dtype=dtype)
-        ih, hh, bih, bhh = model.weight_ih, model.weight_hh, model.bias_ih, model.bias_hh
+    if isinstance(first, LSTM | GRU):
+        cls = torch.nn.LSTM if isinstance(first, LSTM) else torch.nn.GRU
+        mod = cls(first.n_in, first.n_hidden, num_layers=n_layers, bidirectional=bidirectional, dtype=dtype)
     else:
-        if model.form != "standard" or model.alpha is not None:
-            raise ValueError(
-                "`model` must be a standard-form Elman RNN without leak to become a torch.nn.RNN, "
-                f"got form={model.form!r}, leaky={model.alpha is not None}"
-            )
-        if model.activation.name not in ("tanh", "relu"):
-            raise ValueError(
-                f"`model` must use tanh or relu to become a torch.nn.RNN, got {model.activation.name!r}"
-            )
-        mod = torch.nn.RNN(model.n_in, model.n_hidden, nonlinearity=model.activation.name, dtype=dtype)
-        ih, hh, bih, bhh = model.W_hx, model.W_hh, model.b_h, np.zeros_like(model.b_h)
+        for row in grid:
+            for c in row:
+                if c.form != "standard" or c.alpha is not None:
+                    raise ValueError(
+                        "`model` must be a standard-form Elman RNN without leak to become a torch.nn.RNN, "
+                        f"got form={c.form!r}, leaky={c.alpha is not None}"
+                    )
+                if c.activation.name not in ("tanh", "relu") or c.activation.name != first.activation.name:
+                    raise ValueError(
+                        "`model` must use tanh or relu (one for every layer) to become a torch.nn.RNN, "
+                        f"got {c.activation.name!r}"
+                    )
+        mod = torch.nn.RNN(first.n_in, first.n_hidden, num_layers=n_layers, nonlinearity=first.activation.name,
+                           bidirectional=bidirectional, dtype=dtype)
     with torch.no_grad():
-        mod.weight_ih_l0.copy_(tensor(ih))
-        mod.weight_hh_l0.copy_(tensor(hh))
-        mod.bias_ih_l0.copy_(tensor(bih))
-        mod.bias_hh_l0.copy_(tensor(bhh))
+        for i, row in enumerate(grid):
+            for d, c in enumerate(row):
+                if isinstance(c, LSTM | GRU):
+                    ih, hh, bih, bhh = c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh
+                else:
+                    ih, hh, bih, bhh = c.W_hx, c.W_hh, c.b_h, np.zeros_like(c.b_h)
+                tag = f"_l{i}" + ("_reverse" if d else "")
+                getattr(mod, "weight_ih" + tag).copy_(tensor(ih))
+                getattr(mod, "weight_hh" + tag).copy_(tensor(hh))
+                getattr(mod, "bias_ih" + tag).copy_(tensor(bih))
+                getattr(mod, "bias_hh" + tag).copy_(tensor(bhh))
     return mod

@@ -1722,6 +1722,85 @@ EXEMPT: dict[str, str] = {
 }
 
 
+# --- bidirectional models and checkpoints (issue 14)
+def _bidir(cell: str = "gru") -> Any:
+    return rnntheory.BidirectionalRNN.init(N_IN, N_HIDDEN, N_OUT, cell=cell, n_layers=2, seed=0)
+
+
+def _bidir_trace() -> Any:
+    return _bidir().forward(np.stack([_x(), _x(seed=2)], axis=1))
+
+
+def _gru_state_dict() -> dict[str, Any]:
+    g = rnntheory.GRU.init(N_IN, N_HIDDEN, None, seed=0)
+    return {f"rnn.{k}_l0": v for k, v in g.params().items()} | {"fc.weight": _rng(3).normal(size=(N_OUT, N_HIDDEN))}
+
+
+INSTANCES["rnntheory.cells.bidirectional.BidirectionalRNN"] = _bidir
+INSTANCES["rnntheory.cells.bidirectional.BidirectionalTrace"] = _bidir_trace
+EXEMPT["rnntheory.cells.bidirectional.BidirectionalTrace"] = _RECORD
+simple("rnntheory.cells.bidirectional.BidirectionalRNN", _imp("rnntheory.BidirectionalRNN"), lambda: {
+    "layers": [(rnntheory.GRU.init(N_IN, N_HIDDEN, None, seed=s), rnntheory.GRU.init(N_IN, N_HIDDEN, None, seed=s + 1))
+               for s in (0,)],
+    "W_yh": _rng(3).normal(size=(N_OUT, 2 * N_HIDDEN)), "b_y": np.zeros(N_OUT)})
+simple("rnntheory.cells.bidirectional.BidirectionalRNN.init", lambda: rnntheory.BidirectionalRNN.init, lambda: {
+    "n_in": N_IN, "n_hidden": N_HIDDEN, "n_out": N_OUT, "cell": "lstm", "n_layers": 2, "seed": 0,
+    "dtype": np.float64}, sizes=("n_in", "n_hidden", "n_out", "n_layers"))
+simple("rnntheory.cells.bidirectional.BidirectionalRNN.replace", lambda: _method(_bidir, "replace"),
+       lambda: {"weight_hh_l1_reverse": _rng(4).normal(size=(3 * N_HIDDEN, N_HIDDEN)), "b_y": np.ones(N_OUT)})
+simple("rnntheory.cells.bidirectional.BidirectionalRNN.forward", lambda: _method(lambda: _bidir("lstm"), "forward"),
+       lambda: {"x": _x(), "h0": np.zeros((4, N_HIDDEN)), "c0": np.zeros((4, N_HIDDEN))})
+simple("rnntheory.cells.bidirectional.BidirectionalTrace.sequence", lambda: _method(_bidir_trace, "sequence"),
+       lambda: {"b": 1}, sizes=("b",))
+simple("rnntheory.cells.bidirectional.BidirectionalTrace.layer_output",
+       lambda: _method(_bidir_trace, "layer_output"), lambda: {"layer": 1}, sizes=("layer",))
+simple("rnntheory.checkpoints.from_state_dict", _imp("rnntheory.checkpoints.from_state_dict"),
+       lambda: {"source": _gru_state_dict(), "nonlinearity": "tanh", "prefix": "rnn.", "readout": "auto"},
+       compare=False)
+simple("rnntheory.checkpoints.read_state_dict", _imp("rnntheory.checkpoints.read_state_dict"),
+       lambda: {"source": _gru_state_dict()}, check=anything)
+simple("rnntheory.checkpoints.is_state_dict", _imp("rnntheory.checkpoints.is_state_dict"),
+       lambda: {"names": ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]}, check=anything)
+
+
+# --- stacked models (issue 14)
+def _stacked(cell: str = "lstm") -> Any:
+    return rnntheory.StackedRNN.init(N_IN, N_HIDDEN, N_OUT, cell=cell, n_layers=2, seed=0)
+
+
+def _stacked_trace() -> Any:
+    return _stacked().forward(np.stack([_x(), _x(seed=2)], axis=1))
+
+
+def _stacked_grads() -> Any:
+    return _stacked().value_and_grad(_x(), _labels())[1]
+
+
+INSTANCES["rnntheory.cells.stacked.StackedRNN"] = _stacked
+INSTANCES["rnntheory.cells.stacked.StackedTrace"] = _stacked_trace
+INSTANCES["rnntheory.cells.stacked.StackedGrads"] = _stacked_grads
+EXEMPT["rnntheory.cells.stacked.StackedTrace"] = _RECORD
+EXEMPT["rnntheory.cells.stacked.StackedGrads"] = _RECORD
+simple("rnntheory.cells.stacked.StackedRNN", _imp("rnntheory.StackedRNN"), lambda: {
+    "layers": [rnntheory.GRU.init(N_IN, N_HIDDEN, None, seed=0), rnntheory.GRU.init(N_HIDDEN, N_HIDDEN, None, seed=1)],
+    "W_yh": _rng(3).normal(size=(N_OUT, N_HIDDEN)), "b_y": np.zeros(N_OUT)})
+simple("rnntheory.cells.stacked.StackedRNN.init", lambda: rnntheory.StackedRNN.init, lambda: {
+    "n_in": N_IN, "n_hidden": N_HIDDEN, "n_out": N_OUT, "cell": "lstm", "n_layers": 2, "seed": 0,
+    "dtype": np.float64}, sizes=("n_in", "n_hidden", "n_out", "n_layers"))
+simple("rnntheory.cells.stacked.StackedRNN.replace", lambda: _method(_stacked, "replace"),
+       lambda: {"weight_hh_l1": _rng(4).normal(size=(4 * N_HIDDEN, N_HIDDEN)), "b_y": np.ones(N_OUT)})
+simple("rnntheory.cells.stacked.StackedRNN.forward", lambda: _method(_stacked, "forward"),
+       lambda: {"x": _x(), "h0": np.zeros((2, N_HIDDEN)), "c0": np.zeros((2, N_HIDDEN))})
+simple("rnntheory.cells.stacked.StackedRNN.value_and_grad", lambda: _method(_stacked, "value_and_grad"),
+       lambda: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T), "h0": np.zeros((2, N_HIDDEN)),
+                "c0": np.zeros((2, N_HIDDEN)), "truncate": None})
+simple("rnntheory.cells.stacked.StackedRNN.loss", lambda: _method(_stacked, "loss"),
+       lambda: {"x": _x(), "y": _labels(), "loss": "xent", "mask": np.ones(T), "h0": np.zeros((2, N_HIDDEN)),
+                "c0": np.zeros((2, N_HIDDEN))}, check=no_nan)
+simple("rnntheory.cells.stacked.StackedTrace.sequence", lambda: _method(_stacked_trace, "sequence"),
+       lambda: {"b": 1}, sizes=("b",))
+
+
 # --------------------------------------------------------------------------- the tests
 
 

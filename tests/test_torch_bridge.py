@@ -90,8 +90,6 @@ def test_readout_attaches():
 @pytest.mark.parametrize(
     ("call", "exc", "match"),
     [
-        (lambda: from_torch(torch.nn.LSTM(2, 3, num_layers=2)), ValueError, "single layer"),
-        (lambda: from_torch(torch.nn.GRU(2, 3, bidirectional=True)), ValueError, "unidirectional"),
         (lambda: from_torch(torch.nn.LSTM(2, 3, proj_size=2)), ValueError, "projection"),
         (lambda: from_torch(torch.nn.Linear(2, 3)), TypeError, "`module`"),
         (lambda: from_torch(torch.nn.GRU(2, 3), readout=torch.nn.ReLU()), TypeError, "`readout`"),

@@ -1,6 +1,7 @@
 """Recurrent cells: the Elman RNN (standard, Pascanu and leaky forms), LSTM, GRU, and a
 generator RNN whose output feeds back (teacher forcing, free running, scheduled sampling)."""
 
+from .bidirectional import BidirectionalRNN, BidirectionalTrace
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
 from .generator import GeneratorGrads, GeneratorRNN, GeneratorTrace
@@ -8,6 +9,8 @@ from .generator import GeneratorGrads, GeneratorRNN, GeneratorTrace
 __all__ = [
     "GRU",
     "LSTM",
+    "BidirectionalRNN",
+    "BidirectionalTrace",
     "ElmanGrads",
     "ElmanRNN",
     "GRUGrads",
