@@ -26,6 +26,9 @@ from .cells import (
     GeneratorTrace,
     GRUGrads,
     LSTMGrads,
+    StackedGrads,
+    StackedRNN,
+    StackedTrace,
     Trace,
 )
 
@@ -43,6 +46,9 @@ __all__ = [
     "GeneratorRNN",
     "GeneratorTrace",
     "LSTMGrads",
+    "StackedGrads",
+    "StackedRNN",
+    "StackedTrace",
     "Trace",
     "__version__",
     "bounds",

@@ -5,6 +5,7 @@ from .bidirectional import BidirectionalRNN, BidirectionalTrace
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
 from .generator import GeneratorGrads, GeneratorRNN, GeneratorTrace
+from .stacked import StackedGrads, StackedRNN, StackedTrace
 
 __all__ = [
     "GRU",
@@ -19,5 +20,8 @@ __all__ = [
     "GeneratorRNN",
     "GeneratorTrace",
     "LSTMGrads",
+    "StackedGrads",
+    "StackedRNN",
+    "StackedTrace",
     "Trace",
 ]

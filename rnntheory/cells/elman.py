@@ -920,11 +920,17 @@ class ElmanRNN(SequenceModel):
         return H, FP
 
     def _vjp_backward(
-        self, x3: np.ndarray, saved: tuple[np.ndarray, ...], dh3: np.ndarray, dc3: np.ndarray | None = None
+        self,
+        x3: np.ndarray,
+        saved: tuple[np.ndarray, ...],
+        dh3: np.ndarray,
+        dc3: np.ndarray | None = None,
+        need_dx: bool = True,
     ) -> tuple[ElmanGrads, np.ndarray]:
         """BPTT of :meth:`vjp` from the arrays of :meth:`_vjp_forward` (``saved =
         (H, FP)``; ``FP`` is overwritten) and ``dh3 (T, B, n)``: batched grads
-        (``flow (T+1, B, n)``) and ``dx (T, B, n_in)``. ``dc3`` must be None."""
+        (``flow (T+1, B, n)``) and ``dx (T, B, n_in)`` (an empty array when not
+        ``need_dx``). ``dc3`` must be None."""
         H, FP = saved
         T, B, n_in = x3.shape
         n = self.n_hidden
@@ -946,7 +952,10 @@ class ElmanRNN(SequenceModel):
             g_hh = sum_over_rows(K.gemm_tn, (D2, prev), k)
             g_hx = sum_over_rows(K.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
             g_bh = sum_over_rows(K.column_sums, (D2,), k)
-            dx = readout_rows(D2, self.W_hx, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+            dx = (
+                readout_rows(D2, self.W_hx, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+                if need_dx else np.empty((0, B, n_in), dtype=self.dtype)
+            )
         g_alpha = self._alpha_grad(H, x3, flow) if self.learn_alpha else None
         return ElmanGrads(g_hh, g_hx, g_bh, None, None, flow, g_alpha), dx
 

@@ -582,11 +582,16 @@ class LSTM(_Gated):
             return self._run(x3, h0, c0, k)
 
     def _vjp_backward(
-        self, x3: np.ndarray, saved: tuple[np.ndarray, ...], dh3: np.ndarray, dc3: np.ndarray | None = None
+        self,
+        x3: np.ndarray,
+        saved: tuple[np.ndarray, ...],
+        dh3: np.ndarray,
+        dc3: np.ndarray | None = None,
+        need_dx: bool = True,
     ) -> tuple[LSTMGrads, np.ndarray]:
         """BPTT of :meth:`vjp` from ``saved = (H, C, P)`` of :meth:`_vjp_forward`
         and the cotangents ``dh3`` (and ``dc3``) ``(T, B, n)``: batched grads
-        and ``dx (T, B, n_in)``."""
+        and ``dx (T, B, n_in)`` (an empty array when not ``need_dx``)."""
         H, C, P = saved
         T, B, n_in = x3.shape
         n = self.n_hidden
@@ -604,7 +609,10 @@ class LSTM(_Gated):
             g_ih = sum_over_rows(EK.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
             g_hh = sum_over_rows(EK.gemm_tn, (D2, H[:-1].reshape(T * B, n)), k)
             g_b = sum_over_rows(EK.column_sums, (D2,), k)
-            dx = readout_rows(D2, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+            dx = (
+                readout_rows(D2, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+                if need_dx else np.empty((0, B, n_in), dtype=self.dtype)
+            )
         return LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), None, None, flow_h, flow_c), dx
 
 
@@ -834,10 +842,16 @@ class GRU(_Gated):
             return self._run(x3, h0, k)
 
     def _vjp_backward(
-        self, x3: np.ndarray, saved: tuple[np.ndarray, ...], dh3: np.ndarray, dc3: np.ndarray | None = None
+        self,
+        x3: np.ndarray,
+        saved: tuple[np.ndarray, ...],
+        dh3: np.ndarray,
+        dc3: np.ndarray | None = None,
+        need_dx: bool = True,
     ) -> tuple[GRUGrads, np.ndarray]:
         """BPTT of :meth:`vjp` from ``saved = (H, P)`` of :meth:`_vjp_forward` and
-        ``dh3 (T, B, n)``: batched grads and ``dx (T, B, n_in)``."""
+        ``dh3 (T, B, n)``: batched grads and ``dx (T, B, n_in)`` (an empty array
+        when not ``need_dx``)."""
         H, P = saved
         T, B, n_in = x3.shape
         n = self.n_hidden
@@ -854,5 +868,8 @@ class GRU(_Gated):
             g_hh = sum_over_rows(EK.gemm_tn, (Dh, H[:-1].reshape(T * B, n)), k)
             g_bi = sum_over_rows(EK.column_sums, (Di,), k)
             g_bh = sum_over_rows(EK.column_sums, (Dh,), k)
-            dx = readout_rows(Di, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+            dx = (
+                readout_rows(Di, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
+                if need_dx else np.empty((0, B, n_in), dtype=self.dtype)
+            )
         return GRUGrads(g_ih, g_hh, g_bi, g_bh, None, None, flow), dx

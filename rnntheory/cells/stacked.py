@@ -1,0 +1,659 @@
+"""Stacked recurrent models: ``L`` layers of one cell, layer ``l`` reading layer ``l−1``'s states.
+
+A :class:`StackedRNN` is what ``torch.nn.RNN/LSTM/GRU(num_layers=L)`` computes
+(eval mode, one direction): layer 0 reads the inputs ``x_t``, layer ``l ≥ 1``
+reads ``h^{l−1}_t``, the hidden states of the layer below at the same step,
+and an optional linear readout ``y_t = W_yh h^{L−1}_t + b_y`` sits on the top
+layer, with the losses of :class:`~rnntheory.ElmanRNN` (Eqs. 3–4 of the
+article). Each layer is an :class:`~rnntheory.ElmanRNN` (any form, activation
+or leak), :class:`~rnntheory.LSTM` or :class:`~rnntheory.GRU` without a
+readout of its own; all layers are one cell class, one dtype and one width.
+
+The state of the stack at step ``k`` is ``s_k``, the concatenation of the
+layers' states, layer 0 first, each in its cell's order (LSTM: ``h`` then
+``c``), of size ``state_size`` (``L·n``, ``2·L·n`` for the LSTM). One step maps
+``s_{k−1}`` to ``s_k`` (layer ``l`` first reads the new ``h^{l−1}_k``), so the
+step Jacobian ``∂s_k/∂s_{k−1}`` is block lower-triangular across layers.
+
+Initial states are shaped as PyTorch shapes them: ``h0`` (and ``c0``) of shape
+``(L, n)`` for one sequence, ``(L, B, n)`` for a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._parallel import own_threads, threads_for
+from .._validation import (
+    ReachError,
+    as_float_array,
+    as_generator,
+    as_model_dtype,
+    check_choice,
+    check_dtype,
+    check_int,
+)
+from ._base import GradsBase, SequenceModel, TraceBase, readout_params, readout_rows
+from .elman import ElmanGrads, ElmanRNN, Trace
+from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
+
+__all__ = ["StackedGrads", "StackedRNN", "StackedTrace"]
+
+CELLS = ("elman", "lstm", "gru")
+_CLASSES: dict[str, Any] = {"elman": ElmanRNN, "lstm": LSTM, "gru": GRU}
+_ELMAN_OPTIONS = ("activation", "form", "alpha", "learn_alpha")
+
+Layer = ElmanRNN | LSTM | GRU
+LayerTrace = Trace | GatedTrace
+LayerGrads = ElmanGrads | LSTMGrads | GRUGrads
+
+
+def _cell_name(layer: Any) -> str:
+    return "elman" if isinstance(layer, ElmanRNN) else ("lstm" if isinstance(layer, LSTM) else "gru")
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    """``σ(a)`` as ``½(1 + tanh(a/2))`` (no overflow for any ``a``)."""
+    out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * a))
+    return out
+
+
+@dataclass(frozen=True)
+class StackedTrace(TraceBase):
+    """What a forward pass of a :class:`StackedRNN` leaves behind.
+
+    Attributes
+    ----------
+    layers : tuple of Trace or GatedTrace
+        Layer ``l``'s own trace (``layers[l].h[0]`` is its initial state; its
+        ``y`` is ``None``). Layer ``l``'s input at step ``t`` is
+        ``layers[l-1].h[t]`` (``t = 1..T``); layer 0's is ``x``.
+    y : ndarray or None, shape ``(T, n_out)`` or ``(T, B, n_out)``
+        The top readout (``None`` without a readout).
+    h : ndarray (property)
+        The top layer's hidden states ``(T+1, [B,] n)``.
+    state : ndarray (property)
+        The whole state ``s_k`` for ``k = 0..T``, ``(T+1, [B,] S)``: the layers'
+        states concatenated, layer 0 first, LSTM layers ``h`` then ``c``.
+    """
+
+    layers: tuple[LayerTrace, ...]
+    y: np.ndarray | None = None
+
+    @property
+    def h(self) -> np.ndarray:  # type: ignore[override]
+        """The top layer's hidden states."""
+        return self.layers[-1].h
+
+    @property
+    def state(self) -> np.ndarray:
+        """``s_k`` for ``k = 0..T``: ``(T+1, S)`` or ``(T+1, B, S)``."""
+        parts: list[np.ndarray] = []
+        for tr in self.layers:
+            parts.append(tr.h)
+            c = getattr(tr, "c", None)
+            if c is not None:
+                parts.append(c)
+        return np.concatenate(parts, axis=-1)
+
+    def sequence(self, b: int) -> StackedTrace:
+        """The trace of sequence ``b`` of a batch, as a single-sequence trace."""
+        layers = tuple(tr.sequence(b) for tr in self.layers)
+        return StackedTrace(layers, None if self.y is None else self.y[:, b])
+
+
+@dataclass(frozen=True)
+class StackedGrads(GradsBase):
+    """Gradients of a :class:`StackedRNN`'s loss, and the flow of the whole state.
+
+    Attributes
+    ----------
+    layers : tuple of ElmanGrads, LSTMGrads or GRUGrads
+        Layer ``l``'s parameter gradients (readout fields ``None``); their
+        ``flow`` (and ``flow_c``) is that of the layer's own backward pass with
+        ``∂E/∂h^l_t`` taken through everything above it, as
+        :meth:`~rnntheory.ElmanRNN.vjp` returns it.
+    W_yh, b_y : ndarray or None
+        Gradients of the top readout.
+    flow : ndarray, shape ``(T+1, S)`` or ``(T+1, B, S)``
+        ``flow[k] = ∂E/∂s_k`` for ``k = 0..T``, the gradient with respect to
+        the whole state of step ``k`` (its parts held independent, as in the
+        step map ``s_{k−1} ↦ s_k``): ``flow[k] = J_{k+1}ᵀ flow[k+1] + ∂E_k/∂s_k``
+        with ``J_{k+1} = ∂s_{k+1}/∂s_k``. ``flow[0]`` is the gradient at
+        ``(h0, c0)`` of every layer.
+    """
+
+    layers: tuple[LayerGrads, ...]
+    W_yh: np.ndarray | None
+    b_y: np.ndarray | None
+    flow: np.ndarray = field(repr=False)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameter gradients keyed like :meth:`StackedRNN.params`
+        (``"<name>_l<l>"``, then ``W_yh``, ``b_y`` when there is a readout)."""
+        out: dict[str, np.ndarray] = {}
+        for i, g in enumerate(self.layers):
+            for k, v in g.params().items():
+                out[f"{k}_l{i}"] = v
+        if self.W_yh is not None:
+            out["W_yh"] = self.W_yh
+            assert self.b_y is not None
+            out["b_y"] = self.b_y
+        return out
+
+
+class StackedRNN(SequenceModel):
+    """``L`` recurrent layers of one cell class, with a readout on the top layer.
+
+    Parameters
+    ----------
+    layers : sequence of ElmanRNN, LSTM or GRU
+        The layers, bottom first: one cell class (Elman layers may differ in
+        form, activation and leak), one dtype, one ``n_hidden``, no readout of
+        their own; layer ``l ≥ 1`` has ``n_in == n_hidden``.
+    W_yh : array, shape ``(n_out, n)``, optional
+        Readout of the top layer (Eq. 3); without it the loss applies to the
+        top layer's ``h_t``.
+    b_y : array, shape ``(n_out,)``, optional
+        Readout bias (zeros when ``W_yh`` is given and ``b_y`` is not).
+
+    Raises
+    ------
+    ValueError
+        On no layers, mismatched widths or sizes, a layer with a readout, or a
+        bad readout shape.
+    TypeError
+        On a layer that is not an ElmanRNN, LSTM or GRU, layers of different
+        classes or dtypes, or a readout of another dtype.
+
+    Notes
+    -----
+    Immutable like the cells: the layers are models that own their
+    parameters, attributes cannot be reassigned, and :meth:`replace` builds a
+    new model. ``params()`` keys are ``"<cell parameter>_l<l>"`` (the layer
+    index from 0, as PyTorch's ``weight_hh_l1``) plus ``W_yh``, ``b_y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import StackedRNN
+    >>> m = StackedRNN.init(3, 5, 2, cell="lstm", n_layers=2, seed=0)
+    >>> tr = m.forward(np.zeros((4, 3)))
+    >>> tr.h.shape, tr.state.shape, m.state_size
+    ((5, 5), (5, 20), 20)
+    >>> sorted(m.params())[:3]
+    ['W_yh', 'b_y', 'bias_hh_l0']
+
+    PyTorch's ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``num_layers = L``;
+    Pascanu et al. 2014 (deep recurrent networks).
+    """
+
+    def __init__(self, layers: Sequence[Layer], W_yh: Any = None, b_y: Any = None) -> None:
+        if isinstance(layers, ElmanRNN | LSTM | GRU) or not isinstance(layers, Sequence):
+            raise TypeError(
+                f"`layers` must be a list or tuple of ElmanRNN, LSTM or GRU models, got {type(layers).__name__}"
+            )
+        layers = tuple(layers)
+        if not layers:
+            raise ValueError("`layers` must hold at least one layer (n_layers >= 1), got 0")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, ElmanRNN | LSTM | GRU):
+                raise TypeError(
+                    f"`layers[{i}]` must be an ElmanRNN, LSTM or GRU, got {type(layer).__name__}"
+                )
+        first = layers[0]
+        n, dtype = first.n_hidden, first.dtype
+        for i, layer in enumerate(layers):
+            if type(layer) is not type(first):
+                raise TypeError(
+                    f"`layers` must all be one cell class, got {type(first).__name__} (layer 0) "
+                    f"and {type(layer).__name__} (layer {i})"
+                )
+            if layer.dtype != dtype:
+                raise TypeError(
+                    f"`layers` must all have one dtype, got {dtype} (layer 0) and {layer.dtype} (layer {i})"
+                )
+            if layer.n_hidden != n:
+                raise ValueError(
+                    f"`layers` must all have one n_hidden, got {n} (layer 0) and {layer.n_hidden} (layer {i})"
+                )
+            if i >= 1 and layer.n_in != n:
+                raise ValueError(
+                    f"`layers[{i}]` must have n_in = n_hidden = {n} (it reads layer {i - 1}'s states), "
+                    f"got n_in = {layer.n_in}"
+                )
+            if layer.W_yh is not None:
+                raise ValueError(
+                    f"`layers[{i}]` has a readout (W_yh of shape {layer.W_yh.shape}); only the top of a "
+                    "stack reads out: pass it as StackedRNN(layers, W_yh=..., b_y=...)"
+                )
+        self.layers: tuple[Layer, ...] = layers
+        self.dtype: np.dtype = dtype
+        self.W_yh, self.b_y = readout_params(W_yh, b_y, n, dtype, "layers")
+        self.cell: str = _cell_name(first)
+        self._freeze()
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_layers(self) -> int:
+        """Number of layers ``L``."""
+        return len(self.layers)
+
+    @property
+    def n_hidden(self) -> int:
+        """Hidden units per layer ``n``."""
+        return self.layers[0].n_hidden
+
+    @property
+    def n_in(self) -> int:
+        """Input size (layer 0's)."""
+        return self.layers[0].n_in
+
+    @property
+    def state_size(self) -> int:
+        """Size ``S`` of the whole state: ``L·n``, ``2·L·n`` for the LSTM."""
+        return self.n_layers * self.n_hidden * (2 if self.cell == "lstm" else 1)
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters by name: ``"<cell parameter>_l<l>"`` for every layer
+        (e.g. ``weight_hh_l1``, ``W_hh_l0``, ``alpha_l0`` for a learned leak),
+        then ``W_yh`` and ``b_y`` when there is a readout. The arrays are the
+        layers' own read-only arrays."""
+        out: dict[str, np.ndarray] = {}
+        for i, layer in enumerate(self.layers):
+            for k, v in layer.params().items():
+                out[f"{k}_l{i}"] = v
+        if self.W_yh is not None:
+            assert self.b_y is not None
+            out["W_yh"] = self.W_yh
+            out["b_y"] = self.b_y
+        return out
+
+    def replace(self, **params: Any) -> StackedRNN:
+        """A copy with some parameters replaced, keyed as :meth:`params`
+        (``"<name>_l<l>"``, ``W_yh``, ``b_y``; Elman layers also take their
+        options ``activation_l<l>``, ``form_l<l>``, ``alpha_l<l>``,
+        ``learn_alpha_l<l>``)."""
+        per_layer: list[dict[str, Any]] = [{} for _ in self.layers]
+        W_yh, b_y = self.W_yh, self.b_y
+        for key, value in params.items():
+            if key == "W_yh":
+                W_yh = value
+                continue
+            if key == "b_y":
+                b_y = value
+                continue
+            name, sep, idx = key.rpartition("_l")
+            layer_i = int(idx) if sep and idx.isdigit() else -1
+            if not 0 <= layer_i < self.n_layers:
+                raise ValueError(
+                    f"`{key}` is not a parameter of StackedRNN: keys are '<parameter>_l<layer>' with a "
+                    f"layer in 0..{self.n_layers - 1}, 'W_yh' or 'b_y'"
+                )
+            layer = self.layers[layer_i]
+            allowed = set(layer.params()) | (set(_ELMAN_OPTIONS) if self.cell == "elman" else set())
+            if name not in allowed:
+                raise ValueError(f"`{key}` is not a parameter of StackedRNN (layer {layer_i} has no `{name}`)")
+            per_layer[layer_i][name] = value
+        layers = []
+        for i, (layer, kw) in enumerate(zip(self.layers, per_layer, strict=True)):
+            try:
+                layers.append(layer.replace(**kw) if kw else layer)
+            except (ValueError, TypeError) as exc:  # name the stack's key, not the layer's
+                msg = str(exc)
+                for name in kw:
+                    msg = msg.replace(f"`{name}`", f"`{name}_l{i}`")
+                raise type(exc)(msg) from None
+        return StackedRNN(layers, W_yh, b_y)
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        return {"layers": self.layers, "W_yh": self.W_yh, "b_y": self.b_y}
+
+    def __repr__(self) -> str:
+        return self._describe("StackedRNN", f", cell={self.cell!r}, n_layers={self.n_layers}")
+
+    @classmethod
+    def init(
+        cls,
+        n_in: int,
+        n_hidden: int,
+        n_out: int | None,
+        *,
+        cell: str = "lstm",
+        n_layers: int = 2,
+        seed: int | None = 0,
+        dtype: Any = np.float64,
+        **cell_options: Any,
+    ) -> StackedRNN:
+        """Draw a stack: each layer by its cell's ``init``, the readout uniform.
+
+        Parameters
+        ----------
+        n_in, n_hidden : int
+            Input size (of layer 0) and width of every layer.
+        n_out : int or None
+            Readout size; ``None`` for no readout.
+        cell : {"elman", "lstm", "gru"}
+        n_layers : int
+            ``L ≥ 1``.
+        seed : int or None
+            Seed of NumPy's PCG64 generator; each layer gets its own seed drawn
+            from it (distinct per layer, deterministic for an integer seed), the
+            readout the next draws.
+        dtype : float32 or float64
+        **cell_options
+            Passed to every layer's ``init`` (e.g. Elman's ``scheme``,
+            ``activation``, ``form``, ``alpha``; the LSTM's ``forget_bias``).
+
+        Returns
+        -------
+        StackedRNN
+            Readout ``W_yh`` entries ``U(−1/√n, 1/√n)`` (as PyTorch's
+            ``nn.Linear``), ``b_y = 0``.
+
+        Raises
+        ------
+        ValueError
+            On a bad size, ``cell``, ``n_layers`` or cell option.
+        TypeError
+            On a non-float ``dtype`` or an option the cell's ``init`` does not take.
+        """
+        cell = check_choice("cell", cell, CELLS)
+        n_layers = check_int("n_layers", n_layers, minimum=1)
+        n_in = check_int("n_in", n_in, minimum=1)
+        n = check_int("n_hidden", n_hidden, minimum=1)
+        if n_out is not None:
+            n_out = check_int("n_out", n_out, minimum=1)
+        dt = check_dtype("dtype", dtype)
+        for bad in ("n_out", "seed", "dtype", "n_in", "n_hidden"):
+            if bad in cell_options:  # pragma: no cover - Python refuses duplicates first
+                raise TypeError(f"`{bad}` is an argument of StackedRNN.init, not a cell option")
+        rng = as_generator("seed", seed)
+        seeds = rng.integers(0, 2**63 - 1, size=n_layers)
+        klass = _CLASSES[cell]
+        layers = []
+        for i in range(n_layers):
+            try:
+                layer = klass.init(n_in if i == 0 else n, n, None, seed=int(seeds[i]), dtype=dt, **cell_options)
+            except TypeError as exc:
+                if "unexpected keyword" in str(exc):
+                    raise TypeError(
+                        f"`cell_options` has an option {cell!r} layers do not take: {exc}"
+                    ) from None
+                raise
+            layers.append(layer)
+        W_yh = b_y = None
+        if n_out is not None:
+            k = 1.0 / np.sqrt(n)
+            W_yh = rng.uniform(-k, k, (n_out, n)).astype(dt)
+            b_y = np.zeros(n_out, dt)
+        return cls(layers, W_yh, b_y)
+
+    # ------------------------------------------------------------------ forward
+    def _initial(self, name: str, value: Any, B: int, batched: bool) -> list[np.ndarray | None]:
+        """``h0``/``c0`` of shape ``(L, n)`` or ``(L, B, n)`` as one ``(B, n)``
+        array per layer (``None`` entries when not given)."""
+        L, n = self.n_layers, self.n_hidden
+        if value is None:
+            return [None] * L
+        s = as_float_array(name, value, ndim=(2, 3))
+        want = (L, B, n) if batched else (L, n)
+        if s.shape != want:
+            form = "(L, B, n)" if batched else "(L, n)"
+            raise ValueError(f"`{name}` must have shape {form} = {want}, got shape {s.shape}")
+        s = np.array(as_model_dtype(name, s, self.dtype).reshape(L, B, n), order="C", copy=True)
+        return [s[i] for i in range(L)]
+
+    def _setup(self, x: Any, h0: Any, c0: Any) -> tuple[np.ndarray, bool, list[Any], list[Any]]:
+        x3, batched = self._inputs(x)
+        B = x3.shape[1]
+        h0s = self._initial("h0", h0, B, batched)
+        if self.cell != "lstm" and c0 is not None:
+            raise ValueError(f"`c0` applies to a stack of LSTM layers only, got one of {self.cell} layers")
+        c0s = self._initial("c0", c0, B, batched)
+        return x3, batched, h0s, c0s
+
+    def _run_layers(
+        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], for_grad: bool
+    ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, ...]]]:
+        """Every layer's forward pass, bottom up: the inputs of each layer and
+        what its backward pass (``for_grad``) or its trace needs."""
+        B, n = x3.shape[1], self.n_hidden
+        inputs: list[np.ndarray] = []
+        saved: list[tuple[np.ndarray, ...]] = []
+        xl = x3
+        for i, layer in enumerate(self.layers):
+            h0 = h0s[i]
+            try:
+                layer._check_reach(xl, h0)
+            except ReachError as exc:
+                where = "" if i == 0 else f" (it reads the states of layer {i - 1} as its input `x`)"
+                raise ReachError(f"layer {i}{where}: {exc}") from None
+            h = np.zeros((B, n), dtype=self.dtype) if h0 is None else h0
+            inputs.append(xl)
+            if isinstance(layer, ElmanRNN) and not for_grad:
+                H, A, _, _ = layer._forward3(xl, h, keep_a=True, readout=False)
+                arrays: tuple[np.ndarray, ...] = (H, A)
+            else:
+                arrays = layer._vjp_forward(xl, h, c0s[i])
+            saved.append(arrays)
+            xl = arrays[0][1:]
+        return inputs, saved
+
+    def forward(self, x: Any, h0: Any = None, c0: Any = None) -> StackedTrace:
+        """Run the stack over ``x``.
+
+        Parameters
+        ----------
+        x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
+            Inputs, time-major; ``x[0]`` is ``x_1``.
+        h0 : array, shape ``(L, n)`` or ``(L, B, n)``, optional
+            Initial hidden state of every layer (zeros by default), as PyTorch.
+        c0 : array, shape of ``h0``, optional
+            Initial cell states (LSTM layers only).
+
+        Returns
+        -------
+        StackedTrace
+            Every layer's trace, the top readout, and the whole state.
+
+        Raises
+        ------
+        ValueError
+            On a bad shape or non-finite input, ``c0`` for non-LSTM layers,
+            and when a layer's pre-activation could pass the dtype's range with
+            its real input (layer 0: ``x``; layer ``l ≥ 1``: the states of layer
+            ``l−1``, bounded by 1 for tanh/sigmoid and gated layers, not for
+            ReLU or identity Elman layers): the message names the layer and
+            the argument or parameter that carries the large values.
+        """
+        x3, batched, h0s, c0s = self._setup(x, h0, c0)
+        _, saved = self._run_layers(x3, h0s, c0s, for_grad=False)
+        T, B = x3.shape[0], x3.shape[1]
+        k = threads_for(B, T * B * self.n_hidden * self.n_out)
+        with own_threads(k):
+            Y = self._readout(saved[-1][0], k)
+        traces: list[LayerTrace] = []
+        for arrays in saved:
+            if self.cell == "elman":
+                H, A = arrays
+                tr: LayerTrace = Trace(H, A, None) if batched else Trace(H[:, 0], A[:, 0], None)
+            elif self.cell == "lstm":
+                H, C, P = arrays
+                tr = GatedTrace(H, C, P, None) if batched else GatedTrace(H[:, 0], C[:, 0], P[:, 0], None)
+            else:
+                H, P = arrays
+                tr = GatedTrace(H, None, P, None) if batched else GatedTrace(H[:, 0], None, P[:, 0], None)
+            traces.append(tr)
+        if not batched and Y is not None:
+            Y = Y[:, 0]
+        return StackedTrace(tuple(traces), Y)
+
+    # ------------------------------------------------------------------ gradients
+    def value_and_grad(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        c0: Any = None,
+        truncate: Any = None,
+    ) -> tuple[float, StackedGrads]:
+        """Loss (Eq. 4) and its gradient with respect to every parameter, by
+        BPTT through the whole stack.
+
+        One forward pass through every layer keeps what each layer's backward
+        pass needs; the loss gradient enters at the top readout; then each
+        layer, from the top down, runs its own BPTT (its cell's Numba kernels,
+        as :meth:`~rnntheory.ElmanRNN.vjp`) with ``∂E/∂h^l_t`` the gradient the
+        layer above sends back through its input (the readout's for the top
+        layer), and passes ``∂E/∂x^l_t = D^l_t W^l_ih`` down.
+
+        Parameters
+        ----------
+        x, y, loss, mask
+            As in :meth:`rnntheory.ElmanRNN.value_and_grad`.
+        h0, c0 : array, shape ``(L, n)`` or ``(L, B, n)``, optional
+            Initial states of every layer, as in :meth:`forward`.
+        truncate : None
+            Truncated BPTT of stacks is not available yet (it comes with
+            windows on the whole state); only ``None`` is accepted.
+
+        Returns
+        -------
+        loss : float
+            ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64.
+        grads : StackedGrads
+            Per-layer gradients, the readout's, and ``flow[k] = ∂E/∂s_k`` of the
+            whole state for ``k = 0..T``.
+
+        Raises
+        ------
+        ValueError
+            On bad inputs, targets, mask or initial states (as :meth:`forward`,
+            reach check included), or ``truncate`` other than ``None``.
+        TypeError
+            On non-numeric inputs or non-integer classes for ``loss="xent"``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import StackedRNN
+        >>> m = StackedRNN.init(2, 4, 3, cell="gru", n_layers=2, seed=0)
+        >>> x, y = np.ones((5, 2)), np.array([0, 1, 2, 1, 0])
+        >>> E, g = m.value_and_grad(x, y)
+        >>> bool(E == m.loss(x, y)), g.flow.shape, sorted(g.params())[-1]
+        (True, (6, 8), 'weight_ih_l1')
+
+        Eqs. 4–8 of the article (BPTT), through every layer.
+        """
+        if truncate is not None:
+            raise ValueError(
+                f"`truncate` must be None for a StackedRNN, got {truncate!r}: truncation of stacks comes "
+                "with the remedies matrix (windows on the whole state)"
+            )
+        x3, batched, h0s, c0s = self._setup(x, h0, c0)
+        T, B = x3.shape[0], x3.shape[1]
+        n, L = self.n_hidden, self.n_layers
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        inputs, saved = self._run_layers(x3, h0s, c0s, for_grad=True)
+        H_top = saved[-1][0]
+        k = threads_for(B, T * B * n * max(n, self.n_out))
+        with own_threads(k):
+            Y = self._readout(H_top, k)
+        value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H_top[1:]), loss, tgt, m)
+        if self.W_yh is not None:
+            with own_threads(k):
+                dh = readout_rows(dZ.reshape(T * B, -1), self.W_yh, np.zeros(n, self.dtype), k).reshape(T, B, n)
+                g_yh, g_by = self._readout_grads(dZ, H_top, k)
+        else:
+            dh, g_yh, g_by = dZ, None, None
+        grads: list[Any] = [None] * L
+        sent: list[np.ndarray] = [dh] * L  # sent[l]: the cotangent layer l received
+        for i in range(L - 1, -1, -1):
+            sent[i] = dh
+            # layer 0's dx is not needed: skipped
+            grads[i], dh = self.layers[i]._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0)
+        flow = self._state_flow(grads, sent, saved, T, B)
+        if not batched:
+            flow = flow[:, 0]
+            grads = [_single(g) for g in grads]
+        return value, StackedGrads(tuple(grads), g_yh, g_by, flow)
+
+    def _state_flow(
+        self, grads: list[Any], sent: list[np.ndarray], saved: list[tuple[np.ndarray, ...]], T: int, B: int
+    ) -> np.ndarray:
+        """``∂E/∂s_k`` of the whole state from the layers' backward passes.
+
+        A layer's own flow ``∂E/∂h^l_k`` counts the path through the layer
+        above at the same step (``h^{l+1}_k`` as a function of ``h^l_k``); in the
+        whole state ``h^{l+1}_k`` is a coordinate of its own, so that path
+        (the cotangent ``sent`` down through the input, what layer ``l``
+        received at step ``k``) is taken out for every layer below the top. An
+        LSTM layer's ``∂E/∂c^l_k`` holding ``h^l_k`` fixed is what reaches
+        ``c^l_k`` through ``c^l_{k+1}``: ``σ(f_{k+1}) ⊙ flow_c[k+1]`` (zero at
+        ``k = T``, where no loss reads ``c``).
+        """
+        n, L = self.n_hidden, self.n_layers
+        flow = np.empty((T + 1, B, self.state_size), dtype=self.dtype)
+        col = 0
+        for i in range(L):
+            g = grads[i]
+            h_part = flow[:, :, col : col + n]
+            h_part[...] = g.flow
+            if i < L - 1:
+                h_part[1:] -= sent[i]
+            col += n
+            if self.cell == "lstm":
+                P = saved[i][2]
+                c_part = flow[:, :, col : col + n]
+                c_part[:-1] = _sigmoid(P[:, :, n : 2 * n]) * g.flow_c[1:]
+                c_part[0] = g.flow_c[0]
+                c_part[-1] = 0.0
+                col += n
+        return flow
+
+    def loss(
+        self, x: Any, y: Any, *, loss: str = "xent", mask: Any = None, h0: Any = None, c0: Any = None
+    ) -> float:
+        """The loss (Eq. 4) by a forward pass alone: :meth:`value_and_grad`'s
+        value, ``inf`` when it is not finite.
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0, c0
+            As in :meth:`value_and_grad`.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`value_and_grad`.
+        """
+        x3, batched, h0s, c0s = self._setup(x, h0, c0)
+        T, B = x3.shape[0], x3.shape[1]
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        with np.errstate(all="ignore"):
+            _, saved = self._run_layers(x3, h0s, c0s, for_grad=False)
+            H_top = saved[-1][0]
+            Y = self._readout(H_top)
+            value, _ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H_top[1:]), loss, tgt, m)
+        return value if np.isfinite(value) else float("inf")
+
+
+def _single(g: Any) -> Any:
+    """A layer's batched gradient record as that of one sequence (flows ``[:, 0]``)."""
+    if isinstance(g, ElmanGrads):
+        return ElmanGrads(g.W_hh, g.W_hx, g.b_h, None, None, g.flow[:, 0], g.alpha)
+    if isinstance(g, LSTMGrads):
+        return LSTMGrads(g.weight_ih, g.weight_hh, g.bias_ih, g.bias_hh, None, None, g.flow[:, 0], g.flow_c[:, 0])
+    return GRUGrads(g.weight_ih, g.weight_hh, g.bias_ih, g.bias_hh, None, None, g.flow[:, 0])
