@@ -38,6 +38,7 @@ __all__ = [
     "Activation",
     "BidirectionalRNN",
     "BidirectionalTrace",
+    "Diagnosis",
     "ElmanGrads",
     "ElmanRNN",
     "GRUGrads",
@@ -52,6 +53,7 @@ __all__ = [
     "Trace",
     "__version__",
     "bounds",
+    "diagnose",
     "from_state_dict",
     "from_torch",
     "get_activation",
@@ -73,6 +75,8 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(".torch_bridge", __name__), name)
     if name == "from_state_dict":
         return importlib.import_module(".checkpoints", __name__).from_state_dict
+    if name in ("diagnose", "Diagnosis"):
+        return getattr(importlib.import_module(".diagnosis", __name__), name)
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rnntheory' has no attribute {name!r}")
