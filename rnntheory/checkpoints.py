@@ -125,8 +125,14 @@ def _mapping_entry(key: str, v: Any) -> _Tensor | None:
         return _Tensor(tuple(int(s) for s in v.shape), label, read_torch)
     if isinstance(v, np.ndarray):
         arr = v
-        return _Tensor(arr.shape, arr.dtype.name, lambda: _finished(arr, key, arr.dtype.name, "mapping"))
-    return None
+    elif isinstance(v, list | tuple) or (KEY.match(key) and not isinstance(v, Mapping | str | bytes)):
+        try:  # nested lists, or any array-like under a recurrent module's name
+            arr = np.asarray(v)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"`source` mapping: {key!r} is not an array ({type(v).__name__}: {exc})") from exc
+    else:
+        return None
+    return _Tensor(arr.shape, arr.dtype.name, lambda: _finished(arr, key, arr.dtype.name, "mapping"))
 
 
 def _has_recurrent_keys(m: Mapping[Any, Any]) -> bool:

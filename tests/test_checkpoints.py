@@ -111,6 +111,13 @@ def test_elman_bias_is_the_sum_and_nonlinearity_is_passed():
     np.testing.assert_allclose(m.forward(x).h[1], np.maximum(0, sd["weight_ih_l0"] @ x[0] + m.b_h), rtol=1e-15)
 
 
+def test_nested_lists_are_arrays():
+    """A mapping of nested lists loads like the arrays they spell."""
+    sd = _gru_sd(seed=16)
+    m = from_state_dict({k: v.tolist() for k, v in sd.items()})
+    np.testing.assert_array_equal(m.weight_hh, sd["rnn.weight_hh_l0"])
+
+
 def test_no_bias_keys_load_as_zero_biases():
     """A bias=False module has no bias keys: the biases are zero."""
     sd = {k: v for k, v in _gru_sd().items() if "bias" not in k}
@@ -301,6 +308,10 @@ BAD_DICTS = [
     ({**_gru_sd(layers=2), "rnn.weight_ih_l1": np.zeros((9, 2))}, r"'rnn\.weight_ih_l1' has shape \(9, 2\); expected \(9, 3\) \(the previous layer's output\)"),
     ({**_gru_sd(), "rnn.weight_hh_l0": np.full((9, 3), np.nan)}, r"tensor 'rnn\.weight_hh_l0' must be finite, got 27 NaN/inf"),
     ({**_gru_sd(), "rnn.weight_hh_l0": np.ones((9, 3), np.int64)}, r"tensor 'rnn\.weight_hh_l0' has dtype int64"),
+    ({"weight_ih_l0": np.zeros((0, 0)), "weight_hh_l0": np.zeros((0, 0))}, r"'weight_hh_l0' has shape \(0, 0\); expected .* with n >= 1"),
+    ({"weight_ih_l0": np.zeros((3, 0)), "weight_hh_l0": np.zeros((3, 3))}, r"'weight_ih_l0' has shape \(3, 0\); expected \(3, n_in\) with n_in >= 1"),
+    ({"weight_ih_l0": [[1.0], [2.0, 3.0]], "weight_hh_l0": np.zeros((2, 2))}, r"'weight_ih_l0' is not an array"),
+    ({"weight_ih_l0": np.zeros((1, 1)), "weight_hh_l0": np.array([[np.inf]])}, r"'weight_hh_l0' must be finite, got 1 NaN/inf entry"),
 ]
 
 
@@ -421,6 +432,22 @@ def test_cli_bounds_old_npz_with_w_hh_is_unchanged(tmp_path, capsys):
     assert main(["bounds", str(tmp_path / "w.npz"), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["gamma_w"] == 2.0 and "recurrences" not in d
+
+
+def test_cli_bounds_one_square_weight_hh_l0_reads_as_before(tmp_path, capsys):
+    """An .npz of a one-layer Elman module (bare weight_hh_l0, square) keeps the W_hh output;
+    the same keys under a prefix, or with a second layer, are read as a checkpoint."""
+    rng = np.random.default_rng(15)
+    W = rng.normal(size=(3, 3))
+    sd = {"weight_hh_l0": W, "weight_ih_l0": rng.normal(size=(3, 2))}
+    np.savez(tmp_path / "a.npz", **sd)
+    assert main(["bounds", str(tmp_path / "a.npz"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["shape"] == [3, 3] and d["gamma_w"] == pytest.approx(np.linalg.norm(W, 2), rel=1e-12)
+    np.savez(tmp_path / "b.npz", **{"rnn." + k: v for k, v in sd.items()})
+    assert main(["bounds", str(tmp_path / "b.npz"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["cell"] == "elman" and d["recurrences"][0]["gamma_w"] == pytest.approx(np.linalg.norm(W, 2), rel=1e-12)
 
 
 def test_bidirectional_from_a_mapping(tmp_path):

@@ -116,3 +116,80 @@ def test_gradient_flow_of_a_trained_torch_lstm():
     L = jacobians.log_norms(m, tr)
     assert L.shape == (21, 21) and np.all(np.isfinite(np.tril(L)))
     assert bounds.certify(m, tr).holds
+
+
+def _stacked_or_skip():
+    try:
+        from rnntheory.cells.stacked import StackedRNN
+    except ImportError:
+        pytest.skip("several layers load as a StackedRNN, which this checkout does not have yet")
+    return StackedRNN
+
+
+@pytest.mark.parametrize("cls", [torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_from_torch_loads_every_module(cls, layers, bidirectional, bias):
+    """Layers, directions and bias=False: the loaded model's top output and (for two
+    directions) final states equal the module's, float64, 1e-12; batch_first modules have
+    the same weights (their batch-first output is the time-major one transposed)."""
+    if layers > 1 and not bidirectional:
+        _stacked_or_skip()
+    torch.manual_seed(layers + 2 * bidirectional + 4 * bias)
+    mod = cls(3, 4, num_layers=layers, bidirectional=bidirectional, bias=bias, dtype=torch.float64)
+    m = from_torch(mod)
+    x = np.random.default_rng(3).normal(size=(6, 2, 3))
+    tr = m.forward(x)
+    with torch.no_grad():
+        out, hn = mod(torch.tensor(x))
+    mine = tr.output if bidirectional else tr.h[1:]
+    np.testing.assert_allclose(mine, out.numpy(), rtol=1e-12, atol=1e-13)
+    if not bias:
+        assert all(not v.any() for k, v in m.params().items() if k.startswith(("b_h", "bias")))
+    bf = cls(3, 4, num_layers=layers, bidirectional=bidirectional, bias=bias, batch_first=True, dtype=torch.float64)
+    bf.load_state_dict(mod.state_dict())
+    with torch.no_grad():
+        out_bf, _ = bf(torch.tensor(x.transpose(1, 0, 2)))
+    m_bf = from_torch(bf)
+    np.testing.assert_allclose(out_bf.numpy().transpose(1, 0, 2), mine, rtol=1e-12, atol=1e-13)
+    for k, v in m.params().items():
+        np.testing.assert_array_equal(m_bf.params()[k], v)
+
+
+def test_bidirectional_readout_and_to_torch_round_trip():
+    """A readout of 2n inputs attaches to a bidirectional module; to_torch gives a
+    bidirectional module computing the model's output; from_torch of it is the model again."""
+    from rnntheory import BidirectionalRNN
+
+    lin = torch.nn.Linear(8, 2, dtype=torch.float64)
+    m = from_torch(torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64), readout=lin)
+    np.testing.assert_array_equal(m.W_yh, lin.weight.detach().numpy())
+    with pytest.raises(ValueError, match=r"`readout` must take 8 inputs \(the module's hidden size times 2 directions\)"):
+        from_torch(torch.nn.GRU(3, 4, bidirectional=True, dtype=torch.float64), readout=torch.nn.Linear(4, 1, dtype=torch.float64))
+    for cell in ("elman", "lstm", "gru"):
+        model = BidirectionalRNN.init(3, 4, None, cell=cell, n_layers=2, seed=1)
+        mod = to_torch(model)
+        assert mod.bidirectional and mod.num_layers == 2
+        x = np.random.default_rng(2).normal(size=(5, 3))
+        np.testing.assert_allclose(_run_torch(mod, x[:, None, :])[:, 0], model.forward(x).output, rtol=1e-12, atol=1e-13)
+        back = from_torch(mod)
+        np.testing.assert_allclose(back.forward(x).output, model.forward(x).output, rtol=1e-12, atol=1e-13)
+
+
+def test_stacked_to_torch_round_trip():
+    """to_torch of a stacked model is a num_layers = L module computing its top states."""
+    StackedRNN = _stacked_or_skip()
+    for cell in ("elman", "lstm", "gru"):
+        model = StackedRNN.init(3, 4, None, cell=cell, n_layers=3, seed=2)
+        mod = to_torch(model)
+        assert mod.num_layers == 3 and not mod.bidirectional
+        x = np.random.default_rng(4).normal(size=(5, 3))
+        np.testing.assert_allclose(_run_torch(mod, x[:, None, :])[:, 0], model.forward(x).h[1:], rtol=1e-12, atol=1e-13)
+        assert type(from_torch(mod)) is StackedRNN
+
+
+def test_projection_is_refused_with_the_reason():
+    """proj_size changes the recurrence: refused, saying so."""
+    with pytest.raises(ValueError, match=r"proj_size=2: the projection changes the recurrence the theory analyses"):
+        from_torch(torch.nn.LSTM(2, 3, proj_size=2))
