@@ -1,6 +1,7 @@
 """Command line: ``rnntheory verify``, ``rnntheory prove``, ``rnntheory bounds WEIGHTS`` (a
 ``W_hh`` in ``.npz``/``.npy``, or a checkpoint in ``.npz``/``.safetensors``/``.pt``),
-``rnntheory sweep CONFIG.toml``, ``rnntheory report RESULTS.db`` and ``rnntheory experiment NAME``.
+``rnntheory diagnose CHECKPOINT``, ``rnntheory sweep CONFIG.toml``, ``rnntheory report
+RESULTS.db`` and ``rnntheory experiment NAME``.
 
 Every subcommand follows one contract. The exit status is 0 on success, 1
 when a verification fails (``verify``, ``prove``; a ``sweep`` with a failed
@@ -389,6 +390,44 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_input(path: str) -> np.ndarray:
+    """The input sequence of ``rnntheory diagnose --input``: a ``.npy`` array, read without pickles."""
+    p = Path(path)
+    where = repr(path)
+    if not p.exists():
+        raise FileNotFoundError(f"`--input` file not found: {where}")
+    if not is_regular_file(p):
+        raise ValueError(f"`--input` {where} is not a regular file; expected a .npy array")
+    with p.open("rb") as fh:
+        if not fh.read(6).startswith(_NPY_MAGIC):
+            raise ValueError(f"`--input` {where} is not a NumPy .npy file; save the input with "
+                             "numpy.save (shape (T, n_in) or (T, B, n_in))")
+        fh.seek(0)
+        try:
+            return np.lib.format.read_array(fh, allow_pickle=False)
+        except Exception as exc:  # a pickled object array, truncated data
+            raise ValueError(f"`--input` {where} cannot be read as a numeric array: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from .checkpoints import from_state_dict
+    from .diagnosis import diagnose
+
+    model = from_state_dict(args.checkpoint, nonlinearity=args.nonlinearity)
+    if args.input is not None:
+        x = _load_input(args.input)
+    else:
+        rng = np.random.default_rng(args.seed)
+        x = rng.standard_normal((args.random, model.n_in)).astype(model.dtype)
+    d = diagnose(model, x, batch_first=args.batch_first, tolerance=args.tolerance, seed=args.seed)
+    if args.json:
+        _dump_json(d.to_dict())
+    else:
+        print(d)
+    return 0
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         from .experiments.sweep import SweepInterrupted, SweepStopped, cli_sweep
@@ -488,6 +527,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "ignore it)")
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(func=_cmd_bounds)
+    dg = sub.add_parser("diagnose", help="how far back the gradients of a trained model reach, "
+                        "with a verdict and the theory's bounds (per layer and direction)")
+    dg.add_argument("checkpoint", metavar="CHECKPOINT",
+                    help="state dict of a torch.nn.RNN/LSTM/GRU: .pt/.pth, .npz or .safetensors")
+    src = dg.add_mutually_exclusive_group()
+    src.add_argument("--input", default=None, metavar="X.npy",
+                     help="input sequence, shape (T, n_in) or (T, B, n_in) (loaded with "
+                          "allow_pickle=False)")
+    src.add_argument("--random", type=_int_at_least(1), default=100, metavar="T",
+                     help="a standard normal input of T steps (default 100)")
+    dg.add_argument("--batch-first", action="store_true",
+                    help="the --input array is (B, T, n_in)")
+    dg.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"],
+                    help="nn.RNN's nonlinearity (a state dict does not record it; default tanh)")
+    dg.add_argument("--tolerance", type=float, default=1e-3,
+                    help="horizon tolerance in (0, 1), relative to the lag-0 gradient "
+                         "(default 1e-3)")
+    dg.add_argument("--seed", type=_int_at_least(0), default=0,
+                    help="seed of --random and of the Lyapunov frame (default 0)")
+    dg.add_argument("--json", action="store_true", help="machine-readable output")
+    dg.set_defaults(func=_cmd_diagnose)
     sw = sub.add_parser("sweep", help="run a grid of training runs on Dask into a SQLite store")
     sw.add_argument("config", help="the sweep's TOML file ([sweep] and [grid] tables)")
     sw.add_argument("--db", default=None, help="results store (default: [sweep] db of the file)")
