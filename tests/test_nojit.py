@@ -145,6 +145,29 @@ SCRIPT = textwrap.dedent(
                 fails.append(("gated-grad", cls.NAME, idx))
         if not np.all(np.isfinite(jac.log_norms(m, tr)[np.tril_indices(T + 1)])):
             fails.append(("gated-log-norms", cls.NAME))
+    # vjp (the readout-free backward kernels; the LSTM's direct dc kernel):
+    # dx against central differences of E = Σ dh·h (+ dc·c) of the loop references
+    for m in (ElmanRNN.init(n_in, n, None, scheme="gaussian", form="pascanu", alpha=0.3),
+              LSTM.init(n_in, n, None, seed=4), GRU.init(n_in, n, None, seed=5)):
+        x = rng.normal(size=(T, n_in))
+        dh, dc = rng.normal(size=(T, n)), rng.normal(size=(T, n))
+        lstm = isinstance(m, LSTM)
+        g, dx = m.vjp(x, dh, dc=dc if lstm else None)
+
+        def E(xx, m=m, dh=dh, dc=dc, lstm=lstm):
+            if lstm:
+                hs, cs = naive.lstm_forward(m, xx)
+                return float(np.sum(dh * hs[1:]) + np.sum(dc * cs[1:]))
+            hs = naive.gru_forward(m, xx) if isinstance(m, GRU) else naive.forward(m, xx)
+            return float(np.sum(dh * hs[1:]))
+
+        for idx in ((0, 0), (T - 1, 1)):
+            xp, xm = x.copy(), x.copy()
+            xp[idx] += 1e-6
+            xm[idx] -= 1e-6
+            fd = (E(xp) - E(xm)) / 2e-6
+            if abs(dx[idx] - fd) > 1e-6 * max(1.0, abs(fd)):
+                fails.append(("vjp", type(m).__name__, idx))
     if fails:
         print("MISMATCH", fails)
         sys.exit(1)
