@@ -41,6 +41,7 @@ from ._validation import check_choice, check_path
 from .cells.bidirectional import BidirectionalRNN
 from .cells.elman import ElmanRNN
 from .cells.gated import GRU, LSTM
+from .cells.stacked import StackedRNN
 
 __all__ = ["from_state_dict", "is_state_dict", "read_state_dict"]
 
@@ -621,8 +622,6 @@ def from_state_dict(
     if n_dir == 2:
         return BidirectionalRNN([tuple(pair) for pair in cells], W_yh, b_y)
     if n_layers > 1:
-        from .cells.stacked import StackedRNN
-
         return StackedRNN([pair[0] for pair in cells], W_yh, b_y)
     if W_yh is None:
         return cells[0][0]

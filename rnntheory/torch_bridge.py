@@ -26,6 +26,7 @@ import numpy as np
 from .cells.bidirectional import BidirectionalRNN
 from .cells.elman import ElmanRNN
 from .cells.gated import GRU, LSTM
+from .cells.stacked import StackedRNN
 from .checkpoints import from_state_dict
 
 __all__ = ["from_torch", "to_torch"]
@@ -173,9 +174,8 @@ def _layers(model: Any) -> tuple[list[list[Any]], bool]:
         return [list(pair) for pair in model.layers], True
     if isinstance(model, ElmanRNN | LSTM | GRU):
         return [[model]], False
-    layers = getattr(model, "layers", None)
-    if type(model).__name__ == "StackedRNN" and layers is not None:
-        return [[c] for c in layers], False
+    if isinstance(model, StackedRNN):
+        return [[c] for c in model.layers], False
     raise TypeError(
         "`model` must be an ElmanRNN, LSTM, GRU, StackedRNN or BidirectionalRNN, "
         f"got {type(model).__name__}"

@@ -68,13 +68,6 @@ def _gru_sd(n=3, n_in=2, seed=0, prefix="rnn.", layers=1):
     return sd
 
 
-def _stacked_or_skip() -> None:
-    try:
-        from rnntheory.cells.stacked import StackedRNN  # noqa: F401
-    except ImportError:
-        pytest.skip("several layers load as a StackedRNN, which this checkout does not have yet")
-
-
 # --------------------------------------------------------------------------- torch-free
 
 
@@ -375,7 +368,6 @@ def test_cli_bounds_on_a_gru_checkpoint_per_gate_block(tmp_path, capsys):
     """``bounds`` on a .safetensors GRU: γ_W of each gate block (r, z, n) and of the whole
     weight_hh, each the largest singular value computed here by NumPy; Pascanu's
     conditions are not claimed for a gated cell."""
-    _stacked_or_skip()
     sd = _gru_sd(n=4, seed=13, layers=2)
     p = write_safetensors(tmp_path / "g.safetensors", sd)
     assert main(["bounds", str(p), "--json"]) == 0
@@ -504,8 +496,6 @@ def test_every_route_gives_the_module(tmp_path, kind, layers, bidir):
     torch = torch_or_skip()
     from rnntheory import from_torch
 
-    if layers > 1 and not bidir:
-        _stacked_or_skip()
     mod = _module(torch, kind, layers, bidir).eval()
     lin = torch.nn.Linear(8 if bidir else 4, 2, dtype=torch.float64)
     ref = from_torch(mod, readout=lin)

@@ -118,24 +118,14 @@ def test_gradient_flow_of_a_trained_torch_lstm():
     assert bounds.certify(m, tr).holds
 
 
-def _stacked_or_skip():
-    try:
-        from rnntheory.cells.stacked import StackedRNN
-    except ImportError:
-        pytest.skip("several layers load as a StackedRNN, which this checkout does not have yet")
-    return StackedRNN
-
-
 @pytest.mark.parametrize("cls", [torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 def test_from_torch_loads_every_module(cls, layers, bidirectional, bias):
-    """Layers, directions and bias=False: the loaded model's top output and (for two
-    directions) final states equal the module's, float64, 1e-12; batch_first modules have
+    """Layers, directions and bias=False: the loaded model's top output and every layer's
+    (and direction's) final state equal the module's, float64, 1e-12; batch_first modules have
     the same weights (their batch-first output is the time-major one transposed)."""
-    if layers > 1 and not bidirectional:
-        _stacked_or_skip()
     torch.manual_seed(layers + 2 * bidirectional + 4 * bias)
     mod = cls(3, 4, num_layers=layers, bidirectional=bidirectional, bias=bias, dtype=torch.float64)
     m = from_torch(mod)
@@ -145,6 +135,14 @@ def test_from_torch_loads_every_module(cls, layers, bidirectional, bias):
         out, hn = mod(torch.tensor(x))
     mine = tr.output if bidirectional else tr.h[1:]
     np.testing.assert_allclose(mine, out.numpy(), rtol=1e-12, atol=1e-13)
+    hn = hn[0] if isinstance(hn, tuple) else hn
+    if bidirectional:
+        finals = tr.h_n
+    elif layers > 1:
+        finals = np.stack([layer.h[-1] for layer in tr.layers])
+    else:
+        finals = tr.h[-1][None]
+    np.testing.assert_allclose(finals, hn.numpy(), rtol=1e-12, atol=1e-13)
     if not bias:
         assert all(not v.any() for k, v in m.params().items() if k.startswith(("b_h", "bias")))
     bf = cls(3, 4, num_layers=layers, bidirectional=bidirectional, bias=bias, batch_first=True, dtype=torch.float64)
@@ -179,7 +177,8 @@ def test_bidirectional_readout_and_to_torch_round_trip():
 
 def test_stacked_to_torch_round_trip():
     """to_torch of a stacked model is a num_layers = L module computing its top states."""
-    StackedRNN = _stacked_or_skip()
+    from rnntheory import StackedRNN
+
     for cell in ("elman", "lstm", "gru"):
         model = StackedRNN.init(3, 4, None, cell=cell, n_layers=3, seed=2)
         mod = to_torch(model)
