@@ -532,7 +532,9 @@ class LSTM(_Gated):
         -------
         grads : LSTMGrads
             Parameter gradients (readout fields ``None``), ``flow[k] = ∂E/∂h_k``
-            and ``flow_c[k] = ∂E/∂c_k`` for ``k = 0..T``.
+            and ``flow_c[k] = ∂E/∂c_k`` for ``k = 0..T``; as in
+            :meth:`value_and_grad`, ``flow_c[k]`` counts the path through
+            ``h_k = σ(o_k) tanh(c_k)`` too (``flow_c[0]`` is the gradient at ``c_0``).
         dx : ndarray, shape of ``x``
             ``∂E/∂x``.
 

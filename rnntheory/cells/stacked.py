@@ -124,7 +124,13 @@ class StackedGrads(GradsBase):
         the whole state of step ``k`` (its parts held independent, as in the
         step map ``s_{k−1} ↦ s_k``): ``flow[k] = J_{k+1}ᵀ flow[k+1] + ∂E_k/∂s_k``
         with ``J_{k+1} = ∂s_{k+1}/∂s_k``. ``flow[0]`` is the gradient at
-        ``(h0, c0)`` of every layer.
+        ``(h0, c0)`` of every layer. Formed from the layers' own flows: a layer
+        below the top loses the part that reached it through the layer above at
+        the same step (a coordinate of its own in ``s_k``), so its rounding
+        error is relative to the larger of the two; an LSTM layer's ``c`` part
+        is ``σ(f_{k+1}) ⊙ flow_c[k+1]`` (``∂E/∂c_k`` with ``h_k`` held fixed,
+        where the cell's ``flow_c[k]`` also counts the path through
+        ``h_k = σ(o_k) tanh(c_k)``).
     """
 
     layers: tuple[LayerGrads, ...]
@@ -369,9 +375,6 @@ class StackedRNN(SequenceModel):
         if n_out is not None:
             n_out = check_int("n_out", n_out, minimum=1)
         dt = check_dtype("dtype", dtype)
-        for bad in ("n_out", "seed", "dtype", "n_in", "n_hidden"):
-            if bad in cell_options:  # pragma: no cover - Python refuses duplicates first
-                raise TypeError(f"`{bad}` is an argument of StackedRNN.init, not a cell option")
         rng = as_generator("seed", seed)
         seeds = rng.integers(0, 2**63 - 1, size=n_layers)
         klass = _CLASSES[cell]
@@ -647,7 +650,7 @@ class StackedRNN(SequenceModel):
             H_top = saved[-1][0]
             Y = self._readout(H_top)
             value, _ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H_top[1:]), loss, tgt, m)
-        return value if np.isfinite(value) else float("inf")
+        return float(value) if np.isfinite(value) else float("inf")
 
 
 def _single(g: Any) -> Any:
