@@ -37,6 +37,8 @@ from .._validation import (
     check_dtype,
     check_int,
 )
+from ..activations import get_activation
+from . import _elman_kernels as EK
 from ._base import GradsBase, SequenceModel, TraceBase, readout_params, readout_rows
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
@@ -46,6 +48,7 @@ __all__ = ["StackedGrads", "StackedRNN", "StackedTrace"]
 CELLS = ("elman", "lstm", "gru")
 _CLASSES: dict[str, Any] = {"elman": ElmanRNN, "lstm": LSTM, "gru": GRU}
 _ELMAN_OPTIONS = ("activation", "form", "alpha", "learn_alpha")
+_SIGMOID = get_activation("sigmoid").code
 
 Layer = ElmanRNN | LSTM | GRU
 LayerTrace = Trace | GatedTrace
@@ -57,8 +60,9 @@ def _cell_name(layer: Any) -> str:
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
-    """``σ(a)`` as ``½(1 + tanh(a/2))`` (no overflow for any ``a``)."""
-    out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * a))
+    """``σ(a)`` of every entry, by the kernels' own σ (the one the forward pass used)."""
+    rows = np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+    out: np.ndarray = EK.activate_array(_SIGMOID, rows).reshape(a.shape)
     return out
 
 
