@@ -52,6 +52,18 @@ entrywise, ``‖(AB)[l, m]‖ ≤ Σ_j ‖A[l, j]‖ ‖B[j, m]‖``. Hence
 ``‖J_t ⋯ J_{k+1}‖₂ ≤ ‖N_t ⋯ N_{k+1}‖₂``. :func:`log_block_products` forms every
 such product in log space (entries as logs, sums by log-sum-exp), so nothing
 overflows or underflows for any ``T``.
+
+The layer factors
+-----------------
+The cross blocks of ``J_t`` are products of ``l − m + 1`` layers' matrices:
+with weights of 1e300 in two layers they reach 1e600, beyond float64. The
+same step is ``J_t = M^L_t ⋯ M^1_t``, with ``M^l_t`` the identity but for block
+row ``l`` (``X^l_t E_h`` left of ``A^l_t``: layer ``l`` updated from the
+already updated layer ``l−1``); each factor holds one layer's blocks only
+(:func:`stack_factors`), so products over them stay exact where the
+assembled ``J_t`` cannot be stored. :func:`block_log_norms` and
+:func:`log_step_norms` form the blocks and the steps from the factors with
+exact power-of-two rescaling after each multiplication.
 """
 
 from __future__ import annotations
@@ -70,12 +82,15 @@ __all__ = [
     "log_block_norm",
     "log_block_products",
     "log_matmul",
+    "log_step_norms",
     "lstm_input_jacobians",
+    "stack_factors",
     "stack_step_jacobians",
 ]
 
 _SIG = get_activation("sigmoid")
 _TANH = get_activation("tanh")
+_LN2 = 0.6931471805599453
 
 
 def elman_input_jacobians(
@@ -165,17 +180,65 @@ def stack_step_jacobians(A: Sequence[np.ndarray], X: Sequence[np.ndarray | None]
     return J
 
 
-def block_log_norms(J: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
-    """``(T, L, L)``: ``ln ‖J_t[l, m]‖₂`` of each block (``−inf`` for a zero
-    block, NaN for a block with a NaN or inf entry), scaled as
-    :func:`rnntheory._gated_jacobians.log_spectral_norms` so weights of 1e300
-    give finite logs."""
+def stack_factors(A: Sequence[np.ndarray], X: Sequence[np.ndarray | None], n_hidden: int) -> np.ndarray:
+    """``(T·L, S, S)``: the step Jacobians of a stack as ``J_t = M^L_t ⋯ M^1_t``.
+
+    ``M^l_t`` is the identity but for block row ``l``: ``X^l_t E_h`` in column
+    ``l−1`` and ``A^l_t`` in column ``l`` (layer ``l`` updated from the already
+    updated layer ``l−1``). Factor ``(t−1)·L + (l−1)`` is ``M^l_t``, so the
+    product of factors ``k·L … t·L`` (later factors on the left) is
+    ``∂s_t/∂s_k``. Each factor holds only one layer's blocks, so its entries
+    are within float64 whenever the layers' are, while the assembled ``J_t``'s
+    cross blocks are products of ``l − m + 1`` of them (weights of 1e300 give
+    entries of 1e600 there, which no float64 holds).
+    """
+    sizes = [int(a.shape[1]) for a in A]
+    T, L = int(A[0].shape[0]), len(A)
     off = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    L = len(sizes)
-    out = np.empty((J.shape[0], L, L))
-    for l in range(L):
-        for m in range(L):
-            out[:, l, m] = log_spectral_norms(J[:, off[l]:off[l + 1], off[m]:off[m + 1]])
+    S = int(off[-1])
+    F = np.zeros((T, L, S, S))
+    idx = np.arange(S)
+    F[:, :, idx, idx] = 1.0
+    for l, Al in enumerate(A):
+        r0, r1 = off[l], off[l + 1]
+        F[:, l, r0:r1, r0:r1] = Al
+        if l > 0:
+            p0 = off[l - 1]
+            F[:, l, r0:r1, p0:p0 + n_hidden] = np.asarray(X[l], np.float64)
+    return F.reshape(T * L, S, S)
+
+
+def _rescaled(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``B`` ``(T, p, q)`` with each matrix scaled by the power of two that brings its
+    largest |entry| into [1/2, 1) (exact; zero and non-finite matrices are left
+    as they are), and the exponents ``e`` (``B = 2^e · scaled``)."""
+    with np.errstate(invalid="ignore"):
+        big = np.abs(B).max(axis=(1, 2)) if B.size else np.zeros(B.shape[0])
+    ok = np.isfinite(big) & (big > 0)
+    e = np.zeros(B.shape[0], dtype=np.int64)
+    e[ok] = np.frexp(big[ok])[1]
+    return np.ldexp(B, -e[:, None, None]), e
+
+
+def block_log_norms(A: Sequence[np.ndarray], X: Sequence[np.ndarray | None], n_hidden: int) -> np.ndarray:
+    """``(T, L, L)``: ``ln ‖J_t[l, m]‖₂`` of each block of the stack's step Jacobian.
+
+    Block ``(l, m)`` is ``X^l_t E_h ⋯ X^{m+1}_t E_h A^m_t`` (0 above the
+    diagonal, ``−inf`` here). It is formed one factor at a time, rescaled by a
+    power of two after each (exact), and its log norm taken by
+    :func:`rnntheory._gated_jacobians.log_spectral_norms` with the exponents
+    added back: finite for weights of 1e300 in every layer, whose cross blocks
+    (1e600) no float64 holds. NaN for a block with a NaN or inf entry.
+    """
+    L, T = len(A), int(A[0].shape[0])
+    out = np.full((T, L, L), -np.inf)
+    for m in range(L):
+        B, e = _rescaled(np.asarray(A[m], np.float64))
+        out[:, m, m] = log_spectral_norms(B) + e * _LN2
+        for l in range(m + 1, L):
+            B, e2 = _rescaled(np.matmul(np.asarray(X[l], np.float64), B[:, :n_hidden, :]))
+            e = e + e2
+            out[:, l, m] = log_spectral_norms(B) + e * _LN2
     return out
 
 
@@ -249,3 +312,20 @@ def log_block_products(logN: np.ndarray) -> np.ndarray:
         n_bad = np.concatenate([[0], np.cumsum(bad)])
         out[(n_bad[:, None] - n_bad[None, :]) > 0] = np.nan
     return out
+
+
+def log_step_norms(F: np.ndarray, per: int) -> np.ndarray:
+    """``ln ‖F_{t·per−1} ⋯ F_{(t−1)·per}‖₂`` for ``t = 1..T``: the log norm of each
+    step from its ``per`` factors, multiplied with an exact power-of-two
+    rescaling after each factor (so products beyond float64 stay finite)."""
+    F = np.asarray(F, np.float64)
+    if per == 1:
+        return log_spectral_norms(F)
+    T = F.shape[0] // per
+    G = F.reshape(T, per, *F.shape[1:])
+    P, e = _rescaled(G[:, 0])
+    for j in range(1, per):
+        P, e2 = _rescaled(np.matmul(G[:, j], P))
+        e = e + e2
+    return log_spectral_norms(P) + e * _LN2
+

@@ -17,6 +17,7 @@ import numpy as np
 from ._validation import all_finite, as_float_array
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
+from .cells.stacked import StackedRNN, StackedTrace
 
 __all__ = [
     "AnyTrace",
@@ -28,8 +29,8 @@ __all__ = [
     "trace_array",
 ]
 
-Model = ElmanRNN | LSTM | GRU
-AnyTrace = Trace | GatedTrace
+Model = ElmanRNN | LSTM | GRU | StackedRNN
+AnyTrace = Trace | GatedTrace | StackedTrace
 
 
 def trace_array(field: str, value: Any, ndim: int | tuple[int, ...] = 2) -> np.ndarray:
@@ -46,6 +47,8 @@ def single_trace(trace: AnyTrace, func: str) -> AnyTrace:
     the message names ``trace`` (and the field) otherwise. Returns the trace
     with those fields as arrays.
     """
+    if isinstance(trace, StackedTrace):
+        return _single_stacked_trace(trace, func)
     if not isinstance(trace, Trace | GatedTrace):
         raise TypeError(f"`trace` must be a Trace from model.forward, got {type(trace).__name__}")
     h = trace_array("h", trace.h, (2, 3))
@@ -81,12 +84,56 @@ def single_trace(trace: AnyTrace, func: str) -> AnyTrace:
     return replace(trace, h=h, a=a)
 
 
+def _single_stacked_trace(trace: StackedTrace, func: str) -> StackedTrace:
+    """A :class:`StackedTrace` checked layer by layer as :func:`single_trace`
+    checks one cell's (the message names ``trace.layers[l]``), with one ``T``."""
+    layers = trace.layers
+    if not isinstance(layers, tuple | list):
+        raise TypeError(
+            f"`trace.layers` must be a tuple of the layers' traces, got {type(layers).__name__}"
+        )
+    if not layers:
+        raise ValueError("`trace.layers` must hold one trace per layer, got none")
+    out: list[Any] = []
+    for l, tr in enumerate(layers):
+        try:
+            out.append(single_trace(tr, func))
+        except (TypeError, ValueError) as err:
+            raise type(err)(str(err).replace("`trace", f"`trace.layers[{l}]", 1)) from None
+    steps = {tr.T for tr in out}
+    if len(steps) > 1:
+        raise ValueError(
+            f"`trace.layers` must all have the same number of steps, got {[tr.T for tr in out]}"
+        )
+    return replace(trace, layers=tuple(out))
+
+
 def check_model_trace(model: Model, trace: AnyTrace) -> None:
-    """Raise unless ``model`` is an Elman, LSTM or GRU model and ``trace`` was made by one of its kind and width."""
-    if not isinstance(model, ElmanRNN | LSTM | GRU):
-        raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {type(model).__name__}")
+    """Raise unless ``model`` is an Elman, LSTM or GRU model (or a stack of them)
+    and ``trace`` was made by one of its kind and width."""
+    if not isinstance(model, ElmanRNN | LSTM | GRU | StackedRNN):
+        raise TypeError(
+            f"`model` must be an ElmanRNN, LSTM, GRU or StackedRNN, got {type(model).__name__}"
+        )
+    if isinstance(model, StackedRNN) or isinstance(trace, StackedTrace):
+        if not isinstance(model, StackedRNN) or not isinstance(trace, StackedTrace):
+            raise TypeError(
+                f"`trace` ({type(trace).__name__}) was not made by a {type(model).__name__}"
+            )
+        if len(trace.layers) != model.n_layers:
+            raise ValueError(
+                f"`trace` has {len(trace.layers)} layers but `model` has {model.n_layers}"
+            )
+        for l, (layer, tr) in enumerate(zip(model.layers, trace.layers, strict=True)):
+            try:
+                check_model_trace(layer, tr)
+            except (TypeError, ValueError) as err:
+                msg = str(err).replace("`trace`", f"`trace.layers[{l}]`", 1)
+                raise type(err)(msg.replace("`model`", f"`model.layers[{l}]`", 1)) from None
+        return
     if isinstance(model, ElmanRNN) != isinstance(trace, Trace) or (
-        isinstance(model, LSTM) and trace.c is None  # type: ignore[union-attr]
+        isinstance(model, LSTM | GRU)
+        and isinstance(model, LSTM) != (trace.c is not None)  # type: ignore[union-attr]
     ):
         raise TypeError(f"`trace` ({type(trace).__name__}) was not made by a {type(model).__name__}")
     if trace.h.shape[-1] != model.n_hidden:
@@ -98,7 +145,13 @@ def check_model_trace(model: Model, trace: AnyTrace) -> None:
 def nonfinite_steps(trace: AnyTrace) -> np.ndarray:
     """``bad[i-1]`` is True when step ``i`` cannot be evaluated: ``h_{i−1}``,
     ``h_i`` (``c`` too for the LSTM) or the step's arguments (``a_i``, or the
-    gate pre-activations) hold NaN or inf. Shape ``(T,)``."""
+    gate pre-activations) hold NaN or inf. Shape ``(T,)``. For a stack, step
+    ``i`` cannot be evaluated when it cannot in some layer."""
+    if isinstance(trace, StackedTrace):
+        bad = np.zeros(trace.T, dtype=bool)
+        for tr in trace.layers:
+            bad |= nonfinite_steps(tr)
+        return bad
     T = trace.T
     states = [trace.h]
     if isinstance(trace, GatedTrace):

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _gated_jacobians as GJ
 from . import _linalg as LA
+from . import _stack_jacobians as SJ
 from ._traces import (
     AnyTrace,
     Model,
@@ -42,7 +43,14 @@ from ._validation import as_float_array, check_int, check_real, show_value
 from .activations import Activation, get_activation
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GatedTrace
-from .jacobians import log_norms_from_jacobians, step_jacobians
+from .cells.stacked import StackedRNN
+from .jacobians import (
+    block_log_norms,
+    layer_traces,
+    log_norms,
+    product_factors,
+    step_jacobians,
+)
 
 __all__ = [
     "BoundCheck",
@@ -58,6 +66,10 @@ __all__ = [
     "log_bound",
     "pair_log_bounds",
     "spectral_radius",
+    "stack_log_bound",
+    "stack_pair_log_bounds",
+    "stack_step_log_bounds",
+    "stack_weight_log_matrix",
     "step_log_bounds",
     "steps_to_vanish",
     "vanishing_guaranteed",
@@ -361,9 +373,19 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
         raise ValueError(f"`bound` must be one of {BOUND_NAMES}, got {bound!r}")
     bad = nonfinite_steps(trace)
     if bound == "step_norm":
-        out = GJ.log_spectral_norms(step_jacobians(model, trace))
+        if isinstance(model, StackedRNN):
+            F, per = product_factors(model, trace)
+            out = SJ.log_step_norms(F, per)
+        else:
+            out = GJ.log_spectral_norms(step_jacobians(model, trace))
         out[bad] = np.nan
         return out
+    if isinstance(model, StackedRNN):
+        raise ValueError(
+            f"`bound` {bound!r} is a single cell's; for a StackedRNN use bound='step_norm' (the "
+            "whole state), stack_step_log_bounds(model, trace) (block norms), or each layer's "
+            "own bounds through jacobians.layer_traces(model, trace)"
+        )
     if not isinstance(model, ElmanRNN):
         if bound != "gated":
             raise ValueError(
@@ -490,18 +512,24 @@ class Certificate:
     T : int
     n_hidden : int
     log_norms : ndarray, shape ``(T+1, T+1)``
-        The observed ``ln ‖∂h_t/∂h_k‖`` the bounds were checked against.
+        The observed ``ln ‖∂h_t/∂h_k‖`` the bounds were checked against (of
+        the whole state ``s`` for a stacked model).
+    layers : tuple of (str, Certificate)
+        For a stacked model: each layer's own certificate (its recurrence with
+        its input held fixed), labelled ``"layer 1"``, ``"layer 2"``, …;
+        empty for a single cell.
     """
 
     checks: tuple[BoundCheck, ...]
     T: int
     n_hidden: int
     log_norms: np.ndarray = field(repr=False)
+    layers: tuple[tuple[str, Certificate], ...] = field(default=(), repr=False)
 
     @property
     def holds(self) -> bool:
-        """True when every bound held on every pair."""
-        return all(c.holds for c in self.checks)
+        """True when every bound held on every pair (and every layer's, for a stack)."""
+        return all(c.holds for c in self.checks) and all(c.holds for _, c in self.layers)
 
     def __getitem__(self, name: str) -> BoundCheck:
         for c in self.checks:
@@ -519,6 +547,9 @@ class Certificate:
                 f"  {c.name:<11} {verdict:<22} pairs {c.pairs_checked:>8}  "
                 f"max ln(obs/bound) {c.max_log_ratio: .3e} at {c.worst_pair}"
             )
+        for label, cert in self.layers:
+            lines.append(f"  {label} (its input held fixed):")
+            lines.extend("  " + line for line in str(cert).splitlines()[1:])
         return "\n".join(lines)
 
 
@@ -611,6 +642,8 @@ def certify(
     trace = single_trace(trace, "certify")
     check_model_trace(model, trace)
     rtol = check_real("rtol", rtol, low=0.0)
+    if isinstance(model, StackedRNN):
+        return _certify_stack(model, trace, bounds, rtol)
     if bounds is None:
         bounds = ELMAN_BOUNDS if isinstance(model, ElmanRNN) else GATED_BOUNDS
     if not isinstance(bounds, tuple | list) or not all(isinstance(b, str) for b in bounds):
@@ -619,7 +652,22 @@ def certify(
         if b not in BOUND_NAMES:
             raise ValueError(f"`bounds` entries must be in {BOUND_NAMES}, got {b!r}")
     T = trace.T
-    L = log_norms_from_jacobians(step_jacobians(model, trace))
+    L, obs, unevaluable = _observed(model, trace)
+    checks = [
+        _bound_check(
+            name, _STATEMENTS[name], _assumptions(model, name),
+            pair_log_bounds(step_log_bounds(model, trace, name)), L, obs, unevaluable, rtol,
+        )
+        for name in bounds
+    ]
+    return Certificate(tuple(checks), T, model.n_hidden, L)
+
+
+def _observed(model: Any, trace: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log_norms`` of the trajectory, its entries below the diagonal (NaN on the
+    pairs that cannot be evaluated), and which pairs those are."""
+    T = trace.T
+    L = log_norms(model, trace)
     t_idx, k_idx = np.tril_indices(T + 1, -1)
     obs = L[t_idx, k_idx]
     # A pair whose stretch of trajectory is not finite cannot be evaluated: its
@@ -628,38 +676,327 @@ def certify(
     bad_before = np.concatenate([[0], np.cumsum(nonfinite_steps(trace))])  # in steps 1..i
     unevaluable = (bad_before[t_idx] - bad_before[k_idx]) > 0
     obs = np.where(unevaluable, np.nan, obs)
+    return L, obs, unevaluable
+
+
+def _bound_check(
+    name: str,
+    statement: str,
+    assumptions: tuple[str, ...],
+    B_pairs: np.ndarray,
+    L: np.ndarray,
+    obs: np.ndarray,
+    unevaluable: np.ndarray,
+    rtol: float,
+) -> BoundCheck:
+    """One bound ``B_pairs`` ``(T+1, T+1)`` checked on every pair ``k < t`` against ``obs``."""
+    t_idx, k_idx = np.tril_indices(L.shape[0], -1)
     tol = rtol * (1.0 + (t_idx - k_idx))
-    checks = []
-    for name in bounds:
-        B = pair_log_bounds(step_log_bounds(model, trace, name))[t_idx, k_idx]
-        with np.errstate(invalid="ignore"):
-            ratio = obs - B
-            # -inf observed (exactly zero product) satisfies any bound.
-            ratio = np.where(np.isneginf(obs), -np.inf, ratio)
-            bad = ~(ratio <= tol)
-        viol = np.stack([t_idx[bad], k_idx[bad]], axis=1)
-        if ratio.size and np.isnan(ratio).any():
-            worst = int(np.argmax(np.isnan(ratio)))
-            mlr = float("nan")
-        elif ratio.size:
-            worst = int(np.argmax(ratio))
-            mlr = float(ratio[worst])
-        else:
-            worst, mlr = 0, float("-inf")
-        checks.append(
-            BoundCheck(
-                name=name,
-                statement=_STATEMENTS[name],
-                holds=bool(not bad.any()),
-                pairs_checked=int(obs.size),
-                max_log_ratio=mlr,
-                worst_pair=(int(t_idx[worst]), int(k_idx[worst])) if obs.size else (0, 0),
-                violations=viol,
-                assumptions=_assumptions(model, name),
-                unevaluable=int(np.count_nonzero(unevaluable)),
-            )
+    B = B_pairs[t_idx, k_idx]
+    with np.errstate(invalid="ignore"):
+        ratio = obs - B
+        # -inf observed (exactly zero product) satisfies any bound.
+        ratio = np.where(np.isneginf(obs), -np.inf, ratio)
+        bad = ~(ratio <= tol)
+    viol = np.stack([t_idx[bad], k_idx[bad]], axis=1)
+    if ratio.size and np.isnan(ratio).any():
+        worst = int(np.argmax(np.isnan(ratio)))
+        mlr = float("nan")
+    elif ratio.size:
+        worst = int(np.argmax(ratio))
+        mlr = float(ratio[worst])
+    else:
+        worst, mlr = 0, float("-inf")
+    return BoundCheck(
+        name=name,
+        statement=statement,
+        holds=bool(not bad.any()),
+        pairs_checked=int(obs.size),
+        max_log_ratio=mlr,
+        worst_pair=(int(t_idx[worst]), int(k_idx[worst])) if obs.size else (0, 0),
+        violations=viol,
+        assumptions=assumptions,
+        unevaluable=int(np.count_nonzero(unevaluable)),
+    )
+
+
+# ----------------------------------------------------------------------------- stacked models
+STACK_BOUNDS = ("eq12", "block_norm", "step_norm")
+ELMAN_STACK_BOUNDS = ("eq12", "block_norm", "step_norm")
+GATED_STACK_BOUNDS = ("block_norm", "step_norm")
+
+_STACK_STATEMENTS = {
+    "eq12": (
+        "‖∂s_t/∂s_k‖ ≤ ‖N^(t−k)‖, N = (I − |S|)^(-1) |D| from the weights: N[l, l] = Eq. 12's "
+        "γ_W γ_h of layer l, N[l, m] = Π_(j=m+1..l) ‖W_hx^j‖ γ_h · N[m, m] (Elman stacks)"
+    ),
+    "block_norm": "‖∂s_t/∂s_k‖ ≤ ‖N_t ⋯ N_(k+1)‖, N_i[l, m] = ‖block (l, m) of ∂s_i/∂s_(i−1)‖ (data-dependent)",
+    "step_norm": "‖∂s_t/∂s_k‖ ≤ Π_i ‖∂s_i/∂s_(i−1)‖ of the whole state (submultiplicativity)",
+}
+
+
+def _stacked(model: Any, func: str) -> StackedRNN:
+    if not isinstance(model, StackedRNN):
+        raise TypeError(f"`model` must be a StackedRNN for `{func}`, got {type(model).__name__}")
+    return model
+
+
+def _elman_stack(model: Any, func: str) -> StackedRNN:
+    model = _stacked(model, func)
+    if model.cell != "elman":
+        raise ValueError(
+            f"`{func}` is for stacks of Elman layers (Eq. 12 does not bound a gated cell: its "
+            f"carry terms are not of the form diag(f′) W), got cell {model.cell!r}; use "
+            "bound='block_norm' or 'step_norm'"
         )
-    return Certificate(tuple(checks), T, model.n_hidden, L)
+    return model
+
+
+def _elman_layer_log_rates(m: ElmanRNN) -> tuple[float, float]:
+    """``(ln a, ln x)``: ``a ≥ ‖∂h_t/∂h_{t−1}‖`` (Eq. 12's step; leaky: Eq. 14's) and
+    ``x ≥ ‖∂h_t/∂x_t‖`` for every input and state of layer ``m``."""
+    lgh = float(np.log(m.activation.gamma_h))
+    la = _log_gamma_w(m.W_hh) + lgh
+    lx = float(GJ.log_spectral_norms(np.asarray(m.W_hx, np.float64)))
+    if m.form == "standard":
+        lx += lgh
+    if m.alpha is not None:
+        alpha = np.asarray(m.alpha, np.float64)
+        la = float(_log_affine(alpha.max(), (1.0 - alpha).max(), la))
+        lx += _log(float((1.0 - alpha).max()))
+    return la, lx
+
+
+def stack_weight_log_matrix(model: Any) -> np.ndarray:
+    r"""The constant block-norm matrix of an Elman stack, as logs ``(L, L)``.
+
+    For every input and state, the step Jacobian of the stack factors as
+    ``J_t = (I − S_t)^{-1} D_t`` (see :mod:`rnntheory.jacobians`), with
+    ``D_t = blockdiag(A^l_t)`` the layers' own step Jacobians and ``S_t`` the
+    strictly lower block matrix with ``S_t[l, l−1] = X^l_t E_h`` (the input
+    Jacobian of layer ``l``). ``S_t`` is nilpotent, so block ``(l, m)`` of
+    ``(I − S_t)^{-1}`` is ``X^l_t E_h ⋯ X^{m+1}_t E_h`` and, with
+    ``‖A^l_t‖ ≤ a_l`` and ``‖X^l_t‖ ≤ x_l``,
+
+    .. math::
+
+        \|J_t[l, m]\|_2 \le N[l, m] = a_m \prod_{j=m+1}^{l} x_j \quad (m \le l),
+        \qquad N[l, m] = 0 \quad (m > l).
+
+    Here ``a_l = γ_W(W_hh^l) γ_h`` (Eq. 12's step; leaky units:
+    ``max α + max(1 − α) γ_W γ_h``, Eq. 14), and ``x_l = ‖W_hx^l‖ γ_h`` in the
+    standard form (``∂h_t/∂x_t = diag(f′) W_hx``), ``‖W_hx^l‖`` in Pascanu's
+    form (``∂h_t/∂x_t = W_hx``), each times ``max(1 − α)`` for leaky units. The
+    entries are formed as logs (``−inf`` for a zero entry), finite for weights
+    of 1e300.
+
+    Note that ``N`` is lower-triangular in full, not bidiagonal: layer ``l``
+    at step ``t`` reads layer ``l−1`` at the same step, which has already
+    read layer ``l−2``, so one step carries a perturbation of ``s^m_{t−1}`` up
+    through every layer above ``m``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a StackedRNN.
+    ValueError
+        If its layers are not Elman layers.
+    """
+    model = _elman_stack(model, "stack_weight_log_matrix")
+    rates = [_elman_layer_log_rates(m) for m in model.layers]
+    L = len(rates)
+    out = np.full((L, L), -np.inf)
+    for m in range(L):
+        acc = rates[m][0]
+        out[m, m] = acc
+        for l in range(m + 1, L):
+            acc = acc + rates[l][1]
+            out[l, m] = acc
+    return out
+
+
+def _log_matrix_powers(logN: np.ndarray, top: int) -> np.ndarray:
+    """``ln ‖N^τ‖₂`` for ``τ = 0..top`` from the entries' logs of ``N``."""
+    L = logN.shape[0]
+    P = np.where(np.eye(L, dtype=bool), 0.0, -np.inf)
+    out = np.empty(top + 1)
+    out[0] = 0.0
+    for tau in range(1, top + 1):
+        P = SJ.log_matmul(logN, P)
+        out[tau] = float(SJ.log_block_norm(P))
+    return out
+
+
+def _log_matrix_power(logN: np.ndarray, k: int) -> float:
+    """``ln ‖N^k‖₂`` from the entries' logs of ``N`` by repeated squaring in log space."""
+    L = logN.shape[0]
+    result = np.where(np.eye(L, dtype=bool), 0.0, -np.inf)
+    base = logN
+    while k:
+        if k & 1:
+            result = SJ.log_matmul(base, result)
+        k >>= 1
+        if k:
+            base = SJ.log_matmul(base, base)
+    return float(SJ.log_block_norm(result))
+
+
+def stack_log_bound(model: Any, steps: Any) -> Any:
+    """The weights-only bound of an Elman stack, as a log: ``ln ‖N^steps‖₂``.
+
+    ``‖∂s_t/∂s_k‖₂ ≤ ‖N^(t−k)‖₂`` for every input and initial state, with
+    ``N`` from :func:`stack_weight_log_matrix` (the stack's Eq. 12). Proof:
+    ``‖M‖₂ ≤ ‖(‖M[l, m]‖₂)_{l,m}‖₂`` for any block matrix, block norms are
+    submultiplicative entrywise (``‖(AB)[l, m]‖ ≤ Σ_j ‖A[l, j]‖ ‖B[j, m]‖``)
+    and ``N ≥`` the block norms of every ``J_t``, so the block norms of
+    ``J_t ⋯ J_{k+1}`` are at most the entries of ``N^(t−k)`` and the spectral
+    norm is monotone on non-negative matrices.
+
+    ``N`` is lower-triangular, so ``ln ‖N^τ‖ / τ → max_l ln N[l, l]`` (Gelfand's
+    formula): the stack's exponential rate is at most the largest of its
+    layers' Eq. 12 rates; the cross-layer blocks add at most a factor
+    polynomial in ``τ`` (of degree ``L − 1``).
+
+    Parameters
+    ----------
+    model : StackedRNN
+        A stack of Elman layers (any form, activation, leak).
+    steps : int or array of int
+        ``t − k ≥ 0``.
+
+    Returns
+    -------
+    float or ndarray
+        ``ln ‖N^steps‖₂`` (0 for ``steps = 0``), formed with log-space
+        products, so finite for any ``steps`` and weights of 1e300.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`stack_weight_log_matrix`; ``ValueError`` for negative or
+        non-integer ``steps``.
+    """
+    logN = stack_weight_log_matrix(model)
+    s = np.asarray(steps)
+    if not np.issubdtype(s.dtype, np.integer) or (s < 0).any():
+        raise ValueError(f"`steps` must be non-negative integers, got {show_value(steps)}")
+    if s.size > 8:  # every power up to the largest, one product each
+        out = _log_matrix_powers(logN, int(s.max()))[s]
+    else:  # a few (possibly huge) powers by repeated squaring
+        out = np.vectorize(lambda k: _log_matrix_power(logN, int(k)), otypes=[float])(s)
+    return float(out) if out.ndim == 0 else out
+
+
+def stack_step_log_bounds(model: Any, trace: Any, bound: str = "block_norm") -> np.ndarray:
+    """Per-step block-norm matrices of a stack, as logs: ``(T, L, L)``.
+
+    Entry ``[i−1, l, m]`` is ``ln N_i[l, m]`` with ``N_i[l, m] ≥ ‖block (l, m)
+    of ∂s_i/∂s_{i−1}‖₂`` (rows: the layer written to; columns: the layer read
+    from; ``−inf`` above the diagonal, where the blocks are exactly 0).
+
+    Parameters
+    ----------
+    model : StackedRNN
+    trace : StackedTrace
+        A single-sequence trace from ``model.forward``.
+    bound : {"block_norm", "eq12"}
+        ``"block_norm"``: the blocks' spectral norms themselves at the
+        recorded trajectory (each block scaled by a power of two before its
+        SVD, so finite for weights of 1e300); NaN at the steps that cannot be
+        evaluated (the trace is not finite there). ``"eq12"`` (Elman stacks):
+        the weights-only matrix of :func:`stack_weight_log_matrix` at every step.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a StackedRNN or ``trace`` not its trace.
+    ValueError
+        On an unknown ``bound`` or one that does not apply (``"eq12"`` of a
+        gated stack), or a batched or malformed trace.
+    """
+    model = _stacked(model, "stack_step_log_bounds")
+    trace = single_trace(trace, "stack_step_log_bounds")
+    check_model_trace(model, trace)
+    if bound not in ("block_norm", "eq12"):
+        raise ValueError(f"`bound` must be 'block_norm' or 'eq12', got {show_value(bound)}")
+    if bound == "eq12":
+        logN = stack_weight_log_matrix(model)
+        return np.broadcast_to(logN, (trace.T, *logN.shape)).copy()
+    return block_log_norms(model, trace)
+
+
+def stack_pair_log_bounds(model: Any, trace: Any, bound: str = "block_norm") -> np.ndarray:
+    """Bounds on ``ln ‖∂s_t/∂s_k‖₂`` of a stack's whole state for every pair: ``(T+1, T+1)``.
+
+    ``"block_norm"``: ``ln ‖N_t ⋯ N_{k+1}‖₂`` with ``N_i`` of
+    :func:`stack_step_log_bounds` (products of the ``L × L`` matrices formed in
+    log space: finite for any ``T``); ``"eq12"`` (Elman stacks):
+    ``ln ‖N^(t−k)‖₂`` of :func:`stack_log_bound`; ``"step_norm"``:
+    ``Σ_i ln ‖∂s_i/∂s_{i−1}‖₂``. ``0`` on the diagonal, ``−inf`` above it, NaN
+    on the pairs whose stretch contains a step that cannot be evaluated
+    (``"eq12"`` depends on the weights only and has none).
+
+    Each holds because ``‖M‖₂ ≤ ‖(‖M[l, m]‖₂)‖₂`` for a block matrix and block
+    norms are submultiplicative entrywise (see :func:`stack_log_bound`).
+    """
+    model = _stacked(model, "stack_pair_log_bounds")
+    trace = single_trace(trace, "stack_pair_log_bounds")
+    check_model_trace(model, trace)
+    if bound not in STACK_BOUNDS:
+        raise ValueError(f"`bound` must be one of {STACK_BOUNDS}, got {show_value(bound)}")
+    if bound == "step_norm":
+        return pair_log_bounds(step_log_bounds(model, trace, "step_norm"))
+    if bound == "block_norm":
+        return SJ.log_block_products(stack_step_log_bounds(model, trace, "block_norm"))
+    T = trace.T
+    powers = _log_matrix_powers(stack_weight_log_matrix(model), T)
+    lag = np.arange(T + 1)[:, None] - np.arange(T + 1)[None, :]
+    return np.where(lag >= 0, powers[np.maximum(lag, 0)], -np.inf)
+
+
+def _stack_assumptions(model: StackedRNN, name: str) -> tuple[str, ...]:
+    out = [
+        f"{model.n_layers} {model.cell} layers; state s = (s^1, …, s^L), layer 1 first"
+        + (" (each h then c)" if model.cell == "lstm" else ""),
+        "layer l reads layer l−1's h at the same step: J_t block lower-triangular",
+        "spectral norms; Jacobians evaluated in float64 at the recorded trajectory",
+    ]
+    if name == "eq12":
+        out.append(
+            "x_l = ‖W_hx^l‖ γ_h (standard form), ‖W_hx^l‖ (Pascanu's), times max(1−α) for "
+            "leaky units; a_l = γ_W γ_h (leaky: max α + max(1−α) γ_W γ_h)"
+        )
+        out.append("holds for every input and state (not data-dependent)")
+    else:
+        out.append("valid for this trajectory only")
+    return tuple(out)
+
+
+def _certify_stack(
+    model: StackedRNN, trace: Any, bounds: tuple[str, ...] | list[str] | None, rtol: float
+) -> Certificate:
+    """:func:`certify` for a stacked model: the whole state, then every layer."""
+    if bounds is None:
+        bounds = ELMAN_STACK_BOUNDS if model.cell == "elman" else GATED_STACK_BOUNDS
+    if not isinstance(bounds, tuple | list) or not all(isinstance(b, str) for b in bounds):
+        raise TypeError(
+            f"`bounds` must be a tuple of bound names from {STACK_BOUNDS}, got {show_value(bounds)}"
+        )
+    for b in bounds:
+        if b not in STACK_BOUNDS:
+            raise ValueError(f"`bounds` entries for a stacked model must be in {STACK_BOUNDS}, got {b!r}")
+    L, obs, unevaluable = _observed(model, trace)
+    checks = tuple(
+        _bound_check(
+            name, _STACK_STATEMENTS[name], _stack_assumptions(model, name),
+            stack_pair_log_bounds(model, trace, name), L, obs, unevaluable, rtol,
+        )
+        for name in bounds
+    )
+    layers = tuple(
+        (label, certify(m, tr, rtol=rtol)) for label, m, tr in layer_traces(model, trace)
+    )
+    return Certificate(checks, trace.T, model.n_hidden, L, layers)
 
 
 def decay_rate(W: Any, activation: str | Activation) -> float:

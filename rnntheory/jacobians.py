@@ -27,6 +27,36 @@ and :func:`log_norm_profile` are NaN exactly on the pairs ``(t, k)`` whose
 stretch ``k < i ≤ t`` contains one (pairs before or after it are unaffected),
 and :func:`lyapunov_spectrum`, which needs every step, raises a
 ``ValueError`` that names the first such step.
+
+Stacked models
+--------------
+The state of a :class:`~rnntheory.StackedRNN` of ``L`` layers is
+``s = (s¹, …, s^L)``, layer 1 first, each layer in its cell's order (LSTM:
+``h`` then ``c``), ``S = model.state_size`` entries. Layer ``l`` at step ``t``
+reads its own ``s^l_{t−1}`` and layer ``l−1``'s hidden state *at the same step*,
+``x^l_t = E_h s^{l−1}_t`` (``E_h`` keeps the ``h`` rows). With ``A^l_t`` the
+layer's own step Jacobian and ``X^l_t = ∂s^l_t/∂x^l_t`` its input Jacobian
+(:func:`input_jacobians`), the chain rule gives block row ``l`` of
+``J_t = ∂s_t/∂s_{t−1}``: ``A^l_t`` on the diagonal and ``X^l_t E_h`` (block row
+``l−1``) left of it, so ``J_t`` is *block lower-triangular*; in closed form
+``J_t = (I − S_t)^{-1} D_t`` with ``D_t = blockdiag(A^l_t)`` and ``S_t`` the
+nilpotent matrix of the blocks ``S_t[l, l−1] = X^l_t E_h``. Every function of
+this module then works on the whole state unchanged.
+
+What it implies (proved): a product of block lower-triangular matrices is
+block lower-triangular with the products of the diagonal blocks on its
+diagonal, so block ``(l, l)`` of ``∂s_t/∂s_k`` is ``A^l_t ⋯ A^l_{k+1}``, layer
+``l``'s own product, its recurrence with its input held fixed
+(:func:`layer_traces`). The norm of a matrix is at least that of any block, so
+``‖∂s_t/∂s_k‖ ≥ max_l ‖A^l_t ⋯ A^l_{k+1}‖``: the whole state's gradient never
+vanishes faster than the slowest layer's own. What is not proved here: that
+the top Lyapunov exponent of the stack *equals* the largest of the diagonal
+blocks' (for stationary ergodic block-triangular cocycles with log-integrable
+blocks the Lyapunov spectrum is the union of the diagonal blocks' spectra, a
+limit statement; for a finite trajectory the finite-time exponents of
+:func:`lyapunov_spectrum` can differ, and the cross-layer blocks can add a
+factor polynomial in ``t − k``). :mod:`rnntheory.bounds` bounds it from
+above, by the largest per-layer rate for Elman stacks.
 """
 
 from __future__ import annotations
@@ -51,11 +81,16 @@ from ._traces import (
     single_trace,
 )
 from ._validation import as_float_array, check_int, check_seed
-from .cells.elman import Trace
+from .cells.bidirectional import BidirectionalRNN, BidirectionalTrace
+from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
+from .cells.stacked import StackedRNN, StackedTrace
 
 __all__ = [
     "ScaledMatrix",
+    "block_log_norms",
+    "input_jacobians",
+    "layer_traces",
     "log_norm_profile",
     "log_norm_profile_from_jacobians",
     "log_norm_reach",
@@ -64,6 +99,7 @@ __all__ = [
     "log_norms_from_jacobians",
     "lyapunov_spectrum",
     "product",
+    "product_factors",
     "step_jacobians",
 ]
 
@@ -91,9 +127,9 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
+    model : ElmanRNN, LSTM, GRU or StackedRNN
         The model that produced ``trace``.
-    trace : Trace or GatedTrace
+    trace : Trace, GatedTrace or StackedTrace
         A single-sequence trace from ``model.forward``.
     block : {"full", "c"}
         LSTM only: ``"full"`` gives the ``2n × 2n`` Jacobians of the whole state
@@ -106,7 +142,11 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
         Entry ``i−1`` is ``∂s_i/∂s_{i−1}`` (numerator layout). It is NaN (every
         entry) when step ``i`` cannot be evaluated: ``h_{i−1}``, ``h_i`` (and
         ``c`` for the LSTM) or the step's arguments are not finite because the
-        forward pass overflowed (see the module docstring).
+        forward pass overflowed (see the module docstring). For a
+        :class:`~rnntheory.StackedRNN`, ``(T, S, S)`` with ``S =
+        model.state_size``: the Jacobians of the whole state, block
+        lower-triangular across layers (see "Stacked models" in the module
+        docstring), NaN at a step that cannot be evaluated in some layer.
 
     Raises
     ------
@@ -136,7 +176,13 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
     if block not in ("full", "c") or (block == "c" and not isinstance(model, LSTM)):
         raise ValueError(f"`block` must be 'full' (or 'c' for an LSTM), got {block!r}")
     bad = nonfinite_steps(trace)
-    J = _step_jacobians(model, trace, block, bool(bad.any()))
+    if isinstance(model, StackedRNN):
+        assert isinstance(trace, StackedTrace)
+        A, X = _stack_parts(model, trace, bool(bad.any()))
+        with np.errstate(over="ignore", invalid="ignore"):  # cross blocks beyond float64: inf
+            J = SJ.stack_step_jacobians(A, X, model.n_hidden)
+    else:
+        J = _step_jacobians(model, trace, block, bool(bad.any()))
     J[bad] = np.nan
     return J
 
@@ -153,7 +199,7 @@ def _step_jacobians(model: Model, trace: AnyTrace, block: str, clean: bool) -> n
     if isinstance(model, GRU):
         assert isinstance(trace, GatedTrace)
         return GJ.gru_step_jacobians(model.weight_hh, fix(trace.h), fix(trace.pre))
-    assert isinstance(trace, Trace)
+    assert isinstance(trace, Trace) and isinstance(model, ElmanRNN)
     W = np.asarray(model.W_hh, dtype=np.float64)
     fp = model.activation.fprime(np.asarray(fix(trace.a), dtype=np.float64))  # (T, n)
     if model.form == "standard":
@@ -181,16 +227,221 @@ def _input_jacobians(model: Model, trace: AnyTrace, clean: bool) -> np.ndarray:
     if isinstance(model, GRU):
         assert isinstance(trace, GatedTrace)
         return SJ.gru_input_jacobians(model.weight_ih, fix(trace.h), fix(trace.pre))
-    assert isinstance(trace, Trace)
+    assert isinstance(trace, Trace) and isinstance(model, ElmanRNN)
     fp = model.activation.fprime(fix(trace.a))
     return SJ.elman_input_jacobians(model.W_hx, fp, model.form, model.alpha)
 
 
+def input_jacobians(model: Model, trace: AnyTrace) -> np.ndarray:
+    """The input Jacobians ``∂s_t/∂x_t`` of every step of a trajectory.
+
+    Parameters
+    ----------
+    model : ElmanRNN, LSTM, GRU or StackedRNN
+        The model that produced ``trace``.
+    trace : Trace, GatedTrace or StackedTrace
+        A single-sequence trace from ``model.forward``.
+
+    Returns
+    -------
+    ndarray, shape ``(T, S, n_in)``, float64
+        Entry ``t−1`` is ``∂s_t/∂x_t`` (numerator layout) with the state ``s``
+        of :func:`step_jacobians`: Elman ``diag(f′(a_t)) W_hx`` (standard form),
+        ``W_hx`` (Pascanu's form), times ``diag(1 − α)`` for leaky units; the
+        LSTM's ``(2n × n_in)`` for ``(h, c)``; the GRU's, in which the reset
+        gate multiplies only ``W_hn h + b_hn`` (see
+        :mod:`rnntheory._stack_jacobians`). For a stack, the whole state's:
+        block ``l`` is ``X^l_t E_h`` (block ``l−1``), ``X^1_t`` at the bottom.
+        NaN (every entry) at a step that cannot be evaluated.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`step_jacobians`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import ElmanRNN, jacobians
+    >>> m = ElmanRNN(np.zeros((2, 2)), np.eye(2), np.zeros(2), activation="identity", form="pascanu")
+    >>> jacobians.input_jacobians(m, m.forward(np.ones((3, 2))))[2]
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    trace = single_trace(trace, "input_jacobians")
+    check_model_trace(model, trace)
+    bad = nonfinite_steps(trace)
+    clean = bool(bad.any())
+    if isinstance(model, StackedRNN):
+        assert isinstance(trace, StackedTrace)
+        blocks = [_input_jacobians(model.layers[0], trace.layers[0], clean)]
+        n = model.n_hidden
+        for m, tr in zip(model.layers[1:], trace.layers[1:], strict=True):
+            blocks.append(np.matmul(_input_jacobians(m, tr, clean), blocks[-1][:, :n]))
+        X = np.concatenate(blocks, axis=1)
+    else:
+        X = _input_jacobians(model, trace, clean)
+    X[bad] = np.nan
+    return X
+
+
+def layer_traces(model: Model, trace: AnyTrace) -> list[tuple[str, Any, Any]]:
+    """Every recurrence of a model with its own trace, its input held fixed.
+
+    Parameters
+    ----------
+    model : ElmanRNN, LSTM, GRU, StackedRNN or BidirectionalRNN
+    trace : its trace from ``model.forward`` (single sequence or batch)
+
+    Returns
+    -------
+    list of (str, model, trace)
+        ``(label, layer_model, layer_trace)`` per recurrence: a plain cell gives
+        ``[("layer 1", model, trace)]``; a stack ``("layer l", layers[l−1],
+        trace.layers[l−1])`` for ``l = 1..L``, each layer's trace reading the
+        recorded hidden states of the layer below as its (fixed) input; a
+        bidirectional model ``("layer l (forward)", …)`` and ``("layer l
+        (backward)", …)``, the backward cell's trace in its own time (its step
+        ``t`` read ``x_{T+1−t}``). Each entry is a plain cell and its trace, so
+        every function of this module and of :mod:`rnntheory.bounds` applies to
+        it: the result describes that layer's recurrence alone, not how a
+        perturbation of it travels through the layers above (that is the whole
+        state's :func:`step_jacobians`).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not one of the models above, or ``trace`` was not made
+        by it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rnntheory import StackedRNN, jacobians
+    >>> m = StackedRNN.init(2, 3, None, cell="gru", n_layers=2, seed=0)
+    >>> [label for label, _, _ in jacobians.layer_traces(m, m.forward(np.zeros((4, 2))))]
+    ['layer 1', 'layer 2']
+    """
+    if isinstance(model, StackedRNN):
+        if not isinstance(trace, StackedTrace) or not isinstance(trace.layers, tuple | list) \
+                or len(trace.layers) != model.n_layers:
+            raise TypeError(f"`trace` ({type(trace).__name__}) was not made by a StackedRNN of {model.n_layers} layers")
+        return [(f"layer {l + 1}", m, tr) for l, (m, tr) in enumerate(zip(model.layers, trace.layers, strict=True))]
+    if isinstance(model, BidirectionalRNN):
+        if not isinstance(trace, BidirectionalTrace) or not isinstance(trace.layers, tuple | list) \
+                or len(trace.layers) != model.n_layers:
+            raise TypeError(
+                f"`trace` ({type(trace).__name__}) was not made by a BidirectionalRNN of "
+                f"{model.n_layers} layers"
+            )
+        return [
+            (f"layer {l + 1} ({direction})", cell, tr)
+            for l, (cells, trs) in enumerate(zip(model.layers, trace.layers, strict=True))
+            for direction, cell, tr in zip(("forward", "backward"), cells, trs, strict=True)
+        ]
+    if isinstance(model, ElmanRNN | LSTM | GRU):
+        if not isinstance(trace, Trace | GatedTrace):
+            raise TypeError(f"`trace` ({type(trace).__name__}) was not made by a {type(model).__name__}")
+        return [("layer 1", model, trace)]
+    raise TypeError(
+        f"`model` must be an ElmanRNN, LSTM, GRU, StackedRNN or BidirectionalRNN, got {type(model).__name__}"
+    )
+
+
 def _stack_step_jacobians(layers: Sequence[Model], traces: Sequence[AnyTrace], clean: bool) -> np.ndarray:
     """The ``(T, S, S)`` step Jacobians of a stack from its layers and their traces."""
-    A = [_step_jacobians(m, tr, "full", clean) for m, tr in zip(layers, traces, strict=True)]
-    X = [None] + [_input_jacobians(m, tr, clean) for m, tr in zip(layers[1:], traces[1:], strict=True)]
+    A, X = _layer_parts(layers, traces, clean)
     return SJ.stack_step_jacobians(A, X, layers[0].n_hidden)
+
+
+def _layer_parts(
+    layers: Sequence[Model], traces: Sequence[AnyTrace], clean: bool
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """Each layer's own step Jacobians ``A^l`` and input Jacobians ``X^l`` (``X^1`` unused)."""
+    A = [_step_jacobians(m, tr, "full", clean) for m, tr in zip(layers, traces, strict=True)]
+    X: list[np.ndarray | None] = [None]
+    X += [_input_jacobians(m, tr, clean) for m, tr in zip(layers[1:], traces[1:], strict=True)]
+    return A, X
+
+
+def _stack_parts(model: Any, trace: Any, clean: bool) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    return _layer_parts(model.layers, trace.layers, clean)
+
+
+# the assembled step Jacobians of a stack are used for products while their
+# entries stay below 2^1000; beyond, the products run over the layer factors
+_ASSEMBLED_MAX = 2.0**1000
+
+
+def product_factors(model: Model, trace: AnyTrace) -> tuple[np.ndarray, int]:
+    """The factors whose ordered products are ``∂s_t/∂s_k``, and how many make one step.
+
+    Parameters
+    ----------
+    model, trace
+        As in :func:`step_jacobians`.
+
+    Returns
+    -------
+    factors : ndarray, shape ``(T·per, S, S)``, float64
+        For a single cell, the step Jacobians (``per = 1``). For a stack, its
+        assembled step Jacobians while their entries stay below ``2^1000``;
+        otherwise (weights near 1e300 in several layers, whose cross blocks
+        are products of several weights and exceed float64) the ``L`` layer
+        factors of each step, ``J_t = M^L_t ⋯ M^1_t``, ``M^l_t`` the identity
+        but for block row ``l`` (``X^l_t E_h`` left of ``A^l_t``): their entries
+        are the layers' own, so nothing overflows. NaN factors at the steps
+        that cannot be evaluated.
+    per : int
+        Factors per step: ``∂s_t/∂s_k`` is the product of factors
+        ``k·per … t·per − 1`` (later on the left), so
+        ``log_norms_from_jacobians(factors)[::per, ::per]`` is
+        :func:`log_norms`.
+    """
+    trace = single_trace(trace, "product_factors")
+    if not isinstance(model, StackedRNN):
+        return np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64), 1
+    J = step_jacobians(model, trace)
+    bad = nonfinite_steps(trace)
+    with np.errstate(invalid="ignore"):
+        fits = bool(np.all(np.abs(J[~bad]) < _ASSEMBLED_MAX))
+    if fits:
+        return np.ascontiguousarray(J), 1
+    A, X = _stack_parts(model, trace, bool(bad.any()))
+    F = SJ.stack_factors(A, X, model.n_hidden)
+    L = model.n_layers
+    F.reshape(trace.T, L, *F.shape[1:])[bad] = np.nan
+    return np.ascontiguousarray(F), L
+
+
+def block_log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
+    """``ln ‖J_t[l, m]‖₂`` of every block of a stack's step Jacobians.
+
+    Parameters
+    ----------
+    model : StackedRNN (or a single cell: one block)
+    trace : its single-sequence trace
+
+    Returns
+    -------
+    ndarray, shape ``(T, L, L)``
+        Entry ``[t−1, l, m]`` is the log of the spectral norm of block
+        ``(l, m)`` of ``∂s_t/∂s_{t−1}`` (rows: the layer written to, columns:
+        the layer read from): ``−inf`` above the diagonal (exactly zero
+        blocks), NaN at the steps that cannot be evaluated. Formed from the
+        layers' own factors with exact power-of-two rescaling, so finite for
+        weights of 1e300, whose cross blocks exceed float64.
+    """
+    trace = single_trace(trace, "block_log_norms")
+    check_model_trace(model, trace)
+    bad = nonfinite_steps(trace)
+    if isinstance(model, StackedRNN):
+        A, X = _stack_parts(model, trace, bool(bad.any()))
+        out = SJ.block_log_norms(A, X, model.n_hidden)
+    else:
+        out = GJ.log_spectral_norms(step_jacobians(model, trace))[:, None, None]
+    out[bad] = np.nan
+    return out
 
 
 @dataclass(frozen=True)
@@ -253,7 +504,8 @@ def product(
         raise ValueError(f"`t` must be <= T = {T}, got {t}")
     if k > t:
         raise ValueError(f"`k` must be <= t = {t}, got {k}")
-    J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
+    J, per = product_factors(model, trace)
+    t, k = t * per, k * per
     if np.isnan(J[k:t]).any():
         res = ScaledMatrix(np.full(J.shape[1:], np.nan), float("nan"))
         return res if scaled else res.value()
@@ -343,7 +595,9 @@ def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
     Eq. 12 of the article (the left-hand side, for every pair).
     """
     trace = single_trace(trace, "log_norms")
-    return log_norms_from_jacobians(step_jacobians(model, trace))
+    J, per = product_factors(model, trace)
+    out = log_norms_from_jacobians(J)
+    return out if per == 1 else np.ascontiguousarray(out[::per, ::per])
 
 
 def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
@@ -362,7 +616,9 @@ def log_norm_profile(model: Model, trace: AnyTrace, k: int = 0) -> np.ndarray:
     k = check_int("k", k, minimum=0)
     if k > trace.T:
         raise ValueError(f"`k` must be <= T = {trace.T}, got {k}")
-    return log_norm_profile_from_jacobians(step_jacobians(model, trace), k)
+    J, per = product_factors(model, trace)
+    out = log_norm_profile_from_jacobians(J, k * per)
+    return out if per == 1 else np.ascontiguousarray(out[::per])
 
 
 def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
@@ -500,7 +756,7 @@ def lyapunov_spectrum(
     """
     trace = single_trace(trace, "lyapunov_spectrum")
     rng = np.random.default_rng(check_seed("seed", seed, allow_none=False))
-    J = np.ascontiguousarray(step_jacobians(model, trace), dtype=np.float64)
+    J, _ = product_factors(model, trace)  # a stack's layer factors multiply to its steps
     n = J.shape[1]  # the state size (2n for the LSTM's (h, c))
     kk = n if k is None else check_int("k", k, minimum=1)
     if kk > n:

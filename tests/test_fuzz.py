@@ -1801,6 +1801,30 @@ simple("rnntheory.cells.stacked.StackedTrace.sequence", lambda: _method(_stacked
        lambda: {"b": 1}, sizes=("b",))
 
 
+# --- Jacobians and bounds of stacks (issue 14)
+def _stacked_single(cell: str = "lstm") -> tuple[Any, Any]:
+    m = _stacked(cell)
+    return m, m.forward(_x())
+
+
+simple(f"{_J}.input_jacobians", _imp(f"{_J}.input_jacobians"),
+       lambda: {"model": _lstm(), "trace": _trace(_lstm())}, check=log_space, **_TRACE_NAN)
+simple(f"{_J}.product_factors", _imp(f"{_J}.product_factors"),
+       lambda: {"model": _elman(), "trace": _trace()}, check=log_space, **_TRACE_NAN)
+simple(f"{_J}.block_log_norms", _imp(f"{_J}.block_log_norms"),
+       lambda: dict(zip(("model", "trace"), _stacked_single(), strict=True)), check=log_space, **_TRACE_NAN)
+simple(f"{_J}.layer_traces", _imp(f"{_J}.layer_traces"),
+       lambda: dict(zip(("model", "trace"), _stacked_single("gru"), strict=True)), check=anything)
+simple(f"{_B}.stack_weight_log_matrix", _imp(f"{_B}.stack_weight_log_matrix"),
+       lambda: {"model": _stacked("elman")}, check=log_space)
+simple(f"{_B}.stack_log_bound", _imp(f"{_B}.stack_log_bound"),
+       lambda: {"model": _stacked("elman"), "steps": np.arange(4)}, check=log_space)
+for _f in ("stack_pair_log_bounds", "stack_step_log_bounds"):
+    simple(f"{_B}.{_f}", _imp(f"{_B}.{_f}"),
+           lambda: {**dict(zip(("model", "trace"), _stacked_single(), strict=True)), "bound": "block_norm"},
+           check=log_space, **_TRACE_NAN)
+
+
 # --------------------------------------------------------------------------- the tests
 
 

@@ -9,97 +9,16 @@ state with respect to an earlier full state of a hand-written torch stack.
 
 from __future__ import annotations
 
+import mpmath
 import naive
 import numpy as np
 import pytest
+from naive_stack import cell_step, full_states, hand_stack, make_layers, stack_step, state_size
 
 from rnntheory import GRU, LSTM, ElmanRNN
 from rnntheory import _stack_jacobians as SJ
 from rnntheory import jacobians as jac
 from rnntheory._oracles import central_jacobian, complex_step_jacobian
-
-# ----------------------------------------------------------------------------- references
-
-
-def _sig(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def cell_step(m, s_prev, x_t):
-    """One step of cell ``m`` from its state ``s_prev`` (LSTM: ``(h, c)``) and input
-    ``x_t``, written from the definitions with complex-safe operations."""
-    if isinstance(m, ElmanRNN):
-        p = naive.param_dict(m)
-        return naive._step_p(p["W_hh"], p["W_hx"], p["b_h"], p["alpha"], m.activation.name, m.form,
-                             s_prev, x_t)
-    n = m.n_hidden
-    Wi, Wh = np.asarray(m.weight_ih, float), np.asarray(m.weight_hh, float)
-    bi, bh = np.asarray(m.bias_ih, float), np.asarray(m.bias_hh, float)
-    if isinstance(m, LSTM):
-        h, c = s_prev[:n], s_prev[n:]
-        a = Wi @ x_t + bi + Wh @ h + bh
-        i, f, g, o = _sig(a[:n]), _sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), _sig(a[3 * n:])
-        c = f * c + i * g
-        return np.concatenate([o * np.tanh(c), c])
-    gi, gh = Wi @ x_t + bi, Wh @ s_prev + bh
-    r, z = _sig(gi[:n] + gh[:n]), _sig(gi[n:2 * n] + gh[n:2 * n])
-    nn = np.tanh(gi[2 * n:] + r * gh[2 * n:])  # the reset gate multiplies the hidden part only
-    return (1.0 - z) * nn + z * s_prev
-
-
-def state_size(m):
-    return 2 * m.n_hidden if isinstance(m, LSTM) else m.n_hidden
-
-
-def stack_step(layers, s_prev, x_t):
-    """One step of the stack: layer l reads layer l−1's new h."""
-    out, off, inp = [], 0, x_t
-    for m in layers:
-        sz = state_size(m)
-        s = cell_step(m, s_prev[off:off + sz], inp)
-        out.append(s)
-        inp = s[:m.n_hidden]
-        off += sz
-    return np.concatenate(out)
-
-
-def hand_stack(layers, x, seed=0):
-    """The layers' traces with layer l fed layer l−1's ``h[1:]`` (random initial states)."""
-    rng = np.random.default_rng(seed)
-    traces, inp = [], x
-    for m in layers:
-        n = m.n_hidden
-        h0 = rng.uniform(-0.5, 0.5, n)
-        tr = m.forward(inp, h0, rng.uniform(-0.5, 0.5, n)) if isinstance(m, LSTM) else m.forward(inp, h0)
-        traces.append(tr)
-        inp = tr.h[1:]
-    return traces
-
-
-def full_states(layers, traces):
-    """``(T+1, S)`` whole states, layer 1 first (LSTM: h then c)."""
-    parts = []
-    for m, tr in zip(layers, traces, strict=True):
-        parts.append(tr.h)
-        if isinstance(m, LSTM):
-            parts.append(tr.c)
-    return np.concatenate(parts, axis=1)
-
-
-def make_layers(cell, L, n_in, n, seed, scale=1.0, **opts):
-    rng = np.random.default_rng(seed)
-    out = []
-    for l in range(L):
-        ni = n_in if l == 0 else n
-        if cell == "elman":
-            W = rng.normal(size=(n, n)) * scale / np.sqrt(n)
-            U = rng.normal(size=(n, ni)) * scale
-            out.append(ElmanRNN(W, U, rng.normal(size=n) * 0.3, **opts))
-        else:
-            cls, G = (LSTM, 4) if cell == "lstm" else (GRU, 3)
-            out.append(cls(rng.normal(size=(G * n, ni)) * scale, rng.normal(size=(G * n, n)) * scale,
-                           rng.normal(size=G * n) * 0.5, rng.normal(size=G * n) * 0.5))
-    return out
 
 
 def assembled(layers, traces):
@@ -242,3 +161,337 @@ def test_log_block_products_equal_explicit_products():
     with np.errstate(divide="ignore"):
         big = SJ.log_block_products(np.log(N) + 300 * np.log(10))
     assert np.isfinite(big[6, 0]) and big[6, 0] == pytest.approx(B[6, 0] + 6 * 300 * np.log(10), rel=1e-13)
+
+
+# ----------------------------------------------------------------------------- torch autograd
+def _torch_stack_step(torch, layers, s_prev, x_t):
+    """One step of the stack in torch (float64), written from torch's cell equations."""
+    out, off, inp = [], 0, x_t
+    for m in layers:
+        n = m.n_hidden
+        sz = state_size(m)
+        s = s_prev[off:off + sz]
+        if isinstance(m, ElmanRNN):
+            W, U, b = (torch.tensor(np.asarray(a, float)) for a in (m.W_hh, m.W_hx, m.b_h))
+            f = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "identity": lambda v: v}[m.activation.name]
+            g = f(W @ s + U @ inp + b) if m.form == "standard" else W @ f(s) + U @ inp + b
+            if m.alpha is not None:
+                a = torch.tensor(np.asarray(m.alpha, float))
+                g = a * s + (1.0 - a) * g
+            new = g
+        else:
+            Wi, Wh, bi, bh = (torch.tensor(np.asarray(a, float))
+                              for a in (m.weight_ih, m.weight_hh, m.bias_ih, m.bias_hh))
+            if isinstance(m, LSTM):
+                h, c = s[:n], s[n:]
+                a = Wi @ inp + bi + Wh @ h + bh
+                i, fg, gg, o = (torch.sigmoid(a[:n]), torch.sigmoid(a[n:2 * n]),
+                                torch.tanh(a[2 * n:3 * n]), torch.sigmoid(a[3 * n:]))
+                c = fg * c + i * gg
+                new = torch.cat([o * torch.tanh(c), c])
+            else:
+                gi, gh = Wi @ inp + bi, Wh @ s + bh
+                r, z = torch.sigmoid(gi[:n] + gh[:n]), torch.sigmoid(gi[n:2 * n] + gh[n:2 * n])
+                nn = torch.tanh(gi[2 * n:] + r * gh[2 * n:])
+                new = (1.0 - z) * nn + z * s
+        out.append(new)
+        inp = new[:n]
+        off += sz
+    return torch.cat(out)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("L", [2, 3])
+@pytest.mark.parametrize(("cell", "opts"), CELLS)
+def test_stack_products_equal_torch_autograd(cell, opts, L):
+    """``jacobians.product`` of a StackedRNN, ``∂s_T/∂s_k = J_T ⋯ J_{k+1}``, is torch
+    autograd's Jacobian of the final full state ``s_T`` with respect to the full
+    state ``s_k`` (a hand-written torch stack, float64), to 1e-10, for every ``k``."""
+    from oracle import torch_or_skip
+
+    from rnntheory import StackedRNN
+
+    torch = torch_or_skip()
+    m = StackedRNN(make_layers(cell, L, 2, 3, seed=21 + L, scale=1.2, **opts))
+    T = 6
+    x = np.random.default_rng(9).normal(size=(T, 2))
+    tr = m.forward(x)
+    s = tr.state
+    xt = torch.tensor(x)
+
+    for k in range(T):
+        def rollout(sk, k=k):
+            for i in range(k + 1, T + 1):
+                sk = _torch_stack_step(torch, m.layers, sk, xt[i - 1])
+            return sk
+
+        ref = torch.autograd.functional.jacobian(rollout, torch.tensor(s[k])).numpy()
+        P = jac.product(m, tr, T, k)
+        scale = max(1.0, float(np.max(np.abs(ref))))
+        assert np.max(np.abs(P - ref)) <= 1e-10 * scale
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("L", [2, 3])
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_stack_products_equal_autograd_through_torch_modules(cell, L):
+    """The same, through torch's own ``nn.RNN/LSTM/GRU(num_layers=L)``: run the module
+    from the full state ``s_k`` (as its ``h0``/``c0``) over ``x_{k+1..T}`` and take
+    autograd's Jacobian of ``(h_n[, c_n])`` reordered to ``s_T`` (layer 1 first, LSTM
+    ``h`` then ``c``); it equals ``jacobians.product(model, trace, T, k)`` to 1e-10."""
+    from oracle import torch_or_skip
+
+    from rnntheory import StackedRNN
+
+    torch = torch_or_skip()
+    n = 3
+    layers = make_layers(cell, L, 2, n, seed=5 + L, scale=1.1, activation="tanh") if cell == "elman" \
+        else make_layers(cell, L, 2, n, seed=5 + L, scale=1.1)
+    m = StackedRNN(layers)
+    T = 5
+    x = np.random.default_rng(2).normal(size=(T, 2))
+    tr = m.forward(x)
+    s = tr.state
+    cls = {"elman": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    mod = cls(2, n, num_layers=L).double().eval()
+    with torch.no_grad():
+        for l, layer in enumerate(layers):
+            if cell == "elman":
+                w_ih, w_hh, b_ih, b_hh = layer.W_hx, layer.W_hh, layer.b_h, np.zeros(n)
+            else:
+                w_ih, w_hh, b_ih, b_hh = layer.weight_ih, layer.weight_hh, layer.bias_ih, layer.bias_hh
+            for name, val in (("weight_ih", w_ih), ("weight_hh", w_hh), ("bias_ih", b_ih), ("bias_hh", b_hh)):
+                getattr(mod, f"{name}_l{l}").copy_(torch.tensor(np.asarray(val, float)))
+    w = 2 * n if cell == "lstm" else n
+    xt = torch.tensor(x)
+
+    for k in range(T):
+        def run(sk, k=k):
+            blocks = sk.reshape(L, w)
+            if cell == "lstm":
+                _, (hn, cn) = mod(xt[k:].unsqueeze(1), (blocks[:, :n].unsqueeze(1).contiguous(),
+                                                       blocks[:, n:].unsqueeze(1).contiguous()))
+                return torch.cat([hn[:, 0], cn[:, 0]], dim=1).reshape(-1)
+            _, hn = mod(xt[k:].unsqueeze(1), blocks.unsqueeze(1).contiguous())
+            return hn[:, 0].reshape(-1)
+
+        ref = torch.autograd.functional.jacobian(run, torch.tensor(s[k])).numpy()
+        P = jac.product(m, tr, T, k)
+        scale = max(1.0, float(np.max(np.abs(ref))))
+        assert np.max(np.abs(P - ref)) <= 1e-10 * scale
+
+
+# ----------------------------------------------------------------------------- StackedRNN
+def _stack(cell, L, n_in=2, n=3, seed=0, scale=1.2, **opts):
+    from rnntheory import StackedRNN
+
+    return StackedRNN(make_layers(cell, L, n_in, n, seed, scale=scale, **opts))
+
+
+@pytest.mark.parametrize("L", [1, 2, 3])
+@pytest.mark.parametrize(("cell", "opts"), CELLS)
+def test_step_jacobians_of_a_stacked_model_equal_complex_step(cell, opts, L):
+    """``step_jacobians(StackedRNN, StackedTrace)`` is ``∂s_t/∂s_{t−1}`` of the whole
+    state ``s = (s¹, …, s^L)`` (layer 1 first, LSTM h then c): the complex-step
+    derivative of the stack's step from the definitions at the recorded states."""
+    m = _stack(cell, L, seed=L, **opts)
+    x = np.random.default_rng(3).normal(size=(5, 2))
+    tr = m.forward(x)
+    s = full_states(m.layers, tr.layers)
+    J = jac.step_jacobians(m, tr)
+    assert J.shape == (5, m.state_size, m.state_size)
+    for t in range(1, 6):
+        ref = complex_step_jacobian(lambda sp, t=t: stack_step(m.layers, sp, x[t - 1]), s[t - 1])
+        np.testing.assert_allclose(J[t - 1], ref, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_stacked_products_norms_profile_and_lyapunov(cell):
+    """``product``, ``log_norms``, ``log_norm_profile`` and ``lyapunov_spectrum`` of a
+    stack are those of its whole state: the product equals the complex-step
+    derivative of the rollout ``s_k ↦ s_t``, the logs its SVD, and the diagonal
+    block ``l`` of every product is layer ``l``'s own product (its recurrence with
+    its input held fixed); the top exponent is at least the layers' (a block's
+    norm bounds the matrix's from below, and QR exponents with a random frame
+    are growth rates of the product)."""
+    m = _stack(cell, 2, seed=5, scale=1.1)
+    T = 6
+    x = np.random.default_rng(4).normal(size=(T, 2))
+    tr = m.forward(x)
+    s = full_states(m.layers, tr.layers)
+    L = jac.log_norms(m, tr)
+    sz = m.state_size // 2
+    for k in range(T + 1):
+        prof = jac.log_norm_profile(m, tr, k)
+        for t in range(k, T + 1):
+            def roll(sk, k=k, t=t):
+                for i in range(k + 1, t + 1):
+                    sk = stack_step(m.layers, sk, x[i - 1])
+                return sk
+
+            ref = complex_step_jacobian(roll, s[k])
+            P = jac.product(m, tr, t, k)
+            np.testing.assert_allclose(P, ref, rtol=1e-11, atol=1e-13)
+            lref = np.log(np.linalg.norm(ref, 2))
+            assert L[t, k] == pytest.approx(lref, rel=1e-10, abs=1e-12)
+            assert prof[t] == pytest.approx(lref, rel=1e-10, abs=1e-12)
+            for l, (lm, ltr) in enumerate(zip(m.layers, tr.layers, strict=True)):
+                blk = P[l * sz:(l + 1) * sz, l * sz:(l + 1) * sz]
+                np.testing.assert_allclose(blk, jac.product(lm, ltr, t, k), rtol=1e-12, atol=1e-14)
+                assert P[:l * sz, l * sz:].size == 0 or np.all(P[:l * sz, l * sz:] == 0.0)
+    lam = jac.lyapunov_spectrum(m, tr, seed=1)
+    assert lam.shape == (m.state_size,)
+    lam_layers = [jac.lyapunov_spectrum(lm, ltr, seed=1) for lm, ltr in zip(m.layers, tr.layers, strict=True)]
+    # the union of the layers' exponents, for block-triangular products over a finite T
+    # only up to the off-diagonal blocks' effect: the top is within ln(T)/T·L of the union's
+    assert lam[0] >= max(v[0] for v in lam_layers) - 1e-9 - np.log(T) / T * 2
+
+
+def test_stacked_input_jacobians_are_the_whole_states():
+    """``input_jacobians`` of a stack is ``∂s_t/∂x_t`` of the whole state (layer 1's
+    input): complex-step derivative of the stack's step in ``x_t``."""
+    m = _stack("lstm", 3, seed=2)
+    x = np.random.default_rng(6).normal(size=(4, 2))
+    tr = m.forward(x)
+    s = full_states(m.layers, tr.layers)
+    X = jac.input_jacobians(m, tr)
+    for t in range(1, 5):
+        ref = complex_step_jacobian(lambda xt, t=t: stack_step(m.layers, s[t - 1], xt), x[t - 1])
+        np.testing.assert_allclose(X[t - 1], ref, rtol=1e-12, atol=1e-13)
+
+
+def test_layer_traces_of_cells_and_stacks():
+    """Each recurrence with its input held fixed: the layer's trace is the layer's own
+    forward pass on the hidden states of the layer below (so its Jacobians are the
+    diagonal blocks of the stack's)."""
+    m = _stack("gru", 3, seed=1)
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    tr = m.forward(x)
+    out = jac.layer_traces(m, tr)
+    assert [label for label, _, _ in out] == ["layer 1", "layer 2", "layer 3"]
+    inp = x
+    J = jac.step_jacobians(m, tr)
+    for l, (_, lm, ltr) in enumerate(out):
+        assert lm is m.layers[l]
+        np.testing.assert_array_equal(ltr.h, lm.forward(inp, tr.layers[l].h[0]).h)
+        np.testing.assert_array_equal(jac.step_jacobians(lm, ltr), J[:, 3 * l:3 * l + 3, 3 * l:3 * l + 3])
+        inp = ltr.h[1:]
+    (cell,) = m.layers[:1]
+    ctr = cell.forward(x)
+    assert jac.layer_traces(cell, ctr) == [("layer 1", cell, ctr)]
+    with pytest.raises(TypeError, match="`model` must be an ElmanRNN, LSTM, GRU, StackedRNN or BidirectionalRNN"):
+        jac.layer_traces(np.eye(2), ctr)
+    with pytest.raises(TypeError, match=r"`trace` \(GatedTrace\) was not made by a StackedRNN"):
+        jac.layer_traces(m, ctr)
+
+
+# ----------------------------------------------------------------------------- extremes
+@pytest.mark.parametrize("c", [1e300, 1e-300])
+def test_stack_log_norms_with_extreme_weights_are_finite_and_exact(c):
+    """Two identity layers with ``W_hh = W_hx = c·I`` and zero input: every state is 0,
+    ``J_t = c [[I, 0], [c I, I]]`` and ``∂s_τ/∂s_0 = c^τ [[I, 0], [τ c I, I]]``, whose
+    norm is ``c^τ (τc + √(τ²c² + 4))/2``. The logs are finite and exact in log space
+    (the entries themselves overflow or underflow float64)."""
+    from rnntheory import StackedRNN, bounds
+
+    n, T = 2, 5
+    layers = [ElmanRNN(c * np.eye(n), c * np.eye(n), np.zeros(n), activation="identity") for _ in range(2)]
+    m = StackedRNN(layers)
+    tr = m.forward(np.zeros((T, n)))
+    L = jac.log_norms(m, tr)
+    for tau in range(T + 1):
+        # ln((a + √(a² + 4))/2) = asinh(a/2), a = τc, which mpmath forms without overflow
+        ref = float(tau * mpmath.log(c) + mpmath.asinh(mpmath.mpf(tau) * c / 2))
+        assert np.isfinite(L[tau, 0])
+        assert L[tau, 0] == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    cert = bounds.certify(m, tr)
+    assert cert.holds, str(cert)
+    assert np.all(np.isfinite(bounds.stack_pair_log_bounds(m, tr, "block_norm")[np.tril_indices(T + 1)]))
+
+
+def test_stack_steps_that_cannot_be_evaluated_are_nan():
+    """Layer 2 (identity, ``W_hh = 1e3·I``) overflows to inf at some step while layer 1
+    stays finite: the whole state's step Jacobians are NaN from that step on (the
+    stack's step cannot be evaluated when one layer's cannot), ``log_norms`` NaN
+    exactly on the pairs over it, ``lyapunov_spectrum`` refuses by name, and the
+    stack's certificate counts those pairs as unevaluable, never as holding."""
+    from rnntheory import StackedRNN, bounds
+
+    n = 2
+    l1 = ElmanRNN(0.5 * np.eye(n), np.eye(n), np.zeros(n), activation="tanh")
+    l2 = ElmanRNN(1e3 * np.eye(n), np.eye(n), np.zeros(n), activation="identity")
+    m = StackedRNN([l1, l2])
+    T = 110
+    tr = m.forward(np.ones((T, n)))
+    bad = ~np.isfinite(tr.layers[1].h).all(axis=1)
+    first = int(np.argmax(bad))
+    assert 0 < first < T and np.isfinite(tr.layers[0].h).all()
+    J = jac.step_jacobians(m, tr)
+    assert np.isnan(J[first - 1:]).all() and np.isfinite(J[:first - 1]).all()
+    L = jac.log_norms(m, tr)
+    assert np.isnan(L[first:, :first]).all()
+    assert np.isfinite(L[:first, :first][np.tril_indices(first)]).all()
+    with pytest.raises(ValueError, match=f"non-finite values from step {first} on"):
+        jac.lyapunov_spectrum(m, tr)
+    cert = bounds.certify(m, tr)
+    assert not cert.holds
+    # every step from `first` on is bad: the pairs k < t with t ≥ first
+    n_bad = sum(range(first, T + 1))
+    assert all(c.unevaluable == n_bad for c in cert.checks)
+    assert cert.layers[0][1].holds and not cert.layers[1][1].holds
+
+
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_stack_of_one_step(cell):
+    """T = 1: one step Jacobian; ``log_norms`` is ``[[0, −inf], [ln‖J_1‖, 0]]``."""
+    m = _stack(cell, 2, seed=9)
+    tr = m.forward(np.ones((1, 2)))
+    J = jac.step_jacobians(m, tr)
+    L = jac.log_norms(m, tr)
+    assert L[0, 0] == 0.0 and L[1, 1] == 0.0 and L[0, 1] == -np.inf
+    assert L[1, 0] == pytest.approx(np.log(np.linalg.norm(J[0], 2)), rel=1e-13)
+
+
+def test_stacked_traces_are_checked_by_name():
+    """A batched stacked trace, a layer trace of the wrong kind or width, and a
+    stack's trace given for a single cell are refused, naming what is wrong."""
+    from rnntheory import StackedRNN
+
+    m = _stack("lstm", 2, seed=0)
+    x = np.zeros((3, 2, 2))
+    with pytest.raises(ValueError, match=r"`trace.layers\[0\]` must be a single-sequence trace"):
+        jac.step_jacobians(m, m.forward(x))
+    tr = m.forward(np.zeros((3, 2)))
+    g = StackedRNN(make_layers("gru", 2, 2, 3, 0))
+    with pytest.raises(TypeError, match=r"`trace.layers\[0\]` \(GatedTrace\) was not made by a GRU"):
+        jac.log_norms(g, tr)
+    with pytest.raises(TypeError, match=r"`trace` \(GatedTrace\) was not made by a GRU"):
+        jac.log_norms(g.layers[0], tr.layers[0])  # an LSTM's trace (it has c) for a GRU
+    with pytest.raises(TypeError, match=r"`trace` \(StackedTrace\) was not made by a LSTM"):
+        jac.step_jacobians(m.layers[0], tr)
+    with pytest.raises(ValueError, match="`trace` has 2 layers but `model` has 3"):
+        jac.step_jacobians(StackedRNN(make_layers("lstm", 3, 2, 3, 0)), tr)
+
+
+def test_layer_traces_of_a_bidirectional_model():
+    """Each direction of each layer is a recurrence of its own: the forward cell's
+    trace is its forward pass over the layer's input, the backward cell's is its
+    forward pass over the input reversed (its own time), and layer 2 reads layer
+    1's ``[h_fwd_t, h_bwd at original time t]``."""
+    from rnntheory import BidirectionalRNN
+
+    m = BidirectionalRNN.init(2, 3, None, cell="lstm", n_layers=2, seed=0)
+    x = np.random.default_rng(1).normal(size=(5, 2))
+    tr = m.forward(x)
+    out = jac.layer_traces(m, tr)
+    assert [label for label, _, _ in out] == [
+        "layer 1 (forward)", "layer 1 (backward)", "layer 2 (forward)", "layer 2 (backward)"]
+    u = x
+    for l in range(2):
+        (_, fc, ftr), (_, bc, btr) = out[2 * l], out[2 * l + 1]
+        assert fc is m.layers[l][0] and bc is m.layers[l][1]
+        np.testing.assert_allclose(ftr.h, fc.forward(u).h, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(btr.h, bc.forward(u[::-1]).h, rtol=1e-14, atol=1e-15)
+        u = np.concatenate([ftr.h[1:], btr.h[1:][::-1]], axis=1)
+        # every function of the module applies to each direction as to one cell
+        assert jac.log_norms(bc, btr).shape == (6, 6)

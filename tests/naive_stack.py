@@ -1,0 +1,118 @@
+"""Slow, obvious references for stacks of layers, written from the definitions.
+
+One step of each cell (Elman's from tests/naive.py, the gated cells' from
+torch's LSTMCell/GRUCell equations) with complex-safe operations, so
+complex-step derivatives of them are exact to rounding; a stack's step in
+which layer ``l`` reads layer ``l−1``'s new ``h``; traces of layers chained by
+hand (layer ``l``'s input is layer ``l−1``'s ``h[1:]``). Nothing here calls
+the package's Jacobians.
+"""
+
+from __future__ import annotations
+
+import naive
+import numpy as np
+
+from rnntheory import GRU, LSTM, ElmanRNN
+
+
+def _sig(x):
+    """σ(x) = (1 + tanh(x/2))/2: analytic, and no overflow for a large |x| (complex too)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+_ACT = {"tanh": np.tanh, "sigmoid": _sig, "identity": lambda v: v}
+
+
+def cell_step(m, s_prev, x_t):
+    """One step of cell ``m`` from its state ``s_prev`` (LSTM: ``(h, c)``) and input
+    ``x_t``, written from the definitions with complex-safe operations."""
+    if isinstance(m, ElmanRNN):
+        p = naive.param_dict(m)
+        f = _ACT[m.activation.name]
+        W, U, b, alpha = p["W_hh"], p["W_hx"], p["b_h"], p["alpha"]
+        g = f(W @ s_prev + U @ x_t + b) if m.form == "standard" else W @ f(s_prev) + U @ x_t + b
+        return g if alpha is None else alpha * s_prev + (1.0 - alpha) * g
+    n = m.n_hidden
+    Wi, Wh = np.asarray(m.weight_ih, float), np.asarray(m.weight_hh, float)
+    bi, bh = np.asarray(m.bias_ih, float), np.asarray(m.bias_hh, float)
+    if isinstance(m, LSTM):
+        h, c = s_prev[:n], s_prev[n:]
+        a = Wi @ x_t + bi + Wh @ h + bh
+        i, f, g, o = _sig(a[:n]), _sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), _sig(a[3 * n:])
+        c = f * c + i * g
+        return np.concatenate([o * np.tanh(c), c])
+    gi, gh = Wi @ x_t + bi, Wh @ s_prev + bh
+    r, z = _sig(gi[:n] + gh[:n]), _sig(gi[n:2 * n] + gh[n:2 * n])
+    nn = np.tanh(gi[2 * n:] + r * gh[2 * n:])  # the reset gate multiplies the hidden part only
+    return (1.0 - z) * nn + z * s_prev
+
+
+def state_size(m):
+    return 2 * m.n_hidden if isinstance(m, LSTM) else m.n_hidden
+
+
+def stack_step(layers, s_prev, x_t):
+    """One step of the stack: layer l reads layer l−1's new h."""
+    out, off, inp = [], 0, x_t
+    for m in layers:
+        sz = state_size(m)
+        s = cell_step(m, s_prev[off:off + sz], inp)
+        out.append(s)
+        inp = s[:m.n_hidden]
+        off += sz
+    return np.concatenate(out)
+
+
+def hand_stack(layers, x, seed=0):
+    """The layers' traces with layer l fed layer l−1's ``h[1:]`` (random initial states)."""
+    rng = np.random.default_rng(seed)
+    traces, inp = [], x
+    for m in layers:
+        n = m.n_hidden
+        h0 = rng.uniform(-0.5, 0.5, n)
+        tr = m.forward(inp, h0, rng.uniform(-0.5, 0.5, n)) if isinstance(m, LSTM) else m.forward(inp, h0)
+        traces.append(tr)
+        inp = tr.h[1:]
+    return traces
+
+
+def full_states(layers, traces):
+    """``(T+1, S)`` whole states, layer 1 first (LSTM: h then c)."""
+    parts = []
+    for m, tr in zip(layers, traces, strict=True):
+        parts.append(tr.h)
+        if isinstance(m, LSTM):
+            parts.append(tr.c)
+    return np.concatenate(parts, axis=1)
+
+
+def make_layers(cell, L, n_in, n, seed, scale=1.0, **opts):
+    rng = np.random.default_rng(seed)
+    out = []
+    for l in range(L):
+        ni = n_in if l == 0 else n
+        if cell == "elman":
+            W = rng.normal(size=(n, n)) * scale / np.sqrt(n)
+            U = rng.normal(size=(n, ni)) * scale
+            out.append(ElmanRNN(W, U, rng.normal(size=n) * 0.3, **opts))
+        else:
+            cls, G = (LSTM, 4) if cell == "lstm" else (GRU, 3)
+            out.append(cls(rng.normal(size=(G * n, ni)) * scale, rng.normal(size=(G * n, n)) * scale,
+                           rng.normal(size=G * n) * 0.5, rng.normal(size=G * n) * 0.5))
+    return out
+
+
+
+
+def stack_jacobians(layers, x, s, h=1e-30):
+    """``(T, S, S)`` complex-step derivatives ``∂s_t/∂s_{t−1}`` of :func:`stack_step` at
+    the recorded whole states ``s`` ``(T+1, S)`` (exact to rounding)."""
+    T, S = x.shape[0], s.shape[1]
+    out = np.empty((T, S, S))
+    for t in range(1, T + 1):
+        for j in range(S):
+            e = np.zeros(S, dtype=complex)
+            e[j] = 1j * h
+            out[t - 1, :, j] = np.imag(stack_step(layers, s[t - 1] + e, x[t - 1])) / h
+    return out
