@@ -146,7 +146,12 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
         :class:`~rnntheory.StackedRNN`, ``(T, S, S)`` with ``S =
         model.state_size``: the Jacobians of the whole state, block
         lower-triangular across layers (see "Stacked models" in the module
-        docstring), NaN at a step that cannot be evaluated in some layer.
+        docstring), NaN at a step that cannot be evaluated in some layer. A
+        cross block is a product of several layers' matrices: where its true
+        entries exceed float64 (weights of 1e300 in two layers) they are
+        ``±inf`` here, while :func:`product`, :func:`log_norms`,
+        :func:`log_norm_profile` and :func:`lyapunov_spectrum` multiply the
+        layers' own factors instead (:func:`product_factors`) and stay finite.
 
     Raises
     ------
