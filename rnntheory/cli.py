@@ -245,8 +245,9 @@ def _is_checkpoint(path: str, key: str | None) -> bool:
     ``.npz`` whose keys are a recurrent module's ``weight_ih_l<k>``/``weight_hh_l<k>``
     without a ``W_hh`` of its own) rather than a file holding one ``W_hh``. An ``.npz``
     whose one recurrent matrix is a square ``weight_hh_l0`` (a one-layer Elman module)
-    is read as before, as that ``W_hh``. Anything unreadable here is left to the
-    ``W_hh`` reader, which names the problem."""
+    is read as before, as that ``W_hh``. The format is read from the first bytes; the
+    extension decides only for a file that is none of these formats. A zip archive
+    that cannot be read is left to the ``W_hh`` reader, which names the problem."""
     import zipfile
 
     from .checkpoints import KEY, is_state_dict
@@ -256,12 +257,10 @@ def _is_checkpoint(path: str, key: str | None) -> bool:
     p = Path(path)
     if not is_regular_file(p):
         return False
-    if p.suffix.lower() in (".safetensors", ".pt", ".pth"):
-        return True
     try:
         with p.open("rb") as fh:
             head = fh.read(9)
-        if head[:4] in _ZIP_MAGICS:
+        if head[:4] in _ZIP_MAGICS:  # an .npz, or torch's zip format
             with zipfile.ZipFile(p) as z:
                 members = z.namelist()
             if any(m == "data.pkl" or m.endswith("/data.pkl") for m in members):
@@ -275,9 +274,11 @@ def _is_checkpoint(path: str, key: str | None) -> bool:
                     shape = data["weight_hh_l0"].shape
                 return not (len(shape) == 2 and shape[0] == shape[1])
             return True
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+    except Exception:  # OSError, BadZipFile, zlib.error, ...: the W_hh reader names it
         return False
-    return head[:1] == b"\x80" or (len(head) == 9 and head[8:9] == b"{")
+    if head[:1] == b"\x80" or (len(head) == 9 and head[8:9] == b"{"):  # a pickle (torch), safetensors
+        return True
+    return p.suffix.lower() in (".safetensors", ".pt", ".pth")  # damaged: the checkpoint reader names it
 
 
 def _recurrences(model: Any) -> list[tuple[str, int, str, Any]]:

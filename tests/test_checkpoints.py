@@ -442,6 +442,24 @@ def test_cli_bounds_one_square_weight_hh_l0_reads_as_before(tmp_path, capsys):
     assert d["cell"] == "elman" and d["recurrences"][0]["gamma_w"] == pytest.approx(np.linalg.norm(W, 2), rel=1e-12)
 
 
+def test_cli_bounds_reads_the_format_not_the_extension(tmp_path, capsys):
+    """A W_hh archive named .pt reads as that W_hh; a GRU .safetensors named .npz reads as
+    the checkpoint it is; a damaged .pt is an error naming the file (status 2)."""
+    W = np.diag([0.25, 3.0])
+    np.savez(tmp_path / "w.npz", W_hh=W)
+    (tmp_path / "w.pt").write_bytes((tmp_path / "w.npz").read_bytes())
+    assert main(["bounds", str(tmp_path / "w.pt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gamma_w"] == 3.0
+    p = write_safetensors(tmp_path / "g.npz", _gru_sd(seed=17))
+    assert main(["bounds", str(p), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["recurrences"][0]["gamma_w"] == pytest.approx(np.linalg.norm(_gru_sd(seed=17)["rnn.weight_hh_l0"], 2), rel=1e-12)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert main(["bounds", str(tmp_path / "bad.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.pt" in err and err.count("\n") == 1
+
+
 def test_bidirectional_from_a_mapping(tmp_path):
     """Both directions present: a BidirectionalRNN whose backward cell holds the _reverse keys."""
     sd = _gru_sd()
