@@ -493,3 +493,20 @@ def test_gradients_match_torch(kind, loss, batched):
         rel(g.flow[0][..., i * S:i * S + N], th0.grad[i])
         if lstm:
             rel(g.flow[0][..., i * S + N:(i + 1) * S], tc0.grad[i])
+
+
+@pytest.mark.parametrize("kind", ["standard", "lstm", "gru"])
+def test_subnormal_inputs_and_initial_states_act_as_zeros(kind):
+    """Inputs and initial states of 5e-324 change nothing measurable: the
+    gradients equal those at exact zeros to rounding and stay finite."""
+    m = stack(kind, 2)
+    y = targets(np.random.default_rng(16), "mse", True)
+    tiny = np.full((T, B, N_IN), 5e-324)
+    s0 = np.full((2, B, N), 5e-324)
+    kw = {"c0": s0} if m.cell == "lstm" else {}
+    E, g = m.value_and_grad(tiny, y, loss="mse", h0=s0, **kw)
+    E0, g0 = m.value_and_grad(np.zeros_like(tiny), y, loss="mse")
+    assert E == pytest.approx(E0, rel=1e-15)
+    for key, v in g0.params().items():
+        np.testing.assert_allclose(g.params()[key], v, rtol=1e-13, atol=1e-300)
+    assert np.all(np.isfinite(g.flow))
