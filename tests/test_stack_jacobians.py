@@ -386,7 +386,7 @@ def test_layer_traces_of_cells_and_stacks():
 
 
 # ----------------------------------------------------------------------------- extremes
-@pytest.mark.parametrize("c", [1e300, 1e-300])
+@pytest.mark.parametrize("c", [1e300, 1e-300, 5e-324])
 def test_stack_log_norms_with_extreme_weights_are_finite_and_exact(c):
     """Two identity layers with ``W_hh = W_hx = c·I`` and zero input: every state is 0,
     ``J_t = c [[I, 0], [c I, I]]`` and ``∂s_τ/∂s_0 = c^τ [[I, 0], [τ c I, I]]``, whose
@@ -495,3 +495,32 @@ def test_layer_traces_of_a_bidirectional_model():
         u = np.concatenate([ftr.h[1:], btr.h[1:][::-1]], axis=1)
         # every function of the module applies to each direction as to one cell
         assert jac.log_norms(bc, btr).shape == (6, 6)
+
+
+@pytest.mark.parametrize("c", [1.5, 1e300])
+def test_block_norms_step_norms_and_factors_of_a_stack(c):
+    """Two identity layers with ``W_hh = W_hx = c·I``: ``J_t = c [[I, 0], [c I, I]]``, so the
+    blocks' norms are ``[[c, 0], [c², c]]`` and ``‖J_t‖ = c (c + √(c² + 4))/2``
+    (``ln`` of it ``ln c + asinh(c/2)``), for c = 1e300 too, where ``c²`` is beyond
+    float64. The layer factors multiply to the step: ``M² M¹ = J_t``."""
+    from rnntheory import StackedRNN, bounds
+
+    n, T = 2, 3
+    m = StackedRNN([ElmanRNN(c * np.eye(n), c * np.eye(n), np.zeros(n), activation="identity")
+                    for _ in range(2)])
+    tr = m.forward(np.zeros((T, n)))
+    lc = np.log(c)
+    B = jac.block_log_norms(m, tr)
+    np.testing.assert_allclose(B[:, [0, 1, 1], [0, 0, 1]], np.tile([lc, 2 * lc, lc], (T, 1)), rtol=1e-14)
+    assert np.all(B[:, 0, 1] == -np.inf)
+    steps = bounds.step_log_bounds(m, tr, "step_norm")
+    np.testing.assert_allclose(steps, float(lc + mpmath.asinh(mpmath.mpf(c) / 2)), rtol=1e-14)
+    F, per = jac.product_factors(m, tr)
+    if c == 1.5:
+        assert per == 1
+        np.testing.assert_array_equal(F, jac.step_jacobians(m, tr))
+    else:
+        assert per == 2 and np.isinf(jac.step_jacobians(m, tr)).any()
+        M1, M2 = F[0], F[1]
+        np.testing.assert_array_equal(M1, np.block([[c * np.eye(n), 0 * np.eye(n)], [0 * np.eye(n), np.eye(n)]]))
+        np.testing.assert_array_equal(M2, np.block([[np.eye(n), 0 * np.eye(n)], [c * np.eye(n), c * np.eye(n)]]))
