@@ -311,9 +311,9 @@ def test_stacked_products_norms_profile_and_lyapunov(cell):
     stack are those of its whole state: the product equals the complex-step
     derivative of the rollout ``s_k ↦ s_t``, the logs its SVD, and the diagonal
     block ``l`` of every product is layer ``l``'s own product (its recurrence with
-    its input held fixed); the top exponent is at least the layers' (a block's
-    norm bounds the matrix's from below, and QR exponents with a random frame
-    are growth rates of the product)."""
+    its input held fixed); the stack's Lyapunov exponents sum to the sum of its
+    layers' (a block-triangular determinant is the product of the diagonal
+    blocks')."""
     m = _stack(cell, 2, seed=5, scale=1.1)
     T = 6
     x = np.random.default_rng(4).normal(size=(T, 2))
@@ -341,10 +341,13 @@ def test_stacked_products_norms_profile_and_lyapunov(cell):
                 assert P[:l * sz, l * sz:].size == 0 or np.all(P[:l * sz, l * sz:] == 0.0)
     lam = jac.lyapunov_spectrum(m, tr, seed=1)
     assert lam.shape == (m.state_size,)
-    lam_layers = [jac.lyapunov_spectrum(lm, ltr, seed=1) for lm, ltr in zip(m.layers, tr.layers, strict=True)]
-    # the union of the layers' exponents, for block-triangular products over a finite T
-    # only up to the off-diagonal blocks' effect: the top is within ln(T)/T·L of the union's
-    assert lam[0] >= max(v[0] for v in lam_layers) - 1e-9 - np.log(T) / T * 2
+    lam_layers = [jac.lyapunov_spectrum(lm, ltr, seed=2) for lm, ltr in zip(m.layers, tr.layers, strict=True)]
+    # with a full frame, Σ_j λ_j = (1/T) Σ_i ln |det J_i| whatever the frame, and the
+    # determinant of a block-triangular J_i is the product of its diagonal blocks':
+    # the stack's exponents sum to the sum of its layers' (and of ln|det| of the products)
+    assert lam.sum() == pytest.approx(sum(v.sum() for v in lam_layers), rel=1e-9, abs=1e-9)
+    J = jac.step_jacobians(m, tr)
+    assert lam.sum() == pytest.approx(np.linalg.slogdet(J)[1].sum() / T, rel=1e-9, abs=1e-9)
 
 
 def test_stacked_input_jacobians_are_the_whole_states():
