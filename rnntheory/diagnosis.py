@@ -85,7 +85,8 @@ _LEAKY_NOTE = (
 )
 _STACK_NOTE = (
     "Eq. 12 and Pascanu et al.'s conditions are per layer (each recurrence with its input "
-    "held fixed); the whole state's step Jacobian also has the cross-layer blocks"
+    "held fixed); the whole state's step Jacobian also has the cross-layer blocks (for a "
+    "stack of Elman layers, bounds.stack_log_bound gives the whole state's weights-only bound)"
 )
 _CONDITIONS_NOTE = (
     "Pascanu et al. 2013: σ_max(W_hh) < 1/γ_h is sufficient for vanishing (it guarantees "
@@ -366,8 +367,10 @@ def _theory(model: Any) -> tuple[str, float | None, bool | None, bool | None, tu
 
 
 def _bound_names(model: Any, state_size: int) -> tuple[str, ...]:
-    first = "activation" if isinstance(model, ElmanRNN) else "gated"
-    return (first, "step_norm") if state_size <= _STEP_NORM_MAX_STATE else (first,)
+    norm = ("step_norm",) if state_size <= _STEP_NORM_MAX_STATE else ()
+    if isinstance(model, StackedRNN):  # the whole state: only Π‖J_i‖ is a per-step bound
+        return norm
+    return ("activation" if isinstance(model, ElmanRNN) else "gated", *norm)
 
 
 def _one(model: Any, trace: Any, J: np.ndarray, names: tuple[str, ...],
@@ -410,18 +413,18 @@ def _gap(bound: float, observed: float) -> float:
 
 def _analyse(label: str, model: Any, traces: list[Any], batched: bool, threshold: float,
              log_tol: float, seed: int | np.random.Generator,
-             jacobian: Any = None, theory: Any = None) -> LayerDiagnosis:
+             theory: Any = None) -> LayerDiagnosis:
     """One recurrence over every sequence: ``traces`` holds one single-sequence trace each."""
     cell, rate, van, exp, notes = _theory(model) if theory is None else theory
     seqs = []
     state_size = 0
     names: tuple[str, ...] = ()
     for tr in traces:
-        J = JAC.step_jacobians(model, tr) if jacobian is None else jacobian(tr)
+        J = JAC.step_jacobians(model, tr)
         state_size = J.shape[1]
-        names = _bound_names(model, state_size) if jacobian is None else ("step_norm",)
+        names = _bound_names(model, state_size)
         seqs.append(_one(model, tr, J, names, rate, threshold, log_tol, seed))
-    notes = (*notes, _bounds_note(names))
+    notes = (*notes, _bounds_note(names, isinstance(model, StackedRNN)))
     if not batched:
         s = seqs[0]
         return LayerDiagnosis(label, cell, state_size, s.profile, s.exponent, s.lyapunov,
@@ -444,11 +447,13 @@ def _analyse(label: str, model: Any, traces: list[Any], batched: bool, threshold
     return record
 
 
-def _bounds_note(names: tuple[str, ...]) -> str:
-    text = "data-dependent bounds computed: " + ", ".join(names)
+def _bounds_note(names: tuple[str, ...], stack: bool) -> str:
+    text = "data-dependent bounds computed: " + (", ".join(names) if names else "none")
     if "step_norm" not in names:
         text += (f" (Π‖J_i‖ needs an SVD per step; computed for states of at most "
-                 f"{_STEP_NORM_MAX_STATE}: call bounds.step_log_bounds(model, trace, 'step_norm'))")
+                 f"{_STEP_NORM_MAX_STATE} numbers: call bounds.step_log_bounds(model, trace, "
+                 "'step_norm')" + (", or bounds.stack_pair_log_bounds for the block-norm bound"
+                                   if stack else "") + ")")
     return text
 
 
@@ -532,16 +537,7 @@ def _recurrences(model: Any, trace: Any) -> list[tuple[str, Any, Any]]:
     """``(label, cell, cell trace)`` for each recurrence, its input held fixed."""
     if isinstance(model, ElmanRNN | LSTM | GRU):
         return [("layer 1", model, trace)]
-    layer_traces = getattr(JAC, "layer_traces", None)
-    if layer_traces is not None:
-        return list(layer_traces(model, trace))
-    if isinstance(model, StackedRNN):
-        return [(f"layer {i + 1}", m, tr) for i, (m, tr) in enumerate(zip(model.layers, trace.layers, strict=True))]
-    out = []
-    for i, (cells, trs) in enumerate(zip(model.layers, trace.layers, strict=True)):
-        for d, (m, tr) in enumerate(zip(cells, trs, strict=True)):
-            out.append((f"layer {i + 1} ({('forward', 'backward')[d]})", m, tr))
-    return out
+    return list(JAC.layer_traces(model, trace))
 
 
 # --------------------------------------------------------------------------- the call
@@ -645,7 +641,6 @@ def diagnose(
     else:  # a stack: the whole state, layer 1 first
         state = _analyse(
             "whole state", model, seqs, *args,
-            jacobian=lambda tr: JAC.step_jacobians(model, tr),
             theory=(_cell_name(model), None, None, None, (_STACK_NOTE,)),
         )
     return Diagnosis(repr(model), int(trace.T), len(seqs) if batched else None,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from oracle import skip_torch
 
-from rnntheory import GRU, LSTM, BidirectionalRNN, ElmanRNN, bounds, diagnose, jacobians
+from rnntheory import GRU, LSTM, BidirectionalRNN, ElmanRNN, StackedRNN, bounds, diagnose, jacobians
 from rnntheory.cli import main
 from rnntheory.diagnosis import Diagnosis, LayerDiagnosis
 
@@ -376,6 +376,88 @@ def _elman_cell(rng: np.random.Generator, n_in: int, n: int) -> ElmanRNN:
     return ElmanRNN(rng.normal(size=(n, n)) * 0.6, rng.normal(size=(n, n_in)), rng.normal(size=n))
 
 
+def test_elman_stack_whole_state_and_layers_by_hand() -> None:
+    """Two Elman layers: the whole state's step Jacobian built by hand from the loop
+    reference, [[A1_t, 0], [X2_t A1_t, A2_t]] (layer 2 reads layer 1 at the same step)."""
+    rng = np.random.default_rng(9)
+    n = 3
+    l1, l2 = _elman_cell(rng, 2, n), _elman_cell(rng, n, n)
+    model = StackedRNN([l1, l2])
+    x = rng.normal(size=(10, 2))
+    d = diagnose(model, x)
+    h1 = naive.forward(l1, x)
+    A1 = naive.jacobians(l1, x)
+    A2 = naive.jacobians(l2, h1[1:])
+    h2 = naive.forward(l2, h1[1:])
+    X2 = np.array([np.diag(1 / np.cosh(l2.W_hh @ h2[t] + l2.W_hx @ h1[t + 1] + l2.b_h) ** 2) @ l2.W_hx
+                   for t in range(10)])
+    J = np.zeros((10, 2 * n, 2 * n))
+    J[:, :n, :n] = A1
+    J[:, n:, :n] = X2 @ A1
+    J[:, n:, n:] = A2
+    np.testing.assert_allclose(d.profile, _svd_profile(J), rtol=1e-9, atol=1e-9)
+    assert d.state.label == "whole state" and d.state.state_size == 2 * n
+    for r, cell, xin in zip(d.layers, (l1, l2), (x, h1[1:]), strict=True):
+        np.testing.assert_allclose(r.profile, _svd_profile(naive.jacobians(cell, xin)), rtol=1e-9, atol=1e-9)
+        assert r.eq12_rate == pytest.approx(math.log(np.linalg.svd(cell.W_hh, compute_uv=False)[0]))
+    assert d.state.eq12_rate is None and d.state.bound_name == "step_norm"
+    step = np.sum(np.log(np.linalg.svd(J, compute_uv=False)[:, 0]))
+    assert d.state.bound == pytest.approx(step, rel=1e-10) and d.state.bound_slack >= 0
+    text = str(d)
+    assert 10 <= len(text.splitlines()) <= 20 and "layer 2" in text
+
+
+def _torch_stack_profile(torch, model, x):  # type: ignore[no-untyped-def]
+    """ln ‖∂s_T/∂s_{T−τ}‖ of a 2-layer LSTM's whole state (h¹, c¹, h², c²) by autograd
+    through torch.nn.LSTMCell, from every s_{T−τ}."""
+    n, T = model.n_hidden, x.shape[0]
+    cells = []
+    for layer in model.layers:
+        c = torch.nn.LSTMCell(layer.n_in, n, dtype=torch.float64)
+        with torch.no_grad():
+            for k, v in layer.params().items():
+                if hasattr(c, k):
+                    getattr(c, k).copy_(torch.tensor(v))
+        cells.append(c)
+    xt = torch.tensor(x)
+
+    def step(s, t):  # type: ignore[no-untyped-def]
+        inp, out = xt[t], []
+        for i, c in enumerate(cells):
+            h, cc = c(inp, (s[2 * i * n:(2 * i + 1) * n], s[(2 * i + 1) * n:(2 * i + 2) * n]))
+            out += [h, cc]
+            inp = h
+        return torch.cat(out)
+
+    states = [torch.zeros(4 * n, dtype=torch.float64)]
+    with torch.no_grad():
+        for t in range(T):
+            states.append(step(states[-1], t))
+
+    def run(s, k):  # type: ignore[no-untyped-def]
+        for t in range(k, T):
+            s = step(s, t)
+        return s
+
+    prof = [0.0]
+    for tau in range(1, T + 1):
+        J = torch.autograd.functional.jacobian(lambda s, k=T - tau: run(s, k), states[T - tau])
+        prof.append(float(np.log(np.linalg.norm(J.numpy(), 2))))
+    return np.array(prof)
+
+
+@pytest.mark.oracle
+@pytest.mark.skipif(skip_torch(), reason="torch is not installed")
+def test_lstm_stack_profile_matches_torch_autograd() -> None:
+    import torch
+
+    model = StackedRNN.init(2, 3, None, cell="lstm", n_layers=2, seed=4)
+    x = np.random.default_rng(4).normal(size=(8, 2))
+    d = diagnose(model, x)
+    np.testing.assert_allclose(d.profile, _torch_stack_profile(torch, model, x), rtol=1e-10, atol=1e-10)
+    assert d.state.state_size == 12
+
+
 def test_bidirectional_each_direction_on_its_own_input() -> None:
     """One Elman layer each way: the forward cell on x, the backward cell on x reversed;
     layer 2 reads [h_fwd_t, h_bwd_t] of layer 1 at original time t (loop references)."""
@@ -420,6 +502,30 @@ def test_torch_module_route_equals_library_model() -> None:
     a, b = diagnose(mod, x), diagnose(from_torch(mod), x)
     np.testing.assert_array_equal(a.profile, b.profile)
     assert a.to_dict() == b.to_dict()
+
+
+@pytest.mark.oracle
+@pytest.mark.skipif(skip_torch(), reason="torch is not installed")
+def test_stacked_torch_lstm_same_diagnosis_by_every_route(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A 2-layer torch LSTM: the module, a .pt, a .safetensors and an .npz of its state
+    dict give one and the same diagnosis."""
+    import torch
+    from test_checkpoints import write_safetensors
+
+    from rnntheory import from_state_dict
+
+    torch.manual_seed(1)
+    mod = torch.nn.LSTM(3, 4, num_layers=2, dtype=torch.float64)
+    sd = {f"rnn.{k}": v.detach().numpy() for k, v in mod.state_dict().items()}
+    torch.save({f"rnn.{k}": v for k, v in mod.state_dict().items()}, tmp_path / "m.pt")
+    np.savez(tmp_path / "m.npz", **sd)
+    write_safetensors(tmp_path / "m.safetensors", sd)
+    x = np.random.default_rng(2).normal(size=(20, 3))
+    ref = diagnose(mod, torch.tensor(x)).to_dict()
+    for name in ("m.pt", "m.npz", "m.safetensors"):
+        assert diagnose(from_state_dict(tmp_path / name), x).to_dict() == ref, name
+    assert [r["label"] for r in ref["layers"]] == ["layer 1", "layer 2"]
+    assert ref["state"]["label"] == "whole state" and ref["state"]["state_size"] == 16
 
 
 def _npz_checkpoint(tmp_path, m: LSTM):  # type: ignore[no-untyped-def]

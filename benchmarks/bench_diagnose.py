@@ -1,0 +1,75 @@
+"""Speed of ``rnntheory.diagnose`` on a 2-layer LSTM (h = 64, T = 500, one sequence).
+
+Run from the repository root::
+
+    python benchmarks/bench_diagnose.py            # h = 64, T = 500; floor: 2 s
+    python benchmarks/bench_diagnose.py --quick    # T = 100, fewer repeats
+
+The model is ``StackedRNN.init(8, 64, None, cell="lstm", n_layers=2)``
+(whole state of 256 numbers: each layer's ``(h, c)``); the input a standard
+normal sequence. One call diagnoses the whole state and both layers (profile,
+exponent, Lyapunov exponent, horizon, bounds). Before timing, the whole-state
+profile is checked against ``jacobians.log_norm_reach`` of the same trace. A
+warm-up call comes first (Numba compiles or loads its cache); the time is the
+median of the timed calls on 2 threads (wall clock, ``time.perf_counter``),
+printed beside the floor with PASS/BELOW.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+os.environ.setdefault("MKL_NUM_THREADS", "2")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _timing import median_times
+
+import rnntheory
+from rnntheory import diagnose, jacobians
+from rnntheory.cells.stacked import StackedRNN
+
+FLOOR_S = 2.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="T = 100, fewer repeats")
+    ap.add_argument("--json", default=None, metavar="FILE", help="also write the numbers here")
+    args = ap.parse_args()
+    T, n, budget = (100, 64, 3.0) if args.quick else (500, 64, 20.0)
+    rnntheory.set_num_threads(2)
+    try:
+        load = "load average: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        load = "load average: unavailable"
+    print(f"rnntheory {rnntheory.__version__}, numpy {np.__version__}, {os.cpu_count()} cores; {load}")
+    model = StackedRNN.init(8, n, None, cell="lstm", n_layers=2, seed=0)
+    x = np.random.default_rng(0).standard_normal((T, 8))
+
+    d = diagnose(model, x)  # warm-up (compiles or loads the Numba cache)
+    ref = jacobians.log_norm_reach(model, model.forward(x))
+    if not np.allclose(d.profile, ref, rtol=1e-12, atol=1e-12, equal_nan=True):
+        raise SystemExit("the diagnosis's profile differs from log_norm_reach: not timed")
+    times = median_times({"diagnose": lambda: diagnose(model, x)}, budget, min_rounds=3)
+    t = times["diagnose"]
+    verdict = "PASS" if t <= FLOOR_S else "BELOW"
+    print(f"diagnose, 2-layer LSTM, h = {n}, T = {T}, 1 sequence: {t:.3f} s "
+          f"(floor {FLOOR_S:.1f} s at T = 500) {verdict if not args.quick else ''}".rstrip())
+    print(d)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"T": T, "n_hidden": n, "seconds": t, "floor_s": FLOOR_S}))
+    return 0 if (args.quick or t <= FLOOR_S) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
