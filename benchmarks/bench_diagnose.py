@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -59,15 +60,19 @@ def main() -> int:
     ref = jacobians.log_norm_reach(model, model.forward(x))
     if not np.allclose(d.profile, ref, rtol=1e-12, atol=1e-12, equal_nan=True):
         raise SystemExit("the diagnosis's profile differs from log_norm_reach: not timed")
-    times = median_times({"diagnose": lambda: diagnose(model, x)}, budget, min_rounds=3)
-    t = times["diagnose"]
+    t = median_times({"diagnose": lambda: diagnose(model, x)}, budget, min_rounds=3)["diagnose"]
+    cpu = median_times({"diagnose": lambda: diagnose(model, x)}, budget / 4, min_rounds=3,
+                       clock=time.process_time)["diagnose"]
     verdict = "PASS" if t <= FLOOR_S else "BELOW"
-    print(f"diagnose, 2-layer LSTM, h = {n}, T = {T}, 1 sequence: {t:.3f} s "
-          f"(floor {FLOOR_S:.1f} s at T = 500) {verdict if not args.quick else ''}".rstrip())
+    print(f"diagnose, 2-layer LSTM, h = {n}, T = {T}, 1 sequence: {t:.3f} s wall, {cpu:.3f} s CPU "
+          f"(floor {FLOOR_S:.1f} s wall at T = 500) {verdict if not args.quick else ''}".rstrip())
+    print("(CPU time sums the threads; on a machine shared with other work the wall time "
+          "includes waiting for a core)")
     print(d)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"T": T, "n_hidden": n, "seconds": t, "floor_s": FLOOR_S}))
+        Path(args.json).write_text(json.dumps({"T": T, "n_hidden": n, "seconds": t, "cpu_seconds": cpu,
+                                               "floor_s": FLOOR_S}))
     return 0 if (args.quick or t <= FLOOR_S) else 1
 
 
