@@ -72,7 +72,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._gated_jacobians import log_spectral_norms
 from .activations import get_activation
 
 __all__ = [
@@ -83,6 +82,7 @@ __all__ = [
     "log_block_products",
     "log_matmul",
     "log_step_norms",
+    "log_top_singular_values",
     "lstm_input_jacobians",
     "stack_factors",
     "stack_step_jacobians",
@@ -220,13 +220,47 @@ def _rescaled(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ldexp(B, -e[:, None, None]), e
 
 
+def log_top_singular_values(M: np.ndarray) -> np.ndarray:
+    """``ln σ_max`` of each matrix of a stack ``(..., p, q)``, from the Gram matrix.
+
+    As :func:`rnntheory._gated_jacobians.log_spectral_norms` (each matrix
+    scaled by the power of two that brings its largest |entry| into [1/2, 1),
+    ``−inf`` for a zero matrix, NaN for one with a NaN or inf entry), but
+    ``σ_max² = λ_max(M Mᵀ)`` (or ``MᵀM``, the smaller) by a symmetric
+    eigensolver, about three times faster than an SVD for the blocks of a
+    stack. After the scaling ``λ_max ≥ 1/4``, and the Gram matrix's rounding
+    moves ``σ_max`` by a relative ``O(min(p, q) ε)``, far inside the per-step
+    tolerance of the certificates.
+    """
+    M = np.asarray(M, np.float64)
+    lead = M.shape[:-2]
+    flat = M.reshape(-1, *M.shape[-2:])
+    out = np.full(flat.shape[0], np.nan)
+    if flat.shape[1] == 0 or flat.shape[2] == 0:
+        out[:] = -np.inf
+        return out.reshape(lead)
+    finite = np.isfinite(flat).all(axis=(1, 2))
+    big = np.where(finite[:, None, None], np.abs(flat), 0.0).max(axis=(1, 2))
+    out[finite & (big == 0.0)] = -np.inf
+    ok = finite & (big > 0.0)
+    if ok.any():
+        e = np.frexp(big[ok])[1]
+        B = np.ldexp(flat[ok], -e[:, None, None])
+        Bt = np.swapaxes(B, 1, 2)
+        with np.errstate(under="ignore"):
+            G = B @ Bt if B.shape[1] <= B.shape[2] else Bt @ B
+        lam = np.linalg.eigvalsh(G)[:, -1]
+        out[ok] = 0.5 * np.log(lam) + e * _LN2
+    return out.reshape(lead)
+
+
 def block_log_norms(A: Sequence[np.ndarray], X: Sequence[np.ndarray | None], n_hidden: int) -> np.ndarray:
     """``(T, L, L)``: ``ln ‖J_t[l, m]‖₂`` of each block of the stack's step Jacobian.
 
     Block ``(l, m)`` is ``X^l_t E_h ⋯ X^{m+1}_t E_h A^m_t`` (0 above the
     diagonal, ``−inf`` here). It is formed one factor at a time, rescaled by a
     power of two after each (exact), and its log norm taken by
-    :func:`rnntheory._gated_jacobians.log_spectral_norms` with the exponents
+    :func:`log_top_singular_values` with the exponents
     added back: finite for weights of 1e300 in every layer, whose cross blocks
     (1e600) no float64 holds. NaN for a block with a NaN or inf entry.
     """
@@ -234,11 +268,11 @@ def block_log_norms(A: Sequence[np.ndarray], X: Sequence[np.ndarray | None], n_h
     out = np.full((T, L, L), -np.inf)
     for m in range(L):
         B, e = _rescaled(np.asarray(A[m], np.float64))
-        out[:, m, m] = log_spectral_norms(B) + e * _LN2
+        out[:, m, m] = log_top_singular_values(B) + e * _LN2
         for l in range(m + 1, L):
             B, e2 = _rescaled(np.matmul(np.asarray(X[l], np.float64), B[:, :n_hidden, :]))
             e = e + e2
-            out[:, l, m] = log_spectral_norms(B) + e * _LN2
+            out[:, l, m] = log_top_singular_values(B) + e * _LN2
     return out
 
 
@@ -320,12 +354,12 @@ def log_step_norms(F: np.ndarray, per: int) -> np.ndarray:
     rescaling after each factor (so products beyond float64 stay finite)."""
     F = np.asarray(F, np.float64)
     if per == 1:
-        return log_spectral_norms(F)
+        return log_top_singular_values(F)
     T = F.shape[0] // per
     G = F.reshape(T, per, *F.shape[1:])
     P, e = _rescaled(G[:, 0])
     for j in range(1, per):
         P, e2 = _rescaled(np.matmul(G[:, j], P))
         e = e + e2
-    return log_spectral_norms(P) + e * _LN2
+    return log_top_singular_values(P) + e * _LN2
 

@@ -527,3 +527,22 @@ def test_block_norms_step_norms_and_factors_of_a_stack(c):
         M1, M2 = F[0], F[1]
         np.testing.assert_array_equal(M1, np.block([[c * np.eye(n), 0 * np.eye(n)], [0 * np.eye(n), np.eye(n)]]))
         np.testing.assert_array_equal(M2, np.block([[np.eye(n), 0 * np.eye(n)], [c * np.eye(n), c * np.eye(n)]]))
+
+
+def test_top_singular_values_from_the_gram_matrix_equal_the_svd():
+    """``ln σ_max`` through ``λ_max`` of the (smaller) Gram matrix equals LAPACK's SVD
+    to a few ulp of σ, for wide, tall and square matrices at scales 1e±300 (scaled
+    by a power of two first, so nothing over- or underflows), ``−inf`` for a zero
+    matrix and NaN for one with a NaN or inf entry."""
+    rng = np.random.default_rng(3)
+    for shape in [(7, 3, 5), (7, 5, 3), (7, 6, 6)]:
+        M = rng.normal(size=shape)
+        ref = np.log(np.linalg.svd(M, compute_uv=False)[:, 0])
+        for scale in (1.0, 1e300, 1e-300):
+            got = SJ.log_top_singular_values(M * scale)
+            np.testing.assert_allclose(got, ref + np.log(scale), rtol=0, atol=1e-13 * (1 + abs(np.log(scale))))
+    Z = np.zeros((3, 2, 2))
+    Z[1, 0, 0] = np.nan
+    Z[2, 1, 1] = np.inf
+    out = SJ.log_top_singular_values(Z)
+    assert out[0] == -np.inf and np.isnan(out[1]) and np.isnan(out[2])
