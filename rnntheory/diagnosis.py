@@ -337,17 +337,17 @@ def _verdict(exponent: float, steps: int, threshold: float) -> str:
     return "neutral"
 
 
-def _top_lyapunov(J: np.ndarray, seed: int | np.random.Generator) -> float:
+def _top_lyapunov(J: np.ndarray, steps: int, seed: int | np.random.Generator) -> float:
     """:func:`rnntheory.jacobians.lyapunov_spectrum`'s first exponent, from the
-    finite step Jacobians ``J`` (the same frame and arithmetic)."""
-    if J.shape[0] == 0:
+    finite factors ``J`` of ``steps`` steps (the same frame and arithmetic)."""
+    if steps == 0:
         return float("nan")
     rng = np.random.default_rng(seed)
     n = J.shape[1]
     Q0, _ = np.linalg.qr(rng.normal(size=(n, 1)))
     Js, logs, _, _ = JK.prescale(J)
     sums = JK.lyapunov(Js, np.ascontiguousarray(Q0)) + float(np.sum(logs))
-    return float(sums[0] / J.shape[0])
+    return float(sums[0] / steps)
 
 
 def _theory(model: Any) -> tuple[str, float | None, bool | None, bool | None, tuple[str, ...]]:
@@ -373,19 +373,24 @@ def _bound_names(model: Any, state_size: int) -> tuple[str, ...]:
     return ("activation" if isinstance(model, ElmanRNN) else "gated", *norm)
 
 
-def _one(model: Any, trace: Any, J: np.ndarray, names: tuple[str, ...],
-         eq12_rate: float | None, threshold: float, log_tol: float,
-         seed: int | np.random.Generator) -> _Seq:
-    """The diagnosis of one recurrence on one sequence from its step Jacobians ``J``."""
-    T = J.shape[0]
-    bad = ~np.isfinite(J).all(axis=(1, 2))
+def _one(model: Any, trace: Any, names: tuple[str, ...], eq12_rate: float | None,
+         threshold: float, log_tol: float, seed: int | np.random.Generator) -> tuple[_Seq, int]:
+    """The diagnosis of one recurrence on one sequence, and the size of its state.
+
+    The products are those of :func:`rnntheory.jacobians.product_factors`: the
+    step Jacobians, or for a stack whose cross blocks leave float64 the ``per``
+    layer factors of each step (their products are the step Jacobians).
+    """
+    F, per = JAC.product_factors(model, trace)
+    T = F.shape[0] // per
+    bad = ~np.isfinite(F).reshape(T, -1).all(axis=1)
     overflow = tuple(int(i) + 1 for i in np.flatnonzero(bad))
     end = int(np.argmax(bad)) if bad.any() else T
     profile = np.full(T + 1, np.nan)
-    reach = JAC.log_norm_reach_from_jacobians(J, end)
+    reach = JAC.log_norm_reach_from_jacobians(F, end * per)[::per]
     profile[: end + 1] = reach
     exponent = _slope(reach)
-    lyap = _top_lyapunov(np.ascontiguousarray(J[:end]), seed)
+    lyap = _top_lyapunov(np.ascontiguousarray(F[: end * per]), end, seed)
     verdict = _verdict(exponent, end, threshold)
     ok = np.flatnonzero(reach >= log_tol)
     horizon = int(ok[-1]) if ok.size else 0
@@ -393,15 +398,16 @@ def _one(model: Any, trace: Any, J: np.ndarray, names: tuple[str, ...],
     eq12_slack = None if eq12_rate is None else _gap(end * eq12_rate if end else 0.0, last)
     best_name, best = None, float("nan")
     for name in names:
-        if name == "step_norm":  # ln ‖J_i‖, as bounds.step_log_bounds gives it, from J at hand
-            b = GJ.log_spectral_norms(J[:end])
+        if name == "step_norm" and per == 1:  # ln ‖J_i‖ as bounds.step_log_bounds gives it, from J at hand
+            b = GJ.log_spectral_norms(F[:end])
         else:
             b = BD.step_log_bounds(model, trace, name)[:end]
         total = float(np.sum(b)) if end else 0.0
         if best_name is None or total < best:
             best_name, best = name, total
-    return _Seq(profile, exponent, lyap, verdict, horizon, end, overflow, eq12_slack,
-                best_name, best, _gap(best, last))
+    seq = _Seq(profile, exponent, lyap, verdict, horizon, end, overflow, eq12_slack,
+               best_name, best, _gap(best, last))
+    return seq, int(F.shape[1])
 
 
 def _gap(bound: float, observed: float) -> float:
@@ -420,10 +426,11 @@ def _analyse(label: str, model: Any, traces: list[Any], batched: bool, threshold
     state_size = 0
     names: tuple[str, ...] = ()
     for tr in traces:
-        J = JAC.step_jacobians(model, tr)
-        state_size = J.shape[1]
+        state_size = int(getattr(model, "state_size", 2 * model.n_hidden if isinstance(model, LSTM)
+                                 else model.n_hidden))
         names = _bound_names(model, state_size)
-        seqs.append(_one(model, tr, J, names, rate, threshold, log_tol, seed))
+        seq, state_size = _one(model, tr, names, rate, threshold, log_tol, seed)
+        seqs.append(seq)
     notes = (*notes, _bounds_note(names, isinstance(model, StackedRNN)))
     if not batched:
         s = seqs[0]

@@ -279,16 +279,39 @@ def test_nan_producing_input_is_refused_at_the_boundary() -> None:
         diagnose(m, np.full((4, 1), 1e308))
 
 
-def test_no_evaluable_step_is_undetermined() -> None:
-    """Step 1's Jacobian not finite (the record of a trace that overflowed at once)."""
-    from rnntheory.diagnosis import _one
+def test_no_evaluable_step_is_undetermined(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Step 1's Jacobian not finite (what a trace that overflowed at once would give;
+    the forward pass refuses such inputs, so the Jacobians are replaced here)."""
+    from rnntheory import diagnosis
 
-    m = _linear(0.5, n=2)
-    J = np.full((4, 2, 2), np.nan)
-    s = _one(m, m.forward(np.zeros((4, 1))), J, (), None, 6.9, LN_TOL, 0)
-    assert s.overflow == (1, 2, 3, 4) and s.end == 0 and s.horizon == 0
-    assert s.verdict == "undetermined" and np.isnan(s.exponent) and np.isnan(s.lyapunov)
-    assert s.profile[0] == 0 and np.isnan(s.profile[1:]).all()
+    monkeypatch.setattr(diagnosis.JAC, "product_factors", lambda m, tr: (np.full((4, 2, 2), np.nan), 1))
+    d = diagnose(_linear(0.5, n=2), np.zeros((4, 1)))
+    assert d.overflow == (1, 2, 3, 4) and d.state.end == 0 and d.horizon == 0
+    assert d.verdict == "undetermined" and np.isnan(d.exponent) and np.isnan(d.lyapunov)
+    assert d.profile[0] == 0 and np.isnan(d.profile[1:]).all()
+    assert "undetermined" in str(d)
+    assert json.loads(d.to_json())["exponent"] == "nan"
+
+
+def test_stack_whose_cross_blocks_leave_float64() -> None:
+    """Two linear layers with weights a = 1e300, states 0: J_t = a [[I, 0], [a I, I]], whose
+    cross block a² = 1e600 no float64 holds. J^τ = a^τ [[I, 0], [τ a I, I]], so
+    ln ‖J^τ‖ = τ ln a + ln((c + √(c² + 4))/2) with c = τ a, ≈ τ ln a + ln(τ a) (error e^-1380)."""
+    a = 1e300
+    layers = [ElmanRNN(a * np.eye(2), a * np.eye(2, 1), np.zeros(2), activation="identity"),
+              ElmanRNN(a * np.eye(2), a * np.eye(2), np.zeros(2), activation="identity")]
+    model = StackedRNN(layers)
+    d = diagnose(model, np.zeros((6, 1)))
+    tau = np.arange(1, 7)
+    assert d.overflow == () and d.profile[0] == 0
+    np.testing.assert_allclose(d.profile[1:], tau * math.log(a) + np.log(tau) + math.log(a), rtol=1e-13)
+    assert d.verdict == "exploding" and d.horizon == 6
+    # the finite-time exponent: at most (1/6) ln ‖J^6‖, above the asymptotic ln a
+    ref = jacobians.lyapunov_spectrum(model, model.forward(np.zeros((6, 1))), k=1, seed=0)[0]
+    assert d.lyapunov == pytest.approx(ref, rel=1e-12)
+    assert math.log(a) < d.lyapunov <= d.profile[6] / 6 * (1 + 1e-12)
+    for r in d.layers:
+        np.testing.assert_allclose(r.profile, np.arange(7) * math.log(a), rtol=1e-13)
 
 
 def test_saturated_tanh_is_an_exact_zero() -> None:
@@ -405,6 +428,22 @@ def test_elman_stack_whole_state_and_layers_by_hand() -> None:
     assert d.state.bound == pytest.approx(step, rel=1e-10) and d.state.bound_slack >= 0
     text = str(d)
     assert 10 <= len(text.splitlines()) <= 20 and "layer 2" in text
+
+
+def test_batched_stack_equals_each_sequence() -> None:
+    model = StackedRNN.init(2, 4, None, cell="gru", n_layers=3, seed=2)
+    x = np.random.default_rng(3).normal(size=(15, 3, 2))
+    d = diagnose(model, x, seed=np.random.default_rng(0).integers(0, 2**63))
+    for b in range(3):
+        single = diagnose(model, x[:, b], seed=int(np.random.default_rng(0).integers(0, 2**63)))
+        np.testing.assert_array_equal(d.profile[b], single.profile)
+        assert d.lyapunov[b] == single.lyapunov
+        for r, s in zip(d.layers, single.layers, strict=True):
+            np.testing.assert_array_equal(r.profile[b], s.profile)
+            assert r.verdict[b] == s.verdict and r.horizon[b] == s.horizon
+    assert [r.label for r in d.layers] == ["layer 1", "layer 2", "layer 3"]
+    payload = json.loads(d.to_json())
+    assert payload["state"]["summary"]["sequences"] == 3 and payload["batch_size"] == 3
 
 
 def _torch_stack_profile(torch, model, x):  # type: ignore[no-untyped-def]
