@@ -175,8 +175,9 @@ def stack_step_jacobians(A: Sequence[np.ndarray], X: Sequence[np.ndarray | None]
         if l > 0:
             Xl = np.asarray(X[l], np.float64)
             p0 = off[l - 1]
-            # rows of layer l−1's h, columns of every earlier layer
-            J[:, r0:r1, :r0] = np.matmul(Xl, J[:, p0:p0 + n_hidden, :r0])
+            # rows of layer l−1's h, columns of every earlier layer (a contiguous copy:
+            # NumPy's batched matmul of a strided slice is 10-20x slower than of a copy)
+            J[:, r0:r1, :r0] = np.matmul(Xl, np.ascontiguousarray(J[:, p0:p0 + n_hidden, :r0]))
     return J
 
 
