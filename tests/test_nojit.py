@@ -168,6 +168,25 @@ SCRIPT = textwrap.dedent(
             fd = (E(xp) - E(xm)) / 2e-6
             if abs(dx[idx] - fd) > 1e-6 * max(1.0, abs(fd)):
                 fails.append(("vjp", type(m).__name__, idx))
+    # stacked models (the whole-state flow kernels): flow[0] against central
+    # differences of the loss in the initial states
+    from rnntheory import StackedRNN
+    for cell in ("lstm", "gru"):
+        m = StackedRNN.init(n_in, n, 2, cell=cell, n_layers=2, seed=6)
+        x, y = rng.normal(size=(T, n_in)), rng.normal(size=(T, 2))
+        h0, c0 = 0.3 * rng.normal(size=(2, n)), 0.3 * rng.normal(size=(2, n))
+        c0 = c0 if cell == "lstm" else None
+        _, g = m.value_and_grad(x, y, loss="mse", h0=h0, c0=c0)
+        S = m.state_size // 2
+        for layer, j in ((0, 0), (1, n - 1)):
+            hp, hm = h0.copy(), h0.copy()
+            hp[layer, j] += 1e-6
+            hm[layer, j] -= 1e-6
+            fd = (m.loss(x, y, loss="mse", h0=hp, c0=c0) - m.loss(x, y, loss="mse", h0=hm, c0=c0)) / 2e-6
+            if abs(g.flow[0, layer * S + j] - fd) > 1e-6 * max(1.0, abs(fd)):
+                fails.append(("stacked-flow", cell, layer, j))
+        if cell == "lstm" and g.flow[-1, S + n:].any():
+            fails.append(("stacked-flow-c-end", cell))
     if fails:
         print("MISMATCH", fails)
         sys.exit(1)

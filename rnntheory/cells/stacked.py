@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._parallel import own_threads, threads_for
+from .._parallel import own_threads, run_rows, threads_for
 from .._validation import (
     ReachError,
     as_float_array,
@@ -37,8 +37,7 @@ from .._validation import (
     check_dtype,
     check_int,
 )
-from ..activations import get_activation
-from . import _elman_kernels as EK
+from . import _stack_kernels as SK
 from ._base import GradsBase, SequenceModel, TraceBase, readout_params, readout_rows
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
@@ -48,7 +47,6 @@ __all__ = ["StackedGrads", "StackedRNN", "StackedTrace"]
 CELLS = ("elman", "lstm", "gru")
 _CLASSES: dict[str, Any] = {"elman": ElmanRNN, "lstm": LSTM, "gru": GRU}
 _ELMAN_OPTIONS = ("activation", "form", "alpha", "learn_alpha")
-_SIGMOID = get_activation("sigmoid").code
 
 Layer = ElmanRNN | LSTM | GRU
 LayerTrace = Trace | GatedTrace
@@ -57,13 +55,6 @@ LayerGrads = ElmanGrads | LSTMGrads | GRUGrads
 
 def _cell_name(layer: Any) -> str:
     return "elman" if isinstance(layer, ElmanRNN) else ("lstm" if isinstance(layer, LSTM) else "gru")
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    """``σ(a)`` of every entry, by the kernels' own σ (the one the forward pass used)."""
-    rows = np.ascontiguousarray(a).reshape(-1, a.shape[-1])
-    out: np.ndarray = EK.activate_array(_SIGMOID, rows).reshape(a.shape)
-    return out
 
 
 @dataclass(frozen=True)
@@ -609,21 +600,15 @@ class StackedRNN(SequenceModel):
         """
         n, L = self.n_hidden, self.n_layers
         flow = np.empty((T + 1, B, self.state_size), dtype=self.dtype)
+        k = threads_for(B, T * B * self.state_size * 8)
         col = 0
-        for i in range(L):
-            g = grads[i]
-            h_part = flow[:, :, col : col + n]
-            h_part[...] = g.flow
-            if i < L - 1:
-                h_part[1:] -= sent[i]
-            col += n
-            if self.cell == "lstm":
-                P = saved[i][2]
-                c_part = flow[:, :, col : col + n]
-                c_part[:-1] = _sigmoid(P[:, :, n : 2 * n]) * g.flow_c[1:]
-                c_part[0] = g.flow_c[0]
-                c_part[-1] = 0.0
+        with own_threads(k):
+            for i in range(L):
+                run_rows(SK.state_flow_h, (flow, col, grads[i].flow, sent[i], i < L - 1), B, k)
                 col += n
+                if self.cell == "lstm":
+                    run_rows(SK.state_flow_c, (flow, col, grads[i].flow_c, saved[i][2]), B, k)
+                    col += n
         return flow
 
     def loss(
