@@ -143,7 +143,10 @@ class LayerDiagnosis:
         The tightest data-dependent bound of :mod:`rnntheory.bounds` on this
         input (``"step_norm"``, ``"activation"`` or ``"gated"``): the per-step
         bounds of :func:`rnntheory.bounds.step_log_bounds` summed over steps
-        ``1..end``; the smallest sum wins.
+        ``1..end``; the smallest sum wins. ``"step_norm"`` (an SVD per step)
+        is computed for states of at most 64 numbers; the whole state of a
+        larger stack has no bound computed (None, ``bound`` NaN; ``notes``
+        names the functions that give one).
     bound : float or ndarray
         That bound at the largest lag, ``ln`` of the bound on
         ``‖∂s_end/∂s_0‖``.
@@ -744,6 +747,9 @@ def _theory_lines(s: LayerDiagnosis, batched: bool) -> list[str]:
     if s.bound_name is not None:
         out.append(f"  tightest data-dependent bound ({s.bound_name}) at τ = {end}: {tag}"
                    f"{_num(med(s.bound))} nats, slack {_slack(med(s.bound_slack))} nats")
+    else:
+        out.append(f"  data-dependent bounds: not computed for a state of {s.state_size} numbers "
+                   "(Π‖J_i‖ takes an SVD per step; see notes)")
     if s.vanishing_guaranteed is not None:
         out.append(f"  Pascanu et al.: vanishing guaranteed {_yes(s.vanishing_guaranteed)} "
                    f"[sufficient]; explosion possible {_yes(s.explosion_possible)} [necessary only]")
@@ -765,5 +771,7 @@ def _layer_line(r: LayerDiagnosis, batched: bool) -> str:
     extra = ""
     if r.eq12_rate is not None:
         extra = f"  Eq. 12 slack {_slack(r.eq12_slack)}"
+    elif r.bound_name is not None:
+        extra = f"  {r.bound_name} slack {_slack(r.bound_slack)}"
     return (f"{r.label:<20} {r.verdict:<10} exponent {_num(r.exponent)}  λ₁ {_num(r.lyapunov)}  "
             f"horizon {r.horizon}{extra}")
