@@ -289,10 +289,10 @@ class Diagnosis:
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
-    def to_json(self, **kwargs: Any) -> str:
-        """:meth:`to_dict` as a JSON string (strict JSON; ``kwargs`` go to :func:`json.dumps`)."""
-        kwargs.setdefault("ensure_ascii", False)
-        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a strict JSON string (``json.dumps(d.to_dict(), indent=2)``
+        for an indented one)."""
+        return json.dumps(self.to_dict(), allow_nan=False, ensure_ascii=False)
 
     def __str__(self) -> str:
         return _summary_text(self)

@@ -1828,6 +1828,20 @@ for _f in ("stack_pair_log_bounds", "stack_step_log_bounds"):
 # --------------------------------------------------------------------------- the tests
 
 
+# --- diagnosis (issue 14)
+def _diagnosis() -> Any:
+    return rnntheory.diagnose(_elman(), _x(), seed=0)
+
+
+INSTANCES["rnntheory.diagnosis.Diagnosis"] = _diagnosis
+INSTANCES["rnntheory.diagnosis.LayerDiagnosis"] = lambda: _diagnosis().state
+EXEMPT["rnntheory.diagnosis.Diagnosis"] = _RECORD
+EXEMPT["rnntheory.diagnosis.LayerDiagnosis"] = _RECORD
+simple("rnntheory.diagnosis.diagnose", _imp("rnntheory.diagnose"),
+       lambda: {"model": _elman(), "x": _x(), "h0": np.zeros(N_HIDDEN), "batch_first": False,
+                "tolerance": 1e-3, "seed": 0}, check=no_nan)
+
+
 def _no_arguments(raw: Any) -> bool:
     if isinstance(raw, property):
         return True
