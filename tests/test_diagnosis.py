@@ -238,6 +238,18 @@ def test_h0_and_c0_reach_the_forward_pass() -> None:
     np.testing.assert_allclose(d.profile, jacobians.log_norm_reach(m, tr), rtol=0, atol=0)
 
 
+def test_float32_model_is_measured_in_float64_on_its_own_trajectory() -> None:
+    """A float32 LSTM: the Jacobians of its recorded float32 trajectory, evaluated in
+    float64, agree with the float64 model's to float32 accuracy."""
+    m64 = LSTM.init(2, 4, None, seed=6)
+    m32 = LSTM.init(2, 4, None, seed=6, dtype=np.float32)
+    x = np.random.default_rng(6).normal(size=(30, 2))
+    d32, d64 = diagnose(m32, x), diagnose(m64, x)
+    assert d32.profile.dtype == np.float64
+    np.testing.assert_allclose(d32.profile, d64.profile, rtol=1e-4, atol=1e-4)
+    assert d32.verdict == d64.verdict
+
+
 # ----------------------------------------------------------------- extremes
 
 
