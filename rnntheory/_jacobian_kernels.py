@@ -9,10 +9,14 @@ of a product is lost to underflow either.
 
 Spectral norms of the rescaled products come from a warm-started power
 iteration on ``P Pᵀ`` (the dominant left singular vector of ``J_t ⋯ J_{k+1}``
-changes little from one ``k`` to the next). A power iteration only gives a
-lower bound ``s ≤ σ_max`` and can settle on a smaller singular value when the
-warm start is orthogonal to the dominant direction, so every value is
-*certified* before it is returned, that is ``σ_max² ≤ s²(1 + δ)`` is proved:
+changes little from one ``k`` to the next); when it has not converged in
+``_POWER_MAXIT`` iterations (the top singular values are close, as in short
+products of many similar factors), Lanczos with full reorthogonalisation
+takes over from its vector (:func:`_lanczos`). Either only gives a lower
+bound ``s ≤ σ_max`` (up to rounding) and can settle on a smaller singular
+value when the warm start is orthogonal to the dominant direction, so every
+value is *certified* before it is returned, that is ``σ_max² ≤ s²(1 + δ)`` is
+proved:
 
 1. cheaply, in O(n²): with unit ``u, v`` from the iteration and ``α = uᵀPv``,
    write ``P`` in orthonormal bases that start with ``u`` and ``v``:
@@ -21,11 +25,20 @@ warm start is orthogonal to the dominant direction, so every value is
    a block matrix is at most that of the 2 × 2 matrix of its blocks' norms,
    so ``σ_max ≤ σ_max([[α, ‖b‖], [‖c‖, ‖D‖_F]])``, a closed form, evaluated
    on upper bounds of the four norms that cover their rounding. This succeeds
-   whenever the rest of the spectrum is clearly below ``α`` (the usual case);
+   whenever the rest of the spectrum is clearly below ``α`` (the usual case).
+   Every power iteration has the two products it needs, so it is tried at
+   each one, and the iteration stops as soon as it succeeds with the bound
+   also within the convergence test's 1e-14 of ``α``;
 2. otherwise by a successful Cholesky factorisation of ``s²(1 + δ) I − PᵀP``
    (positive definite exactly when every singular value is below ``s√(1+δ)``);
 3. otherwise LAPACK's SVD decides, and its dominant vector becomes the next
    warm start.
+
+Block-triangular factors. The whole-state step Jacobians of a stack of layers
+are block lower-triangular, and an LSTM's columns for its cell state hold
+diagonal blocks only; :func:`tile_plan` finds such exact zero and diagonal
+tiles (in every finite factor) and the products and Gram matrices skip them
+(:func:`tiled_matmul`): the same sums without their exactly zero terms.
 
 With ``δ = 1e-11`` the value is within ``5e-12`` relative of σ_max, up to the
 rounding of ``α`` itself (about n·1e-16).
@@ -41,7 +54,9 @@ from numba import njit
 from ._vecmath import bits_as_float, pow2
 
 _POWER_TOL = 1e-14
-_POWER_MAXIT = 100
+_POWER_MAXIT = 20  # then Lanczos, which converges faster on a clustered top spectrum
+_LANCZOS_STEPS = 64
+_LANCZOS_TOL = 1e-15  # stop when the top Ritz value is this close to an eigenvalue (relative)
 _CERT_DELTA = 1e-11
 
 
@@ -53,35 +68,267 @@ def _norm2(v):
     return np.sqrt(s)
 
 
+# ---------------------------------------------------------------------------
+# Tiles. The step Jacobians of a stack of layers are block lower-triangular
+# (the blocks above the diagonal are exactly 0), and an LSTM's columns for its
+# cell state c hold only diagonal blocks (∂h_t/∂c_{t−1} and ∂c_t/∂c_{t−1} are
+# diagonal). A *plan* cuts the n × n matrices into b × b tiles and records,
+# from the nonzero entries of every finite factor, which tiles of a factor are
+# exactly 0, which are diagonal and which are dense, and which tiles of a
+# running product can be nonzero (the closure of the factors' pattern under
+# multiplication, the identity included). Products and Gram matrices then
+# multiply only the tiles that can contribute: same sums, fewer terms (the
+# terms skipped are exact zeros). ``b = 0`` is the plain dense product.
+# ---------------------------------------------------------------------------
+_TILE_MIN = 8  # smallest tile tried
+_TILE_OVERHEAD = 32.0  # a b × b BLAS product costs about 2b³(1 + 32/b) flops here
+
+
 @njit(cache=True, fastmath=False, error_model="numpy")
-def _power(P, u, v, y):
+def _tile_pattern(nz, b):
+    """Kinds of the ``b × b`` tiles of the pattern ``nz``: 0 zero, 1 nonzero only
+    on the tile's own diagonal, 2 dense."""
+    nt = nz.shape[0] // b
+    pat = np.zeros((nt, nt), np.int8)
+    for i in range(nt):
+        for j in range(nt):
+            kind = 0
+            for r in range(b):
+                for c in range(b):
+                    if nz[i * b + r, j * b + c]:
+                        if r == c and kind == 0:
+                            kind = 1
+                        elif r != c:
+                            kind = 2
+            pat[i, j] = kind
+    return pat
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _closure(fpat):
+    """Tiles that can be nonzero in a product of factors of tile pattern
+    ``fpat`` (the identity included): the least ``C ⊇ I`` with ``C·F ⊆ C``."""
+    nt = fpat.shape[0]
+    C = np.zeros((nt, nt), np.bool_)
+    for i in range(nt):
+        C[i, i] = True
+    changed = True
+    while changed:
+        changed = False
+        for i in range(nt):
+            for j in range(nt):
+                if C[i, j]:
+                    continue
+                for l in range(nt):
+                    if C[i, l] and fpat[l, j] != 0:
+                        C[i, j] = True
+                        changed = True
+                        break
+    return C
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _tile_cost(ppat, fpat, b):
+    """Estimated flops of one product ``P F`` with tiles of size ``b``."""
+    nt = fpat.shape[0]
+    dense = 0
+    diag = 0
+    for i in range(nt):
+        for j in range(nt):
+            for l in range(nt):
+                if ppat[i, l]:
+                    if fpat[l, j] == 2:
+                        dense += 1
+                    elif fpat[l, j] == 1:
+                        diag += 1
+    return dense * 2.0 * b ** 3 * (1.0 + _TILE_OVERHEAD / b) + diag * 2.0 * b * b
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def tile_plan(J, logs, transpose):
+    """``(b, fpat, ppat, ppat_t, pdense)`` for products of the factors ``J``
+    (of ``Jᵀ`` with ``transpose``): the tile size (0: dense products are
+    cheaper), the factors' tile kinds, the tiles a running product can have
+    nonzero, their transpose, and the running product read as a factor (for
+    the Gram matrix ``PᵀP``). Factors with a non-finite ``logs`` entry are
+    left out: a product over one is NaN whatever its tiles hold."""
+    T, n, _ = J.shape
+    nz = np.zeros((n, n), np.bool_)
+    for k in range(T):
+        if not np.isfinite(logs[k]):
+            continue
+        for i in range(n):
+            for j in range(n):
+                if J[k, i, j] != 0.0:
+                    if transpose:
+                        nz[j, i] = True
+                    else:
+                        nz[i, j] = True
+    best_b = 0
+    best = 2.0 * n ** 3 * (1.0 + _TILE_OVERHEAD / n)
+    limit = 0.8 * best  # tiles only when they save a fifth
+    for b in range(_TILE_MIN, n):
+        if n % b != 0 or n // b > 32:
+            continue
+        fpat = _tile_pattern(nz, b)
+        cost = _tile_cost(_closure(fpat), fpat, b)
+        if cost < best and cost < limit:
+            best, best_b = cost, b
+    if best_b == 0:
+        e8 = np.zeros((0, 0), np.int8)
+        eb = np.zeros((0, 0), np.bool_)
+        return 0, e8, eb, eb, e8
+    fpat = _tile_pattern(nz, best_b)
+    ppat = _closure(fpat)
+    pdense = np.zeros(ppat.shape, np.int8)
+    for i in range(ppat.shape[0]):
+        for j in range(ppat.shape[1]):
+            if ppat[i, j]:
+                pdense[i, j] = 2
+    return best_b, fpat, ppat, ppat.T.copy(), pdense
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def dense_plan():
+    """The plan of plain dense products."""
+    e8 = np.zeros((0, 0), np.int8)
+    eb = np.zeros((0, 0), np.bool_)
+    return 0, e8, eb, eb, e8
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _tiles(n, plan):
+    """The plan with one thread's work space of :func:`tiled_matmul`:
+    ``(b, fpat, ppat, ppat_t, pdense, At, Bt, C, tmp)``."""
+    b, fpat, ppat, ppat_t, pdense = plan
+    nt = n // b if b > 0 else 0
+    return (b, fpat, ppat, ppat_t, pdense, np.empty((nt, nt, b, b)), np.empty((nt, nt, b, b)),
+            np.empty((b, b)), np.empty((b, b)))
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _product_into(P, M, tw, out):
+    """``out = P M`` for a running product ``P`` and a factor ``M`` (tiled by ``tw``)."""
+    if tw[0] == 0:
+        np.dot(P, M, out)
+    else:
+        tiled_matmul(P, tw[2], M, tw[1], tw[0], tw[5], tw[6], tw[7], tw[8], out, False)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _gram_into(P, tw, out):
+    """``out = PᵀP`` for a running product ``P`` (tiled by ``tw``)."""
+    if tw[0] == 0:
+        np.dot(P.T, P, out)
+    else:
+        tiled_matmul(P.T, tw[3], P, tw[4], tw[0], tw[5], tw[6], tw[7], tw[8], out, True)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def tiled_matmul(A, apat, B, bpat, b, At, Bt, C, tmp, out, upper):
+    """``out = A B`` over ``b × b`` tiles: tile ``(i, l)`` of ``A`` is read only
+    where ``apat[i, l]``, tile ``(l, j)`` of ``B`` by its kind ``bpat[l, j]``
+    (0 zero, 1 diagonal, 2 dense); every other tile must be exactly 0. With
+    ``upper`` only the tiles ``j ≥ i`` are formed and the rest mirrored
+    (for a symmetric result). ``At``, ``Bt``, ``C``, ``tmp`` are work space."""
+    nt = apat.shape[0]
+    for i in range(nt):
+        for l in range(nt):
+            if apat[i, l]:
+                for r in range(b):
+                    for c in range(b):
+                        At[i, l, r, c] = A[i * b + r, l * b + c]
+    for l in range(nt):
+        for j in range(nt):
+            if bpat[l, j] == 2:
+                for r in range(b):
+                    for c in range(b):
+                        Bt[l, j, r, c] = B[l * b + r, j * b + c]
+    for i in range(nt):
+        for j in range(i if upper else 0, nt):
+            first = True
+            for l in range(nt):
+                if not apat[i, l] or bpat[l, j] == 0:
+                    continue
+                if bpat[l, j] == 2:
+                    if first:
+                        np.dot(At[i, l], Bt[l, j], C)
+                    else:
+                        np.dot(At[i, l], Bt[l, j], tmp)
+                        for r in range(b):
+                            for c in range(b):
+                                C[r, c] += tmp[r, c]
+                else:  # a diagonal tile of B scales the columns of A's tile
+                    for r in range(b):
+                        for c in range(b):
+                            d = At[i, l, r, c] * B[l * b + c, j * b + c]
+                            C[r, c] = d if first else C[r, c] + d
+                first = False
+            for r in range(b):
+                for c in range(b):
+                    out[i * b + r, j * b + c] = 0.0 if first else C[r, c]
+    if upper:
+        for i in range(nt):
+            for j in range(i):
+                for r in range(b):
+                    for c in range(b):
+                        out[i * b + r, j * b + c] = out[j * b + c, i * b + r]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _fro2(P):
+    s = 0.0
+    for i in range(P.shape[0]):
+        for j in range(P.shape[1]):
+            s += P[i, j] * P[i, j]
+    return s
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _power(P, u, v, w, y, fro2, out):
     """Warm-started power iteration; a lower bound of σ_max (or −1 on failure).
 
     ``s1 = ‖Pᵀu‖`` and ``s2 = ‖P v‖`` with ``v = Pᵀu/s1`` are both lower
-    bounds of σ_max that increase monotonically; stop when they agree.
+    bounds of σ_max that increase monotonically; stop when they agree. Each
+    iteration has ``w = Pᵀu`` and ``y = Pv`` for the same unit ``u``, ``v``:
+    all that step 1 of the certificate needs besides ``‖P‖_F² = fro2``. So it
+    is tried on the way (O(n), no product), asking also for the accuracy of the
+    convergence test, so that stopping early does not make the value less
+    accurate than running to convergence. ``out[1]``: 1 when certified so (the value in ``out[0]``),
+    0 when converged, 2 when not converged in ``_POWER_MAXIT`` iterations.
     """
     n, m = P.shape
+    out[1] = 2.0
     for it in range(_POWER_MAXIT):
-        np.dot(u, P, v)  # v = Pᵀ u
-        s1 = _norm2(v)
+        np.dot(u, P, w)  # w = Pᵀ u
+        s1 = _norm2(w)
         if not (s1 > 0.0 and np.isfinite(s1)):
             return -1.0
         for j in range(m):
-            v[j] /= s1
+            v[j] = w[j] / s1
         np.dot(P, v, y)
         s2 = _norm2(y)
         if not (s2 > 0.0 and np.isfinite(s2)):
             return -1.0
+        if _two_by_two_ok(u, v, w, y, fro2, _POWER_TOL, out):
+            out[1] = 1.0
+            return s2
         for i in range(n):
             u[i] = y[i] / s2
         if it >= 1 and s2 - s1 <= _POWER_TOL * s2:
+            out[1] = 0.0
             return s2
-    return -1.0
+    return s2
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def _block_bound_ok(P, u, v, y, alpha_out):
-    """Step 1 of the certificate; ``u``, ``v`` unit. Writes ``|α|`` to ``alpha_out[0]``.
+def _two_by_two_ok(u, v, w, y, fro2, accuracy, alpha_out):
+    """Step 1 of the certificate from ``w = Pᵀu``, ``y = Pv`` (``u``, ``v``
+    unit) and ``fro2 = ‖P‖_F²``; writes ``|α|`` to ``alpha_out[0]``. With
+    ``accuracy > 0`` it also asks that the same bound without the rounding
+    allowances be within ``accuracy`` of ``|α|`` (relative): ``σ_max − |α|``
+    is of that size, as small as after the power iteration's convergence
+    test, so stopping there changes no value by more than that.
 
     ``b = Pᵀu − αv`` and ``c = Pv − αu`` are formed as vectors, not as
     ``‖Pᵀu‖² − α²``: when the two largest singular values nearly coincide the
@@ -90,9 +337,8 @@ def _block_bound_ok(P, u, v, y, alpha_out):
     ``α, ‖b‖, ‖c‖, ‖D‖_F`` is replaced by an upper bound that covers its
     rounding (the 2 × 2 norm grows with each entry).
     """
-    n, m = P.shape
-    w = np.dot(u, P)  # Pᵀu
-    np.dot(P, v, y)  # Pv
+    n = u.shape[0]
+    m = v.shape[0]
     alpha = 0.0
     for j in range(m):
         alpha += w[j] * v[j]
@@ -104,10 +350,6 @@ def _block_bound_ok(P, u, v, y, alpha_out):
     for i in range(n):
         r = y[i] - alpha * u[i]
         c2 += r * r
-    fro2 = 0.0
-    for i in range(n):
-        for j in range(m):
-            fro2 += P[i, j] * P[i, j]
     a = abs(alpha)
     alpha_out[0] = a
     eps = 2.220446049250313e-16
@@ -120,15 +362,30 @@ def _block_bound_ok(P, u, v, y, alpha_out):
     # spectral norm of [[a, b], [c, d]], a closed form without cancellation
     top = 0.5 * (np.sqrt((a_up + d_up) ** 2 + (b_up - c_up) ** 2)
                  + np.sqrt((a_up - d_up) ** 2 + (b_up + c_up) ** 2))
-    return top * (1.0 + 8.0 * eps) <= a * np.sqrt(1.0 + _CERT_DELTA)
+    if not top * (1.0 + 8.0 * eps) <= a * np.sqrt(1.0 + _CERT_DELTA):
+        return False
+    if accuracy <= 0.0:
+        return True
+    bb, cc = np.sqrt(b2), np.sqrt(c2)
+    dd = np.sqrt(max(fro2 - a * a - b2 - c2, 0.0))
+    top0 = 0.5 * (np.sqrt((a + dd) ** 2 + (bb - cc) ** 2) + np.sqrt((a - dd) ** 2 + (bb + cc) ** 2))
+    return top0 <= a * (1.0 + accuracy)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def _cholesky_ok(P, s, A):
+def _block_bound_ok(P, u, v, y, alpha_out):
+    """Step 1 of the certificate for unit ``u``, ``v`` (see :func:`_two_by_two_ok`)."""
+    w = np.dot(u, P)  # Pᵀu
+    np.dot(P, v, y)  # Pv
+    return _two_by_two_ok(u, v, w, y, _fro2(P), 0.0, alpha_out)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _cholesky_ok(P, s, A, tw):
     """Step 2 of the certificate: ``s²(1 + δ) I − PᵀP`` is positive definite."""
     m = P.shape[1]
     thr = s * s * (1.0 + _CERT_DELTA)
-    np.dot(P.T, P, A)
+    _gram_into(P, tw, A)
     for i in range(m):
         for j in range(m):
             A[i, j] = -A[i, j]
@@ -141,18 +398,106 @@ def _cholesky_ok(P, s, A):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def sigma_max(P, u, v, y, A):
+def _lanczos(P, u, K):
+    """Top Ritz value of ``PPᵀ`` from Lanczos with full reorthogonalisation,
+    started at ``u``: ``√θ``, a lower bound of σ_max up to rounding (−1 on
+    failure); ``u`` becomes the Ritz vector (the next warm start).
+
+    Power iteration converges at the rate ``(σ₂/σ₁)²``, which is slow when the
+    top singular values are close (short products of many similar factors);
+    Lanczos converges at about the square root of that rate. At most ``K``
+    steps; it stops once ``r²/(θ − θ₂) ≤ _LANCZOS_TOL θ`` (``r`` the residual
+    of the top Ritz pair, ``θ₂`` the next Ritz value: the distance from θ to
+    an eigenvalue is below ``r²/gap``), or at an invariant subspace; the caller
+    certifies the value.
+    """
+    n, m = P.shape
+    K = min(K, n)
+    Q = np.zeros((K + 1, n))
+    a = np.zeros(K)
+    b = np.zeros(K)
+    z = np.empty(m)
+    w = np.empty(n)
+    nu = _norm2(u)
+    if not (nu > 0.0 and np.isfinite(nu)):
+        return -1.0
+    for i in range(n):
+        Q[0, i] = u[i] / nu
+    theta = -1.0
+    best = np.zeros(1)
+    kk = 0
+    for j in range(K):
+        np.dot(Q[j], P, z)  # Pᵀ q_j
+        np.dot(P, z, w)  # P Pᵀ q_j
+        aj = 0.0
+        for i in range(n):
+            aj += Q[j, i] * w[i]
+        a[j] = aj
+        for _ in range(2):  # full reorthogonalisation, twice is enough
+            for l in range(j + 1):
+                d = 0.0
+                for i in range(n):
+                    d += Q[l, i] * w[i]
+                for i in range(n):
+                    w[i] -= d * Q[l, i]
+        bj = _norm2(w)
+        b[j] = bj
+        kk = j + 1
+        # the Ritz values at steps 1-8, then every 4th step and the last
+        if bj == 0.0 or kk <= 8 or kk % 4 == 0 or kk == K:
+            Tm = np.zeros((kk, kk))
+            for l in range(kk):
+                Tm[l, l] = a[l]
+                if l + 1 < kk:
+                    Tm[l, l + 1] = b[l]
+                    Tm[l + 1, l] = b[l]
+            ev, evec = np.linalg.eigh(Tm)
+            theta = ev[kk - 1]
+            best = evec[:, kk - 1].copy()
+            if not np.isfinite(theta):
+                return -1.0
+            if bj == 0.0:
+                break  # an invariant subspace: θ is an eigenvalue
+            if kk >= 2:  # |λ − θ| ≤ r²/gap for the residual r of the Ritz pair
+                r = bj * abs(best[kk - 1])
+                if r * r <= _LANCZOS_TOL * theta * (theta - ev[kk - 2]):
+                    break
+        if j == K - 1:
+            break
+        for i in range(n):
+            Q[j + 1, i] = w[i] / bj
+    if not theta > 0.0:
+        return -1.0
+    for i in range(n):
+        acc = 0.0
+        for l in range(kk):
+            acc += best[l] * Q[l, i]
+        u[i] = acc
+    return np.sqrt(theta)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def sigma_max(P, u, v, y, A, tw):
     """Largest singular value of ``P``, certified; ``u`` is the warm start (updated).
 
-    ``v``, ``y`` (length n) and ``A`` (n × n) are work arrays.
+    ``v``, ``y`` (length n) and ``A`` (n × n) are work arrays; ``tw`` the
+    tiles of ``P`` (:func:`_tiles`).
     """
     n = P.shape[0]
-    s = _power(P, u, v, y)
-    if s > 0.0:
+    w = np.empty(P.shape[1])
+    status = np.empty(2)
+    s = _power(P, u, v, w, y, _fro2(P), status)
+    if status[1] == 1.0:  # certified on the way
+        return status[0]
+    if s > 0.0 and status[1] == 0.0:
         alpha = np.empty(1)
         if _block_bound_ok(P, u, v, y, alpha):
             return alpha[0]
-        if _cholesky_ok(P, s, A):
+        if _cholesky_ok(P, s, A, tw):
+            return s
+    elif s > 0.0:  # the top singular values are close: Lanczos, then the Cholesky certificate
+        s = _lanczos(P, u, _LANCZOS_STEPS)
+        if s > 0.0 and _cholesky_ok(P, s, A, tw):
             return s
     if not np.all(np.isfinite(P)):
         return np.nan
@@ -344,7 +689,7 @@ def _settle(Cm, Ce, P, state, Pm, Pe):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _times(P, Ms, M, shift, ln_min_M, state, Pm, Pe, Mm, Me, Cm, Ce, buf):
+def _times(P, Ms, M, shift, ln_min_M, state, Pm, Pe, Mm, Me, Cm, Ce, buf, tw):
     """``P ← P M_s · 2^-e`` with ``2^-e`` bringing the largest |entry| into
     [1/2, 1); returns ``e ln 2`` (``−inf`` for a zero product, NaN for a
     non-finite one).
@@ -353,11 +698,12 @@ def _times(P, Ms, M, shift, ln_min_M, state, Pm, Pe, Mm, Me, Cm, Ce, buf):
     ``ln_min_M`` is the log of the smallest nonzero |entry| of ``Ms``.
     ``state[0]`` is the log of the smallest nonzero |entry| of the running
     product and ``state[1]`` is 1 while it is held in extended form
-    ``Pm·2^Pe`` (``P`` is then its float64 image). The other arrays are work
-    space.
+    ``Pm·2^Pe`` (``P`` is then its float64 image). ``tw`` says which tiles
+    of ``P`` and ``Ms`` can be nonzero (:func:`_tiles`). The other arrays are
+    work space.
     """
     if state[1] == 0.0 and state[0] + ln_min_M >= _LN_SAFE:
-        np.dot(P, Ms, buf)  # every nonzero term is a normal float64
+        _product_into(P, Ms, tw, buf)  # every nonzero term is a normal float64
         s, m, bad = _scan(buf.reshape(-1))
         if bad or not np.isfinite(s):
             P[:, :] = buf
@@ -404,7 +750,7 @@ def _begin(P, Js, J, shift, ln_min, state, Pm, Pe, Cm, Ce):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y):
+def _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y, tw):
     """``out[k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for k' = 0 … t (``out`` of length ≥ t+1,
     entries after t untouched); ``P`` … ``y`` are work space.
 
@@ -425,7 +771,7 @@ def _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, 
     for kk in range(t - 1, -1, -1):
         if kk < t - 1:
             log_scale += logs[kk] + _times(
-                P, Js[kk], J[kk], shifts[kk], mins[kk], state, Pm, Pe, Mm, Me, Cm, Ce, buf
+                P, Js[kk], J[kk], shifts[kk], mins[kk], state, Pm, Pe, Mm, Me, Cm, Ce, buf, tw
             )
         if log_scale == -np.inf:
             break  # the product is zero from here on: out stays -inf
@@ -433,16 +779,16 @@ def _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, 
             for j in range(kk, -1, -1):
                 out[j] = np.nan
             break
-        out[kk] = log_scale + np.log(sigma_max(P, u, v, y, work))
+        out[kk] = log_scale + np.log(sigma_max(P, u, v, y, work, tw))
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def log_norms_rows(J, Js, logs, mins, shifts, L, r, k):
+def log_norms_rows(J, Js, logs, mins, shifts, plan, L, r, k):
     """Rows ``t ≡ r (mod k)`` of ``L[t, k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for ``k' ≤ t``
     (``J[i-1] = ∂h_i/∂h_{i−1}``), written into ``L (T+1, T+1)``.
 
-    ``Js``, ``logs``, ``mins`` and ``shifts`` are :func:`prescale`'s.
-    Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0 (:func:`_row`);
+    ``Js``, ``logs``, ``mins`` and ``shifts`` are :func:`prescale`'s, ``plan``
+    :func:`tile_plan`'s (of ``J``). Row t accumulates ``P ← P J_k'`` for k' = t−1 down to 0 (:func:`_row`);
     ``−inf`` above the diagonal and for products that are exactly zero. Rows
     are independent, so the ``k`` residue classes may run in concurrent
     threads (the GIL is released); taking every k-th row balances their cost,
@@ -454,15 +800,17 @@ def log_norms_rows(J, Js, logs, mins, shifts, L, r, k):
     state, Pm, Pe, Mm, Me, Cm, Ce, buf = _work(n)
     v = np.empty(n)
     y = np.empty(n)
+    tw = _tiles(n, plan)
     for t in range(r, T + 1, k):
         L[t, :] = -np.inf
-        _row(J, Js, logs, mins, shifts, t, L[t], P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y)
+        _row(J, Js, logs, mins, shifts, t, L[t], P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y, tw)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def log_norm_row(J, Js, logs, mins, shifts, t):
+def log_norm_row(J, Js, logs, mins, shifts, plan, t):
     """``out[k'] = ln ‖J_t ⋯ J_{k'+1}‖₂`` for k' = 0 … t: row t of
-    :func:`log_norms_rows`, the same arithmetic, in memory linear in t."""
+    :func:`log_norms_rows`, the same arithmetic, in memory linear in t (the
+    same ``plan`` gives the same bits)."""
     n = J.shape[1]
     out = np.empty(t + 1)
     P = np.empty((n, n))
@@ -470,15 +818,17 @@ def log_norm_row(J, Js, logs, mins, shifts, t):
     state, Pm, Pe, Mm, Me, Cm, Ce, buf = _work(n)
     v = np.empty(n)
     y = np.empty(n)
-    _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y)
+    _row(J, Js, logs, mins, shifts, t, out, P, work, state, Pm, Pe, Mm, Me, Cm, Ce, buf, v, y,
+         _tiles(n, plan))
     return out
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def _transposed_product(J, Js, logs, mins, shifts, k, t_end, out):
+def _transposed_product(J, Js, logs, mins, shifts, plan, k, t_end, out):
     """``S = (J_t ⋯ J_{k+1})ᵀ``, accumulated as ``S ← S J_tᵀ`` for t = k+1 …
     t_end; with ``out`` given (length T+1), ``out[t] = ln σ_max`` at each t.
-    Returns ``(S, log-scale)``."""
+    ``plan`` is :func:`tile_plan`'s for the transposed factors. Returns
+    ``(S, log-scale)``."""
     n = J.shape[1]
     S = np.eye(n)
     work = np.empty((n, n))
@@ -488,10 +838,11 @@ def _transposed_product(J, Js, logs, mins, shifts, k, t_end, out):
     v = np.empty(n)
     y = np.empty(n)
     log_scale = 0.0
+    tw = _tiles(n, plan)
     for t in range(k + 1, t_end + 1):
         log_scale += logs[t - 1] + _times(
             S, Js[t - 1].T, J[t - 1].T, shifts[t - 1], mins[t - 1],
-            state, Pm, Pe, Mm, Me, Cm, Ce, buf,
+            state, Pm, Pe, Mm, Me, Cm, Ce, buf, tw,
         )
         if log_scale == -np.inf:
             break
@@ -500,22 +851,23 @@ def _transposed_product(J, Js, logs, mins, shifts, k, t_end, out):
                 out[t:] = np.nan
             break
         if out.size:
-            out[t] = log_scale + np.log(sigma_max(S, u, v, y, work))
+            out[t] = log_scale + np.log(sigma_max(S, u, v, y, work, tw))
     return S, log_scale
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def log_norm_profile(J, Js, logs, mins, shifts, k):
+def log_norm_profile(J, Js, logs, mins, shifts, plan, k):
     """``out[t] = ln ‖J_t ⋯ J_{k+1}‖₂`` for ``t ≥ k`` (``−inf`` for ``t < k``).
 
     Accumulates the transpose ``S = Pᵀ ← S J_tᵀ`` (:func:`_times`) so that the
     warm-started vector is the right singular vector of ``P``, which settles
-    as t grows. The other arguments are :func:`prescale`'s.
+    as t grows. ``plan`` is :func:`tile_plan`'s (transposed factors), the
+    other arguments are :func:`prescale`'s.
     """
     T = J.shape[0]
     out = np.full(T + 1, -np.inf)
     out[k] = 0.0
-    _transposed_product(J, Js, logs, mins, shifts, k, T, out)
+    _transposed_product(J, Js, logs, mins, shifts, plan, k, T, out)
     return out
 
 
@@ -523,7 +875,7 @@ def log_norm_profile(J, Js, logs, mins, shifts, k):
 def scaled_product(J, Js, logs, mins, shifts, t, k):
     """``(P, s)`` with ``J_t ⋯ J_{k+1} = e^s P`` (``P`` scaled, largest entry
     in [1/2, 1)); the other arguments are :func:`prescale`'s."""
-    S, s = _transposed_product(J, Js, logs, mins, shifts, k, t, np.empty(0))
+    S, s = _transposed_product(J, Js, logs, mins, shifts, dense_plan(), k, t, np.empty(0))
     return np.ascontiguousarray(S.T), s
 
 

@@ -71,7 +71,7 @@ import numpy as np
 from . import _gated_jacobians as GJ
 from . import _jacobian_kernels as JK
 from . import _stack_jacobians as SJ
-from ._parallel import own_threads, run_parallel, threads_for
+from ._parallel import blas_threads_for, run_parallel, threads_for
 from ._traces import (
     AnyTrace,
     Model,
@@ -514,8 +514,9 @@ def product(
     if np.isnan(J[k:t]).any():
         res = ScaledMatrix(np.full(J.shape[1:], np.nan), float("nan"))
         return res if scaled else res.value()
-    Js, logs, mins, shifts = JK.prescale(J)
-    P, s = JK.scaled_product(J, Js, logs, mins, shifts, t, k)
+    with blas_threads_for(0):  # one sequence of small products: one BLAS thread
+        Js, logs, mins, shifts = JK.prescale(J)
+        P, s = JK.scaled_product(J, Js, logs, mins, shifts, t, k)
     res = ScaledMatrix(P, float(s))
     return res if scaled else res.value()
 
@@ -550,10 +551,13 @@ def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
     L = np.empty((T + 1, T + 1))
     # rows are independent: one residue class of rows per thread
     k = threads_for(T + 1, T * T * J.shape[1] ** 3 // 2)
-    with own_threads(k):
+    # BLAS on one thread even for k = 1: two BLAS threads on products of this
+    # size made a single row thread 5× slower on a busy machine
+    with blas_threads_for(0):
         Js, logs, mins, shifts = JK.prescale(J)
+        plan = JK.tile_plan(J, logs, False)
         run_parallel(
-            [partial(JK.log_norms_rows, J, Js, logs, mins, shifts, L, r, k) for r in range(k)]
+            [partial(JK.log_norms_rows, J, Js, logs, mins, shifts, plan, L, r, k) for r in range(k)]
         )
     bad = np.isnan(logs)  # a factor with a NaN or inf entry
     if bad.any():
@@ -586,6 +590,17 @@ def log_norms(model: Model, trace: AnyTrace) -> np.ndarray:
         integer exponent, which cannot underflow, until the product fits
         float64 again. So a product that is not zero is never reported as
         ``−inf``, nor as a wrong finite value because part of it underflowed.
+
+    Notes
+    -----
+    Each value is certified: ``σ_max² ≤ s²(1 + 10⁻¹¹)`` is proved for the
+    returned ``s`` (a 2 × 2 block bound, else a Cholesky factorisation, else an
+    SVD), so it is within 5·10⁻¹² relative of the exact spectral norm. Factors
+    with exactly zero blocks, such as the block lower-triangular Jacobians of a
+    stack of layers or an LSTM's diagonal blocks in the columns of its cell
+    state, are multiplied tile by tile, skipping those blocks (found in the
+    factors themselves). Cost: ``(T+1)T/2`` products of ``n × n`` matrices;
+    rows are dealt to threads (:func:`rnntheory.set_num_threads`).
 
     Examples
     --------
@@ -645,8 +660,9 @@ def log_norm_profile_from_jacobians(J: np.ndarray, k: int = 0) -> np.ndarray:
     k = check_int("k", k, minimum=0)
     if k > J.shape[0]:
         raise ValueError(f"`k` must be <= T = {J.shape[0]}, got {k}")
-    Js, logs, mins, shifts = JK.prescale(J)
-    out = JK.log_norm_profile(J, Js, logs, mins, shifts, k)
+    with blas_threads_for(0):  # one sequence of small products: one BLAS thread
+        Js, logs, mins, shifts = JK.prescale(J)
+        out = JK.log_norm_profile(J, Js, logs, mins, shifts, JK.tile_plan(J, logs, True), k)
     bad = np.isnan(logs[k:])  # a factor with a NaN or inf entry
     if bad.any():  # NaN from it on, also after an exactly zero partial product
         out[k + 1 + int(np.argmax(bad)):] = np.nan
@@ -711,9 +727,13 @@ def log_norm_reach_from_jacobians(J: np.ndarray, t: int | None = None) -> np.nda
     tt = T if t is None else check_int("t", t, minimum=0)
     if tt > T:
         raise ValueError(f"`t` must be <= T = {T}, got {tt}")
-    J = J[:tt]
-    Js, logs, mins, shifts = JK.prescale(J)
-    out = JK.log_norm_row(J, Js, logs, mins, shifts, tt)[::-1].copy()
+    with blas_threads_for(0):  # one sequence of small products: one BLAS thread
+        # the tiles of the whole stack, as log_norms takes them: the same bits
+        finite = np.where(np.isfinite(J).all(axis=(1, 2)), 0.0, np.nan)
+        plan = JK.tile_plan(J, finite, False)
+        J = J[:tt]
+        Js, logs, mins, shifts = JK.prescale(J)
+        out = JK.log_norm_row(J, Js, logs, mins, shifts, plan, tt)[::-1].copy()
     bad = np.isnan(logs)[::-1]  # bad[τ−1]: factor J_{t−τ+1} has a NaN or inf entry
     if bad.any():  # NaN from it on, also after an exactly zero partial product
         out[1 + int(np.argmax(bad)):] = np.nan

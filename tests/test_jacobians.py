@@ -807,3 +807,120 @@ def test_log_norm_reach_of_an_empty_stack_and_of_a_batch():
     np.testing.assert_array_equal(jac.log_norm_reach_from_jacobians(np.ones((0, 2, 2))), [0.0])
     with pytest.raises(ValueError, match=r"`log_norm_reach` takes one sequence"):
         jac.log_norm_reach(_M, _M.forward(np.zeros((5, 4, 2))))
+
+
+# ----------------------------------------------------------------------------- speed paths
+def _lstm_like_stack(seed, T, h, layers=2):
+    """``(T, S, S)``, ``S = 2·h·layers``, shaped like a stack of LSTM layers'
+    whole-state Jacobians: per layer, dense columns for ``h`` and diagonal
+    blocks in the columns for ``c``; dense coupling blocks below the diagonal
+    (layer l reads layer l−1) and exact zeros above it."""
+    rng = np.random.default_rng(seed)
+    S = 2 * h * layers
+    J = np.zeros((T, S, S))
+    idx = np.arange(h)
+    for layer in range(layers):
+        o = 2 * h * layer
+        J[:, o:o + 2 * h, o:o + h] = rng.normal(size=(T, 2 * h, h)) / np.sqrt(h)
+        J[:, o + idx, o + h + idx] = rng.uniform(0.2, 0.9, (T, h))
+        J[:, o + h + idx, o + h + idx] = rng.uniform(0.2, 0.9, (T, h))
+        if layer:
+            J[:, o:o + 2 * h, :o] = rng.normal(size=(T, 2 * h, o)) / np.sqrt(o)
+    return J
+
+
+@pytest.mark.parametrize(("seed", "h", "layers"), [(0, 8, 2), (1, 4, 3), (2, 16, 1)])
+def test_block_triangular_stacks_equal_svd_of_explicit_products(seed, h, layers):
+    """Factors with exact zero blocks above the diagonal and diagonal blocks
+    (a stack of LSTM-like layers) run on tiles that skip those blocks: every
+    pair of log_norms, the profiles and the reach equal LAPACK's SVD of the
+    explicit product to 1e-12, and the tiled products equal the dense ones
+    (the tiles are chosen: the plan's tile size is not 0)."""
+    J = _lstm_like_stack(seed, 9, h, layers)
+    Js, logs, mins, shifts = jac.JK.prescale(J)
+    assert jac.JK.tile_plan(J, logs, False)[0] > 0
+    assert jac.JK.tile_plan(J, logs, True)[0] > 0
+    R = naive.log_norms_svd(J)
+    L = jac.log_norms_from_jacobians(J)
+    np.testing.assert_allclose(L, R, rtol=1e-12, atol=1e-12)
+    for k in (0, 4):
+        np.testing.assert_allclose(jac.log_norm_profile_from_jacobians(J, k), R[:, k], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(jac.log_norm_reach_from_jacobians(J), R[9, ::-1], rtol=1e-12, atol=1e-12)
+    L_dense = np.empty_like(L)
+    jac.JK.log_norms_rows(J, Js, logs, mins, shifts, jac.JK.dense_plan(), L_dense, 0, 1)
+    np.testing.assert_allclose(L, L_dense, rtol=1e-13, atol=1e-13)
+
+
+def test_block_triangular_stack_with_a_non_finite_step():
+    """A step whose Jacobian is all NaN (as step_jacobians gives for a step that
+    cannot be evaluated) does not spoil the tiles of the others: NaN exactly on
+    the pairs over it, the SVD oracle elsewhere."""
+    J = _lstm_like_stack(3, 8, 8)
+    J[4] = np.nan  # J_5
+    assert jac.JK.tile_plan(J, jac.JK.prescale(J)[1], False)[0] > 0
+    L = jac.log_norms_from_jacobians(J)
+    t, k = np.tril_indices(9)
+    over = (k < 5) & (t >= 5)
+    assert np.all(np.isnan(L[t[over], k[over]]))
+    for tt, kk in zip(t[~over], k[~over], strict=True):
+        want = np.log(np.linalg.svd(naive.product(J, tt, kk), compute_uv=False)[0])
+        assert L[tt, kk] == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tiled_matmul_equals_the_dense_product(seed):
+    """``tiled_matmul`` against NumPy on random tile patterns (zero, diagonal
+    and dense tiles of the right factor, zero and dense tiles of the left), in
+    both the plain and the symmetric (upper tiles mirrored) form."""
+    rng = np.random.default_rng(seed)
+    b, nt = int(rng.choice([2, 3, 5])), int(rng.integers(2, 5))
+    n = b * nt
+    apat = rng.random((nt, nt)) < 0.6
+    bpat = rng.integers(0, 3, (nt, nt)).astype(np.int8)
+    A = rng.normal(size=(n, n)) * np.kron(apat, np.ones((b, b)))
+    B = rng.normal(size=(n, n))
+    for i in range(nt):
+        for j in range(nt):
+            tile = B[i * b:(i + 1) * b, j * b:(j + 1) * b]
+            if bpat[i, j] == 0:
+                tile[:] = 0.0
+            elif bpat[i, j] == 1:
+                tile[:] = np.diag(np.diag(tile))
+    At, Bt = np.empty((nt, nt, b, b)), np.empty((nt, nt, b, b))
+    C, tmp, out = np.empty((b, b)), np.empty((b, b)), np.empty((n, n))
+    jac.JK.tiled_matmul(A, apat, B, bpat, b, At, Bt, C, tmp, out, False)
+    np.testing.assert_allclose(out, A @ B, rtol=1e-13, atol=1e-13)
+    dense = np.where(apat, 2, 0).astype(np.int8)
+    jac.JK.tiled_matmul(A.T, apat.T.copy(), A, dense, b, At, Bt, C, tmp, out, True)
+    np.testing.assert_allclose(out, A.T @ A, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(("n", "gap"), [(64, 1e-5), (64, 1e-9), (40, 0.0), (128, 1e-3)])
+def test_sigma_max_with_clustered_top_singular_values(n, gap):
+    """Singular values ``1, 1 − gap, 1 − 2·gap, …`` (and many equal ones): the
+    power iteration cannot separate them in its budget, so Lanczos and the
+    Cholesky certificate (or the SVD) decide. The value equals LAPACK's σ_max to
+    1e-13 and passes the certificate ``σ_max² ≤ s²(1 + δ)``."""
+    rng = np.random.default_rng(7)
+    U, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    V, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    sv = np.maximum(1.0 - gap * np.arange(n), 0.05)
+    sv[n // 2:] = 0.3
+    P = (U * sv) @ V.T
+    want = np.linalg.svd(P, compute_uv=False)[0]
+    u, v, y, A = jac.JK._start_vector(n), np.empty(n), np.empty(n), np.empty((n, n))
+    s = jac.JK.sigma_max(P, u, v, y, A, jac.JK._tiles(n, jac.JK.dense_plan()))
+    assert s == pytest.approx(want, rel=1e-13)
+    assert want ** 2 <= s ** 2 * (1.0 + jac.JK._CERT_DELTA)
+
+
+def test_log_norm_reach_of_a_stack_is_the_row_of_log_norms_bit_for_bit():
+    """On tiled factors too, every row t of log_norms read backwards is
+    log_norm_reach(J, t), bit for bit (the tiles come from the whole stack);
+    a later factor that fills a zero block changes neither."""
+    J = _lstm_like_stack(5, 10, 8)
+    J[9, :16, 16:] = 0.5  # the last factor is dense: no tiles for the whole stack
+    for JJ in (J[:9], J):
+        L = jac.log_norms_from_jacobians(JJ)
+        for t in range(JJ.shape[0] + 1):
+            np.testing.assert_array_equal(jac.log_norm_reach_from_jacobians(JJ, t), L[t, t::-1])
