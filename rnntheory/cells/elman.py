@@ -512,20 +512,21 @@ class ElmanRNN(SequenceModel):
         keep_a: bool = False,
         temporary: bool = False,
         readout: bool = True,
+        tag: str = "",
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         T, B, _ = x3.shape
         n = self.n_hidden
         # ``temporary``: H and FP live only inside the caller (value_and_grad
         # without keep_trace), so per-thread scratch arrays are reused.
-        H = scratch("H", (T + 1, B, n), self.dtype) if temporary else np.empty((T + 1, B, n), dtype=self.dtype)
+        H = scratch("H" + tag, (T + 1, B, n), self.dtype) if temporary else np.empty((T + 1, B, n), dtype=self.dtype)
         # value_and_grad needs f′ but not the arguments of f: skip them there.
         rows_a = T if (keep_a or not keep_fprime) else 0
         if temporary and rows_a:
-            A = scratch("A", (rows_a, B, n), self.dtype)
+            A = scratch("A" + tag, (rows_a, B, n), self.dtype)
         else:
             A = np.empty((rows_a, B, n), dtype=self.dtype)
         if keep_fprime and temporary:
-            FP = scratch("FP", (T, B, n), self.dtype)
+            FP = scratch("FP" + tag, (T, B, n), self.dtype)
         else:
             FP = np.empty((T if keep_fprime else 0, B, n), dtype=self.dtype)
         k = threads_for(B, T * B * n * (n + self.n_in))
@@ -906,7 +907,7 @@ class ElmanRNN(SequenceModel):
         ), dx[:, 0]
 
     def _vjp_forward(
-        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None
+        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, tag: str | None = None
     ) -> tuple[np.ndarray, ...]:
         """The forward pass that :meth:`_vjp_backward` reads, on checked arrays.
 
@@ -914,9 +915,12 @@ class ElmanRNN(SequenceModel):
         validation: ``x3 (T, B, n_in)`` C-contiguous in the model's dtype,
         ``h0 (B, n)``, inputs already reach-checked). Returns ``(H, FP)``:
         states ``(T+1, B, n)`` and ``f′`` at the arguments of ``f``
-        ``(T, B, n)`` (fresh arrays; no readout; ``c0`` is ignored).
+        ``(T, B, n)`` (no readout; ``c0`` is ignored): fresh arrays, or per-thread
+        scratch arrays named with ``tag`` (overwritten by the next call with it).
         """
-        H, _, _, FP = self._forward3(x3, h0, keep_fprime=True, readout=False)
+        H, _, _, FP = self._forward3(
+            x3, h0, keep_fprime=True, readout=False, temporary=tag is not None, tag=tag or ""
+        )
         return H, FP
 
     def _vjp_backward(

@@ -358,7 +358,8 @@ class LSTM(_Gated):
     NAME = "LSTM"
 
     def _run(
-        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray, k: int = 1, temporary: bool = False
+        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray, k: int = 1, temporary: bool = False,
+        tag: str = "",
     ) -> tuple[np.ndarray, ...]:
         """The forward pass on ``k`` threads (ranges of the batch; the caller
         holds :func:`own_threads` when ``k > 1``). ``temporary``: the states live
@@ -366,9 +367,9 @@ class LSTM(_Gated):
         are reused instead of fresh ones (a page fault per 4 kB on first touch)."""
         T, B, _ = x3.shape
         n = self.n_hidden
-        H = self._array("lstm_H", (T + 1, B, n), temporary)
-        C = self._array("lstm_C", (T + 1, B, n), temporary)
-        P = self._array("lstm_P", (T, B, 4 * n), temporary)
+        H = self._array("lstm_H" + tag, (T + 1, B, n), temporary)
+        C = self._array("lstm_C" + tag, (T + 1, B, n), temporary)
+        P = self._array("lstm_P" + tag, (T, B, 4 * n), temporary)
         run_rows(
             GK.lstm_forward,
             (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, c0, H, C, P),
@@ -572,16 +573,19 @@ class LSTM(_Gated):
             grads.flow[:, 0], grads.flow_c[:, 0],
         ), dx[:, 0]
 
-    def _vjp_forward(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def _vjp_forward(
+        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, tag: str | None = None
+    ) -> tuple[np.ndarray, ...]:
         """The forward pass :meth:`_vjp_backward` reads, on checked arrays (the
-        building block of :meth:`vjp` and of stacked models): ``(H, C, P)``,
-        fresh arrays, no readout. ``c0`` None: zeros."""
+        building block of :meth:`vjp` and of stacked models): ``(H, C, P)``, no
+        readout; fresh arrays, or per-thread scratch arrays named with ``tag``
+        (overwritten by the next call with that tag). ``c0`` None: zeros."""
         T, B = x3.shape[0], x3.shape[1]
         if c0 is None:
             c0 = np.zeros((B, self.n_hidden), dtype=self.dtype)
         k = self._threads(T, B)
         with own_threads(k):
-            return self._run(x3, h0, c0, k)
+            return self._run(x3, h0, c0, k, temporary=tag is not None, tag=tag or "")
 
     def _vjp_backward(
         self,
@@ -599,7 +603,7 @@ class LSTM(_Gated):
         n = self.n_hidden
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
         flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
-        D = np.empty((T, B, 4 * n), dtype=self.dtype)
+        D = self._array("lstm_vjp_D", (T, B, 4 * n), True)
         k = self._threads(T, B)
         with own_threads(k):
             if dc3 is None:
@@ -653,13 +657,13 @@ class GRU(_Gated):
     NAME = "GRU"
 
     def _run(
-        self, x3: np.ndarray, h0: np.ndarray, k: int = 1, temporary: bool = False
+        self, x3: np.ndarray, h0: np.ndarray, k: int = 1, temporary: bool = False, tag: str = ""
     ) -> tuple[np.ndarray, np.ndarray]:
         """The forward pass on ``k`` threads (as :meth:`LSTM._run`)."""
         T, B, _ = x3.shape
         n = self.n_hidden
-        H = self._array("gru_H", (T + 1, B, n), temporary)
-        P = self._array("gru_P", (T, B, 4 * n), temporary)
+        H = self._array("gru_H" + tag, (T + 1, B, n), temporary)
+        P = self._array("gru_P" + tag, (T, B, 4 * n), temporary)
         run_rows(GK.gru_forward, (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, H, P), B, k)
         return H, P
 
@@ -835,13 +839,16 @@ class GRU(_Gated):
             grads.weight_ih, grads.weight_hh, grads.bias_ih, grads.bias_hh, None, None, grads.flow[:, 0]
         ), dx[:, 0]
 
-    def _vjp_forward(self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def _vjp_forward(
+        self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, tag: str | None = None
+    ) -> tuple[np.ndarray, ...]:
         """The forward pass :meth:`_vjp_backward` reads, on checked arrays:
-        ``(H, P)``, fresh arrays, no readout (``c0`` is ignored)."""
+        ``(H, P)``, no readout (``c0`` is ignored); fresh arrays, or per-thread
+        scratch arrays named with ``tag``."""
         T, B = x3.shape[0], x3.shape[1]
         k = self._threads(T, B)
         with own_threads(k):
-            return self._run(x3, h0, k)
+            return self._run(x3, h0, k, temporary=tag is not None, tag=tag or "")
 
     def _vjp_backward(
         self,
@@ -858,8 +865,8 @@ class GRU(_Gated):
         T, B, n_in = x3.shape
         n = self.n_hidden
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
-        D_hid = np.empty((T, B, 3 * n), dtype=self.dtype)
-        D_in = np.empty((T, B, 3 * n), dtype=self.dtype)
+        D_hid = self._array("gru_vjp_Dh", (T, B, 3 * n), True)
+        D_in = self._array("gru_vjp_Di", (T, B, 3 * n), True)
         k = self._threads(T, B)
         with own_threads(k):
             run_rows(GK.gru_backward, (self.weight_hh, None, dh3, H, P, flow, D_hid, D_in, 0), B, k)

@@ -437,7 +437,9 @@ class StackedRNN(SequenceModel):
                 H, A, _, _ = layer._forward3(xl, h, keep_a=True, readout=False)
                 arrays: tuple[np.ndarray, ...] = (H, A)
             else:
-                arrays = layer._vjp_forward(xl, h, c0s[i])
+                # value_and_grad keeps these only for its own backward pass:
+                # per-thread scratch arrays, one set per layer
+                arrays = layer._vjp_forward(xl, h, c0s[i], f"_stack{i}" if for_grad else None)
             saved.append(arrays)
             xl = arrays[0][1:]
         return inputs, saved
