@@ -294,11 +294,14 @@ def _power(P, u, v, w, y, fro2, out):
     all that step 1 of the certificate needs besides ``‖P‖_F² = fro2``. So it
     is tried on the way (O(n), no product), asking also for the accuracy of the
     convergence test, so that stopping early does not make the value less
-    accurate than running to convergence. ``out[1]``: 1 when certified so (the value in ``out[0]``),
-    0 when converged, 2 when not converged in ``_POWER_MAXIT`` iterations.
+    accurate than running to convergence. ``out[1]``: 1 when certified so
+    (the value in ``out[0]``), 0 when converged, 2 when not converged in
+    ``_POWER_MAXIT`` iterations or, from the rate at which ``s2 − s1``
+    shrinks (about ``(σ₂/σ₁)²`` a step), not about to.
     """
     n, m = P.shape
     out[1] = 2.0
+    gap_prev = np.inf
     for it in range(_POWER_MAXIT):
         np.dot(u, P, w)  # w = Pᵀ u
         s1 = _norm2(w)
@@ -315,9 +318,17 @@ def _power(P, u, v, w, y, fro2, out):
             return s2
         for i in range(n):
             u[i] = y[i] / s2
-        if it >= 1 and s2 - s1 <= _POWER_TOL * s2:
+        gap = s2 - s1
+        if it >= 1 and gap <= _POWER_TOL * s2:
             out[1] = 0.0
             return s2
+        if it >= 3:  # the gap shrinks by about (σ₂/σ₁)² a step: hand over early if too slow
+            rate = gap / gap_prev
+            if not (0.0 < rate < 1.0):
+                return s2
+            if it + np.log(_POWER_TOL * s2 / gap) / np.log(rate) > _POWER_MAXIT:
+                return s2
+        gap_prev = gap
     return s2
 
 
