@@ -81,9 +81,12 @@ def from_torch(module: Any, readout: Any = None) -> Any:
     ----------
     module : torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell
         Any ``num_layers``, ``bidirectional`` or not, with or without biases
-        (``bias=False`` loads as zero biases); ``batch_first`` changes only how
-        the module reads its input, not its weights (the models here are
-        time-major). float32 or float64. ``proj_size`` is refused: the
+        (``bias=False`` loads as zero biases). ``module.batch_first`` is not
+        part of the weights and is not recorded (the models here are
+        time-major by default): for a ``batch_first=True`` module pass
+        ``batch_first=True`` to the model's passes (``forward``, ``loss``,
+        ``value_and_grad``, ``vjp``), which then read ``(B, T, n_in)`` as the
+        module does. float32 or float64. ``proj_size`` is refused: the
         projection changes the recurrence the theory analyses,
         ``h_t = W_hr (o_t ⊙ tanh c_t)``.
     readout : torch.nn.Linear, optional

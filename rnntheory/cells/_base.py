@@ -22,6 +22,7 @@ from .._validation import (
     frozen_array,
     reach_limit,
     row_sum_scale,
+    show_value,
 )
 from . import _elman_kernels as K
 
@@ -331,6 +332,69 @@ class SequenceModel:
                 f"`{name}` must have the shape of the states h_1..h_T, {want}, got shape {arr.shape}"
             )
         return np.ascontiguousarray(as_model_dtype(name, arr, self.dtype).reshape(T, B, n))
+
+    def _time_major(self, batch_first: Any, x: Any, loss: Any = None, **batch_major: Any) -> tuple[Any, ...]:
+        """``(x, *batch_major.values())`` time-major: PyTorch's ``batch_first`` of the public passes.
+
+        ``batch_first=False`` returns every argument as it came (the time-major
+        path is untouched). ``batch_first=True`` needs ``x`` of shape
+        ``(B, T, n_in)`` and every other array given (``y``, ``mask``, ``dh``,
+        ``dc``) with ``(B, T)`` in front: targets ``(B, T)`` for
+        ``loss="xent"``, ``(B, T, n_out)`` for ``"mse"``; ``mask (B, T)``;
+        cotangents ``(B, T, n_hidden)``. Those shapes are checked here, so that
+        a message shows the shape the caller passed; then axes 0 and 1 are
+        swapped (views: the time-major checks and copies that follow are the
+        usual ones, and the results bit-identical to a time-major call).
+        """
+        if not isinstance(batch_first, bool | np.bool_):
+            raise TypeError(
+                f"`batch_first` must be a bool, got {show_value(batch_first)} ({type(batch_first).__name__})"
+            )
+        if not batch_first:
+            return (x, *batch_major.values())
+        arr = as_float_array("x", x, finite=False)
+        if arr.ndim != 3:
+            raise ValueError(f"`x` must be a batch: batch_first=True needs (B, T, n_in), got shape {arr.shape}")
+        B, T = arr.shape[0], arr.shape[1]
+        if T == 0:
+            raise ValueError(f"`x` must have at least one time step (T >= 1), got shape {arr.shape} (B, T, n_in)")
+        if B == 0:
+            raise ValueError(f"`x` must hold at least one sequence, got shape {arr.shape} (B, T, n_in)")
+        if arr.shape[2] != self.n_in:
+            raise ValueError(
+                f"`x` must have {self.n_in} input features in its last axis, got shape {arr.shape}"
+            )
+        out: list[Any] = [np.swapaxes(arr, 0, 1)]
+        for name, value in batch_major.items():
+            if value is None:
+                out.append(None)
+                continue
+            v = value if isinstance(value, np.ndarray) else np.asarray(value)
+            if name == "y":
+                want: tuple[int, ...] | None = (
+                    (B, T) if loss == "xent" else (B, T, self.n_out) if loss == "mse" else None
+                )
+            elif name == "mask":
+                want = (B, T)
+            else:  # dh, dc
+                want = (B, T, self.n_hidden)
+            if want is None:  # an unknown loss: the time-major checks name it
+                if v.ndim < 2 or v.shape[:2] != (B, T):
+                    raise ValueError(f"`{name}` must have shape (B, T, ...) = ({B}, {T}, ...) with "
+                                     f"batch_first=True, got shape {v.shape}")
+            elif v.shape != want:
+                what = f" for loss={loss!r}" if name == "y" else ""
+                raise ValueError(
+                    f"`{name}` must have shape {want}{what} with batch_first=True (batch first, "
+                    f"as `x` {arr.shape}), got shape {v.shape}"
+                )
+            out.append(np.swapaxes(v, 0, 1))
+        return tuple(out)
+
+    @staticmethod
+    def _batch_major(dx: np.ndarray, batch_first: bool) -> np.ndarray:
+        """An input gradient ``(T, B, n_in)`` in the caller's layout (``(B, T, n_in)`` if ``batch_first``)."""
+        return np.ascontiguousarray(np.swapaxes(dx, 0, 1)) if batch_first else dx
 
     # ------------------------------------------------------------------ readout
     def _readout(self, H: np.ndarray, k: int = 1) -> np.ndarray | None:

@@ -324,7 +324,7 @@ class BidirectionalRNN(SequenceModel):
             )
         return s
 
-    def forward(self, x: Any, h0: Any = None, c0: Any = None) -> BidirectionalTrace:
+    def forward(self, x: Any, h0: Any = None, c0: Any = None, *, batch_first: bool = False) -> BidirectionalTrace:
         """Run both directions of every layer over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``).
 
         Parameters
@@ -334,12 +334,19 @@ class BidirectionalRNN(SequenceModel):
         h0, c0 : array ``(2L, n)`` or ``(2L, B, n)``, optional
             Initial hidden (and, for the LSTM, cell) states, index ``2l + d``
             (``d = 1`` the backward direction) as in PyTorch; zeros by default.
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``: the layout of a PyTorch module built
+            with ``batch_first=True`` (``h0``, ``c0`` keep their shapes, as
+            there). A 2-D ``x`` is refused.
 
         Returns
         -------
         BidirectionalTrace
             Per layer the two directions' traces; ``output``, ``h_n``, ``c_n``
-            as PyTorch returns them.
+            as PyTorch returns them for a time-major module. Traces are always
+            time-major, with ``batch_first=True`` too: each direction's
+            ``trace.h`` is ``(T+1, B, n)`` and ``output`` ``(T, B, 2n)`` (PyTorch's
+            batch-first ``output`` is ``output.swapaxes(0, 1)``).
 
         Raises
         ------
@@ -347,6 +354,7 @@ class BidirectionalRNN(SequenceModel):
             On bad shapes, ``c0`` for a cell that is not an LSTM, or inputs a
             cell refuses (see the cells' ``forward``).
         """
+        x, = self._time_major(batch_first, x)
         x3, batched = self._inputs(x)
         B = x3.shape[1]
         h0_ = self._initial("h0", h0, B, batched)

@@ -546,7 +546,7 @@ class ElmanRNN(SequenceModel):
             )
             return H, A, self._readout(H, k) if readout else None, FP
 
-    def forward(self, x: Any, h0: Any = None) -> Trace:
+    def forward(self, x: Any, h0: Any = None, *, batch_first: bool = False) -> Trace:
         """Run the network over ``x``.
 
         Parameters
@@ -555,12 +555,16 @@ class ElmanRNN(SequenceModel):
             Inputs, time-major; ``x[0]`` is ``x_1``.
         h0 : array, shape ``(n,)`` or ``(B, n)``, optional
             Initial state ``h_0`` (zeros by default).
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``: the layout of a
+            PyTorch module built with ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
         Trace
             Hidden states ``h (T+1, …)``, arguments of ``f`` ``a (T, …)`` and
-            readouts ``y (T, …)``.
+            readouts ``y (T, …)``. Traces are always time-major, with
+            ``batch_first=True`` too: ``trace.h`` is ``(T+1, B, n)``.
 
         Raises
         ------
@@ -573,6 +577,7 @@ class ElmanRNN(SequenceModel):
             over time is not checked) beyond it. The message names the argument
             (``x``, ``h0``) or parameter that carries the large values.
         """
+        x, = self._time_major(batch_first, x)
         x3, h, batched = self._inputs_h0(x, h0)
         H, A, Y, _ = self._forward3(x3, h)
         if batched:
@@ -587,6 +592,7 @@ class ElmanRNN(SequenceModel):
         loss: str = "xent",
         mask: Any = None,
         h0: Any = None,
+        batch_first: bool = False,
     ) -> float:
         """The loss (Eq. 4) on a batch, by a forward pass alone.
 
@@ -595,7 +601,7 @@ class ElmanRNN(SequenceModel):
 
         Parameters
         ----------
-        x, y, loss, mask, h0
+        x, y, loss, mask, h0, batch_first
             As in :meth:`value_and_grad`.
 
         Returns
@@ -626,6 +632,7 @@ class ElmanRNN(SequenceModel):
 
         Eq. 4 of the article.
         """
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
         x3, h, batched = self._inputs_h0(x, h0)
         T, B, _ = x3.shape
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
@@ -708,6 +715,7 @@ class ElmanRNN(SequenceModel):
         h0: Any = None,
         truncate: int | tuple[int, int] | None = None,
         keep_trace: bool | str = False,
+        batch_first: bool = False,
     ) -> tuple[float, ElmanGrads]:
         """Loss (Eq. 4) and its gradient with respect to every parameter (BPTT).
 
@@ -740,6 +748,10 @@ class ElmanRNN(SequenceModel):
             second forward pass. ``"scratch"``: the same, but the trace's arrays
             are per-thread scratch, overwritten by the next ``value_and_grad``
             of this thread (what ``train`` uses for Ω: no fresh allocations).
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)`` and
+            ``mask`` ``(B, T)``: the layout of a
+            PyTorch module built with ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
@@ -747,7 +759,9 @@ class ElmanRNN(SequenceModel):
             ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64.
         grads : ElmanGrads
             Gradients of ``E`` and the flow ``∂E/∂h_k`` for ``k = 0..T``
-            (and ``trace`` with ``keep_trace=True``).
+            (and ``trace`` with ``keep_trace=True``). Traces and flows are
+            always time-major: ``trace.h`` is ``(T+1, B, n)``, ``flow``
+            ``(T+1, B, n)``, with ``batch_first=True`` too.
 
         Raises
         ------
@@ -758,6 +772,7 @@ class ElmanRNN(SequenceModel):
 
         Eqs. 4–8 of the article (BPTT).
         """
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
         x3, h, batched = self._inputs_h0(x, h0)
         T, B, n_in = x3.shape
         n = self.n_hidden
@@ -833,6 +848,7 @@ class ElmanRNN(SequenceModel):
         h0: Any = None,
         c0: Any = None,
         dc: Any = None,
+        batch_first: bool = False,
     ) -> tuple[ElmanGrads, np.ndarray]:
         """The vector–Jacobian product of the map ``(x, params, h_0) ↦ (h_1, …, h_T)``.
 
@@ -861,15 +877,19 @@ class ElmanRNN(SequenceModel):
             Initial state, as in :meth:`forward`.
         c0, dc : None
             For the LSTM only (the signature is shared); must be ``None``.
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)`` and ``dh`` ``(B, T, n)``: the layout of a
+            PyTorch module built with ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
         grads : ElmanGrads
             ``∂E`` for ``W_hh``, ``W_hx``, ``b_h`` (and ``alpha`` when it is
             learned); readout fields ``None``; ``flow[k] = ∂E/∂h_k`` for
-            ``k = 0..T`` (``flow[0]`` is the gradient at ``h_0``).
+            ``k = 0..T`` (``flow[0]`` is the gradient at ``h_0``). The flow is
+            always time-major, ``(T+1, B, n)`` with ``batch_first=True`` too.
         dx : ndarray, shape of ``x``
-            ``∂E/∂x``.
+            ``∂E/∂x`` (``(B, T, n_in)`` with ``batch_first=True``).
 
         Raises
         ------
@@ -895,13 +915,14 @@ class ElmanRNN(SequenceModel):
         if c0 is not None or dc is not None:
             name = "c0" if c0 is not None else "dc"
             raise ValueError(f"`{name}` applies to the LSTM only; an ElmanRNN has no cell state")
+        x, dh = self._time_major(batch_first, x, dh=dh)
         x3, h, batched = self._inputs_h0(x, h0)
         T, B, _ = x3.shape
         dh3 = self._cotangent("dh", dh, T, B, batched)
         H, FP = self._vjp_forward(x3, h)
         grads, dx = self._vjp_backward(x3, (H, FP), dh3)
         if batched:
-            return grads, dx
+            return grads, self._batch_major(dx, bool(batch_first))
         return ElmanGrads(
             grads.W_hh, grads.W_hx, grads.b_h, None, None, grads.flow[:, 0], grads.alpha
         ), dx[:, 0]

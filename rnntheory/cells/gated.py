@@ -377,12 +377,14 @@ class LSTM(_Gated):
         )
         return H, C, P
 
-    def forward(self, x: Any, h0: Any = None, c0: Any = None) -> GatedTrace:
+    def forward(self, x: Any, h0: Any = None, c0: Any = None, *, batch_first: bool = False) -> GatedTrace:
         """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero initial states by default.
 
         A large batch is split into ranges of sequences run on threads of our
         own (:func:`rnntheory.set_num_threads`); the result agrees with one
-        thread's to rounding.
+        thread's to rounding. ``batch_first=True`` reads ``x`` as ``(B, T,
+        n_in)``, the layout of a PyTorch module built with ``batch_first=True``
+        (a 2-D ``x`` is refused); ``h0``, ``c0`` stay ``(B, n)``. Traces are always time-major, with ``batch_first=True`` too: ``trace.h`` is ``(T+1, B, n)``.
 
         Raises
         ------
@@ -395,6 +397,7 @@ class LSTM(_Gated):
             The message names the argument (``x``, ``h0``) or parameter that
             carries the large values.
         """
+        x, = self._time_major(batch_first, x)
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
         h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
@@ -417,6 +420,7 @@ class LSTM(_Gated):
         h0: Any = None,
         c0: Any = None,
         truncate: int | tuple[int, int] | None = None,
+        batch_first: bool = False,
     ) -> tuple[float, LSTMGrads]:
         """Loss (summed over steps and sequences) and its gradient by BPTT.
 
@@ -445,6 +449,10 @@ class LSTM(_Gated):
             BPTT. ``flow`` and ``flow_c`` are truncated the same way. ``None`` is
             full BPTT; so is any ``k2 ≥ T`` for the parameter gradients
             (``k2 > T`` for the flows at step 0 too).
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)``,
+            ``mask`` ``(B, T)``: the layout of a PyTorch
+            module built with ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
@@ -452,7 +460,8 @@ class LSTM(_Gated):
             ``E = Σ_t Σ_b mask[t, b] · E_t``.
         grads : LSTMGrads
             Parameter gradients, ``flow[k] = ∂E/∂h_k`` and ``flow_c[k] = ∂E/∂c_k``
-            for ``k = 0..T``.
+            for ``k = 0..T``. The flows are always time-major, ``(T+1, B, n)``
+            with ``batch_first=True`` too.
 
         Raises
         ------
@@ -474,6 +483,7 @@ class LSTM(_Gated):
 
         Hochreiter & Schmidhuber 1997; Williams & Peng 1990 (BPTT(k1, k2)).
         """
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
         x3, batched = self._inputs(x)
         T, B, n_in = x3.shape
         n = self.n_hidden
@@ -509,6 +519,7 @@ class LSTM(_Gated):
         h0: Any = None,
         c0: Any = None,
         dc: Any = None,
+        batch_first: bool = False,
     ) -> tuple[LSTMGrads, np.ndarray]:
         """The vector–Jacobian product of ``(x, params, h_0, c_0) ↦ (h_1..h_T, c_1..c_T)``.
 
@@ -528,6 +539,9 @@ class LSTM(_Gated):
             Initial states, as in :meth:`forward`.
         dc : array, shape of ``dh``, optional
             Cotangent of ``c[1:]`` (the direct ``∂E/∂c_t``).
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``, ``dh`` and ``dc`` ``(B, T, n)``: the layout of a PyTorch
+            module built with ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
@@ -536,8 +550,9 @@ class LSTM(_Gated):
             and ``flow_c[k] = ∂E/∂c_k`` for ``k = 0..T``; as in
             :meth:`value_and_grad`, ``flow_c[k]`` counts the path through
             ``h_k = σ(o_k) tanh(c_k)`` too (``flow_c[0]`` is the gradient at ``c_0``).
+            The flows are always time-major, ``(T+1, B, n)`` with ``batch_first=True`` too.
         dx : ndarray, shape of ``x``
-            ``∂E/∂x``.
+            ``∂E/∂x`` (``(B, T, n_in)`` with ``batch_first=True``).
 
         Raises
         ------
@@ -559,6 +574,7 @@ class LSTM(_Gated):
 
         Hochreiter & Schmidhuber 1997 (BPTT through ``h`` and ``c``).
         """
+        x, dh, dc = self._time_major(batch_first, x, dh=dh, dc=dc)
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
         h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
@@ -567,7 +583,7 @@ class LSTM(_Gated):
         dc3 = None if dc is None else self._cotangent("dc", dc, T, B, batched)
         grads, dx = self._vjp_backward(x3, self._vjp_forward(x3, h0_, c0_), dh3, dc3)
         if batched:
-            return grads, dx
+            return grads, self._batch_major(dx, bool(batch_first))
         return LSTMGrads(
             grads.weight_ih, grads.weight_hh, grads.bias_ih, grads.bias_hh, None, None,
             grads.flow[:, 0], grads.flow_c[:, 0],
@@ -667,10 +683,11 @@ class GRU(_Gated):
         run_rows(GK.gru_forward, (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, H, P), B, k)
         return H, P
 
-    def forward(self, x: Any, h0: Any = None) -> GatedTrace:
+    def forward(self, x: Any, h0: Any = None, *, batch_first: bool = False) -> GatedTrace:
         """Run the cell over ``x`` (``(T, n_in)`` or ``(T, B, n_in)``); zero ``h_0`` by default.
 
         Large batches run on threads of our own, as in :meth:`LSTM.forward`.
+        ``batch_first=True`` reads ``x`` as ``(B, T, n_in)``, as there. Traces are always time-major, with ``batch_first=True`` too: ``trace.h`` is ``(T+1, B, n)``.
 
         Raises
         ------
@@ -678,6 +695,7 @@ class GRU(_Gated):
             As :meth:`LSTM.forward` (bad inputs; a gate pre-activation that
             could pass the dtype's range, naming ``x`` or ``h0``).
         """
+        x, = self._time_major(batch_first, x)
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
         h0_ = self._state("h0", h0, B, batched)
@@ -699,6 +717,7 @@ class GRU(_Gated):
         mask: Any = None,
         h0: Any = None,
         truncate: int | tuple[int, int] | None = None,
+        batch_first: bool = False,
     ) -> tuple[float, GRUGrads]:
         """Loss and its gradient by BPTT.
 
@@ -716,13 +735,18 @@ class GRU(_Gated):
             Williams & Peng's BPTT(k1, k2); chunks ``(k, k)``), with the same
             semantics: the contribution of ``E_t`` through ``h_k`` is kept when
             ``e(t) − k < k2``. ``flow`` is truncated the same way.
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)``,
+            ``mask`` ``(B, T)``: the layout of a PyTorch
+            module built with ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
         loss : float
             ``E = Σ_t Σ_b mask[t, b] · E_t``.
         grads : GRUGrads
-            Parameter gradients and ``flow[k] = ∂E/∂h_k`` for ``k = 0..T``.
+            Parameter gradients and ``flow[k] = ∂E/∂h_k`` for ``k = 0..T``. The
+            flow is always time-major, ``(T+1, B, n)`` with ``batch_first=True`` too.
 
         Raises
         ------
@@ -741,6 +765,7 @@ class GRU(_Gated):
 
         Cho et al. 2014; Williams & Peng 1990 (BPTT(k1, k2)).
         """
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
         x3, batched = self._inputs(x)
         T, B, n_in = x3.shape
         n = self.n_hidden
@@ -778,6 +803,7 @@ class GRU(_Gated):
         h0: Any = None,
         c0: Any = None,
         dc: Any = None,
+        batch_first: bool = False,
     ) -> tuple[GRUGrads, np.ndarray]:
         """The vector–Jacobian product of ``(x, params, h_0) ↦ (h_1, …, h_T)``.
 
@@ -796,14 +822,18 @@ class GRU(_Gated):
             Initial state, as in :meth:`forward`.
         c0, dc : None
             For the LSTM only (the signature is shared); must be ``None``.
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)`` and ``dh`` ``(B, T, n)``: the layout of a PyTorch
+            module built with ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
         grads : GRUGrads
             Parameter gradients (readout fields ``None``) and
-            ``flow[k] = ∂E/∂h_k`` for ``k = 0..T``.
+            ``flow[k] = ∂E/∂h_k`` for ``k = 0..T``. The flow is always
+            time-major, ``(T+1, B, n)`` with ``batch_first=True`` too.
         dx : ndarray, shape of ``x``
-            ``∂E/∂x``.
+            ``∂E/∂x`` (``(B, T, n_in)`` with ``batch_first=True``).
 
         Raises
         ------
@@ -827,6 +857,7 @@ class GRU(_Gated):
         if c0 is not None or dc is not None:
             name = "c0" if c0 is not None else "dc"
             raise ValueError(f"`{name}` applies to the LSTM only; a GRU has no cell state")
+        x, dh = self._time_major(batch_first, x, dh=dh)
         x3, batched = self._inputs(x)
         T, B = x3.shape[0], x3.shape[1]
         h0_ = self._state("h0", h0, B, batched)
@@ -834,7 +865,7 @@ class GRU(_Gated):
         dh3 = self._cotangent("dh", dh, T, B, batched)
         grads, dx = self._vjp_backward(x3, self._vjp_forward(x3, h0_), dh3)
         if batched:
-            return grads, dx
+            return grads, self._batch_major(dx, bool(batch_first))
         return GRUGrads(
             grads.weight_ih, grads.weight_hh, grads.bias_ih, grads.bias_hh, None, None, grads.flow[:, 0]
         ), dx[:, 0]

@@ -444,7 +444,7 @@ class StackedRNN(SequenceModel):
             xl = arrays[0][1:]
         return inputs, saved
 
-    def forward(self, x: Any, h0: Any = None, c0: Any = None) -> StackedTrace:
+    def forward(self, x: Any, h0: Any = None, c0: Any = None, *, batch_first: bool = False) -> StackedTrace:
         """Run the stack over ``x``.
 
         Parameters
@@ -455,11 +455,17 @@ class StackedRNN(SequenceModel):
             Initial hidden state of every layer (zeros by default), as PyTorch.
         c0 : array, shape of ``h0``, optional
             Initial cell states (LSTM layers only).
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``: the layout of a PyTorch module built
+            with ``batch_first=True`` (``h0``, ``c0`` stay ``(L, B, n)``, as
+            there). A 2-D ``x`` is refused.
 
         Returns
         -------
         StackedTrace
-            Every layer's trace, the top readout, and the whole state.
+            Every layer's trace, the top readout, and the whole state. Traces
+            are always time-major, with ``batch_first=True`` too: ``trace.h``
+            is ``(T+1, B, n)``.
 
         Raises
         ------
@@ -471,6 +477,7 @@ class StackedRNN(SequenceModel):
             ReLU or identity Elman layers): the message names the layer and
             the argument or parameter that carries the large values.
         """
+        x, = self._time_major(batch_first, x)
         x3, batched, h0s, c0s = self._setup(x, h0, c0)
         _, saved = self._run_layers(x3, h0s, c0s, for_grad=False)
         T, B = x3.shape[0], x3.shape[1]
@@ -504,6 +511,7 @@ class StackedRNN(SequenceModel):
         h0: Any = None,
         c0: Any = None,
         truncate: Any = None,
+        batch_first: bool = False,
     ) -> tuple[float, StackedGrads]:
         """Loss (Eq. 4) and its gradient with respect to every parameter, by
         BPTT through the whole stack.
@@ -524,6 +532,10 @@ class StackedRNN(SequenceModel):
         truncate : None
             Truncated BPTT of stacks is not available yet (it comes with
             windows on the whole state); only ``None`` is accepted.
+        batch_first : bool
+            ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)``,
+            ``mask`` ``(B, T)``: the layout of a PyTorch module built with
+            ``batch_first=True``. A 2-D ``x`` is refused.
 
         Returns
         -------
@@ -531,7 +543,8 @@ class StackedRNN(SequenceModel):
             ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64.
         grads : StackedGrads
             Per-layer gradients, the readout's, and ``flow[k] = ∂E/∂s_k`` of the
-            whole state for ``k = 0..T``.
+            whole state for ``k = 0..T``. Flows are always time-major,
+            ``(T+1, B, S)`` with ``batch_first=True`` too.
 
         Raises
         ------
@@ -558,6 +571,7 @@ class StackedRNN(SequenceModel):
                 f"`truncate` must be None for a StackedRNN, got {truncate!r}: truncation of stacks comes "
                 "with the remedies matrix (windows on the whole state)"
             )
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
         x3, batched, h0s, c0s = self._setup(x, h0, c0)
         T, B = x3.shape[0], x3.shape[1]
         n, L = self.n_hidden, self.n_layers
@@ -614,14 +628,22 @@ class StackedRNN(SequenceModel):
         return flow
 
     def loss(
-        self, x: Any, y: Any, *, loss: str = "xent", mask: Any = None, h0: Any = None, c0: Any = None
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        c0: Any = None,
+        batch_first: bool = False,
     ) -> float:
         """The loss (Eq. 4) by a forward pass alone: :meth:`value_and_grad`'s
         value, ``inf`` when it is not finite.
 
         Parameters
         ----------
-        x, y, loss, mask, h0, c0
+        x, y, loss, mask, h0, c0, batch_first
             As in :meth:`value_and_grad`.
 
         Returns
@@ -633,6 +655,7 @@ class StackedRNN(SequenceModel):
         ValueError, TypeError
             As :meth:`value_and_grad`.
         """
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
         x3, batched, h0s, c0s = self._setup(x, h0, c0)
         T, B = x3.shape[0], x3.shape[1]
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)

@@ -4,6 +4,7 @@ Williams & Peng's BPTT(k1, k2), against central differences of forward passes.""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from ._context import CheckContext
 from ._result import CheckResult
 
 
-def _block_loss(m: LSTM | GRU, x: np.ndarray, y: np.ndarray, loss: str, w: np.ndarray, start: dict[str, np.ndarray]) -> float:
+def _block_loss(m: LSTM | GRU, x: np.ndarray, y: np.ndarray, loss: str, w: np.ndarray, start: dict[str, Any]) -> float:
     """``Σ_t w_t E_t`` of a forward pass over ``x`` from the states ``start``."""
     tr = m.forward(x, **start)
     assert tr.y is not None
