@@ -924,3 +924,42 @@ def test_log_norm_reach_of_a_stack_is_the_row_of_log_norms_bit_for_bit():
         L = jac.log_norms_from_jacobians(JJ)
         for t in range(JJ.shape[0] + 1):
             np.testing.assert_array_equal(jac.log_norm_reach_from_jacobians(JJ, t), L[t, t::-1])
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        [0.0, 5e-324, -3.0, 2.5e-308, 1e300],
+        [-0.0, -5e-324],
+        [0.0, 0.0, -0.0],
+        [-np.inf, 1.0, 1e-300],
+        [1e-200, -7.0, np.nan, 0.0],
+        [np.nan],
+        [],
+    ],
+)
+def test_scale_scan_on_bits_matches_numpy(x):
+    """The bit-level scan gives NumPy's largest |entry| and smallest nonzero
+    |entry| (subnormals, −0, inf included) and flags exactly the NaNs."""
+    a = np.asarray(x, dtype=np.float64)
+    s, m, bad = jac.JK._scan(a)
+    assert bad == bool(np.isnan(a).any())
+    if not bad:
+        finite = np.abs(a)
+        assert s == (finite.max() if a.size else 0.0)
+        nz = finite[finite > 0]
+        assert m == (nz.min() if nz.size else np.inf)
+
+
+def test_frobenius_sum_by_columns_within_its_rounding_bound():
+    """``‖P‖_F²`` from column sums against exact rational arithmetic: within
+    ``(n + m)·ε`` relative, the bound the certificate's allowance covers."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(5)
+    for shape, scale in (((7, 5), 1.0), ((16, 16), 1e150), ((3, 9), 1e-150), ((128, 128), 1.0)):
+        P = rng.normal(size=shape) * scale
+        P[0, :2] = [5e-324, 1e-170]  # squares below float64's range: negligible beside the rest
+        exact = sum(Fraction(float(v)) ** 2 for v in P.ravel())
+        got = jac.JK._fro2(P)
+        assert abs(Fraction(got) - exact) <= Fraction(sum(shape) * 2.220446049250313e-16) * exact
