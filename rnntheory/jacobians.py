@@ -704,7 +704,9 @@ def log_norm_reach(model: Model, trace: AnyTrace, t: int | None = None) -> np.nd
     tt = trace.T if t is None else check_int("t", t, minimum=0)
     if tt > trace.T:
         raise ValueError(f"`t` must be <= T = {trace.T}, got {tt}")
-    return log_norm_reach_from_jacobians(step_jacobians(model, trace), tt)
+    J, per = product_factors(model, trace)
+    out = log_norm_reach_from_jacobians(J, tt * per)
+    return out if per == 1 else np.ascontiguousarray(out[::per])
 
 
 def log_norm_reach_from_jacobians(J: np.ndarray, t: int | None = None) -> np.ndarray:

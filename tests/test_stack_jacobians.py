@@ -407,6 +407,10 @@ def test_stack_log_norms_with_extreme_weights_are_finite_and_exact(c):
         ref = float(tau * mpmath.log(c) + mpmath.asinh(mpmath.mpf(tau) * c / 2))
         assert np.isfinite(L[tau, 0])
         assert L[tau, 0] == pytest.approx(ref, rel=1e-12, abs=1e-12)
+        # the reach from T and the profile from 0 read the same products
+        reach = jac.log_norm_reach(m, tr, tau)
+        assert reach[tau] == pytest.approx(ref, rel=1e-12, abs=1e-12)
+        assert jac.log_norm_profile(m, tr)[tau] == pytest.approx(ref, rel=1e-12, abs=1e-12)
     cert = bounds.certify(m, tr)
     assert cert.holds, str(cert)
     assert np.all(np.isfinite(bounds.stack_pair_log_bounds(m, tr, "block_norm")[np.tril_indices(T + 1)]))
