@@ -58,3 +58,39 @@ def _mpmath_precision():
     mpmath.mp.prec = 53
     yield
     mpmath.mp.prec = 53
+
+
+# --------------------------------------------------------------------------- warm-up
+# A fresh checkout compiles every Numba kernel on first use, one after the
+# other, in the test process: most of a cold run is compilation. When the
+# on-disk cache is cold, tests/warm_kernels.py compiles the kernels in a second
+# process on the other core while the tests run (RNNTHEORY_NO_WARMUP=1 turns it
+# off). It asserts nothing and writes only Numba's own cache files.
+_WARMER: list = []
+
+
+def _kernel_cache_is_cold() -> bool:
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        return False
+    import rnntheory
+
+    cache = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(rnntheory.__file__).parent / "__pycache__")
+    return not any(cache.rglob("_jacobian_kernels.log_norms_rows-*.nbi"))
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("RNNTHEORY_NO_WARMUP") or not _kernel_cache_is_cold():
+        return
+    import subprocess
+
+    _WARMER.append(subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("warm_kernels.py"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    ))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for proc in _WARMER:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

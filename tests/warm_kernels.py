@@ -1,0 +1,83 @@
+"""Compile the package's Numba kernels into the on-disk cache, in a second process.
+
+On a fresh checkout every kernel is compiled on first use, one after the
+other, by the test process itself: most of a cold run's time is compilation.
+``conftest.py`` starts this script beside the tests when the cache is cold, so
+the compilation runs on the other core while the tests run; a test that then
+needs a kernel loads it from the cache instead of compiling it (a kernel the
+tests reach first is compiled there as before: the cache files are written
+atomically, so two processes compiling the same kernel only repeat work).
+
+The script asserts nothing: it is not a test, and what it computes is thrown
+away. Its order follows the suite's: first what the early test files need
+(the Jacobian products of ``test_bounds``), then what ``rnntheory verify``
+runs (``test_cli``), then the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+
+
+def _jacobians() -> None:
+    from rnntheory import GRU, LSTM, ElmanRNN, StackedRNN, bounds, jacobians
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 2))
+    models = [
+        ElmanRNN.init(2, 3, None, scheme="gaussian", seed=0),
+        LSTM.init(2, 3, None, seed=0),
+        GRU.init(2, 3, None, seed=0),
+        StackedRNN.init(2, 3, None, cell="lstm", n_layers=2, seed=0),
+    ]
+    for m in models:
+        tr = m.forward(x)
+        jacobians.log_norms(m, tr)
+        jacobians.log_norm_profile(m, tr)
+        jacobians.log_norm_reach(m, tr)
+        jacobians.product(m, tr, 4, 1)
+        jacobians.lyapunov_spectrum(m, tr)
+        bounds.certify(m, tr)
+
+
+def _verify() -> None:
+    from rnntheory.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        main(["verify", "--json", "--T", "30"])
+
+
+def _cells() -> None:
+    from rnntheory import GRU, LSTM, BidirectionalRNN, ElmanRNN, StackedRNN
+
+    rng = np.random.default_rng(1)
+    for dtype in (np.float64, np.float32):
+        x = rng.normal(size=(5, 3, 2)).astype(dtype)
+        y = rng.integers(0, 2, size=(5, 3))
+        for m in (
+            ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=0, dtype=dtype),
+            LSTM.init(2, 3, 2, seed=0, dtype=dtype),
+            GRU.init(2, 3, 2, seed=0, dtype=dtype),
+            StackedRNN.init(2, 3, 2, cell="gru", n_layers=2, seed=0, dtype=dtype),
+            BidirectionalRNN.init(2, 3, 2, cell="lstm", n_layers=2, seed=0, dtype=dtype),
+        ):
+            m.forward(x)
+            if hasattr(m, "value_and_grad"):
+                m.value_and_grad(x, y)
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    for step in (_jacobians, _verify, _cells):
+        try:
+            step()
+        except Exception:  # warming only: the tests report real failures
+            pass
+
+
+if __name__ == "__main__":
+    main()
