@@ -579,6 +579,57 @@ def test_stacked_torch_lstm_same_diagnosis_by_every_route(tmp_path) -> None:  # 
     assert ref["state"]["label"] == "whole state" and ref["state"]["state_size"] == 16
 
 
+@pytest.mark.oracle
+@pytest.mark.skipif(skip_torch(), reason="torch is not installed")
+def test_trained_torch_lstm_same_diagnosis_from_module_pt_and_safetensors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A 2-layer torch LSTM with a linear readout, *trained* (Adam, 40 steps on a
+    delayed-sine task, so its weights are no longer an initialisation), saved as a
+    whole-network state dict (keys ``rnn.*`` and ``fc.*``) to a .pt and a
+    .safetensors: the module itself, and both files read without naming any key,
+    give the same diagnosis, and the readout found in the files is the trained
+    ``fc`` exactly."""
+    import torch
+    from test_checkpoints import write_safetensors
+
+    from rnntheory import from_state_dict
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.LSTM(2, 6, num_layers=2, batch_first=True, dtype=torch.float64)
+            self.fc = torch.nn.Linear(6, 1, dtype=torch.float64)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.fc(self.rnn(x)[0])
+
+    net = Net()
+    before = net.rnn.weight_hh_l1.detach().clone()
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    t = torch.linspace(0, 12, 41, dtype=torch.float64)
+    xs = torch.stack([torch.stack([torch.sin(t + p), torch.cos(t + p)], -1) for p in range(8)])
+    target = torch.roll(xs[..., :1], 3, dims=1)
+    for _ in range(40):
+        opt.zero_grad()
+        loss = ((net(xs) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+    assert not torch.equal(before, net.rnn.weight_hh_l1)  # trained, not an initialisation
+    sd = {k: v.detach() for k, v in net.state_dict().items()}
+    torch.save(sd, tmp_path / "net.pt")
+    write_safetensors(tmp_path / "net.safetensors", {k: v.numpy() for k, v in sd.items()})
+    x = xs[0].numpy()
+    ref = diagnose(net.rnn, x).to_dict()
+    for name in ("net.pt", "net.safetensors"):
+        m = from_state_dict(tmp_path / name)
+        assert isinstance(m, StackedRNN) and m.n_layers == 2
+        assert m.W_yh is not None and np.array_equal(m.W_yh, net.fc.weight.detach().numpy())
+        got = diagnose(m, x).to_dict()
+        assert got.pop("model") != ref["model"]  # the files bring the readout along
+        assert got == {k: v for k, v in ref.items() if k != "model"}, name
+
+
 def _npz_checkpoint(tmp_path, m: LSTM):  # type: ignore[no-untyped-def]
     p = tmp_path / "lstm.npz"
     np.savez(p, **{f"rnn.{k}_l0": v for k, v in m.params().items() if k.endswith(("ih", "hh"))})
