@@ -32,6 +32,18 @@ from .checkpoints import from_state_dict
 __all__ = ["from_torch", "to_torch"]
 
 
+def _torch(func: str) -> Any:
+    """``torch``, or an ``ImportError`` that says how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(
+            f"`{func}` needs PyTorch, which is not installed: "
+            'pip install "rnntheory[oracle]" (or any torch from 2.2)'
+        ) from None
+    return torch
+
+
 def _np(p: Any) -> np.ndarray:
     return np.ascontiguousarray(p.detach().cpu().numpy())
 
@@ -119,8 +131,7 @@ def from_torch(module: Any, readout: Any = None) -> Any:
     >>> from_torch(torch.nn.GRU(3, 5, bidirectional=True, dtype=torch.float64))
     BidirectionalRNN(n_in=3, n_hidden=5, n_out=10, cell='gru', n_layers=1, dtype=float64)
     """
-    import torch
-
+    torch = _torch("from_torch")
     nn = torch.nn
     if isinstance(module, nn.RNNBase):
         if getattr(module, "proj_size", 0):
@@ -200,7 +211,7 @@ def to_torch(model: Any) -> Any:
     torch.nn.Module
         Same dtype as the model; ``batch_first=False`` (time-major, as here).
     """
-    import torch
+    torch = _torch("to_torch")
 
     grid, bidirectional = _layers(model)
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32

@@ -192,3 +192,18 @@ def test_projection_is_refused_with_the_reason():
     """proj_size changes the recurrence: refused, saying so."""
     with pytest.raises(ValueError, match=r"proj_size=2: the projection changes the recurrence the theory analyses"):
         from_torch(torch.nn.LSTM(2, 3, proj_size=2))
+
+
+def test_without_torch_the_error_says_how_to_install_it(monkeypatch):
+    """With torch not importable, to_torch (and from_torch) raise an ImportError
+    with the install hint, not a bare ModuleNotFoundError from deep inside."""
+    import sys
+
+    from rnntheory import ElmanRNN, from_torch, to_torch
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    m = ElmanRNN.init(2, 3, None, scheme="gaussian", seed=0)
+    with pytest.raises(ImportError, match=r"`to_torch` needs PyTorch.*rnntheory\[oracle\]"):
+        to_torch(m)
+    with pytest.raises(ImportError, match=r"`from_torch` needs PyTorch.*rnntheory\[oracle\]"):
+        from_torch(object())
