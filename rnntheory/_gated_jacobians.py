@@ -96,7 +96,7 @@ def gru_step_jacobians(weight_hh: np.ndarray, h: np.ndarray, pre: np.ndarray) ->
 _LN2 = 0.6931471805599453
 
 
-def log_spectral_norms(M: np.ndarray) -> np.ndarray:
+def log_spectral_norms(M: np.ndarray, *, gram: bool = False) -> np.ndarray:
     """``ln σ_max`` of each matrix of a stack ``(..., p, q)``, scaled so nothing overflows.
 
     Each matrix is multiplied by the power of two ``2^-e`` that brings its
@@ -105,6 +105,11 @@ def log_spectral_norms(M: np.ndarray) -> np.ndarray:
     (``ln σ_max`` of such a matrix exceeds ``ln`` of the largest float64, so
     ``σ_max`` itself would overflow to inf). ``−inf`` for a zero matrix, NaN
     for one with a NaN or inf entry (no SVD is attempted on it).
+
+    ``gram=True``: ``σ_max² = λ_max`` of the smaller Gram matrix ``M Mᵀ`` or
+    ``MᵀM`` by a symmetric eigensolver instead of the SVD, about three times
+    faster on a stack's blocks. After the scaling ``λ_max ≥ 1/4``, and the
+    Gram matrix's rounding moves ``σ_max`` by a relative ``O(min(p, q) ε)``.
     """
     M = np.asarray(M, np.float64)
     lead = M.shape[:-2]
@@ -120,7 +125,13 @@ def log_spectral_norms(M: np.ndarray) -> np.ndarray:
     if ok.any():
         e = np.frexp(big[ok])[1]
         scaled = np.ldexp(flat[ok], -e[:, None, None])
-        out[ok] = np.log(np.linalg.norm(scaled, 2, axis=(1, 2))) + e * _LN2
+        if gram:
+            St = np.swapaxes(scaled, 1, 2)
+            with np.errstate(under="ignore"):
+                G = scaled @ St if scaled.shape[1] <= scaled.shape[2] else St @ scaled
+            out[ok] = 0.5 * np.log(np.linalg.eigvalsh(G)[:, -1]) + e * _LN2
+        else:
+            out[ok] = np.log(np.linalg.norm(scaled, 2, axis=(1, 2))) + e * _LN2
     return out.reshape(lead)
 
 
