@@ -348,8 +348,7 @@ def _top_lyapunov(J: np.ndarray, steps: int, seed: int | np.random.Generator) ->
     rng = np.random.default_rng(seed)
     n = J.shape[1]
     Q0, _ = np.linalg.qr(rng.normal(size=(n, 1)))
-    Js, logs, _, _ = JK.prescale(J)
-    sums = JK.lyapunov(Js, np.ascontiguousarray(Q0)) + float(np.sum(logs))
+    sums = JK.lyapunov(J, np.ascontiguousarray(Q0))
     return float(sums[0] / steps)
 
 
@@ -386,7 +385,7 @@ def _one(model: Any, trace: Any, names: tuple[str, ...], eq12_rate: float | None
     """
     F, per = JAC.product_factors(model, trace)
     T = F.shape[0] // per
-    bad = ~np.isfinite(F).reshape(T, -1).all(axis=1)
+    bad = np.isnan(JK.step_logs(F)).reshape(T, per).any(axis=1)  # a NaN or inf entry
     overflow = tuple(int(i) + 1 for i in np.flatnonzero(bad))
     end = int(np.argmax(bad)) if bad.any() else T
     profile = np.full(T + 1, np.nan)

@@ -734,12 +734,10 @@ def log_norm_reach_from_jacobians(J: np.ndarray, t: int | None = None) -> np.nda
         raise ValueError(f"`t` must be <= T = {T}, got {tt}")
     with blas_threads_for(0):  # one sequence of small products: one BLAS thread
         # the tiles of the whole stack, as log_norms takes them: the same bits
-        finite = np.where(np.isfinite(J).all(axis=(1, 2)), 0.0, np.nan)
-        plan = JK.tile_plan(J, finite, False)
-        J = J[:tt]
-        Js, logs, mins, shifts = JK.prescale(J)
-        out = JK.log_norm_row(J, Js, logs, mins, shifts, plan, tt)[::-1].copy()
-    bad = np.isnan(logs)[::-1]  # bad[τ−1]: factor J_{t−τ+1} has a NaN or inf entry
+        logs = JK.step_logs(J)
+        plan = JK.tile_plan(J, logs, False)
+        out = JK.log_norm_row(J, plan, tt)[::-1].copy()
+    bad = np.isnan(logs[:tt])[::-1]  # bad[τ−1]: factor J_{t−τ+1} has a NaN or inf entry
     if bad.any():  # NaN from it on, also after an exactly zero partial product
         out[1 + int(np.argmax(bad)):] = np.nan
     return out
@@ -795,7 +793,6 @@ def lyapunov_spectrum(
     if bad.any():
         raise ValueError(_nonfinite_message(bad, "lyapunov_spectrum"))
     Q0, _ = np.linalg.qr(rng.normal(size=(n, kk)))
-    # J_i = 2^shift_i · Js_i: |R_i[j, j]| scales by the same power of two
-    Js, logs, _, _ = JK.prescale(J)
-    sums = JK.lyapunov(Js, np.ascontiguousarray(Q0)) + float(np.sum(logs))
+    # each J_i is scaled by a power of two, exactly, and the scale added back
+    sums = JK.lyapunov(np.ascontiguousarray(J), np.ascontiguousarray(Q0))
     return np.sort(sums / trace.T)[::-1]
