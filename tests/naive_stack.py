@@ -116,3 +116,60 @@ def stack_jacobians(layers, x, s, h=1e-30):
             e[j] = 1j * h
             out[t - 1, :, j] = np.imag(stack_step(layers, s[t - 1] + e, x[t - 1])) / h
     return out
+
+
+def cell_step_p(m, p, s_prev, x_t):
+    """:func:`cell_step` with the parameters taken from ``p`` (keyed as ``m.params()``,
+    complex allowed; an Elman cell's fixed ``alpha`` and options come from ``m``)."""
+    if isinstance(m, ElmanRNN):
+        f = _ACT[m.activation.name]
+        alpha = p.get("alpha", naive.param_dict(m)["alpha"])
+        W, U, b = p["W_hh"], p["W_hx"], p["b_h"]
+        g = f(W @ s_prev + U @ x_t + b) if m.form == "standard" else W @ f(s_prev) + U @ x_t + b
+        return g if alpha is None else alpha * s_prev + (1.0 - alpha) * g
+    n = m.n_hidden
+    Wi, Wh, bi, bh = p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]
+    if isinstance(m, LSTM):
+        h, c = s_prev[:n], s_prev[n:]
+        a = Wi @ x_t + bi + Wh @ h + bh
+        i, f, g, o = _sig(a[:n]), _sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), _sig(a[3 * n:])
+        c = f * c + i * g
+        return np.concatenate([o * np.tanh(c), c])
+    gi, gh = Wi @ x_t + bi, Wh @ s_prev + bh
+    r, z = _sig(gi[:n] + gh[:n]), _sig(gi[n:2 * n] + gh[n:2 * n])
+    nn = np.tanh(gi[2 * n:] + r * gh[2 * n:])
+    return (1.0 - z) * nn + z * s_prev
+
+
+def stack_step_p(layers, P, s_prev, x_t):
+    """:func:`stack_step` with the parameters taken from ``P`` (keyed as
+    ``StackedRNN.params()``: ``"<name>_l<l>"``)."""
+    out, off, inp = [], 0, x_t
+    for i, m in enumerate(layers):
+        p = {k: P[f"{k}_l{i}"] for k in m.params()}
+        sz = state_size(m)
+        s = cell_step_p(m, p, s_prev[off:off + sz], inp)
+        out.append(s)
+        inp = s[:m.n_hidden]
+        off += sz
+    return np.concatenate(out)
+
+
+def stack_param_jacobians(layers, params, x, s, h=1e-30):
+    """``{key: (T, S, size)}``: complex-step derivatives ``∂⁺s_t/∂θ`` of one step of
+    the stack (``s_{t−1}`` and ``x_t`` held fixed) with respect to every entry of
+    every layer parameter ``θ = params[key]`` (exact to rounding)."""
+    T, S = x.shape[0], s.shape[1]
+    base = {k: np.asarray(v, dtype=complex) for k, v in params.items()}
+    out = {}
+    for key, v in params.items():
+        J = np.empty((T, S, v.size))
+        for j in range(v.size):
+            P = dict(base)
+            pert = base[key].copy().reshape(-1)
+            pert[j] += 1j * h
+            P[key] = pert.reshape(v.shape)
+            for t in range(1, T + 1):
+                J[t - 1, :, j] = np.imag(stack_step_p(layers, P, s[t - 1].astype(complex), x[t - 1])) / h
+        out[key] = J
+    return out

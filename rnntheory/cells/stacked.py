@@ -22,7 +22,7 @@ Initial states are shaped as PyTorch shapes them: ``h0`` (and ``c0``) of shape
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from .._validation import (
     check_int,
 )
 from . import _stack_kernels as SK
-from ._base import GradsBase, SequenceModel, TraceBase, readout_params, readout_rows
+from ._base import GradsBase, SequenceModel, TraceBase, parse_truncate, readout_params, readout_rows
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
 
@@ -416,10 +416,12 @@ class StackedRNN(SequenceModel):
         return x3, batched, h0s, c0s
 
     def _run_layers(
-        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], for_grad: bool
+        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], for_grad: bool, check: bool = True
     ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, ...]]]:
         """Every layer's forward pass, bottom up: the inputs of each layer and
-        what its backward pass (``for_grad``) or its trace needs."""
+        what its backward pass (``for_grad``) or its trace needs. ``check``:
+        the reach checks (off for the windows of truncated BPTT, which rerun
+        steps of a pass already checked)."""
         B, n = x3.shape[1], self.n_hidden
         inputs: list[np.ndarray] = []
         saved: list[tuple[np.ndarray, ...]] = []
@@ -427,7 +429,8 @@ class StackedRNN(SequenceModel):
         for i, layer in enumerate(self.layers):
             h0 = h0s[i]
             try:
-                layer._check_reach(xl, h0)
+                if check:
+                    layer._check_reach(xl, h0)
             except ReachError as exc:
                 where = "" if i == 0 else f" (it reads the states of layer {i - 1} as its input `x`)"
                 raise ReachError(f"layer {i}{where}: {exc}") from None
@@ -529,9 +532,33 @@ class StackedRNN(SequenceModel):
             As in :meth:`rnntheory.ElmanRNN.value_and_grad`.
         h0, c0 : array, shape ``(L, n)`` or ``(L, B, n)``, optional
             Initial states of every layer, as in :meth:`forward`.
-        truncate : None
-            Truncated BPTT of stacks is not available yet (it comes with
-            windows on the whole state); only ``None`` is accepted.
+        truncate : int or (int, int), optional
+            Truncated BPTT with the schedules of the single cells
+            (:meth:`rnntheory.LSTM.value_and_grad`), the window on the **whole
+            state** ``s_k`` (every layer, LSTM ``h`` and ``c``): the
+            contribution of ``E_t`` through ``s_k`` is kept only when
+            ``e(t) − k < k2``, so the gradient of each loss term flows back at
+            most ``k2`` steps through the recurrence (``s_k → s_{k−1}``), and
+            across the layers within a step without restriction (layer ``l``'s
+            parameters at step ``k`` reach ``E_t`` through the layers above it
+            at the same step ``k``). ``k2`` alone is the sliding window
+            (``e(t) = t``); ``(k1, k2)`` with ``k2 ≥ k1`` is Williams & Peng's
+            BPTT(k1, k2), blocks of ``k1`` losses ending at
+            ``e = k1, 2k1, …, T`` (the last at ``T``), each backpropagated
+            ``k2`` steps from its end, as if the whole state were detached at
+            ``e − k2``; ``(k, k)`` is chunks. ``flow`` and every layer's
+            ``flow``/``flow_c`` are truncated the same way; the readout's
+            gradients and the loss are not. ``None`` is full BPTT, and so is
+            any ``k2 > T``.
+
+            Cost: the blocks whose window starts at ``s_0`` (``e < k2``) are
+            one BPTT pass over their steps; every other block is a window of
+            ``k2`` steps, recomputed from the stored ``s_{e−k2}`` (forward
+            and backward, all windows run as one batch through the layers'
+            kernels). With ``⌈T/k1⌉`` blocks that is ``O(T·k2/k1)`` steps of
+            every layer: ``O(T·k2)`` for the sliding window, ``O(T)`` for
+            chunks, against ``O(T)`` for full BPTT; memory ``O(T·k2/k1)``
+            per layer, taken in slices of the windows.
         batch_first : bool
             ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)``,
             ``mask`` ``(B, T)``: the layout of a PyTorch module built with
@@ -550,7 +577,8 @@ class StackedRNN(SequenceModel):
         ------
         ValueError
             On bad inputs, targets, mask or initial states (as :meth:`forward`,
-            reach check included), or ``truncate`` other than ``None``.
+            reach check included), or a ``truncate`` that is not a positive
+            ``k2`` or a pair ``(k1, k2)`` with ``k2 ≥ k1 ≥ 1``.
         TypeError
             On non-numeric inputs or non-integer classes for ``loss="xent"``.
 
@@ -564,18 +592,24 @@ class StackedRNN(SequenceModel):
         >>> bool(E == m.loss(x, y)), g.flow.shape, sorted(g.params())[-1]
         (True, (6, 8), 'weight_ih_l1')
 
-        Eqs. 4–8 of the article (BPTT), through every layer.
+        With ``truncate=1`` each ``E_t`` reaches only the parameters' use at
+        step ``t`` (through every layer at that step), and no flow reaches ``s_0``:
+
+        >>> _, g1 = m.value_and_grad(x, y, truncate=1)
+        >>> bool(np.all(g1.flow[0] == 0)), bool(np.all(g1.W_yh == g.W_yh))
+        (True, True)
+
+        Eqs. 4–8 of the article (BPTT), through every layer; Williams & Peng
+        1990 (BPTT(k1, k2)).
         """
-        if truncate is not None:
-            raise ValueError(
-                f"`truncate` must be None for a StackedRNN, got {truncate!r}: truncation of stacks comes "
-                "with the remedies matrix (windows on the whole state)"
-            )
         x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
         x3, batched, h0s, c0s = self._setup(x, h0, c0)
         T, B = x3.shape[0], x3.shape[1]
         n, L = self.n_hidden, self.n_layers
+        k1, k2 = parse_truncate(truncate)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        if k2 is not None and k2 <= T:
+            return self._truncated(x3, batched, h0s, c0s, loss, tgt, m, k1, k2)
         inputs, saved = self._run_layers(x3, h0s, c0s, for_grad=True)
         H_top = saved[-1][0]
         k = threads_for(B, T * B * n * max(n, self.n_out))
@@ -599,6 +633,131 @@ class StackedRNN(SequenceModel):
             flow = flow[:, 0]
             grads = [_single(g) for g in grads]
         return value, StackedGrads(tuple(grads), g_yh, g_by, flow)
+
+    def _backprop(
+        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], dh: np.ndarray, check: bool
+    ) -> tuple[list[Any], np.ndarray]:
+        """Full BPTT of the stack over ``x3 (T, B, n_in)`` from the initial
+        states ``h0s``/``c0s`` with the cotangent ``dh (T, B, n)`` of the top
+        layer's ``h_1..h_T``: the layers' batched gradient records and the
+        whole state's flow ``(T+1, B, S)``."""
+        T, B, L = x3.shape[0], x3.shape[1], self.n_layers
+        inputs, saved = self._run_layers(x3, h0s, c0s, for_grad=True, check=check)
+        grads: list[Any] = [None] * L
+        sent: list[np.ndarray] = [dh] * L
+        for i in range(L - 1, -1, -1):
+            sent[i] = dh
+            grads[i], dh = self.layers[i]._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0)
+        return grads, self._state_flow(grads, sent, saved, T, B)
+
+    def _truncated(
+        self, x3: np.ndarray, batched: bool, h0s: list[Any], c0s: list[Any], loss: str,
+        tgt: np.ndarray, m: np.ndarray, k1: int, k2: int,
+    ) -> tuple[float, StackedGrads]:
+        """:meth:`value_and_grad` with the schedule ``(k1, k2)``, ``k2 ≤ T``.
+
+        Blocks end at ``e_j = min(j·k1, T)``. Those with ``e < k2`` reach back
+        to ``s_0`` with every pair kept: together one BPTT pass over steps
+        ``1..E`` (``E`` the last such end) with their losses. Every other block
+        is a window of ``k2`` steps ``e−k2+1..e`` started from the stored
+        ``s_{e−k2}`` (held constant) with the block's losses: the windows run
+        as one batch (in slices) through :meth:`_backprop`; their parameter
+        gradients add up, their flows are added at steps ``e−k2+1..e`` (the
+        window's start, where ``e − k = k2``, is dropped)."""
+        T, B, n, L = x3.shape[0], x3.shape[1], self.n_hidden, self.n_layers
+        _, saved = self._run_layers(x3, h0s, c0s, for_grad=False)
+        H_top = saved[-1][0]
+        k = threads_for(B, T * B * n * max(n, self.n_out))
+        with own_threads(k):
+            Y = self._readout(H_top, k)
+        value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H_top[1:]), loss, tgt, m)
+        if self.W_yh is not None:
+            with own_threads(k):
+                dh = readout_rows(dZ.reshape(T * B, -1), self.W_yh, np.zeros(n, self.dtype), k).reshape(T, B, n)
+                g_yh, g_by = self._readout_grads(dZ, H_top, k)
+        else:
+            dh, g_yh, g_by = dZ, None, None
+        ends = np.minimum(np.arange(1, -(-T // k1) + 1) * k1, T)
+        lows = np.arange(0, ends.size) * k1  # block j holds the losses at steps lows[j]+1..ends[j]
+        short = ends < k2
+        # every record: layer fields summed, flows (T+1, B, ·) filled by the passes
+        total: list[dict[str, Any]] = [{} for _ in range(L)]
+        flows: list[dict[str, np.ndarray]] = [{} for _ in range(L)]
+        flow = np.zeros((T + 1, B, self.state_size), dtype=self.dtype)
+
+        def add(grads: list[Any], layer_flows: Any) -> None:
+            for i, g in enumerate(grads):
+                for f in fields(g):
+                    v = getattr(g, f.name)
+                    if f.name in ("flow", "flow_c"):
+                        if v.size:
+                            buf = flows[i].setdefault(f.name, np.zeros((T + 1, B, n), dtype=self.dtype))
+                            layer_flows(buf, v)
+                    elif v is not None:
+                        total[i][f.name] = v if f.name not in total[i] else total[i][f.name] + v
+
+        if short.any():
+            E = int(ends[short][-1])
+            grads, fl = self._backprop(np.ascontiguousarray(x3[:E]), h0s, c0s, np.ascontiguousarray(dh[:E]), True)
+            flow[:E + 1] += fl
+
+            def prefix(buf: np.ndarray, v: np.ndarray) -> None:
+                buf[:E + 1] += v
+
+            add(grads, prefix)
+        full_ends = ends[~short]
+        if full_ends.size:
+            full_lows = lows[~short]
+            states = self._layer_states(saved)
+            step = np.arange(k2)
+            # windows per slice: at most ~2^21 numbers in a layer's widest array
+            per = max(1, (1 << 21) // max(1, k2 * B * n * (4 if self.cell == "lstm" else 3)))
+            for w0 in range(0, full_ends.size, per):
+                e = full_ends[w0:w0 + per]
+                lo = full_lows[w0:w0 + per]
+                W = e.size
+                start = e - k2  # the window's s_{e−k2}
+                idx = start[None, :] + step[:, None]  # (k2, W): x index of window step j+1
+                xw = np.ascontiguousarray(x3[idx].reshape(k2, W * B, -1))
+                keep = (idx >= lo[None, :]).astype(self.dtype)  # step idx+1 in the block
+                dw = np.ascontiguousarray((dh[idx] * keep[:, :, None, None]).reshape(k2, W * B, n))
+                h0w = [np.ascontiguousarray(Hs[start].reshape(W * B, n)) for Hs, _ in states]
+                c0w = [None if Cs is None else np.ascontiguousarray(Cs[start].reshape(W * B, n)) for _, Cs in states]
+                grads, fl = self._backprop(xw, h0w, c0w, dw, False)
+                fl4 = fl.reshape(k2 + 1, W, B, -1)
+                for j in range(1, k2 + 1):  # window step j is the model's step start + j (distinct ends)
+                    flow[start + j] += fl4[j]
+
+                def windows(buf: np.ndarray, v: np.ndarray, start: np.ndarray = start, W: int = W) -> None:
+                    v4 = v.reshape(k2 + 1, W, B, n)
+                    for j in range(1, k2 + 1):
+                        buf[start + j] += v4[j]
+
+                add(grads, windows)
+        layer_grads: list[Any] = []
+        for i, layer in enumerate(self.layers):
+            rec = self._empty_grads(layer, T, B)
+            kw = {**total[i], **flows[i]}
+            layer_grads.append(replace(rec, **{k: v for k, v in kw.items() if k in {f.name for f in fields(rec)}}))
+        if not batched:
+            flow = flow[:, 0]
+            layer_grads = [_single(g) for g in layer_grads]
+        return value, StackedGrads(tuple(layer_grads), g_yh, g_by, flow)
+
+    def _layer_states(self, saved: list[tuple[np.ndarray, ...]]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Every layer's stored states ``(H, C)`` (``C`` None but for LSTM layers), ``(T+1, B, n)``."""
+        return [(a[0], a[1] if self.cell == "lstm" else None) for a in saved]
+
+    def _empty_grads(self, layer: Layer, T: int, B: int) -> Any:
+        """A layer's batched gradient record of zeros (flows ``(T+1, B, n)``)."""
+        z = {k: np.zeros_like(v) for k, v in layer.params().items()}
+        n = self.n_hidden
+        fl = np.zeros((T + 1, B, n), dtype=self.dtype)
+        if isinstance(layer, ElmanRNN):
+            return ElmanGrads(z["W_hh"], z["W_hx"], z["b_h"], None, None, fl, z.get("alpha"))
+        if isinstance(layer, LSTM):
+            return LSTMGrads(z["weight_ih"], z["weight_hh"], z["bias_ih"], z["bias_hh"], None, None, fl, fl.copy())
+        return GRUGrads(z["weight_ih"], z["weight_hh"], z["bias_ih"], z["bias_hh"], None, None, fl)
 
     def _state_flow(
         self, grads: list[Any], sent: list[np.ndarray], saved: list[tuple[np.ndarray, ...]], T: int, B: int
