@@ -471,3 +471,48 @@ def omega(model, x, y, kind, mask=None, variant="squared", threshold=1e-20, W=No
         total += float(np.sum(vals[keep]))
         count += int(np.sum(keep))
     return total / count if count else 0.0
+
+
+# ----------------------------------------------------------------------------- gated generators
+def gated_generator_loss(cell, p, x, y, kind, own, h0=None, c0=None, start=None, mask=None):
+    """Eq. 4 of an LSTM/GRU generator over one sequence, by the definition.
+
+    ``p``: ``weight_ih (G·n, n_in + m)`` over ``[x_t; o^fb_t]``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh``, ``W_yh``, ``b_y``. Step ``t`` (0-based here) is fed
+    ``start`` (zeros) at ``t = 0``, else the own output ``o_{t−1}`` when
+    ``own[t]`` and the target ``y_{t−1}`` (one-hot for ``"xent"``) otherwise;
+    ``o = softmax(z)`` for ``"xent"``, ``z`` for ``"mse"``. PyTorch's
+    LSTMCell/GRUCell equations, written here with NumPy (float64 or any
+    dtype the arrays carry).
+    """
+    Wi, Wh, bi, bh = (np.asarray(p[k]) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    V, c_ = np.asarray(p["W_yh"]), np.asarray(p["b_y"])
+    n, m = Wh.shape[1], V.shape[0]
+    h = np.zeros(n, Wh.dtype) if h0 is None else np.asarray(h0)
+    c = np.zeros(n, Wh.dtype) if c0 is None else np.asarray(c0)
+    prev_own = np.zeros(m, Wh.dtype) if start is None else np.asarray(start)
+    prev_tgt = prev_own
+    total = 0.0
+    for t in range(len(x)):
+        fb = prev_own if own[t] else prev_tgt
+        u = np.concatenate([np.asarray(x[t]), fb])
+        if cell == "lstm":
+            a = Wi @ u + bi + Wh @ h + bh
+            i, f, g, o = _sig(a[:n]), _sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), _sig(a[3 * n:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+        else:
+            gi, gh = Wi @ u + bi, Wh @ h + bh
+            r, z = _sig(gi[:n] + gh[:n]), _sig(gi[n:2 * n] + gh[n:2 * n])
+            h = (1.0 - z) * np.tanh(gi[2 * n:] + r * gh[2 * n:]) + z * h
+        zt = V @ h + c_
+        w = 1.0 if mask is None else float(mask[t])
+        if kind == "xent":
+            zm = zt.max()
+            e = np.exp(zt - zm)
+            total += w * (zm + np.log(e.sum()) - zt[int(y[t])])
+            prev_own, prev_tgt = e / e.sum(), np.eye(m)[int(y[t])]
+        else:
+            total += w * 0.5 * float(np.sum((zt - y[t]) ** 2))
+            prev_own, prev_tgt = zt, np.asarray(y[t])
+    return total

@@ -421,3 +421,10 @@ def lstm_backward_direct(W_hh, dH, dC, C, P, flow_h, flow_c, D, b0=0, b1=-1):
             )
         rowmat_blas_if(d, W_hh, flow_h[t - 1, b0:b1], blas)
     flow_c[0, b0:b1, :] = carry_c
+
+
+# Public names of the one-step backward helpers, for the kernels of other cell
+# modules that run the same cells with a different input path (the gated
+# generators of ``_generator_kernels``): one copy of each step's mathematics.
+lstm_step_back = _lstm_step_back
+gru_step_back = _gru_step_back

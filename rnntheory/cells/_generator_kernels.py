@@ -13,6 +13,12 @@ The recurrence (standard Elman form with output feedback)::
 loss "mse"). The fed-back value ``o^fb_t`` (``FB[t-1]``) is the teacher value
 ``TF[t-1]`` unless ``own[t-1]`` is set, in which case it is the model's own
 previous output ``o_{t−1} = O[t-2]`` (never at ``t = 1``: ``own[0]`` must be 0).
+
+The LSTM and GRU generators (``lstm_generator_*``, ``gru_generator_*``) run
+the gated cells of ``_gated_kernels`` on ``[x_t; o^fb_t]``, with the same
+choice of the fed value; their backward passes follow the feedback path
+``o_{t−1} → gates_t`` back into ``h_{t−1}``. Under teacher forcing the model
+runs the gated cell's own kernels instead (the fed value is data).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._helper_kernels import activate_both, rowmat, rowmat_acc
+from ._gated_kernels import gru_step_back, lstm_step_back
+from ._helper_kernels import ACT_SIGMOID, ACT_TANH, activate, activate_both, rowmat, rowmat_acc
 
 KIND_SOFTMAX = 0
 KIND_LINEAR = 1
@@ -128,3 +135,213 @@ def generator_backward(W_hh, W_yh, W_hy, dZ, FP, O, own, kind, flow, D, DZ, DF):
                 d[b, i] = g[b, i] * fp[b, i]
         rowmat(d, W_hh, flow[t - 1])
         rowmat(d, W_hy, DF[t - 1])
+
+
+# ----------------------------------------------------------------------------- gated generators
+# The LSTM and GRU generators read ``[x_t; o^fb_t]`` through ``weight_ih``; the
+# kernels take its two column blocks apart: ``W_xT (n_in, G·n)`` and
+# ``W_fT (m, G·n)`` (transposed) for the forward pass, ``W_f (G·n, m)`` for the
+# backward pass. The gate mathematics is that of ``_gated_kernels`` (PyTorch's
+# LSTMCell / GRUCell); the backward steps are its own helpers.
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def outputs(kind, Z, O):
+    """``O[t, b] = s(Z[t, b])`` for every step and sequence (``s`` as in :func:`_output`)."""
+    T, B, _ = Z.shape
+    for t in range(T):
+        for b in range(B):
+            _output(kind, Z[t, b], O[t, b])
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _choose_fed(t, own, TF, O, FB):
+    """Fill ``FB[t-1]`` (the value fed into step ``t``): ``O[t-2]`` where ``own[t-1]``, else ``TF[t-1]``."""
+    fb = FB[t - 1]
+    for b in range(fb.shape[0]):
+        if own[t - 1, b] != 0:
+            fb[b, :] = O[t - 2, b]
+        else:
+            fb[b, :] = TF[t - 1, b]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _readout_step(t, W_yhT, b_y, kind, H, Z, O):
+    """``Z[t-1] = H[t] W_yhᵀ + b_y`` and ``O[t-1] = s(Z[t-1])``."""
+    zt = Z[t - 1]
+    for b in range(zt.shape[0]):
+        zt[b, :] = b_y
+    rowmat_acc(H[t], W_yhT, zt)
+    for b in range(zt.shape[0]):
+        _output(kind, zt[b], O[t - 1, b])
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _dz_with_feedback(t, T, kind, dZ, O, own, DF, DZ):
+    """``DZ[t-1] = dZ[t-1]`` plus, where the own output ``o_t`` was fed into
+    step ``t+1``, ``J_s(z_t)ᵀ DF[t]`` (the gradient back through the feedback)."""
+    dz = DZ[t - 1]
+    dz[:, :] = dZ[t - 1]
+    if t == T:
+        return
+    m = dz.shape[1]
+    for b in range(dz.shape[0]):
+        if own[t, b] == 0:
+            continue
+        v = DF[t, b]
+        ob = O[t - 1, b]
+        if kind == KIND_SOFTMAX:
+            pv = 0.0
+            for c in range(m):
+                pv += ob[c] * v[c]
+            for c in range(m):
+                dz[b, c] += ob[c] * (v[c] - pv)
+        else:
+            for c in range(m):
+                dz[b, c] += v[c]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def lstm_generator_forward(
+    W_xT, W_fT, W_hhT, b_ih, b_hh, W_yhT, b_y, x, h0, c0, TF, own, kind, H, C, P, Z, O, FB
+):
+    """The LSTM with output feedback: gates ``W_x x_t + W_f o^fb_t + b_ih +
+    W_hh h_{t−1} + b_hh`` (PyTorch's order ``i, f, g, o``), ``c_t = σ(f)⊙c_{t−1}
+    + σ(i)⊙tanh(g)``, ``h_t = σ(o)⊙tanh(c_t)``, ``z_t = W_yh h_t + b_y``,
+    ``o_t = s(z_t)``.
+
+    Fills ``H, C (T+1, B, n)``, the gate pre-activations ``P (T, B, 4n)``,
+    ``Z``, ``O`` and the fed values ``FB (T, B, m)``; ``TF`` and ``own`` as in
+    :func:`generator_forward`.
+    """
+    T, B, _ = x.shape
+    n = h0.shape[1]
+    H[0, :, :] = h0
+    C[0, :, :] = c0
+    val = np.empty(4 * n, dtype=H.dtype)
+    tc = np.empty(n, dtype=H.dtype)
+    for t in range(1, T + 1):
+        _choose_fed(t, own, TF, O, FB)
+        pt = P[t - 1]
+        for b in range(B):
+            for j in range(4 * n):
+                pt[b, j] = b_ih[j] + b_hh[j]
+        rowmat_acc(x[t - 1], W_xT, pt)
+        rowmat_acc(FB[t - 1], W_fT, pt)
+        rowmat_acc(H[t - 1], W_hhT, pt)
+        for b in range(B):
+            pb = pt[b]
+            cp = C[t - 1, b]
+            cb = C[t, b]
+            hb = H[t, b]
+            activate(ACT_SIGMOID, pb[: 2 * n], val[: 2 * n])
+            activate(ACT_TANH, pb[2 * n : 3 * n], val[2 * n : 3 * n])
+            activate(ACT_SIGMOID, pb[3 * n :], val[3 * n :])
+            for j in range(n):
+                cb[j] = val[n + j] * cp[j] + val[j] * val[2 * n + j]
+            activate(ACT_TANH, cb, tc)
+            for j in range(n):
+                hb[j] = val[3 * n + j] * tc[j]
+        _readout_step(t, W_yhT, b_y, kind, H, Z, O)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def lstm_generator_backward(W_hh, W_f, W_yh, dZ, C, P, O, own, kind, flow_h, flow_c, D, DZ, DF):
+    """BPTT of the LSTM generator, through the feedback path where the own output was fed.
+
+    For ``t = T..1``: ``DZ[t-1]`` the total ``∂E/∂z_t`` (as in
+    :func:`generator_backward`), ``∂E/∂h_t = flow_h[t] = DZ_t W_yh + D_{t+1} W_hh``,
+    the LSTM step backwards (``flow_c[t] = ∂E/∂c_t``, ``D[t-1]`` the gradient at
+    the gate pre-activations), and ``DF[t-1] = ∂E/∂o^fb_t = D_t W_f``. The
+    choice ``own`` is a constant.
+    """
+    T, B, n4 = P.shape
+    n = n4 // 4
+    flow_h[T, :, :] = 0.0
+    carry = np.zeros((B, n), dtype=flow_h.dtype)
+    val = np.empty(n4, dtype=flow_h.dtype)
+    der = np.empty(n4, dtype=flow_h.dtype)
+    tc = np.empty(n, dtype=flow_h.dtype)
+    dtc = np.empty(n, dtype=flow_h.dtype)
+    for t in range(T, 0, -1):
+        _dz_with_feedback(t, T, kind, dZ, O, own, DF, DZ)
+        g = flow_h[t]
+        rowmat_acc(DZ[t - 1], W_yh, g)
+        d = D[t - 1]
+        for b in range(B):
+            lstm_step_back(P[t - 1, b], C[t - 1, b], C[t, b], g[b], carry[b], flow_c[t, b], d[b], val, der, tc, dtc)
+        rowmat(d, W_hh, flow_h[t - 1])
+        rowmat(d, W_f, DF[t - 1])
+    flow_c[0, :, :] = carry
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def gru_generator_forward(
+    W_xT, W_fT, W_hhT, b_ih, b_hh, W_yhT, b_y, x, h0, TF, own, kind, H, P, Z, O, FB
+):
+    """The GRU with output feedback (PyTorch's GRUCell on ``[x_t; o^fb_t]``):
+    ``r, z`` from the sum of both projections, ``n = tanh(W_in [x; o^fb] + b_in
+    + σ(r)⊙(W_hn h + b_hn))``, ``h′ = (1 − z)⊙n + z⊙h``; readout and outputs as
+    in :func:`lstm_generator_forward`. ``P (T, B, 4n)`` as ``gru_forward`` stores it.
+    """
+    T, B, _ = x.shape
+    n = h0.shape[1]
+    H[0, :, :] = h0
+    gi = np.empty((B, 3 * n), dtype=H.dtype)
+    gh = np.empty((B, 3 * n), dtype=H.dtype)
+    val = np.empty(3 * n, dtype=H.dtype)
+    for t in range(1, T + 1):
+        _choose_fed(t, own, TF, O, FB)
+        for b in range(B):
+            gi[b, :] = b_ih
+            gh[b, :] = b_hh
+        rowmat_acc(x[t - 1], W_xT, gi)
+        rowmat_acc(FB[t - 1], W_fT, gi)
+        rowmat_acc(H[t - 1], W_hhT, gh)
+        for b in range(B):
+            pb = P[t - 1, b]
+            ib = gi[b]
+            hb_ = gh[b]
+            hp = H[t - 1, b]
+            hb = H[t, b]
+            for j in range(2 * n):
+                pb[j] = ib[j] + hb_[j]
+            activate(ACT_SIGMOID, pb[: 2 * n], val[: 2 * n])
+            for j in range(n):
+                hn = hb_[2 * n + j]
+                pb[3 * n + j] = hn
+                pb[2 * n + j] = ib[2 * n + j] + val[j] * hn
+            activate(ACT_TANH, pb[2 * n : 3 * n], val[2 * n :])
+            for j in range(n):
+                z = val[n + j]
+                hb[j] = (1.0 - z) * val[2 * n + j] + z * hp[j]
+        _readout_step(t, W_yhT, b_y, kind, H, Z, O)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def gru_generator_backward(W_hh, W_f, W_yh, dZ, H, P, O, own, kind, flow, D_hid, D_in, DZ, DF):
+    """BPTT of the GRU generator, through the feedback path where the own output was fed.
+
+    As :func:`lstm_generator_backward` with the GRU step: ``D_hid``, ``D_in``
+    the gradients at the hidden-side and input-side pre-activations,
+    ``flow[t-1] = D^hid_t W_hh + ∂E/∂h_t ⊙ σ(z_t)`` and
+    ``DF[t-1] = ∂E/∂o^fb_t = D^in_t W_f``.
+    """
+    T, B, n4 = P.shape
+    n = n4 // 4
+    flow[T, :, :] = 0.0
+    direct = np.empty((B, n), dtype=flow.dtype)
+    val = np.empty(3 * n, dtype=flow.dtype)
+    der = np.empty(3 * n, dtype=flow.dtype)
+    for t in range(T, 0, -1):
+        _dz_with_feedback(t, T, kind, dZ, O, own, DF, DZ)
+        g = flow[t]
+        rowmat_acc(DZ[t - 1], W_yh, g)
+        dhid = D_hid[t - 1]
+        din = D_in[t - 1]
+        for b in range(B):
+            gru_step_back(P[t - 1, b], H[t - 1, b], g[b], dhid[b], din[b], direct[b], val, der)
+        out = flow[t - 1]
+        out[:, :] = direct
+        rowmat_acc(dhid, W_hh, out)
+        rowmat(din, W_f, DF[t - 1])

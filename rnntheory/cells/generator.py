@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from .._parallel import blas_threads_for, own_threads
 from .._validation import (
     abs_max,
     as_float_array,
@@ -68,12 +69,24 @@ from .._validation import (
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
+from . import _gated_kernels as GK
 from . import _generator_kernels as G
-from ._base import LOSSES, GradsBase, SequenceModel, TraceBase, recurrent_matrix, same_dtype
+from ._base import (
+    LOSSES,
+    GradsBase,
+    SequenceModel,
+    TraceBase,
+    readout_rows,
+    recurrent_matrix,
+    same_dtype,
+    sum_over_rows,
+)
+from .gated import GRU, LSTM
 
-__all__ = ["MODES", "GeneratorGrads", "GeneratorRNN", "GeneratorTrace"]
+__all__ = ["CELLS", "MODES", "GatedGeneratorGrads", "GeneratorGrads", "GeneratorRNN", "GeneratorTrace"]
 
 MODES = ("free", "teacher", "scheduled")
+CELLS = ("elman", "lstm", "gru")
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,15 @@ class GeneratorTrace(TraceBase):
     own : ndarray of bool, shape ``(T,)`` or ``(T, B)``
         ``own[t-1]`` is whether ``fed[t-1]`` is the model's own output ``o_{t−1}``
         (always ``False`` at ``t = 1``).
+    c : ndarray or None
+        LSTM generators: the cell states, shaped as ``h`` (``c[0] = c_0``);
+        ``None`` for the Elman and GRU generators.
+
+    Notes
+    -----
+    For the gated generators ``a`` holds the gate pre-activations of each step,
+    shape ``(T, 4n)`` or ``(T, B, 4n)``, laid out as ``GatedTrace.pre``: LSTM
+    ``(i, f, g, o)``; GRU ``(r, z, n, W_hn h_{t−1} + b_hn)``.
     """
 
     h: np.ndarray
@@ -104,6 +126,7 @@ class GeneratorTrace(TraceBase):
     o: np.ndarray
     fed: np.ndarray
     own: np.ndarray
+    c: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -135,35 +158,91 @@ class GeneratorGrads(GradsBase):
     feedback: np.ndarray = field(repr=False)
 
 
-class GeneratorRNN(SequenceModel):
-    """An Elman RNN (standard form) whose output feeds back as the next input.
+@dataclass(frozen=True)
+class GatedGeneratorGrads(GradsBase):
+    """Gradients of an LSTM or GRU :class:`GeneratorRNN`, one field per parameter.
 
-    ``a_t = W_hh h_{t−1} + W_hx x_t + W_hy o^fb_t + b_h``, ``h_t = f(a_t)``,
-    ``z_t = W_yh h_t + b_y``; the fed-back value ``o^fb_t`` depends on the mode
-    (see the module docstring).
+    Attributes
+    ----------
+    weight_ih, weight_hh, bias_ih, bias_hh, W_yh, b_y : ndarray
+        ``∂E/∂weight_ih`` etc., shaped as the parameters (total derivatives,
+        through the feedback path where the own output was fed).
+        ``weight_ih`` reads ``[x_t; o^fb_t]``: its first ``n_in`` columns are
+        the input weights, the last ``m`` the feedback weights.
+    flow : ndarray, shape ``(T+1, n)`` or ``(T+1, B, n)``
+        ``flow[k] = ∂E/∂h_k`` for k = 0..T.
+    flow_c : ndarray or None
+        LSTM: ``flow_c[k] = ∂E/∂c_k`` (as :class:`~rnntheory.LSTM` reports it);
+        ``None`` for the GRU.
+    feedback : ndarray, shape ``(T, m)`` or ``(T, B, m)``
+        ``feedback[t-1] = ∂E/∂o^fb_t``, the derivative with respect to the value
+        fed into step ``t`` held as an input: ``D_t W_f`` with ``D_t`` the
+        gradient at the (input-side, for the GRU) gate pre-activations and
+        ``W_f`` the feedback columns of ``weight_ih``.
+    """
+
+    weight_ih: np.ndarray
+    weight_hh: np.ndarray
+    bias_ih: np.ndarray
+    bias_hh: np.ndarray
+    W_yh: np.ndarray
+    b_y: np.ndarray
+    flow: np.ndarray = field(repr=False)
+    flow_c: np.ndarray | None = field(repr=False)
+    feedback: np.ndarray = field(repr=False)
+
+
+class GeneratorRNN(SequenceModel):
+    """A recurrent network whose output feeds back as the next input: an Elman
+    RNN (standard form, the default), an LSTM or a GRU.
+
+    ``cell="elman"``: ``a_t = W_hh h_{t−1} + W_hx x_t + W_hy o^fb_t + b_h``,
+    ``h_t = f(a_t)``, ``z_t = W_yh h_t + b_y``; the fed-back value ``o^fb_t``
+    depends on the mode (see the module docstring).
+
+    ``cell="lstm"`` or ``"gru"``: the cell of :class:`~rnntheory.LSTM` /
+    :class:`~rnntheory.GRU` (PyTorch's ``LSTMCell`` / ``GRUCell``) reading the
+    concatenated input ``[x_t; o^fb_t]``: one input matrix ``weight_ih``
+    ``(G·n, n_in + m)`` whose first ``n_in`` columns act on ``x_t`` and whose
+    last ``m`` columns ``W_f`` act on the fed-back value (G = 4 gates
+    ``(i, f, g, o)`` for the LSTM, 3 ``(r, z, n)`` for the GRU), then
+    ``z_t = W_yh h_t + b_y``, ``o_t = s(z_t)``. So the gated generator *is* the
+    gated cell run on ``[x_t; o^fb_t]``; under teacher forcing that input is
+    data and the model computes exactly what the cell computes on it.
 
     Parameters
     ----------
     W_hh : array, shape ``(n, n)``
-        Recurrent weights; their dtype (float32 or float64) is the compute dtype.
+        Elman: recurrent weights; their dtype (float32 or float64) is the compute dtype.
     W_hx : array, shape ``(n, n_in)``, ``n_in ≥ 1``
-        Input weights.
+        Elman: input weights.
     W_hy : array, shape ``(n, m)``
-        Output-feedback weights.
+        Elman: output-feedback weights.
     b_h : array, shape ``(n,)``
-        Hidden bias.
+        Elman: hidden bias.
     W_yh : array, shape ``(m, n)``
-        Readout weights.
+        Readout weights (every cell).
     b_y : array, shape ``(m,)``
-        Readout bias.
+        Readout bias (every cell).
     activation : {"tanh", "sigmoid", "identity", "relu"}
-        The hidden nonlinearity ``f``.
+        Elman: the hidden nonlinearity ``f`` (gated cells: leave it at ``"tanh"``;
+        their nonlinearities are fixed).
+    cell : {"elman", "lstm", "gru"}
+        The recurrent cell.
+    weight_ih : array, shape ``(G·n, n_in + m)``, ``n_in ≥ 1``
+        Gated cells: input weights over ``[x_t; o^fb_t]``; with ``weight_hh``
+        it sets the compute dtype.
+    weight_hh : array, shape ``(G·n, n)``
+        Gated cells: recurrent weights.
+    bias_ih, bias_hh : array, shape ``(G·n,)``, optional
+        Gated cells: biases (zeros when omitted).
 
     Raises
     ------
     ValueError
         On a non-square ``W_hh``, mismatched shapes, ``n_in = 0``, non-finite
-        weights or an unknown activation.
+        weights, an unknown activation or cell, or parameters of the other
+        kind of cell.
     TypeError
         On non-float weights or weights of different dtypes.
 
@@ -184,21 +263,41 @@ class GeneratorRNN(SequenceModel):
     >>> tr = model.forward(np.zeros((5, 2)), mode="free")
     >>> tr.h.shape, tr.o.shape, bool(tr.own[1:].all())
     ((6, 8), (5, 3), True)
+    >>> lstm = GeneratorRNN.init(2, 8, 3, cell="lstm", seed=0)
+    >>> lstm.weight_ih.shape, lstm.forward(np.zeros((5, 2)), mode="free").c.shape
+    ((32, 5), (6, 8))
 
     Claim C23 of the article (teacher forcing); Williams & Zipser 1989.
     """
 
     def __init__(
         self,
-        W_hh: Any,
-        W_hx: Any,
-        W_hy: Any,
-        b_h: Any,
-        W_yh: Any,
-        b_y: Any,
+        W_hh: Any = None,
+        W_hx: Any = None,
+        W_hy: Any = None,
+        b_h: Any = None,
+        W_yh: Any = None,
+        b_y: Any = None,
         *,
         activation: str | Activation = "tanh",
+        cell: str = "elman",
+        weight_ih: Any = None,
+        weight_hh: Any = None,
+        bias_ih: Any = None,
+        bias_hh: Any = None,
     ) -> None:
+        cell = check_choice("cell", cell, CELLS)
+        self.cell: str = cell
+        if cell != "elman":
+            self._init_gated(
+                cell, W_hh, W_hx, W_hy, b_h, W_yh, b_y, activation, weight_ih, weight_hh, bias_ih, bias_hh
+            )
+            return
+        for name, v in (("weight_ih", weight_ih), ("weight_hh", weight_hh), ("bias_ih", bias_ih),
+                        ("bias_hh", bias_hh)):
+            if v is not None:
+                raise ValueError(f"`{name}` is a parameter of the gated generators (cell='lstm' or 'gru'), "
+                                 "not of cell='elman'")
         W_hh = recurrent_matrix(W_hh)
         n = W_hh.shape[0]
         dtype = W_hh.dtype
@@ -228,24 +327,77 @@ class GeneratorRNN(SequenceModel):
         self.dtype: np.dtype = dtype
         self._freeze()
 
+    def _init_gated(
+        self, cell: str, W_hh: Any, W_hx: Any, W_hy: Any, b_h: Any, W_yh: Any, b_y: Any,
+        activation: Any, weight_ih: Any, weight_hh: Any, bias_ih: Any, bias_hh: Any,
+    ) -> None:
+        """The constructor of an LSTM or GRU generator: the cell (with its
+        readout) built by :class:`~rnntheory.LSTM` / :class:`~rnntheory.GRU`,
+        which validates and owns the arrays; the generator holds the same ones."""
+        for name, v in (("W_hh", W_hh), ("W_hx", W_hx), ("W_hy", W_hy), ("b_h", b_h)):
+            if v is not None:
+                raise ValueError(
+                    f"`{name}` is a parameter of cell='elman'; the {cell.upper()} generator takes "
+                    "`weight_ih` over [x_t; o^fb_t], `weight_hh`, `bias_ih`, `bias_hh`, `W_yh`, `b_y`"
+                )
+        if not (isinstance(activation, str) and activation == "tanh"):
+            raise ValueError(
+                f"`activation` applies to cell='elman' only (the {cell.upper()}'s nonlinearities are "
+                f"fixed), got {activation!r}"
+            )
+        if weight_ih is None or weight_hh is None or W_yh is None:
+            missing = next(k for k, v in (("weight_ih", weight_ih), ("weight_hh", weight_hh), ("W_yh", W_yh))
+                           if v is None)
+            raise ValueError(f"`{missing}` is required for cell={cell!r}")
+        core = (LSTM if cell == "lstm" else GRU)(weight_ih, weight_hh, bias_ih, bias_hh, W_yh, b_y)
+        assert core.W_yh is not None and core.b_y is not None
+        G_n, cols = core.weight_ih.shape
+        m = core.W_yh.shape[0]
+        if cols < m + 1:
+            raise ValueError(
+                f"`weight_ih` must have shape ({G_n}, n_in + {m}) with n_in >= 1 (it reads "
+                f"[x_t; o^fb_t], m = {m} fed-back values), got shape {core.weight_ih.shape}"
+            )
+        n_in = cols - m
+        self._core = core
+        self.weight_ih, self.weight_hh = core.weight_ih, core.weight_hh
+        self.bias_ih, self.bias_hh = core.bias_ih, core.bias_hh
+        self.W_yh, self.b_y = core.W_yh, core.b_y
+        self.dtype = core.dtype
+        # the column blocks of weight_ih the feedback kernels read
+        self._W_xT = np.ascontiguousarray(core.weight_ih[:, :n_in].T)
+        self._W_fT = np.ascontiguousarray(core.weight_ih[:, n_in:].T)
+        self._W_f = np.ascontiguousarray(core.weight_ih[:, n_in:])
+        self._W_yhT = np.ascontiguousarray(core.W_yh.T)
+        self._freeze()
+
     # ------------------------------------------------------------------ shape
     @property
     def n_hidden(self) -> int:
         """Number of hidden units ``n``."""
+        if self.cell != "elman":
+            return int(self.weight_hh.shape[1])
         return int(self.W_hh.shape[0])
 
     @property
     def n_in(self) -> int:
-        """Input size (at least 1)."""
+        """Input size (at least 1; the gated cells' ``weight_ih`` has ``n_in + m`` columns)."""
+        if self.cell != "elman":
+            return int(self.weight_ih.shape[1]) - self.n_out
         return int(self.W_hx.shape[1])
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameters by name, in constructor order.
 
+        Elman: ``W_hh, W_hx, W_hy, b_h, W_yh, b_y``; LSTM and GRU:
+        ``weight_ih, weight_hh, bias_ih, bias_hh, W_yh, b_y``.
+
         The arrays are the model's own read-only arrays, not copies: writing
         into one raises ``ValueError``. Compute new arrays from them and pass
         those to :meth:`replace`.
         """
+        if self.cell != "elman":
+            return self._core.params()
         return {
             "W_hh": self.W_hh,
             "W_hx": self.W_hx,
@@ -256,13 +408,19 @@ class GeneratorRNN(SequenceModel):
         }
 
     def replace(self, **params: Any) -> GeneratorRNN:
-        """A copy with some parameters (or ``activation``) replaced."""
-        return GeneratorRNN(**self._replaced(params, "parameter or option of GeneratorRNN"))
+        """A copy with some parameters (or, for the Elman cell, ``activation``) replaced."""
+        what = "parameter or option of GeneratorRNN" if self.cell == "elman" else (
+            f"parameter of GeneratorRNN(cell={self.cell!r})")
+        return GeneratorRNN(**self._replaced(params, what))
 
     def _init_kwargs(self) -> dict[str, Any]:
+        if self.cell != "elman":
+            return {**self.params(), "cell": self.cell}
         return {**self.params(), "activation": self.activation}
 
     def __repr__(self) -> str:
+        if self.cell != "elman":
+            return self._describe("GeneratorRNN", f", cell={self.cell!r}")
         return self._describe("GeneratorRNN", f", activation={self.activation.name!r}")
 
     # ------------------------------------------------------------------ init
@@ -273,41 +431,76 @@ class GeneratorRNN(SequenceModel):
         n_hidden: int,
         n_out: int,
         *,
+        cell: str = "elman",
         seed: int | None = 0,
         scale: float = 1.0,
         activation: str = "tanh",
         dtype: Any = np.float64,
+        scheme: str = "pytorch",
+        forget_bias: float = 0.0,
     ) -> GeneratorRNN:
-        """Draw a model with Gaussian weights and zero biases.
+        """Draw a model.
 
-        ``W_hh`` has entries ``N(0, scale²/n)`` (spectral radius near ``scale``),
-        ``W_hx`` ``N(0, 1/n_in)``, ``W_hy`` ``N(0, 1/m)``, ``W_yh`` ``N(0, 1/n)``.
+        ``cell="elman"``: Gaussian weights and zero biases; ``W_hh`` has entries
+        ``N(0, scale²/n)`` (spectral radius near ``scale``), ``W_hx``
+        ``N(0, 1/n_in)``, ``W_hy`` ``N(0, 1/m)``, ``W_yh`` ``N(0, 1/n)``.
+        ``cell="lstm"``/``"gru"``: the draw of :meth:`rnntheory.LSTM.init` /
+        :meth:`rnntheory.GRU.init` for a cell with ``n_in + n_out`` inputs
+        (``[x_t; o^fb_t]``) and a readout of ``n_out``.
 
         Parameters
         ----------
         n_in, n_hidden, n_out : int
             Input (≥ 1), hidden and output sizes.
+        cell : {"elman", "lstm", "gru"}
+            The recurrent cell.
         seed : int or None
             Seed of NumPy's PCG64 generator.
         scale : float
-            Scale of ``W_hh``.
+            Elman: scale of ``W_hh``.
         activation : str
-            The hidden nonlinearity.
+            Elman: the hidden nonlinearity.
         dtype : float32 or float64
             Dtype of every parameter.
+        scheme : {"pytorch", "orthogonal"}
+            Gated cells: as in :meth:`rnntheory.LSTM.init` (orthogonal: each gate
+            block of ``weight_hh`` Haar-random orthogonal).
+        forget_bias : float
+            LSTM: added to the forget-gate block of ``bias_hh``.
 
         Returns
         -------
         GeneratorRNN
 
+        Raises
+        ------
+        ValueError
+            On bad sizes, an unknown cell, or an option of the other kind of
+            cell set away from its default.
+
         Examples
         --------
         >>> GeneratorRNN.init(1, 4, 2, seed=1)
         GeneratorRNN(n_in=1, n_hidden=4, n_out=2, activation='tanh', dtype=float64)
+        >>> GeneratorRNN.init(1, 4, 2, cell="gru", seed=1)
+        GeneratorRNN(n_in=1, n_hidden=4, n_out=2, cell='gru', dtype=float64)
         """
+        cell = check_choice("cell", cell, CELLS)
         n_in = check_int("n_in", n_in, minimum=1)
         n = check_int("n_hidden", n_hidden, minimum=1)
         m = check_int("n_out", n_out, minimum=1)
+        if cell != "elman":
+            if scale != 1.0 or activation != "tanh":
+                name = "scale" if scale != 1.0 else "activation"
+                raise ValueError(f"`{name}` applies to cell='elman' only, got {name}="
+                                 f"{scale if name == 'scale' else activation!r} with cell={cell!r}")
+            core = (LSTM if cell == "lstm" else GRU).init(
+                n_in + m, n, m, scheme=scheme, seed=seed, dtype=dtype, forget_bias=forget_bias
+            )
+            return cls(cell=cell, **core.params())
+        if scheme != "pytorch" or forget_bias != 0.0:
+            name = "scheme" if scheme != "pytorch" else "forget_bias"
+            raise ValueError(f"`{name}` applies to the gated cells (cell='lstm' or 'gru'), not to cell='elman'")
         # + 0.0 turns -0.0 into 0.0: NumPy's normal() refuses a scale with the sign bit set
         scale = check_real("scale", scale, low=0.0) + 0.0
         dt = check_dtype("dtype", dtype)
@@ -345,6 +538,7 @@ class GeneratorRNN(SequenceModel):
         h0: Any,
         start: Any,
         need_loss: bool,
+        c0: Any = None,
     ) -> dict[str, Any]:
         """Validate everything and build the teacher values and the choices."""
         mode = check_choice("mode", mode, MODES)
@@ -358,6 +552,9 @@ class GeneratorRNN(SequenceModel):
         x3, batched = self._inputs(x)
         T, B, _ = x3.shape
         h = self._state("h0", h0, B, batched)
+        if c0 is not None and self.cell != "lstm":
+            raise ValueError(f"`c0` applies to cell='lstm' only; a generator with cell={self.cell!r} has no cell state")
+        c = self._state("c0", c0, B, batched) if self.cell == "lstm" else None
         o0 = self._start(start, B, batched)
         if y is None:
             if need_loss or mode != "free":
@@ -389,7 +586,7 @@ class GeneratorRNN(SequenceModel):
             u = as_generator("seed", seed).random((T - 1, B))
             own[1:] = u < p
         return {
-            "x3": x3, "h": h, "TF": TF, "own": own, "batched": batched,
+            "x3": x3, "h": h, "c": c, "TF": TF, "own": own, "batched": batched,
             "loss": loss, "tgt": tgt, "m": m,
         }
 
@@ -406,7 +603,10 @@ class GeneratorRNN(SequenceModel):
         units ``|z_t| ≤ rows(W_yh) + max|b_y|``, itself checked; with ReLU or
         identity units their growth is the dynamics of the model).
         """
-        bounded = self.activation.name in self._BOUNDED
+        # gated cells: every h_t (t ≥ 1) lies in [-1, 1] (LSTM), or within
+        # max(1, max|h_0|) (GRU: a convex combination of h_{t−1} and tanh(·))
+        bounded = True if self.cell != "elman" else self.activation.name in self._BOUNDED
+        sup_h = max(1.0, abs_max(h0)) if self.cell == "gru" and h0 is not None else 1.0
         fed: list[tuple[str, float, str | None, bool]] = [("max |start|", abs_max(o0), "start", True)]
         if T > 1 and mode != "free":  # teacher values at steps 2..T
             if loss == "xent":
@@ -418,11 +618,30 @@ class GeneratorRNN(SequenceModel):
             if loss == "xent":
                 fed.append(("max |o^fb|", 1.0, None, False))
             elif bounded:
-                z = [self._weight_term("W_yh", "sup |h|", 1.0, None, False), self._bias_term("b_y")]
+                z = [
+                    self._weight_term("W_yh", "sup |h|", 1.0, None, False) if sup_h == 1.0
+                    else self._weight_term("W_yh", "max |h0|", sup_h, "h0", True),
+                    self._bias_term("b_y"),
+                ]
                 n_sum = self.n_hidden + 1
                 check_reach("the outputs W_yh h_t + b_y fed back", z, self.dtype, n_sum)
                 fed.append(("max |o_t|", z[0][5] * z[0][6] + z[1][1], "W_yh", False))
         label, value, blame, is_arg = max(fed, key=lambda f: (f[1], f[3]))
+        if self.cell != "elman":
+            # [x_t; o^fb_t] meets the same matrix: the larger of the two bounds both
+            xin = ("max |x|", abs_max(x3), "x", True)
+            label, value, blame, is_arg = max([xin, (label, value, blame, is_arg)], key=lambda f: (f[1], f[3]))
+            check_reach(
+                "the gate pre-activations weight_ih [x_t; o^fb_t] + bias_ih + weight_hh h_{t−1} + bias_hh",
+                [
+                    self._weight_term("weight_ih", label, value, blame, is_arg),
+                    self._bias_term("bias_ih"),
+                    self._bias_term("bias_hh"),
+                    self._state_term("weight_hh", h0, True),
+                ],
+                self.dtype, self.n_hidden + self.n_in + self.n_out + 2,
+            )
+            return
         check_reach(
             "the pre-activations W_hh h_{t−1} + W_hx x_t + W_hy o^fb_t + b_h",
             [
@@ -456,10 +675,117 @@ class GeneratorRNN(SequenceModel):
     @staticmethod
     def _trace(
         H: np.ndarray, A: np.ndarray, Z: np.ndarray, O: np.ndarray, FB: np.ndarray,
-        own: np.ndarray, batched: bool,
+        own: np.ndarray, batched: bool, C: np.ndarray | None = None,
     ) -> GeneratorTrace:
-        tr = GeneratorTrace(H, A, Z, O, FB, own.astype(bool))
+        tr = GeneratorTrace(H, A, Z, O, FB, own.astype(bool), C)
         return tr if batched else tr.sequence(0)
+
+    # ------------------------------------------------------------------ gated cells
+    def _gated_forward(
+        self, s: dict[str, Any], temporary: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """The forward pass of an LSTM or GRU generator: ``(H, C, P, Z, O, XF, k)``
+        with ``XF = [x; o^fb]`` ``(T, B, n_in + m)`` and ``k`` the threads the
+        backward pass may use.
+
+        Where no own output is fed (teacher forcing, or scheduled sampling whose
+        coins all chose the target) the fed values are data: the gated cell's
+        own kernels run on ``[x_t; y_{t−1}]`` (on ``k`` threads, as
+        :meth:`rnntheory.LSTM.value_and_grad` runs them; ``temporary``: per-thread
+        scratch arrays, which must not leave the call). Otherwise the feedback
+        kernels run the recurrence step by step (one thread).
+        """
+        core = self._core
+        x3, h, TF, own = s["x3"], s["h"], s["TF"], s["own"]
+        T, B, _ = x3.shape
+        n, mo = self.n_hidden, self.n_out
+        kind = G.KIND_SOFTMAX if s["loss"] == "xent" else G.KIND_LINEAR
+        C: np.ndarray | None
+        if not own.any():
+            XF = np.concatenate((x3, TF), axis=2)
+            k = core._threads(T, B)
+            with own_threads(k):
+                if isinstance(core, LSTM):
+                    H, C, P = core._run(XF, h, s["c"], k, temporary=temporary)
+                else:
+                    H, P = core._run(XF, h, k, temporary=temporary)
+                    C = None
+                Z = core._readout(H, k)
+            assert Z is not None
+            O = np.empty_like(Z)
+            G.outputs(kind, Z, O)
+            return H, C, P, Z, O, XF, k
+        H = np.empty((T + 1, B, n), dtype=self.dtype)
+        P = np.empty((T, B, 4 * n), dtype=self.dtype)
+        Z = np.empty((T, B, mo), dtype=self.dtype)
+        O = np.empty((T, B, mo), dtype=self.dtype)
+        FB = np.empty((T, B, mo), dtype=self.dtype)
+        head = (self._W_xT, self._W_fT, core._W_hhT, self.bias_ih, self.bias_hh, self._W_yhT, self.b_y, x3, h)
+        if isinstance(core, LSTM):
+            C = np.empty((T + 1, B, n), dtype=self.dtype)
+            G.lstm_generator_forward(*head, s["c"], TF, own, kind, H, C, P, Z, O, FB)
+        else:
+            C = None
+            G.gru_generator_forward(*head, TF, own, kind, H, P, Z, O, FB)
+        return H, C, P, Z, O, np.concatenate((x3, FB), axis=2), 1
+
+    def _gated_value_and_grad(self, s: dict[str, Any]) -> tuple[float, GatedGeneratorGrads]:
+        """Loss and gradient of an LSTM or GRU generator (see :meth:`value_and_grad`)."""
+        core = self._core
+        x3, own, batched = s["x3"], s["own"], s["batched"]
+        T, B, n_in = x3.shape
+        n, mo = self.n_hidden, self.n_out
+        n_cols = n_in + mo
+        lstm = isinstance(core, LSTM)
+        teacher = not own.any()
+        H, C, P, Z, O, XF, k = self._gated_forward(s, temporary=True)
+        value, dZ = self._loss_grad(Z, s["loss"], s["tgt"], s["m"])
+        flow = np.empty((T + 1, B, n), dtype=self.dtype)
+        flow_c = np.empty((T + 1, B, n), dtype=self.dtype) if lstm else None
+        G3 = (4 if lstm else 3) * n
+        if teacher:  # the gated cell's own BPTT on [x_t; y_{t−1}]
+            DZ = dZ
+            if lstm:
+                assert C is not None and flow_c is not None
+                D_in = D_hid = core._array("lstm_D", (T, B, G3), True)
+                core._backward(GK.lstm_backward, GK.lstm_backward_truncated, dZ, C, P, (flow, flow_c, D_in),
+                               (1, 0, 0), k)
+            else:
+                D_hid = core._array("gru_Dh", (T, B, G3), True)
+                D_in = core._array("gru_Di", (T, B, G3), True)
+                core._backward(GK.gru_backward, GK.gru_backward_truncated, dZ, H, P, (flow, D_hid, D_in),
+                               (1, 0, 0), k)
+        else:  # through the fed-back outputs
+            kind = G.KIND_SOFTMAX if s["loss"] == "xent" else G.KIND_LINEAR
+            DZ = np.empty((T, B, mo), dtype=self.dtype)
+            DF = np.empty((T, B, mo), dtype=self.dtype)
+            if lstm:
+                assert C is not None and flow_c is not None
+                D_in = D_hid = np.empty((T, B, G3), dtype=self.dtype)
+                G.lstm_generator_backward(
+                    self.weight_hh, self._W_f, self.W_yh, dZ, C, P, O, own, kind, flow, flow_c, D_in, DZ, DF
+                )
+            else:
+                D_hid = np.empty((T, B, G3), dtype=self.dtype)
+                D_in = np.empty((T, B, G3), dtype=self.dtype)
+                G.gru_generator_backward(
+                    self.weight_hh, self._W_f, self.W_yh, dZ, H, P, O, own, kind, flow, D_hid, D_in, DZ, DF
+                )
+        Di = D_in.reshape(T * B, G3)
+        Dh = D_hid.reshape(T * B, G3)
+        with own_threads(k), blas_threads_for(T * B * G3 * max(n, n_cols, mo)):
+            g_ih = sum_over_rows(K.gemm_tn, (Di, XF.reshape(T * B, n_cols)), k)
+            g_hh = sum_over_rows(K.gemm_tn, (Dh, H[:-1].reshape(T * B, n)), k)
+            g_bi = sum_over_rows(K.column_sums, (Di,), k)
+            g_bh = g_bi.copy() if lstm else sum_over_rows(K.column_sums, (Dh,), k)
+            g_yh, g_by = core._readout_grads(DZ, H, k)
+            if teacher:  # ∂E/∂o^fb_t = D_t W_f, which reaches no parameter
+                DF = readout_rows(Di, self._W_f, np.zeros(mo, self.dtype), k).reshape(T, B, mo)
+        assert g_yh is not None and g_by is not None
+        if not batched:
+            flow, DF = flow[:, 0], DF[:, 0]
+            flow_c = None if flow_c is None else flow_c[:, 0]
+        return float(value), GatedGeneratorGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow, flow_c, DF)
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -473,6 +799,7 @@ class GeneratorRNN(SequenceModel):
         loss: str = "xent",
         h0: Any = None,
         start: Any = None,
+        c0: Any = None,
     ) -> GeneratorTrace:
         """Run the generator over ``x`` in one of the three modes.
 
@@ -497,6 +824,8 @@ class GeneratorRNN(SequenceModel):
             Initial state (zeros by default).
         start : array, shape ``(m,)`` or ``(B, m)``, optional
             The start value ``o_0`` fed into step 1 (zeros by default).
+        c0 : array, shape ``(n,)`` or ``(B, n)``, optional
+            ``cell="lstm"`` only: the initial cell state (zeros by default).
 
         Returns
         -------
@@ -515,11 +844,21 @@ class GeneratorRNN(SequenceModel):
             tanh/sigmoid units bounded by ``rows(W_yh) + max|b_y|``, itself
             checked). The message names the argument (``x``, ``h0``,
             ``start``, ``y``) or parameter that carries the large values.
+            Gated cells: the same for the gate pre-activations,
+            ``rows(weight_ih)·max(max|x|, max|o^fb|) + max|bias_ih| +
+            max|bias_hh| + rows(weight_hh)·max(1, max|h_0|)``, the own
+            ``"mse"`` outputs bounded by ``rows(W_yh)·sup|h| + max|b_y|``
+            (``sup|h| = 1`` for the LSTM, ``max(1, max|h_0|)`` for the GRU).
+            A ``c0`` given to an Elman or GRU generator.
         """
         s = self._setup(
             x, y, mode=mode, loss=loss, mask=None, p=p, seed=seed, h0=h0, start=start,
-            need_loss=False,
+            need_loss=False, c0=c0,
         )
+        if self.cell != "elman":
+            H, C, P, Z, O, XF, _ = self._gated_forward(s, temporary=False)
+            FB = np.ascontiguousarray(XF[:, :, self.n_in:])
+            return self._trace(H, P, Z, O, FB, s["own"], s["batched"], C)
         H, A, _, Z, O, FB = self._run(s["x3"], s["h"], s["TF"], s["own"], s["loss"])
         return self._trace(H, A, Z, O, FB, s["own"], s["batched"])
 
@@ -531,6 +870,7 @@ class GeneratorRNN(SequenceModel):
         *,
         loss: str = "xent",
         start: Any = None,
+        c0: Any = None,
     ) -> GeneratorTrace:
         """Free-running generation for ``T`` steps.
 
@@ -549,6 +889,8 @@ class GeneratorRNN(SequenceModel):
             Output ``s`` fed back: softmax probabilities or the linear output.
         start : array, optional
             The start value ``o_0``.
+        c0 : array, optional
+            ``cell="lstm"`` only: the initial cell state.
 
         Returns
         -------
@@ -570,7 +912,7 @@ class GeneratorRNN(SequenceModel):
             x = np.zeros(shape, dtype=self.dtype)
         elif np.shape(x)[:1] != (T,):
             raise ValueError(f"`x` must have T = {T} steps in its first axis, got shape {np.shape(x)}")
-        return self.forward(x, mode="free", loss=loss, h0=h0, start=start)
+        return self.forward(x, mode="free", loss=loss, h0=h0, start=start, c0=c0)
 
     # ------------------------------------------------------------------ gradients
     def value_and_grad(
@@ -585,12 +927,13 @@ class GeneratorRNN(SequenceModel):
         seed: int | None = None,
         h0: Any = None,
         start: Any = None,
-    ) -> tuple[float, GeneratorGrads]:
+        c0: Any = None,
+    ) -> tuple[float, Any]:
         """Loss (Eq. 4) and its gradient by BPTT, through the feedback where fed.
 
         Parameters
         ----------
-        x, y, mode, p, seed, loss, h0, start
+        x, y, mode, p, seed, loss, h0, start, c0
             As for :meth:`forward` (``y`` is required).
         mask : array, shape ``(T,)`` or ``(T, B)``, optional
             Non-negative per-step loss weights. Under teacher forcing the targets
@@ -600,8 +943,10 @@ class GeneratorRNN(SequenceModel):
         -------
         loss : float
             ``E = Σ_t Σ_b mask[t, b] · E_t`` (float64).
-        grads : GeneratorGrads
-            Every parameter gradient, the flow ``∂E/∂h_k`` and ``∂E/∂o^fb_t``.
+        grads : GeneratorGrads or GatedGeneratorGrads
+            Every parameter gradient, the flow ``∂E/∂h_k`` (and ``∂E/∂c_k`` for
+            the LSTM) and ``∂E/∂o^fb_t``: :class:`GeneratorGrads` for the Elman
+            cell, :class:`GatedGeneratorGrads` for the LSTM and GRU.
 
         Raises
         ------
@@ -617,6 +962,17 @@ class GeneratorRNN(SequenceModel):
         Under teacher forcing ``[o_t fed] = 0``: the same recursion as a plain
         Elman network with the fed-back targets as extra inputs.
 
+        Gated cells: the same with the cell's own step backwards (that of
+        :meth:`rnntheory.LSTM.value_and_grad` / :meth:`rnntheory.GRU.value_and_grad`),
+        ``W_hyᵀ δ_{t+1}`` replaced by ``W_fᵀ D_{t+1}``: ``W_f`` the feedback
+        columns of ``weight_ih``, ``D`` the gradient at the (input-side) gate
+        pre-activations. Where no own output is fed (teacher forcing; scheduled
+        sampling whose coins all chose the target) the model *is* the gated
+        cell on the constant inputs ``[x_t; y_{t−1}]`` and runs that cell's
+        kernels: its loss and gradients are those of
+        ``LSTM(weight_ih, weight_hh, bias_ih, bias_hh, W_yh, b_y).value_and_grad``
+        on ``[x_t; y_{t−1}]``.
+
         Examples
         --------
         >>> import numpy as np
@@ -629,8 +985,10 @@ class GeneratorRNN(SequenceModel):
         """
         s = self._setup(
             x, y, mode=mode, loss=loss, mask=mask, p=p, seed=seed, h0=h0, start=start,
-            need_loss=True,
+            need_loss=True, c0=c0,
         )
+        if self.cell != "elman":
+            return self._gated_value_and_grad(s)
         x3, own, batched = s["x3"], s["own"], s["batched"]
         T, B, n_in = x3.shape
         n, mo = self.n_hidden, self.n_out
