@@ -473,6 +473,39 @@ def omega(model, x, y, kind, mask=None, variant="squared", threshold=1e-20, W=No
     return total / count if count else 0.0
 
 
+# ----------------------------------------------------------------------------- gated cells, any dtype
+def gated_states_p(cell, p, x, h0=None, c0=None):
+    """The states of an LSTM (``cell="lstm"``) or GRU (``"gru"``) over one sequence
+    from a parameter dict ``p`` (``weight_ih``, ``weight_hh``, ``bias_ih``,
+    ``bias_hh``), by the definition (PyTorch's LSTMCell/GRUCell), written with
+    operations that carry a complex perturbation (complex-step derivatives).
+
+    Returns ``(hs, cs)``: ``h_1..h_T`` and ``c_1..c_T`` as ``(T, n)`` arrays
+    (``cs`` None for the GRU)."""
+    Wi, Wh, bi, bh = p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]
+    n = Wh.shape[1]
+    dt = np.result_type(Wi, Wh, bi, bh, float)
+    h = np.zeros(n, dtype=dt) if h0 is None else np.asarray(h0) + np.zeros(n, dtype=dt)
+    c = np.zeros(n, dtype=dt) if c0 is None else np.asarray(c0) + np.zeros(n, dtype=dt)
+    hs, cs = [], []
+    for xt in np.asarray(x, float):
+        if cell == "lstm":
+            a = Wi @ xt + bi + Wh @ h + bh
+            i, f, g, o = _sig(a[:n]), _sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), _sig(a[3 * n:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            cs.append(c)
+        else:
+            gi = Wi @ xt + bi
+            gh = Wh @ h + bh
+            r = _sig(gi[:n] + gh[:n])
+            z = _sig(gi[n:2 * n] + gh[n:2 * n])
+            nn = np.tanh(gi[2 * n:] + r * gh[2 * n:])
+            h = (1.0 - z) * nn + z * h
+        hs.append(h)
+    return np.array(hs), (np.array(cs) if cell == "lstm" else None)
+
+
 # ----------------------------------------------------------------------------- gated generators
 def gated_generator_loss(cell, p, x, y, kind, own, h0=None, c0=None, start=None, mask=None):
     """Eq. 4 of an LSTM/GRU generator over one sequence, by the definition.

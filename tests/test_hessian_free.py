@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from oracle import torch_or_skip
 
-from rnntheory import LSTM, ElmanRNN
+from rnntheory import BidirectionalRNN, ElmanRNN
 from rnntheory import strategies as rst
 from rnntheory._oracles import complex_step_jacobian
 from rnntheory.tasks import make_task
@@ -526,7 +526,8 @@ def test_train_hessian_free_divergence_and_remedies():
     """A linear RNN whose gradient exceeds the threshold: with ``"stop"`` the run
     stops at once and returns the input model; with ``"fallback"`` ``W_hh`` is
     shrunk by 0.02·0.01 per step and no HF step is taken. Remedies are refused
-    with a named error; an LSTM is refused."""
+    with a named error; a model without a Gauss–Newton product (a bidirectional
+    RNN; the LSTM and GRU have theirs, tests/test_gated_curvature.py) is refused."""
     task = make_task("addition", 20)
     m = ElmanRNN.init(2, 6, 1, scheme="gaussian", scale=1.0, seed=2, activation="identity")
     m = m.replace(W_hh=np.eye(6) * 3.0)
@@ -540,9 +541,9 @@ def test_train_hessian_free_divergence_and_remedies():
     np.testing.assert_allclose(f.model.W_hh, np.eye(6) * 3.0 * (1 - 0.02 * 0.01) ** 2, rtol=1e-14)
     with pytest.raises(ValueError, match="`remedies`"):
         train(m, task, optimizer=HessianFree(), remedies=(GradientClipping(1.0),), steps=1)
-    lstm = LSTM.init(2, 3, 1, seed=0)
+    bidir = BidirectionalRNN.init(2, 3, 1, seed=0)
     with pytest.raises(TypeError, match="`model` must be an ElmanRNN"):
-        train(lstm, task, optimizer=HessianFree(), steps=1)
+        train(bidir, task, optimizer=HessianFree(), steps=1)
 
 
 # ---------------------------------------------------------------- bad inputs
@@ -551,7 +552,7 @@ def _bad_cases():
     x = np.zeros((4, 2))
     y = np.zeros(4, dtype=int)
     N = sum(p.size for p in m.params().values())
-    lstm = LSTM.init(2, 3, 2, seed=0)
+    bidir = BidirectionalRNN.init(2, 3, 2, seed=0)  # no Gauss–Newton product
     learner = m.replace(alpha=0.5, learn_alpha=True)  # a model that learns α
     return [
         (lambda: HessianFree(lam=0.0), ValueError, "`lam` must be > 0"),
@@ -569,7 +570,7 @@ def _bad_cases():
         (lambda: gauss_newton_product(m, x, y, np.full(N, np.nan), loss="xent"), ValueError, "`v` must be finite"),
         (lambda: gauss_newton_product(m, x, y, np.zeros(N), loss="hinge"), ValueError, "`loss` must be one of"),
         (lambda: gauss_newton_product(m, x, y, np.zeros(N), loss="xent", lam_struct=-1.0), ValueError, "`lam_struct` must be >= 0"),
-        (lambda: gauss_newton_product(lstm, x, y, np.zeros(N), loss="xent"), TypeError, "`model` must be an ElmanRNN"),
+        (lambda: gauss_newton_product(bidir, x, y, np.zeros(N), loss="xent"), TypeError, "`model` must be an ElmanRNN"),
         (lambda: gauss_newton_product(learner, x, y, np.zeros(N), loss="xent"), ValueError, "`model` learns its retention"),
         (lambda: gauss_newton_product(m, np.zeros((4, 3)), y, np.zeros(N), loss="xent"), ValueError, "`x` must have 2 input features"),
         (lambda: truncated_cg("A", np.ones(2)), TypeError, "`Gv` must be callable"),

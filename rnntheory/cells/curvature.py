@@ -50,8 +50,10 @@ from .._validation import (
     format_log10,
 )
 from . import _elman_kernels as K
+from . import _gated_gv_kernels as GGK
+from . import _gated_kernels as CK
 from . import _gv_kernels as GK
-from ._base import readout_rows
+from ._base import readout_rows, sum_over_rows
 
 __all__ = [
     "GaussNewton",
@@ -146,13 +148,14 @@ def unflatten_params(model: Any, vector: Any) -> dict[str, np.ndarray]:
 
 def check_gauss_newton_model(model: Any) -> Any:
     """``model`` itself when it has a Gauss–Newton product (an Elman RNN whose
-    retention α is fixed), else a ``TypeError``/``ValueError`` naming `model`.
+    retention α is fixed, an LSTM or a GRU), else a ``TypeError``/``ValueError``
+    naming `model`.
 
     Package-internal: Hessian-free refuses other models with the same message.
     """
     if isinstance(model, type) or not callable(getattr(model, "gauss_newton", None)):
         raise TypeError(
-            f"`model` must be an ElmanRNN (Gauss–Newton products exist for the Elman RNN only), "
+            f"`model` must be an ElmanRNN, LSTM or GRU (Gauss–Newton products exist for these cells), "
             f"got {type(model).__name__}"
         )
     if getattr(model, "learn_alpha", False):
@@ -257,10 +260,17 @@ class GaussNewton:
         loss: str,
         mask: Any = None,
         h0: Any = None,
+        c0: Any = None,
         lam_struct: float = 0.0,
     ) -> None:
         model = check_gauss_newton_model(model)
         self.lam_struct = check_real("lam_struct", lam_struct, low=0.0)
+        self._gated = getattr(model, "GATES", None) in (3, 4)
+        if self._gated:
+            self._init_gated(model, x, y, loss, mask, h0, c0)
+            return
+        if c0 is not None:
+            raise ValueError("`c0` applies to the LSTM only; this model has no cell state")
         x3, h, batched = model._inputs_h0(x, h0)
         T, B, n_in = x3.shape
         loss, _, m = model._loss_setup(y, loss, mask, T, B, batched)
@@ -376,6 +386,8 @@ class GaussNewton:
         ``[1/2, 1)`` (exact; ``G v`` is linear), so no ``v`` in float64's range,
         nor one beyond float32's for a float32 model, overflows inside the
         passes; ``G v = out·2^e``."""
+        if self._gated:
+            return self._gated_scaled_product(v, ls)
         self.products += 1
         model = self.model
         dt = model.dtype
@@ -475,6 +487,164 @@ class GaussNewton:
             q = Q[r0:r1]
             parts += [K.gemm_tn(q, self._H1[r0:r1]), K.column_sums(q)]
         return parts
+
+    # ------------------------------------------------------------ gated cells
+    def _init_gated(self, model: Any, x: Any, y: Any, loss: str, mask: Any, h0: Any, c0: Any) -> None:
+        """Store the forward trace of an LSTM or GRU (states, pre-activations, the
+        gate values and derivatives, the softmax) for the products."""
+        lstm = model.GATES == 4
+        if not lstm and c0 is not None:
+            raise ValueError("`c0` applies to the LSTM only; a GRU has no cell state")
+        x3, batched = model._inputs(x)
+        T, B, n_in = x3.shape
+        h = model._state("h0", h0, B, batched)
+        c = model._state("c0", c0, B, batched) if lstm else None
+        model._check_reach(x3, None if h0 is None else h)
+        loss, _, m = model._loss_setup(y, loss, mask, T, B, batched)
+        self.model = model
+        self.loss = loss
+        n = model.n_hidden
+        G = model.GATES
+        dt = model.dtype
+        self._T, self._B, self._n, self._n_in = T, B, n, n_in
+        self._shapes = [(k, p.shape) for k, p in model.params().items()]
+        self.n_params = int(sum(math.prod(s) for _, s in self._shapes))
+        self.products = 0
+        self._work = T * B * G * n * (n + n_in)
+        self._gv_trace: tuple[np.ndarray, ...]
+        k = threads_for(B, self._work)
+        with own_threads(k), np.errstate(over="ignore", invalid="ignore"):
+            if lstm:
+                H, C, P = model._vjp_forward(x3, h, c)
+                VAL = np.empty((T, B, 4 * n), dtype=dt)
+                DER = np.empty((T, B, 4 * n), dtype=dt)
+                TC = np.empty((T, B, n), dtype=dt)
+                DTC = np.empty((T, B, n), dtype=dt)
+                run_rows(GGK.lstm_gv_trace, (P, C, VAL, DER, TC, DTC), B, k)
+                self._C = C
+                self._gv_trace = (VAL, DER, TC, DTC)
+            else:
+                H, P = model._vjp_forward(x3, h)
+                VAL = np.empty((T, B, 3 * n), dtype=dt)
+                DER = np.empty((T, B, 3 * n), dtype=dt)
+                run_rows(GGK.gru_gv_trace, (P, VAL, DER), B, k)
+                self._gv_trace = (VAL, DER)
+            Y = model._readout(H, k)
+        self._H, self._Pre = H, P
+        self._H1 = H[1:].reshape(T * B, n)
+        X2 = x3.reshape(T * B, n_in)
+        if lstm:
+            # [x_t, h_{t−1}]: the rows that ΔW_ih and ΔW_hh act on, in one product
+            self._PX = np.ascontiguousarray(np.concatenate([X2, H[:-1].reshape(T * B, n)], axis=1))
+        else:
+            self._X2 = np.ascontiguousarray(X2)
+            self._Hp = np.ascontiguousarray(H[:-1].reshape(T * B, n))
+        self._mask = np.ascontiguousarray(m.reshape(T * B))
+        self._P = None
+        if loss == "xent":
+            Z = np.ascontiguousarray((Y if Y is not None else H[1:]).reshape(T * B, -1))
+            self._P = np.empty_like(Z)
+            GK.softmax_rows_into(Z, self._P)
+        self._W_hh = np.ascontiguousarray(model.weight_hh)
+        self._W_hhT = np.ascontiguousarray(model.weight_hh.T)
+        self._V = None if model.W_yh is None else np.ascontiguousarray(model.W_yh)
+        self._VT = None if model.W_yh is None else np.ascontiguousarray(model.W_yh.T)
+        self._zeros_n = np.zeros(n, dtype=dt)
+        self._zeros_o = np.zeros(model.n_out, dtype=dt)
+
+    def _gated_scaled_product(self, v: np.ndarray, ls: float) -> tuple[np.ndarray, int]:
+        """:meth:`_scaled_product` for an LSTM or GRU: the R-forward pass along
+        the stored trace (:mod:`rnntheory.cells._gated_gv_kernels`), the output
+        Hessian, and one backward pass of the cell at the trace (its own BPTT
+        kernels) from the cotangents ``∂/∂h_t = V ᵀH_L R{z_t} + λ_s R{h_t}`` and,
+        for the LSTM, ``∂/∂c_t = λ_s R{c_t}``."""
+        self.products += 1
+        model = self.model
+        dt = model.dtype
+        T, B, n, n_in = self._T, self._B, self._n, self._n_in
+        lstm = model.GATES == 4
+        G = model.GATES
+        N = T * B
+        k = threads_for(B, self._work)
+        e = math.frexp(abs_max(v))[1]
+        vs = np.ldexp(v, -e) if e != 0 else v
+        d = {name: as_model_dtype("v", a, dt) for name, a in self._split(vs).items()}
+        RH = scratch("ggv_RH", (T + 1, B, n), dt)
+        RH1 = RH[1:].reshape(N, n)
+        with (own_threads(k) if k > 1 else blas_threads_for(self._work),
+              np.errstate(over="ignore", invalid="ignore")):
+            if lstm:
+                VAL, DER, TC, DTC = self._gv_trace
+                RC = scratch("ggv_RC", (T + 1, B, n), dt)
+                S = scratch("ggv_S", (N, G * n), dt)
+                dWT = np.ascontiguousarray(np.concatenate([d["weight_ih"], d["weight_hh"]], axis=1).T)
+                readout_rows(self._PX, dWT, d["bias_ih"] + d["bias_hh"], k, out=S)
+                run_rows(GGK.lstm_gv_rforward,
+                         (self._W_hhT, S.reshape(T, B, G * n), VAL, DER, self._C, TC, DTC, RH, RC), B, k)
+            else:
+                VAL, DER = self._gv_trace
+                S_in = scratch("ggv_Si", (N, G * n), dt)
+                S_hid = scratch("ggv_Sh", (N, G * n), dt)
+                readout_rows(self._X2, np.ascontiguousarray(d["weight_ih"].T), d["bias_ih"], k, out=S_in)
+                readout_rows(self._Hp, np.ascontiguousarray(d["weight_hh"].T), d["bias_hh"], k, out=S_hid)
+                run_rows(GGK.gru_gv_rforward,
+                         (self._W_hhT, S_in.reshape(T, B, G * n), S_hid.reshape(T, B, G * n), VAL, DER,
+                          self._Pre, self._H, RH), B, k)
+            # R{z_t}, Q = H_L R{z_t}, and the cotangent of h_t (structural damping added)
+            Q = scratch("ggv_Q", (N, model.n_out), dt)
+            if self._V is None:
+                RZ = RH1
+            else:
+                assert self._VT is not None
+                RZ = scratch("ggv_RZ", (N, model.n_out), dt)
+                Y2 = scratch("ggv_Y2", (N, model.n_out), dt)
+                readout_rows(RH1, self._VT, d["b_y"], k, out=RZ)
+                readout_rows(self._H1, np.ascontiguousarray(d["W_yh"].T), self._zeros_o, k, out=Y2)
+                GK.add_scaled(RZ, 1.0, Y2)
+            if self._P is not None:
+                GK.xent_hessian_apply(self._P, RZ, self._mask, Q)
+            else:
+                GK.mse_hessian_apply(RZ, self._mask, Q)
+            dH = scratch("ggv_dH", (N, n), dt)
+            if self._V is None:
+                dH[:] = Q
+            else:
+                readout_rows(Q, self._V, self._zeros_n, k, out=dH)
+            if ls != 0.0:
+                GK.add_scaled(dH, ls, RH1)  # structural damping on h_t
+            dH3 = dH.reshape(T, B, n)
+            flow_h = scratch("ggv_flow", (T + 1, B, n), dt)
+            if lstm:
+                flow_c = scratch("ggv_flow_c", (T + 1, B, n), dt)
+                D = scratch("ggv_D", (T, B, G * n), dt)
+                if ls != 0.0:
+                    dC = scratch("ggv_dC", (N, n), dt)
+                    dC[:] = 0.0
+                    GK.add_scaled(dC, ls, RC[1:].reshape(N, n))  # structural damping on c_t
+                    run_rows(CK.lstm_backward_direct,
+                             (self._W_hh, dH3, dC.reshape(T, B, n), self._C, self._Pre, flow_h, flow_c, D), B, k)
+                else:
+                    run_rows(CK.lstm_backward, (self._W_hh, None, dH3, self._C, self._Pre, flow_h, flow_c, D, 0),
+                             B, k)
+                D2 = D.reshape(N, G * n)
+                g_b = sum_over_rows(K.column_sums, (D2,), k)
+                gW = sum_over_rows(K.gemm_tn, (D2, self._PX), k)  # [∂/∂W_ih, ∂/∂W_hh]
+                parts = [gW[:, :n_in], gW[:, n_in:], g_b, g_b]
+            else:
+                D_hid = scratch("ggv_Dh", (T, B, G * n), dt)
+                D_in = scratch("ggv_Di", (T, B, G * n), dt)
+                run_rows(CK.gru_backward, (self._W_hh, None, dH3, self._H, self._Pre, flow_h, D_hid, D_in, 0), B, k)
+                Dh = D_hid.reshape(N, G * n)
+                Di = D_in.reshape(N, G * n)
+                parts = [
+                    sum_over_rows(K.gemm_tn, (Di, self._X2), k),
+                    sum_over_rows(K.gemm_tn, (Dh, self._Hp), k),
+                    sum_over_rows(K.column_sums, (Di,), k),
+                    sum_over_rows(K.column_sums, (Dh,), k),
+                ]
+            if self._V is not None:
+                parts += [sum_over_rows(K.gemm_tn, (Q, self._H1), k), sum_over_rows(K.column_sums, (Q,), k)]
+        return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts]), e
 
 
 def gauss_newton_product(

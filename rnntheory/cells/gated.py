@@ -43,6 +43,7 @@ from ._base import (
     same_dtype,
     sum_over_rows,
 )
+from .curvature import GaussNewton
 
 __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
 
@@ -410,6 +411,135 @@ class LSTM(_Gated):
             return GatedTrace(H, C, P, Y)
         return GatedTrace(H[:, 0], C[:, 0], P[:, 0], None if Y is None else Y[:, 0])
 
+    def loss(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        c0: Any = None,
+        batch_first: bool = False,
+    ) -> float:
+        """The loss (Eq. 4) on a batch, by a forward pass alone.
+
+        The value ``E`` that :meth:`value_and_grad` returns, without the
+        backward pass: what a line search or a trial step needs (Hessian-free
+        reads a trial point's loss here).
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0, c0, batch_first
+            As in :meth:`value_and_grad`.
+
+        Returns
+        -------
+        float
+            ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64; ``inf``
+            when it is not finite (a loss beyond float64's range).
+
+        Raises
+        ------
+        ValueError
+            On bad inputs, targets or mask, and for inputs with which a gate
+            pre-activation could pass the dtype's range (as :meth:`forward`;
+            a :class:`~rnntheory._validation.ReachError`, which a trainer can
+            tell from other bad input).
+        TypeError
+            On non-numeric inputs or non-integer classes for ``loss="xent"``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import LSTM
+        >>> m = LSTM.init(2, 4, 3, seed=0)
+        >>> x = np.ones((5, 2)); y = np.array([0, 1, 2, 1, 0])
+        >>> bool(m.loss(x, y) == m.value_and_grad(x, y)[0])
+        True
+
+        Eq. 4 of the article; Hochreiter & Schmidhuber 1997.
+        """
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
+        x3, batched = self._inputs(x)
+        T, B = x3.shape[0], x3.shape[1]
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
+        k = self._threads(T, B)
+        with own_threads(k), np.errstate(all="ignore"):
+            H, _, _ = self._run(x3, h0_, c0_, k, temporary=True)
+            Y = self._readout(H, k)
+            value, _ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
+        return float(value) if np.isfinite(value) else float("inf")
+
+    def gauss_newton(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        c0: Any = None,
+        lam_struct: float = 0.0,
+    ) -> GaussNewton:
+        """The Gauss–Newton matrix of the loss at these parameters, as a product ``v ↦ G v``.
+
+        .. math::
+
+            G v = \\sum_{b,t} J_{z_t}^⊤ H_{L,t} J_{z_t} v
+                  + λ_s \\sum_{b,t} \\bigl(J_{h_t}^⊤ J_{h_t} + J_{c_t}^⊤ J_{c_t}\\bigr) v
+
+        ``G`` is the curvature of the summed loss ``E`` of
+        :meth:`value_and_grad` (``z_t`` the readout, ``H_{L,t}`` the loss's
+        Hessian in ``z_t`` times the mask weight). The second sum is structural
+        damping (Martens & Sutskever 2011, §4.2) on the LSTM's whole state
+        ``s_t = (h_t, c_t)``: Martens & Sutskever damp the change of the hidden
+        units, the state the recurrence carries; for the LSTM that state is the
+        pair, and the cell state ``c`` is the path long-range information takes
+        (a change of the parameters that moves ``c`` a lot while ``h`` stays put
+        through a closed output gate would go unpenalised if only ``h`` were
+        damped). The forward trace is stored once; each product is one
+        R-forward pass along it and one backward pass of the cell (see
+        :class:`~rnntheory.cells.curvature.GaussNewton`).
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0, c0
+            As in :meth:`value_and_grad`.
+        lam_struct : float
+            Structural-damping weight ``λ_s ≥ 0`` (``0``: plain Gauss–Newton).
+
+        Returns
+        -------
+        GaussNewton
+            A callable ``G(v) -> G v`` on flat float64 vectors in the order of
+            :meth:`params` (:func:`~rnntheory.cells.curvature.flatten_params`),
+            with ``n_params`` and the counter ``products``.
+
+        Raises
+        ------
+        ValueError
+            On bad inputs (as :meth:`value_and_grad`) or a negative ``lam_struct``.
+        TypeError
+            On non-numeric inputs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import LSTM
+        >>> m = LSTM.init(2, 4, 3, seed=0)
+        >>> rng = np.random.default_rng(0)
+        >>> G = m.gauss_newton(rng.normal(size=(6, 2)), rng.integers(0, 3, 6), lam_struct=0.1)
+        >>> u, v = rng.normal(size=(2, G.n_params))
+        >>> bool(v @ G(v) >= 0), bool(np.isclose(u @ G(v), v @ G(u))), G.products
+        (True, True, 3)
+
+        Martens & Sutskever 2011, §3–4; Schraudolph 2002.
+        """
+        return GaussNewton(self, x, y, loss=loss, mask=mask, h0=h0, c0=c0, lam_struct=lam_struct)
+
     def value_and_grad(
         self,
         x: Any,
@@ -707,6 +837,112 @@ class GRU(_Gated):
         if batched:
             return GatedTrace(H, None, P, Y)
         return GatedTrace(H[:, 0], None, P[:, 0], None if Y is None else Y[:, 0])
+
+    def loss(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        batch_first: bool = False,
+    ) -> float:
+        """The loss (Eq. 4) on a batch, by a forward pass alone.
+
+        The value ``E`` that :meth:`value_and_grad` returns, without the
+        backward pass (Hessian-free reads a trial point's loss here).
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0, batch_first
+            As in :meth:`value_and_grad`.
+
+        Returns
+        -------
+        float
+            ``E = Σ_t Σ_b mask[t, b] · E_t``, accumulated in float64; ``inf``
+            when it is not finite.
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`LSTM.loss`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import GRU
+        >>> m = GRU.init(2, 4, 3, seed=0)
+        >>> x = np.ones((5, 2)); y = np.array([0, 1, 2, 1, 0])
+        >>> bool(m.loss(x, y) == m.value_and_grad(x, y)[0])
+        True
+
+        Eq. 4 of the article; Cho et al. 2014.
+        """
+        x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
+        x3, batched = self._inputs(x)
+        T, B = x3.shape[0], x3.shape[1]
+        loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
+        h0_ = self._state("h0", h0, B, batched)
+        self._check_reach(x3, None if h0 is None else h0_)
+        k = self._threads(T, B)
+        with own_threads(k), np.errstate(all="ignore"):
+            H, _ = self._run(x3, h0_, k, temporary=True)
+            Y = self._readout(H, k)
+            value, _ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
+        return float(value) if np.isfinite(value) else float("inf")
+
+    def gauss_newton(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        lam_struct: float = 0.0,
+    ) -> GaussNewton:
+        """The Gauss–Newton matrix of the loss at these parameters, as a product ``v ↦ G v``.
+
+        .. math::
+
+            G v = \\sum_{b,t} J_{z_t}^⊤ H_{L,t} J_{z_t} v
+                  + λ_s \\sum_{b,t} J_{h_t}^⊤ J_{h_t} v
+
+        As :meth:`LSTM.gauss_newton`; the GRU's state is ``h`` alone, so
+        structural damping penalises the change of ``h_t``.
+
+        Parameters
+        ----------
+        x, y, loss, mask, h0
+            As in :meth:`value_and_grad`.
+        lam_struct : float
+            Structural-damping weight ``λ_s ≥ 0``.
+
+        Returns
+        -------
+        GaussNewton
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`LSTM.gauss_newton`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import GRU
+        >>> m = GRU.init(2, 4, 3, seed=0)
+        >>> rng = np.random.default_rng(0)
+        >>> G = m.gauss_newton(rng.normal(size=(6, 2)), rng.integers(0, 3, 6))
+        >>> v = rng.normal(size=G.n_params)
+        >>> bool(v @ G(v) >= 0)
+        True
+
+        Martens & Sutskever 2011, §3–4; Schraudolph 2002.
+        """
+        return GaussNewton(self, x, y, loss=loss, mask=mask, h0=h0, lam_struct=lam_struct)
 
     def value_and_grad(
         self,

@@ -17,11 +17,16 @@ Levenberg–Marquardt rule.
 Pieces, usable on their own:
 
 * the curvature is the model's: :meth:`ElmanRNN.gauss_newton
-  <rnntheory.cells.elman.ElmanRNN.gauss_newton>` returns the operator
+  <rnntheory.cells.elman.ElmanRNN.gauss_newton>`, :meth:`LSTM.gauss_newton
+  <rnntheory.cells.gated.LSTM.gauss_newton>` and :meth:`GRU.gauss_newton
+  <rnntheory.cells.gated.GRU.gauss_newton>` return the operator
   ``G(v) -> G v`` (:class:`~rnntheory.cells.curvature.GaussNewton`, an
   R-forward pass along a stored trace and one backward pass of the linearised
-  model, structural damping inside the backward pass), and a trial point's loss
-  is :meth:`ElmanRNN.loss <rnntheory.cells.elman.ElmanRNN.loss>`;
+  model, structural damping inside the backward pass: on ``h`` for the Elman
+  RNN and the GRU, on the whole state ``(h, c)`` for the LSTM), and a trial
+  point's loss is the model's ``loss`` (:meth:`ElmanRNN.loss
+  <rnntheory.cells.elman.ElmanRNN.loss>`, :meth:`LSTM.loss
+  <rnntheory.cells.gated.LSTM.loss>`, :meth:`GRU.loss <rnntheory.cells.gated.GRU.loss>`);
   ``GaussNewton``, :func:`gauss_newton_product`, :func:`flatten_params` and
   :func:`unflatten_params` are re-exported here from
   :mod:`rnntheory.cells.curvature`;
@@ -63,7 +68,6 @@ from ..cells.curvature import (
     gauss_newton_product,
     unflatten_params,
 )
-from ..cells.elman import ElmanRNN
 from ._loop_parts import Gradient, History, StepMethod, run_steps, train_args, train_seed
 
 __all__ = [
@@ -399,7 +403,7 @@ class HFStepResult:
 
     Attributes
     ----------
-    model : ElmanRNN
+    model : ElmanRNN, LSTM or GRU
         The model after the step (the input model when no step was taken).
     loss_before, loss_after : float
         Batch loss (mean over sequences) before and after.
@@ -430,7 +434,7 @@ class HFStepResult:
         Norm of the gradient.
     """
 
-    model: ElmanRNN
+    model: Any
     loss_before: float
     loss_after: float
     lam_before: float
@@ -446,8 +450,8 @@ class HFStepResult:
     grad_norm: float = 0.0
 
 
-def _mean_loss(model: ElmanRNN, x3: np.ndarray, h: np.ndarray, loss: str, tgt: np.ndarray, m: np.ndarray) -> float:
-    """Batch loss averaged over sequences (:meth:`ElmanRNN.loss`); ``inf`` when it is
+def _mean_loss(model: Any, x3: np.ndarray, h: np.ndarray, loss: str, tgt: np.ndarray, m: np.ndarray) -> float:
+    """Batch loss averaged over sequences (the model's ``loss``); ``inf`` when it is
     not finite, and when a pre-activation of this (trial) model could pass the
     float range (the model refuses such inputs with a ``ReachError``)."""
     try:
@@ -459,7 +463,7 @@ def _mean_loss(model: ElmanRNN, x3: np.ndarray, h: np.ndarray, loss: str, tgt: n
 
 
 def _batched(
-    model: ElmanRNN, x: Any, y: Any, mask: Any, h0: Any
+    model: Any, x: Any, y: Any, mask: Any, h0: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x, h0, y, mask)`` laid out by sequence, ``(T, B, …)``, ``(B, n)``,
     ``(T, B[, n_out])``, ``(T, B)`` (zeros for ``h0`` and ones for ``mask`` when
@@ -482,7 +486,7 @@ def _batched(
     return x3, h, tgt, m
 
 
-def _with_step(model: ElmanRNN, theta: np.ndarray, p: np.ndarray) -> ElmanRNN | None:
+def _with_step(model: Any, theta: np.ndarray, p: np.ndarray) -> Any:
     with np.errstate(all="ignore"):
         new = theta + p
         # a step beyond the model dtype's range (float32) is not finite there either
@@ -493,7 +497,7 @@ def _with_step(model: ElmanRNN, theta: np.ndarray, p: np.ndarray) -> ElmanRNN | 
 
 
 def _hf_iteration(
-    model: ElmanRNN,
+    model: Any,
     x3: np.ndarray,
     h: np.ndarray,
     loss: str,
@@ -525,7 +529,7 @@ def _hf_iteration(
     theta = flatten_params(model.params())
     evals = 0
 
-    def loss_at(p: np.ndarray) -> tuple[float, ElmanRNN | None]:
+    def loss_at(p: np.ndarray) -> tuple[float, Any]:
         nonlocal evals
         evals += 1
         cand = _with_step(model, theta, p)
@@ -580,7 +584,7 @@ def _hf_iteration(
 
 
 def hf_step(
-    model: ElmanRNN,
+    model: Any,
     x: Any,
     y: Any,
     *,
@@ -593,12 +597,13 @@ def hf_step(
 ) -> HFStepResult:
     """One Hessian-free outer iteration on a batch (Martens 2010, Alg. 1).
 
-    With ``f`` the loss of :meth:`ElmanRNN.value_and_grad` averaged over the
+    With ``f`` the loss of the model's ``value_and_grad`` averaged over the
     batch's sequences and ``g = ∇f``: run :func:`truncated_cg` on
     ``(G/B_c + λI + λμS/B_c) p = −g`` (``G``, ``S`` of the operator
-    :meth:`ElmanRNN.gauss_newton` returns for the first ``B_c`` sequences) from
+    :meth:`ElmanRNN.gauss_newton` (or the LSTM's, the GRU's) returns for the
+    first ``B_c`` sequences) from
     ``x0·decay``; backtrack over the saved CG iterates to the one with the
-    lowest actual loss (:meth:`ElmanRNN.loss` of the trial model, ``inf`` for
+    lowest actual loss (the trial model's ``loss``, ``inf`` for
     one whose pre-activations could pass the float range; scanning back from
     the last); compute ``ρ = (f(θ+p) − f(θ)) / (gᵀp + ½pᵀGp/B_c)``; set
     ``λ ← 1.5λ`` if ``ρ < 1/4``, ``λ ← λ/1.5`` if ``ρ > 3/4``; if ``f(θ+p) ≥ f(θ)``,
@@ -606,9 +611,13 @@ def hf_step(
 
     Parameters
     ----------
-    model : ElmanRNN
+    model : ElmanRNN, LSTM or GRU
+        A model with a Gauss–Newton product (an Elman RNN whose ``α`` is fixed,
+        an LSTM, a GRU).
     x, y, loss, mask, h0
-        As in :meth:`ElmanRNN.value_and_grad`.
+        As in :meth:`ElmanRNN.value_and_grad`. For an LSTM the initial cell
+        state is zero (``c0 = 0``) in the gradient, the curvature and every
+        trial loss alike; ``h0`` is the one initial state HF takes.
     hf : HessianFree, optional
         Settings (defaults when omitted).
     lam : float, optional
