@@ -349,6 +349,10 @@ class StackedRNN(SequenceModel):
         **cell_options
             Passed to every layer's ``init`` (e.g. Elman's ``scheme``,
             ``activation``, ``form``, ``alpha``; the LSTM's ``forget_bias``).
+            ``scheme="orthogonal"`` is the orthogonal initialisation per gate
+            per layer: every gate block of every layer's recurrent matrix an
+            independent Haar-random orthogonal ``n × n`` matrix (each layer
+            draws from its own seed), as the cell's ``init`` draws it.
 
         Returns
         -------

@@ -27,6 +27,17 @@ a minimum of ``E + ½λ‖W‖²`` it can be as large as the loss pulls it. Clai
 of the article ("an L1/L2 penalty on W_hh ensures its spectral radius ≤ 1") is
 false; :func:`project_spectral_norm` is the hard constraint that does give
 ``σ_max(W_hh) ≤ c`` and with it Eq. 12's ``‖∂h_t/∂h_k‖ ≤ (c γ_h)^(t−k)``.
+
+Gated cells and stacks. A gated cell's recurrent matrix is its stacked
+``weight_hh`` ``(G·n, n)`` (``G = 4`` gate blocks for the LSTM, 3 for the GRU):
+the L1 and L2 penalties are sums over entries, so over the gate blocks too;
+the spectral penalty and the projection act on the stacked matrix as one, and
+``σ_max`` of the stacked matrix bounds every gate block's. For a
+:class:`~rnntheory.StackedRNN` each function acts on **each layer's**
+recurrent matrix as it acts on that cell: the value is the sum of the layers'
+penalties, the gradient holds one key per layer (``"W_hh_l0"``,
+``"weight_hh_l1"``, … as in ``StackedRNN.params()``), and the projection gives
+``σ_max ≤ c`` for every layer.
 """
 
 from __future__ import annotations
@@ -43,17 +54,26 @@ from .._linalg import spectral_norm
 from .._validation import check_real, show_value
 from ..cells.elman import ElmanRNN
 from ..cells.gated import GRU, LSTM
+from ..cells.stacked import StackedRNN
 
 __all__ = ["l1_penalty", "l2_penalty", "project_spectral_norm", "spectral_penalty"]
 
 
-def _recurrent(model: Any) -> tuple[str, np.ndarray]:
-    """The recurrent matrix's parameter name and value."""
+def _recurrents(model: Any) -> list[tuple[str, np.ndarray]]:
+    """The recurrent matrices' parameter names and values: one for a cell
+    (``W_hh``, or the stacked ``weight_hh`` of a gated cell), one per layer for
+    a :class:`~rnntheory.StackedRNN` (``W_hh_l<l>`` / ``weight_hh_l<l>``,
+    bottom layer first)."""
     if isinstance(model, ElmanRNN):
-        return "W_hh", model.W_hh
+        return [("W_hh", model.W_hh)]
     if isinstance(model, LSTM | GRU):
-        return "weight_hh", model.weight_hh
-    raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {show_value(model)}")
+        return [("weight_hh", model.weight_hh)]
+    if isinstance(model, StackedRNN):
+        name = "W_hh" if model.cell == "elman" else "weight_hh"
+        return [(f"{name}_l{i}", getattr(layer, name)) for i, layer in enumerate(model.layers)]
+    raise TypeError(
+        f"`model` must be an ElmanRNN, LSTM or GRU, got {show_value(model)} (or a StackedRNN of such layers)"
+    )
 
 
 def _check_scale(name: str, value: Any, dtype: np.dtype) -> float:
@@ -108,8 +128,9 @@ def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
-        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is penalised.
+    model : ElmanRNN, LSTM, GRU or StackedRNN
+        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is
+        penalised; for a stack, each layer's (the penalties add up).
     weight : float
         ``λ ≥ 0``.
 
@@ -118,7 +139,8 @@ def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
     value : float
         ``P(W)``.
     grads : dict
-        ``{"W_hh": λ sign(W_hh)}`` (``"weight_hh"`` for LSTM/GRU) only: the
+        ``{"W_hh": λ sign(W_hh)}`` (``"weight_hh"`` for LSTM/GRU, one key per
+        layer for a stack) only: the
         other parameters have zero gradient and are left out.
 
     Raises
@@ -127,7 +149,7 @@ def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
         If ``weight`` is negative, not finite, or subnormal (strictly between 0
         and the smallest normal number of the model's dtype).
     TypeError
-        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``weight`` not a real number.
+        If ``model`` is not an ElmanRNN, LSTM, GRU or StackedRNN, or ``weight`` not a real number.
 
     Examples
     --------
@@ -142,11 +164,14 @@ def l1_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
 
     The L1 penalty of the article's "L1/L2 regularization" paragraph (claim C21).
     """
-    name, W = _recurrent(model)
-    lam = _check_scale("weight", weight, W.dtype)
-    Ws, e = _scaled(W)
-    value = _lam_times(lam, float(np.sum(np.abs(Ws))), e)
-    return value, {name: (lam * np.sign(W.astype(np.float64, copy=False))).astype(W.dtype, copy=False)}
+    mats = _recurrents(model)
+    lam = _check_scale("weight", weight, mats[0][1].dtype)
+    value, grads = 0.0, {}
+    for name, W in mats:
+        Ws, e = _scaled(W)
+        value += _lam_times(lam, float(np.sum(np.abs(Ws))), e)
+        grads[name] = (lam * np.sign(W.astype(np.float64, copy=False))).astype(W.dtype, copy=False)
+    return value, grads
 
 
 def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]:
@@ -164,8 +189,9 @@ def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
-        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is penalised.
+    model : ElmanRNN, LSTM, GRU or StackedRNN
+        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is
+        penalised; for a stack, each layer's (the penalties add up).
     weight : float
         ``λ ≥ 0``.
 
@@ -174,7 +200,8 @@ def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
     value : float
         ``P(W)``.
     grads : dict
-        ``{"W_hh": λ W_hh}`` (``"weight_hh"`` for LSTM/GRU) only: the other
+        ``{"W_hh": λ W_hh}`` (``"weight_hh"`` for LSTM/GRU, one key per layer
+        for a stack) only: the other
         parameters have zero gradient and are left out.
 
     Raises
@@ -183,7 +210,7 @@ def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
         If ``weight`` is negative, not finite, or subnormal (strictly between 0
         and the smallest normal number of the model's dtype).
     TypeError
-        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``weight`` not a real number.
+        If ``model`` is not an ElmanRNN, LSTM, GRU or StackedRNN, or ``weight`` not a real number.
 
     Examples
     --------
@@ -198,13 +225,15 @@ def l2_penalty(model: Any, weight: float) -> tuple[float, dict[str, np.ndarray]]
 
     The L2 penalty of the article's "L1/L2 regularization" paragraph (claim C21).
     """
-    name, W = _recurrent(model)
-    lam = _check_scale("weight", weight, W.dtype)
-    Ws, e = _scaled(W)
-    value = _lam_times(lam, 0.5 * float(np.sum(Ws * Ws)), 2 * e)
-    with np.errstate(over="ignore"):  # inf where λ W_ij is beyond the float range
-        grad = (lam * W.astype(np.float64, copy=False)).astype(W.dtype, copy=False)
-    return value, {name: grad}
+    mats = _recurrents(model)
+    lam = _check_scale("weight", weight, mats[0][1].dtype)
+    value, grads = 0.0, {}
+    for name, W in mats:
+        Ws, e = _scaled(W)
+        value += _lam_times(lam, 0.5 * float(np.sum(Ws * Ws)), 2 * e)
+        with np.errstate(over="ignore"):  # inf where λ W_ij is beyond the float range
+            grads[name] = (lam * W.astype(np.float64, copy=False)).astype(W.dtype, copy=False)
+    return value, grads
 
 
 def _weight_first(fn: Callable[..., tuple[float, dict[str, np.ndarray]]]) -> Callable[..., tuple[float, dict[str, np.ndarray]]]:
@@ -258,8 +287,9 @@ def spectral_penalty(
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
-        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is penalised.
+    model : ElmanRNN, LSTM, GRU or StackedRNN
+        Its recurrent matrix (``W_hh``, or ``weight_hh`` for gated cells) is
+        penalised; for a stack, each layer's (the penalties add up).
     weight : float
         ``λ ≥ 0``.
     c : float, keyword-only
@@ -272,7 +302,8 @@ def spectral_penalty(
     value : float
         ``P(W)``.
     grads : dict
-        ``{"W_hh": ∂P/∂W_hh}`` (``"weight_hh"`` for LSTM/GRU) only.
+        ``{"W_hh": ∂P/∂W_hh}`` (``"weight_hh"`` for LSTM/GRU, one key per layer
+        for a stack) only.
 
     Raises
     ------
@@ -281,7 +312,7 @@ def spectral_penalty(
         subnormal (strictly between 0 and the smallest normal number of the
         model's dtype).
     TypeError
-        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``c``/``weight`` not a real number.
+        If ``model`` is not an ElmanRNN, LSTM, GRU or StackedRNN, or ``c``/``weight`` not a real number.
 
     Examples
     --------
@@ -298,16 +329,19 @@ def spectral_penalty(
     ``‖∂h_t/∂h_k‖ ≤ (c γ_h)^(t−k)``.
     """
     cc = check_real("c", c, low=0.0)
-    name, W = _recurrent(model)
-    lam = _check_scale("weight", weight, W.dtype)
-    Ws, e = _scaled(W)  # σ_1(W) = 2^e σ_1(W 2^-e): no overflow for entries near 1e308
-    U, s, Vt = np.linalg.svd(Ws)
-    excess = max(0.0, float(s[0]) - _times_pow2(cc, -e))  # (σ_1 − c)·2^-e
-    value = _lam_times(lam, excess * excess, 2 * e)
-    coef = _lam_times(lam, 2.0 * excess, 0)  # 2λ(σ_1 − c)·2^-e
-    with np.errstate(over="ignore"):  # inf where an entry is beyond the float range
-        G = np.ldexp(coef * np.outer(U[:, 0], Vt[0]), e)
-    return value, {name: G.astype(W.dtype, copy=False)}
+    mats = _recurrents(model)
+    lam = _check_scale("weight", weight, mats[0][1].dtype)
+    value, grads = 0.0, {}
+    for name, W in mats:
+        Ws, e = _scaled(W)  # σ_1(W) = 2^e σ_1(W 2^-e): no overflow for entries near 1e308
+        U, s, Vt = np.linalg.svd(Ws)
+        excess = max(0.0, float(s[0]) - _times_pow2(cc, -e))  # (σ_1 − c)·2^-e
+        value += _lam_times(lam, excess * excess, 2 * e)
+        coef = _lam_times(lam, 2.0 * excess, 0)  # 2λ(σ_1 − c)·2^-e
+        with np.errstate(over="ignore"):  # inf where an entry is beyond the float range
+            G = np.ldexp(coef * np.outer(U[:, 0], Vt[0]), e)
+        grads[name] = G.astype(W.dtype, copy=False)
+    return value, grads
 
 
 def project_spectral_norm(model: Any, c: float) -> Any:
@@ -328,18 +362,20 @@ def project_spectral_norm(model: Any, c: float) -> Any:
     Unlike a penalty, this is a hard constraint: with ``c γ_h ≤ 1`` Eq. 12
     gives ``‖∂h_t/∂h_k‖ ≤ 1`` for every input, so gradients cannot explode.
     For an LSTM/GRU the stacked ``weight_hh`` ``(G·n, n)`` is projected as one
-    matrix (so each gate block also has ``σ_max ≤ c``).
+    matrix (so each gate block also has ``σ_max ≤ c``). For a
+    :class:`~rnntheory.StackedRNN`, each layer's recurrent matrix is projected
+    so (every layer ends with ``σ_max ≤ c``).
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
+    model : ElmanRNN, LSTM, GRU or StackedRNN
         The model (not modified).
     c : float
         The bound, ``c ≥ 0`` (``c = 0`` gives a zero recurrent matrix).
 
     Returns
     -------
-    ElmanRNN, LSTM or GRU
+    ElmanRNN, LSTM, GRU or StackedRNN
         A new model of the same kind, every other parameter and option unchanged.
 
     Raises
@@ -349,7 +385,7 @@ def project_spectral_norm(model: Any, c: float) -> Any:
         the smallest normal number of the model's dtype: the projection's
         entries would be subnormal, too coarse to keep its singular vectors).
     TypeError
-        If ``model`` is not an ElmanRNN, LSTM or GRU, or ``c`` not a real number.
+        If ``model`` is not an ElmanRNN, LSTM, GRU or StackedRNN, or ``c`` not a real number.
 
     Examples
     --------
@@ -368,10 +404,15 @@ def project_spectral_norm(model: Any, c: float) -> Any:
     The hard counterpart of the penalties of the article's "L1/L2 regularization"
     paragraph; the constraint that makes claim C21's conclusion true.
     """
-    name, W = _recurrent(model)
-    cc = _check_scale("c", c, W.dtype)
+    mats = _recurrents(model)
+    cc = _check_scale("c", c, mats[0][1].dtype)
+    return model.replace(**{name: _project(W, cc) for name, W in mats})
+
+
+def _project(W: np.ndarray, cc: float) -> np.ndarray:
+    """``Π_c(W)`` of :func:`project_spectral_norm` (``W`` itself when ``σ_max(W) ≤ c``)."""
     if _sigma_max(W) <= cc:
-        return model.replace(**{name: W})
+        return W
     U, s, Vt = np.linalg.svd(W.astype(np.float64, copy=False), full_matrices=False)
     eps = float(np.finfo(W.dtype).eps)
     cap = cc
@@ -382,7 +423,7 @@ def project_spectral_norm(model: Any, c: float) -> Any:
         if _sigma_max(Wp) <= cc:
             break
         cap = cc * max(0.0, 1.0 - eps * 2.0**attempt)
-    return model.replace(**{name: Wp})
+    return Wp
 
 
 def _sigma_max(W: np.ndarray) -> float:

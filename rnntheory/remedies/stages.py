@@ -180,7 +180,9 @@ class TruncatedBPTT(Remedy):
     """Truncated BPTT: ``k1 = 1`` backpropagates each loss ``k2`` steps (a sliding
     window); ``k1 > 1`` is Williams & Peng's BPTT(k1, k2), blocks of ``k1`` losses
     backpropagated ``k2`` steps from the block's end (``k1 = k2``: chunks, O(T)).
-    See ``ElmanRNN.value_and_grad(truncate=...)``.
+    See ``ElmanRNN.value_and_grad(truncate=...)``; for a
+    :class:`~rnntheory.StackedRNN` the window is on the whole state (every
+    layer), see ``StackedRNN.value_and_grad``.
 
     Stage: backward (``truncate=``). Sweep name ``"tbptt"`` (``tbptt`` = k2,
     required; ``tbptt_k1`` [1]).
@@ -215,6 +217,11 @@ class TruncatedBPTT(Remedy):
 @dataclass(frozen=True)
 class Penalty(Remedy):
     """A penalty on the recurrent matrix: ``"l1"``, ``"l2"`` or ``"spectral"`` (``max(0, σ_max − c)²``).
+
+    A gated cell's stacked ``weight_hh`` ``(G·n, n)`` is one matrix (L1/L2 sum
+    over its gate blocks; the spectral penalty is on ``σ_max`` of the stacked
+    matrix); a :class:`~rnntheory.StackedRNN` is penalised on each layer's
+    recurrent matrix, the layers' penalties summed.
 
     Stage: penalty (:func:`~rnntheory.remedies.l1_penalty`,
     :func:`~rnntheory.remedies.l2_penalty` or
@@ -340,6 +347,9 @@ class Omega(Remedy):
 class GradientClipping(Remedy):
     """Clip the gradient: by global norm (Eq. 13) or element-wise by value.
 
+    The global norm is over every parameter of the model (every layer and the
+    readout of a :class:`~rnntheory.StackedRNN`).
+
     Stage: transform (:func:`~rnntheory.remedies.clip_by_norm` or
     :func:`~rnntheory.remedies.clip_by_value`); a clipped step logs a
     ``"clip"`` event. Sweep names ``"clip"`` (``clip`` = threshold, 1.0) and
@@ -376,6 +386,10 @@ class GradientClipping(Remedy):
 @dataclass(frozen=True)
 class SpectralProjection(Remedy):
     """After each step, project the recurrent matrix onto ``σ_max ≤ c``.
+
+    A gated cell's stacked ``weight_hh`` is projected as one matrix (so every
+    gate block has ``σ_max ≤ c``); a :class:`~rnntheory.StackedRNN` has each
+    layer's recurrent matrix projected.
 
     Stage: project (:func:`~rnntheory.remedies.project_spectral_norm`). Sweep
     name ``"projection"`` (``projection`` = c, 1.0).

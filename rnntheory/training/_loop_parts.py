@@ -3,7 +3,8 @@ r"""The training-loop skeleton every trainer shares (package-internal).
 :func:`run_steps` owns what a run of any method has in common: the seeded
 batches, the fixed evaluation batch, the progress bar, the per-step columns
 of the :class:`History`, the divergence handling (stop, or Pascanu et al.'s
-fallback that shrinks the recurrent matrix) and the evaluations. A method
+fallback that shrinks the recurrent matrix, every layer's for a stack) and
+the evaluations. A method
 (first-order optimizers in :mod:`rnntheory.training.loop`, Hessian-free in
 :mod:`rnntheory.training.hessian_free`) plugs in through a :class:`StepMethod`:
 how it computes the loss and gradient of a batch, and how it turns them into
@@ -29,6 +30,7 @@ __all__ = [
     "fallback_factor",
     "model_outputs",
     "recurrent_name",
+    "recurrent_names",
     "run_steps",
     "shrink",
     "train_args",
@@ -51,7 +53,9 @@ class History:
         ``σ_max`` and spectral radius of the recurrent matrix after each step
         (:func:`rnntheory.bounds.gamma_w` and
         :func:`rnntheory.bounds.spectral_radius`; ``rho`` is ``nan`` for the
-        stacked, non-square recurrent matrix of a gated cell).
+        stacked, non-square recurrent matrix of a gated cell). For a
+        :class:`~rnntheory.StackedRNN`, the largest over its layers' recurrent
+        matrices.
     eval_steps, eval_error, eval_loss : ndarray
         The task's error and mean loss on a fixed evaluation batch.
     events : list of (step, kind, detail)
@@ -91,8 +95,35 @@ HISTORY_COLUMNS = ("omega",)
 
 
 def recurrent_name(model: Any) -> str:
-    """``"W_hh"`` (Elman) or ``"weight_hh"`` (gated cells): the matrix the fallback shrinks."""
-    return "W_hh" if "W_hh" in model.params() else "weight_hh"
+    """``"W_hh"`` (Elman) or ``"weight_hh"`` (gated cells): the matrix the fallback shrinks.
+
+    For a :class:`~rnntheory.StackedRNN`, layer 0's (``"W_hh_l0"`` or
+    ``"weight_hh_l0"``); :func:`recurrent_names` lists every layer's.
+    """
+    return recurrent_names(model)[0]
+
+
+def recurrent_names(model: Any) -> tuple[str, ...]:
+    """The keys of ``model.params()`` that hold recurrent matrices: ``("W_hh",)``
+    or ``("weight_hh",)`` for one cell, one per layer for a stack
+    (``"W_hh_l0", "W_hh_l1", …`` or ``"weight_hh_l0", …``), bottom layer first.
+
+    Raises
+    ------
+    TypeError
+        When ``model.params()`` holds no recurrent matrix.
+    """
+    keys = tuple(model.params())
+    for base in ("W_hh", "weight_hh"):
+        if base in keys:
+            return (base,)
+        layered = tuple(k for k in keys if k.startswith(base + "_l") and k[len(base) + 2:].isdigit())
+        if layered:
+            return tuple(sorted(layered, key=lambda k: int(k[len(base) + 2:])))
+    raise TypeError(
+        f"`model` must have a recurrent matrix (W_hh or weight_hh, per layer for a stack), "
+        f"got a {type(model).__name__} with parameters {sorted(keys)}"
+    )
 
 
 def model_outputs(model: Any, x: np.ndarray) -> np.ndarray:
@@ -259,7 +290,7 @@ def run_steps(
 
     from ..bounds import gamma_w, spectral_radius
 
-    rec = recurrent_name(model)
+    recs = recurrent_names(model)
     rng = np.random.default_rng(seed)
     eval_batch = task.sample(eval_size, seed + 1)
     params = model.params()
@@ -276,11 +307,18 @@ def run_steps(
 
     def record(grad_norm_after: float) -> None:
         """The per-step columns that follow the update: clipped norm, σ_max, ρ."""
-        W = params[rec]
         cols["gnc"].append(grad_norm_after)
-        cols["gw"].append(gamma_w(W))
-        square = W.shape[0] == W.shape[1]  # gated cells stack their gate blocks
-        cols["rho"].append(spectral_radius(W) if square else float("nan"))
+        if len(recs) == 1:
+            W = params[recs[0]]
+            cols["gw"].append(gamma_w(W))
+            square = W.shape[0] == W.shape[1]  # gated cells stack their gate blocks
+            cols["rho"].append(spectral_radius(W) if square else float("nan"))
+            return
+        # a stack: the largest over its layers (ρ: nan for gated layers)
+        Ws = [params[r] for r in recs]
+        cols["gw"].append(max(gamma_w(W) for W in Ws))
+        square = Ws[0].shape[0] == Ws[0].shape[1]
+        cols["rho"].append(max(spectral_radius(W) for W in Ws) if square else float("nan"))
 
     def evaluate(step: int) -> None:
         try:
@@ -337,8 +375,9 @@ def run_steps(
         if fallback is not None:
             # Pascanu et al.'s fallback, bounded for large lr: skip the step, shrink W
             params = dict(params)
-            params[rec], factor = shrink(params[rec], method.fallback_lr)
-            events.append((step, "fallback", f"{fallback}; {rec} scaled by {factor:.17g}"))
+            for rec in recs:  # a stack: every layer's recurrent matrix, by one factor
+                params[rec], factor = shrink(params[rec], method.fallback_lr)
+            events.append((step, "fallback", f"{fallback}; {', '.join(recs)} scaled by {factor:.17g}"))
             new_model = None
         model = new_model if new_model is not None else model.replace(**params)
         projected = False

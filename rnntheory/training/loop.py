@@ -20,6 +20,11 @@ fixed order and never dispatches on their types:
 4. the divergence check and the optimizer's update;
 5. projections: :class:`SpectralProjection` projects ``W_hh`` onto ``σ_max ≤ c``.
 
+For a :class:`~rnntheory.StackedRNN`, "the recurrent matrix" is every
+layer's (``W_hh_l<l>`` or ``weight_hh_l<l>``): penalties add up over the
+layers, the projection and the fallback act on each, and the History's
+``gamma_w``/``rho`` are the largest over the layers.
+
 The loop itself (seeded batches, the History, divergence handling,
 evaluations) is shared with Hessian-free, which plugs in a step of its own.
 
@@ -178,8 +183,12 @@ def train(
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
+    model : ElmanRNN, LSTM, GRU or StackedRNN
         Its readout size must equal ``task.n_out`` and its input size ``task.n_in``.
+        A :class:`~rnntheory.StackedRNN` trains with every first-order remedy:
+        penalties and the projection act on each layer's recurrent matrix, the
+        fallback shrinks every layer's by one factor, truncation windows the
+        whole state.
     task : rnntheory.tasks.Task
     optimizer : Optimizer or HessianFree, optional
         ``SGD(lr=0.01)`` by default (Pascanu et al. 2013). A
@@ -205,7 +214,7 @@ def train(
         that the model refuses its forward pass because a pre-activation could
         pass the float range, so that no gradient exists; an evaluation of such
         a model counts every output wrong): ``"fallback"`` skips the
-        update and multiplies the recurrent matrix by
+        update and multiplies the recurrent matrix (every layer's, for a stack) by
         ``φ(lr) = min(max(1 − 0.02·lr, 1/2), 1 − u)`` (Pascanu et al.'s
         ``W − 0.02·lr·W`` for ``lr ≤ 25``, a halving beyond, never a factor
         that grows ``W`` or flips its signs; see the module docstring), an
