@@ -1683,6 +1683,7 @@ EXEMPT: dict[str, str] = {
         "rnntheory.cells.elman.ElmanGrads", "rnntheory.cells.elman.Trace",
         "rnntheory.cells.gated.GRUGrads", "rnntheory.cells.gated.GatedTrace", "rnntheory.cells.gated.LSTMGrads",
         "rnntheory.cells.generator.GeneratorGrads", "rnntheory.cells.generator.GeneratorTrace",
+        "rnntheory.cells.generator.GatedGeneratorGrads",
         "rnntheory.bounds.BoundCheck", "rnntheory.bounds.Certificate", "rnntheory.bounds.Condition",
         "rnntheory.esn.ESNFit", "rnntheory.esn.EchoStateCertificate", "rnntheory.esn.Generation",
         "rnntheory.experiments.mg17.MG17Result",
