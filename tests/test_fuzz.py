@@ -965,6 +965,29 @@ simple("rnntheory.cells.generator.GeneratorRNN.value_and_grad", lambda: _method(
        lambda: {"x": _x(), "y": _labels(), "mode": "teacher", "loss": "xent", "mask": np.ones(T),
                 "p": None, "seed": None, "h0": np.zeros(N_HIDDEN), "start": np.zeros(N_OUT)})
 
+
+# the gated generators (same class, cell="lstm" / "gru"): their own paths through the kernels
+def _gated_generator(cell: str) -> Any:
+    from rnntheory import GeneratorRNN
+    return GeneratorRNN.init(N_IN, N_HIDDEN, N_OUT, cell=cell, seed=0)
+
+
+simple("rnntheory.cells.generator.GeneratorRNN[lstm]", _imp("rnntheory.GeneratorRNN"),
+       lambda: {"cell": "lstm", **{k: np.array(v) for k, v in _gated_generator("lstm").params().items()}})
+simple("rnntheory.cells.generator.GeneratorRNN.forward[lstm]",
+       lambda: _method(lambda: _gated_generator("lstm"), "forward"),
+       lambda: {"x": _x(), "y": _labels(), "mode": "scheduled", "p": 0.5, "seed": 1, "loss": "xent",
+                "h0": np.zeros(N_HIDDEN), "start": np.zeros(N_OUT), "c0": np.zeros(N_HIDDEN)})
+simple("rnntheory.cells.generator.GeneratorRNN.value_and_grad[lstm]",
+       lambda: _method(lambda: _gated_generator("lstm"), "value_and_grad"),
+       lambda: {"x": _x(), "y": _labels(), "mode": "free", "loss": "xent", "mask": np.ones(T),
+                "p": None, "seed": None, "h0": np.zeros(N_HIDDEN), "start": np.zeros(N_OUT),
+                "c0": np.zeros(N_HIDDEN)})
+simple("rnntheory.cells.generator.GeneratorRNN.value_and_grad[gru]",
+       lambda: _method(lambda: _gated_generator("gru"), "value_and_grad"),
+       lambda: {"x": _x(), "y": _labels(), "mode": "teacher", "loss": "xent", "mask": np.ones(T),
+                "p": None, "seed": None, "h0": np.zeros(N_HIDDEN), "start": np.zeros(N_OUT)})
+
 # --- bounds
 # A trace the forward pass made non-finite is documented to give NaN exactly
 # over the steps that read NaN/inf (and so are Jacobians with NaN/inf entries).
