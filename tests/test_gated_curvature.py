@@ -501,3 +501,27 @@ def test_check_model_accepts_the_gated_cells():
     """Hessian-free's model check accepts an LSTM and a GRU (their own operator)."""
     for m in (LSTM.init(2, 3, 2, seed=0), GRU.init(2, 3, 2, seed=0)):
         assert check_gauss_newton_model(m) is m
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_threaded_product_equals_the_explicit_matrix(threaded, cell):
+    """On 3 threads of our own (B = 5 split into ranges of sequences for the
+    recurrences, rows for the rest) the product is still the explicit
+    complex-step matrix's ``(G + λ_s S) v`` (1e-10), and equals one thread's to
+    rounding (1e-12: only the order of the per-range sums differs)."""
+    import rnntheory
+
+    rng = np.random.default_rng(61)
+    m = _model(cell, 2, 3, 2, seed=8, scale=1.5)
+    T, B = 4, 5
+    x = rng.normal(size=(T, B, 2))
+    y = rng.integers(0, 2, (T, B))
+    mask = rng.uniform(0.0, 1.0, (T, B))
+    Gm, Sm = _gn_matrix(m, x, "xent", mask)
+    v = rng.normal(size=Gm.shape[0])
+    rnntheory.set_num_threads(3)
+    got3 = m.gauss_newton(x, y, mask=mask, lam_struct=0.3)(v)
+    rnntheory.set_num_threads(1)
+    got1 = m.gauss_newton(x, y, mask=mask, lam_struct=0.3)(v)
+    assert _rel(got3, (Gm + 0.3 * Sm) @ v) <= 1e-10
+    assert _rel(got3, got1) <= 1e-12

@@ -1,13 +1,19 @@
-"""The Gauss–Newton matrix of the Elman RNN's loss, as a product ``v ↦ G v``.
+"""The Gauss–Newton matrix of the loss of an Elman RNN, an LSTM or a GRU, as a product ``v ↦ G v``.
 
 The curvature belongs to the model that knows its own forward pass: the
-operator stores the Elman cell's forward trace (states, ``f′``, softmax) once
-and forms each product by an R-forward pass along it (the Numba kernels of
-:mod:`rnntheory.cells._gv_kernels`) and one backward pass of the linearised
-model (:func:`rnntheory.cells._elman_kernels.elman_backward`), with the
-structural-damping term added inside the backward pass.
+operator stores the cell's forward trace (states, ``f′`` or the gate values and
+derivatives, softmax) once and forms each product by an R-forward pass along it
+(the Numba kernels of :mod:`rnntheory.cells._gv_kernels` for the Elman RNN, of
+:mod:`rnntheory.cells._gated_gv_kernels` for the LSTM and GRU) and one backward
+pass of the linearised model (the cell's own BPTT kernels:
+:func:`rnntheory.cells._elman_kernels.elman_backward`,
+:func:`~rnntheory.cells._gated_kernels.lstm_backward_direct`,
+:func:`~rnntheory.cells._gated_kernels.gru_backward`), with the
+structural-damping term added to the cotangents of the states.
 
-* :meth:`ElmanRNN.gauss_newton <rnntheory.cells.elman.ElmanRNN.gauss_newton>`
+* :meth:`ElmanRNN.gauss_newton <rnntheory.cells.elman.ElmanRNN.gauss_newton>`,
+  :meth:`LSTM.gauss_newton <rnntheory.cells.gated.LSTM.gauss_newton>`,
+  :meth:`GRU.gauss_newton <rnntheory.cells.gated.GRU.gauss_newton>`
   (the usual way in) and :class:`GaussNewton`: the operator, a callable
   ``G(v) -> G v`` with its counter of products;
 * :func:`gauss_newton_product`: one product (flat vector or dict in, same out);
@@ -168,12 +174,14 @@ def check_gauss_newton_model(model: Any) -> Any:
 
 # ---------------------------------------------------------------- Gauss–Newton
 class GaussNewton:
-    """The Gauss–Newton matrix of an Elman RNN's loss at fixed parameters, as a product.
+    """The Gauss–Newton matrix of a model's loss at fixed parameters, as a product.
+
+    One operator for the Elman RNN, the LSTM and the GRU:
 
     .. math::
 
         G v = \\sum_b \\sum_{t=1}^T J_{z_t}^⊤ H_{L,t} J_{z_t} v
-              \\;+\\; λ_s \\sum_b \\sum_{t=1}^T J_{h_t}^⊤ J_{h_t} v
+              \\;+\\; λ_s \\sum_b \\sum_{t=1}^T J_{s_t}^⊤ J_{s_t} v
 
     where ``z_t`` are the readout outputs (the logits for ``loss="xent"``, the
     linear outputs for ``loss="mse"``; ``h_t`` itself without a readout),
@@ -182,15 +190,23 @@ class GaussNewton:
     cross-entropy, ``p_t`` the softmax of ``z_t``) or ``w_t I`` (squared error),
     ``w_t`` the mask weight, and ``λ_s = lam_struct``. The second sum is
     structural damping (Martens & Sutskever 2011, §4.2) with the squared-error
-    penalty ``½‖h_t − h_t(θ)‖²`` on the hidden state, whose Gauss–Newton matrix is
-    ``D_t = I``; it applies to every step and sequence, whatever the mask. ``G``
-    is the curvature of the *summed* loss ``E`` of
-    :meth:`ElmanRNN.value_and_grad`.
+    penalty ``½‖s_t − s_t(θ)‖²`` on the state ``s_t``, whose Gauss–Newton matrix is
+    ``D_t = I``; it applies to every step and sequence, whatever the mask. The
+    state is ``h_t`` for the Elman RNN and the GRU, and the whole state
+    ``s_t = (h_t, c_t)`` for the LSTM: Martens & Sutskever damp the change of
+    the hidden units, the state the recurrence carries, and the LSTM's is the
+    pair (``c`` carries the long-range memory; damping ``h`` alone would leave a
+    change of ``c`` hidden behind a closed output gate unpenalised). ``J_{s_t}``
+    is the Jacobian of ``s_t``. ``G`` is the curvature of the *summed* loss
+    ``E`` of the model's ``value_and_grad``.
 
     The forward trace (states, ``f′``, softmax) is stored once at construction;
     each product is one R-forward pass (``R{h_t}``, ``R{z_t}``), the output
     Hessian, and one backward pass in which ``λ_s R{h_t}`` is added to the flow
-    at every step. Batched problems of more than a few million multiply-adds
+    at every step (for the LSTM, ``λ_s R{c_t}`` to the flow of ``c``; the
+    gated cells store their gate values and derivatives once, and the
+    transposed pass is the cell's own BPTT from these cotangents). Batched
+    problems of more than a few million multiply-adds
     run on threads of our own, as :meth:`ElmanRNN.value_and_grad` does
     (:func:`rnntheory.set_num_threads`): the two recurrences over ranges of
     sequences, the rest over ranges of the ``T·B`` rows; the product does not
@@ -198,13 +214,15 @@ class GaussNewton:
 
     :meth:`ElmanRNN.gauss_newton <rnntheory.cells.elman.ElmanRNN.gauss_newton>`
     builds the same operator from the model (``model.gauss_newton(x, y,
-    loss=...)`` is ``GaussNewton(model, x, y, loss=...)``).
+    loss=...)`` is ``GaussNewton(model, x, y, loss=...)``), as do
+    :meth:`LSTM.gauss_newton <rnntheory.cells.gated.LSTM.gauss_newton>` and
+    :meth:`GRU.gauss_newton <rnntheory.cells.gated.GRU.gauss_newton>`.
 
     Parameters
     ----------
-    model : ElmanRNN
-        Any form (standard, Pascanu, leaky); float64 or float32; its retention
-        ``α`` fixed (``learn_alpha=False``).
+    model : ElmanRNN, LSTM or GRU
+        An Elman RNN of any form (standard, Pascanu, leaky) with its retention
+        ``α`` fixed (``learn_alpha=False``), an LSTM or a GRU; float64 or float32.
     x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
     y : array
         Targets as in :meth:`ElmanRNN.value_and_grad` (validated; ``G`` does not
@@ -212,12 +230,14 @@ class GaussNewton:
     loss : {"xent", "mse"}
     mask : array, shape ``(T,)`` or ``(T, B)``, optional
     h0 : array, optional
+    c0 : array, optional
+        The LSTM's initial cell state (zeros by default); other models refuse it.
     lam_struct : float
         The structural-damping weight ``λ_s ≥ 0`` (``λ μ`` in Hessian-free).
 
     Attributes
     ----------
-    model : ElmanRNN
+    model : ElmanRNN, LSTM or GRU
         The model at whose parameters ``G`` is taken.
     loss : str
         The loss (``"xent"`` or ``"mse"``).
@@ -231,11 +251,13 @@ class GaussNewton:
     Raises
     ------
     TypeError
-        For a model that is not an ElmanRNN, or bad arrays.
+        For a model without a Gauss–Newton product (not an ElmanRNN, LSTM or
+        GRU), or bad arrays.
     ValueError
         For bad shapes, ``loss`` or ``lam_struct``, a model that learns its
-        ``α``, or inputs with which a pre-activation could pass the dtype's
-        range (as :meth:`ElmanRNN.forward`).
+        ``α``, ``c0`` given for a model other than the LSTM, or inputs with
+        which a pre-activation could pass the dtype's range (as the model's
+        ``forward``).
 
     Examples
     --------
@@ -657,23 +679,28 @@ def gauss_newton_product(
     mask: Any = None,
     h0: Any = None,
     lam_struct: float = 0.0,
+    c0: Any = None,
 ) -> Any:
     """One Gauss–Newton–vector product ``G v`` (see :class:`GaussNewton`).
 
     .. math::
 
-        G v = \\sum_{b,t} J_{z_t}^⊤ H_{L,t} J_{z_t} v + λ_s \\sum_{b,t} J_{h_t}^⊤ J_{h_t} v
+        G v = \\sum_{b,t} J_{z_t}^⊤ H_{L,t} J_{z_t} v + λ_s \\sum_{b,t} J_{s_t}^⊤ J_{s_t} v
+
+    (``s_t = h_t``; ``(h_t, c_t)`` for the LSTM).
 
     Parameters
     ----------
-    model : ElmanRNN
+    model : ElmanRNN, LSTM or GRU
     x, y, loss, mask, h0
-        As in :meth:`ElmanRNN.value_and_grad` (``G`` is the curvature of the same
+        As in the model's ``value_and_grad`` (``G`` is the curvature of the same
         summed loss).
     v : array of shape ``(n_params,)``, or dict like ``model.params()``
         The direction. A flat vector follows the order of ``model.params()``.
     lam_struct : float
         Structural-damping weight ``λ_s ≥ 0`` (``0``: plain Gauss–Newton).
+    c0 : array, optional
+        The LSTM's initial cell state (zeros by default).
 
     Returns
     -------
@@ -684,7 +711,8 @@ def gauss_newton_product(
     Raises
     ------
     TypeError, ValueError
-        On a non-Elman model or bad inputs (the message names the argument).
+        On a model without a Gauss–Newton product or bad inputs (the message
+        names the argument).
 
     Examples
     --------
@@ -699,7 +727,7 @@ def gauss_newton_product(
 
     Martens & Sutskever 2011, §3–4.
     """
-    G = GaussNewton(model, x, y, loss=loss, mask=mask, h0=h0, lam_struct=lam_struct)
+    G = GaussNewton(model, x, y, loss=loss, mask=mask, h0=h0, c0=c0, lam_struct=lam_struct)
     if isinstance(v, dict):
         names = list(model.params())
         if list(v) != names:
