@@ -4,7 +4,7 @@ generator RNN whose output feeds back (teacher forcing, free running, scheduled 
 from .bidirectional import BidirectionalRNN, BidirectionalTrace
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
-from .generator import GeneratorGrads, GeneratorRNN, GeneratorTrace
+from .generator import GatedGeneratorGrads, GeneratorGrads, GeneratorRNN, GeneratorTrace
 from .stacked import StackedGrads, StackedRNN, StackedTrace
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "ElmanGrads",
     "ElmanRNN",
     "GRUGrads",
+    "GatedGeneratorGrads",
     "GatedTrace",
     "GeneratorGrads",
     "GeneratorRNN",
