@@ -525,3 +525,88 @@ def test_threaded_product_equals_the_explicit_matrix(threaded, cell):
     got1 = m.gauss_newton(x, y, mask=mask, lam_struct=0.3)(v)
     assert _rel(got3, (Gm + 0.3 * Sm) @ v) <= 1e-10
     assert _rel(got3, got1) <= 1e-12
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_hf_step_is_equivariant_under_loss_scaling(cell):
+    """Mask weights ``c·w`` scale the loss, gradient and Gauss–Newton matrix by
+    ``c`` (``μ = 0``): ``hf_step`` with ``c·λ`` takes the step it takes on ``w``
+    with ``λ``. With ``c = 2^900`` (weights near 1e271) the new models are
+    bitwise equal, the losses exactly ``c`` times larger, ρ equal and the loss
+    reduced, for the LSTM and the GRU, both losses."""
+    m = CELLS[cell].init(2, 4, 2, seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 3, 2))
+    mask = rng.uniform(0.5, 1.0, (6, 3))
+    c = 2.0**900
+    hf = HessianFree(mu=0.0, max_cg=20, max_line_search=5)
+    for loss, y in (("mse", rng.normal(size=(6, 3, 2))), ("xent", rng.integers(0, 2, (6, 3)))):
+        big = hf_step(m, x, y, loss=loss, mask=mask * c, hf=hf, lam=c)
+        small = hf_step(m, x, y, loss=loss, mask=mask, hf=hf, lam=1.0)
+        for k, p in small.model.params().items():
+            np.testing.assert_array_equal(big.model.params()[k], p)
+        assert big.loss_before == c * small.loss_before and big.loss_after == c * small.loss_after
+        assert big.rho == small.rho and big.lam_after == c * small.lam_after
+        assert big.loss_after < big.loss_before
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_trial_step_beyond_the_float_range_has_infinite_loss(cell):
+    """A trial LSTM/GRU whose gate pre-activations could pass float64's range
+    (largest row sum of |weight_hh| = 1.797e308) is refused by the model's range
+    check with the ``ReachError`` a trainer tells apart; HF's loss of it is
+    ``inf``, so it is never accepted. Inside the range the loss is
+    ``value_and_grad``'s, averaged over the sequences."""
+    from rnntheory._validation import ReachError
+    from rnntheory.training.hessian_free import _mean_loss
+
+    m = CELLS[cell].init(2, 4, 2, seed=3)
+    rng = np.random.default_rng(5)
+    T, B = 6, 3
+    x = rng.normal(size=(T, B, 2))
+    y = rng.normal(size=(T, B, 2))
+    h = np.zeros((B, 4))
+    E, _ = m.value_and_grad(x, y, loss="mse")
+    assert _mean_loss(m, x, h, "mse", y, np.ones((T, B))) == pytest.approx(E / B, rel=1e-13)
+    far = m.replace(weight_hh=m.weight_hh * (1.797e308 / np.abs(m.weight_hh).sum(axis=1).max()))
+    with pytest.raises(ReachError, match="`weight_hh` of this model is too large"):
+        far.loss(x, y, loss="mse")
+    assert _mean_loss(far, x, h, "mse", y, np.ones((T, B))) == math.inf
+
+
+NOJIT = """
+import numba, numpy as np
+assert numba.config.DISABLE_JIT
+import test_gated_curvature as T
+worst = 0.0
+rng = np.random.default_rng(0)
+for cell in ("lstm", "gru"):
+    for loss in ("xent", "mse"):
+        for n_out in (2, None):
+            m = T._model(cell, 2, 2, n_out, seed=1, scale=1.5)
+            x = rng.normal(size=(3, 2, 2))
+            y = T._targets(rng, m, loss, 3, 2)
+            mask = rng.uniform(0, 1, (3, 2))
+            G, S = T._gn_matrix(m, x, loss, mask)
+            v = rng.normal(size=G.shape[0])
+            got = m.gauss_newton(x, y, loss=loss, mask=mask, lam_struct=0.5)(v)
+            worst = max(worst, T._rel(got, (G + 0.5 * S) @ v))
+print(worst)
+assert worst < 1e-10, worst
+"""
+
+
+def test_kernels_without_jit():
+    """The gated Gv kernels' Python bodies (``NUMBA_DISABLE_JIT=1``, bounds-checked
+    indexing) give the explicit complex-step product for both cells, both
+    losses, with and without readout."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=os.pathsep.join([str(here), str(here.parent)]))
+    r = subprocess.run([sys.executable, "-c", NOJIT], capture_output=True, text=True, env=env,
+                       timeout=300, check=False, cwd=here)
+    assert r.returncode == 0, r.stderr[-3000:]
