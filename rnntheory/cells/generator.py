@@ -76,7 +76,6 @@ from ._base import (
     GradsBase,
     SequenceModel,
     TraceBase,
-    readout_rows,
     recurrent_matrix,
     same_dtype,
     sum_over_rows,
@@ -692,7 +691,8 @@ class GeneratorRNN(SequenceModel):
         coins all chose the target) the fed values are data: the gated cell's
         own kernels run on ``[x_t; y_{t−1}]`` (on ``k`` threads, as
         :meth:`rnntheory.LSTM.value_and_grad` runs them; ``temporary``: per-thread
-        scratch arrays, which must not leave the call). Otherwise the feedback
+        scratch arrays, which must not leave the call, and ``O`` is left unset:
+        the gradient does not read it). Otherwise the feedback
         kernels run the recurrence step by step (one thread).
         """
         core = self._core
@@ -713,7 +713,8 @@ class GeneratorRNN(SequenceModel):
                 Z = core._readout(H, k)
             assert Z is not None
             O = np.empty_like(Z)
-            G.outputs(kind, Z, O)
+            if not temporary:  # the gradient of teacher forcing never reads the outputs
+                G.outputs(kind, Z, O)
             return H, C, P, Z, O, XF, k
         H = np.empty((T + 1, B, n), dtype=self.dtype)
         P = np.empty((T, B, 4 * n), dtype=self.dtype)
@@ -779,8 +780,8 @@ class GeneratorRNN(SequenceModel):
             g_bi = sum_over_rows(K.column_sums, (Di,), k)
             g_bh = g_bi.copy() if lstm else sum_over_rows(K.column_sums, (Dh,), k)
             g_yh, g_by = core._readout_grads(DZ, H, k)
-            if teacher:  # ∂E/∂o^fb_t = D_t W_f, which reaches no parameter
-                DF = readout_rows(Di, self._W_f, np.zeros(mo, self.dtype), k).reshape(T, B, mo)
+            if teacher:  # ∂E/∂o^fb_t = D_t W_f, which reaches no parameter (one BLAS product)
+                DF = np.dot(Di, self._W_f).reshape(T, B, mo)
         assert g_yh is not None and g_by is not None
         if not batched:
             flow, DF = flow[:, 0], DF[:, 0]
