@@ -5,22 +5,25 @@ Run from the repository root::
     python benchmarks/bench_omega.py            # longer timing budget
     python benchmarks/bench_omega.py --quick    # fewer repeats
 
-A *plain step* is what ``train`` does without Ω: ``ElmanRNN.value_and_grad``
-(forward, cross-entropy on every step, full BPTT, every parameter gradient)
-followed by ``clip_by_norm``. The *Ω step* is what ``train`` does for
-``Omega(weight)``: ``value_and_grad(keep_trace=True)`` (the forward pass's
-trace comes with the gradient), :func:`rnntheory.remedies.omega` (value and
-gradient with the flow and ``f′`` held fixed, the record's default as in
-Pascanu et al.'s code), its gradient added to ``W_hh`` before clipping. The
-issue's floor: Ω step ≤ 1.5× the plain step. Also printed: ``omega`` alone,
-and the ratio with the exact fixed-flow gradient (``hold_fprime=False``, the
-``f″`` term: two more products).
+A *plain step* is what ``train`` does without Ω: ``value_and_grad`` (forward,
+cross-entropy on every step, full BPTT, every parameter gradient) followed by
+``clip_by_norm``. The *Ω step* is what ``train`` does for ``Omega(weight)``:
+``value_and_grad(keep_trace="scratch")`` (the forward pass's trace comes with
+the gradient), :func:`rnntheory.remedies.omega` (value and gradient with the
+flow and ``f′`` — for the LSTM and GRU the gates — held fixed, the record's
+default as in Pascanu et al.'s code), its gradient added to the recurrent
+matrix before clipping. Cells: the Elman RNN, the LSTM (Ω of the whole state
+``(h, c)``) and the GRU, in float64 and float32. The issue's floor: Ω step ≤
+1.5× the plain step for every cell and dtype. Also printed: ``omega`` alone,
+and the ratio with the exact fixed-flow gradient (``hold_fprime=False``: the
+``f″`` term, or the gates' dependence on the recurrent matrix).
 
 All contenders are timed in the same run, alternating calls, on one thread
 (BLAS limited by threadpoolctl, ``rnntheory.set_num_threads(1)``), by *CPU time* (``time.process_time``): on a
 shared machine wall time mostly measures the neighbours. Times are medians.
-Before timing, Ω and its gradient are checked against a NumPy formula written
-from the definitions, so a fast wrong kernel fails.
+Before timing, Ω and its gradient (Elman), or the ratios of the first steps
+(LSTM, GRU: explicit step Jacobians of the whole state), are checked against
+NumPy formulas written from the definitions, so a fast wrong kernel fails.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 from _timing import median_times  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import rnntheory  # noqa: E402
-from rnntheory import ElmanRNN  # noqa: E402
+from rnntheory import GRU, LSTM, ElmanRNN  # noqa: E402
+from rnntheory._gated_jacobians import gru_step_jacobians, lstm_step_jacobians  # noqa: E402
 from rnntheory.remedies import clip_by_norm, omega  # noqa: E402
 
 FLOOR = 1.5
@@ -67,69 +72,109 @@ def _reference(model: ElmanRNN, h: np.ndarray, a: np.ndarray, flow: np.ndarray) 
     return value, G
 
 
+def _check_gated(model: LSTM | GRU, x: np.ndarray, y: np.ndarray) -> None:
+    """The ratios of the first 3 steps against explicit whole-state Jacobians."""
+    _, g = model.value_and_grad(x, y, keep_trace=True)
+    res = omega(model, g.trace, g, threshold=0.0)
+    tr = g.trace
+    n = model.n_hidden
+    W = model.weight_hh.astype(np.float64)
+    f_next = 1.0 / (1.0 + np.exp(-tr.pre[1:4, :, n:2 * n].astype(np.float64)))
+    err = 0.0
+    for b in range(x.shape[1]):
+        if isinstance(model, LSTM):
+            J = lstm_step_jacobians(W, tr.c[:4, b], tr.pre[:3, b], "state")
+            v = np.concatenate([g.flow[1:4, b], f_next[:, b] * g.flow_c[2:5, b]], axis=1)
+        else:
+            J = gru_step_jacobians(W, tr.h[:4, b], tr.pre[:3, b])
+            v = g.flow[1:4, b].astype(np.float64)
+        u = np.einsum("kij,ki->kj", J, v)
+        want = np.sqrt(np.sum(u * u, axis=1) / np.sum(v * v, axis=1))
+        err = max(err, float(np.max(np.abs(res.ratio[:3, b] - want) / want)))
+    tol = 1e-9 if model.dtype == np.float64 else 1e-3
+    if err > tol:
+        raise RuntimeError(f"omega of the {type(model).__name__} differs from the Jacobian reference by {err:.2e}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
     a = p.parse_args(argv)
     budget = 1.0 if a.quick else 4.0
     print(f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'config':<30} {'plain ms':>9} {'Ω step ms':>10} {'ratio':>6} {'floor':>6}  verdict  "
-          f"{'omega() ms':>10} {'f″ ratio':>9}")
+    print(f"{'config':<36} {'plain ms':>9} {'Ω step ms':>10} {'ratio':>6} {'floor':>6}  verdict  "
+          f"{'omega() ms':>10} {'exact ratio':>11}")
     worst = 0.0
-    for dtype, n, B, T in [(np.float64, 64, 32, 200), (np.float64, 50, 20, 100), (np.float32, 64, 32, 200)]:
-        model = ElmanRNN.init(8, n, 8, scheme="smart_tanh", seed=0, dtype=dtype)
+    configs = [
+        ("elman", np.float64, 64, 32, 200), ("elman", np.float64, 50, 20, 100), ("elman", np.float32, 64, 32, 200),
+        ("lstm", np.float64, 64, 32, 200), ("lstm", np.float32, 64, 32, 200),
+        ("gru", np.float64, 64, 32, 200), ("gru", np.float32, 64, 32, 200),
+    ]
+    for cell, dtype, n, B, T in configs:
+        model: Any
+        if cell == "elman":
+            model = ElmanRNN.init(8, n, 8, scheme="smart_tanh", seed=0, dtype=dtype)
+        else:
+            model = (LSTM if cell == "lstm" else GRU).init(8, n, 8, seed=0, dtype=dtype)
+        key = "W_hh" if cell == "elman" else "weight_hh"
         rng = np.random.default_rng(1)
         x = rng.normal(size=(T, B, 8)).astype(dtype)
         y = rng.integers(0, 8, size=(T, B))
-        _, g = model.value_and_grad(x, y)
-        tr = model.forward(x)
-        res = omega(model, tr, g.flow, threshold=0.0)
-        want, G = _reference(model, tr.h, tr.a, g.flow)
-        tol = 1e-9 if dtype == np.float64 else 1e-3
-        err = max(abs(res.value - want) / want, float(np.max(np.abs(res.W_hh - G)) / np.max(np.abs(G))))
-        if err > tol:
-            raise RuntimeError(f"omega differs from the NumPy reference by {err:.2e}")
+        if cell == "elman":
+            _, g = model.value_and_grad(x, y)
+            tr = model.forward(x)
+            res = omega(model, tr, g.flow, threshold=0.0)
+            want, G = _reference(model, tr.h, tr.a, g.flow)
+            tol = 1e-9 if dtype == np.float64 else 1e-3
+            err = max(abs(res.value - want) / want, float(np.max(np.abs(res.W_hh - G)) / np.max(np.abs(G))))
+            if err > tol:
+                raise RuntimeError(f"omega differs from the NumPy reference by {err:.2e}")
+        else:
+            _check_gated(model, x, y)
 
-        def plain(model: ElmanRNN = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
+        def flows(gr: Any, cell: str = cell) -> Any:
+            return gr.flow if cell == "elman" else gr
+
+        def plain(model: Any = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
             _, gr = model.value_and_grad(x, y)
             return clip_by_norm(gr.params(), 1.0)
 
-        def with_omega(model: ElmanRNN = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
+        def with_omega(model: Any = model, x: np.ndarray = x, y: np.ndarray = y, key: str = key) -> object:
             _, gr = model.value_and_grad(x, y, keep_trace="scratch")
-            r = omega(model, gr.trace, gr.flow, hold_fprime=True)  # Omega(weight)'s default
+            r = omega(model, gr.trace, flows(gr), hold_fprime=True)  # Omega(weight)'s default
             grads = gr.params()
-            grads["W_hh"] = grads["W_hh"] + 2.0 * r.W_hh
+            grads[key] = grads[key] + 2.0 * r.W_hh
             return clip_by_norm(grads, 1.0)
 
-        def with_omega_f2(model: ElmanRNN = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
+        def with_omega_exact(model: Any = model, x: np.ndarray = x, y: np.ndarray = y, key: str = key) -> object:
             _, gr = model.value_and_grad(x, y, keep_trace="scratch")
-            r = omega(model, gr.trace, gr.flow, hold_fprime=False)  # with the f″ term
+            r = omega(model, gr.trace, flows(gr), hold_fprime=False)  # the exact fixed-flow gradient
             grads = gr.params()
-            grads["W_hh"] = grads["W_hh"] + 2.0 * r.W_hh
+            grads[key] = grads[key] + 2.0 * r.W_hh
             return clip_by_norm(grads, 1.0)
 
         kept = model.value_and_grad(x, y, keep_trace=True)[1]
+        kept_flow = flows(kept)
 
-        def omega_only(model: ElmanRNN = model, tr: object = kept.trace, flow: np.ndarray = kept.flow) -> object:
+        def omega_only(model: Any = model, tr: object = kept.trace, flow: Any = kept_flow) -> object:
             return omega(model, tr, flow, hold_fprime=True)
 
         rnntheory.set_num_threads(1)  # the ratio of arithmetic, not of thread hand-offs
         with threadpool_limits(1):
-            for f in (plain, with_omega, with_omega_f2, omega_only):
+            for f in (plain, with_omega, with_omega_exact, omega_only):
                 f()
             t = _median_times_cpu(
-                {"plain": plain, "omega": with_omega, "f2": with_omega_f2, "only": omega_only}, budget
+                {"plain": plain, "omega": with_omega, "exact": with_omega_exact, "only": omega_only}, budget
             )
         ratio = t["omega"] / t["plain"]
-        if dtype == np.float64:
-            worst = max(worst, ratio)
-        label = f"{np.dtype(dtype).name} h={n} B={B} T={T}"
+        worst = max(worst, ratio)
+        label = f"{cell} {np.dtype(dtype).name} h={n} B={B} T={T}"
         verdict = "PASS" if ratio <= FLOOR else "ABOVE"
         print(
-            f"{label:<30} {1e3 * t['plain']:>9.2f} {1e3 * t['omega']:>10.2f} {ratio:>6.2f} {FLOOR:>6.1f}  "
-            f"{verdict:<8} {1e3 * t['only']:>10.2f} {t['f2'] / t['plain']:>9.2f}"
+            f"{label:<36} {1e3 * t['plain']:>9.2f} {1e3 * t['omega']:>10.2f} {ratio:>6.2f} {FLOOR:>6.1f}  "
+            f"{verdict:<8} {1e3 * t['only']:>10.2f} {t['exact'] / t['plain']:>11.2f}"
         )
-    print(f"worst float64 ratio {worst:.2f} (floor ≤ {FLOOR})")
+    print(f"worst ratio {worst:.2f} over every cell and dtype (floor ≤ {FLOOR})")
     return 0
 
 

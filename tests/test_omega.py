@@ -300,14 +300,15 @@ def test_bad_inputs_raise_named_errors(call, exc, match):
         call(m, m.forward(x), g.flow)
 
 
-def test_train_rejects_omega_for_gated_cells():
-    """Ω is defined here for the Elman RNN's W_hh only: train raises for an LSTM."""
-    from rnntheory import LSTM
+def test_train_rejects_omega_for_stacked_models():
+    """Ω is defined for one-layer Elman RNNs, LSTMs and GRUs (tests/test_omega_gated.py):
+    train raises a named error for a stacked model."""
+    from rnntheory.cells.stacked import StackedRNN
 
     task = TemporalOrder(10)
-    lstm = LSTM.init(task.n_in, 3, task.n_out, seed=0)
-    with pytest.raises(ValueError, match="Omega is implemented for the Elman RNN only"):
-        train(lstm, task, remedies=(Omega(1.0),), steps=1)
+    stack = StackedRNN.init(task.n_in, 3, task.n_out, cell="lstm", n_layers=2)
+    with pytest.raises(ValueError, match="Omega is implemented for the Elman RNN, the LSTM and the GRU only"):
+        train(stack, task, remedies=(Omega(1.0),), steps=1)
 
 
 @pytest.mark.parametrize(("act", "form", "alpha"), [("tanh", "standard", 0.4), ("relu", "pascanu", None),

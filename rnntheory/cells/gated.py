@@ -50,6 +50,13 @@ __all__ = ["GRU", "LSTM", "GRUGrads", "GatedTrace", "LSTMGrads"]
 INIT_SCHEMES = ("pytorch", "orthogonal")
 
 
+def _keep_trace_temporary(keep_trace: Any) -> bool:
+    """Whether the forward arrays may live in scratch (``keep_trace`` False or ``"scratch"``)."""
+    if not (keep_trace is False or keep_trace is True or keep_trace == "scratch"):
+        raise ValueError(f"`keep_trace` must be True, False or 'scratch', got {keep_trace!r}")
+    return keep_trace is not True
+
+
 @dataclass(frozen=True)
 class GatedTrace(TraceBase):
     """What a forward pass of a gated cell leaves behind.
@@ -94,11 +101,16 @@ class LSTMGrads(_GatedGrads):
     """
 
     flow_c: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    #: The forward pass, when ``value_and_grad(keep_trace=...)`` asked for it.
+    trace: GatedTrace | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class GRUGrads(_GatedGrads):
     """Gradients of a :class:`GRU`: one field per parameter, and ``flow[k] = ∂E/∂h_k``."""
+
+    #: The forward pass, when ``value_and_grad(keep_trace=...)`` asked for it.
+    trace: GatedTrace | None = field(default=None, repr=False)
 
 
 class _Gated(SequenceModel):
@@ -551,6 +563,7 @@ class LSTM(_Gated):
         c0: Any = None,
         truncate: int | tuple[int, int] | None = None,
         batch_first: bool = False,
+        keep_trace: bool | str = False,
     ) -> tuple[float, LSTMGrads]:
         """Loss (summed over steps and sequences) and its gradient by BPTT.
 
@@ -583,6 +596,11 @@ class LSTM(_Gated):
             ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)``,
             ``mask`` ``(B, T)``: the layout of a PyTorch
             module built with ``batch_first=True``. A 2-D ``x`` is refused.
+        keep_trace : bool or "scratch"
+            Also return the forward pass as ``grads.trace`` (a :class:`GatedTrace`,
+            time-major); ``"scratch"`` returns it in per-thread scratch arrays that
+            the next call overwrites (no fresh allocation; what
+            :class:`~rnntheory.remedies.Omega` uses within one step).
 
         Returns
         -------
@@ -621,10 +639,11 @@ class LSTM(_Gated):
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         h0_, c0_ = self._state("h0", h0, B, batched), self._state("c0", c0, B, batched)
         self._check_reach(x3, None if h0 is None else h0_)
+        temporary = _keep_trace_temporary(keep_trace)
         # threads of our own for large batches (then BLAS runs on one thread)
         k = self._threads(T, B)
         with own_threads(k):
-            H, C, P = self._run(x3, h0_, c0_, k, temporary=True)
+            H, C, P = self._run(x3, h0_, c0_, k, temporary=temporary)
             Y = self._readout(H, k)
         value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
@@ -637,9 +656,13 @@ class LSTM(_Gated):
             g_hh = sum_over_rows(EK.gemm_tn, (D2, H[:-1].reshape(T * B, n)), k)
             g_b = sum_over_rows(EK.column_sums, (D2,), k)
             g_yh, g_by = self._readout_grads(dZ, H, k)
+        trace = None
+        if keep_trace:
+            trace = GatedTrace(H, C, P, Y) if batched else GatedTrace(
+                H[:, 0], C[:, 0], P[:, 0], None if Y is None else Y[:, 0])
         if not batched:
             flow_h, flow_c = flow_h[:, 0], flow_c[:, 0]
-        return value, LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c)
+        return value, LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c, trace)
 
     def vjp(
         self,
@@ -954,6 +977,7 @@ class GRU(_Gated):
         h0: Any = None,
         truncate: int | tuple[int, int] | None = None,
         batch_first: bool = False,
+        keep_trace: bool | str = False,
     ) -> tuple[float, GRUGrads]:
         """Loss and its gradient by BPTT.
 
@@ -975,6 +999,11 @@ class GRU(_Gated):
             ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)``,
             ``mask`` ``(B, T)``: the layout of a PyTorch
             module built with ``batch_first=True``. A 2-D ``x`` is refused.
+        keep_trace : bool or "scratch"
+            Also return the forward pass as ``grads.trace`` (a :class:`GatedTrace`,
+            time-major); ``"scratch"`` returns it in per-thread scratch arrays that
+            the next call overwrites (no fresh allocation; what
+            :class:`~rnntheory.remedies.Omega` uses within one step).
 
         Returns
         -------
@@ -1009,10 +1038,11 @@ class GRU(_Gated):
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         h0_ = self._state("h0", h0, B, batched)
         self._check_reach(x3, None if h0 is None else h0_)
+        temporary = _keep_trace_temporary(keep_trace)
         # threads of our own for large batches (then BLAS runs on one thread)
         k = self._threads(T, B)
         with own_threads(k):
-            H, P = self._run(x3, h0_, k, temporary=True)
+            H, P = self._run(x3, h0_, k, temporary=temporary)
             Y = self._readout(H, k)
         value, dZ = self._loss_grad(Y if Y is not None else np.ascontiguousarray(H[1:]), loss, tgt, m)
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
@@ -1027,9 +1057,13 @@ class GRU(_Gated):
             g_bi = sum_over_rows(EK.column_sums, (Di,), k)
             g_bh = sum_over_rows(EK.column_sums, (Dh,), k)
             g_yh, g_by = self._readout_grads(dZ, H, k)
+        trace = None
+        if keep_trace:
+            trace = GatedTrace(H, None, P, Y) if batched else GatedTrace(
+                H[:, 0], None, P[:, 0], None if Y is None else Y[:, 0])
         if not batched:
             flow = flow[:, 0]
-        return value, GRUGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow)
+        return value, GRUGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow, trace)
 
     def vjp(
         self,

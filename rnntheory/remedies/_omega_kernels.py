@@ -37,7 +37,16 @@ import math
 import numpy as np
 from numba import njit
 
-from ..cells._helper_kernels import ACT_IDENTITY, ACT_RELU, WANT_FPRIME, WANT_FSECOND, activate_row
+from ..cells._helper_kernels import (
+    ACT_IDENTITY,
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_TANH,
+    WANT_F,
+    WANT_FPRIME,
+    WANT_FSECOND,
+    activate_row,
+)
 
 GRAD_NONE = 0
 GRAD_FIXED_FLOW = 1  # v held fixed; f′(a_{k+1}) follows W_hh (the f″ term)
@@ -284,3 +293,305 @@ def omega_kernel(W, WT, V, AR, FPR, HK, alpha, act, form, leaky, squared, grad_m
     if grad_mode > 0:
         G *= scale
     return total * scale, count
+
+
+# --------------------------------------------------------------------------
+# Gated cells. The terms are rows ``r = k·B + b`` of time-major arrays; a
+# kernel call takes the rows ``r_lo ≤ r < r_hi`` (a thread's range) in blocks.
+#
+# LSTM (gates (i, f, g, o) at the pre-activations ``a`` of step k+1, ``c = c_k``,
+# ``c′ = c_{k+1}``), whole state ``s = (h, c)``, ``v = (v_h, v_c)``:
+#   δ = v_c + v_h ⊙ o ⊙ tanh′(c′)                  (what reaches c′)
+#   D = [δ g σ′(a_i), δ c σ′(a_f), δ i tanh′(a_g), v_h tanh(c′) σ′(a_o)]
+#   u_h = D W_hh,  u_c = δ ⊙ f                      (u = J_{k+1}ᵀ v)
+# On the h-to-h path ``v_c = 0`` and ``u = u_h``.
+# GRU (``a_r, a_z, a_n`` and ``m = W_hn h_k + b_hn``, ``r, z, ñ = tanh(a_n)``):
+#   p = v ⊙ (1 − z) ⊙ tanh′(a_n)
+#   D = [p m σ′(a_r), v (h_k − ñ) σ′(a_z), p r]
+#   u = z ⊙ v + D W_hh
+# The gradient with the flow held fixed is ``Dᵀ G_u`` (W_hh as it multiplies D)
+# plus, unless the gates are held (grad_mode 2), ``Āᵀ H_k`` with ``Ā`` the
+# derivative of Ω_k with respect to the pre-activations ``W_hh h_k + …``
+# (through every gate value, derivative and, for the LSTM, c′), by reverse
+# differentiation of the formulas above.
+# --------------------------------------------------------------------------
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _term(nu2, nv2, squared):
+    """``(Ω_k, ratio, c2)`` with ``∂Ω_k/∂u = c2 · u``."""
+    s = nu2 / nv2
+    rat = np.sqrt(s)
+    if squared:
+        return (s - 1.0) * (s - 1.0), rat, 4.0 * (s - 1.0) / nv2
+    coef = (rat - 1.0) / (np.sqrt(nu2) * np.sqrt(nv2)) if nu2 > 0.0 else 0.0
+    return (rat - 1.0) * (rat - 1.0), rat, 2.0 * coef
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def lstm_omega_kernel(W, WT, PRE, CP, CN, HK, VH, FC, B, path_state, squared, grad_mode, threshold,
+                      mask, given_mask, R, G, r_lo, r_hi):
+    """Ω of the LSTM over the rows ``r_lo..r_hi`` and (``grad_mode > 0``) its gradient into ``G``.
+
+    ``W (4n, n)`` is ``weight_hh``, ``WT`` its transpose; ``PRE (N, 4n)`` the
+    gate pre-activations of step k+1, ``CP``/``CN (N, n)`` ``c_k``/``c_{k+1}``,
+    ``HK (N, n)`` ``h_k`` (read when ``grad_mode == 1``), ``VH (N, n)``
+    ``flow[k+1]``, ``FC ((T+1)·B, n)`` the cell's ``flow_c`` (read when
+    ``path_state``): ``v_c`` of row ``r`` is ``σ(a_f of row r+B) ⊙ FC[r+2B]``
+    (0 at the last step). Returns the unnormalised sum of the counted terms
+    and their number; ``G`` receives the unnormalised gradient.
+    """
+    N = PRE.shape[0]
+    n = W.shape[1]
+    n4 = 4 * n
+    dt = PRE.dtype
+    exact = grad_mode == GRAD_FIXED_FLOW
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(n4, 1)))
+    D = np.empty((rows, n4), dtype=dt)
+    U = np.empty((rows, n), dtype=dt)
+    UC = np.empty((rows, n), dtype=dt)
+    VS = np.empty((rows, 2 * n), dtype=dt)
+    VAL = np.empty((rows, n4), dtype=dt)
+    DER = np.empty((rows, n4), dtype=dt)
+    SEC = np.empty((rows if exact else 1, n4), dtype=dt)
+    TC = np.empty((rows, n), dtype=dt)
+    DTC = np.empty((rows, n), dtype=dt)
+    DEL = np.empty((rows, n), dtype=dt)
+    GD = np.empty((rows if exact else 0, n4), dtype=dt)
+    NV = np.empty(rows, dtype=np.float64)
+    fnext = np.empty(n, dtype=dt)
+    raw = np.empty(2 * n, dtype=dt)
+    if grad_mode > 0:
+        G[:, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(r_lo, r_hi, rows):
+        m = min(rows, r_hi - r0)
+        for j in range(m):
+            r = r0 + j
+            for i in range(n):
+                raw[i] = VH[r, i]
+            if path_state and r + B < N:
+                activate_row(ACT_SIGMOID, PRE[r + B, n:2 * n], fnext, fnext, fnext, WANT_F)
+                for i in range(n):
+                    raw[n + i] = fnext[i] * FC[r + 2 * B, i]
+            else:
+                for i in range(n):
+                    raw[n + i] = 0.0
+            v = VS[j]
+            e = _scale_row(raw, v)
+            nv2 = _sumsq(v)
+            NV[j] = nv2
+            if not given_mask:
+                mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
+            if mask[r] != 0:
+                count += 1
+            p = PRE[r]
+            val = VAL[j]
+            der = DER[j]
+            if exact:
+                sec = SEC[j]
+                activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], sec[:2 * n],
+                             WANT_F | WANT_FPRIME | WANT_FSECOND)
+                activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:3 * n], der[2 * n:3 * n], sec[2 * n:3 * n],
+                             WANT_F | WANT_FPRIME | WANT_FSECOND)
+                activate_row(ACT_SIGMOID, p[3 * n:], val[3 * n:], der[3 * n:], sec[3 * n:],
+                             WANT_F | WANT_FPRIME | WANT_FSECOND)
+            else:
+                activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], der[:2 * n], WANT_F | WANT_FPRIME)
+                activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:3 * n], der[2 * n:3 * n], der[2 * n:3 * n],
+                             WANT_F | WANT_FPRIME)
+                activate_row(ACT_SIGMOID, p[3 * n:], val[3 * n:], der[3 * n:], der[3 * n:], WANT_F | WANT_FPRIME)
+            tc = TC[j]
+            dtc = DTC[j]
+            activate_row(ACT_TANH, CN[r], tc, dtc, dtc, WANT_F | WANT_FPRIME)
+            d = D[j]
+            dl = DEL[j]
+            cp = CP[r]
+            for i in range(n):
+                vh = v[i]
+                de = v[n + i] + vh * val[3 * n + i] * dtc[i]
+                dl[i] = de
+                d[i] = de * val[2 * n + i] * der[i]
+                d[n + i] = de * cp[i] * der[n + i]
+                d[2 * n + i] = de * val[i] * der[2 * n + i]
+                d[3 * n + i] = vh * tc[i] * der[3 * n + i]
+                UC[j, i] = de * val[n + i]
+        Db = D[:m]
+        Ub = U[:m]
+        np.dot(Db, W, Ub)
+        for j in range(m):
+            r = r0 + j
+            u = U[j]
+            uc = UC[j]
+            nu2 = _sumsq(u)
+            if path_state:
+                nu2 += _sumsq(uc)
+            if mask[r] == 0:
+                R[r] = 1.0
+                if grad_mode > 0:
+                    u[:] = 0.0
+                    uc[:] = 0.0
+                continue
+            term, rat, c2 = _term(nu2, NV[j], squared)
+            total += term
+            R[r] = rat
+            if grad_mode > 0:
+                for i in range(n):
+                    u[i] = c2 * np.float64(u[i])
+                if path_state:
+                    for i in range(n):
+                        uc[i] = c2 * np.float64(uc[i])
+                else:
+                    uc[:] = 0.0
+        if grad_mode > 0:
+            G += np.dot(Db.T, Ub)
+            if exact:
+                GDb = GD[:m]
+                np.dot(Ub, WT, GDb)  # ∂Ω_k/∂D
+                for j in range(m):
+                    r = r0 + j
+                    gd = GD[j]
+                    if mask[r] == 0:
+                        gd[:] = 0.0
+                        continue
+                    v = VS[j]
+                    val = VAL[j]
+                    der = DER[j]
+                    sec = SEC[j]
+                    tc = TC[j]
+                    dtc = DTC[j]
+                    dl = DEL[j]
+                    cp = CP[r]
+                    gc = UC[j]
+                    for i in range(n):
+                        vh = v[i]
+                        de = dl[i]
+                        gi, gf, gg, go = gd[i], gd[n + i], gd[2 * n + i], gd[3 * n + i]
+                        si, sf, tg, so = val[i], val[n + i], val[2 * n + i], val[3 * n + i]
+                        dsi, dsf, dtg, dso = der[i], der[n + i], der[2 * n + i], der[3 * n + i]
+                        gdel = gi * tg * dsi + gf * cp[i] * dsf + gg * si * dtg + gc[i] * sf
+                        # c′ enters tanh(c′) (in d_o) and tanh′(c′) (in δ); tanh″ = −2 tanh tanh′
+                        gcn = go * vh * dso * dtc[i] + gdel * vh * so * (-2.0 * tc[i] * dtc[i])
+                        gd[i] = gi * de * tg * sec[i] + gg * de * dtg * dsi + gcn * tg * dsi
+                        gd[n + i] = gf * de * cp[i] * sec[n + i] + gc[i] * de * dsf + gcn * cp[i] * dsf
+                        gd[2 * n + i] = gg * de * si * sec[2 * n + i] + gi * de * dsi * dtg + gcn * si * dtg
+                        gd[3 * n + i] = go * vh * tc[i] * sec[3 * n + i] + gdel * vh * dtc[i] * dso
+                G += np.dot(GDb.T, HK[r0:r0 + m])
+    return total, count
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def gru_omega_kernel(W, WT, PRE, HK, V, squared, grad_mode, threshold, mask, given_mask, R, G, r_lo, r_hi):
+    """Ω of the GRU over the rows ``r_lo..r_hi`` and (``grad_mode > 0``) its gradient into ``G``.
+
+    ``W (3n, n)`` is ``weight_hh``, ``WT`` its transpose; ``PRE (N, 4n)``
+    the trace's ``(a_r, a_z, a_n, W_hn h_k + b_hn)`` of step k+1, ``HK (N, n)``
+    ``h_k``, ``V (N, n)`` ``flow[k+1]``. Returns the unnormalised sum of the
+    counted terms and their number; ``G`` receives the unnormalised gradient.
+    """
+    n = W.shape[1]
+    n3 = 3 * n
+    dt = PRE.dtype
+    exact = grad_mode == GRAD_FIXED_FLOW
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(n3, 1)))
+    D = np.empty((rows, n3), dtype=dt)
+    U = np.empty((rows, n), dtype=dt)
+    VS = np.empty((rows, n), dtype=dt)
+    VAL = np.empty((rows, n3), dtype=dt)
+    DER = np.empty((rows, n3), dtype=dt)
+    SEC = np.empty((rows if exact else 1, n3), dtype=dt)
+    GD = np.empty((rows if exact else 0, n3), dtype=dt)
+    NV = np.empty(rows, dtype=np.float64)
+    if grad_mode > 0:
+        G[:, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(r_lo, r_hi, rows):
+        m = min(rows, r_hi - r0)
+        for j in range(m):
+            r = r0 + j
+            v = VS[j]
+            e = _scale_row(V[r], v)
+            nv2 = _sumsq(v)
+            NV[j] = nv2
+            if not given_mask:
+                mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
+            if mask[r] != 0:
+                count += 1
+            p = PRE[r]
+            val = VAL[j]
+            der = DER[j]
+            if exact:
+                sec = SEC[j]
+                activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], sec[:2 * n],
+                             WANT_F | WANT_FPRIME | WANT_FSECOND)
+                activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:], der[2 * n:], sec[2 * n:],
+                             WANT_F | WANT_FPRIME | WANT_FSECOND)
+            else:
+                activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], der[:2 * n], WANT_F | WANT_FPRIME)
+                activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:], der[2 * n:], der[2 * n:], WANT_F | WANT_FPRIME)
+            d = D[j]
+            hk = HK[r]
+            for i in range(n):
+                vi = v[i]
+                q = vi * (1.0 - val[n + i]) * der[2 * n + i]
+                d[i] = q * p[3 * n + i] * der[i]
+                d[n + i] = vi * (hk[i] - val[2 * n + i]) * der[n + i]
+                d[2 * n + i] = q * val[i]
+        Db = D[:m]
+        Ub = U[:m]
+        np.dot(Db, W, Ub)
+        for j in range(m):
+            r = r0 + j
+            u = U[j]
+            v = VS[j]
+            val = VAL[j]
+            for i in range(n):
+                u[i] += val[n + i] * v[i]
+            nu2 = _sumsq(u)
+            if mask[r] == 0:
+                R[r] = 1.0
+                if grad_mode > 0:
+                    u[:] = 0.0
+                continue
+            term, rat, c2 = _term(nu2, NV[j], squared)
+            total += term
+            R[r] = rat
+            if grad_mode > 0:
+                for i in range(n):
+                    u[i] = c2 * np.float64(u[i])
+        if grad_mode > 0:
+            G += np.dot(Db.T, Ub)
+            if exact:
+                GDb = GD[:m]
+                np.dot(Ub, WT, GDb)  # ∂Ω_k/∂D
+                for j in range(m):
+                    r = r0 + j
+                    gd = GD[j]
+                    if mask[r] == 0:
+                        gd[:] = 0.0
+                        continue
+                    v = VS[j]
+                    val = VAL[j]
+                    der = DER[j]
+                    sec = SEC[j]
+                    gu = U[j]
+                    p = PRE[r]
+                    hk = HK[r]
+                    for i in range(n):
+                        vi = v[i]
+                        rr, z, nn = val[i], val[n + i], val[2 * n + i]
+                        dr, dz, dn = der[i], der[n + i], der[2 * n + i]
+                        mm = p[3 * n + i]
+                        grr, gz, gn = gd[i], gd[n + i], gd[2 * n + i]
+                        q = vi * (1.0 - z) * dn
+                        gq = grr * mm * dr + gn * rr
+                        g_z = gu[i] * vi - gq * vi * dn
+                        g_an = -gz * vi * dz * dn + gq * vi * (1.0 - z) * sec[2 * n + i]
+                        g_r = g_an * mm + gn * q
+                        gd[i] = grr * q * mm * sec[i] + g_r * dr
+                        gd[n + i] = gz * vi * (hk[i] - nn) * sec[n + i] + g_z * dz
+                        gd[2 * n + i] = g_an * rr + grr * q * dr
+                G += np.dot(GDb.T, HK[r0:r0 + m])
+    return total, count

@@ -58,6 +58,7 @@ import numpy as np
 from .._parallel import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
 from .._validation import as_float_array, check_choice, check_real, show_value
 from ..cells.elman import ElmanRNN
+from ..cells.gated import GRU, LSTM
 from . import _omega_kernels as K
 
 __all__ = ["OmegaResult", "omega", "omega_full_gradient"]
@@ -74,9 +75,11 @@ class OmegaResult:
     ----------
     value : float
         Ω, the mean of the counted terms ``Ω_k`` (float64).
-    W_hh : ndarray, shape ``(n, n)``
-        ``∂Ω/∂W_hh`` in the model's dtype: with the flow held fixed
-        (:func:`omega`) or the full derivative (:func:`omega_full_gradient`).
+    W_hh : ndarray, shape ``(n, n)``, or ``(G·n, n)`` for a gated cell
+        The gradient of Ω with respect to the recurrent matrix, in the model's
+        dtype: ``∂Ω/∂W_hh`` of an Elman RNN, ``∂Ω/∂weight_hh`` (every gate's
+        block) of an LSTM or GRU; with the flow held fixed (:func:`omega`) or
+        the full derivative (:func:`omega_full_gradient`).
     ratio : ndarray, shape ``(T,)`` or ``(T, B)``
         ``‖v_{k+1} J_{k+1}‖/‖v_{k+1}‖`` of each term, row ``k`` for ``k = 0..T−1``
         (1.0 where the term does not count), float64.
@@ -87,7 +90,11 @@ class OmegaResult:
     variant : str
         ``"squared"`` or ``"norm"``.
     gradient : str
-        ``"fixed flow"``, ``"fixed flow and f′"`` or ``"full (central differences)"``.
+        ``"fixed flow"``, ``"fixed flow and f′"``, ``"fixed flow and gates"``
+        (gated cells with ``hold_fprime``) or ``"full (central differences)"``.
+    param : str
+        The name of the recurrent matrix in the model's ``params()``:
+        ``"W_hh"`` (Elman) or ``"weight_hh"`` (LSTM, GRU).
     """
 
     value: float
@@ -97,16 +104,118 @@ class OmegaResult:
     count: int
     variant: str
     gradient: str
+    param: str = "W_hh"
 
     def grads(self) -> dict[str, np.ndarray]:
-        """``{"W_hh": ∂Ω/∂W_hh}``, the shape the penalties return (other parameters: zero)."""
-        return {"W_hh": self.W_hh}
+        """``{param: ∂Ω/∂param}`` keyed by the model's parameter name (``"W_hh"``
+        or ``"weight_hh"``), the shape the penalties return (other parameters: zero)."""
+        return {self.param: self.W_hh}
 
 
 def _check_model(model: Any) -> ElmanRNN:
     if not isinstance(model, ElmanRNN):
         raise TypeError(f"`model` must be an ElmanRNN, got {show_value(model)}")
     return model
+
+
+def _check_any_model(model: Any) -> ElmanRNN | LSTM | GRU:
+    if not isinstance(model, ElmanRNN | LSTM | GRU):
+        raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {show_value(model)}")
+    return model
+
+
+PATHS = ("state", "h")
+
+
+def _gated_flows(model: LSTM | GRU, flow: Any, path: str) -> tuple[Any, Any]:
+    """``(flow, flow_c)`` from a gradient record, a pair or an array (``flow_c``
+    is ``None`` where it is not read: the GRU, the LSTM's h-to-h path)."""
+    need_c = isinstance(model, LSTM) and path == "state"
+    if hasattr(flow, "flow") and not isinstance(flow, np.ndarray):
+        fh, fc = flow.flow, getattr(flow, "flow_c", None)
+    elif isinstance(flow, tuple | list) and len(flow) == 2 and isinstance(model, LSTM):
+        fh, fc = flow
+    else:
+        fh, fc = flow, None
+    if need_c and fc is None:
+        raise TypeError(
+            "`flow` of an LSTM must be its gradient record (with `flow` and `flow_c`) or the pair "
+            f"(flow, flow_c) for `path` = 'state', got {show_value(flow)}"
+        )
+    return fh, fc if need_c else None
+
+
+def _compute_gated(
+    model: LSTM | GRU,
+    trace: Any,
+    flow: Any,
+    path: str,
+    variant: str,
+    threshold: float,
+    grad_mode: int,
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Validate and call the gated kernels. Returns value, gradient, ratio, counted, count."""
+    lstm = isinstance(model, LSTM)
+    h = getattr(trace, "h", None)
+    pre = getattr(trace, "pre", None)
+    c = getattr(trace, "c", None)
+    if h is None or pre is None or (lstm and c is None):
+        raise TypeError(
+            f"`trace` must be a GatedTrace from {type(model).__name__}.forward or "
+            f"value_and_grad(keep_trace=True), got {show_value(trace)}"
+        )
+    fh, fc = _gated_flows(model, flow, path)
+    n = model.n_hidden
+    H = as_float_array("trace.h", h, ndim=(2, 3))
+    if H.shape[0] < 2 or H.shape[-1] != n:
+        raise ValueError(
+            f"`trace.h` must have shape (T+1, n) or (T+1, B, n) with T >= 1 and n = {n}, "
+            f"got shape {H.shape}"
+        )
+    dt = model.dtype
+    T = H.shape[0] - 1
+    lead = H.shape[1:-1]
+    B = int(np.prod(lead, dtype=np.int64))
+    N = T * B
+    PRE = _rows("trace.pre", pre, (T, *lead, 4 * n), dt).reshape(N, 4 * n)
+    V = _rows("flow", fh, H.shape, dt)[1:].reshape(N, n)
+    HK = np.ascontiguousarray(H[:-1], dtype=dt).reshape(N, n)
+    W = np.ascontiguousarray(model.weight_hh)
+    WT = np.ascontiguousarray(W.T)
+    G_rows = W.shape[0]
+    m = np.empty(N, np.uint8)
+    R = np.empty(N, np.float64)
+    if lstm:
+        Cs = _rows("trace.c", c, H.shape, dt).reshape((T + 1) * B, n)
+        CP, CN = Cs[:N], Cs[B:]
+        FC = (_rows("flow_c", fc, H.shape, dt).reshape((T + 1) * B, n) if fc is not None
+              else np.empty((0, n), dt))
+    k = threads_for(N, 4 * N * G_rows * n)
+    ranges = row_ranges(N, k)
+    Gs = [np.zeros((G_rows, n), dtype=dt) for _ in ranges]
+    squared = variant == "squared"
+
+    def part(i: int) -> tuple[float, int]:
+        r0, r1 = ranges[i]
+        if lstm:
+            return K.lstm_omega_kernel(
+                W, WT, PRE, CP, CN, HK, V, FC, B, path == "state", squared, grad_mode,
+                float(threshold), m, False, R, Gs[i], r0, r1,
+            )
+        return K.gru_omega_kernel(W, WT, PRE, HK, V, squared, grad_mode, float(threshold), m, False, R,
+                                  Gs[i], r0, r1)
+
+    with own_threads(k) if k > 1 else blas_threads_for(N * G_rows * n):
+        parts = run_parallel([partial(part, i) for i in range(len(ranges))])
+    count = sum(cnt for _, cnt in parts)
+    total = sum(t for t, _ in parts)
+    scale = 1.0 / count if count else 0.0
+    G = Gs[0]
+    for Gi in Gs[1:]:
+        G += Gi
+    G *= scale
+    shape = (T, *lead)
+    return float(total * scale), G, R.reshape(shape), m.reshape(shape).astype(bool), int(count)
 
 
 def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -191,6 +300,7 @@ def omega(
     variant: str = "squared",
     threshold: float = DEFAULT_THRESHOLD,
     hold_fprime: bool = False,
+    path: str = "state",
 ) -> OmegaResult:
     r"""Pascanu's regularizer Ω and its gradient w.r.t. ``W_hh`` with the flow held fixed.
 
@@ -211,15 +321,41 @@ def omega(
     Cost: two to four matrix products ``(T·B × n)·(n × n)`` (no recurrence),
     about a gradient computation's worth of arithmetic, run at BLAS speed.
 
+    **LSTM and GRU.** ``J_{k+1}`` is the step Jacobian of the *whole state*
+    ``s`` (LSTM ``s = (h, c)``, ``2n`` entries; GRU ``s = h``) and
+    ``v_{k+1} = ∂E/∂s_{k+1}`` in the whole-state sense (``h`` and ``c`` of a
+    step independent coordinates). For the GRU that is ``flow[k+1]``. For the
+    LSTM, ``v = (flow[k+1], σ(a_f^{(k+2)}) ⊙ flow_c[k+2])`` (``0`` for the
+    ``c`` part at ``k+1 = T``): the cell's ``flow_c[j]`` counts the path
+    ``c_j → h_j`` too, and the whole-state derivative at ``c_j`` is what
+    reaches it through ``c_{j+1} = σ(a_f) ⊙ c_j + …`` only (under full BPTT,
+    ``flow_c[j] − flow[j] ⊙ o_j ⊙ tanh′(c_j)``; the product form has no
+    cancellation). ``path="h"`` takes Ω on the ``h``-to-``h`` block
+    ``∂h_{k+1}/∂h_k`` with ``v = flow[k+1]`` instead. The gradient is with
+    respect to every gate block of ``weight_hh`` (``result.grads()`` is
+    ``{"weight_hh": …}``) with the flow, the previous state ``(h_k, c_k)`` and
+    the input terms ``weight_ih x + bias_ih + bias_hh`` (the GRU's ``b_hn``
+    too) held fixed; the gate values and derivatives follow ``weight_hh``
+    through the pre-activations ``weight_hh h_k + …`` (second derivatives of
+    σ and tanh, and ``c_{k+1}``'s dependence for the LSTM) unless
+    ``hold_fprime``, which holds them fixed too (the gradient is then that of
+    ``weight_hh`` where it multiplies the back-propagated gate signal, as
+    Pascanu et al.'s code does for the Elman RNN's ``f′``). Cost: two to four
+    ``(T·B × G·n)·(G·n × n)`` products and element-wise passes.
+
     Parameters
     ----------
-    model : ElmanRNN
-        Any form (standard, Pascanu's, leaky), float32 or float64.
-    trace : Trace
-        ``model.forward(x)``: ``h (T+1, [B,] n)`` and ``a (T, [B,] n)``.
-    flow : array, shape ``(T+1, n)`` or ``(T+1, B, n)``
+    model : ElmanRNN, LSTM or GRU
+        Any Elman form (standard, Pascanu's, leaky), float32 or float64.
+    trace : Trace or GatedTrace
+        ``model.forward(x)`` (or ``value_and_grad(..., keep_trace=True).trace``):
+        Elman ``h (T+1, [B,] n)`` and ``a (T, [B,] n)``; gated ``h``, ``pre``
+        and, for the LSTM, ``c``.
+    flow : array ``(T+1, [B,] n)``, or a gradient record
         ``∂E/∂h_k`` for ``k = 0..T``: ``grads.flow`` from
-        ``model.value_and_grad(x, y)`` on the same inputs. Its scale does not
+        ``model.value_and_grad(x, y)`` on the same inputs. For the LSTM (with
+        ``path="state"``) the gradient record itself or the pair
+        ``(grads.flow, grads.flow_c)``; a GRU's record is accepted too. Its scale does not
         matter (only through ``threshold``): each ``v_{k+1}`` is rescaled by a
         power of two (exactly) before anything is squared, so flows of 1e-300
         and 1e300 give the same Ω and gradient as the flow itself, and the
@@ -234,6 +370,10 @@ def omega(
     hold_fprime : bool
         Hold ``f′(a_{k+1})`` fixed as well (standard form; Pascanu et al.'s code).
         No effect for Pascanu's form, whose ``f′(h_k)`` does not involve ``W_hh``.
+        For the LSTM and GRU: hold every gate value and derivative fixed.
+    path : {"state", "h"}
+        LSTM: Ω on the whole state ``(h, c)`` (default) or on the ``h``-to-``h``
+        path. For the Elman RNN and the GRU the state is ``h`` and both mean the same.
 
     Returns
     -------
@@ -244,8 +384,10 @@ def omega(
     Raises
     ------
     TypeError
-        If ``model`` is not an :class:`~rnntheory.ElmanRNN`, ``trace`` not a
-        trace, or ``flow`` not a float array.
+        If ``model`` is not an :class:`~rnntheory.ElmanRNN`,
+        :class:`~rnntheory.LSTM` or :class:`~rnntheory.GRU`, ``trace`` not a
+        trace, or ``flow`` not a float array (an LSTM's without ``flow_c``
+        for ``path="state"``).
     ValueError
         If ``flow`` or the trace does not match the model or each other in
         shape, holds NaN/inf, or ``variant``/``threshold`` is invalid.
@@ -272,14 +414,28 @@ def omega(
     >>> round(omega(m2, m2.forward(x), g2.flow).value, 12)
     9.0
 
+    For an LSTM, Ω of the whole state from its gradient record:
+
+    >>> from rnntheory import LSTM
+    >>> lstm = LSTM.init(1, 3, 1, seed=0)
+    >>> _, gl = lstm.value_and_grad(x, y, loss="mse", keep_trace=True)
+    >>> res = omega(lstm, gl.trace, gl)
+    >>> res.W_hh.shape, list(res.grads()), res.count
+    ((12, 3), ['weight_hh'], 4)
+
     Eqs. 15–16 of the article; Pascanu et al. 2013, Eqs. 9–10.
     """
-    model = _check_model(model)
+    model = _check_any_model(model)
     variant = check_choice("variant", variant, VARIANTS)
     threshold = check_real("threshold", threshold, low=0.0)
     if not isinstance(hold_fprime, bool | np.bool_):
         raise TypeError(f"`hold_fprime` must be a bool, got {show_value(hold_fprime)}")
+    path = check_choice("path", path, PATHS)
     mode = K.GRAD_FIXED_FPRIME if hold_fprime else K.GRAD_FIXED_FLOW
+    if not isinstance(model, ElmanRNN):
+        value, G, R, counted, count = _compute_gated(model, trace, flow, path, variant, threshold, mode)
+        kind = "fixed flow and gates" if hold_fprime else "fixed flow"
+        return OmegaResult(value, G, R, counted, count, variant, kind, "weight_hh")
     value, G, R, counted, count = _compute(model, trace, flow, variant, threshold, mode)
     kind = "fixed flow and f′" if hold_fprime and model.form == "standard" else "fixed flow"
     return OmegaResult(value, G, R, counted, count, variant, kind)

@@ -269,12 +269,15 @@ PASCANU_2013_OMEGA_WEIGHT = 2.0
 
 @dataclass(frozen=True)
 class Omega(Remedy):
-    """Pascanu et al.'s vanishing-gradient regularizer: ``weight · Ω`` (Elman RNN only).
+    """Pascanu et al.'s vanishing-gradient regularizer: ``weight · Ω`` (Elman RNN, LSTM, GRU).
 
     Each step computes Ω on the step's batch with
     :func:`rnntheory.remedies.omega` (on the trace ``value_and_grad(keep_trace="scratch")`` keeps),
     adds ``weight · Ω`` to the recorded loss and ``weight · ∂Ω/∂W_hh`` (flow
-    held fixed) to the gradient of ``W_hh`` before clipping. ``threshold``
+    held fixed) to the gradient of the recurrent matrix before clipping:
+    ``W_hh`` of an Elman RNN, every gate block of ``weight_hh`` of an LSTM
+    (Ω of the whole state ``(h, c)``, or of the ``h``-to-``h`` path with
+    ``path="h"``) or a GRU; ``hold_fprime`` holds the gates fixed there. ``threshold``
     applies to ``‖∂E/∂h_{k+1}‖²`` of the batch-mean loss, as in Pascanu et al.'s
     code. Their MSGD-CR setting: ``SGD(lr=0.01)`` with ``GradientClipping(1.0)``
     and ``Omega(weight=2.0)`` (their public code's default; see the Ω guide).
@@ -294,12 +297,16 @@ class Omega(Remedy):
         here (the remedy reproduces their training). ``False`` adds the ``f″``
         term of the standard form (the exact fixed-flow gradient of
         :func:`~rnntheory.remedies.omega`), at about twice the cost of Ω.
+    path : {"state", "h"}
+        LSTM: Ω of the whole state (default) or of the ``h``-to-``h`` path
+        (the same for the Elman RNN and the GRU, whose state is ``h``).
     """
 
     weight: float
     variant: str = "squared"
     threshold: float = 1e-20
     hold_fprime: bool = True
+    path: str = "state"
 
     stage_rank: ClassVar[int] = 2
     columns: ClassVar[tuple[str, ...]] = ("omega",)
@@ -310,15 +317,21 @@ class Omega(Remedy):
         check_choice("variant", self.variant, ("squared", "norm"))
         check_real("threshold", self.threshold, low=0.0)
         object.__setattr__(self, "hold_fprime", check_bool("hold_fprime", self.hold_fprime))
+        check_choice("path", self.path, ("state", "h"))
 
     def check_model(self, model: Any) -> None:
-        """Ω is implemented for the Elman RNN (a model with ``W_hh``) only."""
+        """Ω is implemented for the Elman RNN, the LSTM and the GRU (one layer)."""
         from ..cells._base import SequenceModel
+        from ..cells.gated import GRU, LSTM
 
         if not isinstance(model, SequenceModel):
             raise TypeError(f"`model` must be an rnntheory model, got {type(model).__name__}")
-        if "W_hh" not in model.params():  # type: ignore[attr-defined]  # every model has params()
-            raise ValueError("`remedies`: Omega is implemented for the Elman RNN only")
+        # every model has params()
+        if "W_hh" not in model.params() and not isinstance(model, LSTM | GRU):  # type: ignore[attr-defined]
+            raise ValueError(
+                "`remedies`: Omega is implemented for the Elman RNN, the LSTM and the GRU only, "
+                f"got {type(model).__name__}"
+            )
 
     def backward_options(self) -> dict[str, Any]:
         """``{"keep_trace": "scratch"}``: Ω needs the forward pass."""
@@ -333,10 +346,18 @@ class Omega(Remedy):
         if not all_finite(backward.flow):
             return None
         B = batch_size
-        res = omega(model, backward.trace, backward.flow, variant=self.variant,
-                    threshold=self.threshold * B * B, hold_fprime=self.hold_fprime)
+        if "W_hh" in model.params():  # the Elman RNN: exactly as before
+            res = omega(model, backward.trace, backward.flow, variant=self.variant,
+                        threshold=self.threshold * B * B, hold_fprime=self.hold_fprime)
+            row["omega"] = res.value
+            return self.weight * res.value, {"W_hh": self.weight * res.W_hh}
+        flow_c = getattr(backward, "flow_c", None)
+        if flow_c is not None and not all_finite(flow_c):
+            return None
+        res = omega(model, backward.trace, backward, variant=self.variant, threshold=self.threshold * B * B,
+                    hold_fprime=self.hold_fprime, path=self.path)
         row["omega"] = res.value
-        return self.weight * res.value, {"W_hh": self.weight * res.W_hh}
+        return self.weight * res.value, {res.param: self.weight * res.W_hh}
 
     @classmethod
     def _build(cls, name: str, values: dict[str, float]) -> Remedy:
