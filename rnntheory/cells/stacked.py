@@ -420,12 +420,12 @@ class StackedRNN(SequenceModel):
         return x3, batched, h0s, c0s
 
     def _run_layers(
-        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], for_grad: bool, check: bool = True
+        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], for_grad: bool, fresh: bool = False
     ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, ...]]]:
         """Every layer's forward pass, bottom up: the inputs of each layer and
-        what its backward pass (``for_grad``) or its trace needs. ``check``:
-        the reach checks (off for the windows of truncated BPTT, which rerun
-        steps of a pass already checked)."""
+        what its backward pass (``for_grad``) or its trace needs. ``fresh``:
+        the backward pass's arrays in new arrays rather than per-thread scratch
+        (truncated BPTT keeps them while it runs several backward passes)."""
         B, n = x3.shape[1], self.n_hidden
         inputs: list[np.ndarray] = []
         saved: list[tuple[np.ndarray, ...]] = []
@@ -433,8 +433,7 @@ class StackedRNN(SequenceModel):
         for i, layer in enumerate(self.layers):
             h0 = h0s[i]
             try:
-                if check:
-                    layer._check_reach(xl, h0)
+                layer._check_reach(xl, h0)
             except ReachError as exc:
                 where = "" if i == 0 else f" (it reads the states of layer {i - 1} as its input `x`)"
                 raise ReachError(f"layer {i}{where}: {exc}") from None
@@ -446,7 +445,7 @@ class StackedRNN(SequenceModel):
             else:
                 # value_and_grad keeps these only for its own backward pass:
                 # per-thread scratch arrays, one set per layer
-                arrays = layer._vjp_forward(xl, h, c0s[i], f"_stack{i}" if for_grad else None)
+                arrays = layer._vjp_forward(xl, h, c0s[i], f"_stack{i}" if for_grad and not fresh else None)
             saved.append(arrays)
             xl = arrays[0][1:]
         return inputs, saved
@@ -639,14 +638,14 @@ class StackedRNN(SequenceModel):
         return value, StackedGrads(tuple(grads), g_yh, g_by, flow)
 
     def _backprop(
-        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], dh: np.ndarray, check: bool
+        self, inputs: list[np.ndarray], saved: list[tuple[np.ndarray, ...]], dh: np.ndarray
     ) -> tuple[list[Any], np.ndarray]:
-        """Full BPTT of the stack over ``x3 (T, B, n_in)`` from the initial
-        states ``h0s``/``c0s`` with the cotangent ``dh (T, B, n)`` of the top
+        """Full BPTT of the stack from its layers' ``inputs`` and forward arrays
+        ``saved`` (as :meth:`_run_layers` returns them, for ``T`` steps of ``B``
+        sequences; overwritten) with the cotangent ``dh (T, B, n)`` of the top
         layer's ``h_1..h_T``: the layers' batched gradient records and the
         whole state's flow ``(T+1, B, S)``."""
-        T, B, L = x3.shape[0], x3.shape[1], self.n_layers
-        inputs, saved = self._run_layers(x3, h0s, c0s, for_grad=True, check=check)
+        T, B, L = dh.shape[0], dh.shape[1], self.n_layers
         grads: list[Any] = [None] * L
         sent: list[np.ndarray] = [dh] * L
         for i in range(L - 1, -1, -1):
@@ -667,9 +666,12 @@ class StackedRNN(SequenceModel):
         ``s_{e−k2}`` (held constant) with the block's losses: the windows run
         as one batch (in slices) through :meth:`_backprop`; their parameter
         gradients add up, their flows are added at steps ``e−k2+1..e`` (the
-        window's start, where ``e − k = k2``, is dropped)."""
+        window's start, where ``e − k = k2``, is dropped). A window's forward
+        arrays are gathered from the one forward pass (the same trajectory:
+        nothing is recomputed forward), so the cost is the windows' backward
+        passes, ``O(T·k2/k1)`` steps of every layer."""
         T, B, n, L = x3.shape[0], x3.shape[1], self.n_hidden, self.n_layers
-        _, saved = self._run_layers(x3, h0s, c0s, for_grad=False)
+        inputs, saved = self._run_layers(x3, h0s, c0s, for_grad=True, fresh=True)
         H_top = saved[-1][0]
         k = threads_for(B, T * B * n * max(n, self.n_out))
         with own_threads(k):
@@ -702,7 +704,10 @@ class StackedRNN(SequenceModel):
 
         if short.any():
             E = int(ends[short][-1])
-            grads, fl = self._backprop(np.ascontiguousarray(x3[:E]), h0s, c0s, np.ascontiguousarray(dh[:E]), True)
+            # the forward arrays of steps 1..E (states 0..E): copies, as the backward pass overwrites some
+            sv = [tuple(np.array(a[:E + 1] if a.shape[0] == T + 1 else a[:E]) for a in arrs) for arrs in saved]
+            inp = [np.array(a[:E]) for a in inputs]
+            grads, fl = self._backprop(inp, sv, np.ascontiguousarray(dh[:E]))
             flow[:E + 1] += fl
 
             def prefix(buf: np.ndarray, v: np.ndarray) -> None:
@@ -712,7 +717,6 @@ class StackedRNN(SequenceModel):
         full_ends = ends[~short]
         if full_ends.size:
             full_lows = lows[~short]
-            states = self._layer_states(saved)
             step = np.arange(k2)
             # windows per slice: at most ~2^21 numbers in a layer's widest array
             per = max(1, (1 << 21) // max(1, k2 * B * n * (4 if self.cell == "lstm" else 3)))
@@ -725,9 +729,16 @@ class StackedRNN(SequenceModel):
                 xw = np.ascontiguousarray(x3[idx].reshape(k2, W * B, -1))
                 keep = (idx >= lo[None, :]).astype(self.dtype)  # step idx+1 in the block
                 dw = np.ascontiguousarray((dh[idx] * keep[:, :, None, None]).reshape(k2, W * B, n))
-                h0w = [np.ascontiguousarray(Hs[start].reshape(W * B, n)) for Hs, _ in states]
-                c0w = [None if Cs is None else np.ascontiguousarray(Cs[start].reshape(W * B, n)) for _, Cs in states]
-                grads, fl = self._backprop(xw, h0w, c0w, dw, False)
+                idx_s = start[None, :] + np.arange(k2 + 1)[:, None]  # (k2+1, W): states s_{e−k2}..s_e
+                sv = [
+                    tuple(
+                        a[idx_s].reshape(k2 + 1, W * B, -1) if a.shape[0] == T + 1 else a[idx].reshape(k2, W * B, -1)
+                        for a in arrs
+                    )
+                    for arrs in saved
+                ]
+                inp = [xw] + [a[idx].reshape(k2, W * B, n) for a in inputs[1:]]
+                grads, fl = self._backprop(inp, sv, dw)
                 fl4 = fl.reshape(k2 + 1, W, B, -1)
                 for j in range(1, k2 + 1):  # window step j is the model's step start + j (distinct ends)
                     flow[start + j] += fl4[j]
@@ -747,10 +758,6 @@ class StackedRNN(SequenceModel):
             flow = flow[:, 0]
             layer_grads = [_single(g) for g in layer_grads]
         return value, StackedGrads(tuple(layer_grads), g_yh, g_by, flow)
-
-    def _layer_states(self, saved: list[tuple[np.ndarray, ...]]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """Every layer's stored states ``(H, C)`` (``C`` None but for LSTM layers), ``(T+1, B, n)``."""
-        return [(a[0], a[1] if self.cell == "lstm" else None) for a in saved]
 
     def _empty_grads(self, layer: Layer, T: int, B: int) -> Any:
         """A layer's batched gradient record of zeros (flows ``(T+1, B, n)``)."""
