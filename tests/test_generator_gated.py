@@ -17,6 +17,8 @@ autograd of a ``torch.nn.LSTMCell`` / ``GRUCell`` loop with feedback.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -447,6 +449,25 @@ def test_model_owns_its_parameters_and_replace_rebuilds(cell):
     xf = np.concatenate([x, fed_targets(y, "xent", 3)], axis=-1)
     assert new.value_and_grad(x, y, mode="teacher")[0] == cell_of(new).value_and_grad(xf, y)[0]
     assert np.array_equal(model.weight_hh * 0.5, new.weight_hh)
+    back = pickle.loads(pickle.dumps(new))
+    assert back.cell == cell and all(np.array_equal(back.params()[k], new.params()[k]) for k in KEYS)
+    assert back.value_and_grad(x, y, mode="free")[0] == new.value_and_grad(x, y, mode="free")[0]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_generate_is_free_running_on_zero_inputs(cell):
+    """``generate(T)`` is ``forward(zeros, mode="free")``: the same states, its
+    fed values are its own previous outputs; a batched initial state (``h0``,
+    or ``c0`` alone for the LSTM) makes a batched run."""
+    model = make(cell, 8)
+    gen = model.generate(6)
+    assert np.array_equal(gen.h, model.forward(np.zeros((6, 2)), mode="free").h)
+    assert np.array_equal(gen.fed[1:], gen.o[:-1])
+    init = {"c0": np.full((3, 4), 0.5)} if cell == "lstm" else {"h0": np.full((3, 4), 0.5)}
+    tr = model.generate(6, **init)
+    assert tr.h.shape == (7, 3, 4)
+    one = model.generate(6, **{k: v[0] for k, v in init.items()})
+    assert np.allclose(tr.h[:, 1], one.h, rtol=1e-14, atol=1e-15)
 
 
 # ------------------------------------------------------------------ 7. training

@@ -883,7 +883,7 @@ class GeneratorRNN(SequenceModel):
             Number of steps (≥ 1).
         x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``, optional
             External inputs; zeros ``(T, n_in)`` by default, or ``(T, B, n_in)``
-            when ``h0`` is batched ``(B, n)``.
+            when ``h0`` (or, without ``h0``, ``c0``) is batched ``(B, n)``.
         h0 : array, shape ``(n,)`` or ``(B, n)``, optional
             Initial state.
         loss : {"xent", "mse"}
@@ -910,6 +910,8 @@ class GeneratorRNN(SequenceModel):
             shape: tuple[int, ...] = (T, self.n_in)
             if h0 is not None and np.ndim(h0) == 2:
                 shape = (T, np.shape(h0)[0], self.n_in)
+            elif h0 is None and c0 is not None and np.ndim(c0) == 2:
+                shape = (T, np.shape(c0)[0], self.n_in)
             x = np.zeros(shape, dtype=self.dtype)
         elif np.shape(x)[:1] != (T,):
             raise ValueError(f"`x` must have T = {T} steps in its first axis, got shape {np.shape(x)}")
