@@ -281,3 +281,71 @@ def test_huge_T_and_extremes():
     for key, v in g64.params().items():
         assert g32.params()[key].dtype == np.float32
         np.testing.assert_allclose(g32.params()[key], v, rtol=1e-4, atol=1e-5)
+
+
+def _within_step(layers, s_prev, s_k, x_t, l, h, n):
+    """``s_k`` with layer ``l``'s ``h`` replaced by ``h`` and the layers above it
+    recomputed at the same step (their previous states from ``s_prev``)."""
+    sizes = [NS.state_size(m) for m in layers]
+    offs = np.cumsum([0, *sizes])
+    out = s_k.astype(complex)
+    out[offs[l]:offs[l] + n] = h
+    inp = h
+    for i in range(l + 1, len(layers)):
+        s = NS.cell_step(layers[i], s_prev[offs[i]:offs[i + 1]].astype(complex), inp)
+        out[offs[i]:offs[i + 1]] = s
+        inp = s[:n]
+    return out
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("schedule", [2, (2, 3), (3, 3), None])
+def test_layer_flows_count_the_layers_above(kind, schedule):
+    """Every layer's own ``flow[k] = ∂E/∂h^l_k`` (the path through the layers above
+    at step k included) is the whole state's truncated flow pulled back through
+    that within-step path: ``(∂s_k/∂h^l_k)ᵀ flow[k]`` for ``k ≥ 1`` (complex step
+    of the loop reference), ``flow[0]``'s part at ``k = 0``."""
+    m = make(kind)
+    x, y, mask, h0, c0 = data(lstm=m.cell == "lstm")
+    _, g = m.value_and_grad(x, y, loss="mse", mask=mask, h0=h0, c0=c0, truncate=schedule)
+    s = m.forward(x, h0, c0).state
+    sz = NS.state_size(m.layers[0])
+    for l in range(L):
+        got = g.layers[l].flow
+        np.testing.assert_allclose(got[0], g.flow[0][..., l * sz:l * sz + N], rtol=0, atol=1e-13)
+        for b in range(B):
+            for k in range(1, T + 1):
+                hk = s[k, b, l * sz:l * sz + N]
+                M = np.empty((s.shape[-1], N))
+                for j in range(N):
+                    e = np.zeros(N, dtype=complex)
+                    e[j] = 1e-30j
+                    M[:, j] = np.imag(_within_step(m.layers, s[k - 1, b], s[k, b], x[k - 1, b], l, hk + e, N)) / 1e-30
+                np.testing.assert_allclose(got[k, b], M.T @ g.flow[k, b], rtol=1e-11, atol=1e-12,
+                                           err_msg=f"layer {l}, step {k}")
+
+
+@pytest.mark.parametrize("scale", [1e300, 5e-324, 0.0])
+def test_extreme_inputs(scale):
+    """Inputs of 1e300 (saturated gates), subnormal or zero: the truncated
+    gradient is finite, and a window that cuts nothing is full BPTT bitwise. A
+    ReLU stack whose inputs could pass the float range is refused with the
+    layer named, truncated or not."""
+    m = make("lstm")
+    x = np.full((T, B, N_IN), scale)
+    y = np.ones((T, B, N_OUT))
+    _, full = m.value_and_grad(x, y, loss="mse")
+    for schedule in (1, (2, 3), T + 1):
+        _, g = m.value_and_grad(x, y, loss="mse", truncate=schedule)
+        assert all(np.isfinite(v).all() for v in g.params().values()) and np.isfinite(g.flow).all()
+    assert all(np.array_equal(g.params()[k], v) for k, v in full.params().items())
+    relu = StackedRNN.init(N_IN, N, N_OUT, cell="elman", n_layers=2, scheme="identity", seed=0)
+    for schedule in (None, 2):
+        with pytest.raises(ValueError, match=r"^layer 0: `x` is too large for this model"):
+            relu.value_and_grad(np.full((T, B, N_IN), 1e308) * 1.7, y, loss="mse", truncate=schedule)
+        # layer 0 accepts 1e308 but its ReLU states overflow: layer 1 is refused with a message
+        # (it raised "cannot convert float NaN to integer" from the reach check's formatting)
+        with pytest.raises(ValueError, match=r"^layer 1 .*the states of layer 0 are not finite"):
+            relu.value_and_grad(np.full((T, B, N_IN), 1e308), y, loss="mse", truncate=schedule)
+        with pytest.raises(ValueError, match=r"^layer 1 .*the states of layer 0 are not finite"):
+            relu.forward(np.full((T, B, N_IN), 1e308))

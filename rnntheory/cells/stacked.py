@@ -30,6 +30,7 @@ import numpy as np
 from .._parallel import own_threads, run_rows, threads_for
 from .._validation import (
     ReachError,
+    all_finite,
     as_float_array,
     as_generator,
     as_model_dtype,
@@ -432,6 +433,12 @@ class StackedRNN(SequenceModel):
         xl = x3
         for i, layer in enumerate(self.layers):
             h0 = h0s[i]
+            if i >= 1 and not all_finite(xl):  # layer i−1's states grew past the float range
+                raise ReachError(
+                    f"layer {i} (it reads the states of layer {i - 1} as its input `x`): the states of "
+                    f"layer {i - 1} are not finite (they grew beyond {self.dtype}'s range); rescale `x` "
+                    f"or the weights of layer {i - 1}"
+                )
             try:
                 layer._check_reach(xl, h0)
             except ReachError as exc:
