@@ -10,7 +10,10 @@ Models: a single ``LSTM`` and ``GRU`` and 2-layer ``StackedRNN`` of each,
 ``B = 8`` standard normal sequences, ``loss="mse"``. Timed:
 ``value_and_grad(x, y, loss="mse", truncate=20)`` (the sliding window: each
 ``E_t`` backpropagated 20 steps through the whole state) and, beside it, the
-full-BPTT ``value_and_grad`` of the same batch.
+full-BPTT ``value_and_grad`` of the same batch. Then, at T = 400, the window
+for ``k2 = 5, 10, 20, 40``: time/(T·k2) roughly constant once ``k2`` is large
+enough that the windows' backward passes dominate (the fixed ``O(T)`` part of
+the forward pass and the readout shows at small ``k2``).
 
 Cost model (the docstrings of ``truncate``): the sliding window keeps the
 pairs ``(t, k)`` with ``t − k < k2``, ``O(T·k2)`` step-backward work in all
@@ -47,6 +50,7 @@ import rnntheory
 from rnntheory import GRU, LSTM, StackedRNN
 
 K2, N_IN, N, N_OUT, B = 20, 8, 32, 4, 8
+K2S = (5, 10, 20, 40)
 
 
 def models() -> dict[str, object]:
@@ -120,6 +124,17 @@ def main() -> int:
         per = [r["window_s"] / r["T"] for r in rows]
         print(f"window time/T, largest over smallest: {max(per) / min(per):.2f} (1 is exactly linear in T)")
         out[name] = rows
+        # the other factor: k2 at a fixed T (T = 400; K2S)
+        T = 400
+        x = rng.standard_normal((T, B, N_IN))
+        y = rng.standard_normal((T, B, N_OUT))
+        print(f"{'k2':>6} {'window (s)':>11} {'ns/(T*k2)':>10}   (T = {T})")
+        krows = []
+        for k2 in K2S:
+            tw = median_time(lambda m=m, x=x, y=y, k2=k2: m.value_and_grad(x, y, loss="mse", truncate=k2), repeats)
+            krows.append({"k2": k2, "T": T, "window_s": tw})
+            print(f"{k2:>6} {tw:>11.4f} {1e9 * tw / (T * k2):>10.0f}")
+        out[name + " k2"] = krows
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"k2": K2, "h": N, "B": B, "results": out}, f, indent=1)
