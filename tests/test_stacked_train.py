@@ -279,6 +279,8 @@ def test_orthogonal_init_per_gate_per_layer(kind):
 
 def test_bad_models_for_remedies():
     """Something that is not a model is refused with the argument named."""
+    with pytest.raises(TypeError, match=r"`model` must be an rnntheory model \(ElmanRNN, LSTM, GRU, StackedRNN or "):
+        train([stack("lstm")], TASK, steps=1)
     with pytest.raises(TypeError, match=r"(?s)`model` must be an ElmanRNN, LSTM or GRU, got .* \(or a StackedRNN of such layers\)"):
         l2_penalty("W", 0.1)
     with pytest.raises(TypeError, match=r"(?s)`model` must be an ElmanRNN, LSTM or GRU, got .* \(or a StackedRNN of such layers\)"):

@@ -167,7 +167,7 @@ def train_args(
 
     if not isinstance(model, SequenceModel):
         raise TypeError(
-            f"`model` must be an rnntheory model (ElmanRNN, LSTM, GRU or GeneratorRNN), got {type(model).__name__}"
+            f"`model` must be an rnntheory model (ElmanRNN, LSTM, GRU, StackedRNN or GeneratorRNN), got {type(model).__name__}"
         )
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be an rnntheory.tasks.Task (e.g. make_task(...)), got {type(task).__name__}")
