@@ -18,6 +18,9 @@ returns a new model. Nothing here modifies its arguments.
   takes (:class:`GradientClipping`, :class:`TruncatedBPTT`, :class:`Penalty`,
   :class:`SpectralProjection`, :class:`Omega`, all :class:`Remedy`): each says
   what it does at each stage of a training step, calling the functions above.
+- :mod:`~rnntheory.remedies.support` — the cell × remedy matrix: which cell
+  supports which remedy, why not, the tests of each guarantee and the cost
+  (:func:`~rnntheory.remedies.support.require`, :func:`~rnntheory.remedies.support.matrix`).
 
 Examples
 --------
