@@ -31,21 +31,24 @@ step is timed the way the library trains the pair:
 
 The cost of a pair is the median time of its step divided by the median time
 of the plain step of the same cell, both timed in the same run, alternating
-(so background load hits all alike). The JSON records the date, the cores
-and the load average of the run; the generated page prints them.
+(so background load hits all alike), on one thread (BLAS and the library's
+own pool), as CPU time of the process (``time.process_time``: steadier than
+wall time on a shared machine). The JSON records the date, the cores and
+the load average of the run; the generated page prints them.
 """
 
 from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RNNTHEORY_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -111,7 +114,7 @@ def measure(budget: float) -> tuple[dict[str, float], dict[str, float]]:
             fns[r] = _generator_step(cell, r, x, y) if r in gen else _train_step(cell, r)
         for fn in fns.values():  # compile and warm up
             fn()
-        med = median_times(fns, budget)
+        med = median_times(fns, budget, min_rounds=7, clock=time.process_time)
         for r in pairs:
             key = "plain" if r == "train" else r
             ref = med["plain-generator"] if r in gen else med["plain"]
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     load = os.getloadavg()[0]
     print(f"{SIZES}; load average {load:.2f}")
-    ratios, times = measure(0.3 if a.quick else 3.0)
+    ratios, times = measure(0.3 if a.quick else 4.0)
     if a.quick:
         return 0
     data = {

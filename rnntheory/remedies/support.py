@@ -843,7 +843,8 @@ def render_markdown(*, costs: str | Path | None = None) -> str:
     if run:
         lines += [
             f"Costs measured by `{run.get('script', 'benchmarks/bench_remedy_matrix.py')}` on "
-            f"{run.get('date', '?')}, {run.get('cores', '?')} cores, {run.get('sizes', '')}.",
+            f"{run.get('date', '?')}, {run.get('cores', '?')} cores (load average {run.get('load', '?')}), "
+            f"{run.get('sizes', '')}; CPU time, one thread, medians.",
             "",
         ]
     else:
