@@ -251,6 +251,8 @@ def test_cell_of_maps_every_model_to_its_row():
         (StackedRNN.init(2, 3, 1, cell="lstm", n_layers=1), "stacked-lstm"),
         (StackedRNN.init(2, 3, 1, cell="gru"), "stacked-gru"),
         (GeneratorRNN.init(2, 3, 2), "elman"),
+        (GeneratorRNN.init(2, 3, 2, cell="lstm"), "lstm"),
+        (GeneratorRNN.init(2, 3, 2, cell="gru"), "gru"),
     ]
     for model, row in cases:
         assert support.cell_of(model) == row

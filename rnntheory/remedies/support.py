@@ -334,7 +334,7 @@ _TABLE: dict[tuple[str, str], _Yes | _No] = {
     ("elman-leaky", "free_running"): _no(GEN_STANDARD),
     ("elman-leaky", "scheduled_sampling"): _no(GEN_STANDARD),
     ("elman-leaky", "hessian_free"): _yes(_GV, _GV_CS, note=_HF_LEAKY_NOTE),
-    ("elman-leaky", "omega"): _yes(_OMEGA),
+    ("elman-leaky", "omega"): _yes(_OMEGA, _OMEGA_GRAD),
     ("elman-leaky", "orthogonal_init"): _yes(_ORTH),
     ("elman-leaky", "esn"): _yes(_ESN, _ESN_FIT, note="the reservoir's leak rate `a = 1 − α`"),
     ("elman-leaky", "leaky_units"): _yes(_LEAKY, _LEAKY_GRAD),
