@@ -36,10 +36,19 @@ from __future__ import annotations
 from .clipping import ClipInfo, ValueClipInfo, clip_by_norm, clip_by_value, global_norm
 from .omega import OmegaResult, omega, omega_full_gradient
 from .penalties import l1_penalty, l2_penalty, project_spectral_norm, spectral_penalty
-from .stages import GradientClipping, Omega, Penalty, Remedy, SpectralProjection, TruncatedBPTT
+from .stages import (
+    Feedback,
+    GradientClipping,
+    Omega,
+    Penalty,
+    Remedy,
+    SpectralProjection,
+    TruncatedBPTT,
+)
 
 __all__ = [
     "ClipInfo",
+    "Feedback",
     "GradientClipping",
     "Omega",
     "OmegaResult",

@@ -52,7 +52,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validation import all_finite, check_bool, check_choice, check_int, check_real
+from .._validation import all_finite, check_bool, check_choice, check_int, check_real, check_seed
 from . import clipping as C
 from . import penalties as P
 
@@ -77,12 +77,17 @@ class Remedy:
         Per-step :class:`~rnntheory.training.History` columns the record fills.
     hyper : dict
         Sweep remedy name → ``{hyper-parameter: default}`` (``None``: required).
+    feeds_back : bool
+        Whether the record chooses a generator's fed-back values
+        (:class:`Feedback`): a :class:`~rnntheory.cells.generator.GeneratorRNN`
+        trains only with one.
     """
 
     stage_rank: ClassVar[int] = 100
     repeatable: ClassVar[bool] = False
     columns: ClassVar[tuple[str, ...]] = ()
     hyper: ClassVar[dict[str, dict[str, float | None]]] = {}
+    feeds_back: ClassVar[bool] = False
 
     def check_model(self, model: Any) -> None:
         """Raise ``ValueError`` when the record cannot act on ``model`` (before any step)."""
@@ -362,6 +367,74 @@ class Omega(Remedy):
     @classmethod
     def _build(cls, name: str, values: dict[str, float]) -> Remedy:
         return cls(weight=values["omega"])
+
+
+@dataclass(frozen=True)
+class Feedback(Remedy):
+    """What a generator feeds back while it trains: teacher forcing, free running
+    or scheduled sampling (:class:`~rnntheory.cells.generator.GeneratorRNN`, any cell).
+
+    ``mode="teacher"`` feeds the previous target (the gradient is that of the
+    same cell reading ``[x_t, y_{t−1}]`` as constant inputs), ``"free"`` the
+    model's own previous output (BPTT runs through the feedback), and
+    ``"scheduled"`` (Bengio et al. 2015) the own output with probability ``p``
+    and the target otherwise, per step and sequence. The coins of a run come
+    from one ``numpy.random.default_rng(seed)`` made when ``train`` starts, so
+    every step draws new coins and the same ``seed`` repeats the run bit for
+    bit. ``train`` refuses a generator without this record, and this record
+    for any other model.
+
+    Stages: backward (``mode``, ``p`` and the coins' generator become options of
+    ``value_and_grad``). The evaluation of a generator in ``train`` runs it
+    freely (its own outputs fed back), whatever the mode it trains in.
+
+    Attributes
+    ----------
+    mode : {"teacher", "free", "scheduled"}
+    p : float or None
+        Probability of feeding the own output, in ``[0, 1]``; required for
+        ``"scheduled"``, ``None`` otherwise.
+    seed : int
+        Seed of the scheduled-sampling coins.
+
+    Examples
+    --------
+    >>> Feedback("scheduled", p=0.25).backward_options()["p"]
+    0.25
+    """
+
+    mode: str = "teacher"
+    p: float | None = None
+    seed: int = 0
+
+    stage_rank: ClassVar[int] = 0
+    feeds_back: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check_choice("mode", self.mode, ("teacher", "free", "scheduled"))
+        if self.mode == "scheduled":
+            if self.p is None:
+                raise ValueError("`p` is required for mode='scheduled' (the probability of feeding the own output)")
+            object.__setattr__(self, "p", check_real("p", self.p, low=0.0, high=1.0))
+        elif self.p is not None:
+            raise ValueError(f"`p` applies to mode='scheduled' only, got p={self.p!r} with mode={self.mode!r}")
+        object.__setattr__(self, "seed", check_seed("seed", self.seed, allow_generator=False, allow_none=False))
+
+    def check_model(self, model: Any) -> None:
+        """Feedback trains a generator (a model whose output is fed back) only."""
+        from ..cells.generator import GeneratorRNN
+
+        if not isinstance(model, GeneratorRNN):
+            raise ValueError(
+                "`remedies`: Feedback chooses what a GeneratorRNN feeds back; "
+                f"`model` ({type(model).__name__}) feeds nothing back"
+            )
+
+    def backward_options(self) -> dict[str, Any]:
+        """``mode`` (with ``p`` and a fresh coin generator for ``"scheduled"``)."""
+        if self.mode != "scheduled":
+            return {"mode": self.mode}
+        return {"mode": self.mode, "p": self.p, "seed": np.random.default_rng(self.seed)}
 
 
 @dataclass(frozen=True)

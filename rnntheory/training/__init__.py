@@ -10,6 +10,7 @@ from .hessian_free import (
     truncated_cg,
 )
 from .loop import (
+    Feedback,
     GradientClipping,
     History,
     Omega,
@@ -24,6 +25,7 @@ __all__ = [
     "SGD",
     "Adam",
     "CGResult",
+    "Feedback",
     "GaussNewton",
     "GradientClipping",
     "HFStepResult",

@@ -27,7 +27,9 @@ __all__ = [
     "Gradient",
     "History",
     "StepMethod",
+    "backward_keywords",
     "fallback_factor",
+    "feeds_back",
     "model_outputs",
     "recurrent_name",
     "recurrent_names",
@@ -126,9 +128,28 @@ def recurrent_names(model: Any) -> tuple[str, ...]:
     )
 
 
-def model_outputs(model: Any, x: np.ndarray) -> np.ndarray:
-    """The model's outputs on ``x`` (its readout, else its hidden states) in float64."""
-    tr = model.forward(x)
+def feeds_back(model: Any) -> bool:
+    """Whether ``model`` feeds its output back as its next input (a
+    :class:`~rnntheory.cells.generator.GeneratorRNN`): it then trains with a
+    :class:`~rnntheory.remedies.stages.Feedback` record and is evaluated running freely."""
+    from ..cells.generator import GeneratorRNN
+
+    return isinstance(model, GeneratorRNN)
+
+
+def backward_keywords(model: Any) -> set[str]:
+    """The keyword options ``model.value_and_grad`` takes (a remedy's backward
+    options must be among them)."""
+    import inspect
+
+    params = inspect.signature(model.value_and_grad).parameters.values()
+    return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def model_outputs(model: Any, x: np.ndarray, loss: str = "xent") -> np.ndarray:
+    """The model's outputs on ``x`` (its readout, else its hidden states) in float64;
+    a generator runs freely, feeding back its own outputs as ``loss`` defines them."""
+    tr = model.forward(x, loss=loss) if feeds_back(model) else model.forward(x)
     return np.asarray(tr.y if tr.y is not None else tr.h[1:], dtype=np.float64)
 
 
@@ -322,7 +343,7 @@ def run_steps(
 
     def evaluate(step: int) -> None:
         try:
-            out = model_outputs(model, eval_batch.x)
+            out = model_outputs(model, eval_batch.x, task.loss)
         except ReachError:  # weights grown past the float range: every output is wrong
             out = np.full((*eval_batch.x.shape[:2], task.n_out), np.nan)
         ev_steps.append(step)

@@ -64,6 +64,7 @@ import numpy as np
 from .._validation import check_bool
 from ..remedies import clipping as C
 from ..remedies.stages import (
+    Feedback,
     GradientClipping,
     Omega,
     Penalty,
@@ -76,6 +77,8 @@ from ._loop_parts import (
     Gradient,
     History,
     StepMethod,
+    backward_keywords,
+    feeds_back,
     run_steps,
     train_args,
     train_seed,
@@ -85,7 +88,9 @@ from .optimizers import SGD, Optimizer, finite_tree, unchecked_apply, unchecked_
 if TYPE_CHECKING:
     from .hessian_free import HessianFree
 
-__all__ = ["GradientClipping", "History", "Omega", "Penalty", "SpectralProjection", "TruncatedBPTT", "train"]
+__all__ = [
+    "Feedback", "GradientClipping", "History", "Omega", "Penalty", "SpectralProjection", "TruncatedBPTT", "train",
+]
 
 
 def _train_remedies(remedies: Any) -> tuple[Any, ...]:
@@ -112,6 +117,19 @@ def _stages(remedies: tuple[Any, ...], model: Any) -> tuple[Remedy, ...]:
     ordered = tuple(sorted(remedies, key=lambda r: r.stage_rank))
     for r in ordered:
         r.check_model(model)
+    if feeds_back(model) and not any(r.feeds_back for r in ordered):
+        raise ValueError(
+            "`remedies`: a GeneratorRNN trains with a Feedback record saying what it feeds back "
+            "(Feedback('teacher'), Feedback('free') or Feedback('scheduled', p=...)), got none"
+        )
+    accepted = backward_keywords(model)
+    for r in ordered:
+        extra = sorted(set(r.backward_options()) - accepted)
+        if extra:
+            raise ValueError(
+                f"`remedies`: {type(r).__name__} needs the backward-pass options {extra}, which "
+                f"{type(model).__name__}.value_and_grad does not take"
+            )
     return ordered
 
 
@@ -183,8 +201,12 @@ def train(
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM, GRU or StackedRNN
+    model : ElmanRNN, LSTM, GRU, StackedRNN or GeneratorRNN
         Its readout size must equal ``task.n_out`` and its input size ``task.n_in``.
+        A :class:`~rnntheory.cells.generator.GeneratorRNN` (output fed back as
+        the next input) needs a :class:`Feedback` record among ``remedies``
+        (teacher forcing, free running or scheduled sampling) and is evaluated
+        running freely.
         A :class:`~rnntheory.StackedRNN` trains with every first-order remedy:
         penalties and the projection act on each layer's recurrent matrix, the
         fallback shrinks every layer's by one factor, truncation windows the
@@ -197,7 +219,7 @@ def train(
         :mod:`rnntheory.training.hessian_free`).
     remedies : tuple or list
         Any of :class:`TruncatedBPTT`, :class:`Penalty`, :class:`GradientClipping`,
-        :class:`SpectralProjection`, :class:`Omega`, or another
+        :class:`SpectralProjection`, :class:`Omega`, :class:`Feedback`, or another
         :class:`~rnntheory.remedies.stages.Remedy` record (at most one of each
         kind except penalties); their stages run in the order of the module
         docstring, whatever the order given.
