@@ -86,19 +86,49 @@ def _sumsq(x):
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _abs_max(v):
+    """``max_i |v_i|`` in the dtype of ``v`` (exact), with eight running maxima
+    (i mod 8) so the loop is not one chain of dependent comparisons."""
+    n = v.shape[0]
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = abs(v[0])
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        m0 = max(m0, abs(v[i]))
+        m1 = max(m1, abs(v[i + 1]))
+        m2 = max(m2, abs(v[i + 2]))
+        m3 = max(m3, abs(v[i + 3]))
+        m4 = max(m4, abs(v[i + 4]))
+        m5 = max(m5, abs(v[i + 5]))
+        m6 = max(m6, abs(v[i + 6]))
+        m7 = max(m7, abs(v[i + 7]))
+    mx = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+    for i in range(n8, n):
+        mx = max(mx, abs(v[i]))
+    return mx
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
 def _scale_row(v, out):
     """``out = v · 2^-e`` with the largest |entry| of ``out`` in [1/2, 1) (exact
-    where the result is a normal number); returns ``e`` (0 for ``v = 0``)."""
+    where the result is a normal number); returns ``e`` (0 for ``v = 0``).
+
+    Each ``v_i · 2^-e`` is formed in float64 and rounded once to the dtype. For
+    float64, ``2^-e`` (``e`` from −1073 to 1024) is applied as two factors in
+    the normal range; for float32, ``e`` lies in [−148, 129], so ``2^-e`` is one
+    float64 factor and ``v_i · 2^-e`` is exact in float64: the same float32
+    results as two factors, in one multiplication."""
     n = v.shape[0]
-    mx = 0.0
-    for i in range(n):
-        mx = max(mx, abs(np.float64(v[i])))
+    mx = np.float64(_abs_max(v))
     if mx == 0.0:
         for i in range(n):
             out[i] = v[i]
         return 0
     e = math.frexp(mx)[1]
-    # 2^-e as two factors in the normal range (e runs from -1073 to 1024)
+    if v.itemsize == 4:
+        f = math.ldexp(1.0, -e)
+        for i in range(n):
+            out[i] = np.float64(v[i]) * f
+        return e
     k1 = -e // 2
     f1 = math.ldexp(1.0, k1)
     f2 = math.ldexp(1.0, -e - k1)
@@ -337,11 +367,12 @@ def lstm_omega_kernel(W, WT, PRE, CP, CN, HK, VH, FC, B, path_state, squared, gr
     gate pre-activations of step k+1, ``CP``/``CN (N, n)`` ``c_k``/``c_{k+1}``,
     ``HK (N, n)`` ``h_k`` (read when ``grad_mode == 1``), ``VH (N, n)``
     ``flow[k+1]``, ``FC ((T+1)·B, n)`` the cell's ``flow_c`` (read when
-    ``path_state``): ``v_c`` of row ``r`` is ``σ(a_f of row r+B) ⊙ FC[r+2B]``
-    (0 at the last step). Returns the unnormalised sum of the counted terms
-    and their number; ``G`` receives the unnormalised gradient.
+    ``path_state``): ``v_c`` of row ``r`` is ``FC[r+B] − VH[r] ⊙ o ⊙ tanh′(c_{k+1})``,
+    the whole-state derivative at ``c_{k+1}`` (``σ(a_f) ⊙ flow_c`` of the next
+    step under full BPTT, 0 at the last step, to rounding). Returns the
+    unnormalised sum of the counted terms and their number; ``G`` receives the
+    unnormalised gradient.
     """
-    N = PRE.shape[0]
     n = W.shape[1]
     n4 = 4 * n
     dt = PRE.dtype
@@ -359,7 +390,6 @@ def lstm_omega_kernel(W, WT, PRE, CP, CN, HK, VH, FC, B, path_state, squared, gr
     DEL = np.empty((rows, n), dtype=dt)
     GD = np.empty((rows if exact else 0, n4), dtype=dt)
     NV = np.empty(rows, dtype=np.float64)
-    fnext = np.empty(n, dtype=dt)
     raw = np.empty(2 * n, dtype=dt)
     if grad_mode > 0:
         G[:, :] = 0.0
@@ -369,23 +399,6 @@ def lstm_omega_kernel(W, WT, PRE, CP, CN, HK, VH, FC, B, path_state, squared, gr
         m = min(rows, r_hi - r0)
         for j in range(m):
             r = r0 + j
-            for i in range(n):
-                raw[i] = VH[r, i]
-            if path_state and r + B < N:
-                activate_row(ACT_SIGMOID, PRE[r + B, n:2 * n], fnext, fnext, fnext, WANT_F)
-                for i in range(n):
-                    raw[n + i] = fnext[i] * FC[r + 2 * B, i]
-            else:
-                for i in range(n):
-                    raw[n + i] = 0.0
-            v = VS[j]
-            e = _scale_row(raw, v)
-            nv2 = _sumsq(v)
-            NV[j] = nv2
-            if not given_mask:
-                mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
-            if mask[r] != 0:
-                count += 1
             p = PRE[r]
             val = VAL[j]
             der = DER[j]
@@ -405,6 +418,27 @@ def lstm_omega_kernel(W, WT, PRE, CP, CN, HK, VH, FC, B, path_state, squared, gr
             tc = TC[j]
             dtc = DTC[j]
             activate_row(ACT_TANH, CN[r], tc, dtc, dtc, WANT_F | WANT_FPRIME)
+            # v = (flow[k+1], flow_c[k+1] − flow[k+1] ⊙ o ⊙ tanh′(c_{k+1})): the
+            # cell's flow_c counts the path c_{k+1} → h_{k+1}; what is left is what
+            # reaches c_{k+1} through c_{k+2} (the products as the BPTT kernel forms them)
+            vh_r = VH[r]
+            for i in range(n):
+                raw[i] = vh_r[i]
+            if path_state:
+                fc_r = FC[r + B]
+                for i in range(n):
+                    raw[n + i] = fc_r[i] - vh_r[i] * val[3 * n + i] * dtc[i]
+            else:
+                for i in range(n):
+                    raw[n + i] = 0.0
+            v = VS[j]
+            e = _scale_row(raw, v)
+            nv2 = _sumsq(v)
+            NV[j] = nv2
+            if not given_mask:
+                mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
+            if mask[r] != 0:
+                count += 1
             d = D[j]
             dl = DEL[j]
             cp = CP[r]

@@ -218,8 +218,8 @@ def _compute_gated(
     return float(total * scale), G, R.reshape(shape), m.reshape(shape).astype(bool), int(count)
 
 
-def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    a = as_float_array(name, arr, ndim=(2, 3))
+def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype, finite: bool = True) -> np.ndarray:
+    a = as_float_array(name, arr, ndim=(2, 3), finite=finite)
     if a.shape != shape:
         raise ValueError(f"`{name}` must have shape {shape} (from `trace.h`), got shape {a.shape}")
     return np.ascontiguousarray(a, dtype=dtype)
@@ -240,7 +240,11 @@ def _compute(
     if h is None or a is None:
         raise TypeError(f"`trace` must be a Trace from ElmanRNN.forward, got {show_value(trace)}")
     n = model.n_hidden
-    H = as_float_array("trace.h", h, ndim=(2, 3))
+    fp = getattr(trace, "fprime", None)  # f′(a) kept by value_and_grad(keep_trace=True)
+    std_f2 = model.form == "standard" and grad_mode == K.GRAD_FIXED_FLOW
+    # an array of the trace the kernel does not read is checked for its shape only
+    # (h is read for the f″ term, a where f′ is not kept or for f″)
+    H = as_float_array("trace.h", h, ndim=(2, 3), finite=std_f2)
     if H.shape[0] < 2 or H.shape[-1] != n:
         raise ValueError(
             f"`trace.h` must have shape (T+1, n) or (T+1, B, n) with T >= 1 and n = {n}, "
@@ -250,13 +254,11 @@ def _compute(
     T = H.shape[0] - 1
     lead = H.shape[1:-1]
     F = _rows("flow", flow, H.shape, dt)
-    A = _rows("trace.a", a, (T, *lead, n), dt)
+    A = _rows("trace.a", a, (T, *lead, n), dt, finite=fp is None or std_f2)
     N = T * int(np.prod(lead, dtype=np.int64))
     V = F[1:].reshape(N, n)
     AR = A.reshape(N, n)
-    fp = getattr(trace, "fprime", None)  # f′(a) kept by value_and_grad(keep_trace=True)
     FPR = _rows("trace.fprime", fp, (T, *lead, n), dt).reshape(N, n) if fp is not None else np.empty((0, n), dt)
-    std_f2 = model.form == "standard" and grad_mode == K.GRAD_FIXED_FLOW
     HK = np.ascontiguousarray(H[:-1], dtype=dt).reshape(N, n) if std_f2 else np.empty((0, n), dt)
     W = np.ascontiguousarray(model.W_hh)
     alpha = model.alpha if model.alpha is not None else np.zeros(1, dtype=dt)
@@ -325,12 +327,13 @@ def omega(
     ``s`` (LSTM ``s = (h, c)``, ``2n`` entries; GRU ``s = h``) and
     ``v_{k+1} = ∂E/∂s_{k+1}`` in the whole-state sense (``h`` and ``c`` of a
     step independent coordinates). For the GRU that is ``flow[k+1]``. For the
-    LSTM, ``v = (flow[k+1], σ(a_f^{(k+2)}) ⊙ flow_c[k+2])`` (``0`` for the
-    ``c`` part at ``k+1 = T``): the cell's ``flow_c[j]`` counts the path
-    ``c_j → h_j`` too, and the whole-state derivative at ``c_j`` is what
-    reaches it through ``c_{j+1} = σ(a_f) ⊙ c_j + …`` only (under full BPTT,
-    ``flow_c[j] − flow[j] ⊙ o_j ⊙ tanh′(c_j)``; the product form has no
-    cancellation). ``path="h"`` takes Ω on the ``h``-to-``h`` block
+    LSTM, ``v = (flow[k+1], flow_c[k+1] − flow[k+1] ⊙ o_{k+1} ⊙ tanh′(c_{k+1}))``:
+    the cell's ``flow_c[j]`` counts the path ``c_j → h_j = o_j ⊙ tanh(c_j)``
+    too, and the whole-state derivative at ``c_j`` is what reaches it through
+    ``c_{j+1} = σ(a_f) ⊙ c_j + …`` only (under full BPTT
+    ``σ(a_f^{(j+1)}) ⊙ flow_c[j+1]``, and 0 at ``j = T``). The difference
+    loses at most a rounding of ``flow[j]``'s size, which moves each ratio by
+    ``O(ε)`` of ``‖v‖``. ``path="h"`` takes Ω on the ``h``-to-``h`` block
     ``∂h_{k+1}/∂h_k`` with ``v = flow[k+1]`` instead. The gradient is with
     respect to every gate block of ``weight_hh`` (``result.grads()`` is
     ``{"weight_hh": …}``) with the flow, the previous state ``(h_k, c_k)`` and
