@@ -152,18 +152,32 @@ def unflatten_params(model: Any, vector: Any) -> dict[str, np.ndarray]:
     return out
 
 
+def is_stack(model: Any) -> bool:
+    """Whether ``model`` is a stack of layers (a :class:`~rnntheory.StackedRNN`),
+    told apart by its ``layers`` (the stack's module imports this one)."""
+    return not isinstance(model, type) and isinstance(getattr(model, "layers", None), tuple) \
+        and hasattr(model, "n_layers")
+
+
 def check_gauss_newton_model(model: Any) -> Any:
     """``model`` itself when it has a Gauss–Newton product (an Elman RNN whose
-    retention α is fixed, an LSTM or a GRU), else a ``TypeError``/``ValueError``
-    naming `model`.
+    retention α is fixed, an LSTM, a GRU, or a stack of these with no layer
+    that learns α), else a ``TypeError``/``ValueError`` naming `model`.
 
     Package-internal: Hessian-free refuses other models with the same message.
     """
     if isinstance(model, type) or not callable(getattr(model, "gauss_newton", None)):
         raise TypeError(
             f"`model` must be an ElmanRNN, LSTM or GRU (Gauss–Newton products exist for these cells), "
-            f"got {type(model).__name__}"
+            f"or a StackedRNN of such layers, got {type(model).__name__}"
         )
+    if is_stack(model):
+        for i, layer in enumerate(model.layers):
+            if getattr(layer, "learn_alpha", False):
+                raise ValueError(
+                    f"`model`'s layer {i} learns its retention α (learn_alpha_l{i}=True); Gauss–Newton "
+                    f"products treat α as fixed: pass model.replace(learn_alpha_l{i}=False)"
+                )
     if getattr(model, "learn_alpha", False):
         raise ValueError(
             "`model` learns its retention α (learn_alpha=True); Gauss–Newton products treat α "
@@ -288,6 +302,10 @@ class GaussNewton:
         model = check_gauss_newton_model(model)
         self.lam_struct = check_real("lam_struct", lam_struct, low=0.0)
         self._gated = getattr(model, "GATES", None) in (3, 4)
+        self._stacked = is_stack(model)
+        if self._stacked:
+            self._init_stacked(model, x, y, loss, mask, h0, c0)
+            return
         if self._gated:
             self._init_gated(model, x, y, loss, mask, h0, c0)
             return
@@ -408,6 +426,8 @@ class GaussNewton:
         ``[1/2, 1)`` (exact; ``G v`` is linear), so no ``v`` in float64's range,
         nor one beyond float32's for a float32 model, overflows inside the
         passes; ``G v = out·2^e``."""
+        if self._stacked:
+            return self._stacked_scaled_product(v, ls)
         if self._gated:
             return self._gated_scaled_product(v, ls)
         self.products += 1
@@ -667,6 +687,189 @@ class GaussNewton:
             if self._V is not None:
                 parts += [sum_over_rows(K.gemm_tn, (Q, self._H1), k), sum_over_rows(K.column_sums, (Q,), k)]
         return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts]), e
+
+    # ------------------------------------------------------------ stacked models
+    def _init_stacked(self, model: Any, x: Any, y: Any, loss: str, mask: Any, h0: Any, c0: Any) -> None:
+        """Store the forward trace of a :class:`~rnntheory.StackedRNN`: every
+        layer's inputs and forward arrays (as its ``value_and_grad`` keeps them),
+        the gate values and derivatives of gated layers, the top softmax."""
+        x3, batched, h0s, c0s = model._setup(x, h0, c0)
+        T, B, n_in = x3.shape
+        loss, _, m = model._loss_setup(y, loss, mask, T, B, batched)
+        self.model = model
+        self.loss = loss
+        n = model.n_hidden
+        dt = model.dtype
+        self._T, self._B, self._n, self._n_in = T, B, n, n_in
+        self._shapes = [(k, p.shape) for k, p in model.params().items()]
+        self.n_params = int(sum(math.prod(s) for _, s in self._shapes))
+        self.products = 0
+        G = {"elman": 1, "lstm": 4, "gru": 3}[model.cell]
+        self._work = T * B * G * n * (n + max(n_in, n)) * model.n_layers
+        N = T * B
+        k = threads_for(B, self._work)
+        with np.errstate(over="ignore", invalid="ignore"):
+            inputs, saved = model._run_layers(x3, h0s, c0s, for_grad=True, fresh=True)
+        self._inputs = inputs
+        self._saved = saved
+        traces: list[dict[str, Any]] = []
+        with own_threads(k), np.errstate(over="ignore", invalid="ignore"):
+            for layer, xl, arrs in zip(model.layers, inputs, saved, strict=True):
+                H = arrs[0]
+                ni = xl.shape[2]
+                X2 = xl.reshape(N, ni)
+                tr: dict[str, Any] = {"H": H, "W_ihT": None}
+                if model.cell == "elman":
+                    FP = arrs[1]
+                    if layer.form == "standard":
+                        prev = H[:-1].reshape(N, n)
+                    else:
+                        prev = K.activate_array(layer.activation.code, np.ascontiguousarray(H[:-1].reshape(N, n)))
+                    tr.update(
+                        FP=np.array(FP),  # the layer's backward pass overwrites its copy
+                        PX=np.ascontiguousarray(np.concatenate([prev, X2], axis=1)),
+                        W_hhT=np.ascontiguousarray(layer.W_hh.T),
+                        W_ihT=np.ascontiguousarray(layer.W_hx.T),
+                        form=int(layer.form == "pascanu"),
+                        leaky=layer.leaky,
+                        alpha=layer.alpha if layer.alpha is not None else np.zeros(1, dtype=dt),
+                    )
+                elif model.cell == "lstm":
+                    _, C, P = arrs
+                    VAL = np.empty((T, B, 4 * n), dtype=dt)
+                    DER = np.empty((T, B, 4 * n), dtype=dt)
+                    TC = np.empty((T, B, n), dtype=dt)
+                    DTC = np.empty((T, B, n), dtype=dt)
+                    run_rows(GGK.lstm_gv_trace, (P, C, VAL, DER, TC, DTC), B, k)
+                    tr.update(
+                        C=C, trace=(VAL, DER, TC, DTC),
+                        PX=np.ascontiguousarray(np.concatenate([X2, H[:-1].reshape(N, n)], axis=1)),
+                        W_hhT=np.ascontiguousarray(layer.weight_hh.T),
+                        W_ihT=np.ascontiguousarray(layer.weight_ih.T),
+                    )
+                else:
+                    _, P = arrs
+                    VAL = np.empty((T, B, 3 * n), dtype=dt)
+                    DER = np.empty((T, B, 3 * n), dtype=dt)
+                    run_rows(GGK.gru_gv_trace, (P, VAL, DER), B, k)
+                    tr.update(
+                        P=P, trace=(VAL, DER),
+                        X2=np.ascontiguousarray(X2),
+                        Hp=np.ascontiguousarray(H[:-1].reshape(N, n)),
+                        W_hhT=np.ascontiguousarray(layer.weight_hh.T),
+                        W_ihT=np.ascontiguousarray(layer.weight_ih.T),
+                    )
+                traces.append(tr)
+            H_top = saved[-1][0]
+            Y = model._readout(H_top, k)
+        self._layer_traces = traces
+        self._H1 = np.ascontiguousarray(H_top[1:].reshape(N, n))
+        self._mask = np.ascontiguousarray(m.reshape(N))
+        self._P = None
+        if loss == "xent":
+            Z = np.ascontiguousarray((Y if Y is not None else H_top[1:]).reshape(N, -1))
+            self._P = np.empty_like(Z)
+            GK.softmax_rows_into(Z, self._P)
+        self._V = None if model.W_yh is None else np.ascontiguousarray(model.W_yh)
+        self._VT = None if model.W_yh is None else np.ascontiguousarray(model.W_yh.T)
+        self._zeros_n = np.zeros(n, dtype=dt)
+        self._zeros_o = np.zeros(model.n_out, dtype=dt)
+
+    def _stacked_scaled_product(self, v: np.ndarray, ls: float) -> tuple[np.ndarray, int]:
+        """:meth:`_scaled_product` for a stack: the R-forward pass through the
+        layers bottom up (layer ``l``'s ``R{x_t}`` is layer ``l−1``'s ``R{h_t}``,
+        entering through ``W_ih R{x_t}``; each layer by its cell's R-forward
+        kernel), the output Hessian on the top readout, and the stack's own
+        backward pass (each layer's ``_vjp_backward``, top down, passing
+        ``∂/∂x`` down) from the cotangents ``∂/∂h^l_t`` (the readout's on the
+        top layer) ``+ λ_s R{h^l_t}`` and, for LSTM layers,
+        ``∂/∂c^l_t = λ_s R{c^l_t}``."""
+        self.products += 1
+        model = self.model
+        dt = model.dtype
+        T, B, n = self._T, self._B, self._n
+        N = T * B
+        k = threads_for(B, self._work)
+        e = math.frexp(abs_max(v))[1]
+        vs = np.ldexp(v, -e) if e != 0 else v
+        d = {name: as_model_dtype("v", a, dt) for name, a in self._split(vs).items()}
+        RHs: list[np.ndarray] = []
+        RCs: list[np.ndarray | None] = []
+        with (own_threads(k) if k > 1 else blas_threads_for(self._work),
+              np.errstate(over="ignore", invalid="ignore")):
+            RX: np.ndarray | None = None  # R{x_t} of the layer, (N, n) rows; None for layer 0
+            for i, tr in enumerate(self._layer_traces):
+                RH = np.empty((T + 1, B, n), dtype=dt)
+                RC = None
+                if model.cell == "elman":
+                    dWU_T = np.ascontiguousarray(np.concatenate([d[f"W_hh_l{i}"], d[f"W_hx_l{i}"]], axis=1).T)
+                    S = readout_rows(tr["PX"], dWU_T, d[f"b_h_l{i}"], k)
+                    if RX is not None:
+                        GK.add_scaled(S, 1.0, readout_rows(RX, tr["W_ihT"], self._zeros_n, k))
+                    run_rows(GK.gv_rforward, (tr["W_hhT"], S.reshape(T, B, n), tr["FP"], tr["form"],
+                                              tr["leaky"], tr["alpha"], RH), B, k)
+                elif model.cell == "lstm":
+                    dWT = np.ascontiguousarray(np.concatenate([d[f"weight_ih_l{i}"], d[f"weight_hh_l{i}"]], axis=1).T)
+                    S = readout_rows(tr["PX"], dWT, d[f"bias_ih_l{i}"] + d[f"bias_hh_l{i}"], k)
+                    if RX is not None:
+                        GK.add_scaled(S, 1.0, readout_rows(RX, tr["W_ihT"], np.zeros(4 * n, dtype=dt), k))
+                    RC = np.empty((T + 1, B, n), dtype=dt)
+                    VAL, DER, TC, DTC = tr["trace"]
+                    run_rows(GGK.lstm_gv_rforward,
+                             (tr["W_hhT"], S.reshape(T, B, 4 * n), VAL, DER, tr["C"], TC, DTC, RH, RC), B, k)
+                else:
+                    S_in = readout_rows(tr["X2"], np.ascontiguousarray(d[f"weight_ih_l{i}"].T),
+                                        d[f"bias_ih_l{i}"], k)
+                    if RX is not None:
+                        GK.add_scaled(S_in, 1.0, readout_rows(RX, tr["W_ihT"], np.zeros(3 * n, dtype=dt), k))
+                    S_hid = readout_rows(tr["Hp"], np.ascontiguousarray(d[f"weight_hh_l{i}"].T),
+                                         d[f"bias_hh_l{i}"], k)
+                    VAL, DER = tr["trace"]
+                    run_rows(GGK.gru_gv_rforward,
+                             (tr["W_hhT"], S_in.reshape(T, B, 3 * n), S_hid.reshape(T, B, 3 * n), VAL, DER,
+                              tr["P"], tr["H"], RH), B, k)
+                RHs.append(RH)
+                RCs.append(RC)
+                RX = RH[1:].reshape(N, n)
+            assert RX is not None
+            # R{z_t} on the top layer, Q = H_L R{z_t}, the top layer's cotangent
+            Q = np.empty((N, model.n_out), dtype=dt)
+            if self._V is None:
+                RZ = RX
+            else:
+                assert self._VT is not None
+                RZ = readout_rows(RX, self._VT, d["b_y"], k)
+                GK.add_scaled(RZ, 1.0, readout_rows(self._H1, np.ascontiguousarray(d["W_yh"].T), self._zeros_o, k))
+            if self._P is not None:
+                GK.xent_hessian_apply(self._P, RZ, self._mask, Q)
+            else:
+                GK.mse_hessian_apply(RZ, self._mask, Q)
+            dh = np.array(Q) if self._V is None else readout_rows(Q, self._V, self._zeros_n, k)
+            dh3 = dh.reshape(T, B, n)
+        grads: dict[str, np.ndarray] = {}
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i in range(model.n_layers - 1, -1, -1):
+                layer = model.layers[i]
+                dc3 = None
+                if ls != 0.0:
+                    dh3 = np.ascontiguousarray(dh3)
+                    GK.add_scaled(dh3.reshape(N, n), ls, RHs[i][1:].reshape(N, n))  # damping on h^l_t
+                    RC = RCs[i]
+                    if RC is not None:
+                        dc3 = np.zeros((T, B, n), dtype=dt)
+                        GK.add_scaled(dc3.reshape(N, n), ls, RC[1:].reshape(N, n))  # damping on c^l_t
+                arrs = self._saved[i]
+                if model.cell == "elman":  # its backward pass overwrites FP: a fresh copy each product
+                    arrs = (arrs[0], np.array(self._layer_traces[i]["FP"]))
+                g, dx = layer._vjp_backward(self._inputs[i], arrs, np.ascontiguousarray(dh3), dc3, need_dx=i > 0)
+                for name, a in g.params().items():
+                    grads[f"{name}_l{i}"] = a
+                dh3 = dx
+            if self._V is not None:
+                with own_threads(k):
+                    grads["W_yh"] = sum_over_rows(K.gemm_tn, (Q, self._H1), k)
+                    grads["b_y"] = sum_over_rows(K.column_sums, (Q,), k)
+        return np.concatenate([np.asarray(grads[name], dtype=np.float64).ravel() for name, _ in self._shapes]), e
 
 
 def gauss_newton_product(

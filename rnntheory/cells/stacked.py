@@ -40,6 +40,7 @@ from .._validation import (
 )
 from . import _stack_kernels as SK
 from ._base import GradsBase, SequenceModel, TraceBase, parse_truncate, readout_params, readout_rows
+from .curvature import GaussNewton
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
 
@@ -803,6 +804,83 @@ class StackedRNN(SequenceModel):
                     run_rows(SK.state_flow_c, (flow, col, grads[i].flow_c, saved[i][2]), B, k)
                     col += n
         return flow
+
+    def gauss_newton(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        loss: str = "xent",
+        mask: Any = None,
+        h0: Any = None,
+        c0: Any = None,
+        lam_struct: float = 0.0,
+    ) -> GaussNewton:
+        """The Gauss–Newton matrix of the loss at these parameters, as a product ``v ↦ G v``.
+
+        .. math::
+
+            G v = \\sum_{b,t} J_{z_t}^⊤ H_{L,t} J_{z_t} v
+                  + λ_s \\sum_{b,t} J_{s_t}^⊤ J_{s_t} v
+
+        ``G`` is the curvature of the summed loss ``E`` of
+        :meth:`value_and_grad` (``z_t`` the top readout, ``H_{L,t}`` the loss's
+        Hessian in ``z_t`` times the mask weight). The second sum is structural
+        damping (Martens & Sutskever 2011, §4.2) on the **whole state** ``s_t``
+        of the stack: every layer's ``h^l_t``, and ``c^l_t`` too for LSTM
+        layers, as the single :meth:`LSTM.gauss_newton
+        <rnntheory.cells.gated.LSTM.gauss_newton>` damps ``(h_t, c_t)``. Every
+        layer's state is damped, not only the top one's: each carries part of
+        what the recurrence remembers.
+
+        The forward trace of every layer is stored once. Each product is one
+        R-forward pass up the stack (layer ``l``'s ``R{x_t}`` is layer
+        ``l−1``'s ``R{h_t}``, entering as ``W_ih R{x_t}``; each layer runs its
+        cell's R-forward kernel), the output Hessian on the top readout, and one
+        backward pass of the stack (the per-layer backward passes that
+        :meth:`value_and_grad` chains, top down) from the cotangents
+        ``∂/∂h^l_t = (what layer l+1 sends down) + λ_s R{h^l_t}`` and, for LSTM
+        layers, ``∂/∂c^l_t = λ_s R{c^l_t}``.
+
+        Parameters
+        ----------
+        x, y, loss, mask
+            As in :meth:`value_and_grad`.
+        h0, c0 : array, shape ``(L, n)`` or ``(L, B, n)``, optional
+            Initial states of every layer, as in :meth:`forward`.
+        lam_struct : float
+            Structural-damping weight ``λ_s ≥ 0`` (``0``: plain Gauss–Newton).
+
+        Returns
+        -------
+        GaussNewton
+            A callable ``G(v) -> G v`` on flat float64 vectors in the order of
+            :meth:`params` (keys ``"<name>_l<l>"``, then ``W_yh``, ``b_y``;
+            :func:`~rnntheory.cells.curvature.flatten_params`,
+            :func:`~rnntheory.cells.curvature.unflatten_params`).
+
+        Raises
+        ------
+        ValueError
+            On bad inputs (as :meth:`value_and_grad`), a negative or non-finite
+            ``lam_struct``, or a layer that learns its retention ``α``.
+        TypeError
+            On non-numeric inputs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rnntheory import StackedRNN
+        >>> m = StackedRNN.init(2, 3, 2, cell="lstm", n_layers=2, seed=0)
+        >>> rng = np.random.default_rng(0)
+        >>> G = m.gauss_newton(rng.normal(size=(5, 2)), rng.integers(0, 2, 5), lam_struct=0.1)
+        >>> v = rng.normal(size=G.n_params)
+        >>> bool(v @ G(v) >= 0), G.n_params == sum(p.size for p in m.params().values())
+        (True, True)
+
+        Martens & Sutskever 2011, §3–4; Schraudolph 2002.
+        """
+        return GaussNewton(self, x, y, loss=loss, mask=mask, h0=h0, c0=c0, lam_struct=lam_struct)
 
     def loss(
         self,

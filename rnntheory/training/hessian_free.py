@@ -66,6 +66,7 @@ from ..cells.curvature import (
     check_gauss_newton_model,
     flatten_params,
     gauss_newton_product,
+    is_stack,
     unflatten_params,
 )
 from ._loop_parts import Gradient, History, StepMethod, run_steps, train_args, train_seed
@@ -465,7 +466,8 @@ def _mean_loss(model: Any, x3: np.ndarray, h: np.ndarray, loss: str, tgt: np.nda
 def _batched(
     model: Any, x: Any, y: Any, mask: Any, h0: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(x, h0, y, mask)`` laid out by sequence, ``(T, B, …)``, ``(B, n)``,
+    """``(x, h0, y, mask)`` laid out by sequence, ``(T, B, …)``, ``(B, n)`` (``(L, B, n)``
+    for a stack),
     ``(T, B[, n_out])``, ``(T, B)`` (zeros for ``h0`` and ones for ``mask`` when
     omitted), for a batch the model has validated: HF takes the curvature on the
     first sequences, and the model's own methods check and cast each slice."""
@@ -479,7 +481,12 @@ def _batched(
         m = np.ones((T, B), dtype=model.dtype)
     else:
         m = np.asarray(mask) if batched else np.asarray(mask)[:, None]
-    if h0 is None:
+    if is_stack(model):  # a stack's initial states are (L, B, n), as PyTorch's
+        if h0 is None:
+            h = np.zeros((model.n_layers, B, model.n_hidden), dtype=model.dtype)
+        else:
+            h = np.asarray(h0) if batched else np.asarray(h0)[:, None, :]
+    elif h0 is None:
         h = np.zeros((B, model.n_hidden), dtype=model.dtype)
     else:
         h = np.asarray(h0) if batched else np.asarray(h0)[None, :]
@@ -513,7 +520,8 @@ def _hf_iteration(
     B = x3.shape[1]
     Bc = hf.curvature_size(B)
     # the curvature on the first Bc sequences, seen only through the model's operator
-    G = model.gauss_newton(x3[:, :Bc], tgt[:, :Bc], loss=loss, mask=m[:, :Bc], h0=h[:Bc],
+    h_c = h[:, :Bc] if is_stack(model) else h[:Bc]  # a stack's h0 is (L, B, n)
+    G = model.gauss_newton(x3[:, :Bc], tgt[:, :Bc], loss=loss, mask=m[:, :Bc], h0=h_c,
                            lam_struct=lam * hf.mu)
 
     def damped(v: np.ndarray) -> np.ndarray:
