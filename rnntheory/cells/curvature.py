@@ -230,13 +230,23 @@ class GaussNewton:
     builds the same operator from the model (``model.gauss_newton(x, y,
     loss=...)`` is ``GaussNewton(model, x, y, loss=...)``), as do
     :meth:`LSTM.gauss_newton <rnntheory.cells.gated.LSTM.gauss_newton>` and
-    :meth:`GRU.gauss_newton <rnntheory.cells.gated.GRU.gauss_newton>`.
+    :meth:`GRU.gauss_newton <rnntheory.cells.gated.GRU.gauss_newton>` and
+    :meth:`StackedRNN.gauss_newton <rnntheory.cells.stacked.StackedRNN.gauss_newton>`.
+
+    For a stack the state ``s_t`` is the whole state of the stack (every layer's
+    ``h^l_t``, and ``c^l_t`` after it for LSTM layers), so structural damping
+    covers every layer; each product is an R-forward pass up the layers (layer
+    ``l``'s ``R{x_t}`` is layer ``l−1``'s ``R{h_t}``, through ``W_ih``), the
+    output Hessian on the top readout, and the stack's own backward pass (each
+    layer's, top down) with ``λ_s R{h^l_t}`` (and ``λ_s R{c^l_t}``) added to
+    layer ``l``'s cotangents.
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
+    model : ElmanRNN, LSTM, GRU or StackedRNN
         An Elman RNN of any form (standard, Pascanu, leaky) with its retention
-        ``α`` fixed (``learn_alpha=False``), an LSTM or a GRU; float64 or float32.
+        ``α`` fixed (``learn_alpha=False``), an LSTM, a GRU, or a stack of these
+        (no layer learning ``α``); float64 or float32.
     x : array, shape ``(T, n_in)`` or ``(T, B, n_in)``
     y : array
         Targets as in :meth:`ElmanRNN.value_and_grad` (validated; ``G`` does not
@@ -244,8 +254,10 @@ class GaussNewton:
     loss : {"xent", "mse"}
     mask : array, shape ``(T,)`` or ``(T, B)``, optional
     h0 : array, optional
+        As the model's ``value_and_grad`` takes it (``(L, [B,] n)`` for a stack).
     c0 : array, optional
-        The LSTM's initial cell state (zeros by default); other models refuse it.
+        The LSTM's (or a stack of LSTM layers') initial cell state (zeros by
+        default); other models refuse it.
     lam_struct : float
         The structural-damping weight ``λ_s ≥ 0`` (``λ μ`` in Hessian-free).
 

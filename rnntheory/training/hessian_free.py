@@ -619,13 +619,16 @@ def hf_step(
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
+    model : ElmanRNN, LSTM, GRU or StackedRNN
         A model with a Gauss–Newton product (an Elman RNN whose ``α`` is fixed,
-        an LSTM, a GRU).
+        an LSTM, a GRU, or a stack of these with no layer that learns ``α``).
     x, y, loss, mask, h0
-        As in :meth:`ElmanRNN.value_and_grad`. For an LSTM the initial cell
-        state is zero (``c0 = 0``) in the gradient, the curvature and every
-        trial loss alike; ``h0`` is the one initial state HF takes.
+        As in :meth:`ElmanRNN.value_and_grad` (for a stack, ``h0`` of shape
+        ``(L, n)`` or ``(L, B, n)``, as :meth:`StackedRNN.value_and_grad
+        <rnntheory.cells.stacked.StackedRNN.value_and_grad>` takes it). For an
+        LSTM (or a stack of LSTM layers) the initial cell state is zero
+        (``c0 = 0``) in the gradient, the curvature and every trial loss alike;
+        ``h0`` is the one initial state HF takes.
     hf : HessianFree, optional
         Settings (defaults when omitted).
     lam : float, optional
