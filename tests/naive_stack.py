@@ -173,3 +173,60 @@ def stack_param_jacobians(layers, params, x, s, h=1e-30):
                 J[t - 1, :, j] = np.imag(stack_step_p(layers, P, s[t - 1].astype(complex), x[t - 1])) / h
         out[key] = J
     return out
+
+
+def stack_generator_loss(cell, P, x, y, loss, own, *, L, n_in, h0=None, c0=None, start=None, mask=None,
+                         acts=None):
+    """The loss of a stacked generator for one sequence, by a plain loop from the equations.
+
+    ``P`` holds the parameters keyed as ``GeneratorRNN.params()`` of a stack
+    (``"<name>_l<l>"``, ``W_yh``, ``b_y``); layer 0 reads ``[x_t; o^fb_t]``
+    (its input matrix's first ``n_in`` columns act on ``x_t``), layer ``l ≥ 1``
+    reads layer ``l−1``'s new ``h``; the top's readout ``z_t = W_yh h_t + b_y``
+    gives ``o_t`` (softmax for "xent", ``z_t`` for "mse"), fed into step
+    ``t+1`` where ``own[t]`` is set and the target ``y_t`` (one-hot) otherwise;
+    ``o^fb_1 = start``. ``acts``: Elman layers' activation names (tanh by
+    default); ``h0``, ``c0`` of shape ``(L, n)``.
+    """
+    T = x.shape[0]
+    W_yh, b_y = P["W_yh"], P["b_y"]
+    m, n = W_yh.shape
+    acts = acts or ["tanh"] * L
+    h = [np.zeros(n) if h0 is None else np.asarray(h0[i], float) for i in range(L)]
+    c = [np.zeros(n) if c0 is None else np.asarray(c0[i], float) for i in range(L)]
+    fb = np.zeros(m) if start is None else np.asarray(start, float)
+    E = 0.0
+    for t in range(T):
+        if t >= 1 and not own[t]:
+            fb = np.eye(m)[y[t - 1]] if loss == "xent" else np.asarray(y[t - 1], float)
+        inp = np.concatenate([x[t], fb])
+        for i in range(L):
+            if cell == "elman":
+                a = P[f"W_hh_l{i}"] @ h[i] + P[f"W_hx_l{i}"] @ inp + P[f"b_h_l{i}"]
+                h[i] = _ACT[acts[i]](a) if acts[i] != "relu" else np.maximum(a, 0.0)
+            else:
+                Wi, Wh, bi, bh = P[f"weight_ih_l{i}"], P[f"weight_hh_l{i}"], P[f"bias_ih_l{i}"], P[f"bias_hh_l{i}"]
+                if cell == "lstm":
+                    a = Wi @ inp + bi + Wh @ h[i] + bh
+                    ig, fg, gg, og = _sig(a[:n]), _sig(a[n:2 * n]), np.tanh(a[2 * n:3 * n]), _sig(a[3 * n:])
+                    c[i] = fg * c[i] + ig * gg
+                    h[i] = og * np.tanh(c[i])
+                else:
+                    gi, gh = Wi @ inp + bi, Wh @ h[i] + bh
+                    r, z = _sig(gi[:n] + gh[:n]), _sig(gi[n:2 * n] + gh[n:2 * n])
+                    nn = np.tanh(gi[2 * n:] + r * gh[2 * n:])
+                    h[i] = (1.0 - z) * nn + z * h[i]
+            inp = h[i]
+        zt = W_yh @ h[-1] + b_y
+        w = 1.0 if mask is None else float(mask[t])
+        if loss == "xent":
+            mx = np.max(zt)
+            lse = mx + np.log(np.sum(np.exp(zt - mx)))
+            E += w * (lse - zt[y[t]])
+            fb_own = np.exp(zt - lse)
+        else:
+            E += w * 0.5 * float(np.sum((zt - y[t]) ** 2))
+            fb_own = zt
+        if t + 1 < T and own[t + 1]:
+            fb = fb_own
+    return E

@@ -987,6 +987,13 @@ simple("rnntheory.cells.generator.GeneratorRNN.value_and_grad[gru]",
        lambda: _method(lambda: _gated_generator("gru"), "value_and_grad"),
        lambda: {"x": _x(), "y": _labels(), "mode": "teacher", "loss": "xent", "mask": np.ones(T),
                 "p": None, "seed": None, "h0": np.zeros(N_HIDDEN), "start": np.zeros(N_OUT)})
+# the stacked generators (n_layers=2): the stack's kernels, h0/c0 of shape (L, n)
+simple("rnntheory.cells.generator.GeneratorRNN.value_and_grad[stacked-lstm]",
+       lambda: _method(lambda: rnntheory.GeneratorRNN.init(N_IN, N_HIDDEN, N_OUT, cell="lstm", n_layers=2),
+                       "value_and_grad"),
+       lambda: {"x": _x(), "y": _labels(), "mode": "scheduled", "loss": "xent", "mask": np.ones(T),
+                "p": 0.5, "seed": 1, "h0": np.zeros((2, N_HIDDEN)), "start": np.zeros(N_OUT),
+                "c0": np.zeros((2, N_HIDDEN))})
 
 # --- bounds
 # A trace the forward pass made non-finite is documented to give NaN exactly
@@ -1706,7 +1713,7 @@ EXEMPT: dict[str, str] = {
         "rnntheory.cells.elman.ElmanGrads", "rnntheory.cells.elman.Trace",
         "rnntheory.cells.gated.GRUGrads", "rnntheory.cells.gated.GatedTrace", "rnntheory.cells.gated.LSTMGrads",
         "rnntheory.cells.generator.GeneratorGrads", "rnntheory.cells.generator.GeneratorTrace",
-        "rnntheory.cells.generator.GatedGeneratorGrads",
+        "rnntheory.cells.generator.GatedGeneratorGrads", "rnntheory.cells.generator.StackedGeneratorGrads",
         "rnntheory.bounds.BoundCheck", "rnntheory.bounds.Certificate", "rnntheory.bounds.Condition",
         "rnntheory.esn.ESNFit", "rnntheory.esn.EchoStateCertificate", "rnntheory.esn.Generation",
         "rnntheory.experiments.mg17.MG17Result",

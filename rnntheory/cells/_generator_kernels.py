@@ -27,7 +27,15 @@ import numpy as np
 from numba import njit
 
 from ._gated_kernels import gru_step_back, lstm_step_back
-from ._helper_kernels import ACT_SIGMOID, ACT_TANH, activate, activate_both, rowmat, rowmat_acc
+from ._helper_kernels import (
+    ACT_SIGMOID,
+    ACT_TANH,
+    activate,
+    activate_both,
+    add_rows,
+    rowmat,
+    rowmat_acc,
+)
 
 KIND_SOFTMAX = 0
 KIND_LINEAR = 1
@@ -345,3 +353,155 @@ def gru_generator_backward(W_hh, W_f, W_yh, dZ, H, P, O, own, kind, flow, D_hid,
         out[:, :] = direct
         rowmat_acc(dhid, W_hh, out)
         rowmat(din, W_f, DF[t - 1])
+
+
+# ----------------------------------------------------------------------------- stacked generators
+# A stack of ``L`` layers of one cell with the top layer's output fed back into
+# the bottom layer's input ``[x_t; o^fb_t]``. Per-layer parameters are stacked
+# along a first axis: ``W_hhT (L, n, G·n)`` (forward), ``W_hh (L, G·n, n)``
+# (backward), ``b_ih, b_hh (L, G·n)``; layer ``l ≥ 1`` reads ``h^{l−1}_t`` through
+# ``W_upT[l−1] (n, G·n)`` (``W_up[l−1] (G·n, n)``); layer 0 through the column
+# blocks of its input matrix as the one-layer generators. Elman layers (standard
+# form, ``G = 1``) keep ``b_h`` in ``b_ih`` and zeros in ``b_hh``; ``acts (L,)``
+# holds their activation codes. States ``H, C (L, T+1, B, n)``, pre-activations
+# ``P (L, T, B, W)`` (``W = n`` Elman, ``4n`` LSTM and GRU, as the cells store them).
+
+CELL_ELMAN = 0
+CELL_LSTM = 1
+CELL_GRU = 2
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def stack_generator_forward(
+    cell, acts, W_xT, W_fT, W_upT, W_hhT, b_ih, b_hh, W_yhT, b_y, x, h0, c0, TF, own, kind, H, C, P, Z, O, FB
+):
+    """Run the stack with output feedback: at step ``t`` the fed value (chosen as
+    in :func:`generator_forward`), then layer 0 on ``[x_t; o^fb_t]``, layer
+    ``l ≥ 1`` on ``h^{l−1}_t``, then the readout of the top layer.
+
+    ``h0, c0 (L, B, n)`` (``c0`` read for the LSTM only); fills ``H``, ``C``
+    (LSTM), ``P``, ``Z``, ``O`` and ``FB``.
+    """
+    L = H.shape[0]
+    T, B, _ = x.shape
+    n = h0.shape[2]
+    Gn = W_hhT.shape[2]
+    for l in range(L):
+        H[l, 0, :, :] = h0[l]
+        if cell == CELL_LSTM:
+            C[l, 0, :, :] = c0[l]
+    gi = np.empty((B, Gn), dtype=H.dtype)
+    gh = np.empty((B, Gn), dtype=H.dtype)
+    val = np.empty(4 * n, dtype=H.dtype)
+    tc = np.empty(n, dtype=H.dtype)
+    for t in range(1, T + 1):
+        _choose_fed(t, own, TF, O, FB)
+        for l in range(L):
+            for b in range(B):
+                gi[b, :] = b_ih[l]
+                gh[b, :] = b_hh[l]
+            if l == 0:
+                rowmat_acc(x[t - 1], W_xT, gi)
+                rowmat_acc(FB[t - 1], W_fT, gi)
+            else:
+                rowmat_acc(H[l - 1, t], W_upT[l - 1], gi)
+            rowmat_acc(H[l, t - 1], W_hhT[l], gh)
+            for b in range(B):
+                pb = P[l, t - 1, b]
+                ib = gi[b]
+                hb_ = gh[b]
+                hp = H[l, t - 1, b]
+                hb = H[l, t, b]
+                if cell == CELL_ELMAN:
+                    for j in range(n):
+                        pb[j] = ib[j] + hb_[j]
+                    activate(acts[l], pb, hb)
+                elif cell == CELL_LSTM:
+                    for j in range(4 * n):
+                        pb[j] = ib[j] + hb_[j]
+                    cp = C[l, t - 1, b]
+                    cb = C[l, t, b]
+                    activate(ACT_SIGMOID, pb[: 2 * n], val[: 2 * n])
+                    activate(ACT_TANH, pb[2 * n : 3 * n], val[2 * n : 3 * n])
+                    activate(ACT_SIGMOID, pb[3 * n :], val[3 * n :])
+                    for j in range(n):
+                        cb[j] = val[n + j] * cp[j] + val[j] * val[2 * n + j]
+                    activate(ACT_TANH, cb, tc)
+                    for j in range(n):
+                        hb[j] = val[3 * n + j] * tc[j]
+                else:
+                    for j in range(2 * n):
+                        pb[j] = ib[j] + hb_[j]
+                    activate(ACT_SIGMOID, pb[: 2 * n], val[: 2 * n])
+                    for j in range(n):
+                        hn = hb_[2 * n + j]
+                        pb[3 * n + j] = hn
+                        pb[2 * n + j] = ib[2 * n + j] + val[j] * hn
+                    activate(ACT_TANH, pb[2 * n : 3 * n], val[2 * n : 3 * n])
+                    for j in range(n):
+                        z = val[n + j]
+                        hb[j] = (1.0 - z) * val[2 * n + j] + z * hp[j]
+        _readout_step(t, W_yhT, b_y, kind, H[L - 1], Z, O)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def stack_generator_backward(
+    cell, acts, W_f, W_up, W_hh, W_yh, dZ, H, C, P, O, own, kind, flow_h, flow_c, D_hid, D_in, SENT, DZ, DF
+):
+    """BPTT of the stacked generator through every layer and, where the own
+    output was fed, through the feedback path ``o_{t−1} → layer 0 at t``.
+
+    For ``t = T..1``: ``DZ[t-1]`` the total ``∂E/∂z_t`` (as in
+    :func:`generator_backward`); ``SENT[L-1, t-1] = DZ_t W_yh``; then for each
+    layer from the top, ``∂E/∂h^l_t = flow_h[l, t]`` (its recurrent part from
+    step ``t+1`` plus ``SENT[l, t-1]``, what the layer above, or the readout,
+    sends back), the layer's step backwards (the cells' own step-backs;
+    ``D_hid``, ``D_in (L, T, B, G·n)`` the gradients at the hidden-side and
+    input-side pre-activations, one array passed twice for Elman and LSTM
+    layers), ``flow_h[l, t-1]``, and what goes down: ``SENT[l-1, t-1] =
+    D^in W_up[l-1]`` or, for layer 0, ``DF[t-1] = ∂E/∂o^fb_t = D^in W_f``.
+    ``flow_c (L, T+1, B, n)``: LSTM layers' ``∂E/∂c_k``. ``own`` is a constant.
+    """
+    L = H.shape[0]
+    T, B, _ = dZ.shape
+    n = H.shape[3]
+    flow_h[:, T, :, :] = 0.0
+    carry = np.zeros((L, B, n), dtype=flow_h.dtype)
+    val = np.empty(4 * n, dtype=flow_h.dtype)
+    der = np.empty(4 * n, dtype=flow_h.dtype)
+    tc = np.empty(n, dtype=flow_h.dtype)
+    dtc = np.empty(n, dtype=flow_h.dtype)
+    direct = np.empty((B, n), dtype=flow_h.dtype)
+    for t in range(T, 0, -1):
+        _dz_with_feedback(t, T, kind, dZ, O, own, DF, DZ)
+        rowmat(DZ[t - 1], W_yh, SENT[L - 1, t - 1])
+        for l in range(L - 1, -1, -1):
+            g = flow_h[l, t]
+            add_rows(g, SENT[l, t - 1])
+            dhid = D_hid[l, t - 1]
+            din = D_in[l, t - 1]
+            for b in range(B):
+                if cell == CELL_ELMAN:
+                    activate_both(acts[l], P[l, t - 1, b], val[:n], der[:n])
+                    for j in range(n):
+                        dhid[b, j] = g[b, j] * der[j]
+                elif cell == CELL_LSTM:
+                    lstm_step_back(
+                        P[l, t - 1, b], C[l, t - 1, b], C[l, t, b], g[b], carry[l, b], flow_c[l, t, b], dhid[b],
+                        val, der, tc, dtc,
+                    )
+                else:
+                    gru_step_back(P[l, t - 1, b], H[l, t - 1, b], g[b], dhid[b], din[b], direct[b], val, der)
+            out = flow_h[l, t - 1]
+            if cell == CELL_GRU:
+                out[:, :] = direct
+                rowmat_acc(dhid, W_hh[l], out)
+            else:
+                rowmat(dhid, W_hh[l], out)
+            if l >= 1:
+                rowmat(din, W_up[l - 1], SENT[l - 1, t - 1])
+            else:
+                rowmat(din, W_f, DF[t - 1])
+    if cell == CELL_LSTM:
+        for l in range(L):
+            flow_c[l, 0, :, :] = carry[l]

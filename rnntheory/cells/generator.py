@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from .._parallel import blas_threads_for, own_threads
+from .._parallel import blas_threads_for, own_threads, threads_for
 from .._validation import (
     abs_max,
     as_float_array,
@@ -76,13 +76,19 @@ from ._base import (
     GradsBase,
     SequenceModel,
     TraceBase,
+    readout_rows,
     recurrent_matrix,
     same_dtype,
     sum_over_rows,
 )
-from .gated import GRU, LSTM
+from .elman import ElmanGrads, ElmanRNN
+from .gated import GRU, LSTM, GRUGrads, LSTMGrads
+from .stacked import StackedGrads, StackedRNN
 
-__all__ = ["CELLS", "MODES", "GatedGeneratorGrads", "GeneratorGrads", "GeneratorRNN", "GeneratorTrace"]
+__all__ = [
+    "CELLS", "MODES", "GatedGeneratorGrads", "GeneratorGrads", "GeneratorRNN", "GeneratorTrace",
+    "StackedGeneratorGrads",
+]
 
 MODES = ("free", "teacher", "scheduled")
 CELLS = ("elman", "lstm", "gru")
@@ -111,6 +117,12 @@ class GeneratorTrace(TraceBase):
     c : ndarray or None
         LSTM generators: the cell states, shaped as ``h`` (``c[0] = c_0``);
         ``None`` for the Elman and GRU generators.
+    s : ndarray or None
+        Stacked generators (``n_layers ≥ 2``): the whole state ``s_k`` for
+        ``k = 0..T``, ``(T+1, S)`` or ``(T+1, B, S)``, the layers' states
+        concatenated, layer 0 first, LSTM layers ``h`` then ``c`` (as
+        :attr:`rnntheory.StackedTrace.state`); ``None`` for one layer. Then
+        ``h``, ``a`` and ``c`` are those of the top layer.
 
     Notes
     -----
@@ -126,6 +138,7 @@ class GeneratorTrace(TraceBase):
     fed: np.ndarray
     own: np.ndarray
     c: np.ndarray | None = None
+    s: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,29 @@ class GatedGeneratorGrads(GradsBase):
     feedback: np.ndarray = field(repr=False)
 
 
+@dataclass(frozen=True)
+class StackedGeneratorGrads(StackedGrads):
+    """Gradients of a stacked :class:`GeneratorRNN` (``n_layers ≥ 2``).
+
+    Attributes
+    ----------
+    layers, W_yh, b_y, flow
+        As :class:`~rnntheory.StackedGrads`: per-layer gradient records
+        (layer 0's input matrix reads ``[x_t; o^fb_t]``: its first ``n_in``
+        columns act on the inputs, the last ``m`` on the fed-back value),
+        the readout's, and ``flow[k] = ∂E/∂s_k`` of the whole state (through
+        the fed-back outputs where the own output was fed). ``params()`` keys
+        are those of :meth:`GeneratorRNN.params`.
+    feedback : ndarray, shape ``(T, m)`` or ``(T, B, m)``
+        ``feedback[t-1] = ∂E/∂o^fb_t``, the derivative with respect to the
+        value fed into step ``t`` held as an input (``D^0_t W_f``: the
+        gradient at layer 0's input-side pre-activations times the feedback
+        columns of its input matrix).
+    """
+
+    feedback: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+
+
 class GeneratorRNN(SequenceModel):
     """A recurrent network whose output feeds back as the next input: an Elman
     RNN (standard form, the default), an LSTM or a GRU.
@@ -235,6 +271,17 @@ class GeneratorRNN(SequenceModel):
         Gated cells: recurrent weights.
     bias_ih, bias_hh : array, shape ``(G·n,)``, optional
         Gated cells: biases (zeros when omitted).
+    layers : sequence of ElmanRNN, LSTM or GRU, optional
+        A stacked generator (``n_layers = len(layers)``): the layers of a
+        :class:`~rnntheory.StackedRNN`, bottom first, of the class named by
+        ``cell``, without readouts, with ``W_yh``, ``b_y`` its readout on the
+        top layer. The top layer's output is fed back into the **bottom**
+        layer: layer 0 reads ``[x_t; o^fb_t]`` (``n_in + m`` inputs, its
+        input matrix's last ``m`` columns act on the fed-back value), layer
+        ``l ≥ 1`` reads ``h^{l−1}_t``. Elman layers must be in the standard
+        form without a leak (the form the one-layer generator has); their
+        activations may differ. Under teacher forcing the stacked generator
+        *is* the :class:`~rnntheory.StackedRNN` run on ``[x_t; y_{t−1}]``.
 
     Raises
     ------
@@ -284,9 +331,15 @@ class GeneratorRNN(SequenceModel):
         weight_hh: Any = None,
         bias_ih: Any = None,
         bias_hh: Any = None,
+        layers: Any = None,
     ) -> None:
         cell = check_choice("cell", cell, CELLS)
         self.cell: str = cell
+        if layers is not None:
+            self._init_stacked(
+                cell, layers, W_hh, W_hx, W_hy, b_h, W_yh, b_y, activation, weight_ih, weight_hh, bias_ih, bias_hh
+            )
+            return
         if cell != "elman":
             self._init_gated(
                 cell, W_hh, W_hx, W_hy, b_h, W_yh, b_y, activation, weight_ih, weight_hh, bias_ih, bias_hh
@@ -370,10 +423,104 @@ class GeneratorRNN(SequenceModel):
         self._W_yhT = np.ascontiguousarray(core.W_yh.T)
         self._freeze()
 
+    def _init_stacked(
+        self, cell: str, layers: Any, W_hh: Any, W_hx: Any, W_hy: Any, b_h: Any, W_yh: Any, b_y: Any,
+        activation: Any, weight_ih: Any, weight_hh: Any, bias_ih: Any, bias_hh: Any,
+    ) -> None:
+        """The constructor of a stacked generator: the layers and readout
+        validated by :class:`~rnntheory.StackedRNN`, which owns them."""
+        for name, v in (("W_hh", W_hh), ("W_hx", W_hx), ("W_hy", W_hy), ("b_h", b_h), ("weight_ih", weight_ih),
+                        ("weight_hh", weight_hh), ("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+            if v is not None:
+                raise ValueError(
+                    f"`{name}` is a parameter of a one-layer generator; a stacked generator takes `layers` "
+                    "(each holding its own parameters), `W_yh` and `b_y`"
+                )
+        if not (isinstance(activation, str) and activation == "tanh"):
+            raise ValueError(
+                f"`activation` applies to a one-layer Elman generator (a stack's Elman layers carry their own), "
+                f"got {activation!r}"
+            )
+        if W_yh is None:
+            raise ValueError("`W_yh` is required for a stacked generator (its output is fed back)")
+        stack = StackedRNN(layers, W_yh, b_y)
+        if stack.cell != cell:
+            raise ValueError(
+                f"`layers` must be {cell.upper() if cell != 'elman' else 'ElmanRNN'} layers for cell={cell!r}, "
+                f"got {type(stack.layers[0]).__name__} layers"
+            )
+        for i, layer in enumerate(stack.layers):
+            if isinstance(layer, ElmanRNN) and (layer.form != "standard" or layer.alpha is not None):
+                raise ValueError(
+                    f"`layers[{i}]` must be an Elman layer in the standard form without a leak (the form of "
+                    f"the generator), got form={layer.form!r}"
+                    + ("" if layer.alpha is None else " with a leak alpha")
+                )
+        assert stack.W_yh is not None and stack.b_y is not None
+        m = stack.W_yh.shape[0]
+        l0 = stack.layers[0]
+        W0 = l0.W_hx if isinstance(l0, ElmanRNN) else l0.weight_ih
+        if l0.n_in < m + 1:
+            raise ValueError(
+                f"`layers[0]` must read n_in + {m} inputs with n_in >= 1 ([x_t; o^fb_t], m = {m} fed-back "
+                f"values), got an input matrix of shape {W0.shape}"
+            )
+        n_in = l0.n_in - m
+        self._stack = stack
+        self.layers: tuple[Any, ...] = stack.layers
+        self.W_yh, self.b_y = stack.W_yh, stack.b_y
+        self.dtype = stack.dtype
+        L, n, dt = stack.n_layers, stack.n_hidden, stack.dtype
+        elman = cell == "elman"
+
+        def w_in(layer: Any) -> np.ndarray:
+            return np.asarray(layer.W_hx if elman else layer.weight_ih)
+
+        def w_hh(layer: Any) -> np.ndarray:
+            return np.asarray(layer.W_hh if elman else layer.weight_hh)
+
+        Gn = w_hh(l0).shape[0]
+        # the kernels' stacked per-layer arrays (see _generator_kernels)
+        self._k_W_xT = np.ascontiguousarray(W0[:, :n_in].T)
+        self._k_W_fT = np.ascontiguousarray(W0[:, n_in:].T)
+        self._k_W_f = np.ascontiguousarray(W0[:, n_in:])
+        ups = [w_in(layer) for layer in stack.layers[1:]] or [np.zeros((Gn, n), dt)]
+        self._k_W_up = np.ascontiguousarray(np.stack(ups))
+        self._k_W_upT = np.ascontiguousarray(np.stack([u.T for u in ups]))
+        self._k_W_hh = np.ascontiguousarray(np.stack([w_hh(layer) for layer in stack.layers]))
+        self._k_W_hhT = np.ascontiguousarray(np.stack([w_hh(layer).T for layer in stack.layers]))
+        ls: tuple[Any, ...] = stack.layers
+        if elman:
+            self._k_b_ih = np.ascontiguousarray(np.stack([layer.b_h for layer in ls]))
+            self._k_b_hh = np.zeros((L, Gn), dt)
+            self._k_acts = np.array([layer.activation.code for layer in ls], dtype=np.int64)
+        else:
+            self._k_b_ih = np.ascontiguousarray(np.stack([layer.bias_ih for layer in ls]))
+            self._k_b_hh = np.ascontiguousarray(np.stack([layer.bias_hh for layer in ls]))
+            self._k_acts = np.zeros(L, dtype=np.int64)
+        self._W_yhT = np.ascontiguousarray(stack.W_yh.T)
+        self._freeze()
+
+    @property
+    def _is_stack(self) -> bool:
+        return "_stack" in self.__dict__
+
     # ------------------------------------------------------------------ shape
     @property
+    def n_layers(self) -> int:
+        """Number of layers ``L`` (1 unless built from ``layers``)."""
+        return self._stack.n_layers if self._is_stack else 1
+
+    @property
+    def state_size(self) -> int:
+        """Size ``S`` of the whole state ``s``: ``L·n``, ``2·L·n`` for LSTM layers."""
+        return self.n_layers * self.n_hidden * (2 if self.cell == "lstm" else 1)
+
+    @property
     def n_hidden(self) -> int:
-        """Number of hidden units ``n``."""
+        """Number of hidden units ``n`` (of every layer)."""
+        if self._is_stack:
+            return self._stack.n_hidden
         if self.cell != "elman":
             return int(self.weight_hh.shape[1])
         return int(self.W_hh.shape[0])
@@ -381,6 +528,8 @@ class GeneratorRNN(SequenceModel):
     @property
     def n_in(self) -> int:
         """Input size (at least 1; the gated cells' ``weight_ih`` has ``n_in + m`` columns)."""
+        if self._is_stack:
+            return self._stack.n_in - self.n_out
         if self.cell != "elman":
             return int(self.weight_ih.shape[1]) - self.n_out
         return int(self.W_hx.shape[1])
@@ -389,12 +538,16 @@ class GeneratorRNN(SequenceModel):
         """The parameters by name, in constructor order.
 
         Elman: ``W_hh, W_hx, W_hy, b_h, W_yh, b_y``; LSTM and GRU:
-        ``weight_ih, weight_hh, bias_ih, bias_hh, W_yh, b_y``.
+        ``weight_ih, weight_hh, bias_ih, bias_hh, W_yh, b_y``; a stack: those
+        of :meth:`rnntheory.StackedRNN.params` (``"<name>_l<l>"``, then
+        ``W_yh``, ``b_y``; layer 0's input matrix over ``[x_t; o^fb_t]``).
 
         The arrays are the model's own read-only arrays, not copies: writing
         into one raises ``ValueError``. Compute new arrays from them and pass
         those to :meth:`replace`.
         """
+        if self._is_stack:
+            return self._stack.params()
         if self.cell != "elman":
             return self._core.params()
         return {
@@ -407,17 +560,25 @@ class GeneratorRNN(SequenceModel):
         }
 
     def replace(self, **params: Any) -> GeneratorRNN:
-        """A copy with some parameters (or, for the Elman cell, ``activation``) replaced."""
+        """A copy with some parameters (or, for the Elman cell, ``activation``) replaced
+        (a stack: keyed as :meth:`params`)."""
+        if self._is_stack:
+            st = self._stack.replace(**params)
+            return GeneratorRNN(cell=self.cell, layers=st.layers, W_yh=st.W_yh, b_y=st.b_y)
         what = "parameter or option of GeneratorRNN" if self.cell == "elman" else (
             f"parameter of GeneratorRNN(cell={self.cell!r})")
         return GeneratorRNN(**self._replaced(params, what))
 
     def _init_kwargs(self) -> dict[str, Any]:
+        if self._is_stack:
+            return {"cell": self.cell, "layers": self.layers, "W_yh": self.W_yh, "b_y": self.b_y}
         if self.cell != "elman":
             return {**self.params(), "cell": self.cell}
         return {**self.params(), "activation": self.activation}
 
     def __repr__(self) -> str:
+        if self._is_stack:
+            return self._describe("GeneratorRNN", f", cell={self.cell!r}, n_layers={self.n_layers}")
         if self.cell != "elman":
             return self._describe("GeneratorRNN", f", cell={self.cell!r}")
         return self._describe("GeneratorRNN", f", activation={self.activation.name!r}")
@@ -437,6 +598,7 @@ class GeneratorRNN(SequenceModel):
         dtype: Any = np.float64,
         scheme: str = "pytorch",
         forget_bias: float = 0.0,
+        n_layers: int = 1,
     ) -> GeneratorRNN:
         """Draw a model.
 
@@ -466,6 +628,13 @@ class GeneratorRNN(SequenceModel):
             block of ``weight_hh`` Haar-random orthogonal).
         forget_bias : float
             LSTM: added to the forget-gate block of ``bias_hh``.
+        n_layers : int
+            ``L ≥ 1``. ``L ≥ 2``: a stacked generator, drawn as
+            :meth:`rnntheory.StackedRNN.init` draws a stack of ``cell`` layers
+            with ``n_in + n_out`` inputs (layer 0 reads ``[x_t; o^fb_t]``) and a
+            readout of ``n_out`` (Elman layers: ``ElmanRNN.init``'s default
+            scheme and ``activation``; ``scale`` is for one layer only).
+            ``L = 1`` is the one-layer generator above.
 
         Returns
         -------
@@ -488,6 +657,9 @@ class GeneratorRNN(SequenceModel):
         n_in = check_int("n_in", n_in, minimum=1)
         n = check_int("n_hidden", n_hidden, minimum=1)
         m = check_int("n_out", n_out, minimum=1)
+        L = check_int("n_layers", n_layers, minimum=1)
+        if L >= 2:
+            return cls._init_stacked_draw(cell, n_in, n, m, L, seed, scale, activation, dtype, scheme, forget_bias)
         if cell != "elman":
             if scale != 1.0 or activation != "tanh":
                 name = "scale" if scale != 1.0 else "activation"
@@ -512,6 +684,31 @@ class GeneratorRNN(SequenceModel):
             W_hh.astype(dt), W_hx.astype(dt), W_hy.astype(dt), np.zeros(n, dt),
             W_yh.astype(dt), np.zeros(m, dt), activation=activation,
         )
+
+    @classmethod
+    def _init_stacked_draw(
+        cls, cell: str, n_in: int, n: int, m: int, L: int, seed: Any, scale: float, activation: str,
+        dtype: Any, scheme: str, forget_bias: float,
+    ) -> GeneratorRNN:
+        """:meth:`init` with ``n_layers = L ≥ 2``."""
+        if scale != 1.0:
+            raise ValueError(f"`scale` applies to a one-layer Elman generator (n_layers=1), got scale={scale!r} "
+                             f"with n_layers={L}")
+        opts: dict[str, Any] = {}
+        if cell == "elman":
+            if forget_bias != 0.0:
+                raise ValueError("`forget_bias` applies to the LSTM, not to cell='elman'")
+            opts["activation"] = activation
+            if scheme != "pytorch":
+                opts["scheme"] = scheme
+        else:
+            if activation != "tanh":
+                raise ValueError(f"`activation` applies to cell='elman' only, got activation={activation!r} "
+                                 f"with cell={cell!r}")
+            opts["scheme"] = scheme
+            opts["forget_bias"] = forget_bias
+        st = StackedRNN.init(n_in + m, n, m, cell=cell, n_layers=L, seed=seed, dtype=dtype, **opts)
+        return cls(cell=cell, layers=st.layers, W_yh=st.W_yh, b_y=st.b_y)
 
     # ------------------------------------------------------------------ setup
     def _start(self, start: Any, B: int, batched: bool) -> np.ndarray:
@@ -550,10 +747,14 @@ class GeneratorRNN(SequenceModel):
             raise ValueError(f"`p` is only used with mode='scheduled', got p={p!r} with mode={mode!r}")
         x3, batched = self._inputs(x)
         T, B, _ = x3.shape
-        h = self._state("h0", h0, B, batched)
+        if self._is_stack:
+            h, c = self._stack_states(h0, c0, B, batched)
+        else:
+            h = self._state("h0", h0, B, batched)
         if c0 is not None and self.cell != "lstm":
             raise ValueError(f"`c0` applies to cell='lstm' only; a generator with cell={self.cell!r} has no cell state")
-        c = self._state("c0", c0, B, batched) if self.cell == "lstm" else None
+        if not self._is_stack:
+            c = self._state("c0", c0, B, batched) if self.cell == "lstm" else None
         o0 = self._start(start, B, batched)
         if y is None:
             if need_loss or mode != "free":
@@ -604,7 +805,8 @@ class GeneratorRNN(SequenceModel):
         """
         # gated cells: every h_t (t ≥ 1) lies in [-1, 1] (LSTM), or within
         # max(1, max|h_0|) (GRU: a convex combination of h_{t−1} and tanh(·))
-        bounded = True if self.cell != "elman" else self.activation.name in self._BOUNDED
+        top: Any = self.layers[-1] if self._is_stack else self
+        bounded = True if self.cell != "elman" else top.activation.name in self._BOUNDED
         sup_h = max(1.0, abs_max(h0)) if self.cell == "gru" and h0 is not None else 1.0
         fed: list[tuple[str, float, str | None, bool]] = [("max |start|", abs_max(o0), "start", True)]
         if T > 1 and mode != "free":  # teacher values at steps 2..T
@@ -626,6 +828,9 @@ class GeneratorRNN(SequenceModel):
                 check_reach("the outputs W_yh h_t + b_y fed back", z, self.dtype, n_sum)
                 fed.append(("max |o_t|", z[0][5] * z[0][6] + z[1][1], "W_yh", False))
         label, value, blame, is_arg = max(fed, key=lambda f: (f[1], f[3]))
+        if self._is_stack:
+            self._stack_check_reach(x3, h0, (label, value, blame, is_arg))
+            return
         if self.cell != "elman":
             # [x_t; o^fb_t] meets the same matrix: the larger of the two bounds both
             xin = ("max |x|", abs_max(x3), "x", True)
@@ -651,6 +856,179 @@ class GeneratorRNN(SequenceModel):
             ],
             self.dtype, self.n_hidden + self.n_in + self.n_out + 2,
         )
+
+    # ------------------------------------------------------------------ stacks
+    def _stack_states(self, h0: Any, c0: Any, B: int, batched: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``h0`` (and ``c0``, LSTM) of shape ``(L, n)`` or ``(L, B, n)`` as
+        ``(L, B, n)`` arrays (zeros when not given)."""
+        L, n = self.n_layers, self.n_hidden
+        hs = self._stack._initial("h0", h0, B, batched)
+        h = np.zeros((L, B, n), dtype=self.dtype) if h0 is None else np.ascontiguousarray(np.stack([np.asarray(a) for a in hs]))
+        c = None
+        if self.cell == "lstm":
+            cs = self._stack._initial("c0", c0, B, batched)
+            c = np.zeros((L, B, n), dtype=self.dtype) if c0 is None else np.ascontiguousarray(np.stack([np.asarray(a) for a in cs]))
+        return h, c
+
+    def _stack_check_reach(self, x3: np.ndarray, h0: np.ndarray | None, fed: tuple[Any, ...]) -> None:
+        """The reach check of a stack: layer 0's pre-activations with the larger
+        of ``max|x|`` and the fed-back values' bound (as the one-layer gated
+        generator), then each layer ``l ≥ 1`` with the bound of layer ``l−1``'s
+        states as its input (1, or ``max(1, max|h0|)`` for GRU and tanh/sigmoid
+        Elman layers; ReLU/identity Elman states: their growth is the dynamics)."""
+        l0 = self.layers[0]
+        xin = ("max |x|", abs_max(x3), "x", True)
+        label, value, blame, is_arg = max([xin, fed], key=lambda f: (f[1], f[3]))
+        h00 = None if h0 is None else h0[0]
+        if self.cell == "elman":
+            terms = [
+                l0._weight_term("W_hx", label, value, blame, is_arg),
+                l0._bias_term("b_h"),
+                l0._state_term("W_hh", h00, l0.activation.name in self._BOUNDED),
+            ]
+            what = "layer 0: the pre-activations W_hx [x_t; o^fb_t] + b_h + W_hh h_{t−1}"
+        else:
+            terms = [
+                l0._weight_term("weight_ih", label, value, blame, is_arg),
+                l0._bias_term("bias_ih"),
+                l0._bias_term("bias_hh"),
+                l0._state_term("weight_hh", h00, True),
+            ]
+            what = "layer 0: the gate pre-activations weight_ih [x_t; o^fb_t] + bias_ih + weight_hh h_{t−1} + bias_hh"
+        check_reach(what, terms, self.dtype, self.n_hidden + self.n_in + self.n_out + 2)
+        for i in range(1, self.n_layers):
+            below = self.layers[i - 1]
+            if isinstance(below, ElmanRNN) and below.activation.name not in self._BOUNDED:
+                continue
+            sup = 1.0 if h0 is None or self.cell == "lstm" else max(1.0, abs_max(h0[i - 1]))
+            try:
+                self.layers[i]._check_reach(np.full((1, 1, self.n_hidden), sup, self.dtype),
+                                            None if h0 is None else h0[i])
+            except ValueError as exc:
+                raise type(exc)(f"layer {i} (it reads the states of layer {i - 1} as its input `x`): {exc}") from None
+
+    def _stack_forward(self, s: dict[str, Any]) -> tuple[np.ndarray, ...]:
+        """The stack's forward pass through the feedback kernel:
+        ``(H, C, P, Z, O, FB)`` with ``H, C (L, T+1, B, n)``, ``P (L, T, B, W)``."""
+        x3, TF, own = s["x3"], s["TF"], s["own"]
+        T, B, _ = x3.shape
+        L, n, mo = self.n_layers, self.n_hidden, self.n_out
+        width = n if self.cell == "elman" else 4 * n
+        H = np.empty((L, T + 1, B, n), dtype=self.dtype)
+        lstm = self.cell == "lstm"
+        C = np.empty((L, T + 1, B, n), dtype=self.dtype) if lstm else np.empty((L, 1, 1, 1), dtype=self.dtype)
+        c0 = s["c"] if lstm else np.empty((L, 1, 1), dtype=self.dtype)
+        P = np.empty((L, T, B, width), dtype=self.dtype)
+        Z = np.empty((T, B, mo), dtype=self.dtype)
+        O = np.empty((T, B, mo), dtype=self.dtype)
+        FB = np.empty((T, B, mo), dtype=self.dtype)
+        kind = G.KIND_SOFTMAX if s["loss"] == "xent" else G.KIND_LINEAR
+        G.stack_generator_forward(
+            _CELL_CODE[self.cell], self._k_acts, self._k_W_xT, self._k_W_fT, self._k_W_upT, self._k_W_hhT,
+            self._k_b_ih, self._k_b_hh, self._W_yhT, self.b_y, x3, s["h"], c0, TF, own, kind, H, C, P, Z, O, FB,
+        )
+        return H, C, P, Z, O, FB
+
+    def _stack_trace(self, s: dict[str, Any]) -> GeneratorTrace:
+        """:meth:`forward` of a stack (every mode through the feedback kernel)."""
+        H, C, P, Z, O, FB = self._stack_forward(s)
+        lstm = self.cell == "lstm"
+        parts: list[np.ndarray] = []
+        for i in range(self.n_layers):
+            parts.append(H[i])
+            if lstm:
+                parts.append(C[i])
+        S = np.concatenate(parts, axis=-1)
+        tr = GeneratorTrace(H[-1], P[-1], Z, O, FB, s["own"].astype(bool), C[-1] if lstm else None, S)
+        return tr if s["batched"] else tr.sequence(0)
+
+    def _stack_value_and_grad(self, s: dict[str, Any]) -> tuple[float, StackedGeneratorGrads]:
+        """Loss and gradient of a stack (see :meth:`value_and_grad`)."""
+        x3, own, batched = s["x3"], s["own"], s["batched"]
+        T, B, _ = x3.shape
+        if not own.any():
+            return self._stack_teacher(s)
+        L, n, mo = self.n_layers, self.n_hidden, self.n_out
+        lstm, gru = self.cell == "lstm", self.cell == "gru"
+        H, C, P, Z, O, FB = self._stack_forward(s)
+        value, dZ = self._loss_grad(Z, s["loss"], s["tgt"], s["m"])
+        Gn = self._k_W_hh.shape[1]
+        flow_h = np.empty((L, T + 1, B, n), dtype=self.dtype)
+        flow_c = np.empty((L, T + 1, B, n), dtype=self.dtype) if lstm else np.empty((L, 1, 1, 1), self.dtype)
+        D_hid = np.empty((L, T, B, Gn), dtype=self.dtype)
+        D_in = np.empty((L, T, B, Gn), dtype=self.dtype) if gru else D_hid
+        SENT = np.empty((L, T, B, n), dtype=self.dtype)
+        DZ = np.empty((T, B, mo), dtype=self.dtype)
+        DF = np.empty((T, B, mo), dtype=self.dtype)
+        kind = G.KIND_SOFTMAX if s["loss"] == "xent" else G.KIND_LINEAR
+        G.stack_generator_backward(
+            _CELL_CODE[self.cell], self._k_acts, self._k_W_f, self._k_W_up, self._k_W_hh, self.W_yh, dZ, H, C, P,
+            O, own, kind, flow_h, flow_c, D_hid, D_in, SENT, DZ, DF,
+        )
+        XF = np.concatenate((x3, FB), axis=2)
+        layer_grads: list[Any] = []
+        for i in range(L):
+            xin = XF if i == 0 else H[i - 1, 1:]
+            Di = D_in[i].reshape(T * B, Gn)
+            Dh = D_hid[i].reshape(T * B, Gn)
+            g_in = K.gemm_tn(Di, np.ascontiguousarray(xin).reshape(T * B, -1))
+            g_hh = K.gemm_tn(Dh, H[i, :-1].reshape(T * B, n))
+            g_bi = K.column_sums(Di)
+            if self.cell == "elman":
+                layer_grads.append(ElmanGrads(g_hh, g_in, g_bi, None, None, flow_h[i], None))
+            elif lstm:
+                layer_grads.append(LSTMGrads(g_in, g_hh, g_bi, g_bi.copy(), None, None, flow_h[i], flow_c[i]))
+            else:
+                layer_grads.append(GRUGrads(g_in, g_hh, g_bi, K.column_sums(Dh), None, None, flow_h[i]))
+        DZ2 = DZ.reshape(T * B, mo)
+        g_yh = K.gemm_tn(DZ2, H[L - 1, 1:].reshape(T * B, n))
+        g_by = K.column_sums(DZ2)
+        saved: list[tuple[np.ndarray, ...]] = [(H[i], C[i], P[i]) if lstm else (H[i], P[i]) for i in range(L)]
+        flow = self._stack._state_flow(layer_grads, [SENT[i] for i in range(L)], saved, T, B)
+        return self._stack_grads(float(value), layer_grads, g_yh, g_by, flow, DF, batched)
+
+    def _stack_teacher(self, s: dict[str, Any]) -> tuple[float, StackedGeneratorGrads]:
+        """Teacher forcing of a stack (no own output fed): the
+        :class:`~rnntheory.StackedRNN` on ``[x_t; y_{t−1}]``, its forward pass
+        and its layers' backward passes, with layer 0's input derivative kept
+        for ``∂E/∂o^fb_t``."""
+        st = self._stack
+        x3, batched = s["x3"], s["batched"]
+        T, B, n_in = x3.shape
+        L, n = self.n_layers, self.n_hidden
+        XF = np.concatenate((x3, s["TF"]), axis=2)
+        h, c = s["h"], s["c"]
+        h0s = [h[i] for i in range(L)]
+        c0s = [None] * L if c is None else [c[i] for i in range(L)]
+        inputs, saved = st._run_layers(XF, h0s, c0s, for_grad=True)
+        H_top = saved[-1][0]
+        k = threads_for(B, T * B * n * max(n, self.n_out))
+        with own_threads(k):
+            Y = st._readout(H_top, k)
+        assert Y is not None and self.W_yh is not None
+        value, dZ = self._loss_grad(Y, s["loss"], s["tgt"], s["m"])
+        with own_threads(k):
+            dh = readout_rows(dZ.reshape(T * B, -1), self.W_yh, np.zeros(n, self.dtype), k).reshape(T, B, n)
+            g_yh, g_by = st._readout_grads(dZ, H_top, k)
+        grads: list[Any] = [None] * L
+        sent: list[np.ndarray] = [dh] * L
+        for i in range(L - 1, -1, -1):
+            sent[i] = dh
+            grads[i], dh = self.layers[i]._vjp_backward(inputs[i], saved[i], dh, need_dx=True)
+        flow = st._state_flow(grads, sent, saved, T, B)
+        DF = np.ascontiguousarray(dh[:, :, n_in:])
+        assert g_yh is not None and g_by is not None
+        return self._stack_grads(float(value), grads, g_yh, g_by, flow, DF, batched)
+
+    @staticmethod
+    def _stack_grads(
+        value: float, grads: list[Any], g_yh: np.ndarray, g_by: np.ndarray, flow: np.ndarray, DF: np.ndarray,
+        batched: bool,
+    ) -> tuple[float, StackedGeneratorGrads]:
+        if not batched:
+            flow, DF = flow[:, 0], DF[:, 0]
+            grads = [_single_grads(g) for g in grads]
+        return value, StackedGeneratorGrads(tuple(grads), g_yh, g_by, flow, DF)
 
     def _run(
         self, x3: np.ndarray, h: np.ndarray, TF: np.ndarray, own: np.ndarray, loss: str
@@ -856,6 +1234,8 @@ class GeneratorRNN(SequenceModel):
             x, y, mode=mode, loss=loss, mask=None, p=p, seed=seed, h0=h0, start=start,
             need_loss=False, c0=c0,
         )
+        if self._is_stack:
+            return self._stack_trace(s)
         if self.cell != "elman":
             H, C, P, Z, O, XF, _ = self._gated_forward(s, temporary=False)
             FB = np.ascontiguousarray(XF[:, :, self.n_in:])
@@ -908,10 +1288,11 @@ class GeneratorRNN(SequenceModel):
         T = check_int("T", T, minimum=1)
         if x is None:
             shape: tuple[int, ...] = (T, self.n_in)
-            if h0 is not None and np.ndim(h0) == 2:
-                shape = (T, np.shape(h0)[0], self.n_in)
-            elif h0 is None and c0 is not None and np.ndim(c0) == 2:
-                shape = (T, np.shape(c0)[0], self.n_in)
+            nd, ax = (3, 1) if self._is_stack else (2, 0)  # a stack's h0: (L, B, n)
+            if h0 is not None and np.ndim(h0) == nd:
+                shape = (T, np.shape(h0)[ax], self.n_in)
+            elif h0 is None and c0 is not None and np.ndim(c0) == nd:
+                shape = (T, np.shape(c0)[ax], self.n_in)
             x = np.zeros(shape, dtype=self.dtype)
         elif np.shape(x)[:1] != (T,):
             raise ValueError(f"`x` must have T = {T} steps in its first axis, got shape {np.shape(x)}")
@@ -990,6 +1371,8 @@ class GeneratorRNN(SequenceModel):
             x, y, mode=mode, loss=loss, mask=mask, p=p, seed=seed, h0=h0, start=start,
             need_loss=True, c0=c0,
         )
+        if self._is_stack:
+            return self._stack_value_and_grad(s)
         if self.cell != "elman":
             return self._gated_value_and_grad(s)
         x3, own, batched = s["x3"], s["own"], s["batched"]
@@ -1018,3 +1401,15 @@ class GeneratorRNN(SequenceModel):
             feedback=DF if batched else DF[:, 0],
         )
         return float(value), grads
+
+
+_CELL_CODE = {"elman": G.CELL_ELMAN, "lstm": G.CELL_LSTM, "gru": G.CELL_GRU}
+
+
+def _single_grads(g: Any) -> Any:
+    """A layer's batched gradient record as that of one sequence (flows ``[:, 0]``)."""
+    if isinstance(g, ElmanGrads):
+        return ElmanGrads(g.W_hh, g.W_hx, g.b_h, None, None, g.flow[:, 0], g.alpha)
+    if isinstance(g, LSTMGrads):
+        return LSTMGrads(g.weight_ih, g.weight_hh, g.bias_ih, g.bias_hh, None, None, g.flow[:, 0], g.flow_c[:, 0])
+    return GRUGrads(g.weight_ih, g.weight_hh, g.bias_ih, g.bias_hh, None, None, g.flow[:, 0])
