@@ -197,6 +197,32 @@ def test_gv_single_sequence_and_flat_vector_round_trip():
     assert _rel(got32, one) < 1e-4
 
 
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_threaded_product_equals_the_explicit_matrix(threaded, cell):
+    """On 3 threads of our own (B = 5 split into ranges of sequences for the
+    recurrences of every layer, rows for the rest) the stack's product is still
+    the explicit complex-step matrix's ``(G + λ_s S) v`` (1e-10), and equals one
+    thread's to rounding (1e-12: only the order of the per-range sums differs)."""
+    import rnntheory
+
+    rng = np.random.default_rng(67)
+    opts = {"scheme": "gaussian"} if cell == "elman" else {}
+    m = _stack(cell, 2, 3, 2, seed=8, scale=1.3, **opts)
+    T, B, n = 3, 5, 3
+    x = rng.normal(size=(T, B, 2))
+    y = rng.integers(0, 2, (T, B))
+    mask = rng.uniform(0.0, 1.0, (T, B))
+    zeros = np.zeros((2, B, n))
+    Gm, Sm = _gn_matrix(m, x, "xent", mask, zeros, zeros)
+    v = rng.normal(size=Gm.shape[0])
+    rnntheory.set_num_threads(3)
+    got3 = m.gauss_newton(x, y, mask=mask, lam_struct=0.3)(v)
+    rnntheory.set_num_threads(1)
+    got1 = m.gauss_newton(x, y, mask=mask, lam_struct=0.3)(v)
+    assert _rel(got3, (Gm + 0.3 * Sm) @ v) <= 1e-10
+    assert _rel(got3, got1) <= 1e-12
+
+
 # ---------------------------------------------------------------- Gv: structure (Hypothesis)
 @given(cell=st.sampled_from(["elman", "lstm", "gru"]), seed=st.integers(0, 2**32 - 1),
        loss=st.sampled_from(["xent", "mse"]), n_out=st.sampled_from([None, 2]),
