@@ -253,6 +253,8 @@ def test_cell_of_maps_every_model_to_its_row():
         (GeneratorRNN.init(2, 3, 2), "elman"),
         (GeneratorRNN.init(2, 3, 2, cell="lstm"), "lstm"),
         (GeneratorRNN.init(2, 3, 2, cell="gru"), "gru"),
+        (GeneratorRNN.init(2, 3, 2, cell="gru", n_layers=2), "stacked-gru"),
+        (GeneratorRNN.init(2, 3, 2, n_layers=3), "stacked-elman"),
     ]
     for model, row in cases:
         assert support.cell_of(model) == row
@@ -291,8 +293,8 @@ def test_remedy_of_maps_records_to_columns():
     (lambda: support.entry("rnn", "omega"), ValueError, r"`cell`"),
     (lambda: support.entry("lstm", "dropout"), ValueError, r"`remedy`"),
     (lambda: support.model_for("tree", 2, 3, 1), ValueError, r"`cell`"),
-    (lambda: support.model_for("stacked-lstm", 2, 3, 1, remedy="free_running"), ValueError,
-     r"`cell` 'stacked-lstm' has no generator"),
+    (lambda: support.model_for("elman-pascanu", 2, 3, 1, remedy="free_running"), ValueError,
+     r"`cell` 'elman-pascanu' has no generator"),
     (lambda: support.model_for("gru", 2, 3, None, remedy="teacher_forcing"), ValueError,
      r"`n_out` must be an integer for a generator"),
     (lambda: support.records_for("hessian_free"), ValueError, r"`remedy` 'hessian_free' is trained by the route"),

@@ -189,6 +189,10 @@ GEN_SINGLE = (
     "generators (teacher forcing, free running, scheduled sampling) exist for one layer of an Elman, "
     "LSTM or GRU cell (`GeneratorRNN(cell=...)`), not for stacked models"
 )
+GEN_STACK = (
+    "generators (teacher forcing, free running, scheduled sampling) feed an output back: a StackedRNN "
+    "has none; the stacked generator is `GeneratorRNN.init(..., cell=..., n_layers=L)`"
+)
 GEN_STANDARD = (
     "the Elman generator is in the standard form without a leak "
     "(`GeneratorRNN` has no `form` or `alpha`)"
@@ -280,6 +284,13 @@ _SGV_TORCH = "tests/test_stacked_curvature.py::test_gv_against_torch_func_jvp_vj
 _SHF = "tests/test_stacked_curvature.py::test_hf_steps_keep_their_guarantees"
 _SHF_TRAIN = "tests/test_stacked_curvature.py::test_train_with_hessian_free"
 _GEN_GATED_NOTE = "the fed-back value enters the gates: `weight_ih` over [x_t; o^fb_t]"
+_SGEN_TF = "tests/test_generator_stacked.py::test_teacher_forcing_identity_property"
+_SGEN_FD = "tests/test_generator_stacked.py::test_gradient_matches_finite_differences_of_the_loop_reference"
+_SGEN_TORCH = "tests/test_generator_stacked.py::test_matches_torch_autograd_of_a_two_layer_loop_with_feedback"
+_SGEN_ENDS = "tests/test_generator_stacked.py::test_scheduled_p0_is_teacher_and_p1_is_free_exactly"
+_SGEN_COINS = "tests/test_generator_stacked.py::test_scheduled_coins_follow_the_seeding_rule"
+_SGEN_TRAIN = "tests/test_generator_stacked.py::test_training_lowers_the_loss"
+_SGEN_NOTE = "the top layer's output is fed back into the bottom layer's input [x_t; o^fb_t]"
 _OMEGA_LSTM_NOTE = "on the step Jacobian of the whole state (h, c); the h-to-h path is an option"
 _STACK_NOTE = "on every layer's recurrent matrix"
 _STACK_TRUNC_NOTE = "the window on the whole state of the stack"
@@ -393,9 +404,9 @@ _TABLE: dict[tuple[str, str], _Yes | _No] = {
     ("stacked-elman", "l2"): _yes(_S_PEN, _S_PEN_STEP, note=_STACK_NOTE),
     ("stacked-elman", "spectral_penalty"): _yes(_S_PEN, _S_PEN_STEP, note=_STACK_NOTE),
     ("stacked-elman", "spectral_projection"): _yes(_S_PROJ, note=_STACK_NOTE),
-    ("stacked-elman", "teacher_forcing"): _no(GEN_SINGLE),
-    ("stacked-elman", "free_running"): _no(GEN_SINGLE),
-    ("stacked-elman", "scheduled_sampling"): _no(GEN_SINGLE),
+    ("stacked-elman", "teacher_forcing"): _yes(_SGEN_TF, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
+    ("stacked-elman", "free_running"): _yes(_SGEN_FD, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
+    ("stacked-elman", "scheduled_sampling"): _yes(_SGEN_ENDS, _SGEN_COINS, _SGEN_FD, note=_SGEN_NOTE),
     ("stacked-elman", "hessian_free"): _yes(_SGV_CS, _SGV_PSD, _SHF, _SHF_TRAIN, note=_HF_STACK_NOTE),
     ("stacked-elman", "omega"): _no(OMEGA_SINGLE),
     ("stacked-elman", "orthogonal_init"): _yes(_S_ORTH),
@@ -412,9 +423,9 @@ _TABLE: dict[tuple[str, str], _Yes | _No] = {
     ("stacked-lstm", "l2"): _yes(_S_PEN, _S_PEN_STEP, note=_STACK_NOTE),
     ("stacked-lstm", "spectral_penalty"): _yes(_S_PEN, _S_PEN_STEP, note=_STACK_NOTE),
     ("stacked-lstm", "spectral_projection"): _yes(_S_PROJ, note=_STACK_NOTE),
-    ("stacked-lstm", "teacher_forcing"): _no(GEN_SINGLE),
-    ("stacked-lstm", "free_running"): _no(GEN_SINGLE),
-    ("stacked-lstm", "scheduled_sampling"): _no(GEN_SINGLE),
+    ("stacked-lstm", "teacher_forcing"): _yes(_SGEN_TF, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
+    ("stacked-lstm", "free_running"): _yes(_SGEN_FD, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
+    ("stacked-lstm", "scheduled_sampling"): _yes(_SGEN_ENDS, _SGEN_COINS, _SGEN_FD, note=_SGEN_NOTE),
     ("stacked-lstm", "hessian_free"): _yes(_SGV_CS, _SGV_PSD, _SGV_TORCH, _SHF, _SHF_TRAIN, note=_HF_STACK_NOTE),
     ("stacked-lstm", "omega"): _no(OMEGA_SINGLE),
     ("stacked-lstm", "orthogonal_init"): _yes(_S_ORTH),
@@ -431,9 +442,9 @@ _TABLE: dict[tuple[str, str], _Yes | _No] = {
     ("stacked-gru", "l2"): _yes(_S_PEN, _S_PEN_STEP, note=_STACK_NOTE),
     ("stacked-gru", "spectral_penalty"): _yes(_S_PEN, _S_PEN_STEP, note=_STACK_NOTE),
     ("stacked-gru", "spectral_projection"): _yes(_S_PROJ, note=_STACK_NOTE),
-    ("stacked-gru", "teacher_forcing"): _no(GEN_SINGLE),
-    ("stacked-gru", "free_running"): _no(GEN_SINGLE),
-    ("stacked-gru", "scheduled_sampling"): _no(GEN_SINGLE),
+    ("stacked-gru", "teacher_forcing"): _yes(_SGEN_TF, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
+    ("stacked-gru", "free_running"): _yes(_SGEN_FD, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
+    ("stacked-gru", "scheduled_sampling"): _yes(_SGEN_ENDS, _SGEN_COINS, _SGEN_FD, note=_SGEN_NOTE),
     ("stacked-gru", "hessian_free"): _yes(_SGV_CS, _SGV_PSD, _SHF, _SHF_TRAIN, note=_HF_STACK_NOTE),
     ("stacked-gru", "omega"): _no(OMEGA_SINGLE),
     ("stacked-gru", "orthogonal_init"): _yes(_S_ORTH),
@@ -580,7 +591,8 @@ def cell_of(model: Any) -> str:
     if isinstance(model, StackedRNN):
         return f"stacked-{model.cell}"
     if isinstance(model, GeneratorRNN):
-        return str(getattr(model, "cell", "elman"))
+        cell = str(getattr(model, "cell", "elman"))
+        return f"stacked-{cell}" if model.n_layers >= 2 else cell
     raise TypeError(
         f"`model` must be an ElmanRNN, LSTM, GRU, StackedRNN or GeneratorRNN, got {type(model).__name__}"
     )
@@ -667,11 +679,15 @@ def require(model: Any, remedy: Any) -> Entry:
         ...
     ValueError: `remedies`: esn is not supported for `model` (stacked-gru): Elman-specific by definition: an echo state network is a fixed random Elman reservoir (standard form, leak rate a = 1 − α) with a trained linear readout
     """
+    from ..cells.stacked import StackedRNN
+
     cell = cell_of(model)
     name = remedy_of(remedy)
     e = entry(cell, name)
     if not e.supported:
         raise ValueError(f"`remedies`: {name} is not supported for `model` ({cell}): {e.reason}")
+    if ROUTES[name] == "generator" and isinstance(model, StackedRNN):
+        raise ValueError(f"`remedies`: {name} is not supported for `model` ({cell}): {GEN_STACK}")
     return e
 
 
@@ -687,7 +703,7 @@ def model_for(
     (per gate block for gated cells), ``"leaky_units"`` gives an Elman model the
     retention ``alpha = 0.5``; the generator columns give a
     :class:`~rnntheory.cells.generator.GeneratorRNN` of the row's cell (rows
-    ``"elman"``, ``"lstm"``, ``"gru"`` only); other remedies leave the model as the row's
+    ``"elman"``, ``"lstm"``, ``"gru"`` and their stacks, ``n_layers`` layers); other remedies leave the model as the row's
     plain one (Elman: ``scheme="smart_tanh"``; gated: ``scheme="pytorch"``;
     leaky: ``alpha = 0.5``).
 
@@ -727,10 +743,14 @@ def model_for(
     cell = check_choice("cell", cell, CELLS)
     remedy = check_choice("remedy", remedy, REMEDIES)
     if ROUTES[remedy] == "generator":
-        if cell not in ("elman", "lstm", "gru"):
-            raise ValueError(f"`cell` {cell!r} has no generator (one layer of an Elman, LSTM or GRU cell has)")
+        if cell not in ("elman", "lstm", "gru", "stacked-elman", "stacked-lstm", "stacked-gru"):
+            raise ValueError(f"`cell` {cell!r} has no generator (Elman, LSTM and GRU cells and stacks of them "
+                             "have, the Elman ones in the standard form without a leak)")
         if n_out is None:
             raise ValueError("`n_out` must be an integer for a generator (its output is fed back), got None")
+        if cell.startswith("stacked-"):
+            return GeneratorRNN.init(n_in, n_hidden, n_out, cell=cell.removeprefix("stacked-"), n_layers=n_layers,
+                                     seed=seed, dtype=dtype)
         extra: dict[str, Any] = {} if cell == "elman" else {"cell": cell}
         return GeneratorRNN.init(n_in, n_hidden, n_out, seed=seed, dtype=dtype, **extra)
     orth = remedy == "orthogonal_init"
