@@ -145,6 +145,14 @@ def _gated_flows(model: LSTM | GRU, flow: Any, path: str) -> tuple[Any, Any]:
     return fh, fc if need_c else None
 
 
+def _states(h: Any, finite: bool) -> np.ndarray:
+    """``trace.h`` as a float array, its finiteness checked (when ``finite``) by one fast pass."""
+    H = as_float_array("trace.h", h, ndim=(2, 3), finite=False)
+    if finite and not K.all_finite_flat(H.reshape(-1)):
+        as_float_array("trace.h", h, ndim=(2, 3))  # raises the error that names the NaN/inf entries
+    return H
+
+
 def _compute_gated(
     model: LSTM | GRU,
     trace: Any,
@@ -166,7 +174,7 @@ def _compute_gated(
         )
     fh, fc = _gated_flows(model, flow, path)
     n = model.n_hidden
-    H = as_float_array("trace.h", h, ndim=(2, 3))
+    H = _states(h, True)
     if H.shape[0] < 2 or H.shape[-1] != n:
         raise ValueError(
             f"`trace.h` must have shape (T+1, n) or (T+1, B, n) with T >= 1 and n = {n}, "
@@ -219,9 +227,11 @@ def _compute_gated(
 
 
 def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype, finite: bool = True) -> np.ndarray:
-    a = as_float_array(name, arr, ndim=(2, 3), finite=finite)
+    a = as_float_array(name, arr, ndim=(2, 3), finite=False)
     if a.shape != shape:
         raise ValueError(f"`{name}` must have shape {shape} (from `trace.h`), got shape {a.shape}")
+    if finite and not K.all_finite_flat(a.reshape(-1)):
+        as_float_array(name, arr, ndim=(2, 3))  # raises the error that names the NaN/inf entries
     return np.ascontiguousarray(a, dtype=dtype)
 
 
@@ -244,7 +254,7 @@ def _compute(
     std_f2 = model.form == "standard" and grad_mode == K.GRAD_FIXED_FLOW
     # an array of the trace the kernel does not read is checked for its shape only
     # (h is read for the f″ term, a where f′ is not kept or for f″)
-    H = as_float_array("trace.h", h, ndim=(2, 3), finite=std_f2)
+    H = _states(h, std_f2)
     if H.shape[0] < 2 or H.shape[-1] != n:
         raise ValueError(
             f"`trace.h` must have shape (T+1, n) or (T+1, B, n) with T >= 1 and n = {n}, "
