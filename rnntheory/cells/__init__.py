@@ -4,7 +4,13 @@ generator RNN whose output feeds back (teacher forcing, free running, scheduled 
 from .bidirectional import BidirectionalRNN, BidirectionalTrace
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
-from .generator import GatedGeneratorGrads, GeneratorGrads, GeneratorRNN, GeneratorTrace
+from .generator import (
+    GatedGeneratorGrads,
+    GeneratorGrads,
+    GeneratorRNN,
+    GeneratorTrace,
+    StackedGeneratorGrads,
+)
 from .stacked import StackedGrads, StackedRNN, StackedTrace
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "GeneratorRNN",
     "GeneratorTrace",
     "LSTMGrads",
+    "StackedGeneratorGrads",
     "StackedGrads",
     "StackedRNN",
     "StackedTrace",

@@ -29,6 +29,10 @@ into step ``t`` is ``o^fb_1 = o_0`` (a start value, zeros by default) and, for
   flows through it exactly as in free running. ``p = 0`` is teacher forcing and
   ``p = 1`` free running, exactly.
 
+Stacks (``n_layers ≥ 2``, any of the three cells): the top layer's output is
+fed back into the bottom layer's input ``[x_t; o^fb_t]``; under teacher
+forcing the model is the :class:`~rnntheory.StackedRNN` on ``[x_t; y_{t−1}]``.
+
 Losses are summed over steps and sequences (Eq. 4), with an optional mask of
 per-step weights, as for :class:`~rnntheory.ElmanRNN`. Only ``n_in ≥ 1`` is
 supported: a generator without external inputs is one whose inputs are zeros
@@ -312,6 +316,9 @@ class GeneratorRNN(SequenceModel):
     >>> lstm = GeneratorRNN.init(2, 8, 3, cell="lstm", seed=0)
     >>> lstm.weight_ih.shape, lstm.forward(np.zeros((5, 2)), mode="free").c.shape
     ((32, 5), (6, 8))
+    >>> deep = GeneratorRNN.init(2, 8, 3, cell="gru", n_layers=2, seed=0)
+    >>> deep.params()["weight_ih_l0"].shape, deep.forward(np.zeros((5, 2)), mode="free").s.shape
+    ((24, 5), (6, 16))
 
     Claim C23 of the article (teacher forcing); Williams & Zipser 1989.
     """
@@ -1200,15 +1207,19 @@ class GeneratorRNN(SequenceModel):
         loss : {"xent", "mse"}
             Sets the output ``s``: softmax (and one-hot teacher values) or identity.
         h0 : array, shape ``(n,)`` or ``(B, n)``, optional
-            Initial state (zeros by default).
+            Initial state (zeros by default); a stack's of every layer,
+            ``(L, n)`` or ``(L, B, n)``.
         start : array, shape ``(m,)`` or ``(B, m)``, optional
             The start value ``o_0`` fed into step 1 (zeros by default).
         c0 : array, shape ``(n,)`` or ``(B, n)``, optional
-            ``cell="lstm"`` only: the initial cell state (zeros by default).
+            ``cell="lstm"`` only: the initial cell state (zeros by default);
+            shaped as ``h0``.
 
         Returns
         -------
         GeneratorTrace
+            For a stack: ``h``, ``a``, ``c`` of the top layer and ``s`` the
+            whole state (every mode runs the stack's feedback kernel).
 
         Raises
         ------
@@ -1265,7 +1276,8 @@ class GeneratorRNN(SequenceModel):
             External inputs; zeros ``(T, n_in)`` by default, or ``(T, B, n_in)``
             when ``h0`` (or, without ``h0``, ``c0``) is batched ``(B, n)``.
         h0 : array, shape ``(n,)`` or ``(B, n)``, optional
-            Initial state.
+            Initial state (a stack's: ``(L, n)`` or ``(L, B, n)``, and then a
+            batched ``h0`` or ``c0`` is ``(L, B, n)``).
         loss : {"xent", "mse"}
             Output ``s`` fed back: softmax probabilities or the linear output.
         start : array, optional
@@ -1327,10 +1339,12 @@ class GeneratorRNN(SequenceModel):
         -------
         loss : float
             ``E = Σ_t Σ_b mask[t, b] · E_t`` (float64).
-        grads : GeneratorGrads or GatedGeneratorGrads
+        grads : GeneratorGrads, GatedGeneratorGrads or StackedGeneratorGrads
             Every parameter gradient, the flow ``∂E/∂h_k`` (and ``∂E/∂c_k`` for
             the LSTM) and ``∂E/∂o^fb_t``: :class:`GeneratorGrads` for the Elman
-            cell, :class:`GatedGeneratorGrads` for the LSTM and GRU.
+            cell, :class:`GatedGeneratorGrads` for the LSTM and GRU,
+            :class:`StackedGeneratorGrads` for a stack (per-layer records and
+            the whole state's flow ``∂E/∂s_k``).
 
         Raises
         ------
@@ -1356,6 +1370,13 @@ class GeneratorRNN(SequenceModel):
         kernels: its loss and gradients are those of
         ``LSTM(weight_ih, weight_hh, bias_ih, bias_hh, W_yh, b_y).value_and_grad``
         on ``[x_t; y_{t−1}]``.
+
+        Stacks: backwards through every layer at each step (each layer's own
+        step backwards, its input derivative sent to the layer below); the
+        fed-back value enters layer 0, so ``W_f`` is the feedback columns of
+        layer 0's input matrix. Under teacher forcing the stack's loss and
+        gradients are those of :meth:`rnntheory.StackedRNN.value_and_grad` on
+        ``[x_t; y_{t−1}]``, bit for bit (it runs that stack's passes).
 
         Examples
         --------
