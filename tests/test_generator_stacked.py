@@ -202,6 +202,26 @@ def test_gradient_matches_finite_differences_of_the_loop_reference(cell, loss, m
     assert rel_err(g.feedback[0], fd_s) < 1e-7
 
 
+def test_elman_layers_of_every_activation_match_the_loop_reference():
+    """Elman layers may differ in activation (ReLU, identity, sigmoid, tanh):
+    the free-running loss equals the loop reference (1e-12) and every gradient
+    its central finite differences (1e-7)."""
+    acts = ["relu", "identity", "sigmoid", "tanh"]
+    model = make("elman", 35, L=4, acts=acts, scale=0.5)
+    x, y = data(36, "mse", T=5)
+    E, g = model.value_and_grad(x, y, loss="mse", mode="free")
+    own = model.forward(x, y, loss="mse", mode="free").own
+
+    def ref(P):
+        return stack_generator_loss("elman", P, x, y, "mse", own, L=4, n_in=2, acts=acts)
+
+    P = {k: np.asarray(v, float) for k, v in model.params().items()}
+    assert abs(E - ref(P)) <= 1e-12 * abs(E)
+    fd = central_gradient(ref, P, 1e-6)
+    for k in P:
+        assert rel_err(g.params()[k], fd[k]) < 1e-7, k
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_batched_free_running_is_the_sum_of_single_sequences(cell):
     """Sequences never interact: the batched free-running loss and gradients are
@@ -337,6 +357,36 @@ def test_trace_state_is_the_stacks_state_under_teacher_forcing(cell):
     ref = StackedRNN(model.layers, model.W_yh, model.b_y).forward(np.concatenate([x, tr.fed], 2))
     assert np.array_equal(tr.fed[1:], np.eye(3)[y[:-1]])
     assert rel_err(tr.s, ref.state) < 1e-13 and rel_err(tr.y, ref.y) < 1e-13
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("mode", ["free", "teacher"])
+def test_float32_computes_in_float32_to_its_accuracy(cell, mode):
+    """A float32 stack computes in float32 (gradients and flows float32) and
+    agrees with the same weights in float64 to float32's accuracy (1e-5)."""
+    m32 = GeneratorRNN.init(2, 4, 3, cell=cell, n_layers=2, seed=0, dtype=np.float32)
+    m64 = m32.replace(**{k: v.astype(np.float64) for k, v in m32.params().items()})
+    x, y = data(81, "xent", T=6, B=2)
+    E32, g32 = m32.value_and_grad(x.astype(np.float32), y, mode=mode)
+    E64, g64 = m64.value_and_grad(x, y, mode=mode)
+    assert g32.flow.dtype == np.float32 and g32.feedback.dtype == np.float32
+    assert abs(E32 - E64) <= 1e-5 * E64
+    for k, v in g64.params().items():
+        assert g32.params()[k].dtype == np.float32
+        assert rel_err(g32.params()[k], v) < 1e-5, k
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_step_every_mode_is_the_same(cell):
+    """With T = 1 only the start value is fed: the three modes give one loss and one gradient."""
+    model = make(cell, 91)
+    x, y = data(92, "mse", T=1, B=2)
+    E_t, g_t = model.value_and_grad(x, y, loss="mse", mode="teacher")
+    E_f, g_f = model.value_and_grad(x, y, loss="mse", mode="free")
+    E_s, _ = model.value_and_grad(x, y, loss="mse", mode="scheduled", p=0.5, seed=0)
+    assert E_t == E_f == E_s
+    for k, v in g_t.params().items():
+        assert rel_err(g_f.params()[k], v) < 1e-13, k
 
 
 def _bad_cases():
