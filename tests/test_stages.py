@@ -124,9 +124,14 @@ def test_projection_stage_bounds_sigma_max():
     assert np.array_equal(small.W_hh, m.W_hh)
 
 
-def test_omega_refuses_a_gated_model():
-    with pytest.raises(ValueError, match="Omega is implemented for the Elman RNN only"):
-        Omega(1.0).check_model(LSTM.init(2, 3, 1, seed=0))
+def test_omega_refuses_a_stacked_model():
+    """Ω covers the one-layer Elman RNN, LSTM and GRU (tests/test_omega_gated.py); a
+    stacked model is refused with the reason."""
+    from rnntheory.cells.stacked import StackedRNN
+
+    Omega(1.0).check_model(LSTM.init(2, 3, 1, seed=0))
+    with pytest.raises(ValueError, match="Omega is implemented for the Elman RNN, the LSTM and the GRU only"):
+        Omega(1.0).check_model(StackedRNN.init(2, 3, 1, cell="lstm", n_layers=2))
 
 
 # ----------------------------------------------------------------- train runs stages
