@@ -36,7 +36,6 @@ from rnntheory.remedies import (
 )
 from rnntheory.tasks import make_task
 from rnntheory.training import SGD, HessianFree, train
-from rnntheory.training.optimizers import apply_updates
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = support.matrix()
@@ -184,22 +183,23 @@ def _train_hessian_free(cell):
 
 
 def _train_generator(cell, remedy):
-    """The teacher-forcing guide's loop: value_and_grad(mode=...) and a small SGD step.
-    With the coins fixed, each step is a gradient step on one smooth function,
-    so a small enough step lowers the loss."""
-    rng = np.random.default_rng(0)
-    model = support.model_for(cell, 2, 5, 3, remedy=remedy)
+    """``train`` with the column's Feedback record: the first step's loss is the
+    generator's own summed loss in that mode on ``train``'s first batch over B
+    (scheduled: the coins are the first draws of the record's seed)."""
+    task = _task()
+    model = support.model_for(cell, task.n_in, 4, task.n_out, remedy=remedy)
     assert isinstance(model, GeneratorRNN)
-    x, y = rng.normal(size=(6, 2, 2)), rng.integers(0, 3, (6, 2))
-    mode = {"teacher_forcing": "teacher", "free_running": "free", "scheduled_sampling": "scheduled"}[remedy]
-    kw = dict(p=0.5, seed=3) if mode == "scheduled" else {}
-    losses = []
-    for _ in range(3):
-        E, g = model.value_and_grad(x, y, mode=mode, loss="xent", **kw)
-        losses.append(E)
-        model = model.replace(**apply_updates(model.params(), {k: -1e-3 * v for k, v in g.params().items()}))
-    assert np.all(np.isfinite(losses))
-    assert losses[2] < losses[1] < losses[0]
+    (fb,) = support.records_for(remedy)
+    assert support.remedy_of(fb) == remedy
+    h = train(model, task, remedies=(fb,), **_KW)
+    assert h.steps == 2 and h.stopped is None and np.all(np.isfinite(h.loss))
+    B = _KW["batch_size"]
+    batch = task.sample(B, np.random.default_rng(_KW.get("seed", 0)))
+    kw = {"p": fb.p, "seed": np.random.default_rng(fb.seed)} if fb.mode == "scheduled" else {}
+    E, _ = model.value_and_grad(batch.x, batch.y, mode=fb.mode, loss=task.loss, mask=batch.mask, **kw)
+    assert h.loss[0] == pytest.approx(E / B, rel=1e-12)
+    before, after = model.params(), h.model.params()
+    assert any(not np.array_equal(before[k], after[k]) for k in before), "the parameters did not move"
 
 
 def _fit_esn(cell):
@@ -287,9 +287,10 @@ def test_remedy_of_maps_records_to_columns():
 
 
 @pytest.mark.parametrize(("call", "exc", "match"), [
-    (lambda: support.remedy_of(SGD(0.1)), TypeError, r"`remedies` entries must be remedy records"),
-    (lambda: support.remedy_of("gradient clipping"), ValueError, r"`remedies`"),
-    (lambda: support.remedy_of(None), TypeError, r"`remedies` entries"),
+    (lambda: support.remedy_of(SGD(0.1)), TypeError, r"`remedy` must be a remedy record"),
+    (lambda: support.remedy_of("gradient clipping"), ValueError, r"`remedy`"),
+    (lambda: support.remedy_of(None), TypeError, r"`remedy` must be"),
+    (lambda: support.entry("lstm", "l2", costs=3), TypeError, r"`costs` must be a path"),
     (lambda: support.entry("rnn", "omega"), ValueError, r"`cell`"),
     (lambda: support.entry("lstm", "dropout"), ValueError, r"`remedy`"),
     (lambda: support.model_for("tree", 2, 3, 1), ValueError, r"`cell`"),

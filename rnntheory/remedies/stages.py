@@ -56,7 +56,7 @@ from .._validation import all_finite, check_bool, check_choice, check_int, check
 from . import clipping as C
 from . import penalties as P
 
-__all__ = ["GradientClipping", "Omega", "Penalty", "Remedy", "SpectralProjection", "TruncatedBPTT"]
+__all__ = ["Feedback", "GradientClipping", "Omega", "Penalty", "Remedy", "SpectralProjection", "TruncatedBPTT"]
 
 Grads = dict[str, np.ndarray]
 

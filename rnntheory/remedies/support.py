@@ -39,6 +39,7 @@ True
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ __all__ = [
     "cell_of",
     "costs_path",
     "entry",
+    "known_remedy",
     "main",
     "matrix",
     "model_for",
@@ -119,8 +121,8 @@ REMEDY_TITLES: dict[str, str] = {
 #: How each remedy is trained today: ``"train"`` (:func:`rnntheory.training.train`
 #: with the records of :func:`records_for` on :func:`model_for`'s model),
 #: ``"hessian_free"`` (``train(..., optimizer=HessianFree(...))``),
-#: ``"generator"`` (a loop of ``GeneratorRNN.value_and_grad(mode=...)`` and an
-#: optimizer step, as in the teacher-forcing guide: ``train`` takes no mode) and
+#: ``"generator"`` (``train`` of a :class:`~rnntheory.cells.generator.GeneratorRNN`
+#: with the :class:`~rnntheory.remedies.Feedback` record of :func:`records_for`) and
 #: ``"esn"`` (:func:`rnntheory.esn.fit`, one ridge regression).
 ROUTES: dict[str, str] = {
     **{r: "train" for r in REMEDIES},
@@ -461,6 +463,8 @@ def costs_path() -> Path:
 
 
 def _load_costs(path: str | Path | None) -> dict[str, Any]:
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise TypeError(f"`costs` must be a path (str or os.PathLike) or None, got {type(path).__name__}")
     p = costs_path() if path is None else Path(path)
     if not p.is_file():
         return {}
@@ -598,6 +602,29 @@ def cell_of(model: Any) -> str:
     )
 
 
+def known_remedy(remedy: Any) -> bool:
+    """Whether :func:`remedy_of` maps ``remedy`` (a record) to a column: a record of
+    a kind the matrix does not list (a user's own :class:`~rnntheory.remedies.Remedy`
+    subclass) is the trainer's to check.
+
+    Examples
+    --------
+    >>> from rnntheory.remedies import Omega, Remedy
+    >>> known_remedy(Omega(1.0)), known_remedy(Remedy())
+    (True, False)
+    """
+    from .stages import (
+        Feedback,
+        GradientClipping,
+        Omega,
+        Penalty,
+        SpectralProjection,
+        TruncatedBPTT,
+    )
+
+    return isinstance(remedy, Feedback | GradientClipping | Omega | Penalty | SpectralProjection | TruncatedBPTT)
+
+
 def remedy_of(remedy: Any) -> str:
     """The column of :data:`REMEDIES` a remedy names.
 
@@ -609,7 +636,8 @@ def remedy_of(remedy: Any) -> str:
         ``kind``), :class:`~rnntheory.remedies.TruncatedBPTT` (``k1 = 1``: the
         sliding window; ``k1 = k2``: chunks; else ``BPTT(k1, k2)``),
         :class:`~rnntheory.remedies.Penalty` (by its ``kind``),
-        :class:`~rnntheory.remedies.SpectralProjection`, :class:`~rnntheory.remedies.Omega`.
+        :class:`~rnntheory.remedies.SpectralProjection`, :class:`~rnntheory.remedies.Omega`,
+        :class:`~rnntheory.remedies.Feedback` (by its ``mode``).
 
     Returns
     -------
@@ -618,7 +646,7 @@ def remedy_of(remedy: Any) -> str:
     Raises
     ------
     TypeError, ValueError
-        On anything else, naming `remedies`.
+        On anything else, naming `remedy`.
 
     Examples
     --------
@@ -626,10 +654,19 @@ def remedy_of(remedy: Any) -> str:
     >>> remedy_of(TruncatedBPTT(5, k1=5)), remedy_of("omega")
     ('tbptt_chunked', 'omega')
     """
-    from .stages import GradientClipping, Omega, Penalty, SpectralProjection, TruncatedBPTT
+    from .stages import (
+        Feedback,
+        GradientClipping,
+        Omega,
+        Penalty,
+        SpectralProjection,
+        TruncatedBPTT,
+    )
 
     if isinstance(remedy, str):
-        return check_choice("remedies", remedy, REMEDIES)
+        return check_choice("remedy", remedy, REMEDIES)
+    if isinstance(remedy, Feedback):
+        return {"teacher": "teacher_forcing", "free": "free_running", "scheduled": "scheduled_sampling"}[remedy.mode]
     if isinstance(remedy, GradientClipping):
         return "clip_norm" if remedy.kind == "norm" else "clip_value"
     if isinstance(remedy, TruncatedBPTT):
@@ -643,7 +680,7 @@ def remedy_of(remedy: Any) -> str:
     if isinstance(remedy, Omega):
         return "omega"
     raise TypeError(
-        f"`remedies` entries must be remedy records or one of {list(REMEDIES)}, got {type(remedy).__name__}"
+        f"`remedy` must be a remedy record or one of {list(REMEDIES)}, got {type(remedy).__name__}"
     )
 
 
@@ -781,7 +818,8 @@ def records_for(remedy: str) -> tuple[Any, ...]:
     Parameters
     ----------
     remedy : str
-        One of :data:`REMEDIES` whose route is ``"train"``.
+        One of :data:`REMEDIES` whose route is ``"train"`` or ``"generator"``
+        (a :class:`~rnntheory.remedies.Feedback` record).
 
     Returns
     -------
@@ -797,10 +835,17 @@ def records_for(remedy: str) -> tuple[Any, ...]:
     >>> records_for("tbptt_k1_k2")
     (TruncatedBPTT(k2=5, k1=3),)
     """
-    from .stages import GradientClipping, Omega, Penalty, SpectralProjection, TruncatedBPTT
+    from .stages import (
+        Feedback,
+        GradientClipping,
+        Omega,
+        Penalty,
+        SpectralProjection,
+        TruncatedBPTT,
+    )
 
     remedy = check_choice("remedy", remedy, REMEDIES)
-    if ROUTES[remedy] != "train":
+    if ROUTES[remedy] not in ("train", "generator"):
         raise ValueError(f"`remedy` {remedy!r} is trained by the route {ROUTES[remedy]!r}, not by remedy records")
     table: dict[str, tuple[Any, ...]] = {
         "clip_norm": (GradientClipping(1.0),),
@@ -813,6 +858,9 @@ def records_for(remedy: str) -> tuple[Any, ...]:
         "spectral_penalty": (Penalty("spectral", 1e-3, c=1.0),),
         "spectral_projection": (SpectralProjection(1.0),),
         "omega": (Omega(1.0),),
+        "teacher_forcing": (Feedback("teacher"),),
+        "free_running": (Feedback("free"),),
+        "scheduled_sampling": (Feedback("scheduled", p=0.5),),
     }
     return table.get(remedy, ())
 

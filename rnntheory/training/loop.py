@@ -63,6 +63,7 @@ import numpy as np
 
 from .._validation import check_bool
 from ..remedies import clipping as C
+from ..remedies import support
 from ..remedies.stages import (
     Feedback,
     GradientClipping,
@@ -115,7 +116,10 @@ def _stages(remedies: tuple[Any, ...], model: Any) -> tuple[Remedy, ...]:
                     f"(a remedy may fill {list(HISTORY_COLUMNS)})"
                 )
     ordered = tuple(sorted(remedies, key=lambda r: r.stage_rank))
+    support.require(model, "train")
     for r in ordered:
+        if support.known_remedy(r):  # the cell × remedy matrix says whether the pair is supported, and why not
+            support.require(model, r)
         r.check_model(model)
     if feeds_back(model) and not any(r.feeds_back for r in ordered):
         raise ValueError(
@@ -261,12 +265,15 @@ def train(
         that are not a tuple or list of remedy records (or repeat a kind
         other than :class:`Penalty`), a ``progress`` that is not a bool or None.
     """
+    from ..cells._base import SequenceModel
     from .hessian_free import HessianFree, train_hf
 
     remedies = _train_remedies(remedies)
     if progress is not None:
         progress = check_bool("progress", progress)
     if isinstance(optimizer, HessianFree):  # a step method of its own
+        if isinstance(model, SequenceModel):  # else train_args names the bad `model`
+            support.require(model, "hessian_free")
         return train_hf(
             model, task, optimizer, remedies=remedies, steps=steps, batch_size=batch_size,
             seed=seed, eval_every=eval_every, eval_size=eval_size, divergence=divergence,
