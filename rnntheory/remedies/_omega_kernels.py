@@ -37,6 +37,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .._vecmath import bits_as_float
 from ..cells._helper_kernels import (
     ACT_IDENTITY,
     ACT_RELU,
@@ -125,26 +126,37 @@ def _scale_row(v, out):
         return 0
     e = math.frexp(mx)[1]
     if v.itemsize == 4:
-        f = math.ldexp(1.0, -e)
+        f = _pow2(-e)
         for i in range(n):
             out[i] = np.float64(v[i]) * f
         return e
     k1 = -e // 2
-    f1 = math.ldexp(1.0, k1)
-    f2 = math.ldexp(1.0, -e - k1)
+    f1 = _pow2(k1)
+    f2 = _pow2(-e - k1)
     for i in range(n):
         out[i] = (np.float64(v[i]) * f1) * f2
     return e
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _pow2(k):
+    """``2^k`` for ``−1022 ≤ k ≤ 1023``, written into the exponent bits (what
+    ``math.ldexp(1.0, k)`` gives, without a library call)."""
+    return bits_as_float((np.int64(k) + 1023) << 52)
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
 def _at_least(s2, e2, threshold):
     """Whether ``s2 · 2^e2 ≥ threshold`` and ``s2 > 0`` (``s2, threshold ≥ 0``),
-    decided exactly on mantissas and exponents (``s2 · 2^e2`` is never formed)."""
+    decided exactly: where ``s2 · 2^e2`` is a normal float64 (``|e2| ≤ 960``
+    and ``2^-60 ≤ s2 < 2^60``) it is formed, exactly, and compared; elsewhere on
+    mantissas and exponents (``s2 · 2^e2`` is never formed)."""
     if s2 == 0.0:
         return False
     if threshold == 0.0:
         return True
+    if -960 <= e2 <= 960 and 8.673617379884035e-19 <= s2 < 1.152921504606847e18:
+        return s2 * _pow2(e2) >= threshold
     ms, es = math.frexp(s2)
     mt, et = math.frexp(threshold)
     es += e2
