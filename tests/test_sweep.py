@@ -87,8 +87,8 @@ def test_gated_default_init_is_pytorch_and_synonyms_share_a_key():
         ({"remedies": ("teleport",)}, ValueError, "`remedies entry` must be one of"),
         ({"remedies": ("orthogonal",)}, ValueError, "is an initialisation; pass it as init="),
         ({"remedies": ("tbptt",)}, ValueError, "must give 'tbptt'"),
-        ({"remedies": ("tbptt",), "hparams": {"tbptt": 3}, "cell": "lstm"}, ValueError,
-         "Elman cell only"),
+        ({"remedies": ("leaky",), "cell": "lstm"}, ValueError,
+         r"`remedies`: 'leaky' is not supported for cell='lstm': Elman-specific by definition"),
         ({"hparams": {"clip": 1.0}}, ValueError, "belongs to the remedy 'clip'"),
         ({"hparams": {"warp": 1.0}}, ValueError, "`hparams` name must be one of"),
         ({"remedies": ("clip",), "hparams": {"clip": -1.0}}, ValueError, r"hparams\['clip'\]"),
@@ -96,8 +96,7 @@ def test_gated_default_init_is_pytorch_and_synonyms_share_a_key():
         ({"hparams": {"momentum": 0.5}}, ValueError, "applies to optimizer 'momentum'"),
         ({"optimizer": "lbfgs"}, ValueError, "`optimizer` must be one of"),
         ({"hparams": {"hf_lam": 1.0}}, ValueError, "applies to optimizer 'hf'"),
-        ({"optimizer": "hf", "cell": "gru"}, ValueError, "'hf' is implemented for the Elman"),
-        ({"remedies": ("omega",), "cell": "lstm"}, ValueError, "Elman cell only"),
+        ({"remedies": ("leaky",), "cell": "gru"}, ValueError, r"'leaky' is not supported for cell='gru'"),
         ({"lr": 0.0}, ValueError, "`lr` must be > 0"),
         ({"steps": 0}, ValueError, "`steps` must be >= 1"),
         ({"seed": -1}, ValueError, "`seed` must be >= 0"),
@@ -491,3 +490,25 @@ def test_processes_scheduler_gives_the_sync_results(tmp_path):
     got, want = _raw_rows(tmp_path / "p.db"), _raw_rows(tmp_path / "s.db")
     assert sorted(k for k, _, _ in got) == sorted(s.key() for s in grid)
     assert _metrics_wo_time(got) == _metrics_wo_time(want)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("remedy", ["clip", "clip_value", "tbptt", "l1", "l2", "spectral", "projection", "omega",
+                                    "leaky", "hf"])
+def test_runspec_follows_the_remedy_matrix(cell, remedy):
+    """A sweep accepts exactly the cell × remedy pairs the remedy matrix
+    (rnntheory.remedies.support, which train consults too) marks supported, and
+    refuses the others with the matrix's reason."""
+    from rnntheory.experiments.runspec import _MATRIX_COLUMN, _MATRIX_ROW
+    from rnntheory.remedies import support
+
+    column = "hessian_free" if remedy == "hf" else _MATRIX_COLUMN[remedy]
+    e = support.entry(_MATRIX_ROW[cell], column)
+    kw = {"optimizer": "hf"} if remedy == "hf" else {"remedies": (remedy,)}
+    if remedy == "tbptt":
+        kw["hparams"] = {"tbptt": 3}
+    if e.supported:
+        RunSpec("temporal_order", 10, cell=cell, **kw)
+    else:
+        with pytest.raises(ValueError, match=re.escape(e.reason)):
+            RunSpec("temporal_order", 10, cell=cell, **kw)

@@ -24,7 +24,7 @@ Remedies (names in ``RunSpec.remedies``; their hyperparameters in
                  threshold ``clip`` [1.0] (Eq. 13)
 ``"clip_value"`` element-wise clipping, threshold ``clip_value`` [1.0]
 ``"tbptt"``      :class:`~rnntheory.training.TruncatedBPTT`, ``tbptt`` = k2
-                 (required), ``tbptt_k1`` [1]; Elman cell only
+                 (required), ``tbptt_k1`` [1]
 ``"l1"``         :class:`~rnntheory.training.Penalty` ``"l1"``, weight ``l1`` [1e-4]
 ``"l2"``         :class:`~rnntheory.training.Penalty` ``"l2"``, weight ``l2`` [1e-4]
 ``"spectral"``   :class:`~rnntheory.training.Penalty` ``"spectral"``, weight
@@ -95,6 +95,24 @@ PASCANU_2013_BATCH_SIZE = 20
 #: Fresh test sequences on which a run must make fewer than 1 % errors.
 PASCANU_2013_TEST_SEQUENCES = 10_000
 CELLS = ("rnn", "lstm", "gru")
+
+# the sweep's names → the rows and columns of rnntheory.remedies.support's matrix
+_MATRIX_ROW = {"rnn": "elman", "lstm": "lstm", "gru": "gru"}
+_MATRIX_COLUMN = {
+    "clip": "clip_norm", "clip_value": "clip_value", "tbptt": "tbptt_window", "l1": "l1", "l2": "l2",
+    "spectral": "spectral_penalty", "projection": "spectral_projection", "omega": "omega", "leaky": "leaky_units",
+}
+
+
+def _require(cell: str, column: str, what: str) -> None:
+    """Refuse a sweep cell × remedy pair the remedy matrix marks unsupported, with its reason."""
+    from ..remedies import support
+
+    e = support.entry(_MATRIX_ROW[cell], column)
+    if not e.supported:
+        raise ValueError(f"{what} is not supported for cell={cell!r}: {e.reason}")
+
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "hf")
 _INIT_NAMES_AS_REMEDY = ("orthogonal", "identity", "henaff")
 _ELMAN_ACTIVATIONS = ("tanh", "sigmoid", "identity", "relu")
@@ -297,13 +315,8 @@ class RunSpec:
             raise ValueError(f"`remedies` lists a remedy twice: {rem!r}")
         if "clip" in rem and "clip_value" in rem:
             raise ValueError("`remedies`: 'clip' and 'clip_value' cannot be combined")
-        if self.cell != "rnn":
-            for r in ("tbptt", "leaky", "omega"):
-                if r in rem:
-                    raise ValueError(
-                        f"`remedies`: {r!r} is implemented for the Elman cell only, "
-                        f"got cell={self.cell!r}"
-                    )
+        for r in rem:  # the cell × remedy matrix decides, as for train
+            _require(self.cell, _MATRIX_COLUMN[r], f"`remedies`: {r!r}")
         rem = tuple(sorted(rem))
         put("remedies", rem)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -328,8 +341,8 @@ class RunSpec:
         bad_hf = [k for k in hp if k in _HF_HPARAMS and self.optimizer != "hf"]
         if bad_hf:
             raise ValueError(f"`hparams`: {bad_hf[0]!r} applies to optimizer 'hf', got {self.optimizer!r}")
-        if self.optimizer == "hf" and self.cell != "rnn":
-            raise ValueError(f"`optimizer` 'hf' is implemented for the Elman cell only, got cell={self.cell!r}")
+        if self.optimizer == "hf":
+            _require(self.cell, "hessian_free", "`optimizer` 'hf'")
         if "forget_bias" in hp and self.cell != "lstm":
             raise ValueError(f"`hparams`: 'forget_bias' applies to the LSTM, got cell={self.cell!r}")
         for r in rem:
