@@ -301,14 +301,14 @@ def test_bad_inputs_raise_named_errors(call, exc, match):
 
 
 def test_train_rejects_omega_for_stacked_models():
-    """Ω is defined for one-layer Elman RNNs, LSTMs and GRUs (tests/test_omega_gated.py):
-    train raises a named error for a stacked model."""
+    """Ω of a stacked model is of its whole state (tests/test_omega_stacked.py): train
+    raises a named error for a stack asked for the h-to-h path."""
     from rnntheory.cells.stacked import StackedRNN
 
     task = TemporalOrder(10)
     stack = StackedRNN.init(task.n_in, 3, task.n_out, cell="lstm", n_layers=2)
-    with pytest.raises(ValueError, match="Omega is implemented for the Elman RNN, the LSTM and the GRU only"):
-        train(stack, task, remedies=(Omega(1.0),), steps=1)
+    with pytest.raises(ValueError, match="`path` of Omega must be 'state' for a StackedRNN"):
+        train(stack, task, remedies=(Omega(1.0, path="h"),), steps=1)
 
 
 @pytest.mark.parametrize(("act", "form", "alpha"), [("tanh", "standard", 0.4), ("relu", "pascanu", None),

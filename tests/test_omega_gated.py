@@ -388,5 +388,5 @@ def test_bad_inputs_raise_named_errors():
 
     task = TemporalOrder(10)
     stack = StackedRNN.init(task.n_in, 3, task.n_out, cell="lstm", n_layers=2)
-    with pytest.raises(ValueError, match="Omega is implemented for the Elman RNN, the LSTM and the GRU only"):
-        Omega(1.0).check_model(stack)
+    with pytest.raises(ValueError, match="`path` of Omega must be 'state' for a StackedRNN"):
+        Omega(1.0, path="h").check_model(stack)  # stacks: tests/test_omega_stacked.py

@@ -125,13 +125,15 @@ def test_projection_stage_bounds_sigma_max():
 
 
 def test_omega_refuses_a_stacked_model():
-    """Ω covers the one-layer Elman RNN, LSTM and GRU (tests/test_omega_gated.py); a
-    stacked model is refused with the reason."""
+    """Ω covers the Elman RNN, LSTM and GRU (tests/test_omega_gated.py) and stacks of them
+    (tests/test_omega_stacked.py); a stack's Ω is of the whole state, so ``path="h"`` is
+    refused with the reason."""
     from rnntheory.cells.stacked import StackedRNN
 
     Omega(1.0).check_model(LSTM.init(2, 3, 1, seed=0))
-    with pytest.raises(ValueError, match="Omega is implemented for the Elman RNN, the LSTM and the GRU only"):
-        Omega(1.0).check_model(StackedRNN.init(2, 3, 1, cell="lstm", n_layers=2))
+    Omega(1.0).check_model(StackedRNN.init(2, 3, 1, cell="lstm", n_layers=2))
+    with pytest.raises(ValueError, match="`path` of Omega must be 'state' for a StackedRNN"):
+        Omega(1.0, path="h").check_model(StackedRNN.init(2, 3, 1, cell="lstm", n_layers=2))
 
 
 # ----------------------------------------------------------------- train runs stages

@@ -299,8 +299,8 @@ def test_remedy_of_maps_records_to_columns():
     (lambda: support.model_for("gru", 2, 3, None, remedy="teacher_forcing"), ValueError,
      r"`n_out` must be an integer for a generator"),
     (lambda: support.records_for("hessian_free"), ValueError, r"`remedy` 'hessian_free' is trained by the route"),
-    (lambda: support.require(StackedRNN.init(2, 3, 1, cell="lstm"), Omega(1.0)), ValueError,
-     r"`remedies`: omega is not supported for `model` \(stacked-lstm\): `remedies`: Omega is implemented"),
+    (lambda: support.require(StackedRNN.init(2, 3, 1, cell="lstm"), "leaky_units"), ValueError,
+     r"`remedies`: leaky_units is not supported for `model` \(stacked-lstm\): Elman-specific"),
     (lambda: support.require(StackedRNN.init(2, 3, 1, cell="gru"), "teacher_forcing"), ValueError,
      r"teacher_forcing is not supported for `model` \(stacked-gru\): generators"),
     (lambda: support.require(np.eye(2), "omega"), TypeError, r"`model` must be"),
@@ -321,12 +321,12 @@ def test_require_returns_the_entry_of_a_supported_pair():
 def test_costs_are_read_from_the_results_file(tmp_path):
     f = tmp_path / "r.json"
     f.write_text(json.dumps({"ratios": {"lstm|clip_norm": 1.25, "elman|omega": float("nan"),
-                                        "gru|l1": float("inf"), "gru|l2": "fast", "stacked-lstm|omega": 2.0}}))
+                                        "gru|l1": float("inf"), "gru|l2": "fast", "stacked-lstm|leaky_units": 2.0}}))
     m = support.matrix(costs=f)
     assert m[("lstm", "clip_norm")].cost == 1.25
     assert m[("elman", "omega")].cost is None  # non-finite: not a cost
     assert m[("gru", "l1")].cost is None and m[("gru", "l2")].cost is None
-    assert m[("stacked-lstm", "omega")].cost is None  # unsupported: never a cost
+    assert m[("stacked-lstm", "leaky_units")].cost is None  # unsupported: never a cost
     assert support.entry("lstm", "clip_norm", costs=f).cost == 1.25
     assert support.matrix(costs=tmp_path / "absent.json")[("lstm", "clip_norm")].cost is None
     bad = tmp_path / "bad.json"

@@ -128,12 +128,16 @@ class StackedGrads(GradsBase):
         is ``σ(f_{k+1}) ⊙ flow_c[k+1]`` (``∂E/∂c_k`` with ``h_k`` held fixed,
         where the cell's ``flow_c[k]`` also counts the path through
         ``h_k = σ(o_k) tanh(c_k)``).
+    trace : StackedTrace or None
+        The forward pass of the same inputs, kept by
+        ``value_and_grad(..., keep_trace=True)`` (``None`` otherwise).
     """
 
     layers: tuple[LayerGrads, ...]
     W_yh: np.ndarray | None
     b_y: np.ndarray | None
     flow: np.ndarray = field(repr=False)
+    trace: StackedTrace | None = field(default=None, repr=False, kw_only=True)
 
     def params(self) -> dict[str, np.ndarray]:
         """The parameter gradients keyed like :meth:`StackedRNN.params`
@@ -526,6 +530,7 @@ class StackedRNN(SequenceModel):
         c0: Any = None,
         truncate: Any = None,
         batch_first: bool = False,
+        keep_trace: bool | str = False,
     ) -> tuple[float, StackedGrads]:
         """Loss (Eq. 4) and its gradient with respect to every parameter, by
         BPTT through the whole stack.
@@ -574,6 +579,10 @@ class StackedRNN(SequenceModel):
             ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)``,
             ``mask`` ``(B, T)``: the layout of a PyTorch module built with
             ``batch_first=True``. A 2-D ``x`` is refused.
+        keep_trace : bool or "scratch"
+            Any true value returns the forward pass in ``grads.trace`` (a
+            :class:`StackedTrace`, time-major; one more forward pass), as
+            Pascanu et al.'s Ω needs it (:func:`rnntheory.remedies.omega`).
 
         Returns
         -------
@@ -614,6 +623,9 @@ class StackedRNN(SequenceModel):
         1990 (BPTT(k1, k2)).
         """
         x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
+        if keep_trace:
+            value, g = self.value_and_grad(x, y, loss=loss, mask=mask, h0=h0, c0=c0, truncate=truncate)
+            return value, replace(g, trace=self.forward(x, h0, c0))
         x3, batched, h0s, c0s = self._setup(x, h0, c0)
         T, B = x3.shape[0], x3.shape[1]
         n, L = self.n_hidden, self.n_layers

@@ -57,14 +57,18 @@ import numpy as np
 
 from .._parallel import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
 from .._validation import as_float_array, check_choice, check_real, show_value
+from ..activations import get_activation
 from ..cells.elman import ElmanRNN
 from ..cells.gated import GRU, LSTM
+from ..cells.stacked import StackedRNN, StackedTrace
 from . import _omega_kernels as K
 
 __all__ = ["OmegaResult", "omega", "omega_full_gradient"]
 
 VARIANTS = ("squared", "norm")
 DEFAULT_THRESHOLD = 1e-20  # Pascanu et al.'s `bound` on ‖∂E/∂h_{k+1}‖²
+_SIG = get_activation("sigmoid")
+_TANH = get_activation("tanh")
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,13 @@ class OmegaResult:
         (gated cells with ``hold_fprime``) or ``"full (central differences)"``.
     param : str
         The name of the recurrent matrix in the model's ``params()``:
-        ``"W_hh"`` (Elman) or ``"weight_hh"`` (LSTM, GRU).
+        ``"W_hh"`` (Elman) or ``"weight_hh"`` (LSTM, GRU); for a
+        :class:`~rnntheory.StackedRNN`, that of layer 1 (``"W_hh_l0"`` or
+        ``"weight_hh_l0"``).
+    layer_grads : dict or None
+        For a :class:`~rnntheory.StackedRNN`: ``{"W_hh_l<l>" or
+        "weight_hh_l<l>": ∂Ω/∂(that matrix)}`` for every layer ``l`` (layer 1's
+        is ``W_hh``); ``None`` for a single cell.
     """
 
     value: float
@@ -105,10 +115,14 @@ class OmegaResult:
     variant: str
     gradient: str
     param: str = "W_hh"
+    layer_grads: dict[str, np.ndarray] | None = None
 
     def grads(self) -> dict[str, np.ndarray]:
         """``{param: ∂Ω/∂param}`` keyed by the model's parameter name (``"W_hh"``
-        or ``"weight_hh"``), the shape the penalties return (other parameters: zero)."""
+        or ``"weight_hh"``; every layer's ``"W_hh_l<l>"``/``"weight_hh_l<l>"`` for a
+        stack), the shape the penalties return (other parameters: zero)."""
+        if self.layer_grads is not None:
+            return dict(self.layer_grads)
         return {self.param: self.W_hh}
 
 
@@ -118,9 +132,9 @@ def _check_model(model: Any) -> ElmanRNN:
     return model
 
 
-def _check_any_model(model: Any) -> ElmanRNN | LSTM | GRU:
-    if not isinstance(model, ElmanRNN | LSTM | GRU):
-        raise TypeError(f"`model` must be an ElmanRNN, LSTM or GRU, got {show_value(model)}")
+def _check_any_model(model: Any) -> ElmanRNN | LSTM | GRU | StackedRNN:
+    if not isinstance(model, ElmanRNN | LSTM | GRU | StackedRNN):
+        raise TypeError(f"`model` must be an ElmanRNN, LSTM, GRU or StackedRNN, got {show_value(model)}")
     return model
 
 
@@ -304,6 +318,264 @@ def _compute(
     return float(value), G, R.reshape(shape), m.reshape(shape).astype(bool), int(count)
 
 
+# ---------------------------------------------------------------------------
+# Stacked models
+# ---------------------------------------------------------------------------
+
+
+class _D:
+    """A value with a tangent (forward-mode derivative along one direction), rows of ``(N, ·)`` arrays."""
+
+    __slots__ = ("dot", "val")
+
+    def __init__(self, val: np.ndarray, dot: np.ndarray) -> None:
+        self.val, self.dot = val, dot
+
+    def __add__(self, o: Any) -> _D:
+        if isinstance(o, _D):
+            return _D(self.val + o.val, self.dot + o.dot)
+        return _D(self.val + o, self.dot)
+
+    __radd__ = __add__
+
+    def __sub__(self, o: Any) -> _D:
+        if isinstance(o, _D):
+            return _D(self.val - o.val, self.dot - o.dot)
+        return _D(self.val - o, self.dot)
+
+    def __rsub__(self, o: Any) -> _D:
+        return _D(o - self.val, -self.dot)
+
+    def __mul__(self, o: Any) -> _D:
+        if isinstance(o, _D):
+            return _D(self.val * o.val, self.dot * o.val + self.val * o.dot)
+        return _D(self.val * o, self.dot * o)
+
+    __rmul__ = __mul__
+
+
+def _sig(a: _D) -> _D:
+    s = _SIG.f(a.val)
+    return _D(s, _SIG.fprime(a.val) * a.dot)
+
+
+def _dsig(a: _D) -> _D:
+    """``σ′(a)`` with its tangent ``σ″(a) ȧ`` (``σ″ = σ′(1 − 2σ)``)."""
+    p = _SIG.fprime(a.val)
+    return _D(p, p * (1.0 - 2.0 * _SIG.f(a.val)) * a.dot)
+
+
+def _tanh(a: _D) -> _D:
+    return _D(np.tanh(a.val), _TANH.fprime(a.val) * a.dot)
+
+
+def _dtanh(a: _D) -> _D:
+    """``tanh′(a)`` with its tangent ``tanh″(a) ȧ`` (``tanh″ = −2 tanh · tanh′``)."""
+    p = _TANH.fprime(a.val)
+    return _D(p, -2.0 * np.tanh(a.val) * p * a.dot)
+
+
+def _dact(act: Any, a: _D) -> _D:
+    """``f′(a)`` with its tangent ``f″(a) ȧ`` (``f″ = 0`` for identity and ReLU)."""
+    if act.name == "tanh":
+        return _dtanh(a)
+    if act.name == "sigmoid":
+        return _dsig(a)
+    return _D(act.fprime(a.val).astype(np.float64), np.zeros_like(a.val))
+
+
+def _layer_pull(
+    layer: Any, rows: dict[str, np.ndarray], w: np.ndarray, zs: np.ndarray, zx: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, _D, _D]:
+    """One layer's step on ``N = T·B`` rows, with the cotangent ``w`` on its new state
+    and the tangent ``(zs, zx)`` on its previous state and its input.
+
+    Returns ``(Aᵀw, Xᵀw, A zs + X zx, δ, P)``: ``δ ⊗ P`` (summed over rows) is the
+    gradient of ``wᵀ F`` with respect to the recurrent matrix (``δ`` the signal at the
+    rows of ``W``, ``P`` what ``W`` multiplies), ``δ.dot`` and ``P.dot`` their
+    derivatives along ``(zs, zx)``. ``Xᵀw`` is ``None`` when ``zx`` is (layer 1, whose
+    input is not part of the state).
+    """
+    N = w.shape[0]
+    f64 = np.float64
+    h = rows["h"]
+    if isinstance(layer, ElmanRNN):
+        W = np.asarray(layer.W_hh, f64)
+        U = np.asarray(layer.W_hx, f64)
+        n = W.shape[0]
+        al = None if layer.alpha is None else np.broadcast_to(np.asarray(layer.alpha, f64), (n,))
+        beta: Any = 1.0 if al is None else 1.0 - al
+        ux: Any = zx @ U.T if zx is not None else 0.0
+        act = layer.activation
+        if layer.form == "standard":  # h′ = α h + β f(W h + U x + b)
+            a = _D(rows["a"], zs @ W.T + ux)
+            fp = _dact(act, a)
+            d = fp * (beta * w)  # δ = β f′(a) ⊙ w
+            P = _D(h, zs)
+            ATw = d.val @ W
+            Jz = beta * fp.val * a.dot
+        else:  # Pascanu's form: h′ = α h + β (W f(h) + U x + b)
+            fph = act.fprime(h).astype(f64)
+            P = _D(act.f(h).astype(f64), fph * zs)
+            d = _D(beta * w, np.zeros_like(w))
+            ATw = fph * (d.val @ W)
+            Jz = beta * (P.dot @ W.T + ux)
+        if al is not None:
+            ATw = ATw + al * w
+            Jz = Jz + al * zs
+        return ATw, (d.val @ U if zx is not None else None), Jz, d, P
+    W = np.asarray(layer.weight_hh, f64)
+    U = np.asarray(layer.weight_ih, f64)
+    n = W.shape[1]
+    zh = zs[:, :n]
+    uxg = zx @ U.T if zx is not None else np.zeros((N, W.shape[0]))
+    pre = rows["pre"]
+    P = _D(h, zh)
+    if isinstance(layer, LSTM):
+        a = _D(pre, zh @ W.T + uxg)
+        ai, af, ag, ao = (_D(a.val[:, j * n:(j + 1) * n], a.dot[:, j * n:(j + 1) * n]) for j in range(4))
+        i, f, g, o = _sig(ai), _sig(af), _tanh(ag), _sig(ao)
+        c = _D(rows["c"], zs[:, n:])
+        c2 = _D(rows["c2"], (f * c + i * g).dot)  # the recorded c_{k+1}, its tangent by the chain rule
+        tc, dtc = _tanh(c2), _dtanh(c2)
+        h2 = o * tc
+        wh, wc = w[:, :n], w[:, n:]
+        dc = (o * dtc) * wh + wc  # δc′ = w_c + w_h ⊙ o ⊙ tanh′(c′)
+        di = dc * g * _dsig(ai)
+        df = dc * c * _dsig(af)
+        dg = dc * i * _dtanh(ag)
+        do = (tc * _dsig(ao)) * wh
+        parts = (di, df, dg, do)
+        d = _D(np.concatenate([p.val for p in parts], axis=1), np.concatenate([p.dot for p in parts], axis=1))
+        ATw = np.concatenate([d.val @ W, dc.val * f.val], axis=1)
+        Jz = np.concatenate([h2.dot, c2.dot], axis=1)
+        return ATw, (d.val @ U if zx is not None else None), Jz, d, P
+    # GRU: pre = (a_r, a_z, a_n, W_hn h + b_hn); a_n = U_n x + b_in + r ⊙ (W_hn h + b_hn)
+    gh = zh @ W.T
+    ar = _D(pre[:, :n], gh[:, :n] + uxg[:, :n])
+    az = _D(pre[:, n:2 * n], gh[:, n:2 * n] + uxg[:, n:2 * n])
+    hn = _D(pre[:, 3 * n:], gh[:, 2 * n:])
+    r, z = _sig(ar), _sig(az)
+    an = _D(pre[:, 2 * n:3 * n], uxg[:, 2 * n:] + (r * hn).dot)
+    nn = _tanh(an)
+    h2 = (1.0 - z) * nn + z * P
+    dan = (1.0 - z) * _dtanh(an) * w  # δ at a_n
+    daz = (P - nn) * _dsig(az) * w  # δ at a_z
+    dar = dan * hn * _dsig(ar)  # δ at a_r
+    dhn = dan * r  # δ at W_hn h + b_hn
+    gparts = (dar, daz, dhn)
+    d = _D(np.concatenate([p.val for p in gparts], axis=1), np.concatenate([p.dot for p in gparts], axis=1))
+    ATw = d.val @ W + z.val * w
+    XTw = np.concatenate([dar.val, daz.val, dan.val], axis=1) @ U if zx is not None else None
+    return ATw, XTw, h2.dot, d, P
+
+
+def _stack_rows(model: StackedRNN, trace: Any) -> tuple[list[dict[str, np.ndarray]], int, tuple[int, ...]]:
+    """Each layer's recorded arrays as ``(N, ·)`` float64 rows, with ``T`` and the batch shape."""
+    layers = getattr(trace, "layers", None)
+    if not isinstance(trace, StackedTrace) or not isinstance(layers, tuple | list) or len(layers) != model.n_layers:
+        raise TypeError(
+            f"`trace` must be a StackedTrace of {model.n_layers} layers from StackedRNN.forward, "
+            f"got {show_value(trace)}"
+        )
+    n = model.n_hidden
+    H0 = _states(getattr(layers[0], "h", None), True)
+    if H0.shape[0] < 2 or H0.shape[-1] != n:
+        raise ValueError(
+            f"`trace.layers[0].h` must have shape (T+1, n) or (T+1, B, n) with T >= 1 and n = {n}, "
+            f"got shape {H0.shape}"
+        )
+    T, lead = H0.shape[0] - 1, H0.shape[1:-1]
+    N = T * int(np.prod(lead, dtype=np.int64))
+    f64 = np.dtype(np.float64)
+    out = []
+    for l, (layer, tr) in enumerate(zip(model.layers, layers, strict=True)):
+        H = _rows(f"trace.layers[{l}].h", getattr(tr, "h", None), H0.shape, f64)
+        rows = {"h": H[:-1].reshape(N, n)}
+        if isinstance(layer, ElmanRNN):
+            if layer.form == "standard":
+                rows["a"] = _rows(f"trace.layers[{l}].a", getattr(tr, "a", None), (T, *lead, n), f64).reshape(N, n)
+        else:
+            rows["pre"] = _rows(f"trace.layers[{l}].pre", getattr(tr, "pre", None),
+                                (T, *lead, 4 * n), f64).reshape(N, 4 * n)
+            if isinstance(layer, LSTM):
+                C = _rows(f"trace.layers[{l}].c", getattr(tr, "c", None), H0.shape, f64)
+                rows["c"], rows["c2"] = C[:-1].reshape(N, n), C[1:].reshape(N, n)
+        out.append(rows)
+    return out, T, lead
+
+
+def _compute_stacked(
+    model: StackedRNN, trace: Any, flow: Any, variant: str, threshold: float, hold: bool
+) -> tuple[float, dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
+    """Ω of a stack's whole state and its fixed-flow gradient for every layer's recurrent matrix.
+
+    Returns value, ``{name: gradient}``, ratio, counted, count.
+    """
+    rows, T, lead = _stack_rows(model, trace)
+    if hasattr(flow, "flow") and not isinstance(flow, np.ndarray):
+        flow = flow.flow
+    n, L = model.n_hidden, model.n_layers
+    sizes = [2 * n if isinstance(m, LSTM) else n for m in model.layers]
+    off = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    S = int(off[-1])
+    N = T * int(np.prod(lead, dtype=np.int64))
+    V = _rows("flow", flow, (T + 1, *lead, S), np.dtype(np.float64))[1:].reshape(N, S)
+    # each v_{k+1} scaled by a power of two (exact): Ω and its gradient do not change
+    big = np.abs(V).max(axis=1) if S else np.zeros(N)
+    e = np.zeros(N, dtype=np.int64)
+    nz = big > 0
+    e[nz] = np.frexp(big[nz])[1]
+    Vs = np.ldexp(V, -e[:, None])
+    nv2 = np.einsum("ij,ij->i", Vs, Vs)
+    with np.errstate(divide="ignore"):
+        lg = np.log2(np.where(nz, nv2, 1.0)) + 2.0 * e
+    counted = nz if threshold == 0 else nz & (lg >= np.log2(threshold))
+    # top-down: w^L = v^L, u^l = A^lᵀ w^l, w^{l−1} = v^{l−1} + E_hᵀ X^lᵀ w^l
+    ws: list[np.ndarray] = [np.empty(0)] * L
+    us: list[np.ndarray] = [np.empty(0)] * L
+    down: np.ndarray | None = None
+    for l in range(L - 1, -1, -1):
+        w = Vs[:, off[l]:off[l + 1]].copy()
+        if down is not None:
+            w[:, :n] += down
+        ws[l] = w
+        zero = np.zeros_like(w)
+        us[l], down, _, _, _ = _layer_pull(model.layers[l], rows[l], w, zero,
+                                           np.zeros((N, n)) if l > 0 else None)
+    u = np.concatenate(us, axis=1)
+    nu2 = np.einsum("ij,ij->i", u, u)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(counted, nu2 / np.where(counted, nv2, 1.0), 1.0)
+    rho = np.sqrt(r2)
+    count = int(counted.sum())
+    if variant == "squared":
+        terms = (r2 - 1.0) ** 2
+        coef = 4.0 * (r2 - 1.0) / np.where(counted, nv2, 1.0)
+    else:
+        terms = (rho - 1.0) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef = np.where(rho > 0, 2.0 * (rho - 1.0) / (rho * np.where(counted, nv2, 1.0)), 0.0)
+    scale = 1.0 / count if count else 0.0
+    value = float(np.sum(terms[counted]) * scale)
+    gbar = np.where(counted, coef * scale, 0.0)[:, None] * u  # ∂Ω/∂u
+    # bottom-up: ω^l = A^l ḡ^l + X^l E_h ω^{l−1} (ω = J ḡ); the gradient of W^l is the
+    # derivative along (ḡ^l, E_h ω^{l−1}) of w^lᵀ F^l's gradient δ ⊗ P
+    grads: dict[str, np.ndarray] = {}
+    up: np.ndarray | None = None
+    for l, layer in enumerate(model.layers):
+        zs = np.ascontiguousarray(gbar[:, off[l]:off[l + 1]])
+        _, _, Jz, d, P = _layer_pull(layer, rows[l], ws[l], zs, None if up is None else up[:, :n])
+        G = d.val.T @ P.dot
+        if not hold:
+            G = G + d.dot.T @ P.val
+        name = "W_hh" if isinstance(layer, ElmanRNN) else "weight_hh"
+        grads[f"{name}_l{l}"] = G.astype(model.dtype)
+        up = Jz
+    shape = (T, *lead)
+    return value, grads, rho.reshape(shape), counted.reshape(shape), count
+
+
 def omega(
     model: Any,
     trace: Any,
@@ -356,11 +628,40 @@ def omega(
     Pascanu et al.'s code does for the Elman RNN's ``f′``). Cost: two to four
     ``(T·B × G·n)·(G·n × n)`` products and element-wise passes.
 
+    **Stacked models.** For a :class:`~rnntheory.StackedRNN` of ``L`` layers,
+    ``J_{k+1}`` is the step Jacobian of the whole state ``s = (s¹, …, s^L)``
+    (layer 1 first, LSTM layers ``h`` then ``c``) and ``v_{k+1}`` is
+    ``grads.flow[k+1]`` of :meth:`StackedRNN.value_and_grad`. ``J`` is block
+    lower-triangular: block row ``l`` is ``A^l`` (the layer's own step
+    Jacobian) on the diagonal and ``X^l E_h`` (its input Jacobian times the
+    rows of ``h`` in layer ``l−1``'s state) times block row ``l−1`` left of it.
+    So ``u = Jᵀ v`` is formed top-down, one layer at a time:
+    ``w^L = v^L``; ``u^l = A^lᵀ w^l``; ``w^{l−1} = v^{l−1} + E_hᵀ X^lᵀ w^l``
+    (``w^l = ∂(vᵀ s_{k+1})/∂s^l_{k+1}`` with the layers above run through).
+    The gradient with respect to every layer's recurrent matrix
+    (``"W_hh_l<l>"`` / ``"weight_hh_l<l>"``, ``result.grads()``) holds the
+    flow, every layer's previous state ``s^l_k`` and every layer's input
+    (layer 1's ``x``, layer ``l``'s recorded ``h^{l−1}_{k+1}``) fixed, so
+    ``W^l`` moves only ``A^l`` and ``X^l``, through layer ``l``'s
+    pre-activations ``W^l h^l_k + …`` (its gates or ``f′(a)``); the
+    cross-layer block ``X^{l+1}`` reads layer ``l+1``'s input weights and
+    gates, not ``W^l``. With ``ḡ = ∂Ω/∂u`` and ``ω = J ḡ`` formed bottom-up
+    (``ω^l = A^l ḡ^l + X^l E_h ω^{l−1}``), ``∂Ω/∂W^l`` is the derivative of
+    ``∂(w^lᵀ F^l)/∂W^l = δ^l ⊗ p^l`` (the signal at ``W^l``'s rows times what
+    ``W^l`` multiplies) along the tangent ``(ḡ^l, E_h ω^{l−1})`` of
+    ``(s^l_k, x^l_{k+1})``, by forward-mode differentiation of each layer's
+    step; the second derivatives of the gates (and ``f″``) enter as for one
+    layer, and ``hold_fprime`` drops them (``δ^l`` held, the term
+    ``δ^l ⊗ ṗ^l`` kept). Only ``path="state"``. Cost: every layer's gates
+    evaluated twice from the trace and a dozen ``(T·B × G·n)`` element-wise
+    passes and products per layer, float64 NumPy.
+
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
-        Any Elman form (standard, Pascanu's, leaky), float32 or float64.
-    trace : Trace or GatedTrace
+    model : ElmanRNN, LSTM, GRU or StackedRNN
+        Any Elman form (standard, Pascanu's, leaky), float32 or float64; a
+        stack of such layers (float64 arithmetic, gradients in the model's dtype).
+    trace : Trace, GatedTrace or StackedTrace
         ``model.forward(x)`` (or ``value_and_grad(..., keep_trace=True).trace``):
         Elman ``h (T+1, [B,] n)`` and ``a (T, [B,] n)``; gated ``h``, ``pre``
         and, for the LSTM, ``c``.
@@ -368,7 +669,8 @@ def omega(
         ``∂E/∂h_k`` for ``k = 0..T``: ``grads.flow`` from
         ``model.value_and_grad(x, y)`` on the same inputs. For the LSTM (with
         ``path="state"``) the gradient record itself or the pair
-        ``(grads.flow, grads.flow_c)``; a GRU's record is accepted too. Its scale does not
+        ``(grads.flow, grads.flow_c)``; a GRU's record is accepted too; for a
+        stack its ``StackedGrads`` or ``grads.flow`` ``(T+1, [B,] S)``. Its scale does not
         matter (only through ``threshold``): each ``v_{k+1}`` is rescaled by a
         power of two (exactly) before anything is squared, so flows of 1e-300
         and 1e300 give the same Ω and gradient as the flow itself, and the
@@ -398,7 +700,8 @@ def omega(
     ------
     TypeError
         If ``model`` is not an :class:`~rnntheory.ElmanRNN`,
-        :class:`~rnntheory.LSTM` or :class:`~rnntheory.GRU`, ``trace`` not a
+        :class:`~rnntheory.LSTM`, :class:`~rnntheory.GRU` or
+        :class:`~rnntheory.StackedRNN`, ``trace`` not a
         trace, or ``flow`` not a float array (an LSTM's without ``flow_c``
         for ``path="state"``).
     ValueError
@@ -444,6 +747,13 @@ def omega(
     if not isinstance(hold_fprime, bool | np.bool_):
         raise TypeError(f"`hold_fprime` must be a bool, got {show_value(hold_fprime)}")
     path = check_choice("path", path, PATHS)
+    if isinstance(model, StackedRNN):
+        if path != "state":
+            raise ValueError(f"`path` must be 'state' for a StackedRNN (Ω of the whole state), got {path!r}")
+        value, lg, R, counted, count = _compute_stacked(model, trace, flow, variant, threshold, bool(hold_fprime))
+        first = next(iter(lg))
+        kind = "fixed flow and gates" if hold_fprime else "fixed flow"
+        return OmegaResult(value, lg[first], R, counted, count, variant, kind, first, lg)
     mode = K.GRAD_FIXED_FPRIME if hold_fprime else K.GRAD_FIXED_FLOW
     if not isinstance(model, ElmanRNN):
         value, G, R, counted, count = _compute_gated(model, trace, flow, path, variant, threshold, mode)

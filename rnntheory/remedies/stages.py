@@ -274,7 +274,7 @@ PASCANU_2013_OMEGA_WEIGHT = 2.0
 
 @dataclass(frozen=True)
 class Omega(Remedy):
-    """Pascanu et al.'s vanishing-gradient regularizer: ``weight · Ω`` (Elman RNN, LSTM, GRU).
+    """Pascanu et al.'s vanishing-gradient regularizer: ``weight · Ω`` (Elman RNN, LSTM, GRU, stacks).
 
     Each step computes Ω on the step's batch with
     :func:`rnntheory.remedies.omega` (on the trace ``value_and_grad(keep_trace="scratch")`` keeps),
@@ -282,7 +282,9 @@ class Omega(Remedy):
     held fixed) to the gradient of the recurrent matrix before clipping:
     ``W_hh`` of an Elman RNN, every gate block of ``weight_hh`` of an LSTM
     (Ω of the whole state ``(h, c)``, or of the ``h``-to-``h`` path with
-    ``path="h"``) or a GRU; ``hold_fprime`` holds the gates fixed there. ``threshold``
+    ``path="h"``) or a GRU; every layer's recurrent matrix of a
+    :class:`~rnntheory.StackedRNN` (Ω of the whole state ``s``, each layer's
+    input held fixed); ``hold_fprime`` holds the gates fixed there. ``threshold``
     applies to ``‖∂E/∂h_{k+1}‖²`` of the batch-mean loss, as in Pascanu et al.'s
     code. Their MSGD-CR setting: ``SGD(lr=0.01)`` with ``GradientClipping(1.0)``
     and ``Omega(weight=2.0)`` (their public code's default; see the Ω guide).
@@ -325,12 +327,20 @@ class Omega(Remedy):
         check_choice("path", self.path, ("state", "h"))
 
     def check_model(self, model: Any) -> None:
-        """Ω is implemented for the Elman RNN, the LSTM and the GRU (one layer)."""
+        """Ω is implemented for the Elman RNN, the LSTM and the GRU, and for stacks of them
+        (:class:`~rnntheory.StackedRNN`: Ω of the whole state ``s``, ``path="state"`` only)."""
         from ..cells._base import SequenceModel
         from ..cells.gated import GRU, LSTM
+        from ..cells.stacked import StackedRNN
 
         if not isinstance(model, SequenceModel):
             raise TypeError(f"`model` must be an rnntheory model, got {type(model).__name__}")
+        if isinstance(model, StackedRNN):
+            if self.path != "state":
+                raise ValueError(
+                    f"`path` of Omega must be 'state' for a StackedRNN (Ω of the whole state), got {self.path!r}"
+                )
+            return
         # every model has params()
         if "W_hh" not in model.params() and not isinstance(model, LSTM | GRU):  # type: ignore[attr-defined]
             raise ValueError(
@@ -362,7 +372,8 @@ class Omega(Remedy):
         res = omega(model, backward.trace, backward, variant=self.variant, threshold=self.threshold * B * B,
                     hold_fprime=self.hold_fprime, path=self.path)
         row["omega"] = res.value
-        return self.weight * res.value, {res.param: self.weight * res.W_hh}
+        # one entry (weight_hh) for a cell, every layer's recurrent matrix for a stack
+        return self.weight * res.value, {k: self.weight * v for k, v in res.grads().items()}
 
     @classmethod
     def _build(cls, name: str, values: dict[str, float]) -> Remedy:

@@ -30,7 +30,7 @@ every named test exists, and the generated page
 Examples
 --------
 >>> from rnntheory.remedies import support
->>> support.entry("stacked-lstm", "omega").supported
+>>> support.entry("stacked-lstm", "esn").supported
 False
 >>> support.entry("elman", "clip_norm").supported
 True
@@ -410,7 +410,13 @@ _TABLE: dict[tuple[str, str], _Yes | _No] = {
     ("stacked-elman", "free_running"): _yes(_SGEN_FD, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
     ("stacked-elman", "scheduled_sampling"): _yes(_SGEN_ENDS, _SGEN_COINS, _SGEN_FD, note=_SGEN_NOTE),
     ("stacked-elman", "hessian_free"): _yes(_SGV_CS, _SGV_PSD, _SHF, _SHF_TRAIN, note=_HF_STACK_NOTE),
-    ("stacked-elman", "omega"): _no(OMEGA_SINGLE),
+    ("stacked-elman", "omega"): _yes(
+        "tests/test_omega_stacked.py::test_value_matches_explicit_whole_state_jacobians",
+        "tests/test_omega_stacked.py::test_gradient_matches_central_differences_with_flow_states_and_inputs_held",
+        "tests/test_omega_stacked.py::test_one_layer_stack_is_the_cell",
+        "tests/test_omega_stacked.py::test_train_with_omega_on_a_two_layer_stack",
+        note="Ω of the whole state s (block lower-triangular step Jacobian); each layer's input held",
+    ),
     ("stacked-elman", "orthogonal_init"): _yes(_S_ORTH),
     ("stacked-elman", "esn"): _no(ESN_ONLY),
     ("stacked-elman", "leaky_units"): _yes(_S_LEAKY, _S_OPT),
@@ -429,7 +435,13 @@ _TABLE: dict[tuple[str, str], _Yes | _No] = {
     ("stacked-lstm", "free_running"): _yes(_SGEN_FD, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
     ("stacked-lstm", "scheduled_sampling"): _yes(_SGEN_ENDS, _SGEN_COINS, _SGEN_FD, note=_SGEN_NOTE),
     ("stacked-lstm", "hessian_free"): _yes(_SGV_CS, _SGV_PSD, _SGV_TORCH, _SHF, _SHF_TRAIN, note=_HF_STACK_NOTE),
-    ("stacked-lstm", "omega"): _no(OMEGA_SINGLE),
+    ("stacked-lstm", "omega"): _yes(
+        "tests/test_omega_stacked.py::test_value_matches_explicit_whole_state_jacobians",
+        "tests/test_omega_stacked.py::test_gradient_matches_central_differences_with_flow_states_and_inputs_held",
+        "tests/test_omega_stacked.py::test_one_layer_stack_is_the_cell",
+        "tests/test_omega_stacked.py::test_train_with_omega_on_a_two_layer_stack",
+        note="Ω of the whole state s (block lower-triangular step Jacobian); each layer's input held",
+    ),
     ("stacked-lstm", "orthogonal_init"): _yes(_S_ORTH),
     ("stacked-lstm", "esn"): _no(ESN_ONLY),
     ("stacked-lstm", "leaky_units"): _no(LEAKY_ONLY),
@@ -448,7 +460,13 @@ _TABLE: dict[tuple[str, str], _Yes | _No] = {
     ("stacked-gru", "free_running"): _yes(_SGEN_FD, _SGEN_TORCH, _SGEN_TRAIN, note=_SGEN_NOTE),
     ("stacked-gru", "scheduled_sampling"): _yes(_SGEN_ENDS, _SGEN_COINS, _SGEN_FD, note=_SGEN_NOTE),
     ("stacked-gru", "hessian_free"): _yes(_SGV_CS, _SGV_PSD, _SHF, _SHF_TRAIN, note=_HF_STACK_NOTE),
-    ("stacked-gru", "omega"): _no(OMEGA_SINGLE),
+    ("stacked-gru", "omega"): _yes(
+        "tests/test_omega_stacked.py::test_value_matches_explicit_whole_state_jacobians",
+        "tests/test_omega_stacked.py::test_gradient_matches_central_differences_with_flow_states_and_inputs_held",
+        "tests/test_omega_stacked.py::test_one_layer_stack_is_the_cell",
+        "tests/test_omega_stacked.py::test_train_with_omega_on_a_two_layer_stack",
+        note="Ω of the whole state s (block lower-triangular step Jacobian); each layer's input held",
+    ),
     ("stacked-gru", "orthogonal_init"): _yes(_S_ORTH),
     ("stacked-gru", "esn"): _no(ESN_ONLY),
     ("stacked-gru", "leaky_units"): _no(LEAKY_ONLY),
@@ -536,8 +554,8 @@ def matrix(*, costs: str | Path | None = None) -> dict[tuple[str, str], Entry]:
     >>> m = matrix()
     >>> len(m) == len(CELLS) * len(REMEDIES)
     True
-    >>> sorted(c for (c, r), e in m.items() if r == "omega" and not e.supported)
-    ['stacked-elman', 'stacked-gru', 'stacked-lstm']
+    >>> sorted(c for (c, r), e in m.items() if r == "esn" and e.supported)
+    ['elman', 'elman-leaky']
     """
     data = _load_costs(costs)
     out: dict[tuple[str, str], Entry] = {}
