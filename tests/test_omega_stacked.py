@@ -257,3 +257,59 @@ def test_value_and_grad_keeps_the_trace():
         assert np.array_equal(g1.params()[k], v)
     _, g2 = m.value_and_grad(x.swapaxes(0, 1), y.swapaxes(0, 1), loss="mse", keep_trace=True, batch_first=True)
     assert np.array_equal(g2.trace.state, g1.trace.state)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_matches_torch_double_backward_on_a_two_layer_module(cell):
+    """PyTorch: nn.LSTM/nn.GRU(num_layers=2) loaded by from_torch; each layer's step by
+    torch.lstm_cell/gru_cell with the module's parameters at the recorded previous state and
+    the recorded input (layer 2's input a leaf of its own: held in value, so layer 1's weights
+    do not move layer 2's gates); u = J_{k+1}ᵀ v by the chain rule through layer 2's input
+    (u² = A²ᵀv², w¹ = v¹ + E_hᵀ X²ᵀ v², u¹ = A¹ᵀ w¹), every product by autograd with
+    create_graph; Ω's gradient in both weight_hh by double backward. Value and gradient
+    agree to 1e-10 (float64)."""
+    from oracle import torch_or_skip
+
+    from rnntheory.torch_bridge import from_torch
+
+    torch = torch_or_skip()
+    torch.manual_seed(0)
+    n_in, n, T, B = 2, 3, 5, 2
+    Mod = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    mod = Mod(n_in, n, num_layers=2, dtype=torch.float64)
+    lin = torch.nn.Linear(n, 2, dtype=torch.float64)
+    m = from_torch(mod, readout=lin)
+    assert isinstance(m, StackedRNN) and m.n_layers == 2
+    x, y = _data(m, T, B, seed=5)
+    _, g = m.value_and_grad(x, y, loss="mse", keep_trace=True)
+    res = omega(m, g.trace, g)
+    P = [[getattr(mod, f"{w}_l{l}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")] for l in range(2)]
+    lstm = cell == "lstm"
+    w = 2 if lstm else 1
+
+    def layer(l, inp, s):
+        if lstm:
+            return torch.lstm_cell(inp, (s[0], s[1]), *P[l])
+        return (torch.gru_cell(inp, s[0], *P[l]),)
+
+    xt = torch.tensor(x)
+    S = torch.tensor(g.trace.state)  # (T+1, B, S): layer 1 (h[, c]), layer 2 (h[, c])
+    V = torch.tensor(g.flow)
+    total = 0.0
+    for k in range(T):
+        s = [S[k][:, j * n:(j + 1) * n].clone().requires_grad_(True) for j in range(2 * w)]
+        inp = S[k + 1][:, :n].clone().requires_grad_(True)  # layer 2's input, h¹_{k+1}
+        vk = [V[k + 1][:, j * n:(j + 1) * n] for j in range(2 * w)]
+        *u2, x2 = torch.autograd.grad(layer(1, inp, s[w:]), (*s[w:], inp), grad_outputs=vk[w:], create_graph=True)
+        w1 = [vk[0] + x2, *vk[1:w]]
+        u1 = torch.autograd.grad(layer(0, xt[k], s[:w]), s[:w], grad_outputs=w1, create_graph=True)
+        nu = sum((a**2).sum(dim=1) for a in (*u1, *u2))
+        nv = sum((a**2).sum(dim=1) for a in vk)
+        total = total + ((nu / nv - 1.0) ** 2).sum()
+    om = total / (T * B)
+    grads = torch.autograd.grad(om, [P[0][1], P[1][1]])
+    assert res.value == pytest.approx(float(om.detach()), rel=1e-10)
+    for l, G in enumerate(grads):
+        ref = G.detach().numpy()
+        np.testing.assert_allclose(res.grads()[f"weight_hh_l{l}"], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())

@@ -750,7 +750,9 @@ def omega(
     if isinstance(model, StackedRNN):
         if path != "state":
             raise ValueError(f"`path` must be 'state' for a StackedRNN (Ω of the whole state), got {path!r}")
-        value, lg, R, counted, count = _compute_stacked(model, trace, flow, variant, threshold, bool(hold_fprime))
+        # weights whose step Jacobian passes float64's range give Ω = inf (as the cells' kernels do)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            value, lg, R, counted, count = _compute_stacked(model, trace, flow, variant, threshold, bool(hold_fprime))
         first = next(iter(lg))
         kind = "fixed flow and gates" if hold_fprime else "fixed flow"
         return OmegaResult(value, lg[first], R, counted, count, variant, kind, first, lg)
