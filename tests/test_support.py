@@ -11,6 +11,7 @@ without editing this file.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import math
 import re
@@ -312,7 +313,8 @@ def test_bad_inputs_name_the_argument(call, exc, match):
 
 def test_require_returns_the_entry_of_a_supported_pair():
     e = support.require(ElmanRNN.init(2, 3, 1, form="pascanu"), Omega(2.0))
-    assert e == MATRIX[("elman-pascanu", "omega")] and e.supported
+    # the matrix's entry but for the cost, which require never reads
+    assert e == dataclasses.replace(MATRIX[("elman-pascanu", "omega")], cost=None) and e.supported
     assert support.require(LSTM.init(2, 3, 1), "clip_value").cell == "lstm"
     assert support.require(StackedRNN.init(2, 3, 1, cell="gru"), TruncatedBPTT(4)).remedy == "tbptt_window"
 
@@ -395,3 +397,19 @@ def test_page_shows_each_entry():
 def test_page_is_in_the_nav_and_linked_from_the_remedies_guide():
     assert "guides/remedy-matrix.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     assert "remedy-matrix.md" in (ROOT / "docs" / "guides" / "remedies.md").read_text(encoding="utf-8")
+
+
+def test_train_never_reads_the_benchmark_results(monkeypatch, tmp_path):
+    """require (and so train) decides from the table alone: an unreadable costs
+    file (one being rewritten, or absent from an installed package) cannot stop
+    a training run. The page and entry() still refuse it by name."""
+    broken = tmp_path / "remedy_matrix.json"
+    broken.write_text("", encoding="utf-8")  # a file caught mid-write
+    monkeypatch.setattr(support, "costs_path", lambda: broken)
+    task = _task()
+    model = support.model_for("lstm", task.n_in, 4, task.n_out)
+    assert support.require(model, "clip_norm").cost is None
+    h = train(model, task, remedies=support.records_for("clip_norm"), **_KW)
+    assert h.steps == 2
+    with pytest.raises(ValueError, match=r"`costs` file .* is not readable JSON"):
+        support.entry("lstm", "clip_norm")
