@@ -313,3 +313,15 @@ def test_matches_torch_double_backward_on_a_two_layer_module(cell):
     for l, G in enumerate(grads):
         ref = G.detach().numpy()
         np.testing.assert_allclose(res.grads()[f"weight_hh_l{l}"], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_overflowing_ratios_give_inf_without_warnings(cell):
+    """Recurrent weights ×1e150: at step 1 (h_0 = 0, gates unsaturated) ‖A¹‖ ~ 1e150, so
+    ‖Jᵀv‖²/‖v‖² passes float64's range and Ω = inf (as for one cell), with no
+    floating-point warning (pytest turns warnings into errors)."""
+    m = _stack(cell, {})
+    big = m.replace(**{k: v * 1e150 for k, v in m.params().items() if k.startswith(("W_hh_", "weight_hh_"))})
+    x, y = _data(m, 3, 2)
+    _, g = big.value_and_grad(x, y, loss="mse", keep_trace=True)
+    assert omega(big, g.trace, g).value == np.inf

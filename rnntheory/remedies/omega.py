@@ -49,6 +49,7 @@ for comparison.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -323,56 +324,92 @@ def _compute(
 # ---------------------------------------------------------------------------
 
 
+def _tsum(a: Any, b: Any) -> Any:
+    """Sum of two tangents, ``None`` standing for zero."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _tmul(t: Any, x: Any) -> Any:
+    """A tangent times ``x`` (``None`` stays ``None``)."""
+    return None if t is None else t * x
+
+
 class _D:
-    """A value with a tangent (forward-mode derivative along one direction), rows of ``(N, ·)`` arrays."""
+    """A value with a tangent (forward-mode derivative along one direction), rows of
+    ``(N, ·)`` arrays; a tangent of ``None`` is zero (the first pass needs values only)."""
 
     __slots__ = ("dot", "val")
 
-    def __init__(self, val: np.ndarray, dot: np.ndarray) -> None:
-        self.val, self.dot = val, dot
+    def __init__(self, val: np.ndarray, dot: Any) -> None:
+        self.val: np.ndarray = val
+        self.dot: Any = dot
 
     def __add__(self, o: Any) -> _D:
         if isinstance(o, _D):
-            return _D(self.val + o.val, self.dot + o.dot)
+            return _D(self.val + o.val, _tsum(self.dot, o.dot))
         return _D(self.val + o, self.dot)
 
     __radd__ = __add__
 
     def __sub__(self, o: Any) -> _D:
         if isinstance(o, _D):
-            return _D(self.val - o.val, self.dot - o.dot)
+            return _D(self.val - o.val, _tsum(self.dot, _tmul(o.dot, -1.0)))
         return _D(self.val - o, self.dot)
 
     def __rsub__(self, o: Any) -> _D:
-        return _D(o - self.val, -self.dot)
+        return _D(o - self.val, _tmul(self.dot, -1.0))
 
     def __mul__(self, o: Any) -> _D:
         if isinstance(o, _D):
-            return _D(self.val * o.val, self.dot * o.val + self.val * o.dot)
-        return _D(self.val * o, self.dot * o)
+            return _D(self.val * o.val, _tsum(_tmul(self.dot, o.val), _tmul(o.dot, self.val)))
+        return _D(self.val * o, _tmul(self.dot, o))
 
     __rmul__ = __mul__
+
+    def cols(self, j0: int, j1: int) -> _D:
+        """Columns ``j0:j1`` of value and tangent."""
+        return _D(self.val[:, j0:j1], None if self.dot is None else self.dot[:, j0:j1])
+
+
+def _cat(parts: Sequence[_D]) -> _D:
+    """Values and tangents side by side (columns)."""
+    dots = [p.dot for p in parts]
+    dot: Any = None if any(d is None for d in dots) else np.concatenate(dots, axis=1)
+    return _D(np.concatenate([p.val for p in parts], axis=1), dot)
 
 
 def _sig(a: _D) -> _D:
     s = _SIG.f(a.val)
-    return _D(s, _SIG.fprime(a.val) * a.dot)
+    return _D(s, None if a.dot is None else _SIG.fprime(a.val) * a.dot)
 
 
 def _dsig(a: _D) -> _D:
     """``σ′(a)`` with its tangent ``σ″(a) ȧ`` (``σ″ = σ′(1 − 2σ)``)."""
     p = _SIG.fprime(a.val)
-    return _D(p, p * (1.0 - 2.0 * _SIG.f(a.val)) * a.dot)
+    return _D(p, None if a.dot is None else p * (1.0 - 2.0 * _SIG.f(a.val)) * a.dot)
 
 
 def _tanh(a: _D) -> _D:
-    return _D(np.tanh(a.val), _TANH.fprime(a.val) * a.dot)
+    return _D(np.tanh(a.val), None if a.dot is None else _TANH.fprime(a.val) * a.dot)
 
 
 def _dtanh(a: _D) -> _D:
     """``tanh′(a)`` with its tangent ``tanh″(a) ȧ`` (``tanh″ = −2 tanh · tanh′``)."""
     p = _TANH.fprime(a.val)
-    return _D(p, -2.0 * np.tanh(a.val) * p * a.dot)
+    return _D(p, None if a.dot is None else -2.0 * np.tanh(a.val) * p * a.dot)
+
+
+def _gate(a: _D, rows: dict[str, np.ndarray], key: str, j0: int, j1: int) -> tuple[_D, _D]:
+    """``(φ(a), φ′(a))`` with their tangents for the columns ``j0:j1`` of the cached
+    ``rows[key]`` and ``rows[key + "'"]`` (``φ`` = σ for ``"sig"``, tanh for ``"tanh"``;
+    ``σ″ = σ′(1 − 2σ)``, ``tanh″ = −2 tanh · tanh′``), evaluated once per layer."""
+    v, p = rows[key][:, j0:j1], rows[key + "'"][:, j0:j1]
+    if a.dot is None:
+        return _D(v, None), _D(p, None)
+    second = p * (1.0 - 2.0 * v) if key == "sig" else -2.0 * v * p
+    return _D(v, p * a.dot), _D(p, second * a.dot)
 
 
 def _dact(act: Any, a: _D) -> _D:
@@ -381,24 +418,27 @@ def _dact(act: Any, a: _D) -> _D:
         return _dtanh(a)
     if act.name == "sigmoid":
         return _dsig(a)
-    return _D(act.fprime(a.val).astype(np.float64), np.zeros_like(a.val))
+    return _D(act.fprime(a.val).astype(np.float64), None)
 
 
 def _layer_pull(
-    layer: Any, rows: dict[str, np.ndarray], w: np.ndarray, zs: np.ndarray, zx: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, _D, _D]:
+    layer: Any, rows: dict[str, np.ndarray], w: np.ndarray, zs: np.ndarray | None, zx: np.ndarray | None,
+    need_x: bool,
+) -> tuple[np.ndarray, np.ndarray | None, Any, _D, _D]:
     """One layer's step on ``N = T·B`` rows, with the cotangent ``w`` on its new state
     and the tangent ``(zs, zx)`` on its previous state and its input.
 
     Returns ``(Aᵀw, Xᵀw, A zs + X zx, δ, P)``: ``δ ⊗ P`` (summed over rows) is the
     gradient of ``wᵀ F`` with respect to the recurrent matrix (``δ`` the signal at the
     rows of ``W``, ``P`` what ``W`` multiplies), ``δ.dot`` and ``P.dot`` their
-    derivatives along ``(zs, zx)``. ``Xᵀw`` is ``None`` when ``zx`` is (layer 1, whose
-    input is not part of the state).
+    derivatives along ``(zs, zx)``. ``zs=None``: values only (no tangent; ``A zs`` is
+    ``None``); ``zx=None``: no input tangent (layer 1, whose input is not part of the
+    state). ``Xᵀw`` is formed when ``need_x``.
     """
-    N = w.shape[0]
     f64 = np.float64
     h = rows["h"]
+    tan = zs is not None
+    zt: Any = zs
     if isinstance(layer, ElmanRNN):
         W = np.asarray(layer.W_hh, f64)
         U = np.asarray(layer.W_hx, f64)
@@ -407,67 +447,71 @@ def _layer_pull(
         beta: Any = 1.0 if al is None else 1.0 - al
         ux: Any = zx @ U.T if zx is not None else 0.0
         act = layer.activation
+        Jz: Any = None
         if layer.form == "standard":  # h′ = α h + β f(W h + U x + b)
-            a = _D(rows["a"], zs @ W.T + ux)
+            a = _D(rows["a"], zt @ W.T + ux if tan else None)
             fp = _dact(act, a)
             d = fp * (beta * w)  # δ = β f′(a) ⊙ w
             P = _D(h, zs)
             ATw = d.val @ W
-            Jz = beta * fp.val * a.dot
+            if tan:
+                Jz = beta * fp.val * a.dot
         else:  # Pascanu's form: h′ = α h + β (W f(h) + U x + b)
             fph = act.fprime(h).astype(f64)
-            P = _D(act.f(h).astype(f64), fph * zs)
-            d = _D(beta * w, np.zeros_like(w))
+            P = _D(act.f(h).astype(f64), fph * zt if tan else None)
+            d = _D(beta * w, None)
             ATw = fph * (d.val @ W)
-            Jz = beta * (P.dot @ W.T + ux)
+            if tan:
+                Jz = beta * (P.dot @ W.T + ux)
         if al is not None:
             ATw = ATw + al * w
-            Jz = Jz + al * zs
-        return ATw, (d.val @ U if zx is not None else None), Jz, d, P
+            if tan:
+                Jz = Jz + al * zt
+        return ATw, (d.val @ U if need_x else None), Jz, d, P
     W = np.asarray(layer.weight_hh, f64)
     U = np.asarray(layer.weight_ih, f64)
     n = W.shape[1]
-    zh = zs[:, :n]
-    uxg = zx @ U.T if zx is not None else np.zeros((N, W.shape[0]))
     pre = rows["pre"]
+    zh = zs[:, :n] if zs is not None else None
+    gh: Any = None
+    if zh is not None:
+        gh = zh @ W.T
+        if zx is not None:
+            gh = gh + zx @ U.T
     P = _D(h, zh)
     if isinstance(layer, LSTM):
-        a = _D(pre, zh @ W.T + uxg)
-        ai, af, ag, ao = (_D(a.val[:, j * n:(j + 1) * n], a.dot[:, j * n:(j + 1) * n]) for j in range(4))
-        i, f, g, o = _sig(ai), _sig(af), _tanh(ag), _sig(ao)
-        c = _D(rows["c"], zs[:, n:])
-        c2 = _D(rows["c2"], (f * c + i * g).dot)  # the recorded c_{k+1}, its tangent by the chain rule
-        tc, dtc = _tanh(c2), _dtanh(c2)
-        h2 = o * tc
+        a = _D(pre, gh)
+        ai, af, ag, ao = (a.cols(j * n, (j + 1) * n) for j in range(4))
+        (i, di), (f, df) = _gate(ai, rows, "sig", 0, n), _gate(af, rows, "sig", n, 2 * n)
+        (g, dg), (o, do) = _gate(ag, rows, "tanh", 0, n), _gate(ao, rows, "sig", 3 * n, 4 * n)
+        c = _D(rows["c"], zs[:, n:] if zs is not None else None)
+        c2 = _D(rows["c2"], (f * c + i * g).dot if tan else None)  # the recorded c_{k+1}, its tangent
+        tc, dtc = _gate(c2, rows, "tanhc", 0, n)
         wh, wc = w[:, :n], w[:, n:]
         dc = (o * dtc) * wh + wc  # δc′ = w_c + w_h ⊙ o ⊙ tanh′(c′)
-        di = dc * g * _dsig(ai)
-        df = dc * c * _dsig(af)
-        dg = dc * i * _dtanh(ag)
-        do = (tc * _dsig(ao)) * wh
-        parts = (di, df, dg, do)
-        d = _D(np.concatenate([p.val for p in parts], axis=1), np.concatenate([p.dot for p in parts], axis=1))
+        d = _cat((dc * g * di, dc * c * df, dc * i * dg, (tc * do) * wh))
         ATw = np.concatenate([d.val @ W, dc.val * f.val], axis=1)
-        Jz = np.concatenate([h2.dot, c2.dot], axis=1)
-        return ATw, (d.val @ U if zx is not None else None), Jz, d, P
+        Jz = np.concatenate([(o * tc).dot, c2.dot], axis=1) if tan else None
+        return ATw, (d.val @ U if need_x else None), Jz, d, P
     # GRU: pre = (a_r, a_z, a_n, W_hn h + b_hn); a_n = U_n x + b_in + r ⊙ (W_hn h + b_hn)
-    gh = zh @ W.T
-    ar = _D(pre[:, :n], gh[:, :n] + uxg[:, :n])
-    az = _D(pre[:, n:2 * n], gh[:, n:2 * n] + uxg[:, n:2 * n])
-    hn = _D(pre[:, 3 * n:], gh[:, 2 * n:])
-    r, z = _sig(ar), _sig(az)
-    an = _D(pre[:, 2 * n:3 * n], uxg[:, 2 * n:] + (r * hn).dot)
-    nn = _tanh(an)
-    h2 = (1.0 - z) * nn + z * P
-    dan = (1.0 - z) * _dtanh(an) * w  # δ at a_n
-    daz = (P - nn) * _dsig(az) * w  # δ at a_z
-    dar = dan * hn * _dsig(ar)  # δ at a_r
-    dhn = dan * r  # δ at W_hn h + b_hn
-    gparts = (dar, daz, dhn)
-    d = _D(np.concatenate([p.val for p in gparts], axis=1), np.concatenate([p.dot for p in gparts], axis=1))
+    ar = _D(pre[:, :n], gh[:, :n] if tan else None)
+    az = _D(pre[:, n:2 * n], gh[:, n:2 * n] if tan else None)
+    hn = _D(pre[:, 3 * n:], zh @ W[2 * n:].T if zh is not None else None)
+    (r, dr), (z, dz) = _gate(ar, rows, "sig", 0, n), _gate(az, rows, "sig", n, 2 * n)
+    an_dot: Any = None
+    if tan:
+        an_dot = (r * hn).dot
+        if zx is not None:
+            an_dot = an_dot + zx @ U[2 * n:].T
+    an = _D(pre[:, 2 * n:3 * n], an_dot)
+    nn, dnn = _gate(an, rows, "tanh", 0, n)
+    dan = (1.0 - z) * dnn * w  # δ at a_n
+    daz = (P - nn) * dz * w  # δ at a_z
+    dar = dan * hn * dr  # δ at a_r
+    d = _cat((dar, daz, dan * r))  # the last: δ at W_hn h + b_hn
     ATw = d.val @ W + z.val * w
-    XTw = np.concatenate([dar.val, daz.val, dan.val], axis=1) @ U if zx is not None else None
-    return ATw, XTw, h2.dot, d, P
+    XTw = np.concatenate([dar.val, daz.val, dan.val], axis=1) @ U if need_x else None
+    return ATw, XTw, ((1.0 - z) * nn + z * P).dot if tan else None, d, P
 
 
 def _stack_rows(model: StackedRNN, trace: Any) -> tuple[list[dict[str, np.ndarray]], int, tuple[int, ...]]:
@@ -496,11 +540,18 @@ def _stack_rows(model: StackedRNN, trace: Any) -> tuple[list[dict[str, np.ndarra
             if layer.form == "standard":
                 rows["a"] = _rows(f"trace.layers[{l}].a", getattr(tr, "a", None), (T, *lead, n), f64).reshape(N, n)
         else:
-            rows["pre"] = _rows(f"trace.layers[{l}].pre", getattr(tr, "pre", None),
-                                (T, *lead, 4 * n), f64).reshape(N, 4 * n)
+            pre = _rows(f"trace.layers[{l}].pre", getattr(tr, "pre", None), (T, *lead, 4 * n), f64).reshape(N, 4 * n)
+            rows["pre"] = pre
+            # the gates once for both passes: LSTM σ of (i, f, ·, o) and tanh of g;
+            # GRU σ of (r, z) and tanh of a_n
+            sg = pre if isinstance(layer, LSTM) else pre[:, :2 * n]
+            tg = pre[:, 2 * n:3 * n]
+            rows["sig"], rows["sig'"] = _SIG.f(sg), _SIG.fprime(sg)
+            rows["tanh"], rows["tanh'"] = np.tanh(tg), _TANH.fprime(tg)
             if isinstance(layer, LSTM):
                 C = _rows(f"trace.layers[{l}].c", getattr(tr, "c", None), H0.shape, f64)
                 rows["c"], rows["c2"] = C[:-1].reshape(N, n), C[1:].reshape(N, n)
+                rows["tanhc"], rows["tanhc'"] = np.tanh(rows["c2"]), _TANH.fprime(rows["c2"])
         out.append(rows)
     return out, T, lead
 
@@ -540,9 +591,7 @@ def _compute_stacked(
         if down is not None:
             w[:, :n] += down
         ws[l] = w
-        zero = np.zeros_like(w)
-        us[l], down, _, _, _ = _layer_pull(model.layers[l], rows[l], w, zero,
-                                           np.zeros((N, n)) if l > 0 else None)
+        us[l], down, _, _, _ = _layer_pull(model.layers[l], rows[l], w, None, None, l > 0)
     u = np.concatenate(us, axis=1)
     nu2 = np.einsum("ij,ij->i", u, u)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -565,9 +614,9 @@ def _compute_stacked(
     up: np.ndarray | None = None
     for l, layer in enumerate(model.layers):
         zs = np.ascontiguousarray(gbar[:, off[l]:off[l + 1]])
-        _, _, Jz, d, P = _layer_pull(layer, rows[l], ws[l], zs, None if up is None else up[:, :n])
+        _, _, Jz, d, P = _layer_pull(layer, rows[l], ws[l], zs, None if up is None else up[:, :n], False)
         G = d.val.T @ P.dot
-        if not hold:
+        if not hold and d.dot is not None:
             G = G + d.dot.T @ P.val
         name = "W_hh" if isinstance(layer, ElmanRNN) else "weight_hh"
         grads[f"{name}_l{l}"] = G.astype(model.dtype)
@@ -653,8 +702,9 @@ def omega(
     step; the second derivatives of the gates (and ``f″``) enter as for one
     layer, and ``hold_fprime`` drops them (``δ^l`` held, the term
     ``δ^l ⊗ ṗ^l`` kept). Only ``path="state"``. Cost: every layer's gates
-    evaluated twice from the trace and a dozen ``(T·B × G·n)`` element-wise
-    passes and products per layer, float64 NumPy.
+    evaluated once from the trace, then a values pass (top-down) and a
+    tangent pass (bottom-up) of a few dozen ``(T·B × n)`` element-wise
+    operations and ``(T·B × G·n)·(G·n × n)`` products per layer, float64 NumPy.
 
     Parameters
     ----------
