@@ -1856,6 +1856,7 @@ simple(f"{_SUP}.entry", _imp(f"{_SUP}.entry"), lambda: {"cell": "lstm", "remedy"
 simple(f"{_SUP}.matrix", _imp(f"{_SUP}.matrix"), lambda: {"costs": None}, check=anything)
 simple(f"{_SUP}.cell_of", _imp(f"{_SUP}.cell_of"), lambda: {"model": _lstm()}, check=anything)
 simple(f"{_SUP}.remedy_of", _imp(f"{_SUP}.remedy_of"), lambda: {"remedy": "clip_norm"}, check=anything)
+simple(f"{_SUP}.known_remedy", _imp(f"{_SUP}.known_remedy"), lambda: {"remedy": "clip_norm"}, check=anything)
 simple(f"{_SUP}.require", _imp(f"{_SUP}.require"), lambda: {"model": _gru(), "remedy": "l2"}, check=anything)
 simple(f"{_SUP}.records_for", _imp(f"{_SUP}.records_for"), lambda: {"remedy": "tbptt_k1_k2"}, check=anything)
 simple(f"{_SUP}.model_for", _imp(f"{_SUP}.model_for"), lambda: {
