@@ -329,7 +329,6 @@ def _power(P, u, v, w, y, fro2, out):
     ``_POWER_MAXIT`` iterations or, from the rate at which ``s2 − s1``
     shrinks (about ``(σ₂/σ₁)²`` a step), not about to.
     """
-    n, m = P.shape
     out[1] = 2.0
     gap_prev = np.inf
     for it in range(_POWER_MAXIT):
@@ -521,7 +520,6 @@ def sigma_max(P, u, v, y, A, tw):
     ``v``, ``y`` (length n) and ``A`` (n × n) are work arrays; ``tw`` the
     tiles of ``P`` (:func:`_tiles`).
     """
-    n = P.shape[0]
     w = np.empty(P.shape[1])
     status = np.empty(2)
     s = _power(P, u, v, w, y, _fro2(P), status)
