@@ -70,9 +70,36 @@ def _cells() -> None:
                 m.value_and_grad(x, y)
 
 
+def _remedies_of_every_cell() -> None:
+    """Gauss–Newton products, generators and Ω of the gated cells and stacks
+    (test_gated_curvature, test_generator_*, test_omega_*, test_stacked_*)."""
+    from rnntheory import GRU, LSTM, GeneratorRNN, StackedRNN
+    from rnntheory.remedies import omega
+
+    rng = np.random.default_rng(2)
+    for dtype in (np.float64, np.float32):
+        for B in ((), (3,)):
+            x = rng.normal(size=(5, *B, 2)).astype(dtype)
+            y = rng.integers(0, 2, size=(5, *B))
+            for m in (LSTM.init(2, 3, 2, seed=0, dtype=dtype), GRU.init(2, 3, 2, seed=0, dtype=dtype),
+                      StackedRNN.init(2, 3, 2, cell="lstm", n_layers=2, seed=0, dtype=dtype)):
+                G = m.gauss_newton(x, y, lam_struct=0.1)
+                G(np.ones(G.n_params))
+                m.loss(x, y)
+                _, g = m.value_and_grad(x, y, keep_trace=True)
+                for hold in (True, False):
+                    omega(m, g.trace, g, hold_fprime=hold)
+                if isinstance(m, StackedRNN):
+                    m.value_and_grad(x, y, truncate=(2, 3))
+            for cell, layers in (("elman", 1), ("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)):
+                gen = GeneratorRNN.init(2, 3, 2, cell=cell, n_layers=layers, seed=0, dtype=dtype)
+                for mode, p in (("free", None), ("scheduled", 0.5), ("teacher", None)):
+                    gen.value_and_grad(x, y, mode=mode, p=p, seed=0)
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
-    for step in (_jacobians, _verify, _cells):
+    for step in (_jacobians, _verify, _cells, _remedies_of_every_cell):
         try:
             step()
         except Exception:  # warming only: the tests report real failures
