@@ -360,6 +360,7 @@ def to_markdown(results: Iterable[ClaimResult]) -> str:
     out += ["", "Totals: " + ", ".join(f"{v}: {n}" for v, n in counts.items()) + ".", ""]
     for r in rows:
         out += [f"## {r.id}", "", f"**Claim** ({r.where}): {r.claim}", ""]
+        out += [_article_links(r.id, r.where), ""]
         out += [f"**Verdict**: {r.verdict}. **Method**: {r.method}.", ""]
         if r.corrected:
             out += [f"**Corrected statement**: {r.corrected}", ""]
@@ -369,6 +370,17 @@ def to_markdown(results: Iterable[ClaimResult]) -> str:
             out += [f"**Counterexample**: {ce.description}", ""]
             out += [f"- `{k}` = {_fmt_num(v)}" for k, v in ce.numbers.items()] + [""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _article_links(id: str, where: str) -> str:
+    """The line of a claim's section that links the claim, and every equation
+    its place names ("Eq. 9", "Eqs. 15–16"), to the page that restates the
+    article (``docs/theory/article.md``, anchors ``c01`` … and ``eq-1`` …)."""
+    links = [f"[{id}](theory/article.md#{id.lower()})"]
+    for m in re.finditer(r"Eqs?\. (\d+)(?:\s*[–-]\s*(\d+))?", where):
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        links += [f"[Eq. {i}](theory/article.md#eq-{i})" for i in range(first, last + 1)]
+    return "**In the article, restated**: " + ", ".join(links)
 
 
 def _fmt_num(v: Any) -> str:
