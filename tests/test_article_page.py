@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 markdown = pytest.importorskip("markdown")
+pytest.importorskip("pymdownx")  # the site's Markdown extensions (the docs extra)
 
 from rnntheory import ledger  # noqa: E402
 
