@@ -57,14 +57,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         folder = prepare_folder(args.report, "--report")
         claim = OutputClaim(folder, ("verify.md", "flow-*.png", "lag-*.png", "eigenvalues.png"),
                             force=args.force, name="--report")
-    rows = []
-    for r in run_checks(cfg, progress=None if not args.json else False):
-        rows.append(r)
-    claims: list[Any] = []
-    if not args.no_proofs:
-        from . import ledger
+    if args.json:
+        rows = list(run_checks(cfg, progress=False))
+        claims: list[Any] = []
+        if not args.no_proofs:
+            from . import ledger
 
-        claims = list(ledger.run(progress=None if not args.json else False))
+            claims = list(ledger.run(progress=False))
+    else:
+        rows, claims = _verify_text(args, cfg, check_registry, run_checks)
     failed = [r for r in rows if not r.passed] + [c for c in claims if not c.verified]
     if args.report:
         from .verification import write_report
@@ -81,45 +82,73 @@ def _cmd_verify(args: argparse.Namespace) -> int:
              "claims": [c.as_dict() for c in claims],
              "passed": not failed},
         )
-    else:
-        head = f"{'check':<17} {'models':>6} {'pairs':>9} {'worst':>11}  {'verdict':<7} claim"
-        print(head)
-        print("-" * len(head))
-        for r in rows:
-            print(
-                f"{r.check:<17} {r.models:>6} {r.pairs:>9} {_fmt(r.worst):>11}  "
-                f"{'pass' if r.passed else 'FAIL':<7} {r.claim}"
-            )
-        print()
-        if claims:
-            print()
-            _print_ledger(claims)
-            print()
-        n_ok = sum(r.passed for r in rows)
-        n_claims = sum(c.verified for c in claims)
-        if claims:
-            print(f"{n_claims}/{len(claims)} claims re-verified (rnntheory prove for details).")
-        print(
-            f"{n_ok}/{len(rows)} checks passed "
-            f"(T = {cfg.T}, n = {cfg.n_hidden}, seed = {cfg.seed}). "
-            "'worst' is max ln(observed/bound) for bounds (<= 0 holds), "
-            "the largest relative error for identities."
-        )
     return 1 if failed else 0
 
 
-def _print_ledger(results: list[Any]) -> None:
+def _verify_text(args: argparse.Namespace, cfg: Any, check_registry: Any,
+                 run_checks: Any) -> tuple[list[Any], list[Any]]:
+    """The plain-text output of ``verify``: each check's row as it finishes, then the
+    ledger (one summary line, or every claim's evidence with ``--verbose``)."""
+    from ._tables import pad, shorten
+
+    console = _Console(sys.stdout)
+    names = [spec.name for spec in check_registry()]
+    widths, room = _check_columns(names, console.width)
+    heads = ["check", "models", "pairs", "worst", "verdict"]
+    aligns = ["left", "right", "right", "right", "left"]
+    console.line("  ".join(pad(h, w, a) for h, w, a in zip(heads, widths, aligns, strict=True))
+                 + "  claim")
+    console.line("  ".join("-" * w for w in widths) + "  " + "-" * min(room, 40))
+    rows = []
+    for r in _with_status(run_checks(cfg, progress=False), names, console, "check"):
+        rows.append(r)
+        verdict = console.paint(pad("pass" if r.passed else "FAIL", widths[4]),
+                                "pass" if r.passed else "fail")
+        cells = [pad(r.check, widths[0]), pad(str(r.models), widths[1], "right"),
+                 pad(str(r.pairs), widths[2], "right"), pad(_fmt(r.worst).strip(), widths[3], "right"),
+                 verdict]
+        text = r.claim if args.verbose else shorten(" ".join(r.claim.split()), room)
+        console.line("  ".join(cells) + "  " + text)
+    console.line()
+    _print_checks_summary(rows, cfg, console)
+    claims: list[Any] = []
+    if args.no_proofs:
+        return rows, claims
+    from . import ledger
+
+    ids = list(ledger.registry())
+    claims = list(_with_status(ledger.run(progress=False), ids, console, "claim"))
+    console.line()
+    if args.verbose:
+        _print_ledger(claims, console)
+        console.line()
+    console.line(_ledger_summary(claims, console))
+    for c in claims:
+        if not c.verified:
+            why = f" ({' '.join(str(c.error).split())})" if c.error else ""
+            text = shorten(f"  {c.id} NOT re-verified: {' '.join(c.claim.split())}{why}",
+                           console.width)
+            console.line(text.replace("NOT re-verified", console.paint("NOT re-verified", "fail"), 1))
+    if not args.verbose:
+        console.line("false: refuted by a counterexample recomputed in this run. "
+                      "The evidence: --verbose.")
+    return rows, claims
+
+
+def _print_ledger(results: list[Any], console: _Console | None = None) -> None:
+    out = console if console is not None else _Console(sys.stdout)
     width = max(len(r.verdict) for r in results) if results else 7
-    print(f"{'ID':<4} {'verdict':<{width}}  {'ok':<3} claim")
-    print("-" * (width + 60))
+    out.line(f"{'ID':<4} {'verdict':<{width}}  {'ok':<3} claim")
+    out.line("-" * (width + 60))
     for r in results:
-        print(f"{r.id:<4} {r.verdict:<{width}}  {'yes' if r.verified else 'NO':<3} {r.claim}")
+        ok = out.paint(f"{'yes' if r.verified else 'NO':<3}", "pass" if r.verified else "fail")
+        out.line(f"{r.id:<4} {r.verdict:<{width}}  {ok} {r.claim}")
         if r.corrected and r.verdict != "holds":
-            print(f"{'':<4} {'':<{width}}      corrected: {r.corrected}")
+            out.line(f"{'':<4} {'':<{width}}      corrected: {r.corrected}")
         for line in r.evidence:
-            print(f"{'':<4} {'':<{width}}      - {line}")
+            out.line(f"{'':<4} {'':<{width}}      - {line}")
         if r.error:
-            print(f"{'':<4} {'':<{width}}      ERROR: {r.error}")
+            out.line(f"{'':<4} {'':<{width}}      ERROR: {r.error}")
 
 
 def _cmd_prove(args: argparse.Namespace) -> int:
@@ -496,7 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"rnntheory {VERSION}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     v = sub.add_parser("verify", help="run the numeric checks on the embedded default models")
-    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.add_argument("--json", action="store_true",
+                   help="machine-readable output: every check and claim with its evidence")
+    v.add_argument("--verbose", "-v", action="store_true",
+                   help="print each claim's evidence and the checks' claims in full "
+                        "(default: one row per check and a one-line ledger summary)")
     v.add_argument("--T", type=_int_at_least(1), default=100, help="sequence length (default 100)")
     v.add_argument("--seed", type=_int_at_least(0), default=2013,
                    help="seed of the default models")
@@ -580,6 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output folder (default ./experiments; created when missing)")
     ex.add_argument("--seed", type=_int_at_least(0), default=0, help="base seed (default 0)")
     ex.add_argument("--json", action="store_true", help="print the measured numbers as JSON")
+    ex.add_argument("--protocol", choices=("own", "common"), default=None,
+                    help="remedies: each remedy under its paper's protocol (own, the default) or one common SGD")
+    ex.add_argument("--scheduler", default=None,
+                    help="experiments that sweep: 'processes', 'threads', 'sync' or a Dask scheduler address")
     ex.add_argument("--force", action="store_true",
                     help="overwrite files in the output folder that rnntheory did not write")
     ex.set_defaults(func=_cmd_experiment)

@@ -295,7 +295,8 @@ def test_pascanu_counts_match_the_store(tmp_path):
 
 
 def test_remedies_profiles_and_missing_remedy(tmp_path, monkeypatch):
-    """The ESN row's profile equals ln‖∂h_τ/∂h_0‖ from explicit products of the
+    """Under the former common protocol (no longer the default: each remedy now runs
+    under its own paper's protocol, see tests/test_protocols.py): the ESN row's profile equals ln‖∂h_τ/∂h_0‖ from explicit products of the
     reservoir's step Jacobians; a remedy whose implementation is missing is reported
     'not available' with no numbers."""
     from rnntheory import ElmanRNN, training
@@ -304,8 +305,8 @@ def test_remedies_profiles_and_missing_remedy(tmp_path, monkeypatch):
     from rnntheory.tasks import make_task
 
     monkeypatch.setattr(training, "HessianFree", None)
-    cfg = Config(length=10, n_hidden=4, steps=3, batch_size=2, eval_size=30, esn_n_hidden=12,
-                 rows=("none (MSGD)", "echo state network", "Hessian-free", "teacher forcing"))
+    cfg = Config(protocol="common", length=10, n_hidden=4, steps=3, batch_size=2, eval_size=30,
+                 esn_n_hidden=12, rows=("none (MSGD)", "echo state network", "Hessian-free", "teacher forcing"))
     res = run_experiment("remedies", out=tmp_path, seed=2, config=cfg)
     rows = res.numbers["rows"]
     assert rows["Hessian-free"]["status"] == "not available"

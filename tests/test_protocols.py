@@ -161,3 +161,84 @@ def test_each_protocol_runs_end_to_end_at_tiny_scale(name):
         assert m["steps_done"] == 2 and len(m["curve"]["loss"]) == 2
         assert all(v is not None and np.isfinite(v) for v in m["curve"]["loss"])
         assert 0.0 <= m["final_error"] and m["solved"] == (m["final_error"] < 0.01)
+
+
+# ----------------------------------------------------------------------------- the remedies table
+
+
+def _store_rows(db):
+    import json
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        return [(json.loads(s), json.loads(m) if m else None, st, fin) for s, m, st, fin in
+                con.execute("SELECT spec, metrics, status, finished FROM runs")]
+
+
+_TINY = (("steps", 3), ("n_hidden", 4), ("batch_size", 2), ("eval_size", 20), ("eval_every", 1),
+         ("washout", 50), ("train", 200), ("horizon", 10))
+
+
+def test_remedies_under_own_protocols_recount_from_the_store(tmp_path, monkeypatch):
+    """Each row's success count and median updates-to-solve equal a recount of the
+    store's raw rows of that row's protocol; every row that solves the main length is
+    run at the sweep lengths; a second invocation resumes (nothing rerun or duplicated)."""
+    from rnntheory.experiments import run_experiment, runspec
+    from rnntheory.experiments.remedies_table import Config
+
+    # a threshold every run meets, so that the sweep branch runs at this tiny scale
+    monkeypatch.setattr(runspec, "SOLVED_THRESHOLD", 1.01)
+    rows = ("none (MSGD)", "GRU", "Ω regularizer", "teacher forcing")
+    cfg = Config(length=10, seeds=2, sweep_lengths=(12,), sweep_seeds=1, workers=1, scheduler="sync",
+                 overrides=_TINY, rows=rows)
+    res = run_experiment("remedies", out=tmp_path, seed=4, config=cfg)
+    raw = _store_rows(tmp_path / "remedies.db")
+    assert len(raw) == 3 * 2 + 3 * 1 and all(st == "done" for _, _, st, _ in raw)
+    for name in ("none (MSGD)", "GRU", "Ω regularizer"):
+        p = P.protocol_for(name)
+        mine = [(s, m) for s, m, _, _ in raw if s["length"] == 10 and s["optimizer"] == p.optimizer
+                and tuple(s["remedies"]) == tuple(sorted(p.remedies)) and s["cell"] == p.spec("adding", 10, seed=0).cell]
+        r = res.numbers["rows"][name]
+        assert r["runs"] == len(mine) == 2 and sorted(s["seed"] for s, _ in mine) == [4, 5]
+        assert r["solved"] == sum(m["final_error"] < 1.01 for _, m in mine) == 2
+        steps = sorted(m["steps_to_solve"] for _, m in mine)
+        assert r["median_updates_to_solve"] == (steps[0] + steps[1]) / 2
+        assert r["lr"] == p.scale_values("default")["lr"] and r["protocol"] == p.name
+        sweep = res.numbers["sweep"][name]
+        assert sweep["10"]["solved"] == 2 and sweep["12"]["runs"] == 1
+    assert "teacher forcing" not in res.numbers["sweep"]
+    assert res.numbers["rows"]["teacher forcing"]["runs"] == 2
+    assert "| GRU | chung2014-gru (Chung, Gulcehre, Cho & Bengio 2014) |" in res.markdown
+    assert (tmp_path / "remedies-success.png").stat().st_size > 1000
+    before = {tuple(sorted(s.items(), key=str)).__repr__(): fin for s, _, _, fin in raw}
+    again = run_experiment("remedies", out=tmp_path, seed=4, config=cfg)
+    raw2 = _store_rows(tmp_path / "remedies.db")
+    assert len(raw2) == len(raw)
+    assert {tuple(sorted(s.items(), key=str)).__repr__(): fin for s, _, _, fin in raw2} == before
+    assert again.numbers["rows"]["GRU"]["final_errors"] == res.numbers["rows"]["GRU"]["final_errors"]
+
+
+def test_remedies_esn_row_runs_jaegers_protocol():
+    """The echo state network row is Jaeger's Mackey–Glass protocol: its per-run NRMSE84
+    are mackey_glass_protocol's, and a run succeeds when it is at most 2.8e-4."""
+    from rnntheory.experiments.mg17 import mackey_glass_protocol
+    from rnntheory.experiments.remedies_table import Config, run
+
+    cfg = Config(seeds=2, overrides=_TINY, rows=("echo state network",), workers=1, scheduler="sync")
+    r = run(cfg, None, 3).numbers["rows"]["echo state network"]
+    ref = mackey_glass_protocol(4, 2, seed=3, washout=50, train=200, horizon=10, validation=100).per_run
+    assert np.allclose(r["final_errors"], ref, rtol=1e-12)
+    assert r["solved"] == int(np.sum(ref <= 2.8e-4)) and r["runs"] == 2
+
+
+def test_remedies_config_refuses_bad_fields():
+    from rnntheory.experiments.remedies_table import Config
+
+    with pytest.raises(ValueError, match=r"`protocol` must be one of"):
+        Config(protocol="mine")
+    with pytest.raises(ValueError, match=r"`overrides` must be one of"):
+        Config(overrides=(("lr", 1),))
+    with pytest.raises(TypeError, match=r"`overrides` must hold \(name, value\) pairs"):
+        Config(overrides=("steps",))
+    with pytest.raises(ValueError, match=r"`sweep_lengths` must be >= 10"):
+        Config(sweep_lengths=(5,))

@@ -397,7 +397,8 @@ def cli_experiment(args: Any) -> int:
     db = folder / f"{args.name}.db"
     if db.exists() or db.is_symlink():
         Store(db, readonly=True).close()  # refuses (ValueError) a file that is not a store
-    res = run_experiment(args.name, full=args.full, out=folder, seed=seed)
+    config = _cli_config(args)
+    res = run_experiment(args.name, full=args.full, out=folder, seed=seed, config=config)
     claim.record()
     if args.json:
         d = res.as_dict()
@@ -410,6 +411,27 @@ def cli_experiment(args: Any) -> int:
         print(f"wrote {folder / (args.name + '.md')} and {len(res.figures)} figure(s) "
               f"in {res.wall_s:.1f} s")
     return 0
+
+
+def _cli_config(args: Any) -> Any:
+    """The configuration ``--protocol`` / ``--scheduler`` ask for (``None``: the experiment's own default)."""
+    from dataclasses import fields as _fields
+    from dataclasses import replace
+
+    changes: dict[str, Any] = {}
+    for opt in ("protocol", "scheduler"):
+        value = getattr(args, opt, None)
+        if value is not None:
+            changes[opt] = value
+    if not changes:
+        return None
+    exp = get_experiment(args.name)
+    config = exp.default_config(bool(args.full))
+    names = {f.name for f in _fields(config)}
+    for opt in changes:
+        if opt not in names:
+            raise ValueError(f"`--{opt}` does not apply to the experiment {args.name!r}")
+    return replace(config, **changes)
 
 
 def run_specs(
