@@ -34,12 +34,13 @@ def _png_ok(path):
 # ----------------------------------------------------------------------------- registry / CLI
 
 
-def test_list_names_all_six(capsys):
-    """``rnntheory experiment --list`` prints each of the six experiments once."""
+def test_list_names_all_seven(capsys):
+    """``rnntheory experiment --list`` prints each of the seven experiments once (the
+    reproduction subset, ``reproduce``, is the seventh)."""
     rc = main(["experiment", "--list"])
     out = capsys.readouterr().out
     assert rc == 0
-    want = ["pascanu-tasks", "init-spectra", "bound-tightness", "copy-adding", "mg17-esn", "remedies"]
+    want = ["pascanu-tasks", "init-spectra", "bound-tightness", "copy-adding", "mg17-esn", "remedies", "reproduce"]
     for name in want:
         assert sum(line.split()[0] == name for line in out.splitlines() if line.strip()) == 1
     assert sorted(EXPERIMENT_NAMES) == sorted(want)

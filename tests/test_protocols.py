@@ -242,3 +242,122 @@ def test_remedies_config_refuses_bad_fields():
         Config(overrides=("steps",))
     with pytest.raises(ValueError, match=r"`sweep_lengths` must be >= 10"):
         Config(sweep_lengths=(5,))
+
+
+# ----------------------------------------------------------------------------- the reproduction subset
+
+
+@pytest.mark.parametrize(
+    ("runs", "workers", "want"),
+    [
+        ([(1000, 0.01, 2.0), (1000, 0.02, 2.0)], 2, 22.0),  # sum/2 = 17 < the longest run, 22
+        ([(1000, 0.01, 2.0)] * 3, 2, 3 * 12.0 / 2),
+        ([(3000, 0.05, 10.0)] * 4, 2, 4 * 160.0 / 2),
+        ([(10, 1.0, 0.0), (1, 1.0, 0.0)], 4, 10.0),  # never below the longest run
+        ([], 2, 0.0),
+    ],
+)
+def test_estimate_seconds_by_hand(runs, workers, want):
+    from rnntheory.experiments.reproduce import estimate_seconds
+
+    assert estimate_seconds(runs, workers) == pytest.approx(want, rel=1e-15)
+
+
+def _line(item, length, seed, solved, steps_to_solve, err):
+    from rnntheory.experiments.reproduce import SUBSET
+
+    it = next(i for i in SUBSET if i.key == item)
+    return {"item": item, "protocol": it.protocol, "task": it.task, "length": length, "seed": seed, "steps": 3000,
+            "lr": 0.1, "solved": solved, "steps_to_solve": steps_to_solve, "final_error": err, "final_loss": 0.1,
+            "wall_s": 1.0}
+
+
+def test_summaries_against_the_paper_by_hand():
+    """4/5 solved (updates 100, 200, 300, 400) against the paper's 5/5 is a rate 0.8, a
+    median of 250 updates, a difference of −0.2 and 'does not match'; 5/5 matches; a row
+    without runs is 'not run yet'; a row whose paper gives no rate says so."""
+    from rnntheory.experiments.reproduce import export_csv, read_csv, render_page, summarise
+
+    key = "temporal order, MSGD + clipping + Ω"
+    lines = [_line(key, 50, s, s != 2, None if s == 2 else 100 * (s + 1) - (100 if s > 2 else 0), 0.0 if s != 2
+                   else 0.3) for s in range(5)]
+    lines += [_line(key, 100, s, True, 1000, 0.0) for s in range(5)]
+    lines += [_line("adding, GRU", 150, 0, True, 250, 0.001)]
+    rows = {(r["item"], r["length"]): r for r in summarise(lines)}
+    r = rows[(key, 50)]
+    assert (r["runs"], r["solved"], r["success_rate"], r["median_updates_to_solve"]) == (5, 4, 0.8, 250.0)
+    assert r["difference"] == pytest.approx(-0.2) and r["verdict"] == "does not match the paper"
+    assert r["median_final_error"] == 0.0
+    assert rows[(key, 100)]["verdict"] == "matches the paper's rate" and rows[(key, 100)]["difference"] == 0.0
+    assert rows[(key, 150)]["verdict"] == "not run yet" and rows[(key, 150)]["runs"] == 0
+    assert rows[("adding, GRU", 150)]["verdict"] == "no number in the paper to compare"
+    # the page is generated from the CSV: the round trip gives the same page
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "r.csv"
+        path.write_text(export_csv(lines), encoding="utf-8")
+        back = read_csv(path)
+    assert render_page(back) == render_page(lines)
+    page = render_page(lines)
+    assert "**3 of 16 rows have been run** (11 runs in all)" in page
+    assert "| 4/5 solved; median updates to solve 250; median final error 0 | -0.20 | does not match" in page
+    with pytest.raises(ValueError, match=r"must be a reproduce CSV with columns"):
+        bad = Path(tempfile.mkdtemp()) / "bad.csv"
+        bad.write_text("a,b\n1,2\n", encoding="utf-8")
+        read_csv(bad)
+
+
+def test_reproduce_resumes_without_losing_or_duplicating(tmp_path, capsys):
+    """Half the runs are in the store (an interrupted run); the experiment runs only the
+    others, leaves the recorded ones untouched, stores each run once, prints its estimate
+    first, and its CSV recounts the store."""
+    import sqlite3
+
+    from rnntheory.experiments import run_experiment
+    from rnntheory.experiments.registry import run_specs
+    from rnntheory.experiments.reproduce import Config, plan, read_csv
+
+    tiny = (("steps", 2), ("n_hidden", 4), ("batch_size", 2), ("eval_size", 8), ("eval_every", 1))
+    cfg = Config(items=("temporal order, MSGD + clipping", "adding, GRU", "addition, Hessian-free"), seeds=2,
+                 lengths=(100, 150), overrides=tiny, workers=1, scheduler="sync")
+    specs = [sp for *_, sp in plan(cfg, 7)]
+    assert len(specs) == 2 * 2 + 2 + 2 and len({sp.key() for sp in specs}) == len(specs)
+    run_specs(specs[::2], tmp_path, "reproduce", workers=1, scheduler="sync")  # interrupted half-way
+    with sqlite3.connect(tmp_path / "reproduce.db") as con:
+        first = dict(con.execute("SELECT key, finished FROM runs").fetchall())
+    assert len(first) == 4
+    res = run_experiment("reproduce", out=tmp_path, seed=7, config=cfg)
+    err = capsys.readouterr().err
+    assert re.search(r"reproduce: 8 runs, estimated \d+\.\d\d h on 1 worker", err)
+    assert err.index("estimated") < err.index("sweep: 8 runs, 4 already done, 4 to run")
+    with sqlite3.connect(tmp_path / "reproduce.db") as con:
+        after = dict(con.execute("SELECT key, finished FROM runs").fetchall())
+        n_rows = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert n_rows == len(after) == 8 and set(after) == {sp.key() for sp in specs}
+    assert all(after[k] == v for k, v in first.items())  # the recorded runs were not rerun
+    lines = read_csv(tmp_path / "reproduce.csv")
+    assert len(lines) == 8 == res.numbers["runs"]
+    got = {r["item"]: r for r in res.numbers["rows"] if r["runs"] and r["length"] == 150}
+    assert got["adding, GRU"]["solved"] == sum(ln["solved"] for ln in lines if ln["item"] == "adding, GRU")
+    # a rerun changes nothing
+    again = run_experiment("reproduce", out=tmp_path, seed=7, config=cfg)
+    assert again.numbers["rows"] == res.numbers["rows"]
+    with sqlite3.connect(tmp_path / "reproduce.db") as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 8
+
+
+def test_reproduce_config_refuses_bad_fields():
+    from rnntheory.experiments.reproduce import Config, Item
+
+    with pytest.raises(ValueError, match=r"`items` must be one of"):
+        Config(items=("copy, everything",))
+    with pytest.raises(ValueError, match=r"`items` must name at least one row"):
+        Config(items=())
+    with pytest.raises(TypeError, match=r"`probe` must be True or False"):
+        Config(probe=1)
+    with pytest.raises(ValueError, match=r"route 'esn'"):
+        Item("esn", "jaeger2001-esn", "mackey_glass", (10,), 1, 1, None, "claim", None)
+    with pytest.raises(ValueError, match=r"`target_rate` must be <= 1"):
+        Item("x", "pascanu2013-msgd", "temporal_order", (50,), 1, 1, None, "claim", 1.5)

@@ -63,7 +63,11 @@ _MODULES: dict[str, tuple[str, str]] = {
     ),
     "remedies": (
         "remedies_table",
-        "the 11 remedies side by side on one task: error, gradient-norm profile, wall time",
+        "the 11 remedies side by side, each under its own paper's protocol: success rates over seeds",
+    ),
+    "reproduce": (
+        "reproduce",
+        "the papers' headline claims under their protocols (≤ 2.5 h on 2 cores, resumable), against the papers",
     ),
 }
 
