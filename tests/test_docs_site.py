@@ -281,3 +281,27 @@ def test_get_started_walks_the_doors_in_order():
     positions = [page.index(step) for step in steps]
     assert positions == sorted(positions)
     assert "](guides/cli.md" in page  # verify's output is described there, not pasted here
+
+
+# ----------------------------------------------------------- contributing
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S)
+
+
+def test_contributing_runs_what_the_readme_and_ci_run():
+    page = _read("docs/contributing.md")
+    readme_test = [b for b in _bash_blocks(_read("README.md")) if b.startswith("python -m pytest")]
+    assert readme_test, "README has no test command"
+    assert readme_test[0] in _bash_blocks(page), "the test command differs from the README's"
+    ci = _read(".ci/run")
+    for step in ("ruff check .", "mypy", "mkdocs build --strict", "python -m pytest",
+                 'python -m pip install --quiet -e ".[dev,oracle]"'):
+        assert step in ci, f".ci/run no longer runs {step!r}"
+        assert step.replace("--quiet ", "") in page, f"the page does not say CI runs {step!r}"
+    for path in ("benchmarks/README.md", ".ci/run", "tests/oracle.py", "tests/naive.py",
+                 "rnntheory/_validation.py", "tests/test_fuzz.py", "tests/test_architecture.py"):
+        assert (ROOT / path).is_file(), path
+        assert path in page or Path(path).name in page, path
+    assert "](architecture.md)" in page
