@@ -305,3 +305,24 @@ def test_contributing_runs_what_the_readme_and_ci_run():
         assert (ROOT / path).is_file(), path
         assert path in page or Path(path).name in page, path
     assert "](architecture.md)" in page
+
+
+# ----------------------------------------------------------------- README
+
+
+def test_readme_opens_as_the_home_page_does():
+    readme, home = _read("README.md"), _read("docs/index.md")
+    first = home.split("\n\n")[1]
+    assert first.startswith("**rnntheory**")
+    assert readme.split("\n\n")[1] == first, "README's opening differs from the home page's"
+    for door, _ in DOORS:
+        # the README shows the home page's examples, which the docs tests run
+        home_block = re.search(r"^```python\n.*?^```", _section(home, door), re.M | re.S)
+        m = re.search(rf"^### {re.escape(door)}\n(.*?)(?=^##)", readme, re.M | re.S)
+        assert m and home_block, door
+        assert home_block.group(0) in m.group(1), f"README's '{door}' example differs from the home page's"
+    positions = [readme.index(f"\n### {door}\n") for door, _ in DOORS]
+    assert positions == sorted(positions) and positions[-1] < readme.index("## Two commands")
+    extras = _section(readme, "Extras")
+    for extra in _pyproject()["project"]["optional-dependencies"]:
+        assert f"`{extra}`" in extras, f"README's Extras do not name `{extra}`"
