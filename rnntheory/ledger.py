@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._outputs import json_safe
+from ._tables import markdown_table
 
 __all__ = [
     "VERDICTS",
@@ -349,13 +350,12 @@ def to_markdown(results: Iterable[ClaimResult]) -> str:
         "evidence that `rnntheory prove` re-checks on every run. Counterexamples are",
         "stored in `proofs/counterexamples/` and recomputed each time.",
         "",
-        "| ID | where | claim | verdict | method |",
-        "|---|---|---|---|---|",
+        markdown_table(
+            ["ID", "where", "claim", "verdict", "method"],
+            [[f"[{r.id}](#{r.id.lower()})", r.where, r.claim,
+              r.verdict + ("" if r.verified else " (**not re-verified**)"), r.method] for r in rows],
+        ),
     ]
-    for r in rows:
-        flag = "" if r.verified else " (**not re-verified**)"
-        cells = [f"[{r.id}](#{r.id.lower()})", r.where, r.claim, r.verdict + flag, r.method]
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     out += ["", "Totals: " + ", ".join(f"{v}: {n}" for v, n in counts.items()) + ".", ""]
     for r in rows:

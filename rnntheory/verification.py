@@ -25,6 +25,7 @@ import numpy as np
 
 from . import bounds as bd
 from . import jacobians as jac
+from ._tables import markdown_table
 from .cells.elman import ElmanRNN
 from .checks import CheckContext, registry
 from .checks._context import VerifyConfig, check_cfg, default_models
@@ -125,18 +126,18 @@ def write_report(
         "'worst' is max ln(observed/bound) for bounds (≤ 0 holds), the largest "
         "relative error for identities.",
         "",
-        "| check | models | pairs | worst | verdict | claim |",
-        "|---|---:|---:|---:|---|---|",
+        markdown_table(
+            ["check", "models", "pairs", "worst", "verdict", "claim"],
+            [[r.check, r.models, r.pairs, f"{r.worst:.3e}" if np.isfinite(r.worst) else str(r.worst),
+              "pass" if r.passed else "FAIL", r.claim] for r in rows],
+            align=["left", "right", "right", "right", "left", "left"],
+        ),
     ]
-    for r in rows:
-        worst = f"{r.worst:.3e}" if np.isfinite(r.worst) else str(r.worst)
-        lines.append(
-            f"| {r.check} | {r.models} | {r.pairs} | {worst} | {'pass' if r.passed else 'FAIL'} | {r.claim} |"
-        )
     if claims:
-        lines += ["", "## Claims ledger", "", "| ID | verdict | re-verified | claim |", "|---|---|---|---|"]
-        for c in claims:
-            lines.append(f"| {c.id} | {c.verdict} | {'yes' if c.verified else 'NO'} | {c.claim} |")
+        lines += ["", "## Claims ledger", "",
+                  markdown_table(["ID", "verdict", "re-verified", "claim"],
+                                 [[c.id, c.verdict, "yes" if c.verified else "NO", c.claim]
+                                  for c in claims])]
     lines += ["", "## Gradient flow of three default models", ""]
     picked: dict[str, tuple[ElmanRNN, np.ndarray]] = {}
     for label, m, x in default_models(cfg):

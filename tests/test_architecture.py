@@ -31,6 +31,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("leaves", [
         "rnntheory._validation", "rnntheory._vecmath", "rnntheory._outputs",
         "rnntheory._parallel", "rnntheory._oracles", "rnntheory._version", "rnntheory._linalg",
+        "rnntheory._tables",
         "rnntheory.activations",
     ]),
     ("symbolic", ["rnntheory.symbolic", "rnntheory.symbolic.*"]),

@@ -334,14 +334,11 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table; cells are formatted with :func:`fmt` unless strings."""
-    def cell(x: Any) -> str:
-        s = x if isinstance(x, str) else fmt(x)
-        return s.replace("|", "\\|")
+    """A GitHub-flavoured Markdown table; cells are formatted with :func:`fmt` unless strings,
+    then escaped by the library's one table writer (:func:`rnntheory._tables.markdown_table`)."""
+    from .._tables import markdown_table as write
 
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows]
-    return "\n".join(lines)
+    return write(headers, [[x if isinstance(x, str) else fmt(x) for x in r] for r in rows])
 
 
 def figure_path(out: Path | None, name: str, what: str) -> Path | None:

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tables import markdown_table
 from .._validation import check_choice
 
 __all__ = [
@@ -887,11 +888,6 @@ def records_for(remedy: str) -> tuple[Any, ...]:
 
 
 # ---------------------------------------------------------------- the page
-def _cell_text(text: str) -> str:
-    """``text`` safe inside a Markdown table cell: ``|`` escaped, no line breaks."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(*, costs: str | Path | None = None) -> str:
     """The page ``docs/guides/remedy-matrix.md``, rendered from the registry.
 
@@ -944,8 +940,7 @@ def render_markdown(*, costs: str | Path | None = None) -> str:
         ]
     else:
         lines += ["No benchmark results were found: costs are not shown.", ""]
-    lines.append("| remedy | " + " | ".join(_cell_text(CELL_TITLES[c]) for c in CELLS) + " |")
-    lines.append("|---|" + "---|" * len(CELLS))
+    table = []
     for r in REMEDIES:
         cells = []
         for c in CELLS:
@@ -962,8 +957,9 @@ def render_markdown(*, costs: str | Path | None = None) -> str:
                 if e.reason not in reasons:
                     reasons.append(e.reason)
                 text = f"✗ R{reasons.index(e.reason) + 1}"
-            cells.append(_cell_text(text))
-        lines.append(f"| {_cell_text(REMEDY_TITLES[r])} | " + " | ".join(cells) + " |")
+            cells.append(text)
+        table.append([REMEDY_TITLES[r], *cells])
+    lines.append(markdown_table(["remedy", *(CELL_TITLES[c] for c in CELLS)], table))
     lines += ["", "## Reasons", ""]
     lines += [f"- **R{i}**: {t}" for i, t in enumerate(reasons, 1)]
     lines += ["", "## Notes", ""]
