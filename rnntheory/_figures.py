@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["DPI", "figure_style", "new_figure", "save_figure"]
+__all__ = [
+    "DPI",
+    "check_context",
+    "draw_success",
+    "figure_style",
+    "legend_outside",
+    "new_figure",
+    "save_figure",
+    "with_context",
+]
 
 DPI = 100
 """Resolution (dots per inch) of every figure the package draws, unless the caller sets one."""
@@ -74,3 +83,85 @@ def save_figure(fig: Figure, path: str | os.PathLike[str] | None, dpi: float) ->
         )
     with figure_style():
         fig.savefig(text, dpi=dpi)
+
+
+def check_context(context: Any) -> str | None:
+    """``context`` (the model, sizes and data a figure shows) as a stripped str, or None.
+
+    Raises
+    ------
+    TypeError
+        ``context`` is neither a str nor None.
+    """
+    if context is None:
+        return None
+    if not isinstance(context, str):
+        raise TypeError(f"`context` must be a str or None, got {type(context).__name__}")
+    return context.strip() or None
+
+
+def with_context(title: str, context: str | None, width: int = 64) -> str:
+    """``title`` with ``context`` below it, wrapped at ``width`` characters (``title`` alone without)."""
+    if not context:
+        return title
+    import textwrap
+
+    return "\n".join([title, *textwrap.wrap(context, width, break_on_hyphens=False)])
+
+
+def legend_outside(ax: Any, *, fontsize: float = 8, ncol: int = 1) -> Any:
+    """The legend of ``ax`` to the right of the axes, top-aligned, outside them.
+
+    A legend inside the axes covers the data wherever the curves fill them
+    (``loc="best"`` only picks the least-covered corner); outside, it covers
+    nothing. The constrained layout of :func:`new_figure` shrinks the axes to
+    make room. Returns the legend, or None when ``ax`` has no labelled artist.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                     borderaxespad=0.0, frameon=False, fontsize=fontsize, ncol=ncol)
+
+
+def draw_success(ax: Any, rates: dict[str, tuple[Any, Any]], *, percent: bool = False) -> bool:
+    """Success rates against the sequence length on ``ax``: lines, or bars for one length.
+
+    ``rates`` maps a method to ``(lengths, rates)`` with rates in ``[0, 1]``.
+    Over several lengths each method is a line with markers (gid: its label).
+    When every method was run at one and the same length, a line would be a
+    lone marker on an axis of five meaningless units, so each method becomes a
+    bar (gid: its label) named by its tick, with its rate written above it (a
+    zero rate is a bar of no height, and still reads ``0 %``). Returns True
+    when bars were drawn. ``percent`` draws rates as percentages.
+    """
+    import numpy as np
+
+    scale = 100.0 if percent else 1.0
+    lengths = sorted({float(v) for x, _ in rates.values() for v in np.asarray(x, dtype=float)})
+    top = 105.0 if percent else 1.05
+    if len(lengths) == 1:
+        names = list(rates)
+        for i, name in enumerate(names):
+            y = float(np.asarray(rates[name][1], dtype=float)[0])
+            bars = ax.bar([i], [scale * y], width=0.6, color=f"C{i % 10}", label=name)
+            for patch in bars.patches:
+                patch.set_gid(name)
+            ax.annotate(f"{100.0 * y:.0f} %", xy=(i, scale * y), xytext=(0, 3),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=8,
+                        gid=f"{name}-value")
+        ax.set_xticks(range(len(names)), names, rotation=20 if len(names) > 2 else 0,
+                      ha="right" if len(names) > 2 else "center", fontsize=8)
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.set_ylim(0.0, 1.15 * top)
+        ax.set_xlabel(f"method (sequence length {lengths[0]:g})")
+        return True
+    for i, (name, (x, y)) in enumerate(rates.items()):
+        xs = np.asarray(x, dtype=float)
+        ys = np.asarray(y, dtype=float)
+        order = np.argsort(xs)
+        ax.plot(xs[order], scale * ys[order], marker="o", lw=1.8, color=f"C{i % 10}", label=name,
+                gid=name)
+    ax.set_ylim(-0.05 * scale, top)
+    ax.set_xlabel("sequence length")
+    return False

@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._figures import DPI, figure_style, new_figure, save_figure
+from ._figures import (
+    DPI,
+    check_context,
+    draw_success,
+    figure_style,
+    legend_outside,
+    new_figure,
+    save_figure,
+    with_context,
+)
 from ._linalg import spectral_norm
 from ._validation import is_real_dtype
 from .activations import get_activation
@@ -106,6 +115,7 @@ def activation_derivatives(
     *,
     activations: Sequence[str] = ("tanh", "sigmoid"),
     x_max: float = 6.0,
+    context: str | None = None,
     dpi: float = DPI,
 ) -> Figure:
     r"""Plot ``f′`` of each activation and mark its maximum ``γ_h``.
@@ -127,6 +137,8 @@ def activation_derivatives(
         Names accepted by :func:`rnntheory.activations.get_activation`.
     x_max : float
         The grid spans ``[−x_max, x_max]`` with spacing 0.01.
+    context : str, optional
+        A second title line (where the figure is used, for example).
     dpi : float
         Resolution of the saved file (and of the figure), dots per inch.
 
@@ -135,6 +147,8 @@ def activation_derivatives(
     matplotlib.figure.Figure
         One axes; the curve of activation ``name`` is the line with
         ``get_gid() == name``, its maximum the line with gid ``name + "-max"``.
+        The title names the activations and the interval; the legend lies
+        outside the axes.
 
     Raises
     ------
@@ -172,11 +186,12 @@ def activation_derivatives(
             raise ValueError(f"`activations` holds an unknown activation: {exc}") from None
     if not acts:
         raise ValueError("`activations` must name at least one activation, got an empty sequence")
+    context = check_context(context)
 
     half = np.linspace(0.0, float(x_max), round(float(x_max) * 100) + 1)
     x = np.concatenate([-half[:0:-1], half])
 
-    fig = new_figure((6.4, 3.8))
+    fig = new_figure((7.2, 3.8))
     with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
@@ -201,8 +216,11 @@ def activation_derivatives(
         ax.set_ylim(0.0, 1.12 * max(a.gamma_h for a in acts))
         ax.set_xlabel("$x$")
         ax.set_ylabel("$f'(x)$")
-        ax.set_title(r"Derivatives of the activations and their maxima $\gamma_h$")
-        ax.legend(loc="upper left", frameon=False)
+        names = ", ".join(f"${_TEX.get(a.name, a.name)}'$" for a in acts)
+        ax.set_title(with_context(
+            rf"{names} on $[-{float(x_max):g}, {float(x_max):g}]$ and their maxima $\gamma_h$",
+            context))
+        legend_outside(ax, fontsize=10)
         ax.grid(alpha=0.3)
     save_figure(fig, path, dpi)
     return fig
@@ -213,6 +231,7 @@ def gradient_flow_heatmap(
     path: str | os.PathLike[str] | None = None,
     bound: Any = None,
     *,
+    context: str | None = None,
     dpi: float = DPI,
 ) -> Figure:
     r"""Heatmap of ``ln ‖∂h_t/∂h_k‖`` over every pair ``(t, k)``.
@@ -233,7 +252,11 @@ def gradient_flow_heatmap(
     path : str or os.PathLike, optional
         Where to save the figure.
     bound : array, shape ``(T+1, T+1)``, optional
-        A log bound on every pair (``−inf`` masked), drawn as contour lines.
+        A log bound on every pair (``−inf`` masked), drawn as contour lines:
+        at most six levels, labelled in 9-point type with a dark outline.
+    context : str, optional
+        The model, its sizes and the data, e.g. ``"Elman, smart tanh,
+        n_hidden = 50, T = 100, seed 0"``: the second line of the title.
     dpi : float
         Resolution, dots per inch.
 
@@ -242,7 +265,7 @@ def gradient_flow_heatmap(
     matplotlib.figure.Figure
         The heatmap is ``fig.axes[0].images[0]`` (gid ``"log_norms"``), its
         array the masked ``log_norms``; the contours (gid ``"bound"``) are
-        ``fig.axes[0].collections``.
+        ``fig.axes[0].collections``, their labels ``fig.axes[0].texts``.
 
     Raises
     ------
@@ -270,6 +293,7 @@ def gradient_flow_heatmap(
             raise ValueError(
                 f"`bound` must have the shape of `log_norms` {L.shape}, got shape {B.shape}"
             )
+    context = check_context(context)
     n = L.shape[0]
     data = np.ma.masked_where(np.isneginf(L), L)
     fig = new_figure((5.6, 4.6))
@@ -288,7 +312,8 @@ def gradient_flow_heatmap(
             if hi > lo:
                 from matplotlib.ticker import MaxNLocator
 
-                levels = [v for v in MaxNLocator(nbins=8).tick_values(lo, hi) if lo <= v <= hi]
+                # few levels, so that each label has room along its contour
+                levels = [v for v in MaxNLocator(nbins=5).tick_values(lo, hi) if lo <= v <= hi]
             else:
                 levels = []
             if len(levels) >= 1:
@@ -298,11 +323,16 @@ def gradient_flow_heatmap(
                     levels=levels, colors="white", linewidths=0.8,
                 )
                 cs.set_gid("bound")
-                ax.clabel(cs, fontsize=7, fmt="%.3g")
+                from matplotlib import patheffects
+
+                labels = ax.clabel(cs, fontsize=9, fmt="%.3g", inline=True, inline_spacing=6)
+                for text in labels:
+                    text.set_path_effects([patheffects.withStroke(linewidth=2.0, foreground="0.15")])
         ax.set_xlabel("source step $k$")
         ax.set_ylabel("target step $t$")
-        ax.set_title(r"$\ln\Vert\partial h_t/\partial h_k\Vert$"
-                     + (" and the bound (contours)" if B is not None else ""))
+        ax.set_title(with_context(r"$\ln\Vert\partial h_t/\partial h_k\Vert$"
+                                  + (" and the bound (contours)" if B is not None else ""),
+                                  context), fontsize=10)
     save_figure(fig, path, dpi)
     return fig
 
@@ -327,6 +357,7 @@ def norm_vs_lag(
     path: str | os.PathLike[str] | None = None,
     rate: float | None = None,
     *,
+    context: str | None = None,
     dpi: float = DPI,
 ) -> Figure:
     r"""Mean ``ln ‖∂h_{k+τ}/∂h_k‖`` against the lag ``τ``, with Eq. 12's line.
@@ -348,13 +379,16 @@ def norm_vs_lag(
         The log rate ``ln(γ_W γ_h)`` per step, e.g.
         ``np.log(rnntheory.bounds.decay_rate(W, "tanh"))``; the line
         ``τ · rate`` is drawn (gid ``"eq12"``).
+    context : str, optional
+        The model, its sizes and the data: the second line of the title.
     dpi : float
         Resolution, dots per inch.
 
     Returns
     -------
     matplotlib.figure.Figure
-        The mean is the line with gid ``"mean"`` (x: the lags, y: the means).
+        The mean is the line with gid ``"mean"`` (x: the lags, y: the means);
+        the legend lies outside the axes, on the right.
 
     Raises
     ------
@@ -385,8 +419,9 @@ def norm_vs_lag(
             r = float("inf")
         if not np.isfinite(r):
             raise ValueError(f"`rate` must be a finite real number (ln(γ_W γ_h)), got {rate!r}")
+    context = check_context(context)
     lags, mean, lo, hi = _lag_stats(L)
-    fig = new_figure((6.0, 3.8))
+    fig = new_figure((8.0, 3.8))
     with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
@@ -401,8 +436,8 @@ def norm_vs_lag(
                     label=rf"Eq. 12: $\tau\,\ln(\gamma_W\gamma_h)$, rate {r:.3g}", gid="eq12")
         ax.set_xlabel(r"lag $\tau = t - k$")
         ax.set_ylabel(r"$\ln\Vert\partial h_{k+\tau}/\partial h_k\Vert$")
-        ax.set_title("Gradient norm against the lag")
-        ax.legend(frameon=False, fontsize=8)
+        ax.set_title(with_context("Gradient norm against the lag", context), fontsize=10)
+        legend_outside(ax)
         ax.grid(alpha=0.3)
     save_figure(fig, path, dpi)
     return fig
@@ -412,17 +447,22 @@ def eigenvalues_unit_circle(
     matrices: Any,
     path: str | os.PathLike[str] | None = None,
     *,
+    activations: Any = None,
+    context: str | None = None,
     dpi: float = DPI,
 ) -> Figure:
-    r"""Eigenvalues of recurrent matrices against the unit circle and the ``σ_max`` circle.
+    r"""Eigenvalues of recurrent matrices against the unit, ``1/γ_h`` and ``σ_max`` circles.
 
     One panel per label. Each panel scatters the eigenvalues of every matrix
-    of its group in the complex plane, draws the unit circle ``|λ| = 1`` and,
-    dashed, the circle of radius ``max σ_max(W)`` over the group. Every
-    eigenvalue lies inside the ``σ_max`` circle (``ρ(W) ≤ σ_max(W)``); the gap
-    between the two is what the spectral radius hides: the article's Eq. 12 needs
-    ``σ_max``, and a matrix with all eigenvalues inside the unit circle can
-    still have ``σ_max > 1`` (Pascanu et al. 2013, §2.1).
+    of its group in the complex plane, draws the unit circle ``|λ| = 1``,
+    dashed, the circle of radius ``max σ_max(W)`` over the group and, when the
+    group's activation is given, dotted, the circle of radius ``1/γ_h`` (4
+    for the sigmoid, whose ``γ_h = 1/4``; 1 for tanh). Every eigenvalue lies
+    inside the ``σ_max`` circle (``ρ(W) ≤ σ_max(W)``); the gap between the two
+    is what the spectral radius hides. Vanishing is guaranteed when the
+    ``σ_max`` circle lies inside the ``1/γ_h`` circle (Eq. 12 needs
+    ``σ_max < 1/γ_h``), and a matrix with all eigenvalues inside the unit
+    circle can still have ``σ_max > 1/γ_h`` (Pascanu et al. 2013, §2.1).
 
     Parameters
     ----------
@@ -430,6 +470,13 @@ def eigenvalues_unit_circle(
         ``{label: [W, …]}``, each ``W`` a real square matrix (finite).
     path : str or os.PathLike, optional
         Where to save the figure.
+    activations : str or mapping of str to str, optional
+        The activation of every group (a name of
+        :func:`rnntheory.activations.get_activation`), or ``{label: name}``
+        for some groups: their panels draw the ``1/γ_h`` circle.
+    context : str, optional
+        The model, its sizes and the data (e.g. ``"Elman W_hh, n_hidden = 50,
+        seeds 0–4"``): the figure's title.
     dpi : float
         Resolution, dots per inch.
 
@@ -438,14 +485,17 @@ def eigenvalues_unit_circle(
     matplotlib.figure.Figure
         Panel ``i`` is ``fig.axes[i]`` (title: its label); the eigenvalues are the
         collection with gid ``"eigenvalues"``, the circles the lines with gids
-        ``"unit"`` and ``"sigma_max"`` (the latter's radius in its
-        ``get_label()`` and its data).
+        ``"unit"``, ``"sigma_max"`` and ``"inv_gamma_h"`` (each radius in its
+        ``get_label()`` and its data). Each panel's legend lies below it.
 
     Raises
     ------
     ValueError
         If ``matrices`` is empty, a group is empty, or a matrix is not real,
-        square and finite.
+        square and finite; if ``activations`` names an unknown activation or
+        a label that ``matrices`` does not have.
+    TypeError
+        If ``activations`` is neither a str, a mapping nor None.
 
     Examples
     --------
@@ -485,34 +535,77 @@ def eigenvalues_unit_circle(
                 raise ValueError(f"`matrices[{label!r}]` must hold square matrices, got shape {A.shape}")
             arrs.append(A)
         groups.append((str(label), arrs))
+    acts = _group_activations(activations, [g for g, _ in groups])
+    context = check_context(context)
     theta = np.linspace(0.0, 2.0 * np.pi, 361)
-    fig = new_figure((3.6 * len(groups), 3.9))
+    fig = new_figure((3.6 * len(groups), 4.6 if context else 4.3))
     with figure_style():
         fig.set_dpi(dpi)
+        panels = fig.subfigures(1, len(groups), squeeze=False)[0]
         for i, (label, arrs) in enumerate(groups):
-            ax = fig.add_subplot(1, len(groups), i + 1)
+            ax = panels[i].add_subplot()
             eig = np.concatenate([np.linalg.eigvals(A) for A in arrs])
             smax = max(spectral_norm(A) for A in arrs)
             rho = float(np.max(np.abs(eig)))
             ax.plot(np.cos(theta), np.sin(theta), color="k", lw=1.0, gid="unit",
                     label=r"$|\lambda| = 1$")
+            reach = max(1.0, smax)
+            act = acts.get(label)
+            if act is not None:
+                inv = 1.0 / act.gamma_h
+                reach = max(reach, inv)
+                ax.plot(inv * np.cos(theta), inv * np.sin(theta), color="C2", ls=":", lw=1.8,
+                        gid="inv_gamma_h",
+                        label=rf"$1/\gamma_h = {_fraction(inv)}$ ({act.name})")
             ax.plot(smax * np.cos(theta), smax * np.sin(theta), color="C3", ls="--", lw=1.2,
                     gid="sigma_max", label=rf"$\sigma_{{\max}} = {smax:.3g}$")
             sc = ax.scatter(eig.real, eig.imag, s=6, color="C0", alpha=0.6,
                             label=rf"eigenvalues, $\rho = {rho:.3g}$")
             sc.set_gid("eigenvalues")
-            r = 1.08 * max(1.0, smax)
+            r = 1.08 * reach
             ax.set_xlim(-r, r)
             ax.set_ylim(-r, r)
             ax.set_aspect("equal")
             ax.set_xlabel(r"Re $\lambda$")
-            if i == 0:
-                ax.set_ylabel(r"Im $\lambda$")
-            ax.set_title(label)
-            ax.legend(loc="lower left", fontsize=7, frameon=False)
+            ax.set_ylabel(r"Im $\lambda$")
+            ax.set_title(label, fontsize=10)
             ax.grid(alpha=0.3)
+            # below the panel, outside the axes: the circles fill them
+            panels[i].legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                             ncol=2, fontsize=7, frameon=False)
+        if context:
+            fig.suptitle(context, fontsize=10)
     save_figure(fig, path, dpi)
     return fig
+
+
+def _group_activations(activations: Any, labels: list[str]) -> dict[str, Any]:
+    """``{label: Activation}`` from a name for every group or a ``{label: name}`` mapping."""
+    if activations is None:
+        return {}
+    if isinstance(activations, str):
+        names = dict.fromkeys(labels, activations)
+    elif hasattr(activations, "items"):
+        names = {}
+        for k, v in activations.items():
+            if str(k) not in labels:
+                raise ValueError(
+                    f"`activations` names the group {k!r}, which `matrices` does not have "
+                    f"(groups: {labels})"
+                )
+            names[str(k)] = v
+    else:
+        raise TypeError(
+            f"`activations` must be an activation name, a mapping label -> name or None, "
+            f"got {type(activations).__name__}"
+        )
+    out = {}
+    for k, v in names.items():
+        try:
+            out[k] = get_activation(v)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"`activations[{k!r}]` is not an activation: {exc}") from None
+    return out
 
 
 def _check_curves(curves: Any, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -546,12 +639,16 @@ def success_vs_length(
     path: str | os.PathLike[str] | None = None,
     *,
     title: str | None = None,
+    context: str | None = None,
     dpi: float = DPI,
 ) -> Figure:
     r"""Success rate against sequence length, one line per method (Pascanu et al. 2013, Fig. 7).
 
     A run *succeeds* when its error on fresh sequences is below 1 %; the rate
-    of a method at a length is the fraction of its seeds that succeed.
+    of a method at a length is the fraction of its seeds that succeed. When
+    every method was run at one and the same length, each method is a bar
+    (a line through one point on a sequence-length axis would say nothing),
+    its rate written above it.
 
     Parameters
     ----------
@@ -560,13 +657,19 @@ def success_vs_length(
     path : str or os.PathLike, optional
         Where to save the figure.
     title : str, optional
+    context : str, optional
+        The model, its sizes and the data (e.g. ``"Elman, smart tanh,
+        n_hidden = 50, MSGD lr 0.1, 5 seeds"``): the second line of the title.
     dpi : float
         Resolution, dots per inch.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One line per method in ``fig.axes[0].lines``, its gid the method's label.
+        One line per method in ``fig.axes[0].lines``, its gid the method's
+        label; with a single length, one bar per method instead
+        (``fig.axes[0].patches``, gid the method's label). The legend lies
+        outside the axes.
 
     Raises
     ------
@@ -585,19 +688,20 @@ def success_vs_length(
     for label, (_, y) in data.items():
         if not np.all((y >= 0) & (y <= 1)):
             raise ValueError(f"`rates[{label!r}]` must lie in [0, 1], got {y.tolist()}")
-    fig = new_figure((6.0, 3.8))
+    if isinstance(title, bool) or not isinstance(title, str | None):
+        raise TypeError(f"`title` must be a str or None, got {type(title).__name__}")
+    context = check_context(context)
+    fig = new_figure((7.2, 3.8))
     with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
-        for i, (label, (x, y)) in enumerate(data.items()):
-            order = np.argsort(x)
-            ax.plot(x[order], y[order], marker="o", lw=1.8, color=f"C{i % 10}", label=label, gid=label)
-        ax.set_ylim(-0.05, 1.05)
-        ax.set_xlabel("sequence length")
+        bars = draw_success(ax, data)
         ax.set_ylabel("success rate (error < 1 %)")
-        ax.set_title(title or "Success rate against sequence length")
-        ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=8)
+        ax.set_title(with_context(title or "Success rate against sequence length", context),
+                     fontsize=10)
+        ax.grid(alpha=0.3, axis="y" if bars else "both")
+        if not bars:
+            legend_outside(ax)
     save_figure(fig, path, dpi)
     return fig
 
@@ -609,6 +713,7 @@ def training_curves(
     ylabel: str = "error",
     logy: bool = False,
     title: str | None = None,
+    context: str | None = None,
     dpi: float = DPI,
 ) -> Figure:
     r"""A quantity against the training step, one line per method (e.g. the median over seeds).
@@ -623,13 +728,17 @@ def training_curves(
     logy : bool
         Logarithmic vertical axis (values ``<= 0`` are not drawn).
     title : str, optional
+    context : str, optional
+        The model, its sizes and the data: the second line of the title.
     dpi : float
         Resolution, dots per inch.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One line per method in ``fig.axes[0].lines``, its gid the method's label.
+        One line per method in ``fig.axes[0].lines``, its gid the method's
+        label (with markers where a curve has a single point, which a line
+        alone would not show). The legend lies outside the axes.
 
     Raises
     ------
@@ -645,19 +754,23 @@ def training_curves(
     """
     dpi = _check_dpi(dpi)
     data = _check_curves(curves, "curves")
-    fig = new_figure((6.0, 3.8))
+    if isinstance(title, bool) or not isinstance(title, str | None):
+        raise TypeError(f"`title` must be a str or None, got {type(title).__name__}")
+    context = check_context(context)
+    fig = new_figure((7.2, 3.8))
     with figure_style():
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
         for i, (label, (x, y)) in enumerate(data.items()):
             ok = np.isfinite(y) & ((y > 0) if logy else True)
-            ax.plot(x[ok], y[ok], lw=1.6, color=f"C{i % 10}", label=label, gid=label)
+            ax.plot(x[ok], y[ok], lw=1.6, color=f"C{i % 10}", label=label, gid=label,
+                    marker="o" if int(ok.sum()) == 1 else None)
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel("update")
         ax.set_ylabel(ylabel)
-        ax.set_title(title or f"{ylabel} during training")
+        ax.set_title(with_context(title or f"{ylabel} during training", context), fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=8)
+        legend_outside(ax)
     save_figure(fig, path, dpi)
     return fig

@@ -145,14 +145,18 @@ def write_report(
         if label.endswith("/standard") and init in ("smart_tanh", "basic_tanh", "sigmoid"):
             picked.setdefault(init, (m, x))
     mats: dict[str, list[np.ndarray]] = {}
+    acts: dict[str, str] = {}
     for init, (m, x) in picked.items():
         L = jac.log_norms(m, m.forward(x))
         rate = float(np.log(bd.decay_rate(m.W_hh, m.activation)))
         lag = np.subtract.outer(np.arange(L.shape[0]), np.arange(L.shape[0])).astype(float)
         bound = np.where(lag >= 0, lag * rate, -np.inf)
-        gradient_flow_heatmap(L, out / f"flow-{init}.png", bound=bound)
-        norm_vs_lag(L, out / f"lag-{init}.png", rate=rate)
+        context = (f"Elman ({m.activation.name}), {init} init, n_hidden = {m.n_hidden}, "
+                   f"T = {L.shape[0] - 1}, verify's default inputs, seed {cfg.seed}")
+        gradient_flow_heatmap(L, out / f"flow-{init}.png", bound=bound, context=context)
+        norm_vs_lag(L, out / f"lag-{init}.png", rate=rate, context=context)
         mats[init] = [m.W_hh]
+        acts[init] = m.activation.name
         finite = L[np.isfinite(L) & (lag > 0)]
         lines += [
             f"### {init}",
@@ -165,7 +169,9 @@ def write_report(
             f"![flow {init}](flow-{init}.png) ![lag {init}](lag-{init}.png)",
             "",
         ]
-    eigenvalues_unit_circle(mats, out / "eigenvalues.png")
+    eigenvalues_unit_circle(mats, out / "eigenvalues.png", activations=acts,
+                            context=f"W_hh of verify's default Elman models, n_hidden = "
+                                    f"{cfg.n_hidden}, seed {cfg.seed}")
     lines += ["## Eigenvalues against the unit circle", "", "![eigenvalues](eigenvalues.png)", ""]
     page = out / "verify.md"
     page.write_text("\n".join(lines), encoding="utf-8")

@@ -193,24 +193,35 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
         per[label] = entry
         want = config.figures == "all" or (config.figures == "first" and i == 0)
         if out is not None and want:
-            figs += _figures(out, label, L, pair_bounds, entry)
+            context = (f"{_describe(label)}, n_hidden = {config.n_hidden}, T = {T}, "
+                       f"{config.n_in} input{'s' if config.n_in > 1 else ''} ~ N(0, {config.input_scale:g}²), "
+                       f"seed {seed + i}")
+            figs += _figures(out, label, L, pair_bounds, entry, context)
     numbers = {"T": T, "n_hidden": config.n_hidden, "models": per,
                "all_hold": all(b["holds"] for e in per.values() for b in e["bounds"].values())}
     return ExperimentResult(NAME, {}, numbers, _markdown(numbers, figs), tuple(figs))
 
 
+def _describe(label: str) -> str:
+    """``"Elman (tanh), smart_tanh init"`` for a model label of :data:`MODELS`."""
+    cell, scheme, act, scale = MODELS[label]
+    if cell == "rnn":
+        return f"Elman ({act}), {scheme} init" + (f" × {scale:g}" if scale != 1.0 else "")
+    return f"{cell.upper()}, {scheme} init"
+
+
 def _figures(out: Path, label: str, L: np.ndarray, pair_bounds: dict[str, np.ndarray],
-             entry: dict[str, Any]) -> list[str]:
-    from .._figures import DPI, figure_style, save_figure
+             entry: dict[str, Any], context: str) -> list[str]:
+    from .._figures import DPI, figure_style, legend_outside, save_figure, with_context
     from ..plotting import gradient_flow_heatmap, norm_vs_lag
 
     main = "eq12" if "eq12" in pair_bounds else "gated"
     p1 = figure_path(out, NAME, f"{label}-heatmap")
     p2 = figure_path(out, NAME, f"{label}-lag")
     assert p1 is not None and p2 is not None
-    gradient_flow_heatmap(L, p1, bound=pair_bounds[main])
+    gradient_flow_heatmap(L, p1, bound=pair_bounds[main], context=context)
     rate = entry["eq12_rate"]
-    fig = norm_vs_lag(L, None, rate=rate)
+    fig = norm_vs_lag(L, None, rate=rate, context=context)
     ax = fig.axes[0]
     lags = np.arange(L.shape[0])
     with figure_style():
@@ -222,8 +233,8 @@ def _figures(out: Path, label: str, L: np.ndarray, pair_bounds: dict[str, np.nda
         ax.plot(lags, lags * entry["lyapunov_max"], ls="-.", lw=1.2, color="C2",
                 label=rf"Lyapunov: $\tau\lambda_1$, $\lambda_1$ = {entry['lyapunov_max']:.3g}",
                 gid="lyapunov")
-        ax.set_title(f"{label}: gradient norm against the lag")
-        ax.legend(frameon=False, fontsize=7)
+        ax.set_title(with_context("Gradient norm against the lag", context), fontsize=10)
+        legend_outside(ax, fontsize=7)
     save_figure(fig, p2, DPI)
     return [str(p1), str(p2)]
 

@@ -252,7 +252,10 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
     figs: list[str] = []
     p = figure_path(out, NAME, "losses")
     if p is not None and any(r.get("median_loss") is not None for r in runs):
-        _figure(p, runs, baselines)
+        _figure(p, runs, baselines,
+                f"n_hidden = {config.n_hidden}, {config.steps} steps of {config.optimizer} "
+                f"lr {config.lr:g}, batch {config.batch_size}, clip {config.clip:g}, "
+                f"{config.seeds} seed{'s' if config.seeds > 1 else ''} from {seed}")
         figs.append(str(p))
     md = _markdown(numbers, config, figs, notes)
     return ExperimentResult(NAME, {}, numbers, md, tuple(figs), notes=tuple(notes))
@@ -268,11 +271,11 @@ def _verdict(ratio: float | None) -> str:
     return "worse" if ratio > AT_BASELINE[1] else "between"
 
 
-def _figure(path: Path, runs: list[dict[str, Any]], baselines: dict[str, Any]) -> None:
-    from .._figures import DPI, figure_style, new_figure, save_figure
+def _figure(path: Path, runs: list[dict[str, Any]], baselines: dict[str, Any], context: str) -> None:
+    from .._figures import DPI, figure_style, new_figure, save_figure, with_context
 
     keys = list(baselines)
-    fig = new_figure((3.4 * len(keys), 3.6))
+    fig = new_figure((3.4 * len(keys), 4.2))
     with figure_style():
         for i, k in enumerate(keys):
             b = baselines[k]
@@ -286,7 +289,11 @@ def _figure(path: Path, runs: list[dict[str, Any]], baselines: dict[str, Any]) -
             ax.set_xticks(range(len(rs)), labels, rotation=30, fontsize=8)
             ax.set_title(f"{b['task']}, T = {b['T']}")
             ax.set_ylabel("loss on fresh sequences" if i == 0 else "")
-            ax.legend(frameon=False, fontsize=7)
+        # one legend for every panel, below them: the bars fill the axes
+        fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower center",
+                   frameon=False, fontsize=7)
+        fig.suptitle(with_context("copy-adding: loss against the memoryless baseline", context,
+                                  width=int(30 * len(keys))), fontsize=10)
     save_figure(fig, path, DPI)
 
 

@@ -151,7 +151,15 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
     if p is not None:
         from ..plotting import eigenvalues_unit_circle
 
-        eigenvalues_unit_circle({f"{s} ({len(v)} seeds)": v for s, v in mats.items()}, p)
+        labels = {s: f"{s} ({per[s]['activation']}, {len(v)} seeds)" for s, v in mats.items()}
+        last = seed + config.seeds - 1
+        eigenvalues_unit_circle(
+            {labels[s]: v for s, v in mats.items()}, p,
+            activations={labels[s]: per[s]["activation"] for s in mats},
+            context=(f"init-spectra: W_hh of Elman RNNs at initialisation, n_hidden = "
+                     f"{config.n_hidden}, seed{'s' if last > seed else ''} "
+                     f"{seed}{f'–{last}' if last > seed else ''}"),
+        )
         figs.append(str(p))
     return ExperimentResult(NAME, {}, numbers, _markdown(numbers, config, figs), tuple(figs))
 

@@ -150,9 +150,9 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
 
 
 def _figure(path: Path, per_run: np.ndarray, pooled: float, config: Config) -> None:
-    from .._figures import DPI, figure_style, new_figure, save_figure
+    from .._figures import DPI, figure_style, legend_outside, new_figure, save_figure
 
-    fig = new_figure((6.0, 3.6))
+    fig = new_figure((8.0, 3.6))
     with figure_style():
         ax = fig.add_subplot()
         runs = np.arange(per_run.size)
@@ -162,8 +162,10 @@ def _figure(path: Path, per_run: np.ndarray, pooled: float, config: Config) -> N
         ax.axhline(JAEGER_2001, color="C3", ls="--", lw=1.5, label="Jaeger 2001: 2.8e-4", gid="jaeger")
         ax.set_xlabel("run")
         ax.set_ylabel("NRMSE")
-        ax.set_title(f"Mackey–Glass τ = 17, {config.n_hidden} units, {config.runs} runs")
-        ax.legend(frameon=False, fontsize=8)
+        ax.set_title(f"ESN (n_hidden = {config.n_hidden}) on Mackey–Glass τ = 17: {config.runs} "
+                     f"runs, {config.train} training steps, error {config.horizon} steps ahead",
+                     fontsize=9)
+        legend_outside(ax)
         ax.grid(alpha=0.3, which="both")
     save_figure(fig, path, DPI)
 

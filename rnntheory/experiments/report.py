@@ -48,7 +48,6 @@ from typing import Any
 import numpy as np
 
 from .._outputs import OutputClaim, prepare_folder
-from .._tables import markdown_table
 from .._validation import check_items, check_path
 from .runspec import RunSpec
 from .store import Row, Store
@@ -486,6 +485,30 @@ def render_figures(
     return figs
 
 
+def _figure_context(rows: Sequence[Row]) -> str:
+    """The model, sizes and budget shared by ``rows`` (what varies is in the method labels)."""
+
+    def one(name: str) -> Any:
+        vals = {getattr(r.spec, name) for r in rows}
+        return next(iter(vals)) if len(vals) == 1 else None
+
+    parts = []
+    cell = one("cell")
+    if cell is not None:
+        name = "Elman" if cell == "rnn" else str(cell).upper()
+        init, act = one("init"), one("activation") if cell == "rnn" else None
+        inner = ", ".join(str(v) for v in (act, f"{init} init" if init else None) if v)
+        parts.append(f"{name} ({inner})" if inner else name)
+    for key, pattern in (("n_hidden", "n_hidden = {}"), ("optimizer", "{}"), ("lr", "lr {:g}"),
+                        ("batch_size", "batch {}"), ("steps", "{} updates")):
+        v = one(key)
+        if v is not None:
+            parts.append(pattern.format(v))
+    seeds = sorted({r.spec.seed for r in rows})
+    parts.append(f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
+    return ", ".join(parts)
+
+
 def _render_figures(rows: Sequence[Row], out: Path, prefix: str) -> dict[str, Path]:
     from ..plotting import success_vs_length, training_curves
 
@@ -502,7 +525,8 @@ def _render_figures(rows: Sequence[Row], out: Path, prefix: str) -> dict[str, Pa
                 ys.append(float(d["success"]))
         name = f"{prefix}success_{_slug(task)}"
         figs[name] = out / f"{name}.png"
-        success_vs_length(rates, figs[name], title=f"{task}: success rate (error < 1 %)")
+        success_vs_length(rates, figs[name], title=f"{task}: success rate (error < 1 %)",
+                          context=_figure_context([r for r in done if r.spec.task == task]))
     groups: dict[tuple[str, int], dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for r in done:
         groups[(r.spec.task, r.spec.length)][labels[r.key]].append(r)
@@ -521,22 +545,24 @@ def _render_figures(rows: Sequence[Row], out: Path, prefix: str) -> dict[str, Pa
             name = f"{prefix}{kind}_{_slug(task)}_L{length}"
             figs[name] = out / f"{name}.png"
             training_curves(curves, figs[name], ylabel=ylabel, logy=logy,
-                            title=f"{task}, length {length}: {ylabel} (median over seeds)")
+                            title=f"{task}, length {length}: {ylabel} (median over seeds)",
+                            context=_figure_context([r for rs in by_method.values() for r in rs]))
     flows: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for p in flow_profiles(done):
         flows[(p["task"], p["length"])].append(p)
     for (task, length), profs in sorted(flows.items()):
         name = f"{prefix}flow_{_slug(task)}_L{length}"
         figs[name] = out / f"{name}.png"
+        ctx = _figure_context([r for r in done if (r.spec.task, r.spec.length) == (task, length)])
         _flow_figure(profs, figs[name], f"{task}, length {length}: gradient flow of the "
-                     "final model on one test sequence")
+                     f"final model on one test sequence\n{ctx}")
     return figs
 
 
 def _flow_figure(profiles: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     """Heatmap (rows: methods, columns: t) of the median ``ln ‖∂h_t/∂h_0‖`` and, beside it,
     the same medians against ``t`` with the dashed Eq. 12 lines ``t · bound_slope``."""
-    from .._figures import DPI, figure_style, new_figure, save_figure
+    from .._figures import DPI, figure_style, legend_outside, new_figure, save_figure
 
     grid = np.unique(np.concatenate([p["t"] for p in profiles]))
     Z = np.full((len(profiles), grid.size), np.nan)
@@ -548,7 +574,7 @@ def _flow_figure(profiles: Sequence[dict[str, Any]], path: Path, title: str) -> 
     else:
         xe = np.array([grid[0] - 0.5, grid[0] + 0.5])
     ye = np.arange(len(profiles) + 1) - 0.5
-    fig = new_figure((11.0, 1.0 + max(3.0, 0.45 * len(profiles))))
+    fig = new_figure((12.5, 1.4 + max(3.0, 0.45 * len(profiles))))
     with figure_style():
         ax, ax2 = fig.subplots(1, 2, width_ratios=(1.2, 1.0))
         mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(Z), cmap="viridis", shading="flat")
@@ -571,7 +597,7 @@ def _flow_figure(profiles: Sequence[dict[str, Any]], path: Path, title: str) -> 
         ax2.set_xlabel("t")
         ax2.set_ylabel("ln ‖∂h_t/∂h_0‖₂ (median over seeds)")
         ax2.grid(alpha=0.3)
-        ax2.legend(frameon=False, fontsize=8)
+        legend_outside(ax2)
         fig.suptitle(title, fontsize=11)
     save_figure(fig, path, DPI)
 
@@ -702,25 +728,26 @@ def write_report(
         "",
         "## Success rates",
         "",
-        markdown_table(
-            ["method", "task", "length", "runs", "solved", "success", "median updates to solve",
-             "median final error"],
-            [[d["method"], d["task"], d["length"], d["runs"], d["solved"], _cell(d["success"], ".2f"),
-              _cell(d["median_steps_to_solve"], ".0f"), _cell(d["median_final_error"], ".4g")]
-             for d in succ],
-            align=["left"] * 2 + ["right"] * 6,
-        ),
+        "| method | task | length | runs | solved | success | median updates to solve "
+        "| median final error |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    for d in succ:
+        lines.append(
+            f"| {d['method']} | {d['task']} | {d['length']} | {d['runs']} | {d['solved']} "
+            f"| {_cell(d['success'], '.2f')} | {_cell(d['median_steps_to_solve'], '.0f')} "
+            f"| {_cell(d['median_final_error'], '.4g')} |"
+        )
     lines += ["", "## Gradient norms", "",
               "Global gradient norm before the remedies, per update.", "",
-              markdown_table(
-                  ["method", "task", "runs", "median norm", "max norm", "clips", "fallbacks",
-                   "non-finite"],
-                  [[g["method"], g["task"], g["runs"], _cell(g["median_grad_norm"], ".4g"),
-                    _cell(g["max_grad_norm"], ".4g"), g["clips"], g["fallbacks"], g["nonfinite"]]
-                   for g in grads],
-                  align=["left"] * 2 + ["right"] * 6,
-              )]
+              "| method | task | runs | median norm | max norm | clips | fallbacks | non-finite |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for g in grads:
+        lines.append(
+            f"| {g['method']} | {g['task']} | {g['runs']} | {_cell(g['median_grad_norm'], '.4g')} "
+            f"| {_cell(g['max_grad_norm'], '.4g')} | {g['clips']} | {g['fallbacks']} "
+            f"| {g['nonfinite']} |"
+        )
     if flow:
         lines += ["", "## Gradient flow", "",
                   "ln ‖∂h_t/∂h_0‖₂ of each run's final model on one fresh test sequence "
