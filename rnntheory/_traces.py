@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import all_finite, as_float_array
+from .cells.custom import CustomRNN, CustomTrace
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
 from .cells.stacked import StackedRNN, StackedTrace
@@ -29,8 +30,8 @@ __all__ = [
     "trace_array",
 ]
 
-Model = ElmanRNN | LSTM | GRU | StackedRNN
-AnyTrace = Trace | GatedTrace | StackedTrace
+Model = ElmanRNN | LSTM | GRU | StackedRNN | CustomRNN
+AnyTrace = Trace | GatedTrace | StackedTrace | CustomTrace
 
 
 def trace_array(field: str, value: Any, ndim: int | tuple[int, ...] = 2) -> np.ndarray:
@@ -49,6 +50,8 @@ def single_trace(trace: AnyTrace, func: str) -> AnyTrace:
     """
     if isinstance(trace, StackedTrace):
         return _single_stacked_trace(trace, func)
+    if isinstance(trace, CustomTrace):
+        return _single_custom_trace(trace, func)
     if not isinstance(trace, Trace | GatedTrace):
         raise TypeError(f"`trace` must be a Trace from model.forward, got {type(trace).__name__}")
     h = trace_array("h", trace.h, (2, 3))
@@ -84,6 +87,23 @@ def single_trace(trace: AnyTrace, func: str) -> AnyTrace:
     return replace(trace, h=h, a=a)
 
 
+def _single_custom_trace(trace: CustomTrace, func: str) -> CustomTrace:
+    """A :class:`CustomTrace` checked as :func:`single_trace` checks a cell's:
+    ``h`` ``(T+1, n)`` and ``x`` ``(T, n_in)``."""
+    h = trace_array("h", trace.h, (2, 3))
+    if h.ndim == 3 or h.shape[0] < 1:
+        raise ValueError(
+            f"`trace.h` must have shape (T+1, n) with T >= 0 (one sequence; `{func}` takes one), "
+            f"got shape {h.shape}"
+        )
+    x = trace_array("x", trace.x)
+    if x.shape[0] != h.shape[0] - 1:
+        raise ValueError(
+            f"`trace.x` must have T = {h.shape[0] - 1} rows for `trace.h` of shape {h.shape}, got shape {x.shape}"
+        )
+    return replace(trace, h=h, x=x)
+
+
 def _single_stacked_trace(trace: StackedTrace, func: str) -> StackedTrace:
     """A :class:`StackedTrace` checked layer by layer as :func:`single_trace`
     checks one cell's (the message names ``trace.layers[l]``), with one ``T``."""
@@ -111,6 +131,15 @@ def _single_stacked_trace(trace: StackedTrace, func: str) -> StackedTrace:
 def check_model_trace(model: Model, trace: AnyTrace) -> None:
     """Raise unless ``model`` is an Elman, LSTM or GRU model (or a stack of them)
     and ``trace`` was made by one of its kind and width."""
+    if isinstance(model, CustomRNN) or isinstance(trace, CustomTrace):
+        if not isinstance(model, CustomRNN) or not isinstance(trace, CustomTrace):
+            raise TypeError(f"`trace` ({type(trace).__name__}) was not made by a {type(model).__name__}")
+        if trace.h.shape[-1] != model.n_hidden or trace.x.shape[-1] != model.n_in:
+            raise ValueError(
+                f"`trace` has {trace.h.shape[-1]} state units and {trace.x.shape[-1]} inputs but `model` "
+                f"has {model.n_hidden} and {model.n_in}"
+            )
+        return
     if not isinstance(model, ElmanRNN | LSTM | GRU | StackedRNN):
         raise TypeError(
             f"`model` must be an ElmanRNN, LSTM, GRU or StackedRNN, got {type(model).__name__}"
@@ -158,6 +187,8 @@ def nonfinite_steps(trace: AnyTrace) -> np.ndarray:
         args = trace.pre
         if trace.c is not None:
             states.append(trace.c)
+    elif isinstance(trace, CustomTrace):
+        args = trace.x
     else:
         args = trace.a
     arrays = [np.asarray(x) for x in (*states, args)]

@@ -41,6 +41,7 @@ from ._traces import (
 )
 from ._validation import as_float_array, check_int, check_real, show_value
 from .activations import Activation, get_activation
+from .cells.custom import CustomRNN
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GatedTrace
 from .cells.stacked import StackedRNN
@@ -78,6 +79,8 @@ __all__ = [
 BOUND_NAMES = ("eq12", "activation", "step_norm", "gated")
 ELMAN_BOUNDS = ("eq12", "activation", "step_norm")
 GATED_BOUNDS = ("gated", "step_norm")
+# a CustomRNN's: its claimed step bound γ (if it has one) and the step norms
+CUSTOM_BOUNDS = ("claim", "step_norm")
 
 
 def _matrix(W: Any) -> np.ndarray:
@@ -337,16 +340,20 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
-    trace : Trace or GatedTrace
+    model : ElmanRNN, LSTM, GRU or CustomRNN
+    trace : Trace, GatedTrace or CustomTrace
         Single-sequence trace from ``model.forward``.
-    bound : {"eq12", "activation", "step_norm", "gated"}
+    bound : {"eq12", "activation", "step_norm", "gated", "claim"}
         ``"eq12"``: ``ln(γ_W γ_h)`` (leaky: ``ln(max α + max(1−α) γ_W γ_h)``);
         ``"activation"``: ``ln(γ_W max_j |f′_i|_j)`` with ``f′`` at the step's
         actual arguments (leaky: ``ln(max α + max_j((1−α_j)|f′_ij|) γ_W)`` in
         the standard form, ``ln(max α + max(1−α) γ_W max|f′_i|)`` in Pascanu's);
         ``"step_norm"``: ``ln ‖J_i‖`` itself; ``"gated"`` (LSTM, GRU): the bound
-        from gate values and gate-block norms of ``rnntheory._gated_jacobians``.
+        from gate values and gate-block norms of ``rnntheory._gated_jacobians``;
+        ``"claim"`` (a :class:`~rnntheory.cells.CustomRNN` built with
+        ``bound=γ``): ``ln γ`` at each step's recorded ``(h_{i−1}, x_i)``,
+        NaN where ``γ < 0``. A CustomRNN takes ``"claim"`` and ``"step_norm"``
+        only.
 
     Returns
     -------
@@ -369,6 +376,8 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
     """
     trace = single_trace(trace, "step_log_bounds")
     check_model_trace(model, trace)
+    if isinstance(model, CustomRNN):
+        return _custom_step_log_bounds(model, trace, bound)
     if bound not in BOUND_NAMES:
         raise ValueError(f"`bound` must be one of {BOUND_NAMES}, got {bound!r}")
     bad = nonfinite_steps(trace)
@@ -422,6 +431,27 @@ def step_log_bounds(model: Model, trace: AnyTrace, bound: str) -> np.ndarray:
             out = _log_affine(alpha.max(), ((1.0 - alpha)[None, :] * fp).max(axis=1), log_gw)
         else:
             out = _log_affine(alpha.max(), (1.0 - alpha).max() * fp.max(axis=1), log_gw)
+    out = np.asarray(out, np.float64)
+    out[bad] = np.nan
+    return out
+
+
+def _custom_step_log_bounds(model: CustomRNN, trace: Any, bound: str) -> np.ndarray:
+    """``step_log_bounds`` of a :class:`~rnntheory.cells.CustomRNN`: ``"claim"``
+    (``ln γ`` of its claimed bound at each step) or ``"step_norm"``."""
+    if bound not in CUSTOM_BOUNDS:
+        raise ValueError(
+            f"`bound` must be one of {CUSTOM_BOUNDS} for a CustomRNN (its claimed bound, or the step "
+            f"norms), got {bound!r}"
+        )
+    bad = nonfinite_steps(trace)
+    if bound == "step_norm":
+        out = GJ.log_spectral_norms(step_jacobians(model, trace))
+    else:
+        g = model.bound_values(trace)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # a negative γ bounds no norm: NaN, so certify counts the pairs over it as violations
+            out = np.where(g >= 0, np.log(np.where(g >= 0, g, 1.0)), np.nan)
     out = np.asarray(out, np.float64)
     out[bad] = np.nan
     return out
@@ -554,6 +584,12 @@ class Certificate:
 
 
 def _assumptions(model: Model, name: str) -> tuple[str, ...]:
+    if isinstance(model, CustomRNN):
+        return (
+            f"custom cell {model.cell.name!r}: Jacobians from its SymPy derivative, in float64",
+            "spectral norms; evaluated at the recorded trajectory",
+            "valid for this trajectory only",
+        )
     if not isinstance(model, ElmanRNN):
         state = "(h, c), 2n entries" if type(model).__name__ == "LSTM" else "h"
         return (
@@ -597,14 +633,17 @@ def certify(
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM or GRU
-    trace : Trace or GatedTrace
+    model : ElmanRNN, LSTM, GRU or CustomRNN
+    trace : Trace, GatedTrace or CustomTrace
         Single-sequence trace from ``model.forward``.
     bounds : tuple of str, optional
         Any of ``"eq12"``, ``"activation"``, ``"step_norm"``; all three by
         default for an Elman RNN; ``("gated", "step_norm")`` for the LSTM and
         GRU (the article's bound does not apply to them; ``"gated"`` is the
-        step bound of ``lstm_step_bounds`` / ``gru_step_bounds``).
+        step bound of ``lstm_step_bounds`` / ``gru_step_bounds``);
+        ``("claim", "step_norm")`` for a :class:`~rnntheory.cells.CustomRNN`
+        built with a claimed step bound ``γ`` (``‖∂h_t/∂h_k‖ ≤ Π_i γ_i`` on
+        every pair), ``("step_norm",)`` for one without.
     rtol : float
         Relative tolerance per step, in log space.
 
@@ -644,6 +683,8 @@ def certify(
     rtol = check_real("rtol", rtol, low=0.0)
     if isinstance(model, StackedRNN):
         return _certify_stack(model, trace, bounds, rtol)
+    if isinstance(model, CustomRNN):
+        return _certify_custom(model, trace, bounds, rtol)
     if bounds is None:
         bounds = ELMAN_BOUNDS if isinstance(model, ElmanRNN) else GATED_BOUNDS
     if not isinstance(bounds, tuple | list) or not all(isinstance(b, str) for b in bounds):
@@ -661,6 +702,31 @@ def certify(
         for name in bounds
     ]
     return Certificate(tuple(checks), T, model.n_hidden, L)
+
+
+def _certify_custom(model: CustomRNN, trace: Any, bounds: Any, rtol: float) -> Certificate:
+    """:func:`certify` for a :class:`~rnntheory.cells.CustomRNN`: its claimed
+    bound (``"claim"``, when it has one) and ``"step_norm"``."""
+    if bounds is None:
+        bounds = CUSTOM_BOUNDS if model.bound is not None else ("step_norm",)
+    if not isinstance(bounds, tuple | list) or not all(isinstance(b, str) for b in bounds):
+        raise TypeError(f"`bounds` must be a tuple of bound names from {CUSTOM_BOUNDS}, got {show_value(bounds)}")
+    for b in bounds:
+        if b not in CUSTOM_BOUNDS:
+            raise ValueError(f"`bounds` entries must be in {CUSTOM_BOUNDS} for a CustomRNN, got {b!r}")
+    statements = {
+        "claim": f"‖∂h_t/∂h_k‖ ≤ Π_i γ_i, γ = {model.bound} (the claimed step bound)",
+        "step_norm": _STATEMENTS["step_norm"],
+    }
+    L, obs, unevaluable = _observed(model, trace)
+    checks = [
+        _bound_check(
+            name, statements[name], _assumptions(model, name),
+            pair_log_bounds(step_log_bounds(model, trace, name)), L, obs, unevaluable, rtol,
+        )
+        for name in bounds
+    ]
+    return Certificate(tuple(checks), trace.T, model.n_hidden, L)
 
 
 def _observed(model: Any, trace: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -62,7 +62,7 @@ above, by the largest per-layer rate for Elman stacks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -82,6 +82,7 @@ from ._traces import (
 )
 from ._validation import as_float_array, check_int, check_seed
 from .cells.bidirectional import BidirectionalRNN, BidirectionalTrace
+from .cells.custom import CustomRNN
 from .cells.elman import ElmanRNN, Trace
 from .cells.gated import GRU, LSTM, GatedTrace
 from .cells.stacked import StackedRNN, StackedTrace
@@ -127,9 +128,12 @@ def step_jacobians(model: Model, trace: AnyTrace, *, block: str = "full") -> np.
 
     Parameters
     ----------
-    model : ElmanRNN, LSTM, GRU or StackedRNN
-        The model that produced ``trace``.
-    trace : Trace, GatedTrace or StackedTrace
+    model : ElmanRNN, LSTM, GRU, StackedRNN or CustomRNN
+        The model that produced ``trace`` (a
+        :class:`~rnntheory.cells.CustomRNN`: a cell written as a SymPy
+        expression, its Jacobians from SymPy's derivative; so for every
+        function of this module).
+    trace : Trace, GatedTrace, StackedTrace or CustomTrace
         A single-sequence trace from ``model.forward``.
     block : {"full", "c"}
         LSTM only: ``"full"`` gives the ``2n × 2n`` Jacobians of the whole state
@@ -198,6 +202,8 @@ def _step_jacobians(model: Model, trace: AnyTrace, block: str, clean: bool) -> n
     def fix(x: Any) -> np.ndarray:
         return finite_or_zero(x) if clean else x
 
+    if isinstance(model, CustomRNN):  # from its SymPy Jacobian; the caller marks the bad steps NaN
+        return model.step_jacobians(_custom_trace(trace, fix))
     if isinstance(model, LSTM):
         assert isinstance(trace, GatedTrace) and trace.c is not None
         return GJ.lstm_step_jacobians(model.weight_hh, fix(trace.c), fix(trace.pre), block)
@@ -219,6 +225,11 @@ def _step_jacobians(model: Model, trace: AnyTrace, block: str, clean: bool) -> n
     return np.ascontiguousarray(J)
 
 
+def _custom_trace(trace: Any, fix: Any) -> Any:
+    """A custom model's trace with ``fix`` applied to its states and inputs."""
+    return replace(trace, h=fix(trace.h), x=fix(trace.x))
+
+
 def _input_jacobians(model: Model, trace: AnyTrace, clean: bool) -> np.ndarray:
     """``(T, s, n_in)`` input Jacobians ``∂s_t/∂x_t`` of one cell from its trace
     (NaN/inf first set to 0 when ``clean``; see :mod:`rnntheory._stack_jacobians`)."""
@@ -226,6 +237,8 @@ def _input_jacobians(model: Model, trace: AnyTrace, clean: bool) -> np.ndarray:
     def fix(x: Any) -> np.ndarray:
         return finite_or_zero(x) if clean else np.asarray(x, np.float64)
 
+    if isinstance(model, CustomRNN):
+        return model.input_jacobians(_custom_trace(trace, fix))
     if isinstance(model, LSTM):
         assert isinstance(trace, GatedTrace) and trace.c is not None
         return SJ.lstm_input_jacobians(model.weight_ih, fix(trace.c), fix(trace.pre))
@@ -344,6 +357,9 @@ def layer_traces(model: Model, trace: AnyTrace) -> list[tuple[str, Any, Any]]:
             for l, (cells, trs) in enumerate(zip(model.layers, trace.layers, strict=True))
             for direction, cell, tr in zip(("forward", "backward"), cells, trs, strict=True)
         ]
+    if isinstance(model, CustomRNN):
+        check_model_trace(model, trace)
+        return [("layer 1", model, trace)]
     if isinstance(model, ElmanRNN | LSTM | GRU):
         if not isinstance(trace, Trace | GatedTrace):
             raise TypeError(f"`trace` ({type(trace).__name__}) was not made by a {type(model).__name__}")

@@ -1798,6 +1798,68 @@ simple("rnntheory.checkpoints.is_state_dict", _imp("rnntheory.checkpoints.is_sta
        lambda: {"names": ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]}, check=anything)
 
 
+# --- cells of one's own (issue 16): rnntheory.symbolic.custom, rnntheory.cells.custom
+_SC = "rnntheory.symbolic.custom"
+_CUSTOM: dict[str, Any] = {}
+
+
+def _custom_parts() -> dict[str, Any]:
+    """A one-unit tanh cell, built once (its simplified Jacobian is cached on it)."""
+    if not _CUSTOM:
+        sp = _sympy()
+        h, x, w = sp.symbols("h x w", real=True)
+        cell = importlib.import_module(_SC).custom_cell(sp.tanh(w * h + x), h, x, params={"w": w}, name="fuzz")
+        _CUSTOM.update(h=h, x=x, w=w, cell=cell, update=cell.update, bound=sp.Abs(w))
+    return _CUSTOM
+
+
+def _custom_model() -> Any:
+    p = _custom_parts()
+    return rnntheory.CustomRNN(p["cell"], {"w": 0.5}, bound=p["bound"])
+
+
+def _custom_trace() -> Any:
+    return _custom_model().forward(np.linspace(-1.0, 1.0, 5)[:, None])
+
+
+simple(f"{_SC}.custom_cell", _imp(f"{_SC}.custom_cell"), lambda: {
+    "update": _custom_parts()["update"], "state": _custom_parts()["h"], "inputs": _custom_parts()["x"],
+    "params": {"w": _custom_parts()["w"]}, "name": "fuzz"}, check=anything, compare=False)
+simple(f"{_SC}.check_jacobian", _imp(f"{_SC}.check_jacobian"), lambda: {
+    "cell": _custom_parts()["cell"], "claim": _custom_parts()["update"].jacobian([_custom_parts()["h"]]),
+    "n_samples": 5, "seed": 0, "domain": None}, sizes=("n_samples", "seed"), check=anything, compare=False, slow=True)
+simple(f"{_SC}.check_bound", _imp(f"{_SC}.check_bound"), lambda: {
+    "cell": _custom_parts()["cell"], "bound": _custom_parts()["bound"], "n_samples": 5, "n_starts": 0, "seed": 0,
+    "domain": None}, sizes=("n_samples", "n_starts", "seed"), check=anything, compare=False, slow=True)
+simple(f"{_SC}.claim_expression", _imp(f"{_SC}.claim_expression"), lambda: {
+    "cell": _custom_parts()["cell"], "value": _custom_parts()["bound"], "name": "bound"},
+    check=anything, compare=False, names={"value": ("bound",)}, skip=("name",))
+simple(f"{_SC}.NumericCell", _imp(f"{_SC}.NumericCell"), lambda: {"cell": _custom_parts()["cell"]},
+       check=anything, compare=False)
+for _f in ("update", "step_jacobian", "input_jacobian"):
+    simple(f"{_SC}.NumericCell.{_f}", lambda _f=_f: _method(lambda: _custom_parts()["cell"].lambdify(), _f),
+           lambda: {"h": np.zeros((3, 1)), "x": np.ones((3, 1)), "params": {"w": np.array(0.5)}},
+           check=anything, nonfinite_ok=("h", "x", "params"))
+simple(f"{_SC}.NumericCell.expression", lambda: _method(lambda: _custom_parts()["cell"].lambdify(), "expression"),
+       lambda: {"expr": _custom_parts()["bound"]}, check=anything, compare=False)
+INSTANCES[f"{_SC}.CustomCell"] = lambda: _custom_parts()["cell"]
+INSTANCES[f"{_SC}.ClaimCheck"] = lambda: _imp(f"{_SC}.ClaimCheck")()("demo", "proved", "evidence")
+INSTANCES[f"{_SC}.Counterexample"] = lambda: _imp(f"{_SC}.Counterexample")()(
+    {_custom_parts()["h"]: _sympy().Rational(1, 2)}, _sympy().Float(1), _sympy().Float(2), 1.0)
+for _r in ("CustomCell", "ClaimCheck", "Counterexample"):
+    EXEMPT[f"{_SC}.{_r}"] = _RECORD
+EXEMPT["rnntheory.cells.custom.CustomTrace"] = _RECORD
+INSTANCES["rnntheory.cells.custom.CustomTrace"] = _custom_trace
+simple("rnntheory.cells.custom.CustomRNN", _imp("rnntheory.CustomRNN"), lambda: {
+    "cell": _custom_parts()["cell"], "params": {"w": 0.5}, "bound": _custom_parts()["bound"]},
+    check=anything, compare=False)
+simple("rnntheory.cells.custom.CustomRNN.forward", lambda: _method(_custom_model, "forward"),
+       lambda: {"x": np.linspace(-1.0, 1.0, 5)[:, None], "h0": np.zeros(1)}, check=anything)
+for _f in ("step_jacobians", "input_jacobians", "bound_values"):
+    simple(f"rnntheory.cells.custom.CustomRNN.{_f}", lambda _f=_f: _method(_custom_model, _f),
+           lambda: {"trace": _custom_trace()}, check=anything, nonfinite_ok=("trace",))
+
+
 # --- stacked models (issue 14)
 def _stacked(cell: str = "lstm") -> Any:
     return rnntheory.StackedRNN.init(N_IN, N_HIDDEN, N_OUT, cell=cell, n_layers=2, seed=0)

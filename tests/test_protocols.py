@@ -341,6 +341,17 @@ def test_reproduce_resumes_without_losing_or_duplicating(tmp_path, capsys):
     assert len(lines) == 8 == res.numbers["runs"]
     got = {r["item"]: r for r in res.numbers["rows"] if r["runs"] and r["length"] == 150}
     assert got["adding, GRU"]["solved"] == sum(ln["solved"] for ln in lines if ln["item"] == "adding, GRU")
+    # the whole store exports to the same lines, and the page command writes the page of the CSV
+    from rnntheory.experiments.reproduce import export_csv, export_store, main, render_page
+
+    exported = tmp_path / "exported.csv"
+    exported.write_text(export_csv(export_store(tmp_path / "reproduce.db", seed=7, overrides=tiny)), encoding="utf-8")
+    assert read_csv(exported) == lines
+    assert main(["page", str(tmp_path / "reproduce.csv"), str(tmp_path / "page.md")]) == 0
+    assert (tmp_path / "page.md").read_text(encoding="utf-8") == render_page(lines)
+    assert main(["export", str(tmp_path / "reproduce.db"), str(tmp_path / "all.csv")]) == 0
+    assert read_csv(tmp_path / "all.csv") == []  # the store holds no run of the untouched subset
+    assert main([]) == 2
     # a rerun changes nothing
     again = run_experiment("reproduce", out=tmp_path, seed=7, config=cfg)
     assert again.numbers["rows"] == res.numbers["rows"]
@@ -361,3 +372,38 @@ def test_reproduce_config_refuses_bad_fields():
         Item("esn", "jaeger2001-esn", "mackey_glass", (10,), 1, 1, None, "claim", None)
     with pytest.raises(ValueError, match=r"`target_rate` must be <= 1"):
         Item("x", "pascanu2013-msgd", "temporal_order", (50,), 1, 1, None, "claim", 1.5)
+
+
+def test_cli_protocol_and_scheduler_options_build_the_configuration(capsys, tmp_path):
+    """`--protocol common` gives the former one-SGD table's configuration, `--scheduler`
+    the address the sweep connects to; an option an experiment lacks is refused by name."""
+    import argparse
+
+    from rnntheory.cli import main
+    from rnntheory.experiments.registry import _cli_config
+    from rnntheory.experiments.remedies_table import Config
+
+    ns = argparse.Namespace(name="remedies", full=False, protocol="common", scheduler=None)
+    assert _cli_config(ns) == Config(protocol="common")
+    ns = argparse.Namespace(name="reproduce", full=True, protocol=None, scheduler="tcp://10.0.0.1:8786")
+    cfg = _cli_config(ns)
+    assert cfg.scheduler == "tcp://10.0.0.1:8786" and cfg.scale == "full"
+    assert _cli_config(argparse.Namespace(name="remedies", full=False, protocol=None, scheduler=None)) is None
+    assert main(["experiment", "init-spectra", "--protocol", "common", "--out", str(tmp_path)]) == 2
+    assert "`--protocol` does not apply to the experiment 'init-spectra'" in capsys.readouterr().err
+
+
+def test_the_committed_reproductions_page_is_generated_from_the_committed_csv():
+    """docs/guides/reproductions.md is render_page of docs/results/reproduce.csv (never
+    hand-typed numbers); every run in the CSV is a run the subset plans."""
+    from pathlib import Path
+
+    from rnntheory.experiments.reproduce import Config, plan, read_csv, render_page
+
+    root = Path(__file__).resolve().parents[1]
+    lines = read_csv(root / "docs" / "results" / "reproduce.csv")
+    fig = root / "docs" / "results" / "reproduce-success.png"
+    want = render_page(lines, figure="../results/reproduce-success.png" if fig.is_file() else None)
+    assert (root / "docs" / "guides" / "reproductions.md").read_text(encoding="utf-8") == want
+    planned = {(it.key, L, s, sp.steps) for it, L, s, sp in plan(Config(), 0)}
+    assert {(ln["item"], ln["length"], ln["seed"], ln["steps"]) for ln in lines} <= planned

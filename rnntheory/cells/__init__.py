@@ -2,6 +2,7 @@
 generator RNN whose output feeds back (teacher forcing, free running, scheduled sampling)."""
 
 from .bidirectional import BidirectionalRNN, BidirectionalTrace
+from .custom import CustomRNN, CustomTrace
 from .elman import ElmanGrads, ElmanRNN, Trace
 from .gated import GRU, LSTM, GatedTrace, GRUGrads, LSTMGrads
 from .generator import (
@@ -18,6 +19,8 @@ __all__ = [
     "LSTM",
     "BidirectionalRNN",
     "BidirectionalTrace",
+    "CustomRNN",
+    "CustomTrace",
     "ElmanGrads",
     "ElmanRNN",
     "GRUGrads",

@@ -28,7 +28,9 @@ exported to a small CSV (``OUT/reproduce.csv``, one line per run:
 ``docs/guides/reproductions.md`` (our numbers next to the papers', generated,
 never typed by hand)::
 
-    python -m rnntheory.experiments.reproduce docs/results/reproduce.csv docs/guides/reproductions.md
+    python -m rnntheory.experiments.reproduce export OUT/reproduce.db docs/results/reproduce.csv
+    python -m rnntheory.experiments.reproduce page docs/results/reproduce.csv docs/guides/reproductions.md \
+        docs/results/reproduce-success.png
 
 ``--full`` runs the same subset at the protocols' full budgets: meant for a
 Dask cluster (``rnntheory experiment reproduce --full --scheduler tcp://HOST:PORT``).
@@ -61,8 +63,8 @@ from .registry import (
     run_specs,
 )
 
-__all__ = ["CSV_COLUMNS", "SUBSET", "Config", "Item", "estimate_seconds", "export_csv", "read_csv", "render_page",
-           "run"]
+__all__ = ["CSV_COLUMNS", "MAX_HOURS", "SUBSET", "Config", "Item", "collect", "estimate_seconds", "export_csv",
+           "export_store", "main", "plan", "read_csv", "render_page", "run", "summarise"]
 
 NAME = "reproduce"
 #: The time the subset must fit in on a 2-core machine, in hours.
@@ -250,8 +252,11 @@ def estimate_seconds(runs: Sequence[tuple[int, float, float]], workers: int) -> 
 
 
 def _probe(specs: Sequence[Any]) -> dict[tuple[str, str, int], tuple[float, float]]:
-    """Measured seconds per update and fixed seconds per run (evaluations, test, set-up) of each
-    (label, task, length): two short runs of 2 and 6 updates (1 and 3 for Hessian-free)."""
+    """Measured seconds per update of each (label, task, length), and the estimated seconds
+    of one evaluation: after a warm-up run (compilation), the faster of two runs of 10
+    updates (2 outer iterations for Hessian-free) on an evaluation batch of 8 sequences;
+    an evaluation of ``eval_size`` sequences is a forward pass, about a third of an
+    update's work per sequence."""
     from dataclasses import replace
 
     from .runspec import run_one
@@ -261,18 +266,16 @@ def _probe(specs: Sequence[Any]) -> dict[tuple[str, str, int], tuple[float, floa
         k = (sp.label(), sp.task, sp.length)
         if k in out:
             continue
-        a, b = (1, 3) if sp.optimizer == "hf" else (2, 6)
+        n = 2 if sp.optimizer == "hf" else 10
+        hp = (*((name, v) for name, v in sp.hparams if name != "eval_every"), ("eval_every", float(n)))
+        run_one(replace(sp, steps=1, eval_size=8, hparams=hp))  # compile, warm
         times = []
-        run_one(replace(sp, steps=1, eval_size=8, hparams=tuple((n, v) for n, v in sp.hparams
-                                                                  if n != "eval_every")))  # compile, warm
-        for n in (a, b):
-            hp = (*((name, v) for name, v in sp.hparams if name != "eval_every"), ("eval_every", float(n)))
+        for _ in range(2):
             t0 = time.perf_counter()
-            run_one(replace(sp, steps=n, hparams=hp))
+            run_one(replace(sp, steps=n, eval_size=8, hparams=hp))
             times.append(time.perf_counter() - t0)
-        per = max((times[1] - times[0]) / (b - a), 1e-6)
-        fixed = max(times[0] - a * per, 0.0)  # one evaluation, the test, the flow metric, set-up
-        out[k] = (per, fixed)
+        per = min(times) / n
+        out[k] = (per, per * sp.eval_size / sp.batch_size / 3.0)
     return out
 
 
@@ -281,10 +284,10 @@ def _estimate(specs: Sequence[Any], probes: dict[tuple[str, str, int], tuple[flo
     runs = []
     per_length: dict[str, Any] = {}
     for sp in specs:
-        per, fixed = probes[(sp.label(), sp.task, sp.length)]
-        n_evals = sp.steps // sp.eval_every
-        runs.append((sp.steps, per, fixed * (1 + n_evals / 2)))
-        per_length[f"{sp.label()} {sp.task} L={sp.length}"] = {"per_update_ms": 1e3 * per, "fixed_s": fixed}
+        per, ev = probes[(sp.label(), sp.task, sp.length)]
+        n_evals = sp.steps // sp.eval_every + 2  # the evaluations, the final test and the flow metric
+        runs.append((sp.steps, per, ev * n_evals))
+        per_length[f"{sp.label()} {sp.task} L={sp.length}"] = {"per_update_ms": 1e3 * per, "eval_s": ev}
     return estimate_seconds(runs, workers), per_length
 
 
@@ -322,16 +325,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
               f"({budget} the {MAX_HOURS:g} h budget; from the per-update times just measured)",
               file=sys.stderr, flush=True)
     done = run_specs(specs, out, NAME, workers=config.workers, scheduler=config.scheduler)
-    lines: list[dict[str, Any]] = []
-    for it, L, s, sp in runs:
-        r = done.get(sp.key())
-        if r is None or r.status != "done":
-            continue
-        m = r.metrics
-        lines.append({"item": it.key, "protocol": it.protocol, "task": sp.task, "length": L, "seed": s,
-                      "steps": sp.steps, "lr": None if sp.optimizer == "hf" else sp.lr, "solved": bool(m["solved"]),
-                      "steps_to_solve": m["steps_to_solve"] if m["solved"] else None,
-                      "final_error": m["final_error"], "final_loss": m["final_loss"], "wall_s": r.wall_s})
+    lines = collect(runs, done)
     rows = summarise(lines)
     numbers = {"scale": config.scale, "estimate_s": estimate, "per_update": per_update, "runs": len(lines),
                "planned": len(specs), "rows": rows, "overrides": [list(p) for p in config.overrides]}
@@ -345,6 +339,23 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
     md = render_page(lines, title=f"# reproduce: the papers' headline claims ({config.scale} scale)",
                      figure=Path(figs[0]).name if figs else None)
     return ExperimentResult(NAME, {}, numbers, md, tuple(figs), notes=tuple(notes))
+
+
+def collect(runs: Sequence[tuple[Item, int, int, Any]], done: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CSV lines of the runs of ``runs`` (as :func:`plan` returns them) that are done in
+    ``done`` (``{key: Row}``, as a store's rows); runs not done (yet) are left out, so a
+    store whose sweep was interrupted exports what it holds."""
+    lines: list[dict[str, Any]] = []
+    for it, L, s, sp in runs:
+        r = done.get(sp.key())
+        if r is None or r.status != "done":
+            continue
+        m = r.metrics
+        lines.append({"item": it.key, "protocol": it.protocol, "task": sp.task, "length": L, "seed": s,
+                      "steps": sp.steps, "lr": None if sp.optimizer == "hf" else sp.lr, "solved": bool(m["solved"]),
+                      "steps_to_solve": m["steps_to_solve"] if m["solved"] else None,
+                      "final_error": m["final_error"], "final_loss": m["final_loss"], "wall_s": r.wall_s})
+    return lines
 
 
 def summarise(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -469,14 +480,14 @@ def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproduction
     citation), our number, the difference, and where our protocol differs.
 
     Generated from the runs (as :func:`read_csv` returns them); rows with no run say
-    "not run yet". Never hand-edited: ``python -m rnntheory.experiments.reproduce CSV PAGE``.
+    "not run yet". Never hand-edited: ``python -m rnntheory.experiments.reproduce page CSV PAGE``.
     """
     rows = summarise(lines)
     n_run = sum(1 for r in rows if r["runs"])
     out = [
         title,
         "",
-        "<!-- Generated by `python -m rnntheory.experiments.reproduce` from the exported runs: do not edit. -->",
+        "<!-- Generated by `python -m rnntheory.experiments.reproduce page` from the exported runs: do not edit. -->",
         "",
         "Each row is one of the papers' headline claims, tested under that paper's protocol "
         "(the protocol registry, `rnntheory.experiments.protocols`) at the reproduction subset's budget, "
@@ -497,7 +508,7 @@ def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproduction
         target = it.claim + ("" if it.target_rate is None else f" (rate {fmt(it.target_rate)})")
         tab.append([it.key, str(r["length"]), f"{target} — {p.source.short()}, {p.source.where}", ours,
                     "—" if r["difference"] is None else f"{r['difference']:+.2f}", r["verdict"],
-                    _departures(it, r["steps"])])
+                    _departures(it, r["steps"] or [it.steps])])
     out += [markdown_table(["row", "length", "paper's claim (source)", "ours", "difference", "verdict",
                             "where our protocol differs"], tab), ""]
     if figure is not None:
@@ -512,8 +523,35 @@ def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproduction
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def export_store(db: str | Path, *, seed: int = 0, scale: str = "default",
+                 overrides: tuple[tuple[str, int], ...] = ()) -> list[dict[str, Any]]:
+    """The CSV lines of every run of the whole subset (seeds from ``seed``, at ``scale``,
+    with ``overrides`` as in :class:`Config`) that the store ``db`` holds as done —
+    whichever invocations put them there.
+
+    Raises
+    ------
+    ValueError
+        When ``db`` is not a results store.
+    """
+    from .store import Store
+
+    runs = plan(Config(scale=scale, overrides=overrides), check_int("seed", seed, minimum=0))
+    with Store(db, readonly=True) as store:
+        done = {r.key: r for r in store.rows()}
+    return collect(runs, done)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rnntheory.experiments.reproduce CSV PAGE [FIGURE]``: write the docs page from a CSV.
+    """Write the exported CSV or the docs page::
+
+        python -m rnntheory.experiments.reproduce export DB CSV
+        python -m rnntheory.experiments.reproduce page CSV PAGE [FIGURE]
+
+    ``export`` writes the runs of the subset the store holds (:func:`export_store`);
+    ``page`` writes :func:`render_page` of a CSV, and the success-against-length
+    figure of its temporal-order rows to ``FIGURE`` (linked from the page) when given
+    and some of those rows have been run.
 
     Returns
     -------
@@ -521,14 +559,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         0, or 2 on bad arguments.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) not in (2, 3):
-        print("usage: python -m rnntheory.experiments.reproduce CSV PAGE [FIGURE]", file=sys.stderr)
-        return 2
-    lines = read_csv(args[0])
-    page = Path(args[1])
-    page.write_text(render_page(lines, figure=args[2] if len(args) == 3 else None), encoding="utf-8")
-    print(f"wrote {page} from {len(lines)} runs")
-    return 0
+    if len(args) == 3 and args[0] == "export":
+        lines = export_store(args[1])
+        Path(args[2]).write_text(export_csv(lines), encoding="utf-8")
+        print(f"wrote {args[2]}: {len(lines)} runs")
+        return 0
+    if len(args) in (3, 4) and args[0] == "page":
+        import os
+
+        lines = read_csv(args[1])
+        page = Path(args[2])
+        link = None
+        if len(args) == 4 and _figure(Path(args[3]), summarise(lines)):
+            link = Path(os.path.relpath(Path(args[3]).resolve(), page.resolve().parent)).as_posix()
+        page.write_text(render_page(lines, figure=link), encoding="utf-8")
+        print(f"wrote {page} from {len(lines)} runs" + (f" and {args[3]}" if link else ""))
+        return 0
+    print("usage: python -m rnntheory.experiments.reproduce export DB CSV\n"
+          "       python -m rnntheory.experiments.reproduce page CSV PAGE [FIGURE]", file=sys.stderr)
+    return 2
 
 
 EXPERIMENT = Experiment(NAME, "the papers' headline claims under their protocols, through the resumable store",
