@@ -51,6 +51,25 @@ def _assert_not_blank(fig) -> None:
         patch = img[y0:y1, x0:x1]
         ink = float(np.mean(np.any(patch < 245, axis=-1)))
         assert ink > 0.01, f"axes {ax.get_title()!r}: {ink:.4f} of its pixels are drawn on"
+    _assert_text_inside(fig)
+
+
+def _assert_text_inside(fig) -> None:
+    """Titles, axis labels, legend entries and annotations lie inside the canvas (none clipped)."""
+    renderer = fig.canvas.get_renderer()
+    W, H = fig.canvas.get_width_height()
+    texts = [f._suptitle for f in [fig, *fig.subfigs] if getattr(f, "_suptitle", None) is not None]
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+    for lg in fig.findobj(Legend):
+        texts += list(lg.get_texts())
+    for t in texts:
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        bb = t.get_window_extent(renderer)
+        assert bb.x0 >= -1 and bb.y0 >= -1 and bb.x1 <= W + 1 and bb.y1 <= H + 1, (
+            f"text {t.get_text()!r} is cut off: {bb.bounds} on a {W}×{H} canvas"
+        )
 
 
 def _segment_points(xy: np.ndarray, per_segment: int = 24) -> np.ndarray:

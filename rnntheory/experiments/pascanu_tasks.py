@@ -256,7 +256,8 @@ def _figures(out: Path, cells: list[dict[str, Any]], curves: dict[str, list[Any]
             ax.grid(alpha=0.3, axis="y" if bars else "both")
         if not bars:
             legend_outside(fig.axes[-1], fontsize=7)
-        fig.suptitle(with_context("pascanu-tasks: success rate", context, width=40 + 40 * len(config.tasks)),
+        fig.suptitle(with_context("pascanu-tasks: success rate", context,
+                                  width=int(10 * (3.6 * len(config.tasks) + 1.6))),
                      fontsize=10)
     save_figure(fig, p, DPI)
     paths.append(str(p))
