@@ -1840,6 +1840,8 @@ for _f in ("update", "step_jacobian", "input_jacobian"):
     simple(f"{_SC}.NumericCell.{_f}", lambda _f=_f: _method(lambda: _custom_parts()["cell"].lambdify(), _f),
            lambda: {"h": np.zeros((3, 1)), "x": np.ones((3, 1)), "params": {"w": np.array(0.5)}},
            check=anything, nonfinite_ok=("h", "x", "params"))
+simple(f"{_SC}.NumericCell.step_function", lambda: _method(lambda: _custom_parts()["cell"].lambdify(), "step_function"),
+       lambda: {"params": {"w": np.array(0.5)}}, check=anything, compare=False, nonfinite_ok=("params",))
 simple(f"{_SC}.NumericCell.expression", lambda: _method(lambda: _custom_parts()["cell"].lambdify(), "expression"),
        lambda: {"expr": _custom_parts()["bound"]}, check=anything, compare=False)
 INSTANCES[f"{_SC}.CustomCell"] = lambda: _custom_parts()["cell"]

@@ -167,8 +167,9 @@ class CustomRNN:
         T = x.shape[0]
         H = np.empty((T + 1, self.n_hidden))
         H[0] = h
+        step = self._numeric.step_function(self.params)
         for t in range(T):
-            H[t + 1] = self._numeric.update(H[t : t + 1], x[t : t + 1], self.params)[0]
+            H[t + 1] = step(H[t], x[t])
         return CustomTrace(H, x.copy())
 
     def _points(self, trace: Any) -> tuple[np.ndarray, np.ndarray]:

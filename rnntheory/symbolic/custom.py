@@ -342,7 +342,12 @@ def _check_cell(cell: Any) -> CustomCell:
             )
             if not ok:
                 raise ValueError(f"`cell.param_shapes` gives {key!r} the shape {shape!r:.40}, which does not fit its symbols")
-        custom_cell(cell.update, cell.state, cell.inputs, params=dict(params), name=cell.name)
+        for label in ("update", "state", "inputs"):
+            if not isinstance(getattr(cell, label), sp.MatrixBase):
+                raise TypeError(f"`cell.{label}` must be a SymPy column, got {type(getattr(cell, label)).__name__}")
+        built = custom_cell(cell.update, cell.state, cell.inputs, params=dict(params), name=cell.name)
+        if built.update.shape != cell.update.shape:
+            raise ValueError(f"`cell.update` must have shape {built.update.shape}, got {cell.update.shape}")
     except (TypeError, ValueError) as err:
         raise type(err)(f"`cell` is not a well-formed CustomCell (build it with custom_cell): {err}") from None
     return cell
@@ -434,6 +439,28 @@ class NumericCell:
             for j, v in enumerate(vals):
                 out[:, j] = np.broadcast_to(np.asarray(v, np.float64), (m,))
         return out.reshape(m, *shape)
+
+    def step_function(self, params: Mapping[str, Any]) -> Callable[[Any, Any], np.ndarray]:
+        """``F(·, ·; θ)`` with the parameters fixed, for one point: ``(h (n,), x
+        (n_in,)) -> (n,)`` float64. ``params`` is checked once, here; the
+        returned function does no checking (a loop over time calls it ``T``
+        times).
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`update`, for ``params``.
+        """
+        n, n_in = self.cell.n, self.cell.n_in
+        _, args = self._args(np.zeros((1, n)), np.zeros((1, n_in)), params)
+        pargs = [float(v) for v in args[n + n_in:]]
+        f = self._fu
+
+        def step(h: Any, x: Any) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                return np.array(f(*h, *x, *pargs), dtype=np.float64)
+
+        return step
 
     def update(self, h: Any, x: Any, params: Mapping[str, Any]) -> np.ndarray:
         """``F(h, x; θ)`` at ``m`` points: ``(m, n)``.
