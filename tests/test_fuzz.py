@@ -1128,6 +1128,9 @@ simple(f"{_E}.random_esn", _imp(f"{_E}.random_esn"), lambda: {
 simple(f"{_E}.ridge_regression", _imp(f"{_E}.ridge_regression"), lambda: {
     "features": _rng(1).normal(size=(6, 3)), "targets": _rng(2).normal(size=(6, 1)), "ridge": 1e-6,
     "solver": "lstsq"})
+simple(f"{_E}.ridge_path", _imp(f"{_E}.ridge_path"), lambda: {
+    "features": _rng(1).normal(size=(6, 3)), "targets": _rng(2).normal(size=(6, 1)), "ridges": [0.0, 1e-6, 1.0]})
+simple(f"{_E}.ridge_gains", _imp(f"{_E}.ridge_gains"), lambda: {"s": np.array([2.0, 1e-3, 0.0]), "lam": 1e-6})
 simple(f"{_E}.scale_to_spectral_norm", _imp(f"{_E}.scale_to_spectral_norm"), lambda: {"W": _W(), "sigma": 0.5})
 simple(f"{_E}.scale_to_spectral_radius", _imp(f"{_E}.scale_to_spectral_radius"),
        lambda: {"W": _W(), "rho": 0.5})
@@ -1754,6 +1757,8 @@ EXEMPT: dict[str, str] = {
     )},
     "rnntheory.experiments.store.Store.close": "closes the connection; takes no argument and is called by "
     "every Store case's teardown",
+    **{f"rnntheory.esn.ESN.{name}": "writes or reads an .npz file at the given path; tests/test_esn_scale.py "
+       "covers bad paths, foreign and malformed files, and the bit-exact round trip" for name in ("save", "load")},
 }
 
 

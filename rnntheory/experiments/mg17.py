@@ -24,7 +24,7 @@ from .._validation import (
     deprecated_alias,
     renamed_arguments,
 )
-from ..esn import ESN, nrmse, random_esn, ridge_regression
+from ..esn import ESN, nrmse, random_esn, ridge_gains, ridge_path, ridge_regression
 from ..tasks import mackey_glass
 from .registry import Experiment, ExperimentResult, check_run, figure_path, fmt, markdown_table
 
@@ -227,21 +227,14 @@ def _free_run_batch(
     X, Y = X0.copy(), Y0.copy()
     a = esn.leak_rate
     for _ in range(n_steps):
-        new = np.tanh(X @ esn.W.T + Y @ esn.W_fb.T + esn.b)
-        X = new if a == 1.0 else (1.0 - a) * X + a * new
+        # (W Xᵀ)ᵀ rather than X Wᵀ: the same product for a dense or a sparse W
+        new = np.tanh((esn.W @ X.T).T + Y @ esn.W_fb.T + esn.b)
+        X = new if isinstance(a, float) and a == 1.0 else (1.0 - a) * X + a * new
         Y = X @ W_x.T + c
     return Y
 
 
-def _ridge_gains(s: np.ndarray, lam: float) -> np.ndarray:
-    """``s/(s² + λ)`` for singular values ``s ≥ 0``, formed as ``1/(s + λ/s)``:
-    ``s²`` overflows for ``s`` near 1e300 (states carrying large noise) and
-    underflows below 1e-154 (``s/λ`` where ``λ/s`` overflows). 0 where
-    ``s = 0``; ``inf`` where the value itself exceeds float64's range
-    (``λ = 0`` and a subnormal ``s``)."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        r = lam / s
-        return np.where(s > 0, np.where(np.isfinite(r), 1.0 / (s + r), s / lam), 0.0)
+_ridge_gains = ridge_gains  # the filter s/(s² + λ), shared with rnntheory.esn.ridge_path
 
 
 def _select_ridge(
@@ -252,8 +245,9 @@ def _select_ridge(
 
     ``states`` and ``teacher`` are the teacher-forced training segment (washout
     removed, ``T`` rows, no external input). The readout is fitted for every
-    λ in ``grid`` on the first ``T − validation`` rows (one SVD:
-    ``w(λ) = V diag(s/(s² + λ)) Uᵀ y``); from ``starts`` evenly spaced
+    λ in ``grid`` on the first ``T − validation`` rows by
+    :func:`rnntheory.esn.ridge_path` (one SVD: ``w(λ) = V diag(s/(s² + λ)) Uᵀ y``,
+    the ridge path every ``fit`` uses to select λ); from ``starts`` evenly spaced
     teacher-forced states in the last ``validation`` rows the network then
     runs freely for ``horizon`` steps. The score of λ is the mean squared
     error at the horizon; the smallest score wins (the first on ties).
@@ -261,15 +255,13 @@ def _select_ridge(
     T = states.shape[0]
     m = T - validation
     Z = np.hstack([states[:m], np.ones((m, 1))])
-    U, s, Vt = np.linalg.svd(Z, full_matrices=False)
-    Uy = U.T @ teacher[:m]
+    readouts = ridge_path(Z, teacher[:m], grid)
     t0 = np.unique(np.linspace(m, T - 1 - horizon, starts).round().astype(int))
     scores = np.empty(grid.size)
-    for i, lam in enumerate(grid):
+    for i, W_out in enumerate(readouts):
         # a λ that leaves the readout beyond float64's range scores inf, as
         # any non-finite error does
         with np.errstate(over="ignore", invalid="ignore"):
-            W_out = (Vt.T @ (_ridge_gains(s, lam)[:, None] * Uy)).T
             Y_h = _free_run_batch(esn, W_out, states[t0], teacher[t0], horizon)
             err = np.mean((Y_h - teacher[t0 + horizon]) ** 2)
         scores[i] = err if np.isfinite(err) else np.inf
