@@ -9,7 +9,7 @@ MkDocs)::
     1.74<!-- src: docs/figures/experiments/init-spectra.json#numbers/schemes/smart_tanh/sigma_max/mean -->
 
 A source is a JSON file (the key is a ``/``-separated path into it, list
-indices as numbers) or a page that states the number once, marked with
+indices as numbers, a space in a key written ``%20``) or a page that states the number once, marked with
 ``<!-- id: KEY -->`` right after it. The quoted number must equal its
 source rounded as shown (within half a unit of its last digit), so a page
 that drifts from its source fails here. Pages whose speed ratios are all
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -68,7 +69,7 @@ def _lookup(path: str, key: str, ids: dict[tuple[str, str], list[str]]) -> float
         if not f.exists():
             raise LookupError(f"{path} does not exist")
         node = json.loads(f.read_text(encoding="utf-8"))
-        for part in key.split("/"):
+        for part in map(unquote, key.split("/")):
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     raise LookupError(f"{path}#{key}: no item {part!r}")
