@@ -113,7 +113,9 @@ class CustomCell:
         return bool(_undefined_functions(self.update))
 
     def step_jacobian(self) -> Any:
-        """``∂h_t/∂h_{t−1}`` (numerator layout), each entry simplified.
+        """``∂h_t/∂h_{t−1}`` (numerator layout), each entry simplified (an entry
+        too large to simplify in well under a second, as a gated unit's, is
+        left as SymPy differentiated it).
 
         Returns
         -------
@@ -151,13 +153,20 @@ def _undefined_functions(expr: Any) -> set[Any]:
     return {a.func for a in expr.atoms(sp.core.function.AppliedUndef)}
 
 
+# entries larger than this (operations, after generalising) are left as differentiated
+_SIMPLIFY_MAX_OPS = 30
+
+
 def _simplify_entry(e: Any) -> Any:
     """``e`` simplified with its function arguments generalised (fast, and
-    exact: the arguments are put back), or ``e`` if that is not simpler."""
+    exact: the arguments are put back), or ``e`` if that is not simpler or
+    too large to simplify quickly."""
     if e.is_number or e.is_Symbol:
         return e
     back: dict[Any, Any] = {}
     g = _generalised(e, back)
+    if sp.count_ops(g) > _SIMPLIFY_MAX_OPS:  # SymPy's simplify takes seconds to minutes here
+        return e
     s = sp.simplify(g).xreplace(back)
     # keep the simpler of the raw and the simplified form (simplify can grow a tanh′)
     return s if sp.count_ops(s) <= sp.count_ops(e) else e
