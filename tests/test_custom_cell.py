@@ -214,6 +214,24 @@ def test_symbols_with_assumptions_are_sampled_within_them() -> None:
     assert res.counterexample.point[w] < 0
 
 
+def test_counterexample_stays_in_a_tiny_domain_and_huge_ranges_do_not_overflow() -> None:
+    """With h ∈ [5e-324, 1e-300] (subnormal to tiny) the rounded point would be h = 0,
+    outside the domain: the exact float is kept. The claim J = w is false where
+    w h + x ≠ 0; mpmath confirms |w − w sech²(w h + x)| > 0 there. A domain of
+    ±1e308 samples without overflow warnings (pytest turns them into errors)."""
+    h, x, w = sp.symbols("h x w", **R)
+    cell = custom_cell(sp.tanh(w * h + x), h, x, params={"w": w})
+    res = check_jacobian(cell, w, domain={w: (-3, 3), h: (5e-324, 1e-300)}, n_samples=20)
+    assert res.verdict == "refuted"
+    pt = res.counterexample.point
+    assert 5e-324 <= float(pt[h]) <= 1e-300
+    with mpmath.workdps(60):
+        v = {s: mpmath.mpf(r.p) / r.q for s, r in pt.items()}
+        assert abs(v[w] - v[w] * mpmath.sech(v[w] * v[h] + v[x]) ** 2) > mpmath.mpf(10) ** -20
+    big = check_bound(cell, sp.Abs(w) / 2, domain={w: (-1e308, 1e308)}, n_samples=20, n_starts=1)
+    assert big.verdict == "refuted" and big.counterexample.actual > big.counterexample.claimed
+
+
 # ----------------------------------------------------------------------------- trajectories
 def test_custom_elman_route_equals_the_builtin_elman(elman) -> None:  # type: ignore[no-untyped-def]
     """The same Elman cell through CustomRNN and through ElmanRNN: same states,
@@ -235,6 +253,31 @@ def test_custom_elman_route_equals_the_builtin_elman(elman) -> None:  # type: ig
     np.testing.assert_allclose(jacobians.input_jacobians(c, t2), jacobians.input_jacobians(m, t1), atol=1e-14)
     np.testing.assert_allclose(bounds.step_log_bounds(c, t2, "step_norm"),
                                bounds.step_log_bounds(m, t1, "step_norm"), atol=1e-12)
+
+
+def test_leaky_pascanu_cell_written_out_equals_the_builtin_leaky_pascanu_elman() -> None:
+    """Eq. 14 around Pascanu's form, h′ = α ⊙ h + (1 − α) ⊙ (W_hh tanh(h) + W_hx x + b),
+    with α a parameter of the custom cell: log_norms equal ElmanRNN(form="pascanu",
+    alpha=α)'s to 1e-12."""
+    h = sp.Matrix(sp.symbols("h0:2", **R))
+    x = sp.Matrix([sp.Symbol("x", **R)])
+    W = sp.Matrix(2, 2, sp.symbols("W0:4", **R))
+    U = sp.Matrix(sp.symbols("U0:2", **R))
+    b = sp.Matrix(sp.symbols("b0:2", **R))
+    al = sp.Matrix(sp.symbols("alpha0:2", **R))
+    g = W * h.applyfunc(sp.tanh) + U * x[0] + b
+    upd = sp.Matrix([al[i] * h[i] + (1 - al[i]) * g[i] for i in range(2)])
+    cell = custom_cell(upd, h, x, params={"W_hh": W, "W_hx": U, "b": b, "alpha": al}, name="leaky Pascanu")
+    rng = np.random.default_rng(4)
+    Wv, Uv, bv, av = rng.normal(size=(2, 2)) * 1.5, rng.normal(size=(2, 1)), rng.normal(size=2), np.array([0.3, 0.8])
+    m = ElmanRNN(Wv, Uv, bv, form="pascanu", alpha=av)
+    c = CustomRNN(cell, {"W_hh": Wv, "W_hx": Uv, "b": bv, "alpha": av})
+    xs = rng.normal(size=(30, 1))
+    t1, t2 = m.forward(xs), c.forward(xs)
+    np.testing.assert_allclose(t2.h, t1.h, atol=1e-13)
+    L1, L2 = jacobians.log_norms(m, t1), jacobians.log_norms(c, t2)
+    fin = np.isfinite(L1)
+    assert np.array_equal(fin, np.isfinite(L2)) and np.max(np.abs(L1[fin] - L2[fin])) < 1e-12
 
 
 def test_claimed_bound_certified_along_a_trajectory(indrnn) -> None:  # type: ignore[no-untyped-def]

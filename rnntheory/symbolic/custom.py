@@ -636,7 +636,8 @@ class _Space:
         hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
         bounded = np.isfinite(self.lo) & np.isfinite(self.hi)
         if bounded.any():
-            U = lo + (hi - lo) * rng.random(P.shape)
+            r = rng.random(P.shape)
+            U = lo * (1.0 - r) + hi * r  # a convex combination: no overflow for ends near ±1e308
             P = np.where(bounded, U, P)
             # the ends of bounded intervals are special points too
             ends = np.where(rng.random(P.shape) < 0.5, lo, hi)
@@ -649,13 +650,16 @@ class _Space:
         """The point as exact rationals: rounded to ``digits`` decimals (short
         numbers to read) or, with ``None``, the float64 values exactly."""
         out = {}
-        for s, v in zip(self.syms, p, strict=True):
+        for i, (s, v) in enumerate(zip(self.syms, p, strict=True)):
             scale = 10 ** (digits or 0)
             scaled = float(v) * scale if digits is not None else math.inf
-            if math.isfinite(scaled):
-                out[s] = sp.Rational(round(scaled), scale)
-            else:
-                out[s] = sp.Rational(float(v))
+            r = sp.Rational(round(scaled), scale) if math.isfinite(scaled) else sp.Rational(float(v))
+            # a rounded value that leaves the symbol's interval (or its sign) is not used
+            fv = float(r)
+            if (fv < self.lo[i] or fv > self.hi[i] or (self.strict_lo[i] and fv <= 0)
+                    or (self.strict_hi[i] and fv >= 0)):
+                r = sp.Rational(float(v))
+            out[s] = r
         return out
 
 
