@@ -407,3 +407,18 @@ def test_the_committed_reproductions_page_is_generated_from_the_committed_csv():
     assert (root / "docs" / "guides" / "reproductions.md").read_text(encoding="utf-8") == want
     planned = {(it.key, L, s, sp.steps) for it, L, s, sp in plan(Config(), 0)}
     assert {(ln["item"], ln["length"], ln["seed"], ln["steps"]) for ln in lines} <= planned
+
+
+def test_updates_to_solve_of_a_run_by_hand():
+    """Unsolved: none; solved with an evaluation below 1 %: that evaluation's step; solved
+    on the final test only (its evaluations never below 1 %): its whole budget."""
+    from rnntheory.experiments.reproduce import solve_steps
+
+    assert solve_steps({"solved": False, "steps_to_solve": 250, "steps_done": 3000}) is None
+    assert solve_steps({"solved": True, "steps_to_solve": 250, "steps_done": 3000}) == 250
+    assert solve_steps({"solved": True, "steps_to_solve": None, "steps_done": 3000}) == 3000
+    # the Ω row of the first slice: 1200, 2250, 2700 from evaluations, one solved only at the end
+    runs = [{"solved": True, "steps_to_solve": None, "steps_done": 3000},
+            *({"solved": True, "steps_to_solve": s, "steps_done": 3000} for s in (1200, 2250, 2700)),
+            {"solved": False, "steps_to_solve": None, "steps_done": 3000}]
+    assert P.median_updates_to_solve([solve_steps(m) for m in runs]) == (2250 + 2700) / 2

@@ -64,7 +64,8 @@ from .registry import (
 )
 
 __all__ = ["CSV_COLUMNS", "MAX_HOURS", "SUBSET", "Config", "Item", "collect", "estimate_seconds", "export_csv",
-           "export_store", "main", "plan", "read_csv", "render_page", "run", "summarise"]
+           "export_store", "main", "plan", "read_csv", "render_page", "run", "solve_steps", "summarise",
+           "updates"]
 
 NAME = "reproduce"
 #: The time the subset must fit in on a 2-core machine, in hours.
@@ -341,6 +342,16 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
     return ExperimentResult(NAME, {}, numbers, md, tuple(figs), notes=tuple(notes))
 
 
+def solve_steps(metrics: dict[str, Any]) -> int | None:
+    """Updates to solve of one run's metrics: ``None`` when unsolved; the first evaluation
+    below 1 % when there is one; else (a run solved on its final test whose evaluations
+    never fell below 1 %) the updates it took, an upper bound."""
+    if not metrics["solved"]:
+        return None
+    s = metrics.get("steps_to_solve")
+    return int(s) if s is not None else int(metrics["steps_done"])
+
+
 def collect(runs: Sequence[tuple[Item, int, int, Any]], done: dict[str, Any]) -> list[dict[str, Any]]:
     """The CSV lines of the runs of ``runs`` (as :func:`plan` returns them) that are done in
     ``done`` (``{key: Row}``, as a store's rows); runs not done (yet) are left out, so a
@@ -353,7 +364,7 @@ def collect(runs: Sequence[tuple[Item, int, int, Any]], done: dict[str, Any]) ->
         m = r.metrics
         lines.append({"item": it.key, "protocol": it.protocol, "task": sp.task, "length": L, "seed": s,
                       "steps": sp.steps, "lr": None if sp.optimizer == "hf" else sp.lr, "solved": bool(m["solved"]),
-                      "steps_to_solve": m["steps_to_solve"] if m["solved"] else None,
+                      "steps_to_solve": solve_steps(m),
                       "final_error": m["final_error"], "final_loss": m["final_loss"], "wall_s": r.wall_s})
     return lines
 
@@ -474,6 +485,11 @@ def _departures(it: Item, steps: Sequence[int]) -> str:
     return "; ".join(parts)
 
 
+def updates(v: float | None) -> str:
+    """A number of updates for a table cell: ``—`` for none, else a whole number with thousands separators."""
+    return "—" if v is None else f"{v:,.0f}"
+
+
 def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproductions",
                 figure: str | None = None) -> str:
     """The reproductions page: each row of the subset with the paper's target (and its
@@ -503,7 +519,7 @@ def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproduction
         it = next(i for i in SUBSET if i.key == r["item"])
         p = get_protocol(it.protocol)
         ours = ("not run yet" if not r["runs"] else
-                f"{r['solved']}/{r['runs']} solved; median updates to solve {fmt(r['median_updates_to_solve'])}; "
+                f"{r['solved']}/{r['runs']} solved; median updates to solve {updates(r['median_updates_to_solve'])}; "
                 f"median final error {fmt(r['median_final_error'])}")
         target = it.claim + ("" if it.target_rate is None else f" (rate {fmt(it.target_rate)})")
         tab.append([it.key, str(r["length"]), f"{target} — {p.source.short()}, {p.source.where}", ours,
