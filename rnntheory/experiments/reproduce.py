@@ -255,11 +255,14 @@ def estimate_seconds(runs: Sequence[tuple[int, float, float]], workers: int) -> 
 def _probe(specs: Sequence[Any]) -> dict[tuple[str, str, int], tuple[float, float]]:
     """Measured seconds per update of each (label, task, length), and the estimated seconds
     of one evaluation: after a warm-up run (compilation), the faster of two runs of 10
-    updates (2 outer iterations for Hessian-free) on an evaluation batch of 8 sequences;
-    an evaluation of ``eval_size`` sequences is a forward pass, about a third of an
-    update's work per sequence."""
+    updates (2 outer iterations for Hessian-free) on an evaluation batch of 8 sequences,
+    on one thread as a sweep worker runs them; an evaluation of ``eval_size`` sequences
+    is a forward pass, about a third of an update's work per sequence."""
     from dataclasses import replace
 
+    from threadpoolctl import threadpool_limits
+
+    from .._parallel import thread_limit
     from .runspec import run_one
 
     out: dict[tuple[str, str, int], tuple[float, float]] = {}
@@ -269,12 +272,13 @@ def _probe(specs: Sequence[Any]) -> dict[tuple[str, str, int], tuple[float, floa
             continue
         n = 2 if sp.optimizer == "hf" else 10
         hp = (*((name, v) for name, v in sp.hparams if name != "eval_every"), ("eval_every", float(n)))
-        run_one(replace(sp, steps=1, eval_size=8, hparams=hp))  # compile, warm
         times = []
-        for _ in range(2):
-            t0 = time.perf_counter()
-            run_one(replace(sp, steps=n, eval_size=8, hparams=hp))
-            times.append(time.perf_counter() - t0)
+        with threadpool_limits(limits=1), thread_limit(1):
+            run_one(replace(sp, steps=1, eval_size=8, hparams=hp))  # compile, warm
+            for _ in range(2):
+                t0 = time.perf_counter()
+                run_one(replace(sp, steps=n, eval_size=8, hparams=hp))
+                times.append(time.perf_counter() - t0)
         per = min(times) / n
         out[k] = (per, per * sp.eval_size / sp.batch_size / 3.0)
     return out
