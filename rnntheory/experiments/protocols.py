@@ -367,33 +367,33 @@ class Protocol:
 
 # --------------------------------------------------------------------------- sources
 PASCANU_2013 = Source("Pascanu, Mikolov & Bengio", 2013, "On the difficulty of training recurrent neural networks",
-                      "ICML 2013", "§4.1 (pathological problems) and Fig. 7 (success rate against length)")
+                      "ICML 2013", "the pathological problems and Fig. 7 (success rate against length)")
 MARTENS_SUTSKEVER_2011 = Source("Martens & Sutskever", 2011,
                                 "Learning recurrent neural networks with Hessian-free optimization",
-                                "ICML 2011", "§4 (the pathological problems) and its success table")
+                                "ICML 2011", "the experiments on the pathological problems")
 HOCHREITER_1997 = Source("Hochreiter & Schmidhuber", 1997, "Long short-term memory", "Neural Computation 9(8)",
-                         "§5, Experiments 4 (adding) and 6 (temporal order)")
+                         "Experiments 4 (adding) and 6 (temporal order)")
 GERS_2000 = Source("Gers, Schmidhuber & Cummins", 2000, "Learning to forget: continual prediction with LSTM",
-                   "Neural Computation 12(10)", "§2 (the forget gate)")
+                   "Neural Computation 12(10)", "the forget gate and its bias")
 CHO_2014 = Source("Cho et al.", 2014, "Learning phrase representations using RNN encoder–decoder for "
-                  "statistical machine translation", "EMNLP 2014", "§2.3 (the gated hidden unit)")
+                  "statistical machine translation", "EMNLP 2014", "the gated hidden unit (reset and update gates)")
 CHUNG_2014 = Source("Chung, Gulcehre, Cho & Bengio", 2014, "Empirical evaluation of gated recurrent neural "
-                    "networks on sequence modeling", "NIPS 2014 Deep Learning Workshop", "§4 (training setup)")
+                    "networks on sequence modeling", "NIPS 2014 Deep Learning Workshop", "the experimental settings")
 LE_2015 = Source("Le, Jaitly & Hinton", 2015, "A simple way to initialize recurrent networks of rectified "
-                 "linear units", "arXiv:1504.00941", "§4.1 (the adding problem)")
+                 "linear units", "arXiv:1504.00941", "the adding problem experiments")
 ARJOVSKY_2016 = Source("Arjovsky, Shah & Bengio", 2016, "Unitary evolution recurrent neural networks",
-                       "ICML 2016", "§4.1 (copying memory problem)")
+                       "ICML 2016", "the copying memory problem")
 HENAFF_2016 = Source("Henaff, Szlam & LeCun", 2016, "Recurrent orthogonal networks and long-memory tasks",
-                     "ICML 2016", "§4 (copy and adding with orthogonal initialisation)")
+                     "ICML 2016", "the copy and adding experiments")
 BENGIO_2013 = Source("Bengio, Boulanger-Lewandowski & Pascanu", 2013, "Advances in optimizing recurrent networks",
-                     "ICASSP 2013", "§2–3 (leaky integration, Nesterov momentum, clipping) and Table 1")
+                     "ICASSP 2013", "leaky integration, Nesterov momentum and clipping, and the results tables")
 WILLIAMS_PENG_1990 = Source("Williams & Peng", 1990, "An efficient gradient-based algorithm for on-line training "
                             "of recurrent network trajectories", "Neural Computation 2(4)",
-                            "§2 (the BPTT(h; h') schedule)")
+                            "the BPTT(h; h') algorithm")
 WILLIAMS_ZIPSER_1989 = Source("Williams & Zipser", 1989, "A learning algorithm for continually running fully "
-                              "recurrent neural networks", "Neural Computation 1(2)", "§4 (teacher forcing)")
+                              "recurrent neural networks", "Neural Computation 1(2)", "teacher-forced training")
 JAEGER_2001 = Source("Jaeger", 2001, "The \"echo state\" approach to analysing and training recurrent neural "
-                     "networks", "GMD Report 148", "§6 (Mackey–Glass τ = 17, 84-step prediction)")
+                     "networks", "GMD Report 148", "the Mackey–Glass τ = 17 84-step prediction")
 
 _PATHOLOGICAL = ("temporal_order", "addition", "multiplication", "temporal_order_3bit", "random_permutation",
                  "noiseless_memorization")
@@ -586,7 +586,7 @@ _PROTOCOL_LIST: list[Protocol] = [
         lr=PASCANU_2013_LR, momentum=None, schedule="constant", init="smart_tanh", activation="tanh",
         n_hidden=50, batch_size=20, budget=1_000_000, remedies=("l2",), hparams=(("l2", 1e-3),),
         criterion=_PASCANU_CRITERION, our_criterion=_OUR_CRITERION, test_size=PASCANU_2013_TEST_SEQUENCES,
-        seeds=5, target="no experiment in the paper: its §3 argues that an L1/L2 penalty keeps the model in the "
+        seeds=5, target="no experiment in the paper: it argues that an L1/L2 penalty keeps the model in the "
         "vanishing regime, where the temporal order task cannot be learnt at long lengths",
         departures=("the penalty's weight 10⁻³ is our choice (no paper gives one for this task)",),
         default_departures=(_DEFAULT_BUDGET.format(steps="2 000"),
