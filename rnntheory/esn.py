@@ -1372,9 +1372,11 @@ class _RidgeSVD:
             w = np.ldexp(v, self.b - self.a) if self.b - self.a else v
         return np.ascontiguousarray(w.T)
 
-    def gcv(self, lam: float) -> float:
+    def gcv(self, lam: float, *, unit_scale: bool = False) -> float:
         """Generalised cross-validation ``(RSS(λ)/T) / (1 − df(λ)/T)²`` (Golub, Heath
-        & Wahba 1979), with ``df(λ) = Σ s²/(s² + λ)``; ``inf`` when ``df ≥ T``."""
+        & Wahba 1979), with ``df(λ) = Σ s²/(s² + λ)``; ``inf`` when ``df ≥ T``.
+        ``unit_scale``: the score of the power-of-two scaled targets (the same
+        ordering over λ, never overflowing)."""
         lam_p = self._lam(lam)
         s = self.s
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
@@ -1390,7 +1392,8 @@ class _RidgeSVD:
         denom = 1.0 - df / self.T
         if denom <= 0.0:
             return math.inf
-        return LA.ldexp(rss / self.T / denom**2, 2 * self.b)
+        score = rss / self.T / denom**2
+        return score if unit_scale else LA.ldexp(score, 2 * self.b)
 
 
 def ridge_path(features: Any, targets: Any, ridges: Any) -> np.ndarray:
@@ -1635,8 +1638,9 @@ def fit(
         candidates = np.array(RIDGE_CANDIDATES) if isinstance(ridge, str) and ridge == "auto" \
             else _candidates("ridge", ridge)
         path = _RidgeSVD(Z, Yw)
-        scores = np.array([path.gcv(float(lam)) for lam in candidates])
-        best = int(np.argmin(np.where(np.isnan(scores), np.inf, scores)))
+        unit = np.array([path.gcv(float(lam), unit_scale=True) for lam in candidates])
+        best = int(np.argmin(np.where(np.isnan(unit), np.inf, unit)))
+        scores = np.array([LA.ldexp(float(v), 2 * path.b) for v in unit])
         lam = float(candidates[best])
         W_out = path.readout(lam)
         if not all_finite(W_out):

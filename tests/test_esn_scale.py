@@ -368,3 +368,19 @@ def test_sparse_reservoir_is_read_only() -> None:
     with pytest.raises(ValueError, match="read-only"):
         e.W.data[0] = 1.0
     assert "sparse" in repr(e) and esn_module.SPARSE_CONNECTIVITY == 0.1
+
+
+def test_auto_ridge_is_invariant_to_the_teacher_scale() -> None:
+    """GCV's ordering over λ does not depend on the teacher's scale (RSS scales by s²,
+    df not at all), and W_out(λ) scales with the teacher: at 2^±900 the same λ is
+    chosen, with the same training NRMSE. (The scores themselves overflowed to inf at
+    2^900, and the first candidate won by default.)"""
+    rng = np.random.default_rng(11)
+    e = random_esn(10, 1, 1, spectral_radius=0.9, seed=0)
+    u = rng.normal(size=(50, 1))
+    base = fit(e, u, np.sin(u), washout=5, ridge="auto")
+    assert base.ridge != base.ridge_candidates[0]
+    for k in (900, -900):
+        r = fit(e, u, np.ldexp(np.sin(u), k), washout=5, ridge="auto")
+        assert r.ridge == base.ridge and abs(r.train_nrmse / base.train_nrmse - 1) < 1e-10
+        np.testing.assert_allclose(np.ldexp(r.esn.W_out, -k), base.esn.W_out, rtol=1e-10)
