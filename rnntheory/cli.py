@@ -13,6 +13,15 @@ overwrite a file the library does not own, an unreachable Dask scheduler) and
 environment variable ``RNNTHEORY_TRACEBACK=1`` to see one). ``--json`` output is
 valid JSON: non-finite numbers are written as the strings ``"nan"``, ``"inf"``
 and ``"-inf"``.
+
+Plain output is text for a terminal: tables are aligned columns that fit the
+terminal's width (``COLUMNS``, or 100 when the output is not a terminal), long
+texts end in ``…``, and Markdown is written only into files (``verify --report``,
+``experiment --out``, ``report --out``). ``verify`` prints one row per check as
+it finishes and one line summing up the claims ledger (``--verbose``: the
+evidence). On a terminal, and only there, verdicts are coloured (unless the
+environment variable ``NO_COLOR`` is set) and a transient line shows which
+check or claim is running. ``python -m rnntheory`` is the same command.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
@@ -48,7 +57,112 @@ def _fmt(v: float) -> str:
     return f"{v: .3e}"
 
 
+class _Console:
+    """Where the plain-text output goes: on a terminal, transient progress lines
+    (overwritten with ``\r``) and coloured verdicts; in a pipe or a file, neither.
+
+    Colour is used only on a terminal, and never when the environment variable
+    ``NO_COLOR`` is set to a non-empty value or ``TERM`` is ``dumb``. The width is
+    the terminal's, or ``COLUMNS`` (default 100) when the output is not a terminal.
+    """
+
+    _CODES: ClassVar[dict[str, str]] = {"pass": "32", "fail": "1;31"}
+
+    def __init__(self, stream: Any) -> None:
+        import shutil
+
+        self.stream = stream
+        try:
+            self.tty = bool(stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            self.tty = False
+        self.colour = (self.tty and not os.environ.get("NO_COLOR")
+                       and os.environ.get("TERM", "") != "dumb")
+        if self.tty:
+            width = shutil.get_terminal_size((100, 24)).columns
+        else:
+            try:
+                width = int(os.environ.get("COLUMNS", "100"))
+            except ValueError:
+                width = 100
+        self.width = max(40, width if width > 0 else 100)
+        self._shown = 0
+
+    def paint(self, text: str, kind: str) -> str:
+        """``text`` in the colour of ``kind`` (on a terminal that allows colour only)."""
+        return f"\033[{self._CODES[kind]}m{text}\033[0m" if self.colour else text
+
+    def status(self, text: str) -> None:
+        """A transient line on a terminal (nothing elsewhere), replaced by the next output."""
+        if not self.tty:
+            return
+        from ._tables import display_width, shorten
+
+        text = shorten(text, self.width - 1)
+        self.stream.write("\r" + text + " " * max(0, self._shown - display_width(text)))
+        self.stream.flush()
+        self._shown = display_width(text)
+
+    def line(self, text: str = "") -> None:
+        """One line of output, after clearing a transient line."""
+        if self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _with_status(items: Any, names: Sequence[str], console: _Console, what: str) -> Any:
+    """Yield from ``items``, showing ``running <what> k/n: <name>…`` before each one."""
+    it = iter(items)
+    n = len(names)
+    k = 0
+    while True:
+        if k < n:
+            console.status(f"running {what} {k + 1}/{n}: {names[k]}…")
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        k += 1
+        yield item
+
+
+def _ledger_summary(claims: list[Any], console: _Console) -> str:
+    """``ledger: 34/34 claims re-verified — 8 hold, …``: the verdicts counted, in one line."""
+    from .ledger import VERDICTS
+
+    words = {"holds": "hold", "holds with conditions": "hold with conditions"}
+    counts = [(sum(c.verdict == v for c in claims), words.get(v, v)) for v in VERDICTS]
+    ok = sum(bool(c.verified) for c in claims)
+    done = f"{ok}/{len(claims)} claims re-verified"
+    return (f"ledger: {console.paint(done, 'pass' if ok == len(claims) else 'fail')} — "
+            + ", ".join(f"{n} {v}" for n, v in counts if n))
+
+
+def _check_columns(names: Sequence[str], width: int) -> tuple[list[int], int]:
+    """Widths of the columns check, models, pairs, worst, verdict; and what is left for the claim."""
+    widths = [max([5, *(len(n) for n in names)]), 6, 7, 10, 7]
+    used = sum(widths) + 2 * len(widths)
+    return widths, max(len("claim"), width - used)
+
+
+def _print_checks_summary(rows: list[Any], cfg: Any, console: _Console) -> None:
+    import textwrap
+
+    n_ok = sum(r.passed for r in rows)
+    done = f"{n_ok}/{len(rows)} checks passed"
+    text = (f"{done} (T = {cfg.T}, n_hidden = {cfg.n_hidden}, seed = {cfg.seed}). 'worst' is "
+            "max ln(observed/bound) for a bound (≤ 0: it holds), the largest relative error "
+            "for an identity.")
+    lines = textwrap.wrap(text, console.width)
+    lines[0] = lines[0].replace(done, console.paint(done, "pass" if n_ok == len(rows) else "fail"), 1)
+    for line in lines:
+        console.line(line)
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from .checks import registry as check_registry
     from .verification import VerifyConfig, run_checks
 
     cfg = VerifyConfig(T=args.T, seed=args.seed)
@@ -130,8 +244,8 @@ def _verify_text(args: argparse.Namespace, cfg: Any, check_registry: Any,
                            console.width)
             console.line(text.replace("NOT re-verified", console.paint("NOT re-verified", "fail"), 1))
     if not args.verbose:
-        console.line("false: refuted by a counterexample recomputed in this run. "
-                      "The evidence: --verbose.")
+        console.line("false = refuted by a counterexample recomputed in this run. "
+                      "Evidence: rnntheory verify --verbose")
     return rows, claims
 
 
@@ -483,7 +597,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_experiment(args: argparse.Namespace) -> int:
     from .experiments.registry import cli_experiment
 
+    if args.list or args.name is None:
+        if args.name is None and not args.list:
+            print("rnntheory experiment: error: give an experiment NAME or --list", file=sys.stderr)
+        _list_experiments()
+        return 0 if args.list else _EXIT_INPUT
     return cli_experiment(args)
+
+
+def _list_experiments() -> None:
+    """``experiment --list``: each experiment, its expected wall time at the default and at
+    ``--full`` scale, and what it measures, as an aligned table shortened to the width."""
+    from ._tables import text_table
+    from .experiments.registry import DURATIONS, list_experiments
+
+    console = _Console(sys.stdout)
+    rows = [[name, *DURATIONS.get(name, ("not measured", "not measured")), summary]
+            for name, summary in list_experiments()]
+    for line in text_table(["experiment", "default", "--full", "what it measures"], rows,
+                           width=console.width):
+        console.line(line)
+    console.line()
+    console.line("Times are wall-clock on 2 CPU cores; --full times are estimated from the "
+                 "default runs.")
 
 
 class _Parser(argparse.ArgumentParser):

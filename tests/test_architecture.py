@@ -54,7 +54,7 @@ FLOORS: list[tuple[str, list[str]]] = [
         "rnntheory.checks", "rnntheory.checks.*", "rnntheory.ledger",
         "rnntheory.proofs", "rnntheory.proofs.*", "rnntheory.verification",
     ]),
-    ("face", ["rnntheory", "rnntheory.cli"]),
+    ("face", ["rnntheory", "rnntheory.cli", "rnntheory.__main__"]),
 ]
 
 

@@ -74,6 +74,22 @@ _MODULES: dict[str, tuple[str, str]] = {
 #: The names of the registered experiments, in the order ``--list`` prints them.
 EXPERIMENT_NAMES: tuple[str, ...] = tuple(_MODULES)
 
+#: Expected wall-clock time of each experiment on 2 CPU cores, ``(default, --full)``,
+#: for ``rnntheory experiment --list``. The defaults were timed on a shared 2-core
+#: machine (CPU time of the default run, or of a slice of its updates and seeds scaled
+#: up, halved where two Dask workers share the runs); ``reproduce``'s default is its
+#: stated budget. The ``--full`` times are extrapolated by the number of runs,
+#: updates and sizes: only their order of magnitude is meant.
+DURATIONS: dict[str, tuple[str, str]] = {
+    "pascanu-tasks": ("about 6 min", "weeks"),
+    "init-spectra": ("about 10 s", "about 30 s"),
+    "bound-tightness": ("about 10 s", "about 2 min"),
+    "copy-adding": ("about 5 min", "weeks"),
+    "mg17-esn": ("about 1 min", "about 1 min"),
+    "remedies": ("about 10 min", "days"),
+    "reproduce": ("about 2.5 h", "weeks"),
+}
+
 
 @dataclass(frozen=True)
 class ExperimentResult:
@@ -406,8 +422,13 @@ def cli_experiment(args: Any) -> int:
         d["numbers"] = res.numbers
         json.dump(json_safe(d), sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
         sys.stdout.write("\n")
-    else:
-        print(res.markdown)
+    else:  # the report's tables as aligned text; the Markdown is in the file
+        import shutil
+
+        from .._tables import markdown_to_text
+
+        width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+        print(markdown_to_text(res.markdown, width=max(40, width)))
         print()
         print(f"wrote {folder / (args.name + '.md')} and {len(res.figures)} figure(s) "
               f"in {res.wall_s:.1f} s")
