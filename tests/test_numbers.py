@@ -151,7 +151,11 @@ def test_speed_ratios_on_quoting_pages_are_marked(page):
             start -= 1
         if start not in marked:
             bare.append(text[max(0, start - 40):m.end() + 10].replace("\n", " "))
-    assert not bare, bare
+    assert not bare, (
+        f"{page} quotes ratios without their source; write each as "
+        "N×<!-- src: FILE#KEY --> (e.g. benchmarks/results/remedy_matrix.json#ratios/CELL|REMEDY, "
+        f"or a number a page states once with <!-- id: KEY -->): {bare}"
+    )
 
 
 def test_a_disagreeing_number_is_caught(tmp_path):
