@@ -384,3 +384,108 @@ def test_auto_ridge_is_invariant_to_the_teacher_scale() -> None:
         r = fit(e, u, np.ldexp(np.sin(u), k), washout=5, ridge="auto")
         assert r.ridge == base.ridge and abs(r.train_nrmse / base.train_nrmse - 1) < 1e-10
         np.testing.assert_allclose(np.ldexp(r.esn.W_out, -k), base.esn.W_out, rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- the faster set-up and fit
+def test_small_ridge_uses_a_stacked_qr_matching_least_squares(monkeypatch) -> None:
+    """Where the refined normal equations stop converging (cond(ZᵀZ + λI)·ε near 1) the
+    readout comes from a QR of [Z; √λ I], not an SVD: it equals an independent
+    least-squares solve of the stacked system to cond·ε, and it minimises the ridge
+    objective at least as well as that solve."""
+    rng = np.random.default_rng(11)
+    p, T = REFINE_FROM + 10, 500
+    Q1, _ = np.linalg.qr(rng.normal(size=(T, p)))
+    Q2, _ = np.linalg.qr(rng.normal(size=(p, p)))
+    Z = Q1 @ np.diag(np.logspace(0, -9, p)) @ Q2.T  # cond(Z) = 1e9
+    Y = Z @ rng.normal(size=(p, 2)) + 1e-4 * rng.normal(size=(T, 2))
+
+    def no_svd(*args, **kwargs):
+        raise AssertionError("the SVD was used")
+
+    for lam in (1e-17, 1e-15):
+        assert esn_module._refined_normal(Z, Y, lam) is None  # this is the path under test
+        want = _stacked_lstsq(Z, Y, lam)
+        with monkeypatch.context() as m:
+            m.setattr(np.linalg, "svd", no_svd)
+            got = ridge_regression(Z, Y, lam)
+        cond = 1.0 / np.sqrt(1e-18 + lam)
+        assert np.max(np.abs(got - want)) <= 100 * cond * 2.2e-16 * np.max(np.abs(want)), lam
+
+        def objective(w: np.ndarray, lam: float = lam) -> float:
+            return float(np.sum((Z @ w.T - Y) ** 2) + lam * np.sum(w**2))
+
+        assert objective(got) <= objective(want) * (1 + 1e-9)
+
+
+def test_stacked_qr_declines_a_singular_or_large_ridge_problem() -> None:
+    """A rank-deficient Z at λ far below its rounding, or √λ beyond ‖Z‖, is left to the
+    SVD (a singular R is never back-substituted); at the large λ the readout equals
+    the stacked least-squares solve."""
+    rng = np.random.default_rng(12)
+    p = REFINE_FROM + 10
+    Z = rng.uniform(-1, 1, (600, p))
+    Z[:, 5] = Z[:, 4]  # two equal columns
+    Y = rng.normal(size=(600, 1))
+    assert esn_module._stacked_qr(Z, Y, 1e-300) is None
+    assert esn_module._stacked_qr(Z, Y, 1e4) is None
+    want = _stacked_lstsq(Z, Y, 1e4)
+    np.testing.assert_allclose(ridge_regression(Z, Y, 1e4), want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
+
+
+def test_gram_by_syrk_equals_the_product() -> None:
+    """The Gram matrix's upper triangle from BLAS syrk equals ZᵀZ (C- and F-ordered Z)."""
+    Z = np.random.default_rng(13).normal(size=(300, 40))
+    want = Z.T @ Z
+    for M in (Z, np.asfortranarray(Z)):
+        got = esn_module._gram(M)
+        iu = np.triu_indices(40)
+        np.testing.assert_allclose(got[iu], want[iu], rtol=1e-13, atol=1e-12)
+
+
+def test_arpack_ritz_check_failure_uses_the_dense_decomposition(monkeypatch) -> None:
+    """A Ritz pair whose residual fails the check never sets the scale: the dense
+    decomposition does, and the scaled reservoir has the requested ρ (numpy eigvals)."""
+    calls = []
+    dense = esn_module.LA.spectral_radius
+
+    def spy(W):
+        calls.append(W.shape)
+        return dense(W)
+
+    monkeypatch.setattr(esn_module, "_RITZ_CHECK", -1.0)  # no residual passes
+    monkeypatch.setattr(esn_module.LA, "spectral_radius", spy)
+    e = random_esn(300, spectral_radius=0.9, connectivity=0.05, sparse=True, seed=4)
+    assert calls == [(300, 300)]
+    assert abs(np.max(np.abs(np.linalg.eigvals(e.W.toarray()))) / 0.9 - 1.0) < 1e-12
+
+
+@pytest.mark.parametrize("n", [150, 400])
+def test_arpack_radius_against_eigvals_over_seeds(n: int) -> None:
+    """Four Ritz values at tolerance 1e-12 give ρ of sparse reservoirs to 1e-11 relative
+    (numpy.linalg.eigvals), seed after seed."""
+    for seed in range(4):
+        g = np.random.default_rng(seed)
+        raw = scipy.sparse.csr_array(g.uniform(-1, 1, (n, n)) * (g.random((n, n)) < 0.05))
+        R = scale_to_spectral_radius(raw, 0.9)
+        got = np.max(np.abs(np.linalg.eigvals(R.toarray())))
+        assert abs(got / 0.9 - 1.0) < 1e-11, seed
+
+
+def test_run_loop_is_bit_for_bit_the_step() -> None:
+    """The run loop writing into buffers gives exactly the states of repeated single
+    steps (sparse and dense W, scalar, unit and per-unit leak)."""
+    rng = np.random.default_rng(14)
+    for sparse in (True, False):
+        for a in (0.3, 1.0, rng.uniform(0.1, 1.0, 120)):
+            e = random_esn(120, 1, 1, spectral_radius=0.9, connectivity=0.05, feedback_scaling=0.5,
+                           bias_scaling=0.2, leak_rate=a, sparse=sparse, seed=2)
+            u, y = rng.normal(size=(30, 1)), rng.normal(size=(30, 1))
+            x0 = rng.normal(size=120)
+            drive = u @ e.W_in.T + e.b + np.vstack([np.zeros((1, 1)), y[:-1]]) @ e.W_fb.T
+            x, want = x0, np.empty((30, 120))
+            for t in range(30):
+                x = e._step(x, drive[t])
+                want[t] = x
+            assert np.array_equal(e.run(u, y, x0=x0), want)
+            np.testing.assert_allclose(want, _loop_states(e.W, e.W_in, e.W_fb, e.b, e.leak_rate, u, y, x0=x0),
+                                       rtol=0, atol=1e-12)
