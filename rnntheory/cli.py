@@ -140,9 +140,13 @@ def _ledger_summary(claims: list[Any], console: _Console) -> str:
             + ", ".join(f"{n} {v}" for n, v in counts if n))
 
 
-def _check_columns(names: Sequence[str], width: int) -> tuple[list[int], int]:
-    """Widths of the columns check, models, pairs, worst, verdict; and what is left for the claim."""
-    widths = [max([5, *(len(n) for n in names)]), 6, 7, 10, 7]
+def _check_columns(names: Sequence[str], width: int, T: int) -> tuple[list[int], int]:
+    """Widths of the columns check, models, pairs, worst, verdict; and what is left for the claim.
+
+    ``pairs`` is wide enough for every pair (t, k) of 50 models at this ``T``; ``worst``
+    for any float64 in ``.3e`` (``-1.000e-300``)."""
+    pairs = len(str(50 * T * (T + 1) // 2))
+    widths = [max([5, *(len(n) for n in names)]), 6, max(7, pairs), 11, 7]
     used = sum(widths) + 2 * len(widths)
     return widths, max(len("claim"), width - used)
 
@@ -207,7 +211,7 @@ def _verify_text(args: argparse.Namespace, cfg: Any, check_registry: Any,
 
     console = _Console(sys.stdout)
     names = [spec.name for spec in check_registry()]
-    widths, room = _check_columns(names, console.width)
+    widths, room = _check_columns(names, console.width, cfg.T)
     heads = ["check", "models", "pairs", "worst", "verdict"]
     aligns = ["left", "right", "right", "right", "left"]
     console.line("  ".join(pad(h, w, a) for h, w, a in zip(heads, widths, aligns, strict=True))

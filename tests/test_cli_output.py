@@ -146,7 +146,10 @@ def test_verify_ledger_summary_counts_the_verdicts(verify_run):
 
 ROWS = [CheckResult("alpha", "first claim, " * 20, 3, 30, 1e-16, True),
         CheckResult("beta", "second | claim", 1, 2, float("nan"), False),
-        CheckResult("gamma", "third", 2, 4, -0.5, True)]
+        CheckResult("gamma", "third", 2, 4, -0.5, True),
+        CheckResult("delta", "extremes", 50, 50 * 100 * 101 // 2, -1e-300, True),
+        CheckResult("epsilon", "subnormal", 1, 1, 5e-324, True),
+        CheckResult("zeta", "overflow", 1, 1, float("-inf"), True)]
 
 
 def _claim(i, verdict, verified=True, error=None):
@@ -189,9 +192,14 @@ def test_rows_are_printed_as_each_check_finishes(stand_ins):
     for k, printed in enumerate(seen):
         body = printed.splitlines()[2:]
         assert [line.split()[0] for line in body] == [r.check for r in ROWS[:k]]
-    assert "2/3 checks passed" in out and "ledger:" not in out
-    beta = next(line for line in out.splitlines() if line.startswith("beta "))
+    assert "ledger:" not in out
+    assert f"{len(ROWS) - 1}/{len(ROWS)} checks passed" in out
+    body = out.splitlines()[2:2 + len(ROWS)]
+    beta = body[1]
     assert beta.split()[1:5] == ["1", "2", "nan", "FAIL"] and beta.endswith("second | claim")
+    # 1e-300, the smallest subnormal and -inf keep the columns aligned
+    assert [line.split()[3] for line in body[3:]] == ["-1.000e-300", "4.941e-324", "-inf"]
+    assert len({line.index(" pass " if r.passed else " FAIL ") for line, r in zip(body, ROWS, strict=True)}) == 1
 
 
 def test_on_a_terminal_progress_is_transient_and_verdicts_coloured(stand_ins):
