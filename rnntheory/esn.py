@@ -693,10 +693,11 @@ class ESN:
         x = self._vec("x0", x0, self.n_hidden)
         y_prev = self._vec("y0", y0, self.n_out)
         with np.errstate(over="ignore", invalid="ignore"):
-            drive = u @ self.W_in.T + self.b
+            # (u W_inᵀ + b) + y W_fbᵀ, summed in place (no T × n temporaries)
+            drive = u @ self.W_in.T
+            drive += self.b
             if teacher is not None:
-                fb = np.vstack([y_prev[None, :], Y[:-1]]) @ self.W_fb.T
-                drive = drive + fb
+                drive += np.vstack([y_prev[None, :], Y[:-1]]) @ self.W_fb.T
         noise = check_real("noise", noise, low=0.0)
         seed = check_seed("seed", seed)
         if not all_finite(drive):
@@ -1585,6 +1586,23 @@ class ESNFit:
     ridge_scores: np.ndarray | None = None
 
 
+def _centred(Z: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """``Z − z̄``, ``Y − ȳ`` and the means ``(z̄, ȳ)`` (column means taken at unit
+    scale, a power of two, so that they never overflow)."""
+    out = []
+    for name, A in (("inputs", Z), ("teacher", Y)):
+        e = LA.pow2_exponent(A)
+        Ap = np.ldexp(A, -e) if e else A
+        m = Ap.mean(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            C = np.ldexp(Ap - m, e) if e else Ap - m
+        if not all_finite(C):
+            raise ValueError(f"`{name}` is too large to centre for an unpenalised bias (entries near float64's limit)")
+        out.append((C, np.ldexp(m, e) if e else m))
+    (Zc, z_mean), (Yc, y_mean) = out
+    return Zc, Yc, (z_mean, y_mean)
+
+
 def _sequences(inputs: Any, teacher: Any, washout: Any) -> tuple[list[Any], list[np.ndarray], list[int]]:
     """The sequences of a multi-sequence :func:`fit`, validated."""
     teachers = list(teacher)
@@ -1631,6 +1649,7 @@ def fit(
     solver: str = "lstsq",
     noise: float = 0.0,
     seed: Any = None,
+    penalize_bias: bool = True,
 ) -> ESNFit:
     """Teacher-forced training of the readout by ridge regression.
 
@@ -1674,6 +1693,14 @@ def fit(
         State noise during harvesting, see :meth:`ESN.run` (0: none).
     seed : int, Generator or None
         Seed for the noise, see :meth:`ESN.run` (one generator for all sequences).
+    penalize_bias : bool
+        True (default): ``λ`` applies to the bias weight as to every other.
+        False: the bias is not penalised (the intercept of classical ridge
+        regression, as in ReservoirPy's ``Ridge``): the features ``[x; u]``
+        and the targets are centred on their means, the ridge problem is
+        solved on the centred data (any ``ridge``, any solver, ridge
+        selection included: its scores are then those of the centred
+        problem), and the bias weight is ``ȳ − W [x̄; ū]``.
 
     Returns
     -------
@@ -1714,6 +1741,10 @@ def fit(
         Yw = Y[w:]
         last_state, last_output = states[-1], Y[-1]
         used_washout = w
+    full_Z, full_Y = Z, Yw
+    centre = None
+    if not check_bool("penalize_bias", penalize_bias):
+        Z, Yw, centre = _centred(Z[:, :-1], Yw)
     candidates = scores = None
     if isinstance(ridge, bool) or not isinstance(ridge, int | float | np.integer | np.floating):
         candidates = np.array(RIDGE_CANDIDATES) if isinstance(ridge, str) and ridge == "auto" \
@@ -1733,6 +1764,17 @@ def fit(
     else:
         lam = check_real("ridge", ridge, low=0.0)
         W_out, used = _ridge_solve(Z, Yw, lam, solver)
+    if centre is not None:
+        z_mean, y_mean = centre
+        with np.errstate(over="ignore", invalid="ignore"):
+            bias = y_mean - W_out @ z_mean
+        if not all_finite(bias):
+            raise ValueError(
+                "`teacher` is too large relative to the features: the bias weight"
+                " is beyond float64's range"
+            )
+        W_out = np.hstack([W_out, bias[:, None]])
+        Z, Yw = full_Z, full_Y
     trained = replace(esn, W_out=W_out)
     resid = Z @ W_out.T - Yw
     return ESNFit(

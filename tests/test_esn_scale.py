@@ -489,3 +489,37 @@ def test_run_loop_is_bit_for_bit_the_step() -> None:
             assert np.array_equal(e.run(u, y, x0=x0), want)
             np.testing.assert_allclose(want, _loop_states(e.W, e.W_in, e.W_fb, e.b, e.leak_rate, u, y, x0=x0),
                                        rtol=0, atol=1e-12)
+
+
+def _unpenalised_bias_lstsq(Z: np.ndarray, Y: np.ndarray, lam: float) -> np.ndarray:
+    """argmin ‖Z w − Y‖² + λ Σ_{j < p} w_j² (the last, bias, weight free) as least squares
+    on [Z; √λ (I 0)] (numpy.linalg.lstsq)."""
+    p = Z.shape[1]
+    P = np.sqrt(lam) * np.eye(p)
+    P[-1, -1] = 0.0
+    A = np.vstack([Z, P])
+    B = np.vstack([Y, np.zeros((p, Y.shape[1]))])
+    return np.linalg.lstsq(A, B, rcond=None)[0].T
+
+
+@pytest.mark.parametrize("n", [40, REFINE_FROM + 20])
+def test_fit_with_an_unpenalised_bias_against_least_squares(n: int) -> None:
+    """``penalize_bias=False`` fits the classical ridge model with a free intercept: the
+    readout equals the stacked least-squares solve whose penalty skips the bias (1e-9),
+    and differs from the default model at large λ."""
+    rng = np.random.default_rng(15)
+    e = random_esn(n, 1, 1, spectral_radius=0.9, bias_scaling=0.3, seed=6)
+    u = rng.uniform(-1, 1, (n + 200, 1))
+    y = np.roll(u, 2) ** 2 + 3.0
+    for lam in (1e-6, 1.0):
+        res = fit(e, u, y, washout=20, ridge=lam, penalize_bias=False)
+        Z = e.features(res.states[20:], u[20:])
+        want = _unpenalised_bias_lstsq(Z, y[20:], lam)
+        assert np.max(np.abs(res.esn.W_out - want)) <= 1e-9 * np.max(np.abs(want)), lam
+    default = fit(e, u, y, washout=20, ridge=1.0).esn.W_out
+    assert np.max(np.abs(default - want)) > 1e-3 * np.max(np.abs(want))
+    auto = fit(e, u, y, washout=20, ridge="auto", penalize_bias=False)
+    want = _unpenalised_bias_lstsq(Z, y[20:], auto.ridge)
+    assert np.max(np.abs(auto.esn.W_out - want)) <= 1e-8 * np.max(np.abs(want))
+    with pytest.raises(TypeError, match="`penalize_bias`"):
+        fit(e, u, y, washout=20, penalize_bias="no")
