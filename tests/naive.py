@@ -8,6 +8,9 @@ derivatives are written out again here (not taken from ``rnntheory``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 
@@ -549,3 +552,306 @@ def gated_generator_loss(cell, p, x, y, kind, own, h0=None, c0=None, start=None,
             total += w * 0.5 * float(np.sum((zt - y[t]) ** 2))
             prev_own, prev_tgt = zt, np.asarray(y[t])
     return total
+
+
+# ---------------------------------------------------------------------------
+# Pascanu's Ω of a stacked model: a NumPy reference (the library's first,
+# vectorised implementation, kept as an oracle of the stacked kernels), with
+# forward-mode tangents carried as value/derivative pairs over the N = T·B rows.
+# ---------------------------------------------------------------------------
+
+
+def _sigm(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+
+
+def _is_lstm(layer):
+    return hasattr(layer, "weight_hh") and layer.weight_hh.shape[0] == 4 * layer.weight_hh.shape[1]
+
+
+def _tsum(a: Any, b: Any) -> Any:
+    """Sum of two tangents, ``None`` standing for zero."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _tmul(t: Any, x: Any) -> Any:
+    """A tangent times ``x`` (``None`` stays ``None``)."""
+    return None if t is None else t * x
+
+
+class _D:
+    """A value with a tangent (forward-mode derivative along one direction), rows of
+    ``(N, ·)`` arrays; a tangent of ``None`` is zero (the first pass needs values only)."""
+
+    __slots__ = ("dot", "val")
+
+    def __init__(self, val: np.ndarray, dot: Any) -> None:
+        self.val: np.ndarray = val
+        self.dot: Any = dot
+
+    def __add__(self, o: Any) -> _D:
+        if isinstance(o, _D):
+            return _D(self.val + o.val, _tsum(self.dot, o.dot))
+        return _D(self.val + o, self.dot)
+
+    __radd__ = __add__
+
+    def __sub__(self, o: Any) -> _D:
+        if isinstance(o, _D):
+            return _D(self.val - o.val, _tsum(self.dot, _tmul(o.dot, -1.0)))
+        return _D(self.val - o, self.dot)
+
+    def __rsub__(self, o: Any) -> _D:
+        return _D(o - self.val, _tmul(self.dot, -1.0))
+
+    def __mul__(self, o: Any) -> _D:
+        if isinstance(o, _D):
+            return _D(self.val * o.val, _tsum(_tmul(self.dot, o.val), _tmul(o.dot, self.val)))
+        return _D(self.val * o, _tmul(self.dot, o))
+
+    __rmul__ = __mul__
+
+    def cols(self, j0: int, j1: int) -> _D:
+        """Columns ``j0:j1`` of value and tangent."""
+        return _D(self.val[:, j0:j1], None if self.dot is None else self.dot[:, j0:j1])
+
+
+def _cat(parts: Sequence[_D]) -> _D:
+    """Values and tangents side by side (columns)."""
+    dots = [p.dot for p in parts]
+    dot: Any = None if any(d is None for d in dots) else np.concatenate(dots, axis=1)
+    return _D(np.concatenate([p.val for p in parts], axis=1), dot)
+
+
+def _om_sig(a: _D) -> _D:
+    s = _sigm(a.val)
+    return _D(s, None if a.dot is None else act_prime("sigmoid", a.val) * a.dot)
+
+
+def _om_dsig(a: _D) -> _D:
+    """``σ′(a)`` with its tangent ``σ″(a) ȧ`` (``σ″ = σ′(1 − 2σ)``)."""
+    p = act_prime("sigmoid", a.val)
+    return _D(p, None if a.dot is None else p * (1.0 - 2.0 * _sigm(a.val)) * a.dot)
+
+
+def _om_tanh(a: _D) -> _D:
+    return _D(np.tanh(a.val), None if a.dot is None else act_prime("tanh", a.val) * a.dot)
+
+
+def _om_dtanh(a: _D) -> _D:
+    """``tanh′(a)`` with its tangent ``tanh″(a) ȧ`` (``tanh″ = −2 tanh · tanh′``)."""
+    p = act_prime("tanh", a.val)
+    return _D(p, None if a.dot is None else -2.0 * np.tanh(a.val) * p * a.dot)
+
+
+def _gate(a: _D, rows: dict[str, np.ndarray], key: str, j0: int, j1: int) -> tuple[_D, _D]:
+    """``(φ(a), φ′(a))`` with their tangents for the columns ``j0:j1`` of the cached
+    ``rows[key]`` and ``rows[key + "'"]`` (``φ`` = σ for ``"sig"``, tanh for ``"tanh"``;
+    ``σ″ = σ′(1 − 2σ)``, ``tanh″ = −2 tanh · tanh′``), evaluated once per layer."""
+    v, p = rows[key][:, j0:j1], rows[key + "'"][:, j0:j1]
+    if a.dot is None:
+        return _D(v, None), _D(p, None)
+    second = p * (1.0 - 2.0 * v) if key == "sig" else -2.0 * v * p
+    return _D(v, p * a.dot), _D(p, second * a.dot)
+
+
+def _dact(name: str, a: _D) -> _D:
+    """``f′(a)`` with its tangent ``f″(a) ȧ`` (``f″ = 0`` for identity and ReLU)."""
+    if name == "tanh":
+        return _om_dtanh(a)
+    if name == "sigmoid":
+        return _om_dsig(a)
+    return _D(act_prime(name, a.val), None)
+
+
+def _layer_pull(
+    layer: Any, rows: dict[str, np.ndarray], w: np.ndarray, zs: np.ndarray | None, zx: np.ndarray | None,
+    need_x: bool,
+) -> tuple[np.ndarray, np.ndarray | None, Any, _D, _D]:
+    """One layer's step on ``N = T·B`` rows, with the cotangent ``w`` on its new state
+    and the tangent ``(zs, zx)`` on its previous state and its input.
+
+    Returns ``(Aᵀw, Xᵀw, A zs + X zx, δ, P)``: ``δ ⊗ P`` (summed over rows) is the
+    gradient of ``wᵀ F`` with respect to the recurrent matrix (``δ`` the signal at the
+    rows of ``W``, ``P`` what ``W`` multiplies), ``δ.dot`` and ``P.dot`` their
+    derivatives along ``(zs, zx)``. ``zs=None``: values only (no tangent; ``A zs`` is
+    ``None``); ``zx=None``: no input tangent (layer 1, whose input is not part of the
+    state). ``Xᵀw`` is formed when ``need_x``.
+    """
+    f64 = np.float64
+    h = rows["h"]
+    tan = zs is not None
+    zt: Any = zs
+    if hasattr(layer, "W_hh"):
+        W = np.asarray(layer.W_hh, f64)
+        U = np.asarray(layer.W_hx, f64)
+        n = W.shape[0]
+        al = None if layer.alpha is None else np.broadcast_to(np.asarray(layer.alpha, f64), (n,))
+        beta: Any = 1.0 if al is None else 1.0 - al
+        ux: Any = zx @ U.T if zx is not None else 0.0
+        aname = layer.activation.name
+        Jz: Any = None
+        if layer.form == "standard":  # h′ = α h + β f(W h + U x + b)
+            a = _D(rows["a"], zt @ W.T + ux if tan else None)
+            fp = _dact(aname, a)
+            d = fp * (beta * w)  # δ = β f′(a) ⊙ w
+            P = _D(h, zs)
+            ATw = d.val @ W
+            if tan:
+                Jz = beta * fp.val * a.dot
+        else:  # Pascanu's form: h′ = α h + β (W f(h) + U x + b)
+            fph = act_prime(aname, h)
+            P = _D(act(aname, h), fph * zt if tan else None)
+            d = _D(beta * w, None)
+            ATw = fph * (d.val @ W)
+            if tan:
+                Jz = beta * (P.dot @ W.T + ux)
+        if al is not None:
+            ATw = ATw + al * w
+            if tan:
+                Jz = Jz + al * zt
+        return ATw, (d.val @ U if need_x else None), Jz, d, P
+    W = np.asarray(layer.weight_hh, f64)
+    U = np.asarray(layer.weight_ih, f64)
+    n = W.shape[1]
+    pre = rows["pre"]
+    zh = zs[:, :n] if zs is not None else None
+    gh: Any = None
+    if zh is not None:
+        gh = zh @ W.T
+        if zx is not None:
+            gh = gh + zx @ U.T
+    P = _D(h, zh)
+    if _is_lstm(layer):
+        a = _D(pre, gh)
+        ai, af, ag, ao = (a.cols(j * n, (j + 1) * n) for j in range(4))
+        (i, di), (f, df) = _gate(ai, rows, "sig", 0, n), _gate(af, rows, "sig", n, 2 * n)
+        (g, dg), (o, do) = _gate(ag, rows, "tanh", 0, n), _gate(ao, rows, "sig", 3 * n, 4 * n)
+        c = _D(rows["c"], zs[:, n:] if zs is not None else None)
+        c2 = _D(rows["c2"], (f * c + i * g).dot if tan else None)  # the recorded c_{k+1}, its tangent
+        tc, dtc = _gate(c2, rows, "tanhc", 0, n)
+        wh, wc = w[:, :n], w[:, n:]
+        dc = (o * dtc) * wh + wc  # δc′ = w_c + w_h ⊙ o ⊙ tanh′(c′)
+        d = _cat((dc * g * di, dc * c * df, dc * i * dg, (tc * do) * wh))
+        ATw = np.concatenate([d.val @ W, dc.val * f.val], axis=1)
+        Jz = np.concatenate([(o * tc).dot, c2.dot], axis=1) if tan else None
+        return ATw, (d.val @ U if need_x else None), Jz, d, P
+    # GRU: pre = (a_r, a_z, a_n, W_hn h + b_hn); a_n = U_n x + b_in + r ⊙ (W_hn h + b_hn)
+    ar = _D(pre[:, :n], gh[:, :n] if tan else None)
+    az = _D(pre[:, n:2 * n], gh[:, n:2 * n] if tan else None)
+    hn = _D(pre[:, 3 * n:], zh @ W[2 * n:].T if zh is not None else None)
+    (r, dr), (z, dz) = _gate(ar, rows, "sig", 0, n), _gate(az, rows, "sig", n, 2 * n)
+    an_dot: Any = None
+    if tan:
+        an_dot = (r * hn).dot
+        if zx is not None:
+            an_dot = an_dot + zx @ U[2 * n:].T
+    an = _D(pre[:, 2 * n:3 * n], an_dot)
+    nn, dnn = _gate(an, rows, "tanh", 0, n)
+    dan = (1.0 - z) * dnn * w  # δ at a_n
+    daz = (P - nn) * dz * w  # δ at a_z
+    dar = dan * hn * dr  # δ at a_r
+    d = _cat((dar, daz, dan * r))  # the last: δ at W_hn h + b_hn
+    ATw = d.val @ W + z.val * w
+    XTw = np.concatenate([dar.val, daz.val, dan.val], axis=1) @ U if need_x else None
+    return ATw, XTw, ((1.0 - z) * nn + z * P).dot if tan else None, d, P
+
+
+def _stack_rows(model, trace):
+    """Each layer's recorded arrays as ``(N, ·)`` float64 rows, with ``T`` and the batch shape."""
+    f64 = np.float64
+    n = model.n_hidden
+    H0 = np.asarray(trace.layers[0].h)
+    T, lead = H0.shape[0] - 1, H0.shape[1:-1]
+    N = T * int(np.prod(lead, dtype=np.int64))
+    out = []
+    for layer, tr in zip(model.layers, trace.layers, strict=True):
+        H = np.asarray(tr.h, f64)
+        rows = {"h": H[:-1].reshape(N, n)}
+        if getattr(layer, "form", None) == "standard":
+            rows["a"] = np.asarray(tr.a, f64).reshape(N, n)
+        elif hasattr(layer, "weight_hh"):
+            pre = np.asarray(tr.pre, f64).reshape(N, 4 * n)
+            rows["pre"] = pre
+            lstm = layer.weight_hh.shape[0] == 4 * n
+            sg = pre if lstm else pre[:, :2 * n]
+            tg = pre[:, 2 * n:3 * n]
+            rows["sig"], rows["sig'"] = _sigm(sg), act_prime("sigmoid", sg)
+            rows["tanh"], rows["tanh'"] = np.tanh(tg), act_prime("tanh", tg)
+            if lstm:
+                C = np.asarray(tr.c, f64)
+                rows["c"], rows["c2"] = C[:-1].reshape(N, n), C[1:].reshape(N, n)
+                rows["tanhc"], rows["tanhc'"] = np.tanh(rows["c2"]), act_prime("tanh", rows["c2"])
+        out.append(rows)
+    return out, T, lead
+
+
+def stacked_omega(
+    model: Any, trace: Any, flow: Any, variant: str, threshold: float, hold: bool
+) -> tuple[float, dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
+    """Ω of a stack's whole state and its fixed-flow gradient for every layer's recurrent
+    matrix (``hold``: the gates and ``f′`` held too), in float64 NumPy: value,
+    ``{name: gradient}``, ratio, counted, count. Top-down ``w^l``/``u^l = A^lᵀ w^l``,
+    then bottom-up tangents ``ω^l = A^l ḡ^l + X^l E_h ω^{l−1}``."""
+    rows, T, lead = _stack_rows(model, trace)
+    if hasattr(flow, "flow") and not isinstance(flow, np.ndarray):
+        flow = flow.flow
+    n, L = model.n_hidden, model.n_layers
+    sizes = [2 * n if _is_lstm(m) else n for m in model.layers]
+    off = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    S = int(off[-1])
+    N = T * int(np.prod(lead, dtype=np.int64))
+    V = np.asarray(flow, np.float64)[1:].reshape(N, S)
+    # each v_{k+1} scaled by a power of two (exact): Ω and its gradient do not change
+    big = np.abs(V).max(axis=1) if S else np.zeros(N)
+    e = np.zeros(N, dtype=np.int64)
+    nz = big > 0
+    e[nz] = np.frexp(big[nz])[1]
+    Vs = np.ldexp(V, -e[:, None])
+    nv2 = np.einsum("ij,ij->i", Vs, Vs)
+    with np.errstate(divide="ignore"):
+        lg = np.log2(np.where(nz, nv2, 1.0)) + 2.0 * e
+    counted = nz if threshold == 0 else nz & (lg >= np.log2(threshold))
+    # top-down: w^L = v^L, u^l = A^lᵀ w^l, w^{l−1} = v^{l−1} + E_hᵀ X^lᵀ w^l
+    ws: list[np.ndarray] = [np.empty(0)] * L
+    us: list[np.ndarray] = [np.empty(0)] * L
+    down: np.ndarray | None = None
+    for l in range(L - 1, -1, -1):
+        w = Vs[:, off[l]:off[l + 1]].copy()
+        if down is not None:
+            w[:, :n] += down
+        ws[l] = w
+        us[l], down, _, _, _ = _layer_pull(model.layers[l], rows[l], w, None, None, l > 0)
+    u = np.concatenate(us, axis=1)
+    nu2 = np.einsum("ij,ij->i", u, u)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(counted, nu2 / np.where(counted, nv2, 1.0), 1.0)
+    rho = np.sqrt(r2)
+    count = int(counted.sum())
+    if variant == "squared":
+        terms = (r2 - 1.0) ** 2
+        coef = 4.0 * (r2 - 1.0) / np.where(counted, nv2, 1.0)
+    else:
+        terms = (rho - 1.0) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef = np.where(rho > 0, 2.0 * (rho - 1.0) / (rho * np.where(counted, nv2, 1.0)), 0.0)
+    scale = 1.0 / count if count else 0.0
+    value = float(np.sum(terms[counted]) * scale)
+    gbar = np.where(counted, coef * scale, 0.0)[:, None] * u  # ∂Ω/∂u
+    # bottom-up: ω^l = A^l ḡ^l + X^l E_h ω^{l−1} (ω = J ḡ); the gradient of W^l is the
+    # derivative along (ḡ^l, E_h ω^{l−1}) of w^lᵀ F^l's gradient δ ⊗ P
+    grads: dict[str, np.ndarray] = {}
+    up: np.ndarray | None = None
+    for l, layer in enumerate(model.layers):
+        zs = np.ascontiguousarray(gbar[:, off[l]:off[l + 1]])
+        _, _, Jz, d, P = _layer_pull(layer, rows[l], ws[l], zs, None if up is None else up[:, :n], False)
+        G = d.val.T @ P.dot
+        if not hold and d.dot is not None:
+            G = G + d.dot.T @ P.val
+        name = "W_hh" if hasattr(layer, "W_hh") else "weight_hh"
+        grads[f"{name}_l{l}"] = G.astype(model.dtype)
+        up = Jz
+    shape = (T, *lead)
+    return value, grads, rho.reshape(shape), counted.reshape(shape), count

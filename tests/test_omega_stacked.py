@@ -14,6 +14,7 @@ flow is); and the one-layer cell's Ω (the cell kernels, another implementation)
 
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
 from hypothesis import given
@@ -329,9 +330,9 @@ def test_overflowing_ratios_give_inf_without_warnings(cell):
 
 @pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
 def test_float32_stack_agrees_with_float64(cell):
-    """A float32 stack's Ω (float64 arithmetic on its float32 trace and flow) is that of the
-    float64 stack with the same weights to float32's accuracy (the trace and flow rounded to
-    2⁻²⁴ relative); the gradients come back in float32."""
+    """A float32 stack's Ω (float32 arithmetic on its float32 trace and flow, norms and the
+    value in float64) is that of the float64 stack with the same weights to float32's
+    accuracy (the trace and flow rounded to 2⁻²⁴ relative); the gradients are float32."""
     m = _stack(cell, {}, seed=2)
     m32 = StackedRNN.init(2, 3, 2, cell=cell, n_layers=2, seed=2, dtype=np.float32)
     m = m.replace(**{k: np.asarray(v, np.float64) for k, v in m32.params().items()})
@@ -343,3 +344,43 @@ def test_float32_stack_agrees_with_float64(cell):
     for k, G in r.grads().items():
         assert r32.grads()[k].dtype == np.float32
         np.testing.assert_allclose(r32.grads()[k], G, rtol=0, atol=1e-4 * np.abs(G).max())
+
+
+@pytest.mark.parametrize(("cell", "opts"), CASES, ids=IDS)
+@pytest.mark.parametrize("hold", [False, True])
+def test_kernel_matches_the_numpy_reference(cell, opts, hold):
+    """The stacked kernels against the vectorised NumPy reference of tests/naive.py (the
+    library's first implementation: value/tangent pairs over the rows, float64), both
+    variants, two and three layers, a term left out by a zero flow, and the flow f′(a)
+    kept by value_and_grad(keep_trace=True) or recomputed from the trace of forward:
+    value, ratios, counted terms and every layer's gradient to 1e-12 (relative)."""
+    for L in (2, 3):
+        m = _stack(cell, opts, n_layers=L, n=4, seed=L)
+        x, y = _data(m, 5, 3, seed=L)
+        _, g = m.value_and_grad(x, y, loss="mse", keep_trace=True)
+        F = g.flow.copy()
+        F[3, 2] = 0.0
+        for tr in (g.trace, m.forward(x)):
+            for variant in ("squared", "norm"):
+                res = omega(m, tr, F, variant=variant, hold_fprime=hold)
+                value, grads, ratio, counted, count = naive.stacked_omega(m, tr, F, variant, 1e-20, hold)
+                assert count == res.count == 14 and np.array_equal(res.counted, counted)
+                assert res.value == pytest.approx(value, rel=1e-12)
+                np.testing.assert_allclose(res.ratio, ratio, rtol=1e-12)
+                assert sorted(res.grads()) == sorted(grads)
+                for k, G in grads.items():
+                    np.testing.assert_allclose(res.grads()[k], G, rtol=0, atol=1e-12 * np.abs(G).max(), err_msg=k)
+
+
+def test_value_and_grad_keeps_f_prime_of_elman_layers():
+    """keep_trace gives each Elman layer's f′(a) (the trace of forward has none): equal
+    to tanh′ of the recorded pre-activations, and Ω from either trace is the same."""
+    m = _stack("elman", {})
+    x, y = _data(m, 4, 2)
+    _, g = m.value_and_grad(x, y, loss="mse", keep_trace=True)
+    tr = m.forward(x)
+    for kept, fresh in zip(g.trace.layers, tr.layers, strict=True):
+        assert fresh.fprime is None
+        np.testing.assert_allclose(kept.fprime, 1.0 / np.cosh(fresh.a) ** 2, rtol=1e-14)
+    a, b = omega(m, g.trace, g, hold_fprime=True), omega(m, tr, g, hold_fprime=True)
+    assert a.value == pytest.approx(b.value, rel=1e-14)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._parallel import own_threads, run_rows, threads_for
+from .._parallel import own_threads, run_rows, scratch, threads_for
 from .._validation import (
     ReachError,
     all_finite,
@@ -426,12 +426,17 @@ class StackedRNN(SequenceModel):
         return x3, batched, h0s, c0s
 
     def _run_layers(
-        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], for_grad: bool, fresh: bool = False
+        self, x3: np.ndarray, h0s: list[Any], c0s: list[Any], for_grad: bool, fresh: bool = False,
+        kept: list[tuple[np.ndarray, ...]] | None = None,
     ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, ...]]]:
         """Every layer's forward pass, bottom up: the inputs of each layer and
         what its backward pass (``for_grad``) or its trace needs. ``fresh``:
         the backward pass's arrays in new arrays rather than per-thread scratch
-        (truncated BPTT keeps them while it runs several backward passes)."""
+        (truncated BPTT keeps them while it runs several backward passes).
+        ``kept`` (with ``for_grad``): a list that receives each layer's trace
+        arrays as well, ``(H, A, FP)`` of an Elman layer (its ``f′`` copied, as
+        the backward pass overwrites it), the backward pass's own arrays of a
+        gated one (which it only reads)."""
         B, n = x3.shape[1], self.n_hidden
         inputs: list[np.ndarray] = []
         saved: list[tuple[np.ndarray, ...]] = []
@@ -454,10 +459,21 @@ class StackedRNN(SequenceModel):
             if isinstance(layer, ElmanRNN) and not for_grad:
                 H, A, _, _ = layer._forward3(xl, h, keep_a=True, readout=False)
                 arrays: tuple[np.ndarray, ...] = (H, A)
+            elif isinstance(layer, ElmanRNN) and kept is not None:
+                tag = f"_stack{i}"
+                H, A, _, FP = layer._forward3(
+                    xl, h, keep_fprime=True, keep_a=True, readout=False, temporary=not fresh, tag=tag
+                )
+                kept.append((H, A, FP))
+                FPb = np.empty_like(FP) if fresh else scratch("FPb" + tag, FP.shape, self.dtype)
+                FPb[...] = FP
+                arrays = (H, FPb)
             else:
                 # value_and_grad keeps these only for its own backward pass:
                 # per-thread scratch arrays, one set per layer
                 arrays = layer._vjp_forward(xl, h, c0s[i], f"_stack{i}" if for_grad and not fresh else None)
+                if kept is not None:
+                    kept.append(arrays)
             saved.append(arrays)
             xl = arrays[0][1:]
         return inputs, saved
@@ -502,11 +518,20 @@ class StackedRNN(SequenceModel):
         k = threads_for(B, T * B * self.n_hidden * self.n_out)
         with own_threads(k):
             Y = self._readout(saved[-1][0], k)
+        return self._trace(saved, Y, batched)
+
+    def _trace(self, saved: list[tuple[np.ndarray, ...]], Y: np.ndarray | None, batched: bool) -> StackedTrace:
+        """The :class:`StackedTrace` of every layer's forward arrays (``(H, A)`` or
+        ``(H, A, FP)`` of an Elman layer, ``(H, C, P)``/``(H, P)`` of a gated one)."""
         traces: list[LayerTrace] = []
         for arrays in saved:
             if self.cell == "elman":
-                H, A = arrays
-                tr: LayerTrace = Trace(H, A, None) if batched else Trace(H[:, 0], A[:, 0], None)
+                H, A = arrays[0], arrays[1]
+                FP = arrays[2] if len(arrays) > 2 else None
+                tr: LayerTrace = (
+                    Trace(H, A, None, FP) if batched
+                    else Trace(H[:, 0], A[:, 0], None, None if FP is None else FP[:, 0])
+                )
             elif self.cell == "lstm":
                 H, C, P = arrays
                 tr = GatedTrace(H, C, P, None) if batched else GatedTrace(H[:, 0], C[:, 0], P[:, 0], None)
@@ -581,8 +606,13 @@ class StackedRNN(SequenceModel):
             ``batch_first=True``. A 2-D ``x`` is refused.
         keep_trace : bool or "scratch"
             Any true value returns the forward pass in ``grads.trace`` (a
-            :class:`StackedTrace`, time-major; one more forward pass), as
-            Pascanu et al.'s Ω needs it (:func:`rnntheory.remedies.omega`).
+            :class:`StackedTrace`, time-major; an Elman layer's trace keeps
+            ``f′(a)`` as ``fprime``), as Pascanu et al.'s Ω needs it
+            (:func:`rnntheory.remedies.omega`): the arrays of this call's own
+            forward pass (under truncation, one more forward pass).
+            ``"scratch"``: the same in per-thread scratch arrays, overwritten by
+            the next ``value_and_grad`` on this thread (for a caller that uses
+            the trace at once, as ``train`` does for Ω).
 
         Returns
         -------
@@ -623,17 +653,22 @@ class StackedRNN(SequenceModel):
         1990 (BPTT(k1, k2)).
         """
         x, y, mask = self._time_major(batch_first, x, loss, y=y, mask=mask)
-        if keep_trace:
-            value, g = self.value_and_grad(x, y, loss=loss, mask=mask, h0=h0, c0=c0, truncate=truncate)
-            return value, replace(g, trace=self.forward(x, h0, c0))
+        if keep_trace not in (False, True, "scratch"):
+            raise ValueError(f"`keep_trace` must be True, False or 'scratch', got {keep_trace!r}")
+        k1, k2 = parse_truncate(truncate)
         x3, batched, h0s, c0s = self._setup(x, h0, c0)
         T, B = x3.shape[0], x3.shape[1]
+        if keep_trace and k2 is not None and k2 <= T:
+            value, g = self.value_and_grad(x, y, loss=loss, mask=mask, h0=h0, c0=c0, truncate=truncate)
+            return value, replace(g, trace=self.forward(x, h0, c0))
         n, L = self.n_hidden, self.n_layers
-        k1, k2 = parse_truncate(truncate)
         loss, tgt, m = self._loss_setup(y, loss, mask, T, B, batched)
         if k2 is not None and k2 <= T:
             return self._truncated(x3, batched, h0s, c0s, loss, tgt, m, k1, k2)
-        inputs, saved = self._run_layers(x3, h0s, c0s, for_grad=True)
+        # keep_trace: the trace is the forward arrays of this pass (no second forward
+        # pass); True gives them in fresh arrays, "scratch" in per-thread scratch
+        kept: list[tuple[np.ndarray, ...]] | None = [] if keep_trace else None
+        inputs, saved = self._run_layers(x3, h0s, c0s, for_grad=True, fresh=keep_trace is True, kept=kept)
         H_top = saved[-1][0]
         k = threads_for(B, T * B * n * max(n, self.n_out))
         with own_threads(k):
@@ -652,10 +687,11 @@ class StackedRNN(SequenceModel):
             # layer 0's dx is not needed: skipped
             grads[i], dh = self.layers[i]._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0)
         flow = self._state_flow(grads, sent, saved, T, B)
+        trace = self._trace(kept, Y, batched) if kept is not None else None
         if not batched:
             flow = flow[:, 0]
             grads = [_single(g) for g in grads]
-        return value, StackedGrads(tuple(grads), g_yh, g_by, flow)
+        return value, StackedGrads(tuple(grads), g_yh, g_by, flow, trace=trace)
 
     def _backprop(
         self, inputs: list[np.ndarray], saved: list[tuple[np.ndarray, ...]], dh: np.ndarray

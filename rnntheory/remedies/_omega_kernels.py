@@ -1,6 +1,6 @@
-"""Private Numba kernel of Pascanu's regularizer Ω (Eqs. 15–16 of the article).
+"""Private Numba kernels of Pascanu's regularizer Ω (Eqs. 15–16 of the article).
 
-One kernel, :func:`omega_kernel`, takes the ``N = T·B`` terms of a trajectory as
+The Elman kernel, :func:`omega_kernel`, takes the ``N = T·B`` terms of a trajectory as
 rows of C-contiguous ``(N, n)`` arrays and computes the value of Ω and (on
 request) its gradient with respect to ``W_hh`` with the flow held fixed.
 ``rnntheory.remedies.omega`` validates, reshapes and allocates.
@@ -18,6 +18,8 @@ of the standard form, with ``Q = β ⊙ v ⊙ f″(a) ⊙ (G_u Wᵀ)``), so the 
 two to four ``(N × n) · (n × n)`` products plus element-wise passes.
 
 Norms and the value are accumulated in float64 whatever the dtype of the arrays.
+The LSTM and GRU kernels, and those of stacked models (one per cell class, the
+whole state's Jacobian taken layer by layer), follow the same plan further down.
 
 Ω does not depend on the scale of the flow (``u`` is linear in ``v`` and each
 term is a ratio), so every ``v`` is first multiplied by the power of two
@@ -653,3 +655,522 @@ def all_finite_flat(a):
     for i in range(a.shape[0]):
         z += a[i] * 0.0
     return z == 0.0
+
+
+# --------------------------------------------------------------------------
+# Stacked models. The whole state s = (s¹, …, s^L) (layer 1 first, an LSTM
+# layer's h then c) has a block lower-triangular step Jacobian: block row l is
+# A^l (the layer's own step Jacobian) on the diagonal and X^l E_h (its input
+# Jacobian times the rows of h in layer l−1's state) left of it. Per row
+# (term) and per block of rows:
+#
+# * values, top-down: w^L = v^L; u^l = A^lᵀ w^l; w^{l−1} = v^{l−1} + E_hᵀ X^lᵀ w^l.
+#   Each layer forms its signal D^l at the rows of its recurrent matrix (as the
+#   cells' kernels do), u^l_h = D^l W^l (+ the layer's diagonal terms) and, for
+#   l ≥ 2, X^lᵀ w^l = D^l_x U^l (U^l the input weights); so every product is a
+#   (rows × G·n)·(G·n × n) matrix product.
+# * ḡ = ∂Ω_k/∂u = c2 · u, from the ratio ‖u‖²/‖v‖² of the whole state.
+# * gradient: ∂Ω/∂W^l = D^lᵀ Ṗ^l (Ṗ^l: the tangent ḡ^l of what W^l multiplies)
+#   plus, unless the gates are held, Ḋ^lᵀ P^l, with Ḋ^l the derivative of the
+#   signal along the tangent (ḡ^l, E_h ω^{l−1}) of (s^l_k, x^l_{k+1}); the
+#   tangents ω^l = A^l ḡ^l + X^l E_h ω^{l−1} are formed bottom-up. With the
+#   gates held no tangent pass is needed (Ṗ^l reads ḡ^l alone).
+#
+# Weights come as (L, ·, ·) arrays (slot 0 of the input weights unused: layer
+# 1's input is not part of the state); the trace as tuples of one (N, ·) array
+# per layer. The arithmetic is in the dtype of the arrays, norms and the value
+# in float64, as for one cell.
+# --------------------------------------------------------------------------
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _stack_scale_rows(V, r0, m, VS, NV, mask, threshold):
+    """Each row ``v`` of ``V[r0:r0+m]`` times ``2^-e`` into ``VS``, ``‖·‖²`` into ``NV``,
+    ``mask`` from the threshold on the unscaled ``‖v‖²``; returns the number counted."""
+    count = 0
+    for j in range(m):
+        r = r0 + j
+        v = VS[j]
+        e = _scale_row(V[r], v)
+        nv2 = _sumsq(v)
+        NV[j] = nv2
+        mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
+        count += mask[r]
+    return count
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _stack_terms(UA, UB, two, NV, r0, m, mask, squared, R, C2):
+    """The terms of the rows ``r0..r0+m`` from ``u`` of every layer (``UA (L, rows, ·)``,
+    and ``UB`` too when ``two``: an LSTM layer's ``c`` part): the ratio into ``R``, and
+    ``u`` overwritten by ``ḡ = ∂Ω_k/∂u`` (0 for a term that does not count); returns
+    their sum. ``C2``: a one-entry array of the dtype (the factor of ``u`` rounded once)."""
+    L = UA.shape[0]
+    total = 0.0
+    for j in range(m):
+        r = r0 + j
+        if mask[r] == 0:
+            R[r] = 1.0
+            for l in range(L):
+                UA[l, j, :] = 0.0
+                if two:
+                    UB[l, j, :] = 0.0
+            continue
+        nu2 = 0.0
+        for l in range(L):
+            nu2 += _sumsq(UA[l, j])
+            if two:
+                nu2 += _sumsq(UB[l, j])
+        term, rat, c2 = _term(nu2, NV[j], squared)
+        total += term
+        R[r] = rat
+        C2[0] = c2
+        c = C2[0]
+        for l in range(L):
+            ua = UA[l, j]
+            for i in range(ua.shape[0]):
+                ua[i] = c * ua[i]
+            if two:
+                ub = UB[l, j]
+                for i in range(ub.shape[0]):
+                    ub[i] = c * ub[i]
+    return total
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alphas, betas, V, squared, exact,
+                        threshold, mask, R, G, r_lo, r_hi):
+    """Ω of a stack of Elman layers over the rows ``r_lo..r_hi``, its gradient into ``G (L, n, n)``.
+
+    ``Ws``/``Us (L, n, n)`` every layer's ``W_hh``/``W_hx`` (``Us[0]`` unused),
+    ``WTs``/``UTs`` their transposes; ``HK``, ``AR``, ``FPR``: tuples of one
+    ``(N, n)`` array per layer, ``h_k``, ``a_{k+1}`` (standard form) and
+    ``f′(a_{k+1})`` (or ``(0, n)`` arrays where not given; a standard layer
+    reads ``AR`` when ``FPR`` is empty or ``exact``); ``acts``, ``forms``
+    (0 standard, 1 Pascanu's), ``leaky`` per layer, ``alphas (L, n)`` and
+    ``betas = 1 − alphas``; ``V (N, L·n)`` the flow ``v_{k+1}`` of each row.
+    ``exact``: the gradient with ``f′`` following ``W_hh`` (the ``f″`` terms),
+    else ``f′`` held. Returns the unnormalised sum of the counted terms and
+    their number.
+    """
+    L = Ws.shape[0]
+    n = Ws.shape[2]
+    S = L * n
+    dt = V.dtype
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(S, 1)))
+    VS = np.empty((rows, S), dtype=dt)
+    NV = np.empty(rows, dtype=np.float64)
+    UA = np.empty((L, rows, n), dtype=dt)  # u of each layer, then ḡ
+    D = np.empty((L, rows, n), dtype=dt)
+    WB = np.empty((L, rows, n), dtype=dt)
+    FP = np.empty((L, rows, n), dtype=dt)  # f′(a) (standard) or f′(h_k) (Pascanu's form)
+    F2 = np.empty((L if exact else 1, rows, n), dtype=dt)  # f″(a) (standard, exact)
+    T1 = np.empty((rows, n), dtype=dt)
+    T2 = np.empty((rows, n), dtype=dt)
+    DOWN = np.empty((rows, n), dtype=dt)
+    UP = np.empty((rows, n), dtype=dt)
+    PD = np.empty((rows, n), dtype=dt)
+    C2 = np.empty(1, dtype=dt)
+    G[:, :, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(r_lo, r_hi, rows):
+        m = min(rows, r_hi - r0)
+        count += _stack_scale_rows(V, r0, m, VS, NV, mask, threshold)
+        # values, top-down
+        for l in range(L - 1, -1, -1):
+            o = l * n
+            code = acts[l]
+            al = alphas[l]
+            be = betas[l]
+            lk = leaky[l]
+            std = forms[l] == 0
+            kept = (not exact) and FPR[l].shape[0] > 0
+            for j in range(m):
+                r = r0 + j
+                w = WB[l, j]
+                vs = VS[j]
+                if l < L - 1:
+                    dn = DOWN[j]
+                    for i in range(n):
+                        w[i] = vs[o + i] + dn[i]
+                else:
+                    for i in range(n):
+                        w[i] = vs[o + i]
+                d = D[l, j]
+                if std:
+                    if kept:
+                        fp = FPR[l][r]
+                    else:
+                        fp = FP[l, j]
+                        if exact:
+                            activate_row(code, AR[l][r], fp, fp, F2[l, j], WANT_FPRIME | WANT_FSECOND)
+                        else:
+                            activate_row(code, AR[l][r], fp, fp, fp, WANT_FPRIME)
+                    if lk:
+                        for i in range(n):
+                            d[i] = fp[i] * (be[i] * w[i])
+                    else:
+                        for i in range(n):
+                            d[i] = fp[i] * w[i]
+                else:
+                    activate_row(code, HK[l][r], FP[l, j], FP[l, j], FP[l, j], WANT_FPRIME)
+                    if lk:
+                        for i in range(n):
+                            d[i] = be[i] * w[i]
+                    else:
+                        for i in range(n):
+                            d[i] = w[i]
+            Db = D[l, :m]
+            np.dot(Db, Ws[l], UA[l, :m])
+            if lk or not std:
+                for j in range(m):
+                    t = UA[l, j]
+                    w = WB[l, j]
+                    fp = FP[l, j]
+                    if not std:
+                        for i in range(n):
+                            t[i] = fp[i] * t[i]
+                    if lk:
+                        for i in range(n):
+                            t[i] = t[i] + al[i] * w[i]
+            if l > 0:
+                np.dot(Db, Us[l], DOWN[:m])
+        total += _stack_terms(UA, UA, False, NV, r0, m, mask, squared, R, C2)
+        # gradient, bottom-up (tangents only for the exact gradient)
+        for l in range(L):
+            al = alphas[l]
+            be = betas[l]
+            lk = leaky[l]
+            pascanu = forms[l] == 1
+            if pascanu:
+                for j in range(m):
+                    g = UA[l, j]
+                    p = PD[j]
+                    fp = FP[l, j]
+                    for i in range(n):
+                        p[i] = fp[i] * g[i]
+                PDb = PD[:m]
+            else:
+                PDb = UA[l, :m]
+            G[l] += np.dot(D[l, :m].T, PDb)
+            if not exact:
+                continue
+            last = l == L - 1
+            if pascanu:
+                if last:
+                    continue
+                # ω^l = β (f′(h) ḡ Wᵀ + ω^{l−1} Uᵀ) + α ḡ
+                np.dot(PDb, WTs[l], T1[:m])
+                if l > 0:
+                    np.dot(UP[:m], UTs[l], T2[:m])
+                for j in range(m):
+                    t = T1[j]
+                    up = UP[j]
+                    g = UA[l, j]
+                    for i in range(n):
+                        s = t[i] + T2[j, i] if l > 0 else t[i]
+                        if lk:
+                            s = be[i] * s + al[i] * g[i]
+                        up[i] = s
+                continue
+            # standard: ȧ = ḡ Wᵀ + ω^{l−1} Uᵀ; Ḋ = β f″(a) ȧ w; ω^l = β f′(a) ȧ + α ḡ
+            np.dot(PDb, WTs[l], T1[:m])
+            if l > 0:
+                np.dot(UP[:m], UTs[l], T2[:m])
+            for j in range(m):
+                ad = T1[j]
+                if l > 0:
+                    for i in range(n):
+                        ad[i] += T2[j, i]
+                fp = FP[l, j]
+                f2 = F2[l, j]
+                w = WB[l, j]
+                dd = T2[j]
+                up = UP[j]
+                g = UA[l, j]
+                if lk:
+                    for i in range(n):
+                        dd[i] = f2[i] * ad[i] * (be[i] * w[i])
+                        up[i] = be[i] * fp[i] * ad[i] + al[i] * g[i]
+                else:
+                    for i in range(n):
+                        dd[i] = f2[i] * ad[i] * w[i]
+                        up[i] = fp[i] * ad[i]
+            G[l] += np.dot(T2[:m].T, HK[l][r0:r0 + m])
+    return total, count
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, threshold, mask, R, G,
+                       r_lo, r_hi):
+    """Ω of a stack of LSTM layers over the rows ``r_lo..r_hi``, its gradient into ``G (L, 4n, n)``.
+
+    ``Ws``/``Us (L, 4n, n)`` every layer's ``weight_hh``/``weight_ih`` (``Us[0]``
+    unused), ``WTs``/``UTs`` their transposes; ``HK``, ``CP``, ``CN``: tuples of
+    ``(N, n)`` arrays ``h_k``, ``c_k``, ``c_{k+1}`` per layer, ``PRE`` of
+    ``(N, 4n)`` pre-activations; ``V (N, 2Ln)`` the whole-state flow. Per layer
+    (``w = (w_h, w_c)``): ``δ = w_c + w_h ⊙ o ⊙ tanh′(c′)``,
+    ``D = [δ g σ′(a_i), δ c σ′(a_f), δ i tanh′(a_g), w_h tanh(c′) σ′(a_o)]``,
+    ``u = (D W, δ ⊙ f)``, ``Xᵀw = D U``. Returns the unnormalised sum of the
+    counted terms and their number.
+    """
+    L = Ws.shape[0]
+    n = Ws.shape[2]
+    n4 = 4 * n
+    S = 2 * L * n
+    dt = V.dtype
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(n4, 1)))
+    VS = np.empty((rows, S), dtype=dt)
+    NV = np.empty(rows, dtype=np.float64)
+    UH = np.empty((L, rows, n), dtype=dt)  # u_h, then ḡ_h
+    UC = np.empty((L, rows, n), dtype=dt)  # u_c, then ḡ_c
+    D = np.empty((L, rows, n4), dtype=dt)
+    VAL = np.empty((L, rows, n4), dtype=dt)
+    DER = np.empty((L, rows, n4), dtype=dt)
+    SEC = np.empty((L if exact else 1, rows, n4), dtype=dt)
+    TC = np.empty((L, rows, n), dtype=dt)
+    DTC = np.empty((L, rows, n), dtype=dt)
+    WH = np.empty((L, rows, n), dtype=dt)
+    DC = np.empty((L, rows, n), dtype=dt)
+    AD = np.empty((rows, n4), dtype=dt)
+    AX = np.empty((rows, n4), dtype=dt)
+    DD = np.empty((rows, n4), dtype=dt)
+    DOWN = np.empty((rows, n), dtype=dt)
+    UP = np.empty((rows, n), dtype=dt)
+    C2 = np.empty(1, dtype=dt)
+    G[:, :, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(r_lo, r_hi, rows):
+        m = min(rows, r_hi - r0)
+        count += _stack_scale_rows(V, r0, m, VS, NV, mask, threshold)
+        for l in range(L - 1, -1, -1):
+            o = 2 * l * n
+            for j in range(m):
+                r = r0 + j
+                p = PRE[l][r]
+                val = VAL[l, j]
+                der = DER[l, j]
+                if exact:
+                    sec = SEC[l, j]
+                    activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], sec[:2 * n],
+                                 WANT_F | WANT_FPRIME | WANT_FSECOND)
+                    activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:3 * n], der[2 * n:3 * n], sec[2 * n:3 * n],
+                                 WANT_F | WANT_FPRIME | WANT_FSECOND)
+                    activate_row(ACT_SIGMOID, p[3 * n:], val[3 * n:], der[3 * n:], sec[3 * n:],
+                                 WANT_F | WANT_FPRIME | WANT_FSECOND)
+                else:
+                    activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], der[:2 * n], WANT_F | WANT_FPRIME)
+                    activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:3 * n], der[2 * n:3 * n], der[2 * n:3 * n],
+                                 WANT_F | WANT_FPRIME)
+                    activate_row(ACT_SIGMOID, p[3 * n:], val[3 * n:], der[3 * n:], der[3 * n:], WANT_F | WANT_FPRIME)
+                tc = TC[l, j]
+                dtc = DTC[l, j]
+                activate_row(ACT_TANH, CN[l][r], tc, dtc, dtc, WANT_F | WANT_FPRIME)
+                vs = VS[j]
+                wh = WH[l, j]
+                dc = DC[l, j]
+                d = D[l, j]
+                cp = CP[l][r]
+                uc = UC[l, j]
+                if l < L - 1:
+                    dn = DOWN[j]
+                    for i in range(n):
+                        wh[i] = vs[o + i] + dn[i]
+                else:
+                    for i in range(n):
+                        wh[i] = vs[o + i]
+                for i in range(n):
+                    h_ = wh[i]
+                    de = (val[3 * n + i] * dtc[i]) * h_ + vs[o + n + i]
+                    dc[i] = de
+                    d[i] = de * val[2 * n + i] * der[i]
+                    d[n + i] = de * cp[i] * der[n + i]
+                    d[2 * n + i] = de * val[i] * der[2 * n + i]
+                    d[3 * n + i] = tc[i] * der[3 * n + i] * h_
+                    uc[i] = de * val[n + i]
+            Db = D[l, :m]
+            np.dot(Db, Ws[l], UH[l, :m])
+            if l > 0:
+                np.dot(Db, Us[l], DOWN[:m])
+        total += _stack_terms(UH, UC, True, NV, r0, m, mask, squared, R, C2)
+        for l in range(L):
+            ZH = UH[l, :m]
+            G[l] += np.dot(D[l, :m].T, ZH)
+            if not exact:
+                continue
+            np.dot(ZH, WTs[l], AD[:m])  # ȧ = ḡ_h Wᵀ + ω^{l−1} Uᵀ
+            if l > 0:
+                np.dot(UP[:m], UTs[l], AX[:m])
+            for j in range(m):
+                r = r0 + j
+                ad = AD[j]
+                if l > 0:
+                    ax = AX[j]
+                    for i in range(n4):
+                        ad[i] += ax[i]
+                val = VAL[l, j]
+                der = DER[l, j]
+                sec = SEC[l, j]
+                tc = TC[l, j]
+                dtc = DTC[l, j]
+                wh = WH[l, j]
+                dc = DC[l, j]
+                cp = CP[l][r]
+                gc = UC[l, j]
+                dd = DD[j]
+                up = UP[j]
+                for i in range(n):
+                    si, sf, tg, so = val[i], val[n + i], val[2 * n + i], val[3 * n + i]
+                    dsi, dsf, dtg, dso = der[i], der[n + i], der[2 * n + i], der[3 * n + i]
+                    ai, af, ag, ao = ad[i], ad[n + i], ad[2 * n + i], ad[3 * n + i]
+                    zc = gc[i]
+                    i_d = dsi * ai
+                    f_d = dsf * af
+                    g_d = dtg * ag
+                    o_d = dso * ao
+                    c2_d = f_d * cp[i] + sf * zc + i_d * tg + si * g_d
+                    tc_d = dtc[i] * c2_d
+                    dtc_d = -2.0 * tc[i] * dtc[i] * c2_d
+                    de = dc[i]
+                    dc_d = (o_d * dtc[i] + so * dtc_d) * wh[i]
+                    dd[i] = dc_d * tg * dsi + de * g_d * dsi + de * tg * (sec[i] * ai)
+                    dd[n + i] = dc_d * cp[i] * dsf + de * zc * dsf + de * cp[i] * (sec[n + i] * af)
+                    dd[2 * n + i] = dc_d * si * dtg + de * i_d * dtg + de * si * (sec[2 * n + i] * ag)
+                    dd[3 * n + i] = (tc_d * dso + tc[i] * (sec[3 * n + i] * ao)) * wh[i]
+                    up[i] = o_d * tc[i] + so * tc_d
+            G[l] += np.dot(DD[:m].T, HK[l][r0:r0 + m])
+    return total, count
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, mask, R, G, r_lo, r_hi):
+    """Ω of a stack of GRU layers over the rows ``r_lo..r_hi``, its gradient into ``G (L, 3n, n)``.
+
+    ``Ws``/``Us (L, 3n, n)`` every layer's ``weight_hh``/``weight_ih`` (``Us[0]``
+    unused), ``WTs``/``UTs`` their transposes; ``HK``: tuple of ``(N, n)``
+    arrays ``h_k``, ``PRE`` of ``(N, 4n)`` arrays ``(a_r, a_z, a_n, W_hn h_k +
+    b_hn)``; ``V (N, Ln)`` the whole-state flow. Per layer, with ``m = W_hn h_k
+    + b_hn``: ``δ_n = (1 − z) tanh′(a_n) w``, ``δ_z = (h_k − ñ) σ′(a_z) w``,
+    ``δ_r = δ_n m σ′(a_r)``; ``D = [δ_r, δ_z, δ_n r]``, ``u = D W + z ⊙ w``,
+    ``Xᵀw = [δ_r, δ_z, δ_n] U``. Returns the unnormalised sum of the counted
+    terms and their number.
+    """
+    L = Ws.shape[0]
+    n = Ws.shape[2]
+    n3 = 3 * n
+    S = L * n
+    dt = V.dtype
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(n3, 1)))
+    VS = np.empty((rows, S), dtype=dt)
+    NV = np.empty(rows, dtype=np.float64)
+    UA = np.empty((L, rows, n), dtype=dt)  # u, then ḡ
+    D = np.empty((L, rows, n3), dtype=dt)
+    DX = np.empty((rows, n3), dtype=dt)
+    VAL = np.empty((L, rows, n3), dtype=dt)
+    DER = np.empty((L, rows, n3), dtype=dt)
+    SEC = np.empty((L if exact else 1, rows, n3), dtype=dt)
+    WB = np.empty((L, rows, n), dtype=dt)
+    AD = np.empty((rows, n3), dtype=dt)
+    AX = np.empty((rows, n3), dtype=dt)
+    DD = np.empty((rows, n3), dtype=dt)
+    DOWN = np.empty((rows, n), dtype=dt)
+    UP = np.empty((rows, n), dtype=dt)
+    C2 = np.empty(1, dtype=dt)
+    G[:, :, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(r_lo, r_hi, rows):
+        m = min(rows, r_hi - r0)
+        count += _stack_scale_rows(V, r0, m, VS, NV, mask, threshold)
+        for l in range(L - 1, -1, -1):
+            o = l * n
+            for j in range(m):
+                r = r0 + j
+                p = PRE[l][r]
+                val = VAL[l, j]
+                der = DER[l, j]
+                if exact:
+                    sec = SEC[l, j]
+                    activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], sec[:2 * n],
+                                 WANT_F | WANT_FPRIME | WANT_FSECOND)
+                    activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:], der[2 * n:], sec[2 * n:],
+                                 WANT_F | WANT_FPRIME | WANT_FSECOND)
+                else:
+                    activate_row(ACT_SIGMOID, p[:2 * n], val[:2 * n], der[:2 * n], der[:2 * n], WANT_F | WANT_FPRIME)
+                    activate_row(ACT_TANH, p[2 * n:3 * n], val[2 * n:], der[2 * n:], der[2 * n:], WANT_F | WANT_FPRIME)
+                vs = VS[j]
+                w = WB[l, j]
+                d = D[l, j]
+                dx = DX[j]
+                hk = HK[l][r]
+                if l < L - 1:
+                    dn = DOWN[j]
+                    for i in range(n):
+                        w[i] = vs[o + i] + dn[i]
+                else:
+                    for i in range(n):
+                        w[i] = vs[o + i]
+                for i in range(n):
+                    wi = w[i]
+                    dan = (1.0 - val[n + i]) * der[2 * n + i] * wi
+                    daz = (hk[i] - val[2 * n + i]) * der[n + i] * wi
+                    dar = dan * p[3 * n + i] * der[i]
+                    d[i] = dar
+                    d[n + i] = daz
+                    d[2 * n + i] = dan * val[i]
+                    dx[i] = dar
+                    dx[n + i] = daz
+                    dx[2 * n + i] = dan
+            np.dot(D[l, :m], Ws[l], UA[l, :m])
+            for j in range(m):
+                ua = UA[l, j]
+                w = WB[l, j]
+                val = VAL[l, j]
+                for i in range(n):
+                    ua[i] = ua[i] + val[n + i] * w[i]
+            if l > 0:
+                np.dot(DX[:m], Us[l], DOWN[:m])
+        total += _stack_terms(UA, UA, False, NV, r0, m, mask, squared, R, C2)
+        for l in range(L):
+            ZH = UA[l, :m]
+            G[l] += np.dot(D[l, :m].T, ZH)
+            if not exact:
+                continue
+            np.dot(ZH, WTs[l], AD[:m])  # ḡ_h Wᵀ: the r, z and W_hn h rows
+            if l > 0:
+                np.dot(UP[:m], UTs[l], AX[:m])
+            for j in range(m):
+                r = r0 + j
+                ad = AD[j]
+                ax = AX[j]
+                val = VAL[l, j]
+                der = DER[l, j]
+                sec = SEC[l, j]
+                w = WB[l, j]
+                hk = HK[l][r]
+                p = PRE[l][r]
+                zh = ZH[j]
+                dd = DD[j]
+                up = UP[j]
+                for i in range(n):
+                    rr, z, nn = val[i], val[n + i], val[2 * n + i]
+                    dr, dz, dn = der[i], der[n + i], der[2 * n + i]
+                    mm = p[3 * n + i]
+                    ar = ad[i] + ax[i] if l > 0 else ad[i]
+                    az = ad[n + i] + ax[n + i] if l > 0 else ad[n + i]
+                    hn_d = ad[2 * n + i]
+                    r_d = dr * ar
+                    an = r_d * mm + rr * hn_d + (ax[2 * n + i] if l > 0 else 0.0)
+                    z_d = dz * az
+                    n_d = dn * an
+                    wi = w[i]
+                    dan = (1.0 - z) * dn * wi
+                    dan_d = (-z_d * dn + (1.0 - z) * (sec[2 * n + i] * an)) * wi
+                    dd[i] = dan_d * mm * dr + dan * hn_d * dr + dan * mm * (sec[i] * ar)
+                    dd[n + i] = (zh[i] - n_d) * dz * wi + (hk[i] - nn) * (sec[n + i] * az) * wi
+                    dd[2 * n + i] = dan_d * rr + dan * r_d
+                    up[i] = -z_d * nn + (1.0 - z) * n_d + z_d * hk[i] + z * zh[i]
+            G[l] += np.dot(DD[:m].T, HK[l][r0:r0 + m])
+    return total, count

@@ -49,7 +49,6 @@ for comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -58,7 +57,6 @@ import numpy as np
 
 from .._parallel import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
 from .._validation import as_float_array, check_choice, check_real, show_value
-from ..activations import get_activation
 from ..cells.elman import ElmanRNN
 from ..cells.gated import GRU, LSTM
 from ..cells.stacked import StackedRNN, StackedTrace
@@ -68,8 +66,6 @@ __all__ = ["OmegaResult", "omega", "omega_full_gradient"]
 
 VARIANTS = ("squared", "norm")
 DEFAULT_THRESHOLD = 1e-20  # Pascanu et al.'s `bound` on ‖∂E/∂h_{k+1}‖²
-_SIG = get_activation("sigmoid")
-_TANH = get_activation("tanh")
 
 
 @dataclass(frozen=True)
@@ -324,198 +320,15 @@ def _compute(
 # ---------------------------------------------------------------------------
 
 
-def _tsum(a: Any, b: Any) -> Any:
-    """Sum of two tangents, ``None`` standing for zero."""
-    if a is None:
-        return b
-    return a if b is None else a + b
-
-
-def _tmul(t: Any, x: Any) -> Any:
-    """A tangent times ``x`` (``None`` stays ``None``)."""
-    return None if t is None else t * x
-
-
-class _D:
-    """A value with a tangent (forward-mode derivative along one direction), rows of
-    ``(N, ·)`` arrays; a tangent of ``None`` is zero (the first pass needs values only)."""
-
-    __slots__ = ("dot", "val")
-
-    def __init__(self, val: np.ndarray, dot: Any) -> None:
-        self.val: np.ndarray = val
-        self.dot: Any = dot
-
-    def __add__(self, o: Any) -> _D:
-        if isinstance(o, _D):
-            return _D(self.val + o.val, _tsum(self.dot, o.dot))
-        return _D(self.val + o, self.dot)
-
-    __radd__ = __add__
-
-    def __sub__(self, o: Any) -> _D:
-        if isinstance(o, _D):
-            return _D(self.val - o.val, _tsum(self.dot, _tmul(o.dot, -1.0)))
-        return _D(self.val - o, self.dot)
-
-    def __rsub__(self, o: Any) -> _D:
-        return _D(o - self.val, _tmul(self.dot, -1.0))
-
-    def __mul__(self, o: Any) -> _D:
-        if isinstance(o, _D):
-            return _D(self.val * o.val, _tsum(_tmul(self.dot, o.val), _tmul(o.dot, self.val)))
-        return _D(self.val * o, _tmul(self.dot, o))
-
-    __rmul__ = __mul__
-
-    def cols(self, j0: int, j1: int) -> _D:
-        """Columns ``j0:j1`` of value and tangent."""
-        return _D(self.val[:, j0:j1], None if self.dot is None else self.dot[:, j0:j1])
-
-
-def _cat(parts: Sequence[_D]) -> _D:
-    """Values and tangents side by side (columns)."""
-    dots = [p.dot for p in parts]
-    dot: Any = None if any(d is None for d in dots) else np.concatenate(dots, axis=1)
-    return _D(np.concatenate([p.val for p in parts], axis=1), dot)
-
-
-def _sig(a: _D) -> _D:
-    s = _SIG.f(a.val)
-    return _D(s, None if a.dot is None else _SIG.fprime(a.val) * a.dot)
-
-
-def _dsig(a: _D) -> _D:
-    """``σ′(a)`` with its tangent ``σ″(a) ȧ`` (``σ″ = σ′(1 − 2σ)``)."""
-    p = _SIG.fprime(a.val)
-    return _D(p, None if a.dot is None else p * (1.0 - 2.0 * _SIG.f(a.val)) * a.dot)
-
-
-def _tanh(a: _D) -> _D:
-    return _D(np.tanh(a.val), None if a.dot is None else _TANH.fprime(a.val) * a.dot)
-
-
-def _dtanh(a: _D) -> _D:
-    """``tanh′(a)`` with its tangent ``tanh″(a) ȧ`` (``tanh″ = −2 tanh · tanh′``)."""
-    p = _TANH.fprime(a.val)
-    return _D(p, None if a.dot is None else -2.0 * np.tanh(a.val) * p * a.dot)
-
-
-def _gate(a: _D, rows: dict[str, np.ndarray], key: str, j0: int, j1: int) -> tuple[_D, _D]:
-    """``(φ(a), φ′(a))`` with their tangents for the columns ``j0:j1`` of the cached
-    ``rows[key]`` and ``rows[key + "'"]`` (``φ`` = σ for ``"sig"``, tanh for ``"tanh"``;
-    ``σ″ = σ′(1 − 2σ)``, ``tanh″ = −2 tanh · tanh′``), evaluated once per layer."""
-    v, p = rows[key][:, j0:j1], rows[key + "'"][:, j0:j1]
-    if a.dot is None:
-        return _D(v, None), _D(p, None)
-    second = p * (1.0 - 2.0 * v) if key == "sig" else -2.0 * v * p
-    return _D(v, p * a.dot), _D(p, second * a.dot)
-
-
-def _dact(act: Any, a: _D) -> _D:
-    """``f′(a)`` with its tangent ``f″(a) ȧ`` (``f″ = 0`` for identity and ReLU)."""
-    if act.name == "tanh":
-        return _dtanh(a)
-    if act.name == "sigmoid":
-        return _dsig(a)
-    return _D(act.fprime(a.val).astype(np.float64), None)
-
-
-def _layer_pull(
-    layer: Any, rows: dict[str, np.ndarray], w: np.ndarray, zs: np.ndarray | None, zx: np.ndarray | None,
-    need_x: bool,
-) -> tuple[np.ndarray, np.ndarray | None, Any, _D, _D]:
-    """One layer's step on ``N = T·B`` rows, with the cotangent ``w`` on its new state
-    and the tangent ``(zs, zx)`` on its previous state and its input.
-
-    Returns ``(Aᵀw, Xᵀw, A zs + X zx, δ, P)``: ``δ ⊗ P`` (summed over rows) is the
-    gradient of ``wᵀ F`` with respect to the recurrent matrix (``δ`` the signal at the
-    rows of ``W``, ``P`` what ``W`` multiplies), ``δ.dot`` and ``P.dot`` their
-    derivatives along ``(zs, zx)``. ``zs=None``: values only (no tangent; ``A zs`` is
-    ``None``); ``zx=None``: no input tangent (layer 1, whose input is not part of the
-    state). ``Xᵀw`` is formed when ``need_x``.
-    """
-    f64 = np.float64
-    h = rows["h"]
-    tan = zs is not None
-    zt: Any = zs
-    if isinstance(layer, ElmanRNN):
-        W = np.asarray(layer.W_hh, f64)
-        U = np.asarray(layer.W_hx, f64)
-        n = W.shape[0]
-        al = None if layer.alpha is None else np.broadcast_to(np.asarray(layer.alpha, f64), (n,))
-        beta: Any = 1.0 if al is None else 1.0 - al
-        ux: Any = zx @ U.T if zx is not None else 0.0
-        act = layer.activation
-        Jz: Any = None
-        if layer.form == "standard":  # h′ = α h + β f(W h + U x + b)
-            a = _D(rows["a"], zt @ W.T + ux if tan else None)
-            fp = _dact(act, a)
-            d = fp * (beta * w)  # δ = β f′(a) ⊙ w
-            P = _D(h, zs)
-            ATw = d.val @ W
-            if tan:
-                Jz = beta * fp.val * a.dot
-        else:  # Pascanu's form: h′ = α h + β (W f(h) + U x + b)
-            fph = act.fprime(h).astype(f64)
-            P = _D(act.f(h).astype(f64), fph * zt if tan else None)
-            d = _D(beta * w, None)
-            ATw = fph * (d.val @ W)
-            if tan:
-                Jz = beta * (P.dot @ W.T + ux)
-        if al is not None:
-            ATw = ATw + al * w
-            if tan:
-                Jz = Jz + al * zt
-        return ATw, (d.val @ U if need_x else None), Jz, d, P
-    W = np.asarray(layer.weight_hh, f64)
-    U = np.asarray(layer.weight_ih, f64)
-    n = W.shape[1]
-    pre = rows["pre"]
-    zh = zs[:, :n] if zs is not None else None
-    gh: Any = None
-    if zh is not None:
-        gh = zh @ W.T
-        if zx is not None:
-            gh = gh + zx @ U.T
-    P = _D(h, zh)
-    if isinstance(layer, LSTM):
-        a = _D(pre, gh)
-        ai, af, ag, ao = (a.cols(j * n, (j + 1) * n) for j in range(4))
-        (i, di), (f, df) = _gate(ai, rows, "sig", 0, n), _gate(af, rows, "sig", n, 2 * n)
-        (g, dg), (o, do) = _gate(ag, rows, "tanh", 0, n), _gate(ao, rows, "sig", 3 * n, 4 * n)
-        c = _D(rows["c"], zs[:, n:] if zs is not None else None)
-        c2 = _D(rows["c2"], (f * c + i * g).dot if tan else None)  # the recorded c_{k+1}, its tangent
-        tc, dtc = _gate(c2, rows, "tanhc", 0, n)
-        wh, wc = w[:, :n], w[:, n:]
-        dc = (o * dtc) * wh + wc  # δc′ = w_c + w_h ⊙ o ⊙ tanh′(c′)
-        d = _cat((dc * g * di, dc * c * df, dc * i * dg, (tc * do) * wh))
-        ATw = np.concatenate([d.val @ W, dc.val * f.val], axis=1)
-        Jz = np.concatenate([(o * tc).dot, c2.dot], axis=1) if tan else None
-        return ATw, (d.val @ U if need_x else None), Jz, d, P
-    # GRU: pre = (a_r, a_z, a_n, W_hn h + b_hn); a_n = U_n x + b_in + r ⊙ (W_hn h + b_hn)
-    ar = _D(pre[:, :n], gh[:, :n] if tan else None)
-    az = _D(pre[:, n:2 * n], gh[:, n:2 * n] if tan else None)
-    hn = _D(pre[:, 3 * n:], zh @ W[2 * n:].T if zh is not None else None)
-    (r, dr), (z, dz) = _gate(ar, rows, "sig", 0, n), _gate(az, rows, "sig", n, 2 * n)
-    an_dot: Any = None
-    if tan:
-        an_dot = (r * hn).dot
-        if zx is not None:
-            an_dot = an_dot + zx @ U[2 * n:].T
-    an = _D(pre[:, 2 * n:3 * n], an_dot)
-    nn, dnn = _gate(an, rows, "tanh", 0, n)
-    dan = (1.0 - z) * dnn * w  # δ at a_n
-    daz = (P - nn) * dz * w  # δ at a_z
-    dar = dan * hn * dr  # δ at a_r
-    d = _cat((dar, daz, dan * r))  # the last: δ at W_hn h + b_hn
-    ATw = d.val @ W + z.val * w
-    XTw = np.concatenate([dar.val, daz.val, dan.val], axis=1) @ U if need_x else None
-    return ATw, XTw, ((1.0 - z) * nn + z * P).dot if tan else None, d, P
-
-
-def _stack_rows(model: StackedRNN, trace: Any) -> tuple[list[dict[str, np.ndarray]], int, tuple[int, ...]]:
-    """Each layer's recorded arrays as ``(N, ·)`` float64 rows, with ``T`` and the batch shape."""
+def _stack_arrays(
+    model: StackedRNN, trace: Any, hold: bool
+) -> tuple[list[dict[str, np.ndarray]], int, tuple[int, ...]]:
+    """Each layer's recorded arrays as ``(N, ·)`` rows in the model's dtype, with ``T``
+    and the batch shape (``"h"``: ``h_k``; ``"a"``, ``"fp"`` of an Elman layer, where
+    recorded; ``"pre"``, and ``"c"``/``"c2"`` (``c_k``/``c_{k+1}``) of a gated one).
+    An array the kernel does not read (``hold``: the gates or ``f′`` held) is checked
+    for its shape only, as for one cell: ``h_k`` of a standard Elman or an LSTM layer,
+    ``a`` where ``f′(a)`` was kept."""
     layers = getattr(trace, "layers", None)
     if not isinstance(trace, StackedTrace) or not isinstance(layers, tuple | list) or len(layers) != model.n_layers:
         raise TypeError(
@@ -523,7 +336,7 @@ def _stack_rows(model: StackedRNN, trace: Any) -> tuple[list[dict[str, np.ndarra
             f"got {show_value(trace)}"
         )
     n = model.n_hidden
-    H0 = _states(getattr(layers[0], "h", None), True)
+    H0 = as_float_array("trace.layers[0].h", getattr(layers[0], "h", None), ndim=(2, 3), finite=False)
     if H0.shape[0] < 2 or H0.shape[-1] != n:
         raise ValueError(
             f"`trace.layers[0].h` must have shape (T+1, n) or (T+1, B, n) with T >= 1 and n = {n}, "
@@ -531,27 +344,28 @@ def _stack_rows(model: StackedRNN, trace: Any) -> tuple[list[dict[str, np.ndarra
         )
     T, lead = H0.shape[0] - 1, H0.shape[1:-1]
     N = T * int(np.prod(lead, dtype=np.int64))
-    f64 = np.dtype(np.float64)
+    dt = model.dtype
     out = []
     for l, (layer, tr) in enumerate(zip(model.layers, layers, strict=True)):
-        H = _rows(f"trace.layers[{l}].h", getattr(tr, "h", None), H0.shape, f64)
+        fp = getattr(tr, "fprime", None) if isinstance(layer, ElmanRNN) else None  # f′(a), kept by value_and_grad
+        read_h = not hold or isinstance(layer, GRU) or (isinstance(layer, ElmanRNN) and layer.form != "standard")
+        H = _rows(f"trace.layers[{l}].h", getattr(tr, "h", None), H0.shape, dt, finite=read_h)
         rows = {"h": H[:-1].reshape(N, n)}
         if isinstance(layer, ElmanRNN):
             if layer.form == "standard":
-                rows["a"] = _rows(f"trace.layers[{l}].a", getattr(tr, "a", None), (T, *lead, n), f64).reshape(N, n)
+                read_fp = hold and fp is not None
+                rows["a"] = _rows(
+                    f"trace.layers[{l}].a", getattr(tr, "a", None), (T, *lead, n), dt, finite=not read_fp
+                ).reshape(N, n)
+                if read_fp:
+                    rows["fp"] = _rows(f"trace.layers[{l}].fprime", fp, (T, *lead, n), dt).reshape(N, n)
         else:
-            pre = _rows(f"trace.layers[{l}].pre", getattr(tr, "pre", None), (T, *lead, 4 * n), f64).reshape(N, 4 * n)
-            rows["pre"] = pre
-            # the gates once for both passes: LSTM σ of (i, f, ·, o) and tanh of g;
-            # GRU σ of (r, z) and tanh of a_n
-            sg = pre if isinstance(layer, LSTM) else pre[:, :2 * n]
-            tg = pre[:, 2 * n:3 * n]
-            rows["sig"], rows["sig'"] = _SIG.f(sg), _SIG.fprime(sg)
-            rows["tanh"], rows["tanh'"] = np.tanh(tg), _TANH.fprime(tg)
+            rows["pre"] = _rows(
+                f"trace.layers[{l}].pre", getattr(tr, "pre", None), (T, *lead, 4 * n), dt
+            ).reshape(N, 4 * n)
             if isinstance(layer, LSTM):
-                C = _rows(f"trace.layers[{l}].c", getattr(tr, "c", None), H0.shape, f64)
+                C = _rows(f"trace.layers[{l}].c", getattr(tr, "c", None), H0.shape, dt)
                 rows["c"], rows["c2"] = C[:-1].reshape(N, n), C[1:].reshape(N, n)
-                rows["tanhc"], rows["tanhc'"] = np.tanh(rows["c2"]), _TANH.fprime(rows["c2"])
         out.append(rows)
     return out, T, lead
 
@@ -559,70 +373,77 @@ def _stack_rows(model: StackedRNN, trace: Any) -> tuple[list[dict[str, np.ndarra
 def _compute_stacked(
     model: StackedRNN, trace: Any, flow: Any, variant: str, threshold: float, hold: bool
 ) -> tuple[float, dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
-    """Ω of a stack's whole state and its fixed-flow gradient for every layer's recurrent matrix.
+    """Ω of a stack's whole state and its fixed-flow gradient for every layer's recurrent
+    matrix, by the stacked kernels (ranges of terms on threads, as for one cell).
 
     Returns value, ``{name: gradient}``, ratio, counted, count.
     """
-    rows, T, lead = _stack_rows(model, trace)
+    rows, T, lead = _stack_arrays(model, trace, hold)
     if hasattr(flow, "flow") and not isinstance(flow, np.ndarray):
         flow = flow.flow
-    n, L = model.n_hidden, model.n_layers
-    sizes = [2 * n if isinstance(m, LSTM) else n for m in model.layers]
-    off = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    S = int(off[-1])
+    n, L, dt = model.n_hidden, model.n_layers, model.dtype
+    S = model.state_size
     N = T * int(np.prod(lead, dtype=np.int64))
-    V = _rows("flow", flow, (T + 1, *lead, S), np.dtype(np.float64))[1:].reshape(N, S)
-    # each v_{k+1} scaled by a power of two (exact): Ω and its gradient do not change
-    big = np.abs(V).max(axis=1) if S else np.zeros(N)
-    e = np.zeros(N, dtype=np.int64)
-    nz = big > 0
-    e[nz] = np.frexp(big[nz])[1]
-    Vs = np.ldexp(V, -e[:, None])
-    nv2 = np.einsum("ij,ij->i", Vs, Vs)
-    with np.errstate(divide="ignore"):
-        lg = np.log2(np.where(nz, nv2, 1.0)) + 2.0 * e
-    counted = nz if threshold == 0 else nz & (lg >= np.log2(threshold))
-    # top-down: w^L = v^L, u^l = A^lᵀ w^l, w^{l−1} = v^{l−1} + E_hᵀ X^lᵀ w^l
-    ws: list[np.ndarray] = [np.empty(0)] * L
-    us: list[np.ndarray] = [np.empty(0)] * L
-    down: np.ndarray | None = None
-    for l in range(L - 1, -1, -1):
-        w = Vs[:, off[l]:off[l + 1]].copy()
-        if down is not None:
-            w[:, :n] += down
-        ws[l] = w
-        us[l], down, _, _, _ = _layer_pull(model.layers[l], rows[l], w, None, None, l > 0)
-    u = np.concatenate(us, axis=1)
-    nu2 = np.einsum("ij,ij->i", u, u)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(counted, nu2 / np.where(counted, nv2, 1.0), 1.0)
-    rho = np.sqrt(r2)
-    count = int(counted.sum())
-    if variant == "squared":
-        terms = (r2 - 1.0) ** 2
-        coef = 4.0 * (r2 - 1.0) / np.where(counted, nv2, 1.0)
-    else:
-        terms = (rho - 1.0) ** 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            coef = np.where(rho > 0, 2.0 * (rho - 1.0) / (rho * np.where(counted, nv2, 1.0)), 0.0)
+    V = _rows("flow", flow, (T + 1, *lead, S), dt)[1:].reshape(N, S)
+    layers: tuple[Any, ...] = model.layers  # one cell class (checked by StackedRNN)
+    elman = isinstance(layers[0], ElmanRNN)
+    rec = "W_hh" if elman else "weight_hh"
+    Ws = np.ascontiguousarray(np.stack([getattr(m, rec) for m in layers]), dtype=dt)
+    # layer 1's input weights are not read (its input is not part of the state)
+    Us = np.zeros_like(Ws)
+    for l in range(1, L):
+        Us[l] = layers[l].W_hx if elman else layers[l].weight_ih
+    WTs = np.ascontiguousarray(Ws.transpose(0, 2, 1))
+    UTs = np.ascontiguousarray(Us.transpose(0, 2, 1))
+    G_rows = Ws.shape[1]
+    m = np.empty(N, np.uint8)
+    R = np.empty(N, np.float64)
+    squared = variant == "squared"
+    exact = not hold
+    k = threads_for(N, 4 * N * G_rows * n * L)
+    ranges = row_ranges(N, k)
+    Gs = [np.zeros((L, G_rows, n), dtype=dt) for _ in ranges]
+    HK = tuple(r["h"] for r in rows)
+    empty = np.empty((0, n), dt)
+    if elman:
+        AR = tuple(r.get("a", empty) for r in rows)
+        FPR = tuple(r.get("fp", empty) for r in rows)
+        acts = np.array([m_.activation.code for m_ in layers], np.int64)
+        forms = np.array([0 if m_.form == "standard" else 1 for m_ in layers], np.int64)
+        leaky = np.array([m_.leaky for m_ in layers], np.bool_)
+        alphas = np.zeros((L, n), dt)
+        for l, m_ in enumerate(layers):
+            if m_.alpha is not None:
+                alphas[l] = m_.alpha
+        betas = (1 - alphas).astype(dt)
+    elif isinstance(layers[0], LSTM):
+        CP = tuple(r["c"] for r in rows)
+        CN = tuple(r["c2"] for r in rows)
+    PRE = tuple(r["pre"] for r in rows) if not elman else ()
+
+    def part(i: int) -> tuple[float, int]:
+        r0, r1 = ranges[i]
+        if elman:
+            return K.stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alphas, betas, V,
+                                         squared, exact, float(threshold), m, R, Gs[i], r0, r1)
+        if isinstance(layers[0], LSTM):
+            return K.stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, float(threshold),
+                                        m, R, Gs[i], r0, r1)
+        return K.stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, float(threshold), m, R,
+                                   Gs[i], r0, r1)
+
+    with own_threads(k) if k > 1 else blas_threads_for(N * G_rows * n * L):
+        parts = run_parallel([partial(part, i) for i in range(len(ranges))])
+    count = sum(c for _, c in parts)
+    total = sum(t for t, _ in parts)
     scale = 1.0 / count if count else 0.0
-    value = float(np.sum(terms[counted]) * scale)
-    gbar = np.where(counted, coef * scale, 0.0)[:, None] * u  # ∂Ω/∂u
-    # bottom-up: ω^l = A^l ḡ^l + X^l E_h ω^{l−1} (ω = J ḡ); the gradient of W^l is the
-    # derivative along (ḡ^l, E_h ω^{l−1}) of w^lᵀ F^l's gradient δ ⊗ P
-    grads: dict[str, np.ndarray] = {}
-    up: np.ndarray | None = None
-    for l, layer in enumerate(model.layers):
-        zs = np.ascontiguousarray(gbar[:, off[l]:off[l + 1]])
-        _, _, Jz, d, P = _layer_pull(layer, rows[l], ws[l], zs, None if up is None else up[:, :n], False)
-        G = d.val.T @ P.dot
-        if not hold and d.dot is not None:
-            G = G + d.dot.T @ P.val
-        name = "W_hh" if isinstance(layer, ElmanRNN) else "weight_hh"
-        grads[f"{name}_l{l}"] = G.astype(model.dtype)
-        up = Jz
+    G = Gs[0]
+    for Gi in Gs[1:]:
+        G += Gi
+    G *= scale
+    grads = {f"{rec}_l{l}": G[l] for l in range(L)}
     shape = (T, *lead)
-    return value, grads, rho.reshape(shape), counted.reshape(shape), count
+    return float(total * scale), grads, R.reshape(shape), m.reshape(shape).astype(bool), int(count)
 
 
 def omega(
@@ -701,16 +522,19 @@ def omega(
     ``(s^l_k, x^l_{k+1})``, by forward-mode differentiation of each layer's
     step; the second derivatives of the gates (and ``f″``) enter as for one
     layer, and ``hold_fprime`` drops them (``δ^l`` held, the term
-    ``δ^l ⊗ ṗ^l`` kept). Only ``path="state"``. Cost: every layer's gates
-    evaluated once from the trace, then a values pass (top-down) and a
-    tangent pass (bottom-up) of a few dozen ``(T·B × n)`` element-wise
-    operations and ``(T·B × G·n)·(G·n × n)`` products per layer, float64 NumPy.
+    ``δ^l ⊗ ṗ^l`` kept; no tangent pass is run then). Only ``path="state"``.
+    Cost: a Numba kernel per cell class over blocks of terms, in the model's
+    dtype (norms in float64): every layer's gates (or ``f′``, read from the
+    trace where ``value_and_grad(keep_trace=...)`` kept it) evaluated once, then
+    per layer one ``(T·B × G·n)·(G·n × n)`` product for ``u^l``, one for
+    ``X^lᵀ w^l`` (layers above the first) and one for the gradient (two more
+    for the tangent pass).
 
     Parameters
     ----------
     model : ElmanRNN, LSTM, GRU or StackedRNN
         Any Elman form (standard, Pascanu's, leaky), float32 or float64; a
-        stack of such layers (float64 arithmetic, gradients in the model's dtype).
+        stack of such layers.
     trace : Trace, GatedTrace or StackedTrace
         ``model.forward(x)`` (or ``value_and_grad(..., keep_trace=True).trace``):
         Elman ``h (T+1, [B,] n)`` and ``a (T, [B,] n)``; gated ``h``, ``pre``
