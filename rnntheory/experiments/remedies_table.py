@@ -598,8 +598,13 @@ def _departures(config: Config, name: str) -> list[str]:
         out.append(f"length {config.length} (paper: {', '.join(map(str, p.lengths))})")
     v = p.scale_values(config.scale)
     steps = _override(config, "steps", v["steps"])
-    if p.route in ("train", "hessian_free", "generator") and steps < p.budget:
-        out.append(f"budget {steps:,} (paper: up to {p.budget:,})")
+    if p.route in ("train", "hessian_free", "generator"):
+        if p.budget is None:
+            out.append(f"budget {steps:,} (ours: the paper states none for this task)")
+        elif steps < p.budget:
+            out.append(f"budget {steps:,} (paper: up to {p.budget:,})")
+    if p.route in ("train", "hessian_free") and config.task in p.tasks and p.budget is None:
+        out.append("the paper's own data are not in the library: task and settings are ours")
     if v["lr"] != p.lr:
         out.append(f"lr {v['lr']:g} (paper: {p.lr:g})")
     runs = config.seeds

@@ -480,7 +480,8 @@ def _departures(it: Item, steps: Sequence[int]) -> str:
     p = get_protocol(it.protocol)
     parts = []
     if steps:
-        parts.append(f"{'/'.join(f'{s:,}' for s in steps)} updates per run (paper: up to {p.budget:,})")
+        paper = "none stated for this task" if p.budget is None else f"up to {p.budget:,}"
+        parts.append(f"{'/'.join(f'{s:,}' for s in steps)} updates per run (paper: {paper})")
     if it.lr is not None and p.lr is not None and it.lr != p.lr:
         parts.append(f"lr {it.lr:g} (paper: {p.lr:g}), so that a run can solve within this budget")
     if it.task not in p.tasks:
