@@ -96,8 +96,10 @@ class Config:
         ``omega``, ``hf_steps``, ``esn_n_hidden`` below apply to it only).
     scale : {"default", "full"}
         The protocols' scale (:meth:`rnntheory.experiments.protocols.Protocol.scale_values`):
-        ``"default"`` runs in minutes with reduced budgets; ``"full"`` is the
-        protocols' own (days of CPU; meant for a Dask cluster).
+        ``"default"`` has reduced budgets (the length-50 stage took about half an
+        hour on a shared 2-core machine; the length sweep of the solving rows
+        takes as long again or more); ``"full"`` is the protocols' own (days of
+        CPU; meant for a Dask cluster).
     seeds : int
         Runs per row at ``length`` (≥ 5 for the report's success rates).
     sweep_lengths : tuple of int
