@@ -422,3 +422,18 @@ def test_updates_to_solve_of_a_run_by_hand():
             *({"solved": True, "steps_to_solve": s, "steps_done": 3000} for s in (1200, 2250, 2700)),
             {"solved": False, "steps_to_solve": None, "steps_done": 3000}]
     assert P.median_updates_to_solve([solve_steps(m) for m in runs]) == (2250 + 2700) / 2
+
+
+def test_common_protocol_esn_row_runs_on_a_sparse_reservoir():
+    """The common table's ESN row on a reservoir large enough to be stored sparse (it
+    failed with a TypeError when the reservoir became a CSR array): its profile at lag 0
+    is 0 and its error is the fraction of wrong sequences of a ridge readout."""
+    from rnntheory.esn import random_esn
+    from rnntheory.experiments.remedies_table import Config, run
+
+    esn = random_esn(400, 6, 4, spectral_radius=0.95, connectivity=15 / 400, input_scaling=1.0, seed=1)
+    assert hasattr(esn.W, "toarray")  # this size is stored sparse
+    cfg = Config(protocol="common", length=10, n_hidden=4, steps=2, batch_size=2, eval_size=20,
+                 esn_n_hidden=400, rows=("echo state network",))
+    r = run(cfg, None, 1).numbers["rows"]["echo state network"]
+    assert r["status"] == "ok" and r["profile"][0] == 0.0 and 0.0 <= r["final_error"] <= 1.0

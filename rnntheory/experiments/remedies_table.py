@@ -282,8 +282,9 @@ def _row_esn(config: Config, seed: int) -> dict[str, Any]:
     esn = random_esn(config.esn_n_hidden, task.n_in, task.n_out, spectral_radius=0.95,
                      connectivity=min(1.0, 15.0 / config.esn_n_hidden), input_scaling=1.0, seed=seed)
     # Without feedback and leak, the reservoir is an Elman RNN (standard form, tanh):
-    # run it on whole batches with the Numba kernels.
-    res = ElmanRNN(esn.W, esn.W_in, esn.b, activation="tanh")
+    # run it on whole batches with the Numba kernels (a sparse reservoir made dense).
+    W = esn.W.toarray() if hasattr(esn.W, "toarray") else np.asarray(esn.W)
+    res = ElmanRNN(W, esn.W_in, esn.b, activation="tanh")
 
     def feats(batch: Any) -> np.ndarray:
         h = res.forward(batch.x).h  # (T+1, B, n)
