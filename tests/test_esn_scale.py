@@ -523,3 +523,17 @@ def test_fit_with_an_unpenalised_bias_against_least_squares(n: int) -> None:
     assert np.max(np.abs(auto.esn.W_out - want)) <= 1e-8 * np.max(np.abs(want))
     with pytest.raises(TypeError, match="`penalize_bias`"):
         fit(e, u, y, washout=20, penalize_bias="no")
+
+
+def test_arpack_operator_is_bit_for_bit_the_sparse_product() -> None:
+    """The operator handed to ARPACK multiplies exactly as ``W @ x`` (real and complex x),
+    so the Ritz values are those of ``W`` itself."""
+    g = np.random.default_rng(16)
+    W = scipy.sparse.csr_array(g.uniform(-1, 1, (90, 90)) * (g.random((90, 90)) < 0.1))
+    op = esn_module._operator(W)
+    x = g.normal(size=90)
+    assert np.array_equal(op.matvec(x), W @ x)
+    z = x + 1j * g.normal(size=90)
+    assert np.array_equal(op.matvec(z), W @ z)
+    dense = W.toarray()
+    assert esn_module._operator(dense) is dense
