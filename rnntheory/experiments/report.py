@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import OutputClaim, prepare_folder
+from .._tables import markdown_table
 from .._validation import check_items, check_path
 from .runspec import RunSpec
 from .store import Row, Store
@@ -728,26 +729,25 @@ def write_report(
         "",
         "## Success rates",
         "",
-        "| method | task | length | runs | solved | success | median updates to solve "
-        "| median final error |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        markdown_table(
+            ["method", "task", "length", "runs", "solved", "success", "median updates to solve",
+             "median final error"],
+            [[d["method"], d["task"], d["length"], d["runs"], d["solved"], _cell(d["success"], ".2f"),
+              _cell(d["median_steps_to_solve"], ".0f"), _cell(d["median_final_error"], ".4g")]
+             for d in succ],
+            align=["left"] * 2 + ["right"] * 6,
+        ),
     ]
-    for d in succ:
-        lines.append(
-            f"| {d['method']} | {d['task']} | {d['length']} | {d['runs']} | {d['solved']} "
-            f"| {_cell(d['success'], '.2f')} | {_cell(d['median_steps_to_solve'], '.0f')} "
-            f"| {_cell(d['median_final_error'], '.4g')} |"
-        )
     lines += ["", "## Gradient norms", "",
               "Global gradient norm before the remedies, per update.", "",
-              "| method | task | runs | median norm | max norm | clips | fallbacks | non-finite |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for g in grads:
-        lines.append(
-            f"| {g['method']} | {g['task']} | {g['runs']} | {_cell(g['median_grad_norm'], '.4g')} "
-            f"| {_cell(g['max_grad_norm'], '.4g')} | {g['clips']} | {g['fallbacks']} "
-            f"| {g['nonfinite']} |"
-        )
+              markdown_table(
+                  ["method", "task", "runs", "median norm", "max norm", "clips", "fallbacks",
+                   "non-finite"],
+                  [[g["method"], g["task"], g["runs"], _cell(g["median_grad_norm"], ".4g"),
+                    _cell(g["max_grad_norm"], ".4g"), g["clips"], g["fallbacks"], g["nonfinite"]]
+                   for g in grads],
+                  align=["left"] * 2 + ["right"] * 6,
+              )]
     if flow:
         lines += ["", "## Gradient flow", "",
                   "ln ‖∂h_t/∂h_0‖₂ of each run's final model on one fresh test sequence "
