@@ -1993,6 +1993,36 @@ def _auto_covered(name: str, raw: Any) -> bool:
     owner = name.rpartition(".")[0]
     return owner in INSTANCES and _no_arguments(raw)
 
+# --- protocols and the reproduction subset (issue 17)
+_XP = "rnntheory.experiments.protocols"
+_XR = "rnntheory.experiments.reproduce"
+simple(f"{_XP}.get_protocol", _imp(f"{_XP}.get_protocol"), lambda: {"name": "le2015-irnn"})
+simple(f"{_XP}.protocol_for", _imp(f"{_XP}.protocol_for"), lambda: {"remedy": "GRU"})
+simple(f"{_XP}.success_rate", _imp(f"{_XP}.success_rate"), lambda: {"solved": [True, False, True]})
+simple(f"{_XP}.median_updates_to_solve", _imp(f"{_XP}.median_updates_to_solve"),
+       lambda: {"steps": [250, None, 1000]})
+simple(f"{_XR}.estimate_seconds", _imp(f"{_XR}.estimate_seconds"),
+       lambda: {"runs": [(1000, 0.01, 2.0), (10, 0.5, 0.0)], "workers": 2})
+EXEMPT.update({
+    f"{_XP}.Protocol": _RECORD + "; its __post_init__ validates every field against the cell × remedy registry "
+    "(tests/test_protocols.py refuses a table of malformed protocols)",
+    f"{_XP}.Source": _RECORD,
+    f"{_XR}.Item": _RECORD,
+    f"{_XR}.Config": "the experiment's configuration, validated in __post_init__; run through the "
+    "experiment registry's case with tests/test_protocols.py's tiny configurations",
+    **{name: "a step of the reproduction pipeline that takes only what the experiment built itself "
+       "(protocol records, plans, store rows, CSV lines); tests/test_protocols.py runs each end to end "
+       "and against hand-computed cases" for name in (
+        f"{_XP}.Protocol.row", f"{_XP}.Protocol.scale_values", f"{_XP}.Protocol.source", f"{_XP}.Protocol.spec",
+        f"{_XP}.Source.cite", f"{_XP}.Source.short", f"{_XR}.Config.full", f"{_XR}.Item.spec",
+        f"{_XR}.collect", f"{_XR}.export_csv", f"{_XR}.export_store", f"{_XR}.plan", f"{_XR}.read_csv",
+        f"{_XR}.render_page", f"{_XR}.run", f"{_XR}.solve_steps", f"{_XR}.summarise", f"{_XR}.updates",
+    )},
+    f"{_XR}.main": "the command that regenerates the committed CSV and page (files the project owns); "
+    "tests/test_protocols.py checks the committed page equals what the CSV generates",
+})
+
+
 
 def test_every_public_name_is_fuzzed_or_exempt() -> None:
     """New public API must be registered in CASES (or INSTANCES) or exempted with a reason."""
@@ -2164,3 +2194,4 @@ def test_run_experiment_accepts_numpy_booleans():
     exp = get_experiment("init-spectra")
     assert exp.default_config(full=np.False_) == exp.default_config(full=False)
     assert exp.default_config(full=np.True_) == exp.default_config(full=True)
+

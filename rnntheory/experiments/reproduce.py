@@ -243,8 +243,13 @@ def estimate_seconds(runs: Sequence[tuple[int, float, float]], workers: int) -> 
     22.0
     """
     workers = check_int("workers", workers, minimum=1)
+    if isinstance(runs, str | bytes) or not isinstance(runs, Sequence):
+        raise TypeError(f"`runs` must be a sequence of (steps, per_update_s, fixed_s), got {type(runs).__name__}")
     each = []
-    for steps, t, c in runs:
+    for i, run in enumerate(runs):
+        if isinstance(run, str | bytes) or not isinstance(run, Sequence) or len(run) != 3:
+            raise TypeError(f"`runs[{i}]` must be a (steps, per_update_s, fixed_s) triple, got {run!r:.80}")
+        steps, t, c = run
         check_int("steps", steps, minimum=0)
         check_real("per_update_s", t, low=0.0)
         check_real("fixed_s", c, low=0.0)
