@@ -143,7 +143,9 @@ def test_any_cell_text_survives_the_renderer(cells):
     if any(c in "".join(cells) for c in "*_"):
         return
     html = rendered_cells(text)
-    assert html[1] == [" ".join(c.split()) for c in cells]
+    # HTML shows a run of spaces as one, so both sides are compared with whitespace
+    # collapsed (Python-Markdown keeps the two spaces of a cell such as "\\  \\")
+    assert [" ".join(h.split()) for h in html[1]] == [" ".join(c.split()) for c in cells]
 
 
 BAD = [
