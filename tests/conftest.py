@@ -99,3 +99,19 @@ def pytest_sessionfinish(session, exitstatus):
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="module")
+def trajectory():
+    """A 12-unit tanh model over 40 steps: ln-norms, the Eq. 12 bound on every pair, its rate
+    (the figure tests of test_plotting and test_figures draw from it)."""
+    import numpy as np
+
+    from rnntheory import ElmanRNN, bounds, jacobians
+
+    model = ElmanRNN.init(n_in=2, n_hidden=12, n_out=None, scheme="gaussian", scale=1.3, seed=4)
+    trace = model.forward(np.random.default_rng(4).normal(size=(40, 2)))
+    L = jacobians.log_norms(model, trace)
+    B = bounds.pair_log_bounds(bounds.step_log_bounds(model, trace, "eq12"))
+    rate = float(np.log(bounds.decay_rate(model.W_hh, model.activation)))
+    return L, B, rate

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from matplotlib.legend import Legend
 
-from rnntheory import ElmanRNN, bounds, jacobians, plotting
 from rnntheory import _figures as figures_mod
+from rnntheory import plotting
 from rnntheory.experiments import (
     RunSpec,
     copy_adding,
@@ -148,17 +148,6 @@ def saved(monkeypatch):
     monkeypatch.setattr(figures_mod, "save_figure", keep)
     monkeypatch.setattr(plotting, "save_figure", keep)
     return got
-
-
-@pytest.fixture(scope="module")
-def trajectory():
-    """A 12-unit tanh model over 40 steps: ln-norms, the Eq. 12 bound on every pair, its rate."""
-    model = ElmanRNN.init(n_in=2, n_hidden=12, n_out=None, scheme="gaussian", scale=1.3, seed=4)
-    trace = model.forward(np.random.default_rng(4).normal(size=(40, 2)))
-    L = jacobians.log_norms(model, trace)
-    B = bounds.pair_log_bounds(bounds.step_log_bounds(model, trace, "eq12"))
-    rate = float(np.log(bounds.decay_rate(model.W_hh, model.activation)))
-    return L, B, rate
 
 
 CONTEXT = "Elman, gaussian × 1.3, n_hidden = 12, T = 40, seed 4"

@@ -19,7 +19,6 @@ import pytest
 from matplotlib.image import imread
 from PIL import Image
 
-from rnntheory import ElmanRNN, bounds, jacobians
 from rnntheory.activations import get_activation
 from rnntheory.plotting import (
     activation_derivatives,
@@ -46,17 +45,6 @@ def _triangular(n, rate, wiggle=0.0):
     t, k = np.indices((n, n))
     with np.errstate(invalid="ignore"):
         return np.where(k <= t, (t - k) * rate + wiggle * np.sin(t + 2.0 * k), -np.inf)
-
-
-@pytest.fixture(scope="module")
-def trajectory():
-    """A 12-unit tanh model over 40 steps: ln-norms, the Eq. 12 bound, its rate."""
-    model = ElmanRNN.init(n_in=2, n_hidden=12, n_out=None, scheme="gaussian", scale=1.3, seed=4)
-    trace = model.forward(np.random.default_rng(4).normal(size=(40, 2)))
-    L = jacobians.log_norms(model, trace)
-    B = bounds.pair_log_bounds(bounds.step_log_bounds(model, trace, "eq12"))
-    rate = float(np.log(bounds.decay_rate(model.W_hh, model.activation)))
-    return L, B, rate
 
 
 # ----------------------------------------------------------------------------- committed figure
