@@ -92,13 +92,12 @@ def _remedies_of_every_cell() -> None:
                     omega(m, g.trace, g, hold_fprime=hold)
                 if isinstance(m, StackedRNN):
                     m.value_and_grad(x, y, truncate=(2, 3))
-            # the stacked Ω kernels (one compilation per layer count: the trace comes as a tuple)
+            # the stacked Ω kernels (one compilation per cell and dtype, any layer count)
             for cell in ("elman", "lstm", "gru"):
-                for layers in ((1, 2, 3) if dtype == np.float64 else (2,)):
-                    st = StackedRNN.init(2, 3, 2, cell=cell, n_layers=layers, seed=0, dtype=dtype)
-                    _, g = st.value_and_grad(x, y, keep_trace=True)
-                    for hold in (True, False):
-                        omega(st, g.trace, g, hold_fprime=hold)
+                st = StackedRNN.init(2, 3, 2, cell=cell, n_layers=2, seed=0, dtype=dtype)
+                _, g = st.value_and_grad(x, y, keep_trace=True)
+                for hold in (True, False):
+                    omega(st, g.trace, g, hold_fprime=hold)
             for cell, layers in (("elman", 1), ("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)):
                 gen = GeneratorRNN.init(2, 3, 2, cell=cell, n_layers=layers, seed=0, dtype=dtype)
                 for mode, p in (("free", None), ("scheduled", 0.5), ("teacher", None)):

@@ -677,9 +677,10 @@ def all_finite_flat(a):
 #   gates held no tangent pass is needed (Ṗ^l reads ḡ^l alone).
 #
 # Weights come as (L, ·, ·) arrays (slot 0 of the input weights unused: layer
-# 1's input is not part of the state); the trace as tuples of one (N, ·) array
-# per layer. The arithmetic is in the dtype of the arrays, norms and the value
-# in float64, as for one cell.
+# 1's input is not part of the state); the trace as typed lists of one (N, ·)
+# array per layer (a list's type, unlike a tuple's, does not carry its length:
+# one compilation per dtype serves every layer count). The arithmetic is in the
+# dtype of the arrays, norms and the value in float64, as for one cell.
 # --------------------------------------------------------------------------
 
 
@@ -743,7 +744,7 @@ def stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alpha
     """Ω of a stack of Elman layers over the rows ``r_lo..r_hi``, its gradient into ``G (L, n, n)``.
 
     ``Ws``/``Us (L, n, n)`` every layer's ``W_hh``/``W_hx`` (``Us[0]`` unused),
-    ``WTs``/``UTs`` their transposes; ``HK``, ``AR``, ``FPR``: tuples of one
+    ``WTs``/``UTs`` their transposes; ``HK``, ``AR``, ``FPR``: typed lists of one
     ``(N, n)`` array per layer, ``h_k``, ``a_{k+1}`` (standard form) and
     ``f′(a_{k+1})`` (or ``(0, n)`` arrays where not given; a standard layer
     reads ``AR`` when ``FPR`` is empty or ``exact``); ``acts``, ``forms``
@@ -907,7 +908,7 @@ def stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, thr
     """Ω of a stack of LSTM layers over the rows ``r_lo..r_hi``, its gradient into ``G (L, 4n, n)``.
 
     ``Ws``/``Us (L, 4n, n)`` every layer's ``weight_hh``/``weight_ih`` (``Us[0]``
-    unused), ``WTs``/``UTs`` their transposes; ``HK``, ``CP``, ``CN``: tuples of
+    unused), ``WTs``/``UTs`` their transposes; ``HK``, ``CP``, ``CN``: typed lists of
     ``(N, n)`` arrays ``h_k``, ``c_k``, ``c_{k+1}`` per layer, ``PRE`` of
     ``(N, 4n)`` pre-activations; ``V (N, 2Ln)`` the whole-state flow. Per layer
     (``w = (w_h, w_c)``): ``δ = w_c + w_h ⊙ o ⊙ tanh′(c′)``,
@@ -1049,7 +1050,7 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
     """Ω of a stack of GRU layers over the rows ``r_lo..r_hi``, its gradient into ``G (L, 3n, n)``.
 
     ``Ws``/``Us (L, 3n, n)`` every layer's ``weight_hh``/``weight_ih`` (``Us[0]``
-    unused), ``WTs``/``UTs`` their transposes; ``HK``: tuple of ``(N, n)``
+    unused), ``WTs``/``UTs`` their transposes; ``HK``: typed list of ``(N, n)``
     arrays ``h_k``, ``PRE`` of ``(N, 4n)`` arrays ``(a_r, a_z, a_n, W_hn h_k +
     b_hn)``; ``V (N, Ln)`` the whole-state flow. Per layer, with ``m = W_hn h_k
     + b_hn``: ``δ_n = (1 − z) tanh′(a_n) w``, ``δ_z = (h_k − ñ) σ′(a_z) w``,
