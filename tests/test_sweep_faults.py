@@ -113,9 +113,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         c.close()
 
 
-def _config(tmp_path: Path) -> tuple[Path, list[RunSpec]]:
+def _config(tmp_path: Path, steps: int = 400) -> tuple[Path, list[RunSpec]]:
     cfg = tmp_path / "sweep.toml"
-    cfg.write_text(CFG)
+    cfg.write_text(CFG.replace("steps = 400", f"steps = {steps}"))
     specs = list(sw.load_config(cfg).specs)
     assert len(specs) == N_RUNS
     return cfg, specs
