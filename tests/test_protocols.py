@@ -276,7 +276,9 @@ def test_summaries_against_the_paper_by_hand():
     """4/5 solved (updates 100, 200, 300, 400) against the paper's 5/5 is a rate 0.8, a
     median of 250 updates, a difference of −0.2 and 'does not match'; 5/5 matches; a row
     without runs is 'not run yet'; a row whose paper gives no rate says so."""
-    from rnntheory.experiments.reproduce import export_csv, read_csv, render_page, summarise
+    from rnntheory.experiments.reproduce import _csv_text as export_csv
+    from rnntheory.experiments.reproduce import _summarise as summarise
+    from rnntheory.experiments.reproduce import read_csv, render_page
 
     key = "temporal order, MSGD + clipping + Ω"
     lines = [_line(key, 50, s, s != 2, None if s == 2 else 100 * (s + 1) - (100 if s > 2 else 0), 0.0 if s != 2
@@ -317,7 +319,8 @@ def test_reproduce_resumes_without_losing_or_duplicating(tmp_path, capsys):
 
     from rnntheory.experiments import run_experiment
     from rnntheory.experiments.registry import run_specs
-    from rnntheory.experiments.reproduce import Config, plan, read_csv
+    from rnntheory.experiments.reproduce import Config, read_csv
+    from rnntheory.experiments.reproduce import _plan as plan
 
     tiny = (("steps", 2), ("n_hidden", 4), ("batch_size", 2), ("eval_size", 8), ("eval_every", 1))
     cfg = Config(items=("temporal order, MSGD + clipping", "adding, GRU", "addition, Hessian-free"), seeds=2,
@@ -342,7 +345,8 @@ def test_reproduce_resumes_without_losing_or_duplicating(tmp_path, capsys):
     got = {r["item"]: r for r in res.numbers["rows"] if r["runs"] and r["length"] == 150}
     assert got["adding, GRU"]["solved"] == sum(ln["solved"] for ln in lines if ln["item"] == "adding, GRU")
     # the whole store exports to the same lines, and the page command writes the page of the CSV
-    from rnntheory.experiments.reproduce import export_csv, export_store, main, render_page
+    from rnntheory.experiments.reproduce import _csv_text as export_csv
+    from rnntheory.experiments.reproduce import export_store, main, render_page
 
     exported = tmp_path / "exported.csv"
     exported.write_text(export_csv(export_store(tmp_path / "reproduce.db", seed=7, overrides=tiny)), encoding="utf-8")
@@ -398,7 +402,8 @@ def test_the_committed_reproductions_page_is_generated_from_the_committed_csv():
     hand-typed numbers); every run in the CSV is a run the subset plans."""
     from pathlib import Path
 
-    from rnntheory.experiments.reproduce import Config, plan, read_csv, render_page
+    from rnntheory.experiments.reproduce import Config, read_csv, render_page
+    from rnntheory.experiments.reproduce import _plan as plan
 
     root = Path(__file__).resolve().parents[1]
     lines = read_csv(root / "docs" / "results" / "reproduce.csv")

@@ -349,6 +349,11 @@ def fmt(v: Any, digits: int = 3) -> str:
     return f"{f:.{digits}g}"
 
 
+def fmt_updates(v: float | None) -> str:
+    """A number of updates for a table cell: ``—`` for none, else a whole number with thousands separators."""
+    return "—" if v is None else f"{v:,.0f}"
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table; cells are formatted with :func:`fmt` unless strings,
     then escaped by the library's one table writer (:func:`rnntheory._tables.markdown_table`)."""

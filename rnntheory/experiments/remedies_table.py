@@ -57,6 +57,7 @@ from .registry import (
     done_runs,
     figure_path,
     fmt,
+    fmt_updates,
     markdown_table,
     run_specs,
 )
@@ -696,8 +697,6 @@ def _run_own(config: Config, out: Path | None, seed: int) -> ExperimentResult:
 
 
 def _markdown_own(numbers: dict[str, Any], config: Config, figs: list[str], notes: list[str]) -> str:
-    from .reproduce import updates
-
     rows = numbers["rows"]
     tab = []
     for name, r in rows.items():
@@ -711,7 +710,7 @@ def _markdown_own(numbers: dict[str, Any], config: Config, figs: list[str], note
         else:
             setting = r["criterion"]
         tab.append([name, f"{r['protocol']} ({r['source']})", setting, r["task"],
-                    f"{r['solved']}/{r['runs']}", updates(r["median_updates_to_solve"]), r["median_final_error"],
+                    f"{r['solved']}/{r['runs']}", fmt_updates(r["median_updates_to_solve"]), r["median_final_error"],
                     "; ".join(r["departures"]) or "none"])
     lines = [
         f"# remedies: each remedy under its own protocol ({config.scale} scale), {config.task} "
@@ -745,7 +744,7 @@ def _markdown_own(numbers: dict[str, Any], config: Config, figs: list[str], note
         lines.append(f"- Solved on at least one seed: {counts}.")
         if fast:
             best = min(fast, key=lambda n: ok[n]["median_updates_to_solve"])
-            lines.append(f"- Fewest median updates to solve: {best} ({updates(ok[best]['median_updates_to_solve'])}).")
+            lines.append(f"- Fewest median updates to solve: {best} ({fmt_updates(ok[best]['median_updates_to_solve'])}).")
     unsolved = [n for n, r in ok.items() if r["solved"] == 0]
     if unsolved:
         lines.append(f"- Not solved on any seed within this scale's budget: {', '.join(unsolved)}; where the "

@@ -24,7 +24,7 @@ The budgets are the subset's, far below the papers' (Pascanu et al. allow up
 to 5·10⁶ updates per run); each row of the report says so, and a row whose
 result does not match its paper is reported as not matching. The store is
 exported to a small CSV (``OUT/reproduce.csv``, one line per run:
-:func:`export_csv`) from which :func:`render_page` writes the docs page
+:func:`_csv_text`) from which :func:`render_page` writes the docs page
 ``docs/guides/reproductions.md`` (our numbers next to the papers', generated,
 never typed by hand)::
 
@@ -42,14 +42,14 @@ import csv
 import io
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_real
+from .._validation import check_choice, check_int, check_items, check_path, check_real, show_value
 from .protocols import get_protocol, median_updates_to_solve, success_rate
 from .registry import (
     Experiment,
@@ -59,13 +59,13 @@ from .registry import (
     check_workers,
     figure_path,
     fmt,
+    fmt_updates,
     markdown_table,
     run_specs,
 )
 
-__all__ = ["CSV_COLUMNS", "MAX_HOURS", "SUBSET", "Config", "Item", "collect", "estimate_seconds", "export_csv",
-           "export_store", "main", "plan", "read_csv", "render_page", "run", "solve_steps", "summarise",
-           "updates"]
+__all__ = ["CSV_COLUMNS", "MAX_HOURS", "SUBSET", "Config", "Item", "estimate_seconds", "export_store", "main",
+           "read_csv", "render_page", "run", "solve_steps"]
 
 NAME = "reproduce"
 #: The time the subset must fit in on a 2-core machine, in hours.
@@ -217,7 +217,7 @@ def _items(config: Config) -> list[Item]:
     return [i for i in SUBSET if i.key in config.items]
 
 
-def plan(config: Config, seed: int) -> list[tuple[Item, int, int, Any]]:
+def _plan(config: Config, seed: int) -> list[tuple[Item, int, int, Any]]:
     """Every run of ``config``: ``(item, length, seed, spec)``, in the report's order."""
     ov = dict(config.overrides)
     out = []
@@ -323,7 +323,7 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
         rate and ``verdict``.
     """
     seed = check_run(config, Config, out, seed)
-    runs = plan(config, seed)
+    runs = _plan(config, seed)
     specs = [sp for *_, sp in runs]
     estimate = None
     per_update: dict[str, Any] = {}
@@ -335,13 +335,13 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
               f"({budget} the {MAX_HOURS:g} h budget; from the per-update times just measured)",
               file=sys.stderr, flush=True)
     done = run_specs(specs, out, NAME, workers=config.workers, scheduler=config.scheduler)
-    lines = collect(runs, done)
-    rows = summarise(lines)
+    lines = _collect(runs, done)
+    rows = _summarise(lines)
     numbers = {"scale": config.scale, "estimate_s": estimate, "per_update": per_update, "runs": len(lines),
                "planned": len(specs), "rows": rows, "overrides": [list(p) for p in config.overrides]}
     figs: list[str] = []
     if out is not None:
-        (out / f"{NAME}.csv").write_text(export_csv(lines), encoding="utf-8")
+        (out / f"{NAME}.csv").write_text(_csv_text(lines), encoding="utf-8")
         fp = figure_path(out, NAME, "success")
         if fp is not None and _figure(fp, rows):
             figs.append(str(fp))
@@ -354,15 +354,33 @@ def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
 def solve_steps(metrics: dict[str, Any]) -> int | None:
     """Updates to solve of one run's metrics: ``None`` when unsolved; the first evaluation
     below 1 % when there is one; else (a run solved on its final test whose evaluations
-    never fell below 1 %) the updates it took, an upper bound."""
+    never fell below 1 %) the updates it took, an upper bound.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When ``metrics`` is not a mapping with ``solved`` (and, for a solved run,
+        ``steps_to_solve`` or ``steps_done``).
+    """
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"`metrics` must be a mapping of a run's metrics, got {show_value(metrics)}")
+    if "solved" not in metrics:
+        raise ValueError(f"`metrics` must have 'solved', got keys {sorted(map(str, metrics))}")
     if not metrics["solved"]:
         return None
     s = metrics.get("steps_to_solve")
-    return int(s) if s is not None else int(metrics["steps_done"])
+    if s is None:
+        if "steps_done" not in metrics:
+            raise ValueError("`metrics` of a solved run must have 'steps_to_solve' or 'steps_done', "
+                             f"got keys {sorted(map(str, metrics))}")
+        s = metrics["steps_done"]
+    if isinstance(s, float) and s.is_integer():  # a whole number that went through JSON as a float
+        s = int(s)
+    return check_int("metrics['steps_to_solve']", s, minimum=0)
 
 
-def collect(runs: Sequence[tuple[Item, int, int, Any]], done: dict[str, Any]) -> list[dict[str, Any]]:
-    """The CSV lines of the runs of ``runs`` (as :func:`plan` returns them) that are done in
+def _collect(runs: Sequence[tuple[Item, int, int, Any]], done: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CSV lines of the runs of ``runs`` (as :func:`_plan` returns them) that are done in
     ``done`` (``{key: Row}``, as a store's rows); runs not done (yet) are left out, so a
     store whose sweep was interrupted exports what it holds."""
     lines: list[dict[str, Any]] = []
@@ -378,7 +396,7 @@ def collect(runs: Sequence[tuple[Item, int, int, Any]], done: dict[str, Any]) ->
     return lines
 
 
-def summarise(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _summarise(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (row, length) of the subset: runs, successes, success rate, median updates to solve,
     median final error, the paper's target rate, the difference and the verdict.
 
@@ -410,7 +428,7 @@ def summarise(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def export_csv(lines: Sequence[dict[str, Any]]) -> str:
+def _csv_text(lines: Sequence[dict[str, Any]]) -> str:
     """The runs as CSV text (:data:`CSV_COLUMNS`; empty cells for ``None``), sorted by row, length, seed."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -437,26 +455,60 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
 
     Raises
     ------
+    TypeError
+        When ``path`` is not a path.
+    OSError
+        When the file cannot be read (the message names ``path``).
     ValueError
-        When the header is not :data:`CSV_COLUMNS`.
+        When the header is not :data:`CSV_COLUMNS`, or a line has the wrong
+        number of cells or a cell that is not of its column's type (the
+        message gives the line number).
     """
-    text = Path(path).read_text(encoding="utf-8")
+    p = check_path("path", path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"`path` {str(p)!r} must be a UTF-8 CSV file: {exc}") from None
+    except OSError as exc:
+        raise type(exc)(f"`path` {str(p)!r} cannot be read: {exc.strerror or exc}") from None
     rd = csv.reader(io.StringIO(text))
     head = tuple(next(rd, ()))
     if head != CSV_COLUMNS:
-        raise ValueError(f"`path` {str(path)!r} must be a reproduce CSV with columns {list(CSV_COLUMNS)}, "
-                         f"got {list(head)}")
+        raise ValueError(f"`path` {str(p)!r} must be a reproduce CSV with columns {list(CSV_COLUMNS)}, "
+                         f"got {show_value(list(head))}")
     out = []
     ints = ("length", "seed", "steps", "steps_to_solve")
     floats = ("lr", "final_error", "final_loss", "wall_s")
     for row in rd:
+        where = f"`path` {str(p)!r}, line {rd.line_num}"
+        if len(row) != len(CSV_COLUMNS):
+            raise ValueError(f"{where}: expected {len(CSV_COLUMNS)} cells, got {len(row)}")
         d: dict[str, Any] = dict(zip(CSV_COLUMNS, row, strict=True))
-        for c in ints:
-            d[c] = None if d[c] == "" else int(d[c])
-        for c in floats:
-            d[c] = None if d[c] == "" else float(d[c])
+        try:
+            for c in ints:
+                d[c] = None if d[c] == "" else int(d[c])
+            for c in floats:
+                d[c] = None if d[c] == "" else float(d[c])
+        except ValueError:
+            raise ValueError(f"{where}: column {c!r} must be a number or empty, got {d[c]!r}") from None
+        if d["solved"] not in ("0", "1"):
+            raise ValueError(f"{where}: column 'solved' must be 0 or 1, got {d['solved']!r}")
         d["solved"] = d["solved"] == "1"
         out.append(d)
+    return out
+
+
+def _check_lines(lines: Any) -> list[dict[str, Any]]:
+    """``lines`` as a list of run mappings with every CSV column, or a ``TypeError``/``ValueError``
+    naming ``lines``."""
+    out = check_items("lines", lines, Mapping, expected="a sequence of runs (as read_csv returns them)",
+                      item="a mapping of the CSV columns")
+    for i, ln in enumerate(out):
+        missing = [c for c in CSV_COLUMNS if c not in ln]
+        if missing:
+            raise ValueError(f"`lines[{i}]` must have every CSV column {list(CSV_COLUMNS)}; missing {missing}")
+        for c in ("length", "seed", "steps"):
+            check_int(f"lines[{i}][{c!r}]", ln[c], minimum=0)
     return out
 
 
@@ -495,11 +547,6 @@ def _departures(it: Item, steps: Sequence[int]) -> str:
     return "; ".join(parts)
 
 
-def updates(v: float | None) -> str:
-    """A number of updates for a table cell: ``—`` for none, else a whole number with thousands separators."""
-    return "—" if v is None else f"{v:,.0f}"
-
-
 def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproductions",
                 figure: str | None = None) -> str:
     """The reproductions page: each row of the subset with the paper's target (and its
@@ -507,8 +554,17 @@ def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproduction
 
     Generated from the runs (as :func:`read_csv` returns them); rows with no run say
     "not run yet". Never hand-edited: ``python -m rnntheory.experiments.reproduce page CSV PAGE``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When ``lines`` is not a sequence of runs with every column of :data:`CSV_COLUMNS`.
     """
-    rows = summarise(lines)
+    rows = _summarise(_check_lines(lines))
+    if not isinstance(title, str):
+        raise TypeError(f"`title` must be a str, got {show_value(title)}")
+    if figure is not None and not isinstance(figure, str):
+        raise TypeError(f"`figure` must be a str (the figure's file name) or None, got {show_value(figure)}")
     n_run = sum(1 for r in rows if r["runs"])
     out = [
         title,
@@ -529,7 +585,7 @@ def render_page(lines: Sequence[dict[str, Any]], *, title: str = "# Reproduction
         it = next(i for i in SUBSET if i.key == r["item"])
         p = get_protocol(it.protocol)
         ours = ("not run yet" if not r["runs"] else
-                f"{r['solved']}/{r['runs']} solved; median updates to solve {updates(r['median_updates_to_solve'])}; "
+                f"{r['solved']}/{r['runs']} solved; median updates to solve {fmt_updates(r['median_updates_to_solve'])}; "
                 f"median final error {fmt(r['median_final_error'])}")
         target = it.claim + ("" if it.target_rate is None else f" (rate {fmt(it.target_rate)})")
         tab.append([it.key, str(r["length"]), f"{target} — {p.source.short()}, {p.source.where}", ours,
@@ -562,10 +618,13 @@ def export_store(db: str | Path, *, seed: int = 0, scale: str = "default",
     """
     from .store import Store
 
-    runs = plan(Config(scale=scale, overrides=overrides), check_int("seed", seed, minimum=0))
+    runs = _plan(Config(scale=scale, overrides=overrides), check_int("seed", seed, minimum=0))
+    db = check_path("db", db)
+    if not db.is_file():
+        raise FileNotFoundError(f"`db`: results store not found: {str(db)!r}")
     with Store(db, readonly=True) as store:
         done = {r.key: r for r in store.rows()}
-    return collect(runs, done)
+    return _collect(runs, done)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -587,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 3 and args[0] == "export":
         lines = export_store(args[1])
-        Path(args[2]).write_text(export_csv(lines), encoding="utf-8")
+        Path(args[2]).write_text(_csv_text(lines), encoding="utf-8")
         print(f"wrote {args[2]}: {len(lines)} runs")
         return 0
     if len(args) in (3, 4) and args[0] == "page":
@@ -596,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines = read_csv(args[1])
         page = Path(args[2])
         link = None
-        if len(args) == 4 and _figure(Path(args[3]), summarise(lines)):
+        if len(args) == 4 and _figure(Path(args[3]), _summarise(lines)):
             link = Path(os.path.relpath(Path(args[3]).resolve(), page.resolve().parent)).as_posix()
         page.write_text(render_page(lines, figure=link), encoding="utf-8")
         print(f"wrote {page} from {len(lines)} runs" + (f" and {args[3]}" if link else ""))
