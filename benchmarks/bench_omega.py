@@ -13,11 +13,14 @@ cross-entropy on every step, full BPTT, every parameter gradient) followed by
 the gradient), :func:`rnntheory.remedies.omega` (value and gradient with the
 flow and ``f′`` — for the LSTM and GRU the gates — held fixed, the record's
 default as in Pascanu et al.'s code), its gradient added to the recurrent
-matrix before clipping. Cells: the Elman RNN, the LSTM (Ω of the whole state
+matrix before clipping (for the LSTM, Ω reads the halves of the whole-state flow
+that this full-BPTT pass kept, instead of recomputing the gates:
+``lstm_omega_parts``). Cells: the Elman RNN, the LSTM (Ω of the whole state
 ``(h, c)``) and the GRU, and two-layer stacks of each (``StackedRNN``, Ω of the
 whole state of both layers, the gradient for both recurrent matrices), in
 float64 and float32. The issue's floor: Ω step ≤ 1.5× the plain step for every
-cell, stack and dtype. Also printed: ``omega`` alone,
+cell, stack and dtype. Also printed: ``omega`` alone (on a record kept with
+``keep_trace=True``, so the LSTM's gates are recomputed),
 and the ratio with the exact fixed-flow gradient (``hold_fprime=False``: the
 ``f″`` term, or the gates' dependence on the recurrent matrix).
 

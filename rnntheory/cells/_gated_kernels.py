@@ -132,7 +132,7 @@ def _lstm_step_back(p, c_prev, c_t, dh, carry, dc, d, val, der, tc, dtc):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1):
+def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, UH, CC, chunk=0, b0=0, b1=-1):
     """BPTT for the LSTM.
 
     ``dZ (T, B, n_out)`` is ``∂E/∂y_t`` (``W_yh`` None: ``∂E/∂h_t`` itself).
@@ -140,6 +140,13 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
     ``∂E/∂h_k`` and ``∂E/∂c_k`` (k = 0..T) and ``D (T, B, 4n)`` with
     ``∂E/∂(gate pre-activations)``, from which every weight gradient is one
     matrix product (done by the caller).
+
+    Where ``UH`` and ``CC`` are not empty, also the two halves of the
+    whole-state flow that Pascanu's Ω reads (the state ``(h, c)``, ``h_k`` and
+    ``c_k`` taken as separate coordinates): ``UH[k] = D[k] W_hh`` (``T, B, n``),
+    the part of ``∂E/∂h_k`` that comes through step ``k+1``, before the loss
+    at step ``k`` is added; ``CC[k] (T+1, B, n)``, the derivative at ``c_k``
+    through ``c_{k+1}`` alone (the carry ``σ(a_f) ⊙ ∂E/∂c_{k+1}``; ``CC[T] = 0``).
 
     ``chunk > 0`` is chunked truncated BPTT, BPTT(chunk, chunk) of Williams &
     Peng: nothing (through ``h`` or ``c``) propagates from a step ``t`` with
@@ -157,10 +164,13 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
     der = np.empty(4 * n, dtype=flow_h.dtype)
     tc = np.empty(n, dtype=flow_h.dtype)
     dtc = np.empty(n, dtype=flow_h.dtype)
+    parts = UH.shape[0] > 0
     for t in range(T, 0, -1):
         dh = flow_h[t, b0:b1]
         add_readout_grad(dZ[t - 1, b0:b1], W_yh, dh)
         d = D[t - 1, b0:b1]
+        if parts:
+            CC[t, b0:b1, :] = carry_c
         for b in range(B):
             _lstm_step_back(
                 P[t - 1, b0 + b], C[t - 1, b0 + b], C[t, b0 + b], dh[b], carry_c[b],
@@ -170,10 +180,16 @@ def lstm_backward(W_hh, W_yh, dZ, C, P, flow_h, flow_c, D, chunk=0, b0=0, b1=-1)
         if chunk > 0 and (t - 1) % chunk == 0:  # a block boundary: nothing crosses it
             out[:, :] = 0.0
             carry_c[:, :] = 0.0
+            if parts:
+                UH[t - 1, b0:b1, :] = 0.0
             continue
         # ∂E/∂h_{t−1} = D_t W_hh (the only path from h_{t−1} is through the gates)
         rowmat_blas_if(d, W_hh, out, blas)
+        if parts:
+            UH[t - 1, b0:b1, :] = out
     flow_c[0, b0:b1, :] = carry_c
+    if parts:
+        CC[0, b0:b1, :] = carry_c
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)

@@ -678,8 +678,9 @@ class GaussNewton:
                     run_rows(CK.lstm_backward_direct,
                              (self._W_hh, dH3, dC.reshape(T, B, n), self._C, self._Pre, flow_h, flow_c, D), B, k)
                 else:
-                    run_rows(CK.lstm_backward, (self._W_hh, None, dH3, self._C, self._Pre, flow_h, flow_c, D, 0),
-                             B, k)
+                    none = np.empty((0, 0, 0), dtype=D.dtype)
+                    run_rows(CK.lstm_backward,
+                             (self._W_hh, None, dH3, self._C, self._Pre, flow_h, flow_c, D, none, none, 0), B, k)
                 D2 = D.reshape(N, G * n)
                 g_b = sum_over_rows(K.column_sums, (D2,), k)
                 gW = sum_over_rows(K.gemm_tn, (D2, self._PX), k)  # [∂/∂W_ih, ∂/∂W_hh]

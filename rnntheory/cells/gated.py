@@ -143,18 +143,23 @@ class _Gated(SequenceModel):
         outs: tuple[np.ndarray, ...],
         sched: tuple[int, int, int],
         k: int,
+        parts: tuple[np.ndarray, ...] = (),
     ) -> None:
         """Fill ``outs`` (flows and pre-activation derivatives) by the full-BPTT
         kernel ``full`` (chunks as its fast path) or, for the schedule
         ``(k1, k2)``, by ``truncated``, on ``k`` ranges of the batch. ``S``: the
-        states the kernels read (``C`` for the LSTM, ``H`` for the GRU)."""
+        states the kernels read (``C`` for the LSTM, ``H`` for the GRU).
+        ``parts``: the LSTM's ``(UH, CC)`` for Ω (:func:`lstm_backward`; empty
+        arrays when not wanted, the only choice under truncation)."""
         k1, k2, chunk = sched
         head = (self.weight_hh, self.W_yh, dZ, S, P)
+        if isinstance(self, LSTM):
+            parts = parts if parts else (self._no_parts(),) * 2
         with own_threads(k):
             if k2:
                 run_rows(truncated, (*head, k1, k2, *outs), P.shape[1], k)
             else:
-                run_rows(full, (*head, *outs, chunk), P.shape[1], k)
+                run_rows(full, (*head, *outs, *parts, chunk), P.shape[1], k)
 
     def __init__(
         self,
@@ -219,6 +224,11 @@ class _Gated(SequenceModel):
             ],
             self.dtype, self.n_hidden + self.n_in + 2,
         )
+
+    def _no_parts(self) -> np.ndarray:
+        """An empty ``(0, 0, 0)`` array of the model's dtype: "not wanted" for an optional
+        output of a kernel (one compiled signature whether or not it is wanted)."""
+        return np.empty((0, 0, 0), dtype=self.dtype)
 
     def _array(self, name: str, shape: tuple[int, ...], temporary: bool) -> np.ndarray:
         """An uninitialised array of the model's dtype: the per-thread scratch
@@ -600,7 +610,11 @@ class LSTM(_Gated):
             Also return the forward pass as ``grads.trace`` (a :class:`GatedTrace`,
             time-major); ``"scratch"`` returns it in per-thread scratch arrays that
             the next call overwrites (no fresh allocation; what
-            :class:`~rnntheory.remedies.Omega` uses within one step).
+            :class:`~rnntheory.remedies.Omega` uses within one step). Under
+            full BPTT, ``"scratch"`` also keeps, in the same way, the halves of
+            the whole-state flow that :func:`~rnntheory.remedies.omega` reads
+            when this record is its ``flow`` (the gates are then not
+            recomputed); nothing else the call returns changes.
 
         Returns
         -------
@@ -649,7 +663,13 @@ class LSTM(_Gated):
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
         flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
         D = self._array("lstm_D", (T, B, 4 * n), True)
-        self._backward(GK.lstm_backward, GK.lstm_backward_truncated, dZ, C, P, (flow_h, flow_c, D), sched, k)
+        # under full BPTT, a "scratch" trace (train's Ω step) also keeps the halves of the
+        # whole-state flow that Ω reads, so Ω need not recompute the gates (omega.py)
+        parts: tuple[np.ndarray, ...] = ()
+        if keep_trace == "scratch" and sched[1:] == (0, 0):
+            parts = (self._array("lstm_UH", (T, B, n), True), self._array("lstm_CC", (T + 1, B, n), True))
+        self._backward(GK.lstm_backward, GK.lstm_backward_truncated, dZ, C, P, (flow_h, flow_c, D), sched, k,
+                       parts)
         D2 = D.reshape(T * B, 4 * n)
         with own_threads(k), blas_threads_for(T * B * 4 * n * max(n, n_in, self.n_out)):
             g_ih = sum_over_rows(EK.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
@@ -662,7 +682,10 @@ class LSTM(_Gated):
                 H[:, 0], C[:, 0], P[:, 0], None if Y is None else Y[:, 0])
         if not batched:
             flow_h, flow_c = flow_h[:, 0], flow_c[:, 0]
-        return value, LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c, trace)
+        grads = LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), g_yh, g_by, flow_h, flow_c, trace)
+        if parts:  # not a field: valid only until this thread's next call, like the scratch trace
+            object.__setattr__(grads, "_omega_parts", (self.weight_hh, trace, D, *parts))
+        return value, grads
 
     def vjp(
         self,
@@ -776,7 +799,8 @@ class LSTM(_Gated):
         k = self._threads(T, B)
         with own_threads(k):
             if dc3 is None:
-                run_rows(GK.lstm_backward, (self.weight_hh, None, dh3, C, P, flow_h, flow_c, D, 0), B, k)
+                run_rows(GK.lstm_backward, (self.weight_hh, None, dh3, C, P, flow_h, flow_c, D,
+                                            self._no_parts(), self._no_parts(), 0), B, k)
             else:
                 run_rows(GK.lstm_backward_direct, (self.weight_hh, dh3, dc3, C, P, flow_h, flow_c, D), B, k)
         D2 = D.reshape(T * B, 4 * n)

@@ -529,6 +529,86 @@ def lstm_omega_kernel(W, WT, PRE, CP, CN, HK, VH, FC, B, path_state, squared, gr
     return total, count
 
 
+#: The largest |e| (a row's flow scaled by 2^-e) for which :func:`lstm_omega_parts`
+#: may use the BPTT pass's unscaled products: there, whatever of them underflowed
+#: or overflowed would lie far below the rounding of the row's terms.
+PARTS_MAX_EXPONENT_F64 = 200
+PARTS_MAX_EXPONENT_F32 = 60
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def lstm_omega_parts(D, VH, UH, CC, B, squared, grad, threshold, mask, R, G, r_lo, r_hi):
+    """Ω of the LSTM's whole state with the gates held, from what its BPTT pass kept.
+
+    The rows are those of :func:`lstm_omega_kernel` with ``path_state``. Full
+    BPTT (``lstm_backward`` with ``UH`` and ``CC``) has already formed every
+    quantity that kernel recomputes: ``D (N, 4n)``, the derivatives at the gate
+    pre-activations, are what the kernel's ``D`` is before scaling (both are
+    ``∂/∂a`` of ``v_{k+1}·s_{k+1}`` with the gates held); ``UH (N, n)`` is
+    ``D W_hh``, the h half of ``u = J_{k+1}ᵀ v_{k+1}``; ``CC ((T+1)·B, n)`` the
+    whole-state flow's c half, so ``v_c`` of row ``r`` is ``CC[r+B]`` and
+    ``u_c`` is ``CC[r]``; ``VH (N, n)`` is ``flow[k+1]``. No gate is evaluated
+    and ``u`` costs no product: the value is norms, the gradient (``grad``,
+    flow and gates held) one product ``Σ D[r]ᵀ ḡ_r``.
+
+    Each row is scaled by its own ``2^-e`` as in the kernel; ``u`` and ``ḡ`` by
+    the same exact power of two, so the results agree with the kernel's to
+    rounding. A counted row with ``|e|`` above :data:`PARTS_MAX_EXPONENT_F64`
+    (float32: ``_F32``) returns ``count = -1`` at once: the caller then runs
+    :func:`lstm_omega_kernel` instead. Returns the unnormalised sum of the
+    counted terms and their number.
+    """
+    n = VH.shape[1]
+    dt = VH.dtype
+    limit = PARTS_MAX_EXPONENT_F32 if VH.itemsize == 4 else PARTS_MAX_EXPONENT_F64
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(4 * n, 1)))
+    VS = np.empty((rows, 2 * n), dtype=dt)
+    US = np.empty((rows, n), dtype=dt)
+    UCS = np.empty(n, dtype=dt)
+    raw = np.empty(2 * n, dtype=dt)
+    if grad:
+        G[:, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(r_lo, r_hi, rows):
+        m = min(rows, r_hi - r0)
+        for j in range(m):
+            r = r0 + j
+            vh_r = VH[r]
+            vc_r = CC[r + B]
+            for i in range(n):
+                raw[i] = vh_r[i]
+                raw[n + i] = vc_r[i]
+            v = VS[j]
+            e = _scale_row(raw, v)
+            nv2 = _sumsq(v)
+            mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
+            u = US[j]
+            if mask[r] == 0:
+                R[r] = 1.0
+                u[:] = 0.0
+                continue
+            if e > limit or e < -limit:
+                return total, -1
+            count += 1
+            f = _pow2(-e)
+            uh = UH[r]
+            uc = CC[r]
+            for i in range(n):
+                u[i] = np.float64(uh[i]) * f
+                UCS[i] = np.float64(uc[i]) * f
+            term, rat, c2 = _term(_sumsq(u) + _sumsq(UCS), nv2, squared)
+            total += term
+            R[r] = rat
+            if grad:
+                # ∂Ω_k/∂u at the unscaled u is 2^-e times that at the scaled one
+                for i in range(n):
+                    u[i] = (c2 * np.float64(u[i])) * f
+        if grad:
+            G += np.dot(D[r0:r0 + m].T, US[:m])
+    return total, count
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def gru_omega_kernel(W, WT, PRE, HK, V, squared, grad_mode, threshold, mask, given_mask, R, G, r_lo, r_hi):
     """Ω of the GRU over the rows ``r_lo..r_hi`` and (``grad_mode > 0``) its gradient into ``G``.

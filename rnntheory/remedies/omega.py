@@ -215,8 +215,16 @@ def _compute_gated(
     Gs = [np.zeros((G_rows, n), dtype=dt) for _ in ranges]
     squared = variant == "squared"
 
+    reuse = _bptt_parts(model, trace, flow, path, grad_mode, (T, *lead, n))
+
     def part(i: int) -> tuple[float, int]:
         r0, r1 = ranges[i]
+        if reuse is not None:
+            D, UH, CC = reuse
+            got = K.lstm_omega_parts(D, V, UH, CC, B, squared, grad_mode > 0, float(threshold), m, R, Gs[i],
+                                     r0, r1)
+            if got[1] >= 0:
+                return got
         if lstm:
             return K.lstm_omega_kernel(
                 W, WT, PRE, CP, CN, HK, V, FC, B, path == "state", squared, grad_mode,
@@ -236,6 +244,25 @@ def _compute_gated(
     G *= scale
     shape = (T, *lead)
     return float(total * scale), G, R.reshape(shape), m.reshape(shape).astype(bool), int(count)
+
+
+def _bptt_parts(
+    model: Any, trace: Any, flow: Any, path: str, grad_mode: int, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(D, UH, CC)`` as rows, where Ω of an LSTM may read them from its BPTT pass
+    (:func:`~rnntheory.remedies._omega_kernels.lstm_omega_parts`): the whole state,
+    the gates held, and ``flow`` the record of ``value_and_grad(keep_trace="scratch")``
+    under full BPTT of this very model, with ``trace`` its own trace. Else ``None``."""
+    parts = getattr(flow, "_omega_parts", None)
+    if (parts is None or not isinstance(model, LSTM) or path != "state" or grad_mode == K.GRAD_FIXED_FLOW
+            or parts[0] is not model.weight_hh or parts[1] is not trace):
+        return None
+    D, UH, CC = parts[2:]
+    T, *lead, n = shape
+    if UH.shape != (T, int(np.prod(lead, dtype=np.int64)), n):
+        return None
+    N = UH.shape[0] * UH.shape[1]
+    return D.reshape(N, 4 * n), UH.reshape(N, n), CC.reshape(-1, n)
 
 
 def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype, finite: bool = True) -> np.ndarray:

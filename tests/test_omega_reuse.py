@@ -1,0 +1,192 @@
+"""Ω of the LSTM from its own BPTT pass (``lstm_omega_parts``).
+
+Under full BPTT, ``LSTM.value_and_grad(keep_trace="scratch")`` (what ``train``
+asks for with ``Omega``) keeps the two halves of the whole-state flow that Ω
+reads: ``u_h = D_{k+1} W_hh`` before the loss at step k is added, and the carry
+``v_c`` at every ``c_k``. With the gates held, Ω is then norms of arrays BPTT
+already formed, and its gradient one product ``Σ Dᵀ ḡ``. The mathematics
+checked: ``(J_{k+1}ᵀ v_{k+1})_h = D_{k+1} W_hh`` and ``(J_{k+1}ᵀ v_{k+1})_c =
+σ(a_f) ⊙ δ_{k+1} = v_c(k)``, so this route gives the same Ω, ratios and
+gradient as the kernel that recomputes the gates — against the loop reference
+of ``test_omega_gated`` (complex-step Jacobians of the whole state), central
+differences, and the recomputing kernel on random models; and it is used only
+where it is valid (whole state, gates held, full BPTT, the record's own model
+and trace, flows in range), falling back to the recomputing kernel elsewhere.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_omega_gated import _central, _data, _model, _omega_ref, _reference, _rel
+
+import rnntheory.remedies  # noqa: F401  (the module below, not the function of the same name)
+from rnntheory import LSTM
+from rnntheory._gated_jacobians import lstm_step_jacobians
+from rnntheory.remedies import omega
+
+OM = sys.modules["rnntheory.remedies.omega"]
+K = sys.modules["rnntheory.remedies._omega_kernels"]
+
+
+def _scratch(m, x, y, **kw):
+    _, g = m.value_and_grad(x, y, loss="mse", keep_trace="scratch", **kw)
+    return g
+
+
+def _reused(m, g, **kw):
+    """Ω from the record's parts, after checking that this route is the one taken."""
+    T, B = g.trace.h.shape[0] - 1, g.trace.h.shape[1]
+    assert OM._bptt_parts(m, g.trace, g, kw.get("path", "state"), K.GRAD_FIXED_FPRIME,
+                          (T, B, m.n_hidden)) is not None
+    return omega(m, g.trace, g, hold_fprime=True, **kw)
+
+
+def _recomputed(m, x, y, **kw):
+    _, g = m.value_and_grad(x, y, loss="mse", keep_trace=True)
+    assert not hasattr(g, "_omega_parts")
+    return omega(m, g.trace, g, hold_fprime=True, **kw)
+
+
+@pytest.mark.parametrize("variant", ["squared", "norm"])
+def test_value_and_ratios_match_the_loop_reference(variant):
+    """Ω and every ratio ‖J_{k+1}ᵀ v_{k+1}‖/‖v_{k+1}‖ from the BPTT parts equal the loop
+    reference (complex-step whole-state Jacobians, v by the whole-state loop), rel 1e-12."""
+    m = _model("lstm", seed=1, scale=1.5)
+    x, y = _data(m, 6, 2, 3)
+    res = _reused(m, _scratch(m, x, y), variant=variant)
+    S, F = _reference(m, x, y)
+    want, ratios = _omega_ref(m, x, S, F, np.asarray(m.weight_hh), "state", variant)
+    assert res.count == 12
+    assert res.value == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(res.ratio, ratios, rtol=1e-12)
+
+
+def test_gates_held_gradient_equals_central_differences():
+    """∂Ω/∂weight_hh with the flow and the gates held (J_{k+1}(W) built from the recorded
+    pre-activations with W): central differences of the loop reference, rel 1e-6."""
+    m = _model("lstm", seed=3, scale=1.2)
+    x, y = _data(m, 5, 2, 5)
+    g = _scratch(m, x, y)
+    tr = g.trace
+    pre, c = np.array(tr.pre), np.array(tr.c)  # copies: the scratch trace is reused below
+    res = _reused(m, g)
+    S, F = _reference(m, x, y)
+
+    def jac(W, b, k):
+        return lstm_step_jacobians(W, c[k:k + 2, b], pre[k:k + 1, b], "state")[0]
+
+    G = _central(lambda W: _omega_ref(m, x, S, F, W, "state", jac=jac)[0], np.array(m.weight_hh, float))
+    assert res.gradient == "fixed flow and gates"
+    assert _rel(res.W_hh, G) < 1e-6
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 6), T=st.integers(1, 12), B=st.integers(1, 4),
+       scale=st.sampled_from([0.3, 1.0, 2.5]), variant=st.sampled_from(["squared", "norm"]),
+       threshold=st.sampled_from([0.0, 1e-20, 1e-3]))
+def test_reused_parts_equal_the_recomputing_kernel(seed, n, T, B, scale, variant, threshold):
+    """For any LSTM, data and threshold, Ω from the BPTT parts equals Ω of the kernel that
+    recomputes the gates (itself checked against the references in test_omega_gated): the
+    counted terms and count exactly, the value, ratios and gradient to 1e-12 relative."""
+    m = _model("lstm", n=n, seed=seed, scale=scale)
+    x, y = _data(m, T, B, seed + 1)
+    want = _recomputed(m, x, y, variant=variant, threshold=threshold)
+    got = _reused(m, _scratch(m, x, y), variant=variant, threshold=threshold)
+    assert got.count == want.count
+    np.testing.assert_array_equal(got.counted, want.counted)
+    assert got.value == pytest.approx(want.value, rel=1e-12, abs=1e-300)
+    np.testing.assert_allclose(got.ratio, want.ratio, rtol=1e-12)
+    np.testing.assert_allclose(got.W_hh, want.W_hh, rtol=1e-11, atol=1e-13 * max(1.0, np.abs(want.W_hh).max()))
+
+
+def test_float32_parts_agree_with_float64():
+    """A float32 LSTM's Ω from its parts agrees with the float64 model's to float32 rounding."""
+    m64 = _model("lstm", n=5, seed=7, scale=1.3)
+    m32 = _model("lstm", n=5, seed=7, scale=1.3, dtype=np.float32)
+    x, y = _data(m64, 20, 3, 8)
+    r64 = _reused(m64, _scratch(m64, x, y))
+    r32 = _reused(m32, _scratch(m32, x.astype(np.float32), y.astype(np.float32)))
+    assert r32.value == pytest.approx(r64.value, rel=1e-4)
+    assert _rel(r32.W_hh.astype(float), r64.W_hh) < 1e-4
+
+
+def test_flows_beyond_the_range_fall_back_to_the_recomputing_kernel():
+    """Targets of 1e250 give flows near 2^830, beyond the parts' range: the parts kernel
+    refuses (count −1) and the result is the recomputing kernel's, bit for bit."""
+    m = _model("lstm", seed=5, scale=1.1)
+    x, y = _data(m, 6, 2, 6)
+    y = y * 1e250
+    g = _scratch(m, x, y)
+    D, UH, CC = OM._bptt_parts(m, g.trace, g, "state", K.GRAD_FIXED_FPRIME, (6, 2, m.n_hidden))
+    V = np.ascontiguousarray(g.flow[1:].reshape(-1, m.n_hidden))
+    mask, R, G = np.empty(12, np.uint8), np.empty(12), np.zeros_like(np.asarray(m.weight_hh))
+    assert K.lstm_omega_parts(D, V, UH, CC, 2, True, True, 1e-20, mask, R, G, 0, 12)[1] == -1
+    got = omega(m, g.trace, g, hold_fprime=True)
+    want = _recomputed(m, x, y)
+    assert (got.value, got.count) == (want.value, want.count)
+    np.testing.assert_array_equal(got.W_hh, want.W_hh)
+    np.testing.assert_array_equal(got.ratio, want.ratio)
+
+
+def test_the_parts_are_used_only_where_they_are_valid():
+    """No parts (the recomputing kernel runs) for: truncated BPTT, a trace other than the
+    record's own, another model (even one with equal weights), the h-to-h path, the exact
+    gradient (gates following W), and a record kept with keep_trace=True."""
+    m = _model("lstm", seed=6)
+    x, y = _data(m, 8, 2, 7)
+    shape = (8, 2, m.n_hidden)
+    held = K.GRAD_FIXED_FPRIME
+    g = _scratch(m, x, y)
+    assert OM._bptt_parts(m, g.trace, g, "state", held, shape) is not None
+    assert OM._bptt_parts(m, g.trace, g, "h", held, shape) is None
+    assert OM._bptt_parts(m, g.trace, g, "state", K.GRAD_FIXED_FLOW, shape) is None
+    other = LSTM(m.weight_ih, np.array(m.weight_hh), m.bias_ih, m.bias_hh, m.W_yh, m.b_y)
+    assert OM._bptt_parts(other, g.trace, g, "state", held, shape) is None
+    assert OM._bptt_parts(m, m.forward(x), g, "state", held, shape) is None
+    for trunc in (4, (2, 4), (3, 5)):
+        _, gt = m.value_and_grad(x, y, loss="mse", keep_trace="scratch", truncate=trunc)
+        assert not hasattr(gt, "_omega_parts"), trunc
+    _, gk = m.value_and_grad(x, y, loss="mse", keep_trace=True)
+    assert not hasattr(gk, "_omega_parts")
+
+
+def test_the_parts_do_not_change_the_gradient():
+    """Keeping the parts changes nothing else the BPTT pass returns: every parameter gradient
+    and both flows are bit-identical to a pass that keeps no trace."""
+    m = _model("lstm", n=4, seed=8, scale=1.4)
+    x, y = _data(m, 9, 3, 9)
+    v0, g0 = m.value_and_grad(x, y, loss="mse")
+    v1, g1 = m.value_and_grad(x, y, loss="mse", keep_trace="scratch")
+    assert v0 == v1
+    for k, a in g0.params().items():
+        np.testing.assert_array_equal(a, g1.params()[k], err_msg=k)
+    np.testing.assert_array_equal(g0.flow, g1.flow)
+    np.testing.assert_array_equal(g0.flow_c, g1.flow_c)
+
+
+def test_kernel_python_body_agrees_with_the_compiled_kernel():
+    """The kernel's Python body (NumPy indexing, bounds-checked: an index past a row or
+    past CC's T+1 blocks raises) gives the compiled kernel's value, ratios, mask and
+    gradient, for a batch whose masked rows (threshold) and counted rows both occur."""
+    m = _model("lstm", n=3, seed=9, scale=1.3)
+    x, y = _data(m, 5, 3, 10)
+    g = _scratch(m, x, y)
+    D, UH, CC = OM._bptt_parts(m, g.trace, g, "state", K.GRAD_FIXED_FPRIME, (5, 3, 3))
+    V = np.ascontiguousarray(g.flow[1:].reshape(-1, 3))
+    thr = float(np.quantile(np.sum(V * V, axis=1), 0.3))  # about a third of the rows not counted
+    out = []
+    for fn in (K.lstm_omega_parts, K.lstm_omega_parts.py_func):
+        mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((12, 3))
+        total, count = fn(D, V, UH, CC, 3, True, True, thr, mask, R, G, 0, 15)
+        out.append((total, count, mask, R, G))
+    (t1, c1, m1, R1, G1), (t2, c2, m2, R2, G2) = out
+    assert 0 < c1 < 15 and c1 == c2
+    assert t2 == pytest.approx(t1, rel=1e-14)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_allclose(R2, R1, rtol=1e-14)
+    np.testing.assert_allclose(G2, G1, rtol=1e-13, atol=1e-15)
