@@ -90,6 +90,8 @@ def _remedies_of_every_cell() -> None:
                 _, g = m.value_and_grad(x, y, keep_trace=True)
                 for hold in (True, False):
                     omega(m, g.trace, g, hold_fprime=hold)
+                _, g = m.value_and_grad(x, y, keep_trace="scratch")  # the LSTM's Ω from its BPTT parts
+                omega(m, g.trace, g, hold_fprime=True)
                 if isinstance(m, StackedRNN):
                     m.value_and_grad(x, y, truncate=(2, 3))
             # the stacked Ω kernels (one compilation per cell and dtype, any layer count)
