@@ -860,13 +860,16 @@ def stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alpha
         count += _stack_scale_rows(V, r0, m, VS, NV, mask, threshold)
         # values, top-down
         for l in range(L - 1, -1, -1):
+            hk_l = HK[l]  # one list access per layer and block, not per row
+            ar_l = AR[l]  # one list access per layer and block, not per row
+            fpr_l = FPR[l]  # one list access per layer and block, not per row
             o = l * n
             code = acts[l]
             al = alphas[l]
             be = betas[l]
             lk = leaky[l]
             std = forms[l] == 0
-            kept = (not exact) and FPR[l].shape[0] > 0
+            kept = (not exact) and fpr_l.shape[0] > 0
             for j in range(m):
                 r = r0 + j
                 w = WB[l, j]
@@ -881,13 +884,13 @@ def stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alpha
                 d = D[l, j]
                 if std:
                     if kept:
-                        fp = FPR[l][r]
+                        fp = fpr_l[r]
                     else:
                         fp = FP[l, j]
                         if exact:
-                            activate_row(code, AR[l][r], fp, fp, F2[l, j], WANT_FPRIME | WANT_FSECOND)
+                            activate_row(code, ar_l[r], fp, fp, F2[l, j], WANT_FPRIME | WANT_FSECOND)
                         else:
-                            activate_row(code, AR[l][r], fp, fp, fp, WANT_FPRIME)
+                            activate_row(code, ar_l[r], fp, fp, fp, WANT_FPRIME)
                     if lk:
                         for i in range(n):
                             d[i] = fp[i] * (be[i] * w[i])
@@ -895,7 +898,7 @@ def stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alpha
                         for i in range(n):
                             d[i] = fp[i] * w[i]
                 else:
-                    activate_row(code, HK[l][r], FP[l, j], FP[l, j], FP[l, j], WANT_FPRIME)
+                    activate_row(code, hk_l[r], FP[l, j], FP[l, j], FP[l, j], WANT_FPRIME)
                     if lk:
                         for i in range(n):
                             d[i] = be[i] * w[i]
@@ -920,6 +923,7 @@ def stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alpha
         total += _stack_terms(UA, UA, False, NV, r0, m, mask, squared, R, C2)
         # gradient, bottom-up (tangents only for the exact gradient)
         for l in range(L):
+            hk_l = HK[l]  # one list access per layer and block, not per row
             al = alphas[l]
             be = betas[l]
             lk = leaky[l]
@@ -978,7 +982,7 @@ def stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alpha
                     for i in range(n):
                         dd[i] = f2[i] * ad[i] * w[i]
                         up[i] = fp[i] * ad[i]
-            G[l] += np.dot(T2[:m].T, HK[l][r0:r0 + m])
+            G[l] += np.dot(T2[:m].T, hk_l[r0:r0 + m])
     return total, count
 
 
@@ -1027,10 +1031,13 @@ def stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, thr
         m = min(rows, r_hi - r0)
         count += _stack_scale_rows(V, r0, m, VS, NV, mask, threshold)
         for l in range(L - 1, -1, -1):
+            pre_l = PRE[l]  # one list access per layer and block, not per row
+            cp_l = CP[l]  # one list access per layer and block, not per row
+            cn_l = CN[l]  # one list access per layer and block, not per row
             o = 2 * l * n
             for j in range(m):
                 r = r0 + j
-                p = PRE[l][r]
+                p = pre_l[r]
                 val = VAL[l, j]
                 der = DER[l, j]
                 if exact:
@@ -1048,12 +1055,12 @@ def stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, thr
                     activate_row(ACT_SIGMOID, p[3 * n:], val[3 * n:], der[3 * n:], der[3 * n:], WANT_F | WANT_FPRIME)
                 tc = TC[l, j]
                 dtc = DTC[l, j]
-                activate_row(ACT_TANH, CN[l][r], tc, dtc, dtc, WANT_F | WANT_FPRIME)
+                activate_row(ACT_TANH, cn_l[r], tc, dtc, dtc, WANT_F | WANT_FPRIME)
                 vs = VS[j]
                 wh = WH[l, j]
                 dc = DC[l, j]
                 d = D[l, j]
-                cp = CP[l][r]
+                cp = cp_l[r]
                 uc = UC[l, j]
                 if l < L - 1:
                     dn = DOWN[j]
@@ -1077,6 +1084,8 @@ def stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, thr
                 np.dot(Db, Us[l], DOWN[:m])
         total += _stack_terms(UH, UC, True, NV, r0, m, mask, squared, R, C2)
         for l in range(L):
+            hk_l = HK[l]  # one list access per layer and block, not per row
+            cp_l = CP[l]  # one list access per layer and block, not per row
             ZH = UH[l, :m]
             G[l] += np.dot(D[l, :m].T, ZH)
             if not exact:
@@ -1098,7 +1107,7 @@ def stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, thr
                 dtc = DTC[l, j]
                 wh = WH[l, j]
                 dc = DC[l, j]
-                cp = CP[l][r]
+                cp = cp_l[r]
                 gc = UC[l, j]
                 dd = DD[j]
                 up = UP[j]
@@ -1121,7 +1130,7 @@ def stacked_lstm_omega(Ws, WTs, Us, UTs, HK, CP, CN, PRE, V, squared, exact, thr
                     dd[2 * n + i] = dc_d * si * dtg + de * i_d * dtg + de * si * (sec[2 * n + i] * ag)
                     dd[3 * n + i] = (tc_d * dso + tc[i] * (sec[3 * n + i] * ao)) * wh[i]
                     up[i] = o_d * tc[i] + so * tc_d
-            G[l] += np.dot(DD[:m].T, HK[l][r0:r0 + m])
+            G[l] += np.dot(DD[:m].T, hk_l[r0:r0 + m])
     return total, count
 
 
@@ -1166,10 +1175,12 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
         m = min(rows, r_hi - r0)
         count += _stack_scale_rows(V, r0, m, VS, NV, mask, threshold)
         for l in range(L - 1, -1, -1):
+            hk_l = HK[l]  # one list access per layer and block, not per row
+            pre_l = PRE[l]  # one list access per layer and block, not per row
             o = l * n
             for j in range(m):
                 r = r0 + j
-                p = PRE[l][r]
+                p = pre_l[r]
                 val = VAL[l, j]
                 der = DER[l, j]
                 if exact:
@@ -1185,7 +1196,7 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
                 w = WB[l, j]
                 d = D[l, j]
                 dx = DX[j]
-                hk = HK[l][r]
+                hk = hk_l[r]
                 if l < L - 1:
                     dn = DOWN[j]
                     for i in range(n):
@@ -1215,6 +1226,8 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
                 np.dot(DX[:m], Us[l], DOWN[:m])
         total += _stack_terms(UA, UA, False, NV, r0, m, mask, squared, R, C2)
         for l in range(L):
+            hk_l = HK[l]  # one list access per layer and block, not per row
+            pre_l = PRE[l]  # one list access per layer and block, not per row
             ZH = UA[l, :m]
             G[l] += np.dot(D[l, :m].T, ZH)
             if not exact:
@@ -1230,8 +1243,8 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
                 der = DER[l, j]
                 sec = SEC[l, j]
                 w = WB[l, j]
-                hk = HK[l][r]
-                p = PRE[l][r]
+                hk = hk_l[r]
+                p = pre_l[r]
                 zh = ZH[j]
                 dd = DD[j]
                 up = UP[j]
@@ -1253,5 +1266,5 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
                     dd[n + i] = (zh[i] - n_d) * dz * wi + (hk[i] - nn) * (sec[n + i] * az) * wi
                     dd[2 * n + i] = dan_d * rr + dan * r_d
                     up[i] = -z_d * nn + (1.0 - z) * n_d + z_d * hk[i] + z * zh[i]
-            G[l] += np.dot(DD[:m].T, HK[l][r0:r0 + m])
+            G[l] += np.dot(DD[:m].T, hk_l[r0:r0 + m])
     return total, count
