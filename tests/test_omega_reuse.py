@@ -12,6 +12,7 @@ of ``test_omega_gated`` (complex-step Jacobians of the whole state), central
 differences, and the recomputing kernel on random models; and it is used only
 where it is valid (whole state, gates held, full BPTT, the record's own model
 and trace, flows in range), falling back to the recomputing kernel elsewhere.
+The same for stacks of LSTMs (``stacked_lstm_omega_parts``), layer by layer.
 """
 
 from __future__ import annotations
@@ -183,6 +184,114 @@ def test_kernel_python_body_agrees_with_the_compiled_kernel():
     for fn in (K.lstm_omega_parts, K.lstm_omega_parts.py_func):
         mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((12, 3))
         total, count = fn(D, V, UH, CC, 3, True, True, thr, mask, R, G, 0, 15)
+        out.append((total, count, mask, R, G))
+    (t1, c1, m1, R1, G1), (t2, c2, m2, R2, G2) = out
+    assert 0 < c1 < 15 and c1 == c2
+    assert t2 == pytest.approx(t1, rel=1e-14)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_allclose(R2, R1, rtol=1e-14)
+    np.testing.assert_allclose(G2, G1, rtol=1e-13, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- stacks of LSTMs
+
+
+def _stack(L, n=3, seed=0, scale=1.0, dtype=np.float64):
+    from rnntheory import StackedRNN
+
+    m = StackedRNN.init(2, n, 2, cell="lstm", n_layers=L, seed=seed, dtype=dtype)
+    if scale != 1.0:
+        m = m.replace(**{f"weight_hh_l{i}": layer.weight_hh * scale for i, layer in enumerate(m.layers)})
+    return m
+
+
+def _stack_data(T, B, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(T, B, 2)).astype(dtype), rng.normal(size=(T, B, 2)).astype(dtype)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), L=st.integers(1, 3), n=st.integers(1, 4), T=st.integers(1, 10),
+       B=st.integers(1, 3), scale=st.sampled_from([0.5, 1.0, 2.0]), variant=st.sampled_from(["squared", "norm"]),
+       threshold=st.sampled_from([0.0, 1e-20, 1e-3]))
+def test_stacked_parts_equal_the_recomputing_stacked_kernel(seed, L, n, T, B, scale, variant, threshold):
+    """For an LSTM stack, layer l's BPTT pass (which receives what layer l+1 sends down at
+    the same step) forms D^l of w^l = v^l + (what comes down), u^l_h = D^l W^l_hh and the
+    carry u^l_c: Ω of the whole state from them equals the stacked kernel that recomputes
+    the gates (checked against explicit whole-state Jacobians in test_omega_stacked):
+    counted terms exactly, value, ratios and every layer's gradient to 1e-12 relative."""
+    m = _stack(L, n, seed, scale)
+    x, y = _stack_data(T, B, seed + 1)
+    _, gk = m.value_and_grad(x, y, loss="mse", keep_trace=True)
+    want = omega(m, gk.trace, gk, hold_fprime=True, variant=variant, threshold=threshold)
+    _, g = m.value_and_grad(x, y, loss="mse", keep_trace="scratch")
+    assert OM._stacked_bptt_parts(m, g.trace, g, True) is not None
+    got = omega(m, g.trace, g, hold_fprime=True, variant=variant, threshold=threshold)
+    assert got.count == want.count
+    np.testing.assert_array_equal(got.counted, want.counted)
+    assert got.value == pytest.approx(want.value, rel=1e-12, abs=1e-300)
+    np.testing.assert_allclose(got.ratio, want.ratio, rtol=1e-12)
+    gw, gg = want.grads(), got.grads()
+    assert list(gg) == list(gw) == [f"weight_hh_l{i}" for i in range(L)]
+    for k in gw:
+        np.testing.assert_allclose(gg[k], gw[k], rtol=1e-11, atol=1e-13 * max(1.0, np.abs(gw[k]).max()), err_msg=k)
+
+
+def test_stacked_parts_only_where_valid_and_the_fallback():
+    """No stack parts for the exact gradient, another trace or model, truncation, a
+    keep_trace=True record, or GRU/Elman stacks; flows near 2^830 fall back to the
+    recomputing kernel bit for bit; keeping the parts changes no gradient or flow."""
+    from rnntheory import StackedRNN
+
+    m = _stack(2, seed=4, scale=1.2)
+    x, y = _stack_data(7, 2, 5)
+    _, g = m.value_and_grad(x, y, loss="mse", keep_trace="scratch")
+    assert OM._stacked_bptt_parts(m, g.trace, g, True) is not None
+    assert OM._stacked_bptt_parts(m, g.trace, g, False) is None
+    assert OM._stacked_bptt_parts(m, m.forward(x), g, True) is None
+    other = m.replace(weight_hh_l1=np.array(m.layers[1].weight_hh))  # equal weights, another model
+    assert OM._stacked_bptt_parts(other, g.trace, g, True) is None
+    for trunc in (3, (2, 4)):
+        _, gt = m.value_and_grad(x, y, loss="mse", keep_trace="scratch", truncate=trunc)
+        assert not hasattr(gt, "_omega_parts"), trunc
+    _, gk = m.value_and_grad(x, y, loss="mse", keep_trace=True)
+    assert not hasattr(gk, "_omega_parts")
+    for cell in ("gru", "elman"):
+        s = StackedRNN.init(2, 3, 2, cell=cell, n_layers=2, seed=0)
+        _, gs = s.value_and_grad(x, y, loss="mse", keep_trace="scratch")
+        assert not hasattr(gs, "_omega_parts"), cell
+    # the parts change nothing else
+    v0, g0 = m.value_and_grad(x, y, loss="mse")
+    v1, g1 = m.value_and_grad(x, y, loss="mse", keep_trace="scratch")
+    assert v0 == v1
+    for k, a in g0.params().items():
+        np.testing.assert_array_equal(a, g1.params()[k], err_msg=k)
+    np.testing.assert_array_equal(g0.flow, g1.flow)
+    # flows out of range: the recomputing kernel, bit for bit
+    yb = y * 1e250
+    _, gb = m.value_and_grad(x, yb, loss="mse", keep_trace="scratch")
+    got = omega(m, gb.trace, gb, hold_fprime=True)
+    _, gk = m.value_and_grad(x, yb, loss="mse", keep_trace=True)
+    want = omega(m, gk.trace, gk, hold_fprime=True)
+    assert (got.value, got.count) == (want.value, want.count)
+    for k, a in want.grads().items():
+        np.testing.assert_array_equal(got.grads()[k], a, err_msg=k)
+
+
+def test_stacked_kernel_python_body_agrees_with_the_compiled_kernel():
+    """The stacked kernel's Python body (bounds-checked NumPy indexing, plain lists for the
+    layers) gives the compiled kernel's results, with masked and counted rows both present."""
+    m = _stack(3, n=2, seed=11, scale=1.3)
+    x, y = _stack_data(5, 3, 12)
+    _, g = m.value_and_grad(x, y, loss="mse", keep_trace="scratch")
+    Ds, UHs, CCs = OM._stacked_bptt_parts(m, g.trace, g, True)
+    V = np.ascontiguousarray(g.flow[1:].reshape(15, -1))
+    thr = float(np.quantile(np.sum(V * V, axis=1), 0.3))
+    out = []
+    for fn, lists in ((K.stacked_lstm_omega_parts, (Ds, UHs, CCs)),
+                      (K.stacked_lstm_omega_parts.py_func, tuple(list(a) for a in (Ds, UHs, CCs)))):
+        mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((3, 8, 2))
+        total, count = fn(*lists, V, 3, True, True, thr, mask, R, G, 0, 15)
         out.append((total, count, mask, R, G))
     (t1, c1, m1, R1, G1), (t2, c2, m2, R2, G2) = out
     assert 0 < c1 < 15 and c1 == c2

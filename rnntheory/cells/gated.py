@@ -786,21 +786,30 @@ class LSTM(_Gated):
         dh3: np.ndarray,
         dc3: np.ndarray | None = None,
         need_dx: bool = True,
+        parts: str | None = None,
     ) -> tuple[LSTMGrads, np.ndarray]:
         """BPTT of :meth:`vjp` from ``saved = (H, C, P)`` of :meth:`_vjp_forward`
         and the cotangents ``dh3`` (and ``dc3``) ``(T, B, n)``: batched grads
-        and ``dx (T, B, n_in)`` (an empty array when not ``need_dx``)."""
+        and ``dx (T, B, n_in)`` (an empty array when not ``need_dx``).
+
+        ``parts`` (a scratch-name suffix, one per layer of a stack; ``dc3`` None):
+        also keep ``(D, UH, CC)`` of :func:`lstm_backward` as the record's
+        ``_omega_parts``, in scratch arrays of that suffix, for Ω."""
         H, C, P = saved
         T, B, n_in = x3.shape
         n = self.n_hidden
         flow_h = np.empty((T + 1, B, n), dtype=self.dtype)
         flow_c = np.empty((T + 1, B, n), dtype=self.dtype)
-        D = self._array("lstm_vjp_D", (T, B, 4 * n), True)
+        keep = parts is not None and dc3 is None
+        tag = parts if parts is not None and keep else ""
+        D = self._array("lstm_vjp_D" + tag, (T, B, 4 * n), True)
+        UH, CC = ((self._array("lstm_vjp_UH" + tag, (T, B, n), True),
+                   self._array("lstm_vjp_CC" + tag, (T + 1, B, n), True)) if keep
+                  else (self._no_parts(), self._no_parts()))
         k = self._threads(T, B)
         with own_threads(k):
             if dc3 is None:
-                run_rows(GK.lstm_backward, (self.weight_hh, None, dh3, C, P, flow_h, flow_c, D,
-                                            self._no_parts(), self._no_parts(), 0), B, k)
+                run_rows(GK.lstm_backward, (self.weight_hh, None, dh3, C, P, flow_h, flow_c, D, UH, CC, 0), B, k)
             else:
                 run_rows(GK.lstm_backward_direct, (self.weight_hh, dh3, dc3, C, P, flow_h, flow_c, D), B, k)
         D2 = D.reshape(T * B, 4 * n)
@@ -812,7 +821,10 @@ class LSTM(_Gated):
                 readout_rows(D2, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
                 if need_dx else np.empty((0, B, n_in), dtype=self.dtype)
             )
-        return LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), None, None, flow_h, flow_c), dx
+        grads = LSTMGrads(g_ih, g_hh, g_b, g_b.copy(), None, None, flow_h, flow_c)
+        if keep:  # not a field: valid only until this thread's next call with the same suffix
+            object.__setattr__(grads, "_omega_parts", (D, UH, CC))
+        return grads, dx
 
 
 class GRU(_Gated):

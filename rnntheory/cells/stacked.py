@@ -612,7 +612,10 @@ class StackedRNN(SequenceModel):
             forward pass (under truncation, one more forward pass).
             ``"scratch"``: the same in per-thread scratch arrays, overwritten by
             the next ``value_and_grad`` on this thread (for a caller that uses
-            the trace at once, as ``train`` does for Ω).
+            the trace at once, as ``train`` does for Ω); for a stack of LSTMs
+            under full BPTT it also keeps, in the same way, what Ω of the
+            whole state reads from each layer's backward pass (the gates are
+            then not recomputed); nothing else the call returns changes.
 
         Returns
         -------
@@ -682,16 +685,30 @@ class StackedRNN(SequenceModel):
             dh, g_yh, g_by = dZ, None, None
         grads: list[Any] = [None] * L
         sent: list[np.ndarray] = [dh] * L  # sent[l]: the cotangent layer l received
+        # a "scratch" trace of an LSTM stack (train's Ω step) also keeps, per layer, what
+        # Ω of the whole state reads from BPTT (remedies/omega.py): D^l, u^l_h = D^l W^l_hh
+        # and the c carry; layer l's records in scratch arrays of its own suffix
+        parts = keep_trace == "scratch" and self.cell == "lstm"
         for i in range(L - 1, -1, -1):
             sent[i] = dh
             # layer 0's dx is not needed: skipped
-            grads[i], dh = self.layers[i]._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0)
+            layer = self.layers[i]
+            if parts and isinstance(layer, LSTM):
+                grads[i], dh = layer._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0, parts=f"_l{i}")
+            else:
+                grads[i], dh = self.layers[i]._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0)
         flow = self._state_flow(grads, sent, saved, T, B)
         trace = self._trace(kept, Y, batched) if kept is not None else None
+        layer_parts = [g._omega_parts for g in grads] if parts else None
         if not batched:
             flow = flow[:, 0]
             grads = [_single(g) for g in grads]
-        return value, StackedGrads(tuple(grads), g_yh, g_by, flow, trace=trace)
+        result = StackedGrads(tuple(grads), g_yh, g_by, flow, trace=trace)
+        if layer_parts is not None:  # not a field: valid until this thread's next call
+            object.__setattr__(result, "_omega_parts",
+                               (tuple(getattr(layer, "weight_hh", None) for layer in self.layers), trace,
+                                layer_parts))
+        return value, result
 
     def _backprop(
         self, inputs: list[np.ndarray], saved: list[tuple[np.ndarray, ...]], dh: np.ndarray

@@ -1268,3 +1268,70 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
                     up[i] = -z_d * nn + (1.0 - z) * n_d + z_d * hk[i] + z * zh[i]
             G[l] += np.dot(DD[:m].T, hk_l[r0:r0 + m])
     return total, count
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def stacked_lstm_omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, r_hi):
+    """Ω of an LSTM stack's whole state with the gates held, from what its BPTT pass kept.
+
+    :func:`lstm_omega_parts` layer by layer: the layers' backward passes receive
+    what the layer above sends down at the same step, so layer ``l``'s
+    ``D^l`` at step ``k+1`` is :func:`stacked_lstm_omega`'s (the derivative of
+    ``w^l = v^l + (what comes down)``); its ``u^l_h = D^l W^l_hh`` and ``u^l_c``
+    (the carry) are what :func:`stacked_lstm_omega` forms. ``Ds``, ``UHs``,
+    ``CCs``: typed lists of each layer's ``(N, 4n)``, ``(N, n)`` and
+    ``((T+1)·B, n)`` rows; ``V (N, 2Ln)`` the whole-state flow ``v_{k+1}``
+    (layer 1 first, ``h`` then ``c``); ``G (L, 4n, n)``. ``count = -1`` as
+    for :func:`lstm_omega_parts` when a counted row's scale is out of range.
+    """
+    L = len(Ds)
+    S = V.shape[1]
+    n = S // (2 * L)
+    dt = V.dtype
+    limit = PARTS_MAX_EXPONENT_F32 if V.itemsize == 4 else PARTS_MAX_EXPONENT_F64
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(4 * n, 1)))
+    VS = np.empty((rows, S), dtype=dt)
+    US = np.empty((L, rows, n), dtype=dt)
+    UCS = np.empty(n, dtype=dt)
+    if grad:
+        G[:, :, :] = 0.0
+    count = 0
+    total = 0.0
+    for r0 in range(r_lo, r_hi, rows):
+        m = min(rows, r_hi - r0)
+        for j in range(m):
+            r = r0 + j
+            v = VS[j]
+            e = _scale_row(V[r], v)
+            nv2 = _sumsq(v)
+            mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
+            if mask[r] == 0:
+                R[r] = 1.0
+                for l in range(L):
+                    US[l, j, :] = 0.0
+                continue
+            if e > limit or e < -limit:
+                return total, -1
+            count += 1
+            f = _pow2(-e)
+            nu2 = 0.0
+            for l in range(L):
+                uh = UHs[l][r]
+                uc = CCs[l][r]
+                u = US[l, j]
+                for i in range(n):
+                    u[i] = np.float64(uh[i]) * f
+                    UCS[i] = np.float64(uc[i]) * f
+                nu2 += _sumsq(u) + _sumsq(UCS)
+            term, rat, c2 = _term(nu2, nv2, squared)
+            total += term
+            R[r] = rat
+            if grad:
+                for l in range(L):
+                    u = US[l, j]
+                    for i in range(n):
+                        u[i] = (c2 * np.float64(u[i])) * f
+        if grad:
+            for l in range(L):
+                G[l] += np.dot(Ds[l][r0:r0 + m].T, US[l, :m])
+    return total, count

@@ -408,6 +408,24 @@ def _layer_list(arrays: list[np.ndarray]) -> Any:
     return out
 
 
+def _stacked_bptt_parts(model: StackedRNN, trace: Any, flow: Any, hold: bool) -> tuple[Any, Any, Any] | None:
+    """Each layer's ``(D, UH, CC)`` as typed lists of rows, where Ω of an LSTM stack may
+    read them from its BPTT pass (:func:`~rnntheory.remedies._omega_kernels.stacked_lstm_omega_parts`):
+    the gates held, and ``flow`` the record of ``value_and_grad(keep_trace="scratch")``
+    under full BPTT of this very stack, with ``trace`` its own trace. Else ``None``."""
+    kept = getattr(flow, "_omega_parts", None)
+    if kept is None or not hold or not isinstance(model.layers[0], LSTM):
+        return None
+    weights, own_trace, layers = kept
+    if own_trace is not trace or len(weights) != model.n_layers or any(
+            w is not getattr(layer, "weight_hh", None) for w, layer in zip(weights, model.layers, strict=True)):
+        return None
+    n = model.n_hidden
+    return (_layer_list([D.reshape(-1, 4 * n) for D, _, _ in layers]),
+            _layer_list([UH.reshape(-1, n) for _, UH, _ in layers]),
+            _layer_list([CC.reshape(-1, n) for _, _, CC in layers]))
+
+
 def _compute_stacked(
     model: StackedRNN, trace: Any, flow: Any, variant: str, threshold: float, hold: bool
 ) -> tuple[float, dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
@@ -417,6 +435,7 @@ def _compute_stacked(
     Returns value, ``{name: gradient}``, ratio, counted, count.
     """
     rows, T, lead = _stack_arrays(model, trace, hold)
+    reuse = _stacked_bptt_parts(model, trace, flow, hold)
     if hasattr(flow, "flow") and not isinstance(flow, np.ndarray):
         flow = flow.flow
     n, L, dt = model.n_hidden, model.n_layers, model.dtype
@@ -461,6 +480,11 @@ def _compute_stacked(
 
     def part(i: int) -> tuple[float, int]:
         r0, r1 = ranges[i]
+        if reuse is not None:
+            got = K.stacked_lstm_omega_parts(*reuse, V, int(np.prod(lead, dtype=np.int64)), squared, True,
+                                             float(threshold), m, R, Gs[i], r0, r1)
+            if got[1] >= 0:
+                return got
         if elman:
             return K.stacked_elman_omega(Ws, WTs, Us, UTs, HK, AR, FPR, acts, forms, leaky, alphas, betas, V,
                                          squared, exact, float(threshold), m, R, Gs[i], r0, r1)
