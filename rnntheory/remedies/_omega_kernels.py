@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.typed import List
 
 from .._vecmath import bits_as_float
 from ..cells._helper_kernels import (
@@ -762,6 +763,18 @@ def all_finite_flat(a):
 # one compilation per dtype serves every layer count). The arithmetic is in the
 # dtype of the arrays, norms and the value in float64, as for one cell.
 # --------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def layer_list(arrays):
+    """A typed list of the arrays of a homogeneous tuple (one per layer): built in
+    compiled code, about 4 µs, where appending from Python took 50–200 µs per call
+    (a cost of every training step at small sizes). Compiled per tuple length, in
+    under a second; the stacked kernels that take the list, once per dtype."""
+    out = List()
+    for a in arrays:
+        out.append(a)
+    return out
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")

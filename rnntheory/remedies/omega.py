@@ -54,7 +54,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numba.typed import List as NumbaList
 
 from .._parallel import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
 from .._validation import as_float_array, check_choice, check_real, show_value
@@ -402,10 +401,7 @@ def _layer_list(arrays: list[np.ndarray]) -> Any:
     """One array per layer as a Numba typed list of C-contiguous arrays: its type does
     not carry the number of layers (a tuple's does), so each stacked kernel compiles
     once per dtype instead of once per layer count (20–40 s each)."""
-    out = NumbaList()
-    for a in arrays:
-        out.append(np.ascontiguousarray(a))
-    return out
+    return K.layer_list(tuple(np.ascontiguousarray(a) for a in arrays))
 
 
 def _stacked_bptt_parts(model: StackedRNN, trace: Any, flow: Any, hold: bool) -> tuple[Any, Any, Any] | None:
