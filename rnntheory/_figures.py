@@ -101,12 +101,14 @@ def check_context(context: Any) -> str | None:
 
 
 def with_context(title: str, context: str | None, width: int = 64) -> str:
-    """``title`` with ``context`` below it, wrapped at ``width`` characters (``title`` alone without)."""
-    if not context:
-        return title
+    """``title`` with ``context`` below it, both wrapped at ``width`` characters (a title
+    longer than the figure is wide ran off both edges of the canvas)."""
     import textwrap
 
-    return "\n".join([title, *textwrap.wrap(context, width, break_on_hyphens=False)])
+    lines = textwrap.wrap(title, width, break_on_hyphens=False) or [title]
+    if context:
+        lines += textwrap.wrap(context, width, break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def legend_outside(ax: Any, *, fontsize: float = 8, ncol: int = 1) -> Any:

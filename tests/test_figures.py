@@ -446,3 +446,27 @@ def test_verify_report_figures_name_their_models(tmp_path, saved):
     assert radii == pytest.approx({k: 4.0 if k == "sigmoid" else 1.0 for k in radii}, abs=1e-12)
     _assert_not_blank(eig)
     _assert_legends_clear(eig)
+
+
+def test_a_title_wider_than_the_figure_is_wrapped_onto_the_canvas():
+    """A title of 160 characters is wrapped (it ran off both edges of a 7.2-inch figure)."""
+    fig = plotting.success_vs_length({"a": ([50, 100], [1.0, 0.5])}, title="a long title " * 12,
+                                     context=CONTEXT)
+    _assert_not_blank(fig)
+    assert _titles(fig).count("\n") >= 3
+
+
+def test_reproduce_figure_names_the_model_budget_and_seeds(tmp_path, saved):
+    """The reproductions figure, drawn from the committed runs: its title names the model,
+    sizes, optimizer, budget and seeds, and every text lies on the canvas."""
+    from rnntheory.experiments import reproduce as R
+
+    root = Path(__file__).resolve().parent.parent
+    rows = R._summarise(R.read_csv(root / "docs/results/reproduce.csv"))
+    assert R._figure(tmp_path / "reproduce-success.png", rows)
+    fig = saved["reproduce-success.png"]
+    title = _titles(fig).replace("\n", " ")
+    for want in ("tanh RNN", "50 units", "SGD", "batch 20", "3000 updates", "5 seeds"):
+        assert want in title, want
+    _assert_not_blank(fig)
+    _assert_legends_clear(fig)
