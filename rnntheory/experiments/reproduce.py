@@ -259,7 +259,7 @@ def estimate_seconds(runs: Sequence[tuple[int, float, float]], workers: int) -> 
 
 def _probe(specs: Sequence[Any]) -> dict[tuple[str, str, int], tuple[float, float]]:
     """Measured seconds per update of each (label, task, length), and the estimated seconds
-    of one evaluation: after a warm-up run (compilation), the faster of two runs of 10
+    of one evaluation: after a warm-up run of the same size (compilation), the faster of two runs of 10
     updates (2 outer iterations for Hessian-free) on an evaluation batch of 8 sequences,
     on one thread as a sweep worker runs them; an evaluation of ``eval_size`` sequences
     is a forward pass, about a third of an update's work per sequence."""
@@ -279,7 +279,9 @@ def _probe(specs: Sequence[Any]) -> dict[tuple[str, str, int], tuple[float, floa
         hp = (*((name, v) for name, v in sp.hparams if name != "eval_every"), ("eval_every", float(n)))
         times = []
         with threadpool_limits(limits=1), thread_limit(1):
-            run_one(replace(sp, steps=1, eval_size=8, hparams=hp))  # compile, warm
+            # compile and warm with the timed configuration itself (its evaluation included):
+            # a one-update warm-up left the evaluation's compilation in the timed runs
+            run_one(replace(sp, steps=n, eval_size=8, hparams=hp))
             for _ in range(2):
                 t0 = time.perf_counter()
                 run_one(replace(sp, steps=n, eval_size=8, hparams=hp))
@@ -524,9 +526,9 @@ def _figure(path: Path, rows: Sequence[dict[str, Any]]) -> bool:
     if not rates:
         return False
     steps = sorted({s for r in rows if r["item"].startswith("temporal order") for s in r["steps"]})
-    fig = success_vs_length(rates, path, title=(
-        "Temporal order: success rate vs length (tanh RNN, 50 units, smart tanh init, SGD, batch 20, "
-        f"{'/'.join(map(str, steps))} updates; Pascanu et al. 2013's methods)"))
+    fig = success_vs_length(rates, path, title="Temporal order: success rate against length", context=(
+        "tanh RNN, 50 units, smart tanh init, SGD, batch 20, "
+        f"{'/'.join(map(str, steps))} updates, 5 seeds per length; Pascanu et al. 2013's methods"))
     import matplotlib.pyplot as plt
 
     plt.close(fig)
