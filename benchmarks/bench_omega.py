@@ -15,7 +15,7 @@ flow and ``f′`` — for the LSTM and GRU the gates — held fixed, the record'
 default as in Pascanu et al.'s code), its gradient added to the recurrent
 matrix before clipping (for the LSTM, Ω reads the halves of the whole-state flow
 that this full-BPTT pass kept, instead of recomputing the gates:
-``lstm_omega_parts``). Cells: the Elman RNN, the LSTM (Ω of the whole state
+``lstm_omega_parts``; the same for stacks of LSTMs). Cells: the Elman RNN, the LSTM (Ω of the whole state
 ``(h, c)``) and the GRU, and two-layer stacks of each (``StackedRNN``, Ω of the
 whole state of both layers, the gradient for both recurrent matrices), in
 float64 and float32. The issue's floor: Ω step ≤ 1.5× the plain step for every

@@ -1,4 +1,4 @@
-"""Ω of the LSTM from its own BPTT pass (``lstm_omega_parts``).
+"""Ω of the LSTM from its own BPTT pass (``_omega_kernels.lstm_omega_parts``).
 
 Under full BPTT, ``LSTM.value_and_grad(keep_trace="scratch")`` (what ``train``
 asks for with ``Omega``) keeps the two halves of the whole-state flow that Ω
@@ -12,7 +12,7 @@ of ``test_omega_gated`` (complex-step Jacobians of the whole state), central
 differences, and the recomputing kernel on random models; and it is used only
 where it is valid (whole state, gates held, full BPTT, the record's own model
 and trace, flows in range), falling back to the recomputing kernel elsewhere.
-The same for stacks of LSTMs (``stacked_lstm_omega_parts``), layer by layer.
+The same kernel serves stacks of LSTMs, layer by layer (one cell is a stack of one).
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def test_flows_beyond_the_range_fall_back_to_the_recomputing_kernel():
     g = _scratch(m, x, y)
     D, UH, CC = OM._bptt_parts(m, g.trace, g, "state", K.GRAD_FIXED_FPRIME, (6, 2, m.n_hidden))
     V = np.ascontiguousarray(g.flow[1:].reshape(-1, m.n_hidden))
-    mask, R, G = np.empty(12, np.uint8), np.empty(12), np.zeros_like(np.asarray(m.weight_hh))
-    assert K.lstm_omega_parts(D, V, UH, CC, 2, True, True, 1e-20, mask, R, G, 0, 12)[1] == -1
+    mask, R, G = np.empty(12, np.uint8), np.empty(12), np.zeros((1, *np.shape(m.weight_hh)))
+    assert K.lstm_omega_parts(D, UH, CC, V, 2, True, True, 1e-20, mask, R, G, 0, 12)[1] == -1
     got = omega(m, g.trace, g, hold_fprime=True)
     want = _recomputed(m, x, y)
     assert (got.value, got.count) == (want.value, want.count)
@@ -181,9 +181,10 @@ def test_kernel_python_body_agrees_with_the_compiled_kernel():
     V = np.ascontiguousarray(g.flow[1:].reshape(-1, 3))
     thr = float(np.quantile(np.sum(V * V, axis=1), 0.3))  # about a third of the rows not counted
     out = []
-    for fn in (K.lstm_omega_parts, K.lstm_omega_parts.py_func):
-        mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((12, 3))
-        total, count = fn(D, V, UH, CC, 3, True, True, thr, mask, R, G, 0, 15)
+    for fn, lists in ((K.lstm_omega_parts, (D, UH, CC)),
+                      (K.lstm_omega_parts.py_func, tuple(list(a) for a in (D, UH, CC)))):
+        mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((1, 12, 3))
+        total, count = fn(*lists, V, 3, True, True, thr, mask, R, G, 0, 15)
         out.append((total, count, mask, R, G))
     (t1, c1, m1, R1, G1), (t2, c2, m2, R2, G2) = out
     assert 0 < c1 < 15 and c1 == c2
@@ -288,8 +289,8 @@ def test_stacked_kernel_python_body_agrees_with_the_compiled_kernel():
     V = np.ascontiguousarray(g.flow[1:].reshape(15, -1))
     thr = float(np.quantile(np.sum(V * V, axis=1), 0.3))
     out = []
-    for fn, lists in ((K.stacked_lstm_omega_parts, (Ds, UHs, CCs)),
-                      (K.stacked_lstm_omega_parts.py_func, tuple(list(a) for a in (Ds, UHs, CCs)))):
+    for fn, lists in ((K.lstm_omega_parts, (Ds, UHs, CCs)),
+                      (K.lstm_omega_parts.py_func, tuple(list(a) for a in (Ds, UHs, CCs)))):
         mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((3, 8, 2))
         total, count = fn(*lists, V, 3, True, True, thr, mask, R, G, 0, 15)
         out.append((total, count, mask, R, G))

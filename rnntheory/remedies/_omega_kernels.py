@@ -538,75 +538,113 @@ PARTS_MAX_EXPONENT_F32 = 60
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def lstm_omega_parts(D, VH, UH, CC, B, squared, grad, threshold, mask, R, G, r_lo, r_hi):
-    """Ω of the LSTM's whole state with the gates held, from what its BPTT pass kept.
+def lstm_omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, r_hi):
+    """Ω of the whole state of an LSTM, or of a stack of LSTMs, with the gates held,
+    from what its BPTT pass kept (one cell: lists of one layer).
 
-    The rows are those of :func:`lstm_omega_kernel` with ``path_state``. Full
-    BPTT (``lstm_backward`` with ``UH`` and ``CC``) has already formed every
-    quantity that kernel recomputes: ``D (N, 4n)``, the derivatives at the gate
-    pre-activations, are what the kernel's ``D`` is before scaling (both are
-    ``∂/∂a`` of ``v_{k+1}·s_{k+1}`` with the gates held); ``UH (N, n)`` is
-    ``D W_hh``, the h half of ``u = J_{k+1}ᵀ v_{k+1}``; ``CC ((T+1)·B, n)`` the
-    whole-state flow's c half, so ``v_c`` of row ``r`` is ``CC[r+B]`` and
-    ``u_c`` is ``CC[r]``; ``VH (N, n)`` is ``flow[k+1]``. No gate is evaluated
+    Full BPTT (``lstm_backward`` with ``UH`` and ``CC``) has already formed every
+    quantity that :func:`lstm_omega_kernel` and :func:`stacked_lstm_omega`
+    recompute. In a stack, layer ``l``'s backward pass receives what layer
+    ``l+1`` sends down at the same step, so for every layer: ``D^l (N, 4n)``,
+    the derivatives at the gate pre-activations, is the kernels' ``D`` before
+    scaling (``∂/∂a`` of ``w^l_{k+1}·s^l_{k+1}`` with the gates held, ``w^l``
+    the flow plus what comes down); ``UH^l (N, n)`` is ``D^l W^l_hh``, the h
+    part of ``u = J_{k+1}ᵀ v_{k+1}``; ``CC^l ((T+1)·B, n)`` the carry, the c
+    part of the whole-state flow, so ``u^l_c`` of row ``r`` is ``CC^l[r]``
+    (and ``v^l_c`` is ``CC^l[r+B]``). ``Ds``, ``UHs``, ``CCs``: typed lists of
+    those rows per layer; ``V (N, 2Ln)`` the whole-state flow ``v_{k+1}``
+    (layer 1 first, ``h`` then ``c``), or for one cell ``(N, n)``, ``flow[k+1]``
+    alone (``v_c`` is then read from ``CC[r+B]``); ``G (L, 4n, n)``. No gate is evaluated
     and ``u`` costs no product: the value is norms, the gradient (``grad``,
-    flow and gates held) one product ``Σ D[r]ᵀ ḡ_r``.
+    flow and gates held) one product ``Σ D^l[r]ᵀ ḡ^l_r`` per layer.
 
-    Each row is scaled by its own ``2^-e`` as in the kernel; ``u`` and ``ḡ`` by
-    the same exact power of two, so the results agree with the kernel's to
+    Each row is scaled by its own ``2^-e`` as in the kernels; ``u`` and ``ḡ``
+    by the same exact power of two, so the results agree with theirs to
     rounding. A counted row with ``|e|`` above :data:`PARTS_MAX_EXPONENT_F64`
     (float32: ``_F32``) returns ``count = -1`` at once: the caller then runs
-    :func:`lstm_omega_kernel` instead. Returns the unnormalised sum of the
+    the recomputing kernel instead. Returns the unnormalised sum of the
     counted terms and their number.
     """
-    n = VH.shape[1]
-    dt = VH.dtype
-    limit = PARTS_MAX_EXPONENT_F32 if VH.itemsize == 4 else PARTS_MAX_EXPONENT_F64
+    L = len(Ds)
+    n = UHs[0].shape[1]
+    S = 2 * L * n
+    own_c = V.shape[1] == n  # one cell: V holds flow[k+1] alone, v_c is read from CC
+    dt = V.dtype
+    limit = PARTS_MAX_EXPONENT_F32 if V.itemsize == 4 else PARTS_MAX_EXPONENT_F64
     rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(4 * n, 1)))
-    VS = np.empty((rows, 2 * n), dtype=dt)
-    US = np.empty((rows, n), dtype=dt)
+    VS = np.empty((rows, S), dtype=dt)
+    US = np.empty((L, rows, n), dtype=dt)
     UCS = np.empty(n, dtype=dt)
-    raw = np.empty(2 * n, dtype=dt)
+    raw = np.empty(S if own_c else 0, dtype=dt)
+    NV = np.empty(rows, dtype=np.float64)
+    NU = np.empty(rows, dtype=np.float64)
+    F = np.empty(rows, dtype=np.float64)  # 2^-e of each row
+    C = np.empty(rows, dtype=np.float64)  # ∂Ω_k/∂u = C · u (scaled)
+    cc0 = CCs[0]
     if grad:
-        G[:, :] = 0.0
+        G[:, :, :] = 0.0
     count = 0
     total = 0.0
     for r0 in range(r_lo, r_hi, rows):
         m = min(rows, r_hi - r0)
+        # v of every row scaled, the counted rows, their scales
         for j in range(m):
             r = r0 + j
-            vh_r = VH[r]
-            vc_r = CC[r + B]
-            for i in range(n):
-                raw[i] = vh_r[i]
-                raw[n + i] = vc_r[i]
             v = VS[j]
-            e = _scale_row(raw, v)
+            if own_c:
+                vh_r = V[r]
+                vc_r = cc0[r + B]
+                for i in range(n):
+                    raw[i] = vh_r[i]
+                    raw[n + i] = vc_r[i]
+                e = _scale_row(raw, v)
+            else:
+                e = _scale_row(V[r], v)
             nv2 = _sumsq(v)
+            NV[j] = nv2
+            NU[j] = 0.0
             mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
-            u = US[j]
+            if mask[r] != 0 and (e > limit or e < -limit):
+                return total, -1
+            F[j] = _pow2(-e)
+        # u of every layer, scaled by the row's 2^-e (one list access per layer and block)
+        for l in range(L):
+            uh_l = UHs[l]
+            cc_l = CCs[l]
+            for j in range(m):
+                r = r0 + j
+                u = US[l, j]
+                if mask[r] == 0:
+                    u[:] = 0.0
+                    continue
+                f = F[j]
+                uh = uh_l[r]
+                uc = cc_l[r]
+                for i in range(n):
+                    u[i] = np.float64(uh[i]) * f
+                    UCS[i] = np.float64(uc[i]) * f
+                NU[j] += _sumsq(u) + _sumsq(UCS)
+        for j in range(m):
+            r = r0 + j
             if mask[r] == 0:
                 R[r] = 1.0
-                u[:] = 0.0
                 continue
-            if e > limit or e < -limit:
-                return total, -1
             count += 1
-            f = _pow2(-e)
-            uh = UH[r]
-            uc = CC[r]
-            for i in range(n):
-                u[i] = np.float64(uh[i]) * f
-                UCS[i] = np.float64(uc[i]) * f
-            term, rat, c2 = _term(_sumsq(u) + _sumsq(UCS), nv2, squared)
+            term, rat, c2 = _term(NU[j], NV[j], squared)
             total += term
             R[r] = rat
-            if grad:
-                # ∂Ω_k/∂u at the unscaled u is 2^-e times that at the scaled one
-                for i in range(n):
-                    u[i] = (c2 * np.float64(u[i])) * f
+            C[j] = c2
         if grad:
-            G += np.dot(D[r0:r0 + m].T, US[:m])
+            # ∂Ω_k/∂u at the unscaled u is 2^-e times that at the scaled one
+            for l in range(L):
+                for j in range(m):
+                    if mask[r0 + j] != 0:
+                        u = US[l, j]
+                        c2 = C[j]
+                        f = F[j]
+                        for i in range(n):
+                            u[i] = (c2 * np.float64(u[i])) * f
+                G[l] += np.dot(Ds[l][r0:r0 + m].T, US[l, :m])
     return total, count
 
 
@@ -1280,71 +1318,4 @@ def stacked_gru_omega(Ws, WTs, Us, UTs, HK, PRE, V, squared, exact, threshold, m
                     dd[2 * n + i] = dan_d * rr + dan * r_d
                     up[i] = -z_d * nn + (1.0 - z) * n_d + z_d * hk[i] + z * zh[i]
             G[l] += np.dot(DD[:m].T, hk_l[r0:r0 + m])
-    return total, count
-
-
-@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def stacked_lstm_omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, r_hi):
-    """Ω of an LSTM stack's whole state with the gates held, from what its BPTT pass kept.
-
-    :func:`lstm_omega_parts` layer by layer: the layers' backward passes receive
-    what the layer above sends down at the same step, so layer ``l``'s
-    ``D^l`` at step ``k+1`` is :func:`stacked_lstm_omega`'s (the derivative of
-    ``w^l = v^l + (what comes down)``); its ``u^l_h = D^l W^l_hh`` and ``u^l_c``
-    (the carry) are what :func:`stacked_lstm_omega` forms. ``Ds``, ``UHs``,
-    ``CCs``: typed lists of each layer's ``(N, 4n)``, ``(N, n)`` and
-    ``((T+1)·B, n)`` rows; ``V (N, 2Ln)`` the whole-state flow ``v_{k+1}``
-    (layer 1 first, ``h`` then ``c``); ``G (L, 4n, n)``. ``count = -1`` as
-    for :func:`lstm_omega_parts` when a counted row's scale is out of range.
-    """
-    L = len(Ds)
-    S = V.shape[1]
-    n = S // (2 * L)
-    dt = V.dtype
-    limit = PARTS_MAX_EXPONENT_F32 if V.itemsize == 4 else PARTS_MAX_EXPONENT_F64
-    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(4 * n, 1)))
-    VS = np.empty((rows, S), dtype=dt)
-    US = np.empty((L, rows, n), dtype=dt)
-    UCS = np.empty(n, dtype=dt)
-    if grad:
-        G[:, :, :] = 0.0
-    count = 0
-    total = 0.0
-    for r0 in range(r_lo, r_hi, rows):
-        m = min(rows, r_hi - r0)
-        for j in range(m):
-            r = r0 + j
-            v = VS[j]
-            e = _scale_row(V[r], v)
-            nv2 = _sumsq(v)
-            mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
-            if mask[r] == 0:
-                R[r] = 1.0
-                for l in range(L):
-                    US[l, j, :] = 0.0
-                continue
-            if e > limit or e < -limit:
-                return total, -1
-            count += 1
-            f = _pow2(-e)
-            nu2 = 0.0
-            for l in range(L):
-                uh = UHs[l][r]
-                uc = CCs[l][r]
-                u = US[l, j]
-                for i in range(n):
-                    u[i] = np.float64(uh[i]) * f
-                    UCS[i] = np.float64(uc[i]) * f
-                nu2 += _sumsq(u) + _sumsq(UCS)
-            term, rat, c2 = _term(nu2, nv2, squared)
-            total += term
-            R[r] = rat
-            if grad:
-                for l in range(L):
-                    u = US[l, j]
-                    for i in range(n):
-                        u[i] = (c2 * np.float64(u[i])) * f
-        if grad:
-            for l in range(L):
-                G[l] += np.dot(Ds[l][r0:r0 + m].T, US[l, :m])
     return total, count

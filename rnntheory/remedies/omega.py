@@ -218,10 +218,9 @@ def _compute_gated(
 
     def part(i: int) -> tuple[float, int]:
         r0, r1 = ranges[i]
-        if reuse is not None:
-            D, UH, CC = reuse
-            got = K.lstm_omega_parts(D, V, UH, CC, B, squared, grad_mode > 0, float(threshold), m, R, Gs[i],
-                                     r0, r1)
+        if reuse is not None:  # the cell as a stack of one layer
+            got = K.lstm_omega_parts(*reuse, V, B, squared, grad_mode > 0, float(threshold), m, R,
+                                     Gs[i].reshape(1, *Gs[i].shape), r0, r1)
             if got[1] >= 0:
                 return got
         if lstm:
@@ -247,8 +246,8 @@ def _compute_gated(
 
 def _bptt_parts(
     model: Any, trace: Any, flow: Any, path: str, grad_mode: int, shape: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(D, UH, CC)`` as rows, where Ω of an LSTM may read them from its BPTT pass
+) -> tuple[Any, Any, Any] | None:
+    """``(D, UH, CC)`` as rows (typed lists of one layer), where Ω of an LSTM may read them from its BPTT pass
     (:func:`~rnntheory.remedies._omega_kernels.lstm_omega_parts`): the whole state,
     the gates held, and ``flow`` the record of ``value_and_grad(keep_trace="scratch")``
     under full BPTT of this very model, with ``trace`` its own trace. Else ``None``."""
@@ -261,7 +260,7 @@ def _bptt_parts(
     if UH.shape != (T, int(np.prod(lead, dtype=np.int64)), n):
         return None
     N = UH.shape[0] * UH.shape[1]
-    return D.reshape(N, 4 * n), UH.reshape(N, n), CC.reshape(-1, n)
+    return _layer_list([D.reshape(N, 4 * n)]), _layer_list([UH.reshape(N, n)]), _layer_list([CC.reshape(-1, n)])
 
 
 def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype, finite: bool = True) -> np.ndarray:
@@ -406,7 +405,7 @@ def _layer_list(arrays: list[np.ndarray]) -> Any:
 
 def _stacked_bptt_parts(model: StackedRNN, trace: Any, flow: Any, hold: bool) -> tuple[Any, Any, Any] | None:
     """Each layer's ``(D, UH, CC)`` as typed lists of rows, where Ω of an LSTM stack may
-    read them from its BPTT pass (:func:`~rnntheory.remedies._omega_kernels.stacked_lstm_omega_parts`):
+    read them from its BPTT pass (:func:`~rnntheory.remedies._omega_kernels.lstm_omega_parts`):
     the gates held, and ``flow`` the record of ``value_and_grad(keep_trace="scratch")``
     under full BPTT of this very stack, with ``trace`` its own trace. Else ``None``."""
     kept = getattr(flow, "_omega_parts", None)
@@ -477,7 +476,7 @@ def _compute_stacked(
     def part(i: int) -> tuple[float, int]:
         r0, r1 = ranges[i]
         if reuse is not None:
-            got = K.stacked_lstm_omega_parts(*reuse, V, int(np.prod(lead, dtype=np.int64)), squared, True,
+            got = K.lstm_omega_parts(*reuse, V, int(np.prod(lead, dtype=np.int64)), squared, True,
                                              float(threshold), m, R, Gs[i], r0, r1)
             if got[1] >= 0:
                 return got
