@@ -170,28 +170,33 @@ def test_the_parts_do_not_change_the_gradient():
     np.testing.assert_array_equal(g0.flow_c, g1.flow_c)
 
 
-def test_kernel_python_body_agrees_with_the_compiled_kernel():
-    """The kernel's Python body (NumPy indexing, bounds-checked: an index past a row or
-    past CC's T+1 blocks raises) gives the compiled kernel's value, ratios, mask and
-    gradient, for a batch whose masked rows (threshold) and counted rows both occur."""
-    m = _model("lstm", n=3, seed=9, scale=1.3)
-    x, y = _data(m, 5, 3, 10)
-    g = _scratch(m, x, y)
-    D, UH, CC = OM._bptt_parts(m, g.trace, g, "state", K.GRAD_FIXED_FPRIME, (5, 3, 3))
-    V = np.ascontiguousarray(g.flow[1:].reshape(-1, 3))
-    thr = float(np.quantile(np.sum(V * V, axis=1), 0.3))  # about a third of the rows not counted
+def _python_body_agrees(parts, V, B, G_shape):
+    """The kernel's Python body (bounds-checked NumPy indexing: an index past a row or past
+    CC's T+1 blocks raises; plain lists for the layers) gives the compiled kernel's value,
+    ratios, mask and gradient, with about a third of the rows below the threshold."""
+    N = V.shape[0]
+    thr = float(np.quantile(np.sum(V * V, axis=1), 0.3))
     out = []
-    for fn, lists in ((K.lstm_omega_parts, (D, UH, CC)),
-                      (K.lstm_omega_parts.py_func, tuple(list(a) for a in (D, UH, CC)))):
-        mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((1, 12, 3))
-        total, count = fn(*lists, V, 3, True, True, thr, mask, R, G, 0, 15)
+    for fn, lists in ((K.lstm_omega_parts, parts),
+                      (K.lstm_omega_parts.py_func, tuple(list(a) for a in parts))):
+        mask, R, G = np.empty(N, np.uint8), np.empty(N), np.zeros(G_shape)
+        total, count = fn(*lists, V, B, True, True, thr, mask, R, G, 0, N)
         out.append((total, count, mask, R, G))
     (t1, c1, m1, R1, G1), (t2, c2, m2, R2, G2) = out
-    assert 0 < c1 < 15 and c1 == c2
+    assert 0 < c1 < N and c1 == c2
     assert t2 == pytest.approx(t1, rel=1e-14)
     np.testing.assert_array_equal(m1, m2)
     np.testing.assert_allclose(R2, R1, rtol=1e-14)
     np.testing.assert_allclose(G2, G1, rtol=1e-13, atol=1e-15)
+
+
+def test_kernel_python_body_agrees_with_the_compiled_kernel():
+    """One cell (V holds flow[k+1] alone, v_c read from the carry): see _python_body_agrees."""
+    m = _model("lstm", n=3, seed=9, scale=1.3)
+    x, y = _data(m, 5, 3, 10)
+    g = _scratch(m, x, y)
+    parts = OM._bptt_parts(m, g.trace, g, "state", K.GRAD_FIXED_FPRIME, (5, 3, 3))
+    _python_body_agrees(parts, np.ascontiguousarray(g.flow[1:].reshape(-1, 3)), 3, (1, 12, 3))
 
 
 # ----------------------------------------------------------------------------- stacks of LSTMs
@@ -280,23 +285,9 @@ def test_stacked_parts_only_where_valid_and_the_fallback():
 
 
 def test_stacked_kernel_python_body_agrees_with_the_compiled_kernel():
-    """The stacked kernel's Python body (bounds-checked NumPy indexing, plain lists for the
-    layers) gives the compiled kernel's results, with masked and counted rows both present."""
+    """Three layers (V the whole-state flow): see _python_body_agrees."""
     m = _stack(3, n=2, seed=11, scale=1.3)
     x, y = _stack_data(5, 3, 12)
     _, g = m.value_and_grad(x, y, loss="mse", keep_trace="scratch")
-    Ds, UHs, CCs = OM._stacked_bptt_parts(m, g.trace, g, True)
-    V = np.ascontiguousarray(g.flow[1:].reshape(15, -1))
-    thr = float(np.quantile(np.sum(V * V, axis=1), 0.3))
-    out = []
-    for fn, lists in ((K.lstm_omega_parts, (Ds, UHs, CCs)),
-                      (K.lstm_omega_parts.py_func, tuple(list(a) for a in (Ds, UHs, CCs)))):
-        mask, R, G = np.empty(15, np.uint8), np.empty(15), np.zeros((3, 8, 2))
-        total, count = fn(*lists, V, 3, True, True, thr, mask, R, G, 0, 15)
-        out.append((total, count, mask, R, G))
-    (t1, c1, m1, R1, G1), (t2, c2, m2, R2, G2) = out
-    assert 0 < c1 < 15 and c1 == c2
-    assert t2 == pytest.approx(t1, rel=1e-14)
-    np.testing.assert_array_equal(m1, m2)
-    np.testing.assert_allclose(R2, R1, rtol=1e-14)
-    np.testing.assert_allclose(G2, G1, rtol=1e-13, atol=1e-15)
+    parts = OM._stacked_bptt_parts(m, g.trace, g, True)
+    _python_body_agrees(parts, np.ascontiguousarray(g.flow[1:].reshape(15, -1)), 3, (3, 8, 2))
