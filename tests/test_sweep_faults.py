@@ -311,11 +311,21 @@ def test_ctrl_c_stops_cleanly_and_the_resume_neither_loses_nor_repeats(tmp_path)
     """SIGINT to the process group of a sweep on local worker processes (what Ctrl-C at a
     terminal does, the workers included): exit status 130 and one line, no traceback from
     the driver or its workers; the recorded runs are complete; a resume runs exactly the
-    others."""
-    cfg, specs = _config(tmp_path)
+    others.
+
+    Runs of about 1.3 s (with a third of a second, a grid could finish between the test
+    seeing the first run recorded and the signal), and the sweep is started as a shell
+    starts a command, with Ctrl-C not ignored: a child inherits an ignored SIGINT, and
+    Python then never installs its KeyboardInterrupt handler (two runs of the whole suite
+    saw exit status 0 here)."""
+    cfg, specs = _config(tmp_path, steps=1600)
     db = tmp_path / "results.db"
-    proc = _sweep(cfg, "--scheduler", "processes", "--workers", "1", "--no-progress",
-                  start_new_session=True)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = _sweep(cfg, "--scheduler", "processes", "--workers", "1", "--no-progress",
+                      start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         _wait_for_first_run(proc, db)
         os.killpg(proc.pid, signal.SIGINT)
