@@ -13,9 +13,9 @@ cross-entropy on every step, full BPTT, every parameter gradient) followed by
 the gradient), :func:`rnntheory.remedies.omega` (value and gradient with the
 flow and ``f′`` — for the LSTM and GRU the gates — held fixed, the record's
 default as in Pascanu et al.'s code), its gradient added to the recurrent
-matrix before clipping (for the LSTM, Ω reads the halves of the whole-state flow
-that this full-BPTT pass kept, instead of recomputing the gates:
-``lstm_omega_parts``; the same for stacks of LSTMs). Cells: the Elman RNN, the LSTM (Ω of the whole state
+matrix before clipping (Ω reads ``u = J_{k+1}ᵀ v_{k+1}``, which this full-BPTT
+pass kept, instead of recomputing it and the gates: ``omega_parts``; for every
+cell and stack). Cells: the Elman RNN, the LSTM (Ω of the whole state
 ``(h, c)``) and the GRU, and two-layer stacks of each (``StackedRNN``, Ω of the
 whole state of both layers, the gradient for both recurrent matrices), in
 float64 and float32. The issue's floor: Ω step ≤ 1.5× the plain step for every
@@ -167,16 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _check_gated(model, x, y)
 
-        def flows(gr: Any, cell: str = cell) -> Any:
-            return gr.flow if cell == "elman" else gr
-
         def plain(model: Any = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
             _, gr = model.value_and_grad(x, y)
             return clip_by_norm(gr.params(), 1.0)
 
         def with_omega(model: Any = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
             _, gr = model.value_and_grad(x, y, keep_trace="scratch")
-            r = omega(model, gr.trace, flows(gr), hold_fprime=True)  # Omega(weight)'s default
+            r = omega(model, gr.trace, gr, hold_fprime=True)  # Omega(weight)'s default
             grads = gr.params()
             for k, G in r.grads().items():
                 grads[k] = grads[k] + 2.0 * G
@@ -184,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
 
         def with_omega_exact(model: Any = model, x: np.ndarray = x, y: np.ndarray = y) -> object:
             _, gr = model.value_and_grad(x, y, keep_trace="scratch")
-            r = omega(model, gr.trace, flows(gr), hold_fprime=False)  # the exact fixed-flow gradient
+            r = omega(model, gr.trace, gr, hold_fprime=False)  # the exact fixed-flow gradient
             grads = gr.params()
             for k, G in r.grads().items():
                 grads[k] = grads[k] + 2.0 * G
             return clip_by_norm(grads, 1.0)
 
         kept = model.value_and_grad(x, y, keep_trace=True)[1]
-        kept_flow = flows(kept)
+        kept_flow = kept
 
         def omega_only(model: Any = model, tr: object = kept.trace, flow: Any = kept_flow) -> object:
             return omega(model, tr, flow, hold_fprime=True)

@@ -159,8 +159,8 @@ def test_aligned_chunks_fast_path_equals_the_general_kernel(cls, k):
     fast = [np.empty(sh) for sh in shapes]
     general = [np.empty(sh) for sh in shapes]
     # b0, b1 given as value_and_grad's run_rows gives them (the same compiled kernels);
-    # the LSTM's optional Ω outputs (UH, CC) not wanted: empty
-    parts = [np.empty((0, 0, 0))] * 2 if lstm else []
+    # the optional Ω outputs (LSTM: UH, CC; GRU: UH) not wanted: empty
+    parts = [np.empty((0, 0, 0))] * (2 if lstm else 1)
     (GK.lstm_backward if lstm else GK.gru_backward)(*args, *fast, *parts, k, 0, 3)
     (GK.lstm_backward_truncated if lstm else GK.gru_backward_truncated)(*args, k, k, *general, 0, 3)
     for a, b in zip(general, fast, strict=True):

@@ -202,7 +202,7 @@ def mse_loss_grad(Z, Y, mask, dZ):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=0, b1=-1):
+def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, UH, chunk=0, b0=0, b1=-1):
     """Backpropagation through time for the Elman recurrence.
 
     ``dZ (T, B, n_out)`` is ``∂E/∂y_t``; the immediate derivative
@@ -219,6 +219,11 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
     ``D[t-1]`` is written (element by element in the standard form, where
     ``D = flow ⊙ f′`` entry-wise; from a copy in Pascanu's form) and never again.
 
+    Where ``UH (T, B, n)`` is not empty, also ``UH[k] = J_{k+1}ᵀ ∂E/∂h_{k+1}``,
+    the part of ``∂E/∂h_k`` that comes through step ``k+1`` (before the loss at
+    step ``k`` is added): the ``u`` that Pascanu's Ω compares with
+    ``v = ∂E/∂h_{k+1}``.
+
     ``chunk > 0`` (dividing T) is chunked truncated BPTT, BPTT(chunk, chunk):
     nothing propagates from a step ``t`` with ``t − 1`` a multiple of ``chunk``
     to ``h_{t−1}``, so each block of ``chunk`` losses reaches back only to the
@@ -232,6 +237,7 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
     n = FP.shape[2]
     blas = FP.shape[1] * n * n >= BLAS_MIN_WORK  # the whole batch decides
     fp = np.empty((B, n), dtype=flow.dtype)
+    parts = UH.shape[0] > 0
     flow[T, b0:b1, :] = 0.0
     for t in range(T, 0, -1):
         g = flow[t, b0:b1]
@@ -253,6 +259,8 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
                         db[i] = gb[i] * fb[i]
             if cut:
                 out[:, :] = 0.0
+                if parts:
+                    UH[t - 1, b0:b1, :] = 0.0
                 continue
             rowmat_blas_if(d, W_hh, out, blas)
         else:
@@ -268,6 +276,8 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
                         db[i] = gb[i]
             if cut:
                 out[:, :] = 0.0
+                if parts:
+                    UH[t - 1, b0:b1, :] = 0.0
                 continue
             rowmat_blas_if(d, W_hh, out, blas)
             for b in range(B):
@@ -281,6 +291,8 @@ def elman_backward(W_hh, W_yh, dZ, FP, form, leaky, alpha, flow, D, chunk=0, b0=
                 gb = g[b]
                 for i in range(n):
                     ob[i] += alpha[i] * gb[i]
+        if parts:
+            UH[t - 1, b0:b1, :] = out
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")

@@ -330,13 +330,16 @@ def _gru_flow_back(dhid, W_hh, direct, out, blas):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0, b0=0, b1=-1):
+def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, UH, chunk=0, b0=0, b1=-1):
     """BPTT for the GRU.
 
     Fills ``flow (T+1, B, n)`` with ``∂E/∂h_k`` and the derivatives with
     respect to the hidden-side pre-activations ``D_hid (T, B, 3n)``
     (``r, z`` and ``W_hn h + b_hn``) and the input-side ones ``D_in`` (``r, z``
     and ``W_in x + b_in``), from which the weight gradients follow.
+    Where ``UH (T, B, n)`` is not empty, also ``UH[k] = D_hid[k] W_hh + z ⊙
+    ∂E/∂h_{k+1}``, the part of ``∂E/∂h_k`` that comes through step ``k+1``
+    (before the loss at step ``k`` is added), the ``u`` of Pascanu's Ω.
     ``chunk`` as in :func:`lstm_backward`; ``b0, b1``: only these sequences of
     the batch, as in :func:`lstm_forward`.
     """
@@ -348,6 +351,7 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0, b0=0, b1=-1):
     tmp = np.empty((B, n), dtype=flow.dtype)
     val = np.empty(3 * n, dtype=flow.dtype)
     der = np.empty(3 * n, dtype=flow.dtype)
+    parts = UH.shape[0] > 0
     for t in range(T, 0, -1):
         dh = flow[t, b0:b1]
         add_readout_grad(dZ[t - 1, b0:b1], W_yh, dh)
@@ -358,8 +362,12 @@ def gru_backward(W_hh, W_yh, dZ, H, P, flow, D_hid, D_in, chunk=0, b0=0, b1=-1):
         out = flow[t - 1, b0:b1]
         if chunk > 0 and (t - 1) % chunk == 0:
             out[:, :] = 0.0
+            if parts:
+                UH[t - 1, b0:b1, :] = 0.0
             continue
         _gru_flow_back(dhid, W_hh, tmp, out, blas)
+        if parts:
+            UH[t - 1, b0:b1, :] = out
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)

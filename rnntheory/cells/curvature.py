@@ -482,7 +482,7 @@ class GaussNewton:
             run_rows(
                 K.elman_backward,
                 (self._W_hh, None, dE.reshape(T, B, n), self._FP, self._form,
-                 model.leaky, self._alpha, flow, D, 0),
+                 model.leaky, self._alpha, flow, D, np.empty((0, 0, 0), dt), 0),
                 B, k,
             )
             partials = run_parallel([partial(self._grad_rows, D.reshape(T * B, n), Q, r0, r1)
@@ -688,7 +688,8 @@ class GaussNewton:
             else:
                 D_hid = scratch("ggv_Dh", (T, B, G * n), dt)
                 D_in = scratch("ggv_Di", (T, B, G * n), dt)
-                run_rows(CK.gru_backward, (self._W_hh, None, dH3, self._H, self._Pre, flow_h, D_hid, D_in, 0), B, k)
+                run_rows(CK.gru_backward, (self._W_hh, None, dH3, self._H, self._Pre, flow_h, D_hid, D_in,
+                                          np.empty((0, 0, 0), dt), 0), B, k)
                 Dh = D_hid.reshape(N, G * n)
                 Di = D_in.reshape(N, G * n)
                 parts = [

@@ -747,7 +747,11 @@ class ElmanRNN(SequenceModel):
             (what a regularizer of the flow, such as Ω, needs), without a
             second forward pass. ``"scratch"``: the same, but the trace's arrays
             are per-thread scratch, overwritten by the next ``value_and_grad``
-            of this thread (what ``train`` uses for Ω: no fresh allocations).
+            of this thread (what ``train`` uses for Ω: no fresh allocations);
+            under full BPTT, for the standard form, it also keeps the flow's
+            part ``u = J_{k+1}ᵀ v_{k+1}`` that :func:`~rnntheory.remedies.omega`
+            reads when this record is its ``flow`` (instead of recomputing
+            it); nothing else the call returns changes.
         batch_first : bool
             ``x`` is ``(B, T, n_in)``, ``y`` ``(B, T)`` or ``(B, T, n_out)`` and
             ``mask`` ``(B, T)``: the layout of a
@@ -781,6 +785,7 @@ class ElmanRNN(SequenceModel):
         if keep_trace not in (False, True, "scratch"):
             raise ValueError(f"`keep_trace` must be True, False or 'scratch', got {keep_trace!r}")
         temporary = keep_trace is False or keep_trace == "scratch"
+        UH: np.ndarray | None = None
         H, A, Y, FP = self._forward3(x3, h, keep_fprime=True, keep_a=bool(keep_trace), temporary=temporary)
         Z = Y if Y is not None else np.ascontiguousarray(H[1:])
         value, dZ = self._loss_grad(Z, loss, tgt, m)
@@ -810,11 +815,15 @@ class ElmanRNN(SequenceModel):
                 with own_threads(k):
                     readout_rows(dZ.reshape(T * B, -1), W_yh, np.zeros(n, self.dtype), k, out=dE.reshape(T * B, n))
                 W_yh = None
+            # a "scratch" trace (train's Ω step) under full BPTT also keeps u = J_{k+1}ᵀ v_{k+1},
+            # which Ω of the standard form then reads instead of recomputing (remedies/omega.py)
+            parts = keep_trace == "scratch" and not chunk and self.form == "standard"
+            UH = scratch("elman_UH", (T, B, n), self.dtype) if parts else np.empty((0, 0, 0), self.dtype)
             with own_threads(k):
                 run_rows(
                     K.elman_backward,
                     (self.W_hh, W_yh, dE, FP, FORMS.index(self.form), self.leaky, self._alpha_arg(),
-                     flow, D, chunk),
+                     flow, D, UH, chunk),
                     B, k,
                 )
         D2 = D.reshape(T * B, n)
@@ -837,6 +846,8 @@ class ElmanRNN(SequenceModel):
         if not batched:
             flow = flow[:, 0]
         grads = ElmanGrads(g_hh, g_hx, g_bh, g_yh, g_by, flow, g_alpha, trace)
+        if UH is not None and UH.shape[0]:  # not a field: valid only until this thread's next call
+            object.__setattr__(grads, "_omega_parts", (self.W_hh, trace, D, UH, None))
         return float(value), grads
 
     # ------------------------------------------------------------- vjp
@@ -965,7 +976,8 @@ class ElmanRNN(SequenceModel):
         with own_threads(k):
             run_rows(
                 K.elman_backward,
-                (self.W_hh, None, dh3, FP, FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D, 0),
+                (self.W_hh, None, dh3, FP, FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
+                 np.empty((0, 0, 0), self.dtype), 0),
                 B, k,
             )
         D2 = D.reshape(T * B, n)

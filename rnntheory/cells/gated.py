@@ -149,12 +149,12 @@ class _Gated(SequenceModel):
         kernel ``full`` (chunks as its fast path) or, for the schedule
         ``(k1, k2)``, by ``truncated``, on ``k`` ranges of the batch. ``S``: the
         states the kernels read (``C`` for the LSTM, ``H`` for the GRU).
-        ``parts``: the LSTM's ``(UH, CC)`` for Ω (:func:`lstm_backward`; empty
-        arrays when not wanted, the only choice under truncation)."""
+        ``parts``: what Ω reads, the LSTM's ``(UH, CC)`` (:func:`lstm_backward`)
+        or the GRU's ``(UH,)`` (:func:`gru_backward`); empty arrays when not
+        wanted, the only choice under truncation."""
         k1, k2, chunk = sched
         head = (self.weight_hh, self.W_yh, dZ, S, P)
-        if isinstance(self, LSTM):
-            parts = parts if parts else (self._no_parts(),) * 2
+        parts = parts if parts else (self._no_parts(),) * (2 if isinstance(self, LSTM) else 1)
         with own_threads(k):
             if k2:
                 run_rows(truncated, (*head, k1, k2, *outs), P.shape[1], k)
@@ -1039,7 +1039,11 @@ class GRU(_Gated):
             Also return the forward pass as ``grads.trace`` (a :class:`GatedTrace`,
             time-major); ``"scratch"`` returns it in per-thread scratch arrays that
             the next call overwrites (no fresh allocation; what
-            :class:`~rnntheory.remedies.Omega` uses within one step).
+            :class:`~rnntheory.remedies.Omega` uses within one step). Under
+            full BPTT, ``"scratch"`` also keeps, in the same way, the flow's
+            part ``u = J_{k+1}ᵀ v_{k+1}`` that :func:`~rnntheory.remedies.omega`
+            reads when this record is its ``flow`` (the gates are then not
+            recomputed); nothing else the call returns changes.
 
         Returns
         -------
@@ -1084,7 +1088,12 @@ class GRU(_Gated):
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
         D_hid = self._array("gru_Dh", (T, B, 3 * n), True)
         D_in = self._array("gru_Di", (T, B, 3 * n), True)
-        self._backward(GK.gru_backward, GK.gru_backward_truncated, dZ, H, P, (flow, D_hid, D_in), sched, k)
+        # under full BPTT, a "scratch" trace (train's Ω step) also keeps u = J_{k+1}ᵀ v_{k+1} for Ω
+        parts: tuple[np.ndarray, ...] = ()
+        if keep_trace == "scratch" and sched[1:] == (0, 0):
+            parts = (self._array("gru_UH", (T, B, n), True),)
+        self._backward(GK.gru_backward, GK.gru_backward_truncated, dZ, H, P, (flow, D_hid, D_in), sched, k,
+                       parts)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
         with own_threads(k), blas_threads_for(T * B * 3 * n * max(n, n_in, self.n_out)):
@@ -1099,7 +1108,10 @@ class GRU(_Gated):
                 H[:, 0], None, P[:, 0], None if Y is None else Y[:, 0])
         if not batched:
             flow = flow[:, 0]
-        return value, GRUGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow, trace)
+        grads = GRUGrads(g_ih, g_hh, g_bi, g_bh, g_yh, g_by, flow, trace)
+        if parts:  # not a field: valid only until this thread's next call, like the scratch trace
+            object.__setattr__(grads, "_omega_parts", (self.weight_hh, trace, D_hid, parts[0], None))
+        return value, grads
 
     def vjp(
         self,
@@ -1194,19 +1206,26 @@ class GRU(_Gated):
         dh3: np.ndarray,
         dc3: np.ndarray | None = None,
         need_dx: bool = True,
+        parts: str | None = None,
     ) -> tuple[GRUGrads, np.ndarray]:
         """BPTT of :meth:`vjp` from ``saved = (H, P)`` of :meth:`_vjp_forward` and
         ``dh3 (T, B, n)``: batched grads and ``dx (T, B, n_in)`` (an empty array
-        when not ``need_dx``)."""
+        when not ``need_dx``).
+
+        ``parts`` (a scratch-name suffix, one per layer of a stack): also keep
+        ``(D_hid, UH, None)`` of :func:`gru_backward` as the record's
+        ``_omega_parts``, in scratch arrays of that suffix, for Ω."""
         H, P = saved
         T, B, n_in = x3.shape
         n = self.n_hidden
         flow = np.empty((T + 1, B, n), dtype=self.dtype)
-        D_hid = self._array("gru_vjp_Dh", (T, B, 3 * n), True)
+        tag = parts or ""
+        D_hid = self._array("gru_vjp_Dh" + tag, (T, B, 3 * n), True)
         D_in = self._array("gru_vjp_Di", (T, B, 3 * n), True)
+        UH = self._array("gru_vjp_UH" + tag, (T, B, n), True) if parts is not None else self._no_parts()
         k = self._threads(T, B)
         with own_threads(k):
-            run_rows(GK.gru_backward, (self.weight_hh, None, dh3, H, P, flow, D_hid, D_in, 0), B, k)
+            run_rows(GK.gru_backward, (self.weight_hh, None, dh3, H, P, flow, D_hid, D_in, UH, 0), B, k)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
         with own_threads(k), blas_threads_for(T * B * 3 * n * max(n, n_in)):
@@ -1218,4 +1237,7 @@ class GRU(_Gated):
                 readout_rows(Di, self.weight_ih, np.zeros(n_in, self.dtype), k).reshape(T, B, n_in)
                 if need_dx else np.empty((0, B, n_in), dtype=self.dtype)
             )
-        return GRUGrads(g_ih, g_hh, g_bi, g_bh, None, None, flow), dx
+        grads = GRUGrads(g_ih, g_hh, g_bi, g_bh, None, None, flow)
+        if parts is not None:  # not a field: valid only until this thread's next call with the same suffix
+            object.__setattr__(grads, "_omega_parts", (D_hid, UH, None))
+        return grads, dx

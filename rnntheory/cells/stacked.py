@@ -613,7 +613,7 @@ class StackedRNN(SequenceModel):
             ``"scratch"``: the same in per-thread scratch arrays, overwritten by
             the next ``value_and_grad`` on this thread (for a caller that uses
             the trace at once, as ``train`` does for Ω); for a stack of LSTMs
-            under full BPTT it also keeps, in the same way, what Ω of the
+            or GRUs under full BPTT it also keeps, in the same way, what Ω of the
             whole state reads from each layer's backward pass (the gates are
             then not recomputed); nothing else the call returns changes.
 
@@ -685,15 +685,16 @@ class StackedRNN(SequenceModel):
             dh, g_yh, g_by = dZ, None, None
         grads: list[Any] = [None] * L
         sent: list[np.ndarray] = [dh] * L  # sent[l]: the cotangent layer l received
-        # a "scratch" trace of an LSTM stack (train's Ω step) also keeps, per layer, what
-        # Ω of the whole state reads from BPTT (remedies/omega.py): D^l, u^l_h = D^l W^l_hh
-        # and the c carry; layer l's records in scratch arrays of its own suffix
-        parts = keep_trace == "scratch" and self.cell == "lstm"
+        # a "scratch" trace of a gated stack (train's Ω step) also keeps, per layer, what
+        # Ω of the whole state reads from BPTT (remedies/omega.py): D^l, u^l_h (LSTM:
+        # D^l W^l_hh and the c carry; GRU: D^l W^l_hh + z ⊙ w^l); layer l's records in
+        # scratch arrays of its own suffix
+        parts = keep_trace == "scratch" and self.cell in ("lstm", "gru")
         for i in range(L - 1, -1, -1):
             sent[i] = dh
             # layer 0's dx is not needed: skipped
             layer = self.layers[i]
-            if parts and isinstance(layer, LSTM):
+            if parts and isinstance(layer, LSTM | GRU):
                 grads[i], dh = layer._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0, parts=f"_l{i}")
             else:
                 grads[i], dh = self.layers[i]._vjp_backward(inputs[i], saved[i], dh, need_dx=i > 0)

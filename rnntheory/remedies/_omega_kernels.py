@@ -530,7 +530,7 @@ def lstm_omega_kernel(W, WT, PRE, CP, CN, HK, VH, FC, B, path_state, squared, gr
     return total, count
 
 
-#: The largest |e| (a row's flow scaled by 2^-e) for which :func:`lstm_omega_parts`
+#: The largest |e| (a row's flow scaled by 2^-e) for which :func:`omega_parts`
 #: may use the BPTT pass's unscaled products: there, whatever of them underflowed
 #: or overflowed would lie far below the rounding of the row's terms.
 PARTS_MAX_EXPONENT_F64 = 200
@@ -538,25 +538,31 @@ PARTS_MAX_EXPONENT_F32 = 60
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def lstm_omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, r_hi):
-    """Ω of the whole state of an LSTM, or of a stack of LSTMs, with the gates held,
-    from what its BPTT pass kept (one cell: lists of one layer).
+def omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, r_hi):
+    """Ω with the flow and ``f′`` (the gates) held, from what a full BPTT pass
+    kept: one Elman cell (standard form), LSTM or GRU, or a stack of LSTMs or
+    GRUs (one cell: lists of one layer).
 
-    Full BPTT (``lstm_backward`` with ``UH`` and ``CC``) has already formed every
-    quantity that :func:`lstm_omega_kernel` and :func:`stacked_lstm_omega`
-    recompute. In a stack, layer ``l``'s backward pass receives what layer
-    ``l+1`` sends down at the same step, so for every layer: ``D^l (N, 4n)``,
-    the derivatives at the gate pre-activations, is the kernels' ``D`` before
-    scaling (``∂/∂a`` of ``w^l_{k+1}·s^l_{k+1}`` with the gates held, ``w^l``
-    the flow plus what comes down); ``UH^l (N, n)`` is ``D^l W^l_hh``, the h
-    part of ``u = J_{k+1}ᵀ v_{k+1}``; ``CC^l ((T+1)·B, n)`` the carry, the c
-    part of the whole-state flow, so ``u^l_c`` of row ``r`` is ``CC^l[r]``
-    (and ``v^l_c`` is ``CC^l[r+B]``). ``Ds``, ``UHs``, ``CCs``: typed lists of
-    those rows per layer; ``V (N, 2Ln)`` the whole-state flow ``v_{k+1}``
-    (layer 1 first, ``h`` then ``c``), or for one cell ``(N, n)``, ``flow[k+1]``
-    alone (``v_c`` is then read from ``CC[r+B]``); ``G (L, 4n, n)``. No gate is evaluated
-    and ``u`` costs no product: the value is norms, the gradient (``grad``,
-    flow and gates held) one product ``Σ D^l[r]ᵀ ḡ^l_r`` per layer.
+    BPTT has already formed every quantity that :func:`omega_kernel`,
+    :func:`lstm_omega_kernel`, :func:`gru_omega_kernel` and the stacked kernels
+    recompute. ``D^l (N, g·n)`` are the derivatives at the pre-activations that
+    ``W^l_hh`` multiplies (Elman ``β ⊙ f′ ⊙ v``, g = 1; LSTM's four gates; GRU's
+    ``r, z`` and ``W_hn h + b_hn``), and ``UH^l (N, n)`` is the part of the flow
+    at ``h^l_k`` that comes through step ``k+1`` (``D^l W^l_hh``, plus ``α ⊙ v``
+    for leaky units and ``z ⊙ v`` for the GRU), taken before the loss at step
+    ``k`` is added: the ``h`` part of ``u = J_{k+1}ᵀ v_{k+1}``. In a stack,
+    layer ``l``'s backward pass receives what layer ``l+1`` sends down at the
+    same step, so ``v`` there is the flow plus what comes down, as in the
+    stacked kernels. The LSTM's state also holds ``c``: ``CC^l ((T+1)·B, n)``
+    is the carry, so ``u^l_c`` of row ``r`` is ``CC^l[r]`` (and ``v^l_c`` is
+    ``CC^l[r+B]``); for the other cells ``CC^l`` is empty ``(0, n)``.
+
+    ``Ds``, ``UHs``, ``CCs``: typed lists of those rows per layer; ``V (N, S)``
+    the whole-state flow ``v_{k+1}`` (layer 1 first; for the LSTM ``h`` then
+    ``c``), or for one LSTM cell ``(N, n)``, ``flow[k+1]`` alone (``v_c`` is
+    then read from ``CC[r+B]``); ``G (L, g·n, n)``. No activation is evaluated
+    and ``u`` costs no product: the value is norms, the gradient (``grad``)
+    one product ``Σ D^l[r]ᵀ ḡ^l_r`` per layer.
 
     Each row is scaled by its own ``2^-e`` as in the kernels; ``u`` and ``ḡ``
     by the same exact power of two, so the results agree with theirs to
@@ -567,11 +573,12 @@ def lstm_omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r
     """
     L = len(Ds)
     n = UHs[0].shape[1]
-    S = 2 * L * n
-    own_c = V.shape[1] == n  # one cell: V holds flow[k+1] alone, v_c is read from CC
+    carry = CCs[0].shape[0] > 0  # the LSTM: the state holds c
+    S = (2 if carry else 1) * L * n
+    own_c = carry and V.shape[1] == n  # one LSTM cell: V holds flow[k+1] alone, v_c is read from CC
     dt = V.dtype
     limit = PARTS_MAX_EXPONENT_F32 if V.itemsize == 4 else PARTS_MAX_EXPONENT_F64
-    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(4 * n, 1)))
+    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(Ds[0].shape[1], 1)))
     VS = np.empty((rows, S), dtype=dt)
     US = np.empty((L, rows, n), dtype=dt)
     UCS = np.empty(n, dtype=dt)
@@ -619,11 +626,14 @@ def lstm_omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r
                     continue
                 f = F[j]
                 uh = uh_l[r]
-                uc = cc_l[r]
                 for i in range(n):
                     u[i] = np.float64(uh[i]) * f
-                    UCS[i] = np.float64(uc[i]) * f
-                NU[j] += _sumsq(u) + _sumsq(UCS)
+                NU[j] += _sumsq(u)
+                if carry:
+                    uc = cc_l[r]
+                    for i in range(n):
+                        UCS[i] = np.float64(uc[i]) * f
+                    NU[j] += _sumsq(UCS)
         for j in range(m):
             r = r0 + j
             if mask[r] == 0:

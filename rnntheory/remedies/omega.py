@@ -219,7 +219,7 @@ def _compute_gated(
     def part(i: int) -> tuple[float, int]:
         r0, r1 = ranges[i]
         if reuse is not None:  # the cell as a stack of one layer
-            got = K.lstm_omega_parts(*reuse, V, B, squared, grad_mode > 0, float(threshold), m, R,
+            got = K.omega_parts(*reuse, V, B, squared, grad_mode > 0, float(threshold), m, R,
                                      Gs[i].reshape(1, *Gs[i].shape), r0, r1)
             if got[1] >= 0:
                 return got
@@ -247,20 +247,25 @@ def _compute_gated(
 def _bptt_parts(
     model: Any, trace: Any, flow: Any, path: str, grad_mode: int, shape: tuple[int, ...]
 ) -> tuple[Any, Any, Any] | None:
-    """``(D, UH, CC)`` as rows (typed lists of one layer), where Ω of an LSTM may read them from its BPTT pass
-    (:func:`~rnntheory.remedies._omega_kernels.lstm_omega_parts`): the whole state,
-    the gates held, and ``flow`` the record of ``value_and_grad(keep_trace="scratch")``
-    under full BPTT of this very model, with ``trace`` its own trace. Else ``None``."""
+    """``(D, UH, CC)`` as rows (typed lists of one layer) where Ω may read them from the
+    model's BPTT pass (:func:`~rnntheory.remedies._omega_kernels.omega_parts`): the flow
+    and ``f′`` (the gates) held, the LSTM's whole state, and ``flow`` the record of
+    ``value_and_grad(keep_trace="scratch")`` under full BPTT of this very model (an
+    Elman cell of the standard form, an LSTM or a GRU), with ``trace`` its own
+    trace. ``CC`` is empty ``(0, n)`` where the state has no ``c``. Else ``None``."""
     parts = getattr(flow, "_omega_parts", None)
-    if (parts is None or not isinstance(model, LSTM) or path != "state" or grad_mode == K.GRAD_FIXED_FLOW
-            or parts[0] is not model.weight_hh or parts[1] is not trace):
+    weight = model.W_hh if isinstance(model, ElmanRNN) else model.weight_hh
+    if (parts is None or grad_mode != K.GRAD_FIXED_FPRIME or (isinstance(model, LSTM) and path != "state")
+            or parts[0] is not weight or parts[1] is not trace):
         return None
     D, UH, CC = parts[2:]
     T, *lead, n = shape
     if UH.shape != (T, int(np.prod(lead, dtype=np.int64)), n):
         return None
     N = UH.shape[0] * UH.shape[1]
-    return _layer_list([D.reshape(N, 4 * n)]), _layer_list([UH.reshape(N, n)]), _layer_list([CC.reshape(-1, n)])
+    carry = CC.reshape(-1, n) if CC is not None else np.empty((0, n), UH.dtype)
+    return (_layer_list([D.reshape(N, D.shape[-1])]), _layer_list([UH.reshape(N, n)]),
+            _layer_list([carry]))
 
 
 def _rows(name: str, arr: Any, shape: tuple[int, ...], dtype: np.dtype, finite: bool = True) -> np.ndarray:
@@ -282,6 +287,9 @@ def _compute(
     mask: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
     """Validate and call the kernel. Returns value, gradient, ratio, counted, count."""
+    record = flow
+    if hasattr(flow, "flow") and not isinstance(flow, np.ndarray):
+        flow = flow.flow
     h = getattr(trace, "h", None)
     a = getattr(trace, "a", None)
     if h is None or a is None:
@@ -318,9 +326,16 @@ def _compute(
     k = threads_for(N, 3 * N * n * n)
     ranges = row_ranges(N, k)
     Gs = [np.zeros((n, n), dtype=dt) for _ in ranges]
+    reuse = None if given else _bptt_parts(model, trace, record, "state", grad_mode, (T, *lead, n))
 
     def part(i: int) -> tuple[float, int]:
         r0, r1 = ranges[i]
+        if reuse is not None:  # u from the BPTT pass: the mean over this range's counted terms
+            total, c = K.omega_parts(*reuse, V, 1, variant == "squared", grad_mode > 0, float(threshold), m, R,
+                                     Gs[i].reshape(1, n, n), r0, r1)
+            if c >= 0:
+                Gs[i] *= 1.0 / c if c else 0.0
+                return (total / c if c else 0.0), c
         return K.omega_kernel(
             W, WT, V[r0:r1], AR[r0:r1], FPR[r0:r1] if FPR.shape[0] else FPR, HK[r0:r1] if HK.shape[0] else HK,
             alpha, model.activation.code, 0 if model.form == "standard" else 1, model.leaky,
@@ -404,21 +419,23 @@ def _layer_list(arrays: list[np.ndarray]) -> Any:
 
 
 def _stacked_bptt_parts(model: StackedRNN, trace: Any, flow: Any, hold: bool) -> tuple[Any, Any, Any] | None:
-    """Each layer's ``(D, UH, CC)`` as typed lists of rows, where Ω of an LSTM stack may
-    read them from its BPTT pass (:func:`~rnntheory.remedies._omega_kernels.lstm_omega_parts`):
+    """Each layer's ``(D, UH, CC)`` as typed lists of rows, where Ω of a stack of LSTMs
+    or GRUs may read them from its BPTT pass (:func:`~rnntheory.remedies._omega_kernels.omega_parts`):
     the gates held, and ``flow`` the record of ``value_and_grad(keep_trace="scratch")``
-    under full BPTT of this very stack, with ``trace`` its own trace. Else ``None``."""
+    under full BPTT of this very stack, with ``trace`` its own trace (``CC`` empty
+    ``(0, n)`` for GRUs). Else ``None``."""
     kept = getattr(flow, "_omega_parts", None)
-    if kept is None or not hold or not isinstance(model.layers[0], LSTM):
+    if kept is None or not hold or not isinstance(model.layers[0], LSTM | GRU):
         return None
     weights, own_trace, layers = kept
     if own_trace is not trace or len(weights) != model.n_layers or any(
             w is not getattr(layer, "weight_hh", None) for w, layer in zip(weights, model.layers, strict=True)):
         return None
     n = model.n_hidden
-    return (_layer_list([D.reshape(-1, 4 * n) for D, _, _ in layers]),
+    empty = np.empty((0, n), model.dtype)
+    return (_layer_list([D.reshape(-1, D.shape[-1]) for D, _, _ in layers]),
             _layer_list([UH.reshape(-1, n) for _, UH, _ in layers]),
-            _layer_list([CC.reshape(-1, n) for _, _, CC in layers]))
+            _layer_list([empty if CC is None else CC.reshape(-1, n) for _, _, CC in layers]))
 
 
 def _compute_stacked(
@@ -476,8 +493,8 @@ def _compute_stacked(
     def part(i: int) -> tuple[float, int]:
         r0, r1 = ranges[i]
         if reuse is not None:
-            got = K.lstm_omega_parts(*reuse, V, int(np.prod(lead, dtype=np.int64)), squared, True,
-                                             float(threshold), m, R, Gs[i], r0, r1)
+            got = K.omega_parts(*reuse, V, int(np.prod(lead, dtype=np.int64)), squared, True,
+                                float(threshold), m, R, Gs[i], r0, r1)
             if got[1] >= 0:
                 return got
         if elman:
@@ -598,10 +615,15 @@ def omega(
         and, for the LSTM, ``c``.
     flow : array ``(T+1, [B,] n)``, or a gradient record
         ``∂E/∂h_k`` for ``k = 0..T``: ``grads.flow`` from
-        ``model.value_and_grad(x, y)`` on the same inputs. For the LSTM (with
-        ``path="state"``) the gradient record itself or the pair
-        ``(grads.flow, grads.flow_c)``; a GRU's record is accepted too; for a
-        stack its ``StackedGrads`` or ``grads.flow`` ``(T+1, [B,] S)``. Its scale does not
+        ``model.value_and_grad(x, y)`` on the same inputs, or that gradient
+        record itself (an Elman RNN's or GRU's). For the LSTM (with
+        ``path="state"``) the gradient record or the pair
+        ``(grads.flow, grads.flow_c)``; for a stack its ``StackedGrads`` or
+        ``grads.flow`` ``(T+1, [B,] S)``. Given the record of
+        ``value_and_grad(keep_trace="scratch")`` under full BPTT with its own
+        ``trace`` and ``hold_fprime``, Ω reads ``u = J_{k+1}ᵀ v_{k+1}`` from
+        that BPTT pass instead of recomputing it (an Elman RNN of the standard
+        form, LSTM, GRU, stacks of gated cells; the same result to rounding). Its scale does not
         matter (only through ``threshold``): each ``v_{k+1}`` is rescaled by a
         power of two (exactly) before anything is squared, so flows of 1e-300
         and 1e300 give the same Ω and gradient as the flow itself, and the

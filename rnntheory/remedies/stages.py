@@ -362,7 +362,7 @@ class Omega(Remedy):
             return None
         B = batch_size
         if "W_hh" in model.params():  # the Elman RNN: exactly as before
-            res = omega(model, backward.trace, backward.flow, variant=self.variant,
+            res = omega(model, backward.trace, backward, variant=self.variant,
                         threshold=self.threshold * B * B, hold_fprime=self.hold_fprime)
             row["omega"] = res.value
             return self.weight * res.value, {"W_hh": self.weight * res.W_hh}
