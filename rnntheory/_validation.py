@@ -207,6 +207,28 @@ def frozen_array(arr: np.ndarray) -> np.ndarray:
     return np.frombuffer(data, dtype=arr.dtype).reshape(arr.shape)
 
 
+def read_only(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as a read-only view (``arr`` itself when it is read-only already).
+
+    Numba types an array's read-only flag: a kernel called once with a
+    writable and once with a read-only array of the same dtype and rank is
+    compiled twice (3–30 s each). A model's parameters are read-only (see
+    :func:`frozen_array`), so every array a kernel only reads is passed
+    read-only, and each kernel is compiled once per dtype.
+    """
+    if not arr.flags.writeable:
+        return arr
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+def transposed(arr: np.ndarray) -> np.ndarray:
+    """``arr.T`` as a C-contiguous, read-only array: the form in which the kernels
+    read a transposed weight matrix (read-only as :func:`read_only` explains)."""
+    return read_only(np.ascontiguousarray(arr.T))
+
+
 SEED_LIMIT = 2**64
 """Seeds are integers in ``[0, 2**64)``: what every generator the library uses
 (NumPy's PCG64 seeding, PyTorch's ``manual_seed``) accepts as one 64-bit word."""

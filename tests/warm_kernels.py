@@ -9,9 +9,9 @@ tests reach first is compiled there as before: the cache files are written
 atomically, so two processes compiling the same kernel only repeat work).
 
 The script asserts nothing: it is not a test, and what it computes is thrown
-away. Its order follows the suite's: first what the early test files need
-(the Jacobian products of ``test_bounds``), then what ``rnntheory verify``
-runs (``test_cli``), then the rest.
+away. Its order follows the suite's: first the cells' forward and backward
+passes (``test_batch_first``), then the Jacobian products of ``test_bounds``,
+then what ``rnntheory verify`` runs (``test_cli``), then the rest.
 """
 
 from __future__ import annotations
@@ -68,6 +68,15 @@ def _cells() -> None:
             m.forward(x)
             if hasattr(m, "value_and_grad"):
                 m.value_and_grad(x, y)
+        # Ω of the Elman RNN: recomputed (a keep_trace=True record) and from the BPTT parts
+        from rnntheory.remedies import omega
+
+        m = ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=0, dtype=dtype)
+        _, g = m.value_and_grad(x, y, keep_trace=True)
+        for hold in (True, False):
+            omega(m, g.trace, g, hold_fprime=hold)
+        _, g = m.value_and_grad(x, y, keep_trace="scratch")
+        omega(m, g.trace, g, hold_fprime=True)
 
 
 def _remedies_of_every_cell() -> None:
@@ -108,7 +117,7 @@ def _remedies_of_every_cell() -> None:
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    for step in (_jacobians, _verify, _cells, _remedies_of_every_cell):
+    for step in (_cells, _jacobians, _verify, _remedies_of_every_cell):
         try:
             step()
         except Exception:  # warming only: the tests report real failures

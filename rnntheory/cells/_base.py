@@ -21,8 +21,10 @@ from .._validation import (
     check_shape,
     frozen_array,
     reach_limit,
+    read_only,
     row_sum_scale,
     show_value,
+    transposed,
 )
 from . import _elman_kernels as K
 
@@ -331,7 +333,7 @@ class SequenceModel:
             raise ValueError(
                 f"`{name}` must have the shape of the states h_1..h_T, {want}, got shape {arr.shape}"
             )
-        return np.ascontiguousarray(as_model_dtype(name, arr, self.dtype).reshape(T, B, n))
+        return read_only(np.ascontiguousarray(as_model_dtype(name, arr, self.dtype).reshape(T, B, n)))
 
     def _time_major(self, batch_first: Any, x: Any, loss: Any = None, **batch_major: Any) -> tuple[Any, ...]:
         """``(x, *batch_major.values())`` time-major: PyTorch's ``batch_first`` of the public passes.
@@ -404,7 +406,7 @@ class SequenceModel:
             return None
         T, B, n = H.shape[0] - 1, H.shape[1], H.shape[2]
         assert self.b_y is not None
-        W_yhT = np.ascontiguousarray(self.W_yh.T)
+        W_yhT = transposed(self.W_yh)
         return readout_rows(H[1:].reshape(T * B, n), W_yhT, self.b_y, k).reshape(T, B, -1)
 
     def _readout_grads(

@@ -54,6 +54,8 @@ from .._validation import (
     as_model_dtype,
     check_real,
     format_log10,
+    read_only,
+    transposed,
 )
 from . import _elman_kernels as K
 from . import _gated_gv_kernels as GGK
@@ -354,13 +356,13 @@ class GaussNewton:
             with own_threads(k):
                 run_parallel([partial(GK.softmax_rows_into, Z[r0:r1], self._P[r0:r1]) for r0, r1 in rows])
         self._W_hh = np.ascontiguousarray(model.W_hh)
-        self._W_hhT = np.ascontiguousarray(model.W_hh.T)
+        self._W_hhT = transposed(model.W_hh)
         self._V = None if model.W_yh is None else np.ascontiguousarray(model.W_yh)
-        self._VT = None if model.W_yh is None else np.ascontiguousarray(model.W_yh.T)
+        self._VT = None if model.W_yh is None else transposed(model.W_yh)
         self._zeros_n = np.zeros(n, dtype=dt)
         self._zeros_o = np.zeros(model.n_out, dtype=dt)
         self._form = int(model.form == "pascanu")  # the kernels' form code: 0 standard, 1 Pascanu
-        self._alpha = model.alpha if model.alpha is not None else np.zeros(1, dtype=dt)
+        self._alpha = read_only(model.alpha if model.alpha is not None else np.zeros(1, dtype=dt))
 
     def _threads(self) -> tuple[int, list[tuple[int, int]]]:
         """Threads of our own for this call (as ``value_and_grad``: one below a few
@@ -450,8 +452,8 @@ class GaussNewton:
         e = math.frexp(abs_max(v))[1]
         vs = np.ldexp(v, -e) if e != 0 else v
         d = {name: as_model_dtype("v", a, dt) for name, a in self._split(vs).items()}
-        dWU_T = np.ascontiguousarray(np.concatenate([d["W_hh"], d["W_hx"]], axis=1).T)
-        dWyT = None if self._V is None else np.ascontiguousarray(d["W_yh"].T)
+        dWU_T = transposed(np.concatenate([d["W_hh"], d["W_hx"]], axis=1))
+        dWyT = None if self._V is None else transposed(d["W_yh"])
         # every temporary is a per-thread scratch array reused by the next product
         # (a fresh one cost a page fault per 4 kB: ~3000 a product at h = 64,
         # B = 32, T = 200); none of them leaves this call
@@ -600,9 +602,9 @@ class GaussNewton:
             self._P = np.empty_like(Z)
             GK.softmax_rows_into(Z, self._P)
         self._W_hh = np.ascontiguousarray(model.weight_hh)
-        self._W_hhT = np.ascontiguousarray(model.weight_hh.T)
+        self._W_hhT = transposed(model.weight_hh)
         self._V = None if model.W_yh is None else np.ascontiguousarray(model.W_yh)
-        self._VT = None if model.W_yh is None else np.ascontiguousarray(model.W_yh.T)
+        self._VT = None if model.W_yh is None else transposed(model.W_yh)
         self._zeros_n = np.zeros(n, dtype=dt)
         self._zeros_o = np.zeros(model.n_out, dtype=dt)
 
@@ -631,7 +633,7 @@ class GaussNewton:
                 VAL, DER, TC, DTC = self._gv_trace
                 RC = scratch("ggv_RC", (T + 1, B, n), dt)
                 S = scratch("ggv_S", (N, G * n), dt)
-                dWT = np.ascontiguousarray(np.concatenate([d["weight_ih"], d["weight_hh"]], axis=1).T)
+                dWT = transposed(np.concatenate([d["weight_ih"], d["weight_hh"]], axis=1))
                 readout_rows(self._PX, dWT, d["bias_ih"] + d["bias_hh"], k, out=S)
                 run_rows(GGK.lstm_gv_rforward,
                          (self._W_hhT, S.reshape(T, B, G * n), VAL, DER, self._C, TC, DTC, RH, RC), B, k)
@@ -639,8 +641,8 @@ class GaussNewton:
                 VAL, DER = self._gv_trace
                 S_in = scratch("ggv_Si", (N, G * n), dt)
                 S_hid = scratch("ggv_Sh", (N, G * n), dt)
-                readout_rows(self._X2, np.ascontiguousarray(d["weight_ih"].T), d["bias_ih"], k, out=S_in)
-                readout_rows(self._Hp, np.ascontiguousarray(d["weight_hh"].T), d["bias_hh"], k, out=S_hid)
+                readout_rows(self._X2, transposed(d["weight_ih"]), d["bias_ih"], k, out=S_in)
+                readout_rows(self._Hp, transposed(d["weight_hh"]), d["bias_hh"], k, out=S_hid)
                 run_rows(GGK.gru_gv_rforward,
                          (self._W_hhT, S_in.reshape(T, B, G * n), S_hid.reshape(T, B, G * n), VAL, DER,
                           self._Pre, self._H, RH), B, k)
@@ -653,7 +655,7 @@ class GaussNewton:
                 RZ = scratch("ggv_RZ", (N, model.n_out), dt)
                 Y2 = scratch("ggv_Y2", (N, model.n_out), dt)
                 readout_rows(RH1, self._VT, d["b_y"], k, out=RZ)
-                readout_rows(self._H1, np.ascontiguousarray(d["W_yh"].T), self._zeros_o, k, out=Y2)
+                readout_rows(self._H1, transposed(d["W_yh"]), self._zeros_o, k, out=Y2)
                 GK.add_scaled(RZ, 1.0, Y2)
             if self._P is not None:
                 GK.xent_hessian_apply(self._P, RZ, self._mask, Q)
@@ -742,8 +744,8 @@ class GaussNewton:
                     tr.update(
                         FP=np.array(FP),  # the layer's backward pass overwrites its copy
                         PX=np.ascontiguousarray(np.concatenate([prev, X2], axis=1)),
-                        W_hhT=np.ascontiguousarray(layer.W_hh.T),
-                        W_ihT=np.ascontiguousarray(layer.W_hx.T),
+                        W_hhT=transposed(layer.W_hh),
+                        W_ihT=transposed(layer.W_hx),
                         form=int(layer.form == "pascanu"),
                         leaky=layer.leaky,
                         alpha=layer.alpha if layer.alpha is not None else np.zeros(1, dtype=dt),
@@ -758,8 +760,8 @@ class GaussNewton:
                     tr.update(
                         C=C, trace=(VAL, DER, TC, DTC),
                         PX=np.ascontiguousarray(np.concatenate([X2, H[:-1].reshape(N, n)], axis=1)),
-                        W_hhT=np.ascontiguousarray(layer.weight_hh.T),
-                        W_ihT=np.ascontiguousarray(layer.weight_ih.T),
+                        W_hhT=transposed(layer.weight_hh),
+                        W_ihT=transposed(layer.weight_ih),
                     )
                 else:
                     _, P = arrs
@@ -770,8 +772,8 @@ class GaussNewton:
                         P=P, trace=(VAL, DER),
                         X2=np.ascontiguousarray(X2),
                         Hp=np.ascontiguousarray(H[:-1].reshape(N, n)),
-                        W_hhT=np.ascontiguousarray(layer.weight_hh.T),
-                        W_ihT=np.ascontiguousarray(layer.weight_ih.T),
+                        W_hhT=transposed(layer.weight_hh),
+                        W_ihT=transposed(layer.weight_ih),
                     )
                 traces.append(tr)
             H_top = saved[-1][0]
@@ -785,7 +787,7 @@ class GaussNewton:
             self._P = np.empty_like(Z)
             GK.softmax_rows_into(Z, self._P)
         self._V = None if model.W_yh is None else np.ascontiguousarray(model.W_yh)
-        self._VT = None if model.W_yh is None else np.ascontiguousarray(model.W_yh.T)
+        self._VT = None if model.W_yh is None else transposed(model.W_yh)
         self._zeros_n = np.zeros(n, dtype=dt)
         self._zeros_o = np.zeros(model.n_out, dtype=dt)
 
@@ -816,14 +818,14 @@ class GaussNewton:
                 RH = np.empty((T + 1, B, n), dtype=dt)
                 RC = None
                 if model.cell == "elman":
-                    dWU_T = np.ascontiguousarray(np.concatenate([d[f"W_hh_l{i}"], d[f"W_hx_l{i}"]], axis=1).T)
+                    dWU_T = transposed(np.concatenate([d[f"W_hh_l{i}"], d[f"W_hx_l{i}"]], axis=1))
                     S = readout_rows(tr["PX"], dWU_T, d[f"b_h_l{i}"], k)
                     if RX is not None:
                         GK.add_scaled(S, 1.0, readout_rows(RX, tr["W_ihT"], self._zeros_n, k))
                     run_rows(GK.gv_rforward, (tr["W_hhT"], S.reshape(T, B, n), tr["FP"], tr["form"],
                                               tr["leaky"], tr["alpha"], RH), B, k)
                 elif model.cell == "lstm":
-                    dWT = np.ascontiguousarray(np.concatenate([d[f"weight_ih_l{i}"], d[f"weight_hh_l{i}"]], axis=1).T)
+                    dWT = transposed(np.concatenate([d[f"weight_ih_l{i}"], d[f"weight_hh_l{i}"]], axis=1))
                     S = readout_rows(tr["PX"], dWT, d[f"bias_ih_l{i}"] + d[f"bias_hh_l{i}"], k)
                     if RX is not None:
                         GK.add_scaled(S, 1.0, readout_rows(RX, tr["W_ihT"], np.zeros(4 * n, dtype=dt), k))
@@ -832,11 +834,11 @@ class GaussNewton:
                     run_rows(GGK.lstm_gv_rforward,
                              (tr["W_hhT"], S.reshape(T, B, 4 * n), VAL, DER, tr["C"], TC, DTC, RH, RC), B, k)
                 else:
-                    S_in = readout_rows(tr["X2"], np.ascontiguousarray(d[f"weight_ih_l{i}"].T),
+                    S_in = readout_rows(tr["X2"], transposed(d[f"weight_ih_l{i}"]),
                                         d[f"bias_ih_l{i}"], k)
                     if RX is not None:
                         GK.add_scaled(S_in, 1.0, readout_rows(RX, tr["W_ihT"], np.zeros(3 * n, dtype=dt), k))
-                    S_hid = readout_rows(tr["Hp"], np.ascontiguousarray(d[f"weight_hh_l{i}"].T),
+                    S_hid = readout_rows(tr["Hp"], transposed(d[f"weight_hh_l{i}"]),
                                          d[f"bias_hh_l{i}"], k)
                     VAL, DER = tr["trace"]
                     run_rows(GGK.gru_gv_rforward,
@@ -853,7 +855,7 @@ class GaussNewton:
             else:
                 assert self._VT is not None
                 RZ = readout_rows(RX, self._VT, d["b_y"], k)
-                GK.add_scaled(RZ, 1.0, readout_rows(self._H1, np.ascontiguousarray(d["W_yh"].T), self._zeros_o, k))
+                GK.add_scaled(RZ, 1.0, readout_rows(self._H1, transposed(d["W_yh"]), self._zeros_o, k))
             if self._P is not None:
                 GK.xent_hessian_apply(self._P, RZ, self._mask, Q)
             else:

@@ -41,6 +41,8 @@ from .._validation import (
     check_real,
     check_shape,
     frozen_array,
+    read_only,
+    transposed,
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
@@ -238,8 +240,8 @@ class ElmanRNN(SequenceModel):
         self.W_hh, self.W_hx, self.b_h = frozen_array(W_hh), frozen_array(W_hx), frozen_array(b_h)
         self.W_yh, self.b_y = W_yh, b_y
         self.dtype: np.dtype = dtype
-        self._W_hhT = np.ascontiguousarray(self.W_hh.T)
-        self._W_hxT = np.ascontiguousarray(self.W_hx.T)
+        self._W_hhT = transposed(self.W_hh)
+        self._W_hxT = transposed(self.W_hx)
         self._alpha_zero = frozen_array(np.zeros(1, dtype=dtype))
         self._freeze()
 
@@ -540,7 +542,7 @@ class ElmanRNN(SequenceModel):
                 U = np.empty((0, B, n), dtype=self.dtype)
             run_rows(
                 K.elman_forward,
-                (self._W_hhT, self._W_hxT, self.b_h, x3, h0, self.activation.code,
+                (self._W_hhT, self._W_hxT, self.b_h, read_only(x3), h0, self.activation.code,
                  FORMS.index(self.form), self.leaky, self._alpha_arg(), H, A, FP, U),
                 B, k,
             )

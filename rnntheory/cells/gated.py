@@ -30,6 +30,8 @@ from .._validation import (
     check_real,
     check_shape,
     frozen_array,
+    read_only,
+    transposed,
 )
 from . import _elman_kernels as EK
 from . import _gated_kernels as GK
@@ -197,8 +199,8 @@ class _Gated(SequenceModel):
         self.bias_ih, self.bias_hh = frozen_array(biases[0]), frozen_array(biases[1])
         self.W_yh, self.b_y = readout_params(W_yh, b_y, n, dtype, "weight_hh")
         self.dtype = dtype
-        self._W_ihT = np.ascontiguousarray(self.weight_ih.T)
-        self._W_hhT = np.ascontiguousarray(self.weight_hh.T)
+        self._W_ihT = transposed(self.weight_ih)
+        self._W_hhT = transposed(self.weight_hh)
         self._freeze()
 
     def _check_reach(self, x3: np.ndarray, h0: np.ndarray | None) -> None:
@@ -395,7 +397,7 @@ class LSTM(_Gated):
         P = self._array("lstm_P" + tag, (T, B, 4 * n), temporary)
         run_rows(
             GK.lstm_forward,
-            (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, c0, H, C, P),
+            (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, read_only(x3), h0, c0, H, C, P),
             B, k,
         )
         return H, C, P
@@ -869,7 +871,8 @@ class GRU(_Gated):
         n = self.n_hidden
         H = self._array("gru_H" + tag, (T + 1, B, n), temporary)
         P = self._array("gru_P" + tag, (T, B, 4 * n), temporary)
-        run_rows(GK.gru_forward, (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, x3, h0, H, P), B, k)
+        run_rows(GK.gru_forward, (self._W_ihT, self._W_hhT, self.bias_ih, self.bias_hh, read_only(x3), h0, H, P),
+                 B, k)
         return H, P
 
     def forward(self, x: Any, h0: Any = None, *, batch_first: bool = False) -> GatedTrace:

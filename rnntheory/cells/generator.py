@@ -70,6 +70,8 @@ from .._validation import (
     check_real,
     check_shape,
     frozen_array,
+    read_only,
+    transposed,
 )
 from ..activations import Activation, get_activation
 from . import _elman_kernels as K
@@ -424,10 +426,10 @@ class GeneratorRNN(SequenceModel):
         self.W_yh, self.b_y = core.W_yh, core.b_y
         self.dtype = core.dtype
         # the column blocks of weight_ih the feedback kernels read
-        self._W_xT = np.ascontiguousarray(core.weight_ih[:, :n_in].T)
-        self._W_fT = np.ascontiguousarray(core.weight_ih[:, n_in:].T)
+        self._W_xT = transposed(core.weight_ih[:, :n_in])
+        self._W_fT = transposed(core.weight_ih[:, n_in:])
         self._W_f = np.ascontiguousarray(core.weight_ih[:, n_in:])
-        self._W_yhT = np.ascontiguousarray(core.W_yh.T)
+        self._W_yhT = transposed(core.W_yh)
         self._freeze()
 
     def _init_stacked(
@@ -488,8 +490,8 @@ class GeneratorRNN(SequenceModel):
 
         Gn = w_hh(l0).shape[0]
         # the kernels' stacked per-layer arrays (see _generator_kernels)
-        self._k_W_xT = np.ascontiguousarray(W0[:, :n_in].T)
-        self._k_W_fT = np.ascontiguousarray(W0[:, n_in:].T)
+        self._k_W_xT = transposed(W0[:, :n_in])
+        self._k_W_fT = transposed(W0[:, n_in:])
         self._k_W_f = np.ascontiguousarray(W0[:, n_in:])
         ups = [w_in(layer) for layer in stack.layers[1:]] or [np.zeros((Gn, n), dt)]
         self._k_W_up = np.ascontiguousarray(np.stack(ups))
@@ -505,7 +507,7 @@ class GeneratorRNN(SequenceModel):
             self._k_b_ih = np.ascontiguousarray(np.stack([layer.bias_ih for layer in ls]))
             self._k_b_hh = np.ascontiguousarray(np.stack([layer.bias_hh for layer in ls]))
             self._k_acts = np.zeros(L, dtype=np.int64)
-        self._W_yhT = np.ascontiguousarray(stack.W_yh.T)
+        self._W_yhT = transposed(stack.W_yh)
         self._freeze()
 
     @property
@@ -1050,9 +1052,9 @@ class GeneratorRNN(SequenceModel):
         FB = np.empty((T, B, mo), dtype=self.dtype)
         kind = G.KIND_SOFTMAX if loss == "xent" else G.KIND_LINEAR
         G.generator_forward(
-            np.ascontiguousarray(self.W_hh.T), np.ascontiguousarray(self.W_hx.T),
-            np.ascontiguousarray(self.W_hy.T), self.b_h, np.ascontiguousarray(self.W_yh.T),
-            self.b_y, x3, h, TF, own, self.activation.code, kind, H, A, FP, Z, O, FB,
+            transposed(self.W_hh), transposed(self.W_hx),
+            transposed(self.W_hy), self.b_h, transposed(self.W_yh),
+            self.b_y, read_only(x3), h, TF, own, self.activation.code, kind, H, A, FP, Z, O, FB,
         )
         return H, A, FP, Z, O, FB
 

@@ -56,7 +56,14 @@ from typing import Any
 import numpy as np
 
 from .._parallel import blas_threads_for, own_threads, row_ranges, run_parallel, threads_for
-from .._validation import as_float_array, check_choice, check_real, show_value
+from .._validation import (
+    as_float_array,
+    check_choice,
+    check_real,
+    read_only,
+    show_value,
+    transposed,
+)
 from ..cells.elman import ElmanRNN
 from ..cells.gated import GRU, LSTM
 from ..cells.stacked import StackedRNN, StackedTrace
@@ -200,7 +207,7 @@ def _compute_gated(
     V = _rows("flow", fh, H.shape, dt)[1:].reshape(N, n)
     HK = np.ascontiguousarray(H[:-1], dtype=dt).reshape(N, n)
     W = np.ascontiguousarray(model.weight_hh)
-    WT = np.ascontiguousarray(W.T)
+    WT = transposed(W)
     G_rows = W.shape[0]
     m = np.empty(N, np.uint8)
     R = np.empty(N, np.float64)
@@ -316,11 +323,11 @@ def _compute(
     FPR = _rows("trace.fprime", fp, (T, *lead, n), dt).reshape(N, n) if fp is not None else np.empty((0, n), dt)
     HK = np.ascontiguousarray(H[:-1], dtype=dt).reshape(N, n) if std_f2 else np.empty((0, n), dt)
     W = np.ascontiguousarray(model.W_hh)
-    alpha = model.alpha if model.alpha is not None else np.zeros(1, dtype=dt)
+    alpha = read_only(model.alpha if model.alpha is not None else np.zeros(1, dtype=dt))
     given = mask is not None
     m = np.ascontiguousarray(mask, dtype=np.uint8).reshape(N) if given else np.empty(N, np.uint8)
     R = np.empty(N, np.float64)
-    WT = np.ascontiguousarray(W.T)
+    WT = transposed(W)
     # the terms are independent rows: k threads take ranges of them, each
     # returning its mean over its own counted terms, recombined by the counts
     k = threads_for(N, 3 * N * n * n)
