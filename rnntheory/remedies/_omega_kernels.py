@@ -90,6 +90,38 @@ def _sumsq(x):
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _sumsq_scaled(x, f):
+    """``Σ (x_i · f)²`` in float64, ``f`` a power of two (each ``x_i · f`` exact
+    where it is a normal number: the sum of squares of ``x`` scaled by ``f``,
+    without forming the scaled array); partial sums as in :func:`_sumsq`."""
+    n = x.shape[0]
+    n8 = n - n % 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for i in range(0, n8, 8):
+        x0 = np.float64(x[i]) * f
+        x1 = np.float64(x[i + 1]) * f
+        x2 = np.float64(x[i + 2]) * f
+        x3 = np.float64(x[i + 3]) * f
+        x4 = np.float64(x[i + 4]) * f
+        x5 = np.float64(x[i + 5]) * f
+        x6 = np.float64(x[i + 6]) * f
+        x7 = np.float64(x[i + 7]) * f
+        s0 += x0 * x0
+        s1 += x1 * x1
+        s2 += x2 * x2
+        s3 += x3 * x3
+        s4 += x4 * x4
+        s5 += x5 * x5
+        s6 += x6 * x6
+        s7 += x7 * x7
+    t = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in range(n8, n):
+        xi = np.float64(x[i]) * f
+        t += xi * xi
+    return t
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
 def _abs_max(v):
     """``max_i |v_i|`` in the dtype of ``v`` (exact), with eight running maxima
     (i mod 8) so the loop is not one chain of dependent comparisons."""
@@ -578,10 +610,11 @@ def omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, 
     own_c = carry and V.shape[1] == n  # one LSTM cell: V holds flow[k+1] alone, v_c is read from CC
     dt = V.dtype
     limit = PARTS_MAX_EXPONENT_F32 if V.itemsize == 4 else PARTS_MAX_EXPONENT_F64
-    rows = max(1, min(max(r_hi - r_lo, 1), 16384 // max(Ds[0].shape[1], 1)))
+    # blocks of about 64K entries of D: the gradient's product per block is then large
+    # enough for BLAS to run near its peak
+    rows = max(1, min(max(r_hi - r_lo, 1), 65536 // max(Ds[0].shape[1], 1)))
     VS = np.empty((rows, S), dtype=dt)
-    US = np.empty((L, rows, n), dtype=dt)
-    UCS = np.empty(n, dtype=dt)
+    US = np.empty((rows, n), dtype=dt)
     raw = np.empty(S if own_c else 0, dtype=dt)
     NV = np.empty(rows, dtype=np.float64)
     NU = np.empty(rows, dtype=np.float64)
@@ -605,35 +638,36 @@ def omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, 
                     raw[i] = vh_r[i]
                     raw[n + i] = vc_r[i]
                 e = _scale_row(raw, v)
+                nv2 = _sumsq(v)
             else:
-                e = _scale_row(V[r], v)
-            nv2 = _sumsq(v)
+                # ‖v‖² at the scale 2^-e without storing the scaled row, where 2^-e is
+                # one normal factor (else as the kernels do, with two)
+                vr = V[r]
+                mx = np.float64(_abs_max(vr))
+                e = math.frexp(mx)[1] if mx > 0.0 else 0
+                if -1000 <= e <= 1000:
+                    nv2 = _sumsq_scaled(vr, _pow2(-e))
+                else:
+                    e = _scale_row(vr, v)
+                    nv2 = _sumsq(v)
             NV[j] = nv2
             NU[j] = 0.0
             mask[r] = 1 if _at_least(nv2, 2 * e, threshold) else 0
             if mask[r] != 0 and (e > limit or e < -limit):
                 return total, -1
             F[j] = _pow2(-e)
-        # u of every layer, scaled by the row's 2^-e (one list access per layer and block)
+        # ‖u‖² of every layer at the row's scale 2^-e (one list access per layer and block)
         for l in range(L):
             uh_l = UHs[l]
             cc_l = CCs[l]
             for j in range(m):
                 r = r0 + j
-                u = US[l, j]
                 if mask[r] == 0:
-                    u[:] = 0.0
                     continue
                 f = F[j]
-                uh = uh_l[r]
-                for i in range(n):
-                    u[i] = np.float64(uh[i]) * f
-                NU[j] += _sumsq(u)
+                NU[j] += _sumsq_scaled(uh_l[r], f)
                 if carry:
-                    uc = cc_l[r]
-                    for i in range(n):
-                        UCS[i] = np.float64(uc[i]) * f
-                    NU[j] += _sumsq(UCS)
+                    NU[j] += _sumsq_scaled(cc_l[r], f)
         for j in range(m):
             r = r0 + j
             if mask[r] == 0:
@@ -645,16 +679,19 @@ def omega_parts(Ds, UHs, CCs, V, B, squared, grad, threshold, mask, R, G, r_lo, 
             R[r] = rat
             C[j] = c2
         if grad:
-            # ∂Ω_k/∂u at the unscaled u is 2^-e times that at the scaled one
+            # ∂Ω_k/∂u at the unscaled u: C · 2^-e times the scaled u, so C · 2^-2e times u
             for l in range(L):
+                uh_l = UHs[l]
                 for j in range(m):
-                    if mask[r0 + j] != 0:
-                        u = US[l, j]
-                        c2 = C[j]
-                        f = F[j]
-                        for i in range(n):
-                            u[i] = (c2 * np.float64(u[i])) * f
-                G[l] += np.dot(Ds[l][r0:r0 + m].T, US[l, :m])
+                    u = US[j]
+                    if mask[r0 + j] == 0:
+                        u[:] = 0.0
+                        continue
+                    c = C[j] * (F[j] * F[j])
+                    uh = uh_l[r0 + j]
+                    for i in range(n):
+                        u[i] = np.float64(uh[i]) * c
+                G[l] += np.dot(Ds[l][r0:r0 + m].T, US[:m])
     return total, count
 
 
