@@ -130,7 +130,8 @@ def draw_success(ax: Any, rates: dict[str, tuple[Any, Any]], *, percent: bool = 
     """Success rates against the sequence length on ``ax``: lines, or bars for one length.
 
     ``rates`` maps a method to ``(lengths, rates)`` with rates in ``[0, 1]``.
-    Over several lengths each method is a line with markers (gid: its label).
+    Over several lengths each method is a line with markers (gid: its label),
+    each with its own marker, size and dash pattern (coinciding lines stay visible).
     When every method was run at one and the same length, a line would be a
     lone marker on an axis of five meaningless units, so each method becomes a
     bar (gid: its label) named by its tick, with its rate written above it (a
@@ -158,12 +159,17 @@ def draw_success(ax: Any, rates: dict[str, tuple[Any, Any]], *, percent: bool = 
         ax.set_ylim(0.0, 1.15 * top)
         ax.set_xlabel(f"method (sequence length {lengths[0]:g})")
         return True
+    # methods with the same rates draw the same line: each has its own marker, a
+    # smaller one than the methods before it, and its own dash pattern, so every
+    # method stays visible where lines coincide
+    markers, dashes = "osD^vPX*", ("-", "--", "-.", ":")
     for i, (name, (x, y)) in enumerate(rates.items()):
         xs = np.asarray(x, dtype=float)
         ys = np.asarray(y, dtype=float)
         order = np.argsort(xs)
-        ax.plot(xs[order], scale * ys[order], marker="o", lw=1.8, color=f"C{i % 10}", label=name,
-                gid=name)
+        ax.plot(xs[order], scale * ys[order], marker=markers[i % len(markers)],
+                markersize=max(3.0, 9.0 - 1.2 * (i % 6)), ls=dashes[i % len(dashes)], lw=1.8,
+                color=f"C{i % 10}", label=name, gid=name)
     ax.set_ylim(-0.05 * scale, top)
     ax.set_xlabel("sequence length")
     return False
