@@ -97,14 +97,15 @@ class Config:
         ``omega``, ``hf_steps``, ``esn_n_hidden`` below apply to it only).
     scale : {"default", "full"}
         The protocols' scale (:meth:`rnntheory.experiments.protocols.Protocol.scale_values`):
-        ``"default"`` has reduced budgets (the length-50 stage took about half an
-        hour on a shared 2-core machine; the length sweep of the solving rows
-        takes as long again or more); ``"full"`` is the protocols' own (days of
-        CPU; meant for a Dask cluster).
+        ``"default"`` has reduced budgets (about 30 minutes for the length-50
+        stage on a 2-core machine shared with other work, and 15 for the length
+        sweep of the solving rows at 100 and 200 on an idle one); ``"full"`` is
+        the protocols' own (days of CPU; meant for a Dask cluster).
     seeds : int
         Runs per row at ``length`` (≥ 5 for the report's success rates).
     sweep_lengths : tuple of int
-        Further lengths run by every row that solves ``length`` on at least one seed.
+        Further lengths run by every row that solves ``length`` on at least one seed
+        (Pascanu et al.'s Fig. 7 lengths by default).
     sweep_seeds : int
         Runs per row at each sweep length.
     overrides : tuple of (str, int)
@@ -146,7 +147,7 @@ class Config:
     protocol: str = "own"
     scale: str = "default"
     seeds: int = 5
-    sweep_lengths: tuple[int, ...] = (100, 200)
+    sweep_lengths: tuple[int, ...] = (100, 150, 200)
     sweep_seeds: int = 3
     overrides: tuple[tuple[str, int], ...] = ()
     workers: int = 2
