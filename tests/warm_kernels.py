@@ -58,13 +58,12 @@ def _cells() -> None:
     for dtype in (np.float64, np.float32):
         x = rng.normal(size=(5, 3, 2)).astype(dtype)
         y = rng.integers(0, 2, size=(5, 3))
-        # the Elman RNN last: collecting the tests runs its float64 forward pass meanwhile
         for m in (
+            ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=0, dtype=dtype),
             LSTM.init(2, 3, 2, seed=0, dtype=dtype),
             GRU.init(2, 3, 2, seed=0, dtype=dtype),
             StackedRNN.init(2, 3, 2, cell="gru", n_layers=2, seed=0, dtype=dtype),
             BidirectionalRNN.init(2, 3, 2, cell="lstm", n_layers=2, seed=0, dtype=dtype),
-            ElmanRNN.init(2, 3, 2, scheme="gaussian", seed=0, dtype=dtype),
         ):
             m.forward(x)
             if hasattr(m, "value_and_grad"):
@@ -81,50 +80,39 @@ def _cells() -> None:
 
 
 def _remedies_of_every_cell() -> None:
-    """Gauss–Newton products, generators and Ω of the gated cells and stacks, in the
-    order of the test files that need them (test_gated_curvature, test_generator_*,
-    test_omega_*, test_stacked_*), each phase for both dtypes; the stacked Ω kernels
-    of every cell."""
+    """Gauss–Newton products, generators and Ω of the gated cells and stacks
+    (test_gated_curvature, test_generator_*, test_omega_*, test_stacked_*); the stacked
+    Ω kernels of every cell."""
     from rnntheory import GRU, LSTM, GeneratorRNN, StackedRNN
     from rnntheory.remedies import omega
 
     rng = np.random.default_rng(2)
-    data = {}
     for dtype in (np.float64, np.float32):
         for B in ((), (3,)):
-            data[dtype, B] = (rng.normal(size=(5, *B, 2)).astype(dtype), rng.integers(0, 2, size=(5, *B)))
-
-    def models(dtype):
-        return (LSTM.init(2, 3, 2, seed=0, dtype=dtype), GRU.init(2, 3, 2, seed=0, dtype=dtype),
-                StackedRNN.init(2, 3, 2, cell="lstm", n_layers=2, seed=0, dtype=dtype))
-
-    for (dtype, _), (x, y) in data.items():
-        for m in models(dtype):
-            G = m.gauss_newton(x, y, lam_struct=0.1)
-            G(np.ones(G.n_params))
-            m.loss(x, y)
-    for (dtype, _), (x, y) in data.items():
-        for cell, layers in (("elman", 1), ("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)):
-            gen = GeneratorRNN.init(2, 3, 2, cell=cell, n_layers=layers, seed=0, dtype=dtype)
-            for mode, p in (("free", None), ("scheduled", 0.5), ("teacher", None)):
-                gen.value_and_grad(x, y, mode=mode, p=p, seed=0)
-    for (dtype, _), (x, y) in data.items():
-        for m in models(dtype):
-            _, g = m.value_and_grad(x, y, keep_trace=True)
-            for hold in (True, False):
-                omega(m, g.trace, g, hold_fprime=hold)
-            _, g = m.value_and_grad(x, y, keep_trace="scratch")  # Ω from the BPTT parts
-            omega(m, g.trace, g, hold_fprime=True)
-    # the stacked Ω kernels (one compilation per cell and dtype, any layer count)
-    for (dtype, _), (x, y) in data.items():
-        for cell in ("elman", "lstm", "gru"):
-            st = StackedRNN.init(2, 3, 2, cell=cell, n_layers=2, seed=0, dtype=dtype)
-            _, g = st.value_and_grad(x, y, keep_trace=True)
-            for hold in (True, False):
-                omega(st, g.trace, g, hold_fprime=hold)
-    for (dtype, _), (x, y) in data.items():
-        m = StackedRNN.init(2, 3, 2, cell="lstm", n_layers=2, seed=0, dtype=dtype)
-        m.value_and_grad(x, y, truncate=(2, 3))
+            x = rng.normal(size=(5, *B, 2)).astype(dtype)
+            y = rng.integers(0, 2, size=(5, *B))
+            for m in (LSTM.init(2, 3, 2, seed=0, dtype=dtype), GRU.init(2, 3, 2, seed=0, dtype=dtype),
+                      StackedRNN.init(2, 3, 2, cell="lstm", n_layers=2, seed=0, dtype=dtype)):
+                G = m.gauss_newton(x, y, lam_struct=0.1)
+                G(np.ones(G.n_params))
+                m.loss(x, y)
+                _, g = m.value_and_grad(x, y, keep_trace=True)
+                for hold in (True, False):
+                    omega(m, g.trace, g, hold_fprime=hold)
+                _, g = m.value_and_grad(x, y, keep_trace="scratch")  # the LSTM's Ω from its BPTT parts
+                omega(m, g.trace, g, hold_fprime=True)
+                if isinstance(m, StackedRNN):
+                    m.value_and_grad(x, y, truncate=(2, 3))
+            # the stacked Ω kernels (one compilation per cell and dtype, any layer count)
+            for cell in ("elman", "lstm", "gru"):
+                st = StackedRNN.init(2, 3, 2, cell=cell, n_layers=2, seed=0, dtype=dtype)
+                _, g = st.value_and_grad(x, y, keep_trace=True)
+                for hold in (True, False):
+                    omega(st, g.trace, g, hold_fprime=hold)
+            for cell, layers in (("elman", 1), ("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)):
+                gen = GeneratorRNN.init(2, 3, 2, cell=cell, n_layers=layers, seed=0, dtype=dtype)
+                for mode, p in (("free", None), ("scheduled", 0.5), ("teacher", None)):
+                    gen.value_and_grad(x, y, mode=mode, p=p, seed=0)
 
 
 def main() -> None:
