@@ -483,7 +483,7 @@ class GaussNewton:
                               for r0, r1 in rows])
             run_rows(
                 K.elman_backward,
-                (self._W_hh, None, dE.reshape(T, B, n), self._FP, self._form,
+                (self._W_hh, None, read_only(dE.reshape(T, B, n)), self._FP, self._form,
                  model.leaky, self._alpha, flow, D, np.empty((0, 0, 0), dt), 0),
                 B, k,
             )
@@ -678,11 +678,13 @@ class GaussNewton:
                     dC[:] = 0.0
                     GK.add_scaled(dC, ls, RC[1:].reshape(N, n))  # structural damping on c_t
                     run_rows(CK.lstm_backward_direct,
-                             (self._W_hh, dH3, dC.reshape(T, B, n), self._C, self._Pre, flow_h, flow_c, D), B, k)
+                             (self._W_hh, read_only(dH3), read_only(dC.reshape(T, B, n)), self._C, self._Pre,
+                              flow_h, flow_c, D), B, k)
                 else:
                     none = np.empty((0, 0, 0), dtype=D.dtype)
                     run_rows(CK.lstm_backward,
-                             (self._W_hh, None, dH3, self._C, self._Pre, flow_h, flow_c, D, none, none, 0), B, k)
+                             (self._W_hh, None, read_only(dH3), self._C, self._Pre, flow_h, flow_c, D, none, none, 0),
+                             B, k)
                 D2 = D.reshape(N, G * n)
                 g_b = sum_over_rows(K.column_sums, (D2,), k)
                 gW = sum_over_rows(K.gemm_tn, (D2, self._PX), k)  # [∂/∂W_ih, ∂/∂W_hh]
@@ -690,7 +692,7 @@ class GaussNewton:
             else:
                 D_hid = scratch("ggv_Dh", (T, B, G * n), dt)
                 D_in = scratch("ggv_Di", (T, B, G * n), dt)
-                run_rows(CK.gru_backward, (self._W_hh, None, dH3, self._H, self._Pre, flow_h, D_hid, D_in,
+                run_rows(CK.gru_backward, (self._W_hh, None, read_only(dH3), self._H, self._Pre, flow_h, D_hid, D_in,
                                           np.empty((0, 0, 0), dt), 0), B, k)
                 Dh = D_hid.reshape(N, G * n)
                 Di = D_in.reshape(N, G * n)

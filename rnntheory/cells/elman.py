@@ -824,7 +824,7 @@ class ElmanRNN(SequenceModel):
             with own_threads(k):
                 run_rows(
                     K.elman_backward,
-                    (self.W_hh, W_yh, dE, FP, FORMS.index(self.form), self.leaky, self._alpha_arg(),
+                    (self.W_hh, W_yh, read_only(dE), FP, FORMS.index(self.form), self.leaky, self._alpha_arg(),
                      flow, D, UH, chunk),
                     B, k,
                 )
@@ -978,7 +978,7 @@ class ElmanRNN(SequenceModel):
         with own_threads(k):
             run_rows(
                 K.elman_backward,
-                (self.W_hh, None, dh3, FP, FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
+                (self.W_hh, None, read_only(dh3), FP, FORMS.index(self.form), self.leaky, self._alpha_arg(), flow, D,
                  np.empty((0, 0, 0), self.dtype), 0),
                 B, k,
             )

@@ -155,7 +155,7 @@ class _Gated(SequenceModel):
         or the GRU's ``(UH,)`` (:func:`gru_backward`); empty arrays when not
         wanted, the only choice under truncation."""
         k1, k2, chunk = sched
-        head = (self.weight_hh, self.W_yh, dZ, S, P)
+        head = (self.weight_hh, self.W_yh, read_only(dZ), S, P)
         parts = parts if parts else (self._no_parts(),) * (2 if isinstance(self, LSTM) else 1)
         with own_threads(k):
             if k2:
@@ -811,9 +811,11 @@ class LSTM(_Gated):
         k = self._threads(T, B)
         with own_threads(k):
             if dc3 is None:
-                run_rows(GK.lstm_backward, (self.weight_hh, None, dh3, C, P, flow_h, flow_c, D, UH, CC, 0), B, k)
+                run_rows(GK.lstm_backward, (self.weight_hh, None, read_only(dh3), C, P, flow_h, flow_c, D, UH, CC, 0),
+                         B, k)
             else:
-                run_rows(GK.lstm_backward_direct, (self.weight_hh, dh3, dc3, C, P, flow_h, flow_c, D), B, k)
+                run_rows(GK.lstm_backward_direct,
+                         (self.weight_hh, read_only(dh3), read_only(dc3), C, P, flow_h, flow_c, D), B, k)
         D2 = D.reshape(T * B, 4 * n)
         with own_threads(k), blas_threads_for(T * B * 4 * n * max(n, n_in)):
             g_ih = sum_over_rows(EK.gemm_tn, (D2, x3.reshape(T * B, n_in)), k)
@@ -1228,7 +1230,7 @@ class GRU(_Gated):
         UH = self._array("gru_vjp_UH" + tag, (T, B, n), True) if parts is not None else self._no_parts()
         k = self._threads(T, B)
         with own_threads(k):
-            run_rows(GK.gru_backward, (self.weight_hh, None, dh3, H, P, flow, D_hid, D_in, UH, 0), B, k)
+            run_rows(GK.gru_backward, (self.weight_hh, None, read_only(dh3), H, P, flow, D_hid, D_in, UH, 0), B, k)
         Dh = D_hid.reshape(T * B, 3 * n)
         Di = D_in.reshape(T * B, 3 * n)
         with own_threads(k), blas_threads_for(T * B * 3 * n * max(n, n_in)):
