@@ -58,42 +58,12 @@ GRAD_FIXED_FPRIME = 2  # v and f′ held fixed (Pascanu et al.'s Theano code)
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
-def _sumsq(x):
-    """``Σ x_i²`` in float64 with eight partial sums (i mod 8), added in a fixed
-    tree: eight independent chains instead of one, so the loop is not bound by
-    the latency of a single running sum."""
-    n = x.shape[0]
-    n8 = n - n % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for i in range(0, n8, 8):
-        x0 = np.float64(x[i])
-        x1 = np.float64(x[i + 1])
-        x2 = np.float64(x[i + 2])
-        x3 = np.float64(x[i + 3])
-        x4 = np.float64(x[i + 4])
-        x5 = np.float64(x[i + 5])
-        x6 = np.float64(x[i + 6])
-        x7 = np.float64(x[i + 7])
-        s0 += x0 * x0
-        s1 += x1 * x1
-        s2 += x2 * x2
-        s3 += x3 * x3
-        s4 += x4 * x4
-        s5 += x5 * x5
-        s6 += x6 * x6
-        s7 += x7 * x7
-    t = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    for i in range(n8, n):
-        xi = np.float64(x[i])
-        t += xi * xi
-    return t
-
-
-@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
 def _sumsq_scaled(x, f):
     """``Σ (x_i · f)²`` in float64, ``f`` a power of two (each ``x_i · f`` exact
     where it is a normal number: the sum of squares of ``x`` scaled by ``f``,
-    without forming the scaled array); partial sums as in :func:`_sumsq`."""
+    without forming the scaled array), with eight partial sums (i mod 8) added in
+    a fixed tree: eight independent chains instead of one, so the loop is not
+    bound by the latency of a single running sum."""
     n = x.shape[0]
     n8 = n - n % 8
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
@@ -119,6 +89,12 @@ def _sumsq_scaled(x, f):
         xi = np.float64(x[i]) * f
         t += xi * xi
     return t
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy")
+def _sumsq(x):
+    """``Σ x_i²`` in float64 (:func:`_sumsq_scaled` with ``f = 1``, an exact factor)."""
+    return _sumsq_scaled(x, 1.0)
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy")
