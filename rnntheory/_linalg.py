@@ -36,7 +36,8 @@ of two (exact), so that LAPACK sees neither overflow nor subnormals."""
 def pow2_exponent(A: np.ndarray) -> int:
     """``e`` with ``max|A · 2**-e|`` in ``[1/2, 1)`` when ``A``'s largest entry is
     outside ``[2**-400, 2**400]``; 0 for ordinary (or zero, or empty) arrays."""
-    m = float(np.max(np.abs(A))) if A.size else 0.0
+    # max|A| as max(max A, −min A): two reductions, no |A| temporary (NaN propagates)
+    m = float(np.maximum(np.max(A), -np.min(A))) if A.size else 0.0
     if m == 0.0 or 2.0**-SAFE_EXP <= m <= 2.0**SAFE_EXP:
         return 0
     return math.frexp(m)[1]

@@ -115,9 +115,17 @@ def _remedies_of_every_cell() -> None:
                     gen.value_and_grad(x, y, mode=mode, p=p, seed=0)
 
 
+def _esn() -> None:
+    """The sparse reservoir's run loop (test_esn, test_esn_scale)."""
+    from rnntheory.esn import random_esn
+
+    e = random_esn(120, 1, 1, spectral_radius=0.9, connectivity=0.05, feedback_scaling=0.5, seed=0)
+    e.run(np.zeros((3, 1)), np.zeros((3, 1)))
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
-    for step in (_cells, _jacobians, _verify, _remedies_of_every_cell):
+    for step in (_cells, _jacobians, _verify, _remedies_of_every_cell, _esn):
         try:
             step()
         except Exception:  # warming only: the tests report real failures
