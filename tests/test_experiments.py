@@ -292,6 +292,36 @@ def test_pascanu_counts_match_the_store(tmp_path):
     assert again.numbers == res.numbers
 
 
+def test_pascanu_tasks_runs_the_registry_protocols():
+    """``pascanu-tasks --full`` is the protocol registry's full scale, run for run: each
+    method's spec equals its protocol's full-scale spec (the same store key, so a store
+    of either resumes the other); at the default scale only the budget, the test set
+    and the evaluation interval differ from the protocol's default; the report lists the
+    registry's departures and this configuration's own."""
+    from rnntheory.experiments import pascanu_tasks
+    from rnntheory.experiments.protocols import get_protocol
+
+    full = pascanu_tasks.Config.full()
+    for method, key in pascanu_tasks.PROTOCOLS.items():
+        p = get_protocol(key)
+        assert pascanu_tasks.METHODS[method] == p.remedies
+        assert set(full.tasks) == set(p.tasks) and full.lengths == p.lengths and full.seeds == p.seeds
+        for task in ("temporal_order", "multiplication"):
+            got = pascanu_tasks._spec(full, task, 150, method, 3)
+            assert got == p.spec(task, 150, seed=3, scale="full", eval_every=5000)
+            assert got.key() == p.spec(task, 150, seed=3, scale="full", eval_every=5000).key()
+        small = pascanu_tasks._spec(pascanu_tasks.Config(), "temporal_order", 50, method, 0)
+        ref = p.spec("temporal_order", 50, seed=0)
+        differ = {f for f in ("steps", "eval_size", "hparams", "lr", "init", "optimizer", "n_hidden",
+                              "batch_size", "remedies", "cell") if getattr(small, f) != getattr(ref, f)}
+        assert differ <= {"steps", "eval_size", "hparams"}, differ
+        assert {k: v for k, v in small.hparams if k != "eval_every"} == \
+            {k: v for k, v in ref.hparams if k != "eval_every"}
+    lines = pascanu_tasks._departures(pascanu_tasks.Config(lr=0.05, clip=0.5))
+    assert "lr 0.05 (the paper: 0.01)" in lines and "clip 0.5 (the protocol: 1)" in lines
+    assert any("one nominal length" in d or "fixed length" in d.lower() for d in lines), lines
+
+
 # ----------------------------------------------------------------------------- remedies
 
 

@@ -7,6 +7,14 @@ regulariser Ω, on the pathological tasks of Hochreiter & Schmidhuber, over
 sequence lengths 50–200 and 5 seeds. A run *solves* its task when it makes
 fewer than 1 % errors on 10 000 fresh sequences (their §4).
 
+The three methods are the protocol registry's ``pascanu2013-msgd``,
+``pascanu2013-msgd-clip`` and ``pascanu2013-msgd-clip-omega``
+(:mod:`rnntheory.experiments.protocols`): every run is the protocol's
+:class:`~rnntheory.experiments.RunSpec` (:meth:`~rnntheory.experiments.protocols.Protocol.spec`)
+with this experiment's configuration applied on top, the report lists the
+protocol's source and departures, and :meth:`Config.full` is the protocol's
+full scale.
+
 Each run is a :class:`~rnntheory.experiments.RunSpec` executed by
 :func:`~rnntheory.experiments.run_one` through the sweep machinery (results
 in the SQLite store ``OUT/pascanu-tasks.db``, so an interrupted experiment
@@ -20,7 +28,7 @@ order at length 50 on 5/5 seeds (solved after 1 500–3 250 updates).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +36,10 @@ import numpy as np
 
 from .._validation import check_choice, check_int, check_real
 from ..remedies.stages import PASCANU_2013_OMEGA_WEIGHT
+from .protocols import get_protocol
 from .registry import (
     Experiment,
     ExperimentResult,
-    budget_spec,
     check_budget,
     check_run,
     check_sequence,
@@ -41,25 +49,22 @@ from .registry import (
     markdown_table,
     run_specs,
 )
-from .runspec import (
-    PASCANU_2013_BATCH_SIZE,
-    PASCANU_2013_LR,
-    PASCANU_2013_N_HIDDEN,
-    PASCANU_2013_TEST_SEQUENCES,
-)
+from .runspec import PASCANU_2013_BATCH_SIZE, PASCANU_2013_N_HIDDEN
 
-__all__ = ["METHODS", "Config", "run"]
+__all__ = ["METHODS", "PROTOCOLS", "Config", "run"]
 
 NAME = "pascanu-tasks"
 
-#: method -> remedies of the RunSpec
-METHODS: dict[str, tuple[str, ...]] = {
-    "MSGD": (),
-    "MSGD+clip": ("clip",),
-    "MSGD+clip+Ω": ("clip", "omega"),
+#: method -> its protocol (a key of :data:`rnntheory.experiments.protocols.PROTOCOLS`)
+PROTOCOLS: dict[str, str] = {
+    "MSGD": "pascanu2013-msgd",
+    "MSGD+clip": "pascanu2013-msgd-clip",
+    "MSGD+clip+Ω": "pascanu2013-msgd-clip-omega",
 }
-_PATHOLOGICAL = ("temporal_order", "temporal_order_3bit", "addition", "multiplication",
-                 "random_permutation", "noiseless_memorization")
+#: method -> remedies of its RunSpec (the protocol's)
+METHODS: dict[str, tuple[str, ...]] = {m: get_protocol(k).remedies for m, k in PROTOCOLS.items()}
+_PAPER = get_protocol(PROTOCOLS["MSGD"])
+_PATHOLOGICAL = _PAPER.tasks
 
 
 @dataclass(frozen=True)
@@ -134,23 +139,25 @@ class Config:
 
     @classmethod
     def full(cls) -> Config:
-        """The paper's protocol: six tasks, lengths 50–200, 5 seeds, 10 000 test sequences.
+        """The protocols' full scale: six tasks, lengths 50–200, 5 seeds, 10 000 test sequences.
 
         The update budget is 10⁶ per run (the paper's cap is 5·10⁶): days of CPU.
         """
-        return cls(tasks=_PATHOLOGICAL, lengths=(50, 100, 150, 200), seeds=5, lr=PASCANU_2013_LR,
-                   steps=1_000_000, eval_size=PASCANU_2013_TEST_SEQUENCES, eval_every=5000)
+        v = _PAPER.scale_values("full")
+        return cls(tasks=_PAPER.tasks, lengths=_PAPER.lengths, seeds=_PAPER.seeds, lr=v["lr"],
+                   steps=v["steps"], eval_size=v["eval_size"], eval_every=5000)
 
 
 def _spec(config: Config, task: str, L: int, method: str, seed: int) -> Any:
-    rem = METHODS[method]
-    hp: dict[str, float] = {"eval_every": float(config.eval_every)}
-    if "clip" in rem:
-        hp["clip"] = config.clip
-    if "omega" in rem:
-        hp["omega"] = config.omega
-    return budget_spec(config, task, L, seed, cell="rnn", init=config.init, remedies=rem,
-                       hparams=tuple(hp.items()))
+    """The run: the method's protocol spec, with this configuration applied on top."""
+    sp = get_protocol(PROTOCOLS[method]).spec(
+        task, L, seed=seed, steps=config.steps, eval_size=config.eval_size, eval_every=config.eval_every,
+        n_hidden=config.n_hidden, batch_size=config.batch_size)
+    hp = dict(sp.hparams)
+    for name in ("clip", "omega"):
+        if name in hp:
+            hp[name] = getattr(config, name)
+    return replace(sp, init=config.init, optimizer=config.optimizer, lr=config.lr, hparams=tuple(hp.items()))
 
 
 def run(config: Config, out: Path | None, seed: int) -> ExperimentResult:
@@ -305,6 +312,13 @@ def _markdown(numbers: dict[str, Any], config: Config, figs: list[str], notes: l
         markdown_table(["task", "length", "method", "solved", "median updates to solve",
                         "median final error", "clips", "fallbacks"], rows),
         "",
+        "## Protocol",
+        "",
+        f"Each method is its entry in the protocol registry ({', '.join(f'`{k}`' for k in PROTOCOLS.values())}), "
+        f"after {_PAPER.source.cite()}. Where this run departs from it:",
+        "",
+        *[f"- {d}" for d in _departures(config)],
+        "",
         "## Interpretation",
         "",
     ]
@@ -325,6 +339,23 @@ def _markdown(numbers: dict[str, Any], config: Config, figs: list[str], notes: l
     for f in figs:
         lines += ["", f"![{Path(f).stem}]({Path(f).name})"]
     return "\n".join(lines)
+
+
+def _departures(config: Config) -> list[str]:
+    """The paper's protocol as the registry states it, against this configuration."""
+    out = list(_PAPER.departures)
+    paper = {"lr": _PAPER.lr, "n_hidden": _PAPER.n_hidden, "batch_size": _PAPER.batch_size,
+             "init": _PAPER.init, "optimizer": _PAPER.optimizer, "eval_size": _PAPER.test_size}
+    for name, want in paper.items():
+        got = getattr(config, name)
+        if got != want:
+            out.append(f"{name} {got} (the paper: {want})")
+    out.append(f"{config.steps:,} updates per run (the paper allows up to {_PAPER.budget:,})")
+    for name in ("clip", "omega"):
+        want = dict(get_protocol(PROTOCOLS["MSGD+clip+Ω"]).hparams)[name]
+        if getattr(config, name) != want:
+            out.append(f"{name} {getattr(config, name):g} (the protocol: {want:g})")
+    return out
 
 
 EXPERIMENT = Experiment(NAME, "MSGD / clipping / clipping + Ω on the pathological tasks", Config, run)
