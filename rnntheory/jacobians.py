@@ -80,7 +80,7 @@ from ._traces import (
     nonfinite_steps,
     single_trace,
 )
-from ._validation import as_float_array, check_int, check_seed
+from ._validation import as_float_array, check_int, check_seed, read_only
 from .cells.bidirectional import BidirectionalRNN, BidirectionalTrace
 from .cells.custom import CustomRNN
 from .cells.elman import ElmanRNN, Trace
@@ -529,6 +529,7 @@ def product(
     if k > t:
         raise ValueError(f"`k` must be <= t = {t}, got {k}")
     J, per = product_factors(model, trace)
+    J = read_only(J)  # the kernels' one signature (see _jacobian_stack)
     t, k = t * per, k * per
     if np.isnan(J[k:t]).any():
         res = ScaledMatrix(np.full(J.shape[1:], np.nan), float("nan"))
@@ -541,13 +542,15 @@ def product(
 
 
 def _jacobian_stack(J: Any) -> np.ndarray:
-    """``J`` as a float64 ``(T, n, n)`` stack (NaN/inf kept; complex refused by name)."""
+    """``J`` as a float64 ``(T, n, n)`` stack (NaN/inf kept; complex refused by name),
+    C-contiguous and read-only as the kernels take it: a strided, Fortran-ordered or
+    read-only stack would otherwise compile every kernel again for its layout."""
     J = as_float_array("J", J, dtype=np.dtype(np.float64), finite=False)
     if J.ndim != 3 or J.shape[1] != J.shape[2]:
         raise ValueError(f"`J` must have shape (T, n, n), got shape {J.shape}")
     if J.shape[1] == 0:
         raise ValueError(f"`J` must have shape (T, n, n) with n >= 1, got shape {J.shape}")
-    return J
+    return read_only(np.ascontiguousarray(J))
 
 
 def log_norms_from_jacobians(J: np.ndarray) -> np.ndarray:
