@@ -59,7 +59,7 @@ from . import _jacobian_kernels as JK
 from . import bounds as BD
 from . import jacobians as JAC
 from ._outputs import json_safe
-from ._validation import check_real, check_seed
+from ._validation import check_real, check_seed, read_only
 from .cells.bidirectional import BidirectionalRNN
 from .cells.elman import ElmanRNN
 from .cells.gated import GRU, LSTM
@@ -385,7 +385,8 @@ def _one(model: Any, trace: Any, names: tuple[str, ...], eq12_rate: float | None
     """
     F, per = JAC.product_factors(model, trace)
     T = F.shape[0] // per
-    bad = np.isnan(JK.step_logs(F)).reshape(T, per).any(axis=1)  # a NaN or inf entry
+    # a NaN or inf entry; F read-only, the layout every Jacobian kernel takes (one signature)
+    bad = np.isnan(JK.step_logs(read_only(F))).reshape(T, per).any(axis=1)
     overflow = tuple(int(i) + 1 for i in np.flatnonzero(bad))
     end = int(np.argmax(bad)) if bad.any() else T
     profile = np.full(T + 1, np.nan)

@@ -243,11 +243,12 @@ def test_log_norms_of_wide_range_products_equal_mpmath(J):
     assert np.array_equal(np.isfinite(L[t_idx, k_idx]), fin)
     r, l_ = R[t_idx, k_idx][fin], L[t_idx, k_idx][fin]
     assert np.all(np.abs(l_ - r) <= 1e-10 * np.maximum(1.0, np.abs(r))), np.max(np.abs(l_ - r))
-    F = jac.JK.prescale(J)
+    Jr = jac._jacobian_stack(J)  # the kernels' one layout: C-contiguous, read-only
+    F = jac.JK.prescale(Jr)
     for k in range(T + 1):
         out = jac.log_norm_profile_from_jacobians(J, k)
         np.testing.assert_allclose(out[k:], R[k:, k], rtol=1e-10, atol=1e-10)
-        P, s = jac.JK.scaled_product(J, *F, T, k)
+        P, s = jac.JK.scaled_product(Jr, *F, T, k)
         if np.isfinite(R[T, k]):
             assert s + np.log(np.linalg.norm(P, 2)) == pytest.approx(R[T, k], rel=1e-10, abs=1e-10)
         else:
@@ -836,7 +837,7 @@ def test_block_triangular_stacks_equal_svd_of_explicit_products(seed, h, layers)
     pair of log_norms, the profiles and the reach equal LAPACK's SVD of the
     explicit product to 1e-12, and the tiled products equal the dense ones
     (the tiles are chosen: the plan's tile size is not 0)."""
-    J = _lstm_like_stack(seed, 9, h, layers)
+    J = jac._jacobian_stack(_lstm_like_stack(seed, 9, h, layers))  # the kernels' one layout
     Js, logs, mins, shifts = jac.JK.prescale(J)
     assert jac.JK.tile_plan(J, logs, False)[0] > 0
     assert jac.JK.tile_plan(J, logs, True)[0] > 0
@@ -857,7 +858,8 @@ def test_block_triangular_stack_with_a_non_finite_step():
     the pairs over it, the SVD oracle elsewhere."""
     J = _lstm_like_stack(3, 8, 8)
     J[4] = np.nan  # J_5
-    assert jac.JK.tile_plan(J, jac.JK.prescale(J)[1], False)[0] > 0
+    Jr = jac._jacobian_stack(J)  # the kernels' one layout
+    assert jac.JK.tile_plan(Jr, jac.JK.prescale(Jr)[1], False)[0] > 0
     L = jac.log_norms_from_jacobians(J)
     t, k = np.tril_indices(9)
     over = (k < 5) & (t >= 5)
