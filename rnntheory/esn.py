@@ -693,6 +693,9 @@ class ESN:
             fixed = self._sparse_fixed()
             none, no_weights, no_noise = (read_only(np.empty(shape)) for shape in ((1, 0), (0, n), (0, n)))
 
+            # calls the kernel directly rather than through _run_sparse: generate()
+            # steps thousands of times, and _run_sparse's conversions of its five
+            # input arrays cost about 6 µs a step (23 µs instead of 17 µs at 400 units)
             def sparse(x: np.ndarray, drive: np.ndarray) -> np.ndarray:
                 out = np.empty((1, n))
                 ip, ix, data, rates, leaky = fixed
